@@ -1,0 +1,115 @@
+/**
+ * Every error sessionkit raises is a SessionError with a stable `code`; match on the code, never on the
+ * message. `status` is the HTTP status an error handler should answer with when the error reaches `next(err)`.
+ */
+export class SessionError extends Error {
+  readonly code: string;
+  status: number;
+  statusCode: number;
+  /** Tells Express's default handler the message is safe to show. Ours never carry session IDs. */
+  expose = false;
+
+  constructor(code: string, message: string, options?: { cause?: unknown; status?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.status = options?.status ?? 500;
+    this.statusCode = this.status;
+  }
+}
+
+/** An option passed to `session()` or to a store is missing or invalid. Thrown at construction time. */
+export class OptionsError extends SessionError {
+  readonly option: string;
+  constructor(option: string, message: string) {
+    super('ERR_INVALID_OPTION', `sessionkit: option \`${option}\` ${message}`);
+    this.option = option;
+  }
+}
+
+export class SecretRequiredError extends SessionError {
+  constructor() {
+    super('ERR_SECRET_REQUIRED', 'sessionkit: option `secret` is required (a string or a non-empty array)');
+  }
+}
+
+/** The store could not be reached, or did not answer within its timeout. Fail closed: 503. */
+export class StoreUnavailableError extends SessionError {
+  readonly operation: string;
+  constructor(operation: string, message: string, cause?: unknown) {
+    super('ERR_STORE_UNAVAILABLE', `sessionkit: store unavailable during ${operation}: ${message}`, {
+      cause,
+      status: 503,
+    });
+    this.operation = operation;
+  }
+}
+
+/** A store call that did not settle within `storeTimeout`. Its outcome is unknown. */
+export class StoreTimeoutError extends StoreUnavailableError {
+  readonly timeoutMs: number;
+  constructor(operation: string, timeoutMs: number) {
+    super(operation, `no answer within ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The store answered, but with an error that is not about reachability (a bug, a constraint, bad SQL). */
+export class StoreError extends SessionError {
+  constructor(operation: string, cause: unknown) {
+    super('ERR_STORE', `sessionkit: store failed during ${operation}: ${describe(cause)}`, { cause, status: 500 });
+  }
+}
+
+/** A stored record could not be decoded. Treated as no session; reported, never thrown at the request. */
+export class CorruptSessionError extends SessionError {
+  constructor(reason: string, cause?: unknown) {
+    super('ERR_SESSION_CORRUPT', `sessionkit: stored session is corrupt: ${reason}`, { cause });
+  }
+}
+
+/** The session data would serialize past `maxSessionBytes`. */
+export class SessionTooLargeError extends SessionError {
+  readonly bytes: number;
+  readonly limit: number;
+  constructor(bytes: number, limit: number) {
+    super('ERR_SESSION_TOO_LARGE', `sessionkit: session data is ${bytes} bytes, over the ${limit} byte limit`);
+    this.bytes = bytes;
+    this.limit = limit;
+  }
+}
+
+/** The session data holds a value JSON cannot represent (BigInt, a cycle, …). */
+export class SessionDataError extends SessionError {
+  constructor(message: string, cause?: unknown) {
+    super('ERR_SESSION_DATA', `sessionkit: session data cannot be stored: ${message}`, { cause });
+  }
+}
+
+/** `reload()` or `save()` on a session the store no longer has. */
+export class SessionNotFoundError extends SessionError {
+  constructor(operation: string) {
+    super('ERR_SESSION_NOT_FOUND', `sessionkit: ${operation}: the session no longer exists in the store`, {
+      status: 500,
+    });
+  }
+}
+
+/** The store does not implement an optional method of the contract. */
+export class NotSupportedError extends SessionError {
+  constructor(method: string) {
+    super('ERR_NOT_SUPPORTED', `sessionkit: this store does not support ${method}()`);
+  }
+}
+
+/** A store URL given to `createStore()` or the CLI that cannot be used. */
+export class StoreUrlError extends SessionError {
+  constructor(message: string) {
+    super('ERR_STORE_URL', `sessionkit: ${message}`);
+  }
+}
+
+export function describe(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
+}

@@ -1,0 +1,154 @@
+import { CorruptSessionError, SessionDataError } from './errors.js';
+import type { CookieData, SessionDelta, SessionRecord } from './types.js';
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const MAY_HOLD_FORBIDDEN = /"(?:__proto__|constructor|prototype)"/;
+
+export function isForbiddenKey(key: string): boolean {
+  return FORBIDDEN_KEYS.has(key);
+}
+
+function dropForbidden(this: unknown, key: string, value: unknown): unknown {
+  return FORBIDDEN_KEYS.has(key) ? undefined : value;
+}
+
+/**
+ * JSON.parse that never lets `__proto__`, `constructor` or `prototype` keys through (B17). The reviver
+ * costs a lot, so it only runs when the text could hold one of those keys.
+ */
+export function parseJson(text: string): unknown {
+  try {
+    return MAY_HOLD_FORBIDDEN.test(text) ? JSON.parse(text, dropForbidden) : JSON.parse(text);
+  } catch (error) {
+    throw new CorruptSessionError('invalid JSON', error);
+  }
+}
+
+/** JSON.stringify that reports values JSON cannot hold (BigInt, cycles) as a typed error (B15). */
+export function stringifyJson(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch (error) {
+    throw new SessionDataError(error instanceof Error ? error.message : String(error), error);
+  }
+}
+
+/** Removes forbidden keys from a value that did not come through `parseJson` (a driver's own decoding). */
+export function sanitize<T>(value: T): T {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = sanitize(value[i]);
+    return value;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  for (const key of Object.keys(value)) {
+    if (FORBIDDEN_KEYS.has(key)) delete (value as Record<string, unknown>)[key];
+    else (value as Record<string, unknown>)[key] = sanitize((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isTime(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+/** The blob format of stores that keep a record in one value (memory, SQLite, MySQL, PostgreSQL data column). */
+export function encodeRecord(record: SessionRecord): string {
+  return stringifyJson({
+    v: 1,
+    data: record.data,
+    cookie: record.cookie,
+    expiresAt: record.expiresAt,
+    createdAt: record.createdAt,
+    lastSeenAt: record.lastSeenAt,
+    userId: record.userId,
+  });
+}
+
+/** Decodes and validates a stored record. Anything malformed is a CorruptSessionError (B18). */
+export function decodeRecord(stored: unknown): SessionRecord {
+  const value = typeof stored === 'string' ? parseJson(stored) : sanitize(stored);
+  if (!isPlainObject(value)) throw new CorruptSessionError('not an object');
+  const { data, cookie, expiresAt, createdAt, lastSeenAt, userId } = value;
+  if (!isPlainObject(data)) throw new CorruptSessionError('`data` is not an object');
+  if (!isPlainObject(cookie)) throw new CorruptSessionError('`cookie` is not an object');
+  if (!isTime(expiresAt) || !isTime(createdAt) || !isTime(lastSeenAt)) {
+    throw new CorruptSessionError('timestamps missing or not numbers');
+  }
+  if (userId !== null && userId !== undefined && typeof userId !== 'string') {
+    throw new CorruptSessionError('`userId` is not a string');
+  }
+  return {
+    data,
+    cookie: cookie as unknown as CookieData,
+    expiresAt,
+    createdAt,
+    lastSeenAt,
+    userId: userId ?? null,
+  };
+}
+
+/** Applies a delta to stored data, returning the new data. Used by stores that merge in the application. */
+export function applyDelta(data: Record<string, unknown>, delta: SessionDelta): Record<string, unknown> {
+  const next: Record<string, unknown> = delta.replace ? {} : { ...data };
+  for (const key of Object.keys(delta.set)) if (!FORBIDDEN_KEYS.has(key)) next[key] = delta.set[key];
+  for (const key of delta.unset) delete next[key];
+  return next;
+}
+
+/** The record after a delta, for stores that rewrite the whole record inside a transaction or a lock. */
+export function applyDeltaToRecord(record: SessionRecord, delta: SessionDelta): SessionRecord {
+  return {
+    data: applyDelta(record.data, delta),
+    cookie: delta.cookie ?? record.cookie,
+    expiresAt: delta.expiresAt,
+    createdAt: record.createdAt,
+    lastSeenAt: delta.lastSeenAt,
+    userId: delta.userId === undefined ? record.userId : delta.userId,
+  };
+}
+
+/** express-session's stored shape: `{ cookie, ...data }`. */
+export function toExpressSession(record: SessionRecord): Record<string, unknown> {
+  return { ...record.data, cookie: { ...record.cookie } };
+}
+
+/** Default lifetime of a record whose cookie has no expiry (a browser-session cookie): one day, as connect-redis. */
+export const DEFAULT_TTL_MS = 86_400_000;
+
+/**
+ * Reads express-session's stored shape (`{ cookie: { originalMaxAge, expires, … }, …data }`, as written by
+ * express-session and every connect-* store) into a record. Unknown creation time counts from `now`.
+ */
+export function fromExpressSession(
+  sess: unknown,
+  now: number,
+  ttlMs: number = DEFAULT_TTL_MS,
+  meta?: Partial<Pick<SessionRecord, 'createdAt' | 'lastSeenAt' | 'userId'>>,
+): SessionRecord {
+  const value = typeof sess === 'string' ? parseJson(sess) : sanitize(sess);
+  if (!isPlainObject(value)) throw new CorruptSessionError('express-session payload is not an object');
+  const { cookie, ...rest } = value;
+  const cookieData: CookieData = isPlainObject(cookie)
+    ? (JSON.parse(JSON.stringify(cookie)) as CookieData)
+    : { originalMaxAge: null };
+  // Some stores wrote the private `_expires` field of express-session's Cookie.
+  const rawExpires = cookieData.expires ?? (cookieData as { _expires?: string | null })._expires ?? null;
+  delete (cookieData as { _expires?: unknown })._expires;
+  const expiresMs = rawExpires ? Date.parse(String(rawExpires)) : Number.NaN;
+  if (rawExpires) cookieData.expires = Number.isFinite(expiresMs) ? new Date(expiresMs).toISOString() : null;
+  if (cookieData.originalMaxAge === undefined) cookieData.originalMaxAge = null;
+  return {
+    data: rest,
+    cookie: cookieData,
+    expiresAt: Number.isFinite(expiresMs) ? expiresMs : now + ttlMs,
+    createdAt: meta?.createdAt ?? now,
+    lastSeenAt: meta?.lastSeenAt ?? now,
+    userId: meta?.userId ?? null,
+  };
+}

@@ -1,0 +1,34 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/** `<value>.<base64 HMAC-SHA256 without '=' padding>`: the cookie-signature format express-session uses. */
+export function sign(value: string, secret: string): string {
+  return `${value}.${mac(value, secret)}`;
+}
+
+export interface Unsigned {
+  value: string;
+  /** Index of the secret that verified it: 0 is the current secret; more means the cookie needs re-signing. */
+  secretIndex: number;
+}
+
+/**
+ * Verifies against every secret. Each comparison is constant time over equal-length buffers; a MAC of the
+ * wrong length (truncated, or with trailing garbage) fails before any comparison (cookie-signature#40).
+ */
+export function unsign(input: string, secrets: readonly string[]): Unsigned | null {
+  const dot = input.lastIndexOf('.');
+  if (dot <= 0) return null;
+  const value = input.slice(0, dot);
+  const given = Buffer.from(input.slice(dot + 1));
+  let found = -1;
+  for (let i = 0; i < secrets.length; i++) {
+    const expected = Buffer.from(mac(value, secrets[i] as string));
+    // Keep checking every secret so the time taken does not say which one matched.
+    if (expected.length === given.length && timingSafeEqual(expected, given) && found === -1) found = i;
+  }
+  return found === -1 ? null : { value, secretIndex: found };
+}
+
+function mac(value: string, secret: string): string {
+  return createHmac('sha256', secret).update(value).digest('base64').replace(/=+$/, '');
+}

@@ -1,0 +1,79 @@
+/**
+ * The data an application keeps in a session. Augment it once to type `req.session` everywhere:
+ *
+ *   declare module 'sessionkit' { interface SessionData { views: number; user: { id: string } } }
+ *
+ * or pass your own type to `session<MyData>()` and annotate handlers with `SessionRequest<MyData>`.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: an empty interface is what declaration merging extends.
+export interface SessionData {}
+
+export type SameSite = boolean | 'lax' | 'strict' | 'none';
+export type CookiePriority = 'low' | 'medium' | 'high';
+
+/** The cookie as express-session stores it beside the data (`{ cookie: {...}, ...data }`). */
+export interface CookieData {
+  originalMaxAge: number | null;
+  expires?: string | null;
+  secure?: boolean | 'auto';
+  httpOnly?: boolean;
+  path?: string;
+  domain?: string;
+  sameSite?: SameSite | 'auto';
+  partitioned?: boolean;
+  priority?: CookiePriority;
+}
+
+/** One stored session, as every sessionkit store reads and writes it. Times are epoch milliseconds. */
+export interface SessionRecord {
+  /** The application's top-level keys; never holds `cookie`. */
+  data: Record<string, unknown>;
+  cookie: CookieData;
+  /** The record is dead at and after this instant, whether or not the store has removed it yet. */
+  expiresAt: number;
+  createdAt: number;
+  lastSeenAt: number;
+  userId: string | null;
+}
+
+/**
+ * What one request changed. Stores merge it atomically with what they hold, so two requests that change
+ * different keys both keep their change. `update` with a delta never creates a record.
+ */
+export interface SessionDelta {
+  /** Top-level keys to write. With `replace`, the whole data: keys missing here are dropped. */
+  set: Record<string, unknown>;
+  /** Top-level keys to delete. */
+  unset: string[];
+  /** express-session's `resave: true`: whole-object semantics. */
+  replace?: boolean;
+  cookie?: CookieData;
+  expiresAt: number;
+  lastSeenAt: number;
+  /** `undefined` leaves the bound user as it is; `null` unbinds. */
+  userId?: string | null;
+}
+
+/** A session as listings show it. `handle` is the store key (SHA-256 of the ID), never the ID itself. */
+export interface SessionSummary {
+  handle: string;
+  userId: string | null;
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
+  data: Record<string, unknown>;
+}
+
+export interface ListOptions {
+  /** Opaque cursor from the previous page; omit for the first page. */
+  cursor?: string | null;
+  limit?: number;
+}
+
+export interface ListPage {
+  sessions: SessionSummary[];
+  /** `null` on the last page. */
+  cursor: string | null;
+}
+
+export type Callback<T = void> = (err: Error | null | undefined, value?: T) => void;
