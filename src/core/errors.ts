@@ -57,7 +57,10 @@ export class StoreTimeoutError extends StoreUnavailableError {
 /** The store answered, but with an error that is not about reachability (a bug, a constraint, bad SQL). */
 export class StoreError extends SessionError {
   constructor(operation: string, cause: unknown) {
-    super('ERR_STORE', `sessionkit: store failed during ${operation}: ${describe(cause)}`, { cause, status: 500 });
+    super('ERR_STORE', `sessionkit: store failed during ${operation}: ${describe(cause)}`, {
+      cause,
+      status: 500,
+    });
   }
 }
 
@@ -73,7 +76,10 @@ export class SessionTooLargeError extends SessionError {
   readonly bytes: number;
   readonly limit: number;
   constructor(bytes: number, limit: number) {
-    super('ERR_SESSION_TOO_LARGE', `sessionkit: session data is ${bytes} bytes, over the ${limit} byte limit`);
+    super(
+      'ERR_SESSION_TOO_LARGE',
+      `sessionkit: session data is ${bytes} bytes, over the ${limit} byte limit`,
+    );
     this.bytes = bytes;
     this.limit = limit;
   }

@@ -1,0 +1,163 @@
+import { type SerializeOptions, serialize } from 'cookie';
+import type { CookieData, CookiePriority, SameSite } from './types.js';
+
+export interface CookieOptions {
+  /** Lifetime in milliseconds; `null`/absent makes a browser-session cookie. */
+  maxAge?: number | null;
+  expires?: Date | null;
+  httpOnly?: boolean;
+  /** `'auto'`: Secure when the request came over HTTPS (see the `proxy` option). */
+  secure?: boolean | 'auto';
+  /** `'auto'`: `None` on HTTPS requests, `Lax` otherwise. */
+  sameSite?: SameSite | 'auto';
+  domain?: string;
+  path?: string;
+  partitioned?: boolean;
+  priority?: CookiePriority;
+}
+
+/**
+ * `req.session.cookie`, shaped like express-session's Cookie so code that reads or sets `maxAge`,
+ * `expires`, `originalMaxAge` or the flags keeps working.
+ */
+export class Cookie {
+  path = '/';
+  _expires: Date | null = null;
+  originalMaxAge: number | null = null;
+  httpOnly = true;
+  secure?: boolean | 'auto';
+  domain?: string;
+  sameSite?: SameSite | 'auto';
+  partitioned?: boolean;
+  priority?: CookiePriority;
+
+  constructor(options?: CookieOptions | CookieData) {
+    if (options) {
+      if (typeof options !== 'object') throw new TypeError('argument options must be a object');
+      const { maxAge, expires, originalMaxAge, ...flags } = options as CookieOptions & CookieData;
+      Object.assign(this, stripUndefined(flags));
+      if (expires !== undefined && expires !== null) this.expires = new Date(expires);
+      else if (maxAge !== undefined && maxAge !== null) this.maxAge = maxAge;
+      if (originalMaxAge !== undefined) this.originalMaxAge = originalMaxAge;
+    }
+  }
+
+  get expires(): Date | null {
+    return this._expires;
+  }
+
+  set expires(date: Date | null) {
+    this._expires = date;
+    this.originalMaxAge = this.maxAge;
+  }
+
+  /** Milliseconds left until the cookie expires; `null` for a browser-session cookie. */
+  get maxAge(): number | null {
+    return this._expires ? this._expires.valueOf() - Date.now() : null;
+  }
+
+  set maxAge(ms: number | null) {
+    if (ms !== null && ms !== undefined && typeof ms !== 'number') {
+      throw new TypeError('maxAge must be a number');
+    }
+    this.expires = typeof ms === 'number' ? new Date(Date.now() + ms) : null;
+  }
+
+  /** Restarts the lifetime from now, keeping the original maxAge (express-session's `resetMaxAge`). */
+  resetMaxAge(): void {
+    const original = this.originalMaxAge;
+    if (original !== null) {
+      this._expires = new Date(Date.now() + original);
+      this.originalMaxAge = original;
+    }
+  }
+
+  get data(): CookieData {
+    return stripUndefined({
+      originalMaxAge: this.originalMaxAge,
+      partitioned: this.partitioned,
+      priority: this.priority,
+      expires: this._expires ? this._expires.toISOString() : null,
+      secure: this.secure,
+      httpOnly: this.httpOnly,
+      domain: this.domain,
+      path: this.path,
+      sameSite: this.sameSite,
+    });
+  }
+
+  serialize(name: string, value: string): string {
+    return serializeCookie(name, value, this.data, false);
+  }
+
+  toJSON(): CookieData {
+    return this.data;
+  }
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] === undefined) delete value[key];
+  return value;
+}
+
+/** Builds a Set-Cookie value. `'auto'` flags must be resolved by the caller; `secure` here is the final value. */
+export function serializeCookie(name: string, value: string, data: CookieData, secure: boolean): string {
+  const options: SerializeOptions = {
+    path: data.path,
+    domain: data.domain,
+    httpOnly: data.httpOnly,
+    secure: secure || data.secure === true,
+    partitioned: data.partitioned,
+    priority: data.priority,
+  };
+  if (data.sameSite !== undefined && data.sameSite !== 'auto') options.sameSite = data.sameSite;
+  if (data.expires) options.expires = new Date(data.expires);
+  return serialize(name, value, options);
+}
+
+/** An expired cookie with the same name, Path and Domain: tells the browser to drop the session (C15). */
+export function serializeClearingCookie(name: string, data: CookieData, secure: boolean): string {
+  return serializeCookie(name, '', { ...data, expires: new Date(0).toISOString() }, secure);
+}
+
+const MAX_PAIRS = 256;
+
+/**
+ * Every value the Cookie header holds under exactly `name`, in order. The `cookie` package keeps only the
+ * first of duplicate names, but a cookie tossed in from a subdomain or a longer Path can shadow the real
+ * one (B04), so all candidates are returned. Names match byte for byte (B05); only SP and HTAB are
+ * trimmed; values that fail to percent-decode are skipped (B09); at most 256 pairs are read (B03).
+ */
+export function readCookieValues(header: string | string[] | undefined, name: string): string[] {
+  if (!header) return [];
+  const text = Array.isArray(header) ? header.join('; ') : header;
+  const values: string[] = [];
+  let start = 0;
+  for (let pairs = 0; pairs < MAX_PAIRS && start < text.length; pairs++) {
+    let end = text.indexOf(';', start);
+    if (end === -1) end = text.length;
+    const eq = text.indexOf('=', start);
+    if (eq !== -1 && eq < end && trimOws(text, start, eq) === name) {
+      const value = decode(trimOws(text, eq + 1, end));
+      if (value) values.push(value);
+    }
+    start = end + 1;
+  }
+  return values;
+}
+
+function trimOws(text: string, from: number, to: number): string {
+  while (from < to && (text.charCodeAt(from) === 0x20 || text.charCodeAt(from) === 0x09)) from++;
+  while (to > from && (text.charCodeAt(to - 1) === 0x20 || text.charCodeAt(to - 1) === 0x09)) to--;
+  return text.slice(from, to);
+}
+
+function decode(raw: string): string | null {
+  const value = raw.length > 1 && raw.startsWith('"') && raw.endsWith('"') ? raw.slice(1, -1) : raw;
+  if (!value.includes('%')) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,404 @@
+import { once } from 'node:events';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateId, storageKey } from '../core/id.js';
+import type { SessionRecord } from '../core/types.js';
+import type { SessionStore, Store } from '../stores/store.js';
+import { TcpProxy } from './proxy.js';
+
+export type ConformanceStore = SessionStore & Store;
+
+export interface StoreHarness<S extends ConformanceStore = ConformanceStore> {
+  /** Shown in the test names. */
+  name: string;
+  /**
+   * Builds the store under test, once per run. Use a namespace (prefix, table, collection) of this run's
+   * own, so parallel runs against one server do not see each other's sessions.
+   */
+  create(): Promise<S> | S;
+  /** Writes undecodable bytes where the record of `id` lives, bypassing the store. */
+  corrupt?(store: S, id: string): Promise<void>;
+  /**
+   * For the outage test: the server's address, and a factory that builds the store against another
+   * address (a proxy the suite owns) with the given operation timeout.
+   */
+  network?: {
+    host: string;
+    port: number;
+    createVia(host: string, port: number, timeoutMs: number): Promise<S> | S;
+  };
+  /** Why the suite cannot run here (no server); the suite is then skipped with that reason. */
+  skip?: string | false;
+}
+
+const TTL_SHORT = 400;
+
+export function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
+  const now = Date.now();
+  return {
+    data: { views: 1, name: 'aaa' },
+    cookie: {
+      originalMaxAge: 60_000,
+      expires: new Date(now + 60_000).toISOString(),
+      httpOnly: true,
+      path: '/',
+    },
+    expiresAt: now + 60_000,
+    createdAt: now,
+    lastSeenAt: now,
+    userId: null,
+    ...overrides,
+  };
+}
+
+function delta(set: Record<string, unknown>, unset: string[] = [], extra: object = {}) {
+  const now = Date.now();
+  return { set, unset, expiresAt: now + 60_000, lastSeenAt: now, ...extra };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The store conformance suite: every sessionkit store, and any third-party store written to the
+ * contract, must pass it. Call it at the top level of a test file.
+ */
+export function runStoreConformance<S extends ConformanceStore>(harness: StoreHarness<S>): void {
+  const suite = harness.skip ? describe.skip : describe;
+  suite(`store conformance: ${harness.name}`, () => {
+    let store: S;
+    beforeAll(async () => {
+      store = await harness.create();
+    });
+    afterAll(async () => {
+      await store?.close?.();
+    });
+
+    describe('get / create / update / set / destroy', () => {
+      it('returns null for an ID it never saw', async () => {
+        expect(await store.get(generateId())).toBeNull();
+      });
+
+      it('round-trips a created record', async () => {
+        const id = generateId();
+        const rec = record({ userId: 'u-roundtrip' });
+        expect(await store.create(id, rec)).toBe(true);
+        const got = await store.get(id);
+        expect(got).toEqual(rec);
+      });
+
+      it('create refuses an ID that exists and leaves the record alone', async () => {
+        const id = generateId();
+        await store.create(id, record({ data: { first: true } }));
+        expect(await store.create(id, record({ data: { second: true } }))).toBe(false);
+        expect((await store.get(id))?.data).toEqual({ first: true });
+      });
+
+      it('update merges set and unset keys with what is stored', async () => {
+        const id = generateId();
+        await store.create(id, record({ data: { a: 1, b: 2, c: 3 } }));
+        expect(await store.update(id, delta({ b: 20, d: { nested: [1, 2] } }, ['c']))).toBe(true);
+        expect((await store.get(id))?.data).toEqual({ a: 1, b: 20, d: { nested: [1, 2] } });
+      });
+
+      it('update with replace drops keys not in the delta', async () => {
+        const id = generateId();
+        await store.create(id, record({ data: { a: 1, b: 2 } }));
+        await store.update(id, delta({ b: 3 }, [], { replace: true }));
+        expect((await store.get(id))?.data).toEqual({ b: 3 });
+      });
+
+      it('update moves expiry, last-seen, cookie and the bound user', async () => {
+        const id = generateId();
+        const rec = record();
+        await store.create(id, rec);
+        const expiresAt = rec.expiresAt + 30_000;
+        const cookie = { ...rec.cookie, originalMaxAge: 90_000 };
+        await store.update(id, {
+          set: {},
+          unset: [],
+          expiresAt,
+          lastSeenAt: rec.lastSeenAt + 5,
+          cookie,
+          userId: 'u7',
+        });
+        const got = await store.get(id);
+        expect(got).toMatchObject({ expiresAt, lastSeenAt: rec.lastSeenAt + 5, cookie, userId: 'u7' });
+        expect(got?.createdAt).toBe(rec.createdAt);
+        await store.update(id, delta({}, [], { userId: null }));
+        expect((await store.get(id))?.userId).toBeNull();
+      });
+
+      it('update never creates: a missing or destroyed session stays gone', async () => {
+        const id = generateId();
+        expect(await store.update(id, delta({ a: 1 }))).toBe(false);
+        expect(await store.get(id)).toBeNull();
+        await store.create(id, record());
+        await store.destroy(id);
+        expect(await store.update(id, delta({ late: 'write' }))).toBe(false);
+        expect(await store.get(id)).toBeNull();
+      });
+
+      it('set upserts the whole record', async () => {
+        const id = generateId();
+        await store.set(id, record({ data: { v: 1 } }));
+        expect((await store.get(id))?.data).toEqual({ v: 1 });
+        await store.set(id, record({ data: { w: 2 } }));
+        expect((await store.get(id))?.data).toEqual({ w: 2 });
+      });
+
+      it('destroy removes the record and is idempotent', async () => {
+        const id = generateId();
+        await store.create(id, record());
+        await store.destroy(id);
+        expect(await store.get(id)).toBeNull();
+        await expect(store.destroy(id)).resolves.toBeUndefined();
+      });
+
+      it('touch moves the expiry and last-seen time only', async () => {
+        const id = generateId();
+        const rec = record();
+        await store.create(id, rec);
+        expect(await store.touch(id, rec.expiresAt + 10_000, rec.lastSeenAt + 1)).toBe(true);
+        const got = await store.get(id);
+        expect(got).toMatchObject({
+          expiresAt: rec.expiresAt + 10_000,
+          lastSeenAt: rec.lastSeenAt + 1,
+          data: rec.data,
+        });
+        expect(await store.touch(generateId(), Date.now() + 1000, Date.now())).toBe(false);
+      });
+    });
+
+    describe('expiry', () => {
+      it('never returns an expired record, even before pruning', async () => {
+        const id = generateId();
+        await store.create(id, record({ expiresAt: Date.now() + TTL_SHORT }));
+        expect(await store.get(id)).not.toBeNull();
+        await sleep(TTL_SHORT + 300);
+        expect(await store.get(id)).toBeNull();
+        expect(await store.update(id, delta({ a: 1 }))).toBe(false);
+        expect(await store.touch(id, Date.now() + 60_000, Date.now())).toBe(false);
+        expect(await store.get(id)).toBeNull();
+      });
+
+      it('create succeeds over an expired record', async () => {
+        const id = generateId();
+        await store.create(id, record({ expiresAt: Date.now() + TTL_SHORT, data: { old: true } }));
+        await sleep(TTL_SHORT + 300);
+        expect(await store.create(id, record({ data: { fresh: true } }))).toBe(true);
+        expect((await store.get(id))?.data).toEqual({ fresh: true });
+      });
+
+      it('a touch keeps a record alive past its first deadline', async () => {
+        const id = generateId();
+        await store.create(id, record({ expiresAt: Date.now() + TTL_SHORT }));
+        await store.touch(id, Date.now() + 5_000, Date.now());
+        await sleep(TTL_SHORT + 300);
+        expect(await store.get(id)).not.toBeNull();
+      });
+    });
+
+    describe('concurrency', () => {
+      it('keeps every key of 50 parallel updates of different keys', async () => {
+        const id = generateId();
+        await store.create(id, record({ data: {} }));
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => store.update(id, delta({ [`k${i}`]: i }))),
+        );
+        expect(results.every(Boolean)).toBe(true);
+        const data = (await store.get(id))?.data ?? {};
+        for (let i = 0; i < 50; i++) expect(data[`k${i}`]).toBe(i);
+      });
+
+      it('conflicting updates of one key: no error, one of the writers wins', async () => {
+        const id = generateId();
+        await store.create(id, record({ data: { x: -1 } }));
+        const values = Array.from({ length: 20 }, (_, i) => i);
+        await Promise.all(values.map((v) => store.update(id, delta({ x: v }))));
+        expect(values).toContain((await store.get(id))?.data.x);
+      });
+
+      it('an update racing a destroy never brings the session back', async () => {
+        for (let round = 0; round < 10; round++) {
+          const id = generateId();
+          await store.create(id, record());
+          await Promise.all([store.update(id, delta({ late: round })), store.destroy(id)]);
+          expect(await store.get(id)).toBeNull();
+        }
+      });
+    });
+
+    describe('users', () => {
+      it('lists and destroys a user’s sessions, keeping the one named in except', async () => {
+        const user = `user-${generateId().slice(0, 8)}`;
+        const ids = [generateId(), generateId(), generateId()];
+        for (const id of ids) await store.create(id, record({ userId: user }));
+        await store.create(generateId(), record({ userId: `${user}-other` }));
+        await store.create(generateId(), record());
+        const listed = await store.listByUser!(user);
+        expect(listed.map((s) => s.handle).sort()).toEqual(ids.map(storageKey).sort());
+        expect(listed.every((s) => s.userId === user)).toBe(true);
+        expect(await store.destroyByUser!(user, { except: ids[0] })).toBe(2);
+        expect((await store.listByUser!(user)).map((s) => s.handle)).toEqual([storageKey(ids[0] as string)]);
+        expect(await store.get(ids[1] as string)).toBeNull();
+        expect(await store.get(ids[0] as string)).not.toBeNull();
+        expect(await store.destroyByUser!(user)).toBe(1);
+        expect(await store.listByUser!(user)).toEqual([]);
+      });
+
+      it('follows a session whose bound user changes, and drops expired and destroyed ones', async () => {
+        const user = `user-${generateId().slice(0, 8)}`;
+        const moving = generateId();
+        const expiring = generateId();
+        const destroyed = generateId();
+        await store.create(moving, record());
+        await store.update(moving, delta({}, [], { userId: user }));
+        await store.create(expiring, record({ userId: user, expiresAt: Date.now() + TTL_SHORT }));
+        await store.create(destroyed, record({ userId: user }));
+        await store.destroy(destroyed);
+        await sleep(TTL_SHORT + 300);
+        expect((await store.listByUser!(user)).map((s) => s.handle)).toEqual([storageKey(moving)]);
+        await store.update(moving, delta({}, [], { userId: `${user}-b` }));
+        expect(await store.listByUser!(user)).toEqual([]);
+      });
+    });
+
+    describe('listing and housekeeping', () => {
+      it('list pages through every live session once; length counts them; expired ones never show', async () => {
+        await store.clear!();
+        const live = Array.from({ length: 7 }, () => generateId());
+        for (const id of live) await store.create(id, record({ data: { id } }));
+        for (let i = 0; i < 3; i++)
+          await store.create(generateId(), record({ expiresAt: Date.now() + TTL_SHORT }));
+        await sleep(TTL_SHORT + 300);
+        expect(await store.length!()).toBe(7);
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        let pages = 0;
+        do {
+          const page = await store.list!({ cursor, limit: 3 });
+          seen.push(...page.sessions.map((s) => s.handle));
+          cursor = page.cursor;
+          expect(++pages).toBeLessThan(20);
+        } while (cursor);
+        expect([...new Set(seen)].sort()).toEqual(live.map(storageKey).sort());
+        const summary = await store.getByHandle!(storageKey(live[0] as string));
+        expect(summary?.data).toEqual({ id: live[0] });
+      });
+
+      it('prune removes expired records and leaves live ones', async () => {
+        await store.clear!();
+        const keep = generateId();
+        await store.create(keep, record());
+        for (let i = 0; i < 3; i++)
+          await store.create(generateId(), record({ expiresAt: Date.now() + TTL_SHORT }));
+        await sleep(TTL_SHORT + 300);
+        const removed = await store.prune!();
+        // Stores whose backend expires records by itself (Redis) may find nothing left to prune.
+        expect(removed).toBeGreaterThanOrEqual(0);
+        expect(removed).toBeLessThanOrEqual(3);
+        expect(await store.length!()).toBe(1);
+        expect(await store.get(keep)).not.toBeNull();
+      });
+
+      it('destroyByHandle removes the session listed under that handle', async () => {
+        const id = generateId();
+        await store.create(id, record());
+        expect(await store.destroyByHandle!(storageKey(id))).toBe(true);
+        expect(await store.get(id)).toBeNull();
+        expect(await store.destroyByHandle!(storageKey(id))).toBe(false);
+      });
+
+      it('clear removes everything', async () => {
+        await store.create(generateId(), record());
+        await store.clear!();
+        expect(await store.length!()).toBe(0);
+      });
+    });
+
+    describe('payloads', () => {
+      it('round-trips a 1 MB payload', async () => {
+        const id = generateId();
+        const big = 'x'.repeat(1024 * 1024);
+        await store.create(id, record({ data: { big } }));
+        expect((await store.get(id))?.data.big).toBe(big);
+      });
+
+      it('round-trips unicode keys and values and awkward key names', async () => {
+        const id = generateId();
+        const data = {
+          ключ: 'значение',
+          日本語: '🍣🍺',
+          'dotted.key': 1,
+          $dollar: 2,
+          'quote"key': "it's",
+          empty: '',
+          nul: 'a\u0000b',
+          nested: { 'a.b': { $c: [null, true, 1.5] } },
+        };
+        await store.create(id, record({ data }));
+        expect((await store.get(id))?.data).toEqual(data);
+        await store.update(id, delta({ 'dotted.key': 3, 'new.$key': 'ü' }, ['$dollar']));
+        const { $dollar: _gone, ...rest } = data;
+        expect((await store.get(id))?.data).toEqual({ ...rest, 'dotted.key': 3, 'new.$key': 'ü' });
+      });
+
+      it('drops __proto__ and constructor keys on the way back', async () => {
+        const id = generateId();
+        const data = JSON.parse(
+          '{"ok":1,"__proto__":{"polluted":true},"nested":{"constructor":{"prototype":{"x":1}}}}',
+        );
+        await store.create(id, record({ data }));
+        const got = await store.get(id);
+        expect(got?.data.ok).toBe(1);
+        expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+        expect(Object.getPrototypeOf(got?.data)).toBe(Object.prototype);
+        expect(Object.hasOwn(got?.data ?? {}, '__proto__')).toBe(false);
+      });
+    });
+
+    describe.skipIf(!harness.corrupt)('corrupted data', () => {
+      it('treats an undecodable record as absent and reports it on the corrupt event', async () => {
+        const id = generateId();
+        await store.create(id, record());
+        await harness.corrupt!(store, id);
+        const reported = once(store, 'corrupt');
+        expect(await store.get(id)).toBeNull();
+        const [error] = await reported;
+        expect((error as { code: string }).code).toBe('ERR_SESSION_CORRUPT');
+      });
+    });
+
+    describe.skipIf(!harness.network)('server outage', () => {
+      it('fails with ERR_STORE_UNAVAILABLE within the timeout while down, and recovers by itself', async () => {
+        const network = harness.network!;
+        const proxy = new TcpProxy(network.host, network.port);
+        const port = await proxy.start();
+        const timeoutMs = 1_000;
+        const viaProxy = await network.createVia('127.0.0.1', port, timeoutMs);
+        try {
+          const id = generateId();
+          await viaProxy.create(id, record());
+          proxy.stall();
+          let started = Date.now();
+          await expect(viaProxy.get(id)).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+          expect(Date.now() - started).toBeLessThan(timeoutMs + 1_500);
+          proxy.cut();
+          started = Date.now();
+          await expect(viaProxy.get(id)).rejects.toMatchObject({ status: 503 });
+          expect(Date.now() - started).toBeLessThan(timeoutMs + 1_500);
+          proxy.restore();
+          const deadline = Date.now() + 15_000;
+          let recovered = null;
+          while (!recovered && Date.now() < deadline) {
+            recovered = await viaProxy.get(id).catch(() => null);
+            if (!recovered) await sleep(200);
+          }
+          expect(recovered?.data).toEqual(record().data);
+        } finally {
+          await viaProxy.close?.().catch(() => undefined);
+          await proxy.stop();
+        }
+      }, 40_000);
+    });
+  });
+}

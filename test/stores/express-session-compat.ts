@@ -1,0 +1,60 @@
+import express from 'express';
+import expressSession from 'express-session';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConformanceStore } from './conformance.js';
+
+/**
+ * Plugs a sessionkit store into express-session itself (not sessionkit's middleware) and runs the seeds'
+ * view counter plus destroy through it: sessionkit stores must serve express-session apps unchanged.
+ */
+export function runExpressSessionCompat(
+  name: string,
+  create: () => Promise<ConformanceStore> | ConformanceStore,
+) {
+  describe(`${name} inside express-session`, () => {
+    let store: ConformanceStore;
+    beforeAll(async () => {
+      store = await create();
+    });
+    afterAll(async () => {
+      await store?.close?.();
+    });
+
+    it('keeps a view counter across requests, touches, and destroys', async () => {
+      const app = express();
+      app.use(
+        expressSession({
+          secret: 'a cool secret',
+          resave: false,
+          saveUninitialized: false,
+          cookie: { maxAge: 60_000 },
+          store: store as unknown as expressSession.Store,
+        }),
+      );
+      app.get('/', (req, res) => {
+        const sess = req.session as unknown as { views?: number };
+        sess.views = (sess.views ?? 0) + 1;
+        res.send(`views: ${sess.views}`);
+      });
+      app.get('/read', (req, res) => {
+        res.send(`views: ${(req.session as unknown as { views?: number }).views ?? 0}`);
+      });
+      app.get('/logout', (req, res, next) => {
+        req.session.destroy((err) => (err ? next(err) : res.send('bye')));
+      });
+      const first = await request(app).get('/').expect(200, 'views: 1');
+      const cookie = first.headers['set-cookie'] as unknown as string[];
+      expect(cookie[0]).toMatch(/^connect\.sid=s%3A/);
+      await request(app).get('/').set('Cookie', cookie).expect(200, 'views: 2');
+      await request(app).get('/read').set('Cookie', cookie).expect(200, 'views: 2');
+      const sid = decodeURIComponent(cookie[0]!.split(';')[0]!.split('=')[1]!).slice(2).split('.')[0]!;
+      const stored = await store.get(sid);
+      expect(stored?.data).toEqual({ views: 2 });
+      expect(stored?.cookie.originalMaxAge).toBe(60_000);
+      await request(app).get('/logout').set('Cookie', cookie).expect(200, 'bye');
+      expect(await store.get(sid)).toBeNull();
+      await request(app).get('/read').set('Cookie', cookie).expect(200, 'views: 0');
+    });
+  });
+}
