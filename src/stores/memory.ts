@@ -205,9 +205,9 @@ export class MemoryStore extends Store implements SessionStore {
     }
     this.entries.set(key, entry);
     if (entry.userId !== null) {
-      let keys = this.byUser.get(entry.userId);
-      if (!keys) this.byUser.set(entry.userId, (keys = new Set()));
-      keys.add(key);
+      const keys = this.byUser.get(entry.userId);
+      if (keys) keys.add(key);
+      else this.byUser.set(entry.userId, new Set([key]));
     }
     this.push(entry.expiresAt, key);
   }
