@@ -3,7 +3,10 @@
  * reached is a failure; on a laptop without it the suite is skipped, with one loud line saying why.
  * Returns the skip reason, or `false` when the server answered.
  */
-export async function serviceSkipReason(name: string, probe: () => Promise<unknown>): Promise<string | false> {
+export async function serviceSkipReason(
+  name: string,
+  probe: () => Promise<unknown>,
+): Promise<string | false> {
   try {
     await probe();
     return false;

@@ -1,0 +1,194 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { SessionError } from '../core/errors.js';
+import { type SessionCarrier, SessionManager } from '../core/manager.js';
+import type { SessionOptions, SessionRequestLike } from '../core/options.js';
+import type { Session, TypedSession } from '../core/session.js';
+import type { SessionData } from '../core/types.js';
+import type { ExpressStoreLike, SessionStore } from '../stores/store.js';
+import { isConnectionError } from '../stores/store.js';
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** The session (sessionkit). Type its data by augmenting `SessionData` from 'sessionkit'. */
+      session: TypedSession<SessionData>;
+      sessionID: string;
+      sessionStore: SessionStore | ExpressStoreLike;
+    }
+  }
+}
+
+type Next = (err?: unknown) => void;
+
+/** The middleware `session()` returns: Express 4/5, Connect and plain `node:http` handlers. */
+export interface SessionMiddleware<Data = SessionData> {
+  (req: IncomingMessage, res: ServerResponse, next: Next): void;
+  /** The core behind the middleware (events: `error`, `create`, `destroy`, `regenerate`, `invalid`). */
+  readonly manager: SessionManager;
+  /** `req.session`, typed with this middleware's data type (no declaration merging needed). */
+  get(req: IncomingMessage): TypedSession<Data>;
+}
+
+/** A request typed with your session data, for handlers: `(req: SessionRequest<MyData>, res) => …`. */
+export type SessionRequest<Data = SessionData, Base = IncomingMessage> = Base & {
+  session: TypedSession<Data>;
+  sessionID: string;
+};
+
+type Carrier = IncomingMessage & SessionRequestLike & SessionCarrier;
+
+/**
+ * express-session-compatible middleware. The session is loaded before `next()`; the response is held at
+ * its first `writeHead`/`write`/`end` until the session is stored, then released with its Set-Cookie.
+ */
+export function session<Data = SessionData>(
+  options: SessionOptions<IncomingMessage>,
+): SessionMiddleware<Data> {
+  const manager = new SessionManager<Carrier>(options as SessionOptions<Carrier>);
+  const { skip, onStoreError } = manager.options;
+
+  const middleware = (req: IncomingMessage, res: ServerResponse, next: Next): void => {
+    const carrier = req as Carrier;
+    // Already handled (the middleware mounted twice), or exempt: no session work at all.
+    if (carrier.session || skip?.(carrier)) {
+      next();
+      return;
+    }
+    manager.open(carrier).then(
+      () => {
+        holdResponse(manager, carrier, res, next);
+        next();
+      },
+      (error: unknown) => {
+        if (onStoreError === 'anonymous' && isStoreFailure(error)) {
+          manager.report(error);
+          manager.openAnonymous(carrier);
+          next();
+          return;
+        }
+        next(error);
+      },
+    );
+  };
+
+  return Object.assign(middleware, {
+    manager: manager as unknown as SessionManager,
+    get(req: IncomingMessage): TypedSession<Data> {
+      return (req as Carrier).session as unknown as TypedSession<Data>;
+    },
+  });
+}
+
+function isStoreFailure(error: unknown): boolean {
+  return (error instanceof SessionError && error.status === 503) || isConnectionError(error);
+}
+
+type Held = 'writeHead' | 'write' | 'end' | 'flushHeaders';
+const HELD: Held[] = ['writeHead', 'write', 'end', 'flushHeaders'];
+
+/**
+ * Holds the response from its first byte until the session is committed (express-session flushes the
+ * headers first, so a redirect could beat the store write). The wrappers stay in place afterwards and
+ * pass straight through, so middleware that wrapped them later (compression) keeps working.
+ */
+function holdResponse(manager: SessionManager<Carrier>, req: Carrier, res: ServerResponse, next: Next): void {
+  const original = {} as Record<Held, (...args: unknown[]) => unknown>;
+  const queue: [Held, unknown[]][] = [];
+  let phase: 'open' | 'holding' | 'released' = 'open';
+  const target = res as unknown as Record<Held, (...args: unknown[]) => unknown>;
+
+  for (const name of HELD) {
+    original[name] = target[name] as (...args: unknown[]) => unknown;
+    target[name] = function held(this: unknown, ...args: unknown[]) {
+      if (phase === 'released') return original[name].apply(res, args);
+      queue.push([name, args]);
+      if (phase === 'open') {
+        phase = 'holding';
+        release();
+      }
+      return name === 'write' ? true : name === 'flushHeaders' ? undefined : res;
+    };
+  }
+
+  function release(): void {
+    manager.commit(req).then(
+      (cookies) => {
+        phase = 'released';
+        if (cookies.length > 0) addSetCookie(res, queue, cookies);
+        for (const [name, args] of queue) original[name].apply(res, args);
+      },
+      (error: unknown) => {
+        phase = 'released';
+        if (manager.options.onStoreError === 'anonymous' && isStoreFailure(error)) {
+          manager.report(error);
+          for (const [name, args] of queue) original[name].apply(res, args);
+          return;
+        }
+        // Nothing was sent yet: the error handler answers instead of the held response, which is
+        // dropped whole, headers included (a stale Content-Type or ETag must not leak into the error page).
+        queue.length = 0;
+        for (const header of res.getHeaderNames()) res.removeHeader(header);
+        res.statusCode = 200;
+        next(error);
+      },
+    );
+  }
+}
+
+/**
+ * Adds our Set-Cookie to the response without losing the application's. A header object passed to a
+ * held `writeHead` wins over `setHeader`, so a Set-Cookie given there is merged in place (CVE-2025-7339's
+ * lesson: handle every writeHead form).
+ */
+function addSetCookie(res: ServerResponse, queue: [Held, unknown[]][], cookies: string[]): void {
+  const writeHead = queue.find(([name]) => name === 'writeHead');
+  const headersArg = writeHead?.[1].find((arg, i) => i > 0 && typeof arg === 'object' && arg !== null);
+  if (Array.isArray(headersArg)) {
+    mergeIntoRawHeaders(headersArg as unknown[], cookies);
+    return;
+  }
+  if (headersArg) {
+    const headers = headersArg as OutgoingHttpHeaders;
+    const key = Object.keys(headers).find((name) => name.toLowerCase() === 'set-cookie');
+    if (key) {
+      const existing = headers[key];
+      headers[key] = [...(Array.isArray(existing) ? existing : [String(existing)]), ...cookies];
+      return;
+    }
+  }
+  const existing = res.getHeader('Set-Cookie');
+  const previous = existing === undefined ? [] : Array.isArray(existing) ? existing : [String(existing)];
+  res.setHeader('Set-Cookie', [...previous, ...cookies]);
+}
+
+/**
+ * Raw header arrays (`[k, v, k, v]` or `[[k, v]]`) are applied with setHeader by some Node versions, so
+ * the last Set-Cookie would win: gather every Set-Cookie value into one entry that holds them all.
+ */
+function mergeIntoRawHeaders(headers: unknown[], cookies: string[]): void {
+  const nested = headers.length > 0 && Array.isArray(headers[0]);
+  const values: string[] = [];
+  const kept: unknown[] = [];
+  const pairs = nested ? (headers as [unknown, unknown][]) : chunk(headers);
+  for (const [name, value] of pairs) {
+    if (String(name).toLowerCase() === 'set-cookie')
+      values.push(...(Array.isArray(value) ? value : [value]).map(String));
+    else kept.push(nested ? [name, value] : [name, value]);
+  }
+  const all = [...values, ...cookies];
+  headers.length = 0;
+  for (const pair of kept as [unknown, unknown][]) {
+    if (nested) headers.push(pair);
+    else headers.push(pair[0], pair[1]);
+  }
+  if (nested) headers.push(['Set-Cookie', all]);
+  else headers.push('Set-Cookie', all);
+}
+
+function chunk(flat: unknown[]): [unknown, unknown][] {
+  const pairs: [unknown, unknown][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([flat[i], flat[i + 1]]);
+  return pairs;
+}
+
+export type { Session };

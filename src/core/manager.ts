@@ -1,0 +1,601 @@
+import { EventEmitter } from 'node:events';
+import { ExpressStoreBridge } from '../stores/bridge.js';
+import { MemoryStore } from '../stores/memory.js';
+import { type ExpressStoreLike, isNativeStore, runBounded, type SessionStore } from '../stores/store.js';
+import {
+  Cookie,
+  type CookieOptions,
+  readCookieValues,
+  serializeClearingCookie,
+  serializeCookie,
+} from './cookie.js';
+import {
+  CorruptSessionError,
+  SessionError,
+  SessionNotFoundError,
+  SessionTooLargeError,
+  StoreUnavailableError,
+} from './errors.js';
+import { generateId, isWellFormedId, storageKey } from './id.js';
+import {
+  type ResolvedOptions,
+  resolveOptions,
+  type SessionOptions,
+  type SessionRequestLike,
+  validateCookie,
+} from './options.js';
+import { stringifyJson } from './serializer.js';
+import { kState, Session, type SessionController, type SessionState } from './session.js';
+import { sign, unsign } from './signature.js';
+import type { SessionRecord } from './types.js';
+
+export const kContext = Symbol('sessionkit.context');
+
+/** What the middleware puts on the request, as express-session does. */
+export interface SessionCarrier {
+  session?: Session | null;
+  sessionID?: string;
+  sessionStore?: SessionStore | ExpressStoreLike;
+  [kContext]?: RequestContext;
+}
+
+interface RequestContext {
+  session: Session;
+  cookieOptions: CookieOptions;
+  /** The ID the request's cookie carried, verified and well-formed (whether or not the store had it). */
+  presentedId: string | null;
+  /** The cookie was verified by an older secret: the response re-signs it with the newest (C35). */
+  resign: boolean;
+  /** The store failed and `onStoreError: 'anonymous'`: nothing is stored, no cookie is sent. */
+  ephemeral: boolean;
+  /** This request destroyed or replaced the session its cookie named. */
+  ended: boolean;
+  secure: boolean | null;
+  /** Session operations still running (a destroy() whose callback the app did not wait for). */
+  pending: Set<Promise<unknown>>;
+}
+
+/** Longest stale cookie candidates tried per request (duplicate names, B04). */
+const MAX_CANDIDATES = 4;
+/** Browsers drop cookies over 4096 bytes (name + value + attributes). */
+const MAX_COOKIE_BYTES = 4096;
+
+class ObjectSnapshot {
+  constructor(readonly json: string) {}
+}
+
+function snapshotValue(value: unknown): unknown {
+  return value !== null && typeof value === 'object' ? new ObjectSnapshot(stringifyJson(value)) : value;
+}
+
+function unchanged(previous: unknown, value: unknown): boolean {
+  if (previous instanceof ObjectSnapshot) {
+    return value !== null && typeof value === 'object' && previous.json === stringifyJson(value);
+  }
+  return Object.is(previous, value);
+}
+
+function isStorable(value: unknown): boolean {
+  return value !== undefined && typeof value !== 'function' && typeof value !== 'symbol';
+}
+
+function takeSnapshot(data: Record<string, unknown>): Map<string, unknown> {
+  const snapshot = new Map<string, unknown>();
+  for (const key of Object.keys(data)) if (isStorable(data[key])) snapshot.set(key, snapshotValue(data[key]));
+  return snapshot;
+}
+
+/** The cookie's attributes without its expiry, which moves on every request. */
+function cookieSignature(cookie: Cookie): string {
+  return `${cookie.originalMaxAge}|${cookie.path}|${cookie.domain}|${cookie.httpOnly}|${cookie.secure}|${cookie.sameSite}|${cookie.partitioned}|${cookie.priority}`;
+}
+
+/** The session's data: its own enumerable properties but `cookie`, without values JSON cannot hold. */
+function dataOf(session: Session): Record<string, unknown> {
+  const data: Record<string, unknown> = {};
+  for (const key of Object.keys(session)) {
+    const value = (session as unknown as Record<string, unknown>)[key];
+    if (key !== 'cookie' && isStorable(value)) data[key] = value;
+  }
+  return data;
+}
+
+/**
+ * The framework-agnostic core: reads the cookie, loads the session, and at the end of the request
+ * decides what to write and which Set-Cookie to send. Adapters call `open` and `commit`.
+ *
+ * Events: `error` (corrupt records, store failures absorbed by `onStoreError: 'anonymous'`),
+ * `create`, `destroy`, `regenerate` (each with the session's handle, never its ID), `invalid` (a cookie
+ * that failed its signature or shape check).
+ */
+export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
+  extends EventEmitter
+  implements SessionController
+{
+  readonly options: ResolvedOptions<Req>;
+  readonly store: SessionStore;
+  /** The store as given (what `req.sessionStore` shows). */
+  readonly userStore: SessionStore | ExpressStoreLike;
+  private storeReady = true;
+  private readonly warned = new Set<string>();
+
+  constructor(options: SessionOptions<Req>) {
+    super();
+    this.options = resolveOptions(options);
+    const given = this.options.store ?? new MemoryStore();
+    this.userStore = given;
+    this.store = isNativeStore(given) ? given : new ExpressStoreBridge(given, this.options.ttl);
+    if (given instanceof EventEmitter) {
+      // express-session's contract: a store may announce that it lost or regained its backend.
+      given.on('disconnect', () => {
+        this.storeReady = false;
+      });
+      given.on('connect', () => {
+        this.storeReady = true;
+      });
+      given.on('corrupt', (error: unknown) => this.report(error));
+    }
+    for (const warning of this.options.warnings) this.warnOnce(warning);
+  }
+
+  /** Loads the request's session, or makes a fresh one, and puts it on `req.session`. */
+  async open(req: Req & SessionCarrier): Promise<void> {
+    const cookieOptions = this.cookieOptionsFor(req);
+    req.sessionStore = this.userStore;
+    const context: RequestContext = {
+      session: undefined as unknown as Session,
+      cookieOptions,
+      presentedId: null,
+      resign: false,
+      ephemeral: false,
+      ended: false,
+      secure: null,
+      pending: new Set(),
+    };
+    req[kContext] = context;
+    const candidates = readCookieValues(req.headers.cookie, this.options.name);
+    for (const raw of candidates.slice(0, MAX_CANDIDATES)) {
+      const id = this.verify(raw);
+      if (id === null) continue;
+      context.presentedId ??= id.value;
+      if (!this.storeReady) throw new StoreUnavailableError('get', 'the store reported a disconnect');
+      const record = await this.load(id.value);
+      if (record) {
+        context.presentedId = id.value;
+        context.resign = id.secretIndex > 0;
+        this.attach(req, context, id.value, record);
+        return;
+      }
+    }
+    this.generate(req, context);
+  }
+
+  /** A fresh session that is never stored: the `onStoreError: 'anonymous'` fallback. */
+  openAnonymous(req: Req & SessionCarrier): void {
+    const context = req[kContext] ?? {
+      session: undefined as unknown as Session,
+      cookieOptions: this.cookieOptionsFor(req),
+      presentedId: null,
+      resign: false,
+      ephemeral: true,
+      ended: false,
+      secure: null,
+      pending: new Set<Promise<unknown>>(),
+    };
+    context.ephemeral = true;
+    req[kContext] = context;
+    req.sessionStore = this.userStore;
+    this.generate(req, context);
+  }
+
+  /**
+   * Writes what the request changed and returns the Set-Cookie values to send. Runs before the response's
+   * first byte, so a redirect after login never reaches a server that has not stored the session.
+   */
+  async commit(req: Req & SessionCarrier): Promise<string[]> {
+    const context = req[kContext];
+    if (!context || context.ephemeral) return [];
+    // An app may answer without waiting for destroy()/regenerate(): finish them before the first byte.
+    while (context.pending.size > 0) await Promise.allSettled([...context.pending]);
+    const session = context.session;
+    if (req.session !== session) {
+      // The application removed req.session (express-session's `unset`), or destroy() did.
+      if (!context.ended && this.options.unset === 'destroy' && req.session == null) {
+        await this.destroyStored(sessionStateOf(session).id);
+        context.ended = true;
+      }
+      return context.ended && context.presentedId ? [this.clearingCookie(req, context)] : [];
+    }
+    const state = sessionStateOf(session);
+    session.cookie.resetMaxAge();
+    const wrote = await this.write(req, session, false);
+    const cookieChanged = cookieSignature(session.cookie) !== state.cookieSnapshot;
+    const send =
+      state.issueCookie ||
+      (!state.isNew &&
+        wrote !== 'lost' &&
+        (this.options.rolling ||
+          context.resign ||
+          cookieChanged ||
+          (wrote === 'update' && session.cookie.expires !== null)));
+    if (send) {
+      const header = this.sessionCookie(req, context, session);
+      return header ? [header] : [];
+    }
+    // A request that ended its session and stored no new one tells the browser to forget the cookie (C15).
+    if (context.ended && context.presentedId && state.isNew) return [this.clearingCookie(req, context)];
+    return [];
+  }
+
+  // ---- SessionController: what req.session's methods do ----
+
+  async regenerate(session: Session, keep: boolean): Promise<void> {
+    const req = session.req as Req & SessionCarrier;
+    const context = this.contextOf(req);
+    const state = sessionStateOf(session);
+    await this.track(context, this.destroyStored(state.id));
+    context.ended = true;
+    const next = this.generate(req, context, keep ? dataOf(session) : undefined);
+    if (keep) sessionStateOf(next).userId = state.userId;
+    this.emitFor('regenerate', next.id);
+  }
+
+  async destroy(session: Session): Promise<void> {
+    const req = session.req as Req & SessionCarrier;
+    const context = this.contextOf(req);
+    // As express-session: req.session is gone at once, even before the store confirms.
+    context.ended = true;
+    if (req.session === session) req.session = undefined;
+    await this.track(context, this.destroyStored(sessionStateOf(session).id));
+  }
+
+  private async track<T>(context: RequestContext, work: Promise<T>): Promise<T> {
+    context.pending.add(work);
+    try {
+      return await work;
+    } finally {
+      context.pending.delete(work);
+    }
+  }
+
+  async reload(session: Session): Promise<void> {
+    const state = sessionStateOf(session);
+    const record = await this.load(state.id);
+    if (!record) throw new SessionNotFoundError('reload');
+    for (const key of Object.keys(session))
+      if (key !== 'cookie') delete (session as unknown as Record<string, unknown>)[key];
+    for (const key of Object.keys(record.data)) {
+      if (!(key in session)) (session as unknown as Record<string, unknown>)[key] = record.data[key];
+    }
+    state.snapshot = takeSnapshot(record.data);
+    state.userId = state.storedUserId = record.userId;
+    state.lastSeenAt = record.lastSeenAt;
+  }
+
+  async save(session: Session): Promise<void> {
+    const req = session.req as Req & SessionCarrier;
+    const context = this.contextOf(req);
+    if (context.ephemeral) return;
+    const result = await this.write(req, session, true);
+    if (result === 'lost') throw new SessionNotFoundError('save');
+  }
+
+  async login(session: Session, userId: string): Promise<void> {
+    if (!userId) throw new SessionError('ERR_INVALID_USER', 'sessionkit: login() needs a non-empty user ID');
+    await this.regenerate(session, true);
+    const req = session.req as Req & SessionCarrier;
+    sessionStateOf(this.contextOf(req).session).userId = userId;
+  }
+
+  async logout(session: Session): Promise<void> {
+    await this.regenerate(session, false);
+  }
+
+  // ---- internals ----
+
+  /**
+   * Writes the session if the rules say so. `force` is an explicit save(). Returns what happened:
+   * 'create' | 'update' | 'touch' | 'none', or 'lost' when the store no longer had the session.
+   */
+  private async write(req: Req & SessionCarrier, session: Session, force: boolean): Promise<string> {
+    const state = sessionStateOf(session);
+    const now = Date.now();
+    const expiresAt = this.expiresAt(session, state, now);
+    const userChanged = state.userId !== state.storedUserId;
+    if (state.isNew) {
+      const data = dataOf(session);
+      if (
+        !force &&
+        !this.options.saveUninitialized &&
+        Object.keys(data).length === 0 &&
+        state.userId === null
+      ) {
+        return 'none';
+      }
+      const record: SessionRecord = {
+        data,
+        cookie: session.cookie.data,
+        expiresAt,
+        createdAt: state.createdAt,
+        lastSeenAt: now,
+        userId: state.userId,
+      };
+      this.checkSize(data);
+      const created = await this.call('create', () => this.store.create(state.id, record));
+      if (!created)
+        throw new SessionError('ERR_SESSION_EXISTS', 'sessionkit: a session with the generated ID exists');
+      this.markSaved(session, state, now);
+      state.isNew = false;
+      state.issueCookie = true;
+      this.emitFor('create', state.id);
+      return 'create';
+    }
+    const delta = this.options.resave ? null : this.diff(session, state);
+    const cookieChanged = cookieSignature(session.cookie) !== state.cookieSnapshot;
+    if (this.options.resave || force || delta || cookieChanged || userChanged) {
+      const data = dataOf(session);
+      this.checkSize(data);
+      // resave: express-session's whole-object write; otherwise only the keys this request changed.
+      const changes = this.options.resave
+        ? { set: data, unset: [], replace: true }
+        : (delta ?? { set: {}, unset: [] });
+      const updated = await this.call('update', () =>
+        this.store.update(state.id, {
+          ...changes,
+          cookie: session.cookie.data,
+          expiresAt,
+          lastSeenAt: now,
+          userId: userChanged ? state.userId : undefined,
+        }),
+      );
+      if (!updated) return 'lost';
+      this.markSaved(session, state, now, data);
+      return 'update';
+    }
+    if (state.touched || now - state.lastSeenAt >= this.touchAfter(session)) {
+      const touched = await this.call('touch', () => this.store.touch(state.id, expiresAt, now));
+      if (!touched) return 'lost';
+      state.lastSeenAt = now;
+      state.touched = false;
+      return 'touch';
+    }
+    return 'none';
+  }
+
+  /** What changed since load: `null` when nothing did. Nested mutation counts (values compare as JSON). */
+  private diff(
+    session: Session,
+    state: SessionState,
+  ): { set: Record<string, unknown>; unset: string[] } | null {
+    let set: Record<string, unknown> | null = null;
+    let unset: string[] | null = null;
+    const own = session as unknown as Record<string, unknown>;
+    for (const key of Object.keys(session)) {
+      if (key === 'cookie') continue;
+      const value = own[key];
+      if (!isStorable(value)) continue;
+      if (!state.snapshot.has(key) || !unchanged(state.snapshot.get(key), value)) {
+        set ??= {};
+        set[key] = value;
+      }
+    }
+    for (const key of state.snapshot.keys()) {
+      if (isStorable(own[key]) && Object.hasOwn(own, key)) continue;
+      unset ??= [];
+      unset.push(key);
+    }
+    return set || unset ? { set: set ?? {}, unset: unset ?? [] } : null;
+  }
+
+  private markSaved(session: Session, state: SessionState, now: number, data = dataOf(session)): void {
+    state.snapshot = takeSnapshot(data);
+    state.cookieSnapshot = cookieSignature(session.cookie);
+    state.storedUserId = state.userId;
+    state.lastSeenAt = now;
+    state.touched = false;
+  }
+
+  private checkSize(data: Record<string, unknown>): void {
+    const bytes = Buffer.byteLength(stringifyJson(data));
+    if (bytes > this.options.maxSessionBytes)
+      throw new SessionTooLargeError(bytes, this.options.maxSessionBytes);
+  }
+
+  /** The idle deadline (cookie expiry, or now + ttl for browser-session cookies), capped by the absolute timeout. */
+  private expiresAt(session: Session, state: SessionState, now: number): number {
+    const idle = session.cookie.expires ? session.cookie.expires.valueOf() : now + this.options.ttl;
+    const { absoluteTimeout } = this.options;
+    return absoluteTimeout === undefined ? idle : Math.min(idle, state.createdAt + absoluteTimeout);
+  }
+
+  private touchAfter(session: Session): number {
+    if (this.options.touchAfter !== undefined) return this.options.touchAfter;
+    const lifetime = session.cookie.originalMaxAge ?? this.options.ttl;
+    return Math.min(60_000, lifetime / 10);
+  }
+
+  private verify(raw: string): { value: string; secretIndex: number } | null {
+    // express-session's format: "s:" + signed ID. An unsigned value is never adopted (C03, B07).
+    const unsigned = raw.startsWith('s:') ? unsign(raw.slice(2), this.options.secrets) : null;
+    if (!unsigned || !isWellFormedId(unsigned.value, this.options.genid !== undefined)) {
+      if (this.listenerCount('invalid') > 0)
+        this.emit('invalid', { reason: unsigned ? 'malformed-id' : 'bad-signature' });
+      return null;
+    }
+    return unsigned;
+  }
+
+  /** Reads a record; corrupt or past the absolute timeout counts as absent (and is removed). */
+  private async load(id: string): Promise<SessionRecord | null> {
+    let record: SessionRecord | null;
+    try {
+      record = await this.call('get', () => this.store.get(id));
+    } catch (error) {
+      if (!(error instanceof CorruptSessionError)) throw error;
+      this.report(error);
+      await this.destroyStored(id).catch(() => undefined);
+      return null;
+    }
+    if (!record) return null;
+    const now = Date.now();
+    const { absoluteTimeout } = this.options;
+    if (
+      record.expiresAt <= now ||
+      (absoluteTimeout !== undefined && record.createdAt + absoluteTimeout <= now)
+    ) {
+      await this.destroyStored(id);
+      return null;
+    }
+    return record;
+  }
+
+  private attach(
+    req: Req & SessionCarrier,
+    context: RequestContext,
+    id: string,
+    record: SessionRecord,
+  ): void {
+    const cookie = new Cookie(record.cookie);
+    // The store's deadline is the truth: it moved with every touch, the stored cookie JSON did not.
+    if (cookie.originalMaxAge !== null) {
+      const original = cookie.originalMaxAge;
+      cookie._expires = new Date(record.expiresAt);
+      cookie.originalMaxAge = original;
+    }
+    const state: SessionState = {
+      id,
+      isNew: false,
+      snapshot: takeSnapshot(record.data),
+      cookieSnapshot: cookieSignature(cookie),
+      userId: record.userId,
+      storedUserId: record.userId,
+      createdAt: record.createdAt,
+      lastSeenAt: record.lastSeenAt,
+      touched: false,
+      issueCookie: false,
+    };
+    this.install(req, context, new Session(this, req, state, cookie, record.data));
+  }
+
+  private generate(
+    req: Req & SessionCarrier,
+    context: RequestContext,
+    data?: Record<string, unknown>,
+  ): Session {
+    const id = this.options.genid ? this.options.genid(req) : generateId();
+    if (typeof id !== 'string' || !isWellFormedId(id, this.options.genid !== undefined)) {
+      throw new SessionError(
+        'ERR_INVALID_ID',
+        'sessionkit: genid() must return a cookie-safe string of 1–256 characters',
+      );
+    }
+    const cookie = new Cookie(context.cookieOptions);
+    if (cookie.secure === 'auto') cookie.secure = this.isSecure(req, context);
+    if (cookie.sameSite === 'auto') cookie.sameSite = this.isSecure(req, context) ? 'none' : 'lax';
+    else if (cookie.sameSite === undefined) cookie.sameSite = 'lax';
+    const now = Date.now();
+    const state: SessionState = {
+      id,
+      isNew: true,
+      snapshot: new Map(),
+      cookieSnapshot: cookieSignature(cookie),
+      userId: null,
+      storedUserId: null,
+      createdAt: now,
+      lastSeenAt: now,
+      touched: false,
+      issueCookie: false,
+    };
+    const session = new Session(this, req, state, cookie, data);
+    this.install(req, context, session);
+    return session;
+  }
+
+  private install(req: Req & SessionCarrier, context: RequestContext, session: Session): void {
+    context.session = session;
+    req.session = session;
+    req.sessionID = session.id;
+  }
+
+  private sessionCookie(req: Req & SessionCarrier, context: RequestContext, session: Session): string | null {
+    const secure = this.isSecure(req, context);
+    if (session.cookie.secure === true && !secure) {
+      // express-session silently sends nothing here; say why once (anchors pain 12).
+      this.warnOnce(
+        'a Secure cookie was not sent on a plain-HTTP request; behind a proxy set `proxy: true` or Express\'s "trust proxy"',
+      );
+      return null;
+    }
+    const value = `s:${sign(session.id, this.options.secrets[0] as string)}`;
+    const header = serializeCookie(this.options.name, value, session.cookie.data, false);
+    if (header.length > MAX_COOKIE_BYTES)
+      this.warnOnce('the session cookie is over 4096 bytes; browsers will drop it');
+    return header;
+  }
+
+  private clearingCookie(req: Req & SessionCarrier, context: RequestContext): string {
+    const cookie = new Cookie(context.cookieOptions);
+    if (cookie.secure === 'auto') cookie.secure = this.isSecure(req, context);
+    if (cookie.sameSite === 'auto' || cookie.sameSite === undefined) cookie.sameSite = 'lax';
+    return serializeClearingCookie(this.options.name, cookie.data, false);
+  }
+
+  private isSecure(req: Req, context: RequestContext): boolean {
+    if (context.secure !== null) return context.secure;
+    let secure: boolean;
+    if (req.socket?.encrypted || req.connection?.encrypted) secure = true;
+    else if (this.options.proxy === false) secure = false;
+    else if (this.options.proxy !== true) secure = req.secure === true;
+    else {
+      const header = req.headers['x-forwarded-proto'];
+      const first = (Array.isArray(header) ? header[0] : header)?.split(',')[0]?.trim().toLowerCase();
+      secure = first === 'https';
+    }
+    context.secure = secure;
+    return secure;
+  }
+
+  private cookieOptionsFor(req: Req): CookieOptions {
+    const { cookie } = this.options;
+    if (typeof cookie !== 'function') return cookie;
+    const options = { ...cookie(req) };
+    const warnings: string[] = [];
+    validateCookie(this.options.name, options, warnings);
+    for (const warning of warnings) this.warnOnce(warning);
+    return options;
+  }
+
+  private async destroyStored(id: string): Promise<void> {
+    await this.call('destroy', () => this.store.destroy(id));
+    this.emitFor('destroy', id);
+  }
+
+  private call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    return runBounded(operation, this.options.storeTimeout, run);
+  }
+
+  private contextOf(req: SessionCarrier): RequestContext {
+    const context = req[kContext];
+    if (!context) throw new SessionError('ERR_NO_SESSION', 'sessionkit: this request has no session context');
+    return context;
+  }
+
+  private emitFor(event: string, id: string): void {
+    if (this.listenerCount(event) > 0) this.emit(event, { handle: storageKey(id) });
+  }
+
+  /** Reports an absorbed failure on `error` when someone listens; never throws for want of a listener. */
+  report(error: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  warnOnce(message: string): void {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
+    process.emitWarning(`sessionkit: ${message}`, { code: 'SESSIONKIT' });
+  }
+}
+
+function sessionStateOf(session: Session): SessionState {
+  return session[kState];
+}

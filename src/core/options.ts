@@ -1,0 +1,254 @@
+import { serialize } from 'cookie';
+import { type ExpressStoreLike, isNativeStore, type SessionStore } from '../stores/store.js';
+import type { CookieOptions } from './cookie.js';
+import { OptionsError, SecretRequiredError } from './errors.js';
+import { DEFAULT_TTL_MS } from './serializer.js';
+
+/** The request as sessionkit needs it: any Node `IncomingMessage`, Express's or Connect's. */
+export interface SessionRequestLike {
+  headers: Record<string, string | string[] | undefined>;
+  url?: string;
+  secure?: boolean;
+  socket?: { encrypted?: boolean } | null;
+  connection?: { encrypted?: boolean } | null;
+}
+
+export interface SessionOptions<Req = SessionRequestLike> {
+  /** Cookie name. Default `connect.sid` (express-session's), so existing cookies keep working. */
+  name?: string;
+  /** @deprecated express-session's old name for `name`. */
+  key?: string;
+  /** Signs the cookie. An array rotates: the first signs, all verify; a cookie verified by an older one is re-signed. */
+  secret: string | string[];
+  /** Where sessions live. Default: a MemoryStore (bounded, expiring; for development and single processes). */
+  store?: SessionStore | ExpressStoreLike;
+  /** express-session's: write the session back even when unchanged (whole-object). Default `true`, with a warning. */
+  resave?: boolean;
+  /** express-session's: store new sessions nobody wrote to. Default `true`, with a warning. */
+  saveUninitialized?: boolean;
+  /** Send the cookie (with a fresh expiry) on every response. Default `false`. */
+  rolling?: boolean;
+  /** What `delete req.session` / `req.session = null` does: `'keep'` the stored session, or `'destroy'` it. */
+  unset?: 'keep' | 'destroy';
+  /** Trust `X-Forwarded-Proto` for `secure: 'auto'`: `true`, `false`, or `undefined` to follow Express's `trust proxy`. */
+  proxy?: boolean;
+  /** Makes new session IDs. Default: 32 random bytes, base64url. */
+  genid?: (req: Req) => string;
+  /** Cookie attributes, or a function of the request returning them (per-request cookies, as express-session 1.18). */
+  cookie?: CookieOptions | ((req: Req) => CookieOptions);
+  /** No store write to extend an unchanged session within this many ms of its last write. Default: a tenth of its lifetime, at most 60 s. */
+  touchAfter?: number;
+  /** Hard limit on a session's life from its creation (ms), never extended by activity. Default: none. */
+  absoluteTimeout?: number;
+  /** Lifetime (ms) of a session whose cookie has no maxAge (a browser-session cookie). Default one day. */
+  ttl?: number;
+  /** Requests for which no session work happens at all (static files, health checks). */
+  skip?: (req: Req) => boolean;
+  /** Bound on every store call (ms). Default 5000. */
+  storeTimeout?: number;
+  /** When the store fails: `'fail'` → `next(err)` with status 503 (default); `'anonymous'` → a fresh session that is never stored. */
+  onStoreError?: 'fail' | 'anonymous';
+  /** Largest session data, in bytes of JSON. Default 1 MiB. */
+  maxSessionBytes?: number;
+}
+
+export interface ResolvedOptions<Req> {
+  name: string;
+  secrets: string[];
+  store: SessionStore | ExpressStoreLike | undefined;
+  resave: boolean;
+  saveUninitialized: boolean;
+  rolling: boolean;
+  unset: 'keep' | 'destroy';
+  proxy: boolean | undefined;
+  genid: ((req: Req) => string) | undefined;
+  cookie: CookieOptions | ((req: Req) => CookieOptions);
+  touchAfter: number | undefined;
+  absoluteTimeout: number | undefined;
+  ttl: number;
+  skip: ((req: Req) => boolean) | undefined;
+  storeTimeout: number;
+  onStoreError: 'fail' | 'anonymous';
+  maxSessionBytes: number;
+  /** Notices for the operator, each printed once. */
+  warnings: string[];
+}
+
+/** Browsers cap cookie lifetimes at 400 days (RFC 6265bis); a longer maxAge is clamped. */
+export const MAX_COOKIE_AGE_MS = 400 * 24 * 3600 * 1000;
+
+function check(condition: boolean, option: string, message: string): void {
+  if (!condition) throw new OptionsError(option, message);
+}
+
+function isDuration(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+/** Validates every option at `session()` time, with a message naming the option. */
+export function resolveOptions<Req>(options: SessionOptions<Req>): ResolvedOptions<Req> {
+  if (!options || typeof options !== 'object') throw new SecretRequiredError();
+  const warnings: string[] = [];
+  const name = options.name ?? options.key ?? 'connect.sid';
+  check(
+    typeof name === 'string' && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name),
+    'name',
+    'must be a cookie name token (RFC 6265)',
+  );
+
+  const secrets = typeof options.secret === 'string' ? [options.secret] : options.secret;
+  if (!Array.isArray(secrets) || secrets.length === 0) throw new SecretRequiredError();
+  for (const secret of secrets)
+    check(typeof secret === 'string' && secret.length > 0, 'secret', 'must hold non-empty strings');
+  if ((secrets[0] as string).length < 32) {
+    warnings.push(
+      'the signing secret is shorter than 32 characters; use 32 or more random bytes (OWASP C35)',
+    );
+  }
+
+  for (const flag of ['resave', 'saveUninitialized', 'rolling', 'proxy'] as const) {
+    check(options[flag] === undefined || typeof options[flag] === 'boolean', flag, 'must be a boolean');
+  }
+  if (options.resave === undefined)
+    warnings.push('undefined resave option; provide resave option (defaults to true, as express-session)');
+  if (options.saveUninitialized === undefined) {
+    warnings.push(
+      'undefined saveUninitialized option; provide saveUninitialized option (defaults to true, as express-session)',
+    );
+  }
+  check(
+    options.unset === undefined || options.unset === 'keep' || options.unset === 'destroy',
+    'unset',
+    "must be 'keep' or 'destroy'",
+  );
+  check(options.genid === undefined || typeof options.genid === 'function', 'genid', 'must be a function');
+  check(options.skip === undefined || typeof options.skip === 'function', 'skip', 'must be a function');
+  check(
+    options.onStoreError === undefined ||
+      options.onStoreError === 'fail' ||
+      options.onStoreError === 'anonymous',
+    'onStoreError',
+    "must be 'fail' or 'anonymous'",
+  );
+  for (const duration of [
+    'touchAfter',
+    'absoluteTimeout',
+    'ttl',
+    'storeTimeout',
+    'maxSessionBytes',
+  ] as const) {
+    check(
+      options[duration] === undefined || isDuration(options[duration]),
+      duration,
+      'must be a finite number ≥ 0',
+    );
+  }
+  check(options.absoluteTimeout !== 0, 'absoluteTimeout', 'must be greater than 0 (leave it out for none)');
+  check(options.storeTimeout !== 0, 'storeTimeout', 'must be greater than 0');
+
+  const store = options.store;
+  if (store !== undefined) {
+    const usable =
+      isNativeStore(store) ||
+      (typeof store === 'object' &&
+        store !== null &&
+        typeof (store as ExpressStoreLike).get === 'function' &&
+        typeof (store as ExpressStoreLike).set === 'function' &&
+        typeof (store as ExpressStoreLike).destroy === 'function');
+    check(usable, 'store', 'must be a sessionkit store or an express-session store (get, set, destroy)');
+  } else if (process.env.NODE_ENV === 'production') {
+    warnings.push(
+      'the MemoryStore holds sessions in this process only; use a shared store (Redis, SQL, MongoDB) in production',
+    );
+  }
+
+  const cookie = options.cookie ?? {};
+  check(
+    typeof cookie === 'object' || typeof cookie === 'function',
+    'cookie',
+    'must be an object or a function',
+  );
+  if (typeof cookie === 'object') validateCookie(name, cookie, warnings);
+
+  return {
+    name,
+    secrets,
+    store,
+    resave: options.resave ?? true,
+    saveUninitialized: options.saveUninitialized ?? true,
+    rolling: options.rolling ?? false,
+    unset: options.unset ?? 'keep',
+    proxy: options.proxy,
+    genid: options.genid,
+    cookie,
+    touchAfter: options.touchAfter,
+    absoluteTimeout: options.absoluteTimeout,
+    ttl: options.ttl ?? DEFAULT_TTL_MS,
+    skip: options.skip,
+    storeTimeout: options.storeTimeout ?? 5_000,
+    onStoreError: options.onStoreError ?? 'fail',
+    maxSessionBytes: options.maxSessionBytes ?? 1024 * 1024,
+    warnings,
+  };
+}
+
+/**
+ * Checks cookie attributes once, at configuration time (CVE-2024-47764: never let `;` or CR/LF into a
+ * Set-Cookie field). Also used for per-request cookie functions' results.
+ */
+export function validateCookie(name: string, cookie: CookieOptions, warnings: string[]): void {
+  const { maxAge, expires, sameSite, secure, priority } = cookie;
+  if (maxAge !== undefined && maxAge !== null) {
+    check(
+      typeof maxAge === 'number' && Number.isFinite(maxAge),
+      'cookie.maxAge',
+      'must be a finite number of milliseconds',
+    );
+    check(maxAge >= 0, 'cookie.maxAge', 'must not be negative');
+    if (maxAge > MAX_COOKIE_AGE_MS) {
+      warnings.push('cookie.maxAge is over 400 days; browsers cap it there, so sessionkit does too');
+      cookie.maxAge = MAX_COOKIE_AGE_MS;
+    }
+  }
+  if (expires !== undefined && expires !== null) {
+    check(
+      expires instanceof Date && Number.isFinite(expires.valueOf()),
+      'cookie.expires',
+      'must be a valid Date',
+    );
+  }
+  check(
+    sameSite === undefined || [true, false, 'lax', 'strict', 'none', 'auto'].includes(sameSite as never),
+    'cookie.sameSite',
+    "must be true, false, 'lax', 'strict', 'none' or 'auto'",
+  );
+  check(
+    secure === undefined || typeof secure === 'boolean' || secure === 'auto',
+    'cookie.secure',
+    "must be a boolean or 'auto'",
+  );
+  check(
+    priority === undefined || ['low', 'medium', 'high'].includes(priority),
+    'cookie.priority',
+    "must be 'low', 'medium' or 'high'",
+  );
+  if (sameSite === 'none' && secure !== true && secure !== 'auto') {
+    warnings.push('cookie.sameSite is "none" without cookie.secure; browsers reject such cookies');
+  }
+  if (name.startsWith('__Host-')) {
+    check(cookie.domain === undefined, 'cookie.domain', 'must not be set with a __Host- cookie name');
+    check(
+      cookie.path === undefined || cookie.path === '/',
+      'cookie.path',
+      "must be '/' with a __Host- cookie name",
+    );
+  }
+  try {
+    serialize(name, 'x', { domain: cookie.domain, path: cookie.path });
+  } catch (error) {
+    throw new OptionsError(
+      cookie.domain !== undefined ? 'cookie.domain' : 'cookie.path',
+      `is invalid: ${(error as Error).message}`,
+    );
+  }
+}

@@ -1,0 +1,148 @@
+import type { Cookie } from './cookie.js';
+import type { SessionData } from './types.js';
+
+/** Where a Session keeps what it must not show as data: non-enumerable, symbol-keyed. */
+export const kState = Symbol('sessionkit.state');
+
+/** Per-session bookkeeping the manager uses to compute what changed. */
+export interface SessionState {
+  id: string;
+  /** Not in the store: created during this request and not saved yet. */
+  isNew: boolean;
+  /** Top-level values as loaded or last saved: primitives as they are, objects as their JSON. */
+  snapshot: Map<string, unknown>;
+  /** The cookie's attributes (without its moving expiry) as loaded or last saved. */
+  cookieSnapshot: string;
+  userId: string | null;
+  storedUserId: string | null;
+  createdAt: number;
+  /** When the store last heard of this session (load time or last write). */
+  lastSeenAt: number;
+  /** `touch()` was called: extend in the store regardless of `touchAfter`. */
+  touched: boolean;
+  /** Written to the store as a new session during this request: the response must carry its cookie. */
+  issueCookie: boolean;
+}
+
+/** The operations a Session delegates to the manager that made it. */
+export interface SessionController {
+  regenerate(session: Session, keep: boolean): Promise<void>;
+  destroy(session: Session): Promise<void>;
+  reload(session: Session): Promise<void>;
+  save(session: Session): Promise<void>;
+  login(session: Session, userId: string): Promise<void>;
+  logout(session: Session): Promise<void>;
+}
+
+type Done = (err?: Error | null) => void;
+
+export interface RegenerateOptions {
+  /** Keep the data (and the bound user) under the new ID. Default `false`, as express-session. */
+  keep?: boolean;
+}
+
+const kController = Symbol('sessionkit.controller');
+
+function hide(target: object, key: PropertyKey, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: false, configurable: true, writable: true });
+}
+
+/** Runs `work`; with a callback reports through it, otherwise returns the promise. */
+function settle(work: Promise<void>, done: Done | undefined): Promise<void> | undefined {
+  if (!done) return work;
+  work.then(
+    () => done(),
+    (error: Error) => done(error),
+  );
+  return undefined;
+}
+
+/**
+ * `req.session`. The application's data lives directly on it (`req.session.views = 1`), beside `cookie`;
+ * `Object.keys` and `for…in` show only those. Every method takes a callback or returns a promise.
+ */
+export class Session {
+  cookie!: Cookie;
+  declare readonly id: string;
+  declare readonly req: unknown;
+  declare [kState]: SessionState;
+  declare [kController]: SessionController;
+
+  constructor(
+    controller: SessionController,
+    req: unknown,
+    state: SessionState,
+    cookie: Cookie,
+    data?: Record<string, unknown>,
+  ) {
+    hide(this, 'id', state.id);
+    hide(this, 'req', req);
+    hide(this, kState, state);
+    hide(this, kController, controller);
+    this.cookie = cookie;
+    if (data) {
+      // Never let stored keys shadow methods or reach the prototype (express-session does the same `in` check).
+      for (const key of Object.keys(data))
+        if (!(key in this)) (this as Record<string, unknown>)[key] = data[key];
+    }
+  }
+
+  /** New ID; the old record is destroyed first. Data is dropped unless `{ keep: true }`. */
+  regenerate(done?: Done): Promise<void> | undefined;
+  regenerate(options: RegenerateOptions, done?: Done): Promise<void> | undefined;
+  regenerate(options?: RegenerateOptions | Done, done?: Done): Promise<void> | undefined {
+    if (typeof options === 'function') return settle(this[kController].regenerate(this, false), options);
+    return settle(this[kController].regenerate(this, options?.keep === true), done);
+  }
+
+  /** Removes the session from the store and from the request; the response clears the cookie. */
+  destroy(done?: Done): Promise<void> | undefined {
+    return settle(this[kController].destroy(this), done);
+  }
+
+  /** Replaces the data with what the store holds now. */
+  reload(done?: Done): Promise<void> | undefined {
+    return settle(this[kController].reload(this), done);
+  }
+
+  /** Writes now. Rarely needed: sessionkit saves before the response's first byte anyway. */
+  save(done?: Done): Promise<void> | undefined {
+    return settle(this[kController].save(this), done);
+  }
+
+  /** Restarts the cookie's maxAge and makes this response extend the session in the store (express-session's touch). */
+  touch(done?: Done): this {
+    this.cookie.resetMaxAge();
+    this[kState].touched = true;
+    if (done) queueMicrotask(() => done());
+    return this;
+  }
+
+  /** express-session's name for what `touch()` does to the cookie. */
+  resetMaxAge(): this {
+    this.cookie.resetMaxAge();
+    return this;
+  }
+
+  /** Binds a user: a new ID (session-fixation defence), data kept, the old record destroyed first. */
+  login(userId: string | number, done?: Done): Promise<void> | undefined {
+    return settle(this[kController].login(this, String(userId)), done);
+  }
+
+  /** Ends the authenticated session: the record is destroyed and a fresh anonymous session takes its place. */
+  logout(done?: Done): Promise<void> | undefined {
+    return settle(this[kController].logout(this), done);
+  }
+
+  /** The user bound by `login()`, or `null`. */
+  currentUserId(): string | null {
+    return this[kState].userId;
+  }
+}
+
+/** `req.session` typed with the application's data. */
+export type TypedSession<Data = SessionData> = Session & Partial<Data>;
+
+export function sessionState(session: Session): SessionState {
+  return session[kState];
+}

@@ -1,0 +1,325 @@
+import cookieParser from 'cookie-parser';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import session, { MemoryStore } from '../../src/index.js';
+import { cookieOf, expressVersions, idOf, jsonErrors, setCookies } from '../support/apps.js';
+
+const secret = 'a@#flwengFD-a-long-enough-secret-for-tests';
+
+for (const { name, create } of expressVersions) {
+  describe(`seed scenarios on ${name}`, () => {
+    it('sets, reads and removes session values (seed 000)', async () => {
+      const store = new MemoryStore();
+      const app = create();
+      app.use(
+        session({
+          name: 'mysession',
+          secret,
+          saveUninitialized: false,
+          resave: true,
+          cookie: { maxAge: 1000 * 60, httpOnly: true },
+          store,
+        }),
+      );
+      app.get('/setSession', (req, res) => {
+        req.session.myname = 'aaa';
+        req.session.myinfo = '这是session中的内容';
+        res.send(`hello ${req.sessionID === req.session.id}`);
+      });
+      app.get('/readSession', (req, res) => {
+        res.send(`读取session成功 : ${req.session.myname} - ${req.session.myinfo}`);
+      });
+      app.get('/removeSession', (req, res) => {
+        req.session.destroy(() => undefined);
+        res.send('删除session成功');
+      });
+
+      const set = await request(app).get('/setSession').expect(200, 'hello true');
+      const [cookie] = setCookies(set);
+      expect(cookie).toMatch(
+        /^mysession=s%3A[\w-]{43}\.[\w%+/]+; Path=\/; Expires=.+; HttpOnly; SameSite=Lax$/,
+      );
+      const pair = cookieOf(set);
+      await request(app)
+        .get('/readSession')
+        .set('Cookie', pair)
+        .expect(200, '读取session成功 : aaa - 这是session中的内容');
+      const removed = await request(app).get('/removeSession').set('Cookie', pair).expect(200);
+      expect(setCookies(removed)[0]).toMatch(/^mysession=; Path=\/; Expires=Thu, 01 Jan 1970/);
+      expect(await store.get(idOf(pair))).toBeNull();
+      await request(app)
+        .get('/readSession')
+        .set('Cookie', pair)
+        .expect(200, '读取session成功 : undefined - undefined');
+    });
+
+    it('counts views with cookie-parser beside it, using the deprecated `key` option (seed 003)', async () => {
+      const app = create();
+      app.use(cookieParser());
+      app.use(
+        session({
+          secret: 'a cool secret',
+          resave: true,
+          saveUninitialized: true,
+          key: 'myapp_sid',
+          cookie: { maxAge: 1000 * 60 * 60 * 2, secure: false },
+        }),
+      );
+      app.use((req, res) => {
+        const sess = req.session as typeof req.session & { views?: number };
+        sess.views = (sess.views ?? 0) + 1;
+        res.setHeader('Content-Type', 'text/html');
+        res.write(`views: ${sess.views}`);
+        res.write(`expires in: ${Math.round((sess.cookie.maxAge ?? 0) / 1000)}s`);
+        res.end();
+      });
+      const agent = request.agent(app);
+      const first = await agent.get('/').expect(200);
+      expect(first.text).toBe('views: 1expires in: 7200s');
+      expect(cookieOf(first)).toMatch(/^myapp_sid=/);
+      expect((await agent.get('/')).text).toMatch(/^views: 2/);
+      expect((await agent.get('/')).text).toMatch(/^views: 3/);
+    });
+
+    it('logs in and out against a user database (seed 001/002)', async () => {
+      const users = new Map([['zhangsan@qq.com', { name: 'zhangsan', password: 'pw' }]]);
+      const app = create();
+      app.use((await import('express')).default.json());
+      app.use(
+        session({ name: 'sid', secret, saveUninitialized: false, resave: true, cookie: { maxAge: 300_000 } }),
+      );
+      app.post('/login', (req, res) => {
+        const user = users.get(req.body.email);
+        if (!user || user.password !== req.body.password) {
+          res.status(403).send({ errorMessage: 'Permission denied!' });
+          return;
+        }
+        req.session.user = { name: user.name };
+        res.status(200).send({ user: { name: user.name } });
+      });
+      app.get('/home', (req, res) => {
+        res.send(req.session.user ? `你好 ${(req.session.user as { name: string }).name}` : '登录 注册');
+      });
+      app.get('/logout', (req, res) => {
+        req.session.destroy((err) => {
+          if (err) res.status(500).send('Could not log out.');
+          else res.status(200).send({});
+        });
+      });
+      const agent = request.agent(app);
+      await agent.post('/login').send({ email: 'zhangsan@qq.com', password: 'nope' }).expect(403);
+      await agent.get('/home').expect(200, '登录 注册');
+      await agent.post('/login').send({ email: 'zhangsan@qq.com', password: 'pw' }).expect(200);
+      await agent.get('/home').expect(200, '你好 zhangsan');
+      await agent.get('/logout').expect(200);
+      await agent.get('/home').expect(200, '登录 注册');
+    });
+
+    it('works across origins with CORS credentials (seed 004)', async () => {
+      const cors = (await import('cors')).default;
+      const app = create();
+      app.use(cors({ origin: ['http://app.example'], credentials: true }));
+      app.use(
+        session({
+          secret,
+          resave: false,
+          saveUninitialized: false,
+          proxy: true,
+          cookie: { sameSite: 'none', secure: true },
+        }),
+      );
+      app.post('/api/visit', (req, res) => {
+        req.session.visits = ((req.session.visits as number) ?? 0) + 1;
+        res.json({ visits: req.session.visits });
+      });
+      const first = await request(app)
+        .post('/api/visit')
+        .set('Origin', 'http://app.example')
+        .set('X-Forwarded-Proto', 'https')
+        .expect(200, { visits: 1 });
+      expect(first.headers['access-control-allow-credentials']).toBe('true');
+      expect(setCookies(first)[0]).toMatch(/; Secure; SameSite=None$/);
+      await request(app)
+        .post('/api/visit')
+        .set('Origin', 'http://app.example')
+        .set('X-Forwarded-Proto', 'https')
+        .set('Cookie', cookieOf(first))
+        .expect(200, { visits: 2 });
+      const plain = await request(app).post('/api/visit').set('Cookie', cookieOf(first)).expect(200);
+      expect(setCookies(plain)).toEqual([]);
+    });
+  });
+
+  describe(`request lifecycle on ${name}`, () => {
+    it('stores the session before the client sees a redirect after login', async () => {
+      const store = new MemoryStore();
+      let storedWhenSent: unknown = 'unset';
+      const app = create();
+      app.use(session({ secret, store, resave: false, saveUninitialized: false }));
+      app.post('/login', (req, res) => {
+        req.session.user = 'u1';
+        const writeHead = res.writeHead;
+        // Observe the moment the status line really goes out.
+        res.writeHead = function (this: typeof res, ...args: Parameters<typeof res.writeHead>) {
+          const id = req.sessionID;
+          store.get(id).then((record) => {
+            storedWhenSent = record?.data.user;
+          });
+          return writeHead.apply(this, args);
+        } as typeof res.writeHead;
+        res.redirect('/account');
+      });
+      const res = await request(app).post('/login').expect(302);
+      expect(res.headers.location).toBe('/account');
+      expect(storedWhenSent).toBe('u1');
+    });
+
+    it('passes a store failure after the response was written to next(err) with status 503', async () => {
+      const store = new MemoryStore();
+      const app = create();
+      app.use(session({ secret, store, resave: false, saveUninitialized: false, storeTimeout: 200 }));
+      app.get('/', (req, res) => {
+        req.session.x = 1;
+        store.create = () =>
+          Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+        res.send('you should not see this');
+      });
+      app.use(jsonErrors);
+      const res = await request(app).get('/').expect(503);
+      expect(res.body).toEqual({ code: 'ERR_STORE_UNAVAILABLE' });
+      expect(setCookies(res)).toEqual([]);
+    });
+
+    it('bounds a hanging store by storeTimeout', async () => {
+      const store = new MemoryStore();
+      const app = create();
+      app.use(session({ secret, store, resave: false, saveUninitialized: false, storeTimeout: 150 }));
+      app.get('/', (_req, res) => res.send('ok'));
+      app.use(jsonErrors);
+      const first = await request(app).get('/');
+      expect(first.status).toBe(200);
+      const seeded = await request(app).get('/').set('Cookie', 'x=1').expect(200);
+      expect(seeded.text).toBe('ok');
+      const make = create();
+      make.use(session({ secret, store, resave: false, saveUninitialized: false }));
+      make.get('/', (req, res) => {
+        req.session.v = 1;
+        res.send('made');
+      });
+      const made = await request(make).get('/').expect(200);
+      store.get = () => new Promise(() => undefined);
+      const started = Date.now();
+      const res = await request(app).get('/').set('Cookie', cookieOf(made)).expect(503);
+      expect(res.body.code).toBe('ERR_STORE_UNAVAILABLE');
+      expect(Date.now() - started).toBeLessThan(2_000);
+    });
+
+    it("onStoreError: 'anonymous' serves a fresh unsaved session when the store is down", async () => {
+      const store = new MemoryStore();
+      const app = create();
+      const middleware = session({
+        secret,
+        store,
+        resave: false,
+        saveUninitialized: false,
+        onStoreError: 'anonymous',
+      });
+      const errors: unknown[] = [];
+      middleware.manager.on('error', (error) => errors.push(error));
+      app.use(middleware);
+      app.get('/', (req, res) => {
+        req.session.n = 1;
+        res.send(`n=${req.session.n}`);
+      });
+      const made = await request(app).get('/').expect(200, 'n=1');
+      store.get = () => Promise.reject(Object.assign(new Error('down'), { code: 'ECONNREFUSED' }));
+      const res = await request(app).get('/').set('Cookie', cookieOf(made)).expect(200, 'n=1');
+      expect(setCookies(res)).toEqual([]);
+      expect(errors).toHaveLength(1);
+    });
+
+    it('skip() exempts requests from all session work', async () => {
+      const store = new MemoryStore();
+      let reads = 0;
+      const get = store.get.bind(store);
+      store.get = (id: string) => {
+        reads++;
+        return get(id);
+      };
+      const app = create();
+      app.use(
+        session({
+          secret,
+          store,
+          resave: false,
+          saveUninitialized: true,
+          skip: (req) => req.url === '/health',
+        }),
+      );
+      app.get('/health', (req, res) => res.send(String(req.session === undefined)));
+      app.get('/', (_req, res) => res.send('home'));
+      const home = await request(app).get('/').expect(200);
+      const health = await request(app).get('/health').set('Cookie', cookieOf(home)).expect(200, 'true');
+      expect(setCookies(health)).toEqual([]);
+      expect(reads).toBe(0);
+    });
+
+    it('a request without a cookie costs no store read', async () => {
+      const store = new MemoryStore();
+      let reads = 0;
+      const get = store.get.bind(store);
+      store.get = (id: string) => {
+        reads++;
+        return get(id);
+      };
+      const app = create();
+      app.use(session({ secret, store, resave: false, saveUninitialized: false }));
+      app.get('/', (_req, res) => res.send('x'));
+      const res = await request(app).get('/').expect(200);
+      expect(reads).toBe(0);
+      expect(setCookies(res)).toEqual([]);
+      expect(await store.length()).toBe(0);
+    });
+
+    it('keeps held writeHead headers and Set-Cookie values the app set', async () => {
+      const app = create();
+      app.use(session({ secret, resave: false, saveUninitialized: true }));
+      app.get('/obj', (_req, res) => {
+        res.writeHead(201, { 'Set-Cookie': 'app=1', 'X-Test': 'yes' });
+        res.end('obj');
+      });
+      app.get('/arr', (_req, res) => {
+        res.writeHead(202, ['Set-Cookie', 'app=2', 'X-Test', 'arr']);
+        res.end('arr');
+      });
+      app.get('/set', (_req, res) => {
+        res.cookie('app', '3');
+        res.send('set');
+      });
+      for (const [path, status, appCookie] of [
+        ['/obj', 201, 'app=1'],
+        ['/arr', 202, 'app=2'],
+        ['/set', 200, 'app=3'],
+      ] as const) {
+        const res = await request(app).get(path).expect(status);
+        const cookies = setCookies(res);
+        expect(cookies.some((c) => c.startsWith(appCookie))).toBe(true);
+        expect(cookies.some((c) => c.startsWith('connect.sid=s%3A'))).toBe(true);
+      }
+    });
+
+    it('streams a body written in several chunks after the hold', async () => {
+      const app = create();
+      app.use(session({ secret, resave: false, saveUninitialized: true }));
+      app.get('/', (req, res) => {
+        req.session.a = 1;
+        res.write('one,');
+        res.write('two,');
+        setTimeout(() => res.end('three'), 5);
+      });
+      const res = await request(app).get('/').expect(200);
+      expect(res.text).toBe('one,two,three');
+      expect(setCookies(res)).toHaveLength(1);
+    });
+  });
+}

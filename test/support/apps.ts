@@ -1,0 +1,36 @@
+import type { ErrorRequestHandler } from 'express';
+import express5 from 'express';
+import express4 from 'express4';
+
+export type App = ReturnType<typeof express5>;
+
+/** Both Express majors sessionkit supports; suites run once per entry. */
+export const expressVersions = [
+  { name: 'Express 4', create: () => express4() as unknown as App },
+  { name: 'Express 5', create: () => express5() },
+] as const;
+
+/** Answers with the error's status and code, as JSON, so tests can match codes. */
+export const jsonErrors: ErrorRequestHandler = (err, _req, res, _next) => {
+  res.status(err.status ?? 500).json({ code: err.code ?? 'UNKNOWN' });
+};
+
+/** The Set-Cookie values of a supertest response, as an array. */
+export function setCookies(res: { headers: Record<string, unknown> }): string[] {
+  const value = res.headers['set-cookie'];
+  if (value === undefined) return [];
+  return Array.isArray(value) ? (value as string[]) : [String(value)];
+}
+
+/** The `name=value` part of the first Set-Cookie, ready for a Cookie header. */
+export function cookieOf(res: { headers: Record<string, unknown> }): string {
+  const first = setCookies(res)[0];
+  if (!first) throw new Error('response set no cookie');
+  return first.split(';')[0] as string;
+}
+
+/** The session ID inside a signed `name=s%3A<id>.<mac>` cookie pair. */
+export function idOf(cookiePair: string): string {
+  const value = decodeURIComponent(cookiePair.slice(cookiePair.indexOf('=') + 1));
+  return value.slice(2, value.lastIndexOf('.'));
+}
