@@ -1,0 +1,323 @@
+import express from 'express';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import session, { MemoryStore, type SessionOptions } from '../../src/index.js';
+import { cookieOf, idOf, jsonErrors, setCookies } from '../support/apps.js';
+
+const secret = 'lifecycle-tests-secret-0123456789abcdef';
+
+function appWith(options: Partial<SessionOptions> = {}, routes?: (app: express.Express) => void) {
+  const store = (options.store as MemoryStore | undefined) ?? new MemoryStore();
+  const app = express();
+  const middleware = session({ secret, store, resave: false, saveUninitialized: false, ...options });
+  app.use(middleware);
+  app.get('/set/:key/:value', (req, res) => {
+    (req.session as unknown as Record<string, string>)[req.params.key] = req.params.value;
+    res.json(req.session);
+  });
+  app.get('/get', (req, res) => res.json({ ...req.session, id: req.session.id }));
+  routes?.(app);
+  app.use(jsonErrors);
+  return { app, store, middleware };
+}
+
+describe('saving', () => {
+  it('saveUninitialized: false stores nothing and sets no cookie for an untouched session', async () => {
+    const { app, store } = appWith();
+    const res = await request(app).get('/get').expect(200);
+    expect(setCookies(res)).toEqual([]);
+    expect(await store.length()).toBe(0);
+  });
+
+  it('saveUninitialized: true stores the empty session and sets the cookie', async () => {
+    const { app, store } = appWith({ saveUninitialized: true });
+    const res = await request(app).get('/get').expect(200);
+    expect(setCookies(res)).toHaveLength(1);
+    expect(await store.length()).toBe(1);
+  });
+
+  it('writes only the changed keys of a loaded session, and nothing when nothing changed', async () => {
+    const { app, store } = appWith({ touchAfter: 60_000 });
+    const first = await request(app).get('/set/a/1').expect(200);
+    const updates: unknown[] = [];
+    const update = store.update.bind(store);
+    store.update = (id, delta) => {
+      updates.push(delta);
+      return update(id, delta);
+    };
+    const touch = store.touch.bind(store);
+    let touches = 0;
+    store.touch = (...args) => {
+      touches++;
+      return touch(...args);
+    };
+    const unchanged = await request(app).get('/get').set('Cookie', cookieOf(first)).expect(200);
+    expect(setCookies(unchanged)).toEqual([]);
+    expect(updates).toEqual([]);
+    expect(touches).toBe(0);
+    await request(app).get('/set/b/2').set('Cookie', cookieOf(first)).expect(200);
+    expect(updates).toHaveLength(1);
+    expect(updates[0]).toMatchObject({ set: { b: '2' }, unset: [] });
+  });
+
+  it('notices nested mutation', async () => {
+    const { app, store } = appWith({}, (a) => {
+      a.get('/cart/init', (req, res) => {
+        req.session.cart = { items: [] as string[] };
+        res.send('ok');
+      });
+      a.get('/cart/add', (req, res) => {
+        (req.session.cart as { items: string[] }).items.push('apple');
+        res.send('ok');
+      });
+    });
+    const first = await request(app).get('/cart/init');
+    await request(app).get('/cart/add').set('Cookie', cookieOf(first));
+    expect((await store.get(idOf(cookieOf(first))))?.data.cart).toEqual({ items: ['apple'] });
+  });
+
+  it('deleting a key removes it from the store', async () => {
+    const { app, store } = appWith({}, (a) =>
+      a.get('/del', (req, res) => {
+        delete req.session.a;
+        res.send('ok');
+      }),
+    );
+    const first = await request(app).get('/set/a/1');
+    await request(app).get('/set/b/2').set('Cookie', cookieOf(first));
+    await request(app).get('/del').set('Cookie', cookieOf(first));
+    expect((await store.get(idOf(cookieOf(first))))?.data).toEqual({ b: '2' });
+  });
+
+  it('resave: true rewrites the whole session on every request', async () => {
+    const { app, store } = appWith({ resave: true });
+    const first = await request(app).get('/set/a/1');
+    const deltas: unknown[] = [];
+    const update = store.update.bind(store);
+    store.update = (id, delta) => {
+      deltas.push(delta);
+      return update(id, delta);
+    };
+    await request(app).get('/get').set('Cookie', cookieOf(first));
+    expect(deltas).toEqual([expect.objectContaining({ set: { a: '1' }, replace: true })]);
+  });
+
+  it('save(), reload() and touch() work with callbacks and as promises', async () => {
+    const { app } = appWith({}, (a) => {
+      a.get('/save-cb', (req, res, next) => {
+        req.session.saved = 'cb';
+        req.session.save((err) => (err ? next(err) : res.send('saved')));
+      });
+      a.get('/reload', async (req, res) => {
+        req.session.saved = 'local change';
+        await req.session.reload();
+        res.send(String(req.session.saved));
+      });
+      a.get('/touch', (req, res) => {
+        req.session.touch((err) => res.send(String(err ?? 'touched')));
+      });
+    });
+    const first = await request(app).get('/save-cb').expect(200, 'saved');
+    expect(setCookies(first)).toHaveLength(1);
+    await request(app).get('/reload').set('Cookie', cookieOf(first)).expect(200, 'cb');
+    await request(app).get('/touch').set('Cookie', cookieOf(first)).expect(200, 'touched');
+  });
+
+  it('shows only data and cookie to Object.keys and for…in', async () => {
+    const { app } = appWith({}, (a) =>
+      a.get('/keys', (req, res) => {
+        req.session.a = 1;
+        const seen: string[] = [];
+        for (const key in req.session) seen.push(key);
+        res.json({ keys: Object.keys(req.session), seen });
+      }),
+    );
+    const res = await request(app).get('/keys').expect(200);
+    expect(res.body).toEqual({ keys: ['cookie', 'a'], seen: ['cookie', 'a'] });
+  });
+});
+
+describe('IDs and users', () => {
+  it('regenerate() issues a new ID, drops the data and destroys the old record first', async () => {
+    const { app, store } = appWith({}, (a) =>
+      a.get('/regen', (req, res, next) => {
+        req.session.regenerate((err) => {
+          if (err) return next(err);
+          req.session.fresh = true;
+          res.json({ ...req.session });
+        });
+      }),
+    );
+    const first = await request(app).get('/set/a/1');
+    const res = await request(app).get('/regen').set('Cookie', cookieOf(first)).expect(200);
+    expect(res.body).toMatchObject({ fresh: true });
+    expect(res.body.a).toBeUndefined();
+    expect(idOf(cookieOf(res))).not.toBe(idOf(cookieOf(first)));
+    expect(await store.get(idOf(cookieOf(first)))).toBeNull();
+  });
+
+  it('regenerate({ keep: true }) keeps the data under a new ID', async () => {
+    const { app, store } = appWith({}, (a) =>
+      a.get('/regen-keep', async (req, res) => {
+        await req.session.regenerate({ keep: true });
+        res.send('ok');
+      }),
+    );
+    const first = await request(app).get('/set/a/1');
+    const res = await request(app).get('/regen-keep').set('Cookie', cookieOf(first)).expect(200);
+    expect((await store.get(idOf(cookieOf(res))))?.data).toEqual({ a: '1' });
+    expect(await store.get(idOf(cookieOf(first)))).toBeNull();
+  });
+
+  it('login(userId) rotates the ID, keeps data, binds the user; the pre-login cookie is dead (C07, C09)', async () => {
+    const { app, store } = appWith({}, (a) => {
+      a.post('/login', async (req, res) => {
+        await req.session.login('user-42');
+        res.redirect('/account');
+      });
+      a.get('/whoami', (req, res) => res.send(String(req.session.currentUserId())));
+      a.post('/logout', async (req, res) => {
+        await req.session.logout();
+        res.send('bye');
+      });
+    });
+    const anon = await request(app).get('/set/cart/1');
+    const login = await request(app).post('/login').set('Cookie', cookieOf(anon)).expect(302);
+    const authed = cookieOf(login);
+    expect(idOf(authed)).not.toBe(idOf(cookieOf(anon)));
+    expect(await store.get(idOf(authed))).toMatchObject({ userId: 'user-42', data: { cart: '1' } });
+    await request(app).get('/whoami').set('Cookie', authed).expect(200, 'user-42');
+    await request(app).get('/whoami').set('Cookie', cookieOf(anon)).expect(200, 'null');
+    expect((await store.listByUser('user-42')).length).toBe(1);
+    const out = await request(app).post('/logout').set('Cookie', authed).expect(200);
+    expect(setCookies(out)[0]).toMatch(/Expires=Thu, 01 Jan 1970/);
+    expect(await store.get(idOf(authed))).toBeNull();
+    await request(app).get('/whoami').set('Cookie', authed).expect(200, 'null');
+  });
+
+  it('uses genid for new IDs', async () => {
+    let n = 0;
+    const { app } = appWith({ genid: () => `custom-id-${++n}` });
+    const res = await request(app).get('/set/a/1');
+    expect(idOf(cookieOf(res))).toBe('custom-id-1');
+  });
+
+  it("unset: 'destroy' destroys the stored session when req.session is removed", async () => {
+    const { app, store } = appWith({ unset: 'destroy' }, (a) =>
+      a.get('/unset', (req, res) => {
+        (req as unknown as { session: null }).session = null;
+        res.send('ok');
+      }),
+    );
+    const first = await request(app).get('/set/a/1');
+    await request(app).get('/unset').set('Cookie', cookieOf(first));
+    expect(await store.get(idOf(cookieOf(first)))).toBeNull();
+  });
+
+  it("unset: 'keep' leaves the stored session alone", async () => {
+    const { app, store } = appWith({}, (a) =>
+      a.get('/unset', (req, res) => {
+        (req as unknown as { session: null }).session = null;
+        res.send('ok');
+      }),
+    );
+    const first = await request(app).get('/set/a/1');
+    await request(app).get('/unset').set('Cookie', cookieOf(first));
+    expect(await store.get(idOf(cookieOf(first)))).not.toBeNull();
+  });
+});
+
+describe('time', () => {
+  it('rolling re-sends the cookie on every response', async () => {
+    const { app } = appWith({ rolling: true, cookie: { maxAge: 60_000 } });
+    const first = await request(app).get('/set/a/1');
+    const again = await request(app).get('/get').set('Cookie', cookieOf(first));
+    expect(setCookies(again)).toHaveLength(1);
+    const { app: still } = appWith({ rolling: false, cookie: { maxAge: 60_000 }, store: new MemoryStore() });
+    const f2 = await request(still).get('/set/a/1');
+    expect(setCookies(await request(still).get('/get').set('Cookie', cookieOf(f2)))).toEqual([]);
+  });
+
+  it('touchAfter: no store write inside the window, a touch after it', async () => {
+    const { app, store } = appWith({ touchAfter: 300, cookie: { maxAge: 60_000 } });
+    const first = await request(app).get('/set/a/1');
+    let touches = 0;
+    const touch = store.touch.bind(store);
+    store.touch = (...args) => {
+      touches++;
+      return touch(...args);
+    };
+    await request(app).get('/get').set('Cookie', cookieOf(first));
+    expect(touches).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    const before = (await store.get(idOf(cookieOf(first))))?.expiresAt ?? 0;
+    await request(app).get('/get').set('Cookie', cookieOf(first));
+    expect(touches).toBe(1);
+    expect((await store.get(idOf(cookieOf(first))))?.expiresAt).toBeGreaterThan(before);
+  });
+
+  it('the idle timeout ends a session nobody used for maxAge', async () => {
+    const { app } = appWith({ cookie: { maxAge: 200 } });
+    const first = await request(app).get('/set/a/1');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const res = await request(app).get('/get').set('Cookie', cookieOf(first)).expect(200);
+    expect(res.body.a).toBeUndefined();
+  });
+
+  it('absoluteTimeout ends a session from its creation, however active (C12)', async () => {
+    const { app, store } = appWith({
+      absoluteTimeout: 400,
+      rolling: true,
+      touchAfter: 0,
+      cookie: { maxAge: 60_000 },
+    });
+    const first = await request(app).get('/set/a/1');
+    const record = await store.get(idOf(cookieOf(first)));
+    expect(record!.expiresAt - record!.createdAt).toBeLessThanOrEqual(400);
+    for (let i = 0; i < 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect((await request(app).get('/get').set('Cookie', cookieOf(first))).body.a).toBe('1');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await request(app).get('/get').set('Cookie', cookieOf(first))).body.a).toBeUndefined();
+  });
+
+  it('req.session.cookie.maxAge can be changed per request ("remember me") and is kept', async () => {
+    const { app, store } = appWith({ cookie: { maxAge: 60_000 } }, (a) =>
+      a.get('/remember', (req, res) => {
+        req.session.cookie.maxAge = 30 * 24 * 3600 * 1000;
+        res.send('ok');
+      }),
+    );
+    const first = await request(app).get('/set/a/1');
+    const res = await request(app).get('/remember').set('Cookie', cookieOf(first));
+    expect(setCookies(res)).toHaveLength(1);
+    const record = await store.get(idOf(cookieOf(first)));
+    expect(record?.cookie.originalMaxAge).toBe(30 * 24 * 3600 * 1000);
+    expect(record!.expiresAt - Date.now()).toBeGreaterThan(29 * 24 * 3600 * 1000);
+  });
+});
+
+describe('secure cookies', () => {
+  it("secure: 'auto' follows the request's protocol, trusting X-Forwarded-Proto only with proxy: true", async () => {
+    const { app } = appWith({ proxy: true, cookie: { secure: 'auto', sameSite: 'auto' } });
+    const https = await request(app).get('/set/a/1').set('X-Forwarded-Proto', 'https');
+    expect(setCookies(https)[0]).toMatch(/; Secure; SameSite=None$/);
+    const http = await request(app).get('/set/a/1');
+    expect(setCookies(http)[0]).not.toMatch(/Secure/);
+    expect(setCookies(http)[0]).toMatch(/SameSite=Lax$/);
+    const { app: untrusting } = appWith({ proxy: false, cookie: { secure: 'auto' } });
+    expect(
+      setCookies(await request(untrusting).get('/set/a/1').set('X-Forwarded-Proto', 'https'))[0],
+    ).not.toMatch(/Secure/);
+  });
+
+  it('follows Express’s trust proxy when proxy is not set', async () => {
+    const { app } = appWith({ cookie: { secure: true } });
+    app.set('trust proxy', 1);
+    expect(setCookies(await request(app).get('/set/a/1').set('X-Forwarded-Proto', 'https'))[0]).toMatch(
+      /Secure/,
+    );
+    expect(setCookies(await request(app).get('/set/a/1'))).toEqual([]);
+  });
+});
