@@ -1,0 +1,626 @@
+import { describe as describeError, OptionsError, StoreUnavailableError } from '../core/errors.js';
+import { storageKey } from '../core/id.js';
+import {
+  applyDeltaToRecord,
+  decodeRecord,
+  fromExpressSession,
+  parseJson,
+  stringifyJson,
+} from '../core/serializer.js';
+import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../core/types.js';
+import { reportCorrupt, type SessionStore, Store, type StoreOptions } from './store.js';
+
+/**
+ * Shared SQL logic of the SQLite, PostgreSQL and MySQL stores: one table layout, one set of statements,
+ * the delta merge and the legacy fallback. Each store file only supplies an executor for its driver.
+ *
+ * The delta merge reads the row with a lock (`SELECT … FOR UPDATE`; SQLite has one writer, so its
+ * transaction is the lock), applies the delta in JavaScript and writes it back, all in one transaction.
+ * A single-statement jsonb merge was rejected: jsonb cannot hold `\u0000`, which session data may.
+ */
+
+export type Row = Record<string, unknown>;
+
+/** One connection's worth of statements. SQL uses `?` placeholders; executors translate if they must. */
+export interface SqlConnection {
+  all(sql: string, params: readonly unknown[]): Promise<Row[]>;
+  /** Resolves the number of rows the statement matched. */
+  run(sql: string, params: readonly unknown[]): Promise<number>;
+}
+
+/** One statement a transaction body asks its driver to run; the driver sends back rows or a row count. */
+export interface Step {
+  kind: 'all' | 'run';
+  sql: string;
+  params: readonly unknown[];
+}
+
+/**
+ * A transaction body, written once as a generator that yields statements. Async drivers await each
+ * one; better-sqlite3 runs the whole body synchronously, so its write lock is never held across an
+ * await (which would stall every other connection to the file, this process's included).
+ */
+export type TxBody<T> = Generator<Step, T, unknown>;
+
+function* all(sql: string, params: readonly unknown[]): Generator<Step, Row[], unknown> {
+  return (yield { kind: 'all', sql, params }) as Row[];
+}
+
+function* exec(sql: string, params: readonly unknown[]): Generator<Step, number, unknown> {
+  return (yield { kind: 'run', sql, params }) as number;
+}
+
+/** Drives a transaction body over an async connection; for the executors of network databases. */
+export async function driveAsync<T>(tx: SqlConnection, body: TxBody<T>): Promise<T> {
+  let next = body.next();
+  while (!next.done) {
+    const step = next.value;
+    const result =
+      step.kind === 'all' ? await tx.all(step.sql, step.params) : await tx.run(step.sql, step.params);
+    next = body.next(result);
+  }
+  return next.value;
+}
+
+export interface SqlExecutor extends SqlConnection {
+  /** Runs the body in a transaction on one connection; commits when it returns, rolls back when it throws. */
+  transaction<T>(body: TxBody<T>): Promise<T>;
+  /** True when the driver error means the server could not be reached (maps to ERR_STORE_UNAVAILABLE). */
+  isUnavailable(error: unknown): boolean;
+  /** True when the error is a primary-key violation. */
+  isDuplicateKey(error: unknown): boolean;
+  /** Releases what the store opened; leaves what the application passed in alone. */
+  close(): Promise<void>;
+}
+
+export type DialectName = 'sqlite' | 'postgres' | 'mysql';
+
+export interface SqlStoreOptions extends StoreOptions {
+  /** Table of the native layout. Default `sessionkit_sessions`. */
+  table?: string;
+  /** Create the table and its indexes when missing. Default true. */
+  createTable?: boolean;
+  /** Mean time between prunes of expired rows (ms), randomized ±50%; `0` or `false` turns it off. */
+  pruneInterval?: number | false;
+}
+
+export const DEFAULT_TABLE = 'sessionkit_sessions';
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+const PRUNE_BATCH = 1_000;
+const COLUMNS = ['id', 'data', 'cookie', 'user_id', 'created_at', 'last_seen_at', 'expires_at'] as const;
+const SUMMARY_COLUMNS = 'id, data, user_id, created_at, last_seen_at, expires_at';
+
+/** Checks a table, schema or column name at construction: they are spliced into SQL, so only plain names pass. */
+export function checkIdentifier(option: string, name: string): string {
+  if (!IDENTIFIER.test(name)) throw new OptionsError(option, 'must be a plain SQL name (letters, digits, _)');
+  return name;
+}
+
+export function quoteIdentifier(dialect: DialectName, name: string): string {
+  return dialect === 'mysql' ? `\`${name}\`` : `"${name}"`;
+}
+
+/** The native layout. Keys are `storageKey(id)` (43 base64url characters), times epoch milliseconds. */
+export function createTableSql(dialect: DialectName, table: string, schema?: string): string[] {
+  const q = (name: string) => quoteIdentifier(dialect, name);
+  const full = schema ? `${q(schema)}.${q(table)}` : q(table);
+  if (dialect === 'mysql') {
+    return [
+      `CREATE TABLE IF NOT EXISTS ${full} (
+  id varchar(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  data longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  cookie text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  user_id varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+  created_at bigint NOT NULL,
+  last_seen_at bigint NOT NULL,
+  expires_at bigint NOT NULL,
+  PRIMARY KEY (id),
+  KEY ${q(`${table}_user_id`)} (user_id),
+  KEY ${q(`${table}_expires_at`)} (expires_at)
+) ENGINE=InnoDB`,
+    ];
+  }
+  const idType = dialect === 'postgres' ? 'text COLLATE "C"' : 'TEXT';
+  const int = dialect === 'postgres' ? 'bigint' : 'INTEGER';
+  return [
+    `CREATE TABLE IF NOT EXISTS ${full} (
+  id ${idType} PRIMARY KEY,
+  data text NOT NULL,
+  cookie text NOT NULL,
+  user_id text NULL,
+  created_at ${int} NOT NULL,
+  last_seen_at ${int} NOT NULL,
+  expires_at ${int} NOT NULL
+)`,
+    `CREATE INDEX IF NOT EXISTS ${q(`${table}_user_id`)} ON ${full} (user_id)`,
+    `CREATE INDEX IF NOT EXISTS ${q(`${table}_expires_at`)} ON ${full} (expires_at)`,
+  ];
+}
+
+interface Statements {
+  get: string;
+  lockLive: string;
+  insertIfAbsent: string;
+  deleteExpired: string;
+  upsert: string;
+  rewrite: string;
+  updateMeta: string;
+  updateMetaAndUser: string;
+  touch: string;
+  destroy: string;
+  list: string;
+  length: string;
+  clear: string;
+  prune: string;
+  byUser: string;
+  destroyByUser: string;
+  byHandle: string;
+  destroyByHandle: string;
+}
+
+function statements(dialect: DialectName, t: string): Statements {
+  const cols = COLUMNS.join(', ');
+  const marks = COLUMNS.map(() => '?').join(', ');
+  const rest = COLUMNS.slice(1);
+  const forUpdate = dialect === 'sqlite' ? '' : ' FOR UPDATE';
+  const live = 'expires_at > ?';
+  return {
+    get: `SELECT ${cols} FROM ${t} WHERE id = ? AND ${live}`,
+    lockLive: `SELECT ${cols} FROM ${t} WHERE id = ? AND ${live}${forUpdate}`,
+    insertIfAbsent:
+      dialect === 'mysql'
+        ? // mysql2 sets CLIENT_FOUND_ROWS, so a no-op ON DUPLICATE KEY UPDATE also reports 1 row, and INSERT
+          // IGNORE would silently truncate oversized values: a plain INSERT whose duplicate error means "taken".
+          `INSERT INTO ${t} (${cols}) VALUES (${marks})`
+        : `INSERT INTO ${t} (${cols}) VALUES (${marks}) ON CONFLICT (id) DO NOTHING`,
+    deleteExpired: `DELETE FROM ${t} WHERE id = ? AND expires_at <= ?`,
+    upsert:
+      dialect === 'mysql'
+        ? `INSERT INTO ${t} (${cols}) VALUES (${marks}) ON DUPLICATE KEY UPDATE ${rest.map((c) => `${c} = VALUES(${c})`).join(', ')}`
+        : `INSERT INTO ${t} (${cols}) VALUES (${marks}) ON CONFLICT (id) DO UPDATE SET ${rest.map((c) => `${c} = excluded.${c}`).join(', ')}`,
+    rewrite: `UPDATE ${t} SET data = ?, cookie = ?, user_id = ?, last_seen_at = ?, expires_at = ? WHERE id = ?`,
+    updateMeta: `UPDATE ${t} SET cookie = COALESCE(?, cookie), last_seen_at = ?, expires_at = ? WHERE id = ? AND ${live}`,
+    updateMetaAndUser: `UPDATE ${t} SET cookie = COALESCE(?, cookie), user_id = ?, last_seen_at = ?, expires_at = ? WHERE id = ? AND ${live}`,
+    touch: `UPDATE ${t} SET last_seen_at = ?, expires_at = ? WHERE id = ? AND ${live}`,
+    destroy: `DELETE FROM ${t} WHERE id = ?`,
+    list: `SELECT ${SUMMARY_COLUMNS} FROM ${t} WHERE ${live} AND id > ? ORDER BY id LIMIT ?`,
+    length: `SELECT COUNT(*) AS n FROM ${t} WHERE ${live}`,
+    clear: `DELETE FROM ${t}`,
+    prune:
+      dialect === 'mysql'
+        ? `DELETE FROM ${t} WHERE expires_at <= ? LIMIT ${PRUNE_BATCH}`
+        : `DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} WHERE expires_at <= ? LIMIT ${PRUNE_BATCH})`,
+    byUser: `SELECT ${SUMMARY_COLUMNS} FROM ${t} WHERE user_id = ? AND ${live}`,
+    destroyByUser: `DELETE FROM ${t} WHERE user_id = ? AND ${live} AND id <> ?`,
+    byHandle: `SELECT ${SUMMARY_COLUMNS} FROM ${t} WHERE id = ? AND ${live}`,
+    destroyByHandle: `DELETE FROM ${t} WHERE id = ? AND ${live}`,
+  };
+}
+
+/**
+ * An anchor's table, read when the native record is missing. Rows are keyed by the raw session ID (the
+ * anchors store it as is); the payload is express-session's `{ cookie, …data }` JSON.
+ */
+export interface LegacyStatements {
+  /** Params `[sid, nowMs]`; columns `payload` (JSON text) and `expires_ms`. */
+  select: string;
+  /** The same, locking the row for the move to the native layout. */
+  lock: string;
+  /** Params `[sid]`. */
+  destroy: string;
+  /** Params `[nowMs]`. */
+  prune: string;
+}
+
+export interface ConnectPgSimpleLayout {
+  layout: 'connect-pg-simple';
+  /** Default `session`. */
+  table?: string;
+  schema?: string;
+  columns?: { sid?: string; sess?: string; expire?: string };
+}
+
+export interface ExpressMysqlSessionLayout {
+  layout: 'express-mysql-session';
+  /** Default `sessions`. */
+  table?: string;
+  columns?: { session_id?: string; expires?: string; data?: string };
+}
+
+/** connect-pg-simple 10: `session(sid varchar, sess json, expire timestamp without time zone)`. */
+export function connectPgSimpleStatements(options: ConnectPgSimpleLayout): LegacyStatements {
+  const q = (name: string) => quoteIdentifier('postgres', name);
+  const table = q(checkIdentifier('legacy.table', options.table ?? 'session'));
+  const full = options.schema ? `${q(checkIdentifier('legacy.schema', options.schema))}.${table}` : table;
+  const sid = q(checkIdentifier('legacy.columns.sid', options.columns?.sid ?? 'sid'));
+  const sess = q(checkIdentifier('legacy.columns.sess', options.columns?.sess ?? 'sess'));
+  const expire = q(checkIdentifier('legacy.columns.expire', options.columns?.expire ?? 'expire'));
+  // `expire` has no time zone and was filled from to_timestamp(), so it is read back through the same
+  // connection TimeZone (the cast to timestamptz), exactly as connect-pg-simple compares it.
+  const select = `SELECT ${sess}::text AS payload, (extract(epoch FROM ${expire}::timestamptz) * 1000)::float8 AS expires_ms FROM ${full} WHERE ${sid} = ? AND ${expire} > to_timestamp(?::float8 / 1000)`;
+  return {
+    select,
+    lock: `${select} FOR UPDATE`,
+    destroy: `DELETE FROM ${full} WHERE ${sid} = ?`,
+    prune: `DELETE FROM ${full} WHERE ${expire} <= to_timestamp(?::float8 / 1000)`,
+  };
+}
+
+/** express-mysql-session 3: `sessions(session_id varchar(128), expires int unsigned (seconds), data mediumtext)`. */
+export function expressMysqlSessionStatements(options: ExpressMysqlSessionLayout): LegacyStatements {
+  const q = (name: string) => quoteIdentifier('mysql', name);
+  const full = q(checkIdentifier('legacy.table', options.table ?? 'sessions'));
+  const sid = q(checkIdentifier('legacy.columns.session_id', options.columns?.session_id ?? 'session_id'));
+  const expires = q(checkIdentifier('legacy.columns.expires', options.columns?.expires ?? 'expires'));
+  const data = q(checkIdentifier('legacy.columns.data', options.columns?.data ?? 'data'));
+  const select = `SELECT ${data} AS payload, ${expires} * 1000 AS expires_ms FROM ${full} WHERE ${sid} = ? AND ${expires} * 1000 > ?`;
+  return {
+    select,
+    lock: `${select} FOR UPDATE`,
+    destroy: `DELETE FROM ${full} WHERE ${sid} = ?`,
+    prune: `DELETE FROM ${full} WHERE ${expires} * 1000 <= ?`,
+  };
+}
+
+export interface SqlStoreConfig {
+  dialect: DialectName;
+  executor: SqlExecutor;
+  /** The table, quoted and schema-qualified as the dialect wants it. */
+  table: string;
+  /** DDL to run once before the first statement; empty when the table is not ours to create. */
+  setup: string[];
+  legacy: LegacyStatements | null;
+  pruneInterval: number | false;
+}
+
+function toTime(value: unknown): number {
+  return typeof value === 'number' ? value : Number(value);
+}
+
+/** Integral milliseconds: the columns are bigint, and PostgreSQL refuses a fraction there. */
+function ms(value: number): number {
+  return Math.round(value);
+}
+
+/** Whole-table statements shared by the three SQL stores. Subclasses only pass their executor. */
+export class SqlStore extends Store implements SessionStore {
+  protected readonly executor: SqlExecutor;
+  private readonly sql: Statements;
+  private readonly legacy: LegacyStatements | null;
+  private readonly setup: string[];
+  private ready: Promise<void> | null = null;
+  private pruneTimer: NodeJS.Timeout | null = null;
+  private readonly pruneInterval: number | false;
+  private closed = false;
+
+  constructor(options: StoreOptions, config: SqlStoreConfig) {
+    super(options);
+    if (!(Number.isFinite(this.timeout) && this.timeout > 0))
+      throw new OptionsError('timeout', 'must be a positive number of milliseconds');
+    const interval = config.pruneInterval;
+    if (interval !== false && !(Number.isFinite(interval) && interval >= 0))
+      throw new OptionsError('pruneInterval', 'must be a number of milliseconds, 0 or false');
+    this.executor = config.executor;
+    this.sql = statements(config.dialect, config.table);
+    this.legacy = config.legacy;
+    this.setup = config.setup;
+    this.pruneInterval = interval === 0 ? false : interval;
+    this.schedulePrune();
+  }
+
+  async get(id: string): Promise<SessionRecord | null> {
+    const key = storageKey(id);
+    return this.op('get', async () => {
+      const now = Date.now();
+      const [row] = await this.executor.all(this.sql.get, [key, now]);
+      if (row) {
+        const record = this.decode(row);
+        if (!record) await this.executor.run(this.sql.destroy, [key]);
+        return record;
+      }
+      if (!this.legacy) return null;
+      const [old] = await this.executor.all(this.legacy.select, [id, now]);
+      if (!old) return null;
+      const record = this.decodeLegacy(old, now);
+      if (!record) await this.executor.run(this.legacy.destroy, [id]);
+      return record;
+    });
+  }
+
+  async create(id: string, record: SessionRecord): Promise<boolean> {
+    const key = storageKey(id);
+    const row = toRow(key, record);
+    return this.op('create', async () => {
+      const now = Date.now();
+      if (this.legacy && (await this.executor.all(this.legacy.select, [id, now])).length > 0) return false;
+      await this.executor.run(this.sql.deleteExpired, [key, now]);
+      try {
+        return (await this.executor.run(this.sql.insertIfAbsent, row)) > 0;
+      } catch (error) {
+        if (this.executor.isDuplicateKey(error)) return false;
+        throw error;
+      }
+    });
+  }
+
+  async update(id: string, delta: SessionDelta): Promise<boolean> {
+    const key = storageKey(id);
+    return this.op('update', async () => {
+      const now = Date.now();
+      const metaOnly = !delta.replace && Object.keys(delta.set).length === 0 && delta.unset.length === 0;
+      if (metaOnly) {
+        const cookie = delta.cookie ? stringifyJson(delta.cookie) : null;
+        const times = [ms(delta.lastSeenAt), ms(delta.expiresAt), key, now];
+        const matched =
+          delta.userId === undefined
+            ? await this.executor.run(this.sql.updateMeta, [cookie, ...times])
+            : await this.executor.run(this.sql.updateMetaAndUser, [cookie, delta.userId, ...times]);
+        if (matched > 0 || !this.legacy) return matched > 0;
+      }
+      return this.executor.transaction(this.updateTx(key, id, delta, now));
+    });
+  }
+
+  private *updateTx(key: string, id: string, delta: SessionDelta, now: number): TxBody<boolean> {
+    const [row] = yield* all(this.sql.lockLive, [key, now]);
+    const current = row ? this.decode(row) : yield* this.takeLegacy(id, now);
+    if (!current) return false;
+    const next = applyDeltaToRecord(current, delta);
+    if (row) {
+      const [, data, cookie, userId, , lastSeenAt, expiresAt] = toRow(key, next);
+      yield* exec(this.sql.rewrite, [data, cookie, userId, lastSeenAt, expiresAt, key]);
+    } else {
+      yield* exec(this.sql.upsert, toRow(key, next));
+    }
+    return true;
+  }
+
+  async set(id: string, record: SessionRecord): Promise<void> {
+    const row = toRow(storageKey(id), record);
+    await this.op('set', async () => {
+      await this.executor.run(this.sql.upsert, row);
+      if (this.legacy) await this.executor.run(this.legacy.destroy, [id]);
+    });
+  }
+
+  async destroy(id: string): Promise<void> {
+    const key = storageKey(id);
+    await this.op('destroy', async () => {
+      await this.executor.run(this.sql.destroy, [key]);
+      if (this.legacy) await this.executor.run(this.legacy.destroy, [id]);
+    });
+  }
+
+  async touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
+    const key = storageKey(id);
+    return this.op('touch', async () => {
+      const now = Date.now();
+      const matched = await this.executor.run(this.sql.touch, [ms(lastSeenAt), ms(expiresAt), key, now]);
+      if (matched > 0 || !this.legacy) return matched > 0;
+      return this.executor.transaction(this.touchLegacyTx(key, id, expiresAt, lastSeenAt, now));
+    });
+  }
+
+  private *touchLegacyTx(
+    key: string,
+    id: string,
+    expiresAt: number,
+    lastSeenAt: number,
+    now: number,
+  ): TxBody<boolean> {
+    const current = yield* this.takeLegacy(id, now);
+    if (!current) return false;
+    yield* exec(this.sql.upsert, toRow(key, { ...current, expiresAt, lastSeenAt }));
+    return true;
+  }
+
+  async list(options: ListOptions = {}): Promise<ListPage> {
+    const limit = Math.max(1, Math.min(options.limit ?? 100, 10_000));
+    return this.op('list', async () => {
+      const rows = await this.executor.all(this.sql.list, [Date.now(), options.cursor ?? '', limit]);
+      const sessions = this.summaries(rows);
+      const last = rows[rows.length - 1];
+      return { sessions, cursor: rows.length === limit && last ? String(last.id) : null };
+    });
+  }
+
+  async length(): Promise<number> {
+    return this.op('length', async () => {
+      const [row] = await this.executor.all(this.sql.length, [Date.now()]);
+      return Number(row?.n ?? 0);
+    });
+  }
+
+  /** Empties the native table. A legacy table is left to its own tools. */
+  async clear(): Promise<void> {
+    await this.op('clear', () => this.executor.run(this.sql.clear, []));
+  }
+
+  /** Deletes expired rows (and expired legacy rows) in batches, so no statement holds locks for long. */
+  async prune(): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const batch = await this.op('prune', () => this.executor.run(this.sql.prune, [Date.now()]));
+      removed += batch;
+      if (batch < PRUNE_BATCH) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const legacy = this.legacy;
+    if (legacy) await this.op('prune', () => this.executor.run(legacy.prune, [Date.now()]));
+    return removed;
+  }
+
+  async listByUser(userId: string): Promise<SessionSummary[]> {
+    return this.op('listByUser', async () =>
+      this.summaries(await this.executor.all(this.sql.byUser, [userId, Date.now()])),
+    );
+  }
+
+  async destroyByUser(userId: string, options: { except?: string } = {}): Promise<number> {
+    // Handles are 43 characters, so the empty string never matches a row.
+    const keep = options.except === undefined ? '' : storageKey(options.except);
+    return this.op('destroyByUser', () =>
+      this.executor.run(this.sql.destroyByUser, [userId, Date.now(), keep]),
+    );
+  }
+
+  async getByHandle(handle: string): Promise<SessionSummary | null> {
+    return this.op('getByHandle', async () => {
+      const rows = await this.executor.all(this.sql.byHandle, [handle, Date.now()]);
+      return this.summaries(rows)[0] ?? null;
+    });
+  }
+
+  async destroyByHandle(handle: string): Promise<boolean> {
+    return this.op('destroyByHandle', async () => {
+      return (await this.executor.run(this.sql.destroyByHandle, [handle, Date.now()])) > 0;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.pruneTimer) clearTimeout(this.pruneTimer);
+    this.pruneTimer = null;
+    await this.executor.close();
+  }
+
+  /** Bounds a backend call by `timeout`, creates the table first, and names unreachable servers as such. */
+  protected op<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    return this.run(operation, async () => {
+      try {
+        await this.ensureTable();
+        return await fn();
+      } catch (error) {
+        if (this.executor.isUnavailable(error))
+          throw new StoreUnavailableError(operation, describeError(error), error);
+        throw error;
+      }
+    });
+  }
+
+  private ensureTable(): Promise<void> {
+    if (this.setup.length === 0) return Promise.resolve();
+    if (!this.ready) {
+      const ready = (async () => {
+        for (const ddl of this.setup) await this.executor.run(ddl, []);
+      })();
+      // A failed attempt (server down at startup) is retried by the next operation.
+      ready.catch(() => {
+        if (this.ready === ready) this.ready = null;
+      });
+      this.ready = ready;
+    }
+    return this.ready;
+  }
+
+  /** Reads the live legacy row under a lock, deletes it, and returns it as a record for the caller to write. */
+  private *takeLegacy(id: string, now: number): TxBody<SessionRecord | null> {
+    if (!this.legacy) return null;
+    const [old] = yield* all(this.legacy.lock, [id, now]);
+    if (!old) return null;
+    yield* exec(this.legacy.destroy, [id]);
+    return this.decodeLegacy(old, now);
+  }
+
+  private decode(row: Row): SessionRecord | null {
+    try {
+      if (typeof row.data !== 'string' || typeof row.cookie !== 'string')
+        throw new TypeError('data or cookie is not text');
+      return decodeRecord({
+        data: parseJson(row.data),
+        cookie: parseJson(row.cookie),
+        expiresAt: toTime(row.expires_at),
+        createdAt: toTime(row.created_at),
+        lastSeenAt: toTime(row.last_seen_at),
+        userId: row.user_id ?? null,
+      });
+    } catch (error) {
+      reportCorrupt(this, error);
+      return null;
+    }
+  }
+
+  private decodeLegacy(row: Row, now: number): SessionRecord | null {
+    try {
+      if (typeof row.payload !== 'string') throw new TypeError('legacy payload is not text');
+      const record = fromExpressSession(row.payload, now, this.ttl);
+      // The anchor's own expiry column is the authority: its touch moves the column, not the payload.
+      const expiresAt = toTime(row.expires_ms);
+      return Number.isFinite(expiresAt) ? { ...record, expiresAt } : record;
+    } catch (error) {
+      reportCorrupt(this, error);
+      return null;
+    }
+  }
+
+  private summaries(rows: Row[]): SessionSummary[] {
+    const out: SessionSummary[] = [];
+    for (const row of rows) {
+      try {
+        if (typeof row.data !== 'string') throw new TypeError('data is not text');
+        const data = parseJson(row.data);
+        if (typeof data !== 'object' || data === null || Array.isArray(data))
+          throw new TypeError('data is not an object');
+        out.push({
+          handle: String(row.id),
+          userId: typeof row.user_id === 'string' ? row.user_id : null,
+          createdAt: toTime(row.created_at),
+          lastSeenAt: toTime(row.last_seen_at),
+          expiresAt: toTime(row.expires_at),
+          data: data as Record<string, unknown>,
+        });
+      } catch (error) {
+        reportCorrupt(this, error);
+      }
+    }
+    return out;
+  }
+
+  private schedulePrune(): void {
+    const mean = this.pruneInterval;
+    if (mean === false || this.closed) return;
+    // ±50% so that many instances started together do not all prune at once (as connect-pg-simple).
+    const delay = Math.ceil(mean / 2 + mean * Math.random());
+    this.pruneTimer = setTimeout(() => {
+      this.pruneTimer = null;
+      // A failed prune is harmless (reads filter expired rows); the next one catches up.
+      this.prune()
+        .catch(() => undefined)
+        .finally(() => this.schedulePrune());
+    }, delay);
+    this.pruneTimer.unref();
+  }
+}
+
+function toRow(key: string, record: SessionRecord): unknown[] {
+  return [
+    key,
+    stringifyJson(record.data),
+    stringifyJson(record.cookie),
+    record.userId,
+    ms(record.createdAt),
+    ms(record.lastSeenAt),
+    ms(record.expiresAt),
+  ];
+}
+
+/** Reads a store option from a URL query (`?table=…&timeout=…`), the ones every SQL store understands. */
+export function sqlOptionsFromUrl(url: URL): SqlStoreOptions {
+  const options: SqlStoreOptions = {};
+  const params = url.searchParams;
+  const table = params.get('table');
+  if (table) options.table = table;
+  const timeout = params.get('timeout');
+  if (timeout) options.timeout = Number(timeout);
+  const ttl = params.get('ttl');
+  if (ttl) options.ttl = Number(ttl);
+  const prune = params.get('pruneInterval');
+  if (prune) options.pruneInterval = prune === 'false' ? false : Number(prune);
+  const create = params.get('createTable');
+  if (create) options.createTable = create !== 'false' && create !== '0';
+  return options;
+}
+
+/** The query parameters `sqlOptionsFromUrl` consumes; drivers must not see them. */
+export const SQL_URL_PARAMS = ['table', 'timeout', 'ttl', 'pruneInterval', 'createTable', 'legacy'];

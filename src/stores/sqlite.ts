@@ -1,0 +1,141 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { OptionsError, StoreUrlError } from '../core/errors.js';
+import {
+  checkIdentifier,
+  createTableSql,
+  DEFAULT_TABLE,
+  quoteIdentifier,
+  type Row,
+  type SqlExecutor,
+  SqlStore,
+  type SqlStoreOptions,
+  sqlOptionsFromUrl,
+  type TxBody,
+} from './sql.js';
+
+export interface SQLiteStoreOptions extends SqlStoreOptions {
+  /** How long a writer waits for another process's lock before SQLITE_BUSY (ms). Default: `timeout`. */
+  busyTimeout?: number;
+}
+
+export const DEFAULT_SQLITE_PATH = './data/sessions.db';
+/** SQLite prunes cheaply and locally, so it runs more often than the network stores. */
+const DEFAULT_PRUNE_MS = 300_000;
+
+type Db = Database.Database;
+
+/** better-sqlite3 is synchronous: every statement, and every transaction body, runs to completion at once. */
+class SqliteExecutor implements SqlExecutor {
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly owned: boolean,
+  ) {}
+
+  async all(sql: string, params: readonly unknown[]): Promise<Row[]> {
+    return this.prepare(sql).all(...params) as Row[];
+  }
+
+  async run(sql: string, params: readonly unknown[]): Promise<number> {
+    return this.prepare(sql).run(...params).changes;
+  }
+
+  async transaction<T>(body: TxBody<T>): Promise<T> {
+    const drive = () => {
+      let next = body.next();
+      while (!next.done) {
+        const { kind, sql, params } = next.value;
+        const statement = this.prepare(sql);
+        next = body.next(kind === 'all' ? statement.all(...params) : statement.run(...params).changes);
+      }
+      return next.value;
+    };
+    // IMMEDIATE takes the write lock up front, so another process cannot write between our read and write.
+    return this.db.transaction(drive).immediate();
+  }
+
+  isUnavailable(error: unknown): boolean {
+    const code = (error as { code?: unknown } | null)?.code;
+    return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+  }
+
+  isDuplicateKey(error: unknown): boolean {
+    return String((error as { code?: unknown } | null)?.code).startsWith('SQLITE_CONSTRAINT');
+  }
+
+  async close(): Promise<void> {
+    if (this.owned && this.db.open) this.db.close();
+  }
+
+  private prepare(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+function openDatabase(path: string): Db {
+  if (path !== ':memory:' && path !== '') mkdirSync(dirname(resolve(path)), { recursive: true });
+  return new Database(path);
+}
+
+/**
+ * Sessions in one SQLite file (better-sqlite3): WAL journal, a busy timeout for other processes,
+ * prepared statements, and a pruning timer off the request path. The embedded default for apps.
+ */
+export class SQLiteStore extends SqlStore {
+  /** The better-sqlite3 handle, for inspection and tests. */
+  readonly db: Db;
+
+  /** `target`: a file path (default `./data/sessions.db`, its directory created), `:memory:`, or an open Database. */
+  constructor(target: string | Db = DEFAULT_SQLITE_PATH, options: SQLiteStoreOptions = {}) {
+    const owned = typeof target === 'string';
+    const table = checkIdentifier('table', options.table ?? DEFAULT_TABLE);
+    const busy = options.busyTimeout ?? options.timeout ?? 5_000;
+    if (!(Number.isInteger(busy) && busy >= 0))
+      throw new OptionsError('busyTimeout', 'must be a whole number of milliseconds');
+    const db = owned ? openDatabase(target) : target;
+    try {
+      db.pragma(`busy_timeout = ${busy}`);
+      if (owned) {
+        db.pragma('journal_mode = WAL');
+        // With WAL, NORMAL loses no committed data on an application crash, only on power loss.
+        db.pragma('synchronous = NORMAL');
+      }
+      if (options.createTable !== false) for (const ddl of createTableSql('sqlite', table)) db.exec(ddl);
+    } catch (error) {
+      if (owned) db.close();
+      throw error;
+    }
+    super(options, {
+      dialect: 'sqlite',
+      executor: new SqliteExecutor(db, owned),
+      table: quoteIdentifier('sqlite', table),
+      setup: [],
+      legacy: null,
+      pruneInterval: options.pruneInterval ?? DEFAULT_PRUNE_MS,
+    });
+    this.db = db;
+  }
+}
+
+/** `sqlite:relative/path.db`, `sqlite:///absolute/path.db`, `sqlite::memory:`; `?table=…&timeout=…`. */
+export async function createFromUrl(url: URL): Promise<SQLiteStore> {
+  if (url.protocol !== 'sqlite:') throw new StoreUrlError(`not a sqlite: URL: ${url.protocol}`);
+  if (url.hostname && url.hostname !== 'localhost')
+    throw new StoreUrlError(
+      'a sqlite: URL names a local file: use sqlite:relative.db or sqlite:///abs/path.db',
+    );
+  const path = decodeURIComponent(url.pathname);
+  if (!path) throw new StoreUrlError('a sqlite: URL needs a file path or :memory:');
+  const options: SQLiteStoreOptions = sqlOptionsFromUrl(url);
+  const busy = url.searchParams.get('busyTimeout');
+  if (busy) options.busyTimeout = Number(busy);
+  return new SQLiteStore(path, options);
+}

@@ -1,0 +1,122 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { generateId, storageKey } from '../../src/core/id.js';
+import { createFromUrl, SQLiteStore } from '../../src/stores/sqlite.js';
+import { record, runStoreConformance } from './conformance.js';
+import { runExpressSessionCompat } from './express-session-compat.js';
+import { runScript, sourcePath } from './sql-helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sessionkit-sqlite-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+runStoreConformance<SQLiteStore>({
+  name: 'SQLiteStore',
+  create: () => new SQLiteStore(join(dir, 'conformance.db')),
+  async corrupt(store, id) {
+    store.db.prepare('UPDATE sessionkit_sessions SET data = ? WHERE id = ?').run('{"trunc', storageKey(id));
+  },
+});
+
+runExpressSessionCompat('SQLiteStore', () => new SQLiteStore(join(dir, 'compat.db')));
+
+describe('SQLiteStore specifics', () => {
+  it('creates the directory of its file, uses WAL, and keys rows by the SHA-256 of the ID', async () => {
+    const path = join(dir, 'nested', 'deeper', 'sessions.db');
+    const store = new SQLiteStore(path);
+    const id = generateId();
+    await store.create(id, record());
+    expect(existsSync(path)).toBe(true);
+    expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    const keys = store.db.prepare('SELECT id FROM sessionkit_sessions').pluck().all();
+    expect(keys).toEqual([storageKey(id)]);
+    expect(JSON.stringify(store.db.prepare('SELECT * FROM sessionkit_sessions').all())).not.toContain(id);
+    await store.close();
+  });
+
+  it('uses an open Database it is given and leaves it open on close', async () => {
+    const db = new Database(':memory:');
+    const store = new SQLiteStore(db, { table: 'my_sessions' });
+    const id = generateId();
+    await store.create(id, record({ userId: 'u1' }));
+    expect((await store.listByUser('u1')).length).toBe(1);
+    await store.close();
+    expect(db.open).toBe(true);
+    expect(db.prepare('SELECT COUNT(*) FROM my_sessions').pluck().get()).toBe(1);
+    db.close();
+  });
+
+  it('sees writes made by another connection to the same file', async () => {
+    const path = join(dir, 'shared.db');
+    const a = new SQLiteStore(path);
+    const b = new SQLiteStore(path);
+    const id = generateId();
+    await a.create(id, record({ data: {} }));
+    await Promise.all([
+      ...Array.from({ length: 20 }, (_, i) =>
+        a.update(id, {
+          set: { [`a${i}`]: i },
+          unset: [],
+          expiresAt: Date.now() + 60_000,
+          lastSeenAt: Date.now(),
+        }),
+      ),
+      ...Array.from({ length: 20 }, (_, i) =>
+        b.update(id, {
+          set: { [`b${i}`]: i },
+          unset: [],
+          expiresAt: Date.now() + 60_000,
+          lastSeenAt: Date.now(),
+        }),
+      ),
+    ]);
+    const data = (await b.get(id))?.data ?? {};
+    expect(Object.keys(data).length).toBe(40);
+    await a.close();
+    await b.close();
+  });
+
+  it('refuses a table name that is not a plain SQL name', () => {
+    expect(() => new SQLiteStore(':memory:', { table: 'x; DROP TABLE y' })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
+    );
+  });
+
+  it('prunes on its own timer', async () => {
+    const store = new SQLiteStore(':memory:', { pruneInterval: 40 });
+    for (let i = 0; i < 5; i++) await store.create(generateId(), record({ expiresAt: Date.now() + 20 }));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(store.db.prepare('SELECT COUNT(*) FROM sessionkit_sessions').pluck().get()).toBe(0);
+    await store.close();
+  });
+
+  it('createFromUrl understands sqlite:relative, sqlite:///absolute and sqlite::memory:', async () => {
+    const memory = await createFromUrl(new URL('sqlite::memory:?table=mem_sessions'));
+    expect(memory.db.memory).toBe(true);
+    await memory.create(generateId(), record());
+    expect(await memory.length()).toBe(1);
+    await memory.close();
+    const absolute = await createFromUrl(new URL(`sqlite://${join(dir, 'abs.db')}`));
+    expect(absolute.db.name).toBe(join(dir, 'abs.db'));
+    await absolute.close();
+    const relative = await createFromUrl(new URL(`sqlite:${join(dir, 'rel.db').slice(1)}`));
+    expect(relative.db.name).toBe(join(dir, 'rel.db').slice(1));
+    await relative.close();
+    await expect(createFromUrl(new URL('sqlite://remote-host/x.db'))).rejects.toMatchObject({
+      code: 'ERR_STORE_URL',
+    });
+  });
+
+  it('close() lets the process exit by itself', async () => {
+    const script = `
+      const { SQLiteStore } = await import(${JSON.stringify(sourcePath('stores/sqlite.ts'))});
+      const store = new SQLiteStore(${JSON.stringify(join(dir, 'exit.db'))});
+      await store.create('a'.repeat(43), { data: { a: 1 }, cookie: { originalMaxAge: null }, expiresAt: Date.now() + 60000, createdAt: Date.now(), lastSeenAt: Date.now(), userId: null });
+      await store.close();
+    `;
+    const code = await runScript(script);
+    expect(code).toBe(0);
+  });
+});
