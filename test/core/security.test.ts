@@ -1,0 +1,226 @@
+import express from 'express';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { sign } from '../../src/core/signature.js';
+import session, { MemoryStore, type SessionOptions } from '../../src/index.js';
+import { cookieOf, idOf, jsonErrors, setCookies } from '../support/apps.js';
+
+const secret = 'security-tests-secret-0123456789abcdef';
+
+function appWith(options: Partial<SessionOptions> = {}) {
+  const store = (options.store as MemoryStore | undefined) ?? new MemoryStore();
+  const middleware = session({ secret, store, resave: false, saveUninitialized: false, ...options });
+  const app = express();
+  app.use(middleware);
+  app.get('/set/:key/:value', (req, res) => {
+    (req.session as unknown as Record<string, string>)[req.params.key] = req.params.value;
+    res.send('ok');
+  });
+  app.get('/get', (req, res) => res.json({ ...req.session }));
+  app.use(jsonErrors);
+  return { app, store, middleware };
+}
+
+const cookieFor = (id: string, key = secret, name = 'connect.sid') =>
+  `${name}=${encodeURIComponent(`s:${sign(id, key)}`)}`;
+
+describe('cookies that must not load a session', () => {
+  it('rejects forged, truncated, extended and unsigned values with a fresh session (B07, C03)', async () => {
+    const { app } = appWith();
+    const real = await request(app).get('/set/secret/1');
+    const id = idOf(cookieOf(real));
+    const value = decodeURIComponent(cookieOf(real).split('=')[1] as string);
+    const forgeries = [
+      cookieFor(id, 'wrong secret'),
+      `connect.sid=${encodeURIComponent(value.slice(0, -3))}`,
+      `connect.sid=${encodeURIComponent(`${value}AAAA`)}`,
+      `connect.sid=${encodeURIComponent(`garbage${value}`)}`,
+      `connect.sid=${id}`,
+      `connect.sid=${encodeURIComponent(`s:${id}`)}`,
+      `connect.sid=${encodeURIComponent(value.replace('s:', 's:x'))}`,
+    ];
+    for (const cookie of forgeries) {
+      const res = await request(app).get('/get').set('Cookie', cookie).expect(200);
+      expect(res.body.secret).toBeUndefined();
+    }
+  });
+
+  it('ignores the ID in the query string, body or a custom header (C28, B11)', async () => {
+    const { app } = appWith();
+    const real = await request(app).get('/set/secret/1');
+    const id = idOf(cookieOf(real));
+    const res = await request(app)
+      .get(`/get?sid=${id}&connect.sid=${id}`)
+      .set('X-Session-Id', id)
+      .expect(200);
+    expect(res.body.secret).toBeUndefined();
+  });
+
+  it('survives malformed, huge and hostile headers (B02, B03, B06, B09)', async () => {
+    const { app } = appWith();
+    const hostile = [
+      'connect.sid=%zz%',
+      'connect.sid=',
+      `connect.sid=s%3A${'A'.repeat(8000)}.x`,
+      `${'a=b;'.repeat(2000)}`,
+      '__proto__=x; constructor=y; hasOwnProperty=z; connect.sid=s%3A%00',
+      'connect.sid="s%3A"',
+      ';;;;====;;;',
+    ];
+    for (const cookie of hostile) await request(app).get('/get').set('Cookie', cookie).expect(200);
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+
+  it('with duplicate cookie names, uses the first that verifies and exists (B04)', async () => {
+    const { app } = appWith();
+    const real = await request(app).get('/set/who/real');
+    const stale = cookieFor('mFfjmzxMtP4lFBJ5RPgRmNa9e8f2bM3n');
+    const res = await request(app)
+      .get('/get')
+      .set('Cookie', `${stale}; connect.sid=s%3Abad.sig; ${cookieOf(real)}`);
+    expect(res.body.who).toBe('real');
+  });
+});
+
+describe('secret rotation', () => {
+  it('accepts a cookie signed by an older secret and re-signs it with the newest (C35, B08)', async () => {
+    const { app: oldApp, store } = appWith({ secret: 'old-secret-0123456789abcdef0123456789' });
+    const first = await request(oldApp).get('/set/a/1');
+    const { app } = appWith({ secret: [secret, 'old-secret-0123456789abcdef0123456789'], store });
+    const rotated = await request(app).get('/get').set('Cookie', cookieOf(first)).expect(200);
+    expect(rotated.body.a).toBe('1');
+    expect(cookieOf(rotated)).toBe(cookieFor(idOf(cookieOf(first))));
+    const { app: removed } = appWith({ secret, store });
+    expect((await request(removed).get('/get').set('Cookie', cookieOf(first))).body.a).toBeUndefined();
+  });
+});
+
+describe('session data', () => {
+  it('never lets __proto__ in session data pollute prototypes (B17)', async () => {
+    const { app, store } = appWith();
+    app.get('/evil', (req, res) => {
+      Object.assign(req.session, JSON.parse('{"__proto__":{"polluted":"yes"},"ok":1}'));
+      res.send('ok');
+    });
+    const first = await request(app).get('/evil');
+    const res = await request(app).get('/get').set('Cookie', cookieOf(first)).expect(200);
+    expect(res.body.ok).toBe(1);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.hasOwn((await store.get(idOf(cookieOf(first))))?.data ?? {}, '__proto__')).toBe(false);
+  });
+
+  it('refuses data over maxSessionBytes with ERR_SESSION_TOO_LARGE (B14)', async () => {
+    const { app } = appWith({ maxSessionBytes: 1000 });
+    const res = await request(app)
+      .get(`/set/big/${'x'.repeat(2000)}`)
+      .expect(500);
+    expect(res.body.code).toBe('ERR_SESSION_TOO_LARGE');
+  });
+
+  it('reports unserializable data with ERR_SESSION_DATA (B15)', async () => {
+    const { app } = appWith();
+    app.get('/bigint', (req, res) => {
+      req.session.n = 10n;
+      res.send('ok');
+    });
+    app.use(jsonErrors); // after the route, so the route's error reaches it
+    expect((await request(app).get('/bigint').expect(500)).body.code).toBe('ERR_SESSION_DATA');
+  });
+
+  it('turns corrupted store data into a fresh session plus an error event (B18)', async () => {
+    const { app, store, middleware } = appWith();
+    const errors: { code?: string }[] = [];
+    middleware.manager.on('error', (error) => errors.push(error));
+    const first = await request(app).get('/set/a/1');
+    const { storageKey } = await import('../../src/core/id.js');
+    const entries = (store as unknown as { entries: Map<string, { json: string }> }).entries;
+    (entries.get(storageKey(idOf(cookieOf(first)))) as { json: string }).json = '{not json';
+    const res = await request(app).get('/get').set('Cookie', cookieOf(first)).expect(200);
+    expect(res.body.a).toBeUndefined();
+    expect(errors.map((e) => e.code)).toEqual(['ERR_SESSION_CORRUPT']);
+    expect(await store.get(idOf(cookieOf(first)))).toBeNull();
+  });
+});
+
+describe('concurrency', () => {
+  it('overlapping requests changing different keys both persist', async () => {
+    const { app, store } = appWith();
+    app.get('/slow/:key', async (req, res) => {
+      (req.session as unknown as Record<string, string>)[req.params.key] = 'set';
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      res.send('ok');
+    });
+    const first = await request(app).get('/set/start/1');
+    await Promise.all(
+      ['a', 'b', 'c', 'd', 'e'].map((key) => request(app).get(`/slow/${key}`).set('Cookie', cookieOf(first))),
+    );
+    expect((await store.get(idOf(cookieOf(first))))?.data).toEqual({
+      start: '1',
+      a: 'set',
+      b: 'set',
+      c: 'set',
+      d: 'set',
+      e: 'set',
+    });
+  });
+
+  it('a slow request that loaded a session destroyed meanwhile does not bring it back (C16)', async () => {
+    const { app, store } = appWith();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    app.get('/slow', async (req, res) => {
+      req.session.late = 'write';
+      await gate;
+      res.send('late');
+    });
+    app.get('/logout', (req, res) => req.session.destroy(() => res.send('out')));
+    const first = await request(app).get('/set/user/u1');
+    const slow = request(app)
+      .get('/slow')
+      .set('Cookie', cookieOf(first))
+      .then((r) => r);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await request(app).get('/logout').set('Cookie', cookieOf(first)).expect(200, 'out');
+    release();
+    const late = await slow;
+    expect(late.status).toBe(200);
+    expect(setCookies(late)).toEqual([]);
+    expect(await store.get(idOf(cookieOf(first)))).toBeNull();
+  });
+});
+
+describe('options are validated at session() time, naming the option', () => {
+  const cases: [Partial<SessionOptions>, string][] = [
+    [{ secret: undefined as unknown as string }, 'ERR_SECRET_REQUIRED'],
+    [{ secret: [] }, 'ERR_SECRET_REQUIRED'],
+    [{ secret: [''] }, 'ERR_INVALID_OPTION'],
+    [{ name: 'bad name;' }, 'ERR_INVALID_OPTION'],
+    [{ cookie: { maxAge: -1 } }, 'ERR_INVALID_OPTION'],
+    [{ cookie: { maxAge: Number.NaN } }, 'ERR_INVALID_OPTION'],
+    [{ cookie: { domain: 'evil.com; Path=/' } }, 'ERR_INVALID_OPTION'],
+    [{ cookie: { sameSite: 'sideways' as never } }, 'ERR_INVALID_OPTION'],
+    [{ cookie: { expires: new Date('nope') } }, 'ERR_INVALID_OPTION'],
+    [{ name: '__Host-sid', cookie: { domain: 'example.com' } }, 'ERR_INVALID_OPTION'],
+    [{ unset: 'drop' as never }, 'ERR_INVALID_OPTION'],
+    [{ onStoreError: 'ignore' as never }, 'ERR_INVALID_OPTION'],
+    [{ store: {} as never }, 'ERR_INVALID_OPTION'],
+    [{ touchAfter: -5 }, 'ERR_INVALID_OPTION'],
+    [{ resave: 'yes' as never }, 'ERR_INVALID_OPTION'],
+  ];
+  for (const [options, code] of cases) {
+    it(`${JSON.stringify(options, (_k, v) => (v instanceof Date ? 'Invalid Date' : v))} → ${code}`, () => {
+      expect(() => session({ secret, ...options } as SessionOptions)).toThrow(
+        expect.objectContaining({ code }),
+      );
+    });
+  }
+
+  it('clamps a maxAge over 400 days (B13)', async () => {
+    const { app } = appWith({ cookie: { maxAge: 10 * 365 * 24 * 3600 * 1000 } });
+    const res = await request(app).get('/set/a/1');
+    const expires = Date.parse(/Expires=([^;]+)/.exec(setCookies(res)[0] as string)?.[1] ?? '');
+    expect(expires - Date.now()).toBeLessThanOrEqual(400 * 24 * 3600 * 1000 + 1000);
+  });
+});
