@@ -29,6 +29,7 @@ export type {
   SessionSummary,
 } from './core/types.js';
 export { ExpressStoreBridge } from './stores/bridge.js';
+export { type AnyStore, createStore } from './stores/factory.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
 export {
   type ExpressStoreLike,
