@@ -1,0 +1,225 @@
+import { StoreUnavailableError } from '../core/errors.js';
+import { isConnectionError } from './store.js';
+
+/**
+ * The four kinds of client RedisStore accepts, described structurally so that importing this module
+ * never loads `redis` or `ioredis` (both are optional peers) and either one's own types fit.
+ */
+export interface NodeRedisClientLike {
+  sendCommand(args: string[]): Promise<unknown>;
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+  close(): Promise<void>;
+  destroy(): void;
+}
+
+export interface NodeRedisClusterLike {
+  sendCommand(
+    firstKey: string | undefined,
+    isReadonly: boolean | undefined,
+    args: string[],
+  ): Promise<unknown>;
+  readonly masters: ReadonlyArray<{ host: string; port: number }>;
+  // Method syntax on purpose: its parameter is bivariant, so node-redis's own ShardNode type fits.
+  nodeClient(node: {
+    host: string;
+    port: number;
+  }): Promise<{ sendCommand(args: string[]): Promise<unknown> }>;
+  close(): Promise<void>;
+  destroy(): void;
+}
+
+export interface IORedisLike {
+  call(command: string, ...args: string[]): Promise<unknown>;
+  readonly status: string;
+  readonly isCluster: boolean;
+  quit(): Promise<unknown>;
+  disconnect(reconnect?: boolean): void;
+}
+
+export interface IORedisClusterLike extends IORedisLike {
+  nodes(role?: 'master' | 'slave' | 'all'): Array<{
+    call(command: string, ...args: string[]): Promise<unknown>;
+    options: { host?: string; port?: number };
+  }>;
+}
+
+export type RedisClientInput = NodeRedisClientLike | NodeRedisClusterLike | IORedisLike | IORedisClusterLike;
+
+/** Sends one command to one node. */
+export type NodeSender = (args: string[]) => Promise<unknown>;
+
+/** What RedisStore needs from a client, whatever its kind. */
+export interface RedisDriver {
+  readonly kind: 'node-redis' | 'node-redis-cluster' | 'ioredis' | 'ioredis-cluster';
+  readonly cluster: boolean;
+  /** Sends one command; on a Cluster it is routed by `key`'s slot. */
+  send(key: string | undefined, args: string[]): Promise<unknown>;
+  /** One sender per master, ordered by address so a SCAN cursor can name "the n-th master". */
+  masters(): Promise<NodeSender[]>;
+  /** Quits the client; only called for clients the store created itself. */
+  close(): Promise<void>;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null;
+}
+
+/** Recognises the client kind by shape: the packages' classes are not importable without loading them. */
+export function wrapClient(client: RedisClientInput): RedisDriver {
+  const c = client as unknown as Record<string, unknown>;
+  if (!isObject(c)) throw new TypeError('RedisStore: `client` must be a node-redis or ioredis client');
+  if (typeof c.call === 'function' && typeof c.status === 'string') {
+    if (c.isCluster === true && typeof c.nodes === 'function')
+      return ioredisCluster(c as unknown as IORedisClusterLike);
+    return ioredis(c as unknown as IORedisLike);
+  }
+  if (typeof c.nodeClient === 'function' && 'masters' in c)
+    return nodeRedisCluster(c as unknown as NodeRedisClusterLike);
+  if (typeof c.sendCommand === 'function' && 'isReady' in c)
+    return nodeRedis(c as unknown as NodeRedisClientLike);
+  throw new TypeError(
+    'RedisStore: `client` is neither a node-redis (v4+) nor an ioredis (v5+) client or cluster',
+  );
+}
+
+function nodeRedis(client: NodeRedisClientLike): RedisDriver {
+  const send: NodeSender = (args) => client.sendCommand(args);
+  return {
+    kind: 'node-redis',
+    cluster: false,
+    send: (_key, args) => send(args),
+    masters: async () => [send],
+    async close() {
+      if (client.isOpen) await client.close().catch(() => client.destroy());
+    },
+  };
+}
+
+function nodeRedisCluster(cluster: NodeRedisClusterLike): RedisDriver {
+  return {
+    kind: 'node-redis-cluster',
+    cluster: true,
+    send: (key, args) => cluster.sendCommand(key, false, args),
+    async masters() {
+      const nodes = [...cluster.masters].sort((a, b) => address(a).localeCompare(address(b)));
+      return Promise.all(
+        nodes.map(async (node) => {
+          const client = await cluster.nodeClient(node);
+          return (args: string[]) => client.sendCommand(args);
+        }),
+      );
+    },
+    async close() {
+      await cluster.close().catch(() => cluster.destroy());
+    },
+  };
+}
+
+function ioredis(client: IORedisLike): RedisDriver {
+  const send: NodeSender = (args) => client.call(args[0] as string, ...args.slice(1));
+  return {
+    kind: 'ioredis',
+    cluster: false,
+    send: (_key, args) => send(args),
+    masters: async () => [send],
+    async close() {
+      await client.quit().catch(() => client.disconnect());
+    },
+  };
+}
+
+function ioredisCluster(cluster: IORedisClusterLike): RedisDriver {
+  return {
+    kind: 'ioredis-cluster',
+    cluster: true,
+    send: (_key, args) => cluster.call(args[0] as string, ...args.slice(1)),
+    async masters() {
+      const nodes = [...cluster.nodes('master')].sort((a, b) =>
+        address(a.options).localeCompare(address(b.options)),
+      );
+      return nodes.map((node) => (args: string[]) => node.call(args[0] as string, ...args.slice(1)));
+    },
+    async close() {
+      await cluster.quit().catch(() => cluster.disconnect());
+    },
+  };
+}
+
+function address(node: { host?: string; port?: number }): string {
+  return `${node.host ?? ''}:${String(node.port ?? 0).padStart(5, '0')}`;
+}
+
+// node-redis errors keep the default `name` ("Error"), so they are told apart by class name; ioredis
+// raises plain Errors for its offline states, so by message.
+const UNAVAILABLE_CLASSES = new Set([
+  'ClientClosedError',
+  'ClientOfflineError',
+  'SocketClosedUnexpectedlyError',
+  'ConnectionTimeoutError',
+  'SocketTimeoutError',
+  'TimeoutError',
+  'CommandTimeoutDuringMaintenanceError',
+  'SocketTimeoutDuringMaintenanceError',
+  'ReconnectStrategyError',
+  'RootNodesUnavailableError',
+  'DisconnectsClientError',
+  'MaxCommandRedirectionsError',
+  'ClusterAllFailedError',
+  'MaxRetriesPerRequestError',
+]);
+const UNAVAILABLE_MESSAGES =
+  /^(?:Connection is closed|Stream isn't writeable|Cluster isn't ready|Command timed out|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|All sentinels are unreachable|The client is (?:closed|offline)|Socket closed unexpectedly|Connection timeout)/;
+// Server replies that mean "not now" (failover, loading, a demoted master), not "your command is wrong".
+const UNAVAILABLE_REPLIES =
+  /^(?:CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|BUSY|NOREPLICAS|UNBLOCKED)\b/;
+
+/** True when a client error means Redis cannot be reached or cannot serve right now. */
+export function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (isConnectionError(error)) return true;
+  if (UNAVAILABLE_CLASSES.has(error.constructor.name) || UNAVAILABLE_CLASSES.has(error.name)) return true;
+  const message = error.message ?? '';
+  if (UNAVAILABLE_MESSAGES.test(message) || UNAVAILABLE_REPLIES.test(message)) return true;
+  const { cause, lastNodeError } = error as { cause?: unknown; lastNodeError?: unknown };
+  return (cause !== undefined && cause !== error && isUnavailable(cause)) || isUnavailable(lastNodeError);
+}
+
+/** Turns a reachability failure into ERR_STORE_UNAVAILABLE; anything else is rethrown for `run` to map. */
+export function classify(operation: string, error: unknown): never {
+  if (isUnavailable(error)) {
+    throw new StoreUnavailableError(operation, error instanceof Error ? error.message : String(error), error);
+  }
+  throw error;
+}
+
+/** A reply string whatever the client's decoding (strings by default, Buffers when asked). */
+export function text(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  if (typeof value === 'number') return String(value);
+  throw new TypeError(`unexpected Redis reply ${typeof value}`);
+}
+
+/** Field/value pairs of an HGETALL reply: a flat array (RESP2), a Map or a plain object (RESP3, ioredis). */
+export function pairs(reply: unknown): Array<[string, string]> {
+  if (Array.isArray(reply)) {
+    const out: Array<[string, string]> = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) out.push([text(reply[i]), text(reply[i + 1])]);
+    return out;
+  }
+  if (reply instanceof Map) return [...reply].map(([k, v]) => [text(k), text(v)]);
+  if (isObject(reply)) return Object.entries(reply).map(([k, v]) => [k, text(v)]);
+  return [];
+}
+
+/** Member/score pairs of a ZRANGE … WITHSCORES reply, flat (RESP2) or nested (RESP3). */
+export function scored(reply: unknown): Array<[string, number]> {
+  if (!Array.isArray(reply)) return [];
+  if (reply.length > 0 && Array.isArray(reply[0])) {
+    return (reply as unknown[][]).map((pair) => [text(pair[0]), Number(text(pair[1]))]);
+  }
+  const out: Array<[string, number]> = [];
+  for (let i = 0; i + 1 < reply.length; i += 2) out.push([text(reply[i]), Number(text(reply[i + 1]))]);
+  return out;
+}

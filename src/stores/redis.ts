@@ -1,0 +1,1071 @@
+import { createHash } from 'node:crypto';
+import { CorruptSessionError, OptionsError, StoreUrlError } from '../core/errors.js';
+import { storageKey } from '../core/id.js';
+import {
+  applyDeltaToRecord,
+  fromExpressSession,
+  isForbiddenKey,
+  parseJson,
+  stringifyJson,
+} from '../core/serializer.js';
+import type {
+  CookieData,
+  ListOptions,
+  ListPage,
+  SessionDelta,
+  SessionRecord,
+  SessionSummary,
+} from '../core/types.js';
+import {
+  classify,
+  type NodeSender,
+  pairs,
+  type RedisClientInput,
+  type RedisDriver,
+  scored,
+  text,
+  wrapClient,
+} from './redis-clients.js';
+import { reportCorrupt, type SessionStore, Store, type StoreOptions } from './store.js';
+
+export type { RedisClientInput } from './redis-clients.js';
+
+export interface RedisStoreOptions extends StoreOptions {
+  /** A node-redis (v4+) client or cluster, or an ioredis (v5+) client or Cluster, already created. */
+  client: RedisClientInput;
+  /** Quit the client on `close()`. Default false: a client you pass stays yours. */
+  closeClient?: boolean;
+  /** Prepended to every key the store writes. Default `sk:`. Must not contain `{` or `}`. */
+  prefix?: string;
+  /** Read connect-redis's `<legacyPrefix><sid>` JSON strings when the native record is missing. */
+  legacy?: 'connect-redis' | false;
+  /** connect-redis's prefix (its `prefix` option, after any client prefix). Default `sess:`. */
+  legacyPrefix?: string;
+  /** SCAN COUNT hint for listings and housekeeping. Default 500. */
+  scanCount?: number;
+}
+
+const FORMAT_VERSION = '1';
+const HANDLE = /^[A-Za-z0-9_-]{43}$/;
+/** Retries of an update whose user index needed a bump first; more only under pathological contention. */
+const INDEX_ROUNDS = 4;
+
+// ---------------------------------------------------------------------------------------------------
+// Lua. Each script touches exactly one key (KEYS[1]), so every one is Cluster-safe; the session hash and
+// the user index live in different slots and are only ever written by separate commands.
+// ---------------------------------------------------------------------------------------------------
+
+/** create (ARGV[8]=='c': NX) or set (whole-record upsert). Returns {written, previous user}. */
+const WRITE_LUA = `
+local k = KEYS[1]
+local old = false
+if ARGV[8] == 'c' then
+  if redis.call('EXISTS', k) == 1 then return {0, ''} end
+else
+  if redis.call('TYPE', k).ok == 'hash' then old = redis.call('HGET', k, '_u') end
+  redis.call('DEL', k)
+end
+redis.call('HSET', k, '_v', '${FORMAT_VERSION}', '_c', ARGV[7], '_e', ARGV[2], '_cr', ARGV[3], '_ls', ARGV[4])
+if ARGV[5] ~= '' then redis.call('HSET', k, '_u', ARGV[5], '_ix', ARGV[6]) end
+for i = 9, #ARGV, 2 do redis.call('HSET', k, ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIRE', k, ARGV[1])
+return {1, old or ''}
+`;
+
+/**
+ * update / touch: merges the delta into the hash, never creating it. Returns {0} when missing, {2, user}
+ * when the user's index must first be raised to cover the new deadline (nothing written), else
+ * {1, previous user}. ARGV: 1 ttl, 2 expiresAt, 3 lastSeenAt, 4 user flag (k keep, n unbind, s set),
+ * 5 user, 6 user whose index was just raised, 7 the score it was raised to, 8 replace, 9 cookie JSON or
+ * '', 10 number of set pairs, then the pairs, then the fields to delete.
+ */
+const UPDATE_LUA = `
+local k = KEYS[1]
+if redis.call('TYPE', k).ok ~= 'hash' then return {0, ''} end
+local cur = redis.call('HGET', k, '_u')
+local nu = cur
+if ARGV[4] == 'n' then nu = false elseif ARGV[4] == 's' then nu = ARGV[5] end
+local ix = false
+if nu then
+  if nu == cur then ix = tonumber(redis.call('HGET', k, '_ix')) end
+  if nu == ARGV[6] then
+    local g = tonumber(ARGV[7])
+    if g and ((not ix) or g > ix) then ix = g end
+  end
+  if (not ix) or tonumber(ARGV[2]) > ix then return {2, nu} end
+end
+if ARGV[8] == '1' then
+  for _, f in ipairs(redis.call('HKEYS', k)) do
+    if string.sub(f, 1, 2) == 'd:' then redis.call('HDEL', k, f) end
+  end
+end
+local i = 11
+for _ = 1, tonumber(ARGV[10]) do
+  redis.call('HSET', k, ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+while i <= #ARGV do
+  redis.call('HDEL', k, ARGV[i])
+  i = i + 1
+end
+if ARGV[9] ~= '' then redis.call('HSET', k, '_c', ARGV[9]) end
+redis.call('HSET', k, '_e', ARGV[2], '_ls', ARGV[3])
+if nu then
+  redis.call('HSET', k, '_u', nu, '_ix', string.format('%.17g', ix))
+else
+  redis.call('HDEL', k, '_u', '_ix')
+end
+redis.call('PEXPIRE', k, ARGV[1])
+return {1, cur or ''}
+`;
+
+/**
+ * Deletes a session; with ARGV[1] set, only if it is bound to that user (destroyByUser must not delete a
+ * session that moved to someone else). Returns {deleted, user}.
+ */
+const DESTROY_LUA = `
+local k = KEYS[1]
+local t = redis.call('TYPE', k).ok
+if t == 'none' then return {0, ''} end
+local u = false
+if t == 'hash' then u = redis.call('HGET', k, '_u') end
+if ARGV[1] ~= '' and u ~= ARGV[1] then return {0, u or ''} end
+redis.call('DEL', k)
+return {1, u or ''}
+`;
+
+/** Deletes a session whose own deadline has passed (clock skew between app and Redis). */
+const PRUNE_LUA = `
+local k = KEYS[1]
+if redis.call('TYPE', k).ok ~= 'hash' then return 0 end
+local e = tonumber(redis.call('HGET', k, '_e'))
+if e and e <= tonumber(ARGV[1]) then return redis.call('DEL', k) end
+return 0
+`;
+
+/**
+ * Adds a member to a user index, scored at least ARGV[2] and strictly above its previous score (so a
+ * reader's conditional removal, keyed on the score it saw, misses a concurrent re-add). Drops members
+ * dead by score and keeps the key alive until the highest score.
+ */
+const INDEX_ADD_LUA = `
+local k = KEYS[1]
+redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[1])
+local old = tonumber(redis.call('ZSCORE', k, ARGV[3]))
+local s = tonumber(ARGV[2])
+if old and s <= old then s = old + 0.001 end
+redis.call('ZADD', k, string.format('%.17g', s), ARGV[3])
+local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', k, string.format('%.0f', math.ceil(tonumber(top[2])) + 1))
+return 1
+`;
+
+/** Removes members only if their score is still the one the caller read (pairs of member, score). */
+const INDEX_DROP_LUA = `
+local n = 0
+for i = 1, #ARGV, 2 do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) == tonumber(ARGV[i + 1]) then n = n + redis.call('ZREM', KEYS[1], ARGV[i]) end
+end
+return n
+`;
+
+interface Script {
+  source: string;
+  sha: string;
+}
+
+function script(source: string): Script {
+  return { source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+const SCRIPTS = {
+  write: script(WRITE_LUA),
+  update: script(UPDATE_LUA),
+  destroy: script(DESTROY_LUA),
+  prune: script(PRUNE_LUA),
+  indexAdd: script(INDEX_ADD_LUA),
+  indexDrop: script(INDEX_DROP_LUA),
+};
+
+interface Decoded extends SessionRecord {
+  handle: string;
+}
+
+/**
+ * A Redis store for standalone Redis, Sentinel and Cluster, over node-redis or ioredis.
+ *
+ * Layout (prefix `sk:`): one HASH per session at `sk:s:{<handle>}`, `handle` = SHA-256(ID) base64url, the
+ * braces a hash tag; fields `d:<key>` hold each top-level data key as JSON, `_c` the cookie, `_e` / `_cr`
+ * / `_ls` the deadline, creation and last-seen times, `_u` the bound user and `_ix` the score that user's
+ * index holds for it. Per user, a ZSET `sk:u:{<SHA-256(userId)>}` of handles scored by a deadline that is
+ * never below the session's own. Writes merge on the server in one EVALSHA on the session key.
+ */
+export class RedisStore extends Store implements SessionStore {
+  readonly prefix: string;
+  readonly legacy: 'connect-redis' | false;
+  readonly legacyPrefix: string;
+  readonly scanCount: number;
+  /** Which client kind the store is talking through. */
+  readonly clientKind: RedisDriver['kind'];
+  private readonly driver: RedisDriver;
+  private readonly closeClient: boolean;
+  private closed = false;
+
+  constructor(options: RedisStoreOptions) {
+    super(options);
+    if (!options || options.client === undefined || options.client === null) {
+      throw new OptionsError(
+        'client',
+        'is required: pass a node-redis or ioredis client, or use createFromUrl()',
+      );
+    }
+    this.driver = wrapClient(options.client);
+    this.clientKind = this.driver.kind;
+    this.closeClient = options.closeClient ?? false;
+    this.prefix = options.prefix ?? 'sk:';
+    if (typeof this.prefix !== 'string' || /[{}]/.test(this.prefix)) {
+      throw new OptionsError(
+        'prefix',
+        'must be a string without `{` or `}` (they would change the hash slot)',
+      );
+    }
+    const legacy = options.legacy ?? false;
+    if (legacy !== false && legacy !== 'connect-redis') {
+      throw new OptionsError('legacy', "must be 'connect-redis' or false");
+    }
+    this.legacy = legacy;
+    this.legacyPrefix = options.legacyPrefix ?? 'sess:';
+    if (typeof this.legacyPrefix !== 'string') throw new OptionsError('legacyPrefix', 'must be a string');
+    this.scanCount = options.scanCount ?? 500;
+    if (!Number.isInteger(this.scanCount) || this.scanCount < 1) {
+      throw new OptionsError('scanCount', 'must be a positive integer');
+    }
+    if (!Number.isFinite(this.timeout) || this.timeout <= 0) {
+      throw new OptionsError('timeout', 'must be a positive number of milliseconds');
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------ contract
+
+  get(id: string): Promise<SessionRecord | null> {
+    return this.run('get', async () => {
+      const handle = storageKey(id);
+      const found = await this.readHandle(handle, 'get');
+      if (found !== undefined) return found === null ? null : strip(found);
+      if (!this.legacy) return null;
+      return this.readLegacy(id);
+    });
+  }
+
+  create(id: string, record: SessionRecord): Promise<boolean> {
+    return this.run('create', async () => {
+      // A connect-redis record under the same ID needs no cleanup here: the native one shadows it on
+      // read, and destroy removes both.
+      return this.writeRecord(storageKey(id), record, 'c');
+    });
+  }
+
+  update(id: string, delta: SessionDelta): Promise<boolean> {
+    return this.run('update', async () => {
+      const handle = storageKey(id);
+      const result = await this.applyUpdate(handle, delta, 'update');
+      if (result !== 'missing') return true;
+      if (!this.legacy) return false;
+      return this.migrateLegacy(
+        id,
+        (record) => applyDeltaToRecord(record, delta),
+        () => this.applyUpdate(handle, delta, 'update'),
+      );
+    });
+  }
+
+  set(id: string, record: SessionRecord): Promise<void> {
+    return this.run('set', async () => {
+      await this.writeRecord(storageKey(id), record, 's');
+      if (this.legacy) await this.cmd('set', this.legacyKey(id), ['DEL', this.legacyKey(id)]);
+    });
+  }
+
+  destroy(id: string): Promise<void> {
+    return this.run('destroy', async () => {
+      // Native first, then legacy: a legacy migration racing this destroy checks that its legacy key
+      // is still there after writing the native record, and undoes the write when it is not.
+      await this.destroyHandle(storageKey(id), '', 'destroy');
+      if (this.legacy) await this.cmd('destroy', this.legacyKey(id), ['DEL', this.legacyKey(id)]);
+    });
+  }
+
+  touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
+    return this.run('touch', async () => {
+      const handle = storageKey(id);
+      const delta: SessionDelta = { set: {}, unset: [], expiresAt, lastSeenAt };
+      const result = await this.applyUpdate(handle, delta, 'touch');
+      if (result !== 'missing') return true;
+      if (!this.legacy) return false;
+      return this.migrateLegacy(
+        id,
+        (record) => ({ ...record, expiresAt, lastSeenAt }),
+        () => this.applyUpdate(handle, delta, 'touch'),
+      );
+    });
+  }
+
+  /**
+   * One page of live sessions. The cursor names a master (by its rank in address order) and that master's
+   * SCAN cursor; like SCAN, a page may hold a few more than `limit`, and a session written or a master
+   * added during the listing may be missed or seen twice.
+   */
+  list(options: ListOptions = {}): Promise<ListPage> {
+    return this.run('list', async () => {
+      const limit = Math.max(1, options.limit ?? 100);
+      const masters = await this.masters('list');
+      let [node, cursor] = parseCursor(options.cursor ?? null);
+      const keys: string[] = [];
+      while (node < masters.length && keys.length < limit) {
+        const [next, batch] = await this.scan(
+          masters[node] as NodeSender,
+          cursor,
+          this.sessionPattern(),
+          limit,
+        );
+        keys.push(...batch);
+        cursor = next;
+        if (cursor === '0') node++;
+      }
+      const sessions = (await Promise.all(keys.map((key) => this.loadSummary(handleOf(key), 'list')))).filter(
+        (s): s is SessionSummary => s !== null,
+      );
+      return { sessions, cursor: node < masters.length ? `${node}:${cursor}` : null };
+    });
+  }
+
+  length(): Promise<number> {
+    return this.run('length', async () => {
+      let count = 0;
+      await this.eachKey('length', this.sessionPattern(), async (keys) => {
+        count += keys.length;
+      });
+      return count;
+    });
+  }
+
+  clear(): Promise<void> {
+    return this.run('clear', async () => {
+      const ours = new RegExp(`^${escapeRegExp(this.prefix)}[su]:\\{`);
+      await this.eachKey('clear', `${escapeGlob(this.prefix)}*`, async (keys) => {
+        // One DEL per key: keys of a page may sit in different slots (no CROSSSLOT, connect-redis #360).
+        await Promise.all(keys.filter((k) => ours.test(k)).map((k) => this.cmd('clear', k, ['UNLINK', k])));
+      });
+      if (this.legacy) {
+        await this.eachKey('clear', `${escapeGlob(this.legacyPrefix)}*`, async (keys) => {
+          await Promise.all(keys.map((k) => this.cmd('clear', k, ['UNLINK', k])));
+        });
+      }
+    });
+  }
+
+  /**
+   * Redis expires sessions by itself; this removes the few whose deadline passed by the application's
+   * clock before Redis's, and drops index members dead by score.
+   */
+  prune(): Promise<number> {
+    return this.run('prune', async () => {
+      const now = String(Date.now());
+      let removed = 0;
+      await this.eachKey('prune', this.sessionPattern(), async (keys) => {
+        const counts = await Promise.all(keys.map((k) => this.eval('prune', SCRIPTS.prune, k, [now])));
+        for (const n of counts) removed += Number(n);
+      });
+      await this.eachKey('prune', `${escapeGlob(this.prefix)}u:{*`, async (keys) => {
+        await Promise.all(keys.map((k) => this.cmd('prune', k, ['ZREMRANGEBYSCORE', k, '-inf', now])));
+      });
+      return removed;
+    });
+  }
+
+  listByUser(userId: string): Promise<SessionSummary[]> {
+    return this.run('listByUser', async () => {
+      const members = await this.indexMembers(userId, 'listByUser');
+      const loaded = await Promise.all(members.map(([handle]) => this.readHandle(handle, 'listByUser')));
+      const out: SessionSummary[] = [];
+      const stale: Array<[string, number]> = [];
+      members.forEach((member, i) => {
+        const found = loaded[i];
+        if (found === null) return; // corrupt: reported by load, left for someone to inspect
+        if (found && found.userId === userId) out.push(summaryOf(found));
+        else stale.push(member); // gone, expired, or bound to someone else now
+      });
+      await this.dropStale(userId, stale, 'listByUser');
+      return out;
+    });
+  }
+
+  destroyByUser(userId: string, options: { except?: string } = {}): Promise<number> {
+    return this.run('destroyByUser', async () => {
+      const keep = options.except === undefined ? null : storageKey(options.except);
+      const members = (await this.indexMembers(userId, 'destroyByUser')).filter(([h]) => h !== keep);
+      const results = await Promise.all(
+        members.map(([handle]) =>
+          this.eval('destroyByUser', SCRIPTS.destroy, this.sessionKey(handle), [userId]).then(tuple),
+        ),
+      );
+      let removed = 0;
+      const stale: Array<[string, number]> = [];
+      const gone: string[] = [];
+      results.forEach(([deleted], i) => {
+        const member = members[i] as [string, number];
+        if (deleted === 1) {
+          removed++;
+          gone.push(member[0]);
+        } else stale.push(member);
+      });
+      const index = this.indexKey(userId);
+      if (gone.length > 0) await this.cmd('destroyByUser', index, ['ZREM', index, ...gone]);
+      await this.dropStale(userId, stale, 'destroyByUser');
+      return removed;
+    });
+  }
+
+  getByHandle(handle: string): Promise<SessionSummary | null> {
+    return this.run('getByHandle', async () => {
+      if (!HANDLE.test(handle)) return null;
+      return this.loadSummary(handle, 'getByHandle');
+    });
+  }
+
+  destroyByHandle(handle: string): Promise<boolean> {
+    return this.run('destroyByHandle', async () => {
+      if (!HANDLE.test(handle)) return false;
+      return this.destroyHandle(handle, '', 'destroyByHandle');
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.closeClient) await this.driver.close();
+  }
+
+  // ------------------------------------------------------------------------------------------ keys
+
+  private sessionKey(handle: string): string {
+    return `${this.prefix}s:{${handle}}`;
+  }
+
+  private indexKey(userId: string): string {
+    return `${this.prefix}u:{${storageKey(userId)}}`;
+  }
+
+  private legacyKey(id: string): string {
+    return `${this.legacyPrefix}${id}`;
+  }
+
+  private sessionPattern(): string {
+    return `${escapeGlob(this.prefix)}s:{*`;
+  }
+
+  // ------------------------------------------------------------------------------------------ commands
+
+  /** One command, with reachability failures turned into ERR_STORE_UNAVAILABLE. */
+  private async cmd(operation: string, key: string | undefined, args: string[]): Promise<unknown> {
+    try {
+      return await this.driver.send(key, args);
+    } catch (error) {
+      return classify(operation, error);
+    }
+  }
+
+  /** EVALSHA, falling back to EVAL (which also caches the script) on a node that has not seen it. */
+  private async eval(operation: string, s: Script, key: string, args: string[]): Promise<unknown> {
+    try {
+      return await this.driver.send(key, ['EVALSHA', s.sha, '1', key, ...args]);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT'))
+        return classify(operation, error);
+    }
+    try {
+      return await this.driver.send(key, ['EVAL', s.source, '1', key, ...args]);
+    } catch (error) {
+      return classify(operation, error);
+    }
+  }
+
+  private async masters(operation: string): Promise<NodeSender[]> {
+    try {
+      return await this.driver.masters();
+    } catch (error) {
+      return classify(operation, error);
+    }
+  }
+
+  private async scan(
+    send: NodeSender,
+    cursor: string,
+    match: string,
+    count: number,
+  ): Promise<[string, string[]]> {
+    let reply: unknown;
+    try {
+      reply = await send(['SCAN', cursor, 'MATCH', match, 'COUNT', String(Math.max(count, this.scanCount))]);
+    } catch (error) {
+      return classify('scan', error);
+    }
+    const [next, keys] = reply as [unknown, unknown[]];
+    return [text(next), keys.map(text)];
+  }
+
+  /** Every key matching `match` on every master, a SCAN batch at a time. */
+  private async eachKey(
+    operation: string,
+    match: string,
+    onBatch: (keys: string[]) => Promise<void>,
+  ): Promise<void> {
+    for (const send of await this.masters(operation)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.scan(send, cursor, match, this.scanCount);
+        if (keys.length > 0) await onBatch(keys);
+        cursor = next;
+      } while (cursor !== '0');
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------ reading
+
+  /**
+   * The native record under `handle`: the record, `null` when the key holds something undecodable (it is
+   * reported), `undefined` when there is none or it has expired.
+   */
+  private async readHandle(handle: string, operation: string): Promise<Decoded | null | undefined> {
+    const key = this.sessionKey(handle);
+    let reply: unknown;
+    try {
+      reply = await this.driver.send(key, ['HGETALL', key]);
+    } catch (error) {
+      if (error instanceof Error && error.message.startsWith('WRONGTYPE')) {
+        reportCorrupt(this, new CorruptSessionError('the session key is not a hash', error));
+        return null;
+      }
+      return classify(operation, error);
+    }
+    const fields = pairs(reply);
+    if (fields.length === 0) return undefined;
+    let decoded: Decoded;
+    try {
+      decoded = decodeHash(handle, fields);
+    } catch (error) {
+      reportCorrupt(this, error);
+      return null;
+    }
+    return decoded.expiresAt <= Date.now() ? undefined : decoded;
+  }
+
+  private async loadSummary(handle: string, operation: string): Promise<SessionSummary | null> {
+    const found = await this.readHandle(handle, operation);
+    return found ? summaryOf(found) : null;
+  }
+
+  private async readLegacy(id: string): Promise<SessionRecord | null> {
+    const key = this.legacyKey(id);
+    let raw: unknown;
+    try {
+      raw = await this.driver.send(key, ['GET', key]);
+    } catch (error) {
+      if (error instanceof Error && error.message.startsWith('WRONGTYPE')) return null;
+      return classify('get', error);
+    }
+    if (raw === null || raw === undefined) return null;
+    const now = Date.now();
+    try {
+      const record = fromExpressSession(text(raw), now, this.ttl);
+      return record.expiresAt <= now ? null : record;
+    } catch (error) {
+      reportCorrupt(this, error);
+      return null;
+    }
+  }
+
+  private async indexMembers(userId: string, operation: string): Promise<Array<[string, number]>> {
+    const index = this.indexKey(userId);
+    const reply = await this.cmd(operation, index, ['ZRANGE', index, '0', '-1', 'WITHSCORES']);
+    return scored(reply).filter(([handle]) => HANDLE.test(handle));
+  }
+
+  private async dropStale(userId: string, stale: Array<[string, number]>, operation: string): Promise<void> {
+    if (stale.length === 0) return;
+    const args = stale.flatMap(([handle, score]) => [handle, String(score)]);
+    await this.eval(operation, SCRIPTS.indexDrop, this.indexKey(userId), args);
+  }
+
+  // ------------------------------------------------------------------------------------------ writing
+
+  /**
+   * Raises the user's index to cover `expiresAt`, before the session that needs it is written: the index
+   * then always holds every live session bound to the user, whatever fails in between. The score is
+   * padded by the session's remaining lifetime so that a rolling session needs this extra command about
+   * once per lifetime, not on every request.
+   */
+  private async raiseIndex(
+    userId: string,
+    handle: string,
+    expiresAt: number,
+    operation: string,
+  ): Promise<number> {
+    const now = Date.now();
+    const score = expiresAt + Math.max(expiresAt - now, 0);
+    await this.eval(operation, SCRIPTS.indexAdd, this.indexKey(userId), [String(now), String(score), handle]);
+    return score;
+  }
+
+  private async writeRecord(handle: string, record: SessionRecord, mode: 'c' | 's'): Promise<boolean> {
+    const operation = mode === 'c' ? 'create' : 'set';
+    checkTimes(record.expiresAt, record.createdAt, record.lastSeenAt);
+    const fields = dataFields(record.data);
+    const cookie = stringifyJson(record.cookie ?? { originalMaxAge: null });
+    let ix = '';
+    if (record.userId !== null && record.userId !== undefined) {
+      ix = String(await this.raiseIndex(record.userId, handle, record.expiresAt, operation));
+    }
+    const key = this.sessionKey(handle);
+    const [written, previous] = tuple(
+      await this.eval(operation, SCRIPTS.write, key, [
+        ttlOf(record.expiresAt),
+        String(record.expiresAt),
+        String(record.createdAt),
+        String(record.lastSeenAt),
+        record.userId ?? '',
+        ix,
+        cookie,
+        mode,
+        ...fields,
+      ]),
+    );
+    if (written === 1 && previous !== '' && previous !== (record.userId ?? '')) {
+      const old = this.indexKey(previous);
+      await this.cmd(operation, old, ['ZREM', old, handle]);
+    }
+    return written === 1;
+  }
+
+  private async applyUpdate(
+    handle: string,
+    delta: SessionDelta,
+    operation: string,
+  ): Promise<'missing' | 'done'> {
+    checkTimes(delta.expiresAt, delta.lastSeenAt, delta.lastSeenAt);
+    const key = this.sessionKey(handle);
+    const setPairs = dataFields(delta.set);
+    const unset = delta.unset.map((k) => `d:${k}`);
+    const userFlag = delta.userId === undefined ? 'k' : delta.userId === null ? 'n' : 's';
+    const cookie = delta.cookie === undefined ? '' : stringifyJson(delta.cookie);
+    let grantUser = '';
+    let grantScore = '';
+    for (let round = 0; round < INDEX_ROUNDS; round++) {
+      const [status, user] = tuple(
+        await this.eval(operation, SCRIPTS.update, key, [
+          ttlOf(delta.expiresAt),
+          String(delta.expiresAt),
+          String(delta.lastSeenAt),
+          userFlag,
+          delta.userId ?? '',
+          grantUser,
+          grantScore,
+          delta.replace ? '1' : '0',
+          cookie,
+          String(setPairs.length / 2),
+          ...setPairs,
+          ...unset,
+        ]),
+      );
+      if (status === 0) return 'missing';
+      if (status === 2) {
+        grantUser = user;
+        grantScore = String(await this.raiseIndex(user, handle, delta.expiresAt, operation));
+        continue;
+      }
+      const bound = delta.userId === undefined ? user : (delta.userId ?? '');
+      if (user !== '' && user !== bound) {
+        const old = this.indexKey(user);
+        await this.cmd(operation, old, ['ZREM', old, handle]);
+      }
+      return 'done';
+    }
+    throw new Error('the user index kept moving under this update; try again');
+  }
+
+  private async destroyHandle(handle: string, onlyUser: string, operation: string): Promise<boolean> {
+    const [deleted, user] = tuple(
+      await this.eval(operation, SCRIPTS.destroy, this.sessionKey(handle), [onlyUser]),
+    );
+    if (user !== '') {
+      const index = this.indexKey(user);
+      await this.cmd(operation, index, ['ZREM', index, handle]);
+    }
+    return deleted === 1;
+  }
+
+  /**
+   * Moves a connect-redis record to the native layout on its first write. The legacy key is deleted after
+   * the native record is created; if it had already gone, a destroy ran in between, and the native record
+   * just written is removed again rather than resurrecting the session.
+   */
+  private async migrateLegacy(
+    id: string,
+    transform: (record: SessionRecord) => SessionRecord,
+    retryNative: () => Promise<'missing' | 'done'>,
+  ): Promise<boolean> {
+    const record = await this.readLegacy(id);
+    if (!record) return false;
+    const handle = storageKey(id);
+    const created = await this.writeRecord(handle, transform(record), 'c');
+    if (!created) {
+      // Someone else migrated it first: apply this write to their native record.
+      return (await retryNative()) === 'done';
+    }
+    const legacyKey = this.legacyKey(id);
+    const deleted = Number(await this.cmd('migrate', legacyKey, ['DEL', legacyKey]));
+    if (deleted === 0) {
+      await this.destroyHandle(handle, '', 'migrate');
+      return false;
+    }
+    return true;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- helpers
+
+function tuple(reply: unknown): [number, string] {
+  if (typeof reply === 'number') return [reply, ''];
+  const [n, s] = reply as [unknown, unknown];
+  return [Number(n), s === undefined || s === null ? '' : text(s)];
+}
+
+function ttlOf(expiresAt: number): string {
+  // PEXPIRE with 0 deletes at once: a record written already expired is never readable.
+  return String(Math.max(0, Math.ceil(expiresAt - Date.now())));
+}
+
+function checkTimes(...times: number[]): void {
+  for (const t of times) {
+    if (typeof t !== 'number' || !Number.isFinite(t))
+      throw new RangeError('RedisStore: times must be finite numbers');
+  }
+}
+
+function dataFields(data: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const key of Object.keys(data)) {
+    if (isForbiddenKey(key)) continue;
+    const value = data[key];
+    // JSON drops undefined members; so does the field layout.
+    if (value === undefined) continue;
+    out.push(`d:${key}`, stringifyJson(value));
+  }
+  return out;
+}
+
+function decodeHash(handle: string, fields: Array<[string, string]>): Decoded {
+  const data: Record<string, unknown> = {};
+  let cookie: CookieData | undefined;
+  let expiresAt = Number.NaN;
+  let createdAt = Number.NaN;
+  let lastSeenAt = Number.NaN;
+  let userId: string | null = null;
+  for (const [field, value] of fields) {
+    if (field.startsWith('d:')) {
+      const key = field.slice(2);
+      if (!isForbiddenKey(key)) data[key] = parseJson(value);
+      continue;
+    }
+    switch (field) {
+      case '_c': {
+        const parsed = parseJson(value);
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+          throw new CorruptSessionError('`cookie` is not an object');
+        }
+        cookie = parsed as CookieData;
+        break;
+      }
+      case '_e':
+        expiresAt = Number(value);
+        break;
+      case '_cr':
+        createdAt = Number(value);
+        break;
+      case '_ls':
+        lastSeenAt = Number(value);
+        break;
+      case '_u':
+        userId = value;
+        break;
+      default:
+        break;
+    }
+  }
+  if (!cookie) throw new CorruptSessionError('`cookie` missing');
+  if (!Number.isFinite(expiresAt) || !Number.isFinite(createdAt) || !Number.isFinite(lastSeenAt)) {
+    throw new CorruptSessionError('timestamps missing or not numbers');
+  }
+  return { handle, data, cookie, expiresAt, createdAt, lastSeenAt, userId };
+}
+
+function strip(decoded: Decoded): SessionRecord {
+  const { handle: _handle, ...record } = decoded;
+  return record;
+}
+
+function summaryOf(decoded: Decoded): SessionSummary {
+  const { cookie: _cookie, ...summary } = decoded;
+  return summary;
+}
+
+function handleOf(key: string): string {
+  const open = key.lastIndexOf('{');
+  return key.slice(open + 1, key.length - 1);
+}
+
+function parseCursor(cursor: string | null): [number, string] {
+  if (!cursor) return [0, '0'];
+  const match = /^(\d+):(\d+)$/.exec(cursor);
+  if (!match) throw new RangeError('RedisStore: invalid list cursor');
+  return [Number(match[1]), match[2] as string];
+}
+
+function escapeGlob(value: string): string {
+  return value.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+function escapeRegExp(value: string): string {
+  return value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+// ---------------------------------------------------------------------------------------------- URLs
+
+type DriverModule = 'redis' | 'ioredis';
+
+/**
+ * Builds a store from a URL, with a client of its own configured to fail fast (no offline queue, a
+ * command timeout, reconnection in the background); the store quits it on `close()`.
+ *
+ * - `redis://[user:pass@]host:port[/db]`, `rediss://…` (TLS): one server.
+ * - `redis+sentinel://[user:pass@]sentinel:port/<master name>[?sentinel=host:port&sentinel=…]`: Sentinel
+ *   (ioredis); further sentinels as repeated `sentinel` parameters, since a URL has one authority.
+ * - `redis+cluster://host:port[?node=host:port&node=…]` (`rediss+cluster://` for TLS): a Cluster.
+ *
+ * Query parameters: `prefix`, `timeout` (ms), `legacy=connect-redis`, `legacyPrefix`, `client=redis|ioredis`
+ * (default: node-redis when installed, else ioredis; Sentinel always uses ioredis).
+ */
+export async function createFromUrl(url: URL): Promise<RedisStore> {
+  const params = url.searchParams;
+  const timeout = params.has('timeout') ? Number(params.get('timeout')) : undefined;
+  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0)) {
+    throw new StoreUrlError('redis URL: `timeout` must be a positive number of milliseconds');
+  }
+  const legacyParam = params.get('legacy');
+  if (legacyParam !== null && legacyParam !== 'connect-redis') {
+    throw new StoreUrlError("redis URL: `legacy` must be 'connect-redis'");
+  }
+  const wanted = params.get('client');
+  if (wanted !== null && wanted !== 'redis' && wanted !== 'node-redis' && wanted !== 'ioredis') {
+    throw new StoreUrlError('redis URL: `client` must be redis or ioredis');
+  }
+  const protocol = url.protocol.replace(/:$/, '');
+  const settings: ClientSettings = { timeout: timeout ?? 5_000 };
+  let client: RedisClientInput;
+  switch (protocol) {
+    case 'redis':
+    case 'rediss': {
+      const module = await pickDriver(wanted);
+      client = module === 'redis' ? await nodeRedisClient(url, settings) : await ioredisClient(url, settings);
+      break;
+    }
+    case 'redis+cluster':
+    case 'rediss+cluster': {
+      const module = await pickDriver(wanted);
+      client =
+        module === 'redis' ? await nodeRedisCluster(url, settings) : await ioredisCluster(url, settings);
+      break;
+    }
+    case 'redis+sentinel':
+    case 'rediss+sentinel':
+      client = await ioredisSentinel(url, settings);
+      break;
+    default:
+      throw new StoreUrlError(`redis URL: unsupported scheme ${url.protocol}`);
+  }
+  return new RedisStore({
+    client,
+    closeClient: true,
+    ...(timeout === undefined ? {} : { timeout }),
+    ...(params.has('prefix') ? { prefix: params.get('prefix') as string } : {}),
+    ...(legacyParam ? { legacy: 'connect-redis' as const } : {}),
+    ...(params.has('legacyPrefix') ? { legacyPrefix: params.get('legacyPrefix') as string } : {}),
+  });
+}
+
+interface ClientSettings {
+  timeout: number;
+}
+
+async function pickDriver(wanted: string | null): Promise<DriverModule> {
+  if (wanted === 'ioredis') return 'ioredis';
+  if (wanted === 'redis' || wanted === 'node-redis') return 'redis';
+  try {
+    await import('redis');
+    return 'redis';
+  } catch {
+    return 'ioredis';
+  }
+}
+
+/** Reconnects forever, backing off to 2 s: the store recovers by itself whenever Redis returns. */
+const backoff = (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2_000);
+
+/** Waits for the first connection at most `ms`; past that the store still returns and serves 503s until Redis answers. */
+async function settle(pending: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    pending.catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+function endpoints(url: URL, param: string, defaultPort: number): Array<{ host: string; port: number }> {
+  const first = { host: url.hostname || '127.0.0.1', port: Number(url.port || defaultPort) };
+  const more = url.searchParams.getAll(param).map((value) => {
+    const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(value);
+    if (!match) throw new StoreUrlError(`redis URL: \`${param}\` must be host:port`);
+    return { host: match[1] as string, port: Number(match[2]) };
+  });
+  return [first, ...more];
+}
+
+function credentials(url: URL): { username?: string; password?: string } {
+  return {
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+  };
+}
+
+function plainUrl(url: URL): string {
+  // The driver sees only what it understands: scheme, credentials, host, port and database.
+  const copy = new URL(url.href);
+  copy.search = '';
+  return copy.href;
+}
+
+interface NodeRedisModule {
+  createClient(options: Record<string, unknown>): NodeRedisOwned;
+  createCluster(options: Record<string, unknown>): NodeRedisOwned;
+}
+type NodeRedisOwned = RedisClientInput & {
+  connect(): Promise<unknown>;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+};
+
+function nodeRedisDefaults(settings: ClientSettings, tls: boolean): Record<string, unknown> {
+  return {
+    // Commands sent while disconnected fail at once instead of queueing (connect-redis #373).
+    disableOfflineQueue: true,
+    commandOptions: { timeout: settings.timeout },
+    socket: { connectTimeout: settings.timeout, reconnectStrategy: backoff, ...(tls ? { tls: true } : {}) },
+  };
+}
+
+async function nodeRedisClient(url: URL, settings: ClientSettings): Promise<RedisClientInput> {
+  const { createClient } = (await import('redis')) as unknown as NodeRedisModule;
+  const client = createClient({ url: plainUrl(url), ...nodeRedisDefaults(settings, false) });
+  // Without a listener node-redis's error events would crash the process; failures reach callers anyway.
+  client.on('error', () => undefined);
+  await settle(client.connect(), settings.timeout);
+  return client;
+}
+
+async function nodeRedisCluster(url: URL, settings: ClientSettings): Promise<RedisClientInput> {
+  const { createCluster } = (await import('redis')) as unknown as NodeRedisModule;
+  const tls = url.protocol.startsWith('rediss');
+  const cluster = createCluster({
+    rootNodes: endpoints(url, 'node', 6379).map(({ host, port }) => ({ socket: { host, port } })),
+    defaults: { ...credentials(url), ...nodeRedisDefaults(settings, tls) },
+  });
+  cluster.on('error', () => undefined);
+  await settle(cluster.connect(), settings.timeout);
+  return cluster;
+}
+
+interface IORedisModule {
+  Redis: new (...args: unknown[]) => IORedisOwned;
+  Cluster: new (...args: unknown[]) => IORedisOwned;
+}
+type IORedisOwned = RedisClientInput & {
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  connect(): Promise<void>;
+};
+
+function ioredisDefaults(settings: ClientSettings): Record<string, unknown> {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: settings.timeout,
+    connectTimeout: settings.timeout,
+    retryStrategy: backoff,
+    // A master demoted by a failover answers READONLY until the connection is re-established (ioredis #305).
+    reconnectOnError: (error: Error) => (error.message.startsWith('READONLY') ? 1 : false),
+    lazyConnect: true,
+  };
+}
+
+async function ioredisClient(url: URL, settings: ClientSettings): Promise<RedisClientInput> {
+  const { Redis } = (await import('ioredis')) as unknown as IORedisModule;
+  const client = new Redis(plainUrl(url), ioredisDefaults(settings));
+  client.on('error', () => undefined);
+  await settle(client.connect(), settings.timeout);
+  return client;
+}
+
+async function ioredisCluster(url: URL, settings: ClientSettings): Promise<RedisClientInput> {
+  const { Cluster } = (await import('ioredis')) as unknown as IORedisModule;
+  const { enableOfflineQueue: _queue, lazyConnect: _lazy, ...redisOptions } = ioredisDefaults(settings);
+  const tls = url.protocol.startsWith('rediss');
+  const cluster = new Cluster(endpoints(url, 'node', 6379), {
+    enableOfflineQueue: false,
+    lazyConnect: true,
+    clusterRetryStrategy: backoff,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    maxRedirections: 16,
+    redisOptions: { ...redisOptions, ...credentials(url), ...(tls ? { tls: {} } : {}) },
+  });
+  cluster.on('error', () => undefined);
+  await settle(cluster.connect(), settings.timeout);
+  return cluster;
+}
+
+async function ioredisSentinel(url: URL, settings: ClientSettings): Promise<RedisClientInput> {
+  const { Redis } = (await import('ioredis')) as unknown as IORedisModule;
+  const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!name) throw new StoreUrlError('redis+sentinel URL: the path must name the master (…/mymaster)');
+  const db = url.searchParams.get('db');
+  const tls = url.protocol.startsWith('rediss');
+  const client = new Redis({
+    ...ioredisDefaults(settings),
+    sentinels: endpoints(url, 'sentinel', 26379),
+    name,
+    ...credentials(url),
+    ...(url.searchParams.has('sentinelPassword')
+      ? { sentinelPassword: url.searchParams.get('sentinelPassword') }
+      : {}),
+    ...(db ? { db: Number(db) } : {}),
+    ...(tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+    // Follows +switch-master at once rather than on the next failed command.
+    failoverDetector: true,
+  });
+  client.on('error', () => undefined);
+  await settle(client.connect(), settings.timeout);
+  return client;
+}
