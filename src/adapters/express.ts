@@ -114,7 +114,11 @@ function holdResponse(manager: SessionManager<Carrier>, req: Carrier, res: Serve
     manager.commit(req).then(
       (cookies) => {
         phase = 'released';
-        if (cookies.length > 0) addSetCookie(res, queue, cookies);
+        if (cookies.length > 0) {
+          addSetCookie(res, queue, cookies);
+          // A shared cache must never hand one user's Set-Cookie to another (C20).
+          if (manager.options.noStoreWithCookie) res.setHeader('Cache-Control', 'no-store');
+        }
         for (const [name, args] of queue) original[name].apply(res, args);
       },
       (error: unknown) => {

@@ -50,6 +50,13 @@ export interface SessionOptions<Req = SessionRequestLike> {
   onStoreError?: 'fail' | 'anonymous';
   /** Largest session data, in bytes of JSON. Default 1 MiB. */
   maxSessionBytes?: number;
+  /**
+   * `'owasp'`: the OWASP Session Management Cheat Sheet's defaults — a `__Host-sid` cookie, Secure,
+   * SameSite=Lax, no Max-Age (a browser-session cookie), 30 minutes idle, 8 hours absolute, no resave, no
+   * uninitialized sessions, a signing secret of at least 32 characters, and `Cache-Control: no-store` on
+   * responses that set the cookie. Options you pass override the preset's.
+   */
+  preset?: 'owasp';
 }
 
 export interface ResolvedOptions<Req> {
@@ -70,8 +77,32 @@ export interface ResolvedOptions<Req> {
   storeTimeout: number;
   onStoreError: 'fail' | 'anonymous';
   maxSessionBytes: number;
+  /** Send `Cache-Control: no-store` with every response that sets or clears the cookie (C20). */
+  noStoreWithCookie: boolean;
   /** Notices for the operator, each printed once. */
   warnings: string[];
+}
+
+const OWASP_IDLE_MS = 30 * 60 * 1000;
+const OWASP_ABSOLUTE_MS = 8 * 3600 * 1000;
+
+/** The preset's values under the caller's: what the caller sets wins, cookie attributes one by one. */
+function applyPreset<Req>(options: SessionOptions<Req>): SessionOptions<Req> {
+  if (options.preset === undefined) return options;
+  if (options.preset !== 'owasp') throw new OptionsError('preset', "must be 'owasp'");
+  const cookie =
+    typeof options.cookie === 'function'
+      ? options.cookie
+      : { secure: true, sameSite: 'lax' as const, httpOnly: true, path: '/', ...options.cookie };
+  return {
+    name: '__Host-sid',
+    resave: false,
+    saveUninitialized: false,
+    ttl: OWASP_IDLE_MS,
+    absoluteTimeout: OWASP_ABSOLUTE_MS,
+    ...options,
+    cookie,
+  };
 }
 
 /** Browsers cap cookie lifetimes at 400 days (RFC 6265bis); a longer maxAge is clamped. */
@@ -86,8 +117,9 @@ function isDuration(value: unknown): value is number {
 }
 
 /** Validates every option at `session()` time, with a message naming the option. */
-export function resolveOptions<Req>(options: SessionOptions<Req>): ResolvedOptions<Req> {
-  if (!options || typeof options !== 'object') throw new SecretRequiredError();
+export function resolveOptions<Req>(given: SessionOptions<Req>): ResolvedOptions<Req> {
+  if (!given || typeof given !== 'object') throw new SecretRequiredError();
+  const options = applyPreset(given);
   const warnings: string[] = [];
   const name = options.name ?? options.key ?? 'connect.sid';
   check(
@@ -100,7 +132,13 @@ export function resolveOptions<Req>(options: SessionOptions<Req>): ResolvedOptio
   if (!Array.isArray(secrets) || secrets.length === 0) throw new SecretRequiredError();
   for (const secret of secrets)
     check(typeof secret === 'string' && secret.length > 0, 'secret', 'must hold non-empty strings');
-  if ((secrets[0] as string).length < 32) {
+  if (options.preset === 'owasp') {
+    check(
+      (secrets[0] as string).length >= 32,
+      'secret',
+      'must be at least 32 characters with the owasp preset (C35)',
+    );
+  } else if ((secrets[0] as string).length < 32) {
     warnings.push(
       'the signing secret is shorter than 32 characters; use 32 or more random bytes (OWASP C35)',
     );
@@ -188,6 +226,7 @@ export function resolveOptions<Req>(options: SessionOptions<Req>): ResolvedOptio
     storeTimeout: options.storeTimeout ?? 5_000,
     onStoreError: options.onStoreError ?? 'fail',
     maxSessionBytes: options.maxSessionBytes ?? 1024 * 1024,
+    noStoreWithCookie: options.preset === 'owasp',
     warnings,
   };
 }
