@@ -1,0 +1,239 @@
+import { createHash } from 'node:crypto';
+import type { Pool, PoolClient, PoolConfig, QueryResult } from 'pg';
+import pg from 'pg';
+import { OptionsError, StoreUrlError } from '../core/errors.js';
+import {
+  type ConnectPgSimpleLayout,
+  checkIdentifier,
+  connectPgSimpleStatements,
+  createTableSql,
+  DEFAULT_TABLE,
+  driveAsync,
+  quoteIdentifier,
+  type Row,
+  SQL_URL_PARAMS,
+  type SqlConnection,
+  type SqlExecutor,
+  SqlStore,
+  type SqlStoreOptions,
+  sqlOptionsFromUrl,
+  type TxBody,
+} from './sql.js';
+import { DEFAULT_STORE_TIMEOUT_MS, isConnectionError } from './store.js';
+
+export interface PostgresStoreOptions extends SqlStoreOptions {
+  /** Schema of the native table; default: the connection's search_path. */
+  schema?: string;
+  /**
+   * Read connect-pg-simple's table when the native record is missing, and move each session to the
+   * native layout on its next write. A string selects the default names (`session(sid, sess, expire)`).
+   */
+  legacy?: 'connect-pg-simple' | ConnectPgSimpleLayout;
+  /** Settings for the pool the store creates from a connection string (ignored when you pass a Pool). */
+  pool?: Omit<PoolConfig, 'connectionString'>;
+  /** Use named prepared statements. Turn off behind PgBouncer in transaction mode. Default true. */
+  preparedStatements?: boolean;
+}
+
+const DEFAULT_PRUNE_MS = 900_000;
+/** Messages of pg's own (non-server) errors that mean the connection is gone or never came. */
+const CONNECTION_MESSAGE =
+  /connection terminated|connection ended|not queryable|timeout exceeded when trying to connect|connection timeout|query read timeout|sessionkit: query timed out/i;
+const DDL_RACE_CODES = new Set(['23505', '42P07', '42710']);
+
+class PgExecutor implements SqlExecutor {
+  private readonly texts = new Map<string, { text: string; name?: string }>();
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly owned: boolean,
+    private readonly timeoutMs: number,
+    private readonly prepared: boolean,
+  ) {}
+
+  all(sql: string, params: readonly unknown[]): Promise<Row[]> {
+    return this.withClient(async (client) => (await this.query(client, sql, params)).rows);
+  }
+
+  run(sql: string, params: readonly unknown[]): Promise<number> {
+    return this.withClient(async (client) => {
+      try {
+        return (await this.query(client, sql, params)).rowCount ?? 0;
+      } catch (error) {
+        // Two processes creating the table at once: the loser's CREATE … IF NOT EXISTS still collides.
+        const code = (error as { code?: unknown }).code;
+        if (sql.startsWith('CREATE') && typeof code === 'string' && DDL_RACE_CODES.has(code)) return 0;
+        throw error;
+      }
+    });
+  }
+
+  transaction<T>(body: TxBody<T>): Promise<T> {
+    return this.withClient(async (client) => {
+      await client.query('BEGIN');
+      try {
+        const tx: SqlConnection = {
+          all: async (sql, params) => (await this.query(client, sql, params)).rows,
+          run: async (sql, params) => (await this.query(client, sql, params)).rowCount ?? 0,
+        };
+        const result = await driveAsync(tx, body);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        // A broken connection has aborted the transaction already, and is destroyed on release.
+        if (!this.isUnavailable(error)) await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    });
+  }
+
+  isUnavailable(error: unknown): boolean {
+    if (isConnectionError(error)) return true;
+    if (error instanceof pg.DatabaseError || !(error instanceof Error)) return false;
+    return CONNECTION_MESSAGE.test(error.message);
+  }
+
+  isDuplicateKey(error: unknown): boolean {
+    return (error as { code?: unknown } | null)?.code === '23505';
+  }
+
+  async close(): Promise<void> {
+    if (this.owned) await this.pool.end();
+  }
+
+  private query(client: PoolClient, sql: string, params: readonly unknown[]): Promise<QueryResult<Row>> {
+    const { text, name } = this.translate(sql);
+    return client.query<Row>({ text, values: params as unknown[], ...(name ? { name } : {}) });
+  }
+
+  /** `?` → `$n` (the shared SQL never has a `?` elsewhere), plus a stable prepared-statement name. */
+  private translate(sql: string): { text: string; name?: string } {
+    let entry = this.texts.get(sql);
+    if (!entry) {
+      let n = 0;
+      const text = sql.replace(/\?/g, () => `$${++n}`);
+      const name =
+        this.prepared && !sql.startsWith('CREATE')
+          ? `sessionkit_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`
+          : undefined;
+      entry = name ? { text, name } : { text };
+      this.texts.set(sql, entry);
+    }
+    return entry;
+  }
+
+  /**
+   * Holds one pooled connection for one call. A query the server never answers would keep that
+   * connection forever (and a later query on it would queue behind), so past the store's timeout the
+   * connection is destroyed; broken connections are destroyed too, never handed back to the pool.
+   */
+  private async withClient<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    const started = Date.now();
+    const client = await this.pool.connect();
+    let released = false;
+    const release = (error?: Error) => {
+      if (released) return;
+      released = true;
+      client.release(error);
+    };
+    const timer = setTimeout(() => release(new Error('sessionkit: query timed out')), this.timeoutMs);
+    timer.unref();
+    try {
+      // The caller has given up already (its timeout passed while the pool was busy): run nothing late.
+      if (Date.now() - started >= this.timeoutMs) throw new Error('sessionkit: query timed out');
+      const result = await fn(client);
+      release();
+      return result;
+    } catch (error) {
+      release(error instanceof pg.DatabaseError ? undefined : (error as Error));
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function isPool(value: unknown): value is Pool {
+  return typeof value === 'object' && value !== null && typeof (value as Pool).connect === 'function';
+}
+
+/**
+ * Sessions in a PostgreSQL table (`pg`). Takes a `pg.Pool` (yours: `close()` leaves it open) or a
+ * connection string (the store's own pool, with connection timeouts; `close()` ends it).
+ */
+export class PostgresStore extends SqlStore {
+  readonly pool: Pool;
+
+  constructor(client: Pool | string, options: PostgresStoreOptions = {}) {
+    const timeout = options.timeout ?? DEFAULT_STORE_TIMEOUT_MS;
+    const table = checkIdentifier('table', options.table ?? DEFAULT_TABLE);
+    const schema = options.schema === undefined ? undefined : checkIdentifier('schema', options.schema);
+    const legacy =
+      options.legacy === undefined
+        ? null
+        : connectPgSimpleStatements(
+            typeof options.legacy === 'string' ? { layout: options.legacy } : options.legacy,
+          );
+    if (options.legacy !== undefined && legacyLayout(options.legacy) !== 'connect-pg-simple')
+      throw new OptionsError('legacy', "must be 'connect-pg-simple'");
+    let pool: Pool;
+    if (typeof client === 'string') {
+      pool = new pg.Pool({
+        connectionTimeoutMillis: timeout,
+        keepAlive: true,
+        idleTimeoutMillis: 30_000,
+        ...options.pool,
+        connectionString: client,
+      });
+      // An idle connection that breaks is dropped by the pool and the next query reconnects; without a
+      // listener the error would crash the process.
+      pool.on('error', () => undefined);
+    } else if (isPool(client)) {
+      pool = client;
+    } else {
+      throw new OptionsError('client', 'must be a pg Pool or a connection string');
+    }
+    const q = (name: string) => quoteIdentifier('postgres', name);
+    super(options, {
+      dialect: 'postgres',
+      executor: new PgExecutor(
+        pool,
+        typeof client === 'string',
+        timeout,
+        options.preparedStatements !== false,
+      ),
+      table: schema ? `${q(schema)}.${q(table)}` : q(table),
+      setup: options.createTable === false ? [] : createTableSql('postgres', table, schema),
+      legacy,
+      pruneInterval: options.pruneInterval ?? DEFAULT_PRUNE_MS,
+    });
+    this.pool = pool;
+  }
+}
+
+function legacyLayout(legacy: string | { layout: string }): string {
+  return typeof legacy === 'string' ? legacy : legacy.layout;
+}
+
+/**
+ * `postgres://user:pass@host:5432/db?table=…&schema=…&legacy=connect-pg-simple&legacyTable=session`.
+ * The store's own parameters are removed before the URL reaches pg.
+ */
+export async function createFromUrl(url: URL): Promise<PostgresStore> {
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')
+    throw new StoreUrlError(`not a postgres: URL: ${url.protocol}`);
+  const options: PostgresStoreOptions = sqlOptionsFromUrl(url);
+  const params = url.searchParams;
+  const schema = params.get('schema');
+  if (schema) options.schema = schema;
+  const legacy = params.get('legacy');
+  if (legacy) {
+    if (legacy !== 'connect-pg-simple')
+      throw new StoreUrlError(`unknown legacy layout for postgres: ${legacy}`);
+    const legacyTable = params.get('legacyTable');
+    options.legacy = legacyTable ? { layout: legacy, table: legacyTable } : legacy;
+  }
+  const driverUrl = new URL(url.href);
+  for (const name of [...SQL_URL_PARAMS, 'schema', 'legacyTable']) driverUrl.searchParams.delete(name);
+  return new PostgresStore(driverUrl.href, options);
+}
