@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { serialize } from 'cookie';
 import { type ExpressStoreLike, isNativeStore, type SessionStore } from '../stores/store.js';
 import type { CookieOptions } from './cookie.js';
@@ -13,7 +14,7 @@ export interface SessionRequestLike {
   connection?: { encrypted?: boolean } | null;
 }
 
-export interface SessionOptions<Req = SessionRequestLike> {
+export interface SessionOptions<Req = IncomingMessage> {
   /** Cookie name. Default `connect.sid` (express-session's), so existing cookies keep working. */
   name?: string;
   /** @deprecated express-session's old name for `name`. */
