@@ -158,3 +158,18 @@ describe('Connect and node:http', () => {
     await request(server).get('/').set('Cookie', cookieOf(first)).expect(200, 'views: 2');
   });
 });
+
+describe('good citizenship', () => {
+  it('creates no globals and keeps no timer holding the process open', async () => {
+    const before = new Set(Object.keys(globalThis));
+    const store = new MemoryStore({ sweepInterval: 10 });
+    const app = express();
+    app.use(session({ secret, resave: false, saveUninitialized: true, store }));
+    counter(app);
+    await request(app).get('/');
+    expect(Object.keys(globalThis).filter((key) => !before.has(key))).toEqual([]);
+    const timer = (store as unknown as { timer: NodeJS.Timeout }).timer;
+    expect(timer.hasRef()).toBe(false);
+    await store.close();
+  });
+});
