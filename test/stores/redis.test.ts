@@ -1,5 +1,9 @@
+import { RedisStore as ConnectRedisStore } from 'connect-redis';
+import express from 'express';
+import expressSession, { type SessionData } from 'express-session';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
+import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
 import { createFromUrl, RedisStore } from '../../src/stores/redis.js';
@@ -186,5 +190,211 @@ describe.skipIf(skip)('RedisStore specifics', () => {
     expect(await (raw as Redis).exists(`${prefix}s:{${storageKey(id)}}`)).toBe(0);
     expect(reports).toHaveLength(1);
     store.removeAllListeners('corrupt');
+  });
+});
+
+describe.skipIf(skip)('RedisStore round trips', () => {
+  const prefix = `${runNamespace('sk_rt')}:`;
+
+  /** Counts the commands a store sends by wrapping the client's own send method: a count, not a timing. */
+  async function counted(kind: 'node-redis' | 'ioredis') {
+    const sent: string[][] = [];
+    if (kind === 'node-redis') {
+      const client = await nodeRedisClient(REDIS_URL);
+      const original = client.sendCommand.bind(client);
+      Object.defineProperty(client, 'sendCommand', {
+        value: (args: string[], ...rest: unknown[]) => {
+          sent.push([...args]);
+          return (original as (...a: unknown[]) => Promise<unknown>)(args, ...rest);
+        },
+      });
+      return { store: new RedisStore({ client, closeClient: true, prefix }), sent };
+    }
+    const client = await ioredisReady(ioredisClient(REDIS_URL));
+    const original = client.call.bind(client) as (...a: string[]) => Promise<unknown>;
+    Object.defineProperty(client, 'call', {
+      value: (...args: string[]) => {
+        sent.push(args);
+        return original(...args);
+      },
+    });
+    return { store: new RedisStore({ client, closeClient: true, prefix }), sent };
+  }
+
+  for (const kind of ['node-redis', 'ioredis'] as const) {
+    it(`${kind}: get, update and touch are one command each; a login-time update a few`, async () => {
+      const { store, sent } = await counted(kind);
+      try {
+        const id = generateId();
+        await store.create(id, record());
+        // Warm up: the first EVALSHA on a fresh server may meet NOSCRIPT and fall back to EVAL.
+        await store.update(id, {
+          set: { warm: 1 },
+          unset: [],
+          expiresAt: Date.now() + 60_000,
+          lastSeenAt: 1,
+        });
+
+        sent.length = 0;
+        await store.get(id);
+        expect(sent.map((c) => c[0])).toEqual(['HGETALL']);
+
+        sent.length = 0;
+        await store.update(id, {
+          set: { a: 1, b: [2] },
+          unset: ['warm'],
+          expiresAt: Date.now() + 60_000,
+          lastSeenAt: 2,
+        });
+        expect(sent.map((c) => c[0])).toEqual(['EVALSHA']);
+
+        sent.length = 0;
+        await store.touch(id, Date.now() + 90_000, 3);
+        expect(sent.map((c) => c[0])).toEqual(['EVALSHA']);
+
+        // Binding a user raises the user's index first (its own slot), then writes the session.
+        sent.length = 0;
+        await store.update(id, {
+          set: {},
+          unset: [],
+          expiresAt: Date.now() + 90_000,
+          lastSeenAt: 4,
+          userId: 'rt-user',
+        });
+        expect(sent.map((c) => c[0])).toEqual(['EVALSHA', 'EVALSHA', 'EVALSHA']);
+
+        // The common authenticated request after that: one command again.
+        sent.length = 0;
+        await store.update(id, { set: { c: 3 }, unset: [], expiresAt: Date.now() + 90_000, lastSeenAt: 5 });
+        expect(sent.map((c) => c[0])).toEqual(['EVALSHA']);
+        await store.destroy(id);
+      } finally {
+        await store.clear();
+        await store.close();
+      }
+    });
+  }
+});
+
+describe.skipIf(skip)('connect-redis migration (legacy: connect-redis)', () => {
+  const prefix = `${runNamespace('sk_legacy')}:`;
+  const legacyPrefix = `${runNamespace('sess')}:`;
+  type NodeRedis = Awaited<ReturnType<typeof nodeRedisClient>>;
+  let client: NodeRedis;
+  let old: InstanceType<typeof ConnectRedisStore>;
+  let store: RedisStore;
+
+  beforeAll(async () => {
+    client = await nodeRedisClient(REDIS_URL);
+    old = new ConnectRedisStore({ client, prefix: legacyPrefix });
+    store = new RedisStore({ client, prefix, legacy: 'connect-redis', legacyPrefix });
+  });
+  afterAll(async () => {
+    await store.clear();
+    await client.close();
+  });
+
+  /** Writes a session exactly as an express-session app on connect-redis 9 would. */
+  async function legacySession(data: Record<string, unknown>, maxAge = 60_000) {
+    const sid = generateId().slice(0, 32);
+    const expires = new Date(Date.now() + maxAge);
+    const sess = { cookie: { originalMaxAge: maxAge, expires, httpOnly: true, path: '/' }, ...data };
+    await old.set(sid, sess as unknown as SessionData);
+    return { sid, expires };
+  }
+
+  it('reads a connect-redis record, and moves it to the native layout on the next write', async () => {
+    const { sid, expires } = await legacySession({ views: 3, user: { name: 'ada' } });
+    const got = await store.get(sid);
+    expect(got?.data).toEqual({ views: 3, user: { name: 'ada' } });
+    expect(got?.expiresAt).toBe(expires.getTime());
+    expect(got?.cookie).toMatchObject({ originalMaxAge: 60_000, httpOnly: true, path: '/' });
+
+    expect(
+      await store.update(sid, {
+        set: { views: 4 },
+        unset: [],
+        expiresAt: Date.now() + 60_000,
+        lastSeenAt: 1,
+      }),
+    ).toBe(true);
+    expect(await client.exists(`${legacyPrefix}${sid}`)).toBe(0);
+    expect(await client.type(`${prefix}s:{${storageKey(sid)}}`)).toBe('hash');
+    expect((await store.get(sid))?.data).toEqual({ views: 4, user: { name: 'ada' } });
+  });
+
+  it('touch and set migrate too; destroy removes the legacy record', async () => {
+    const touched = await legacySession({ t: 1 });
+    expect(await store.touch(touched.sid, Date.now() + 120_000, 1)).toBe(true);
+    expect(await client.exists(`${legacyPrefix}${touched.sid}`)).toBe(0);
+    expect((await store.get(touched.sid))?.data).toEqual({ t: 1 });
+
+    const replaced = await legacySession({ s: 1 });
+    await store.set(replaced.sid, record({ data: { s: 2 } }));
+    expect(await client.exists(`${legacyPrefix}${replaced.sid}`)).toBe(0);
+    expect((await store.get(replaced.sid))?.data).toEqual({ s: 2 });
+
+    const destroyed = await legacySession({ d: 1 });
+    await store.destroy(destroyed.sid);
+    expect(await client.exists(`${legacyPrefix}${destroyed.sid}`)).toBe(0);
+    expect(await store.get(destroyed.sid)).toBeNull();
+    expect(
+      await store.update(destroyed.sid, {
+        set: { late: 1 },
+        unset: [],
+        expiresAt: Date.now() + 1000,
+        lastSeenAt: 1,
+      }),
+    ).toBe(false);
+  });
+
+  it('a migrating update racing a destroy never brings the session back', async () => {
+    for (let round = 0; round < 20; round++) {
+      const { sid } = await legacySession({ r: round });
+      await Promise.all([
+        store.update(sid, { set: { late: round }, unset: [], expiresAt: Date.now() + 60_000, lastSeenAt: 1 }),
+        store.destroy(sid),
+      ]);
+      expect(await store.get(sid)).toBeNull();
+    }
+  });
+
+  it('concurrent first writes of one legacy session keep every key', async () => {
+    const { sid } = await legacySession({ base: true });
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        store.update(sid, {
+          set: { [`k${i}`]: i },
+          unset: [],
+          expiresAt: Date.now() + 60_000,
+          lastSeenAt: 1,
+        }),
+      ),
+    );
+    const data = (await store.get(sid))?.data ?? {};
+    expect(data.base).toBe(true);
+    for (let i = 0; i < 10; i++) expect(data[`k${i}`]).toBe(i);
+  });
+
+  it('an express-session app switched from connect-redis keeps its logged-in users', async () => {
+    const makeApp = (sessionStore: expressSession.Store) => {
+      const app = express();
+      app.use(
+        expressSession({ secret: 'switch', resave: false, saveUninitialized: false, store: sessionStore }),
+      );
+      app.get('/', (req, res) => {
+        const s = req.session as unknown as { views?: number };
+        s.views = (s.views ?? 0) + 1;
+        res.send(`views: ${s.views}`);
+      });
+      return app;
+    };
+    const before = makeApp(old as unknown as expressSession.Store);
+    const first = await request(before).get('/').expect(200, 'views: 1');
+    const cookie = first.headers['set-cookie'] as unknown as string[];
+    await request(before).get('/').set('Cookie', cookie).expect(200, 'views: 2');
+    const after = makeApp(store as unknown as expressSession.Store);
+    await request(after).get('/').set('Cookie', cookie).expect(200, 'views: 3');
+    await request(after).get('/').set('Cookie', cookie).expect(200, 'views: 4');
   });
 });
