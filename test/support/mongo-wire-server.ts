@@ -61,13 +61,31 @@ export async function startMongoWireServer(): Promise<MongoWireServer> {
 
   const server = createServer((socket) => {
     sockets.add(socket);
-    let pending = Buffer.alloc(0);
+    let pending: Buffer = Buffer.alloc(0);
+    let awaiting: NodeJS.Timeout | null = null;
+    // An awaitable hello (`topologyVersion` + `maxAwaitTimeMS`) is answered when the wait ends, as the
+    // topology never changes here; with exhaustAllowed the replies keep coming, flagged moreToCome,
+    // until the connection closes. This is the driver's streaming monitor protocol.
+    const stream = (request: Request, waitMs: number) => {
+      awaiting = setTimeout(() => {
+        awaiting = null;
+        if (socket.destroyed) return;
+        socket.write(encodeReply(request, answer(request), request.exhaustAllowed));
+        if (request.exhaustAllowed) stream(request, waitMs);
+      }, waitMs);
+      awaiting.unref();
+    };
     socket.on('data', (chunk) => {
       try {
         const { messages, rest } = takeMessages(Buffer.concat([pending, chunk]));
         pending = rest;
         for (const message of messages) {
           const request = parseRequest(message);
+          const waitMs = request.command.maxAwaitTimeMS;
+          if (request.command.topologyVersion && typeof waitMs === 'number') {
+            stream(request, waitMs);
+            continue;
+          }
           const reply = answer(request);
           if (!request.moreToCome) socket.write(encodeReply(request, reply));
         }
@@ -79,7 +97,10 @@ export async function startMongoWireServer(): Promise<MongoWireServer> {
       }
     });
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => sockets.delete(socket));
+    socket.on('close', () => {
+      if (awaiting) clearTimeout(awaiting);
+      sockets.delete(socket);
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

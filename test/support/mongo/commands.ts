@@ -1,4 +1,4 @@
-import { type Document, EJSON, Long } from 'bson';
+import { type Document, EJSON, Long, ObjectId } from 'bson';
 import {
   badValue,
   commandNotFound,
@@ -44,6 +44,8 @@ export class CommandRouter {
   private readonly cursors = new Map<number, OpenCursor>();
   private nextCursorId = 1;
   private connectionCount = 0;
+  /** Never changes: this stand-in has no topology events to announce. */
+  readonly topologyVersion = { processId: new ObjectId(), counter: Long.fromNumber(0) };
 
   private readonly handlers: Record<string, { fields: string[] | 'any'; run: Handler }> = {
     hello: { fields: 'any', run: () => this.hello() },
@@ -95,8 +97,10 @@ export class CommandRouter {
   }
 
   private hello(): Document {
-    // No topologyVersion: the driver then polls hello instead of holding a streaming (awaitable) one open.
+    // With topologyVersion the driver monitors through awaitable hellos (the streaming protocol), as
+    // against any real server since 4.4; the wire server holds those for maxAwaitTimeMS.
     return {
+      topologyVersion: this.topologyVersion,
       helloOk: true,
       isWritablePrimary: true,
       ismaster: true,

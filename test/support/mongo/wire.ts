@@ -11,6 +11,7 @@ export const OP_MSG = 2013;
 
 const CHECKSUM_PRESENT = 1 << 0;
 const MORE_TO_COME = 1 << 1;
+const EXHAUST_ALLOWED = 1 << 16;
 const HEADER_BYTES = 16;
 
 export interface Request {
@@ -22,6 +23,8 @@ export interface Request {
   namespace?: string;
   /** The client asked for no reply (w:0 writes). */
   moreToCome: boolean;
+  /** The client accepts a stream of replies to this one request (the monitor's awaitable hello). */
+  exhaustAllowed: boolean;
 }
 
 /** Splits complete messages off the front of `buffer`; returns them and the unconsumed rest. */
@@ -107,7 +110,7 @@ function parseOpQuery(message: Buffer, requestId: number): Request {
   const query = BSON.deserialize(message.subarray(offset, offset + size), DESERIALIZE);
   // Drivers may wrap the command as { $query: cmd, $readPreference }.
   const command = (query.$query as Document | undefined) ?? query;
-  return { requestId, opCode: OP_QUERY, command, namespace, moreToCome: false };
+  return { requestId, opCode: OP_QUERY, command, namespace, moreToCome: false, exhaustAllowed: false };
 }
 
 let nextResponseId = 1;
@@ -122,7 +125,11 @@ function header(length: number, responseTo: number, opCode: number): Buffer {
 }
 
 /** The reply to a request, in the opcode family it came in. */
-export function encodeReply(request: Pick<Request, 'requestId' | 'opCode'>, reply: Document): Buffer {
+export function encodeReply(
+  request: Pick<Request, 'requestId' | 'opCode'>,
+  reply: Document,
+  moreToCome = false,
+): Buffer {
   const body = Buffer.from(BSON.serialize(reply));
   if (request.opCode === OP_QUERY) {
     const fields = Buffer.alloc(20); // responseFlags, cursorID (8), startingFrom, numberReturned
@@ -133,7 +140,8 @@ export function encodeReply(request: Pick<Request, 'requestId' | 'opCode'>, repl
       body,
     ]);
   }
-  const flagsAndKind = Buffer.alloc(5); // flagBits 0, section kind 0
+  const flagsAndKind = Buffer.alloc(5); // flagBits, then section kind 0
+  if (moreToCome) flagsAndKind.writeUInt32LE(MORE_TO_COME, 0);
   return Buffer.concat([
     header(HEADER_BYTES + 5 + body.length, request.requestId, OP_MSG),
     flagsAndKind,

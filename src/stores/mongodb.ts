@@ -1,0 +1,564 @@
+import { type Collection, type Db, type Document, MongoClient, type MongoClientOptions } from 'mongodb';
+import { CorruptSessionError, OptionsError, StoreUrlError } from '../core/errors.js';
+import { storageKey } from '../core/id.js';
+import {
+  applyDeltaToRecord,
+  fromExpressSession,
+  isForbiddenKey,
+  parseJson,
+  stringifyJson,
+} from '../core/serializer.js';
+import type {
+  CookieData,
+  ListOptions,
+  ListPage,
+  SessionDelta,
+  SessionRecord,
+  SessionSummary,
+} from '../core/types.js';
+import { reportCorrupt, type SessionStore, Store, type StoreOptions } from './store.js';
+
+export interface MongoStoreOptions extends StoreOptions {
+  /** A connected or unconnected client. The store never closes a client it was given. */
+  client?: MongoClient;
+  /** A database handle. The store never closes its client. */
+  db?: Db;
+  /** A connection string; the store makes its own client and closes it on `close()`. */
+  url?: string;
+  /** Database, with `client` or `url`. Default: the one named in the URL, else the driver's (`test`). */
+  dbName?: string;
+  /** Default `sessions`. With `legacy`, set it to a name of its own (see docs/stores/mongodb.md). */
+  collectionName?: string;
+  /** Create the TTL index (`expiresAt`, `expireAfterSeconds: 0`) so the server deletes expired sessions. Default true. */
+  autoRemove?: boolean;
+  /** Extra options for the client made from `url`. */
+  clientOptions?: MongoClientOptions;
+  /** Read sessions connect-mongo wrote, and move each to the native layout on its next write. */
+  legacy?: 'connect-mongo';
+  /** The collection connect-mongo used. Default `sessions`, connect-mongo's own default. */
+  legacyCollectionName?: string;
+}
+
+export const DEFAULT_COLLECTION = 'sessions';
+
+/**
+ * A document in the native layout. `_id` is SHA-256 of the session ID (base64url), never the ID itself;
+ * `data` and `cookie` keys are escaped (see `escapeKey`) so any JSON key round-trips.
+ */
+export interface MongoSessionDocument {
+  _id: string;
+  expiresAt: Date;
+  userId: string | null;
+  createdAt: Date;
+  lastSeenAt: Date;
+  version: number;
+  cookie: Document;
+  data: Document;
+}
+
+/**
+ * sessionkit's MongoDB store, on the official driver. Writes are deltas: one `updateOne` with `$set` and
+ * `$unset` on `data.<key>`, filtered on the record being alive and never upserting, so two requests that
+ * change different keys both keep their change and a destroyed session stays destroyed. The TTL monitor
+ * runs only once a minute, so every read also filters on `expiresAt > now`.
+ */
+export class MongoStore extends Store implements SessionStore {
+  readonly collectionName: string;
+  readonly legacyCollectionName: string | null;
+  private readonly client: MongoClient | null;
+  private readonly ownsClient: boolean;
+  private readonly database: Db;
+  private readonly autoRemove: boolean;
+  private readiness: Promise<void> | null = null;
+
+  constructor(options: MongoStoreOptions) {
+    super(options);
+    const sources = [options.client, options.db, options.url].filter((source) => source !== undefined);
+    if (sources.length !== 1) throw new OptionsError('client', 'give exactly one of `client`, `db` or `url`');
+    if (options.db && options.dbName !== undefined) {
+      throw new OptionsError('dbName', 'only applies with `client` or `url`; a `db` names its own database');
+    }
+    this.collectionName = checkName('collectionName', options.collectionName ?? DEFAULT_COLLECTION);
+    this.autoRemove = options.autoRemove ?? true;
+    if (options.legacy !== undefined && options.legacy !== 'connect-mongo') {
+      throw new OptionsError('legacy', "must be 'connect-mongo'");
+    }
+    this.legacyCollectionName = options.legacy
+      ? checkName('legacyCollectionName', options.legacyCollectionName ?? DEFAULT_COLLECTION)
+      : null;
+    if (this.legacyCollectionName === this.collectionName) {
+      throw new OptionsError(
+        'collectionName',
+        `must differ from legacyCollectionName ("${this.collectionName}") while legacy: 'connect-mongo' is on, ` +
+          "e.g. collectionName: 'sessionkit_sessions'; keep that name after the migration",
+      );
+    }
+    if (options.url !== undefined) {
+      this.client = new MongoClient(options.url, {
+        serverSelectionTimeoutMS: this.timeout,
+        ...options.clientOptions,
+      });
+      this.ownsClient = true;
+    } else {
+      this.client = options.client ?? null;
+      this.ownsClient = false;
+    }
+    this.database = options.db ?? (this.client as MongoClient).db(options.dbName);
+  }
+
+  /** Connects and creates the indexes now rather than on first use. */
+  async open(): Promise<void> {
+    await this.run('open', () => this.ready());
+  }
+
+  async get(id: string): Promise<SessionRecord | null> {
+    return this.run('get', async () => {
+      const now = Date.now();
+      const doc = await (await this.native()).findOne({
+        _id: storageKey(id),
+        expiresAt: { $gt: new Date(now) },
+      });
+      if (doc) return this.decodeOrReport(doc);
+      return this.legacyCollectionName ? this.readLegacy(id, now) : null;
+    });
+  }
+
+  async create(id: string, record: SessionRecord): Promise<boolean> {
+    return this.run('create', async () => {
+      const collection = await this.native();
+      if (this.legacyCollectionName && (await this.readLegacy(id, Date.now()))) return false;
+      const doc = toDocument(storageKey(id), record);
+      if (await insertedFresh(() => collection.insertOne(doc))) return true;
+      // The key is taken; an expired holder (the TTL monitor lags) may be replaced, a live one may not.
+      return insertedFresh(() =>
+        collection.replaceOne({ _id: doc._id, expiresAt: { $lte: new Date() } }, doc, { upsert: true }),
+      );
+    });
+  }
+
+  async update(id: string, delta: SessionDelta): Promise<boolean> {
+    return this.run('update', async () => {
+      if (await this.applyNative(id, delta)) return true;
+      if (!this.legacyCollectionName) return false;
+      return this.migrate(
+        id,
+        (record) => applyDeltaToRecord(record, delta),
+        () => this.applyNative(id, delta),
+      );
+    });
+  }
+
+  async set(id: string, record: SessionRecord): Promise<void> {
+    await this.run('set', async () => {
+      const { _id, version: _version, ...fields } = toDocument(storageKey(id), record);
+      await (await this.native()).updateOne(
+        { _id },
+        { $set: fields, $inc: { version: 1 } },
+        { upsert: true },
+      );
+      if (this.legacyCollectionName) await this.legacy().deleteOne({ _id: id });
+    });
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.run('destroy', async () => {
+      await (await this.native()).deleteOne({ _id: storageKey(id) });
+      if (this.legacyCollectionName) await this.legacy().deleteOne({ _id: id });
+    });
+  }
+
+  async touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
+    return this.run('touch', async () => {
+      const moveNative = async () => {
+        const result = await (await this.native()).updateOne(
+          { _id: storageKey(id), expiresAt: { $gt: new Date() } },
+          { $set: { expiresAt: new Date(expiresAt), lastSeenAt: new Date(lastSeenAt) } },
+        );
+        return result.matchedCount === 1;
+      };
+      if (await moveNative()) return true;
+      if (!this.legacyCollectionName) return false;
+      return this.migrate(id, (record) => ({ ...record, expiresAt, lastSeenAt }), moveNative);
+    });
+  }
+
+  /** Pages in `_id` (handle) order; the cursor is the last handle of the page. Unmigrated legacy sessions are not listed. */
+  async list(options: ListOptions = {}): Promise<ListPage> {
+    return this.run('list', async () => {
+      const limit = Math.min(Math.max(Math.trunc(options.limit ?? 100), 1), 1_000);
+      const filter: Document = { expiresAt: { $gt: new Date() } };
+      if (typeof options.cursor === 'string' && options.cursor !== '') filter._id = { $gt: options.cursor };
+      const docs = await (await this.native()).find(filter, { sort: { _id: 1 }, limit: limit + 1 }).toArray();
+      const page = docs.slice(0, limit);
+      const last = page[page.length - 1];
+      return {
+        sessions: this.summaries(page),
+        cursor: docs.length > limit && last ? String(last._id) : null,
+      };
+    });
+  }
+
+  /** Live sessions, counting connect-mongo sessions not migrated yet. */
+  async length(): Promise<number> {
+    return this.run('length', async () => {
+      const now = new Date();
+      let count = await (await this.native()).countDocuments({ expiresAt: { $gt: now } });
+      if (this.legacyCollectionName) count += await this.legacy().countDocuments(legacyLive(now));
+      return count;
+    });
+  }
+
+  async clear(): Promise<void> {
+    await this.run('clear', async () => {
+      await (await this.native()).deleteMany({});
+      if (this.legacyCollectionName) await this.legacy().deleteMany({});
+    });
+  }
+
+  async prune(): Promise<number> {
+    return this.run('prune', async () => {
+      const now = new Date();
+      const { deletedCount } = await (await this.native()).deleteMany({ expiresAt: { $lte: now } });
+      if (!this.legacyCollectionName) return deletedCount;
+      const legacy = await this.legacy().deleteMany({ expires: { $lte: now } });
+      return deletedCount + legacy.deletedCount;
+    });
+  }
+
+  async listByUser(userId: string): Promise<SessionSummary[]> {
+    return this.run('listByUser', async () => {
+      const docs = await (await this.native()).find({ userId, expiresAt: { $gt: new Date() } }).toArray();
+      return this.summaries(docs);
+    });
+  }
+
+  async destroyByUser(userId: string, options: { except?: string } = {}): Promise<number> {
+    return this.run('destroyByUser', async () => {
+      const filter: Document = { userId, expiresAt: { $gt: new Date() } };
+      if (options.except !== undefined) filter._id = { $ne: storageKey(options.except) };
+      const { deletedCount } = await (await this.native()).deleteMany(filter);
+      return deletedCount;
+    });
+  }
+
+  async getByHandle(handle: string): Promise<SessionSummary | null> {
+    return this.run('getByHandle', async () => {
+      const doc = await (await this.native()).findOne({ _id: handle, expiresAt: { $gt: new Date() } });
+      return doc ? (this.summaries([doc])[0] ?? null) : null;
+    });
+  }
+
+  async destroyByHandle(handle: string): Promise<boolean> {
+    return this.run('destroyByHandle', async () => {
+      const result = await (await this.native()).deleteOne({ _id: handle, expiresAt: { $gt: new Date() } });
+      return result.deletedCount === 1;
+    });
+  }
+
+  /** Closes the client only if this store made it from a URL. */
+  async close(): Promise<void> {
+    if (this.ownsClient && this.client) await this.client.close();
+  }
+
+  /** The native collection, once its indexes exist. A failed index build is retried on the next call. */
+  private async native(): Promise<Collection<MongoSessionDocument>> {
+    await this.ready();
+    return this.database.collection<MongoSessionDocument>(this.collectionName);
+  }
+
+  private ready(): Promise<void> {
+    if (!this.readiness) {
+      const indexes: { key: Document; name: string; expireAfterSeconds?: number }[] = [
+        { key: { userId: 1 }, name: 'userId_1' },
+      ];
+      if (this.autoRemove)
+        indexes.push({ key: { expiresAt: 1 }, name: 'expiresAt_1', expireAfterSeconds: 0 });
+      this.readiness = this.database
+        .collection(this.collectionName)
+        .createIndexes(indexes)
+        .then(() => undefined);
+      this.readiness.catch(() => {
+        this.readiness = null;
+      });
+    }
+    return this.readiness;
+  }
+
+  private legacy(): Collection<LegacyDocument> {
+    return this.database.collection<LegacyDocument>(this.legacyCollectionName as string);
+  }
+
+  private async applyNative(id: string, delta: SessionDelta): Promise<boolean> {
+    const result = await (await this.native()).updateOne(
+      { _id: storageKey(id), expiresAt: { $gt: new Date() } },
+      deltaUpdate(delta),
+    );
+    return result.matchedCount === 1;
+  }
+
+  private async readLegacy(id: string, now: number): Promise<SessionRecord | null> {
+    const doc = await this.legacy().findOne({ _id: id, ...legacyLive(new Date(now)) });
+    if (!doc) return null;
+    try {
+      return fromLegacy(doc, now, this.ttl);
+    } catch (error) {
+      reportCorrupt(this, error);
+      return null;
+    }
+  }
+
+  /**
+   * Moves a connect-mongo session to the native layout on its first write. The legacy document is claimed
+   * by deleting it first, so a concurrent destroy cannot be undone by the move; a writer that loses the
+   * claim to another retries the native write, which the winner's insert has usually made possible.
+   */
+  private async migrate(
+    id: string,
+    change: (record: SessionRecord) => SessionRecord,
+    retryNative: () => Promise<boolean>,
+  ): Promise<boolean> {
+    const now = Date.now();
+    const claimed = await this.legacy().findOneAndDelete({ _id: id, ...legacyLive(new Date(now)) });
+    if (!claimed) return retryNative();
+    let record: SessionRecord;
+    try {
+      record = change(fromLegacy(claimed, now, this.ttl));
+    } catch (error) {
+      reportCorrupt(this, error);
+      return false;
+    }
+    const collection = await this.native();
+    if (await insertedFresh(() => collection.insertOne(toDocument(storageKey(id), record)))) return true;
+    return retryNative();
+  }
+
+  private decodeOrReport(doc: Document): SessionRecord | null {
+    try {
+      return fromDocument(doc);
+    } catch (error) {
+      reportCorrupt(this, error);
+      return null;
+    }
+  }
+
+  private summaries(docs: Document[]): SessionSummary[] {
+    return docs.flatMap((doc) => {
+      const record = this.decodeOrReport(doc);
+      if (!record) return [];
+      const { cookie: _cookie, ...rest } = record;
+      return [{ handle: String(doc._id), ...rest }];
+    });
+  }
+}
+
+/** What connect-mongo 6 writes: `{ _id: sid, session: JSON string | object, expires: Date, lastModified?, createdAt? }`. */
+interface LegacyDocument {
+  _id: string;
+  session?: unknown;
+  expires?: Date;
+  lastModified?: Date;
+  createdAt?: Date;
+}
+
+/** connect-mongo's own liveness filter: a document without `expires` never expires. */
+function legacyLive(now: Date): Document {
+  return { $or: [{ expires: { $exists: false } }, { expires: { $gt: now } }] };
+}
+
+function fromLegacy(doc: LegacyDocument, now: number, ttl: number): SessionRecord {
+  if (typeof doc.session !== 'string' && (typeof doc.session !== 'object' || doc.session === null)) {
+    throw new CorruptSessionError('connect-mongo document has no session');
+  }
+  const record = fromExpressSession(doc.session, now, ttl, {
+    createdAt: doc.createdAt instanceof Date ? doc.createdAt.getTime() : now,
+    lastSeenAt: doc.lastModified instanceof Date ? doc.lastModified.getTime() : now,
+  });
+  // connect-mongo's `expires` is what its readers honour (cookie expiry, else now + its own ttl).
+  if (doc.expires instanceof Date) record.expiresAt = doc.expires.getTime();
+  return record;
+}
+
+function checkName(option: string, name: string): string {
+  if (typeof name !== 'string' || name === '' || name.includes('$') || name.includes('\0')) {
+    throw new OptionsError(option, 'must be a non-empty collection name without `$` or NUL');
+  }
+  return name;
+}
+
+async function insertedFresh(write: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await write();
+    return true;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 11000) return false;
+    throw error;
+  }
+}
+
+/*
+ * Key escaping. MongoDB update paths split on `.`, and `$` opens an operator, so the keys of `data` and of
+ * every object inside it are percent-encoded on the way in: `%` → `%25`, `.` → `%2E`, `$` → `%24`,
+ * NUL → `%00` (BSON names are C strings), and the empty key becomes a lone `%`. Every other character is
+ * kept, so ordinary keys are stored as they are. Decoding reverses exactly these, left to right.
+ */
+const ESCAPES: Record<string, string> = { '%': '%25', '.': '%2E', $: '%24', '\0': '%00' };
+
+export function escapeKey(key: string): string {
+  return key === '' ? '%' : key.replace(/[%.$\0]/g, (char) => ESCAPES[char] as string);
+}
+
+export function unescapeKey(key: string): string {
+  if (key === '%') return '';
+  return key.replace(/%(25|2E|24|00)/g, (_match, hex: string) =>
+    String.fromCharCode(Number.parseInt(hex, 16)),
+  );
+}
+
+function escapeDeep(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(escapeDeep);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Document = {};
+  for (const [key, inner] of Object.entries(value)) {
+    if (!isForbiddenKey(key)) out[escapeKey(key)] = escapeDeep(inner);
+  }
+  return out;
+}
+
+/** Rebuilds plain objects with the keys unescaped; `__proto__`-style keys are dropped, never assigned. */
+function unescapeDeep(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(unescapeDeep);
+  if (value === null || typeof value !== 'object' || !isPlainDocument(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) {
+    const name = unescapeKey(key);
+    if (!isForbiddenKey(name)) out[name] = unescapeDeep(inner);
+  }
+  return out;
+}
+
+function isPlainDocument(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return (proto === Object.prototype || proto === null) && !('_bsontype' in value);
+}
+
+/** A JSON value as BSON: through JSON first, so what is stored is what every other store would keep. */
+function encodeValue(value: unknown): unknown {
+  const json = stringifyJson(value) as string | undefined;
+  return json === undefined ? undefined : escapeDeep(parseJson(json));
+}
+
+function toDocument(key: string, record: SessionRecord): MongoSessionDocument {
+  return {
+    _id: key,
+    expiresAt: new Date(record.expiresAt),
+    userId: record.userId,
+    createdAt: new Date(record.createdAt),
+    lastSeenAt: new Date(record.lastSeenAt),
+    version: 1,
+    cookie: (encodeValue(record.cookie) ?? {}) as Document,
+    data: (encodeValue(record.data) ?? {}) as Document,
+  };
+}
+
+function deltaUpdate(delta: SessionDelta): Document {
+  const $set: Document = { expiresAt: new Date(delta.expiresAt), lastSeenAt: new Date(delta.lastSeenAt) };
+  const $unset: Document = {};
+  if (delta.cookie) $set.cookie = encodeValue(delta.cookie) ?? {};
+  if (delta.userId !== undefined) $set.userId = delta.userId;
+  const removed = new Set(delta.unset);
+  if (delta.replace) {
+    const data: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(delta.set)) if (!removed.has(key)) data[key] = value;
+    $set.data = encodeValue(data) ?? {};
+  } else {
+    for (const [key, value] of Object.entries(delta.set)) {
+      if (removed.has(key) || isForbiddenKey(key)) continue;
+      const encoded = encodeValue(value);
+      // A value JSON drops (undefined, a function) leaves the key absent, as in every other store.
+      if (encoded === undefined) removed.add(key);
+      else $set[`data.${escapeKey(key)}`] = encoded;
+    }
+    for (const key of removed) $unset[`data.${escapeKey(key)}`] = '';
+  }
+  const update: Document = { $set, $inc: { version: 1 } };
+  if (Object.keys($unset).length > 0) update.$unset = $unset;
+  return update;
+}
+
+function isObject(value: unknown): value is Document {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && isPlainDocument(value);
+}
+
+function time(doc: Document, field: string): number {
+  const value = doc[field];
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
+    throw new CorruptSessionError(`\`${field}\` is not a date`);
+  }
+  return value.getTime();
+}
+
+/** Validates a native document; anything malformed is a CorruptSessionError. */
+function fromDocument(doc: Document): SessionRecord {
+  if (!isObject(doc.data)) throw new CorruptSessionError('`data` is not an object');
+  if (!isObject(doc.cookie)) throw new CorruptSessionError('`cookie` is not an object');
+  const userId = doc.userId ?? null;
+  if (userId !== null && typeof userId !== 'string')
+    throw new CorruptSessionError('`userId` is not a string');
+  return {
+    data: unescapeDeep(doc.data) as Record<string, unknown>,
+    cookie: unescapeDeep(doc.cookie) as CookieData,
+    expiresAt: time(doc, 'expiresAt'),
+    createdAt: time(doc, 'createdAt'),
+    lastSeenAt: time(doc, 'lastSeenAt'),
+    userId,
+  };
+}
+
+const OWN_PARAMS = [
+  'collection',
+  'collectionName',
+  'autoRemove',
+  'timeout',
+  'ttl',
+  'legacy',
+  'legacyCollectionName',
+];
+
+/**
+ * Builds a store from `mongodb://…` or `mongodb+srv://…`. sessionkit's own options ride in the query
+ * string (`collection`/`collectionName`, `autoRemove`, `timeout`, `ttl`, `legacy`, `legacyCollectionName`)
+ * and are removed before the rest goes to the driver. The database is the URL's path. The store owns
+ * the client it makes and closes it on `close()`.
+ */
+export async function createFromUrl(url: URL): Promise<MongoStore> {
+  if (url.protocol !== 'mongodb:' && url.protocol !== 'mongodb+srv:') {
+    throw new StoreUrlError(`MongoStore needs a mongodb:// or mongodb+srv:// URL, not ${url.protocol}//`);
+  }
+  const driverUrl = new URL(url.href);
+  const params = url.searchParams;
+  for (const name of OWN_PARAMS) driverUrl.searchParams.delete(name);
+  const number = (name: string): number | undefined => {
+    const raw = params.get(name);
+    if (raw === null) return undefined;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value <= 0)
+      throw new StoreUrlError(`\`${name}\` must be a positive number`);
+    return value;
+  };
+  const legacy = params.get('legacy');
+  if (legacy !== null && legacy !== 'connect-mongo')
+    throw new StoreUrlError("`legacy` must be 'connect-mongo'");
+  const autoRemove = params.get('autoRemove');
+  const options: MongoStoreOptions = { url: driverUrl.href };
+  const collectionName = params.get('collectionName') ?? params.get('collection');
+  if (collectionName !== null) options.collectionName = collectionName;
+  if (autoRemove !== null) options.autoRemove = !['false', '0', 'no', 'off'].includes(autoRemove);
+  const timeout = number('timeout');
+  if (timeout !== undefined) options.timeout = timeout;
+  const ttl = number('ttl');
+  if (ttl !== undefined) options.ttl = ttl;
+  if (legacy === 'connect-mongo') options.legacy = legacy;
+  const legacyCollectionName = params.get('legacyCollectionName');
+  if (legacyCollectionName !== null) options.legacyCollectionName = legacyCollectionName;
+  return new MongoStore(options);
+}
