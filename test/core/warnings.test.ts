@@ -1,0 +1,67 @@
+import express from 'express';
+import request from 'supertest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import session from '../../src/index.js';
+
+let warnings: string[] = [];
+const collect = (warning: Error) => warnings.push(warning.message);
+
+beforeEach(() => {
+  warnings = [];
+  process.on('warning', collect);
+});
+afterEach(() => {
+  process.off('warning', collect);
+});
+
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+const secret = 'warnings-secret-0123456789abcdef012345';
+
+describe('one-time warnings', () => {
+  it('a Secure cookie on plain HTTP: not sent, and said once', async () => {
+    const app = express();
+    app.use(session({ secret, resave: false, saveUninitialized: true, cookie: { secure: true } }));
+    app.get('/', (_req, res) => res.send('x'));
+    await request(app).get('/');
+    await request(app).get('/');
+    await flush();
+    expect(warnings.filter((w) => w.includes('Secure cookie was not sent'))).toHaveLength(1);
+  });
+
+  it('SameSite=None without Secure, a short secret, unset resave/saveUninitialized', async () => {
+    session({ secret: 'short', cookie: { sameSite: 'none' } });
+    await flush();
+    expect(warnings.some((w) => w.includes('sameSite is "none" without cookie.secure'))).toBe(true);
+    expect(warnings.some((w) => w.includes('shorter than 32 characters'))).toBe(true);
+    expect(warnings.some((w) => w.includes('undefined resave option'))).toBe(true);
+    expect(warnings.some((w) => w.includes('undefined saveUninitialized option'))).toBe(true);
+  });
+
+  it('the MemoryStore in production', async () => {
+    const previous = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      session({ secret, resave: false, saveUninitialized: false });
+    } finally {
+      process.env.NODE_ENV = previous;
+    }
+    await flush();
+    expect(warnings.some((w) => w.includes('MemoryStore holds sessions in this process only'))).toBe(true);
+  });
+
+  it('a cookie over 4 KB', async () => {
+    const app = express();
+    app.use(
+      session({
+        secret,
+        resave: false,
+        saveUninitialized: true,
+        cookie: { domain: `${'a'.repeat(60)}.`.repeat(70).concat('com') },
+      }),
+    );
+    app.get('/', (_req, res) => res.send('x'));
+    await request(app).get('/');
+    await flush();
+    expect(warnings.some((w) => w.includes('over 4096 bytes'))).toBe(true);
+  });
+});
