@@ -11,6 +11,7 @@ import {
   driveAsync,
   quoteIdentifier,
   type Row,
+  retryTransaction,
   SQL_URL_PARAMS,
   type SqlConnection,
   type SqlExecutor,
@@ -68,7 +69,11 @@ class PgExecutor implements SqlExecutor {
     });
   }
 
-  transaction<T>(body: TxBody<T>): Promise<T> {
+  transaction<T>(body: () => TxBody<T>): Promise<T> {
+    return retryTransaction(() => this.transactionOnce(body), isTransactionConflict);
+  }
+
+  private transactionOnce<T>(body: () => TxBody<T>): Promise<T> {
     return this.withClient(async (client) => {
       await client.query('BEGIN');
       try {
@@ -151,6 +156,12 @@ class PgExecutor implements SqlExecutor {
       clearTimeout(timer);
     }
   }
+}
+
+/** deadlock_detected, serialization_failure: PostgreSQL rolled the transaction back; it may run again. */
+function isTransactionConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
 }
 
 function isPool(value: unknown): value is Pool {

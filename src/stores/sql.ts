@@ -51,7 +51,8 @@ function* exec(sql: string, params: readonly unknown[]): Generator<Step, number,
 }
 
 /** Drives a transaction body over an async connection; for the executors of network databases. */
-export async function driveAsync<T>(tx: SqlConnection, body: TxBody<T>): Promise<T> {
+export async function driveAsync<T>(tx: SqlConnection, makeBody: () => TxBody<T>): Promise<T> {
+  const body = makeBody();
   let next = body.next();
   while (!next.done) {
     const step = next.value;
@@ -63,8 +64,11 @@ export async function driveAsync<T>(tx: SqlConnection, body: TxBody<T>): Promise
 }
 
 export interface SqlExecutor extends SqlConnection {
-  /** Runs the body in a transaction on one connection; commits when it returns, rolls back when it throws. */
-  transaction<T>(body: TxBody<T>): Promise<T>;
+  /**
+   * Runs a body in a transaction on one connection; commits when it returns, rolls back when it throws.
+   * Takes a factory so a driver may run a fresh body again after a deadlock or serialization failure.
+   */
+  transaction<T>(body: () => TxBody<T>): Promise<T>;
   /** True when the driver error means the server could not be reached (maps to ERR_STORE_UNAVAILABLE). */
   isUnavailable(error: unknown): boolean;
   /** True when the error is a primary-key violation. */
@@ -357,7 +361,7 @@ export class SqlStore extends Store implements SessionStore {
             : await this.executor.run(this.sql.updateMetaAndUser, [cookie, delta.userId, ...times]);
         if (matched > 0 || !this.legacy) return matched > 0;
       }
-      return this.executor.transaction(this.updateTx(key, id, delta, now));
+      return this.executor.transaction(() => this.updateTx(key, id, delta, now));
     });
   }
 
@@ -397,7 +401,7 @@ export class SqlStore extends Store implements SessionStore {
       const now = Date.now();
       const matched = await this.executor.run(this.sql.touch, [ms(lastSeenAt), ms(expiresAt), key, now]);
       if (matched > 0 || !this.legacy) return matched > 0;
-      return this.executor.transaction(this.touchLegacyTx(key, id, expiresAt, lastSeenAt, now));
+      return this.executor.transaction(() => this.touchLegacyTx(key, id, expiresAt, lastSeenAt, now));
     });
   }
 
@@ -620,6 +624,24 @@ export function sqlOptionsFromUrl(url: URL): SqlStoreOptions {
   const create = params.get('createTable');
   if (create) options.createTable = create !== 'false' && create !== '0';
   return options;
+}
+
+/**
+ * Runs `attempt` again (up to 3 times in all) when `retryable` says the database rolled it back to break
+ * a deadlock or a serialization conflict: the transaction did nothing, so running it again is safe.
+ */
+export async function retryTransaction<T>(
+  attempt: () => Promise<T>,
+  retryable: (error: unknown) => boolean,
+): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (tries >= 3 || !retryable(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 5 * tries + Math.random() * 10));
+    }
+  }
 }
 
 /** The query parameters `sqlOptionsFromUrl` consumes; drivers must not see them. */

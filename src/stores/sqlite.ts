@@ -43,8 +43,9 @@ class SqliteExecutor implements SqlExecutor {
     return this.prepare(sql).run(...params).changes;
   }
 
-  async transaction<T>(body: TxBody<T>): Promise<T> {
+  async transaction<T>(makeBody: () => TxBody<T>): Promise<T> {
     const drive = () => {
+      const body = makeBody();
       let next = body.next();
       while (!next.done) {
         const { kind, sql, params } = next.value;

@@ -1,0 +1,247 @@
+import type {
+  Pool as CallbackPool,
+  Pool,
+  PoolConnection,
+  PoolOptions,
+  ResultSetHeader,
+  RowDataPacket,
+} from 'mysql2';
+import type { Pool as PromisePool, PoolConnection as PromisePoolConnection } from 'mysql2/promise';
+import mysql from 'mysql2/promise';
+import { OptionsError, StoreUrlError } from '../core/errors.js';
+import {
+  checkIdentifier,
+  createTableSql,
+  DEFAULT_TABLE,
+  driveAsync,
+  type ExpressMysqlSessionLayout,
+  expressMysqlSessionStatements,
+  quoteIdentifier,
+  type Row,
+  retryTransaction,
+  type SqlConnection,
+  type SqlExecutor,
+  SqlStore,
+  type SqlStoreOptions,
+  sqlOptionsFromUrl,
+  type TxBody,
+} from './sql.js';
+import { DEFAULT_STORE_TIMEOUT_MS, isConnectionError } from './store.js';
+
+export interface MySQLStoreOptions extends SqlStoreOptions {
+  /**
+   * Read express-mysql-session's table when the native record is missing, and move each session to the
+   * native layout on its next write. A string selects the default names (`sessions(session_id, expires, data)`).
+   */
+  legacy?: 'express-mysql-session' | ExpressMysqlSessionLayout;
+}
+
+const DEFAULT_PRUNE_MS = 900_000;
+/** Client-side codes of mysql2 that mean the connection is gone, never came, or stopped answering. */
+const UNAVAILABLE_CODES = new Set([
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ETIMEDOUT',
+]);
+
+type AnyPool = PromisePool | CallbackPool | Pool;
+
+class MysqlExecutor implements SqlExecutor {
+  constructor(
+    private readonly pool: PromisePool,
+    private readonly owned: boolean,
+    private readonly timeoutMs: number,
+  ) {}
+
+  all(sql: string, params: readonly unknown[]): Promise<Row[]> {
+    return this.withConnection(async (conn) => (await this.query(conn, sql, params)) as Row[]);
+  }
+
+  run(sql: string, params: readonly unknown[]): Promise<number> {
+    return this.withConnection(
+      async (conn) => ((await this.query(conn, sql, params)) as ResultSetHeader).affectedRows,
+    );
+  }
+
+  transaction<T>(body: () => TxBody<T>): Promise<T> {
+    return retryTransaction(() => this.transactionOnce(body), isTransactionConflict);
+  }
+
+  isUnavailable(error: unknown): boolean {
+    if (isConnectionError(error)) return true;
+    const { code, fatal } = (error ?? {}) as { code?: unknown; fatal?: unknown };
+    // mysql2 flags errors that broke the connection itself as fatal.
+    return (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) || fatal === true;
+  }
+
+  isDuplicateKey(error: unknown): boolean {
+    return (error as { code?: unknown } | null)?.code === 'ER_DUP_ENTRY';
+  }
+
+  async close(): Promise<void> {
+    if (this.owned) await this.pool.end();
+  }
+
+  private transactionOnce<T>(body: () => TxBody<T>): Promise<T> {
+    return this.withConnection(async (conn) => {
+      await conn.query({ sql: 'START TRANSACTION', timeout: this.timeoutMs });
+      try {
+        const tx: SqlConnection = {
+          all: async (sql, params) => (await this.query(conn, sql, params)) as Row[],
+          run: async (sql, params) => ((await this.query(conn, sql, params)) as ResultSetHeader).affectedRows,
+        };
+        const result = await driveAsync(tx, body);
+        await conn.query({ sql: 'COMMIT', timeout: this.timeoutMs });
+        return result;
+      } catch (error) {
+        // A broken connection has aborted the transaction already, and is destroyed on release.
+        if (!this.isUnavailable(error))
+          await conn.query({ sql: 'ROLLBACK', timeout: this.timeoutMs }).catch(() => undefined);
+        throw error;
+      }
+    });
+  }
+
+  private async query(
+    conn: PromisePoolConnection,
+    sql: string,
+    params: readonly unknown[],
+  ): Promise<RowDataPacket[] | ResultSetHeader> {
+    // `timeout` makes mysql2 give up on (and destroy) a connection whose server stopped answering.
+    const [result] = await conn.query<RowDataPacket[] | ResultSetHeader>({
+      sql,
+      values: params as unknown[],
+      timeout: this.timeoutMs,
+    });
+    return result;
+  }
+
+  /** One pooled connection per call; destroyed, never handed back, when it broke or stopped answering. */
+  private async withConnection<T>(fn: (conn: PromisePoolConnection) => Promise<T>): Promise<T> {
+    const started = Date.now();
+    const conn = await this.pool.getConnection();
+    let done = false;
+    const finish = (broken: boolean) => {
+      if (done) return;
+      done = true;
+      if (broken) conn.destroy();
+      else conn.release();
+    };
+    const timer = setTimeout(() => finish(true), this.timeoutMs + 100);
+    timer.unref();
+    try {
+      // The caller has given up already (its timeout passed while the pool was busy): run nothing late.
+      if (Date.now() - started >= this.timeoutMs)
+        throw Object.assign(new Error('sessionkit: no connection within the timeout'), { code: 'ETIMEDOUT' });
+      const result = await fn(conn);
+      finish(false);
+      return result;
+    } catch (error) {
+      finish(this.isUnavailable(error));
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT is not retried: the wait already used the caller's time. */
+function isTransactionConflict(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'ER_LOCK_DEADLOCK';
+}
+
+function toPromisePool(client: AnyPool): PromisePool {
+  const candidate = client as { promise?: () => PromisePool };
+  return typeof candidate.promise === 'function' ? candidate.promise() : (client as PromisePool);
+}
+
+function isPool(value: unknown): value is AnyPool {
+  return typeof value === 'object' && value !== null && typeof (value as Pool).getConnection === 'function';
+}
+
+/**
+ * Sessions in a MySQL or MariaDB table (mysql2). Takes a mysql2 pool (promise or callback flavour; yours:
+ * `close()` leaves it open), a connection URL or pool options (the store's own pool; `close()` ends it).
+ */
+export class MySQLStore extends SqlStore {
+  readonly pool: PromisePool;
+
+  constructor(client: AnyPool | string | PoolOptions, options: MySQLStoreOptions = {}) {
+    const timeout = options.timeout ?? DEFAULT_STORE_TIMEOUT_MS;
+    const table = checkIdentifier('table', options.table ?? DEFAULT_TABLE);
+    if (options.legacy !== undefined) {
+      const layout = typeof options.legacy === 'string' ? options.legacy : options.legacy.layout;
+      if (layout !== 'express-mysql-session')
+        throw new OptionsError('legacy', "must be 'express-mysql-session'");
+    }
+    const legacy =
+      options.legacy === undefined
+        ? null
+        : expressMysqlSessionStatements(
+            typeof options.legacy === 'string' ? { layout: options.legacy } : options.legacy,
+          );
+    const owned = !isPool(client);
+    let pool: PromisePool;
+    if (isPool(client)) pool = toPromisePool(client);
+    else if (typeof client === 'string') pool = createPool(poolOptionsFromUrl(new URL(client)), timeout);
+    else if (typeof client === 'object' && client !== null) pool = createPool(client, timeout);
+    else throw new OptionsError('client', 'must be a mysql2 pool, a mysql:// URL or pool options');
+    super(options, {
+      dialect: 'mysql',
+      executor: new MysqlExecutor(pool, owned, timeout),
+      table: quoteIdentifier('mysql', table),
+      setup: options.createTable === false ? [] : createTableSql('mysql', table),
+      legacy,
+      pruneInterval: options.pruneInterval ?? DEFAULT_PRUNE_MS,
+    });
+    this.pool = pool;
+  }
+}
+
+function createPool(options: PoolOptions, timeout: number): PromisePool {
+  const pool = mysql.createPool({
+    connectTimeout: timeout,
+    connectionLimit: 10,
+    enableKeepAlive: true,
+    charset: 'utf8mb4_bin',
+    ...options,
+  });
+  // READ COMMITTED: a locking read of a missing row takes no gap lock, so concurrent first writes of
+  // different sessions do not deadlock each other. Only on the store's own pool.
+  // The promise pool forwards the core pool's event, whose connection has the callback API.
+  pool.pool.on('connection', (conn: PoolConnection) => {
+    conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', () => undefined);
+  });
+  return pool;
+}
+
+function poolOptionsFromUrl(url: URL): PoolOptions {
+  const options: PoolOptions = { host: url.hostname || '127.0.0.1' };
+  if (url.port) options.port = Number(url.port);
+  if (url.username) options.user = decodeURIComponent(url.username);
+  if (url.password) options.password = decodeURIComponent(url.password);
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (database) options.database = database;
+  return options;
+}
+
+/**
+ * `mysql://user:pass@host:3306/db?table=…&legacy=express-mysql-session&legacyTable=sessions`
+ * (`mariadb://` alike). Only host, port, user, password and database reach mysql2.
+ */
+export async function createFromUrl(url: URL): Promise<MySQLStore> {
+  if (url.protocol !== 'mysql:' && url.protocol !== 'mariadb:')
+    throw new StoreUrlError(`not a mysql: or mariadb: URL: ${url.protocol}`);
+  const options: MySQLStoreOptions = sqlOptionsFromUrl(url);
+  const legacy = url.searchParams.get('legacy');
+  if (legacy) {
+    if (legacy !== 'express-mysql-session')
+      throw new StoreUrlError(`unknown legacy layout for mysql: ${legacy}`);
+    const legacyTable = url.searchParams.get('legacyTable');
+    options.legacy = legacyTable ? { layout: legacy, table: legacyTable } : legacy;
+  }
+  return new MySQLStore(poolOptionsFromUrl(url), options);
+}
