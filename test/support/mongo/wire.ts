@@ -98,6 +98,7 @@ function parseOpMsg(message: Buffer, requestId: number): Request {
     opCode: OP_MSG,
     command: { ...body, ...sequences },
     moreToCome: !!(flags & MORE_TO_COME),
+    exhaustAllowed: !!(flags & EXHAUST_ALLOWED),
   };
 }
 
