@@ -1,0 +1,175 @@
+import { NotSupportedError } from '../core/errors.js';
+import { generateId } from '../core/id.js';
+import type { SessionSummary } from '../core/types.js';
+import type { AnyStore } from '../stores/factory.js';
+import { CliError, ExitCode } from './exit.js';
+import { SESSION_HEADERS, sessionDetail, sessionRows, table } from './format.js';
+import { counter, spinner } from './progress.js';
+
+/** What every command gets: an open store and how to speak. */
+export interface Context {
+  store: AnyStore;
+  json: boolean;
+  progress: boolean;
+  print(text: string): void;
+}
+
+type Method =
+  | 'list'
+  | 'length'
+  | 'prune'
+  | 'listByUser'
+  | 'destroyByUser'
+  | 'getByHandle'
+  | 'destroyByHandle';
+
+function need<M extends Method>(store: AnyStore, method: M): NonNullable<AnyStore[M]> {
+  const fn = store[method];
+  if (typeof fn !== 'function') throw new NotSupportedError(method);
+  return (fn as (...args: unknown[]) => unknown).bind(store) as NonNullable<AnyStore[M]>;
+}
+
+function emit(ctx: Context, value: unknown, human: () => string): void {
+  ctx.print(ctx.json ? JSON.stringify(value, null, 2) : human());
+}
+
+export interface ListFlags {
+  limit?: number;
+  cursor?: string;
+  user?: string;
+}
+
+export async function list(ctx: Context, flags: ListFlags): Promise<void> {
+  let sessions: SessionSummary[];
+  let cursor: string | null = null;
+  if (flags.user !== undefined) {
+    // listByUser is not paged: a user has few sessions, so --limit just trims.
+    sessions = await need(ctx.store, 'listByUser')(flags.user);
+    if (flags.limit !== undefined) sessions = sessions.slice(0, flags.limit);
+  } else if (flags.limit !== undefined || flags.cursor !== undefined) {
+    const page = await need(ctx.store, 'list')({ cursor: flags.cursor ?? null, limit: flags.limit ?? 100 });
+    sessions = page.sessions;
+    cursor = page.cursor;
+  } else {
+    sessions = [];
+    await eachPage(ctx, 'listing', (page) => sessions.push(...page));
+  }
+  emit(ctx, { sessions, cursor }, () => {
+    const now = Date.now();
+    const lines = [
+      sessions.length === 0 ? '(no sessions)' : table(SESSION_HEADERS, sessionRows(sessions, now)),
+    ];
+    if (cursor) lines.push('', `more: --cursor ${cursor}`);
+    else lines.push('', `${sessions.length} session${sessions.length === 1 ? '' : 's'}`);
+    return lines.join('\n');
+  });
+}
+
+/** Pages through every live session, with a progress bar sized by `length()` when the store has one. */
+async function eachPage(ctx: Context, label: string, visit: (page: SessionSummary[]) => void): Promise<void> {
+  const listPage = need(ctx.store, 'list');
+  const total = ctx.progress && typeof ctx.store.length === 'function' ? await ctx.store.length() : null;
+  const bar = counter(ctx.progress, label, total);
+  try {
+    let cursor: string | null = null;
+    do {
+      const page = await listPage({ cursor, limit: 500 });
+      visit(page.sessions);
+      bar.advance(page.sessions.length);
+      cursor = page.cursor;
+    } while (cursor);
+  } finally {
+    bar.stop();
+  }
+}
+
+export async function show(ctx: Context, handle: string): Promise<void> {
+  const found = await need(ctx.store, 'getByHandle')(handle);
+  if (!found) throw new CliError(ExitCode.notFound, `no live session with handle ${handle}`, 'ERR_NOT_FOUND');
+  emit(ctx, found, () => sessionDetail(found, Date.now()));
+}
+
+export async function revoke(ctx: Context, handle: string): Promise<void> {
+  const gone = await need(ctx.store, 'destroyByHandle')(handle);
+  if (!gone) throw new CliError(ExitCode.notFound, `no live session with handle ${handle}`, 'ERR_NOT_FOUND');
+  emit(ctx, { handle, revoked: true }, () => `revoked ${handle}`);
+}
+
+export async function revokeUser(ctx: Context, userId: string, except: string | undefined): Promise<void> {
+  const revoked = await need(ctx.store, 'destroyByUser')(userId, except === undefined ? {} : { except });
+  emit(
+    ctx,
+    { userId, revoked },
+    () =>
+      `revoked ${revoked} session${revoked === 1 ? '' : 's'} of user ${userId}${except ? ' (kept the one given by --except)' : ''}`,
+  );
+}
+
+export async function prune(ctx: Context): Promise<void> {
+  const run = need(ctx.store, 'prune');
+  const spin = spinner(ctx.progress, 'pruning expired sessions');
+  let pruned: number;
+  try {
+    pruned = await run();
+  } finally {
+    spin.stop();
+  }
+  emit(ctx, { pruned }, () => `pruned ${pruned} expired session${pruned === 1 ? '' : 's'}`);
+}
+
+const LATENCY_SAMPLES = 5;
+
+export async function stats(ctx: Context): Promise<void> {
+  const now = Date.now();
+  let count = 0;
+  let anonymous = 0;
+  let expiringWithinHour = 0;
+  const perUser = new Map<string, number>();
+  await eachPage(ctx, 'counting', (page) => {
+    for (const s of page) {
+      count++;
+      if (s.expiresAt - now <= 3_600_000) expiringWithinHour++;
+      if (s.userId === null) anonymous++;
+      else perUser.set(s.userId, (perUser.get(s.userId) ?? 0) + 1);
+    }
+  });
+  // A miss on a fresh random ID: one real round trip, and it cannot disturb anybody's session.
+  const samples: number[] = [];
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const started = performance.now();
+    await ctx.store.get(generateId());
+    samples.push(performance.now() - started);
+  }
+  samples.sort((a, b) => a - b);
+  const round = (ms: number) => Math.round(ms * 100) / 100;
+  const latencyMs = {
+    samples: samples.length,
+    min: round(samples[0] ?? 0),
+    median: round(samples[Math.floor(samples.length / 2)] ?? 0),
+    max: round(samples[samples.length - 1] ?? 0),
+  };
+  const byUser = [...perUser].map(([userId, sessions]) => ({ userId, sessions }));
+  byUser.sort((a, b) => b.sessions - a.sessions || a.userId.localeCompare(b.userId));
+  emit(ctx, { count, users: byUser.length, anonymous, expiringWithinHour, byUser, latencyMs }, () => {
+    const top = byUser.slice(0, 10);
+    const lines = [
+      `sessions:              ${count}`,
+      `  authenticated:       ${count - anonymous} (${byUser.length} user${byUser.length === 1 ? '' : 's'})`,
+      `  anonymous:           ${anonymous}`,
+      `expiring within 1h:    ${expiringWithinHour}`,
+      `get round trip:        ${latencyMs.median} ms median (min ${latencyMs.min}, max ${latencyMs.max}, ${latencyMs.samples} samples)`,
+    ];
+    if (top.length > 0) {
+      lines.push(
+        '',
+        table(
+          ['USER', 'SESSIONS'],
+          top.map((u) => [u.userId, String(u.sessions)]),
+        ),
+      );
+      if (byUser.length > top.length)
+        lines.push(`… and ${byUser.length - top.length} more users (--json lists all)`);
+    }
+    return lines.join('\n');
+  });
+}
