@@ -213,7 +213,7 @@ describe('the stand-in refuses what it does not implement, loudly', () => {
     const before = server.rejected.length;
     for (const attempt of [
       () => coll.findOne({ _id: { $regex: '^a' } }),
-      () => coll.updateOne({ _id: 'a' }, { $push: { list: 1 } }),
+      () => coll.updateOne({ _id: 'a' }, { $push: { list: 1 } } as Document),
       () => coll.find({}, { hint: { _id: 1 } }).toArray(),
       () => coll.aggregate([{ $project: { _id: 1 } }]).toArray(),
       () => coll.find({}, { projection: { _id: 1 } }).toArray(),
