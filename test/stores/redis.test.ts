@@ -1,6 +1,6 @@
 import { RedisStore as ConnectRedisStore } from 'connect-redis';
 import express from 'express';
-import expressSession, { type SessionData } from 'express-session';
+import expressSession from 'express-session';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import request from 'supertest';
@@ -299,7 +299,7 @@ describe.skipIf(skip)('connect-redis migration (legacy: connect-redis)', () => {
     const sid = generateId().slice(0, 32);
     const expires = new Date(Date.now() + maxAge);
     const sess = { cookie: { originalMaxAge: maxAge, expires, httpOnly: true, path: '/' }, ...data };
-    await old.set(sid, sess as unknown as SessionData);
+    await old.set(sid, sess as unknown as Parameters<typeof old.set>[1]);
     return { sid, expires };
   }
 
