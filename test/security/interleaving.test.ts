@@ -118,12 +118,11 @@ for (const target of targets) {
         const ra = send(`/set/a/1?at=${a.name}`, cookie);
         const rb = send(`/set/b/2?at=${b.name}`, cookie);
         await Promise.all([a.reached, b.reached]); // both loaded the same version
-        const first = order[0] === 'A' ? [a, ra] : ([b, rb] as const);
-        const second = order[0] === 'A' ? [b, rb] : ([a, ra] as const);
-        (first[0] as typeof a).release();
-        expectOk(await first[1]);
-        (second[0] as typeof a).release();
-        expectOk(await second[1]);
+        const steps = { A: { point: a, res: ra }, B: { point: b, res: rb } };
+        for (const name of order as ('A' | 'B')[]) {
+          steps[name].point.release();
+          expectOk(await steps[name].res);
+        }
         expect((await store.get(idOf(cookie)))?.data).toEqual({ start: '1', a: '1', b: '2' });
       }
     });

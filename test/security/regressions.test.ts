@@ -1,0 +1,94 @@
+import express from 'express';
+import request from 'supertest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { storageKey } from '../../src/core/id.js';
+import session, { MemoryStore, type SessionOptions } from '../../src/index.js';
+import { SQLiteStore } from '../../src/stores/sqlite.js';
+import { cookieOf, idOf, jsonErrors } from '../support/apps.js';
+
+/**
+ * Bugs the fuzzer found (test/security/fuzz.test.ts), pinned as concrete cases. Each `it.fails` is a
+ * known bug: it passes while the bug is there and turns red once it is fixed; then drop the `.fails`
+ * (and the matching exclusion in fuzz.test.ts).
+ */
+
+const secret = 'regressions-secret-0123456789abcdef01234';
+
+function appOn(store: SQLiteStore | MemoryStore, options: Partial<SessionOptions> = {}) {
+  const middleware = session({ secret, store, resave: false, saveUninitialized: false, ...options });
+  middleware.manager.on('error', () => undefined);
+  const app = express();
+  app.use(middleware);
+  app.get('/set', (req, res) => {
+    req.session.n = 1;
+    res.send('ok');
+  });
+  app.get('/write', (req, res) => {
+    req.session.m = 2;
+    res.json({ n: req.session.n ?? null });
+  });
+  app.get('/read', (req, res) => res.json({ n: req.session.n ?? null }));
+  app.use(jsonErrors);
+  return app;
+}
+
+describe('B18: a stored cookie with wrongly typed fields is a corrupt record, not a 500', () => {
+  const store = new SQLiteStore(':memory:', { pruneInterval: false });
+  afterAll(() => store.close());
+  const corruptCookie = (id: string, cookie: string) =>
+    store.db.prepare('UPDATE sessionkit_sessions SET cookie = ? WHERE id = ?').run(cookie, storageKey(id));
+
+  // BUG: serializer.decodeRecord only checks that `cookie` is an object; `new Cookie()` then takes
+  // `originalMaxAge: "x"`, resetMaxAge() makes `new Date(now + "x")`, and Cookie.data's toISOString()
+  // throws RangeError inside the store call, reported as ERR_STORE (500) on every request with that cookie.
+  it.fails('originalMaxAge that is not a number', async () => {
+    const app = appOn(store);
+    const cookie = cookieOf(await request(app).get('/set'));
+    corruptCookie(idOf(cookie), '{"originalMaxAge":"x"}');
+    const res = await request(app).get('/write').set('Cookie', cookie);
+    expect(res.status).toBe(200);
+  });
+
+  // BUG: same path: `expires: "not a date"` becomes an Invalid Date, so expiresAt is NaN and the update throws.
+  it.fails('expires that is not a date', async () => {
+    const app = appOn(store);
+    const cookie = cookieOf(await request(app).get('/set'));
+    corruptCookie(idOf(cookie), '{"originalMaxAge":null,"expires":"not a date"}');
+    const res = await request(app).get('/write').set('Cookie', cookie);
+    expect(res.status).toBe(200);
+  });
+
+  // BUG: a stored `sameSite: "sideways"` reaches cookie.serialize() when the cookie is re-sent (rolling),
+  // which throws "option sameSite is invalid".
+  it.fails('sameSite that is not a SameSite value, re-sent by rolling', async () => {
+    const app = appOn(store, { rolling: true });
+    const cookie = cookieOf(await request(app).get('/set'));
+    corruptCookie(idOf(cookie), '{"originalMaxAge":null,"sameSite":"sideways"}');
+    const res = await request(app).get('/read').set('Cookie', cookie);
+    expect(res.status).toBe(200);
+  });
+
+  it('a cookie column that is not an object is already treated as corrupt (fresh session, 200)', async () => {
+    const app = appOn(store);
+    const cookie = cookieOf(await request(app).get('/set'));
+    corruptCookie(idOf(cookie), '23');
+    const res = await request(app).get('/write').set('Cookie', cookie).expect(200);
+    expect(res.body.n).toBeNull();
+  });
+});
+
+describe('B18: a native store that returns a record of the wrong shape', () => {
+  // BUG: MemoryStore.get returns `parseJson(entry.json)` unchecked and SessionManager.load trusts any
+  // store's record, so `data: null` makes `new Session()` call Object.keys(null) and `cookie: 23` makes
+  // `new Cookie(23)` throw: a TypeError from open() and a 500 on every request carrying that cookie.
+  it.fails('data: null from the store is treated as corrupt, not a 500', async () => {
+    const store = new MemoryStore();
+    const app = appOn(store);
+    const cookie = cookieOf(await request(app).get('/set'));
+    const entries = (store as unknown as { entries: Map<string, { json: string }> }).entries;
+    (entries.get(storageKey(idOf(cookie))) as { json: string }).json = '{"data":null,"cookie":null}';
+    const res = await request(app).get('/read').set('Cookie', cookie);
+    expect(res.status).toBe(200);
+    await store.close();
+  });
+});
