@@ -88,24 +88,31 @@ export class Session {
   }
 
   /** New ID; the old record is destroyed first. Data is dropped unless `{ keep: true }`. */
-  regenerate(done?: Done): Promise<void> | undefined;
-  regenerate(options: RegenerateOptions, done?: Done): Promise<void> | undefined;
+  regenerate(options?: RegenerateOptions): Promise<void>;
+  regenerate(done: Done): void;
+  regenerate(options: RegenerateOptions, done: Done): void;
   regenerate(options?: RegenerateOptions | Done, done?: Done): Promise<void> | undefined {
     if (typeof options === 'function') return settle(this[kController].regenerate(this, false), options);
     return settle(this[kController].regenerate(this, options?.keep === true), done);
   }
 
   /** Removes the session from the store and from the request; the response clears the cookie. */
+  destroy(): Promise<void>;
+  destroy(done: Done): void;
   destroy(done?: Done): Promise<void> | undefined {
     return settle(this[kController].destroy(this), done);
   }
 
   /** Replaces the data with what the store holds now. */
+  reload(): Promise<void>;
+  reload(done: Done): void;
   reload(done?: Done): Promise<void> | undefined {
     return settle(this[kController].reload(this), done);
   }
 
   /** Writes now. Rarely needed: sessionkit saves before the response's first byte anyway. */
+  save(): Promise<void>;
+  save(done: Done): void;
   save(done?: Done): Promise<void> | undefined {
     return settle(this[kController].save(this), done);
   }
@@ -125,11 +132,15 @@ export class Session {
   }
 
   /** Binds a user: a new ID (session-fixation defence), data kept, the old record destroyed first. */
+  login(userId: string | number): Promise<void>;
+  login(userId: string | number, done: Done): void;
   login(userId: string | number, done?: Done): Promise<void> | undefined {
     return settle(this[kController].login(this, String(userId)), done);
   }
 
   /** Ends the authenticated session: the record is destroyed and a fresh anonymous session takes its place. */
+  logout(): Promise<void>;
+  logout(done: Done): void;
   logout(done?: Done): Promise<void> | undefined {
     return settle(this[kController].logout(this), done);
   }
