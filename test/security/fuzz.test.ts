@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import express from 'express';
 import fc from 'fast-check';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SessionError } from '../../src/core/errors.js';
 import { generateId, storageKey } from '../../src/core/id.js';
 import { type SessionCarrier, SessionManager } from '../../src/core/manager.js';
@@ -25,6 +25,8 @@ const SEED = Number(process.env.FUZZ_SEED ?? 0x5e55) || 0x5e55;
 /** Runs for one property: its CI budget, or the long-run figure scaled by the property's cost. */
 const runs = (ci: number, scale = 1) => (RUNS > 0 ? Math.max(ci, Math.round(RUNS * scale)) : ci);
 const config = (ci: number, scale = 1) => ({ seed: SEED, numRuns: runs(ci, scale), endOnFailure: true });
+/** Per-test limit: the suite default for CI runs, generous for the long run. */
+vi.setConfig({ testTimeout: RUNS > 0 ? 30 * 60_000 : 20_000 });
 
 const secret = 'fuzz-secret-0123456789abcdef0123456789ab';
 const NAME = 'connect.sid';
