@@ -1,0 +1,77 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Options both middlewares get in every benchmark: the same on each side, on purpose. */
+export const SECRET = 'bench-secret-0123456789abcdef0123456789';
+export const COOKIE_MAX_AGE = 24 * 3600 * 1000;
+export const SHARED_OPTIONS = {
+  resave: false,
+  saveUninitialized: false,
+  cookie: { maxAge: COOKIE_MAX_AGE, httpOnly: true, path: '/', sameSite: 'lax' as const },
+} as const;
+
+export const REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** What the seeded session holds (≈150 B of JSON): a counter and a small nested object. */
+export function seedPayload(): Record<string, unknown> {
+  return {
+    views: 1,
+    user: { name: 'bench-user', email: 'bench@example.test', roles: ['reader', 'writer'] },
+    csrf: 'f3c1b0d6a4e24b0c9d1e2f3a4b5c6d7e',
+  };
+}
+
+export type Contender = 'bare' | 'es-memory' | 'sk-memory' | 'es-redis' | 'sk-redis' | 'sk-sqlite';
+
+export const CONTENDER_LABEL: Record<Contender, string> = {
+  bare: 'bare Express',
+  'es-memory': 'express-session + MemoryStore',
+  'sk-memory': 'sessionkit + MemoryStore',
+  'es-redis': 'express-session + connect-redis',
+  'sk-redis': 'sessionkit + RedisStore',
+  'sk-sqlite': 'sessionkit + SQLiteStore',
+};
+
+/** True when something answers on 127.0.0.1:`port` within a second. */
+export async function reachable(port: number): Promise<boolean> {
+  const { connect } = await import('node:net');
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+export function median(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** Replaces the text between `<!-- bench:<name>:start -->` and `<!-- bench:<name>:end -->` in docs/performance.md. */
+export function updateDocs(name: string, markdown: string): void {
+  const file = join(ROOT, 'docs', 'performance.md');
+  const start = `<!-- bench:${name}:start -->`;
+  const end = `<!-- bench:${name}:end -->`;
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Performance\n';
+  const block = `${start}\n${markdown.trim()}\n${end}`;
+  const from = current.indexOf(start);
+  const to = current.indexOf(end);
+  const next =
+    from >= 0 && to > from
+      ? current.slice(0, from) + block + current.slice(to + end.length)
+      : `${current.trimEnd()}\n\n${block}\n`;
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, next);
+}

@@ -1,0 +1,179 @@
+/**
+ * One benchmark contender as an HTTP server: `node --import tsx bench/server.ts <contender>`. Prints
+ * `READY <port>` once listening on 127.0.0.1, and exits on SIGTERM after closing its store.
+ *
+ * Every contender serves the same routes with the same handler code; only the session middleware differs:
+ *   GET /seed   writes the seed payload (the orchestrator takes the cookie from here)
+ *   GET /read   reads one key
+ *   GET /write  writes one key (a counter)
+ *   GET /login  regenerates the session, then writes the user (a new session is stored)
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { type Contender, REDIS_URL, SECRET, SHARED_OPTIONS, seedPayload } from './common.js';
+
+interface BenchSession {
+  views?: number;
+  user?: unknown;
+  regenerate(done: (err?: unknown) => void): unknown;
+  [key: string]: unknown;
+}
+
+function sessionOf(req: IncomingMessage): BenchSession | undefined {
+  return (req as unknown as { session?: BenchSession }).session;
+}
+
+type Middleware = (req: Request, res: Response, next: NextFunction) => void;
+
+async function middlewareFor(
+  contender: Contender,
+  cleanup: (() => Promise<void>)[],
+): Promise<Middleware | null> {
+  const runId = `${process.pid}-${Date.now()}`;
+  switch (contender) {
+    case 'bare':
+      return null;
+    case 'es-memory': {
+      const { default: expressSession } = await import('express-session');
+      return expressSession({ secret: SECRET, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } });
+    }
+    case 'sk-memory': {
+      const { default: session, MemoryStore } = await import('../src/index.js');
+      const store = new MemoryStore();
+      cleanup.push(() => store.close());
+      return session({ secret: SECRET, store, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } });
+    }
+    case 'es-redis': {
+      const { default: expressSession } = await import('express-session');
+      const { RedisStore } = await import('connect-redis');
+      const { createClient } = await import('redis');
+      const client = createClient({ url: REDIS_URL });
+      await client.connect();
+      const prefix = `bench:es:${runId}:`;
+      cleanup.push(async () => {
+        await unlinkByPrefix(client, prefix);
+        await client.close();
+      });
+      const store = new RedisStore({ client, prefix });
+      return expressSession({
+        secret: SECRET,
+        store,
+        ...SHARED_OPTIONS,
+        cookie: { ...SHARED_OPTIONS.cookie },
+      });
+    }
+    case 'sk-redis': {
+      const { default: session } = await import('../src/index.js');
+      const { RedisStore } = await import('../src/stores/redis.js');
+      const { createClient } = await import('redis');
+      const client = createClient({ url: REDIS_URL });
+      await client.connect();
+      const prefix = `bench:sk:${runId}:`;
+      const store = new RedisStore({ client, prefix });
+      cleanup.push(async () => {
+        await unlinkByPrefix(client, prefix);
+        await client.close();
+      });
+      return session({ secret: SECRET, store, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } });
+    }
+    case 'sk-sqlite': {
+      const { default: session } = await import('../src/index.js');
+      const { SQLiteStore } = await import('../src/stores/sqlite.js');
+      const dir = mkdtempSync(join(tmpdir(), 'sessionkit-bench-'));
+      const store = new SQLiteStore(join(dir, 'sessions.db'));
+      cleanup.push(async () => {
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      });
+      return session({ secret: SECRET, store, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } });
+    }
+  }
+}
+
+interface ScanClient {
+  scanIterator(options: { MATCH: string; COUNT: number }): AsyncIterable<string[]>;
+  unlink(keys: string[]): Promise<unknown>;
+}
+
+/** Removes every key this run wrote (SCAN, then UNLINK in batches). */
+async function unlinkByPrefix(client: unknown, prefix: string): Promise<void> {
+  const scan = client as ScanClient;
+  for await (const keys of scan.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
+    if (keys.length > 0) await scan.unlink(keys);
+  }
+}
+
+async function main(): Promise<void> {
+  const contender = process.argv[2] as Contender;
+  const cleanup: (() => Promise<void>)[] = [];
+  const middleware = await middlewareFor(contender, cleanup);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  // CPU time the server spent, read by the orchestrator around each run (before the session middleware).
+  app.get('/__cpu', (_req, res) => {
+    const { user, system } = process.cpuUsage();
+    res.send(String(user + system));
+  });
+  if (middleware) app.use(middleware);
+
+  app.get('/seed', (req, res) => {
+    const s = sessionOf(req);
+    if (s) Object.assign(s, seedPayload());
+    res.send('seeded');
+  });
+  app.get('/read', (req, res) => {
+    res.send(String(sessionOf(req)?.views ?? 0));
+  });
+  app.get('/write', (req, res) => {
+    const s = sessionOf(req);
+    if (s) s.views = (s.views ?? 0) + 1;
+    res.send(String(s?.views ?? 0));
+  });
+  app.get('/login', (req, res, next) => {
+    const s = sessionOf(req);
+    if (!s) {
+      res.send('in');
+      return;
+    }
+    s.regenerate((err) => {
+      if (err) {
+        next(err);
+        return;
+      }
+      const fresh = sessionOf(req) as BenchSession;
+      fresh.user = { name: 'bench-user', roles: ['reader'] };
+      res.send('in');
+    });
+  });
+
+  const server = app.listen(0, '127.0.0.1', () => {
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    process.stdout.write(`READY ${port}\n`);
+  });
+  server.keepAliveTimeout = 60_000;
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    server.closeAllConnections();
+    server.close();
+    for (const fn of cleanup) await fn().catch(() => undefined);
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  // Bounded: a server never outlives its orchestrator by long.
+  process.on('disconnect', stop);
+  setTimeout(stop, Number(process.env.BENCH_SERVER_MAX_MS ?? 20 * 60_000)).unref();
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
