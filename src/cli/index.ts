@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+// Inlined by the bundler, so the version is right wherever the CLI file ends up.
+import pkg from '../../package.json' with { type: 'json' };
 import type { AnyStore } from '../stores/factory.js';
 import * as commands from './commands.js';
 import { type Classified, CliError, classify, ExitCode } from './exit.js';
@@ -28,11 +29,6 @@ function handleArg(value: string): string {
   return value;
 }
 
-function version(): string {
-  // src/cli/index.ts and dist/cli/index.js both sit two levels below package.json.
-  return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-}
-
 const EXIT_CODES_HELP = `
 Exit codes:
   0  ok
@@ -56,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
 
   const program = new Command('sessionkit')
     .description('Inspect and manage sessionkit sessions in any store.')
-    .version(version(), '-V, --version')
+    .version(pkg.version, '-V, --version')
     .addOption(
       new Option(
         '--store <url>',
