@@ -1,7 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { ExpressStoreBridge } from '../stores/bridge.js';
 import { MemoryStore } from '../stores/memory.js';
-import { type ExpressStoreLike, isNativeStore, runBounded, type SessionStore } from '../stores/store.js';
+import {
+  type ExpressStoreLike,
+  isNativeStore,
+  runBounded,
+  type SessionStore,
+  toStoreError,
+} from '../stores/store.js';
 import {
   Cookie,
   type CookieOptions,
@@ -117,6 +123,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   /** The store as given (what `req.sessionStore` shows). */
   readonly userStore: SessionStore | ExpressStoreLike;
   private storeReady = true;
+  /** The methods of sessionkit's own MemoryStore (exactly that class) as constructed: they settle in-process. */
+  private readonly inProcess: Methods | null;
   private readonly warned = new Set<string>();
 
   constructor(options: SessionOptions<Req>) {
@@ -125,6 +133,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const given = this.options.store ?? new MemoryStore();
     this.userStore = given;
     this.store = isNativeStore(given) ? given : new ExpressStoreBridge(given, this.options.ttl);
+    this.inProcess =
+      Object.getPrototypeOf(this.store) === MemoryStore.prototype ? { ...methodsOf(this.store) } : null;
     if (given instanceof EventEmitter) {
       // express-session's contract: a store may announce that it lost or regained its backend.
       given.on('disconnect', () => {
@@ -571,6 +581,19 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   private call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    // The in-process MemoryStore settles within the same tick and cannot hang: no timer for it, only
+    // the same error mapping (a timer set and cleared per store call is measurable on the hot path).
+    // A method replaced after construction (a test's hanging stub) is bounded as any other store's.
+    if (
+      this.inProcess !== null &&
+      this.inProcess[operation] === (this.store as unknown as Methods)[operation]
+    ) {
+      try {
+        return run().catch((error: unknown) => Promise.reject(toStoreError(operation, error)));
+      } catch (error) {
+        return Promise.reject(toStoreError(operation, error));
+      }
+    }
     return runBounded(operation, this.options.storeTimeout, run);
   }
 
@@ -594,6 +617,13 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     this.warned.add(message);
     process.emitWarning(`sessionkit: ${message}`, { code: 'SESSIONKIT' });
   }
+}
+
+type Methods = Record<string, unknown>;
+
+function methodsOf(store: SessionStore): Methods {
+  const { get, create, update, set, destroy, touch } = store;
+  return { get, create, update, set, destroy, touch };
 }
 
 function sessionStateOf(session: Session): SessionState {

@@ -41,6 +41,9 @@ export class MemoryStore extends Store implements SessionStore {
   private heap: { at: number; key: string }[] = [];
   private timer: NodeJS.Timeout | null = null;
   private sweeping = false;
+  /** The last ID hashed and its key: a request's get and its update/touch hash the same ID. */
+  private lastId = '';
+  private lastKey = '';
 
   constructor(options: MemoryStoreOptions = {}) {
     super(options);
@@ -55,7 +58,7 @@ export class MemoryStore extends Store implements SessionStore {
   }
 
   async get(id: string): Promise<SessionRecord | null> {
-    const key = storageKey(id);
+    const key = this.keyOf(id);
     const entry = this.live(key);
     if (!entry) return null;
     try {
@@ -69,14 +72,14 @@ export class MemoryStore extends Store implements SessionStore {
   }
 
   async create(id: string, record: SessionRecord): Promise<boolean> {
-    const key = storageKey(id);
+    const key = this.keyOf(id);
     if (this.live(key)) return false;
     this.put(key, toEntry(record));
     return true;
   }
 
   async update(id: string, delta: SessionDelta): Promise<boolean> {
-    const key = storageKey(id);
+    const key = this.keyOf(id);
     const entry = this.live(key);
     if (!entry) return false;
     const current = parseJson(entry.json) as { data: Record<string, unknown>; cookie: CookieData };
@@ -92,15 +95,15 @@ export class MemoryStore extends Store implements SessionStore {
   }
 
   async set(id: string, record: SessionRecord): Promise<void> {
-    this.put(storageKey(id), toEntry(record));
+    this.put(this.keyOf(id), toEntry(record));
   }
 
   async destroy(id: string): Promise<void> {
-    this.remove(storageKey(id));
+    this.remove(this.keyOf(id));
   }
 
   async touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
-    const key = storageKey(id);
+    const key = this.keyOf(id);
     const entry = this.live(key);
     if (!entry) return false;
     this.put(key, { ...entry, expiresAt, lastSeenAt });
@@ -145,7 +148,7 @@ export class MemoryStore extends Store implements SessionStore {
   }
 
   async destroyByUser(userId: string, options: { except?: string } = {}): Promise<number> {
-    const keep = options.except === undefined ? null : storageKey(options.except);
+    const keep = options.except === undefined ? null : this.keyOf(options.except);
     let removed = 0;
     for (const key of [...(this.byUser.get(userId) ?? [])]) {
       if (key === keep) continue;
@@ -180,6 +183,14 @@ export class MemoryStore extends Store implements SessionStore {
       reportCorrupt(this, error);
       return null;
     }
+  }
+
+  private keyOf(id: string): string {
+    if (id !== this.lastId) {
+      this.lastKey = storageKey(id);
+      this.lastId = id;
+    }
+    return this.lastKey;
   }
 
   /** The entry if present and not expired; an expired one is removed on sight. */
