@@ -359,7 +359,16 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
         }),
       );
       if (!updated) return 'lost';
-      this.markSaved(session, state, now, data);
+      if (!this.options.resave) {
+        // Keys the diff found unchanged already hold their saved JSON: re-snapshot only what was written.
+        if (delta) {
+          for (const key of Object.keys(delta.set)) state.snapshot.set(key, snapshotValue(delta.set[key]));
+          for (const key of delta.unset) state.snapshot.delete(key);
+        }
+        this.markSaved(session, state, now, null);
+      } else {
+        this.markSaved(session, state, now, data);
+      }
       return 'update';
     }
     if (state.touched || now - state.lastSeenAt >= this.touchAfter(session)) {
@@ -397,8 +406,14 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     return set || unset ? { set: set ?? {}, unset: unset ?? [] } : null;
   }
 
-  private markSaved(session: Session, state: SessionState, now: number, data = dataOf(session)): void {
-    state.snapshot = takeSnapshot(data);
+  /** Records what the store now holds; `data: null` when the snapshot was already brought up to date. */
+  private markSaved(
+    session: Session,
+    state: SessionState,
+    now: number,
+    data: Record<string, unknown> | null = dataOf(session),
+  ): void {
+    if (data !== null) state.snapshot = takeSnapshot(data);
     state.cookieSnapshot = cookieSignature(session.cookie);
     state.storedUserId = state.userId;
     state.lastSeenAt = now;
