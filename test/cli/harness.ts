@@ -38,11 +38,15 @@ function cliBundle(): Promise<string> {
       packages: 'external',
       logLevel: 'silent',
     });
-    afterAll(() => rmSync(outfile, { force: true }));
     return outfile;
   })();
   return bundled;
 }
+
+// At file level: a hook registered while a test runs would not be kept.
+afterAll(async () => {
+  if (bundled) rmSync(await bundled, { force: true });
+});
 
 /**
  * Runs the CLI in a child process. Async, so an in-process server in this test process (the MongoDB
