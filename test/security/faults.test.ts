@@ -1,0 +1,345 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { type AnyStore, createStore } from '../../src/stores/factory.js';
+import { TcpProxy } from '../../src/testing/proxy.js';
+import { runScript, sourcePath } from '../stores/sql-helpers.js';
+import {
+  burst,
+  LatencyProxy,
+  missingSessions,
+  type Probe,
+  seedSessions,
+  type TrafficApp,
+  trafficApp,
+  untilRecovered,
+} from '../support/faults.js';
+import {
+  MYSQL_URL,
+  mysqlExec,
+  POSTGRES_URL,
+  pgExec,
+  REDIS_URL,
+  storeFileExists,
+} from '../support/interleave.js';
+import { freePort, RedisServer, removeDir, tempDir } from '../support/redis-servers.js';
+import { runNamespace, serviceSkipReason } from '../support/services.js';
+
+/**
+ * Fault injection under traffic (security.md §4 "Fault testing"): a loopback proxy between the app and
+ * Redis, PostgreSQL or MariaDB cuts, stalls or slows the connection; a redis-server this test started
+ * itself is SIGSTOPped and SIGKILLed. Claims: no crash, no request waits longer than storeTimeout plus a
+ * margin, clear 503s while the store is unreachable, recovery without a restart of the app, and no
+ * session written before the fault lost.
+ */
+
+/** Bound on every store call, in the middleware. */
+const STORE_TIMEOUT = 1_000;
+/** The store's own driver-level timeout, below the middleware's. */
+const DRIVER_TIMEOUT = 600;
+/** Scheduling slack on a loaded CI machine; a hang would show as the 30 s client limit. */
+const MARGIN = 1_500;
+const RECOVERY_LIMIT = 10_000;
+const BURST = 15;
+
+/** What each run measured, printed at the end for docs/reliability.md. */
+const figures: string[] = [];
+afterAll(() => {
+  if (figures.length > 0) console.info(`\n[faults] figures\n${figures.join('\n')}\n`);
+});
+
+function summary(probes: Probe[]): { statuses: string; maxMs: number } {
+  const counts = new Map<string, number>();
+  for (const p of probes)
+    counts.set(
+      `${p.status} ${p.code ?? ''}`.trim(),
+      (counts.get(`${p.status} ${p.code ?? ''}`.trim()) ?? 0) + 1,
+    );
+  return {
+    statuses: [...counts].map(([k, n]) => `${n}× ${k}`).join(', '),
+    maxMs: Math.round(Math.max(...probes.map((p) => p.ms))),
+  };
+}
+
+function expectUnavailable(probes: Probe[]): void {
+  for (const p of probes) {
+    expect(p.status, `status ${p.status} ${p.code}`).toBe(503);
+    expect(['ERR_STORE_UNAVAILABLE', 'ERR_STORE_TIMEOUT']).toContain(p.code);
+    expect(p.ms).toBeLessThan(STORE_TIMEOUT + MARGIN);
+  }
+}
+
+function expectAllOk(probes: Probe[]): void {
+  for (const p of probes) expect(p.status, `status ${p.status} ${p.code}`).toBe(200);
+}
+
+/**
+ * WORKAROUND for a PostgresStore bug, pinned by the child-process test below: a pooled pg client whose
+ * connection dies while checked out emits 'error' with no listener (pg-pool only listens while the
+ * client is idle), which is an uncaught exception that kills the process. Until
+ * src/stores/postgres.ts attaches a listener in PgExecutor.withClient, the in-process fault tests add
+ * one here so that they can check the other claims.
+ */
+function withCheckedOutErrorListener(store: AnyStore): void {
+  const pool = (store as unknown as { pool: { connect(): Promise<{ on(e: 'error', f: () => void): void }> } })
+    .pool;
+  const connect = pool.connect.bind(pool);
+  pool.connect = async () => {
+    const client = await connect();
+    client.on('error', () => undefined);
+    return client;
+  };
+}
+
+interface Backend {
+  name: string;
+  skip: string | false;
+  host: string;
+  port: number;
+  /** The store URL through `port` (a proxy), in this run's namespace. */
+  via(port: number): string;
+  drop(): Promise<void>;
+}
+
+async function backends(): Promise<Backend[]> {
+  const list: Backend[] = [];
+  {
+    const prefix = `${runNamespace('skf')}:`;
+    const target = new URL(REDIS_URL);
+    list.push({
+      name: 'Redis',
+      skip: await serviceSkipReason('Redis', async () => {
+        const { Redis } = await import('ioredis');
+        const c = new Redis(REDIS_URL, {
+          lazyConnect: true,
+          maxRetriesPerRequest: 0,
+          retryStrategy: () => null,
+        });
+        c.on('error', () => undefined);
+        try {
+          await c.connect();
+          await c.ping();
+        } finally {
+          c.disconnect();
+        }
+      }),
+      host: target.hostname,
+      port: Number(target.port || 6379),
+      via: (port) =>
+        `redis://127.0.0.1:${port}?prefix=${encodeURIComponent(prefix)}&timeout=${DRIVER_TIMEOUT}`,
+      drop: async () => {
+        const store = await createStore(`${REDIS_URL}?prefix=${encodeURIComponent(prefix)}`);
+        await store.clear?.();
+        await store.close?.();
+      },
+    });
+  }
+  {
+    const table = runNamespace('skf');
+    const target = new URL(POSTGRES_URL);
+    list.push({
+      name: 'PostgreSQL',
+      skip: await serviceSkipReason('PostgreSQL', () => pgExec(POSTGRES_URL, 'SELECT 1')),
+      host: target.hostname,
+      port: Number(target.port || 5432),
+      via: (port) => {
+        const url = new URL(POSTGRES_URL);
+        url.hostname = '127.0.0.1';
+        url.port = String(port);
+        url.search = `?table=${table}&timeout=${DRIVER_TIMEOUT}&pruneInterval=false`;
+        return url.href;
+      },
+      drop: () => pgExec(POSTGRES_URL, `DROP TABLE IF EXISTS ${table}`),
+    });
+  }
+  {
+    const table = runNamespace('skf');
+    const target = new URL(MYSQL_URL);
+    list.push({
+      name: 'MariaDB',
+      skip: storeFileExists('mysql')
+        ? await serviceSkipReason('MariaDB', () => mysqlExec(MYSQL_URL, 'SELECT 1'))
+        : 'src/stores/mysql.ts is not in the tree yet',
+      host: target.hostname,
+      port: Number(target.port || 3306),
+      via: (port) => {
+        const url = new URL(MYSQL_URL);
+        url.hostname = '127.0.0.1';
+        url.port = String(port);
+        url.search = `?table=${table}&timeout=${DRIVER_TIMEOUT}&pruneInterval=false`;
+        return url.href;
+      },
+      drop: () => mysqlExec(MYSQL_URL, `DROP TABLE IF EXISTS \`${table}\``),
+    });
+  }
+  return list;
+}
+
+const allBackends = await backends();
+const pgSkip = allBackends.find((b) => b.name === 'PostgreSQL')?.skip ?? 'no PostgreSQL backend';
+const pgCrashTable = runNamespace('skcrash');
+
+for (const backend of allBackends) {
+  describe.skipIf(backend.skip)(`${backend.name} behind a faulty network`, () => {
+    for (const fault of ['cut', 'stall'] as const) {
+      // BUG (Redis, stall): TcpProxy.stall() black-holes the link, as a half-open TCP connection does (peer
+      // gone without a RST). The pg store destroys a connection whose query timed out; RedisStore keeps
+      // it, so every later command times out too and the store never recovers by itself (until the
+      // kernel gives up on the socket, minutes later). Fix: in src/stores/redis-clients.ts, drop and
+      // reconnect the client after a command timeout (ioredis `disconnect(true)`, node-redis
+      // `destroy()` + `connect()`), or enable node-redis `pingInterval`. Drop `.fails` once fixed.
+      const test = backend.name === 'Redis' && fault === 'stall' ? it.fails : it;
+      test(`${fault}: fast 503s, recovery by itself, nothing written before lost`, async () => {
+        const proxy = new TcpProxy(backend.host, backend.port);
+        const port = await proxy.start();
+        let store: AnyStore | null = null;
+        let app: TrafficApp | null = null;
+        try {
+          store = await createStore(backend.via(port));
+          if (backend.name === 'PostgreSQL') withCheckedOutErrorListener(store);
+          app = await trafficApp(store, STORE_TIMEOUT);
+          const cookies = await seedSessions(app.url, 10, 'pre');
+          expectAllOk(await burst(app.url, cookies, BURST));
+          if (fault === 'cut') proxy.cut();
+          else proxy.stall();
+          const during = await burst(app.url, cookies, BURST);
+          expectUnavailable(during);
+          proxy.restore();
+          const recovery = await untilRecovered(app.url, cookies[0] as string, RECOVERY_LIMIT);
+          expectAllOk(await burst(app.url, cookies, BURST));
+          expect(await missingSessions(app.url, cookies, 'pre')).toBe(0);
+          const d = summary(during);
+          figures.push(
+            `${backend.name} ${fault}: ${d.statuses}; slowest ${d.maxMs} ms; recovered ${Math.round(recovery)} ms after restore`,
+          );
+        } finally {
+          await app?.close();
+          await store?.close?.();
+          await proxy.stop();
+        }
+      });
+    }
+
+    it('slow link (100 ms per chunk): every request answers within the bound, 200 or 503, then all 200', async () => {
+      const proxy = new LatencyProxy(backend.host, backend.port);
+      const port = await proxy.start();
+      let store: AnyStore | null = null;
+      let app: TrafficApp | null = null;
+      try {
+        store = await createStore(backend.via(port));
+        if (backend.name === 'PostgreSQL') withCheckedOutErrorListener(store);
+        app = await trafficApp(store, STORE_TIMEOUT);
+        const cookies = await seedSessions(app.url, 5, 'slow');
+        proxy.delayMs = 100;
+        const slow = await burst(app.url, cookies, BURST);
+        for (const p of slow) {
+          expect([200, 503]).toContain(p.status);
+          expect(p.ms).toBeLessThan(2 * STORE_TIMEOUT + MARGIN);
+        }
+        proxy.delayMs = 0;
+        await untilRecovered(app.url, cookies[0] as string, RECOVERY_LIMIT);
+        expectAllOk(await burst(app.url, cookies, BURST));
+        expect(await missingSessions(app.url, cookies, 'slow')).toBe(0);
+        const s = summary(slow);
+        figures.push(`${backend.name} +100 ms/chunk: ${s.statuses}; slowest ${s.maxMs} ms`);
+      } finally {
+        await app?.close();
+        await store?.close?.();
+        await proxy.stop();
+        await backend.drop();
+      }
+    });
+  });
+}
+
+describe('a redis-server this test owns, stopped and killed', () => {
+  it('SIGSTOP then SIGCONT, SIGKILL then restart: 503s within the bound, recovery, no session lost (AOF)', async () => {
+    const dir = tempDir('sk-faults-redis');
+    const port = await freePort();
+    // fsync on every write: a SIGKILL then loses nothing that was acknowledged.
+    const server = new RedisServer(port, dir, ['--appendonly', 'yes', '--appendfsync', 'always']);
+    await server.start();
+    let store: AnyStore | null = null;
+    let app: TrafficApp | null = null;
+    try {
+      store = await createStore(`redis://127.0.0.1:${port}?timeout=${DRIVER_TIMEOUT}`);
+      app = await trafficApp(store, STORE_TIMEOUT);
+      const cookies = await seedSessions(app.url, 10, 'own');
+      expectAllOk(await burst(app.url, cookies, BURST));
+
+      process.kill(server.pid as number, 'SIGSTOP');
+      let stopped: Probe[];
+      try {
+        stopped = await burst(app.url, cookies, BURST);
+      } finally {
+        process.kill(server.pid as number, 'SIGCONT');
+      }
+      expectUnavailable(stopped);
+      const contRecovery = await untilRecovered(app.url, cookies[0] as string, RECOVERY_LIMIT);
+      expectAllOk(await burst(app.url, cookies, BURST));
+
+      await server.stop('SIGKILL');
+      const killed = await burst(app.url, cookies, BURST);
+      expectUnavailable(killed);
+      await server.start();
+      const restartRecovery = await untilRecovered(app.url, cookies[0] as string, RECOVERY_LIMIT);
+      expectAllOk(await burst(app.url, cookies, BURST));
+      expect(await missingSessions(app.url, cookies, 'own')).toBe(0);
+
+      const s = summary(stopped);
+      const k = summary(killed);
+      figures.push(
+        `redis-server SIGSTOP: ${s.statuses}; slowest ${s.maxMs} ms; recovered ${Math.round(contRecovery)} ms after SIGCONT`,
+        `redis-server SIGKILL: ${k.statuses}; slowest ${k.maxMs} ms; recovered ${Math.round(restartRecovery)} ms after restart`,
+      );
+    } finally {
+      await app?.close();
+      await store?.close?.();
+      await server.stop('SIGKILL');
+      removeDir(dir);
+    }
+  });
+});
+
+describe.skipIf(pgSkip)('PostgresStore: a connection lost while a client is checked out', () => {
+  // BUG: src/stores/postgres.ts PgExecutor.withClient never listens for 'error' on the client it checked
+  // out; pg-pool removes its idle listener at checkout, so a connection that dies mid-call makes pg's
+  // Client emit an unhandled 'error' and the process exits. Fix: in withClient, after
+  // `const client = await this.pool.connect()`, add `const onError = () => undefined;
+  // client.on('error', onError)` and `client.removeListener('error', onError)` once released.
+  // Drop `.fails` once fixed (and withCheckedOutErrorListener above).
+  it.fails('the process survives connections cut under load (child process)', async () => {
+    const script = `
+      const { PostgresStore } = await import(${JSON.stringify(sourcePath('stores/postgres.ts'))});
+      const { TcpProxy } = await import(${JSON.stringify(sourcePath('testing/proxy.ts'))});
+      const target = new URL(${JSON.stringify(POSTGRES_URL)});
+      const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+      const port = await proxy.start();
+      const url = new URL(target.href); url.hostname = '127.0.0.1'; url.port = String(port);
+      const store = new PostgresStore(url.href, { table: ${JSON.stringify(pgCrashTable)}, timeout: 600, pruneInterval: false });
+      const id = 'x'.repeat(43);
+      const now = Date.now();
+      await store.set(id, { data: { a: 1 }, cookie: { originalMaxAge: null }, expiresAt: now + 60000, createdAt: now, lastSeenAt: now, userId: null });
+      const until = Date.now() + 3000;
+      const worker = async () => {
+        while (Date.now() < until) {
+          await store.update(id, { set: { b: Date.now() }, unset: [], expiresAt: Date.now() + 60000, lastSeenAt: Date.now() }).catch(() => undefined);
+        }
+      };
+      const cutter = async () => {
+        while (Date.now() < until) {
+          await new Promise((r) => setTimeout(r, 150));
+          proxy.cut();
+          await new Promise((r) => setTimeout(r, 50));
+          proxy.restore();
+        }
+      };
+      await Promise.all([worker(), worker(), worker(), worker(), cutter()]);
+      await store.close();
+      await proxy.stop();
+    `;
+    try {
+      expect(await runScript(script, 20_000)).toBe(0);
+    } finally {
+      await pgExec(POSTGRES_URL, `DROP TABLE IF EXISTS ${pgCrashTable}`);
+    }
+  });
+});
