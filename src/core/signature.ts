@@ -29,6 +29,17 @@ export function unsign(input: string, secrets: readonly string[]): Unsigned | nu
   return found === -1 ? null : { value, secretIndex: found };
 }
 
+// The last MAC computed: a request verifies its cookie's ID and then signs the same ID again for its
+// Set-Cookie, so the second HMAC is a lookup. A MAC is public (it is in the cookie); caching it leaks nothing.
+let lastValue = '';
+let lastSecret = '';
+let lastMac = '';
+
 function mac(value: string, secret: string): string {
-  return createHmac('sha256', secret).update(value).digest('base64').replace(/=+$/, '');
+  if (value === lastValue && secret === lastSecret && lastMac !== '') return lastMac;
+  const computed = createHmac('sha256', secret).update(value).digest('base64').replace(/=+$/, '');
+  lastValue = value;
+  lastSecret = secret;
+  lastMac = computed;
+  return computed;
 }
