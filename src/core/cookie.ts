@@ -34,8 +34,14 @@ export class Cookie {
   constructor(options?: CookieOptions | CookieData) {
     if (options) {
       if (typeof options !== 'object') throw new TypeError('argument options must be a object');
-      const { maxAge, expires, originalMaxAge, ...flags } = options as CookieOptions & CookieData;
-      Object.assign(this, stripUndefined(flags));
+      const given = options as CookieOptions & CookieData & Record<string, unknown>;
+      const { maxAge, expires, originalMaxAge } = given;
+      // Every other defined option is copied as is (no rest object + delete: that leaves a slow object).
+      for (const key of Object.keys(given)) {
+        if (key === 'maxAge' || key === 'expires' || key === 'originalMaxAge') continue;
+        const value = given[key];
+        if (value !== undefined) (this as unknown as Record<string, unknown>)[key] = value;
+      }
       if (expires !== undefined && expires !== null) this.expires = new Date(expires);
       else if (maxAge !== undefined && maxAge !== null) this.maxAge = maxAge;
       if (originalMaxAge !== undefined) this.originalMaxAge = originalMaxAge;
@@ -73,17 +79,18 @@ export class Cookie {
   }
 
   get data(): CookieData {
-    return stripUndefined({
-      originalMaxAge: this.originalMaxAge,
-      partitioned: this.partitioned,
-      priority: this.priority,
-      expires: this._expires ? this._expires.toISOString() : null,
-      secure: this.secure,
-      httpOnly: this.httpOnly,
-      domain: this.domain,
-      path: this.path,
-      sameSite: this.sameSite,
-    });
+    // Same keys in the same order as before, undefined ones left out without `delete`.
+    const data = {} as CookieData;
+    if (this.originalMaxAge !== undefined) data.originalMaxAge = this.originalMaxAge;
+    if (this.partitioned !== undefined) data.partitioned = this.partitioned;
+    if (this.priority !== undefined) data.priority = this.priority;
+    data.expires = this._expires ? this._expires.toISOString() : null;
+    if (this.secure !== undefined) data.secure = this.secure;
+    if (this.httpOnly !== undefined) data.httpOnly = this.httpOnly;
+    if (this.domain !== undefined) data.domain = this.domain;
+    if (this.path !== undefined) data.path = this.path;
+    if (this.sameSite !== undefined) data.sameSite = this.sameSite;
+    return data;
   }
 
   serialize(name: string, value: string): string {
@@ -93,11 +100,6 @@ export class Cookie {
   toJSON(): CookieData {
     return this.data;
   }
-}
-
-function stripUndefined<T extends object>(value: T): T {
-  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] === undefined) delete value[key];
-  return value;
 }
 
 /** Builds a Set-Cookie value. `'auto'` flags must be resolved by the caller; `secure` here is the final value. */
