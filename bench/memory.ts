@@ -1,0 +1,225 @@
+/**
+ * MemoryStore memory and pauses: `npm run bench:memory` (needs `--expose-gc`, which the script passes).
+ * For 100k and 1M sessions of the same ≈200 B payload, in the same run: heap bytes per session for
+ * sessionkit's MemoryStore and express-session's, `length()` time, and the longest event-loop block
+ * while 1M sessions expire in sessionkit's store (`perf_hooks.monitorEventLoopDelay`).
+ *
+ * Flags: --sizes 100000,1000000  --no-docs
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { MemoryStore } from '../src/stores/memory.js';
+import { COOKIE_MAX_AGE, ROOT, updateDocs } from './common.js';
+
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) {
+  console.error('run with --expose-gc (npm run bench:memory does)');
+  process.exit(1);
+}
+
+function heap(): number {
+  for (let i = 0; i < 3; i++) gc?.();
+  return process.memoryUsage().heapUsed;
+}
+
+/** ≈200 B of JSON, different per session, as an application's would be. */
+function payload(i: number): Record<string, unknown> {
+  return {
+    views: i % 1000,
+    user: { id: `user-${i}`, name: 'Ada Lovelace', roles: ['reader', 'writer'] },
+    csrf: randomBytes(16).toString('hex'),
+    flash: [],
+    theme: 'dark',
+    lastPath: `/articles/${i % 997}/comments`,
+  };
+}
+
+function id(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+interface ExpressMemoryStore {
+  set(sid: string, session: unknown, callback: (err?: unknown) => void): void;
+  length(callback: (err: unknown, length?: number) => void): void;
+  all(callback: (err: unknown, sessions?: unknown) => void): void;
+}
+
+interface Row {
+  store: string;
+  sessions: number;
+  bytesPerSession: number;
+  lengthMs: number;
+  allMs: number | null;
+}
+
+async function sessionkitRow(n: number): Promise<Row> {
+  const before = heap();
+  const store = new MemoryStore({ max: n, sweepInterval: 0 });
+  const now = Date.now();
+  for (let i = 0; i < n; i++) {
+    const expiresAt = now + COOKIE_MAX_AGE;
+    await store.create(id(), {
+      data: payload(i),
+      cookie: {
+        originalMaxAge: COOKIE_MAX_AGE,
+        expires: new Date(expiresAt).toISOString(),
+        httpOnly: true,
+        path: '/',
+      },
+      expiresAt,
+      createdAt: now,
+      lastSeenAt: now,
+      userId: null,
+    });
+  }
+  const after = heap();
+  let t = performance.now();
+  const length = await store.length();
+  const lengthMs = performance.now() - t;
+  if (length !== n) throw new Error(`sessionkit length ${length} ≠ ${n}`);
+  t = performance.now();
+  let listed = 0;
+  let cursor: string | null = null;
+  do {
+    const page: Awaited<ReturnType<MemoryStore['list']>> = await store.list({ cursor, limit: 1000 });
+    listed += page.sessions.length;
+    cursor = page.cursor;
+  } while (cursor);
+  const allMs = performance.now() - t;
+  if (listed !== n) throw new Error(`sessionkit listed ${listed} ≠ ${n}`);
+  const row = {
+    store: 'sessionkit MemoryStore',
+    sessions: n,
+    bytesPerSession: (after - before) / n,
+    lengthMs,
+    allMs,
+  };
+  await store.close();
+  return row;
+}
+
+async function expressSessionRow(n: number): Promise<Row> {
+  const { default: expressSession } = await import('express-session');
+  const Store = expressSession.MemoryStore as unknown as new () => ExpressMemoryStore;
+  const before = heap();
+  const store = new Store();
+  const expires = new Date(Date.now() + COOKIE_MAX_AGE).toISOString();
+  for (let i = 0; i < n; i++) {
+    // express-session hands its store `{ cookie, ...data }`; its MemoryStore keeps JSON.stringify of it.
+    await new Promise<void>((resolve) =>
+      store.set(
+        id(),
+        { cookie: { originalMaxAge: COOKIE_MAX_AGE, expires, httpOnly: true, path: '/' }, ...payload(i) },
+        () => resolve(),
+      ),
+    );
+  }
+  const after = heap();
+  let t = performance.now();
+  const length = await new Promise<number>((resolve) => store.length((_e, l) => resolve(l ?? 0)));
+  const lengthMs = performance.now() - t;
+  if (length !== n) throw new Error(`express-session length ${length} ≠ ${n}`);
+  t = performance.now();
+  await new Promise<void>((resolve) => store.all(() => resolve()));
+  const allMs = performance.now() - t;
+  return {
+    store: 'express-session MemoryStore',
+    sessions: n,
+    bytesPerSession: (after - before) / n,
+    lengthMs,
+    allMs,
+  };
+}
+
+interface Expiry {
+  sessions: number;
+  maxBlockMs: number;
+  p99BlockMs: number;
+  sweepSeconds: number;
+}
+
+/** n sessions expiring within the same second; the store's own timer sweeps them while we watch the loop. */
+async function expiryRun(n: number): Promise<Expiry> {
+  const store = new MemoryStore({ max: n, sweepInterval: 100 });
+  const now = Date.now();
+  const deadline = now + 3_000;
+  for (let i = 0; i < n; i++) {
+    await store.create(id(), {
+      data: payload(i),
+      cookie: { originalMaxAge: 3000, httpOnly: true, path: '/' },
+      expiresAt: deadline + (i % 1000),
+      createdAt: now,
+      lastSeenAt: now,
+      userId: null,
+    });
+  }
+  const entries = (store as unknown as { entries: Map<string, unknown> }).entries;
+  while (Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  histogram.enable();
+  const started = performance.now();
+  // Bounded: give up after 60 s.
+  while (entries.size > 0 && performance.now() - started < 60_000) await new Promise((r) => setTimeout(r, 5));
+  const sweepSeconds = (performance.now() - started) / 1000;
+  histogram.disable();
+  await store.close();
+  if (entries.size > 0) throw new Error(`${entries.size} sessions left after 60 s`);
+  return {
+    sessions: n,
+    // The histogram records delay beyond the 1 ms resolution timer, in ns.
+    maxBlockMs: histogram.max / 1e6,
+    p99BlockMs: histogram.percentile(99) / 1e6,
+    sweepSeconds,
+  };
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const i = argv.indexOf('--sizes');
+  const sizes = (i >= 0 && argv[i + 1] ? (argv[i + 1] as string) : '100000,1000000').split(',').map(Number);
+  const rows: Row[] = [];
+  for (const n of sizes) {
+    rows.push(await sessionkitRow(n));
+    heap();
+    rows.push(await expressSessionRow(n));
+    heap();
+    console.error(`  ${n} done`);
+  }
+  const expiry = await expiryRun(Math.max(...sizes));
+
+  const lines = [
+    `Measured ${new Date().toISOString()} with \`npm run bench:memory\`, Node ${process.version}. Payload per session ` +
+      '≈200 B of JSON (a counter, a small user object, a CSRF token, a path), the same for both stores.',
+    '',
+    '| Store | Sessions | Heap bytes / session | `length()` ms | all / list ms |',
+    '|---|---:|---:|---:|---:|',
+    ...rows.map(
+      (r) =>
+        `| ${r.store} | ${r.sessions.toLocaleString('en-US')} | ${Math.round(r.bytesPerSession)} | ${r.lengthMs.toFixed(2)} | ${
+          r.allMs === null ? '' : r.allMs.toFixed(0)
+        } |`,
+    ),
+    '',
+    `Expiry: ${expiry.sessions.toLocaleString('en-US')} sessions of sessionkit's MemoryStore expiring within one second, swept ` +
+      `by its own timer in ${expiry.sweepSeconds.toFixed(1)} s; longest event-loop block ${expiry.maxBlockMs.toFixed(1)} ms ` +
+      `(p99 ${expiry.p99BlockMs.toFixed(1)} ms), from \`perf_hooks.monitorEventLoopDelay\`. express-session's MemoryStore has ` +
+      'no timer: it drops an expired session only when it is read, or in a full scan by `all()`/`length()`.',
+  ];
+  const markdown = lines.join('\n');
+  console.log(markdown);
+  const dir = join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'memory-latest.json'),
+    JSON.stringify({ date: new Date().toISOString(), rows, expiry }, null, 2),
+  );
+  writeFileSync(join(dir, 'memory-latest.md'), `${markdown}\n`);
+  if (!argv.includes('--no-docs')) updateDocs('memory', markdown);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
