@@ -26,8 +26,10 @@ interface Entry {
   userId: string | null;
 }
 
-/** Expired entries removed per slice of a sweep, so a mass expiry never blocks the event loop for long. */
+/** Expired entries removed per slice of a sweep at most, so a mass expiry never blocks the event loop for long. */
 const SWEEP_SLICE = 5_000;
+/** A slice also stops after this many ms (checked every 256 removals): slow machines get smaller slices. */
+const SWEEP_SLICE_MS = 4;
 
 /**
  * A bounded, expiring in-process store. Expiry runs off a min-heap of deadlines, so a sweep costs
@@ -38,7 +40,10 @@ export class MemoryStore extends Store implements SessionStore {
   readonly max: number;
   private readonly entries = new Map<string, Entry>();
   private readonly byUser = new Map<string, Set<string>>();
-  private heap: { at: number; key: string }[] = [];
+  // The min-heap of deadlines as two parallel arrays (keys, and deadlines as unboxed doubles): no node
+  // object and no boxed number per entry.
+  private heap: string[] = [];
+  private heapAt: number[] = [];
   private timer: NodeJS.Timeout | null = null;
   private sweeping = false;
   /** The last ID hashed and its key: a request's get and its update/touch hash the same ID. */
@@ -133,6 +138,7 @@ export class MemoryStore extends Store implements SessionStore {
     this.entries.clear();
     this.byUser.clear();
     this.heap = [];
+    this.heapAt = [];
   }
 
   async prune(): Promise<number> {
@@ -244,19 +250,25 @@ export class MemoryStore extends Store implements SessionStore {
     this.emit('evict', oldest.value);
   }
 
-  /** Pops expired deadlines, at most `budget` of them; stale heap nodes (the entry moved on) are dropped. */
-  private sweep(budget: number): number {
+  /**
+   * Pops expired deadlines, at most `budget` of them, and stops after `until` (a performance.now() time);
+   * stale heap nodes (the entry moved on) are dropped.
+   */
+  private sweep(budget: number, until = Number.POSITIVE_INFINITY): number {
     const now = Date.now();
     let removed = 0;
+    let popped = 0;
     while (this.heap.length > 0 && budget-- > 0) {
-      const top = this.heap[0] as { at: number; key: string };
-      if (top.at > now) break;
+      const at = this.heapAt[0] as number;
+      if (at > now) break;
+      const key = this.heap[0] as string;
       this.pop();
-      const entry = this.entries.get(top.key);
-      if (entry && entry.expiresAt === top.at) {
-        this.remove(top.key);
+      const entry = this.entries.get(key);
+      if (entry && entry.expiresAt === at) {
+        this.remove(key);
         removed++;
       }
+      if ((++popped & 255) === 0 && performance.now() >= until) break;
     }
     return removed;
   }
@@ -266,8 +278,8 @@ export class MemoryStore extends Store implements SessionStore {
     this.sweeping = true;
     const step = () => {
       const before = this.heap.length;
-      this.sweep(SWEEP_SLICE);
-      const more = this.heap.length > 0 && (this.heap[0] as { at: number }).at <= Date.now();
+      this.sweep(SWEEP_SLICE, performance.now() + SWEEP_SLICE_MS);
+      const more = this.heap.length > 0 && (this.heapAt[0] as number) <= Date.now();
       if (more && this.heap.length < before) setImmediate(step).unref();
       else this.sweeping = false;
     };
@@ -278,41 +290,49 @@ export class MemoryStore extends Store implements SessionStore {
     // Touches leave stale nodes behind; rebuild once they outnumber the live ones.
     if (this.heap.length > 2 * this.entries.size + 1024) this.rebuildHeap();
     const heap = this.heap;
-    heap.push({ at, key });
+    const heapAt = this.heapAt;
+    heap.push(key);
+    heapAt.push(at);
     let i = heap.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if ((heap[parent] as { at: number }).at <= at) break;
-      heap[i] = heap[parent] as { at: number; key: string };
+      if ((heapAt[parent] as number) <= at) break;
+      heap[i] = heap[parent] as string;
+      heapAt[i] = heapAt[parent] as number;
       i = parent;
     }
-    heap[i] = { at, key };
+    heap[i] = key;
+    heapAt[i] = at;
   }
 
   private pop(): void {
     const heap = this.heap;
+    const heapAt = this.heapAt;
     const last = heap.pop();
-    if (!last || heap.length === 0) return;
+    const lastAt = heapAt.pop();
+    if (last === undefined || lastAt === undefined || heap.length === 0) return;
+    const size = heap.length;
     let i = 0;
     for (;;) {
       const left = 2 * i + 1;
-      if (left >= heap.length) break;
+      if (left >= size) break;
       const right = left + 1;
-      const child =
-        right < heap.length && (heap[right] as { at: number }).at < (heap[left] as { at: number }).at
-          ? right
-          : left;
-      if ((heap[child] as { at: number }).at >= last.at) break;
-      heap[i] = heap[child] as { at: number; key: string };
+      const child = right < size && (heapAt[right] as number) < (heapAt[left] as number) ? right : left;
+      if ((heapAt[child] as number) >= lastAt) break;
+      heap[i] = heap[child] as string;
+      heapAt[i] = heapAt[child] as number;
       i = child;
     }
     heap[i] = last;
+    heapAt[i] = lastAt;
   }
 
   private rebuildHeap(): void {
     const nodes = [...this.entries].map(([key, entry]) => ({ at: entry.expiresAt, key }));
     nodes.sort((a, b) => a.at - b.at);
-    this.heap = nodes; // a sorted array is a valid min-heap
+    // A sorted array is a valid min-heap.
+    this.heap = nodes.map((node) => node.key);
+    this.heapAt = nodes.map((node) => node.at);
   }
 }
 
