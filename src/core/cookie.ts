@@ -102,8 +102,61 @@ export class Cookie {
   }
 }
 
+/**
+ * A Set-Cookie value split around its two moving parts, the value and the Expires date, built once per
+ * name and attribute set by the `cookie` package itself (so validation and attribute order are its own).
+ */
+interface Template {
+  head: string;
+  /** From after the value up to and including `Expires=`; the whole rest when there is no Expires. */
+  mid: string;
+  /** After the date; `null` when the cookie has no Expires. */
+  tail: string | null;
+}
+
+const EPOCH_UTC = new Date(0).toUTCString();
+const MAX_TEMPLATES = 64;
+const templates = new Map<string, Template>();
+
+function templateFor(name: string, data: CookieData, secure: boolean, expires: boolean): Template | null {
+  const key = `${name}\u0000${data.path}\u0000${data.domain}\u0000${data.httpOnly}\u0000${secure || data.secure === true}\u0000${data.partitioned}\u0000${data.priority}\u0000${data.sameSite}\u0000${expires}`;
+  const cached = templates.get(key);
+  if (cached) return cached;
+  const text = serializeSlow(name, 'X', { ...data, expires: expires ? EPOCH_UTC : null }, secure);
+  const head = `${name}=`;
+  if (!text.startsWith(`${head}X`)) return null;
+  const rest = text.slice(head.length + 1);
+  let template: Template;
+  if (expires) {
+    const at = rest.indexOf(`; Expires=${EPOCH_UTC}`);
+    if (at === -1) return null;
+    const cut = at + '; Expires='.length;
+    template = { head, mid: rest.slice(0, cut), tail: rest.slice(cut + EPOCH_UTC.length) };
+  } else {
+    template = { head, mid: rest, tail: null };
+  }
+  if (templates.size >= MAX_TEMPLATES) templates.clear();
+  templates.set(key, template);
+  return template;
+}
+
 /** Builds a Set-Cookie value. `'auto'` flags must be resolved by the caller; `secure` here is the final value. */
 export function serializeCookie(name: string, value: string, data: CookieData, secure: boolean): string {
+  // Same output as the `cookie` package (which built the template), without its per-call work.
+  const date = data.expires ? new Date(data.expires) : null;
+  if (date === null || Number.isFinite(date.valueOf())) {
+    const template = templateFor(name, data, secure, date !== null);
+    if (template) {
+      const encoded = value ? encodeURIComponent(value) : '';
+      return template.tail === null
+        ? template.head + encoded + template.mid
+        : template.head + encoded + template.mid + (date as Date).toUTCString() + template.tail;
+    }
+  }
+  return serializeSlow(name, value, data, secure);
+}
+
+function serializeSlow(name: string, value: string, data: CookieData, secure: boolean): string {
   const options: SerializeOptions = {
     path: data.path,
     domain: data.domain,
