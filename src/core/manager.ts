@@ -58,7 +58,7 @@ interface RequestContext {
   ended: boolean;
   secure: boolean | null;
   /** Session operations still running (a destroy() whose callback the app did not wait for). */
-  pending: Set<Promise<unknown>>;
+  pending: Set<Promise<unknown>> | null;
 }
 
 /** Longest stale cookie candidates tried per request (duplicate names, B04). */
@@ -160,7 +160,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       ephemeral: false,
       ended: false,
       secure: null,
-      pending: new Set(),
+      pending: null,
     };
     req[kContext] = context;
     const candidates = readCookieValues(req.headers.cookie, this.options.name);
@@ -190,7 +190,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       ephemeral: true,
       ended: false,
       secure: null,
-      pending: new Set<Promise<unknown>>(),
+      pending: null,
     };
     context.ephemeral = true;
     req[kContext] = context;
@@ -206,7 +206,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const context = req[kContext];
     if (!context || context.ephemeral) return [];
     // An app may answer without waiting for destroy()/regenerate(): finish them before the first byte.
-    while (context.pending.size > 0) await Promise.allSettled([...context.pending]);
+    while (context.pending !== null && context.pending.size > 0)
+      await Promise.allSettled([...context.pending]);
     const session = context.session;
     if (req.session !== session) {
       // The application removed req.session (express-session's `unset`), or destroy() did.
@@ -260,11 +261,13 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   private async track<T>(context: RequestContext, work: Promise<T>): Promise<T> {
+    // Made on first use: most requests never run a session operation of their own.
+    context.pending ??= new Set();
     context.pending.add(work);
     try {
       return await work;
     } finally {
-      context.pending.delete(work);
+      context.pending?.delete(work);
     }
   }
 
