@@ -30,7 +30,7 @@ import {
   type SessionRequestLike,
   validateCookie,
 } from './options.js';
-import { stringifyJson } from './serializer.js';
+import { stringifyJson, validateRecord } from './serializer.js';
 import { kState, Session, type SessionController, type SessionState } from './session.js';
 import { sign, unsign } from './signature.js';
 import type { SessionRecord } from './types.js';
@@ -457,7 +457,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   private async load(id: string): Promise<SessionRecord | null> {
     let record: SessionRecord | null;
     try {
-      record = await this.call('get', () => this.store.get(id));
+      const found = await this.call('get', () => this.store.get(id));
+      // Any store, ours or a bridged one, may hand back a malformed record: check it before use (B18).
+      record = found === null || found === undefined ? null : validateRecord(found);
     } catch (error) {
       if (!(error instanceof CorruptSessionError)) throw error;
       this.report(error);

@@ -72,7 +72,22 @@ export function encodeRecord(record: SessionRecord): string {
 
 /** Decodes and validates a stored record. Anything malformed is a CorruptSessionError (B18). */
 export function decodeRecord(stored: unknown): SessionRecord {
-  const value = typeof stored === 'string' ? parseJson(stored) : sanitize(stored);
+  return validateRecord(typeof stored === 'string' ? parseJson(stored) : sanitize(stored));
+}
+
+const SAME_SITE = new Set<unknown>([true, false, 'lax', 'strict', 'none', 'auto']);
+const PRIORITY = new Set<unknown>(['low', 'medium', 'high']);
+
+function optional(value: unknown, type: string): boolean {
+  return value === undefined || typeof value === type;
+}
+
+/**
+ * Checks the shape of a record from any store, the cookie's fields included: a wrongly typed field
+ * would otherwise surface later as an Invalid Date or a serializer error on every request that carries
+ * the cookie. Anything off is a CorruptSessionError, which the middleware turns into a fresh session.
+ */
+export function validateRecord(value: unknown): SessionRecord {
   if (!isPlainObject(value)) throw new CorruptSessionError('not an object');
   const { data, cookie, expiresAt, createdAt, lastSeenAt, userId } = value;
   if (!isPlainObject(data)) throw new CorruptSessionError('`data` is not an object');
@@ -83,6 +98,20 @@ export function decodeRecord(stored: unknown): SessionRecord {
   if (userId !== null && userId !== undefined && typeof userId !== 'string') {
     throw new CorruptSessionError('`userId` is not a string');
   }
+  const { originalMaxAge, expires, sameSite, priority, secure } = cookie;
+  const cookieOk =
+    (originalMaxAge === null || originalMaxAge === undefined || isTime(originalMaxAge)) &&
+    (expires === null ||
+      expires === undefined ||
+      (typeof expires === 'string' && Number.isFinite(Date.parse(expires)))) &&
+    (sameSite === undefined || SAME_SITE.has(sameSite)) &&
+    (priority === undefined || PRIORITY.has(priority)) &&
+    (secure === undefined || typeof secure === 'boolean' || secure === 'auto') &&
+    optional(cookie.httpOnly, 'boolean') &&
+    optional(cookie.partitioned, 'boolean') &&
+    optional(cookie.path, 'string') &&
+    optional(cookie.domain, 'string');
+  if (!cookieOk) throw new CorruptSessionError('`cookie` has a field of the wrong type');
   return {
     data,
     cookie: cookie as unknown as CookieData,

@@ -135,10 +135,16 @@ class PgExecutor implements SqlExecutor {
   private async withClient<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
     const started = Date.now();
     const client = await this.pool.connect();
+    // pg-pool listens for a client's 'error' only while it is idle: a connection that dies while checked
+    // out would emit an unhandled 'error' and crash the process. The failed query reports it instead.
+    const ignoreError = () => undefined;
+    client.on('error', ignoreError);
     let released = false;
     const release = (error?: Error) => {
       if (released) return;
       released = true;
+      // A destroyed client keeps the listener (late errors may still come); a reused one must not pile them up.
+      if (!error) client.removeListener('error', ignoreError);
       client.release(error);
     };
     const timer = setTimeout(() => release(new Error('sessionkit: query timed out')), this.timeoutMs);

@@ -71,24 +71,6 @@ function expectAllOk(probes: Probe[]): void {
   for (const p of probes) expect(p.status, `status ${p.status} ${p.code}`).toBe(200);
 }
 
-/**
- * WORKAROUND for a PostgresStore bug, pinned by the child-process test below: a pooled pg client whose
- * connection dies while checked out emits 'error' with no listener (pg-pool only listens while the
- * client is idle), which is an uncaught exception that kills the process. Until
- * src/stores/postgres.ts attaches a listener in PgExecutor.withClient, the in-process fault tests add
- * one here so that they can check the other claims.
- */
-function withCheckedOutErrorListener(store: AnyStore): void {
-  const pool = (store as unknown as { pool: { connect(): Promise<{ on(e: 'error', f: () => void): void }> } })
-    .pool;
-  const connect = pool.connect.bind(pool);
-  pool.connect = async () => {
-    const client = await connect();
-    client.on('error', () => undefined);
-    return client;
-  };
-}
-
 interface Backend {
   name: string;
   skip: string | false;
@@ -194,7 +176,6 @@ for (const backend of allBackends) {
         let app: TrafficApp | null = null;
         try {
           store = await createStore(backend.via(port));
-          if (backend.name === 'PostgreSQL') withCheckedOutErrorListener(store);
           app = await trafficApp(store, STORE_TIMEOUT);
           const cookies = await seedSessions(app.url, 10, 'pre');
           expectAllOk(await burst(app.url, cookies, BURST));
@@ -225,7 +206,6 @@ for (const backend of allBackends) {
       let app: TrafficApp | null = null;
       try {
         store = await createStore(backend.via(port));
-        if (backend.name === 'PostgreSQL') withCheckedOutErrorListener(store);
         app = await trafficApp(store, STORE_TIMEOUT);
         const cookies = await seedSessions(app.url, 5, 'slow');
         proxy.delayMs = 100;
@@ -300,13 +280,9 @@ describe('a redis-server this test owns, stopped and killed', () => {
 });
 
 describe.skipIf(pgSkip)('PostgresStore: a connection lost while a client is checked out', () => {
-  // BUG: src/stores/postgres.ts PgExecutor.withClient never listens for 'error' on the client it checked
-  // out; pg-pool removes its idle listener at checkout, so a connection that dies mid-call makes pg's
-  // Client emit an unhandled 'error' and the process exits. Fix: in withClient, after
-  // `const client = await this.pool.connect()`, add `const onError = () => undefined;
-  // client.on('error', onError)` and `client.removeListener('error', onError)` once released.
-  // Drop `.fails` once fixed (and withCheckedOutErrorListener above).
-  it.fails('the process survives connections cut under load (child process)', async () => {
+  // Was a bug: PgExecutor.withClient did not listen for 'error' on a checked-out client, so a connection
+  // dying mid-call crashed the process. It listens now.
+  it('the process survives connections cut under load (child process)', async () => {
     const script = `
       const { PostgresStore } = await import(${JSON.stringify(sourcePath('stores/postgres.ts'))});
       const { TcpProxy } = await import(${JSON.stringify(sourcePath('testing/proxy.ts'))});

@@ -7,9 +7,8 @@ import { SQLiteStore } from '../../src/stores/sqlite.js';
 import { cookieOf, idOf, jsonErrors } from '../support/apps.js';
 
 /**
- * Bugs the fuzzer found (test/security/fuzz.test.ts), pinned as concrete cases. Each `it.fails` is a
- * known bug: it passes while the bug is there and turns red once it is fixed; then drop the `.fails`
- * (and the matching exclusion in fuzz.test.ts).
+ * Bugs the fuzzer found (test/security/fuzz.test.ts), pinned as concrete cases; fixed by validating
+ * every record a store returns (serializer.validateRecord, called by SessionManager.load).
  */
 
 const secret = 'regressions-secret-0123456789abcdef01234';
@@ -38,10 +37,10 @@ describe('B18: a stored cookie with wrongly typed fields is a corrupt record, no
   const corruptCookie = (id: string, cookie: string) =>
     store.db.prepare('UPDATE sessionkit_sessions SET cookie = ? WHERE id = ?').run(cookie, storageKey(id));
 
-  // BUG: serializer.decodeRecord only checks that `cookie` is an object; `new Cookie()` then takes
+  // Was a bug: serializer.decodeRecord only checks that `cookie` is an object; `new Cookie()` then takes
   // `originalMaxAge: "x"`, resetMaxAge() makes `new Date(now + "x")`, and Cookie.data's toISOString()
   // throws RangeError inside the store call, reported as ERR_STORE (500) on every request with that cookie.
-  it.fails('originalMaxAge that is not a number', async () => {
+  it('originalMaxAge that is not a number', async () => {
     const app = appOn(store);
     const cookie = cookieOf(await request(app).get('/set'));
     corruptCookie(idOf(cookie), '{"originalMaxAge":"x"}');
@@ -49,8 +48,8 @@ describe('B18: a stored cookie with wrongly typed fields is a corrupt record, no
     expect(res.status).toBe(200);
   });
 
-  // BUG: same path: `expires: "not a date"` becomes an Invalid Date, so expiresAt is NaN and the update throws.
-  it.fails('expires that is not a date', async () => {
+  // Was a bug: same path: `expires: "not a date"` becomes an Invalid Date, so expiresAt is NaN and the update throws.
+  it('expires that is not a date', async () => {
     const app = appOn(store);
     const cookie = cookieOf(await request(app).get('/set'));
     corruptCookie(idOf(cookie), '{"originalMaxAge":null,"expires":"not a date"}');
@@ -58,9 +57,9 @@ describe('B18: a stored cookie with wrongly typed fields is a corrupt record, no
     expect(res.status).toBe(200);
   });
 
-  // BUG: a stored `sameSite: "sideways"` reaches cookie.serialize() when the cookie is re-sent (rolling),
+  // Was a bug: a stored `sameSite: "sideways"` reaches cookie.serialize() when the cookie is re-sent (rolling),
   // which throws "option sameSite is invalid".
-  it.fails('sameSite that is not a SameSite value, re-sent by rolling', async () => {
+  it('sameSite that is not a SameSite value, re-sent by rolling', async () => {
     const app = appOn(store, { rolling: true });
     const cookie = cookieOf(await request(app).get('/set'));
     corruptCookie(idOf(cookie), '{"originalMaxAge":null,"sameSite":"sideways"}');
@@ -78,10 +77,10 @@ describe('B18: a stored cookie with wrongly typed fields is a corrupt record, no
 });
 
 describe('B18: a native store that returns a record of the wrong shape', () => {
-  // BUG: MemoryStore.get returns `parseJson(entry.json)` unchecked and SessionManager.load trusts any
+  // Was a bug: MemoryStore.get returns `parseJson(entry.json)` unchecked and SessionManager.load trusts any
   // store's record, so `data: null` makes `new Session()` call Object.keys(null) and `cookie: 23` makes
   // `new Cookie(23)` throw: a TypeError from open() and a 500 on every request carrying that cookie.
-  it.fails('data: null from the store is treated as corrupt, not a 500', async () => {
+  it('data: null from the store is treated as corrupt, not a 500', async () => {
     const store = new MemoryStore();
     const app = appOn(store);
     const cookie = cookieOf(await request(app).get('/set'));
