@@ -11,6 +11,7 @@ export interface NodeRedisClientLike {
   readonly isReady: boolean;
   close(): Promise<void>;
   destroy(): void;
+  connect(): Promise<unknown>;
 }
 
 export interface NodeRedisClusterLike {
@@ -59,6 +60,12 @@ export interface RedisDriver {
   masters(): Promise<NodeSender[]>;
   /** Quits the client; only called for clients the store created itself. */
   close(): Promise<void>;
+  /**
+   * Drops the connection and opens a new one; only called for clients the store created itself. After
+   * a command timeout the old connection may owe replies that will never come (a black-holed link), and
+   * a client that matches replies to commands in order would stay behind them.
+   */
+  reconnect?(): void;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -93,6 +100,11 @@ function nodeRedis(client: NodeRedisClientLike): RedisDriver {
     async close() {
       if (client.isOpen) await client.close().catch(() => client.destroy());
     },
+    reconnect() {
+      if (!client.isOpen) return;
+      client.destroy();
+      client.connect().catch(() => undefined);
+    },
   };
 }
 
@@ -125,6 +137,9 @@ function ioredis(client: IORedisLike): RedisDriver {
     masters: async () => [send],
     async close() {
       await client.quit().catch(() => client.disconnect());
+    },
+    reconnect() {
+      client.disconnect(true);
     },
   };
 }

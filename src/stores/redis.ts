@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CorruptSessionError, OptionsError, StoreUrlError } from '../core/errors.js';
+import { CorruptSessionError, OptionsError, StoreTimeoutError, StoreUrlError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import {
   applyDeltaToRecord,
@@ -464,6 +464,23 @@ export class RedisStore extends Store implements SessionStore {
   private sessionPattern(): string {
     return `${escapeGlob(this.prefix)}s:{*`;
   }
+
+  /**
+   * Every operation, bounded by `timeout`. A timed-out operation on a client the store owns drops that
+   * connection (at most once a second): its replies may never come, and the client would keep matching
+   * later replies to the commands still owed them.
+   */
+  override run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    return super.run(operation, fn).catch((error: unknown) => {
+      if (this.closeClient && isTimeout(error) && Date.now() - this.lastReconnect > 1_000) {
+        this.lastReconnect = Date.now();
+        this.driver.reconnect?.();
+      }
+      throw error;
+    });
+  }
+
+  private lastReconnect = 0;
 
   // ------------------------------------------------------------------------------------------ commands
 
@@ -1068,4 +1085,11 @@ async function ioredisSentinel(url: URL, settings: ClientSettings): Promise<Redi
   client.on('error', () => undefined);
   await settle(client.connect(), settings.timeout);
   return client;
+}
+
+/** A store timeout, or a client's own command timeout wrapped as its cause. */
+function isTimeout(error: unknown): boolean {
+  if (error instanceof StoreTimeoutError) return true;
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  return cause instanceof Error && (cause.name === 'TimeoutError' || cause.message === 'Command timed out');
 }
