@@ -48,6 +48,8 @@ export class MemoryStore extends Store implements SessionStore {
   private sweeping = false;
   /** The last ID hashed and its key: a request's get and its update/touch hash the same ID. */
   private lastId = '';
+  /** The keys of the listing being paged through (see list()). */
+  private listing: string[] | null = null;
   private lastKey = '';
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -118,14 +120,19 @@ export class MemoryStore extends Store implements SessionStore {
   async list(options: ListOptions = {}): Promise<ListPage> {
     this.sweep(Number.POSITIVE_INFINITY);
     const limit = options.limit ?? 100;
-    const keys = [...this.entries.keys()];
     const start = options.cursor ? Number(options.cursor) : 0;
+    // One snapshot of the keys per listing, not one per page (that made paging through n sessions
+    // O(n²)). As with SCAN, a session written during the listing may be missed; one removed is skipped.
+    if (start === 0 || this.listing === null) this.listing = [...this.entries.keys()];
+    const keys = this.listing;
     const page = keys.slice(start, start + limit);
     const sessions = page.flatMap((key) => {
       const summary = this.summary(key);
       return summary ? [summary] : [];
     });
-    return { sessions, cursor: start + limit < keys.length ? String(start + limit) : null };
+    const more = start + limit < keys.length;
+    if (!more) this.listing = null;
+    return { sessions, cursor: more ? String(start + limit) : null };
   }
 
   /** O(expired): sweeps what has expired, then reads the Map's size. */
@@ -139,6 +146,7 @@ export class MemoryStore extends Store implements SessionStore {
     this.byUser.clear();
     this.heap = [];
     this.heapAt = [];
+    this.listing = null;
   }
 
   async prune(): Promise<number> {
