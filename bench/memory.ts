@@ -179,6 +179,10 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const i = argv.indexOf('--sizes');
   const sizes = (i >= 0 && argv[i + 1] ? (argv[i + 1] as string) : '100000,1000000').split(',').map(Number);
+  if (argv.includes('--expiry-only')) {
+    console.log(await expiryRun(Math.max(...sizes)));
+    return;
+  }
   const rows: Row[] = [];
   for (const n of sizes) {
     rows.push(await sessionkitRow(n));
