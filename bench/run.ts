@@ -63,7 +63,7 @@ function parseArgs(argv: string[]): Args {
     quick,
     rounds: value('--rounds', quick ? 2 : 3),
     duration: value('--duration', quick ? 1 : 3),
-    warmup: quick ? 0.5 : 1,
+    warmup: quick ? 0.25 : 1,
     connections: value('--connections', 32),
     redis: !argv.includes('--no-redis'),
     sqlite: !argv.includes('--no-sqlite'),
