@@ -219,7 +219,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     }
     const state = sessionStateOf(session);
     session.cookie.resetMaxAge();
-    const wrote = await this.write(req, session, false);
+    const wrote = await this.write(session, false);
     const cookieChanged = cookieSignature(session.cookie) !== state.cookieSnapshot;
     const send =
       state.issueCookie ||
@@ -289,7 +289,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const req = session.req as Req & SessionCarrier;
     const context = this.contextOf(req);
     if (context.ephemeral) return;
-    const result = await this.write(req, session, true);
+    const result = await this.write(session, true);
     if (result === 'lost') throw new SessionNotFoundError('save');
   }
 
@@ -310,7 +310,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * Writes the session if the rules say so. `force` is an explicit save(). Returns what happened:
    * 'create' | 'update' | 'touch' | 'none', or 'lost' when the store no longer had the session.
    */
-  private async write(req: Req & SessionCarrier, session: Session, force: boolean): Promise<string> {
+  private async write(session: Session, force: boolean): Promise<string> {
     const state = sessionStateOf(session);
     const now = Date.now();
     const expiresAt = this.expiresAt(session, state, now);
