@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 // Inlined by the bundler, so the version is right wherever the CLI file ends up.
 import pkg from '../../package.json' with { type: 'json' };
 import type { AnyStore } from '../stores/factory.js';
+import { protectDashedHandle } from './argv.js';
 import * as commands from './commands.js';
 import { type Classified, CliError, classify, ExitCode } from './exit.js';
 import { progressEnabled } from './progress.js';
@@ -45,7 +46,8 @@ Examples:
   sessionkit revoke-user 42 --except "$SID" --store postgres://app@db/app`;
 
 /** Runs one CLI invocation; resolves the exit code. Never throws, never prints a stack trace. */
-async function main(argv: string[]): Promise<number> {
+async function main(args: string[]): Promise<number> {
+  const argv = protectDashedHandle(args);
   let store: AnyStore | undefined;
   let url: string | undefined;
   let json = argv.includes('--json');
