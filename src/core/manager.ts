@@ -111,8 +111,9 @@ function dataOf(session: Session): Record<string, unknown> {
  * decides what to write and which Set-Cookie to send. Adapters call `open` and `commit`.
  *
  * Events: `error` (corrupt records, store failures absorbed by `onStoreError: 'anonymous'`),
- * `create`, `destroy`, `regenerate` (each with the session's handle, never its ID), `invalid` (a cookie
- * that failed its signature or shape check).
+ * `create`, `destroy`, `regenerate`, `unknown` (a correctly signed ID the store does not have: expired,
+ * revoked or guessed), each with the session's handle, never its ID; `invalid` (a cookie that failed its
+ * signature or shape check).
  */
 export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   extends EventEmitter
@@ -177,6 +178,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
         return;
       }
     }
+    // A correctly signed ID the store does not have: expired, revoked, or guessed (C30, C34).
+    if (context.presentedId !== null) this.emitFor('unknown', context.presentedId);
     this.generate(req, context);
   }
 

@@ -82,6 +82,24 @@ describe('cookies that must not load a session', () => {
   });
 });
 
+describe('lifecycle events for monitoring (C30, C34)', () => {
+  it('reports bad signatures as invalid and signed-but-unknown IDs as unknown, by handle only', async () => {
+    const { app, middleware } = appWith();
+    const events: [string, unknown][] = [];
+    middleware.manager.on('invalid', (e) => events.push(['invalid', e]));
+    middleware.manager.on('unknown', (e) => events.push(['unknown', e]));
+    const unknownId = 'mFfjmzxMtP4lFBJ5RPgRmNa9e8f2bM3n';
+    await request(app).get('/get').set('Cookie', cookieFor(unknownId, 'wrong secret'));
+    await request(app).get('/get').set('Cookie', cookieFor(unknownId));
+    const { storageKey } = await import('../../src/core/id.js');
+    expect(events).toEqual([
+      ['invalid', { reason: 'bad-signature' }],
+      ['unknown', { handle: storageKey(unknownId) }],
+    ]);
+    expect(JSON.stringify(events)).not.toContain(unknownId);
+  });
+});
+
 describe('secret rotation', () => {
   it('accepts a cookie signed by an older secret and re-signs it with the newest (C35, B08)', async () => {
     const { app: oldApp, store } = appWith({ secret: 'old-secret-0123456789abcdef0123456789' });
