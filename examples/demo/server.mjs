@@ -81,6 +81,9 @@ async function shutdown(signal) {
         new Promise((done) => {
           server.close(done);
           server.closeIdleConnections();
+          // Keep-alive sockets that go idle later (a browser left open) would hold close() forever:
+          // requests in flight get a moment to finish and save their sessions, then every socket goes.
+          setTimeout(() => server.closeAllConnections(), 1_500).unref();
         }),
     ),
   );
