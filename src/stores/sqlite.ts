@@ -97,6 +97,9 @@ export class SQLiteStore extends SqlStore {
   /** `target`: a file path (default `./data/sessions.db`, its directory created), `:memory:`, or an open Database. */
   constructor(target: string | Db = DEFAULT_SQLITE_PATH, options: SQLiteStoreOptions = {}) {
     const owned = typeof target === 'string';
+    if (!owned && typeof (target as Partial<Db> | null)?.pragma !== 'function') {
+      throw new OptionsError('target', 'must be a file path, ":memory:", or an open better-sqlite3 Database');
+    }
     const table = checkIdentifier('table', options.table ?? DEFAULT_TABLE);
     const busy = options.busyTimeout ?? options.timeout ?? 5_000;
     if (!(Number.isInteger(busy) && busy >= 0))

@@ -78,6 +78,12 @@ describe('SQLiteStore specifics', () => {
     await b.close();
   });
 
+  it('refuses a target that is neither a path nor a Database, naming the option', () => {
+    expect(() => new SQLiteStore({ path: './x.db' } as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION', option: 'target' }),
+    );
+  });
+
   it('refuses a table name that is not a plain SQL name', () => {
     expect(() => new SQLiteStore(':memory:', { table: 'x; DROP TABLE y' })).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
