@@ -11,6 +11,8 @@ export class TcpProxy {
   private sockets = new Set<Socket>();
   private mode: 'pass' | 'refuse' | 'stall' = 'pass';
   port = 0;
+  /** Delays every chunk by this many ms, in each direction, keeping order: a slow link. */
+  delayMs = 0;
 
   constructor(targetHost: string, targetPort: number) {
     this.targetHost = targetHost;
@@ -62,10 +64,21 @@ export class TcpProxy {
     const upstream = connect(this.targetPort, this.targetHost);
     this.sockets.add(client);
     this.sockets.add(upstream);
-    const forward = (from: Socket, to: Socket) =>
+    const forward = (from: Socket, to: Socket) => {
+      let chain = Promise.resolve();
       from.on('data', (chunk) => {
-        if (this.mode === 'pass') to.write(chunk);
+        if (this.mode !== 'pass') return;
+        const delay = this.delayMs;
+        if (delay === 0) {
+          to.write(chunk);
+          return;
+        }
+        chain = chain.then(async () => {
+          await new Promise((resolve) => setTimeout(resolve, delay));
+          if (!to.destroyed) to.write(chunk);
+        });
       });
+    };
     forward(client, upstream);
     forward(upstream, client);
     const close = () => {

@@ -4,7 +4,6 @@ import { TcpProxy } from '../../src/testing/proxy.js';
 import { runScript, sourcePath } from '../stores/sql-helpers.js';
 import {
   burst,
-  LatencyProxy,
   missingSessions,
   type Probe,
   seedSessions,
@@ -195,7 +194,7 @@ for (const backend of allBackends) {
     }
 
     it('slow link (100 ms per chunk): every request answers within the bound, 200 or 503, then all 200', async () => {
-      const proxy = new LatencyProxy(backend.host, backend.port);
+      const proxy = new TcpProxy(backend.host, backend.port);
       const port = await proxy.start();
       let store: AnyStore | null = null;
       let app: TrafficApp | null = null;

@@ -1,5 +1,4 @@
 import type { Server } from 'node:http';
-import { connect, createServer, type Socket } from 'node:net';
 import express from 'express';
 import session from '../../src/index.js';
 import type { AnyStore } from '../../src/stores/factory.js';
@@ -126,54 +125,4 @@ export async function missingSessions(url: string, cookies: string[], tag: strin
     if ((res.body?.data as Record<string, unknown> | undefined)?.mark !== `${tag}${i}`) missing++;
   }
   return missing;
-}
-
-/** A loopback proxy that delays every chunk by `delayMs` (each direction), keeping order. */
-export class LatencyProxy {
-  private server = createServer((client) => this.accept(client));
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-  delayMs = 0;
-
-  constructor(
-    private readonly targetHost: string,
-    private readonly targetPort: number,
-  ) {}
-
-  async start(): Promise<number> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', () => resolve()));
-    this.port = (this.server.address() as { port: number }).port;
-    return this.port;
-  }
-
-  async stop(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private accept(client: Socket): void {
-    const upstream = connect(this.targetPort, this.targetHost);
-    this.sockets.add(client);
-    this.sockets.add(upstream);
-    const forward = (from: Socket, to: Socket) => {
-      let chain = Promise.resolve();
-      from.on('data', (chunk) => {
-        const delay = this.delayMs;
-        chain = chain.then(async () => {
-          if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
-          if (!to.destroyed) to.write(chunk);
-        });
-      });
-    };
-    forward(client, upstream);
-    forward(upstream, client);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      this.sockets.delete(client);
-      this.sockets.delete(upstream);
-    };
-    client.on('error', close).on('close', close);
-    upstream.on('error', close).on('close', close);
-  }
 }
