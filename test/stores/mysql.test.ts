@@ -10,7 +10,7 @@ import { createFromUrl, MySQLStore } from '../../src/stores/mysql.js';
 import { runNamespace, serviceSkipReason } from '../support/services.js';
 import { record, runStoreConformance } from './conformance.js';
 import { runExpressSessionCompat } from './express-session-compat.js';
-import { runScript, sourcePath } from './sql-helpers.js';
+import { legacyPayload, runScript, sourcePath } from './sql-helpers.js';
 
 const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 const upstream = new URL(MYSQL_URL);
@@ -201,15 +201,3 @@ describe.skipIf(skip)('MySQLStore specifics', () => {
     expect(await runScript(script)).toBe(0);
   });
 });
-
-function legacyPayload(inMs: number) {
-  return {
-    cookie: {
-      originalMaxAge: 60_000,
-      expires: new Date(Date.now() + inMs).toISOString(),
-      httpOnly: true,
-      path: '/',
-    },
-    views: 7,
-  };
-}

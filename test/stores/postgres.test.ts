@@ -10,7 +10,7 @@ import { createFromUrl, PostgresStore } from '../../src/stores/postgres.js';
 import { runNamespace, serviceSkipReason } from '../support/services.js';
 import { record, runStoreConformance } from './conformance.js';
 import { runExpressSessionCompat } from './express-session-compat.js';
-import { runScript, sourcePath } from './sql-helpers.js';
+import { legacyPayload, runScript, sourcePath } from './sql-helpers.js';
 
 const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const table = runNamespace('sk');
@@ -199,15 +199,3 @@ describe.skipIf(skip)('PostgresStore specifics', () => {
     expect(await runScript(script)).toBe(0);
   });
 });
-
-function legacyPayload(inMs: number) {
-  return {
-    cookie: {
-      originalMaxAge: 60_000,
-      expires: new Date(Date.now() + inMs).toISOString(),
-      httpOnly: true,
-      path: '/',
-    },
-    views: 7,
-  };
-}

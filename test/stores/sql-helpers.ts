@@ -24,3 +24,16 @@ export function runScript(source: string, limitMs = 8_000): Promise<number | nul
 export function sourcePath(relative: string): string {
   return new URL(`../../src/${relative}`, import.meta.url).pathname;
 }
+
+/** express-session's stored shape, as the anchor stores write it, expiring `inMs` from now. */
+export function legacyPayload(inMs: number) {
+  return {
+    cookie: {
+      originalMaxAge: 60_000,
+      expires: new Date(Date.now() + inMs).toISOString(),
+      httpOnly: true,
+      path: '/',
+    },
+    views: 7,
+  };
+}
