@@ -11,14 +11,7 @@ import {
   trafficApp,
   untilRecovered,
 } from '../support/faults.js';
-import {
-  MYSQL_URL,
-  mysqlExec,
-  POSTGRES_URL,
-  pgExec,
-  REDIS_URL,
-  storeFileExists,
-} from '../support/interleave.js';
+import { MYSQL_URL, mysqlExec, POSTGRES_URL, pgExec, REDIS_URL } from '../support/interleave.js';
 import { freePort, RedisServer, removeDir, tempDir } from '../support/redis-servers.js';
 import { runNamespace, serviceSkipReason } from '../support/services.js';
 
@@ -136,9 +129,7 @@ async function backends(): Promise<Backend[]> {
     const target = new URL(MYSQL_URL);
     list.push({
       name: 'MariaDB',
-      skip: storeFileExists('mysql')
-        ? await serviceSkipReason('MariaDB', () => mysqlExec(MYSQL_URL, 'SELECT 1'))
-        : 'src/stores/mysql.ts is not in the tree yet',
+      skip: await serviceSkipReason('MariaDB', () => mysqlExec(MYSQL_URL, 'SELECT 1')),
       host: target.hostname,
       port: Number(target.port || 3306),
       via: (port) => {

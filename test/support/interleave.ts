@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AnyStore, createStore } from '../../src/stores/factory.js';
 import { MemoryStore } from '../../src/stores/memory.js';
+import { mongoTarget } from './mongo/target.js';
 import { runNamespace, serviceSkipReason } from './services.js';
 
 /**
@@ -140,11 +141,6 @@ export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
-/** True when another engineer's store file has landed in this tree. */
-export function storeFileExists(name: string): boolean {
-  return existsSync(new URL(`../../src/stores/${name}.ts`, import.meta.url));
-}
-
 async function pgProbe(url: string): Promise<void> {
   const pg = (await import('pg')).default;
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
@@ -191,14 +187,10 @@ async function redisProbe(url: string): Promise<void> {
   }
 }
 
-interface MongoTargetModule {
-  mongoTarget(): Promise<{ url: string; label: string; close(): Promise<void> }>;
-}
-
 /**
  * Every store that can run here: memory and SQLite always; PostgreSQL, MariaDB/MySQL and Redis when their
  * server answers (CI fails instead of skipping, see services.ts); MongoDB on MONGODB_URL or the in-process
- * stand-in. A store whose source file is not in the tree yet is skipped with that reason.
+ * stand-in.
  */
 export async function storeTargets(label: string): Promise<StoreTarget[]> {
   const targets: StoreTarget[] = [];
@@ -224,9 +216,7 @@ export async function storeTargets(label: string): Promise<StoreTarget[]> {
 
   {
     const table = runNamespace(label);
-    const skip = storeFileExists('postgres')
-      ? await serviceSkipReason('PostgreSQL', () => pgProbe(POSTGRES_URL))
-      : 'src/stores/postgres.ts is not in the tree yet';
+    const skip = await serviceSkipReason('PostgreSQL', () => pgProbe(POSTGRES_URL));
     targets.push({
       name: 'postgres',
       skip,
@@ -241,9 +231,7 @@ export async function storeTargets(label: string): Promise<StoreTarget[]> {
 
   {
     const table = runNamespace(label);
-    const skip = storeFileExists('mysql')
-      ? await serviceSkipReason('MariaDB', () => mysqlExec(MYSQL_URL, 'SELECT 1'))
-      : 'src/stores/mysql.ts is not in the tree yet';
+    const skip = await serviceSkipReason('MariaDB', () => mysqlExec(MYSQL_URL, 'SELECT 1'));
     targets.push({
       name: 'mysql',
       skip,
@@ -258,9 +246,7 @@ export async function storeTargets(label: string): Promise<StoreTarget[]> {
 
   {
     const prefix = `${runNamespace(label)}:`;
-    const skip = storeFileExists('redis')
-      ? await serviceSkipReason(`Redis at ${REDIS_URL}`, () => redisProbe(REDIS_URL))
-      : 'src/stores/redis.ts is not in the tree yet';
+    const skip = await serviceSkipReason(`Redis at ${REDIS_URL}`, () => redisProbe(REDIS_URL));
     targets.push({
       name: 'redis',
       skip,
@@ -274,18 +260,14 @@ export async function storeTargets(label: string): Promise<StoreTarget[]> {
   }
 
   {
-    const supportPath = './mongo/target.js';
-    const present = storeFileExists('mongodb') && existsSync(new URL('./mongo/target.ts', import.meta.url));
     let closeTarget: () => Promise<void> = async () => undefined;
     const collection = runNamespace(label);
     targets.push({
       name: 'mongodb',
-      skip: present ? false : 'src/stores/mongodb.ts or its test target is not in the tree yet',
+      skip: false,
       persistent: Boolean(process.env.MONGODB_URL),
       open: async () => {
-        // Imported by a computed path: the stand-in is another engineer's work in progress.
-        const module = (await import(supportPath)) as MongoTargetModule;
-        const target = await module.mongoTarget();
+        const target = await mongoTarget();
         closeTarget = () => target.close();
         const url = new URL(target.url);
         url.pathname = `/${collection}`;
