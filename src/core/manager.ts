@@ -151,19 +151,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
 
   /** Loads the request's session, or makes a fresh one, and puts it on `req.session`. */
   async open(req: Req & SessionCarrier): Promise<void> {
-    const cookieOptions = this.cookieOptionsFor(req);
-    req.sessionStore = this.userStore;
-    const context: RequestContext = {
-      session: undefined as unknown as Session,
-      cookieOptions,
-      presentedId: null,
-      resign: false,
-      ephemeral: false,
-      ended: false,
-      secure: null,
-      pending: null,
-    };
-    req[kContext] = context;
+    const context = this.newContext(req);
     const candidates = readCookieValues(req.headers.cookie, this.options.name);
     for (const raw of candidates.slice(0, MAX_CANDIDATES)) {
       const id = this.verify(raw);
@@ -185,20 +173,26 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
 
   /** A fresh session that is never stored: the `onStoreError: 'anonymous'` fallback. */
   openAnonymous(req: Req & SessionCarrier): void {
-    const context = req[kContext] ?? {
+    const context = req[kContext] ?? this.newContext(req);
+    context.ephemeral = true;
+    this.generate(req, context);
+  }
+
+  /** The request's bookkeeping, put on the request with `req.sessionStore` as express-session does. */
+  private newContext(req: Req & SessionCarrier): RequestContext {
+    const context: RequestContext = {
       session: undefined as unknown as Session,
       cookieOptions: this.cookieOptionsFor(req),
       presentedId: null,
       resign: false,
-      ephemeral: true,
+      ephemeral: false,
       ended: false,
       secure: null,
       pending: null,
     };
-    context.ephemeral = true;
     req[kContext] = context;
     req.sessionStore = this.userStore;
-    this.generate(req, context);
+    return context;
   }
 
   /**
@@ -522,10 +516,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
         'sessionkit: genid() must return a cookie-safe string of 1–256 characters',
       );
     }
-    const cookie = new Cookie(context.cookieOptions);
-    if (cookie.secure === 'auto') cookie.secure = this.isSecure(req, context);
-    if (cookie.sameSite === 'auto') cookie.sameSite = this.isSecure(req, context) ? 'none' : 'lax';
-    else if (cookie.sameSite === undefined) cookie.sameSite = 'lax';
+    const cookie = this.newCookie(req, context);
     const now = Date.now();
     const state: SessionState = {
       id,
@@ -567,10 +558,16 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   private clearingCookie(req: Req & SessionCarrier, context: RequestContext): string {
+    return serializeClearingCookie(this.options.name, this.newCookie(req, context).data, false);
+  }
+
+  /** A cookie from this request's options, with `'auto'` resolved and SameSite=Lax unless told otherwise. */
+  private newCookie(req: Req & SessionCarrier, context: RequestContext): Cookie {
     const cookie = new Cookie(context.cookieOptions);
     if (cookie.secure === 'auto') cookie.secure = this.isSecure(req, context);
-    if (cookie.sameSite === 'auto' || cookie.sameSite === undefined) cookie.sameSite = 'lax';
-    return serializeClearingCookie(this.options.name, cookie.data, false);
+    if (cookie.sameSite === 'auto') cookie.sameSite = this.isSecure(req, context) ? 'none' : 'lax';
+    else if (cookie.sameSite === undefined) cookie.sameSite = 'lax';
+    return cookie;
   }
 
   private isSecure(req: Req, context: RequestContext): boolean {

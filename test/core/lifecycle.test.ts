@@ -312,6 +312,20 @@ describe('secure cookies', () => {
     ).not.toMatch(/Secure/);
   });
 
+  it("clears the cookie with the same resolved flags it was set with (sameSite: 'auto' over HTTPS)", async () => {
+    const { app } = appWith({ proxy: true, cookie: { secure: 'auto', sameSite: 'auto' } }, (a) =>
+      a.get('/out', (req, res) => req.session.destroy(() => res.send('out'))),
+    );
+    const first = await request(app).get('/set/a/1').set('X-Forwarded-Proto', 'https');
+    const out = await request(app)
+      .get('/out')
+      .set('X-Forwarded-Proto', 'https')
+      .set('Cookie', cookieOf(first));
+    expect(setCookies(out)[0]).toMatch(
+      /^connect\.sid=; Path=\/; Expires=Thu, 01 Jan 1970 [^;]+; HttpOnly; Secure; SameSite=None$/,
+    );
+  });
+
   it('follows Express’s trust proxy when proxy is not set', async () => {
     const { app } = appWith({ cookie: { secure: true } });
     app.set('trust proxy', 1);
