@@ -1,8 +1,19 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * A module of the built package (`dist/`), typed as its source: benchmarks measure what users install.
+ * Loading `src/` through tsx would measure tsx's transform too (it wraps every closure in a `__name()` call).
+ * The npm bench scripts build first.
+ */
+export async function fromDist<Module>(path: string): Promise<Module> {
+  const file = join(ROOT, 'dist', path);
+  if (!existsSync(file)) throw new Error(`bench: ${file} is missing; run \`npm run build\` first`);
+  return (await import(pathToFileURL(file).href)) as Module;
+}
 
 /** Options both middlewares get in every benchmark: the same on each side, on purpose. */
 export const SECRET = 'bench-secret-0123456789abcdef0123456789';
@@ -24,10 +35,11 @@ export function seedPayload(): Record<string, unknown> {
   };
 }
 
-export type Contender = 'bare' | 'es-memory' | 'sk-memory' | 'es-redis' | 'sk-redis' | 'sk-sqlite';
+export type Contender = 'bare' | 'noop' | 'es-memory' | 'sk-memory' | 'es-redis' | 'sk-redis' | 'sk-sqlite';
 
 export const CONTENDER_LABEL: Record<Contender, string> = {
   bare: 'bare Express',
+  noop: 'Express + a no-op middleware',
   'es-memory': 'express-session + MemoryStore',
   'sk-memory': 'sessionkit + MemoryStore',
   'es-redis': 'express-session + connect-redis',

@@ -4,12 +4,12 @@
  * (µs), free of HTTP parsing and of load-generator noise. Used for the before/after figures of each
  * optimization, and for clean CPU profiles:
  *
- *   npx tsx bench/hotpath.ts [--iterations N] [--rounds N] [--only sk|es]
- *   node --cpu-prof --import tsx bench/hotpath.ts --only sk --scenarios write
+ *   npm run bench:hotpath -- [--iterations N] [--rounds N] [--only sk|es]
+ *   npm run build && node --cpu-prof --import tsx bench/hotpath.ts --only sk --scenarios write
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
-import { median, SECRET, SHARED_OPTIONS, seedPayload } from './common.js';
+import { fromDist, median, SECRET, SHARED_OPTIONS, seedPayload } from './common.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
@@ -84,7 +84,7 @@ const routes: Record<Scenario | 'seed', Handler> = {
 async function makeMiddleware(side: 'sk' | 'es'): Promise<Handler> {
   const options = { secret: SECRET, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } };
   if (side === 'sk') {
-    const { default: session } = await import('../src/index.js');
+    const { default: session } = await fromDist<typeof import('../src/index.js')>('index.js');
     return session(options) as unknown as Handler;
   }
   const { default: expressSession } = await import('express-session');

@@ -176,6 +176,8 @@ interface Row {
   cpuVsExpressSession: number | null;
   vsExpressSession: number | null;
   vsBare: number | null;
+  /** Ratio to Express with one no-op middleware: the most any middleware can keep. */
+  vsNoop: number | null;
   samples: Sample[];
 }
 
@@ -204,14 +206,14 @@ function fmtRatio(value: number | null): string {
 
 function markdownTable(rows: Row[]): string {
   const lines = [
-    '| Scenario | Contender | req/s (median) | p99 ms | vs express-session | vs bare Express | server CPU µs/req | CPU: express-session ÷ this |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
+    '| Scenario | Contender | req/s (median) | p99 ms | vs express-session | vs bare Express | vs no-op middleware | server CPU µs/req | CPU: express-session ÷ this |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const row of rows) {
     lines.push(
       `| ${row.scenarioLabel} | ${row.label} | ${Math.round(row.rps).toLocaleString('en-US')} | ${row.p99} | ${fmtRatio(
         row.vsExpressSession,
-      )} | ${fmtRatio(row.vsBare)} | ${row.cpuUs.toFixed(0)} | ${fmtRatio(row.cpuVsExpressSession)} |`,
+      )} | ${fmtRatio(row.vsBare)} | ${fmtRatio(row.vsNoop)} | ${row.cpuUs.toFixed(0)} | ${fmtRatio(row.cpuVsExpressSession)} |`,
     );
   }
   return lines.join('\n');
@@ -223,7 +225,7 @@ async function main(): Promise<void> {
   if (pin) execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
 
   const groups: Group[] = [
-    { name: 'memory', contenders: ['bare', 'es-memory', 'sk-memory'], baseline: 'es-memory' },
+    { name: 'memory', contenders: ['bare', 'noop', 'es-memory', 'sk-memory'], baseline: 'es-memory' },
   ];
   const redisUp = args.redis && existsSync(join(root, 'src/stores/redis.ts')) && (await reachable(6379));
   if (redisUp) groups.push({ name: 'redis', contenders: ['es-redis', 'sk-redis'], baseline: 'es-redis' });
@@ -282,6 +284,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const scenario of scenarios) {
     const bare = median((samples.get(`${scenario.id}/bare`) ?? []).map((s) => s.rps));
+    const noop = median((samples.get(`${scenario.id}/noop`) ?? []).map((s) => s.rps));
     for (const group of groups) {
       const baseList = group.baseline ? (samples.get(`${scenario.id}/${group.baseline}`) ?? []) : [];
       const base = median(baseList.map((s) => s.rps));
@@ -289,6 +292,7 @@ async function main(): Promise<void> {
       for (const contender of group.contenders) {
         const list = samples.get(`${scenario.id}/${contender}`) ?? [];
         const rps = median(list.map((s) => s.rps));
+        const isSession = contender !== 'bare' && contender !== 'noop';
         rows.push({
           scenario: scenario.id,
           scenarioLabel: scenario.label,
@@ -298,9 +302,10 @@ async function main(): Promise<void> {
           p99: median(list.map((s) => s.p99)),
           cpuUs: median(list.map((s) => s.cpuUs)),
           cpuVsExpressSession:
-            group.baseline && contender !== 'bare' ? baseCpu / median(list.map((s) => s.cpuUs)) : null,
-          vsExpressSession: group.baseline && contender !== 'bare' ? rps / base : null,
+            group.baseline && isSession ? baseCpu / median(list.map((s) => s.cpuUs)) : null,
+          vsExpressSession: group.baseline && isSession ? rps / base : null,
           vsBare: contender === 'bare' ? null : rps / bare,
+          vsNoop: isSession ? rps / noop : null,
           samples: list,
         });
       }

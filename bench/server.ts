@@ -13,7 +13,7 @@ import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { type Contender, REDIS_URL, SECRET, SHARED_OPTIONS, seedPayload } from './common.js';
+import { type Contender, fromDist, REDIS_URL, SECRET, SHARED_OPTIONS, seedPayload } from './common.js';
 
 interface BenchSession {
   views?: number;
@@ -36,12 +36,15 @@ async function middlewareFor(
   switch (contender) {
     case 'bare':
       return null;
+    case 'noop':
+      // The floor for any middleware: what Express charges for one more app.use() layer doing nothing.
+      return (_req, _res, next) => next();
     case 'es-memory': {
       const { default: expressSession } = await import('express-session');
       return expressSession({ secret: SECRET, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } });
     }
     case 'sk-memory': {
-      const { default: session, MemoryStore } = await import('../src/index.js');
+      const { default: session, MemoryStore } = await fromDist<typeof import('../src/index.js')>('index.js');
       const store = new MemoryStore();
       cleanup.push(() => store.close());
       return session({ secret: SECRET, store, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } });
@@ -66,8 +69,8 @@ async function middlewareFor(
       });
     }
     case 'sk-redis': {
-      const { default: session } = await import('../src/index.js');
-      const { RedisStore } = await import('../src/stores/redis.js');
+      const { default: session } = await fromDist<typeof import('../src/index.js')>('index.js');
+      const { RedisStore } = await fromDist<typeof import('../src/stores/redis.js')>('stores/redis.js');
       const { createClient } = await import('redis');
       const client = createClient({ url: REDIS_URL });
       await client.connect();
@@ -80,8 +83,8 @@ async function middlewareFor(
       return session({ secret: SECRET, store, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } });
     }
     case 'sk-sqlite': {
-      const { default: session } = await import('../src/index.js');
-      const { SQLiteStore } = await import('../src/stores/sqlite.js');
+      const { default: session } = await fromDist<typeof import('../src/index.js')>('index.js');
+      const { SQLiteStore } = await fromDist<typeof import('../src/stores/sqlite.js')>('stores/sqlite.js');
       const dir = mkdtempSync(join(tmpdir(), 'sessionkit-bench-'));
       const store = new SQLiteStore(join(dir, 'sessions.db'));
       cleanup.push(async () => {
