@@ -31,7 +31,7 @@ import {
   validateCookie,
 } from './options.js';
 import { stringifyJson, validateRecord } from './serializer.js';
-import { kState, Session, type SessionController, type SessionState } from './session.js';
+import { Session, type SessionController, type SessionState } from './session.js';
 import { sign, unsign } from './signature.js';
 import type { SessionRecord } from './types.js';
 
@@ -245,7 +245,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     context.ended = true;
     const next = this.generate(req, context, keep ? dataOf(session) : undefined);
     if (keep) sessionStateOf(next).userId = state.userId;
-    this.emitFor('regenerate', next.id);
+    this.emitFor('regenerate', sessionStateOf(next).id);
   }
 
   async destroy(session: Session): Promise<void> {
@@ -538,7 +538,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   private install(req: Req & SessionCarrier, context: RequestContext, session: Session): void {
     context.session = session;
     req.session = session;
-    req.sessionID = session.id;
+    req.sessionID = sessionStateOf(session).id;
   }
 
   private sessionCookie(req: Req & SessionCarrier, context: RequestContext, session: Session): string | null {
@@ -550,7 +550,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       );
       return null;
     }
-    const value = `s:${sign(session.id, this.options.secrets[0] as string)}`;
+    const value = `s:${sign(sessionStateOf(session).id, this.options.secrets[0] as string)}`;
     const header = serializeCookie(this.options.name, value, session.cookie.data, false);
     if (header.length > MAX_COOKIE_BYTES)
       this.warnOnce('the session cookie is over 4096 bytes; browsers will drop it');
@@ -647,5 +647,5 @@ function methodsOf(store: SessionStore): Methods {
 }
 
 function sessionStateOf(session: Session): SessionState {
-  return session[kState];
+  return Session.stateOf(session);
 }

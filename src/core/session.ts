@@ -1,9 +1,6 @@
 import type { Cookie } from './cookie.js';
 import type { SessionData } from './types.js';
 
-/** Where a Session keeps what it must not show as data: non-enumerable, symbol-keyed. */
-export const kState = Symbol('sessionkit.state');
-
 /** Per-session bookkeeping the manager uses to compute what changed. */
 export interface SessionState {
   id: string;
@@ -41,12 +38,6 @@ export interface RegenerateOptions {
   keep?: boolean;
 }
 
-const kController = Symbol('sessionkit.controller');
-
-function hide(target: object, key: PropertyKey, value: unknown): void {
-  Object.defineProperty(target, key, { value, enumerable: false, configurable: true, writable: true });
-}
-
 /** Runs `work`; with a callback reports through it, otherwise returns the promise. */
 function settle(work: Promise<void>, done: Done | undefined): Promise<void> | undefined {
   if (!done) return work;
@@ -63,10 +54,11 @@ function settle(work: Promise<void>, done: Done | undefined): Promise<void> | un
  */
 export class Session {
   cookie!: Cookie;
-  declare readonly id: string;
-  declare readonly req: unknown;
-  declare [kState]: SessionState;
-  declare [kController]: SessionController;
+  // Private fields, not symbol-keyed defineProperty calls: invisible to Object.keys, for…in and JSON alike,
+  // and set at construction without reshaping the object (this runs on every request).
+  readonly #state: SessionState;
+  readonly #controller: SessionController;
+  readonly #req: unknown;
 
   constructor(
     controller: SessionController,
@@ -75,10 +67,9 @@ export class Session {
     cookie: Cookie,
     data?: Record<string, unknown>,
   ) {
-    hide(this, 'id', state.id);
-    hide(this, 'req', req);
-    hide(this, kState, state);
-    hide(this, kController, controller);
+    this.#state = state;
+    this.#controller = controller;
+    this.#req = req;
     this.cookie = cookie;
     if (data) {
       // Never let stored keys shadow methods or reach the prototype (express-session does the same `in` check).
@@ -87,40 +78,59 @@ export class Session {
     }
   }
 
+  /** The session ID (`req.sessionID`). Read-only: an assignment, say from `Object.assign(req.session, body)`, is ignored. */
+  get id(): string {
+    return this.#state.id;
+  }
+
+  set id(_ignored: string) {}
+
+  /** The request this session belongs to. Read-only, as `id`. */
+  get req(): unknown {
+    return this.#req;
+  }
+
+  set req(_ignored: unknown) {}
+
+  /** The manager's bookkeeping for a session (not part of the public API). */
+  static stateOf(session: Session): SessionState {
+    return session.#state;
+  }
+
   /** New ID; the old record is destroyed first. Data is dropped unless `{ keep: true }`. */
   regenerate(options?: RegenerateOptions): Promise<void>;
   regenerate(done: Done): void;
   regenerate(options: RegenerateOptions, done: Done): void;
   regenerate(options?: RegenerateOptions | Done, done?: Done): Promise<void> | undefined {
-    if (typeof options === 'function') return settle(this[kController].regenerate(this, false), options);
-    return settle(this[kController].regenerate(this, options?.keep === true), done);
+    if (typeof options === 'function') return settle(this.#controller.regenerate(this, false), options);
+    return settle(this.#controller.regenerate(this, options?.keep === true), done);
   }
 
   /** Removes the session from the store and from the request; the response clears the cookie. */
   destroy(): Promise<void>;
   destroy(done: Done): void;
   destroy(done?: Done): Promise<void> | undefined {
-    return settle(this[kController].destroy(this), done);
+    return settle(this.#controller.destroy(this), done);
   }
 
   /** Replaces the data with what the store holds now. */
   reload(): Promise<void>;
   reload(done: Done): void;
   reload(done?: Done): Promise<void> | undefined {
-    return settle(this[kController].reload(this), done);
+    return settle(this.#controller.reload(this), done);
   }
 
   /** Writes now. Rarely needed: sessionkit saves before the response's first byte anyway. */
   save(): Promise<void>;
   save(done: Done): void;
   save(done?: Done): Promise<void> | undefined {
-    return settle(this[kController].save(this), done);
+    return settle(this.#controller.save(this), done);
   }
 
   /** Restarts the cookie's maxAge and makes this response extend the session in the store (express-session's touch). */
   touch(done?: Done): this {
     this.cookie.resetMaxAge();
-    this[kState].touched = true;
+    this.#state.touched = true;
     if (done) queueMicrotask(() => done());
     return this;
   }
@@ -135,19 +145,19 @@ export class Session {
   login(userId: string | number): Promise<void>;
   login(userId: string | number, done: Done): void;
   login(userId: string | number, done?: Done): Promise<void> | undefined {
-    return settle(this[kController].login(this, String(userId)), done);
+    return settle(this.#controller.login(this, String(userId)), done);
   }
 
   /** Ends the authenticated session: the record is destroyed and a fresh anonymous session takes its place. */
   logout(): Promise<void>;
   logout(done: Done): void;
   logout(done?: Done): Promise<void> | undefined {
-    return settle(this[kController].logout(this), done);
+    return settle(this.#controller.logout(this), done);
   }
 
   /** The user bound by `login()`, or `null`. */
   currentUserId(): string | null {
-    return this[kState].userId;
+    return this.#state.userId;
   }
 }
 
@@ -155,5 +165,5 @@ export class Session {
 export type TypedSession<Data = SessionData> = Session & Partial<Data>;
 
 export function sessionState(session: Session): SessionState {
-  return session[kState];
+  return Session.stateOf(session);
 }

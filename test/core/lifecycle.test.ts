@@ -138,6 +138,21 @@ describe('saving', () => {
 });
 
 describe('IDs and users', () => {
+  it('a body merged into req.session cannot change its id or req, nor store them as data', async () => {
+    const { app, store } = appWith({}, (a) =>
+      a.get('/merge', (req, res) => {
+        const before = req.session.id;
+        Object.assign(req.session, { id: 'forged-id', req: 'forged', note: 'kept' });
+        res.json({ before, after: req.session.id, sessionID: req.sessionID, keys: Object.keys(req.session) });
+      }),
+    );
+    const res = await request(app).get('/merge').expect(200);
+    expect(res.body.after).toBe(res.body.before);
+    expect(res.body.sessionID).toBe(res.body.before);
+    expect(res.body.keys).toEqual(['cookie', 'note']);
+    expect((await store.get(res.body.before))?.data).toEqual({ note: 'kept' });
+  });
+
   it('regenerate() issues a new ID, drops the data and destroys the old record first', async () => {
     const { app, store } = appWith({}, (a) =>
       a.get('/regen', (req, res, next) => {
