@@ -94,13 +94,19 @@ export class Cookie {
   }
 
   serialize(name: string, value: string): string {
-    return serializeCookie(name, value, this.data, false);
+    return serializeSessionCookie(name, value, this, false);
   }
 
   toJSON(): CookieData {
     return this.data;
   }
 }
+
+/** The attributes a Set-Cookie carries besides its value and Expires: a `Cookie` or its stored data. */
+type CookieAttributes = Pick<
+  CookieData,
+  'path' | 'domain' | 'httpOnly' | 'secure' | 'sameSite' | 'partitioned' | 'priority'
+>;
 
 /**
  * A Set-Cookie value split around its two moving parts, the value and the Expires date, built once per
@@ -114,15 +120,21 @@ interface Template {
   tail: string | null;
 }
 
-const EPOCH_UTC = new Date(0).toUTCString();
+const EPOCH = new Date(0);
+const EPOCH_UTC = EPOCH.toUTCString();
 const MAX_TEMPLATES = 64;
 const templates = new Map<string, Template>();
 
-function templateFor(name: string, data: CookieData, secure: boolean, expires: boolean): Template | null {
+function templateFor(
+  name: string,
+  data: CookieAttributes,
+  secure: boolean,
+  expires: boolean,
+): Template | null {
   const key = `${name}\u0000${data.path}\u0000${data.domain}\u0000${data.httpOnly}\u0000${secure || data.secure === true}\u0000${data.partitioned}\u0000${data.priority}\u0000${data.sameSite}\u0000${expires}`;
   const cached = templates.get(key);
   if (cached) return cached;
-  const text = serializeSlow(name, 'X', { ...data, expires: expires ? EPOCH_UTC : null }, secure);
+  const text = serializeSlow(name, 'X', data, expires ? EPOCH : null, secure);
   const head = `${name}=`;
   if (!text.startsWith(`${head}X`)) return null;
   const rest = text.slice(head.length + 1);
@@ -142,10 +154,24 @@ function templateFor(name: string, data: CookieData, secure: boolean, expires: b
 
 /** Builds a Set-Cookie value. `'auto'` flags must be resolved by the caller; `secure` here is the final value. */
 export function serializeCookie(name: string, value: string, data: CookieData, secure: boolean): string {
+  return serializeWith(name, value, data, data.expires ? new Date(data.expires) : null, secure);
+}
+
+/** `serializeCookie` for a live `Cookie`: its Expires comes from the Date it holds, not an ISO round trip. */
+export function serializeSessionCookie(name: string, value: string, cookie: Cookie, secure: boolean): string {
+  return serializeWith(name, value, cookie, cookie._expires, secure);
+}
+
+function serializeWith(
+  name: string,
+  value: string,
+  attributes: CookieAttributes,
+  date: Date | null,
+  secure: boolean,
+): string {
   // Same output as the `cookie` package (which built the template), without its per-call work.
-  const date = data.expires ? new Date(data.expires) : null;
   if (date === null || Number.isFinite(date.valueOf())) {
-    const template = templateFor(name, data, secure, date !== null);
+    const template = templateFor(name, attributes, secure, date !== null);
     if (template) {
       const encoded = value ? encodeURIComponent(value) : '';
       return template.tail === null
@@ -153,10 +179,16 @@ export function serializeCookie(name: string, value: string, data: CookieData, s
         : template.head + encoded + template.mid + (date as Date).toUTCString() + template.tail;
     }
   }
-  return serializeSlow(name, value, data, secure);
+  return serializeSlow(name, value, attributes, date, secure);
 }
 
-function serializeSlow(name: string, value: string, data: CookieData, secure: boolean): string {
+function serializeSlow(
+  name: string,
+  value: string,
+  data: CookieAttributes,
+  date: Date | null,
+  secure: boolean,
+): string {
   const options: SerializeOptions = {
     path: data.path,
     domain: data.domain,
@@ -166,13 +198,13 @@ function serializeSlow(name: string, value: string, data: CookieData, secure: bo
     priority: data.priority,
   };
   if (data.sameSite !== undefined && data.sameSite !== 'auto') options.sameSite = data.sameSite;
-  if (data.expires) options.expires = new Date(data.expires);
+  if (date) options.expires = date;
   return serialize(name, value, options);
 }
 
 /** An expired cookie with the same name, Path and Domain: tells the browser to drop the session (C15). */
 export function serializeClearingCookie(name: string, data: CookieData, secure: boolean): string {
-  return serializeCookie(name, '', { ...data, expires: new Date(0).toISOString() }, secure);
+  return serializeWith(name, '', data, EPOCH, secure);
 }
 
 const MAX_PAIRS = 256;

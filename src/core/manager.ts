@@ -13,7 +13,7 @@ import {
   type CookieOptions,
   readCookieValues,
   serializeClearingCookie,
-  serializeCookie,
+  serializeSessionCookie,
 } from './cookie.js';
 import {
   CorruptSessionError,
@@ -33,7 +33,7 @@ import {
 import { stringifyJson, validateRecord } from './serializer.js';
 import { Session, type SessionController, type SessionState } from './session.js';
 import { sign, unsign } from './signature.js';
-import type { SessionRecord } from './types.js';
+import type { SessionDelta, SessionRecord } from './types.js';
 
 export const kContext = Symbol('sessionkit.context');
 
@@ -74,11 +74,32 @@ function snapshotValue(value: unknown): unknown {
   return value !== null && typeof value === 'object' ? new ObjectSnapshot(stringifyJson(value)) : value;
 }
 
-function unchanged(previous: unknown, value: unknown): boolean {
-  if (previous instanceof ObjectSnapshot) {
-    return value !== null && typeof value === 'object' && previous.json === stringifyJson(value);
+/** What a request changed, from `diff`. */
+interface Changes {
+  changed: boolean;
+  set: Record<string, unknown>;
+  unset: string[];
+  /** The JSON of each changed object value, made while comparing. */
+  json: Map<string, string> | null;
+  /** At least the byte length of the whole data as JSON (each UTF-16 unit is 3 bytes at most, 6 escaped). */
+  boundBytes: number;
+}
+
+/**
+ * The most bytes a top-level primitive takes in JSON. A value JSON cannot hold (BigInt) gets an infinite
+ * bound, so the exact check runs and reports it as a typed error.
+ */
+function primitiveBound(value: unknown): number {
+  switch (typeof value) {
+    case 'string':
+      return 6 * value.length + 2;
+    case 'number':
+      return 24;
+    case 'boolean':
+      return 5;
+    default:
+      return value === null ? 4 : Number.POSITIVE_INFINITY;
   }
-  return Object.is(previous, value);
 }
 
 function isStorable(value: unknown): boolean {
@@ -340,34 +361,48 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       this.emitFor('create', state.id);
       return 'create';
     }
-    const delta = this.options.resave ? null : this.diff(session, state);
+    const { resave } = this.options;
+    const changes = resave ? null : this.diff(session, state);
     const cookieChanged = cookieSignature(session.cookie) !== state.cookieSnapshot;
-    if (this.options.resave || force || delta || cookieChanged || userChanged) {
-      const data = dataOf(session);
-      this.checkSize(data);
+    if (resave || force || changes?.changed || cookieChanged || userChanged) {
       // resave: express-session's whole-object write; otherwise only the keys this request changed.
-      const changes = this.options.resave
-        ? { set: data, unset: [], replace: true }
-        : (delta ?? { set: {}, unset: [] });
-      const updated = await this.call('update', () =>
-        this.store.update(state.id, {
-          ...changes,
+      let delta: SessionDelta;
+      if (changes === null) {
+        const data = dataOf(session);
+        this.checkSize(data);
+        delta = {
+          set: data,
+          unset: [],
+          replace: true,
           cookie: session.cookie.data,
           expiresAt,
           lastSeenAt: now,
-          userId: userChanged ? state.userId : undefined,
-        }),
-      );
+        };
+      } else {
+        // The exact size needs the whole data as JSON: only worth making when the bound says it might be over.
+        if (changes.boundBytes > this.options.maxSessionBytes) this.checkSize(dataOf(session));
+        delta = {
+          set: changes.set,
+          unset: changes.unset,
+          cookie: session.cookie.data,
+          expiresAt,
+          lastSeenAt: now,
+        };
+      }
+      if (userChanged) delta.userId = state.userId;
+      const updated = await this.call('update', () => this.store.update(state.id, delta));
       if (!updated) return 'lost';
-      if (!this.options.resave) {
-        // Keys the diff found unchanged already hold their saved JSON: re-snapshot only what was written.
-        if (delta) {
-          for (const key of Object.keys(delta.set)) state.snapshot.set(key, snapshotValue(delta.set[key]));
-          for (const key of delta.unset) state.snapshot.delete(key);
+      if (changes !== null) {
+        // Keys the diff found unchanged already hold their saved JSON: re-snapshot only what was written,
+        // with the JSON the diff already made.
+        for (const key of Object.keys(changes.set)) {
+          const json = changes.json?.get(key);
+          state.snapshot.set(key, json === undefined ? changes.set[key] : new ObjectSnapshot(json));
         }
+        for (const key of changes.unset) state.snapshot.delete(key);
         this.markSaved(session, state, now, null);
       } else {
-        this.markSaved(session, state, now, data);
+        this.markSaved(session, state, now, delta.set);
       }
       return 'update';
     }
@@ -381,29 +416,44 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     return 'none';
   }
 
-  /** What changed since load: `null` when nothing did. Nested mutation counts (values compare as JSON). */
-  private diff(
-    session: Session,
-    state: SessionState,
-  ): { set: Record<string, unknown>; unset: string[] } | null {
-    let set: Record<string, unknown> | null = null;
-    let unset: string[] | null = null;
+  /**
+   * What changed since load or the last save. Nested mutation counts: object values compare as JSON,
+   * and the JSON made for a changed one is kept for the snapshot. Also bounds the data's JSON size.
+   */
+  private diff(session: Session, state: SessionState): Changes {
+    const changes: Changes = { changed: false, set: {}, unset: [], json: null, boundBytes: 2 };
     const own = session as unknown as Record<string, unknown>;
     for (const key of Object.keys(session)) {
       if (key === 'cookie') continue;
       const value = own[key];
       if (!isStorable(value)) continue;
-      if (!state.snapshot.has(key) || !unchanged(state.snapshot.get(key), value)) {
-        set ??= {};
-        set[key] = value;
+      const previous = state.snapshot.get(key);
+      let json: string | null = null;
+      if (value !== null && typeof value === 'object') {
+        json = stringifyJson(value);
+        changes.boundBytes += 3 * json.length;
+        if (previous instanceof ObjectSnapshot && previous.json === json) json = null;
+        else {
+          changes.json ??= new Map();
+          changes.json.set(key, json);
+          changes.set[key] = value;
+          changes.changed = true;
+        }
+      } else {
+        changes.boundBytes += primitiveBound(value);
+        if (previous === undefined || !Object.is(previous, value)) {
+          changes.set[key] = value;
+          changes.changed = true;
+        }
       }
+      changes.boundBytes += 6 * key.length + 4;
     }
     for (const key of state.snapshot.keys()) {
       if (isStorable(own[key]) && Object.hasOwn(own, key)) continue;
-      unset ??= [];
-      unset.push(key);
+      changes.unset.push(key);
+      changes.changed = true;
     }
-    return set || unset ? { set: set ?? {}, unset: unset ?? [] } : null;
+    return changes;
   }
 
   /** Records what the store now holds; `data: null` when the snapshot was already brought up to date. */
@@ -551,7 +601,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       return null;
     }
     const value = `s:${sign(sessionStateOf(session).id, this.options.secrets[0] as string)}`;
-    const header = serializeCookie(this.options.name, value, session.cookie.data, false);
+    const header = serializeSessionCookie(this.options.name, value, session.cookie, false);
     if (header.length > MAX_COOKIE_BYTES)
       this.warnOnce('the session cookie is over 4096 bytes; browsers will drop it');
     return header;

@@ -135,6 +135,36 @@ describe('session data', () => {
     expect(res.body.code).toBe('ERR_SESSION_TOO_LARGE');
   });
 
+  it('refuses a stored session that grows past maxSessionBytes, in bytes, and keeps what was stored', async () => {
+    const { app, store } = appWith({ maxSessionBytes: 1000 });
+    app.get('/grow/:n', (req, res) => {
+      const list = (req.session.list as string[] | undefined) ?? [];
+      // 'é' is one UTF-16 unit but two bytes of UTF-8: 450 of them are 900 bytes.
+      list.push('é'.repeat(Number(req.params.n)));
+      req.session.list = list;
+      res.send('ok');
+    });
+    app.use(jsonErrors);
+    const first = await request(app).get('/grow/10').expect(200);
+    const id = idOf(cookieOf(first));
+    await request(app).get('/grow/300').set('Cookie', cookieOf(first)).expect(200);
+    const res = await request(app).get('/grow/450').set('Cookie', cookieOf(first)).expect(500);
+    expect(res.body.code).toBe('ERR_SESSION_TOO_LARGE');
+    expect(((await store.get(id))?.data.list as string[]).map((s) => s.length)).toEqual([10, 300]);
+  });
+
+  it('reports a BigInt written into a stored session with ERR_SESSION_DATA (B15)', async () => {
+    const { app } = appWith();
+    app.get('/bigint', (req, res) => {
+      req.session.n = 10n;
+      res.send('ok');
+    });
+    app.use(jsonErrors);
+    const first = await request(app).get('/set/a/1').expect(200);
+    const res = await request(app).get('/bigint').set('Cookie', cookieOf(first)).expect(500);
+    expect(res.body.code).toBe('ERR_SESSION_DATA');
+  });
+
   it('reports unserializable data with ERR_SESSION_DATA (B15)', async () => {
     const { app } = appWith();
     app.get('/bigint', (req, res) => {
