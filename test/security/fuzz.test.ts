@@ -13,6 +13,7 @@ import session from '../../src/index.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { SQLiteStore } from '../../src/stores/sqlite.js';
 import { jsonErrors } from '../support/apps.js';
+import { overwritePayload } from '../support/memory-internals.js';
 
 /**
  * Property-based fuzzing of the cookie, signature, payload and store-data layers (security.md §5).
@@ -641,7 +642,6 @@ describe('store data fuzzing on the memory store (B18)', () => {
     const store = new MemoryStore();
     const manager = new SessionManager<Req>({ secret, store, resave: false, saveUninitialized: false });
     manager.on('error', () => undefined);
-    const entries = (store as unknown as { entries: Map<string, { json: string }> }).entries;
     await fc.assert(
       fc.asyncProperty(fc.record({ data: junkText, cookie: junkCookie }), async ({ data, cookie }) => {
         const id = generateId();
@@ -654,7 +654,7 @@ describe('store data fuzzing on the memory store (B18)', () => {
           lastSeenAt: now,
           userId: null,
         });
-        (entries.get(storageKey(id)) as { json: string }).json = `{"data":${data},"cookie":${cookie}}`;
+        overwritePayload(store, id, cookie, data);
         const req = reqWith(`${NAME}=${encodeURIComponent(`s:${sign(id, secret)}`)}`);
         await manager.open(req);
         await manager.commit(req);

@@ -5,6 +5,7 @@ import { storageKey } from '../../src/core/id.js';
 import session, { MemoryStore, type SessionOptions } from '../../src/index.js';
 import { SQLiteStore } from '../../src/stores/sqlite.js';
 import { cookieOf, idOf, jsonErrors } from '../support/apps.js';
+import { overwritePayload } from '../support/memory-internals.js';
 
 /**
  * Bugs the fuzzer found (test/security/fuzz.test.ts), pinned as concrete cases; fixed by validating
@@ -84,8 +85,7 @@ describe('B18: a native store that returns a record of the wrong shape', () => {
     const store = new MemoryStore();
     const app = appOn(store);
     const cookie = cookieOf(await request(app).get('/set'));
-    const entries = (store as unknown as { entries: Map<string, { json: string }> }).entries;
-    (entries.get(storageKey(idOf(cookie))) as { json: string }).json = '{"data":null,"cookie":null}';
+    overwritePayload(store, idOf(cookie), 'null', 'null');
     const res = await request(app).get('/read').set('Cookie', cookie);
     expect(res.status).toBe(200);
     await store.close();

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { generateId } from '../../src/core/id.js';
+import type { SessionRecord } from '../../src/core/types.js';
 import { MemoryStore } from '../../src/stores/memory.js';
+import { memoryEntries, overwriteEntry } from '../support/memory-internals.js';
 import { record, runStoreConformance } from './conformance.js';
 import { runExpressSessionCompat } from './express-session-compat.js';
 
@@ -9,10 +11,7 @@ runStoreConformance({
   create: () => new MemoryStore(),
   async corrupt(store, id) {
     // Reach past the API the way a bug or a bit flip would.
-    const entries = (store as unknown as { entries: Map<string, { json: string }> }).entries;
-    const { storageKey } = await import('../../src/core/id.js');
-    const entry = entries.get(storageKey(id));
-    if (entry) entry.json = '{"data": {"trunc';
+    overwriteEntry(store as MemoryStore, id, '[1e15,0,0,null,{},{"data": {"trunc');
   },
 });
 
@@ -66,3 +65,51 @@ describe('MemoryStore bounds', () => {
 });
 
 runExpressSessionCompat('MemoryStore', () => new MemoryStore());
+
+describe('MemoryStore entries', () => {
+  const now = Date.now();
+  const cases: [string, Partial<SessionRecord>][] = [
+    ['a cookie whose expiry is the deadline', {}],
+    [
+      'a cookie whose expiry differs from the deadline (absoluteTimeout cut it short)',
+      {
+        expiresAt: now + 600_000,
+        cookie: { originalMaxAge: 60_000, expires: new Date(now + 900_000).toISOString() },
+      },
+    ],
+    ['a browser-session cookie', { cookie: { originalMaxAge: null, expires: null, httpOnly: true } }],
+    ['a cookie without an expires key', { cookie: { originalMaxAge: null } }],
+    ['a deadline past what a Date holds', { expiresAt: 9e15 }],
+    [
+      'a user, and a last-seen time after creation',
+      { userId: 'ada', createdAt: now - 5_000, lastSeenAt: now },
+    ],
+  ];
+  for (const [name, overrides] of cases) {
+    it(`give back exactly what was stored: ${name}`, async () => {
+      const store = new MemoryStore({ sweepInterval: 0 });
+      const id = generateId();
+      const stored = record(overrides);
+      await store.create(id, stored);
+      expect(await store.get(id)).toEqual(stored);
+      await store.touch(id, stored.expiresAt + 1, now + 1);
+      expect(await store.get(id)).toEqual({
+        ...stored,
+        expiresAt: stored.expiresAt + 1,
+        lastSeenAt: now + 1,
+      });
+      await store.close();
+    });
+  }
+
+  it('keep one string per session: no object beside the JSON', async () => {
+    const store = new MemoryStore({ sweepInterval: 0 });
+    const id = generateId();
+    await store.create(id, record());
+    const [entry] = [...memoryEntries(store).values()];
+    expect(typeof entry).toBe('string');
+    // The cookie's expiry equals the deadline, so it is not stored twice.
+    expect(entry).not.toContain('expires');
+    await store.close();
+  });
+});
