@@ -88,8 +88,9 @@ const HELD: Held[] = ['writeHead', 'write', 'end', 'flushHeaders'];
 
 /**
  * Holds the response from its first byte until the session is committed (express-session flushes the
- * headers first, so a redirect could beat the store write). The wrappers stay in place afterwards and
- * pass straight through, so middleware that wrapped them later (compression) keeps working.
+ * headers first, so a redirect could beat the store write). A commit that needs no store call is done
+ * at once and the first byte goes out in the same call. The wrappers stay in place afterwards and pass
+ * straight through, so middleware that wrapped them later (compression) keeps working.
  */
 function holdResponse(manager: SessionManager<Carrier>, req: Carrier, res: ServerResponse, next: Next): void {
   const original = {} as Record<Held, (...args: unknown[]) => unknown>;
@@ -102,40 +103,52 @@ function holdResponse(manager: SessionManager<Carrier>, req: Carrier, res: Serve
     target[name] = function held(this: unknown, ...args: unknown[]) {
       if (phase === 'released') return original[name].apply(res, args);
       queue.push([name, args]);
-      if (phase === 'open') {
-        phase = 'holding';
-        release();
+      if (phase === 'holding') return standIn(name);
+      phase = 'holding';
+      let committed: string[] | Promise<string[]>;
+      try {
+        committed = manager.commit(req);
+      } catch (error) {
+        committed = Promise.reject(error);
       }
-      return name === 'write' ? true : name === 'flushHeaders' ? undefined : res;
+      if (Array.isArray(committed)) return release(committed);
+      committed.then(release, fail);
+      return standIn(name);
     };
   }
 
-  function release(): void {
-    manager.commit(req).then(
-      (cookies) => {
-        phase = 'released';
-        if (cookies.length > 0) {
-          addSetCookie(res, queue, cookies);
-          // A shared cache must never hand one user's Set-Cookie to another (C20).
-          if (manager.options.noStoreWithCookie) res.setHeader('Cache-Control', 'no-store');
-        }
-        for (const [name, args] of queue) original[name].apply(res, args);
-      },
-      (error: unknown) => {
-        phase = 'released';
-        if (manager.options.onStoreError === 'anonymous' && isStoreFailure(error)) {
-          manager.report(error);
-          for (const [name, args] of queue) original[name].apply(res, args);
-          return;
-        }
-        // Nothing was sent yet: the error handler answers instead of the held response, which is
-        // dropped whole, headers included (a stale Content-Type or ETag must not leak into the error page).
-        queue.length = 0;
-        for (const header of res.getHeaderNames()) res.removeHeader(header);
-        res.statusCode = 200;
-        next(error);
-      },
-    );
+  /** What a held call returns in place of the real one. */
+  function standIn(name: Held): unknown {
+    return name === 'write' ? true : name === 'flushHeaders' ? undefined : res;
+  }
+
+  /** Sends what was held, with the session's cookies; returns what the last held call returned. */
+  function release(cookies: string[]): unknown {
+    phase = 'released';
+    if (cookies.length > 0) {
+      addSetCookie(res, queue, cookies);
+      // A shared cache must never hand one user's Set-Cookie to another (C20).
+      if (manager.options.noStoreWithCookie) res.setHeader('Cache-Control', 'no-store');
+    }
+    let last: unknown;
+    for (const [name, args] of queue) last = original[name].apply(res, args);
+    queue.length = 0;
+    return last;
+  }
+
+  function fail(error: unknown): void {
+    if (manager.options.onStoreError === 'anonymous' && isStoreFailure(error)) {
+      manager.report(error);
+      release([]);
+      return;
+    }
+    phase = 'released';
+    // Nothing was sent yet: the error handler answers instead of the held response, which is
+    // dropped whole, headers included (a stale Content-Type or ETag must not leak into the error page).
+    queue.length = 0;
+    for (const header of res.getHeaderNames()) res.removeHeader(header);
+    res.statusCode = 200;
+    next(error);
   }
 }
 

@@ -1,4 +1,5 @@
 import { type SerializeOptions, serialize } from 'cookie';
+import { isoString } from './time.js';
 import type { CookieData, CookiePriority, SameSite } from './types.js';
 
 export interface CookieOptions {
@@ -84,7 +85,7 @@ export class Cookie {
     if (this.originalMaxAge !== undefined) data.originalMaxAge = this.originalMaxAge;
     if (this.partitioned !== undefined) data.partitioned = this.partitioned;
     if (this.priority !== undefined) data.priority = this.priority;
-    data.expires = this._expires ? this._expires.toISOString() : null;
+    data.expires = this._expires ? isoString(this._expires.valueOf()) : null;
     if (this.secure !== undefined) data.secure = this.secure;
     if (this.httpOnly !== undefined) data.httpOnly = this.httpOnly;
     if (this.domain !== undefined) data.domain = this.domain;

@@ -74,6 +74,8 @@ function snapshotValue(value: unknown): unknown {
   return value !== null && typeof value === 'object' ? new ObjectSnapshot(stringifyJson(value)) : value;
 }
 
+type WriteResult = 'create' | 'update' | 'touch' | 'none' | 'lost';
+
 /** What a request changed, from `diff`. */
 interface Changes {
   changed: boolean;
@@ -219,25 +221,41 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   /**
    * Writes what the request changed and returns the Set-Cookie values to send. Runs before the response's
    * first byte, so a redirect after login never reaches a server that has not stored the session.
+   * A request that needs no store call (most reads, and no-cookie requests that store nothing) gets its
+   * answer at once, not as a promise: no microtask, no held response for it.
    */
-  async commit(req: Req & SessionCarrier): Promise<string[]> {
+  commit(req: Req & SessionCarrier): string[] | Promise<string[]> {
     const context = req[kContext];
     if (!context || context.ephemeral) return [];
     // An app may answer without waiting for destroy()/regenerate(): finish them before the first byte.
-    while (context.pending !== null && context.pending.size > 0)
-      await Promise.allSettled([...context.pending]);
+    if (context.pending !== null && context.pending.size > 0)
+      return Promise.allSettled([...context.pending]).then(() => this.commit(req));
     const session = context.session;
     if (req.session !== session) {
       // The application removed req.session (express-session's `unset`), or destroy() did.
       if (!context.ended && this.options.unset === 'destroy' && req.session == null) {
-        await this.destroyStored(sessionStateOf(session).id);
-        context.ended = true;
+        return this.destroyStored(sessionStateOf(session).id).then(() => {
+          context.ended = true;
+          return this.commit(req);
+        });
       }
       return context.ended && context.presentedId ? [this.clearingCookie(req, context)] : [];
     }
-    const state = sessionStateOf(session);
     session.cookie.resetMaxAge();
-    const wrote = await this.write(session, false);
+    const wrote = this.write(session, false);
+    return typeof wrote === 'string'
+      ? this.cookiesAfter(req, context, session, wrote)
+      : wrote.then((result) => this.cookiesAfter(req, context, session, result));
+  }
+
+  /** The Set-Cookie values once `write` did what it did. */
+  private cookiesAfter(
+    req: Req & SessionCarrier,
+    context: RequestContext,
+    session: Session,
+    wrote: WriteResult,
+  ): string[] {
+    const state = sessionStateOf(session);
     const cookieChanged = cookieSignature(session.cookie) !== state.cookieSnapshot;
     const send =
       state.issueCookie ||
@@ -325,10 +343,11 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   // ---- internals ----
 
   /**
-   * Writes the session if the rules say so. `force` is an explicit save(). Returns what happened:
-   * 'create' | 'update' | 'touch' | 'none', or 'lost' when the store no longer had the session.
+   * Writes the session if the rules say so. `force` is an explicit save(). Says what happened:
+   * 'create' | 'update' | 'touch' | 'none', or 'lost' when the store no longer had the session. Decides
+   * synchronously: 'none' comes back at once, a store call as a promise.
    */
-  private async write(session: Session, force: boolean): Promise<string> {
+  private write(session: Session, force: boolean): WriteResult | Promise<WriteResult> {
     const state = sessionStateOf(session);
     const now = Date.now();
     const expiresAt = this.expiresAt(session, state, now);
@@ -343,23 +362,15 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       ) {
         return 'none';
       }
-      const record: SessionRecord = {
+      this.checkSize(data);
+      return this.createStored(session, state, {
         data,
         cookie: session.cookie.data,
         expiresAt,
         createdAt: state.createdAt,
         lastSeenAt: now,
         userId: state.userId,
-      };
-      this.checkSize(data);
-      const created = await this.call('create', () => this.store.create(state.id, record));
-      if (!created)
-        throw new SessionError('ERR_SESSION_EXISTS', 'sessionkit: a session with the generated ID exists');
-      this.markSaved(session, state, now);
-      state.isNew = false;
-      state.issueCookie = true;
-      this.emitFor('create', state.id);
-      return 'create';
+      });
     }
     const { resave } = this.options;
     const changes = resave ? null : this.diff(session, state);
@@ -390,30 +401,59 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
         };
       }
       if (userChanged) delta.userId = state.userId;
-      const updated = await this.call('update', () => this.store.update(state.id, delta));
-      if (!updated) return 'lost';
-      if (changes !== null) {
-        // Keys the diff found unchanged already hold their saved JSON: re-snapshot only what was written,
-        // with the JSON the diff already made.
-        for (const key of Object.keys(changes.set)) {
-          const json = changes.json?.get(key);
-          state.snapshot.set(key, json === undefined ? changes.set[key] : new ObjectSnapshot(json));
-        }
-        for (const key of changes.unset) state.snapshot.delete(key);
-        this.markSaved(session, state, now, null);
-      } else {
-        this.markSaved(session, state, now, delta.set);
-      }
-      return 'update';
+      return this.updateStored(session, state, delta, changes, now);
     }
     if (state.touched || now - state.lastSeenAt >= this.touchAfter(session)) {
-      const touched = await this.call('touch', () => this.store.touch(state.id, expiresAt, now));
-      if (!touched) return 'lost';
-      state.lastSeenAt = now;
-      state.touched = false;
-      return 'touch';
+      return this.touchStored(state, expiresAt, now);
     }
     return 'none';
+  }
+
+  private async createStored(
+    session: Session,
+    state: SessionState,
+    record: SessionRecord,
+  ): Promise<WriteResult> {
+    const created = await this.call('create', () => this.store.create(state.id, record));
+    if (!created)
+      throw new SessionError('ERR_SESSION_EXISTS', 'sessionkit: a session with the generated ID exists');
+    this.markSaved(session, state, record.lastSeenAt, record.data);
+    state.isNew = false;
+    state.issueCookie = true;
+    this.emitFor('create', state.id);
+    return 'create';
+  }
+
+  private async updateStored(
+    session: Session,
+    state: SessionState,
+    delta: SessionDelta,
+    changes: Changes | null,
+    now: number,
+  ): Promise<WriteResult> {
+    const updated = await this.call('update', () => this.store.update(state.id, delta));
+    if (!updated) return 'lost';
+    if (changes !== null) {
+      // Keys the diff found unchanged already hold their saved JSON: re-snapshot only what was written,
+      // with the JSON the diff already made.
+      for (const key of Object.keys(changes.set)) {
+        const json = changes.json?.get(key);
+        state.snapshot.set(key, json === undefined ? changes.set[key] : new ObjectSnapshot(json));
+      }
+      for (const key of changes.unset) state.snapshot.delete(key);
+      this.markSaved(session, state, now, null);
+    } else {
+      this.markSaved(session, state, now, delta.set);
+    }
+    return 'update';
+  }
+
+  private async touchStored(state: SessionState, expiresAt: number, now: number): Promise<WriteResult> {
+    const touched = await this.call('touch', () => this.store.touch(state.id, expiresAt, now));
+    if (!touched) return 'lost';
+    state.lastSeenAt = now;
+    state.touched = false;
+    return 'touch';
   }
 
   /**

@@ -1,6 +1,7 @@
 import { CorruptSessionError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import { applyDelta, parseJson, stringifyJson } from '../core/serializer.js';
+import { isoString } from '../core/time.js';
 import type {
   CookieData,
   ListOptions,
@@ -34,7 +35,7 @@ function encode(record: SessionRecord): Entry {
     typeof cookie.expires === 'string' &&
     expiresAt > 0 &&
     expiresAt <= MAX_DATE &&
-    cookie.expires === isoOf(expiresAt);
+    cookie.expires === isoString(expiresAt);
   return stringifyJson([
     elide ? -expiresAt : expiresAt,
     record.createdAt,
@@ -52,7 +53,7 @@ function decode(entry: Entry): SessionRecord {
   const [deadline, createdAt, lastSeenOffset, userId, cookie, data] = fields;
   const expiresAt = Math.abs(deadline as number);
   if (deadline < 0 && expiresAt <= MAX_DATE && cookie !== null && typeof cookie === 'object')
-    cookie.expires = isoOf(expiresAt);
+    cookie.expires = isoString(expiresAt);
   return {
     data: data as Record<string, unknown>,
     cookie: cookie as CookieData,
@@ -70,10 +71,6 @@ function deadlineOf(entry: Entry): number {
 
 /** The last instant a Date can hold. */
 const MAX_DATE = 8.64e15;
-
-function isoOf(time: number): string {
-  return new Date(time).toISOString();
-}
 
 function withoutExpires(cookie: CookieData): Partial<CookieData> {
   const copy: Record<string, unknown> = {};

@@ -308,6 +308,26 @@ for (const { name, create } of expressVersions) {
       }
     });
 
+    it('sends at once when nothing is stored, and holds the first byte only for a store write', async () => {
+      const app = create();
+      app.use(session({ secret, resave: false, saveUninitialized: false, touchAfter: 60_000 }));
+      // headersSent right after writeHead() returns: true when the response went out in that very call.
+      app.get('/:action', (req, res) => {
+        if (req.params.action === 'write') req.session.n = ((req.session.n as number) ?? 0) + 1;
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        res.end(String(res.headersSent));
+      });
+      expect((await request(app).get('/read').expect(200)).text).toBe('true');
+      const first = await request(app).get('/write').expect(200);
+      expect(first.text).toBe('false');
+      expect(setCookies(first)).toHaveLength(1);
+      const read = await request(app).get('/read').set('Cookie', cookieOf(first)).expect(200);
+      expect(read.text).toBe('true');
+      expect((await request(app).get('/write').set('Cookie', cookieOf(first)).expect(200)).text).toBe(
+        'false',
+      );
+    });
+
     it('streams a body written in several chunks after the hold', async () => {
       const app = create();
       app.use(session({ secret, resave: false, saveUninitialized: true }));

@@ -1,0 +1,22 @@
+/** Epoch ms of 9999-12-31T23:59:59.999Z: up to here an ISO date is `YYYY-MM-DDTHH:mm:ss.sssZ`. */
+const LAST_FOUR_DIGIT_YEAR = 253_402_300_799_999;
+
+let cachedSecond = Number.NaN;
+let cachedPrefix = '';
+
+/**
+ * `new Date(ms).toISOString()`, without a Date per call for times in the same second as the last one
+ * (a store writing `now + maxAge` over and over, or restoring the expiry of sessions written together).
+ * Throws the same RangeError for a time no Date can hold.
+ */
+export function isoString(ms: number): string {
+  if (!(ms >= 0 && ms <= LAST_FOUR_DIGIT_YEAR) || !Number.isInteger(ms)) return new Date(ms).toISOString();
+  const second = Math.floor(ms / 1000);
+  if (second !== cachedSecond) {
+    // "YYYY-MM-DDTHH:mm:ss." of this second.
+    cachedPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+    cachedSecond = second;
+  }
+  const millis = ms - second * 1000;
+  return `${cachedPrefix}${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
+}
