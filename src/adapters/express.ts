@@ -54,21 +54,29 @@ export function session<Data = SessionData>(
       next();
       return;
     }
-    manager.open(carrier).then(
-      () => {
-        holdResponse(manager, carrier, res, next);
+    const opened = () => {
+      holdResponse(manager, carrier, res, next);
+      next();
+    };
+    const failed = (error: unknown) => {
+      if (onStoreError === 'anonymous' && isStoreFailure(error)) {
+        manager.report(error);
+        manager.openAnonymous(carrier);
         next();
-      },
-      (error: unknown) => {
-        if (onStoreError === 'anonymous' && isStoreFailure(error)) {
-          manager.report(error);
-          manager.openAnonymous(carrier);
-          next();
-          return;
-        }
-        next(error);
-      },
-    );
+        return;
+      }
+      next(error);
+    };
+    let loading: Promise<void> | undefined;
+    try {
+      loading = manager.open(carrier);
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    // No cookie: the session is ready now, so the app runs in this same tick.
+    if (loading === undefined) opened();
+    else loading.then(opened, failed);
   };
 
   return Object.assign(middleware, {

@@ -172,10 +172,25 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     for (const warning of this.options.warnings) this.warnOnce(warning);
   }
 
-  /** Loads the request's session, or makes a fresh one, and puts it on `req.session`. */
-  async open(req: Req & SessionCarrier): Promise<void> {
+  /**
+   * Loads the request's session, or makes a fresh one, and puts it on `req.session`. Without a session
+   * cookie there is nothing to load: the fresh session is there when this returns, with no promise.
+   */
+  open(req: Req & SessionCarrier): undefined | Promise<void> {
     const context = this.newContext(req);
     const candidates = readCookieValues(req.headers.cookie, this.options.name);
+    if (candidates.length === 0) {
+      this.generate(req, context);
+      return undefined;
+    }
+    return this.loadFromCookies(req, context, candidates);
+  }
+
+  private async loadFromCookies(
+    req: Req & SessionCarrier,
+    context: RequestContext,
+    candidates: string[],
+  ): Promise<void> {
     for (const raw of candidates.slice(0, MAX_CANDIDATES)) {
       const id = this.verify(raw);
       if (id === null) continue;

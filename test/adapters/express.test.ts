@@ -328,6 +328,33 @@ for (const { name, create } of expressVersions) {
       );
     });
 
+    it('runs the app in the same tick when there is no cookie, and passes a bad genid() to next(err)', async () => {
+      const app = create();
+      let sameTick = false;
+      app.use((req, _res, next) => {
+        let ticked = false;
+        queueMicrotask(() => {
+          ticked = true;
+        });
+        (req as unknown as { ticked: () => boolean }).ticked = () => ticked;
+        next();
+      });
+      app.use(session({ secret, resave: false, saveUninitialized: false }));
+      app.get('/', (req, res) => {
+        sameTick = !(req as unknown as { ticked: () => boolean }).ticked();
+        res.send(typeof req.session.regenerate);
+      });
+      expect((await request(app).get('/').expect(200)).text).toBe('function');
+      expect(sameTick).toBe(true);
+
+      const broken = create();
+      broken.use(session({ secret, genid: () => 'has a space', resave: false, saveUninitialized: false }));
+      broken.get('/', (_req, res) => res.send('unreachable'));
+      broken.use(jsonErrors);
+      const res = await request(broken).get('/').expect(500);
+      expect(res.body.code).toBe('ERR_INVALID_ID');
+    });
+
     it('streams a body written in several chunks after the hold', async () => {
       const app = create();
       app.use(session({ secret, resave: false, saveUninitialized: true }));
