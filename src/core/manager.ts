@@ -35,14 +35,11 @@ import { Session, type SessionController, type SessionState } from './session.js
 import { sign, unsign } from './signature.js';
 import type { SessionDelta, SessionRecord } from './types.js';
 
-export const kContext = Symbol('sessionkit.context');
-
 /** What the middleware puts on the request, as express-session does. */
 export interface SessionCarrier {
   session?: Session | null;
   sessionID?: string;
   sessionStore?: SessionStore | ExpressStoreLike;
-  [kContext]?: RequestContext;
 }
 
 interface RequestContext {
@@ -150,6 +147,12 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   /** The methods of sessionkit's own MemoryStore (exactly that class) as constructed: they settle in-process. */
   private readonly inProcess: Methods | null;
   private readonly warned = new Set<string>();
+  /**
+   * Each request's bookkeeping. Not a property on the request: behind Express, whose per-request
+   * setPrototypeOf leaves every request object with a map of its own, each property added to a request
+   * copies that map (a few µs per request and per property), so the middleware adds only the API's own.
+   */
+  private readonly contexts = new WeakMap<object, RequestContext>();
 
   constructor(options: SessionOptions<Req>) {
     super();
@@ -211,7 +214,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
 
   /** A fresh session that is never stored: the `onStoreError: 'anonymous'` fallback. */
   openAnonymous(req: Req & SessionCarrier): void {
-    const context = req[kContext] ?? this.newContext(req);
+    const context = this.contexts.get(req) ?? this.newContext(req);
     context.ephemeral = true;
     this.generate(req, context);
   }
@@ -228,7 +231,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       secure: null,
       pending: null,
     };
-    req[kContext] = context;
+    this.contexts.set(req, context);
     req.sessionStore = this.userStore;
     return context;
   }
@@ -240,7 +243,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * answer at once, not as a promise: no microtask, no held response for it.
    */
   commit(req: Req & SessionCarrier): string[] | Promise<string[]> {
-    const context = req[kContext];
+    const context = this.contexts.get(req);
     if (!context || context.ephemeral) return [];
     // An app may answer without waiting for destroy()/regenerate(): finish them before the first byte.
     if (context.pending !== null && context.pending.size > 0)
@@ -723,7 +726,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   private contextOf(req: SessionCarrier): RequestContext {
-    const context = req[kContext];
+    const context = this.contexts.get(req);
     if (!context) throw new SessionError('ERR_NO_SESSION', 'sessionkit: this request has no session context');
     return context;
   }

@@ -355,6 +355,25 @@ for (const { name, create } of expressVersions) {
       expect(res.body.code).toBe('ERR_INVALID_ID');
     });
 
+    it('adds only the API properties to the request: session, sessionID, sessionStore', async () => {
+      const app = create();
+      let before: (string | symbol)[] = [];
+      app.use((req, _res, next) => {
+        before = Reflect.ownKeys(req);
+        next();
+      });
+      app.use(session({ secret, resave: false, saveUninitialized: false }));
+      app.use((req, res) => {
+        res.json(
+          Reflect.ownKeys(req)
+            .filter((key) => !before.includes(key))
+            .map(String),
+        );
+      });
+      const res = await request(app).get('/').expect(200);
+      expect([...res.body].sort()).toEqual(['session', 'sessionID', 'sessionStore']);
+    });
+
     it('streams a body written in several chunks after the hold', async () => {
       const app = create();
       app.use(session({ secret, resave: false, saveUninitialized: true }));
