@@ -113,3 +113,22 @@ describe('MemoryStore entries', () => {
     await store.close();
   });
 });
+
+describe('MemoryStore deadlines', () => {
+  it('expire exactly at the stored instant, whatever the number looks like in JSON', async () => {
+    const store = new MemoryStore({ sweepInterval: 0 });
+    const future = [Date.now() + 60_000, Date.now() + 60_000.5, 1e15, 123456789012345680];
+    const ids = future.map(() => generateId());
+    for (const [i, expiresAt] of future.entries())
+      await store.create(ids[i] as string, record({ expiresAt }));
+    for (const [i, expiresAt] of future.entries())
+      expect((await store.get(ids[i] as string))?.expiresAt).toBe(expiresAt);
+    const past = generateId();
+    await store.create(past, record({ expiresAt: Date.now() + 20 }));
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(await store.prune()).toBe(1);
+    expect(await store.get(past)).toBeNull();
+    expect(await store.length()).toBe(future.length);
+    await store.close();
+  });
+});
