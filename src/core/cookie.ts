@@ -126,7 +126,53 @@ const EPOCH_UTC = EPOCH.toUTCString();
 const MAX_TEMPLATES = 64;
 const templates = new Map<string, Template>();
 
+/** The attributes the last template was looked up for: most responses send the same cookie shape. */
+let last: {
+  name: string;
+  attributes: CookieAttributes;
+  secure: boolean;
+  expires: boolean;
+  template: Template;
+} | null = null;
+
+function sameAttributes(a: CookieAttributes, b: CookieAttributes): boolean {
+  return (
+    a.path === b.path &&
+    a.domain === b.domain &&
+    a.httpOnly === b.httpOnly &&
+    a.secure === b.secure &&
+    a.sameSite === b.sameSite &&
+    a.partitioned === b.partitioned &&
+    a.priority === b.priority
+  );
+}
+
 function templateFor(
+  name: string,
+  data: CookieAttributes,
+  secure: boolean,
+  expires: boolean,
+): Template | null {
+  if (
+    last !== null &&
+    last.name === name &&
+    last.secure === secure &&
+    last.expires === expires &&
+    sameAttributes(last.attributes, data)
+  ) {
+    return last.template;
+  }
+  const template = lookUpTemplate(name, data, secure, expires);
+  if (template !== null) {
+    const { path, domain, httpOnly, secure: flag, sameSite, partitioned, priority } = data;
+    // A copy: the attributes may be a live Cookie that the application changes later.
+    const attributes = { path, domain, httpOnly, secure: flag, sameSite, partitioned, priority };
+    last = { name, secure, expires, template, attributes };
+  }
+  return template;
+}
+
+function lookUpTemplate(
   name: string,
   data: CookieAttributes,
   secure: boolean,

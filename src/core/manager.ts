@@ -650,8 +650,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   private sessionCookie(req: Req & SessionCarrier, context: RequestContext, session: Session): string | null {
-    const secure = this.isSecure(req, context);
-    if (session.cookie.secure === true && !secure) {
+    // Only a Secure cookie needs to know whether the request was secure (Express's req.secure is not free).
+    if (session.cookie.secure === true && !this.isSecure(req, context)) {
       // express-session silently sends nothing here; say why once (anchors pain 12).
       this.warnOnce(
         'a Secure cookie was not sent on a plain-HTTP request; behind a proxy set `proxy: true` or Express\'s "trust proxy"',

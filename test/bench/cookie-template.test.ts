@@ -4,7 +4,7 @@
  */
 import { type SerializeOptions, serialize } from 'cookie';
 import { describe, expect, it } from 'vitest';
-import { serializeCookie } from '../../src/core/cookie.js';
+import { Cookie, serializeCookie, serializeSessionCookie } from '../../src/core/cookie.js';
 import type { CookieData } from '../../src/core/types.js';
 
 function reference(name: string, value: string, data: CookieData, secure: boolean): string {
@@ -47,6 +47,17 @@ describe('serializeCookie', () => {
         }
       }
     }
+  });
+
+  it("follows a live Cookie's attributes when the application changes them between responses", () => {
+    const cookie = new Cookie({ maxAge: 60_000, path: '/', sameSite: 'lax' });
+    expect(serializeSessionCookie('sid', 'v', cookie, false)).toContain('Path=/;');
+    cookie.path = '/app';
+    cookie.sameSite = 'strict';
+    const after = serializeSessionCookie('sid', 'v', cookie, false);
+    expect(after).toContain('Path=/app;');
+    expect(after).toContain('SameSite=Strict');
+    expect(after).toBe(reference('sid', 'v', cookie.data, false));
   });
 
   it('throws where the cookie package throws', () => {
