@@ -486,12 +486,10 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       const value = own[key];
       if (!isStorable(value)) continue;
       const previous = state.snapshot.get(key);
-      let json: string | null = null;
       if (value !== null && typeof value === 'object') {
-        json = stringifyJson(value);
+        const json = stringifyJson(value);
         changes.boundBytes += 3 * json.length;
-        if (previous instanceof ObjectSnapshot && previous.json === json) json = null;
-        else {
+        if (!(previous instanceof ObjectSnapshot && previous.json === json)) {
           changes.json ??= new Map();
           changes.json.set(key, json);
           changes.set[key] = value;
