@@ -1,6 +1,6 @@
 import { CorruptSessionError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
-import { applyDelta, parseJson, stringifyJson } from '../core/serializer.js';
+import { applyDeltaToRecord, parseJson, stringifyJson } from '../core/serializer.js';
 import { isoString } from '../core/time.js';
 import type {
   CookieData,
@@ -146,18 +146,7 @@ export class MemoryStore extends Store implements SessionStore {
     const entry = this.live(key);
     if (!entry) return false;
     const current = decode(entry);
-    this.put(
-      key,
-      {
-        data: applyDelta(current.data, delta),
-        cookie: delta.cookie ?? current.cookie,
-        expiresAt: delta.expiresAt,
-        createdAt: current.createdAt,
-        lastSeenAt: delta.lastSeenAt,
-        userId: delta.userId === undefined ? current.userId : delta.userId,
-      },
-      current.userId,
-    );
+    this.put(key, applyDeltaToRecord(current, delta), current.userId);
     return true;
   }
 
