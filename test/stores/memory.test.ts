@@ -132,3 +132,28 @@ describe('MemoryStore deadlines', () => {
     await store.close();
   });
 });
+
+describe('MemoryStore user index', () => {
+  const users = ['ada', 'a,b', 'quote"d', 'back\\slash\\', 'both\\",', 'ünïcødé', ''];
+
+  it('keeps every user, however spelled, until the session is destroyed, swept or evicted', async () => {
+    const store = new MemoryStore({ sweepInterval: 0, max: users.length * 2 });
+    const kept = new Map<string, string>();
+    const expiring: string[] = [];
+    for (const userId of users) {
+      const keep = generateId();
+      const doomed = generateId();
+      await store.create(keep, record({ userId }));
+      await store.create(doomed, record({ userId, expiresAt: Date.now() + 20 }));
+      kept.set(userId, keep);
+      expiring.push(doomed);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(await store.prune()).toBe(users.length);
+    for (const userId of users) expect(await store.listByUser(userId)).toHaveLength(1);
+    for (const userId of users) await store.destroy(kept.get(userId) as string);
+    for (const userId of users) expect(await store.listByUser(userId)).toEqual([]);
+    expect((store as unknown as { byUser: Map<string, unknown> }).byUser.size).toBe(0);
+    await store.close();
+  });
+});
