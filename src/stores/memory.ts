@@ -13,7 +13,7 @@ import type {
 import { reportCorrupt, type SessionStore, Store, type StoreOptions } from './store.js';
 
 export interface MemoryStoreOptions extends StoreOptions {
-  /** Most sessions held; past it the least recently written is evicted. Default 100,000. */
+  /** Most sessions held; past it the session nearest its deadline is evicted. Default 100,000. */
   max?: number;
   /** How often expired sessions are swept (ms). Default 60 s. The timer is unref'd. */
   sweepInterval?: number;
@@ -114,19 +114,33 @@ function withoutExpires(cookie: CookieData): Partial<CookieData> {
   return copy;
 }
 
+/**
+ * The table is split over this many Maps by the key's first character. V8 rehashes a Map whole when
+ * deletions shrink it: in one Map of 1M sessions, a single delete during a mass expiry blocked the event
+ * loop for 26 ms; spread over 64 Maps the worst is under a millisecond.
+ */
+const SHARDS = 64;
+/** A key's shard: keys are base64url SHA-256, whose 64-letter alphabet maps one letter to each shard. */
+const SHARD_OF = new Uint8Array(128);
+for (const [i, letter] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'].entries())
+  SHARD_OF[letter.charCodeAt(0)] = i;
+
 /** Expired entries removed per slice of a sweep at most, so a mass expiry never blocks the event loop for long. */
 const SWEEP_SLICE = 5_000;
-/** A slice also stops after this many ms (checked every 256 removals): slow machines get smaller slices. */
-const SWEEP_SLICE_MS = 4;
+/** A slice also stops after this many ms (checked every 128 removals): slow machines get smaller slices. */
+const SWEEP_SLICE_MS = 2;
 
 /**
  * A bounded, expiring in-process store. Expiry runs off a min-heap of deadlines, so a sweep costs
- * O(expired · log n) rather than a scan of every session; a size cap evicts the least recently written.
+ * O(expired · log n) rather than a scan of every session; a size cap evicts the session nearest its
+ * deadline (the heap's top, so eviction costs no per-entry bookkeeping).
  * It never grows without bound. Sessions are lost on restart and are not shared between processes.
  */
 export class MemoryStore extends Store implements SessionStore {
   readonly max: number;
-  private readonly entries = new Map<string, Entry>();
+  private readonly shards: Map<string, Entry>[] = Array.from({ length: SHARDS }, () => new Map());
+  /** Entries held across the shards. */
+  private size = 0;
   private readonly byUser = new Map<string, Set<string>>();
   // The min-heap of deadlines as two parallel arrays (keys, and deadlines as unboxed doubles): no node
   // object and no boxed number per entry.
@@ -197,7 +211,8 @@ export class MemoryStore extends Store implements SessionStore {
     const start = options.cursor ? Number(options.cursor) : 0;
     // One snapshot of the keys per listing, not one per page (that made paging through n sessions
     // O(n²)). As with SCAN, a session written during the listing may be missed; one removed is skipped.
-    if (start === 0 || this.listing === null) this.listing = [...this.entries.keys()];
+    if (start === 0 || this.listing === null)
+      this.listing = this.shards.flatMap((shard) => [...shard.keys()]);
     const keys = this.listing;
     const page = keys.slice(start, start + limit);
     const sessions = page.flatMap((key) => {
@@ -209,14 +224,15 @@ export class MemoryStore extends Store implements SessionStore {
     return { sessions, cursor: more ? String(start + limit) : null };
   }
 
-  /** O(expired): sweeps what has expired, then reads the Map's size. */
+  /** O(expired): sweeps what has expired, then reads a counter. */
   async length(): Promise<number> {
     this.sweep(Number.POSITIVE_INFINITY);
-    return this.entries.size;
+    return this.size;
   }
 
   async clear(): Promise<void> {
-    this.entries.clear();
+    for (const shard of this.shards) shard.clear();
+    this.size = 0;
     this.byUser.clear();
     this.heap = [];
     this.heapAt = [];
@@ -283,13 +299,17 @@ export class MemoryStore extends Store implements SessionStore {
 
   /** The user an entry is bound to; only decoded when some session has a user at all. */
   private userOf(key: string): string | null {
-    const entry = this.entries.get(key);
+    const entry = this.shardOf(key).get(key);
     if (entry === undefined || this.byUser.size === 0) return null;
     try {
       return userIdOf(entry);
     } catch {
       return null;
     }
+  }
+
+  private shardOf(key: string): Map<string, Entry> {
+    return this.shards[SHARD_OF[key.charCodeAt(0)] ?? 0] as Map<string, Entry>;
   }
 
   private keyOf(id: string): string {
@@ -305,7 +325,7 @@ export class MemoryStore extends Store implements SessionStore {
    * readable deadline) is returned, so that reading it reports it.
    */
   private live(key: string): Entry | null {
-    const entry = this.entries.get(key);
+    const entry = this.shardOf(key).get(key);
     if (entry === undefined) return null;
     if (deadlineOf(entry) <= Date.now()) {
       this.remove(key);
@@ -317,15 +337,17 @@ export class MemoryStore extends Store implements SessionStore {
   /** Stores `record` under `key`; `previousUserId` is the user the entry it replaces was bound to. */
   private put(key: string, record: SessionRecord, previousUserId: string | null): void {
     const entry = encode(record);
-    if (this.entries.has(key)) {
-      // Re-inserting moves the key to the end of the Map's order: the eviction order is least recently written.
-      this.entries.delete(key);
+    const shard = this.shardOf(key);
+    if (shard.has(key)) {
       if (previousUserId !== record.userId) this.unindex(key, previousUserId);
-    } else if (this.entries.size >= this.max) {
-      this.sweep(Number.POSITIVE_INFINITY);
-      if (this.entries.size >= this.max) this.evictOldest();
+    } else {
+      if (this.size >= this.max) {
+        this.sweep(Number.POSITIVE_INFINITY);
+        if (this.size >= this.max) this.evictNearestDeadline();
+      }
+      this.size++;
     }
-    this.entries.set(key, entry);
+    shard.set(key, entry);
     if (record.userId !== null) {
       const keys = this.byUser.get(record.userId);
       if (keys) keys.add(key);
@@ -335,9 +357,11 @@ export class MemoryStore extends Store implements SessionStore {
   }
 
   private remove(key: string): void {
-    if (!this.entries.has(key)) return;
+    const shard = this.shardOf(key);
+    if (!shard.has(key)) return;
     const userId = this.userOf(key);
-    this.entries.delete(key);
+    shard.delete(key);
+    this.size--;
     this.unindex(key, userId);
   }
 
@@ -348,11 +372,24 @@ export class MemoryStore extends Store implements SessionStore {
     if (keys?.size === 0) this.byUser.delete(userId);
   }
 
-  private evictOldest(): void {
-    const oldest = this.entries.keys().next();
-    if (oldest.done) return;
-    this.remove(oldest.value);
-    this.emit('evict', oldest.value);
+  private evictNearestDeadline(): void {
+    let victim: string | undefined;
+    while (victim === undefined && this.heap.length > 0) {
+      const at = this.heapAt[0] as number;
+      const key = this.heap[0] as string;
+      this.pop();
+      // Touches leave stale nodes behind: a node counts only while it is its entry's deadline.
+      const entry = this.shardOf(key).get(key);
+      if (entry !== undefined && deadlineOf(entry) === at) victim = key;
+    }
+    // Only corrupt entries (no deadline, so never in the heap) are left: any of them goes.
+    victim ??= this.shards
+      .find((shard) => shard.size > 0)
+      ?.keys()
+      .next().value;
+    if (victim === undefined) return;
+    this.remove(victim);
+    this.emit('evict', victim);
   }
 
   /**
@@ -368,12 +405,12 @@ export class MemoryStore extends Store implements SessionStore {
       if (at > now) break;
       const key = this.heap[0] as string;
       this.pop();
-      const entry = this.entries.get(key);
+      const entry = this.shardOf(key).get(key);
       if (entry !== undefined && deadlineOf(entry) === at) {
         this.remove(key);
         removed++;
       }
-      if ((++popped & 255) === 0 && performance.now() >= until) break;
+      if ((++popped & 127) === 0 && performance.now() >= until) break;
     }
     return removed;
   }
@@ -393,7 +430,7 @@ export class MemoryStore extends Store implements SessionStore {
 
   private push(at: number, key: string): void {
     // Touches leave stale nodes behind; rebuild once they outnumber the live ones.
-    if (this.heap.length > 2 * this.entries.size + 1024) this.rebuildHeap();
+    if (this.heap.length > 2 * this.size + 1024) this.rebuildHeap();
     const heap = this.heap;
     const heapAt = this.heapAt;
     heap.push(key);
@@ -435,10 +472,11 @@ export class MemoryStore extends Store implements SessionStore {
   private rebuildHeap(): void {
     const nodes: { at: number; key: string }[] = [];
     // A corrupt entry has no deadline: it stays out of the heap until a read reports and removes it.
-    for (const [key, entry] of this.entries) {
-      const at = deadlineOf(entry);
-      if (Number.isFinite(at)) nodes.push({ at, key });
-    }
+    for (const shard of this.shards)
+      for (const [key, entry] of shard) {
+        const at = deadlineOf(entry);
+        if (Number.isFinite(at)) nodes.push({ at, key });
+      }
     nodes.sort((a, b) => a.at - b.at);
     // A sorted array is a valid min-heap.
     this.heap = nodes.map((node) => node.key);

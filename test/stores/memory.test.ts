@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { generateId } from '../../src/core/id.js';
+import { generateId, storageKey } from '../../src/core/id.js';
 import type { SessionRecord } from '../../src/core/types.js';
 import { MemoryStore } from '../../src/stores/memory.js';
-import { memoryEntries, overwriteEntry } from '../support/memory-internals.js';
+import { heapNodes, heldEntries, memoryEntries, overwriteEntry } from '../support/memory-internals.js';
 import { record, runStoreConformance } from './conformance.js';
 import { runExpressSessionCompat } from './express-session-compat.js';
 
@@ -16,50 +16,86 @@ runStoreConformance({
 });
 
 describe('MemoryStore bounds', () => {
-  it('evicts the least recently written session past max', async () => {
-    const store = new MemoryStore({ max: 3 });
-    const ids = [generateId(), generateId(), generateId(), generateId()];
-    for (const id of ids.slice(0, 3)) await store.create(id, record());
-    await store.touch(ids[0] as string, Date.now() + 60_000, Date.now());
-    await store.create(ids[3] as string, record());
+  it('evicts the session nearest its deadline past max, going by its latest deadline', async () => {
+    const store = new MemoryStore({ max: 3, sweepInterval: 0 });
+    const evicted: string[] = [];
+    store.on('evict', (handle: string) => evicted.push(handle));
+    const now = Date.now();
+    const [soon, later, latest, extra] = [generateId(), generateId(), generateId(), generateId()];
+    // Written first, so "least recently written" would pick it; its deadline is the furthest.
+    await store.create(latest as string, record({ expiresAt: now + 30_000 }));
+    await store.create(soon as string, record({ expiresAt: now + 10_000 }));
+    await store.create(later as string, record({ expiresAt: now + 20_000 }));
+    // Extended past the others: its first heap node is stale and must not make it the victim.
+    await store.touch(soon as string, now + 40_000, now);
+    await store.create(extra as string, record({ expiresAt: now + 50_000 }));
     expect(await store.length()).toBe(3);
-    expect(await store.get(ids[1] as string)).toBeNull();
-    expect(await store.get(ids[0] as string)).not.toBeNull();
+    expect(await store.get(later as string)).toBeNull();
+    for (const id of [soon, latest, extra]) expect(await store.get(id as string)).not.toBeNull();
+    expect(evicted).toEqual([storageKey(later as string)]);
+    await store.close();
+  });
+
+  it('evicts a corrupt session (one with no deadline) when nothing else is left to evict', async () => {
+    const store = new MemoryStore({ max: 1, sweepInterval: 0 });
+    const [broken, next] = [generateId(), generateId()];
+    await store.create(broken as string, record());
+    overwriteEntry(store, broken as string, '[oops]');
+    // The stale heap node no longer matches the entry's (missing) deadline.
+    await store.create(next as string, record());
+    expect(heldEntries(store)).toBe(1);
+    expect(await store.get(next as string)).not.toBeNull();
+    await store.close();
+  });
+
+  it('spreads sessions over its Maps, so a mass expiry never rehashes one huge table', async () => {
+    const store = new MemoryStore({ sweepInterval: 0 });
+    for (let i = 0; i < 6_400; i++) await store.create(generateId(), record());
+    const sizes = (store as unknown as { shards: Map<string, string>[] }).shards.map((shard) => shard.size);
+    expect(sizes).toHaveLength(64);
+    // 100 expected per Map; a fair split of random keys stays well inside 40–200.
+    expect(Math.min(...sizes)).toBeGreaterThan(40);
+    expect(Math.max(...sizes)).toBeLessThan(200);
+    await store.close();
+  });
+
+  it('accepts any handle, not only ones it made', async () => {
+    const store = new MemoryStore({ sweepInterval: 0 });
+    for (const handle of ['', '~', 'ü', '\u{1F600}'])
+      await expect(store.destroyByHandle(handle)).resolves.toBe(false);
+    expect(await store.getByHandle('é')).toBeNull();
     await store.close();
   });
 
   it('does not grow while many sessions are created and expire', async () => {
     const store = new MemoryStore({ sweepInterval: 0 });
-    const internals = store as unknown as { entries: Map<string, unknown>; heap: unknown[] };
     for (let round = 0; round < 5; round++) {
       const expiresAt = Date.now() + 50;
       for (let i = 0; i < 20_000; i++) await store.create(generateId(), record({ expiresAt }));
       await new Promise((resolve) => setTimeout(resolve, 80));
       await store.prune();
-      expect(internals.entries.size).toBe(0);
-      expect(internals.heap.length).toBe(0);
+      expect(heldEntries(store)).toBe(0);
+      expect(heapNodes(store)).toBe(0);
     }
     await store.close();
   });
 
   it('bounds the heap when the same sessions are touched over and over', async () => {
     const store = new MemoryStore({ sweepInterval: 0 });
-    const internals = store as unknown as { heap: unknown[] };
     const ids = Array.from({ length: 100 }, () => generateId());
     for (const id of ids) await store.create(id, record());
     for (let i = 0; i < 50_000; i++)
       await store.touch(ids[i % 100] as string, Date.now() + 60_000 + i, Date.now());
-    expect(internals.heap.length).toBeLessThan(2 * 100 + 1024 + 2);
+    expect(heapNodes(store)).toBeLessThan(2 * 100 + 1024 + 2);
     expect(await store.length()).toBe(100);
     await store.close();
   });
 
   it('sweeps expired sessions on its timer without anyone reading them', async () => {
     const store = new MemoryStore({ sweepInterval: 20 });
-    const internals = store as unknown as { entries: Map<string, unknown> };
     for (let i = 0; i < 100; i++) await store.create(generateId(), record({ expiresAt: Date.now() + 30 }));
     await new Promise((resolve) => setTimeout(resolve, 150));
-    expect(internals.entries.size).toBe(0);
+    expect(heldEntries(store)).toBe(0);
     await store.close();
   });
 });
@@ -106,7 +142,7 @@ describe('MemoryStore entries', () => {
     const store = new MemoryStore({ sweepInterval: 0 });
     const id = generateId();
     await store.create(id, record());
-    const [entry] = [...memoryEntries(store).values()];
+    const [entry] = [...memoryEntries(store, storageKey(id)).values()];
     expect(typeof entry).toBe('string');
     // The cookie's expiry equals the deadline, so it is not stored twice.
     expect(entry).not.toContain('expires');

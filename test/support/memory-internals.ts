@@ -1,20 +1,41 @@
 import { storageKey } from '../../src/core/id.js';
 import type { MemoryStore } from '../../src/stores/memory.js';
 
-/** The MemoryStore's own Map (key → entry text), for tests that corrupt what it holds as a bug would. */
-export function memoryEntries(store: MemoryStore): Map<string, string> {
-  return (store as unknown as { entries: Map<string, string> }).entries;
+interface Internals {
+  shards: Map<string, string>[];
+  shardOf(key: string): Map<string, string>;
+  heap: string[];
+}
+
+function internals(store: MemoryStore): Internals {
+  return store as unknown as Internals;
+}
+
+/** The MemoryStore Map (key → entry text) that holds `key`, for tests that corrupt what it holds as a bug would. */
+export function memoryEntries(store: MemoryStore, key: string): Map<string, string> {
+  return internals(store).shardOf(key);
+}
+
+/** How many entries the store holds, counted in its Maps (not through length(), which sweeps first). */
+export function heldEntries(store: MemoryStore): number {
+  return internals(store).shards.reduce((sum, shard) => sum + shard.size, 0);
+}
+
+/** Nodes in the store's deadline heap, stale ones included. */
+export function heapNodes(store: MemoryStore): number {
+  return internals(store).heap.length;
 }
 
 /** Replaces a stored entry's whole text. */
 export function overwriteEntry(store: MemoryStore, id: string, text: string): void {
-  memoryEntries(store).set(storageKey(id), text);
+  const key = storageKey(id);
+  memoryEntries(store, key).set(key, text);
 }
 
 /** Keeps a stored entry's times and user but replaces its cookie and data with the given JSON texts. */
 export function overwritePayload(store: MemoryStore, id: string, cookieText: string, dataText: string): void {
   const key = storageKey(id);
-  const entries = memoryEntries(store);
+  const entries = memoryEntries(store, key);
   const meta = (JSON.parse(entries.get(key) as string) as unknown[]).slice(0, 4);
   entries.set(key, `${JSON.stringify(meta).slice(0, -1)},${cookieText},${dataText}]`);
 }
