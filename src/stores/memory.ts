@@ -123,7 +123,7 @@ const SHARDS = 64;
 /** A key's shard: keys are base64url SHA-256, whose 64-letter alphabet maps one letter to each shard. */
 const SHARD_OF = new Uint8Array(128);
 for (const [i, letter] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'].entries())
-  SHARD_OF[letter.charCodeAt(0)] = i;
+  SHARD_OF[letter.charCodeAt(0)] = i % SHARDS;
 
 /** Expired entries removed per slice of a sweep at most, so a mass expiry never blocks the event loop for long. */
 const SWEEP_SLICE = 5_000;
