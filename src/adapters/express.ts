@@ -1,4 +1,4 @@
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { type IncomingMessage, type OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { SessionError } from '../core/errors.js';
 import { type SessionCarrier, SessionManager } from '../core/manager.js';
 import type { SessionOptions, SessionRequestLike } from '../core/options.js';
@@ -93,70 +93,143 @@ function isStoreFailure(error: unknown): boolean {
 
 type Held = 'writeHead' | 'write' | 'end' | 'flushHeaders';
 const HELD: Held[] = ['writeHead', 'write', 'end', 'flushHeaders'];
+type Method = (...args: unknown[]) => unknown;
+type Queued = [name: Held, args: unknown[], original: Method];
+
+/** The holds of responses whose methods are found on a shared prototype (see `holdResponse`). */
+const holds = new WeakMap<object, Hold>();
+/** Prototypes whose held methods look their response's hold up in `holds`. */
+const patched = new WeakSet<object>();
 
 /**
  * Holds the response from its first byte until the session is committed (express-session flushes the
  * headers first, so a redirect could beat the store write). A commit that needs no store call is done
- * at once and the first byte goes out in the same call. The wrappers stay in place afterwards and pass
- * straight through, so middleware that wrapped them later (compression) keeps working.
+ * at once and the first byte goes out in the same call. Afterwards calls pass straight through, so
+ * middleware that wrapped the methods later (compression) keeps working.
+ *
+ * Express swaps every response's prototype, after which V8 copies the object's map for each property
+ * added to it: four own wrappers cost about 15 µs a request. So where the response inherits from a
+ * prototype of its own between it and `ServerResponse.prototype` (Express's shared `res`, which every
+ * app's and sub-app's `app.response` inherits from, so resetting the prototype never drops it), the held
+ * methods are put once on that prototype and find the response's hold in a WeakMap. A response that
+ * already carries its own `writeHead`/`write`/`end`/`flushHeaders` (a middleware before this one wrapped
+ * them, and may have kept the originals) is wrapped with own properties, as on plain `node:http`,
+ * where they are cheap.
  */
 function holdResponse(manager: SessionManager<Carrier>, req: Carrier, res: ServerResponse, next: Next): void {
-  const original = {} as Record<Held, (...args: unknown[]) => unknown>;
-  const queue: [Held, unknown[]][] = [];
-  let phase: 'open' | 'holding' | 'released' = 'open';
-  const target = res as unknown as Record<Held, (...args: unknown[]) => unknown>;
-
+  const hold = new Hold(manager, req, res, next);
+  const shared = sharedPrototype(res);
+  if (shared !== null && !HELD.some((name) => Object.hasOwn(res, name))) {
+    if (!patched.has(shared)) patchPrototype(shared);
+    holds.set(res, hold);
+    return;
+  }
+  const target = res as unknown as Record<Held, Method>;
   for (const name of HELD) {
-    original[name] = target[name] as (...args: unknown[]) => unknown;
-    target[name] = function held(this: unknown, ...args: unknown[]) {
-      if (phase === 'released') return original[name].apply(res, args);
-      queue.push([name, args]);
-      if (phase === 'holding') return standIn(name);
-      phase = 'holding';
-      let committed: string[] | Promise<string[]>;
-      try {
-        committed = manager.commit(req);
-      } catch (error) {
-        committed = Promise.reject(error);
-      }
-      if (Array.isArray(committed)) return release(committed);
-      committed.then(release, fail);
-      return standIn(name);
+    const original = target[name];
+    target[name] = function held(...args: unknown[]) {
+      return hold.released ? original.apply(res, args) : hold.call(name, args, original);
     };
+  }
+}
+
+/** The prototype just above `ServerResponse.prototype` in the response's chain, if it is not that itself. */
+function sharedPrototype(res: ServerResponse): object | null {
+  let proto: object | null = Object.getPrototypeOf(res);
+  if (proto === ServerResponse.prototype) return null;
+  while (proto !== null) {
+    const parent: object | null = Object.getPrototypeOf(proto);
+    if (parent === ServerResponse.prototype) return proto;
+    proto = parent;
+  }
+  return null;
+}
+
+function patchPrototype(proto: object): void {
+  patched.add(proto);
+  const methods = proto as Record<Held, Method>;
+  for (const name of HELD) {
+    // What the prototype had, its own or inherited: another copy of sessionkit may have patched it too.
+    const original = methods[name];
+    Object.defineProperty(proto, name, {
+      configurable: true,
+      writable: true,
+      value: function held(this: ServerResponse, ...args: unknown[]) {
+        const hold = holds.get(this);
+        return hold === undefined || hold.released
+          ? original.apply(this, args)
+          : hold.call(name, args, original);
+      },
+    });
+  }
+}
+
+/** One response's hold: the calls made from its first byte on, queued until the session is committed. */
+class Hold {
+  released = false;
+  private holding = false;
+  private readonly queue: Queued[] = [];
+
+  constructor(
+    private readonly manager: SessionManager<Carrier>,
+    private readonly req: Carrier,
+    private readonly res: ServerResponse,
+    private readonly next: Next,
+  ) {}
+
+  /** A call to a held method; `original` is what it would have called. */
+  call(name: Held, args: unknown[], original: Method): unknown {
+    this.queue.push([name, args, original]);
+    if (this.holding) return this.standIn(name);
+    this.holding = true;
+    let committed: string[] | Promise<string[]>;
+    try {
+      committed = this.manager.commit(this.req);
+    } catch (error) {
+      committed = Promise.reject(error);
+    }
+    if (Array.isArray(committed)) return this.release(committed);
+    committed.then(
+      (cookies) => this.release(cookies),
+      (error: unknown) => this.fail(error),
+    );
+    return this.standIn(name);
   }
 
   /** What a held call returns in place of the real one. */
-  function standIn(name: Held): unknown {
-    return name === 'write' ? true : name === 'flushHeaders' ? undefined : res;
+  private standIn(name: Held): unknown {
+    return name === 'write' ? true : name === 'flushHeaders' ? undefined : this.res;
   }
 
   /** Sends what was held, with the session's cookies; returns what the last held call returned. */
-  function release(cookies: string[]): unknown {
-    phase = 'released';
+  private release(cookies: string[]): unknown {
+    this.released = true;
+    const { res, queue } = this;
     if (cookies.length > 0) {
       addSetCookie(res, queue, cookies);
       // A shared cache must never hand one user's Set-Cookie to another (C20).
-      if (manager.options.noStoreWithCookie) res.setHeader('Cache-Control', 'no-store');
+      if (this.manager.options.noStoreWithCookie) res.setHeader('Cache-Control', 'no-store');
     }
     let last: unknown;
-    for (const [name, args] of queue) last = original[name].apply(res, args);
+    for (const [, args, original] of queue) last = original.apply(res, args);
     queue.length = 0;
     return last;
   }
 
-  function fail(error: unknown): void {
-    if (manager.options.onStoreError === 'anonymous' && isStoreFailure(error)) {
-      manager.report(error);
-      release([]);
+  private fail(error: unknown): void {
+    if (this.manager.options.onStoreError === 'anonymous' && isStoreFailure(error)) {
+      this.manager.report(error);
+      this.release([]);
       return;
     }
-    phase = 'released';
+    this.released = true;
     // Nothing was sent yet: the error handler answers instead of the held response, which is
     // dropped whole, headers included (a stale Content-Type or ETag must not leak into the error page).
-    queue.length = 0;
+    this.queue.length = 0;
+    const { res } = this;
     for (const header of res.getHeaderNames()) res.removeHeader(header);
     res.statusCode = 200;
-    next(error);
+    this.next(error);
   }
 }
 
@@ -165,7 +238,7 @@ function holdResponse(manager: SessionManager<Carrier>, req: Carrier, res: Serve
  * held `writeHead` wins over `setHeader`, so a Set-Cookie given there is merged in place (CVE-2025-7339's
  * lesson: handle every writeHead form).
  */
-function addSetCookie(res: ServerResponse, queue: [Held, unknown[]][], cookies: string[]): void {
+function addSetCookie(res: ServerResponse, queue: Queued[], cookies: string[]): void {
   const writeHead = queue.find(([name]) => name === 'writeHead');
   const headersArg = writeHead?.[1].find((arg, i) => i > 0 && typeof arg === 'object' && arg !== null);
   if (Array.isArray(headersArg)) {

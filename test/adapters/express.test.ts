@@ -374,6 +374,63 @@ for (const { name, create } of expressVersions) {
       expect([...res.body].sort()).toEqual(['session', 'sessionID', 'sessionStore']);
     });
 
+    it('holds through the shared response prototype, also when a sub-app hands the response back', async () => {
+      const store = new MemoryStore();
+      let storedWhenSent: unknown = 'unset';
+      const app = create();
+      const sub = create();
+      sub.use(session({ secret, store, resave: false, saveUninitialized: false }));
+      sub.use((req, _res, next) => {
+        req.session.user = 'u1';
+        next();
+      });
+      app.use('/sub', sub);
+      // Express has reset req/res to the parent app's prototypes by now: the hold must still be there.
+      app.use((req, res) => {
+        const own = ['writeHead', 'write', 'end', 'flushHeaders'].filter((name) => Object.hasOwn(res, name));
+        res.on('finish', () => {
+          store.get(req.sessionID).then((record) => {
+            storedWhenSent = record?.data.user;
+          });
+        });
+        res.json(own);
+      });
+      const res = await request(app).get('/sub/x').expect(200);
+      expect(res.body).toEqual([]);
+      expect(setCookies(res)).toHaveLength(1);
+      expect(storedWhenSent).toBe('u1');
+      // A response of an app without sessions goes straight through the patched prototype.
+      const other = create();
+      other.get('/', (_req, res) => res.send('plain'));
+      const plain = await request(other).get('/').expect(200, 'plain');
+      expect(setCookies(plain)).toEqual([]);
+    });
+
+    it('wraps the response itself when a middleware before it did, keeping that wrapper in the chain', async () => {
+      const store = new MemoryStore();
+      const seen: string[] = [];
+      const app = create();
+      app.use((_req, res, next) => {
+        const end = res.end;
+        res.end = function (this: typeof res, ...args: unknown[]) {
+          seen.push(`outer end, Set-Cookie ${res.hasHeader('set-cookie') ? 'set' : 'missing'}`);
+          return (end as (...a: unknown[]) => typeof res).apply(this, args);
+        } as typeof res.end;
+        next();
+      });
+      app.use(session({ secret, store, resave: false, saveUninitialized: false }));
+      app.get('/', (req, res) => {
+        req.session.user = 'u1';
+        seen.push(`own writeHead: ${Object.hasOwn(res, 'writeHead')}`);
+        res.send('ok');
+      });
+      const res = await request(app).get('/').expect(200, 'ok');
+      expect(setCookies(res)).toHaveLength(1);
+      // The session's own wrapper sits outside the earlier one and releases into it, cookie set.
+      expect(seen).toEqual(['own writeHead: true', 'outer end, Set-Cookie set']);
+      expect((await store.get(idOf(cookieOf(res))))?.data.user).toBe('u1');
+    });
+
     it('streams a body written in several chunks after the hold', async () => {
       const app = create();
       app.use(session({ secret, resave: false, saveUninitialized: true }));

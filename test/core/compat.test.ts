@@ -159,6 +159,31 @@ describe('Connect and node:http', () => {
   });
 });
 
+describe('a server with its own response class', () => {
+  it('holds through that class, whose own methods still run', async () => {
+    const { createServer, ServerResponse } = await import('node:http');
+    const ended: string[] = [];
+    class LoggedResponse<
+      Request extends import('node:http').IncomingMessage,
+    > extends ServerResponse<Request> {
+      override end(...args: unknown[]): this {
+        ended.push(`end, Set-Cookie ${this.hasHeader('set-cookie') ? 'set' : 'missing'}`);
+        return (super.end as (...a: unknown[]) => this)(...args);
+      }
+    }
+    const middleware = session({ secret, resave: false, saveUninitialized: false });
+    const server = createServer({ ServerResponse: LoggedResponse }, (req, res) => {
+      middleware(req, res, () => {
+        (middleware.get(req) as unknown as { views: number }).views = 1;
+        res.end(String(Object.hasOwn(res, 'end')));
+      });
+    });
+    const res = await request(server).get('/').expect(200, 'false');
+    expect(setCookies(res)).toHaveLength(1);
+    expect(ended).toEqual(['end, Set-Cookie set']);
+  });
+});
+
 describe('good citizenship', () => {
   it('creates no globals and keeps no timer holding the process open', async () => {
     const before = new Set(Object.keys(globalThis));
