@@ -1,4 +1,4 @@
-import { type IncomingMessage, type OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { IncomingMessage, type OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { SessionError } from '../core/errors.js';
 import { type SessionCarrier, SessionManager } from '../core/manager.js';
 import type { SessionOptions, SessionRequestLike } from '../core/options.js';
@@ -69,6 +69,7 @@ export function session<Data = SessionData>(
     };
     let loading: Promise<void> | undefined;
     try {
+      if (Object.getPrototypeOf(req) !== IncomingMessage.prototype) toDictionaryMode(req);
       loading = manager.open(carrier);
     } catch (error) {
       failed(error);
@@ -85,6 +86,21 @@ export function session<Data = SessionData>(
       return (req as Carrier).session as unknown as TypedSession<Data>;
     },
   });
+}
+
+const SCRATCH = Symbol('sessionkit.scratch');
+
+/**
+ * Express swaps every request's prototype, and V8 then gives the object a map of its own with no
+ * transitions to share: each property added afterwards (ours: session, sessionID, sessionStore; and
+ * Express's own: params, route, baseUrl…) copies that map, about 4 µs each. Deleting a property turns
+ * the object into a dictionary, where an added property is a hash insert. Nothing observable changes:
+ * the scratch property is gone before anyone can see it.
+ */
+function toDictionaryMode(req: IncomingMessage): void {
+  const scratch = req as unknown as Record<symbol, unknown>;
+  scratch[SCRATCH] = true;
+  delete scratch[SCRATCH];
 }
 
 function isStoreFailure(error: unknown): boolean {
