@@ -4,11 +4,16 @@
  * (µs), free of HTTP parsing and of load-generator noise. Used for the before/after figures of each
  * optimization, and for clean CPU profiles:
  *
- *   npm run bench:hotpath -- [--iterations N] [--rounds N] [--only sk|es]
+ *   npm run bench:hotpath -- [--iterations N] [--rounds N] [--only sk,es,bare] [--express]
  *   npm run build && node --cpu-prof --import tsx bench/hotpath.ts --only sk --scenarios write
+ *
+ * `--express` mounts each middleware in an Express app (driven with `app.handle`, still no sockets), so
+ * the figure includes what Express charges for what the middleware adds to `req`/`res`; `bare` is the
+ * same app with no session middleware.
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
+import express from 'express';
 import { fromDist, median, SECRET, SHARED_OPTIONS, seedPayload } from './common.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
@@ -20,36 +25,77 @@ interface BenchSession {
   [key: string]: unknown;
 }
 
+/** The request's session; `bare` has none, so its handlers get a throwaway object. */
 function sessionOf(req: IncomingMessage): BenchSession {
-  return (req as unknown as { session: BenchSession }).session;
+  return (req as unknown as { session?: BenchSession }).session ?? ({} as BenchSession);
 }
 
 type Scenario = 'no-cookie' | 'read' | 'write' | 'login';
+type Side = 'sk' | 'es' | 'bare';
 
 const socket = new Socket();
 
-/** One request through `middleware` and then `route`; resolves when the response's real `end` ran. */
-function request(middleware: Handler, cookie: string | undefined, route: Handler): Promise<string[]> {
+// The end of a request is seen from ServerResponse.prototype, not from an own `res.end`: a response
+// carrying its own `end` would make sessionkit wrap it with own properties instead of its usual path.
+const finished = new WeakMap<ServerResponse, (setCookie: string[]) => void>();
+const realEnd = ServerResponse.prototype.end as (...args: unknown[]) => ServerResponse;
+ServerResponse.prototype.end = function benchEnd(this: ServerResponse, ...args: unknown[]) {
+  const result = realEnd.apply(this, args);
+  const header = this.getHeader('set-cookie');
+  finished.get(this)?.(header === undefined ? [] : Array.isArray(header) ? header : [String(header)]);
+  return result;
+} as typeof ServerResponse.prototype.end;
+
+/** What a request goes through: the middleware then the route, or an Express app holding both. */
+interface Target {
+  handle(req: IncomingMessage, res: ServerResponse, route: Handler, done: (err?: unknown) => void): void;
+}
+
+function plainTarget(middleware: Handler | null): Target {
+  return {
+    handle(req, res, route, done) {
+      if (!middleware) {
+        route(req, res, done);
+        return;
+      }
+      middleware(req, res, (err) => (err ? done(err) : route(req, res, done)));
+    },
+  };
+}
+
+/** Express's own entry point, which `app(req, res)` calls; not in its public types. */
+interface ExpressInternals {
+  handle(req: IncomingMessage, res: ServerResponse, done: (err?: unknown) => void): void;
+}
+
+function expressTarget(middleware: Handler | null): Target {
+  const apps = new Map<Handler, express.Express>();
+  return {
+    handle(req, res, route, done) {
+      let app = apps.get(route);
+      if (!app) {
+        app = express();
+        app.disable('x-powered-by');
+        app.set('etag', false);
+        if (middleware) app.use(middleware as unknown as express.RequestHandler);
+        app.use(route as unknown as express.RequestHandler);
+        apps.set(route, app);
+      }
+      (app as unknown as ExpressInternals).handle(req, res, done);
+    },
+  };
+}
+
+/** One request; resolves with its Set-Cookie values when the response's real `end` ran. */
+function request(target: Target, cookie: string | undefined, route: Handler): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const req = new IncomingMessage(socket);
     req.method = 'GET';
     req.url = '/x';
     req.headers = cookie ? { host: 'bench', cookie } : { host: 'bench' };
     const res = new ServerResponse(req);
-    const end = res.end;
-    res.end = function patchedEnd(this: ServerResponse, ...args: unknown[]) {
-      const result = (end as (...a: unknown[]) => ServerResponse).apply(this, args);
-      const header = res.getHeader('set-cookie');
-      resolve(header === undefined ? [] : Array.isArray(header) ? header : [String(header)]);
-      return result;
-    } as typeof res.end;
-    middleware(req, res, (err) => {
-      if (err) {
-        reject(err);
-        return;
-      }
-      route(req, res, (error) => reject(error));
-    });
+    finished.set(res, resolve);
+    target.handle(req, res, route, (err) => reject(err ?? new Error('the request fell through')));
   });
 }
 
@@ -70,6 +116,10 @@ const routes: Record<Scenario | 'seed', Handler> = {
     res.end(String(s.views));
   },
   login: (req, res, next) => {
+    if (!(req as unknown as { session?: unknown }).session) {
+      res.end('in');
+      return;
+    }
     sessionOf(req).regenerate((err) => {
       if (err) {
         next(err);
@@ -81,8 +131,9 @@ const routes: Record<Scenario | 'seed', Handler> = {
   },
 };
 
-async function makeMiddleware(side: 'sk' | 'es'): Promise<Handler> {
+async function makeMiddleware(side: Side): Promise<Handler | null> {
   const options = { secret: SECRET, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } };
+  if (side === 'bare') return null;
   if (side === 'sk') {
     const { default: session } = await fromDist<typeof import('../src/index.js')>('index.js');
     return session(options) as unknown as Handler;
@@ -91,17 +142,18 @@ async function makeMiddleware(side: 'sk' | 'es'): Promise<Handler> {
   return expressSession(options) as unknown as Handler;
 }
 
-async function measure(middleware: Handler, scenario: Scenario, iterations: number): Promise<number> {
+async function measure(target: Target, scenario: Scenario, iterations: number): Promise<number> {
   let cookie: string | undefined;
   if (scenario === 'read' || scenario === 'write') {
-    const set = await request(middleware, undefined, routes.seed);
-    cookie = set[0]?.split(';')[0];
+    const set = await request(target, undefined, routes.seed);
+    // bare sets no cookie; a stand-in makes it parse a Cookie header as the others do.
+    cookie = set[0]?.split(';')[0] ?? 'connect.sid=s%3Anone';
   }
   const route = routes[scenario];
   const warm = Math.min(2000, iterations);
-  for (let i = 0; i < warm; i++) await request(middleware, cookie, route);
+  for (let i = 0; i < warm; i++) await request(target, cookie, route);
   const start = process.hrtime.bigint();
-  for (let i = 0; i < iterations; i++) await request(middleware, cookie, route);
+  for (let i = 0; i < iterations; i++) await request(target, cookie, route);
   return Number(process.hrtime.bigint() - start) / iterations / 1000;
 }
 
@@ -113,30 +165,41 @@ async function main(): Promise<void> {
   };
   const iterations = Number(value('--iterations', '20000'));
   const rounds = Number(value('--rounds', '5'));
-  const sides = value('--only', 'sk,es').split(',') as ('sk' | 'es')[];
+  const sides = value('--only', 'sk,es').split(',') as Side[];
   const scenarios = value('--scenarios', 'no-cookie,read,write,login').split(',') as Scenario[];
-  const middlewares = new Map<string, Handler>();
-  for (const side of sides) middlewares.set(side, await makeMiddleware(side));
+  const inExpress = argv.includes('--express');
+  const targets = new Map<string, Target>();
+  for (const side of sides) {
+    const middleware = await makeMiddleware(side);
+    targets.set(side, inExpress ? expressTarget(middleware) : plainTarget(middleware));
+  }
   const results = new Map<string, number[]>();
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? sides : [...sides].reverse();
     for (const scenario of scenarios) {
       for (const side of order) {
-        const us = await measure(middlewares.get(side) as Handler, scenario, iterations);
+        const us = await measure(targets.get(side) as Target, scenario, iterations);
         const key = `${scenario}/${side}`;
         results.set(key, [...(results.get(key) ?? []), us]);
       }
     }
   }
-  console.log('| Scenario | sessionkit µs/req | express-session µs/req | express-session ÷ sessionkit |');
-  console.log('|---|---:|---:|---:|');
+  const cell = (us: number) => (Number.isNaN(us) ? '' : us.toFixed(2));
+  const ratio = (a: number, b: number) =>
+    Number.isNaN(a) || Number.isNaN(b) ? '' : `${(a / b).toFixed(2)}×`;
+  console.log(
+    inExpress ? 'In an Express 5 app (app.handle, no sockets):' : 'The middleware alone (no Express):',
+  );
+  console.log(
+    '| Scenario | sessionkit µs/req | express-session µs/req | bare µs/req | express-session ÷ sessionkit | bare ÷ sessionkit |',
+  );
+  console.log('|---|---:|---:|---:|---:|---:|');
   for (const scenario of scenarios) {
-    const sk = median(results.get(`${scenario}/sk`) ?? []);
-    const es = median(results.get(`${scenario}/es`) ?? []);
+    const [sk, es, bare] = (['sk', 'es', 'bare'] as const).map((side) =>
+      median(results.get(`${scenario}/${side}`) ?? []),
+    ) as [number, number, number];
     console.log(
-      `| ${scenario} | ${Number.isNaN(sk) ? '' : sk.toFixed(2)} | ${Number.isNaN(es) ? '' : es.toFixed(2)} | ${
-        Number.isNaN(sk) || Number.isNaN(es) ? '' : `${(es / sk).toFixed(2)}×`
-      } |`,
+      `| ${scenario} | ${cell(sk)} | ${cell(es)} | ${cell(bare)} | ${ratio(es, sk)} | ${ratio(bare, sk)} |`,
     );
   }
   process.exit(0);
