@@ -372,15 +372,19 @@ export class MemoryStore extends Store implements SessionStore {
     if (keys?.size === 0) this.byUser.delete(userId);
   }
 
+  /** Touches leave stale heap nodes behind: a node counts only while `at` is still its entry's deadline. */
+  private isCurrent(key: string, at: number): boolean {
+    const entry = this.shardOf(key).get(key);
+    return entry !== undefined && deadlineOf(entry) === at;
+  }
+
   private evictNearestDeadline(): void {
     let victim: string | undefined;
     while (victim === undefined && this.heap.length > 0) {
       const at = this.heapAt[0] as number;
       const key = this.heap[0] as string;
       this.pop();
-      // Touches leave stale nodes behind: a node counts only while it is its entry's deadline.
-      const entry = this.shardOf(key).get(key);
-      if (entry !== undefined && deadlineOf(entry) === at) victim = key;
+      if (this.isCurrent(key, at)) victim = key;
     }
     // Only corrupt entries (no deadline, so never in the heap) are left: any of them goes.
     victim ??= this.shards
@@ -405,8 +409,7 @@ export class MemoryStore extends Store implements SessionStore {
       if (at > now) break;
       const key = this.heap[0] as string;
       this.pop();
-      const entry = this.shardOf(key).get(key);
-      if (entry !== undefined && deadlineOf(entry) === at) {
+      if (this.isCurrent(key, at)) {
         this.remove(key);
         removed++;
       }
