@@ -274,7 +274,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     wrote: WriteResult,
   ): string[] {
     const state = sessionStateOf(session);
-    const cookieChanged = cookieSignature(session.cookie) !== state.cookieSnapshot;
+    // Against what the browser holds, not what the store holds: a write (or an explicit save()) of a
+    // changed cookie has already brought the store's snapshot up to date.
+    const cookieChanged = cookieSignature(session.cookie) !== state.browserCookie;
     const send =
       state.issueCookie ||
       (!state.isNew &&
@@ -595,11 +597,13 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       cookie._expires = new Date(record.expiresAt);
       cookie.originalMaxAge = original;
     }
+    const signature = cookieSignature(cookie);
     const state: SessionState = {
       id,
       isNew: false,
       snapshot: takeSnapshot(record.data),
-      cookieSnapshot: cookieSignature(cookie),
+      cookieSnapshot: signature,
+      browserCookie: signature,
       userId: record.userId,
       storedUserId: record.userId,
       createdAt: record.createdAt,
@@ -623,12 +627,14 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       );
     }
     const cookie = this.newCookie(req, context);
+    const signature = cookieSignature(cookie);
     const now = Date.now();
     const state: SessionState = {
       id,
       isNew: true,
       snapshot: new Map(),
-      cookieSnapshot: cookieSignature(cookie),
+      cookieSnapshot: signature,
+      browserCookie: signature,
       userId: null,
       storedUserId: null,
       createdAt: now,

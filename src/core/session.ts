@@ -10,6 +10,8 @@ export interface SessionState {
   snapshot: Map<string, unknown>;
   /** The cookie's attributes (without its moving expiry) as loaded or last saved. */
   cookieSnapshot: string;
+  /** The cookie's attributes as the browser has them: as loaded (a new session's browser has none yet). */
+  browserCookie: string;
   userId: string | null;
   storedUserId: string | null;
   createdAt: number;

@@ -431,6 +431,34 @@ for (const { name, create } of expressVersions) {
       expect((await store.get(idOf(cookieOf(res))))?.data.user).toBe('u1');
     });
 
+    it('sends the cookie again when the app changes a browser-session cookie, saved explicitly or not', async () => {
+      const app = create();
+      app.use(session({ secret, resave: false, saveUninitialized: false }));
+      app.get('/start', (req, res) => {
+        req.session.n = 1;
+        res.send('started');
+      });
+      app.get('/strict', (req, res) => {
+        req.session.cookie.sameSite = 'strict';
+        res.send('strict');
+      });
+      app.get('/secure-path', (req, res, next) => {
+        req.session.cookie.path = '/account';
+        req.session.save((err) => (err ? next(err) : res.send('saved')));
+      });
+      const first = await request(app).get('/start').expect(200);
+      expect(setCookies(first)[0]).not.toMatch(/Expires=/);
+      const strict = await request(app).get('/strict').set('Cookie', cookieOf(first)).expect(200);
+      expect(setCookies(strict)).toHaveLength(1);
+      expect(setCookies(strict)[0]).toMatch(/SameSite=Strict/);
+      const saved = await request(app).get('/secure-path').set('Cookie', cookieOf(first)).expect(200);
+      expect(setCookies(saved)).toHaveLength(1);
+      expect(setCookies(saved)[0]).toMatch(/Path=\/account/);
+      // Nothing changed: no cookie.
+      const again = await request(app).get('/start').set('Cookie', cookieOf(first)).expect(200);
+      expect(setCookies(again)).toEqual([]);
+    });
+
     it('streams a body written in several chunks after the hold', async () => {
       const app = create();
       app.use(session({ secret, resave: false, saveUninitialized: true }));
