@@ -55,8 +55,19 @@ const INDEX_ROUNDS = 4;
 // the user index live in different slots and are only ever written by separate commands.
 // ---------------------------------------------------------------------------------------------------
 
+// Lua's unpack() is bounded by its C stack (LUAI_MAXCSTACK, 8000), so long argument lists go out in
+// chunks; every redis.call costs the server about as much as a small command, so each script batches its
+// fields into as few calls as it can.
+const BATCH_LUA = `
+local function batch(cmd, k, list)
+  for i = 1, #list, 2000 do
+    redis.call(cmd, k, unpack(list, i, math.min(i + 1999, #list)))
+  end
+end
+`;
+
 /** create (ARGV[8]=='c': NX) or set (whole-record upsert). Returns {written, previous user}. */
-const WRITE_LUA = `
+const WRITE_LUA = `${BATCH_LUA}
 local k = KEYS[1]
 local old = false
 if ARGV[8] == 'c' then
@@ -65,9 +76,12 @@ else
   if redis.call('TYPE', k).ok == 'hash' then old = redis.call('HGET', k, '_u') end
   redis.call('DEL', k)
 end
-redis.call('HSET', k, '_v', '${FORMAT_VERSION}', '_c', ARGV[7], '_e', ARGV[2], '_cr', ARGV[3], '_ls', ARGV[4])
-if ARGV[5] ~= '' then redis.call('HSET', k, '_u', ARGV[5], '_ix', ARGV[6]) end
-for i = 9, #ARGV, 2 do redis.call('HSET', k, ARGV[i], ARGV[i + 1]) end
+local set = {'_v', '${FORMAT_VERSION}', '_c', ARGV[7], '_e', ARGV[2], '_cr', ARGV[3], '_ls', ARGV[4]}
+if ARGV[5] ~= '' then
+  set[11] = '_u'; set[12] = ARGV[5]; set[13] = '_ix'; set[14] = ARGV[6]
+end
+for i = 9, #ARGV do set[#set + 1] = ARGV[i] end
+batch('HSET', k, set)
 redis.call('PEXPIRE', k, ARGV[1])
 return {1, old or ''}
 `;
@@ -77,17 +91,20 @@ return {1, old or ''}
  * when the user's index must first be raised to cover the new deadline (nothing written), else
  * {1, previous user}. ARGV: 1 ttl, 2 expiresAt, 3 lastSeenAt, 4 user flag (k keep, n unbind, s set),
  * 5 user, 6 user whose index was just raised, 7 the score it was raised to, 8 replace, 9 cookie JSON or
- * '', 10 number of set pairs, then the pairs, then the fields to delete.
+ * '', 10 number of set pairs, then the pairs, then the fields to delete. Every record has `_e`, so one
+ * HMGET both proves the hash is there and reads the user binding; pcall turns a key of another type
+ * into "missing", as TYPE did.
  */
-const UPDATE_LUA = `
+const UPDATE_LUA = `${BATCH_LUA}
 local k = KEYS[1]
-if redis.call('TYPE', k).ok ~= 'hash' then return {0, ''} end
-local cur = redis.call('HGET', k, '_u')
+local meta = redis.pcall('HMGET', k, '_e', '_u', '_ix')
+if meta.err or not meta[1] then return {0, ''} end
+local cur = meta[2]
 local nu = cur
 if ARGV[4] == 'n' then nu = false elseif ARGV[4] == 's' then nu = ARGV[5] end
 local ix = false
 if nu then
-  if nu == cur then ix = tonumber(redis.call('HGET', k, '_ix')) end
+  if nu == cur then ix = tonumber(meta[3]) end
   if nu == ARGV[6] then
     local g = tonumber(ARGV[7])
     if g and ((not ix) or g > ix) then ix = g end
@@ -95,26 +112,27 @@ if nu then
   if (not ix) or tonumber(ARGV[2]) > ix then return {2, nu} end
 end
 if ARGV[8] == '1' then
+  local stale = {}
   for _, f in ipairs(redis.call('HKEYS', k)) do
-    if string.sub(f, 1, 2) == 'd:' then redis.call('HDEL', k, f) end
+    if string.sub(f, 1, 2) == 'd:' then stale[#stale + 1] = f end
   end
+  batch('HDEL', k, stale)
+end
+local set = {'_e', ARGV[2], '_ls', ARGV[3]}
+if ARGV[9] ~= '' then set[5] = '_c'; set[6] = ARGV[9] end
+if nu then
+  set[#set + 1] = '_u'; set[#set + 1] = nu; set[#set + 1] = '_ix'; set[#set + 1] = string.format('%.17g', ix)
 end
 local i = 11
-for _ = 1, tonumber(ARGV[10]) do
-  redis.call('HSET', k, ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-while i <= #ARGV do
-  redis.call('HDEL', k, ARGV[i])
+for _ = 1, 2 * tonumber(ARGV[10]) do
+  set[#set + 1] = ARGV[i]
   i = i + 1
 end
-if ARGV[9] ~= '' then redis.call('HSET', k, '_c', ARGV[9]) end
-redis.call('HSET', k, '_e', ARGV[2], '_ls', ARGV[3])
-if nu then
-  redis.call('HSET', k, '_u', nu, '_ix', string.format('%.17g', ix))
-else
-  redis.call('HDEL', k, '_u', '_ix')
-end
+batch('HSET', k, set)
+local gone = {}
+for j = i, #ARGV do gone[#gone + 1] = ARGV[j] end
+if (not nu) and (cur or meta[3]) then gone[#gone + 1] = '_u'; gone[#gone + 1] = '_ix' end
+batch('HDEL', k, gone)
 redis.call('PEXPIRE', k, ARGV[1])
 return {1, cur or ''}
 `;

@@ -163,6 +163,29 @@ describe.skipIf(skip)('RedisStore specifics', () => {
     expect((await store.listByUser(user)).map((s) => s.handle)).toEqual([storageKey(id)]);
   });
 
+  it('writes, updates and replaces a session with more keys than one Lua call can carry', async () => {
+    const id = generateId();
+    const keys = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `${tag}${i}`);
+    const first = Object.fromEntries(keys('k', 5000).map((k, i) => [k, i]));
+    await store.create(id, record({ userId: 'wide-user', data: first }));
+    expect(Object.keys((await store.get(id))?.data ?? {})).toHaveLength(5000);
+
+    const set = Object.fromEntries(keys('n', 5000).map((k, i) => [k, -i]));
+    const unset = keys('k', 4999);
+    const expiresAt = Date.now() + 60_000;
+    expect(await store.update(id, { set, unset, expiresAt, lastSeenAt: Date.now() })).toBe(true);
+    const after = await store.get(id);
+    expect(Object.keys(after?.data ?? {})).toHaveLength(5001);
+    expect(after?.data).toMatchObject({ k4999: 4999, n1: -1, n4999: -4999 });
+    expect(after?.userId).toBe('wide-user');
+    expect(after?.expiresAt).toBe(expiresAt);
+
+    const replace = { set: { only: true }, unset: [], replace: true, expiresAt, lastSeenAt: Date.now() };
+    expect(await store.update(id, replace)).toBe(true);
+    expect((await store.get(id))?.data).toEqual({ only: true });
+    expect((await store.listByUser('wide-user')).map((s) => s.handle)).toEqual([storageKey(id)]);
+  });
+
   it('rejects a prefix that would change the hash slot, at construction', () => {
     expect(() => new RedisStore({ client: raw as Redis, prefix: 'a{b}:' })).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
