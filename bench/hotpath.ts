@@ -4,7 +4,7 @@
  * (µs), free of HTTP parsing and of load-generator noise. Used for the before/after figures of each
  * optimization, and for clean CPU profiles:
  *
- *   npm run bench:hotpath -- [--iterations N] [--rounds N] [--only sk,es,bare] [--express]
+ *   npm run bench:hotpath -- [--iterations N] [--warmup N] [--rounds N] [--only sk,es,bare] [--express]
  *   npm run build && node --cpu-prof --import tsx bench/hotpath.ts --only sk --scenarios write
  *
  * `--express` mounts each middleware in an Express app (driven with `app.handle`, still no sockets), so
@@ -13,6 +13,7 @@
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
+import { createInterface } from 'node:readline';
 import express from 'express';
 import { fromDist, median, SECRET, SHARED_OPTIONS, seedPayload } from './common.js';
 
@@ -142,7 +143,28 @@ async function makeMiddleware(side: Side): Promise<Handler | null> {
   return expressSession(options) as unknown as Handler;
 }
 
-async function measure(target: Target, scenario: Scenario, iterations: number): Promise<number> {
+/**
+ * With `--marks` (used by bench/instructions.ts, which runs this under callgrind), prints `MARK <name>`
+ * around the measured loop and waits for a line on stdin, so the orchestrator can zero and dump the
+ * instruction counters exactly there.
+ */
+const marks = process.argv.includes('--marks');
+const stdinLines: AsyncIterator<string> | null = marks
+  ? createInterface({ input: process.stdin })[Symbol.asyncIterator]()
+  : null;
+
+async function mark(name: string): Promise<void> {
+  if (!stdinLines) return;
+  process.stdout.write(`MARK ${name}\n`);
+  await stdinLines.next();
+}
+
+async function measure(
+  target: Target,
+  scenario: Scenario,
+  iterations: number,
+  warmup: number,
+): Promise<number> {
   let cookie: string | undefined;
   if (scenario === 'read' || scenario === 'write') {
     const set = await request(target, undefined, routes.seed);
@@ -150,11 +172,13 @@ async function measure(target: Target, scenario: Scenario, iterations: number): 
     cookie = set[0]?.split(';')[0] ?? 'connect.sid=s%3Anone';
   }
   const route = routes[scenario];
-  const warm = Math.min(2000, iterations);
-  for (let i = 0; i < warm; i++) await request(target, cookie, route);
+  for (let i = 0; i < warmup; i++) await request(target, cookie, route);
+  await mark('warm');
   const start = process.hrtime.bigint();
   for (let i = 0; i < iterations; i++) await request(target, cookie, route);
-  return Number(process.hrtime.bigint() - start) / iterations / 1000;
+  const elapsed = process.hrtime.bigint() - start;
+  await mark('done');
+  return Number(elapsed) / iterations / 1000;
 }
 
 async function main(): Promise<void> {
@@ -165,6 +189,7 @@ async function main(): Promise<void> {
   };
   const iterations = Number(value('--iterations', '20000'));
   const rounds = Number(value('--rounds', '5'));
+  const warmup = Number(value('--warmup', String(Math.min(2000, iterations))));
   const sides = value('--only', 'sk,es').split(',') as Side[];
   const scenarios = value('--scenarios', 'no-cookie,read,write,login').split(',') as Scenario[];
   const inExpress = argv.includes('--express');
@@ -178,7 +203,7 @@ async function main(): Promise<void> {
     const order = round % 2 === 0 ? sides : [...sides].reverse();
     for (const scenario of scenarios) {
       for (const side of order) {
-        const us = await measure(targets.get(side) as Target, scenario, iterations);
+        const us = await measure(targets.get(side) as Target, scenario, iterations, warmup);
         const key = `${scenario}/${side}`;
         results.set(key, [...(results.get(key) ?? []), us]);
       }

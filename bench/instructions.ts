@@ -1,0 +1,155 @@
+/**
+ * Instructions per request, counted by callgrind: the one figure on this machine that does not swing
+ * with what else the machine is doing (req/s moves ±20–30 % between identical runs; instruction counts
+ * of the same build repeat to about 1 %). It counts every thread of the process, so V8's garbage
+ * collection and JIT compiler are in it, as they are in a server's CPU time. It does not see what
+ * the kernel does for sockets, which is the same for every contender.
+ *
+ *   npm run bench:instructions -- [--iterations N] [--only sk,es,bare] [--scenarios read,write] [--plain]
+ *
+ * Each cell runs bench/hotpath.ts in its own process under `valgrind --tool=callgrind` (two at a time,
+ * one per core). The harness warms up, prints `MARK warm`, and waits; the counters are zeroed with
+ * `callgrind_control -z`; it runs the measured requests, prints `MARK done`, and the counters are
+ * dumped with `callgrind_control -d`. Needs valgrind (Debian package `valgrind`).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+type Side = 'sk' | 'es' | 'bare';
+const SIDE_LABEL: Record<Side, string> = { sk: 'sessionkit', es: 'express-session', bare: 'bare' };
+const here = fileURLToPath(new URL('.', import.meta.url));
+
+function option(argv: string[], flag: string, fallback: string): string {
+  const i = argv.indexOf(flag);
+  return i >= 0 && argv[i + 1] ? (argv[i + 1] as string) : fallback;
+}
+
+function hasValgrind(): boolean {
+  try {
+    execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
+    execFileSync('callgrind_control', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Zeroes (`-z`) or dumps (`-d`) the counters of a process running under callgrind. */
+function control(flag: '-z' | '-d', pid: number): void {
+  execFileSync('callgrind_control', [flag, String(pid)], { stdio: 'ignore' });
+}
+
+/** The `summary:` line of a callgrind dump: instructions executed between the zero and the dump. */
+function summaryOf(file: string): number {
+  const match = /^summary:\s*(\d+)/m.exec(readFileSync(file, 'utf8'));
+  if (!match) throw new Error(`${file}: no summary line`);
+  return Number(match[1]);
+}
+
+/** Requests before the counters are zeroed: by then V8 has optimized the hot path (2000 was not enough). */
+const WARMUP = 5000;
+let runs = 0;
+
+/** One cell: instructions per request of `side` in `scenario`. */
+async function count(side: Side, scenario: string, iterations: number, inExpress: boolean, dir: string) {
+  const out = join(dir, `cg-${side}-${scenario}-${++runs}.out`);
+  const child: ChildProcess = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      `--callgrind-out-file=${out}`,
+      // V8 writes and rewrites machine code on the heap; callgrind must notice.
+      '--smc-check=all-non-file',
+      'node',
+      '--import',
+      'tsx',
+      join(here, 'hotpath.ts'),
+      '--marks',
+      ...(inExpress ? ['--express'] : []),
+      '--only',
+      side,
+      '--scenarios',
+      scenario,
+      '--iterations',
+      String(iterations),
+      '--warmup',
+      String(WARMUP),
+      '--rounds',
+      '1',
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => {
+    stderr += String(chunk);
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const pid = child.pid as number;
+  for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
+    if (line === 'MARK warm') control('-z', pid);
+    else if (line === 'MARK done') control('-d', pid);
+    else continue;
+    child.stdin?.write('\n');
+  }
+  const code = await exited;
+  if (code !== 0) throw new Error(`${side}/${scenario}: exited with ${code}\n${stderr.slice(-2000)}`);
+  return summaryOf(`${out}.1`) / iterations;
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (!hasValgrind()) {
+    console.error(
+      'bench:instructions needs valgrind and callgrind_control (Debian: apt-get install valgrind).',
+    );
+    process.exit(1);
+  }
+  const iterations = Number(option(argv, '--iterations', '10000'));
+  const sides = option(argv, '--only', 'sk,es,bare').split(',') as Side[];
+  const scenarios = option(argv, '--scenarios', 'no-cookie,read,write,login').split(',');
+  const inExpress = !argv.includes('--plain');
+  const dir = mkdtempSync(join(tmpdir(), 'sessionkit-callgrind-'));
+  const cells = scenarios.flatMap((scenario) => sides.map((side) => ({ side, scenario })));
+  const results = new Map<string, number>();
+  try {
+    // Two at a time: valgrind runs a process on one core, and a count does not depend on the other.
+    const queue = [...cells];
+    const worker = async () => {
+      for (let cell = queue.shift(); cell; cell = queue.shift()) {
+        const perRequest = await count(cell.side, cell.scenario, iterations, inExpress, dir);
+        results.set(`${cell.scenario}/${cell.side}`, perRequest);
+        console.error(
+          `  ${cell.scenario.padEnd(10)} ${SIDE_LABEL[cell.side].padEnd(16)} ${Math.round(perRequest)}`,
+        );
+      }
+    };
+    await Promise.all([worker(), worker()]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const k = (n: number | undefined) => (n === undefined ? '' : `${(n / 1000).toFixed(1)}k`);
+  const ratio = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined ? '' : `${(a / b).toFixed(2)}×`;
+  console.log(
+    `Instructions per request (callgrind, ${iterations} requests after ${WARMUP} warm-up, ` +
+      `${inExpress ? 'in an Express 5 app' : 'the middleware alone'}, no sockets):`,
+  );
+  console.log(
+    '| Scenario | sessionkit | express-session | bare | express-session ÷ sessionkit | bare ÷ sessionkit |',
+  );
+  console.log('|---|---:|---:|---:|---:|---:|');
+  for (const scenario of scenarios) {
+    const [sk, es, bare] = (['sk', 'es', 'bare'] as const).map((side) => results.get(`${scenario}/${side}`));
+    console.log(`| ${scenario} | ${k(sk)} | ${k(es)} | ${k(bare)} | ${ratio(es, sk)} | ${ratio(bare, sk)} |`);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
