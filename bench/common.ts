@@ -62,6 +62,12 @@ export async function reachable(port: number): Promise<boolean> {
   });
 }
 
+/** The value after `flag` on the command line (`--only sk,es`), or `fallback` when it is absent or empty. */
+export function option(argv: string[], flag: string, fallback: string): string {
+  const i = argv.indexOf(flag);
+  return i >= 0 && argv[i + 1] ? (argv[i + 1] as string) : fallback;
+}
+
 export function median(values: number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);

@@ -15,7 +15,7 @@ import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import express from 'express';
-import { fromDist, median, SECRET, SHARED_OPTIONS, seedPayload } from './common.js';
+import { fromDist, median, option, SECRET, SHARED_OPTIONS, seedPayload } from './common.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
@@ -183,10 +183,7 @@ async function measure(
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  const value = (flag: string, fallback: string): string => {
-    const i = argv.indexOf(flag);
-    return i >= 0 && argv[i + 1] ? (argv[i + 1] as string) : fallback;
-  };
+  const value = (flag: string, fallback: string): string => option(argv, flag, fallback);
   const iterations = Number(value('--iterations', '20000'));
   const rounds = Number(value('--rounds', '5'));
   const warmup = Number(value('--warmup', String(Math.min(2000, iterations))));

@@ -18,15 +18,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { option } from './common.js';
 
 type Side = 'sk' | 'es' | 'bare';
 const SIDE_LABEL: Record<Side, string> = { sk: 'sessionkit', es: 'express-session', bare: 'bare' };
 const here = fileURLToPath(new URL('.', import.meta.url));
-
-function option(argv: string[], flag: string, fallback: string): string {
-  const i = argv.indexOf(flag);
-  return i >= 0 && argv[i + 1] ? (argv[i + 1] as string) : fallback;
-}
 
 function hasValgrind(): boolean {
   try {
@@ -89,11 +85,17 @@ async function count(side: Side, scenario: string, iterations: number, inExpress
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   const pid = child.pid as number;
-  for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
-    if (line === 'MARK warm') control('-z', pid);
-    else if (line === 'MARK done') control('-d', pid);
-    else continue;
-    child.stdin?.write('\n');
+  try {
+    for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
+      if (line === 'MARK warm') control('-z', pid);
+      else if (line === 'MARK done') control('-d', pid);
+      else continue;
+      child.stdin?.write('\n');
+    }
+  } catch (error) {
+    // A failed callgrind_control would leave the harness waiting on stdin forever.
+    child.kill('SIGKILL');
+    throw error;
   }
   const code = await exited;
   if (code !== 0) throw new Error(`${side}/${scenario}: exited with ${code}\n${stderr.slice(-2000)}`);
