@@ -93,3 +93,46 @@ export function updateDocs(name: string, markdown: string): void {
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, next);
 }
+
+/** A session middleware as Express and the in-process harness both call it. */
+export type SessionMiddleware = (req: never, res: never, next: (err?: unknown) => void) => void;
+
+interface ScanClient {
+  scanIterator(options: { MATCH: string; COUNT: number }): AsyncIterable<string[]>;
+  unlink(keys: string[]): Promise<unknown>;
+}
+
+/** Removes every key a run wrote (SCAN, then UNLINK in batches). */
+async function unlinkByPrefix(client: unknown, prefix: string): Promise<void> {
+  const scan = client as ScanClient;
+  for await (const keys of scan.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
+    if (keys.length > 0) await scan.unlink(keys);
+  }
+}
+
+/**
+ * express-session + connect-redis (`es`) or sessionkit + RedisStore (`sk`), each on its own node-redis
+ * client with that client's defaults, writing under a per-run prefix that `cleanup` removes.
+ */
+export async function redisContender(
+  side: 'es' | 'sk',
+  cleanup: (() => Promise<void>)[],
+): Promise<SessionMiddleware> {
+  const { createClient } = await import('redis');
+  const client = createClient({ url: REDIS_URL });
+  await client.connect();
+  const prefix = `bench:${side}:${process.pid}-${Date.now()}:`;
+  cleanup.push(async () => {
+    await unlinkByPrefix(client, prefix);
+    await client.close();
+  });
+  const options = { secret: SECRET, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } };
+  if (side === 'es') {
+    const { default: expressSession } = await import('express-session');
+    const { RedisStore } = await import('connect-redis');
+    return expressSession({ ...options, store: new RedisStore({ client, prefix }) }) as SessionMiddleware;
+  }
+  const { default: session } = await fromDist<typeof import('../src/index.js')>('index.js');
+  const { RedisStore } = await fromDist<typeof import('../src/stores/redis.js')>('stores/redis.js');
+  return session({ ...options, store: new RedisStore({ client, prefix }) }) as SessionMiddleware;
+}

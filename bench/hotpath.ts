@@ -5,17 +5,21 @@
  * optimization, and for clean CPU profiles:
  *
  *   npm run bench:hotpath -- [--iterations N] [--warmup N] [--rounds N] [--only sk,es,bare] [--express]
+ *                            [--store memory|redis]
  *   npm run build && node --cpu-prof --import tsx bench/hotpath.ts --only sk --scenarios write
  *
  * `--express` mounts each middleware in an Express app (driven with `app.handle`, still no sockets), so
  * the figure includes what Express charges for what the middleware adds to `req`/`res`; `bare` is the
- * same app with no session middleware.
+ * same app with no session middleware. `--store redis` puts express-session on connect-redis and
+ * sessionkit on its RedisStore, each with its own node-redis client (Redis on 127.0.0.1:6379): the
+ * figure then includes each store's client-side work per request, and the wait for Redis's reply,
+ * which `bench:instructions` does not count.
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import express from 'express';
-import { fromDist, median, option, SECRET, SHARED_OPTIONS, seedPayload } from './common.js';
+import { fromDist, median, option, redisContender, SECRET, SHARED_OPTIONS, seedPayload } from './common.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
@@ -132,9 +136,14 @@ const routes: Record<Scenario | 'seed', Handler> = {
   },
 };
 
-async function makeMiddleware(side: Side): Promise<Handler | null> {
+async function makeMiddleware(
+  side: Side,
+  store: 'memory' | 'redis',
+  cleanup: (() => Promise<void>)[],
+): Promise<Handler | null> {
   const options = { secret: SECRET, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } };
   if (side === 'bare') return null;
+  if (store === 'redis') return (await redisContender(side, cleanup)) as unknown as Handler;
   if (side === 'sk') {
     const { default: session } = await fromDist<typeof import('../src/index.js')>('index.js');
     return session(options) as unknown as Handler;
@@ -164,7 +173,7 @@ async function measure(
   scenario: Scenario,
   iterations: number,
   warmup: number,
-): Promise<number> {
+): Promise<{ wall: number; cpu: number }> {
   let cookie: string | undefined;
   if (scenario === 'read' || scenario === 'write') {
     const set = await request(target, undefined, routes.seed);
@@ -175,10 +184,12 @@ async function measure(
   for (let i = 0; i < warmup; i++) await request(target, cookie, route);
   await mark('warm');
   const start = process.hrtime.bigint();
+  const cpuStart = process.cpuUsage();
   for (let i = 0; i < iterations; i++) await request(target, cookie, route);
+  const cpu = process.cpuUsage(cpuStart);
   const elapsed = process.hrtime.bigint() - start;
   await mark('done');
-  return Number(elapsed) / iterations / 1000;
+  return { wall: Number(elapsed) / iterations / 1000, cpu: (cpu.user + cpu.system) / iterations };
 }
 
 async function main(): Promise<void> {
@@ -190,40 +201,53 @@ async function main(): Promise<void> {
   const sides = value('--only', 'sk,es').split(',') as Side[];
   const scenarios = value('--scenarios', 'no-cookie,read,write,login').split(',') as Scenario[];
   const inExpress = argv.includes('--express');
+  const store = value('--store', 'memory');
+  if (store !== 'memory' && store !== 'redis') throw new Error('--store must be memory or redis');
+  const cleanup: (() => Promise<void>)[] = [];
   const targets = new Map<string, Target>();
   for (const side of sides) {
-    const middleware = await makeMiddleware(side);
+    const middleware = await makeMiddleware(side, store, cleanup);
     targets.set(side, inExpress ? expressTarget(middleware) : plainTarget(middleware));
   }
   const results = new Map<string, number[]>();
+  const cpuResults = new Map<string, number[]>();
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? sides : [...sides].reverse();
     for (const scenario of scenarios) {
       for (const side of order) {
-        const us = await measure(targets.get(side) as Target, scenario, iterations, warmup);
+        const { wall, cpu } = await measure(targets.get(side) as Target, scenario, iterations, warmup);
         const key = `${scenario}/${side}`;
-        results.set(key, [...(results.get(key) ?? []), us]);
+        results.set(key, [...(results.get(key) ?? []), wall]);
+        cpuResults.set(key, [...(cpuResults.get(key) ?? []), cpu]);
       }
     }
   }
   const cell = (us: number) => (Number.isNaN(us) ? '' : us.toFixed(2));
   const ratio = (a: number, b: number) =>
     Number.isNaN(a) || Number.isNaN(b) ? '' : `${(a / b).toFixed(2)}×`;
-  console.log(
-    inExpress ? 'In an Express 5 app (app.handle, no sockets):' : 'The middleware alone (no Express):',
-  );
-  console.log(
-    '| Scenario | sessionkit µs/req | express-session µs/req | bare µs/req | express-session ÷ sessionkit | bare ÷ sessionkit |',
-  );
-  console.log('|---|---:|---:|---:|---:|---:|');
-  for (const scenario of scenarios) {
-    const [sk, es, bare] = (['sk', 'es', 'bare'] as const).map((side) =>
-      median(results.get(`${scenario}/${side}`) ?? []),
-    ) as [number, number, number];
+  const where = inExpress
+    ? 'In an Express 5 app (app.handle, no sockets)'
+    : 'The middleware alone (no Express)';
+  const table = (title: string, from: Map<string, number[]>) => {
+    console.log(`${where}, ${store} store, ${title}:`);
     console.log(
-      `| ${scenario} | ${cell(sk)} | ${cell(es)} | ${cell(bare)} | ${ratio(es, sk)} | ${ratio(bare, sk)} |`,
+      '| Scenario | sessionkit µs/req | express-session µs/req | bare µs/req | express-session ÷ sessionkit | bare ÷ sessionkit |',
     );
-  }
+    console.log('|---|---:|---:|---:|---:|---:|');
+    for (const scenario of scenarios) {
+      const [sk, es, bare] = (['sk', 'es', 'bare'] as const).map((side) =>
+        median(from.get(`${scenario}/${side}`) ?? []),
+      ) as [number, number, number];
+      console.log(
+        `| ${scenario} | ${cell(sk)} | ${cell(es)} | ${cell(bare)} | ${ratio(es, sk)} | ${ratio(bare, sk)} |`,
+      );
+    }
+  };
+  // Wall time is the middleware's cost when nothing waits; with a network store it is mostly the wait for
+  // replies, and CPU time (every thread of the process: GC and the JIT included) is the cost.
+  table('wall time per request', results);
+  table('CPU time per request', cpuResults);
+  for (const fn of cleanup) await fn();
   process.exit(0);
 }
 

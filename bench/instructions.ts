@@ -6,11 +6,14 @@
  * the kernel does for sockets, which is the same for every contender.
  *
  *   npm run bench:instructions -- [--iterations N] [--only sk,es,bare] [--scenarios read,write] [--plain]
+ *                                 [--store memory|redis]
  *
  * Each cell runs bench/hotpath.ts in its own process under `valgrind --tool=callgrind` (two at a time,
  * one per core). The harness warms up, prints `MARK warm`, and waits; the counters are zeroed with
  * `callgrind_control -z`; it runs the measured requests, prints `MARK done`, and the counters are
- * dumped with `callgrind_control -d`. Needs valgrind (Debian package `valgrind`).
+ * dumped with `callgrind_control -d`. Needs valgrind (Debian package `valgrind`). With `--store redis`
+ * (express-session + connect-redis vs sessionkit + RedisStore, Redis on 127.0.0.1:6379) the count holds
+ * each store's client-side work; Redis's own is in another process and not counted.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -51,7 +54,15 @@ const WARMUP = 5000;
 let runs = 0;
 
 /** One cell: instructions per request of `side` in `scenario`. */
-async function count(side: Side, scenario: string, iterations: number, inExpress: boolean, dir: string) {
+interface Cell {
+  side: Side;
+  scenario: string;
+  iterations: number;
+  inExpress: boolean;
+  store: string;
+}
+
+async function count({ side, scenario, iterations, inExpress, store }: Cell, dir: string) {
   const out = join(dir, `cg-${side}-${scenario}-${++runs}.out`);
   const child: ChildProcess = spawn(
     'valgrind',
@@ -66,6 +77,8 @@ async function count(side: Side, scenario: string, iterations: number, inExpress
       join(here, 'hotpath.ts'),
       '--marks',
       ...(inExpress ? ['--express'] : []),
+      '--store',
+      store,
       '--only',
       side,
       '--scenarios',
@@ -114,6 +127,7 @@ async function main(): Promise<void> {
   const sides = option(argv, '--only', 'sk,es,bare').split(',') as Side[];
   const scenarios = option(argv, '--scenarios', 'no-cookie,read,write,login').split(',');
   const inExpress = !argv.includes('--plain');
+  const store = option(argv, '--store', 'memory');
   const dir = mkdtempSync(join(tmpdir(), 'sessionkit-callgrind-'));
   const cells = scenarios.flatMap((scenario) => sides.map((side) => ({ side, scenario })));
   const results = new Map<string, number>();
@@ -122,7 +136,7 @@ async function main(): Promise<void> {
     const queue = [...cells];
     const worker = async () => {
       for (let cell = queue.shift(); cell; cell = queue.shift()) {
-        const perRequest = await count(cell.side, cell.scenario, iterations, inExpress, dir);
+        const perRequest = await count({ ...cell, iterations, inExpress, store }, dir);
         results.set(`${cell.scenario}/${cell.side}`, perRequest);
         console.error(
           `  ${cell.scenario.padEnd(10)} ${SIDE_LABEL[cell.side].padEnd(16)} ${Math.round(perRequest)}`,
@@ -139,7 +153,7 @@ async function main(): Promise<void> {
     a === undefined || b === undefined ? '' : `${(a / b).toFixed(2)}×`;
   console.log(
     `Instructions per request (callgrind, ${iterations} requests after ${WARMUP} warm-up, ` +
-      `${inExpress ? 'in an Express 5 app' : 'the middleware alone'}, no sockets):`,
+      `${inExpress ? 'in an Express 5 app' : 'the middleware alone'}, ${store} store, no HTTP sockets):`,
   );
   console.log(
     '| Scenario | sessionkit | express-session | bare | express-session ÷ sessionkit | bare ÷ sessionkit |',

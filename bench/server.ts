@@ -13,7 +13,7 @@ import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { type Contender, fromDist, REDIS_URL, SECRET, SHARED_OPTIONS, seedPayload } from './common.js';
+import { type Contender, fromDist, redisContender, SECRET, SHARED_OPTIONS, seedPayload } from './common.js';
 
 interface BenchSession {
   views?: number;
@@ -32,7 +32,6 @@ async function middlewareFor(
   contender: Contender,
   cleanup: (() => Promise<void>)[],
 ): Promise<Middleware | null> {
-  const runId = `${process.pid}-${Date.now()}`;
   switch (contender) {
     case 'bare':
       return null;
@@ -49,39 +48,10 @@ async function middlewareFor(
       cleanup.push(() => store.close());
       return session({ secret: SECRET, store, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } });
     }
-    case 'es-redis': {
-      const { default: expressSession } = await import('express-session');
-      const { RedisStore } = await import('connect-redis');
-      const { createClient } = await import('redis');
-      const client = createClient({ url: REDIS_URL });
-      await client.connect();
-      const prefix = `bench:es:${runId}:`;
-      cleanup.push(async () => {
-        await unlinkByPrefix(client, prefix);
-        await client.close();
-      });
-      const store = new RedisStore({ client, prefix });
-      return expressSession({
-        secret: SECRET,
-        store,
-        ...SHARED_OPTIONS,
-        cookie: { ...SHARED_OPTIONS.cookie },
-      });
-    }
-    case 'sk-redis': {
-      const { default: session } = await fromDist<typeof import('../src/index.js')>('index.js');
-      const { RedisStore } = await fromDist<typeof import('../src/stores/redis.js')>('stores/redis.js');
-      const { createClient } = await import('redis');
-      const client = createClient({ url: REDIS_URL });
-      await client.connect();
-      const prefix = `bench:sk:${runId}:`;
-      const store = new RedisStore({ client, prefix });
-      cleanup.push(async () => {
-        await unlinkByPrefix(client, prefix);
-        await client.close();
-      });
-      return session({ secret: SECRET, store, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } });
-    }
+    case 'es-redis':
+      return (await redisContender('es', cleanup)) as unknown as Middleware;
+    case 'sk-redis':
+      return (await redisContender('sk', cleanup)) as unknown as Middleware;
     case 'sk-sqlite': {
       const { default: session } = await fromDist<typeof import('../src/index.js')>('index.js');
       const { SQLiteStore } = await fromDist<typeof import('../src/stores/sqlite.js')>('stores/sqlite.js');
@@ -93,19 +63,6 @@ async function middlewareFor(
       });
       return session({ secret: SECRET, store, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } });
     }
-  }
-}
-
-interface ScanClient {
-  scanIterator(options: { MATCH: string; COUNT: number }): AsyncIterable<string[]>;
-  unlink(keys: string[]): Promise<unknown>;
-}
-
-/** Removes every key this run wrote (SCAN, then UNLINK in batches). */
-async function unlinkByPrefix(client: unknown, prefix: string): Promise<void> {
-  const scan = client as ScanClient;
-  for await (const keys of scan.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
-    if (keys.length > 0) await scan.unlink(keys);
   }
 }
 
