@@ -262,6 +262,12 @@ export class RedisStore extends Store implements SessionStore {
     if (!Number.isFinite(this.timeout) || this.timeout <= 0) {
       throw new OptionsError('timeout', 'must be a positive number of milliseconds');
     }
+    // The store's own timer bounds its commands in place of the client's (see redis-clients.ts): a client
+    // set to fail faster than the store's default keeps failing that fast.
+    const clientTimeout = this.driver.commandTimeout;
+    if (options.timeout === undefined && clientTimeout !== undefined && clientTimeout < this.timeout) {
+      this.timeout = clientTimeout;
+    }
   }
 
   // ------------------------------------------------------------------------------------------ contract

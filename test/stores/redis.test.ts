@@ -4,9 +4,10 @@ import expressSession from 'express-session';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
 import { createFromUrl, RedisStore } from '../../src/stores/redis.js';
+import { TcpProxy } from '../../src/testing/proxy.js';
 import { runNamespace, serviceSkipReason } from '../support/services.js';
 import { record, runStoreConformance } from './conformance.js';
 import { runExpressSessionCompat } from './express-session-compat.js';
@@ -213,6 +214,95 @@ describe.skipIf(skip)('RedisStore specifics', () => {
     expect(await (raw as Redis).exists(`${prefix}s:{${storageKey(id)}}`)).toBe(0);
     expect(reports).toHaveLength(1);
     store.removeAllListeners('corrupt');
+  });
+});
+
+describe.skipIf(skip)("RedisStore and node-redis's per-command timer", () => {
+  const prefix = `${runNamespace('sk_timer')}:`;
+
+  async function until(condition: () => boolean, what: string) {
+    for (let waited = 0; !condition(); waited += 10) {
+      if (waited > 5_000) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  it("sends without the client's timer while connected: the store's own timeout bounds each call", async () => {
+    const client = createClient({ url: REDIS_URL });
+    client.on('error', () => undefined);
+    await client.connect();
+    const store = new RedisStore({ client, closeClient: true, prefix });
+    const timers = vi.spyOn(AbortSignal, 'timeout');
+    try {
+      const id = generateId();
+      expect(await store.create(id, record({ data: { views: 1 } }))).toBe(true);
+      const now = Date.now();
+      expect(
+        await store.update(id, { set: { views: 2 }, unset: [], expiresAt: now + 60_000, lastSeenAt: now }),
+      ).toBe(true);
+      expect((await store.get(id))?.data).toEqual({ views: 2 });
+      await store.destroy(id);
+      expect(timers).not.toHaveBeenCalled();
+    } finally {
+      timers.mockRestore();
+      await store.close();
+    }
+  });
+
+  it("takes a client's shorter command timeout as its own, unless given one", async () => {
+    const proxy = new TcpProxy(host, port);
+    const via = await proxy.start();
+    const client = createClient({ url: `redis://127.0.0.1:${via}`, commandOptions: { timeout: 300 } });
+    client.on('error', () => undefined);
+    await client.connect();
+    const store = new RedisStore({ client, prefix });
+    try {
+      expect(store.timeout).toBe(300);
+      expect(new RedisStore({ client, prefix, timeout: 1_000 }).timeout).toBe(1_000);
+      proxy.stall();
+      const started = Date.now();
+      await expect(store.get(generateId())).rejects.toMatchObject({
+        code: 'ERR_STORE_UNAVAILABLE',
+        timeoutMs: 300,
+      });
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      client.destroy();
+      await proxy.stop();
+    }
+  });
+
+  it('an update that timed out while the client was reconnecting is not applied when it is back', async () => {
+    const proxy = new TcpProxy(host, port);
+    const via = await proxy.start();
+    // The offline queue is on (node-redis's default): commands sent while disconnected wait in it.
+    const client = createClient({
+      url: `redis://127.0.0.1:${via}`,
+      commandOptions: { timeout: 300 },
+      socket: { reconnectStrategy: () => 50 },
+    });
+    client.on('error', () => undefined);
+    await client.connect();
+    const store = new RedisStore({ client, prefix });
+    const id = generateId();
+    try {
+      expect(await store.create(id, record({ data: { views: 1 } }))).toBe(true);
+      // Stopped, not cut: reconnects are refused at connect, so nothing flushes the offline queue.
+      await proxy.stop();
+      await until(() => !client.isReady, 'the client to notice');
+      const now = Date.now();
+      const late = { set: { views: 2 }, unset: [], expiresAt: now + 60_000, lastSeenAt: now };
+      await expect(store.update(id, late)).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+      await new Promise((resolve) => setTimeout(resolve, 400)); // past the client's own timer too
+      await proxy.start();
+      await until(() => client.isReady, 'the client to reconnect');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect((await store.get(id))?.data).toEqual({ views: 1 });
+    } finally {
+      await store.destroy(id).catch(() => undefined);
+      client.destroy();
+      await proxy.stop();
+    }
   });
 });
 
