@@ -4,13 +4,13 @@
  * (µs), free of HTTP parsing and of load-generator noise. Used for the before/after figures of each
  * optimization, and for clean CPU profiles:
  *
- *   npm run bench:hotpath -- [--iterations N] [--warmup N] [--rounds N] [--only sk,es,bare] [--express]
+ *   npm run bench:hotpath -- [--iterations N] [--warmup N] [--rounds N] [--only sk,es,bare,noop] [--express]
  *                            [--store memory|redis]
  *   npm run build && node --cpu-prof --import tsx bench/hotpath.ts --only sk --scenarios write
  *
  * `--express` mounts each middleware in an Express app (driven with `app.handle`, still no sockets), so
  * the figure includes what Express charges for what the middleware adds to `req`/`res`; `bare` is the
- * same app with no session middleware. `--store redis` puts express-session on connect-redis and
+ * same app with no session middleware, `noop` the same app with a middleware that only calls `next()`. `--store redis` puts express-session on connect-redis and
  * sessionkit on its RedisStore, each with its own node-redis client (Redis on 127.0.0.1:6379): the
  * figure then includes each store's client-side work per request, and the wait for Redis's reply,
  * which `bench:instructions` does not count.
@@ -36,7 +36,7 @@ function sessionOf(req: IncomingMessage): BenchSession {
 }
 
 type Scenario = 'no-cookie' | 'read' | 'write' | 'login';
-type Side = 'sk' | 'es' | 'bare';
+type Side = 'sk' | 'es' | 'bare' | 'noop';
 
 const socket = new Socket();
 
@@ -143,6 +143,8 @@ async function makeMiddleware(
 ): Promise<Handler | null> {
   const options = { secret: SECRET, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } };
   if (side === 'bare') return null;
+  // The floor for any middleware: what one more layer doing nothing costs.
+  if (side === 'noop') return (_req, _res, next) => next();
   if (store === 'redis') return (await redisContender(side, cleanup)) as unknown as Handler;
   if (side === 'sk') {
     const { default: session } = await fromDist<typeof import('../src/index.js')>('index.js');
@@ -231,15 +233,15 @@ async function main(): Promise<void> {
   const table = (title: string, from: Map<string, number[]>) => {
     console.log(`${where}, ${store} store, ${title}:`);
     console.log(
-      '| Scenario | sessionkit µs/req | express-session µs/req | bare µs/req | express-session ÷ sessionkit | bare ÷ sessionkit |',
+      '| Scenario | sessionkit µs/req | express-session µs/req | bare µs/req | no-op µs/req | express-session ÷ sessionkit | bare ÷ sessionkit | no-op ÷ sessionkit |',
     );
-    console.log('|---|---:|---:|---:|---:|---:|');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const scenario of scenarios) {
-      const [sk, es, bare] = (['sk', 'es', 'bare'] as const).map((side) =>
+      const [sk, es, bare, noop] = (['sk', 'es', 'bare', 'noop'] as const).map((side) =>
         median(from.get(`${scenario}/${side}`) ?? []),
-      ) as [number, number, number];
+      ) as [number, number, number, number];
       console.log(
-        `| ${scenario} | ${cell(sk)} | ${cell(es)} | ${cell(bare)} | ${ratio(es, sk)} | ${ratio(bare, sk)} |`,
+        `| ${scenario} | ${cell(sk)} | ${cell(es)} | ${cell(bare)} | ${cell(noop)} | ${ratio(es, sk)} | ${ratio(bare, sk)} | ${ratio(noop, sk)} |`,
       );
     }
   };

@@ -5,7 +5,7 @@
  * collection and JIT compiler are in it, as they are in a server's CPU time. It does not see what
  * the kernel does for sockets, which is the same for every contender.
  *
- *   npm run bench:instructions -- [--iterations N] [--only sk,es,bare] [--scenarios read,write] [--plain]
+ *   npm run bench:instructions -- [--iterations N] [--only sk,es,bare,noop] [--scenarios read,write] [--plain]
  *                                 [--store memory|redis]
  *
  * Each cell runs bench/hotpath.ts in its own process under `valgrind --tool=callgrind` (two at a time,
@@ -23,8 +23,13 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { option } from './common.js';
 
-type Side = 'sk' | 'es' | 'bare';
-const SIDE_LABEL: Record<Side, string> = { sk: 'sessionkit', es: 'express-session', bare: 'bare' };
+type Side = 'sk' | 'es' | 'bare' | 'noop';
+const SIDE_LABEL: Record<Side, string> = {
+  sk: 'sessionkit',
+  es: 'express-session',
+  bare: 'bare',
+  noop: 'no-op middleware',
+};
 const here = fileURLToPath(new URL('.', import.meta.url));
 
 function hasValgrind(): boolean {
@@ -124,7 +129,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const iterations = Number(option(argv, '--iterations', '10000'));
-  const sides = option(argv, '--only', 'sk,es,bare').split(',') as Side[];
+  const sides = option(argv, '--only', 'sk,es,bare,noop').split(',') as Side[];
   const scenarios = option(argv, '--scenarios', 'no-cookie,read,write,login').split(',');
   const inExpress = !argv.includes('--plain');
   const store = option(argv, '--store', 'memory');
@@ -156,12 +161,16 @@ async function main(): Promise<void> {
       `${inExpress ? 'in an Express 5 app' : 'the middleware alone'}, ${store} store, no HTTP sockets):`,
   );
   console.log(
-    '| Scenario | sessionkit | express-session | bare | express-session ÷ sessionkit | bare ÷ sessionkit |',
+    '| Scenario | sessionkit | express-session | bare | no-op middleware | express-session ÷ sessionkit | bare ÷ sessionkit | no-op ÷ sessionkit |',
   );
-  console.log('|---|---:|---:|---:|---:|---:|');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const scenario of scenarios) {
-    const [sk, es, bare] = (['sk', 'es', 'bare'] as const).map((side) => results.get(`${scenario}/${side}`));
-    console.log(`| ${scenario} | ${k(sk)} | ${k(es)} | ${k(bare)} | ${ratio(es, sk)} | ${ratio(bare, sk)} |`);
+    const [sk, es, bare, noop] = (['sk', 'es', 'bare', 'noop'] as const).map((side) =>
+      results.get(`${scenario}/${side}`),
+    );
+    console.log(
+      `| ${scenario} | ${k(sk)} | ${k(es)} | ${k(bare)} | ${k(noop)} | ${ratio(es, sk)} | ${ratio(bare, sk)} | ${ratio(noop, sk)} |`,
+    );
   }
 }
 
