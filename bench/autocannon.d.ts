@@ -7,6 +7,8 @@ declare module 'autocannon' {
     duration?: number;
     headers?: Record<string, string>;
     method?: string;
+    /** Each connection sends these in turn, looping; a request's own fields replace the defaults. */
+    requests?: Array<{ method?: string; path?: string; headers?: Record<string, string> }>;
   }
   interface Histogram {
     average: number;

@@ -5,7 +5,7 @@
  * optimization, and for clean CPU profiles:
  *
  *   npm run bench:hotpath -- [--iterations N] [--warmup N] [--rounds N] [--only sk,es,bare,noop] [--express]
- *                            [--store memory|redis]
+ *                            [--store memory|redis] [--sessions N]
  *   npm run build && node --cpu-prof --import tsx bench/hotpath.ts --only sk --scenarios write
  *
  * `--express` mounts each middleware in an Express app (driven with `app.handle`, still no sockets), so
@@ -13,7 +13,8 @@
  * same app with no session middleware, `noop` the same app with a middleware that only calls `next()`. `--store redis` puts express-session on connect-redis and
  * sessionkit on its RedisStore, each with its own node-redis client (Redis on 127.0.0.1:6379): the
  * figure then includes each store's client-side work per request, and the wait for Redis's reply,
- * which `bench:instructions` does not count.
+ * which `bench:instructions` does not count. The cookie scenarios cycle through `--sessions` seeded
+ * sessions (100).
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
@@ -175,19 +176,26 @@ async function measure(
   scenario: Scenario,
   iterations: number,
   warmup: number,
+  sessions: number,
 ): Promise<{ wall: number; cpu: number }> {
-  let cookie: string | undefined;
+  // Many sessions in turn, as a server sees many users: with one cookie, caches of the last ID verified
+  // or hashed would hit on every request, which real traffic does not give them.
+  const cookies: Array<string | undefined> = [undefined];
   if (scenario === 'read' || scenario === 'write') {
-    const set = await request(target, undefined, routes.seed);
-    // bare sets no cookie; a stand-in makes it parse a Cookie header as the others do.
-    cookie = set[0]?.split(';')[0] ?? 'connect.sid=s%3Anone';
+    cookies.length = 0;
+    for (let i = 0; i < sessions; i++) {
+      const set = await request(target, undefined, routes.seed);
+      // bare sets no cookie; a stand-in makes it parse a Cookie header as the others do.
+      cookies.push(set[0]?.split(';')[0] ?? 'connect.sid=s%3Anone');
+    }
   }
   const route = routes[scenario];
-  for (let i = 0; i < warmup; i++) await request(target, cookie, route);
+  const cookieAt = (i: number) => cookies[i % cookies.length];
+  for (let i = 0; i < warmup; i++) await request(target, cookieAt(i), route);
   await mark('warm');
   const start = process.hrtime.bigint();
   const cpuStart = process.cpuUsage();
-  for (let i = 0; i < iterations; i++) await request(target, cookie, route);
+  for (let i = 0; i < iterations; i++) await request(target, cookieAt(i), route);
   const cpu = process.cpuUsage(cpuStart);
   const elapsed = process.hrtime.bigint() - start;
   await mark('done');
@@ -204,6 +212,7 @@ async function main(): Promise<void> {
   const scenarios = value('--scenarios', 'no-cookie,read,write,login').split(',') as Scenario[];
   const inExpress = argv.includes('--express');
   const store = value('--store', 'memory');
+  const sessions = Number(value('--sessions', '100'));
   if (store !== 'memory' && store !== 'redis') throw new Error('--store must be memory or redis');
   const cleanup: (() => Promise<void>)[] = [];
   const targets = new Map<string, Target>();
@@ -217,7 +226,8 @@ async function main(): Promise<void> {
     const order = round % 2 === 0 ? sides : [...sides].reverse();
     for (const scenario of scenarios) {
       for (const side of order) {
-        const { wall, cpu } = await measure(targets.get(side) as Target, scenario, iterations, warmup);
+        const target = targets.get(side) as Target;
+        const { wall, cpu } = await measure(target, scenario, iterations, warmup, sessions);
         const key = `${scenario}/${side}`;
         results.set(key, [...(results.get(key) ?? []), wall]);
         cpuResults.set(key, [...(cpuResults.get(key) ?? []), cpu]);

@@ -5,7 +5,8 @@
  * it exists; this process drives them with autocannon from core 1. Contenders that are compared run
  * alternately (A B A B, the order flipped every round), and the table shows medians over the rounds.
  *
- * Flags: --quick, --rounds N, --duration S, --connections N, --no-redis, --no-sqlite, --no-docs.
+ * Flags: --quick, --rounds N, --duration S, --connections N, --sessions N (seeded sessions the cookie
+ * scenarios cycle through, 100), --no-redis, --no-sqlite, --no-docs.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -39,6 +40,8 @@ interface Args {
   duration: number;
   warmup: number;
   connections: number;
+  /** Seeded sessions each connection cycles through in the cookie scenarios. */
+  sessions: number;
   redis: boolean;
   sqlite: boolean;
   docs: boolean;
@@ -65,6 +68,7 @@ function parseArgs(argv: string[]): Args {
     duration: value('--duration', quick ? 1 : 3),
     warmup: quick ? 0.25 : 1,
     connections: value('--connections', 32),
+    sessions: value('--sessions', 100),
     redis: !argv.includes('--no-redis'),
     sqlite: !argv.includes('--no-sqlite'),
     docs: !argv.includes('--no-docs') && !argv.includes('--only') && !argv.includes('--scenarios'),
@@ -124,12 +128,17 @@ async function stopServer(server: Server): Promise<void> {
   clearTimeout(timer);
 }
 
-/** A fresh seeded session's cookie (`name=value`). */
-async function seedCookie(port: number): Promise<string | undefined> {
-  const response = await fetch(`http://127.0.0.1:${port}/seed`);
-  await response.text();
-  const header = response.headers.get('set-cookie');
-  return header ? header.split(';')[0] : undefined;
+/** Fresh seeded sessions' cookies (`name=value`); none for a contender without sessions. */
+async function seedCookies(port: number, count: number): Promise<string[]> {
+  const cookies: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const response = await fetch(`http://127.0.0.1:${port}/seed`);
+    await response.text();
+    const header = response.headers.get('set-cookie');
+    if (!header) return [];
+    cookies.push(header.split(';')[0] as string);
+  }
+  return cookies;
 }
 
 interface Sample {
@@ -146,15 +155,16 @@ async function serverCpu(port: number): Promise<number> {
 }
 
 async function drive(server: Server, scenario: (typeof SCENARIOS)[number], args: Args): Promise<Sample> {
-  const headers: Record<string, string> = {};
-  if (scenario.cookie) {
-    const cookie = await seedCookie(server.port);
-    if (cookie) headers.cookie = cookie;
-  }
+  // Each connection cycles through many sessions, as a server sees many users: with one cookie, caches of
+  // the last ID verified or hashed would hit on every request, which real traffic does not give them.
+  const cookies = scenario.cookie ? await seedCookies(server.port, args.sessions) : [];
+  const requests = cookies.length > 0 ? cookies.map((cookie) => ({ headers: { cookie } })) : undefined;
   const url = `http://127.0.0.1:${server.port}${scenario.path}`;
-  await autocannon({ url, connections: args.connections, duration: args.warmup, headers });
+  const run = (duration: number) =>
+    autocannon({ url, connections: args.connections, duration, ...(requests ? { requests } : {}) });
+  await run(args.warmup);
   const cpuBefore = await serverCpu(server.port);
-  const result = await autocannon({ url, connections: args.connections, duration: args.duration, headers });
+  const result = await run(args.duration);
   const cpuAfter = await serverCpu(server.port);
   return {
     rps: result.requests.average,
@@ -333,6 +343,7 @@ async function main(): Promise<void> {
     durationSeconds: args.duration,
     warmupSeconds: args.warmup,
     connections: args.connections,
+    sessions: args.sessions,
     quick: args.quick,
   };
   const table = markdownTable(rows);
@@ -340,7 +351,7 @@ async function main(): Promise<void> {
   const command = `npm run bench${args.quick ? ' -- --quick' : ''}`;
   const header = [
     `Measured ${date} with \`${command}\` (${args.rounds} rounds × ${args.duration} s per contender and scenario, ` +
-      `${args.connections} connections, medians).`,
+      `${args.connections} connections, each cycling through ${args.sessions} seeded sessions in the cookie scenarios, medians).`,
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}; ` +
       (pin ? 'each server pinned to core 0, autocannon on core 1.' : 'no CPU pinning.'),
     `Versions: ${Object.entries(versions)
