@@ -249,12 +249,23 @@ describe.skipIf(skip)("RedisStore and node-redis's per-command timer", () => {
     }
   });
 
-  it("takes a client's shorter command timeout as its own, unless given one", async () => {
+  /** A node-redis client with a 300 ms command timeout, reaching Redis through a proxy the test controls. */
+  async function clientBehindProxy() {
     const proxy = new TcpProxy(host, port);
     const via = await proxy.start();
-    const client = createClient({ url: `redis://127.0.0.1:${via}`, commandOptions: { timeout: 300 } });
+    // The offline queue is on (node-redis's default): commands sent while disconnected wait in it.
+    const client = createClient({
+      url: `redis://127.0.0.1:${via}`,
+      commandOptions: { timeout: 300 },
+      socket: { reconnectStrategy: () => 50 },
+    });
     client.on('error', () => undefined);
     await client.connect();
+    return { proxy, client };
+  }
+
+  it("takes a client's shorter command timeout as its own, unless given one", async () => {
+    const { proxy, client } = await clientBehindProxy();
     const store = new RedisStore({ client, prefix });
     try {
       expect(store.timeout).toBe(300);
@@ -273,16 +284,7 @@ describe.skipIf(skip)("RedisStore and node-redis's per-command timer", () => {
   });
 
   it('an update that timed out while the client was reconnecting is not applied when it is back', async () => {
-    const proxy = new TcpProxy(host, port);
-    const via = await proxy.start();
-    // The offline queue is on (node-redis's default): commands sent while disconnected wait in it.
-    const client = createClient({
-      url: `redis://127.0.0.1:${via}`,
-      commandOptions: { timeout: 300 },
-      socket: { reconnectStrategy: () => 50 },
-    });
-    client.on('error', () => undefined);
-    await client.connect();
+    const { proxy, client } = await clientBehindProxy();
     const store = new RedisStore({ client, prefix });
     const id = generateId();
     try {
