@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { expect } from 'vitest';
 
 /**
  * Runs an ESM snippet (TypeScript imports allowed, through tsx) in a child process and resolves its exit
@@ -36,4 +37,14 @@ export function legacyPayload(inMs: number) {
     },
     views: 7,
   };
+}
+
+/**
+ * The cookie of a session express-session wrote with `maxAge: 60_000`. express-session derives
+ * `originalMaxAge` from an expiry it set a moment before, so its clock may tick once in between.
+ */
+export function expectExpressSessionCookie(cookie: { originalMaxAge?: number | null } | undefined) {
+  expect(cookie).toMatchObject({ httpOnly: true, path: '/' });
+  expect(cookie?.originalMaxAge).toBeGreaterThanOrEqual(59_999);
+  expect(cookie?.originalMaxAge).toBeLessThanOrEqual(60_000);
 }
