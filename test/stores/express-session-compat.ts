@@ -5,6 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConformanceStore } from './conformance.js';
 
 /**
+ * The `originalMaxAge` of a session express-session wrote with `maxAge: 60_000`. express-session computes
+ * it from a clock read after it set the expiry: 60,000 or, when a millisecond ticked in between, 59,999.
+ */
+export function expectExpressSessionMaxAge(originalMaxAge: number | null | undefined) {
+  expect(originalMaxAge).toBeGreaterThanOrEqual(59_990);
+  expect(originalMaxAge).toBeLessThanOrEqual(60_000);
+}
+
+/**
  * Plugs a sessionkit store into express-session itself (not sessionkit's middleware) and runs the seeds'
  * view counter plus destroy through it: sessionkit stores must serve express-session apps unchanged.
  */
@@ -51,10 +60,7 @@ export function runExpressSessionCompat(
       const sid = decodeURIComponent(cookie[0]!.split(';')[0]!.split('=')[1]!).slice(2).split('.')[0]!;
       const stored = await store.get(sid);
       expect(stored?.data).toEqual({ views: 2 });
-      // express-session computes originalMaxAge from a clock read after it set the expiry: 60,000 or, when
-      // a millisecond ticked in between, 59,999.
-      expect(stored?.cookie.originalMaxAge).toBeGreaterThanOrEqual(59_990);
-      expect(stored?.cookie.originalMaxAge).toBeLessThanOrEqual(60_000);
+      expectExpressSessionMaxAge(stored?.cookie.originalMaxAge);
       await request(app).get('/logout').set('Cookie', cookie).expect(200, 'bye');
       expect(await store.get(sid)).toBeNull();
       await request(app).get('/read').set('Cookie', cookie).expect(200, 'views: 0');
