@@ -24,6 +24,11 @@ export const SHARED_OPTIONS = {
   cookie: { maxAge: COOKIE_MAX_AGE, httpOnly: true, path: '/', sameSite: 'lax' as const },
 } as const;
 
+/** A fresh copy of the shared options with the secret, for one middleware. */
+export function sessionOptions() {
+  return { secret: SECRET, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } };
+}
+
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** What the seeded session holds (≈150 B of JSON): a counter and a small nested object. */
@@ -126,7 +131,7 @@ export async function redisContender(
     await unlinkByPrefix(client, prefix);
     await client.close();
   });
-  const options = { secret: SECRET, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } };
+  const options = sessionOptions();
   if (side === 'es') {
     const { default: expressSession } = await import('express-session');
     const { RedisStore } = await import('connect-redis');

@@ -10,8 +10,8 @@
  *
  * `--express` mounts each middleware in an Express app (driven with `app.handle`, still no sockets), so
  * the figure includes what Express charges for what the middleware adds to `req`/`res`; `bare` is the
- * same app with no session middleware, `noop` the same app with a middleware that only calls `next()`. `--store redis` puts express-session on connect-redis and
- * sessionkit on its RedisStore, each with its own node-redis client (Redis on 127.0.0.1:6379): the
+ * same app with no session middleware, `noop` the same app with a middleware that only calls `next()`.
+ * `--store redis` puts express-session on connect-redis and sessionkit on its RedisStore, each with its own node-redis client (Redis on 127.0.0.1:6379): the
  * figure then includes each store's client-side work per request, and the wait for Redis's reply,
  * which `bench:instructions` does not count. The cookie scenarios cycle through `--sessions` seeded
  * sessions (100).
@@ -20,7 +20,7 @@ import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import express from 'express';
-import { fromDist, median, option, redisContender, SECRET, SHARED_OPTIONS, seedPayload } from './common.js';
+import { fromDist, median, option, redisContender, seedPayload, sessionOptions } from './common.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
@@ -142,11 +142,11 @@ async function makeMiddleware(
   store: 'memory' | 'redis',
   cleanup: (() => Promise<void>)[],
 ): Promise<Handler | null> {
-  const options = { secret: SECRET, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } };
   if (side === 'bare') return null;
   // The floor for any middleware: what one more layer doing nothing costs.
   if (side === 'noop') return (_req, _res, next) => next();
   if (store === 'redis') return (await redisContender(side, cleanup)) as unknown as Handler;
+  const options = sessionOptions();
   if (side === 'sk') {
     const { default: session } = await fromDist<typeof import('../src/index.js')>('index.js');
     return session(options) as unknown as Handler;
@@ -180,14 +180,15 @@ async function measure(
 ): Promise<{ wall: number; cpu: number }> {
   // Many sessions in turn, as a server sees many users: with one cookie, caches of the last ID verified
   // or hashed would hit on every request, which real traffic does not give them.
-  const cookies: Array<string | undefined> = [undefined];
+  const cookies: Array<string | undefined> = [];
   if (scenario === 'read' || scenario === 'write') {
-    cookies.length = 0;
     for (let i = 0; i < sessions; i++) {
       const set = await request(target, undefined, routes.seed);
       // bare sets no cookie; a stand-in makes it parse a Cookie header as the others do.
       cookies.push(set[0]?.split(';')[0] ?? 'connect.sid=s%3Anone');
     }
+  } else {
+    cookies.push(undefined);
   }
   const route = routes[scenario];
   const cookieAt = (i: number) => cookies[i % cookies.length];

@@ -58,7 +58,6 @@ function summaryOf(file: string): number {
 const WARMUP = 5000;
 let runs = 0;
 
-/** One cell: instructions per request of `side` in `scenario`. */
 interface Cell {
   side: Side;
   scenario: string;
@@ -67,6 +66,7 @@ interface Cell {
   store: string;
 }
 
+/** One cell: instructions per request of `side` in `scenario`. */
 async function count({ side, scenario, iterations, inExpress, store }: Cell, dir: string) {
   const out = join(dir, `cg-${side}-${scenario}-${++runs}.out`);
   const child: ChildProcess = spawn(

@@ -13,7 +13,7 @@ import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { type Contender, fromDist, redisContender, SECRET, SHARED_OPTIONS, seedPayload } from './common.js';
+import { type Contender, fromDist, redisContender, seedPayload, sessionOptions } from './common.js';
 
 interface BenchSession {
   views?: number;
@@ -40,13 +40,13 @@ async function middlewareFor(
       return (_req, _res, next) => next();
     case 'es-memory': {
       const { default: expressSession } = await import('express-session');
-      return expressSession({ secret: SECRET, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } });
+      return expressSession(sessionOptions());
     }
     case 'sk-memory': {
       const { default: session, MemoryStore } = await fromDist<typeof import('../src/index.js')>('index.js');
       const store = new MemoryStore();
       cleanup.push(() => store.close());
-      return session({ secret: SECRET, store, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } });
+      return session({ ...sessionOptions(), store });
     }
     case 'es-redis':
       return (await redisContender('es', cleanup)) as unknown as Middleware;
@@ -61,7 +61,7 @@ async function middlewareFor(
         await store.close();
         rmSync(dir, { recursive: true, force: true });
       });
-      return session({ secret: SECRET, store, ...SHARED_OPTIONS, cookie: { ...SHARED_OPTIONS.cookie } });
+      return session({ ...sessionOptions(), store });
     }
   }
 }
