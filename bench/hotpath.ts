@@ -11,10 +11,10 @@
  * `--express` mounts each middleware in an Express app (driven with `app.handle`, still no sockets), so
  * the figure includes what Express charges for what the middleware adds to `req`/`res`; `bare` is the
  * same app with no session middleware, `noop` the same app with a middleware that only calls `next()`.
- * `--store redis` puts express-session on connect-redis and sessionkit on its RedisStore, each with its own node-redis client (Redis on 127.0.0.1:6379): the
- * figure then includes each store's client-side work per request, and the wait for Redis's reply,
- * which `bench:instructions` does not count. The cookie scenarios cycle through `--sessions` seeded
- * sessions (100).
+ * `--store redis` puts express-session on connect-redis and sessionkit on its RedisStore, each with its
+ * own node-redis client (Redis on 127.0.0.1:6379): the figure then includes each store's client-side
+ * work per request, and the wait for Redis's reply, which `bench:instructions` does not count. The
+ * cookie scenarios cycle through `--sessions` seeded sessions (100).
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';

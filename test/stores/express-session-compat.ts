@@ -8,9 +8,15 @@ import type { ConformanceStore } from './conformance.js';
  * The `originalMaxAge` of a session express-session wrote with `maxAge: 60_000`. express-session computes
  * it from a clock read after it set the expiry: 60,000 or, when a millisecond ticked in between, 59,999.
  */
-export function expectExpressSessionMaxAge(originalMaxAge: number | null | undefined) {
+function expectExpressSessionMaxAge(originalMaxAge: number | null | undefined) {
   expect(originalMaxAge).toBeGreaterThanOrEqual(59_990);
   expect(originalMaxAge).toBeLessThanOrEqual(60_000);
+}
+
+/** The cookie of a session express-session wrote with `{ maxAge: 60_000 }` and its other defaults. */
+export function expectExpressSessionCookie(cookie: { originalMaxAge?: number | null } | undefined) {
+  expect(cookie).toMatchObject({ httpOnly: true, path: '/' });
+  expectExpressSessionMaxAge(cookie?.originalMaxAge);
 }
 
 /**
@@ -60,7 +66,7 @@ export function runExpressSessionCompat(
       const sid = decodeURIComponent(cookie[0]!.split(';')[0]!.split('=')[1]!).slice(2).split('.')[0]!;
       const stored = await store.get(sid);
       expect(stored?.data).toEqual({ views: 2 });
-      expectExpressSessionMaxAge(stored?.cookie.originalMaxAge);
+      expectExpressSessionCookie(stored?.cookie);
       await request(app).get('/logout').set('Cookie', cookie).expect(200, 'bye');
       expect(await store.get(sid)).toBeNull();
       await request(app).get('/read').set('Cookie', cookie).expect(200, 'views: 0');
