@@ -112,8 +112,9 @@ const HELD: Held[] = ['writeHead', 'write', 'end', 'flushHeaders'];
 type Method = (...args: unknown[]) => unknown;
 type Queued = [name: Held, args: unknown[], original: Method];
 
-/** The holds of responses whose methods are found on a shared prototype (see `holdResponse`). */
-const holds = new WeakMap<object, Hold>();
+/** Where a request keeps its response's hold, for methods found on a shared prototype (see `holdResponse`). */
+const HOLD = Symbol('sessionkit.hold');
+type HoldCarrier = { [HOLD]?: Hold };
 /** Prototypes whose held methods look their response's hold up in `holds`. */
 const patched = new WeakSet<object>();
 
@@ -127,7 +128,9 @@ const patched = new WeakSet<object>();
  * added to it: four own wrappers cost about 15 µs a request. So where the response inherits from a
  * prototype of its own between it and `ServerResponse.prototype` (Express's shared `res`, which every
  * app's and sub-app's `app.response` inherits from, so resetting the prototype never drops it), the held
- * methods are put once on that prototype and find the response's hold in a WeakMap. A response that
+ * methods are put once on that prototype and find the response's hold on its request (`res.req`, which
+ * Node and Express set; the request is in dictionary mode, where a property is a hash insert, and a
+ * WeakMap entry per request would cost more: see `SessionManager.contextKey`). A response that
  * already carries its own `writeHead`/`write`/`end`/`flushHeaders` (a middleware before this one wrapped
  * them, and may have kept the originals) is wrapped with own properties, as on plain `node:http`,
  * where they are cheap.
@@ -135,9 +138,9 @@ const patched = new WeakSet<object>();
 function holdResponse(manager: SessionManager<Carrier>, req: Carrier, res: ServerResponse, next: Next): void {
   const hold = new Hold(manager, req, res, next);
   const shared = sharedPrototype(res);
-  if (shared !== null && !HELD.some((name) => Object.hasOwn(res, name))) {
+  if (shared !== null && res.req === req && !HELD.some((name) => Object.hasOwn(res, name))) {
     if (!patched.has(shared)) patchPrototype(shared);
-    holds.set(res, hold);
+    (req as HoldCarrier)[HOLD] = hold;
     return;
   }
   const target = res as unknown as Record<Held, Method>;
@@ -171,8 +174,8 @@ function patchPrototype(proto: object): void {
       configurable: true,
       writable: true,
       value: function held(this: ServerResponse, ...args: unknown[]) {
-        const hold = holds.get(this);
-        return hold === undefined || hold.released
+        const hold = (this.req as HoldCarrier | undefined)?.[HOLD];
+        return hold === undefined || hold.released || hold.res !== this
           ? original.apply(this, args)
           : hold.call(name, args, original);
       },
@@ -189,7 +192,7 @@ class Hold {
   constructor(
     private readonly manager: SessionManager<Carrier>,
     private readonly req: Carrier,
-    private readonly res: ServerResponse,
+    readonly res: ServerResponse,
     private readonly next: Next,
   ) {}
 

@@ -148,11 +148,13 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   private readonly inProcess: Methods | null;
   private readonly warned = new Set<string>();
   /**
-   * Each request's bookkeeping. Not a property on the request: behind Express, whose per-request
-   * setPrototypeOf leaves every request object with a map of its own, each property added to a request
-   * copies that map (a few µs per request and per property), so the middleware adds only the API's own.
+   * Where each request's bookkeeping is kept: a symbol-keyed property on the request, one per manager
+   * (invisible to `Object.keys`, `for…in` and JSON). Not a WeakMap: every request would add an entry whose
+   * key dies young, and V8 clears such entries only in a full collection, after scanning the whole table
+   * at every scavenge before it. Express's requests are in dictionary mode by then (see the adapter), where
+   * one more property is a hash insert.
    */
-  private readonly contexts = new WeakMap<object, RequestContext>();
+  private readonly contextKey = Symbol('sessionkit.context');
 
   constructor(options: SessionOptions<Req>) {
     super();
@@ -214,7 +216,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
 
   /** A fresh session that is never stored: the `onStoreError: 'anonymous'` fallback. */
   openAnonymous(req: Req & SessionCarrier): void {
-    const context = this.contexts.get(req) ?? this.newContext(req);
+    const context = this.contextFor(req) ?? this.newContext(req);
     context.ephemeral = true;
     this.generate(req, context);
   }
@@ -231,7 +233,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       secure: null,
       pending: null,
     };
-    this.contexts.set(req, context);
+    (req as unknown as Record<symbol, RequestContext>)[this.contextKey] = context;
     req.sessionStore = this.userStore;
     return context;
   }
@@ -243,7 +245,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * answer at once, not as a promise: no microtask, no held response for it.
    */
   commit(req: Req & SessionCarrier): string[] | Promise<string[]> {
-    const context = this.contexts.get(req);
+    const context = this.contextFor(req);
     if (!context || context.ephemeral) return [];
     // An app may answer without waiting for destroy()/regenerate(): finish them before the first byte.
     if (context.pending !== null && context.pending.size > 0)
@@ -729,8 +731,12 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     return runBounded(operation, this.options.storeTimeout, run);
   }
 
+  private contextFor(req: SessionCarrier): RequestContext | undefined {
+    return (req as unknown as Record<symbol, RequestContext | undefined>)[this.contextKey];
+  }
+
   private contextOf(req: SessionCarrier): RequestContext {
-    const context = this.contexts.get(req);
+    const context = this.contextFor(req);
     if (!context) throw new SessionError('ERR_NO_SESSION', 'sessionkit: this request has no session context');
     return context;
   }
