@@ -45,7 +45,7 @@ export function session<Data = SessionData>(
   options: SessionOptions<IncomingMessage>,
 ): SessionMiddleware<Data> {
   const manager = new SessionManager<Carrier>(options as SessionOptions<Carrier>);
-  const { skip, onStoreError } = manager.options;
+  const { skip } = manager.options;
 
   const middleware = (req: IncomingMessage, res: ServerResponse, next: Next): void => {
     const carrier = req as Carrier;
@@ -54,30 +54,27 @@ export function session<Data = SessionData>(
       next();
       return;
     }
-    const opened = () => {
-      holdResponse(manager, carrier, res, next);
-      next();
-    };
-    const failed = (error: unknown) => {
-      if (onStoreError === 'anonymous' && isStoreFailure(error)) {
-        manager.report(error);
-        manager.openAnonymous(carrier);
-        next();
-        return;
-      }
-      next(error);
-    };
     let loading: Promise<void> | undefined;
     try {
       if (Object.getPrototypeOf(req) !== IncomingMessage.prototype) toDictionaryMode(req);
       loading = manager.open(carrier);
     } catch (error) {
-      failed(error);
+      openFailed(manager, carrier, next, error);
       return;
     }
-    // No cookie: the session is ready now, so the app runs in this same tick.
-    if (loading === undefined) opened();
-    else loading.then(opened, failed);
+    // No cookie: the session is ready now, so the app runs in this same tick (and no closure is made).
+    if (loading === undefined) {
+      holdResponse(manager, carrier, res, next);
+      next();
+      return;
+    }
+    loading.then(
+      () => {
+        holdResponse(manager, carrier, res, next);
+        next();
+      },
+      (error: unknown) => openFailed(manager, carrier, next, error),
+    );
   };
 
   return Object.assign(middleware, {
@@ -86,6 +83,17 @@ export function session<Data = SessionData>(
       return (req as Carrier).session as unknown as TypedSession<Data>;
     },
   });
+}
+
+/** The session could not be opened: a fresh unsaved one if so configured and the store is down, else the error. */
+function openFailed(manager: SessionManager<Carrier>, req: Carrier, next: Next, error: unknown): void {
+  if (manager.options.onStoreError === 'anonymous' && isStoreFailure(error)) {
+    manager.report(error);
+    manager.openAnonymous(req);
+    next();
+    return;
+  }
+  next(error);
 }
 
 const SCRATCH = Symbol('sessionkit.scratch');
@@ -187,7 +195,8 @@ function patchPrototype(proto: object): void {
 class Hold {
   released = false;
   private holding = false;
-  private readonly queue: Queued[] = [];
+  /** Made only when the commit waits for the store: most commits answer at once. */
+  private queue: Queued[] | null = null;
 
   constructor(
     private readonly manager: SessionManager<Carrier>,
@@ -198,8 +207,10 @@ class Hold {
 
   /** A call to a held method; `original` is what it would have called. */
   call(name: Held, args: unknown[], original: Method): unknown {
-    this.queue.push([name, args, original]);
-    if (this.holding) return this.standIn(name);
+    if (this.holding) {
+      this.queue?.push([name, args, original]);
+      return this.standIn(name);
+    }
     this.holding = true;
     let committed: string[] | Promise<string[]>;
     try {
@@ -207,7 +218,13 @@ class Hold {
     } catch (error) {
       committed = Promise.reject(error);
     }
-    if (Array.isArray(committed)) return this.release(committed);
+    if (Array.isArray(committed)) {
+      // Nothing was held before this call: it goes out now, with the cookies.
+      this.released = true;
+      this.addCookies(committed, name === 'writeHead' ? args : undefined);
+      return original.apply(this.res, args);
+    }
+    this.queue = [[name, args, original]];
     committed.then(
       (cookies) => this.release(cookies),
       (error: unknown) => this.fail(error),
@@ -220,19 +237,20 @@ class Hold {
     return name === 'write' ? true : name === 'flushHeaders' ? undefined : this.res;
   }
 
-  /** Sends what was held, with the session's cookies; returns what the last held call returned. */
-  private release(cookies: string[]): unknown {
+  /** Sends what was held, with the session's cookies. */
+  private release(cookies: string[]): void {
     this.released = true;
-    const { res, queue } = this;
-    if (cookies.length > 0) {
-      addSetCookie(res, queue, cookies);
-      // A shared cache must never hand one user's Set-Cookie to another (C20).
-      if (this.manager.options.noStoreWithCookie) res.setHeader('Cache-Control', 'no-store');
-    }
-    let last: unknown;
-    for (const [, args, original] of queue) last = original.apply(res, args);
-    queue.length = 0;
-    return last;
+    const queue = this.queue ?? [];
+    this.queue = null;
+    this.addCookies(cookies, queue.find(([name]) => name === 'writeHead')?.[1]);
+    for (const [, args, original] of queue) original.apply(this.res, args);
+  }
+
+  private addCookies(cookies: string[], writeHeadArgs: unknown[] | undefined): void {
+    if (cookies.length === 0) return;
+    addSetCookie(this.res, writeHeadArgs, cookies);
+    // A shared cache must never hand one user's Set-Cookie to another (C20).
+    if (this.manager.options.noStoreWithCookie) this.res.setHeader('Cache-Control', 'no-store');
   }
 
   private fail(error: unknown): void {
@@ -244,7 +262,7 @@ class Hold {
     this.released = true;
     // Nothing was sent yet: the error handler answers instead of the held response, which is
     // dropped whole, headers included (a stale Content-Type or ETag must not leak into the error page).
-    this.queue.length = 0;
+    this.queue = null;
     const { res } = this;
     for (const header of res.getHeaderNames()) res.removeHeader(header);
     res.statusCode = 200;
@@ -257,9 +275,8 @@ class Hold {
  * held `writeHead` wins over `setHeader`, so a Set-Cookie given there is merged in place (CVE-2025-7339's
  * lesson: handle every writeHead form).
  */
-function addSetCookie(res: ServerResponse, queue: Queued[], cookies: string[]): void {
-  const writeHead = queue.find(([name]) => name === 'writeHead');
-  const headersArg = writeHead?.[1].find((arg, i) => i > 0 && typeof arg === 'object' && arg !== null);
+function addSetCookie(res: ServerResponse, writeHeadArgs: unknown[] | undefined, cookies: string[]): void {
+  const headersArg = writeHeadArgs?.find((arg, i) => i > 0 && typeof arg === 'object' && arg !== null);
   if (Array.isArray(headersArg)) {
     mergeIntoRawHeaders(headersArg as unknown[], cookies);
     return;

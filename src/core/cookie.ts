@@ -103,6 +103,12 @@ export class Cookie {
   }
 }
 
+/** A cookie's attributes without its expiry, which moves on every request: what a change is checked against. */
+export type CookieShape = Pick<
+  Cookie,
+  'originalMaxAge' | 'path' | 'domain' | 'httpOnly' | 'secure' | 'sameSite' | 'partitioned' | 'priority'
+>;
+
 /** The attributes a Set-Cookie carries besides its value and Expires: a `Cookie` or its stored data. */
 type CookieAttributes = Pick<
   CookieData,

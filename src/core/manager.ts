@@ -11,6 +11,7 @@ import {
 import {
   Cookie,
   type CookieOptions,
+  type CookieShape,
   readCookieValues,
   serializeClearingCookie,
   serializeSessionCookie,
@@ -112,8 +113,36 @@ function takeSnapshot(data: Record<string, unknown>): Map<string, unknown> {
 }
 
 /** The cookie's attributes without its expiry, which moves on every request. */
-function cookieSignature(cookie: Cookie): string {
-  return `${cookie.originalMaxAge}|${cookie.path}|${cookie.domain}|${cookie.httpOnly}|${cookie.secure}|${cookie.sameSite}|${cookie.partitioned}|${cookie.priority}`;
+function cookieShape(cookie: Cookie): CookieShape {
+  const { originalMaxAge, path, domain, httpOnly, secure, sameSite, partitioned, priority } = cookie;
+  return { originalMaxAge, path, domain, httpOnly, secure, sameSite, partitioned, priority };
+}
+
+/** Compared field by field: a string key would be built on every request only to be thrown away. */
+function hasShape(cookie: Cookie, shape: CookieShape): boolean {
+  return (
+    cookie.originalMaxAge === shape.originalMaxAge &&
+    cookie.path === shape.path &&
+    cookie.domain === shape.domain &&
+    cookie.httpOnly === shape.httpOnly &&
+    cookie.secure === shape.secure &&
+    cookie.sameSite === shape.sameSite &&
+    cookie.partitioned === shape.partitioned &&
+    cookie.priority === shape.priority
+  );
+}
+
+/**
+ * The snapshot of every new session: it holds nothing yet. Shared, so never changed in place: a session
+ * leaves it only through `markSaved`, which gives it a snapshot of its own.
+ */
+const EMPTY_SNAPSHOT: Map<string, unknown> = new Map();
+
+/** Whether `dataOf(session)` would hold anything, without building it. */
+function hasData(session: Session): boolean {
+  const own = session as unknown as Record<string, unknown>;
+  for (const key in own) if (Object.hasOwn(own, key) && key !== 'cookie' && isStorable(own[key])) return true;
+  return false;
 }
 
 /** The session's data: its own enumerable properties but `cookie`, without values JSON cannot hold. */
@@ -276,17 +305,17 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     wrote: WriteResult,
   ): string[] {
     const state = sessionStateOf(session);
-    // Against what the browser holds, not what the store holds: a write (or an explicit save()) of a
-    // changed cookie has already brought the store's snapshot up to date.
-    const cookieChanged = cookieSignature(session.cookie) !== state.browserCookie;
     const send =
       state.issueCookie ||
       (!state.isNew &&
         wrote !== 'lost' &&
         (this.options.rolling ||
           context.resign ||
-          cookieChanged ||
-          (wrote === 'update' && session.cookie.expires !== null)));
+          (wrote === 'update' && session.cookie.expires !== null) ||
+          // Against what the browser holds, not what the store holds: a write (or an explicit save()) of
+          // a changed cookie has already brought the store's snapshot up to date.
+          state.browserCookie === null ||
+          !hasShape(session.cookie, state.browserCookie)));
     if (send) {
       const header = this.sessionCookie(req, context, session);
       return header ? [header] : [];
@@ -375,15 +404,10 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const expiresAt = this.expiresAt(session, state, now);
     const userChanged = state.userId !== state.storedUserId;
     if (state.isNew) {
-      const data = dataOf(session);
-      if (
-        !force &&
-        !this.options.saveUninitialized &&
-        Object.keys(data).length === 0 &&
-        state.userId === null
-      ) {
+      if (!force && !this.options.saveUninitialized && state.userId === null && !hasData(session)) {
         return 'none';
       }
+      const data = dataOf(session);
       this.checkSize(data);
       return this.createStored(session, state, {
         data,
@@ -396,7 +420,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     }
     const { resave } = this.options;
     const changes = resave ? null : this.diff(session, state);
-    const cookieChanged = cookieSignature(session.cookie) !== state.cookieSnapshot;
+    const cookieChanged = state.cookieSnapshot === null || !hasShape(session.cookie, state.cookieSnapshot);
     if (resave || force || changes?.changed || cookieChanged || userChanged) {
       // resave: express-session's whole-object write; otherwise only the keys this request changed.
       let delta: SessionDelta;
@@ -524,7 +548,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     data: Record<string, unknown> | null = dataOf(session),
   ): void {
     if (data !== null) state.snapshot = takeSnapshot(data);
-    state.cookieSnapshot = cookieSignature(session.cookie);
+    state.cookieSnapshot = cookieShape(session.cookie);
     state.storedUserId = state.userId;
     state.lastSeenAt = now;
     state.touched = false;
@@ -599,13 +623,13 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       cookie._expires = new Date(record.expiresAt);
       cookie.originalMaxAge = original;
     }
-    const signature = cookieSignature(cookie);
+    const shape = cookieShape(cookie);
     const state: SessionState = {
       id,
       isNew: false,
       snapshot: takeSnapshot(record.data),
-      cookieSnapshot: signature,
-      browserCookie: signature,
+      cookieSnapshot: shape,
+      browserCookie: shape,
       userId: record.userId,
       storedUserId: record.userId,
       createdAt: record.createdAt,
@@ -629,14 +653,15 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       );
     }
     const cookie = this.newCookie(req, context);
-    const signature = cookieSignature(cookie);
     const now = Date.now();
+    // Neither the store nor the browser has this session: nothing to compare its cookie with until it is
+    // stored (which takes its snapshot), and the cookie goes out whenever it is.
     const state: SessionState = {
       id,
       isNew: true,
-      snapshot: new Map(),
-      cookieSnapshot: signature,
-      browserCookie: signature,
+      snapshot: EMPTY_SNAPSHOT,
+      cookieSnapshot: null,
+      browserCookie: null,
       userId: null,
       storedUserId: null,
       createdAt: now,

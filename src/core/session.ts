@@ -1,4 +1,4 @@
-import type { Cookie } from './cookie.js';
+import type { Cookie, CookieShape } from './cookie.js';
 import type { SessionData } from './types.js';
 
 /** Per-session bookkeeping the manager uses to compute what changed. */
@@ -8,10 +8,10 @@ export interface SessionState {
   isNew: boolean;
   /** Top-level values as loaded or last saved: primitives as they are, objects as their JSON. */
   snapshot: Map<string, unknown>;
-  /** The cookie's attributes (without its moving expiry) as loaded or last saved. */
-  cookieSnapshot: string;
-  /** The cookie's attributes as the browser has them: as loaded (a new session's browser has none yet). */
-  browserCookie: string;
+  /** The cookie's attributes (without its moving expiry) as loaded or last saved; `null` until stored. */
+  cookieSnapshot: CookieShape | null;
+  /** The cookie's attributes as the browser has them: as loaded (`null`: a new session's browser has none). */
+  browserCookie: CookieShape | null;
   userId: string | null;
   storedUserId: string | null;
   createdAt: number;
