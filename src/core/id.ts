@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash, randomFillSync } from 'node:crypto';
 
 const ID_BYTES = 32;
@@ -35,5 +36,10 @@ export function isWellFormedId(id: string, custom: boolean): boolean {
  * holds no usable cookie values (Rack CVE-2019-16782).
  */
 export function storageKey(id: string): string {
-  return createHash('sha256').update(id).digest('base64url');
+  return oneShotHash === undefined
+    ? createHash('sha256').update(id).digest('base64url')
+    : oneShotHash('sha256', id, 'base64url');
 }
+
+/** `crypto.hash` (Node 20.12+): a third of `createHash`'s cost for one short input, with no Hash object. */
+const oneShotHash = (crypto as Partial<Pick<typeof crypto, 'hash'>>).hash;

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 
 /** `<value>.<base64 HMAC-SHA256 without '=' padding>`: the cookie-signature format express-session uses. */
 export function sign(value: string, secret: string): string {
@@ -35,9 +35,26 @@ let lastValue = '';
 let lastSecret = '';
 let lastMac = '';
 
+/** Each secret as a key object, made once: a string key is converted again by every `createHmac`. */
+const keys = new Map<string, KeyObject>();
+const MAX_KEYS = 16;
+
+function keyOf(secret: string): KeyObject {
+  let key = keys.get(secret);
+  if (key === undefined) {
+    if (keys.size >= MAX_KEYS) keys.clear();
+    key = createSecretKey(Buffer.from(secret));
+    keys.set(secret, key);
+  }
+  return key;
+}
+
+/** Base64 of a 32-byte MAC: 43 characters and one '=' of padding, which the format leaves out. */
+const MAC_CHARS = 43;
+
 function mac(value: string, secret: string): string {
   if (value === lastValue && secret === lastSecret && lastMac !== '') return lastMac;
-  const computed = createHmac('sha256', secret).update(value).digest('base64').replace(/=+$/, '');
+  const computed = createHmac('sha256', keyOf(secret)).update(value).digest('base64').slice(0, MAC_CHARS);
   lastValue = value;
   lastSecret = secret;
   lastMac = computed;
