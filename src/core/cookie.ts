@@ -67,7 +67,10 @@ export class Cookie {
     if (ms !== null && ms !== undefined && typeof ms !== 'number') {
       throw new TypeError('maxAge must be a number');
     }
-    this.expires = typeof ms === 'number' ? new Date(Date.now() + ms) : null;
+    // Not through the `expires` setter, which derives originalMaxAge from a second clock read: a
+    // millisecond ticking in between made a 60000 maxAge 59999 (express-session's Cookie does that).
+    this._expires = typeof ms === 'number' ? new Date(Date.now() + ms) : null;
+    this.originalMaxAge = typeof ms === 'number' ? ms : null;
   }
 
   /** Restarts the lifetime from now, keeping the original maxAge (express-session's `resetMaxAge`). */

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Cookie, readCookieValues } from '../../src/core/cookie.js';
 import { generateId, isWellFormedId, storageKey } from '../../src/core/id.js';
 import { fromExpressSession, parseJson, stringifyJson } from '../../src/core/serializer.js';
@@ -106,6 +106,22 @@ describe('Cookie', () => {
       httpOnly: true,
       path: '/x',
     });
+  });
+
+  it('keeps originalMaxAge exactly the maxAge given, however the clock moves while setting it', () => {
+    let now = 1_700_000_000_000;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => now++);
+    try {
+      const cookie = new Cookie({ maxAge: 60_000 });
+      expect(cookie.originalMaxAge).toBe(60_000);
+      cookie.maxAge = 5_000;
+      expect(cookie.originalMaxAge).toBe(5_000);
+      cookie.maxAge = null;
+      expect(cookie.originalMaxAge).toBeNull();
+      expect(cookie.expires).toBeNull();
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('serializes with Expires, as express-session does', () => {
