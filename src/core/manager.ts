@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { ExpressStoreBridge } from '../stores/bridge.js';
-import { MemoryStore } from '../stores/memory.js';
+import { MemoryStore, READ_NOW } from '../stores/memory.js';
 import {
   type ExpressStoreLike,
   isNativeStore,
   runBounded,
   type SessionStore,
   toStoreError,
+  unbridged,
 } from '../stores/store.js';
 import {
   Cookie,
@@ -176,6 +177,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   /** The methods of sessionkit's own MemoryStore (exactly that class) as constructed: they settle in-process. */
   private readonly inProcess: Methods | null;
   private readonly warned = new Set<string>();
+  /** The store's `get` that `canReadNow` last looked at, and what it found. */
+  private checkedGet: unknown = null;
+  private readsNow = false;
   /**
    * Where each request's bookkeeping is kept: a symbol-keyed property on the request, one per manager
    * (invisible to `Object.keys`, `for…in` and JSON). Not a WeakMap: every request would add an entry whose
@@ -217,30 +221,56 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       this.generate(req, context);
       return undefined;
     }
-    return this.loadFromCookies(req, context, candidates);
+    try {
+      return this.loadFromCookies(req, context, candidates, 0);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  private async loadFromCookies(
+  /**
+   * Tries the cookie's candidate IDs from `from` on, in order, and attaches the first the store has. With
+   * sessionkit's own MemoryStore the reads are synchronous and so is all of this (`undefined`): no promise,
+   * no microtask, and the application runs in the same tick, as without a cookie.
+   */
+  private loadFromCookies(
     req: Req & SessionCarrier,
     context: RequestContext,
     candidates: string[],
-  ): Promise<void> {
-    for (const raw of candidates.slice(0, MAX_CANDIDATES)) {
-      const id = this.verify(raw);
+    from: number,
+  ): undefined | Promise<void> {
+    const last = Math.min(candidates.length, MAX_CANDIDATES);
+    for (let i = from; i < last; i++) {
+      const id = this.verify(candidates[i] as string);
       if (id === null) continue;
       context.presentedId ??= id.value;
       if (!this.storeReady) throw new StoreUnavailableError('get', 'the store reported a disconnect');
-      const record = await this.load(id.value);
-      if (record) {
-        context.presentedId = id.value;
-        context.resign = id.secretIndex > 0;
-        this.attach(req, context, id.value, record);
-        return;
+      const loaded = this.canReadNow() ? this.loadNow(id.value) : this.load(id.value);
+      if (loaded instanceof Promise) {
+        return loaded.then((record) =>
+          record
+            ? this.adopt(req, context, id, record)
+            : this.loadFromCookies(req, context, candidates, i + 1),
+        );
       }
+      if (loaded !== null) return this.adopt(req, context, id, loaded);
     }
     // A correctly signed ID the store does not have: expired, revoked, or guessed (C30, C34).
     if (context.presentedId !== null) this.emitFor('unknown', context.presentedId);
     this.generate(req, context);
+    return undefined;
+  }
+
+  private adopt(
+    req: Req & SessionCarrier,
+    context: RequestContext,
+    id: { value: string; secretIndex: number },
+    record: SessionRecord,
+  ): undefined {
+    context.presentedId = id.value;
+    context.resign = id.secretIndex > 0;
+    this.attach(req, context, id.value, record);
+    return undefined;
   }
 
   /** A fresh session that is never stored: the `onStoreError: 'anonymous'` fallback. */
@@ -586,26 +616,70 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
 
   /** Reads a record; corrupt or past the absolute timeout counts as absent (and is removed). */
   private async load(id: string): Promise<SessionRecord | null> {
-    let record: SessionRecord | null;
+    let found: unknown;
     try {
-      const found = await this.call('get', () => this.store.get(id));
-      // Any store, ours or a bridged one, may hand back a malformed record: check it before use (B18).
-      record = found === null || found === undefined ? null : validateRecord(found);
+      found = await this.call('get', () => this.store.get(id));
+    } catch (error) {
+      if (!(error instanceof CorruptSessionError)) throw error;
+      found = error;
+    }
+    const verdict = this.judge(found);
+    if (verdict === 'corrupt') await this.destroyStored(id).catch(() => undefined);
+    else if (verdict === 'expired') await this.destroyStored(id);
+    return typeof verdict === 'string' ? null : verdict;
+  }
+
+  /**
+   * sessionkit's own MemoryStore with its own `get` (behind the express-session bridge every store gets),
+   * not wrapped or replaced since: its reads need no promise.
+   */
+  private canReadNow(): boolean {
+    if (this.inProcess === null) return false;
+    const { get } = this.store;
+    if (get !== this.checkedGet) {
+      this.checkedGet = get;
+      this.readsNow = unbridged(get) === MemoryStore.prototype.get;
+    }
+    return this.readsNow;
+  }
+
+  /** `load` for the in-process MemoryStore: the same checks, synchronously. */
+  private loadNow(id: string): SessionRecord | null {
+    let found: unknown;
+    try {
+      found = (this.store as MemoryStore)[READ_NOW](id);
+    } catch (error) {
+      throw toStoreError('get', error);
+    }
+    const verdict = this.judge(found);
+    // Its destroy runs to completion before returning; only the `destroy` event waits for a microtask.
+    if (typeof verdict === 'string') this.destroyStored(id).catch((error: unknown) => this.report(error));
+    return typeof verdict === 'string' ? null : verdict;
+  }
+
+  /**
+   * What a store's answer means: the record, `null` when it had none, or a record to remove because it is
+   * corrupt (reported; any store, ours or a bridged one, may hand back a malformed record, B18) or past
+   * its deadline or the absolute timeout. A store that threw CorruptSessionError passes the error.
+   */
+  private judge(found: unknown): SessionRecord | null | 'corrupt' | 'expired' {
+    if (found === null || found === undefined) return null;
+    let record: SessionRecord;
+    try {
+      if (found instanceof CorruptSessionError) throw found;
+      record = validateRecord(found);
     } catch (error) {
       if (!(error instanceof CorruptSessionError)) throw error;
       this.report(error);
-      await this.destroyStored(id).catch(() => undefined);
-      return null;
+      return 'corrupt';
     }
-    if (!record) return null;
     const now = Date.now();
     const { absoluteTimeout } = this.options;
     if (
       record.expiresAt <= now ||
       (absoluteTimeout !== undefined && record.createdAt + absoluteTimeout <= now)
     ) {
-      await this.destroyStored(id);
-      return null;
+      return 'expired';
     }
     return record;
   }

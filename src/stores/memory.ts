@@ -136,6 +136,9 @@ const SWEEP_SLICE_MS = 2;
  * deadline (the heap's top, so eviction costs no per-entry bookkeeping).
  * It never grows without bound. Sessions are lost on restart and are not shared between processes.
  */
+/** The MemoryStore's synchronous read, for `SessionManager` only (not exported from the package). */
+export const READ_NOW = Symbol('sessionkit.memory.readNow');
+
 export class MemoryStore extends Store implements SessionStore {
   readonly max: number;
   private readonly shards: Map<string, Entry>[] = Array.from({ length: SHARDS }, () => new Map());
@@ -167,6 +170,11 @@ export class MemoryStore extends Store implements SessionStore {
   }
 
   async get(id: string): Promise<SessionRecord | null> {
+    return this.read(this.keyOf(id));
+  }
+
+  /** `get` without the promise: the middleware in this process reads a session in the same tick. */
+  [READ_NOW](id: string): SessionRecord | null {
     return this.read(this.keyOf(id));
   }
 

@@ -248,6 +248,14 @@ export function isNativeStore(store: unknown): store is SessionStore {
 
 type AnyFn = (...args: unknown[]) => unknown;
 
+/** Each callback-accepting wrapper `installExpressBridge` made, to the method it wraps. */
+const bridged = new WeakMap<AnyFn, AnyFn>();
+
+/** The store method behind an express-session callback wrapper; any other function as it is. */
+export function unbridged(method: unknown): unknown {
+  return bridged.get(method as AnyFn) ?? method;
+}
+
 function installExpressBridge(store: Store & SessionStore): void {
   for (const name of EXPRESS_METHODS) {
     const impl = (store as unknown as Record<string, AnyFn | undefined>)[name];
@@ -262,6 +270,7 @@ function installExpressBridge(store: Store & SessionStore): void {
       );
       return undefined;
     };
+    bridged.set(wrapped, impl);
     Object.defineProperty(store, name, {
       value: wrapped,
       writable: true,

@@ -355,6 +355,43 @@ for (const { name, create } of expressVersions) {
       expect(res.body.code).toBe('ERR_INVALID_ID');
     });
 
+    it('reads a MemoryStore session in the same tick, and goes through a get() the application wrapped', async () => {
+      const store = new MemoryStore();
+      const app = create();
+      const ticks: boolean[] = [];
+      app.use((req, _res, next) => {
+        let ticked = false;
+        queueMicrotask(() => {
+          ticked = true;
+        });
+        (req as unknown as { ticked: () => boolean }).ticked = () => ticked;
+        next();
+      });
+      app.use(session({ secret, store, resave: false, saveUninitialized: false }));
+      app.get('/write', (req, res) => {
+        req.session.views = (Number(req.session.views) || 0) + 1;
+        res.send(String(req.session.views));
+      });
+      app.get('/read', (req, res) => {
+        ticks.push(!(req as unknown as { ticked: () => boolean }).ticked());
+        res.send(String(req.session.views));
+      });
+      const first = await request(app).get('/write').expect(200, '1');
+      expect((await request(app).get('/read').set('Cookie', cookieOf(first))).text).toBe('1');
+      expect(ticks).toEqual([true]);
+
+      // A get() wrapped after the middleware was made (a test's counter, an app's logging) is called.
+      let gets = 0;
+      const get = store.get.bind(store);
+      store.get = (id) => {
+        gets++;
+        return get(id);
+      };
+      expect((await request(app).get('/read').set('Cookie', cookieOf(first))).text).toBe('1');
+      expect(gets).toBe(1);
+      expect(ticks).toEqual([true, false]);
+    });
+
     it('adds only the API properties to what the request shows: session, sessionID, sessionStore', async () => {
       const app = create();
       let before: (string | symbol)[] = [];
