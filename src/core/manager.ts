@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ExpressStoreBridge } from '../stores/bridge.js';
-import { MemoryStore, READ_NOW } from '../stores/memory.js';
+import { MemoryStore, type MemoryStoreNow, NOW } from '../stores/memory.js';
 import {
   type ExpressStoreLike,
   isNativeStore,
@@ -177,9 +177,6 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   /** The methods of sessionkit's own MemoryStore (exactly that class) as constructed: they settle in-process. */
   private readonly inProcess: Methods | null;
   private readonly warned = new Set<string>();
-  /** The store's `get` that `canReadNow` last looked at, and what it found. */
-  private checkedGet: unknown = null;
-  private readsNow = false;
   /**
    * Where each request's bookkeeping is kept: a symbol-keyed property on the request, one per manager
    * (invisible to `Object.keys`, `for…in` and JSON). Not a WeakMap: every request would add an entry whose
@@ -245,7 +242,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       if (id === null) continue;
       context.presentedId ??= id.value;
       if (!this.storeReady) throw new StoreUnavailableError('get', 'the store reported a disconnect');
-      const loaded = this.canReadNow() ? this.loadNow(id.value) : this.load(id.value);
+      const getNow = this.storeNow('get');
+      const loaded = getNow ? this.loadNow(id.value, getNow) : this.load(id.value);
       if (loaded instanceof Promise) {
         return loaded.then((record) =>
           record
@@ -485,51 +483,70 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     return 'none';
   }
 
-  private async createStored(
+  private createStored(
     session: Session,
     state: SessionState,
     record: SessionRecord,
-  ): Promise<WriteResult> {
-    const created = await this.call('create', () => this.store.create(state.id, record));
-    if (!created)
-      throw new SessionError('ERR_SESSION_EXISTS', 'sessionkit: a session with the generated ID exists');
-    this.markSaved(session, state, record.lastSeenAt, record.data);
-    state.isNew = false;
-    state.issueCookie = true;
-    this.emitFor('create', state.id);
-    return 'create';
+  ): WriteResult | Promise<WriteResult> {
+    const created = (ok: boolean): WriteResult => {
+      if (!ok)
+        throw new SessionError('ERR_SESSION_EXISTS', 'sessionkit: a session with the generated ID exists');
+      this.markSaved(session, state, record.lastSeenAt, record.data);
+      state.isNew = false;
+      state.issueCookie = true;
+      this.emitFor('create', state.id);
+      return 'create';
+    };
+    const now = this.storeNow('create');
+    return now
+      ? created(callNow('create', () => now(state.id, record)))
+      : this.call('create', () => this.store.create(state.id, record)).then(created);
   }
 
-  private async updateStored(
+  private updateStored(
     session: Session,
     state: SessionState,
     delta: SessionDelta,
     changes: Changes | null,
     now: number,
-  ): Promise<WriteResult> {
-    const updated = await this.call('update', () => this.store.update(state.id, delta));
-    if (!updated) return 'lost';
-    if (changes !== null) {
-      // Keys the diff found unchanged already hold their saved JSON: re-snapshot only what was written,
-      // with the JSON the diff already made.
-      for (const key of Object.keys(changes.set)) {
-        const json = changes.json?.get(key);
-        state.snapshot.set(key, json === undefined ? changes.set[key] : new ObjectSnapshot(json));
+  ): WriteResult | Promise<WriteResult> {
+    const updated = (ok: boolean): WriteResult => {
+      if (!ok) return 'lost';
+      if (changes !== null) {
+        // Keys the diff found unchanged already hold their saved JSON: re-snapshot only what was written,
+        // with the JSON the diff already made.
+        for (const key of Object.keys(changes.set)) {
+          const json = changes.json?.get(key);
+          state.snapshot.set(key, json === undefined ? changes.set[key] : new ObjectSnapshot(json));
+        }
+        for (const key of changes.unset) state.snapshot.delete(key);
+        this.markSaved(session, state, now, null);
+      } else {
+        this.markSaved(session, state, now, delta.set);
       }
-      for (const key of changes.unset) state.snapshot.delete(key);
-      this.markSaved(session, state, now, null);
-    } else {
-      this.markSaved(session, state, now, delta.set);
-    }
-    return 'update';
+      return 'update';
+    };
+    const updateNow = this.storeNow('update');
+    return updateNow
+      ? updated(callNow('update', () => updateNow(state.id, delta)))
+      : this.call('update', () => this.store.update(state.id, delta)).then(updated);
   }
 
-  private async touchStored(state: SessionState, expiresAt: number, now: number): Promise<WriteResult> {
-    const touched = await this.call('touch', () => this.store.touch(state.id, expiresAt, now));
-    if (!touched) return 'lost';
-    state.lastSeenAt = now;
-    state.touched = false;
-    return 'touch';
+  private touchStored(
+    state: SessionState,
+    expiresAt: number,
+    now: number,
+  ): WriteResult | Promise<WriteResult> {
+    const touched = (ok: boolean): WriteResult => {
+      if (!ok) return 'lost';
+      state.lastSeenAt = now;
+      state.touched = false;
+      return 'touch';
+    };
+    const touchNow = this.storeNow('touch');
+    return touchNow
+      ? touched(callNow('touch', () => touchNow(state.id, expiresAt, now)))
+      : this.call('touch', () => this.store.touch(state.id, expiresAt, now)).then(touched);
   }
 
   /**
@@ -630,27 +647,19 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   /**
-   * sessionkit's own MemoryStore with its own `get` (behind the express-session bridge every store gets),
-   * not wrapped or replaced since: its reads need no promise.
+   * The synchronous twin of a store method: only on sessionkit's own MemoryStore whose method is its own
+   * (behind the express-session bridge every store gets), not wrapped or replaced since. A request on it
+   * is then loaded and committed in the same tick, with no promise and no held response.
    */
-  private canReadNow(): boolean {
-    if (this.inProcess === null) return false;
-    const { get } = this.store;
-    if (get !== this.checkedGet) {
-      this.checkedGet = get;
-      this.readsNow = unbridged(get) === MemoryStore.prototype.get;
-    }
-    return this.readsNow;
+  private storeNow<K extends keyof MemoryStoreNow>(operation: K): MemoryStoreNow[K] | null {
+    if (this.inProcess === null) return null;
+    const own = unbridged((this.store as MemoryStore)[operation]) === MemoryStore.prototype[operation];
+    return own ? (this.store as MemoryStore)[NOW][operation] : null;
   }
 
   /** `load` for the in-process MemoryStore: the same checks, synchronously. */
-  private loadNow(id: string): SessionRecord | null {
-    let found: unknown;
-    try {
-      found = (this.store as MemoryStore)[READ_NOW](id);
-    } catch (error) {
-      throw toStoreError('get', error);
-    }
+  private loadNow(id: string, get: MemoryStoreNow['get']): SessionRecord | null {
+    const found = callNow('get', () => get(id));
     const verdict = this.judge(found);
     // Its destroy runs to completion before returning; only the `destroy` event waits for a microtask.
     if (typeof verdict === 'string') this.destroyStored(id).catch((error: unknown) => this.report(error));
@@ -853,6 +862,15 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (this.warned.has(message)) return;
     this.warned.add(message);
     process.emitWarning(`sessionkit: ${message}`, { code: 'SESSIONKIT' });
+  }
+}
+
+/** Runs a synchronous store call, with a failure mapped as `call` maps a rejected one. */
+function callNow<T>(operation: string, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    throw toStoreError(operation, error);
   }
 }
 

@@ -136,8 +136,16 @@ const SWEEP_SLICE_MS = 2;
  * deadline (the heap's top, so eviction costs no per-entry bookkeeping).
  * It never grows without bound. Sessions are lost on restart and are not shared between processes.
  */
-/** The MemoryStore's synchronous read, for `SessionManager` only (not exported from the package). */
-export const READ_NOW = Symbol('sessionkit.memory.readNow');
+/** Where a MemoryStore keeps its synchronous methods, for `SessionManager` only (not exported from the package). */
+export const NOW = Symbol('sessionkit.memory.now');
+
+/** The MemoryStore methods the middleware calls on every request, answering at once. */
+export interface MemoryStoreNow {
+  get(id: string): SessionRecord | null;
+  create(id: string, record: SessionRecord): boolean;
+  update(id: string, delta: SessionDelta): boolean;
+  touch(id: string, expiresAt: number, lastSeenAt: number): boolean;
+}
 
 export class MemoryStore extends Store implements SessionStore {
   readonly max: number;
@@ -169,29 +177,47 @@ export class MemoryStore extends Store implements SessionStore {
     }
   }
 
-  async get(id: string): Promise<SessionRecord | null> {
-    return this.read(this.keyOf(id));
-  }
+  /**
+   * The contract's hot methods without the promise, for the middleware in this process: a request on
+   * this store is loaded and committed in the same tick. The promise methods below call these.
+   */
+  readonly [NOW]: MemoryStoreNow = {
+    get: (id) => this.read(this.keyOf(id)),
+    create: (id, record) => {
+      const key = this.keyOf(id);
+      if (this.live(key)) return false;
+      this.put(key, record, null);
+      return true;
+    },
+    update: (id, delta) => {
+      const key = this.keyOf(id);
+      const entry = this.live(key);
+      if (!entry) return false;
+      const current = decode(entry);
+      this.put(key, applyDeltaToRecord(current, delta), current.userId);
+      return true;
+    },
+    touch: (id, expiresAt, lastSeenAt) => {
+      const key = this.keyOf(id);
+      const record = this.read(key);
+      if (!record) return false;
+      record.expiresAt = expiresAt;
+      record.lastSeenAt = lastSeenAt;
+      this.put(key, record, record.userId);
+      return true;
+    },
+  };
 
-  /** `get` without the promise: the middleware in this process reads a session in the same tick. */
-  [READ_NOW](id: string): SessionRecord | null {
-    return this.read(this.keyOf(id));
+  async get(id: string): Promise<SessionRecord | null> {
+    return this[NOW].get(id);
   }
 
   async create(id: string, record: SessionRecord): Promise<boolean> {
-    const key = this.keyOf(id);
-    if (this.live(key)) return false;
-    this.put(key, record, null);
-    return true;
+    return this[NOW].create(id, record);
   }
 
   async update(id: string, delta: SessionDelta): Promise<boolean> {
-    const key = this.keyOf(id);
-    const entry = this.live(key);
-    if (!entry) return false;
-    const current = decode(entry);
-    this.put(key, applyDeltaToRecord(current, delta), current.userId);
-    return true;
+    return this[NOW].update(id, delta);
   }
 
   async set(id: string, record: SessionRecord): Promise<void> {
@@ -204,13 +230,7 @@ export class MemoryStore extends Store implements SessionStore {
   }
 
   async touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
-    const key = this.keyOf(id);
-    const record = this.read(key);
-    if (!record) return false;
-    record.expiresAt = expiresAt;
-    record.lastSeenAt = lastSeenAt;
-    this.put(key, record, record.userId);
-    return true;
+    return this[NOW].touch(id, expiresAt, lastSeenAt);
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {

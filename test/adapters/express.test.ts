@@ -308,24 +308,45 @@ for (const { name, create } of expressVersions) {
       }
     });
 
-    it('sends at once when nothing is stored, and holds the first byte only for a store write', async () => {
-      const app = create();
-      app.use(session({ secret, resave: false, saveUninitialized: false, touchAfter: 60_000 }));
-      // headersSent right after writeHead() returns: true when the response went out in that very call.
-      app.get('/:action', (req, res) => {
-        if (req.params.action === 'write') req.session.n = ((req.session.n as number) ?? 0) + 1;
-        res.writeHead(200, { 'Content-Type': 'text/plain' });
-        res.end(String(res.headersSent));
-      });
-      expect((await request(app).get('/read').expect(200)).text).toBe('true');
-      const first = await request(app).get('/write').expect(200);
-      expect(first.text).toBe('false');
+    it('sends at once when nothing is stored, and holds the first byte only while a store write is pending', async () => {
+      // A store that answers later, as every networked one does: its writes land a turn after the call.
+      const remote = new MemoryStore();
+      for (const method of ['create', 'update'] as const) {
+        const original = remote[method].bind(remote) as (...args: unknown[]) => Promise<boolean>;
+        (remote as unknown as Record<string, unknown>)[method] = (...args: unknown[]) =>
+          new Promise((resolve) => setImmediate(resolve)).then(() => original(...args));
+      }
+      const local = new MemoryStore();
+      const appOn = (store: MemoryStore) => {
+        const app = create();
+        app.use(session({ secret, store, resave: false, saveUninitialized: false, touchAfter: 60_000 }));
+        // headersSent right after writeHead() returns: true when the response went out in that very call;
+        // then what the store held at that moment.
+        app.get('/:action', (req, res) => {
+          if (req.params.action === 'write') req.session.n = ((req.session.n as number) ?? 0) + 1;
+          res.writeHead(200, { 'Content-Type': 'text/plain' });
+          const sent = res.headersSent;
+          void store.get(req.sessionID).then((record) => res.end(`${sent} ${record?.data.n ?? '-'}`));
+        });
+        return app;
+      };
+
+      const held = appOn(remote);
+      expect((await request(held).get('/read').expect(200)).text).toBe('true -');
+      const first = await request(held).get('/write').expect(200);
+      // Not stored yet when the handler ran: the first byte waits for the store.
+      expect(first.text).toBe('false -');
       expect(setCookies(first)).toHaveLength(1);
-      const read = await request(app).get('/read').set('Cookie', cookieOf(first)).expect(200);
-      expect(read.text).toBe('true');
-      expect((await request(app).get('/write').set('Cookie', cookieOf(first)).expect(200)).text).toBe(
-        'false',
-      );
+      expect((await request(held).get('/read').set('Cookie', cookieOf(first))).text).toBe('true 1');
+      expect((await request(held).get('/write').set('Cookie', cookieOf(first))).text).toBe('false 1');
+      expect((await remote.get(idOf(cookieOf(first))))?.data.n).toBe(2);
+
+      // sessionkit's own MemoryStore writes in the same call: the response goes out at once, already stored.
+      const direct = appOn(local);
+      const mine = await request(direct).get('/write').expect(200);
+      expect(mine.text).toBe('true 1');
+      expect(setCookies(mine)).toHaveLength(1);
+      expect((await request(direct).get('/write').set('Cookie', cookieOf(mine))).text).toBe('true 2');
     });
 
     it('runs the app in the same tick when there is no cookie, and passes a bad genid() to next(err)', async () => {
