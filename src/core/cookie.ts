@@ -37,12 +37,7 @@ export class Cookie {
       if (typeof options !== 'object') throw new TypeError('argument options must be a object');
       const given = options as CookieOptions & CookieData & Record<string, unknown>;
       const { maxAge, expires, originalMaxAge } = given;
-      // Every other defined option is copied as is (no rest object + delete: that leaves a slow object).
-      for (const key of Object.keys(given)) {
-        if (key === 'maxAge' || key === 'expires' || key === 'originalMaxAge') continue;
-        const value = given[key];
-        if (value !== undefined) (this as unknown as Record<string, unknown>)[key] = value;
-      }
+      copyAttributes(this, given);
       if (expires !== undefined && expires !== null) this.expires = new Date(expires);
       else if (maxAge !== undefined && maxAge !== null) this.maxAge = maxAge;
       if (originalMaxAge !== undefined) this.originalMaxAge = originalMaxAge;
@@ -104,6 +99,39 @@ export class Cookie {
   toJSON(): CookieData {
     return this.data;
   }
+}
+
+/** Copies every defined option but the three about lifetime, as is (no rest object + delete: that leaves a slow object). */
+function copyAttributes(cookie: Cookie, given: Record<string, unknown>): void {
+  for (const key of Object.keys(given)) {
+    if (key === 'maxAge' || key === 'expires' || key === 'originalMaxAge') continue;
+    const value = given[key];
+    if (value !== undefined) (cookie as unknown as Record<string, unknown>)[key] = value;
+  }
+}
+
+/**
+ * The cookie of a stored session. The store's deadline is the truth about its expiry: it moved with every
+ * touch, the stored `expires` did not. With a stored `originalMaxAge` (every record sessionkit or
+ * express-session wrote) the stored `expires` is not even parsed.
+ */
+export function restoreCookie(data: CookieData, deadline: number): Cookie {
+  const { originalMaxAge } = data;
+  if (typeof originalMaxAge === 'number') {
+    const cookie = new Cookie();
+    copyAttributes(cookie, data as unknown as Record<string, unknown>);
+    cookie._expires = new Date(deadline);
+    cookie.originalMaxAge = originalMaxAge;
+    return cookie;
+  }
+  const cookie = new Cookie(data);
+  // No stored originalMaxAge but an `expires` (a foreign store's record): the age derived from it stays.
+  if (cookie.originalMaxAge !== null) {
+    const derived = cookie.originalMaxAge;
+    cookie._expires = new Date(deadline);
+    cookie.originalMaxAge = derived;
+  }
+  return cookie;
 }
 
 /** A cookie's attributes without its expiry, which moves on every request: what a change is checked against. */

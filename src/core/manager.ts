@@ -14,6 +14,7 @@ import {
   type CookieOptions,
   type CookieShape,
   readCookieValues,
+  restoreCookie,
   serializeClearingCookie,
   serializeSessionCookie,
 } from './cookie.js';
@@ -699,13 +700,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     id: string,
     record: SessionRecord,
   ): void {
-    const cookie = new Cookie(record.cookie);
-    // The store's deadline is the truth: it moved with every touch, the stored cookie JSON did not.
-    if (cookie.originalMaxAge !== null) {
-      const original = cookie.originalMaxAge;
-      cookie._expires = new Date(record.expiresAt);
-      cookie.originalMaxAge = original;
-    }
+    const cookie = restoreCookie(record.cookie, record.expiresAt);
     const shape = cookieShape(cookie);
     const state: SessionState = {
       id,

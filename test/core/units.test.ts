@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it, vi } from 'vitest';
-import { Cookie, readCookieValues } from '../../src/core/cookie.js';
+import { Cookie, readCookieValues, restoreCookie } from '../../src/core/cookie.js';
 import { generateId, isWellFormedId, storageKey } from '../../src/core/id.js';
 import { fromExpressSession, parseJson, stringifyJson } from '../../src/core/serializer.js';
 import { sign, unsign } from '../../src/core/signature.js';
@@ -122,6 +122,27 @@ describe('Cookie', () => {
     } finally {
       clock.mockRestore();
     }
+  });
+
+  it('restores a stored cookie with the store’s deadline as its expiry, keeping its attributes', () => {
+    const deadline = Date.now() + 30_000;
+    const stored = {
+      originalMaxAge: 60_000,
+      expires: new Date(Date.now() + 60_000).toISOString(),
+      httpOnly: true,
+      path: '/app',
+      sameSite: 'strict' as const,
+    };
+    const cookie = restoreCookie(stored, deadline);
+    expect(cookie.expires?.valueOf()).toBe(deadline);
+    expect(cookie.originalMaxAge).toBe(60_000);
+    expect(cookie).toMatchObject({ httpOnly: true, path: '/app', sameSite: 'strict' });
+    // A foreign record with an expiry but no originalMaxAge: the age it implies is kept, the deadline wins.
+    const foreign = restoreCookie({ expires: stored.expires, path: '/' } as typeof stored, deadline);
+    expect(foreign.expires?.valueOf()).toBe(deadline);
+    expect(foreign.originalMaxAge).toBeGreaterThan(59_000);
+    // A browser-session cookie stays one.
+    expect(restoreCookie({ originalMaxAge: null, expires: null, path: '/' }, deadline).expires).toBeNull();
   });
 
   it('serializes with Expires, as express-session does', () => {
