@@ -140,6 +140,17 @@ export type CookieShape = Pick<
   'originalMaxAge' | 'path' | 'domain' | 'httpOnly' | 'secure' | 'sameSite' | 'partitioned' | 'priority'
 >;
 
+/** The cookie's attributes without its expiry, which moves on every request. */
+export function cookieShape(cookie: Cookie): CookieShape {
+  const { originalMaxAge, path, domain, httpOnly, secure, sameSite, partitioned, priority } = cookie;
+  return { originalMaxAge, path, domain, httpOnly, secure, sameSite, partitioned, priority };
+}
+
+/** Compared field by field: a string key would be built on every request only to be thrown away. */
+export function hasShape(cookie: Cookie, shape: CookieShape): boolean {
+  return cookie.originalMaxAge === shape.originalMaxAge && sameAttributes(cookie, shape);
+}
+
 /** The attributes a Set-Cookie carries besides its value and Expires: a `Cookie` or its stored data. */
 type CookieAttributes = Pick<
   CookieData,

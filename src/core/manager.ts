@@ -12,7 +12,8 @@ import {
 import {
   Cookie,
   type CookieOptions,
-  type CookieShape,
+  cookieShape,
+  hasShape,
   readCookieValues,
   restoreCookie,
   serializeClearingCookie,
@@ -112,26 +113,6 @@ function takeSnapshot(data: Record<string, unknown>): Map<string, unknown> {
   const snapshot = new Map<string, unknown>();
   for (const key of Object.keys(data)) if (isStorable(data[key])) snapshot.set(key, snapshotValue(data[key]));
   return snapshot;
-}
-
-/** The cookie's attributes without its expiry, which moves on every request. */
-function cookieShape(cookie: Cookie): CookieShape {
-  const { originalMaxAge, path, domain, httpOnly, secure, sameSite, partitioned, priority } = cookie;
-  return { originalMaxAge, path, domain, httpOnly, secure, sameSite, partitioned, priority };
-}
-
-/** Compared field by field: a string key would be built on every request only to be thrown away. */
-function hasShape(cookie: Cookie, shape: CookieShape): boolean {
-  return (
-    cookie.originalMaxAge === shape.originalMaxAge &&
-    cookie.path === shape.path &&
-    cookie.domain === shape.domain &&
-    cookie.httpOnly === shape.httpOnly &&
-    cookie.secure === shape.secure &&
-    cookie.sameSite === shape.sameSite &&
-    cookie.partitioned === shape.partitioned &&
-    cookie.priority === shape.priority
-  );
 }
 
 /**
@@ -498,10 +479,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       this.emitFor('create', state.id);
       return 'create';
     };
-    const now = this.storeNow('create');
-    return now
-      ? created(callNow('create', () => now(state.id, record)))
-      : this.call('create', () => this.store.create(state.id, record)).then(created);
+    return this.viaStore('create', [state.id, record], created);
   }
 
   private updateStored(
@@ -527,10 +505,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       }
       return 'update';
     };
-    const updateNow = this.storeNow('update');
-    return updateNow
-      ? updated(callNow('update', () => updateNow(state.id, delta)))
-      : this.call('update', () => this.store.update(state.id, delta)).then(updated);
+    return this.viaStore('update', [state.id, delta], updated);
   }
 
   private touchStored(
@@ -544,10 +519,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       state.touched = false;
       return 'touch';
     };
-    const touchNow = this.storeNow('touch');
-    return touchNow
-      ? touched(callNow('touch', () => touchNow(state.id, expiresAt, now)))
-      : this.call('touch', () => this.store.touch(state.id, expiresAt, now)).then(touched);
+    return this.viaStore('touch', [state.id, expiresAt, now], touched);
   }
 
   /**
@@ -656,6 +628,21 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (this.inProcess === null) return null;
     const own = unbridged((this.store as MemoryStore)[operation]) === MemoryStore.prototype[operation];
     return own ? (this.store as MemoryStore)[NOW][operation] : null;
+  }
+
+  /**
+   * A store write whose answer `then` interprets: in the same tick on the in-process MemoryStore, else
+   * through `call`, bounded and with failures mapped to typed errors either way.
+   */
+  private viaStore<K extends 'create' | 'update' | 'touch', R>(
+    operation: K,
+    args: Parameters<MemoryStoreNow[K]>,
+    then: (ok: boolean) => R,
+  ): R | Promise<R> {
+    const now = this.storeNow(operation) as ((...args: unknown[]) => boolean) | null;
+    if (now !== null) return then(callNow(operation, () => now(...args)));
+    const method = this.store[operation] as (...args: unknown[]) => Promise<boolean>;
+    return this.call(operation, () => method.apply(this.store, args)).then(then);
   }
 
   /** `load` for the in-process MemoryStore: the same checks, synchronously. */

@@ -4,6 +4,20 @@ import { describe, expect, it } from 'vitest';
 import session, { MemoryStore } from '../../src/index.js';
 import { cookieOf, expressVersions, idOf, jsonErrors, setCookies } from '../support/apps.js';
 
+/** Marks when the request arrived, so a later handler can tell whether it runs in that same tick. */
+function tickProbe(req: unknown, _res: unknown, next: () => void): void {
+  let ticked = false;
+  queueMicrotask(() => {
+    ticked = true;
+  });
+  (req as { ticked?: () => boolean }).ticked = () => ticked;
+  next();
+}
+
+function inArrivalTick(req: unknown): boolean {
+  return !(req as { ticked: () => boolean }).ticked();
+}
+
 const secret = 'a@#flwengFD-a-long-enough-secret-for-tests';
 
 /** A MemoryStore that counts its `get` calls. */
@@ -352,17 +366,10 @@ for (const { name, create } of expressVersions) {
     it('runs the app in the same tick when there is no cookie, and passes a bad genid() to next(err)', async () => {
       const app = create();
       let sameTick = false;
-      app.use((req, _res, next) => {
-        let ticked = false;
-        queueMicrotask(() => {
-          ticked = true;
-        });
-        (req as unknown as { ticked: () => boolean }).ticked = () => ticked;
-        next();
-      });
+      app.use(tickProbe);
       app.use(session({ secret, resave: false, saveUninitialized: false }));
       app.get('/', (req, res) => {
-        sameTick = !(req as unknown as { ticked: () => boolean }).ticked();
+        sameTick = inArrivalTick(req);
         res.send(typeof req.session.regenerate);
       });
       expect((await request(app).get('/').expect(200)).text).toBe('function');
@@ -380,21 +387,14 @@ for (const { name, create } of expressVersions) {
       const store = new MemoryStore();
       const app = create();
       const ticks: boolean[] = [];
-      app.use((req, _res, next) => {
-        let ticked = false;
-        queueMicrotask(() => {
-          ticked = true;
-        });
-        (req as unknown as { ticked: () => boolean }).ticked = () => ticked;
-        next();
-      });
+      app.use(tickProbe);
       app.use(session({ secret, store, resave: false, saveUninitialized: false }));
       app.get('/write', (req, res) => {
         req.session.views = (Number(req.session.views) || 0) + 1;
         res.send(String(req.session.views));
       });
       app.get('/read', (req, res) => {
-        ticks.push(!(req as unknown as { ticked: () => boolean }).ticked());
+        ticks.push(inArrivalTick(req));
         res.send(String(req.session.views));
       });
       const first = await request(app).get('/write').expect(200, '1');
