@@ -62,19 +62,13 @@ export function session<Data = SessionData>(
       openFailed(manager, carrier, next, error);
       return;
     }
-    // No cookie: the session is ready now, so the app runs in this same tick (and no closure is made).
-    if (loading === undefined) {
-      holdResponse(manager, carrier, res, next);
-      next();
-      return;
-    }
-    loading.then(
-      () => {
-        holdResponse(manager, carrier, res, next);
-        next();
-      },
-      (error: unknown) => openFailed(manager, carrier, next, error),
-    );
+    // Ready now (no cookie, or sessionkit's MemoryStore): the app runs in this same tick, with no closure.
+    if (loading === undefined) proceed(manager, carrier, res, next);
+    else
+      loading.then(
+        () => proceed(manager, carrier, res, next),
+        (error: unknown) => openFailed(manager, carrier, next, error),
+      );
   };
 
   return Object.assign(middleware, {
@@ -83,6 +77,12 @@ export function session<Data = SessionData>(
       return (req as Carrier).session as unknown as TypedSession<Data>;
     },
   });
+}
+
+/** The session is open: hold the response until it is committed, and run the app. */
+function proceed(manager: SessionManager<Carrier>, req: Carrier, res: ServerResponse, next: Next): void {
+  holdResponse(manager, req, res, next);
+  next();
 }
 
 /** The session could not be opened: a fresh unsaved one if so configured and the store is down, else the error. */
@@ -123,7 +123,7 @@ type Queued = [name: Held, args: unknown[], original: Method];
 /** Where a request keeps its response's hold, for methods found on a shared prototype (see `holdResponse`). */
 const HOLD = Symbol('sessionkit.hold');
 type HoldCarrier = { [HOLD]?: Hold };
-/** Prototypes whose held methods look their response's hold up in `holds`. */
+/** Prototypes whose held methods look their response's hold up on `res.req`. */
 const patched = new WeakSet<object>();
 
 /**

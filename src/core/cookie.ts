@@ -116,21 +116,17 @@ function copyAttributes(cookie: Cookie, given: Record<string, unknown>): void {
  * express-session wrote) the stored `expires` is not even parsed.
  */
 export function restoreCookie(data: CookieData, deadline: number): Cookie {
-  const { originalMaxAge } = data;
-  if (typeof originalMaxAge === 'number') {
-    const cookie = new Cookie();
+  let cookie: Cookie;
+  if (typeof data.originalMaxAge === 'number') {
+    cookie = new Cookie();
     copyAttributes(cookie, data as unknown as Record<string, unknown>);
-    cookie._expires = new Date(deadline);
-    cookie.originalMaxAge = originalMaxAge;
-    return cookie;
+    cookie.originalMaxAge = data.originalMaxAge;
+  } else {
+    // No stored originalMaxAge but an `expires` (a foreign store's record): the age derived from it stays.
+    cookie = new Cookie(data);
   }
-  const cookie = new Cookie(data);
-  // No stored originalMaxAge but an `expires` (a foreign store's record): the age derived from it stays.
-  if (cookie.originalMaxAge !== null) {
-    const derived = cookie.originalMaxAge;
-    cookie._expires = new Date(deadline);
-    cookie.originalMaxAge = derived;
-  }
+  // The field, not the `expires` setter, which would derive originalMaxAge anew.
+  if (cookie.originalMaxAge !== null) cookie._expires = new Date(deadline);
   return cookie;
 }
 

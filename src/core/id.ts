@@ -1,5 +1,4 @@
 import * as crypto from 'node:crypto';
-import { createHash, randomFillSync } from 'node:crypto';
 
 const ID_BYTES = 32;
 /** IDs drawn per refill: one CSPRNG call per 128 IDs instead of one per ID. */
@@ -13,7 +12,7 @@ let poolOffset = pool.length;
  */
 export function generateId(): string {
   if (poolOffset + ID_BYTES > pool.length) {
-    randomFillSync(pool);
+    crypto.randomFillSync(pool);
     poolOffset = 0;
   }
   const id = pool.toString('base64url', poolOffset, poolOffset + ID_BYTES);
@@ -37,7 +36,7 @@ export function isWellFormedId(id: string, custom: boolean): boolean {
  */
 export function storageKey(id: string): string {
   return oneShotHash === undefined
-    ? createHash('sha256').update(id).digest('base64url')
+    ? crypto.createHash('sha256').update(id).digest('base64url')
     : oneShotHash('sha256', id, 'base64url');
 }
 

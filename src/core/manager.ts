@@ -124,8 +124,13 @@ const EMPTY_SNAPSHOT: Map<string, unknown> = new Map();
 /** Whether `dataOf(session)` would hold anything, without building it. */
 function hasData(session: Session): boolean {
   const own = session as unknown as Record<string, unknown>;
-  for (const key in own) if (Object.hasOwn(own, key) && key !== 'cookie' && isStorable(own[key])) return true;
+  for (const key in own) if (Object.hasOwn(own, key) && isData(key, own[key])) return true;
   return false;
+}
+
+/** A session property that is data: anything but `cookie`, and only what JSON can hold. */
+function isData(key: string, value: unknown): boolean {
+  return key !== 'cookie' && isStorable(value);
 }
 
 /** The session's data: its own enumerable properties but `cookie`, without values JSON cannot hold. */
@@ -133,7 +138,7 @@ function dataOf(session: Session): Record<string, unknown> {
   const data: Record<string, unknown> = {};
   for (const key of Object.keys(session)) {
     const value = (session as unknown as Record<string, unknown>)[key];
-    if (key !== 'cookie' && isStorable(value)) data[key] = value;
+    if (isData(key, value)) data[key] = value;
   }
   return data;
 }
@@ -606,14 +611,12 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
 
   /** Reads a record; corrupt or past the absolute timeout counts as absent (and is removed). */
   private async load(id: string): Promise<SessionRecord | null> {
-    let found: unknown;
+    let verdict: ReturnType<typeof this.judge>;
     try {
-      found = await this.call('get', () => this.store.get(id));
+      verdict = this.judge(await this.call('get', () => this.store.get(id)));
     } catch (error) {
-      if (!(error instanceof CorruptSessionError)) throw error;
-      found = error;
+      verdict = this.corrupt(error);
     }
-    const verdict = this.judge(found);
     if (verdict === 'corrupt') await this.destroyStored(id).catch(() => undefined);
     else if (verdict === 'expired') await this.destroyStored(id);
     return typeof verdict === 'string' ? null : verdict;
@@ -645,6 +648,13 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     return this.call(operation, () => method.apply(this.store, args)).then(then);
   }
 
+  /** A CorruptSessionError (from the store or from `validateRecord`) is reported and means 'corrupt'; any other error is rethrown. */
+  private corrupt(error: unknown): 'corrupt' {
+    if (!(error instanceof CorruptSessionError)) throw error;
+    this.report(error);
+    return 'corrupt';
+  }
+
   /** `load` for the in-process MemoryStore: the same checks, synchronously. */
   private loadNow(id: string, get: MemoryStoreNow['get']): SessionRecord | null {
     const found = callNow('get', () => get(id));
@@ -657,18 +667,15 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   /**
    * What a store's answer means: the record, `null` when it had none, or a record to remove because it is
    * corrupt (reported; any store, ours or a bridged one, may hand back a malformed record, B18) or past
-   * its deadline or the absolute timeout. A store that threw CorruptSessionError passes the error.
+   * its deadline or the absolute timeout.
    */
   private judge(found: unknown): SessionRecord | null | 'corrupt' | 'expired' {
     if (found === null || found === undefined) return null;
     let record: SessionRecord;
     try {
-      if (found instanceof CorruptSessionError) throw found;
       record = validateRecord(found);
     } catch (error) {
-      if (!(error instanceof CorruptSessionError)) throw error;
-      this.report(error);
-      return 'corrupt';
+      return this.corrupt(error);
     }
     const now = Date.now();
     const { absoluteTimeout } = this.options;

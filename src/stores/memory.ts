@@ -130,12 +130,6 @@ const SWEEP_SLICE = 5_000;
 /** A slice also stops after this many ms (checked every 128 removals): slow machines get smaller slices. */
 const SWEEP_SLICE_MS = 2;
 
-/**
- * A bounded, expiring in-process store. Expiry runs off a min-heap of deadlines, so a sweep costs
- * O(expired · log n) rather than a scan of every session; a size cap evicts the session nearest its
- * deadline (the heap's top, so eviction costs no per-entry bookkeeping).
- * It never grows without bound. Sessions are lost on restart and are not shared between processes.
- */
 /** Where a MemoryStore keeps its synchronous methods, for `SessionManager` only (not exported from the package). */
 export const NOW = Symbol('sessionkit.memory.now');
 
@@ -147,6 +141,12 @@ export interface MemoryStoreNow {
   touch(id: string, expiresAt: number, lastSeenAt: number): boolean;
 }
 
+/**
+ * A bounded, expiring in-process store. Expiry runs off a min-heap of deadlines, so a sweep costs
+ * O(expired · log n) rather than a scan of every session; a size cap evicts the session nearest its
+ * deadline (the heap's top, so eviction costs no per-entry bookkeeping).
+ * It never grows without bound. Sessions are lost on restart and are not shared between processes.
+ */
 export class MemoryStore extends Store implements SessionStore {
   readonly max: number;
   private readonly shards: Map<string, Entry>[] = Array.from({ length: SHARDS }, () => new Map());
