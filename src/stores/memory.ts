@@ -46,13 +46,24 @@ function encode(record: SessionRecord): Entry {
   ]);
 }
 
-/** The record an entry holds; its fields' types are checked where records are used (validateRecord). */
-function decode(entry: Entry): SessionRecord {
+/**
+ * The record an entry holds; its fields' types are checked where records are used (validateRecord).
+ * `forMiddleware`: the cookie's elided `expires` stays out when the cookie has a `maxAge`, since the
+ * middleware builds that expiry from the deadline (`restoreCookie`) and making and checking the ISO text
+ * was a tenth of a read.
+ */
+function decode(entry: Entry, forMiddleware = false): SessionRecord {
   const fields = parseJson(entry);
   if (!Array.isArray(fields) || fields.length !== 6) throw new CorruptSessionError('not a MemoryStore entry');
   const [deadline, createdAt, lastSeenOffset, userId, cookie, data] = fields;
   const expiresAt = Math.abs(deadline as number);
-  if (deadline < 0 && expiresAt <= MAX_DATE && cookie !== null && typeof cookie === 'object')
+  if (
+    deadline < 0 &&
+    expiresAt <= MAX_DATE &&
+    cookie !== null &&
+    typeof cookie === 'object' &&
+    !(forMiddleware && typeof cookie.originalMaxAge === 'number')
+  )
     cookie.expires = isoString(expiresAt);
   return {
     data: data as Record<string, unknown>,
@@ -135,6 +146,7 @@ export const NOW = Symbol('sessionkit.memory.now');
 
 /** The MemoryStore methods the middleware calls on every request, answering at once. */
 export interface MemoryStoreNow {
+  /** As `get`, but a cookie with a `maxAge` comes without `expires`: the middleware rebuilds it from `expiresAt`. */
   get(id: string): SessionRecord | null;
   create(id: string, record: SessionRecord): boolean;
   update(id: string, delta: SessionDelta): boolean;
@@ -182,7 +194,7 @@ export class MemoryStore extends Store implements SessionStore {
    * this store is loaded and committed in the same tick. The promise methods below call these.
    */
   readonly [NOW]: MemoryStoreNow = {
-    get: (id) => this.read(this.keyOf(id)),
+    get: (id) => this.read(this.keyOf(id), true),
     create: (id, record) => {
       const key = this.keyOf(id);
       if (this.live(key)) return false;
@@ -209,7 +221,7 @@ export class MemoryStore extends Store implements SessionStore {
   };
 
   async get(id: string): Promise<SessionRecord | null> {
-    return this[NOW].get(id);
+    return this.read(this.keyOf(id));
   }
 
   async create(id: string, record: SessionRecord): Promise<boolean> {
@@ -313,11 +325,11 @@ export class MemoryStore extends Store implements SessionStore {
   }
 
   /** The live record under `key`; a corrupt one is reported and removed. */
-  private read(key: string): SessionRecord | null {
+  private read(key: string, forMiddleware = false): SessionRecord | null {
     const entry = this.live(key);
     if (entry === null) return null;
     try {
-      return decode(entry);
+      return decode(entry, forMiddleware);
     } catch (error) {
       reportCorrupt(this, error);
       this.remove(key);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
 import type { SessionRecord } from '../../src/core/types.js';
-import { MemoryStore } from '../../src/stores/memory.js';
+import { MemoryStore, NOW } from '../../src/stores/memory.js';
 import { heapNodes, heldEntries, memoryEntries, overwriteEntry } from '../support/memory-internals.js';
 import { record, runStoreConformance } from './conformance.js';
 import { runExpressSessionCompat } from './express-session-compat.js';
@@ -137,6 +137,26 @@ describe('MemoryStore entries', () => {
       await store.close();
     });
   }
+
+  it("give the middleware's read a maxAge cookie without the expiry it rebuilds, and any other cookie whole", async () => {
+    const store = new MemoryStore({ sweepInterval: 0 });
+    const withAge = record();
+    const browserSession = record({
+      cookie: { originalMaxAge: null, expires: new Date(now + 60_000).toISOString() },
+      expiresAt: now + 60_000,
+    });
+    const [a, b] = [generateId(), generateId()];
+    await store.create(a, withAge);
+    await store.create(b, browserSession);
+    const { expires, ...rest } = withAge.cookie;
+    expect(expires).toBeTypeOf('string');
+    expect(store[NOW].get(a)).toEqual({ ...withAge, cookie: rest });
+    expect(store[NOW].get(b)).toEqual(browserSession);
+    // The public read is untouched by it, and so is what a touch writes back.
+    store[NOW].touch(a, withAge.expiresAt, now + 1);
+    expect(await store.get(a)).toEqual({ ...withAge, lastSeenAt: now + 1 });
+    await store.close();
+  });
 
   it('keep one string per session: no object beside the JSON', async () => {
     const store = new MemoryStore({ sweepInterval: 0 });
