@@ -161,8 +161,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   /** The store as given (what `req.sessionStore` shows). */
   readonly userStore: SessionStore | ExpressStoreLike;
   private storeReady = true;
-  /** The methods of sessionkit's own MemoryStore (exactly that class) as constructed: they settle in-process. */
-  private readonly inProcess: Methods | null;
+  /** The store is sessionkit's own MemoryStore (exactly that class): its own methods settle in-process. */
+  private readonly inProcess: boolean;
   private readonly warned = new Set<string>();
   /**
    * Where each request's bookkeeping is kept: a symbol-keyed property on the request, one per manager
@@ -179,8 +179,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const given = this.options.store ?? new MemoryStore();
     this.userStore = given;
     this.store = isNativeStore(given) ? given : new ExpressStoreBridge(given, this.options.ttl);
-    this.inProcess =
-      Object.getPrototypeOf(this.store) === MemoryStore.prototype ? { ...methodsOf(this.store) } : null;
+    this.inProcess = Object.getPrototypeOf(this.store) === MemoryStore.prototype;
     if (given instanceof EventEmitter) {
       // express-session's contract: a store may announce that it lost or regained its backend.
       given.on('disconnect', () => {
@@ -628,9 +627,18 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * is then loaded and committed in the same tick, with no promise and no held response.
    */
   private storeNow<K extends keyof MemoryStoreNow>(operation: K): MemoryStoreNow[K] | null {
-    if (this.inProcess === null) return null;
-    const own = unbridged((this.store as MemoryStore)[operation]) === MemoryStore.prototype[operation];
-    return own ? (this.store as MemoryStore)[NOW][operation] : null;
+    return this.isOwnMethod(operation) ? (this.store as MemoryStore)[NOW][operation] : null;
+  }
+
+  /**
+   * Whether the store's `operation` is the in-process MemoryStore's own method, seen through the
+   * express-session bridge: not wrapped or replaced, before or after this manager was made (a spy, or a
+   * test's hanging stub, is bounded as any other store's method).
+   */
+  private isOwnMethod(operation: string): boolean {
+    if (!this.inProcess) return false;
+    const method = (this.store as unknown as Record<string, unknown>)[operation];
+    return unbridged(method) === (MemoryStore.prototype as unknown as Record<string, unknown>)[operation];
   }
 
   /**
@@ -814,11 +822,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   private call<T>(operation: string, run: () => Promise<T>): Promise<T> {
     // The in-process MemoryStore settles within the same tick and cannot hang: no timer for it, only
     // the same error mapping (a timer set and cleared per store call is measurable on the hot path).
-    // A method replaced after construction (a test's hanging stub) is bounded as any other store's.
-    if (
-      this.inProcess !== null &&
-      this.inProcess[operation] === (this.store as unknown as Methods)[operation]
-    ) {
+    // A method wrapped or replaced (a spy, a test's hanging stub) is bounded as any other store's.
+    if (this.isOwnMethod(operation)) {
       try {
         return run().catch((error: unknown) => Promise.reject(toStoreError(operation, error)));
       } catch (error) {
@@ -861,13 +866,6 @@ function callNow<T>(operation: string, run: () => T): T {
   } catch (error) {
     throw toStoreError(operation, error);
   }
-}
-
-type Methods = Record<string, unknown>;
-
-function methodsOf(store: SessionStore): Methods {
-  const { get, create, update, set, destroy, touch } = store;
-  return { get, create, update, set, destroy, touch };
 }
 
 function sessionStateOf(session: Session): SessionState {
