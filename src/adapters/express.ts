@@ -101,11 +101,20 @@ const SCRATCH = Symbol('sessionkit.scratch');
 /**
  * Express swaps every request's prototype, and V8 then gives the object a map of its own with no
  * transitions to share: each property added afterwards (ours: session, sessionID, sessionStore; and
- * Express's own: params, route, baseUrl…) copies that map, about 4 µs each. Deleting a property turns
- * the object into a dictionary, where an added property is a hash insert. Nothing observable changes:
- * the scratch property is gone before anyone can see it.
+ * Express's own: route, params…) copies that map, about 2 µs each. Deleting a property turns the object
+ * into a dictionary, where an added property is a hash insert. The property deleted is `url`, put back at
+ * once with the same value and attributes (only its place in `Object.keys` order moves): adding a scratch
+ * property to delete, as before, paid one more map copy. A request whose `url` is not a plain own data
+ * property gets the scratch property instead. Nothing else is observable: no code runs in between.
  */
 function toDictionaryMode(req: IncomingMessage): void {
+  const url = Object.getOwnPropertyDescriptor(req, 'url');
+  if (url?.writable && url.enumerable && url.configurable) {
+    const target = req as unknown as Record<string, unknown>;
+    delete target.url;
+    target.url = url.value;
+    return;
+  }
   const scratch = req as unknown as Record<symbol, unknown>;
   scratch[SCRATCH] = true;
   delete scratch[SCRATCH];

@@ -240,6 +240,25 @@ for (const { name, create } of expressVersions) {
       expect(Date.now() - started).toBeLessThan(2_000);
     });
 
+    it('bounds a MemoryStore method wrapped before the middleware was made, as any store', async () => {
+      const store = new MemoryStore();
+      const make = create();
+      make.use(session({ secret, store, resave: false, saveUninitialized: false }));
+      make.get('/', (req, res) => {
+        req.session.v = 1;
+        res.send('made');
+      });
+      const made = await request(make).get('/').expect(200);
+      // A wrapper the application installed first: it is not the store's own method, so it gets a timer.
+      store.destroy = () => new Promise(() => undefined);
+      const app = create();
+      app.use(session({ secret, store, resave: false, saveUninitialized: false, storeTimeout: 150 }));
+      app.get('/', (req, res, next) => req.session.destroy((err) => (err ? next(err) : res.send('gone'))));
+      app.use(jsonErrors);
+      const res = await request(app).get('/').set('Cookie', cookieOf(made)).expect(503);
+      expect(res.body.code).toBe('ERR_STORE_UNAVAILABLE');
+    });
+
     it("onStoreError: 'anonymous' serves a fresh unsaved session when the store is down", async () => {
       const store = new MemoryStore();
       const app = create();
@@ -532,5 +551,67 @@ for (const { name, create } of expressVersions) {
       expect(res.text).toBe('one,two,three');
       expect(setCookies(res)).toHaveLength(1);
     });
+
+    it('leaves the request as Express made it, but for session, sessionID and sessionStore', async () => {
+      /** The request's own properties as a route sees them, each with its attributes. */
+      const described = (req: object) =>
+        Object.fromEntries(
+          Reflect.ownKeys(req)
+            .filter(
+              (key) => typeof key === 'string' && !['session', 'sessionID', 'sessionStore'].includes(key),
+            )
+            .map((key) => {
+              const { value, ...attributes } = Object.getOwnPropertyDescriptor(
+                req,
+                key,
+              ) as PropertyDescriptor;
+              return [key, key === 'url' ? { value, ...attributes } : attributes];
+            }),
+        );
+      const seen: Record<string, unknown>[] = [];
+      for (const withSession of [false, true]) {
+        const app = create();
+        if (withSession) app.use(session({ secret }));
+        app.get('/where', (req, res) => {
+          seen.push(described(req));
+          res.send(req.url);
+        });
+        const res = await request(app).get('/where?x=1').expect(200);
+        expect(res.text).toBe('/where?x=1');
+      }
+      expect(seen[1]).toEqual(seen[0]);
+      expect(seen[1]?.url).toEqual({
+        value: '/where?x=1',
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      });
+    });
   });
 }
+
+describe('requests whose url is not a plain data property', () => {
+  for (const [kind, define] of [
+    [
+      'an accessor',
+      (req: object) => Object.defineProperty(req, 'url', { get: () => '/from-getter', configurable: true }),
+    ],
+    ['read-only', (req: object) => Object.defineProperty(req, 'url', { value: '/fixed', writable: false })],
+  ] as const) {
+    it(`keeps ${kind} url as it was`, async () => {
+      const { IncomingMessage, ServerResponse } = await import('node:http');
+      const { Socket } = await import('node:net');
+      const req = new IncomingMessage(new Socket());
+      // A framework's own request prototype, as Express gives its requests.
+      Object.setPrototypeOf(req, Object.create(IncomingMessage.prototype));
+      define(req);
+      const before = Object.getOwnPropertyDescriptor(req, 'url');
+      const res = new ServerResponse(req);
+      await new Promise<void>((resolve, reject) =>
+        session({ secret })(req, res, (err?: unknown) => (err ? reject(err) : resolve())),
+      );
+      expect(Object.getOwnPropertyDescriptor(req, 'url')).toEqual(before);
+      expect((req as unknown as { session?: object }).session).toBeTypeOf('object');
+    });
+  }
+});
