@@ -191,7 +191,8 @@ export class MemoryStore extends Store implements SessionStore {
 
   /**
    * The contract's hot methods without the promise, for the middleware in this process: a request on
-   * this store is loaded and committed in the same tick. The promise methods below call these.
+   * this store is loaded and committed in the same tick. The promise methods below call these, but `get`,
+   * whose twin leaves out the expiry the middleware rebuilds.
    */
   readonly [NOW]: MemoryStoreNow = {
     get: (id) => this.read(this.keyOf(id), true),

@@ -2,7 +2,7 @@ import cookieParser from 'cookie-parser';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import session, { MemoryStore } from '../../src/index.js';
-import { cookieOf, expressVersions, idOf, jsonErrors, setCookies } from '../support/apps.js';
+import { type App, cookieOf, expressVersions, idOf, jsonErrors, setCookies } from '../support/apps.js';
 
 /** Marks when the request arrived, so a later handler can tell whether it runs in that same tick. */
 function tickProbe(req: unknown, _res: unknown, next: () => void): void {
@@ -30,6 +30,17 @@ function countingReads() {
     return get(id);
   };
   return { store, reads };
+}
+
+/** The cookie of a session stored in `store` by an app of its own (one key set, saved by the middleware). */
+async function storedSessionCookie(create: () => App, store: MemoryStore): Promise<string> {
+  const make = create();
+  make.use(session({ secret, store, resave: false, saveUninitialized: false }));
+  make.get('/', (req, res) => {
+    req.session.v = 1;
+    res.send('made');
+  });
+  return cookieOf(await request(make).get('/').expect(200));
 }
 
 for (const { name, create } of expressVersions) {
@@ -226,36 +237,24 @@ for (const { name, create } of expressVersions) {
       expect(first.status).toBe(200);
       const seeded = await request(app).get('/').set('Cookie', 'x=1').expect(200);
       expect(seeded.text).toBe('ok');
-      const make = create();
-      make.use(session({ secret, store, resave: false, saveUninitialized: false }));
-      make.get('/', (req, res) => {
-        req.session.v = 1;
-        res.send('made');
-      });
-      const made = await request(make).get('/').expect(200);
+      const made = await storedSessionCookie(create, store);
       store.get = () => new Promise(() => undefined);
       const started = Date.now();
-      const res = await request(app).get('/').set('Cookie', cookieOf(made)).expect(503);
+      const res = await request(app).get('/').set('Cookie', made).expect(503);
       expect(res.body.code).toBe('ERR_STORE_UNAVAILABLE');
       expect(Date.now() - started).toBeLessThan(2_000);
     });
 
     it('bounds a MemoryStore method wrapped before the middleware was made, as any store', async () => {
       const store = new MemoryStore();
-      const make = create();
-      make.use(session({ secret, store, resave: false, saveUninitialized: false }));
-      make.get('/', (req, res) => {
-        req.session.v = 1;
-        res.send('made');
-      });
-      const made = await request(make).get('/').expect(200);
+      const made = await storedSessionCookie(create, store);
       // A wrapper the application installed first: it is not the store's own method, so it gets a timer.
       store.destroy = () => new Promise(() => undefined);
       const app = create();
       app.use(session({ secret, store, resave: false, saveUninitialized: false, storeTimeout: 150 }));
       app.get('/', (req, res, next) => req.session.destroy((err) => (err ? next(err) : res.send('gone'))));
       app.use(jsonErrors);
-      const res = await request(app).get('/').set('Cookie', cookieOf(made)).expect(503);
+      const res = await request(app).get('/').set('Cookie', made).expect(503);
       expect(res.body.code).toBe('ERR_STORE_UNAVAILABLE');
     });
 
