@@ -1,6 +1,5 @@
 import ConnectMongo from 'connect-mongo';
-import express from 'express';
-import expressSession from 'express-session';
+import type expressSession from 'express-session';
 import { type CommandStartedEvent, type Document, MongoClient } from 'mongodb';
 import request from 'supertest';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -9,6 +8,7 @@ import { createFromUrl, escapeKey, MongoStore, unescapeKey } from '../../src/sto
 import { announce, mongoTarget } from '../support/mongo/target.js';
 import { runNamespace } from '../support/services.js';
 import { record } from './conformance.js';
+import { expressSessionApp, expressSessionId } from './express-session-compat.js';
 
 // MongoStore beyond the shared suite: its document layout, write shape, indexes, options and the
 // connect-mongo migration. Same target rule: MONGODB_URL when set, else the in-process stand-in.
@@ -192,40 +192,17 @@ describe(`connect-mongo migration (documents written by connect-mongo 6 itself),
     await connectMongo.close();
   });
 
-  function app(sessionStore: expressSession.Store) {
-    const server = express();
-    server.use(
-      expressSession({
-        secret: 'migration secret',
-        resave: false,
-        saveUninitialized: false,
-        cookie: { maxAge: 60_000 },
-        store: sessionStore,
-      }),
-    );
-    server.get('/', (req, res) => {
-      const sess = req.session as unknown as { views?: number };
-      sess.views = (sess.views ?? 0) + 1;
-      res.send(`views: ${sess.views}`);
-    });
-    return server;
-  }
-
-  function sidOf(cookie: string[]): string {
-    return decodeURIComponent(cookie[0]!.split(';')[0]!.split('=')[1]!).slice(2).split('.')[0]!;
-  }
-
   it('an express-session app moves from connect-mongo to MongoStore without logging anyone out', async () => {
-    const before = app(connectMongo);
+    const before = expressSessionApp(connectMongo);
     const first = await request(before).get('/').expect(200, 'views: 1');
     const cookie = first.headers['set-cookie'] as unknown as string[];
     await request(before).get('/').set('Cookie', cookie).expect(200, 'views: 2');
-    const sid = sidOf(cookie);
+    const sid = expressSessionId(cookie);
     const written = await legacy().findOne({ _id: sid });
     expect(typeof written?.session).toBe('string');
     expect(written?.expires).toBeInstanceOf(Date);
 
-    const after = app(store as unknown as expressSession.Store);
+    const after = expressSessionApp(store as unknown as expressSession.Store);
     await request(after).get('/').set('Cookie', cookie).expect(200, 'views: 3');
     expect(await legacy().findOne({ _id: sid })).toBeNull();
     expect((await native().findOne({ _id: storageKey(sid) }))?.data).toEqual({ views: 3 });

@@ -1,16 +1,19 @@
-import express from 'express';
 import expressMysqlSession from 'express-mysql-session';
 import expressSession from 'express-session';
 import mysql from 'mysql2/promise';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
-import type { SessionDelta } from '../../src/core/types.js';
 import { createFromUrl, MySQLStore } from '../../src/stores/mysql.js';
 import { runNamespace, serviceSkipReason } from '../support/services.js';
 import { record, runStoreConformance } from './conformance.js';
-import { expectExpressSessionCookie, runExpressSessionCompat } from './express-session-compat.js';
-import { legacyPayload, runScript, sourcePath } from './sql-helpers.js';
+import {
+  expectExpressSessionCookie,
+  expressSessionApp,
+  expressSessionId,
+  runExpressSessionCompat,
+} from './express-session-compat.js';
+import { later, legacyPayload, runScript, sourcePath, urlVia } from './sql-helpers.js';
 
 const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 const upstream = new URL(MYSQL_URL);
@@ -26,13 +29,6 @@ const connection = {
 const admin = mysql.createPool({ ...connection, connectTimeout: 3_000, connectionLimit: 2 });
 const skip = await serviceSkipReason('MySQL/MariaDB', () => admin.query('SELECT 1'));
 
-function urlVia(host: string, port: number): string {
-  const url = new URL(MYSQL_URL);
-  url.hostname = host;
-  url.port = String(port);
-  return url.href;
-}
-
 runStoreConformance<MySQLStore>({
   name: 'MySQLStore',
   skip,
@@ -44,7 +40,7 @@ runStoreConformance<MySQLStore>({
     host: connection.host,
     port: connection.port,
     createVia: (host, port, timeoutMs) =>
-      new MySQLStore(urlVia(host, port), { table, timeout: timeoutMs, pruneInterval: false }),
+      new MySQLStore(urlVia(MYSQL_URL, host, port), { table, timeout: timeoutMs, pruneInterval: false }),
   },
 });
 
@@ -53,11 +49,6 @@ if (!skip) runExpressSessionCompat('MySQLStore', () => new MySQLStore(MYSQL_URL,
 afterAll(async () => {
   if (!skip) await admin.query(`DROP TABLE IF EXISTS ${table}, ${legacyTable}`);
   await admin.end();
-});
-
-const later = (ms: number): Pick<SessionDelta, 'expiresAt' | 'lastSeenAt'> => ({
-  expiresAt: Date.now() + ms,
-  lastSeenAt: Date.now(),
 });
 
 describe.skipIf(skip)('MySQLStore legacy: express-mysql-session', () => {
@@ -79,25 +70,8 @@ describe.skipIf(skip)('MySQLStore legacy: express-mysql-session', () => {
     await legacyStore?.close();
   });
 
-  function app(sessionStore: expressSession.Store) {
-    const application = express();
-    application.use(
-      expressSession({
-        secret: 'legacy secret',
-        resave: false,
-        saveUninitialized: false,
-        cookie: { maxAge: 60_000 },
-        store: sessionStore,
-      }),
-    );
-    application.get('/', (req, res) => {
-      const sess = req.session as unknown as { views?: number; profile?: object };
-      sess.views = (sess.views ?? 0) + 1;
-      sess.profile = { name: 'Ann', tags: ['a', 'b'] };
-      res.send(`views: ${sess.views}`);
-    });
-    return application;
-  }
+  const profile = { name: 'Ann', tags: ['a', 'b'] };
+  const app = (sessionStore: expressSession.Store) => expressSessionApp(sessionStore, profile);
 
   const count = async (sql: string, value: string) => {
     const [rows] = await admin.query<mysql.RowDataPacket[]>(sql, [value]);
@@ -114,7 +88,7 @@ describe.skipIf(skip)('MySQLStore legacy: express-mysql-session', () => {
   it('reads a session express-mysql-session wrote, moves it on the next write, and keeps the user logged in', async () => {
     const first = await request(app(legacyStore)).get('/').expect(200, 'views: 1');
     const cookie = first.headers['set-cookie'] as unknown as string[];
-    const sid = decodeURIComponent(cookie[0]!.split(';')[0]!.split('=')[1]!).slice(2).split('.')[0]!;
+    const sid = expressSessionId(cookie);
     expect(await legacyRows(sid)).toBe(1);
 
     const got = await store.get(sid);

@@ -1,16 +1,19 @@
 import connectPgSimple from 'connect-pg-simple';
-import express from 'express';
 import expressSession from 'express-session';
 import pg from 'pg';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
-import type { SessionDelta } from '../../src/core/types.js';
 import { createFromUrl, PostgresStore } from '../../src/stores/postgres.js';
 import { runNamespace, serviceSkipReason } from '../support/services.js';
 import { record, runStoreConformance } from './conformance.js';
-import { expectExpressSessionCookie, runExpressSessionCompat } from './express-session-compat.js';
-import { legacyPayload, runScript, sourcePath } from './sql-helpers.js';
+import {
+  expectExpressSessionCookie,
+  expressSessionApp,
+  expressSessionId,
+  runExpressSessionCompat,
+} from './express-session-compat.js';
+import { later, legacyPayload, runScript, sourcePath, urlVia } from './sql-helpers.js';
 
 const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const table = runNamespace('sk');
@@ -18,13 +21,6 @@ const legacyTable = runNamespace('cps');
 const admin = new pg.Pool({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3_000, max: 2 });
 admin.on('error', () => undefined);
 const skip = await serviceSkipReason('PostgreSQL', () => admin.query('SELECT 1'));
-
-function urlVia(host: string, port: number): string {
-  const url = new URL(POSTGRES_URL);
-  url.hostname = host;
-  url.port = String(port);
-  return url.href;
-}
 
 const upstream = new URL(POSTGRES_URL);
 
@@ -39,7 +35,11 @@ runStoreConformance<PostgresStore>({
     host: upstream.hostname,
     port: Number(upstream.port || 5432),
     createVia: (host, port, timeoutMs) =>
-      new PostgresStore(urlVia(host, port), { table, timeout: timeoutMs, pruneInterval: false }),
+      new PostgresStore(urlVia(POSTGRES_URL, host, port), {
+        table,
+        timeout: timeoutMs,
+        pruneInterval: false,
+      }),
   },
 });
 
@@ -51,11 +51,6 @@ afterAll(async () => {
     await admin.query(`DROP TABLE IF EXISTS ${legacyTable}`);
   }
   await admin.end();
-});
-
-const later = (ms: number): Pick<SessionDelta, 'expiresAt' | 'lastSeenAt'> => ({
-  expiresAt: Date.now() + ms,
-  lastSeenAt: Date.now(),
 });
 
 describe.skipIf(skip)('PostgresStore legacy: connect-pg-simple', () => {
@@ -81,25 +76,8 @@ describe.skipIf(skip)('PostgresStore legacy: connect-pg-simple', () => {
     await legacyStore?.close();
   });
 
-  function app(sessionStore: expressSession.Store) {
-    const application = express();
-    application.use(
-      expressSession({
-        secret: 'legacy secret',
-        resave: false,
-        saveUninitialized: false,
-        cookie: { maxAge: 60_000 },
-        store: sessionStore,
-      }),
-    );
-    application.get('/', (req, res) => {
-      const sess = req.session as unknown as { views?: number; profile?: object };
-      sess.views = (sess.views ?? 0) + 1;
-      sess.profile = { name: 'Ann', tags: ['a', 'b'] };
-      res.send(`views: ${sess.views}`);
-    });
-    return application;
-  }
+  const profile = { name: 'Ann', tags: ['a', 'b'] };
+  const app = (sessionStore: expressSession.Store) => expressSessionApp(sessionStore, profile);
 
   const legacyRows = async (sid: string) =>
     (await admin.query(`SELECT sid FROM ${legacyTable} WHERE sid = $1`, [sid])).rowCount;
@@ -109,7 +87,7 @@ describe.skipIf(skip)('PostgresStore legacy: connect-pg-simple', () => {
   it('reads a session connect-pg-simple wrote, moves it on the next write, and keeps the user logged in', async () => {
     const first = await request(app(legacyStore)).get('/').expect(200, 'views: 1');
     const cookie = first.headers['set-cookie'] as unknown as string[];
-    const sid = decodeURIComponent(cookie[0]!.split(';')[0]!.split('=')[1]!).slice(2).split('.')[0]!;
+    const sid = expressSessionId(cookie);
     expect(await legacyRows(sid)).toBe(1);
 
     const got = await store.get(sid);

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { SessionDelta } from '../../src/core/types.js';
 
 /**
  * Runs an ESM snippet (TypeScript imports allowed, through tsx) in a child process and resolves its exit
@@ -36,4 +37,17 @@ export function legacyPayload(inMs: number) {
     },
     views: 7,
   };
+}
+
+/** A delta's deadlines, `ms` from now. */
+export function later(ms: number): Pick<SessionDelta, 'expiresAt' | 'lastSeenAt'> {
+  return { expiresAt: Date.now() + ms, lastSeenAt: Date.now() };
+}
+
+/** `url` pointed at another host and port (a proxy in front of the server, for the network tests). */
+export function urlVia(url: string, host: string, port: number): string {
+  const via = new URL(url);
+  via.hostname = host;
+  via.port = String(port);
+  return via.href;
 }
