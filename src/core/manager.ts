@@ -10,6 +10,15 @@ import {
   unbridged,
 } from '../stores/store.js';
 import {
+  type Changes,
+  dataOf,
+  diff,
+  EMPTY_SNAPSHOT,
+  hasData,
+  recordWritten,
+  takeSnapshot,
+} from './changes.js';
+import {
   Cookie,
   type CookieOptions,
   cookieShape,
@@ -67,81 +76,7 @@ const MAX_CANDIDATES = 4;
 /** Browsers drop cookies over 4096 bytes (name + value + attributes). */
 const MAX_COOKIE_BYTES = 4096;
 
-class ObjectSnapshot {
-  constructor(readonly json: string) {}
-}
-
-function snapshotValue(value: unknown): unknown {
-  return value !== null && typeof value === 'object' ? new ObjectSnapshot(stringifyJson(value)) : value;
-}
-
 type WriteResult = 'create' | 'update' | 'touch' | 'none' | 'lost';
-
-/** What a request changed, from `diff`. */
-interface Changes {
-  changed: boolean;
-  set: Record<string, unknown>;
-  unset: string[];
-  /** The JSON of each changed object value, made while comparing. */
-  json: Map<string, string> | null;
-  /** At least the byte length of the whole data as JSON (each UTF-16 unit is 3 bytes at most, 6 escaped). */
-  boundBytes: number;
-}
-
-/**
- * The most bytes a top-level primitive takes in JSON. A value JSON cannot hold (BigInt) gets an infinite
- * bound, so the exact check runs and reports it as a typed error.
- */
-function primitiveBound(value: unknown): number {
-  switch (typeof value) {
-    case 'string':
-      return 6 * value.length + 2;
-    case 'number':
-      return 24;
-    case 'boolean':
-      return 5;
-    default:
-      return value === null ? 4 : Number.POSITIVE_INFINITY;
-  }
-}
-
-function isStorable(value: unknown): boolean {
-  return value !== undefined && typeof value !== 'function' && typeof value !== 'symbol';
-}
-
-function takeSnapshot(data: Record<string, unknown>): Map<string, unknown> {
-  const snapshot = new Map<string, unknown>();
-  for (const key of Object.keys(data)) if (isStorable(data[key])) snapshot.set(key, snapshotValue(data[key]));
-  return snapshot;
-}
-
-/**
- * The snapshot of every new session: it holds nothing yet. Shared, so never changed in place: a session
- * leaves it only through `markSaved`, which gives it a snapshot of its own.
- */
-const EMPTY_SNAPSHOT: Map<string, unknown> = new Map();
-
-/** Whether `dataOf(session)` would hold anything, without building it. */
-function hasData(session: Session): boolean {
-  const own = session as unknown as Record<string, unknown>;
-  for (const key in own) if (Object.hasOwn(own, key) && isData(key, own[key])) return true;
-  return false;
-}
-
-/** A session property that is data: anything but `cookie`, and only what JSON can hold. */
-function isData(key: string, value: unknown): boolean {
-  return key !== 'cookie' && isStorable(value);
-}
-
-/** The session's data: its own enumerable properties but `cookie`, without values JSON cannot hold. */
-function dataOf(session: Session): Record<string, unknown> {
-  const data: Record<string, unknown> = {};
-  for (const key of Object.keys(session)) {
-    const value = (session as unknown as Record<string, unknown>)[key];
-    if (isData(key, value)) data[key] = value;
-  }
-  return data;
-}
 
 /**
  * The framework-agnostic core: reads the cookie, loads the session, and at the end of the request
@@ -433,7 +368,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       });
     }
     const { resave } = this.options;
-    const changes = resave ? null : this.diff(session, state);
+    const changes = resave ? null : diff(session, state.snapshot);
     const cookieChanged = state.cookieSnapshot === null || !hasShape(session.cookie, state.cookieSnapshot);
     if (resave || force || changes?.changed || cookieChanged || userChanged) {
       // resave: express-session's whole-object write; otherwise only the keys this request changed.
@@ -496,13 +431,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const updated = (ok: boolean): WriteResult => {
       if (!ok) return 'lost';
       if (changes !== null) {
-        // Keys the diff found unchanged already hold their saved JSON: re-snapshot only what was written,
-        // with the JSON the diff already made.
-        for (const key of Object.keys(changes.set)) {
-          const json = changes.json?.get(key);
-          state.snapshot.set(key, json === undefined ? changes.set[key] : new ObjectSnapshot(json));
-        }
-        for (const key of changes.unset) state.snapshot.delete(key);
+        recordWritten(state.snapshot, changes);
         this.markSaved(session, state, now, null);
       } else {
         this.markSaved(session, state, now, delta.set);
@@ -524,44 +453,6 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       return 'touch';
     };
     return this.viaStore('touch', [state.id, expiresAt, now], touched);
-  }
-
-  /**
-   * What changed since load or the last save. Nested mutation counts: object values compare as JSON,
-   * and the JSON made for a changed one is kept for the snapshot. Also bounds the data's JSON size.
-   */
-  private diff(session: Session, state: SessionState): Changes {
-    const changes: Changes = { changed: false, set: {}, unset: [], json: null, boundBytes: 2 };
-    const own = session as unknown as Record<string, unknown>;
-    for (const key of Object.keys(session)) {
-      if (key === 'cookie') continue;
-      const value = own[key];
-      if (!isStorable(value)) continue;
-      const previous = state.snapshot.get(key);
-      if (value !== null && typeof value === 'object') {
-        const json = stringifyJson(value);
-        changes.boundBytes += 3 * json.length;
-        if (!(previous instanceof ObjectSnapshot && previous.json === json)) {
-          changes.json ??= new Map();
-          changes.json.set(key, json);
-          changes.set[key] = value;
-          changes.changed = true;
-        }
-      } else {
-        changes.boundBytes += primitiveBound(value);
-        if (previous === undefined || !Object.is(previous, value)) {
-          changes.set[key] = value;
-          changes.changed = true;
-        }
-      }
-      changes.boundBytes += 6 * key.length + 4;
-    }
-    for (const key of state.snapshot.keys()) {
-      if (isStorable(own[key]) && Object.hasOwn(own, key)) continue;
-      changes.unset.push(key);
-      changes.changed = true;
-    }
-    return changes;
   }
 
   /** Records what the store now holds; `data: null` when the snapshot was already brought up to date. */
