@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { CorruptSessionError, OptionsError, StoreTimeoutError, StoreUrlError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import {
@@ -26,6 +25,8 @@ import {
   text,
   wrapClient,
 } from './redis-clients.js';
+import { connectFromUrl } from './redis-connect.js';
+import { SCRIPTS, type Script } from './redis-scripts.js';
 import { reportCorrupt, type SessionStore, Store, type StoreOptions } from './store.js';
 
 export type { RedisClientInput } from './redis-clients.js';
@@ -45,166 +46,9 @@ export interface RedisStoreOptions extends StoreOptions {
   scanCount?: number;
 }
 
-const FORMAT_VERSION = '1';
 const HANDLE = /^[A-Za-z0-9_-]{43}$/;
 /** Retries of an update whose user index needed a bump first; more only under pathological contention. */
 const INDEX_ROUNDS = 4;
-
-// ---------------------------------------------------------------------------------------------------
-// Lua. Each script touches exactly one key (KEYS[1]), so every one is Cluster-safe; the session hash and
-// the user index live in different slots and are only ever written by separate commands.
-// ---------------------------------------------------------------------------------------------------
-
-// Lua's unpack() is bounded by its C stack (LUAI_MAXCSTACK, 8000), so long argument lists go out in
-// chunks; every redis.call costs the server about as much as a small command, so each script batches its
-// fields into as few calls as it can.
-const BATCH_LUA = `
-local function batch(cmd, k, list)
-  for i = 1, #list, 2000 do
-    redis.call(cmd, k, unpack(list, i, math.min(i + 1999, #list)))
-  end
-end
-`;
-
-/** create (ARGV[8]=='c': NX) or set (whole-record upsert). Returns {written, previous user}. */
-const WRITE_LUA = `${BATCH_LUA}
-local k = KEYS[1]
-local old = false
-if ARGV[8] == 'c' then
-  if redis.call('EXISTS', k) == 1 then return {0, ''} end
-else
-  if redis.call('TYPE', k).ok == 'hash' then old = redis.call('HGET', k, '_u') end
-  redis.call('DEL', k)
-end
-local set = {'_v', '${FORMAT_VERSION}', '_c', ARGV[7], '_e', ARGV[2], '_cr', ARGV[3], '_ls', ARGV[4]}
-if ARGV[5] ~= '' then
-  set[11] = '_u'; set[12] = ARGV[5]; set[13] = '_ix'; set[14] = ARGV[6]
-end
-for i = 9, #ARGV do set[#set + 1] = ARGV[i] end
-batch('HSET', k, set)
-redis.call('PEXPIRE', k, ARGV[1])
-return {1, old or ''}
-`;
-
-/**
- * update / touch: merges the delta into the hash, never creating it. Returns {0} when missing, {2, user}
- * when the user's index must first be raised to cover the new deadline (nothing written), else
- * {1, previous user}. ARGV: 1 ttl, 2 expiresAt, 3 lastSeenAt, 4 user flag (k keep, n unbind, s set),
- * 5 user, 6 user whose index was just raised, 7 the score it was raised to, 8 replace, 9 cookie JSON or
- * '', 10 number of set pairs, then the pairs, then the fields to delete. Every record has `_e`, so one
- * HMGET both proves the hash is there and reads the user binding; pcall turns a key of another type
- * into "missing", as TYPE did.
- */
-const UPDATE_LUA = `${BATCH_LUA}
-local k = KEYS[1]
-local meta = redis.pcall('HMGET', k, '_e', '_u', '_ix')
-if meta.err or not meta[1] then return {0, ''} end
-local cur = meta[2]
-local nu = cur
-if ARGV[4] == 'n' then nu = false elseif ARGV[4] == 's' then nu = ARGV[5] end
-local ix = false
-if nu then
-  if nu == cur then ix = tonumber(meta[3]) end
-  if nu == ARGV[6] then
-    local g = tonumber(ARGV[7])
-    if g and ((not ix) or g > ix) then ix = g end
-  end
-  if (not ix) or tonumber(ARGV[2]) > ix then return {2, nu} end
-end
-if ARGV[8] == '1' then
-  local stale = {}
-  for _, f in ipairs(redis.call('HKEYS', k)) do
-    if string.sub(f, 1, 2) == 'd:' then stale[#stale + 1] = f end
-  end
-  batch('HDEL', k, stale)
-end
-local set = {'_e', ARGV[2], '_ls', ARGV[3]}
-if ARGV[9] ~= '' then set[5] = '_c'; set[6] = ARGV[9] end
-if nu then
-  set[#set + 1] = '_u'; set[#set + 1] = nu; set[#set + 1] = '_ix'; set[#set + 1] = string.format('%.17g', ix)
-end
-local i = 11
-for _ = 1, 2 * tonumber(ARGV[10]) do
-  set[#set + 1] = ARGV[i]
-  i = i + 1
-end
-batch('HSET', k, set)
-local gone = {}
-for j = i, #ARGV do gone[#gone + 1] = ARGV[j] end
-if (not nu) and (cur or meta[3]) then gone[#gone + 1] = '_u'; gone[#gone + 1] = '_ix' end
-batch('HDEL', k, gone)
-redis.call('PEXPIRE', k, ARGV[1])
-return {1, cur or ''}
-`;
-
-/**
- * Deletes a session; with ARGV[1] set, only if it is bound to that user (destroyByUser must not delete a
- * session that moved to someone else). Returns {deleted, user}.
- */
-const DESTROY_LUA = `
-local k = KEYS[1]
-local t = redis.call('TYPE', k).ok
-if t == 'none' then return {0, ''} end
-local u = false
-if t == 'hash' then u = redis.call('HGET', k, '_u') end
-if ARGV[1] ~= '' and u ~= ARGV[1] then return {0, u or ''} end
-redis.call('DEL', k)
-return {1, u or ''}
-`;
-
-/** Deletes a session whose own deadline has passed (clock skew between app and Redis). */
-const PRUNE_LUA = `
-local k = KEYS[1]
-if redis.call('TYPE', k).ok ~= 'hash' then return 0 end
-local e = tonumber(redis.call('HGET', k, '_e'))
-if e and e <= tonumber(ARGV[1]) then return redis.call('DEL', k) end
-return 0
-`;
-
-/**
- * Adds a member to a user index, scored at least ARGV[2] and strictly above its previous score (so a
- * reader's conditional removal, keyed on the score it saw, misses a concurrent re-add). Drops members
- * dead by score and keeps the key alive until the highest score.
- */
-const INDEX_ADD_LUA = `
-local k = KEYS[1]
-redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[1])
-local old = tonumber(redis.call('ZSCORE', k, ARGV[3]))
-local s = tonumber(ARGV[2])
-if old and s <= old then s = old + 0.001 end
-redis.call('ZADD', k, string.format('%.17g', s), ARGV[3])
-local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', k, string.format('%.0f', math.ceil(tonumber(top[2])) + 1))
-return 1
-`;
-
-/** Removes members only if their score is still the one the caller read (pairs of member, score). */
-const INDEX_DROP_LUA = `
-local n = 0
-for i = 1, #ARGV, 2 do
-  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if s and tonumber(s) == tonumber(ARGV[i + 1]) then n = n + redis.call('ZREM', KEYS[1], ARGV[i]) end
-end
-return n
-`;
-
-interface Script {
-  source: string;
-  sha: string;
-}
-
-function script(source: string): Script {
-  return { source, sha: createHash('sha1').update(source).digest('hex') };
-}
-
-const SCRIPTS = {
-  write: script(WRITE_LUA),
-  update: script(UPDATE_LUA),
-  destroy: script(DESTROY_LUA),
-  prune: script(PRUNE_LUA),
-  indexAdd: script(INDEX_ADD_LUA),
-  indexDrop: script(INDEX_DROP_LUA),
-};
 
 interface Decoded extends SessionRecord {
   handle: string;
@@ -883,8 +727,6 @@ function escapeRegExp(value: string): string {
 
 // ---------------------------------------------------------------------------------------------- URLs
 
-type DriverModule = 'redis' | 'ioredis';
-
 /**
  * Builds a store from a URL, with a client of its own configured to fail fast (no offline queue, a
  * command timeout, reconnection in the background); the store quits it on `close()`.
@@ -911,30 +753,7 @@ export async function createFromUrl(url: URL): Promise<RedisStore> {
   if (wanted !== null && wanted !== 'redis' && wanted !== 'node-redis' && wanted !== 'ioredis') {
     throw new StoreUrlError('redis URL: `client` must be redis or ioredis');
   }
-  const protocol = url.protocol.replace(/:$/, '');
-  const settings: ClientSettings = { timeout: timeout ?? 5_000 };
-  let client: RedisClientInput;
-  switch (protocol) {
-    case 'redis':
-    case 'rediss': {
-      const module = await pickDriver(wanted);
-      client = module === 'redis' ? await nodeRedisClient(url, settings) : await ioredisClient(url, settings);
-      break;
-    }
-    case 'redis+cluster':
-    case 'rediss+cluster': {
-      const module = await pickDriver(wanted);
-      client =
-        module === 'redis' ? await nodeRedisCluster(url, settings) : await ioredisCluster(url, settings);
-      break;
-    }
-    case 'redis+sentinel':
-    case 'rediss+sentinel':
-      client = await ioredisSentinel(url, settings);
-      break;
-    default:
-      throw new StoreUrlError(`redis URL: unsupported scheme ${url.protocol}`);
-  }
+  const client = await connectFromUrl(url, wanted, { timeout: timeout ?? 5_000 });
   return new RedisStore({
     client,
     closeClient: true,
@@ -943,172 +762,6 @@ export async function createFromUrl(url: URL): Promise<RedisStore> {
     ...(legacyParam ? { legacy: 'connect-redis' as const } : {}),
     ...(params.has('legacyPrefix') ? { legacyPrefix: params.get('legacyPrefix') as string } : {}),
   });
-}
-
-interface ClientSettings {
-  timeout: number;
-}
-
-async function pickDriver(wanted: string | null): Promise<DriverModule> {
-  if (wanted === 'ioredis') return 'ioredis';
-  if (wanted === 'redis' || wanted === 'node-redis') return 'redis';
-  try {
-    await import('redis');
-    return 'redis';
-  } catch {
-    return 'ioredis';
-  }
-}
-
-/** Reconnects forever, backing off to 2 s: the store recovers by itself whenever Redis returns. */
-const backoff = (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2_000);
-
-/** Waits for the first connection at most `ms`; past that the store still returns and serves 503s until Redis answers. */
-async function settle(pending: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    pending.catch(() => undefined),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
-    }),
-  ]);
-  clearTimeout(timer);
-}
-
-function endpoints(url: URL, param: string, defaultPort: number): Array<{ host: string; port: number }> {
-  const first = { host: url.hostname || '127.0.0.1', port: Number(url.port || defaultPort) };
-  const more = url.searchParams.getAll(param).map((value) => {
-    const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(value);
-    if (!match) throw new StoreUrlError(`redis URL: \`${param}\` must be host:port`);
-    return { host: match[1] as string, port: Number(match[2]) };
-  });
-  return [first, ...more];
-}
-
-function credentials(url: URL): { username?: string; password?: string } {
-  return {
-    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
-    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
-  };
-}
-
-function plainUrl(url: URL): string {
-  // The driver sees only what it understands: scheme, credentials, host, port and database.
-  const copy = new URL(url.href);
-  copy.search = '';
-  return copy.href;
-}
-
-interface NodeRedisModule {
-  createClient(options: Record<string, unknown>): NodeRedisOwned;
-  createCluster(options: Record<string, unknown>): NodeRedisOwned;
-}
-type NodeRedisOwned = RedisClientInput & {
-  connect(): Promise<unknown>;
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
-};
-
-function nodeRedisDefaults(settings: ClientSettings, tls: boolean): Record<string, unknown> {
-  return {
-    // Commands sent while disconnected fail at once instead of queueing (connect-redis #373).
-    disableOfflineQueue: true,
-    commandOptions: { timeout: settings.timeout },
-    socket: { connectTimeout: settings.timeout, reconnectStrategy: backoff, ...(tls ? { tls: true } : {}) },
-  };
-}
-
-async function nodeRedisClient(url: URL, settings: ClientSettings): Promise<RedisClientInput> {
-  const { createClient } = (await import('redis')) as unknown as NodeRedisModule;
-  const client = createClient({ url: plainUrl(url), ...nodeRedisDefaults(settings, false) });
-  // Without a listener node-redis's error events would crash the process; failures reach callers anyway.
-  client.on('error', () => undefined);
-  await settle(client.connect(), settings.timeout);
-  return client;
-}
-
-async function nodeRedisCluster(url: URL, settings: ClientSettings): Promise<RedisClientInput> {
-  const { createCluster } = (await import('redis')) as unknown as NodeRedisModule;
-  const tls = url.protocol.startsWith('rediss');
-  const cluster = createCluster({
-    rootNodes: endpoints(url, 'node', 6379).map(({ host, port }) => ({ socket: { host, port } })),
-    defaults: { ...credentials(url), ...nodeRedisDefaults(settings, tls) },
-  });
-  cluster.on('error', () => undefined);
-  await settle(cluster.connect(), settings.timeout);
-  return cluster;
-}
-
-interface IORedisModule {
-  Redis: new (...args: unknown[]) => IORedisOwned;
-  Cluster: new (...args: unknown[]) => IORedisOwned;
-}
-type IORedisOwned = RedisClientInput & {
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
-  connect(): Promise<void>;
-};
-
-function ioredisDefaults(settings: ClientSettings): Record<string, unknown> {
-  return {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: settings.timeout,
-    connectTimeout: settings.timeout,
-    retryStrategy: backoff,
-    // A master demoted by a failover answers READONLY until the connection is re-established (ioredis #305).
-    reconnectOnError: (error: Error) => (error.message.startsWith('READONLY') ? 1 : false),
-    lazyConnect: true,
-  };
-}
-
-async function ioredisClient(url: URL, settings: ClientSettings): Promise<RedisClientInput> {
-  const { Redis } = (await import('ioredis')) as unknown as IORedisModule;
-  const client = new Redis(plainUrl(url), ioredisDefaults(settings));
-  client.on('error', () => undefined);
-  await settle(client.connect(), settings.timeout);
-  return client;
-}
-
-async function ioredisCluster(url: URL, settings: ClientSettings): Promise<RedisClientInput> {
-  const { Cluster } = (await import('ioredis')) as unknown as IORedisModule;
-  const { enableOfflineQueue: _queue, lazyConnect: _lazy, ...redisOptions } = ioredisDefaults(settings);
-  const tls = url.protocol.startsWith('rediss');
-  const cluster = new Cluster(endpoints(url, 'node', 6379), {
-    enableOfflineQueue: false,
-    lazyConnect: true,
-    clusterRetryStrategy: backoff,
-    retryDelayOnFailover: 100,
-    retryDelayOnClusterDown: 100,
-    retryDelayOnTryAgain: 100,
-    maxRedirections: 16,
-    redisOptions: { ...redisOptions, ...credentials(url), ...(tls ? { tls: {} } : {}) },
-  });
-  cluster.on('error', () => undefined);
-  await settle(cluster.connect(), settings.timeout);
-  return cluster;
-}
-
-async function ioredisSentinel(url: URL, settings: ClientSettings): Promise<RedisClientInput> {
-  const { Redis } = (await import('ioredis')) as unknown as IORedisModule;
-  const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  if (!name) throw new StoreUrlError('redis+sentinel URL: the path must name the master (…/mymaster)');
-  const db = url.searchParams.get('db');
-  const tls = url.protocol.startsWith('rediss');
-  const client = new Redis({
-    ...ioredisDefaults(settings),
-    sentinels: endpoints(url, 'sentinel', 26379),
-    name,
-    ...credentials(url),
-    ...(url.searchParams.has('sentinelPassword')
-      ? { sentinelPassword: url.searchParams.get('sentinelPassword') }
-      : {}),
-    ...(db ? { db: Number(db) } : {}),
-    ...(tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
-    // Follows +switch-master at once rather than on the next failed command.
-    failoverDetector: true,
-  });
-  client.on('error', () => undefined);
-  await settle(client.connect(), settings.timeout);
-  return client;
 }
 
 /** A store timeout, or a client's own command timeout wrapped as its cause. */

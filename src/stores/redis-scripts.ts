@@ -1,0 +1,160 @@
+/**
+ * RedisStore's server-side scripts, sent by EVALSHA (EVAL once when the server has not seen one).
+ * Each script touches exactly one key (KEYS[1]), so every one is Cluster-safe; the session hash and the
+ * user index live in different slots and are only ever written by separate commands.
+ */
+import { createHash } from 'node:crypto';
+
+/** The `_v` field of every session hash the scripts write. */
+const FORMAT_VERSION = '1';
+
+// Lua's unpack() is bounded by its C stack (LUAI_MAXCSTACK, 8000), so long argument lists go out in
+// chunks; every redis.call costs the server about as much as a small command, so each script batches its
+// fields into as few calls as it can.
+const BATCH_LUA = `
+local function batch(cmd, k, list)
+  for i = 1, #list, 2000 do
+    redis.call(cmd, k, unpack(list, i, math.min(i + 1999, #list)))
+  end
+end
+`;
+
+/** create (ARGV[8]=='c': NX) or set (whole-record upsert). Returns {written, previous user}. */
+const WRITE_LUA = `${BATCH_LUA}
+local k = KEYS[1]
+local old = false
+if ARGV[8] == 'c' then
+  if redis.call('EXISTS', k) == 1 then return {0, ''} end
+else
+  if redis.call('TYPE', k).ok == 'hash' then old = redis.call('HGET', k, '_u') end
+  redis.call('DEL', k)
+end
+local set = {'_v', '${FORMAT_VERSION}', '_c', ARGV[7], '_e', ARGV[2], '_cr', ARGV[3], '_ls', ARGV[4]}
+if ARGV[5] ~= '' then
+  set[11] = '_u'; set[12] = ARGV[5]; set[13] = '_ix'; set[14] = ARGV[6]
+end
+for i = 9, #ARGV do set[#set + 1] = ARGV[i] end
+batch('HSET', k, set)
+redis.call('PEXPIRE', k, ARGV[1])
+return {1, old or ''}
+`;
+
+/**
+ * update / touch: merges the delta into the hash, never creating it. Returns {0} when missing, {2, user}
+ * when the user's index must first be raised to cover the new deadline (nothing written), else
+ * {1, previous user}. ARGV: 1 ttl, 2 expiresAt, 3 lastSeenAt, 4 user flag (k keep, n unbind, s set),
+ * 5 user, 6 user whose index was just raised, 7 the score it was raised to, 8 replace, 9 cookie JSON or
+ * '', 10 number of set pairs, then the pairs, then the fields to delete. Every record has `_e`, so one
+ * HMGET both proves the hash is there and reads the user binding; pcall turns a key of another type
+ * into "missing", as TYPE did.
+ */
+const UPDATE_LUA = `${BATCH_LUA}
+local k = KEYS[1]
+local meta = redis.pcall('HMGET', k, '_e', '_u', '_ix')
+if meta.err or not meta[1] then return {0, ''} end
+local cur = meta[2]
+local nu = cur
+if ARGV[4] == 'n' then nu = false elseif ARGV[4] == 's' then nu = ARGV[5] end
+local ix = false
+if nu then
+  if nu == cur then ix = tonumber(meta[3]) end
+  if nu == ARGV[6] then
+    local g = tonumber(ARGV[7])
+    if g and ((not ix) or g > ix) then ix = g end
+  end
+  if (not ix) or tonumber(ARGV[2]) > ix then return {2, nu} end
+end
+if ARGV[8] == '1' then
+  local stale = {}
+  for _, f in ipairs(redis.call('HKEYS', k)) do
+    if string.sub(f, 1, 2) == 'd:' then stale[#stale + 1] = f end
+  end
+  batch('HDEL', k, stale)
+end
+local set = {'_e', ARGV[2], '_ls', ARGV[3]}
+if ARGV[9] ~= '' then set[5] = '_c'; set[6] = ARGV[9] end
+if nu then
+  set[#set + 1] = '_u'; set[#set + 1] = nu; set[#set + 1] = '_ix'; set[#set + 1] = string.format('%.17g', ix)
+end
+local i = 11
+for _ = 1, 2 * tonumber(ARGV[10]) do
+  set[#set + 1] = ARGV[i]
+  i = i + 1
+end
+batch('HSET', k, set)
+local gone = {}
+for j = i, #ARGV do gone[#gone + 1] = ARGV[j] end
+if (not nu) and (cur or meta[3]) then gone[#gone + 1] = '_u'; gone[#gone + 1] = '_ix' end
+batch('HDEL', k, gone)
+redis.call('PEXPIRE', k, ARGV[1])
+return {1, cur or ''}
+`;
+
+/**
+ * Deletes a session; with ARGV[1] set, only if it is bound to that user (destroyByUser must not delete a
+ * session that moved to someone else). Returns {deleted, user}.
+ */
+const DESTROY_LUA = `
+local k = KEYS[1]
+local t = redis.call('TYPE', k).ok
+if t == 'none' then return {0, ''} end
+local u = false
+if t == 'hash' then u = redis.call('HGET', k, '_u') end
+if ARGV[1] ~= '' and u ~= ARGV[1] then return {0, u or ''} end
+redis.call('DEL', k)
+return {1, u or ''}
+`;
+
+/** Deletes a session whose own deadline has passed (clock skew between app and Redis). */
+const PRUNE_LUA = `
+local k = KEYS[1]
+if redis.call('TYPE', k).ok ~= 'hash' then return 0 end
+local e = tonumber(redis.call('HGET', k, '_e'))
+if e and e <= tonumber(ARGV[1]) then return redis.call('DEL', k) end
+return 0
+`;
+
+/**
+ * Adds a member to a user index, scored at least ARGV[2] and strictly above its previous score (so a
+ * reader's conditional removal, keyed on the score it saw, misses a concurrent re-add). Drops members
+ * dead by score and keeps the key alive until the highest score.
+ */
+const INDEX_ADD_LUA = `
+local k = KEYS[1]
+redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[1])
+local old = tonumber(redis.call('ZSCORE', k, ARGV[3]))
+local s = tonumber(ARGV[2])
+if old and s <= old then s = old + 0.001 end
+redis.call('ZADD', k, string.format('%.17g', s), ARGV[3])
+local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', k, string.format('%.0f', math.ceil(tonumber(top[2])) + 1))
+return 1
+`;
+
+/** Removes members only if their score is still the one the caller read (pairs of member, score). */
+const INDEX_DROP_LUA = `
+local n = 0
+for i = 1, #ARGV, 2 do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) == tonumber(ARGV[i + 1]) then n = n + redis.call('ZREM', KEYS[1], ARGV[i]) end
+end
+return n
+`;
+
+export interface Script {
+  source: string;
+  sha: string;
+}
+
+function script(source: string): Script {
+  return { source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+export const SCRIPTS = {
+  write: script(WRITE_LUA),
+  update: script(UPDATE_LUA),
+  destroy: script(DESTROY_LUA),
+  prune: script(PRUNE_LUA),
+  indexAdd: script(INDEX_ADD_LUA),
+  indexDrop: script(INDEX_DROP_LUA),
+};
