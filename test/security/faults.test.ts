@@ -73,6 +73,34 @@ interface Backend {
   drop(): Promise<void>;
 }
 
+/** A SQL store's backend: its own table in this run's namespace, dropped afterwards. */
+async function sqlBackend(
+  name: string,
+  serverUrl: string,
+  defaultPort: number,
+  exec: (url: string, sql: string) => Promise<unknown>,
+  dropSql: (table: string) => string,
+): Promise<Backend> {
+  const table = runNamespace('skf');
+  const target = new URL(serverUrl);
+  return {
+    name,
+    skip: await serviceSkipReason(name, () => exec(serverUrl, 'SELECT 1')),
+    host: target.hostname,
+    port: Number(target.port || defaultPort),
+    via: (port) => {
+      const url = new URL(serverUrl);
+      url.hostname = '127.0.0.1';
+      url.port = String(port);
+      url.search = `?table=${table}&timeout=${DRIVER_TIMEOUT}&pruneInterval=false`;
+      return url.href;
+    },
+    drop: async () => {
+      await exec(serverUrl, dropSql(table));
+    },
+  };
+}
+
 async function backends(): Promise<Backend[]> {
   const list: Backend[] = [];
   {
@@ -106,42 +134,10 @@ async function backends(): Promise<Backend[]> {
       },
     });
   }
-  {
-    const table = runNamespace('skf');
-    const target = new URL(POSTGRES_URL);
-    list.push({
-      name: 'PostgreSQL',
-      skip: await serviceSkipReason('PostgreSQL', () => pgExec(POSTGRES_URL, 'SELECT 1')),
-      host: target.hostname,
-      port: Number(target.port || 5432),
-      via: (port) => {
-        const url = new URL(POSTGRES_URL);
-        url.hostname = '127.0.0.1';
-        url.port = String(port);
-        url.search = `?table=${table}&timeout=${DRIVER_TIMEOUT}&pruneInterval=false`;
-        return url.href;
-      },
-      drop: () => pgExec(POSTGRES_URL, `DROP TABLE IF EXISTS ${table}`),
-    });
-  }
-  {
-    const table = runNamespace('skf');
-    const target = new URL(MYSQL_URL);
-    list.push({
-      name: 'MariaDB',
-      skip: await serviceSkipReason('MariaDB', () => mysqlExec(MYSQL_URL, 'SELECT 1')),
-      host: target.hostname,
-      port: Number(target.port || 3306),
-      via: (port) => {
-        const url = new URL(MYSQL_URL);
-        url.hostname = '127.0.0.1';
-        url.port = String(port);
-        url.search = `?table=${table}&timeout=${DRIVER_TIMEOUT}&pruneInterval=false`;
-        return url.href;
-      },
-      drop: () => mysqlExec(MYSQL_URL, `DROP TABLE IF EXISTS \`${table}\``),
-    });
-  }
+  list.push(
+    await sqlBackend('PostgreSQL', POSTGRES_URL, 5432, pgExec, (table) => `DROP TABLE IF EXISTS ${table}`),
+    await sqlBackend('MariaDB', MYSQL_URL, 3306, mysqlExec, (table) => `DROP TABLE IF EXISTS \`${table}\``),
+  );
   return list;
 }
 
