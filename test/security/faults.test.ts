@@ -13,7 +13,7 @@ import {
 } from '../support/faults.js';
 import { MYSQL_URL, mysqlExec, POSTGRES_URL, pgExec, REDIS_URL } from '../support/interleave.js';
 import { freePort, RedisServer, removeDir, tempDir } from '../support/redis-servers.js';
-import { runNamespace, serviceSkipReason } from '../support/services.js';
+import { runNamespace, serviceSkipReason, urlVia } from '../support/services.js';
 
 /**
  * Fault injection under traffic (security.md §4 "Fault testing"): a loopback proxy between the app and
@@ -89,9 +89,7 @@ async function sqlBackend(
     host: target.hostname,
     port: Number(target.port || defaultPort),
     via: (port) => {
-      const url = new URL(serverUrl);
-      url.hostname = '127.0.0.1';
-      url.port = String(port);
+      const url = new URL(urlVia(serverUrl, '127.0.0.1', port));
       url.search = `?table=${table}&timeout=${DRIVER_TIMEOUT}&pruneInterval=false`;
       return url.href;
     },

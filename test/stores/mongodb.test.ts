@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { storageKey } from '../../src/core/id.js';
 import { MongoStore } from '../../src/stores/mongodb.js';
 import { announce, mongoTarget } from '../support/mongo/target.js';
-import { runNamespace } from '../support/services.js';
+import { runNamespace, urlVia } from '../support/services.js';
 import { runStoreConformance } from './conformance.js';
 import { runExpressSessionCompat } from './express-session-compat.js';
 
@@ -21,9 +21,7 @@ afterAll(async () => {
 });
 
 function viaAddress(host: string, port: number): string {
-  const url = new URL(target.url);
-  url.hostname = host;
-  url.port = String(port);
+  const url = new URL(urlVia(target.url, host, port));
   url.pathname = `/${dbName}`;
   return url.href;
 }

@@ -5,7 +5,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
 import { createFromUrl, MySQLStore } from '../../src/stores/mysql.js';
-import { runNamespace, serviceSkipReason } from '../support/services.js';
+import { runNamespace, serviceSkipReason, urlVia } from '../support/services.js';
 import { record, runStoreConformance } from './conformance.js';
 import {
   expectExpressSessionCookie,
@@ -13,7 +13,7 @@ import {
   expressSessionId,
   runExpressSessionCompat,
 } from './express-session-compat.js';
-import { later, legacyPayload, runScript, sourcePath, urlVia } from './sql-helpers.js';
+import { later, legacyPayload, runScript, sourcePath } from './sql-helpers.js';
 
 const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 const upstream = new URL(MYSQL_URL);

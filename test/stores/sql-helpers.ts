@@ -43,11 +43,3 @@ export function legacyPayload(inMs: number) {
 export function later(ms: number): Pick<SessionDelta, 'expiresAt' | 'lastSeenAt'> {
   return { expiresAt: Date.now() + ms, lastSeenAt: Date.now() };
 }
-
-/** `url` pointed at another host and port (a proxy in front of the server, for the network tests). */
-export function urlVia(url: string, host: string, port: number): string {
-  const via = new URL(url);
-  via.hostname = host;
-  via.port = String(port);
-  return via.href;
-}

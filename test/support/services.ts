@@ -24,3 +24,11 @@ export async function serviceSkipReason(
 export function runNamespace(prefix: string): string {
   return `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 }
+
+/** `url` pointed at another host and port (a proxy in front of the server, for the network tests). */
+export function urlVia(url: string, host: string, port: number): string {
+  const via = new URL(url);
+  via.hostname = host;
+  via.port = String(port);
+  return via.href;
+}
