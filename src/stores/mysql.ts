@@ -85,6 +85,19 @@ class MysqlExecutor implements SqlExecutor {
     if (this.owned) await this.pool.end();
   }
 
+  destroy(): void {
+    if (!this.owned) return;
+    // mysql2 has no public way to drop a pool's sockets; `_allConnections` holds every connection, idle,
+    // busy or still in its handshake.
+    const all = (
+      this.pool.pool as unknown as { _allConnections?: { length: number; get(i: number): unknown } }
+    )._allConnections;
+    if (!all) return;
+    const connections: unknown[] = [];
+    for (let i = 0; i < all.length; i++) connections.push(all.get(i));
+    for (const connection of connections) (connection as { destroy?(): void }).destroy?.();
+  }
+
   private transactionOnce<T>(body: () => TxBody<T>): Promise<T> {
     return this.withConnection(async (conn) => {
       await conn.query({ sql: 'START TRANSACTION', timeout: this.timeoutMs });
