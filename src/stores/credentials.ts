@@ -59,8 +59,9 @@ export function maskError<E>(error: E, url?: string): E {
   while (current instanceof Error && !seen.has(current)) {
     seen.add(current);
     const target = current as Error;
-    for (const key of ['message', 'stack'] as const) {
-      const value = target[key];
+    // `input`: Node's ERR_INVALID_URL carries the URL it could not parse there.
+    for (const key of ['message', 'stack', 'input'] as const) {
+      const value = (target as Error & { input?: unknown })[key];
       if (typeof value !== 'string') continue;
       const masked = maskWith(value, url);
       if (masked === value) continue;

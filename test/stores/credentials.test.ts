@@ -1,6 +1,8 @@
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { maskCredentials, maskError, maskWith } from '../../src/stores/credentials.js';
 import { createStore } from '../../src/stores/factory.js';
+import { MySQLStore } from '../../src/stores/mysql.js';
 
 /** Issue 23 item 6: a store URL's password never reaches a message, parsable URL or not. */
 describe('credentials in store URLs are masked without parsing the URL', () => {
@@ -67,5 +69,27 @@ describe('credentials in store URLs are masked without parsing the URL', () => {
     expect(error).toMatchObject({ code: 'ERR_STORE_URL' });
     expect(error.message).toContain('postgres://app:***@db:54x32/app');
     expect(`${error.message}\n${error.stack}`).not.toContain('S3cretPW');
+  });
+
+  it('a store given a URL it cannot parse never carries the password, even in what util.inspect shows', () => {
+    let error: unknown;
+    try {
+      new MySQLStore('mysql://app:S3cretPW@db:54x32/app');
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    expect(inspect(error, { depth: 10 })).not.toContain('S3cretPW');
+  });
+
+  it("masks the `input` of Node's own URL error", () => {
+    let error: unknown;
+    try {
+      new URL('postgres://app:S3cretPW@db:54x32/app');
+    } catch (caught) {
+      error = caught;
+    }
+    expect(inspect(error)).toContain('S3cretPW');
+    expect(inspect(maskError(error))).not.toContain('S3cretPW');
   });
 });
