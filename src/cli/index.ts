@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 // Inlined by the bundler, so the version is right wherever the CLI file ends up.
 import pkg from '../../package.json' with { type: 'json' };
 import type { AnyStore } from '../stores/factory.js';
 import { protectDashedHandle } from './argv.js';
 import * as commands from './commands.js';
-import { type Classified, CliError, classify, ExitCode } from './exit.js';
+import { type Classified, CliError, classify, ERROR_CODES, ExitCode } from './exit.js';
 import { jsonText, printable } from './format.js';
 import { progressEnabled } from './progress.js';
 import { openStore, redact } from './store.js';
@@ -31,7 +31,7 @@ function positiveInt(value: string): number {
 }
 
 const EXIT_CODES_HELP = `
-Exit codes: (with the error code of --json)
+Exit codes (and the error code --json reports):
   0  ok
   1  usage error: unknown command or option, bad value, no --store (ERR_USAGE)
   2  not found: no live session with that handle (ERR_NOT_FOUND),
@@ -141,7 +141,13 @@ async function main(args: string[]): Promise<number> {
   } catch (error) {
     // Help and --version end here too, with commander's exit code 0.
     if ((error as { exitCode?: unknown }).exitCode === 0) return ExitCode.ok;
-    failure = classify(error);
+    if (error instanceof CommanderError && error.code === 'commander.help') {
+      // No command at all: the help is the most useful answer, then the error line as for any other.
+      if (!json) process.stderr.write(program.helpInformation());
+      failure = { exitCode: ERROR_CODES.ERR_USAGE, code: 'ERR_USAGE', message: 'no command given' };
+    } else {
+      failure = classify(error);
+    }
   } finally {
     await closeWithin(store, CLOSE_BUDGET_MS);
   }

@@ -20,7 +20,7 @@ describe('sessionkit CLI: usage, bad URLs, unreachable stores', () => {
     expect(help.code).toBe(0);
     for (const command of ['list', 'show', 'revoke', 'revoke-user', 'prune', 'stats'])
       expect(help.stdout).toContain(command);
-    expect(help.stdout).toContain('Exit codes:');
+    expect(help.stdout).toContain('Exit codes (and the error code --json reports):');
     const shown = await runCli(['--version']);
     expect(shown).toMatchObject({ code: 0, stdout: `${version}\n` });
   });

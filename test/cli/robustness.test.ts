@@ -75,6 +75,7 @@ describe('sessionkit CLI: databases, handles, errors and drivers (issue 23 item 
 
   it.each([
     ['an unknown command', ['frobnicate', '--store', 'memory:'], 1, 'ERR_USAGE'],
+    ['no command', ['--store', 'memory:'], 1, 'ERR_USAGE'],
     ['an unknown option', ['list', '--frob', '--store', 'memory:'], 1, 'ERR_USAGE'],
     ['a bad --limit', ['list', '--limit', 'ten', '--store', 'memory:'], 1, 'ERR_USAGE'],
     ['a missing argument', ['show', '--store', 'memory:'], 1, 'ERR_USAGE'],
