@@ -19,9 +19,14 @@ import { serviceSkipReason } from '../support/services.js';
  */
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-/** The store's default: what each request waited before, and far above what "at once" may take. */
+/** The store's default: what each call and request waited before. */
 const STORE_TIMEOUT = 5_000;
-const AT_ONCE = 1_000;
+/**
+ * "At once", with room for a loaded machine: a call is refused without any I/O (well under a
+ * millisecond when measured), a request also goes through HTTP and Express (a few milliseconds warm).
+ */
+const CALL_AT_ONCE = 250;
+const REQUEST_AT_ONCE = 1_000;
 const SECRET = 'a-test-secret-of-32-characters!!';
 
 /**
@@ -118,7 +123,7 @@ function suite<C extends RedisClientInput>(kind: ClientKind<C>): void {
 
       const call = await elapsed(() => store.get(generateId()));
       expect(call.result).toMatchObject({ status: 'rejected', reason: { code: 'ERR_STORE_UNAVAILABLE' } });
-      expect(call.ms).toBeLessThan(AT_ONCE);
+      expect(call.ms).toBeLessThan(CALL_AT_ONCE);
 
       const app = express();
       app.use(session({ secret: SECRET, store, resave: false, saveUninitialized: false }));
@@ -131,7 +136,7 @@ function suite<C extends RedisClientInput>(kind: ClientKind<C>): void {
       const res = await request(app).get('/').set('Cookie', cookie);
       expect(res.status).toBe(503);
       expect(res.body).toEqual({ code: 'ERR_STORE_UNAVAILABLE' });
-      expect(performance.now() - started).toBeLessThan(AT_ONCE);
+      expect(performance.now() - started).toBeLessThan(REQUEST_AT_ONCE);
     });
 
     it.skipIf(skip)(
@@ -151,7 +156,7 @@ function suite<C extends RedisClientInput>(kind: ClientKind<C>): void {
         await until(() => kind.offline(client), 'the client to see Redis is down');
         const call = await elapsed(() => store.get(generateId()));
         expect(call.result).toMatchObject({ status: 'rejected', reason: { code: 'ERR_STORE_UNAVAILABLE' } });
-        expect(call.ms).toBeLessThan(AT_ONCE);
+        expect(call.ms).toBeLessThan(CALL_AT_ONCE);
 
         await proxy.start();
         await until(() => kind.ready(client), 'the client to reconnect');
