@@ -2,8 +2,8 @@ import { NotSupportedError } from '../core/errors.js';
 import { generateId } from '../core/id.js';
 import type { SessionSummary } from '../core/types.js';
 import type { AnyStore } from '../stores/factory.js';
-import { CliError, ExitCode } from './exit.js';
-import { SESSION_HEADERS, sessionDetail, sessionRows, table } from './format.js';
+import { CliError } from './exit.js';
+import { jsonText, printable, SESSION_HEADERS, sessionDetail, sessionRows, table } from './format.js';
 import { counter, spinner } from './progress.js';
 
 /** What every command gets: an open store and how to speak. */
@@ -30,7 +30,7 @@ function need<M extends Method>(store: AnyStore, method: M): NonNullable<AnyStor
 }
 
 function emit(ctx: Context, value: unknown, human: () => string): void {
-  ctx.print(ctx.json ? JSON.stringify(value, null, 2) : human());
+  ctx.print(ctx.json ? jsonText(value, 2) : human());
 }
 
 export interface ListFlags {
@@ -59,7 +59,7 @@ export async function list(ctx: Context, flags: ListFlags): Promise<void> {
     const lines = [
       sessions.length === 0 ? '(no sessions)' : table(SESSION_HEADERS, sessionRows(sessions, now)),
     ];
-    if (cursor) lines.push('', `more: --cursor ${cursor}`);
+    if (cursor) lines.push('', `more: --cursor ${printable(cursor)}`);
     else lines.push('', `${sessions.length} session${sessions.length === 1 ? '' : 's'}`);
     return lines.join('\n');
   });
@@ -83,15 +83,34 @@ async function eachPage(ctx: Context, label: string, visit: (page: SessionSummar
   }
 }
 
+/** What `list` prints as a handle: base64url (SHA-256 is 43 characters; an express-session store's may differ). */
+const HANDLE = /^[A-Za-z0-9_-]{20,128}$/;
+
+/**
+ * A handle that cannot be one (mistyped, cut short, pasted with a quote) names no session: exit 2 like any
+ * unknown handle, with a hint, and without asking the store.
+ */
+function notFound(handle: string): CliError {
+  const hint = HANDLE.test(handle) ? '' : ' (a handle is the base64url value `list` prints)';
+  return new CliError(
+    'ERR_NOT_FOUND',
+    `no live session with handle ${printable(JSON.stringify(handle))}${hint}`,
+  );
+}
+
 export async function show(ctx: Context, handle: string): Promise<void> {
-  const found = await need(ctx.store, 'getByHandle')(handle);
-  if (!found) throw new CliError(ExitCode.notFound, `no live session with handle ${handle}`, 'ERR_NOT_FOUND');
+  const getByHandle = need(ctx.store, 'getByHandle');
+  if (!HANDLE.test(handle)) throw notFound(handle);
+  const found = await getByHandle(handle);
+  if (!found) throw notFound(handle);
   emit(ctx, found, () => sessionDetail(found, Date.now()));
 }
 
 export async function revoke(ctx: Context, handle: string): Promise<void> {
-  const gone = await need(ctx.store, 'destroyByHandle')(handle);
-  if (!gone) throw new CliError(ExitCode.notFound, `no live session with handle ${handle}`, 'ERR_NOT_FOUND');
+  const destroyByHandle = need(ctx.store, 'destroyByHandle');
+  if (!HANDLE.test(handle)) throw notFound(handle);
+  const gone = await destroyByHandle(handle);
+  if (!gone) throw notFound(handle);
   emit(ctx, { handle, revoked: true }, () => `revoked ${handle}`);
 }
 
@@ -101,7 +120,7 @@ export async function revokeUser(ctx: Context, userId: string, except: string | 
     ctx,
     { userId, revoked },
     () =>
-      `revoked ${revoked} session${revoked === 1 ? '' : 's'} of user ${userId}${except ? ' (kept the one given by --except)' : ''}`,
+      `revoked ${revoked} session${revoked === 1 ? '' : 's'} of user ${printable(userId)}${except ? ' (kept the one given by --except)' : ''}`,
   );
 }
 

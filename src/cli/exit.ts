@@ -14,63 +14,73 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
+/**
+ * Every error code the CLI prints (`{"error":{"code"}}`, and the exit code that goes with it). Also part
+ * of its interface, and documented in docs/demo-and-cli.md: whatever a driver or a library throws is
+ * mapped onto one of these.
+ */
+export const ERROR_CODES = {
+  ERR_USAGE: ExitCode.usage,
+  ERR_NOT_FOUND: ExitCode.notFound,
+  ERR_NO_DATABASE: ExitCode.notFound,
+  ERR_STORE_UNAVAILABLE: ExitCode.unavailable,
+  ERR_STORE_URL: ExitCode.badUrl,
+  ERR_NOT_SUPPORTED: ExitCode.notSupported,
+  ERR_STORE: ExitCode.storeError,
+} as const satisfies Record<string, ExitCode>;
+export type ErrorCode = keyof typeof ERROR_CODES;
+
 /** A failure the CLI reports as one line and an exit code, without a stack trace. */
 export class CliError extends Error {
+  readonly exitCode: ExitCode;
   constructor(
-    readonly exitCode: ExitCode,
+    readonly code: ErrorCode,
     message: string,
-    readonly code = 'ERR_CLI',
   ) {
     super(message);
+    this.exitCode = ERROR_CODES[code];
   }
 }
 
 export interface Classified {
   exitCode: ExitCode;
-  code: string;
+  code: ErrorCode;
   message: string;
 }
 
-/** Maps anything a command threw to an exit code and a one-line message. */
-export function classify(error: unknown): Classified {
-  if (error instanceof CliError)
-    return { exitCode: error.exitCode, code: error.code, message: error.message };
-  if (error instanceof CommanderError) {
-    return { exitCode: ExitCode.usage, code: error.code, message: error.message.replace(/^error: /, '') };
-  }
-  if (error instanceof SessionError) {
-    return { exitCode: exitCodeOf(error.code), code: error.code, message: oneLine(error.message) };
-  }
-  if (isConnectionError(error)) {
-    return {
-      exitCode: ExitCode.unavailable,
-      code: 'ERR_STORE_UNAVAILABLE',
-      message: oneLine(messageOf(error)),
-    };
-  }
-  const code = (error as { code?: unknown } | null)?.code;
-  // A store URL whose driver is not installed: the URL cannot be used here, as with a bad scheme.
-  if (code === 'ERR_MODULE_NOT_FOUND') {
-    return { exitCode: ExitCode.badUrl, code: 'ERR_STORE_URL', message: oneLine(messageOf(error)) };
-  }
-  return {
-    exitCode: ExitCode.storeError,
-    code: typeof code === 'string' ? code : 'ERR_UNEXPECTED',
-    message: oneLine(messageOf(error)),
-  };
+function as(code: ErrorCode, message: string): Classified {
+  return { exitCode: ERROR_CODES[code], code, message };
 }
 
-function exitCodeOf(code: string): ExitCode {
+/** Maps anything a command threw to one of ERROR_CODES and a one-line message. */
+export function classify(error: unknown): Classified {
+  if (error instanceof CliError) return as(error.code, oneLine(error.message));
+  if (error instanceof CommanderError) return as('ERR_USAGE', oneLine(error.message.replace(/^error: /, '')));
+  if (error instanceof SessionError) return as(codeOf(error.code), oneLine(error.message));
+  if (isConnectionError(error)) return as('ERR_STORE_UNAVAILABLE', oneLine(messageOf(error)));
+  const code = (error as { code?: unknown } | null)?.code;
+  // A driver that fails to load: the URL cannot be used here, as with a bad scheme.
+  if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND')
+    return as('ERR_STORE_URL', oneLine(messageOf(error)));
+  // Stores reject a malformed argument (a list cursor, a user ID) with a TypeError or RangeError.
+  if (error instanceof TypeError || error instanceof RangeError)
+    return as('ERR_USAGE', oneLine(messageOf(error)));
+  return as('ERR_STORE', oneLine(messageOf(error)));
+}
+
+function codeOf(code: string): ErrorCode {
   switch (code) {
     case 'ERR_STORE_UNAVAILABLE':
-      return ExitCode.unavailable;
+      return 'ERR_STORE_UNAVAILABLE';
     case 'ERR_STORE_URL':
-    case 'ERR_INVALID_OPTION':
-      return ExitCode.badUrl;
+    case 'ERR_INVALID_OPTION': // the CLI's store options come from the URL
+      return 'ERR_STORE_URL';
     case 'ERR_NOT_SUPPORTED':
-      return ExitCode.notSupported;
+      return 'ERR_NOT_SUPPORTED';
     default:
-      return ExitCode.storeError;
+      // Node's convention, which sessionkit follows: ERR_INVALID_* is a bad argument, here one from the
+      // command line (a user ID the store cannot hold, say).
+      return code.startsWith('ERR_INVALID_') ? 'ERR_USAGE' : 'ERR_STORE';
   }
 }
 

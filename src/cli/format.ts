@@ -1,7 +1,8 @@
 import type { SessionSummary } from '../core/types.js';
 
 /** Renders rows as a plain, left-aligned text table with a header line. */
-export function table(headers: string[], rows: string[][]): string {
+export function table(headers: string[], rawRows: string[][]): string {
+  const rows = rawRows.map((row) => row.map(printable));
   const widths = headers.map((header, i) =>
     Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)),
   );
@@ -55,7 +56,7 @@ export function sessionRows(sessions: SessionSummary[], now: number): string[][]
     time(s.createdAt),
     time(s.lastSeenAt),
     duration(s.expiresAt - now),
-    truncate(JSON.stringify(s.data), 48),
+    truncate(printable(JSON.stringify(s.data)), 48),
   ]);
 }
 
@@ -71,8 +72,9 @@ export function sessionDetail(s: SessionSummary, now: number): string {
     ['expires', `${time(s.expiresAt)} (in ${duration(s.expiresAt - now)})`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
-  const head = rows.map(([k, v]) => `${`${k}:`.padEnd(width + 1)}  ${v}`).join('\n');
-  return `${head}\ndata:\n${indent(JSON.stringify(s.data, null, 2))}`;
+  const head = rows.map(([k, v]) => `${`${k}:`.padEnd(width + 1)}  ${printable(v)}`).join('\n');
+  // Pretty JSON's own line breaks stay; a string inside it cannot hold a raw one (JSON escapes it).
+  return `${head}\ndata:\n${indent(printableLines(JSON.stringify(s.data, null, 2)))}`;
 }
 
 function indent(text: string): string {
@@ -80,4 +82,52 @@ function indent(text: string): string {
     .split('\n')
     .map((line) => `  ${line}`)
     .join('\n');
+}
+
+/**
+ * Characters that must not reach a terminal as themselves: C0 and C1 controls and DEL (ANSI escapes,
+ * newlines that forge rows, carriage returns that overwrite them), bidirectional overrides and isolates
+ * (which reorder what is shown), line and paragraph separators, and zero-width characters (which make two
+ * different values look alike).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
+
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+function escapeChar(char: string): string {
+  const named = NAMED[char];
+  if (named) return named;
+  const code = char.charCodeAt(0);
+  return code <= 0xff
+    ? `\\x${code.toString(16).padStart(2, '0')}`
+    : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * One value as it may be shown on a terminal: every unprintable character written as an escape (`\n`,
+ * `\x1b`, `\u202e`). The value itself (a user ID, session data) is whatever an application stored, so
+ * every column of every human-readable output goes through this; `--json` output is escaped by JSON.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, escapeChar);
+}
+
+/** Like `printable`, keeping the line breaks of a multi-line text we composed ourselves. */
+export function printableLines(text: string): string {
+  return text.split('\n').map(printable).join('\n');
+}
+
+/** What JSON.stringify leaves raw: it escapes C0 controls itself, and its own indentation must stay. */
+const RAW_IN_JSON = /[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
+
+/**
+ * JSON for `--json`. JSON.stringify escapes C0 controls but leaves DEL, C1 controls and the bidi and
+ * zero-width characters raw; they only occur inside strings, where `\uXXXX` means the same value.
+ */
+export function jsonText(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(
+    RAW_IN_JSON,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }

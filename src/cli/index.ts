@@ -5,7 +5,8 @@ import pkg from '../../package.json' with { type: 'json' };
 import type { AnyStore } from '../stores/factory.js';
 import { protectDashedHandle } from './argv.js';
 import * as commands from './commands.js';
-import { type Classified, CliError, classify, ExitCode } from './exit.js';
+import { type Classified, CliError, classify, ERROR_CODES, ExitCode } from './exit.js';
+import { jsonText, printable } from './format.js';
 import { progressEnabled } from './progress.js';
 import { openStore, redact } from './store.js';
 
@@ -14,9 +15,14 @@ interface GlobalFlags {
   json: boolean;
   progress: boolean;
   timeout: number;
+  create: boolean;
 }
 
-const HANDLE = /^[A-Za-z0-9_-]{20,128}$/;
+/**
+ * How long the CLI waits for the store to close once the command is done. Closing is a courtesy to the
+ * server (QUIT, the end of a pool); the process exits right after, which drops whatever is left.
+ */
+const CLOSE_BUDGET_MS = 300;
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -24,19 +30,14 @@ function positiveInt(value: string): number {
   return n;
 }
 
-function handleArg(value: string): string {
-  if (!HANDLE.test(value))
-    throw new InvalidArgumentError('not a session handle (base64url, as `list` prints)');
-  return value;
-}
-
 const EXIT_CODES_HELP = `
-Exit codes:
+Exit codes (and the error code --json reports):
   0  ok
-  1  usage error (unknown command or option, bad value, no --store)
-  2  not found (show/revoke: no live session with that handle)
+  1  usage error: unknown command or option, bad value, no --store (ERR_USAGE)
+  2  not found: no live session with that handle (ERR_NOT_FOUND),
+     no SQLite database at that path without --create (ERR_NO_DATABASE)
   3  store unreachable or not answering in time (ERR_STORE_UNAVAILABLE)
-  4  bad store URL (unknown scheme, bad parameter, driver not installed)
+  4  bad store URL: unknown scheme, bad parameter, driver not installed (ERR_STORE_URL)
   5  the store does not support this command (ERR_NOT_SUPPORTED)
   6  the store failed otherwise (ERR_STORE)
 
@@ -50,6 +51,7 @@ async function main(args: string[]): Promise<number> {
   const argv = protectDashedHandle(args);
   let store: AnyStore | undefined;
   let url: string | undefined;
+  // Known before parsing, so that a usage error is reported in the format asked for too.
   let json = argv.includes('--json');
 
   const program = new Command('sessionkit')
@@ -61,14 +63,16 @@ async function main(args: string[]): Promise<number> {
         'store URL (memory:, sqlite:, postgres://, mysql://, redis://, mongodb://)',
       ).env('SESSION_STORE_URL'),
     )
-    .option('--json', 'machine-readable output on stdout', false)
+    .option('--json', 'machine-readable output on stdout, errors included', false)
     .option('--no-progress', 'no progress indicator on stderr (it is shown only on a terminal anyway)')
     .addOption(
       new Option('--timeout <ms>', 'bound on every store call').argParser(positiveInt).default(5_000),
     )
+    .option('--create', 'create the SQLite database (and its directory) if it does not exist', false)
     .addHelpText('after', EXIT_CODES_HELP)
-    .showHelpAfterError('(add --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    // Usage errors are reported below with every other error: one line on stderr, or one JSON object.
+    .configureOutput({ writeErr: () => undefined, outputError: () => undefined });
 
   const action =
     <A extends unknown[]>(run: (ctx: commands.Context, ...args: A) => Promise<void>) =>
@@ -77,13 +81,8 @@ async function main(args: string[]): Promise<number> {
       const flags = cmd.optsWithGlobals<GlobalFlags>();
       json = flags.json;
       url = flags.store;
-      if (!url)
-        throw new CliError(
-          ExitCode.usage,
-          'no store: pass --store <url> or set SESSION_STORE_URL',
-          'ERR_USAGE',
-        );
-      store = await openStore(url, flags.timeout);
+      if (!url) throw new CliError('ERR_USAGE', 'no store: pass --store <url> or set SESSION_STORE_URL');
+      store = await openStore(url, { timeoutMs: flags.timeout, create: flags.create });
       const ctx: commands.Context = {
         store,
         json: flags.json,
@@ -103,19 +102,19 @@ async function main(args: string[]): Promise<number> {
     .action(
       action(async (ctx, flags: commands.ListFlags) => {
         if (flags.user !== undefined && flags.cursor !== undefined)
-          throw new CliError(ExitCode.usage, '--cursor cannot be combined with --user', 'ERR_USAGE');
+          throw new CliError('ERR_USAGE', '--cursor cannot be combined with --user');
         await commands.list(ctx, flags);
       }),
     );
   program
     .command('show')
     .description('show one session in full')
-    .argument('<handle>', 'the session handle (SHA-256 of the ID, as `list` prints)', handleArg)
+    .argument('<handle>', 'the session handle (SHA-256 of the ID, as `list` prints)')
     .action(action((ctx, handle: string) => commands.show(ctx, handle)));
   program
     .command('revoke')
     .description('destroy one session')
-    .argument('<handle>', 'the session handle', handleArg)
+    .argument('<handle>', 'the session handle')
     .action(action((ctx, handle: string) => commands.revoke(ctx, handle)));
   program
     .command('revoke-user')
@@ -140,17 +139,48 @@ async function main(args: string[]): Promise<number> {
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
-    // Commander already printed its own usage message; help and --version end here with code 0.
-    if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
-    failure = classify(error);
+    // Help and --version end here too, with commander's exit code 0.
+    if ((error as { exitCode?: unknown }).exitCode === 0) return ExitCode.ok;
+    if (error instanceof CommanderError && error.code === 'commander.help') {
+      // No command at all: the help is the most useful answer, then the error line as for any other.
+      if (!json) process.stderr.write(program.helpInformation());
+      failure = { exitCode: ERROR_CODES.ERR_USAGE, code: 'ERR_USAGE', message: 'no command given' };
+    } else {
+      failure = classify(error);
+    }
   } finally {
-    await store?.close?.().catch(() => undefined);
+    await closeWithin(store, CLOSE_BUDGET_MS);
   }
   if (!failure) return ExitCode.ok;
-  const message = redact(failure.message, url);
-  process.stderr.write(`sessionkit: ${message}\n`);
-  if (json) process.stdout.write(`${JSON.stringify({ error: { code: failure.code, message } })}\n`);
+  // Everything below may echo the URL or a driver's message quoting it, and the command line's values.
+  const message = redact(failure.message, url ?? storeArgument(argv));
+  if (json) {
+    process.stdout.write(`${jsonText({ error: { code: failure.code, message } })}\n`);
+  } else {
+    const hint = failure.code === 'ERR_USAGE' ? ' (see --help)' : '';
+    process.stderr.write(`sessionkit: ${printable(message)}${hint}\n`);
+  }
   return failure.exitCode;
+}
+
+/** Closes the store, giving it at most `ms`: a server that never answers must not keep the CLI alive. */
+async function closeWithin(store: AnyStore | undefined, ms: number): Promise<void> {
+  if (typeof store?.close !== 'function') return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    store.close().catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+/** The store URL as given, for masking when parsing failed before commander could read it. */
+function storeArgument(argv: string[]): string | undefined {
+  const at = argv.indexOf('--store');
+  const inline = argv.find((arg) => arg.startsWith('--store='));
+  return at >= 0 ? argv[at + 1] : (inline?.slice('--store='.length) ?? process.env.SESSION_STORE_URL);
 }
 
 // Piping into `head` closes stdout early; that is not an error worth a stack trace.

@@ -16,6 +16,7 @@ import type {
   SessionRecord,
   SessionSummary,
 } from '../core/types.js';
+import { closeWithin } from './close.js';
 import { reportCorrupt, type SessionStore, Store, type StoreOptions } from './store.js';
 
 export interface MongoStoreOptions extends StoreOptions {
@@ -96,6 +97,9 @@ export class MongoStore extends Store implements SessionStore {
     if (options.url !== undefined) {
       this.client = new MongoClient(options.url, {
         serverSelectionTimeoutMS: this.timeout,
+        // close() does not end a connection still in its handshake; this bounds how long one can linger
+        // (and keep the process alive) when the server accepts connections and never answers.
+        connectTimeoutMS: this.timeout,
         ...options.clientOptions,
       });
       this.ownsClient = true;
@@ -255,9 +259,18 @@ export class MongoStore extends Store implements SessionStore {
     });
   }
 
-  /** Closes the client only if this store made it from a URL. */
+  /**
+   * Closes the client only if this store made it from a URL, waiting at most `timeout`: the driver offers
+   * no way to drop its sockets, and a close it has not finished by then is left to finish on its own.
+   */
   async close(): Promise<void> {
-    if (this.ownsClient && this.client) await this.client.close();
+    const client = this.ownsClient ? this.client : null;
+    if (client)
+      await closeWithin(
+        this.timeout,
+        () => client.close(),
+        () => undefined,
+      );
   }
 
   /** The native collection, once its indexes exist. A failed index build is retried on the next call. */

@@ -9,6 +9,7 @@ import type {
 import type { Pool as PromisePool, PoolConnection as PromisePoolConnection } from 'mysql2/promise';
 import mysql from 'mysql2/promise';
 import { OptionsError, StoreUrlError } from '../core/errors.js';
+import { maskCredentials } from './credentials.js';
 import {
   checkIdentifier,
   createTableSql,
@@ -83,6 +84,19 @@ class MysqlExecutor implements SqlExecutor {
 
   async close(): Promise<void> {
     if (this.owned) await this.pool.end();
+  }
+
+  destroy(): void {
+    if (!this.owned) return;
+    // mysql2 has no public way to drop a pool's sockets; `_allConnections` holds every connection, idle,
+    // busy or still in its handshake.
+    const all = (
+      this.pool.pool as unknown as { _allConnections?: { length: number; get(i: number): unknown } }
+    )._allConnections;
+    if (!all) return;
+    const connections: unknown[] = [];
+    for (let i = 0; i < all.length; i++) connections.push(all.get(i));
+    for (const connection of connections) (connection as { destroy?(): void }).destroy?.();
   }
 
   private transactionOnce<T>(body: () => TxBody<T>): Promise<T> {
@@ -186,7 +200,7 @@ export class MySQLStore extends SqlStore {
     const owned = !isPool(client);
     let pool: PromisePool;
     if (isPool(client)) pool = toPromisePool(client);
-    else if (typeof client === 'string') pool = createPool(poolOptionsFromUrl(new URL(client)), timeout);
+    else if (typeof client === 'string') pool = createPool(poolOptionsFromUrl(parseUrl(client)), timeout);
     else if (typeof client === 'object' && client !== null) pool = createPool(client, timeout);
     else throw new OptionsError('client', 'must be a mysql2 pool, a mysql:// URL or pool options');
     super(options, {
@@ -216,6 +230,15 @@ function createPool(options: PoolOptions, timeout: number): PromisePool {
     conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', () => undefined);
   });
   return pool;
+}
+
+/** Node's own URL error carries the whole URL, password included, as `input`: never let it out. */
+function parseUrl(url: string): URL {
+  try {
+    return new URL(url);
+  } catch {
+    throw new OptionsError('client', `is not a valid mysql:// URL: ${JSON.stringify(maskCredentials(url))}`);
+  }
 }
 
 function poolOptionsFromUrl(url: URL): PoolOptions {

@@ -106,6 +106,16 @@ class PgExecutor implements SqlExecutor {
     if (this.owned) await this.pool.end();
   }
 
+  destroy(): void {
+    if (!this.owned) return;
+    // pg has no public way to drop a pool's sockets; `_clients` holds every connection, idle, busy or
+    // still connecting.
+    const clients = (this.pool as unknown as { _clients?: unknown[] })._clients ?? [];
+    for (const client of clients) {
+      (client as { connection?: { stream?: { destroy?(): void } } }).connection?.stream?.destroy?.();
+    }
+  }
+
   private query(client: PoolClient, sql: string, params: readonly unknown[]): Promise<QueryResult<Row>> {
     const { text, name } = this.translate(sql);
     return client.query<Row>({ text, values: params as unknown[], ...(name ? { name } : {}) });

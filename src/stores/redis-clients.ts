@@ -1,4 +1,5 @@
 import { StoreUnavailableError } from '../core/errors.js';
+import { closeWithin } from './close.js';
 import { isConnectionError } from './store.js';
 
 /**
@@ -60,8 +61,16 @@ export interface RedisDriver {
   readonly commandTimeout?: number;
   /** One sender per master, ordered by address so a SCAN cursor can name "the n-th master". */
   masters(): Promise<NodeSender[]>;
-  /** Quits the client; only called for clients the store created itself. */
-  close(): Promise<void>;
+  /**
+   * True when the client itself says it cannot send now (not connected, reconnecting, closed): a call
+   * would only wait in a queue or for a timer, so the store fails it at once instead.
+   */
+  offline(): boolean;
+  /**
+   * Quits the client, waiting at most `ms` for the server before destroying its sockets; only called for
+   * clients the store created itself.
+   */
+  close(ms: number): Promise<void>;
   /**
    * Drops the connection and opens a new one; only called for clients the store created itself. After
    * a command timeout the old connection may owe replies that will never come (a black-holed link), and
@@ -112,8 +121,16 @@ function nodeRedis(client: NodeRedisClientLike): RedisDriver {
     ...(typeof timeout === 'number' && timeout > 0 ? { commandTimeout: timeout } : {}),
     send: (_key, args) => send(args),
     masters: async () => [send],
-    async close() {
-      if (client.isOpen) await client.close().catch(() => client.destroy());
+    // Not ready covers a client never connected, one whose handshake a server never answered, one
+    // reconnecting and one closed; node-redis would queue the command or fail it only at its own timer.
+    offline: () => !client.isReady,
+    async close(ms) {
+      if (client.isOpen)
+        await closeWithin(
+          ms,
+          () => client.close(),
+          () => client.destroy(),
+        );
     },
     reconnect() {
       if (!client.isOpen) return;
@@ -137,11 +154,24 @@ function nodeRedisCluster(cluster: NodeRedisClusterLike): RedisDriver {
         }),
       );
     },
-    async close() {
-      await cluster.close().catch(() => cluster.destroy());
+    offline: () => (cluster as { isOpen?: unknown }).isOpen === false,
+    async close(ms) {
+      await closeWithin(
+        ms,
+        () => cluster.close(),
+        () => cluster.destroy(),
+      );
     },
   };
 }
+
+/**
+ * ioredis states in which a command cannot go out. `wait` (lazyConnect, not yet connected) is not among
+ * them: the first command is what connects such a client. `connecting` is not either: it lasts until the
+ * connection succeeds or fails, which is quick unless the link is black-holed, and the store's own
+ * timeout bounds that case.
+ */
+const IOREDIS_OFFLINE = new Set(['reconnecting', 'close', 'end']);
 
 function ioredis(client: IORedisLike): RedisDriver {
   const send: NodeSender = (args) => client.call(args[0] as string, ...args.slice(1));
@@ -150,8 +180,13 @@ function ioredis(client: IORedisLike): RedisDriver {
     cluster: false,
     send: (_key, args) => send(args),
     masters: async () => [send],
-    async close() {
-      await client.quit().catch(() => client.disconnect());
+    offline: () => IOREDIS_OFFLINE.has(client.status),
+    async close(ms) {
+      await closeWithin(
+        ms,
+        () => client.quit(),
+        () => client.disconnect(),
+      );
     },
     reconnect() {
       client.disconnect(true);
@@ -170,8 +205,13 @@ function ioredisCluster(cluster: IORedisClusterLike): RedisDriver {
       );
       return nodes.map((node) => (args: string[]) => node.call(args[0] as string, ...args.slice(1)));
     },
-    async close() {
-      await cluster.quit().catch(() => cluster.disconnect());
+    offline: () => IOREDIS_OFFLINE.has(cluster.status),
+    async close(ms) {
+      await closeWithin(
+        ms,
+        () => cluster.quit(),
+        () => cluster.disconnect(),
+      );
     },
   };
 }

@@ -1,4 +1,10 @@
-import { CorruptSessionError, OptionsError, StoreTimeoutError, StoreUrlError } from '../core/errors.js';
+import {
+  CorruptSessionError,
+  OptionsError,
+  StoreTimeoutError,
+  StoreUnavailableError,
+  StoreUrlError,
+} from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import {
   applyDeltaToRecord,
@@ -312,7 +318,7 @@ export class RedisStore extends Store implements SessionStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.closeClient) await this.driver.close();
+    if (this.closeClient) await this.driver.close(this.timeout);
   }
 
   // ------------------------------------------------------------------------------------------ keys
@@ -339,6 +345,11 @@ export class RedisStore extends Store implements SessionStore {
    * later replies to the commands still owed them.
    */
   override run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    // A client that knows it is not connected fails the call now, not after `timeout`: while Redis is
+    // down every request would otherwise wait the whole timeout before its 503.
+    if (this.driver.offline()) {
+      return Promise.reject(new StoreUnavailableError(operation, 'the Redis client is not connected'));
+    }
     return super.run(operation, fn).catch((error: unknown) => {
       if (this.closeClient && isTimeout(error) && Date.now() - this.lastReconnect > 1_000) {
         this.lastReconnect = Date.now();

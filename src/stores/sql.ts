@@ -8,6 +8,7 @@ import {
   stringifyJson,
 } from '../core/serializer.js';
 import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../core/types.js';
+import { closeWithin } from './close.js';
 import { reportCorrupt, type SessionStore, Store, type StoreOptions } from './store.js';
 
 /**
@@ -75,6 +76,11 @@ export interface SqlExecutor extends SqlConnection {
   isDuplicateKey(error: unknown): boolean;
   /** Releases what the store opened; leaves what the application passed in alone. */
   close(): Promise<void>;
+  /**
+   * Destroys the sockets of what the store opened, for a `close()` the server does not let finish (a
+   * server that accepts connections and never answers).
+   */
+  destroy?(): void;
 }
 
 export type DialectName = 'sqlite' | 'postgres' | 'mysql';
@@ -486,7 +492,11 @@ export class SqlStore extends Store implements SessionStore {
     this.closed = true;
     if (this.pruneTimer) clearTimeout(this.pruneTimer);
     this.pruneTimer = null;
-    await this.executor.close();
+    await closeWithin(
+      this.timeout,
+      () => this.executor.close(),
+      () => this.executor.destroy?.(),
+    );
   }
 
   /** Bounds a backend call by `timeout`, creates the table first, and names unreachable servers as such. */

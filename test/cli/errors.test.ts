@@ -20,12 +20,12 @@ describe('sessionkit CLI: usage, bad URLs, unreachable stores', () => {
     expect(help.code).toBe(0);
     for (const command of ['list', 'show', 'revoke', 'revoke-user', 'prune', 'stats'])
       expect(help.stdout).toContain(command);
-    expect(help.stdout).toContain('Exit codes:');
+    expect(help.stdout).toContain('Exit codes (and the error code --json reports):');
     const shown = await runCli(['--version']);
     expect(shown).toMatchObject({ code: 0, stdout: `${version}\n` });
   });
 
-  it('usage errors exit 1: no store, unknown command, bad --limit, malformed handle', async () => {
+  it('usage errors exit 1: no store, unknown command, bad --limit', async () => {
     const noStore = await runCli(['stats']);
     expect(noStore.code).toBe(1);
     expectOneLine(noStore.stderr, /^sessionkit: no store: pass --store <url> or set SESSION_STORE_URL/);
@@ -33,7 +33,6 @@ describe('sessionkit CLI: usage, bad URLs, unreachable stores', () => {
     const badLimit = await runCli(['list', '--limit', 'ten', '--store', 'memory:']);
     expect(badLimit.code).toBe(1);
     expect(badLimit.stderr).toContain('must be a positive whole number');
-    expect((await runCli(['show', 'not/a/handle', '--store', 'memory:'])).code).toBe(1);
   });
 
   it('reads the store from SESSION_STORE_URL', async () => {
@@ -46,6 +45,19 @@ describe('sessionkit CLI: usage, bad URLs, unreachable stores', () => {
     const result = await runCli(['show', storageKey(generateId()), '--store', 'memory:', '--json']);
     expect(result.code).toBe(2);
     expect(json(result)).toMatchObject({ error: { code: 'ERR_NOT_FOUND' } });
+  });
+
+  it.each([
+    ['show', 'not/a/handle'],
+    ['show', `${storageKey(generateId())}'`],
+    ['revoke', 'abc'],
+  ])('%s of a mistyped handle (%s) exits 2 like any unknown handle, not 1', async (command, handle) => {
+    const result = await runCli([command, handle, '--store', 'memory:']);
+    expect(result.code).toBe(2);
+    expectOneLine(
+      result.stderr,
+      /^sessionkit: no live session with handle .*a handle is the base64url value/,
+    );
   });
 
   it.each([
@@ -68,12 +80,29 @@ describe('sessionkit CLI: usage, bad URLs, unreachable stores', () => {
     ['Redis', 'redis://127.0.0.1:1'],
   ])('an unreachable %s exits 3 with one line (ERR_STORE_UNAVAILABLE)', async (_name, url) => {
     const started = Date.now();
-    const result = await runCli(['stats', '--store', url, '--timeout', '1500', '--json']);
+    const result = await runCli(['stats', '--store', url, '--timeout', '1500']);
     expect(result.code).toBe(3);
     expectOneLine(result.stderr, /^sessionkit: store unavailable during \w+: /);
-    expect(json(result)).toMatchObject({ error: { code: 'ERR_STORE_UNAVAILABLE' } });
+    const asJson = await runCli(['stats', '--store', url, '--timeout', '1500', '--json']);
+    expect(asJson).toMatchObject({ code: 3, stderr: '' });
+    expect(json(asJson)).toMatchObject({
+      error: {
+        code: 'ERR_STORE_UNAVAILABLE',
+        message: expect.stringMatching(/^store unavailable during \w+: /),
+      },
+    });
     expect(Date.now() - started).toBeLessThan(15_000);
   });
+
+  it.each([[[]], [['--json']]])(
+    'never prints the password of a store URL it cannot parse (%j)',
+    async (extra) => {
+      const result = await runCli(['list', '--store', 'postgres://app:S3cretPW@db:54x32/app', ...extra]);
+      expect(result.code).toBe(4);
+      expect(result.stderr + result.stdout).not.toContain('S3cretPW');
+      expect(result.stderr + result.stdout).toContain('postgres://app:***@db:54x32/app');
+    },
+  );
 
   it('never prints a password from the store URL', async () => {
     const result = await runCli([

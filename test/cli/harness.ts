@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,11 +26,15 @@ let bundled: Promise<string> | undefined;
  */
 function cliBundle(): Promise<string> {
   bundled ??= (async () => {
-    mkdirSync(BUNDLE_DIR, { recursive: true });
-    const outfile = join(BUNDLE_DIR, `cli-${process.pid}-${Date.now()}.mjs`);
+    const outdir = join(BUNDLE_DIR, `cli-${process.pid}-${Date.now()}`);
+    mkdirSync(outdir, { recursive: true });
     await build({
-      entryPoints: [join(ROOT, 'src/cli/index.ts')],
-      outfile,
+      entryPoints: { cli: join(ROOT, 'src/cli/index.ts') },
+      outdir,
+      // Split like tsup's dist: each store (and its driver) loads only when a URL asks for it, so start-up
+      // time and a missing driver behave as in the package.
+      splitting: true,
+      outExtension: { '.js': '.mjs' },
       bundle: true,
       platform: 'node',
       format: 'esm',
@@ -38,14 +42,14 @@ function cliBundle(): Promise<string> {
       packages: 'external',
       logLevel: 'silent',
     });
-    return outfile;
+    return join(outdir, 'cli.mjs');
   })();
   return bundled;
 }
 
 // At file level: a hook registered while a test runs would not be kept.
 afterAll(async () => {
-  if (bundled) rmSync(await bundled, { force: true });
+  if (bundled) rmSync(dirname(await bundled), { recursive: true, force: true });
 });
 
 /**
