@@ -6,6 +6,7 @@ import { generateId, storageKey } from '../../src/core/id.js';
 import type { SessionRecord } from '../../src/core/types.js';
 import { type AnyStore, createStore } from '../../src/stores/factory.js';
 import { MemoryStore } from '../../src/stores/memory.js';
+import { createTableSql } from '../../src/stores/sql.js';
 import type { SQLiteStore } from '../../src/stores/sqlite.js';
 import { MYSQL_URL, mysqlExec, POSTGRES_URL, pgExec, REDIS_URL } from '../support/interleave.js';
 import { memoryEntries } from '../support/memory-internals.js';
@@ -429,3 +430,95 @@ for (const target of await targets()) {
     });
   });
 }
+
+const pgSkip = await serviceSkipReason('PostgreSQL', () => pgExec(POSTGRES_URL, 'SELECT 1'));
+const mysqlSkip = await serviceSkipReason('MariaDB', () => mysqlExec(MYSQL_URL, 'SELECT 1'));
+
+describe('tables made before the revocation epoch', () => {
+  /** The sessions table as releases before the epoch created it: the current DDL without the `epoch` column. */
+  const oldLayout = (dialect: 'sqlite' | 'postgres' | 'mysql', table: string) =>
+    (createTableSql(dialect, table)[0] as string).replace(/,\n\s*epoch [^,\n]*/, '');
+
+  async function check(store: AnyStore, id: string): Promise<void> {
+    // The old session loads, a revoke ends it, and a login after the revoke lives.
+    expect((await store.get(id))?.userId).toBe('old-user');
+    expect(await store.destroyByUser?.('old-user')).toBe(1);
+    expect(await store.get(id)).toBeNull();
+    const later = generateId();
+    await store.create(later, record('old-user', 'later'));
+    expect((await store.get(later))?.userId).toBe('old-user');
+  }
+
+  const oldRow = (id: string) => {
+    const now = Date.now();
+    return [storageKey(id), '{"a":1}', '{"originalMaxAge":null}', 'old-user', now, now, now + 60_000];
+  };
+
+  it('SQLite: the table gets its epoch column on open and its sessions stay', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sk-epoch-migrate-'));
+    try {
+      const file = join(dir, 'old.db');
+      const Database = (await import('better-sqlite3')).default;
+      const db = new Database(file);
+      db.exec(oldLayout('sqlite', 'sessionkit_sessions'));
+      const id = generateId();
+      db.prepare('INSERT INTO sessionkit_sessions VALUES (?, ?, ?, ?, ?, ?, ?)').run(...oldRow(id));
+      db.close();
+      const store = await createStore(`sqlite://${file}?pruneInterval=false`);
+      try {
+        await check(store, id);
+      } finally {
+        await store.close?.();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(pgSkip)(
+    'PostgreSQL: the table gets its epoch column on first use and its sessions stay',
+    async () => {
+      const table = runNamespace('skmig');
+      const pg = (await import('pg')).default;
+      const admin = new pg.Client({ connectionString: POSTGRES_URL });
+      await admin.connect();
+      try {
+        await admin.query(oldLayout('postgres', table));
+        const id = generateId();
+        await admin.query(`INSERT INTO ${table} VALUES ($1, $2, $3, $4, $5, $6, $7)`, oldRow(id));
+        const store = await createStore(`${POSTGRES_URL}?table=${table}&pruneInterval=false`);
+        try {
+          await check(store, id);
+        } finally {
+          await store.close?.();
+        }
+      } finally {
+        await admin.query(`DROP TABLE IF EXISTS ${table}, ${table}_epochs`);
+        await admin.end();
+      }
+    },
+  );
+
+  it.skipIf(mysqlSkip)(
+    'MySQL/MariaDB: the table gets its epoch column on first use and its sessions stay',
+    async () => {
+      const table = runNamespace('skmig');
+      const mysql = await import('mysql2/promise');
+      const admin = await mysql.createConnection({ uri: MYSQL_URL });
+      try {
+        await admin.query(oldLayout('mysql', table));
+        const id = generateId();
+        await admin.query(`INSERT INTO \`${table}\` VALUES (?, ?, ?, ?, ?, ?, ?)`, oldRow(id));
+        const store = await createStore(`${MYSQL_URL}?table=${table}&pruneInterval=false`);
+        try {
+          await check(store, id);
+        } finally {
+          await store.close?.();
+        }
+      } finally {
+        await admin.query(`DROP TABLE IF EXISTS \`${table}\`, \`${table}_epochs\``);
+        await admin.end();
+      }
+    },
+  );
+});
