@@ -279,10 +279,15 @@ export class RedisStore extends Store implements SessionStore {
       members.forEach((member, i) => {
         const found = loaded[i];
         if (found === null) return; // corrupt: reported by load, left for someone to inspect
-        if (found && found.userId === userId && epoch && revoked(found, epoch)) dead.push(found);
-        else if (found && found.userId === userId) out.push(summaryOf(found));
-        else stale.push(member); // gone, expired, or bound to someone else now
+        if (found === undefined) return; // absent: see below
+        if (found.userId !== userId)
+          stale.push(member); // bound to someone else now
+        else if (epoch && revoked(found, epoch)) dead.push(found);
+        else out.push(summaryOf(found));
       });
+      // A member without a session stays: it may be a login between its index add and its session
+      // write, and dropping it would leave that session out of every later listing. Destroy removes its
+      // own member; members of sessions that expired go by score (index add, prune).
       await Promise.all(dead.map((found) => this.bury(found, 'listByUser')));
       await this.dropStale(userId, stale, 'listByUser');
       return out;

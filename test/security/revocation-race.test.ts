@@ -409,6 +409,27 @@ for (const target of await targets()) {
       },
     );
 
+    it.skipIf(!target.network)(
+      'listByUser while a login’s session write is held on the wire: the session is listed once written',
+      async () => {
+        const proxy = pair.proxy as WireProxy;
+        const run = runNamespace('list');
+        for (let trial = 0; trial < 10; trial++) {
+          const userId = `${run}-${trial}`;
+          const id = generateId();
+          const marker = `list-${run}-${trial}`;
+          const held = proxy.hold(marker);
+          const login = pair.login.create(id, record(userId, marker));
+          await held.reached;
+          expect(await pair.revoke.listByUser?.(userId)).toEqual([]);
+          held.release();
+          expect(await login).toBe(true);
+          expect((await pair.revoke.listByUser?.(userId))?.map((s) => s.handle)).toEqual([storageKey(id)]);
+          expect(await survivor(id, userId)).toBe(false);
+        }
+      },
+    );
+
     it('a session that destroyByUser missed (index entry dropped, or its delete lost) is dead all the same', async () => {
       const run = runNamespace('miss');
       const userId = `${run}-u`;
