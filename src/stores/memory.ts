@@ -165,6 +165,10 @@ export class MemoryStore extends Store implements SessionStore {
   /** Entries held across the shards. */
   private size = 0;
   private readonly byUser = new Map<string, Set<string>>();
+  /** Revocation epochs above 0, per user (see destroyByUser). */
+  private readonly epochs = new Map<string, number>();
+  /** The epoch each session was bound at, where above 0. */
+  private readonly stamps = new Map<string, number>();
   // The min-heap of deadlines as two parallel arrays (keys, and deadlines as unboxed doubles): no node
   // object and no boxed number per entry.
   private heap: string[] = [];
@@ -275,6 +279,8 @@ export class MemoryStore extends Store implements SessionStore {
     for (const shard of this.shards) shard.clear();
     this.size = 0;
     this.byUser.clear();
+    this.epochs.clear();
+    this.stamps.clear();
     this.heap = [];
     this.heapAt = [];
     this.listing = null;
@@ -292,6 +298,11 @@ export class MemoryStore extends Store implements SessionStore {
     });
   }
 
+  /**
+   * Removes every session the user index holds and raises the user's revocation epoch, in one synchronous
+   * step (nothing can interleave in this process). The index here is exact, so the epoch only matters for
+   * an entry the index missed; the kept session is re-stamped with the new epoch in the same step.
+   */
   async destroyByUser(userId: string, options: { except?: string } = {}): Promise<number> {
     const keep = options.except === undefined ? null : this.keyOf(options.except);
     let removed = 0;
@@ -300,6 +311,12 @@ export class MemoryStore extends Store implements SessionStore {
       if (this.live(key)) removed++;
       this.remove(key);
     }
+    // Checked before the bump: a kept session that was live stays live.
+    const kept = keep !== null && this.live(keep) !== null && this.userOf(keep) === userId;
+    const epoch = (this.epochs.get(userId) ?? 0) + 1;
+    if (this.epochs.size >= this.max) this.forgetEpochs();
+    this.epochs.set(userId, epoch);
+    if (kept) this.stamps.set(keep, epoch);
     return removed;
   }
 
@@ -368,18 +385,50 @@ export class MemoryStore extends Store implements SessionStore {
   private live(key: string): Entry | null {
     const entry = this.shardOf(key).get(key);
     if (entry === undefined) return null;
-    if (deadlineOf(entry) <= Date.now()) {
+    if (deadlineOf(entry) <= Date.now() || (this.epochs.size > 0 && this.revoked(key, entry))) {
       this.remove(key);
       return null;
     }
     return entry;
   }
 
+  /** The entry's user revoked every session since this one was bound (its stamp is below their epoch). */
+  private revoked(key: string, entry: Entry): boolean {
+    let userId: string | null;
+    try {
+      userId = userIdOf(entry);
+    } catch {
+      return false; // corrupt: reading it reports it
+    }
+    if (userId === null) return false;
+    const epoch = this.epochs.get(userId);
+    return epoch !== undefined && (this.stamps.get(key) ?? 0) < epoch;
+  }
+
+  /** Stamps a session newly bound to `userId` with that user's epoch; a session that keeps its user keeps its stamp. */
+  private stamp(key: string, userId: string | null, bound: boolean): void {
+    if (bound) return;
+    const epoch = userId === null ? undefined : this.epochs.get(userId);
+    if (epoch !== undefined) this.stamps.set(key, epoch);
+    else if (this.stamps.size > 0) this.stamps.delete(key);
+  }
+
+  /**
+   * Keeps the epochs bounded like the sessions: drops those of users with no session left. The index
+   * is exact, so no live session of theirs can carry an old stamp.
+   */
+  private forgetEpochs(): void {
+    for (const userId of this.epochs.keys()) if (!this.byUser.has(userId)) this.epochs.delete(userId);
+  }
+
   /** Stores `record` under `key`; `previousUserId` is the user the entry it replaces was bound to. */
   private put(key: string, record: SessionRecord, previousUserId: string | null): void {
     const entry = encode(record);
     const shard = this.shardOf(key);
-    if (shard.has(key)) {
+    const existed = shard.has(key);
+    if (this.epochs.size > 0 || this.stamps.size > 0)
+      this.stamp(key, record.userId, existed && previousUserId === record.userId);
+    if (existed) {
       if (previousUserId !== record.userId) this.unindex(key, previousUserId);
     } else {
       if (this.size >= this.max) {
@@ -404,6 +453,7 @@ export class MemoryStore extends Store implements SessionStore {
     shard.delete(key);
     this.size--;
     this.unindex(key, userId);
+    if (this.stamps.size > 0) this.stamps.delete(key);
   }
 
   private unindex(key: string, userId: string | null): void {

@@ -55,7 +55,24 @@ export interface MongoSessionDocument {
   version: number;
   cookie: Document;
   data: Document;
+  /** The user's revocation epoch when the session was bound to them; absent means 0. */
+  epoch?: number;
 }
+
+/**
+ * A user's revocation epoch, in `<collection>_epochs` under `_id: userId`: sessions stamped below `n` are
+ * dead, but `keep` (a handle) while its stamp is `from` or more. Created by the first destroyByUser and
+ * never removed: a lost epoch would revive every session it made dead.
+ */
+interface EpochDocument {
+  _id: string;
+  n: number;
+  keep?: string;
+  from?: number;
+}
+
+/** Tries of destroyByUser's compare-and-set on the epoch before it gives up (only under a revoke storm). */
+const EPOCH_ROUNDS = 16;
 
 /**
  * sessionkit's MongoDB store, on the official driver. Writes are deltas: one `updateOne` with `$set` and
@@ -122,7 +139,10 @@ export class MongoStore extends Store implements SessionStore {
         _id: storageKey(id),
         expiresAt: { $gt: new Date(now) },
       });
-      if (doc) return this.decodeOrReport(doc);
+      if (doc) {
+        if (typeof doc.userId === 'string' && (await this.revoked([doc])).length > 0) return null;
+        return this.decodeOrReport(doc);
+      }
       return this.legacyCollectionName ? this.readLegacy(id, now) : null;
     });
   }
@@ -132,6 +152,9 @@ export class MongoStore extends Store implements SessionStore {
       const collection = await this.native();
       if (this.legacyCollectionName && (await this.readLegacy(id, Date.now()))) return false;
       const doc = toDocument(storageKey(id), record);
+      // Read before the insert: a revoke that raises the epoch after this read finds the session by its
+      // userId if it is in by then, and otherwise leaves it stamped below the new epoch, dead.
+      if (record.userId !== null) doc.epoch = await this.epochOf(record.userId);
       if (await insertedFresh(() => collection.insertOne(doc))) return true;
       // The key is taken; an expired holder (the TTL monitor lags) may be replaced, a live one may not.
       return insertedFresh(() =>
@@ -155,11 +178,20 @@ export class MongoStore extends Store implements SessionStore {
   async set(id: string, record: SessionRecord): Promise<void> {
     await this.run('set', async () => {
       const { _id, version: _version, ...fields } = toDocument(storageKey(id), record);
-      await (await this.native()).updateOne(
-        { _id },
+      const collection = await this.native();
+      // A rewrite that keeps the session's user keeps its stamp, so it never revives a revoked session.
+      const kept = await collection.updateOne(
+        { _id, userId: record.userId },
         { $set: fields, $inc: { version: 1 } },
-        { upsert: true },
       );
+      if (kept.matchedCount === 0) {
+        const epoch = record.userId === null ? 0 : await this.epochOf(record.userId);
+        await collection.updateOne(
+          { _id },
+          { $set: { ...fields, epoch }, $inc: { version: 1 } },
+          { upsert: true },
+        );
+      }
       if (this.legacyCollectionName) await this.legacy().deleteOne({ _id: id });
     });
   }
@@ -196,7 +228,7 @@ export class MongoStore extends Store implements SessionStore {
       const page = docs.slice(0, limit);
       const last = page[page.length - 1];
       return {
-        sessions: this.summaries(page),
+        sessions: this.summaries(await this.unrevoked(page)),
         cursor: docs.length > limit && last ? String(last._id) : null,
       };
     });
@@ -215,6 +247,7 @@ export class MongoStore extends Store implements SessionStore {
   async clear(): Promise<void> {
     await this.run('clear', async () => {
       await (await this.native()).deleteMany({});
+      await this.epochs().deleteMany({});
       if (this.legacyCollectionName) await this.legacy().deleteMany({});
     });
   }
@@ -232,14 +265,22 @@ export class MongoStore extends Store implements SessionStore {
   async listByUser(userId: string): Promise<SessionSummary[]> {
     return this.run('listByUser', async () => {
       const docs = await (await this.native()).find({ userId, expiresAt: { $gt: new Date() } }).toArray();
-      return this.summaries(docs);
+      return this.summaries(await this.unrevoked(docs));
     });
   }
 
+  /**
+   * Raises the user's revocation epoch FIRST, then deletes their sessions. A login that read the epoch
+   * before the raise and inserts after the delete is stamped below the new epoch: dead on load. The
+   * `except` session is recorded as exempt in the same compare-and-set as the raise, so it never looks
+   * revoked, not even between the two steps.
+   */
   async destroyByUser(userId: string, options: { except?: string } = {}): Promise<number> {
     return this.run('destroyByUser', async () => {
+      const keep = options.except === undefined ? null : storageKey(options.except);
+      await this.raiseEpoch(userId, keep);
       const filter: Document = { userId, expiresAt: { $gt: new Date() } };
-      if (options.except !== undefined) filter._id = { $ne: storageKey(options.except) };
+      if (keep !== null) filter._id = { $ne: keep };
       const { deletedCount } = await (await this.native()).deleteMany(filter);
       return deletedCount;
     });
@@ -248,7 +289,7 @@ export class MongoStore extends Store implements SessionStore {
   async getByHandle(handle: string): Promise<SessionSummary | null> {
     return this.run('getByHandle', async () => {
       const doc = await (await this.native()).findOne({ _id: handle, expiresAt: { $gt: new Date() } });
-      return doc ? (this.summaries([doc])[0] ?? null) : null;
+      return doc ? (this.summaries(await this.unrevoked([doc]))[0] ?? null) : null;
     });
   }
 
@@ -302,11 +343,93 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   private async applyNative(id: string, delta: SessionDelta): Promise<boolean> {
-    const result = await (await this.native()).updateOne(
-      { _id: storageKey(id), expiresAt: { $gt: new Date() } },
-      deltaUpdate(delta),
-    );
+    const collection = await this.native();
+    const filter: Document = { _id: storageKey(id), expiresAt: { $gt: new Date() } };
+    const update = deltaUpdate(delta);
+    if (delta.userId !== undefined) {
+      // Same user: the stamp stays. A new user: their epoch, read before the write.
+      const same = await collection.updateOne({ ...filter, userId: delta.userId }, update);
+      if (same.matchedCount === 1) return true;
+      (update.$set as Document).epoch = delta.userId === null ? 0 : await this.epochOf(delta.userId);
+    }
+    const result = await collection.updateOne(filter, update);
     return result.matchedCount === 1;
+  }
+
+  private epochs(): Collection<EpochDocument> {
+    return this.database.collection<EpochDocument>(`${this.collectionName}_epochs`);
+  }
+
+  private async epochOf(userId: string): Promise<number> {
+    return (await this.epochs().findOne({ _id: userId }))?.n ?? 0;
+  }
+
+  /** Compare-and-set on the epoch document, so concurrent revokes of one user each raise it once. */
+  private async raiseEpoch(userId: string, keep: string | null): Promise<void> {
+    const epochs = this.epochs();
+    for (let round = 0; round < EPOCH_ROUNDS; round++) {
+      const current = await epochs.findOne({ _id: userId });
+      const n = current?.n ?? 0;
+      const next: Omit<EpochDocument, '_id'> = { n: n + 1 };
+      if (keep !== null) {
+        next.keep = keep;
+        next.from = current?.keep === keep && typeof current.from === 'number' ? current.from : n;
+      }
+      if (!current) {
+        if (await insertedFresh(() => epochs.insertOne({ _id: userId, ...next }))) return;
+        continue;
+      }
+      const update: Document = { $set: next };
+      if (keep === null) update.$unset = { keep: '', from: '' };
+      if ((await epochs.updateOne({ _id: userId, n }, update)).matchedCount === 1) return;
+    }
+    throw new Error('the revocation epoch kept moving under this destroyByUser; try again');
+  }
+
+  /** The documents whose user has not revoked them (revoked ones are removed, best effort). */
+  private async unrevoked(docs: Document[]): Promise<Document[]> {
+    if (!docs.some((doc) => typeof doc.userId === 'string')) return docs;
+    const dead = new Set(await this.revoked(docs));
+    return dead.size === 0 ? docs : docs.filter((doc) => !dead.has(doc));
+  }
+
+  /** Which of `docs` are stamped below their user's epoch; those are deleted unless rebound or re-stamped since. */
+  private async revoked(docs: Document[]): Promise<Document[]> {
+    const users = [
+      ...new Set(docs.map((doc) => doc.userId).filter((u): u is string => typeof u === 'string')),
+    ];
+    if (users.length === 0) return [];
+    const found =
+      users.length === 1
+        ? await this.epochs()
+            .find({ _id: users[0] as string })
+            .toArray()
+        : await this.epochs()
+            .find({ _id: { $in: users } })
+            .toArray();
+    const byUser = new Map(found.map((e) => [e._id, e]));
+    const dead = docs.filter((doc) => {
+      const epoch = typeof doc.userId === 'string' ? byUser.get(doc.userId) : undefined;
+      if (!epoch) return false;
+      const stamp = typeof doc.epoch === 'number' ? doc.epoch : 0;
+      if (stamp >= epoch.n) return false;
+      return !(doc._id === epoch.keep && stamp >= (epoch.from ?? 0));
+    });
+    if (dead.length > 0) {
+      const collection = await this.native();
+      await Promise.all(
+        dead.map((doc) =>
+          collection
+            .deleteOne({
+              _id: doc._id as string,
+              userId: doc.userId as string,
+              epoch: typeof doc.epoch === 'number' ? doc.epoch : { $exists: false },
+            })
+            .catch(() => undefined),
+        ),
+      );
+    }
+    return dead;
   }
 
   private async readLegacy(id: string, now: number): Promise<SessionRecord | null> {

@@ -260,6 +260,69 @@ export function runStoreConformance<S extends ConformanceStore>(harness: StoreHa
         await store.update(moving, delta({}, [], { userId: `${user}-b` }));
         expect(await store.listByUser!(user)).toEqual([]);
       });
+
+      it('destroyByUser ends what exists and nothing that comes after it', async () => {
+        const user = `user-${generateId().slice(0, 8)}`;
+        const before = generateId();
+        await store.create(before, record({ userId: user }));
+        expect(await store.destroyByUser!(user)).toBe(1);
+        expect(await store.get(before)).toBeNull();
+        const after = generateId();
+        expect(await store.create(after, record({ userId: user }))).toBe(true);
+        expect((await store.get(after))?.userId).toBe(user);
+        expect((await store.listByUser!(user)).map((s) => s.handle)).toEqual([storageKey(after)]);
+        expect((await store.getByHandle!(storageKey(after)))?.userId).toBe(user);
+        // A session bound to the user later, by an update, is live too.
+        const bound = generateId();
+        await store.create(bound, record());
+        expect(await store.update(bound, delta({ late: 1 }, [], { userId: user }))).toBe(true);
+        expect((await store.get(bound))?.data).toMatchObject({ late: 1 });
+        expect((await store.listByUser!(user)).length).toBe(2);
+      });
+
+      it('the session kept by except stays live through repeated revokes and its own writes, until one without except', async () => {
+        const user = `user-${generateId().slice(0, 8)}`;
+        const kept = generateId();
+        await store.create(kept, record({ userId: user }));
+        for (let round = 0; round < 3; round++) {
+          const other = generateId();
+          await store.create(other, record({ userId: user }));
+          expect(await store.destroyByUser!(user, { except: kept })).toBe(1);
+          expect(await store.get(other)).toBeNull();
+          expect(await store.update(kept, delta({ round }))).toBe(true);
+          expect((await store.get(kept))?.data).toMatchObject({ round });
+          expect((await store.listByUser!(user)).map((s) => s.handle)).toEqual([storageKey(kept)]);
+        }
+        // Keeping another session ends this one.
+        const next = generateId();
+        await store.create(next, record({ userId: user }));
+        expect(await store.destroyByUser!(user, { except: next })).toBe(1);
+        expect(await store.get(kept)).toBeNull();
+        expect((await store.get(next))?.userId).toBe(user);
+        expect(await store.destroyByUser!(user)).toBe(1);
+        expect(await store.get(next)).toBeNull();
+        expect(await store.listByUser!(user)).toEqual([]);
+      });
+
+      it('logins racing destroyByUser leave no session that loads but is not listed (C17)', async () => {
+        const user = `user-${generateId().slice(0, 8)}`;
+        const ids = Array.from({ length: 30 }, () => generateId());
+        await Promise.all(
+          ids.map(async (id, i) => {
+            const login = store.create(id, record({ userId: user }));
+            const revoke = i % 3 === 0 ? store.destroyByUser!(user) : Promise.resolve(0);
+            await Promise.all([login, revoke]);
+          }),
+        );
+        const listed = new Set((await store.listByUser!(user)).map((s) => s.handle));
+        for (const id of ids) {
+          const loaded = await store.get(id);
+          if (loaded) expect(listed.has(storageKey(id))).toBe(true);
+        }
+        await store.destroyByUser!(user);
+        for (const id of ids) expect(await store.get(id)).toBeNull();
+        expect(await store.listByUser!(user)).toEqual([]);
+      });
     });
 
     describe('listing and housekeeping', () => {
