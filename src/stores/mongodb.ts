@@ -1,7 +1,8 @@
 import { type Collection, type Db, type Document, MongoClient, type MongoClientOptions } from 'mongodb';
-import { CorruptSessionError, OptionsError, StoreUrlError } from '../core/errors.js';
+import { CorruptSessionError, OptionsError, StoreError, StoreUrlError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import {
+  applyDelta,
   applyDeltaToRecord,
   fromExpressSession,
   isForbiddenKey,
@@ -16,7 +17,20 @@ import type {
   SessionRecord,
   SessionSummary,
 } from '../core/types.js';
-import { reportCorrupt, type SessionStore, Store, type StoreOptions } from './store.js';
+import {
+  checkDataBytes,
+  checkDelta,
+  checkDestroyByUser,
+  checkHandle,
+  checkId,
+  checkListOptions,
+  checkRecord,
+  checkUserIdArgument,
+  reportCorrupt,
+  type SessionStore,
+  Store,
+  type StoreOptions,
+} from './store.js';
 
 export interface MongoStoreOptions extends StoreOptions {
   /** A connected or unconnected client. The store never closes a client it was given. */
@@ -40,6 +54,8 @@ export interface MongoStoreOptions extends StoreOptions {
 }
 
 export const DEFAULT_COLLECTION = 'sessions';
+/** Read-check-write rounds of a size-capped update before it gives up under constant contention. */
+const CAPPED_ROUNDS = 16;
 
 /**
  * A document in the native layout. `_id` is SHA-256 of the session ID (base64url), never the ID itself;
@@ -112,6 +128,7 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async get(id: string): Promise<SessionRecord | null> {
+    checkId('get', id);
     return this.run('get', async () => {
       const now = Date.now();
       const doc = await (await this.native()).findOne({
@@ -124,6 +141,8 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async create(id: string, record: SessionRecord): Promise<boolean> {
+    checkId('create', id);
+    checkRecord(this, 'create', record);
     return this.run('create', async () => {
       const collection = await this.native();
       if (this.legacyCollectionName && (await this.readLegacy(id, Date.now()))) return false;
@@ -137,6 +156,8 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async update(id: string, delta: SessionDelta): Promise<boolean> {
+    checkId('update', id);
+    checkDelta(this, 'update', delta);
     return this.run('update', async () => {
       if (await this.applyNative(id, delta)) return true;
       if (!this.legacyCollectionName) return false;
@@ -149,6 +170,8 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async set(id: string, record: SessionRecord): Promise<void> {
+    checkId('set', id);
+    checkRecord(this, 'set', record);
     await this.run('set', async () => {
       const { _id, version: _version, ...fields } = toDocument(storageKey(id), record);
       await (await this.native()).updateOne(
@@ -161,6 +184,7 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async destroy(id: string): Promise<void> {
+    checkId('destroy', id);
     await this.run('destroy', async () => {
       await (await this.native()).deleteOne({ _id: storageKey(id) });
       if (this.legacyCollectionName) await this.legacy().deleteOne({ _id: id });
@@ -168,6 +192,7 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
+    checkId('touch', id);
     return this.run('touch', async () => {
       const moveNative = async () => {
         const result = await (await this.native()).updateOne(
@@ -184,6 +209,7 @@ export class MongoStore extends Store implements SessionStore {
 
   /** Pages in `_id` (handle) order; the cursor is the last handle of the page. Unmigrated legacy sessions are not listed. */
   async list(options: ListOptions = {}): Promise<ListPage> {
+    checkListOptions('list', options);
     return this.run('list', async () => {
       const limit = Math.min(Math.max(Math.trunc(options.limit ?? 100), 1), 1_000);
       const filter: Document = { expiresAt: { $gt: new Date() } };
@@ -226,6 +252,7 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async listByUser(userId: string): Promise<SessionSummary[]> {
+    checkUserIdArgument('listByUser', userId);
     return this.run('listByUser', async () => {
       const docs = await (await this.native()).find({ userId, expiresAt: { $gt: new Date() } }).toArray();
       return this.summaries(docs);
@@ -233,6 +260,7 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async destroyByUser(userId: string, options: { except?: string } = {}): Promise<number> {
+    checkDestroyByUser('destroyByUser', userId, options);
     return this.run('destroyByUser', async () => {
       const filter: Document = { userId, expiresAt: { $gt: new Date() } };
       if (options.except !== undefined) filter._id = { $ne: storageKey(options.except) };
@@ -242,6 +270,7 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async getByHandle(handle: string): Promise<SessionSummary | null> {
+    checkHandle('getByHandle', handle);
     return this.run('getByHandle', async () => {
       const doc = await (await this.native()).findOne({ _id: handle, expiresAt: { $gt: new Date() } });
       return doc ? (this.summaries([doc])[0] ?? null) : null;
@@ -249,6 +278,7 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async destroyByHandle(handle: string): Promise<boolean> {
+    checkHandle('destroyByHandle', handle);
     return this.run('destroyByHandle', async () => {
       const result = await (await this.native()).deleteOne({ _id: handle, expiresAt: { $gt: new Date() } });
       return result.deletedCount === 1;
@@ -289,11 +319,36 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   private async applyNative(id: string, delta: SessionDelta): Promise<boolean> {
+    if (delta.maxBytes !== undefined && Object.keys(delta.set).length > 0)
+      return this.applyCapped(id, delta, delta.maxBytes);
     const result = await (await this.native()).updateOne(
       { _id: storageKey(id), expiresAt: { $gt: new Date() } },
       deltaUpdate(delta),
     );
     return result.matchedCount === 1;
+  }
+
+  /**
+   * A delta that adds data under a size cap: reads the document, checks the merged data's size, and writes
+   * only if the document's `version` is still the one read (every write bumps it), so concurrent writes
+   * cannot add up past the cap; a write that lost the race reads again.
+   */
+  private async applyCapped(id: string, delta: SessionDelta, maxBytes: number): Promise<boolean> {
+    const collection = await this.native();
+    const _id = storageKey(id);
+    for (let round = 0; round < CAPPED_ROUNDS; round++) {
+      const doc = await collection.findOne({ _id, expiresAt: { $gt: new Date() } });
+      if (!doc) return false;
+      const stored = isObject(doc.data) ? (unescapeDeep(doc.data) as Record<string, unknown>) : {};
+      checkDataBytes(applyDelta(stored, delta), maxBytes);
+      const version = typeof doc.version === 'number' ? doc.version : { $exists: false };
+      const result = await collection.updateOne(
+        { _id, expiresAt: { $gt: new Date() }, version } as Document,
+        deltaUpdate(delta),
+      );
+      if (result.matchedCount === 1) return true;
+    }
+    throw new StoreError('update', new Error('the session kept changing under this update; try again'));
   }
 
   private async readLegacy(id: string, now: number): Promise<SessionRecord | null> {
