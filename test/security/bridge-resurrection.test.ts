@@ -17,7 +17,7 @@ import { runNamespace, serviceSkipReason } from '../support/services.js';
 
 /**
  * A logout through the express-session store bridge (connect-redis and friends) is never undone by a
- * write that was in flight in the same process (C16, B29): the bridge's update reads the whole session
+ * write that was in flight in the same process (C16): the bridge's update reads the whole session
  * and writes it back, and a destroy landing between the two used to be overwritten.
  */
 
@@ -72,7 +72,7 @@ function seeded(seed: number): () => number {
   };
 }
 
-describe('bridge: a destroy between the read and the write of an update (B29)', () => {
+describe('bridge: a destroy between the read and the write of an update (C16)', () => {
   it('store level, destroy landing while the update reads: never written back (deterministic)', async () => {
     const inner = new expressSession.MemoryStore() as unknown as ExpressStoreLike;
     const bridge = new ExpressStoreBridge(inner);
@@ -160,7 +160,7 @@ describe('bridge: a destroy between the read and the write of an update (B29)', 
   });
 });
 
-describe('bridge over HTTP: a slow write against a logout (B29)', () => {
+describe('bridge over HTTP: a slow write against a logout (C16)', () => {
   let server: Server;
   let url: string;
   const inner = new expressSession.MemoryStore() as unknown as ExpressStoreLike;
@@ -247,7 +247,7 @@ const redisSkip = await serviceSkipReason('Redis', async () => {
   await client.quit();
 });
 
-describe.skipIf(redisSkip)('bridge over connect-redis behind a slow link (B29)', () => {
+describe.skipIf(redisSkip)('bridge over connect-redis behind a slow link (C16)', () => {
   const prefix = `${runNamespace('bridge-race')}:`;
   const upstream = new URL(REDIS_URL);
   const proxy = new TcpProxy(upstream.hostname, Number(upstream.port || 6379));

@@ -9,7 +9,7 @@ import { storeTargets } from '../support/interleave.js';
 
 /**
  * Store-level limits seen through the middleware, on every store: the size cap holds against concurrent
- * requests (B27), and a login with a user ID the store cannot hold leaves the user as they were (B26).
+ * requests, and a login with a user ID the store cannot hold leaves the user as they were.
  */
 
 const secret = 'store-limits-secret-0123456789abcdef0123';
@@ -83,7 +83,7 @@ for (const target of targets) {
       if (store) await target.dispose(store);
     });
 
-    it('six concurrent requests each adding 0.9 MB under a 1 MiB cap: at most what fits is stored (B27)', async () => {
+    it('six concurrent requests each adding 0.9 MB under a 1 MiB cap: at most what fits is stored', async () => {
       const start = await request(url).get('/start').expect(200);
       const cookie = cookieOf(start);
       newBarrier(6);
@@ -102,7 +102,7 @@ for (const target of targets) {
 
     for (const [kind, { refusedBy }] of Object.entries(USER_IDS)) {
       const refused = refusedBy === 'all' || refusedBy.includes(target.name);
-      it(`login with a ${kind} user ID: ${refused ? 'refused, and the user stays as they were' : 'stored exactly'} (B26)`, async () => {
+      it(`login with a ${kind} user ID: ${refused ? 'refused, and the user stays as they were' : 'stored exactly'}`, async () => {
         const start = await request(url).get('/start').expect(200);
         const cookie = cookieOf(start);
         const login = await request(url).get(`/login/${kind}`).set('Cookie', cookie);

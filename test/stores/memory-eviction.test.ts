@@ -9,10 +9,10 @@ import { heldEntries } from '../support/memory-internals.js';
 import { record } from './conformance.js';
 
 /**
- * A capped MemoryStore evicts anonymous sessions (no user bound) before logged-in ones (B28): a flood of
+ * A capped MemoryStore evicts anonymous sessions (no user bound) before logged-in ones: a flood of
  * anonymous requests with `saveUninitialized: true` must not log users out.
  */
-describe('MemoryStore eviction policy (B28)', () => {
+describe('MemoryStore eviction policy', () => {
   it('evicts anonymous sessions first: a flood of them leaves every logged-in session in place', async () => {
     const store = new MemoryStore({ max: 100, sweepInterval: 0 });
     const evicted = new Set<string>();

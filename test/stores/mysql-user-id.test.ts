@@ -6,7 +6,7 @@ import { runNamespace, serviceSkipReason } from '../support/services.js';
 import { record } from './conformance.js';
 
 /**
- * MySQL/MariaDB user IDs (B26): text collations pad trailing spaces (`'alice' = 'alice '`, even `_bin`
+ * MySQL/MariaDB user IDs: text collations pad trailing spaces (`'alice' = 'alice '`, even `_bin`
  * ones), and with strict mode off an over-long value is silently truncated. The store keeps `user_id`
  * as bytes and refuses what it cannot hold, and moves a table an earlier version created.
  */
@@ -46,7 +46,7 @@ async function createOldTable(table: string): Promise<void> {
 ) ENGINE=InnoDB`);
 }
 
-describe.skipIf(skip)('MySQLStore user IDs (B26)', () => {
+describe.skipIf(skip)('MySQLStore user IDs', () => {
   it("moves an earlier version's table to byte-exact user IDs, keeping the rows: 'alice' is not 'alice '", async () => {
     const table = runNamespace('skold');
     await createOldTable(table);
