@@ -295,7 +295,10 @@ export interface Store extends EventEmitter {
   timeout: number;
   /** Runs a backend call bounded by `timeout`, mapping failures to typed errors. For store authors. */
   run<T>(operation: string, fn: () => Promise<T>): Promise<T>;
-  /** See SessionStore.checkUserId; here: any well-formed string. Stores with limits override it. */
+  /**
+   * See SessionStore.checkUserId. The base accepts every user ID (its type and form are checked by the
+   * callers, `checkStoreUserId`); stores whose backend has limits override it.
+   */
   checkUserId(userId: string): void;
   // express-session's Store helpers, used when this store is plugged into express-session.
   regenerate(req: ExpressSessionRequest, callback: (err?: unknown) => void): void;
