@@ -50,8 +50,9 @@ return {1, old or ''}
  * turns a key of another type into "missing", as TYPE did.
  *
  * The size is that of the data as one JSON object: each `d:<key>` field stands for `"<key>":<value>`,
- * and the field name is exactly as long as the quoted key. It is measured here, inside the script, so
- * concurrent writes cannot add up past the cap (only writes that set keys can grow the data).
+ * and the field name is as long as the quoted key (a key JSON must escape counts a few bytes short). It is
+ * measured here, inside the script, so concurrent writes cannot add up past the cap (only writes that set
+ * keys can grow the data).
  */
 const UPDATE_LUA = `${BATCH_LUA}
 local k = KEYS[1]
