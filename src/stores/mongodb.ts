@@ -1,7 +1,8 @@
 import { type Collection, type Db, type Document, MongoClient, type MongoClientOptions } from 'mongodb';
-import { CorruptSessionError, OptionsError, StoreUrlError } from '../core/errors.js';
+import { CorruptSessionError, OptionsError, StoreError, StoreUrlError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import {
+  applyDelta,
   applyDeltaToRecord,
   fromExpressSession,
   isForbiddenKey,
@@ -17,7 +18,20 @@ import type {
   SessionSummary,
 } from '../core/types.js';
 import { closeWithin } from './close.js';
-import { reportCorrupt, type SessionStore, Store, type StoreOptions } from './store.js';
+import {
+  checkDataBytes,
+  checkDelta,
+  checkDestroyByUser,
+  checkHandle,
+  checkId,
+  checkListOptions,
+  checkRecord,
+  checkUserIdArgument,
+  reportCorrupt,
+  type SessionStore,
+  Store,
+  type StoreOptions,
+} from './store.js';
 
 export interface MongoStoreOptions extends StoreOptions {
   /** A connected or unconnected client. The store never closes a client it was given. */
@@ -41,6 +55,8 @@ export interface MongoStoreOptions extends StoreOptions {
 }
 
 export const DEFAULT_COLLECTION = 'sessions';
+/** Read-check-write rounds of a size-capped update before it gives up under constant contention. */
+const CAPPED_ROUNDS = 16;
 
 /**
  * A document in the native layout. `_id` is SHA-256 of the session ID (base64url), never the ID itself;
@@ -133,6 +149,7 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async get(id: string): Promise<SessionRecord | null> {
+    checkId('get', id);
     return this.run('get', async () => {
       const now = Date.now();
       const doc = await (await this.native()).findOne({
@@ -148,6 +165,8 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async create(id: string, record: SessionRecord): Promise<boolean> {
+    checkId('create', id);
+    checkRecord(this, 'create', record);
     return this.run('create', async () => {
       const collection = await this.native();
       if (this.legacyCollectionName && (await this.readLegacy(id, Date.now()))) return false;
@@ -164,6 +183,8 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async update(id: string, delta: SessionDelta): Promise<boolean> {
+    checkId('update', id);
+    checkDelta(this, 'update', delta);
     return this.run('update', async () => {
       if (await this.applyNative(id, delta)) return true;
       if (!this.legacyCollectionName) return false;
@@ -176,6 +197,8 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async set(id: string, record: SessionRecord): Promise<void> {
+    checkId('set', id);
+    checkRecord(this, 'set', record);
     await this.run('set', async () => {
       const { _id, version: _version, ...fields } = toDocument(storageKey(id), record);
       const collection = await this.native();
@@ -197,6 +220,7 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async destroy(id: string): Promise<void> {
+    checkId('destroy', id);
     await this.run('destroy', async () => {
       await (await this.native()).deleteOne({ _id: storageKey(id) });
       if (this.legacyCollectionName) await this.legacy().deleteOne({ _id: id });
@@ -204,6 +228,7 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
+    checkId('touch', id);
     return this.run('touch', async () => {
       const moveNative = async () => {
         const result = await (await this.native()).updateOne(
@@ -220,6 +245,7 @@ export class MongoStore extends Store implements SessionStore {
 
   /** Pages in `_id` (handle) order; the cursor is the last handle of the page. Unmigrated legacy sessions are not listed. */
   async list(options: ListOptions = {}): Promise<ListPage> {
+    checkListOptions('list', options);
     return this.run('list', async () => {
       const limit = Math.min(Math.max(Math.trunc(options.limit ?? 100), 1), 1_000);
       const filter: Document = { expiresAt: { $gt: new Date() } };
@@ -263,6 +289,7 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async listByUser(userId: string): Promise<SessionSummary[]> {
+    checkUserIdArgument('listByUser', userId);
     return this.run('listByUser', async () => {
       const docs = await (await this.native()).find({ userId, expiresAt: { $gt: new Date() } }).toArray();
       return this.summaries(await this.unrevoked(docs));
@@ -276,6 +303,7 @@ export class MongoStore extends Store implements SessionStore {
    * revoked, not even between the two steps.
    */
   async destroyByUser(userId: string, options: { except?: string } = {}): Promise<number> {
+    checkDestroyByUser('destroyByUser', userId, options);
     return this.run('destroyByUser', async () => {
       const keep = options.except === undefined ? null : storageKey(options.except);
       await this.raiseEpoch(userId, keep);
@@ -287,6 +315,7 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async getByHandle(handle: string): Promise<SessionSummary | null> {
+    checkHandle('getByHandle', handle);
     return this.run('getByHandle', async () => {
       const doc = await (await this.native()).findOne({ _id: handle, expiresAt: { $gt: new Date() } });
       return doc ? (this.summaries(await this.unrevoked([doc]))[0] ?? null) : null;
@@ -294,6 +323,7 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async destroyByHandle(handle: string): Promise<boolean> {
+    checkHandle('destroyByHandle', handle);
     return this.run('destroyByHandle', async () => {
       const result = await (await this.native()).deleteOne({ _id: handle, expiresAt: { $gt: new Date() } });
       return result.deletedCount === 1;
@@ -343,6 +373,8 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   private async applyNative(id: string, delta: SessionDelta): Promise<boolean> {
+    if (delta.maxBytes !== undefined && Object.keys(delta.set).length > 0)
+      return this.applyCapped(id, delta, delta.maxBytes);
     const collection = await this.native();
     const filter: Document = { _id: storageKey(id), expiresAt: { $gt: new Date() } };
     const update = deltaUpdate(delta);
@@ -354,6 +386,33 @@ export class MongoStore extends Store implements SessionStore {
     }
     const result = await collection.updateOne(filter, update);
     return result.matchedCount === 1;
+  }
+
+  /**
+   * A delta that adds data under a size cap: reads the document, checks the merged data's size, and writes
+   * only if the document's `version` is still the one read (every write bumps it), so concurrent writes
+   * cannot add up past the cap; a write that lost the race reads again.
+   */
+  private async applyCapped(id: string, delta: SessionDelta, maxBytes: number): Promise<boolean> {
+    const collection = await this.native();
+    const _id = storageKey(id);
+    for (let round = 0; round < CAPPED_ROUNDS; round++) {
+      const doc = await collection.findOne({ _id, expiresAt: { $gt: new Date() } });
+      if (!doc) return false;
+      const stored = isObject(doc.data) ? (unescapeDeep(doc.data) as Record<string, unknown>) : {};
+      checkDataBytes(applyDelta(stored, delta), maxBytes);
+      const update = deltaUpdate(delta);
+      // Same user: the stamp stays. A new user: their epoch, read before the write.
+      if (delta.userId !== undefined && doc.userId !== delta.userId)
+        (update.$set as Document).epoch = delta.userId === null ? 0 : await this.epochOf(delta.userId);
+      const version = typeof doc.version === 'number' ? doc.version : { $exists: false };
+      const result = await collection.updateOne(
+        { _id, expiresAt: { $gt: new Date() }, version } as Document,
+        update,
+      );
+      if (result.matchedCount === 1) return true;
+    }
+    throw new StoreError('update', new Error('the session kept changing under this update; try again'));
   }
 
   private epochs(): Collection<EpochDocument> {

@@ -51,19 +51,48 @@ return {1, old or ''}
 
 /**
  * update / touch: merges the delta into the hash, never creating it. Returns {0} when missing, {2, user}
- * when the user's index must first be raised to cover the new deadline (nothing written), else
- * {1, previous user}. ARGV: 1 ttl, 2 expiresAt, 3 lastSeenAt, 4 user flag (k keep, n unbind, s set),
- * 5 user, 6 user whose index was just raised, 7 the score it was raised to, 8 that user's revocation
- * epoch, read with the raise, 9 replace, 10 cookie JSON or '', 11 number of set pairs, then the pairs,
- * then the fields to delete. A session that changes user is stamped with the new user's epoch; one that
- * keeps its user keeps its stamp (an update never revives a revoked session). Every record has `_e`, so one
- * HMGET both proves the hash is there and reads the user binding; pcall turns a key of another type
- * into "missing", as TYPE did.
+ * when the user's index must first be raised to cover the new deadline (nothing written), {3, bytes}
+ * when the merged data would be over the size cap (nothing written), else {1, previous user}.
+ * ARGV: 1 ttl, 2 expiresAt, 3 lastSeenAt, 4 user flag (k keep, n unbind, s set), 5 user, 6 user whose
+ * index was just raised, 7 the score it was raised to, 8 that user's revocation epoch, read with the
+ * raise, 9 replace, 10 cookie JSON or '', 11 number of set pairs, 12 the cap on the data's JSON size in
+ * bytes or '', then the pairs, then the fields to delete. A session that changes user is stamped with the
+ * new user's epoch; one that keeps its user keeps its stamp (an update never revives a revoked session).
+ * Every record has `_e`, so one HMGET both proves the hash is there and reads the user binding; pcall
+ * turns a key of another type into "missing", as TYPE did.
+ *
+ * The size is that of the data as one JSON object: each `d:<key>` field stands for `"<key>":<value>`,
+ * and the field name is as long as the quoted key (a key JSON must escape counts a few bytes short). It is
+ * measured here, inside the script, so concurrent writes cannot add up past the cap (only writes that set
+ * keys can grow the data).
  */
 const UPDATE_LUA = `${BATCH_LUA}
 local k = KEYS[1]
 local meta = redis.pcall('HMGET', k, '_e', '_u', '_ix')
 if meta.err or not meta[1] then return {0, ''} end
+local npairs = tonumber(ARGV[11])
+local cap = tonumber(ARGV[12])
+if cap and npairs > 0 then
+  local fresh = {}
+  local size, count = 0, 0
+  for j = 13, 12 + 2 * npairs, 2 do
+    fresh[ARGV[j]] = true
+    size = size + #ARGV[j] + 1 + #ARGV[j + 1]
+    count = count + 1
+  end
+  for j = 13 + 2 * npairs, #ARGV do fresh[ARGV[j]] = true end
+  if ARGV[9] ~= '1' then
+    for _, f in ipairs(redis.call('HKEYS', k)) do
+      if string.sub(f, 1, 2) == 'd:' and not fresh[f] then
+        size = size + #f + 1 + redis.call('HSTRLEN', k, f)
+        count = count + 1
+      end
+    end
+  end
+  if count > 1 then size = size + count - 1 end
+  size = size + 2
+  if size > cap then return {3, tostring(size)} end
+end
 local cur = meta[2]
 local nu = cur
 if ARGV[4] == 'n' then nu = false elseif ARGV[4] == 's' then nu = ARGV[5] end
@@ -89,8 +118,8 @@ if nu then
   set[#set + 1] = '_u'; set[#set + 1] = nu; set[#set + 1] = '_ix'; set[#set + 1] = string.format('%.17g', ix)
   if nu ~= cur then set[#set + 1] = '_ep'; set[#set + 1] = ARGV[8] end
 end
-local i = 12
-for _ = 1, 2 * tonumber(ARGV[11]) do
+local i = 13
+for _ = 1, 2 * npairs do
   set[#set + 1] = ARGV[i]
   i = i + 1
 end

@@ -1,6 +1,7 @@
 import {
   CorruptSessionError,
   OptionsError,
+  SessionTooLargeError,
   StoreTimeoutError,
   StoreUnavailableError,
   StoreUrlError,
@@ -33,7 +34,19 @@ import {
 } from './redis-clients.js';
 import { connectFromUrl } from './redis-connect.js';
 import { SCRIPTS, type Script } from './redis-scripts.js';
-import { reportCorrupt, type SessionStore, Store, type StoreOptions } from './store.js';
+import {
+  checkDelta,
+  checkDestroyByUser,
+  checkHandle,
+  checkId,
+  checkListOptions,
+  checkRecord,
+  checkUserIdArgument,
+  reportCorrupt,
+  type SessionStore,
+  Store,
+  type StoreOptions,
+} from './store.js';
 
 export type { RedisClientInput } from './redis-clients.js';
 
@@ -136,6 +149,7 @@ export class RedisStore extends Store implements SessionStore {
 
   get(id: string): Promise<SessionRecord | null> {
     return this.run('get', async () => {
+      checkId('get', id);
       const handle = storageKey(id);
       const found = await this.readHandle(handle, 'get');
       if (found !== undefined) {
@@ -149,6 +163,8 @@ export class RedisStore extends Store implements SessionStore {
 
   create(id: string, record: SessionRecord): Promise<boolean> {
     return this.run('create', async () => {
+      checkId('create', id);
+      checkRecord(this, 'create', record);
       // A connect-redis record under the same ID needs no cleanup here: the native one shadows it on
       // read, and destroy removes both.
       return this.writeRecord(storageKey(id), record, 'c');
@@ -157,6 +173,8 @@ export class RedisStore extends Store implements SessionStore {
 
   update(id: string, delta: SessionDelta): Promise<boolean> {
     return this.run('update', async () => {
+      checkId('update', id);
+      checkDelta(this, 'update', delta);
       const handle = storageKey(id);
       const result = await this.applyUpdate(handle, delta, 'update');
       if (result !== 'missing') return true;
@@ -171,6 +189,8 @@ export class RedisStore extends Store implements SessionStore {
 
   set(id: string, record: SessionRecord): Promise<void> {
     return this.run('set', async () => {
+      checkId('set', id);
+      checkRecord(this, 'set', record);
       await this.writeRecord(storageKey(id), record, 's');
       if (this.legacy) await this.cmd('set', this.legacyKey(id), ['DEL', this.legacyKey(id)]);
     });
@@ -178,6 +198,7 @@ export class RedisStore extends Store implements SessionStore {
 
   destroy(id: string): Promise<void> {
     return this.run('destroy', async () => {
+      checkId('destroy', id);
       // Native first, then legacy: a legacy migration racing this destroy checks that its legacy key
       // is still there after writing the native record, and undoes the write when it is not.
       await this.destroyHandle(storageKey(id), '', 'destroy');
@@ -187,6 +208,7 @@ export class RedisStore extends Store implements SessionStore {
 
   touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
     return this.run('touch', async () => {
+      checkId('touch', id);
       const handle = storageKey(id);
       const delta: SessionDelta = { set: {}, unset: [], expiresAt, lastSeenAt };
       const result = await this.applyUpdate(handle, delta, 'touch');
@@ -207,6 +229,7 @@ export class RedisStore extends Store implements SessionStore {
    */
   list(options: ListOptions = {}): Promise<ListPage> {
     return this.run('list', async () => {
+      checkListOptions('list', options);
       const limit = Math.max(1, options.limit ?? 100);
       const masters = await this.masters('list');
       let [node, cursor] = parseCursor(options.cursor ?? null);
@@ -275,6 +298,7 @@ export class RedisStore extends Store implements SessionStore {
 
   listByUser(userId: string): Promise<SessionSummary[]> {
     return this.run('listByUser', async () => {
+      checkUserIdArgument('listByUser', userId);
       const members = await this.indexMembers(userId, 'listByUser');
       const loaded = await Promise.all(members.map(([handle]) => this.readHandle(handle, 'listByUser')));
       // Read after the sessions: one revoked while they loaded is left out.
@@ -308,6 +332,7 @@ export class RedisStore extends Store implements SessionStore {
    */
   destroyByUser(userId: string, options: { except?: string } = {}): Promise<number> {
     return this.run('destroyByUser', async () => {
+      checkDestroyByUser('destroyByUser', userId, options);
       const keep = options.except === undefined ? null : storageKey(options.except);
       const [, reply] = (await this.eval(
         'destroyByUser',
@@ -340,6 +365,7 @@ export class RedisStore extends Store implements SessionStore {
 
   getByHandle(handle: string): Promise<SessionSummary | null> {
     return this.run('getByHandle', async () => {
+      checkHandle('getByHandle', handle);
       if (!HANDLE.test(handle)) return null;
       return this.loadSummary(handle, 'getByHandle');
     });
@@ -347,6 +373,7 @@ export class RedisStore extends Store implements SessionStore {
 
   destroyByHandle(handle: string): Promise<boolean> {
     return this.run('destroyByHandle', async () => {
+      checkHandle('destroyByHandle', handle);
       if (!HANDLE.test(handle)) return false;
       return this.destroyHandle(handle, '', 'destroyByHandle');
     });
@@ -668,11 +695,13 @@ export class RedisStore extends Store implements SessionStore {
           delta.replace ? '1' : '0',
           cookie,
           String(setPairs.length / 2),
+          delta.maxBytes === undefined ? '' : String(delta.maxBytes),
           ...setPairs,
           ...unset,
         ]),
       );
       if (status === 0) return 'missing';
+      if (status === 3) throw new SessionTooLargeError(Number(user), delta.maxBytes as number);
       if (status === 2) {
         grantUser = user;
         const raised = await this.raiseIndex(user, handle, delta.expiresAt, operation);

@@ -9,7 +9,22 @@ import {
 } from '../core/serializer.js';
 import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../core/types.js';
 import { closeWithin } from './close.js';
-import { reportCorrupt, type SessionStore, Store, type StoreOptions } from './store.js';
+import {
+  checkDelta,
+  checkDestroyByUser,
+  checkHandle,
+  checkId,
+  checkJsonBytes,
+  checkListOptions,
+  checkRecord,
+  checkUserIdArgument,
+  checkUserIdLimits,
+  reportCorrupt,
+  type SessionStore,
+  Store,
+  type StoreOptions,
+  type UserIdLimits,
+} from './store.js';
 
 /**
  * Shared SQL logic of the SQLite, PostgreSQL and MySQL stores: one table layout, one set of statements,
@@ -110,7 +125,23 @@ export function quoteIdentifier(dialect: DialectName, name: string): string {
   return dialect === 'mysql' ? `\`${name}\`` : `"${name}"`;
 }
 
-/** The native layout. Keys are `storageKey(id)` (43 base64url characters), times epoch milliseconds. */
+/**
+ * The longest user ID (bytes of UTF-8) the SQL stores hold: MySQL's `user_id` column is `varbinary(1020)`,
+ * and an index entry must stay far below PostgreSQL's B-tree row limit. Longer IDs are refused.
+ */
+export const SQL_USER_ID_MAX_BYTES = 1020;
+
+/**
+ * DDL to run before the first statement: plain statements, or a step that looks at the table first (a
+ * migration of a table an earlier version created).
+ */
+export type SetupStep = string | ((db: SqlConnection) => Promise<void>);
+
+/**
+ * The native layout. Keys are `storageKey(id)` (43 base64url characters), times epoch milliseconds.
+ * User IDs compare byte for byte on every dialect: MySQL's `varbinary` (its text collations, `_bin` ones
+ * included, are PAD SPACE: `'alice'` would equal `'alice '`), PostgreSQL's and SQLite's deterministic text.
+ */
 export function createTableSql(dialect: DialectName, table: string, schema?: string): string[] {
   const q = (name: string) => quoteIdentifier(dialect, name);
   const full = schema ? `${q(schema)}.${q(table)}` : q(table);
@@ -120,7 +151,7 @@ export function createTableSql(dialect: DialectName, table: string, schema?: str
   id varchar(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   data longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
   cookie text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  user_id varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+  user_id varbinary(${SQL_USER_ID_MAX_BYTES}) NULL,
   created_at bigint NOT NULL,
   last_seen_at bigint NOT NULL,
   expires_at bigint NOT NULL,
@@ -165,7 +196,7 @@ export function epochTableSql(dialect: DialectName, table: string, schema?: stri
   if (dialect === 'mysql') {
     return [
       `CREATE TABLE IF NOT EXISTS ${full} (
-  user_id varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  user_id varbinary(${SQL_USER_ID_MAX_BYTES}) NOT NULL,
   epoch bigint NOT NULL,
   PRIMARY KEY (user_id)
 ) ENGINE=InnoDB`,
@@ -346,13 +377,34 @@ export function expressMysqlSessionStatements(options: ExpressMysqlSessionLayout
   };
 }
 
+/**
+ * Brings a `user_id` column an earlier version created (`varchar(255)` in a PAD SPACE collation, where
+ * `'alice'` equals `'alice '` and strict-mode-off servers truncate long IDs) to `varbinary`. The bytes are
+ * kept as they are; the check makes it a no-op on a table already migrated.
+ */
+export function mysqlUserIdMigration(table: string): SetupStep {
+  return async (db) => {
+    const [column] = await db.all(
+      "SELECT DATA_TYPE AS type FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'user_id'",
+      [table],
+    );
+    if (!column || String(column.type).toLowerCase() === 'varbinary') return;
+    await db.run(
+      `ALTER TABLE ${quoteIdentifier('mysql', table)} MODIFY user_id varbinary(${SQL_USER_ID_MAX_BYTES}) NULL`,
+      [],
+    );
+  };
+}
+
 export interface SqlStoreConfig {
   dialect: DialectName;
   executor: SqlExecutor;
   /** The table, quoted and schema-qualified as the dialect wants it. */
   table: string;
   /** DDL to run once before the first statement; empty when the table is not ours to create. */
-  setup: string[];
+  setup: SetupStep[];
+  /** What the `user_id` column can hold; IDs outside it are refused before anything is written. */
+  userIdLimits?: UserIdLimits;
   legacy: LegacyStatements | null;
   pruneInterval: number | false;
 }
@@ -371,8 +423,9 @@ export class SqlStore extends Store implements SessionStore {
   protected readonly executor: SqlExecutor;
   private readonly sql: Statements;
   private readonly legacy: LegacyStatements | null;
-  private readonly setup: string[];
+  private readonly setup: SetupStep[];
   private readonly addColumn: string;
+  private readonly userIdLimits: UserIdLimits;
   private ready: Promise<void> | null = null;
   private pruneTimer: NodeJS.Timeout | null = null;
   private readonly pruneInterval: number | false;
@@ -390,11 +443,18 @@ export class SqlStore extends Store implements SessionStore {
     this.legacy = config.legacy;
     this.setup = config.setup;
     this.addColumn = addEpochColumnSql(config.dialect, config.table);
+    this.userIdLimits = config.userIdLimits ?? { maxBytes: SQL_USER_ID_MAX_BYTES };
     this.pruneInterval = interval === 0 ? false : interval;
     this.schedulePrune();
   }
 
+  /** Refuses a user ID the `user_id` column could not hold byte for byte (ERR_INVALID_USER). */
+  override checkUserId(userId: string): void {
+    checkUserIdLimits(userId, this.userIdLimits);
+  }
+
   async get(id: string): Promise<SessionRecord | null> {
+    checkId('get', id);
     const key = storageKey(id);
     return this.op('get', async () => {
       const now = Date.now();
@@ -419,6 +479,8 @@ export class SqlStore extends Store implements SessionStore {
   }
 
   async create(id: string, record: SessionRecord): Promise<boolean> {
+    checkId('create', id);
+    checkRecord(this, 'create', record);
     const key = storageKey(id);
     const row = toRow(key, record);
     return this.op('create', async () => {
@@ -435,6 +497,8 @@ export class SqlStore extends Store implements SessionStore {
   }
 
   async update(id: string, delta: SessionDelta): Promise<boolean> {
+    checkId('update', id);
+    checkDelta(this, 'update', delta);
     const key = storageKey(id);
     return this.op('update', async () => {
       const now = Date.now();
@@ -463,8 +527,12 @@ export class SqlStore extends Store implements SessionStore {
     const current = row ? this.decode(row) : yield* this.takeLegacy(id, now);
     if (!current) return false;
     const next = applyDeltaToRecord(current, delta);
+    const merged = toRow(key, next);
+    // Checked on the merged data inside the transaction that holds the row lock, so concurrent requests
+    // cannot add up past the cap; throwing rolls the transaction back.
+    if (delta.maxBytes !== undefined) checkJsonBytes(merged[1] as string, delta.maxBytes);
     if (row) {
-      const [, data, cookie, userId, , lastSeenAt, expiresAt] = toRow(key, next);
+      const [, data, cookie, userId, , lastSeenAt, expiresAt] = merged;
       // A session keeps its stamp while it keeps its user; one bound to a new user takes that user's epoch.
       let epoch: unknown = row.epoch ?? 0;
       if (next.userId !== current.userId) {
@@ -473,13 +541,14 @@ export class SqlStore extends Store implements SessionStore {
       }
       yield* exec(this.sql.rewrite, [data, cookie, userId, lastSeenAt, expiresAt, epoch, key]);
     } else {
-      const moved = toRow(key, next);
-      yield* exec(this.sql.upsert, [...moved, next.userId]);
+      yield* exec(this.sql.upsert, [...merged, next.userId]);
     }
     return true;
   }
 
   async set(id: string, record: SessionRecord): Promise<void> {
+    checkId('set', id);
+    checkRecord(this, 'set', record);
     const row = toRow(storageKey(id), record);
     await this.op('set', async () => {
       await this.executor.run(this.sql.upsert, [...row, record.userId]);
@@ -488,6 +557,7 @@ export class SqlStore extends Store implements SessionStore {
   }
 
   async destroy(id: string): Promise<void> {
+    checkId('destroy', id);
     const key = storageKey(id);
     await this.op('destroy', async () => {
       await this.executor.run(this.sql.destroy, [key]);
@@ -496,6 +566,7 @@ export class SqlStore extends Store implements SessionStore {
   }
 
   async touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
+    checkId('touch', id);
     const key = storageKey(id);
     return this.op('touch', async () => {
       const now = Date.now();
@@ -519,6 +590,7 @@ export class SqlStore extends Store implements SessionStore {
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
+    checkListOptions('list', options);
     const limit = Math.max(1, Math.min(options.limit ?? 100, 10_000));
     return this.op('list', async () => {
       const rows = await this.executor.all(this.sql.list, [Date.now(), options.cursor ?? '', limit]);
@@ -558,6 +630,7 @@ export class SqlStore extends Store implements SessionStore {
   }
 
   async listByUser(userId: string): Promise<SessionSummary[]> {
+    checkUserIdArgument('listByUser', userId);
     return this.op('listByUser', async () =>
       this.summaries(await this.executor.all(this.sql.byUser, [userId, Date.now()])),
     );
@@ -569,6 +642,7 @@ export class SqlStore extends Store implements SessionStore {
    * whose INSERT commits after this delete read the epoch before the raise, so it is dead on load.
    */
   async destroyByUser(userId: string, options: { except?: string } = {}): Promise<number> {
+    checkDestroyByUser('destroyByUser', userId, options);
     // Handles are 43 characters, so the empty string never matches a row.
     const keep = options.except === undefined ? '' : storageKey(options.except);
     return this.op('destroyByUser', () =>
@@ -585,6 +659,7 @@ export class SqlStore extends Store implements SessionStore {
   }
 
   async getByHandle(handle: string): Promise<SessionSummary | null> {
+    checkHandle('getByHandle', handle);
     return this.op('getByHandle', async () => {
       const rows = await this.executor.all(this.sql.byHandle, [handle, Date.now()]);
       return this.summaries(rows)[0] ?? null;
@@ -592,6 +667,7 @@ export class SqlStore extends Store implements SessionStore {
   }
 
   async destroyByHandle(handle: string): Promise<boolean> {
+    checkHandle('destroyByHandle', handle);
     return this.op('destroyByHandle', async () => {
       return (await this.executor.run(this.sql.destroyByHandle, [handle, Date.now()])) > 0;
     });
@@ -627,7 +703,10 @@ export class SqlStore extends Store implements SessionStore {
     if (this.setup.length === 0) return Promise.resolve();
     if (!this.ready) {
       const ready = (async () => {
-        for (const ddl of this.setup) await this.executor.run(ddl, []);
+        for (const step of this.setup) {
+          if (typeof step === 'string') await this.executor.run(step, []);
+          else await step(this.executor);
+        }
         await this.addEpochColumn();
       })();
       // A failed attempt (server down at startup) is retried by the next operation.
@@ -676,7 +755,7 @@ export class SqlStore extends Store implements SessionStore {
         expiresAt: toTime(row.expires_at),
         createdAt: toTime(row.created_at),
         lastSeenAt: toTime(row.last_seen_at),
-        userId: row.user_id ?? null,
+        userId: userIdOfRow(row.user_id),
       });
     } catch (error) {
       reportCorrupt(this, error);
@@ -707,7 +786,7 @@ export class SqlStore extends Store implements SessionStore {
           throw new TypeError('data is not an object');
         out.push({
           handle: String(row.id),
-          userId: typeof row.user_id === 'string' ? row.user_id : null,
+          userId: userIdOfRow(row.user_id),
           createdAt: toTime(row.created_at),
           lastSeenAt: toTime(row.last_seen_at),
           expiresAt: toTime(row.expires_at),
@@ -741,6 +820,14 @@ function isRevoked(row: Row): boolean {
   const below = row.revoked_below;
   if (below === null || below === undefined) return false;
   return Number(row.stamp ?? 0) < Number(below);
+}
+
+/** A `user_id` as the driver returns it: text, or bytes from MySQL's `varbinary` column. */
+function userIdOfRow(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return value;
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  throw new TypeError('user_id is neither text nor bytes');
 }
 
 function toRow(key: string, record: SessionRecord): unknown[] {
