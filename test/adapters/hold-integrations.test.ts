@@ -5,6 +5,7 @@ import { connect as connectHttp2, createServer as createHttp2Server } from 'node
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import compression from 'compression';
 import express from 'express';
 import expressSession from 'express-session';
 import helmet from 'helmet';
@@ -83,6 +84,39 @@ for (const backend of all) {
         };
       });
       expect(outcome.sessionkit).toEqual({ csp: 'string', frame: 'SAMEORIGIN', cookies: 1 });
+      expect(outcome.sessionkit).toEqual(outcome['express-session']);
+    });
+
+    it('compression() mounted before the session, as apps usually order them', async () => {
+      const body = 'y'.repeat(3000);
+      const outcome = await side(backend, async (flavor, store) => {
+        const app = express();
+        app.use(compression({ threshold: 0 }));
+        app.use(
+          flavor === 'sessionkit'
+            ? session({ secret, store, resave: false, saveUninitialized: false })
+            : expressSession({
+                secret,
+                store: store as unknown as expressSession.Store,
+                resave: false,
+                saveUninitialized: false,
+              }),
+        );
+        app.get('/', (req, res) => {
+          req.session.n = 1;
+          res.setHeader('Content-Type', 'text/plain');
+          res.write(body);
+          res.end(body);
+        });
+        const res = await request(app).get('/').set('Accept-Encoding', 'gzip');
+        return [
+          res.status,
+          res.headers['content-encoding'],
+          res.text === body + body,
+          setCookies(res).length,
+        ];
+      });
+      expect(outcome.sessionkit).toEqual([200, 'gzip', true, 1]);
       expect(outcome.sessionkit).toEqual(outcome['express-session']);
     });
 
