@@ -25,6 +25,7 @@ import {
   serve,
   statusLines,
 } from '../support/hold-harness.js';
+import { SlowMemoryStore } from '../support/slow-store.js';
 
 /**
  * Common middleware and protocols around a held response, each beside express-session with the same app
@@ -298,3 +299,43 @@ for (const backend of all) {
     });
   });
 }
+
+describe('HTTP/2 compatibility mode, where calls are still queued', () => {
+  it('a header Node rejects at replay resets the stream and is reported; the server lives', async () => {
+    const store = new SlowMemoryStore(20);
+    const middleware = session({ secret, store, resave: false, saveUninitialized: false });
+    const errors: unknown[] = [];
+    middleware.manager.on('error', (error) => errors.push((error as { code?: string }).code));
+    const server = createHttp2Server((req, res) => {
+      const httpReq = req as unknown as WithSession;
+      middleware(httpReq, res as unknown as ServerResponse, () => {
+        httpReq.session.n = 1;
+        if (req.url === '/bad') res.writeHead(200, { 'Bad Header': 'x' } as Record<string, string>);
+        res.end('body');
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const client = connectHttp2(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    client.on('error', () => undefined);
+    const ask = (path: string) =>
+      new Promise<string>((resolve) => {
+        const stream = client.request({ ':path': path });
+        let body = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        stream.on('end', () => resolve(`ended:${body}`));
+        stream.on('error', (error: { code?: string }) => resolve(`error:${error.code}`));
+      });
+    try {
+      expect(await ask('/bad')).toMatch(/^(error:|ended:$)/);
+      expect(errors).toEqual(['ERR_INVALID_HTTP_TOKEN']);
+      expect(await ask('/good')).toBe('ended:body');
+    } finally {
+      client.close();
+      server.close();
+    }
+  });
+});
