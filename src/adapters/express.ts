@@ -275,7 +275,7 @@ class Hold {
       this.queue = [[name, args, original]];
       return name === 'write' ? true : name === 'flushHeaders' ? undefined : this.res;
     }
-    this.gate = new ByteGate(this.res, this.req);
+    this.gate = new ByteGate(this.res, this.req, true);
     return original.apply(this.res, args);
   }
 
@@ -352,7 +352,7 @@ class Hold {
       this.queue = [['end', args, original]];
       return this.res;
     }
-    this.gate = new ByteGate(this.res, this.req);
+    this.gate = new ByteGate(this.res, this.req, false);
     return original.apply(this.res, args);
   }
 
@@ -375,7 +375,7 @@ class Hold {
     this.gate = null;
     this.queue = null;
     try {
-      // A wrapper added after the hold began (compression) has ended its own stream and would swallow
+      // A wrapper mounted after the session (compression) has ended its own stream and would swallow
       // the error page: the connection is closed instead, and the error still reaches next(err).
       if (gate !== null && !gate.rewind(this.ownMethods)) res.destroy();
       else {
@@ -456,8 +456,8 @@ const ADDED_BY_NODE = ['statusCode', 'statusMessage'];
  * they would have without a hold. A hold never outlives `storeTimeout`.
  */
 class ByteGate {
-  /** The response's own properties before its first byte, for `rewind`. */
-  private readonly before: Map<PropertyKey, unknown>;
+  /** The response's own properties before its first byte, for `rewind` (none for a late commit's gate). */
+  private readonly before = new Map<PropertyKey, unknown>();
   private readonly socket: Socket | null;
 
   /** Whether the response has Node's HTTP/1 output path (an HTTP/2 compatibility response has not). */
@@ -470,13 +470,16 @@ class ByteGate {
     );
   }
 
+  /** `rewindable`: nothing of the response went out yet, so a failed commit may put it back (`rewind`). */
   constructor(
     private readonly res: ServerResponse,
     req: IncomingMessage,
+    rewindable: boolean,
   ) {
-    this.before = new Map();
-    for (const key of Reflect.ownKeys(res)) {
-      if (!KEPT.has(key)) this.before.set(key, (res as unknown as Record<PropertyKey, unknown>)[key]);
+    if (rewindable) {
+      for (const key of Reflect.ownKeys(res)) {
+        if (!KEPT.has(key)) this.before.set(key, (res as unknown as Record<PropertyKey, unknown>)[key]);
+      }
     }
     Object.defineProperty(res, '_writeRaw', { configurable: true, writable: true, value: bufferRaw });
     Object.defineProperty(res, '_flush', { configurable: true, writable: true, value: waitToFlush });
