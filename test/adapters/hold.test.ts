@@ -249,6 +249,58 @@ for (const backend of all) {
       expect({ status, cookies }).toEqual({ status: 302, cookies: 1 });
     });
 
+    it('un-awaited regenerate(), login() and destroy() also finish before the first byte', async () => {
+      const store = backend.make();
+      const app = appFor('sessionkit', store, (routes) => {
+        routes.post('/start', (req, res) => {
+          req.session.cart = 'c1';
+          res.send('started');
+        });
+        routes.post('/regenerate', (req, res) => {
+          req.session.regenerate({ keep: true });
+          res.redirect('/');
+        });
+        routes.post('/login', (req, res) => {
+          req.session.login('u1');
+          res.redirect('/');
+        });
+        routes.get('/who', (req, res) => {
+          res.send(String(req.session.currentUserId()));
+        });
+        routes.post('/logout', (req, res) => {
+          req.session.destroy();
+          res.send('bye');
+        });
+      });
+      const started = cookieOf(await request(app).post('/start').expect(200));
+      const regenerated = await request(app).post('/regenerate').set('Cookie', started).expect(302);
+      const renewed = cookieOf(regenerated);
+      expect(renewed).not.toBe(started);
+      expect(await readSession(app, started)).toEqual({});
+      expect(await readSession(app, renewed)).toEqual({ cart: 'c1' });
+      const loggedIn = cookieOf(await request(app).post('/login').set('Cookie', renewed).expect(302));
+      expect(loggedIn).not.toBe(renewed);
+      expect((await request(app).get('/who').set('Cookie', loggedIn)).text).toBe('u1');
+      const out = await request(app).post('/logout').set('Cookie', loggedIn).expect(200, 'bye');
+      expect(setCookies(out)[0]).toMatch(/^connect\.sid=; Path=\/; Expires=Thu, 01 Jan 1970/);
+      expect(await readSession(app, loggedIn)).toEqual({});
+    });
+
+    it('a save() called while the first commit is in flight waits for it instead of racing it', async () => {
+      const store = backend.make();
+      const app = appFor('sessionkit', store, (routes) => {
+        routes.get('/stream', (req, res) => {
+          req.session.a = 1;
+          res.flushHeaders();
+          req.session.b = 2;
+          req.session.save();
+          res.end('streamed');
+        });
+      });
+      const res = await request(app).get('/stream').expect(200, 'streamed');
+      expect(await readSession(app, cookieOf(res))).toEqual({ a: 1, b: 2 });
+    });
+
     it('6. changes made after the first byte are stored when the response ends (SSE, and between write and end)', async () => {
       const outcome = await side(backend, async (flavor, store) => {
         const app = appFor(flavor, store, (routes) => {
