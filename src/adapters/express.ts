@@ -232,6 +232,8 @@ class Hold {
   private queue: Queued[] | null = null;
   /** The wrappers put on the response itself (not on a shared prototype), to tell them from later ones. */
   ownMethods: Record<Held, Method> | null = null;
+  /** The cookies put on the held response at its first call, before the store answered. */
+  private expected: string[] | null = null;
 
   constructor(
     private readonly manager: SessionManager<Carrier>,
@@ -276,6 +278,13 @@ class Hold {
       return name === 'write' ? true : name === 'flushHeaders' ? undefined : this.res;
     }
     this.gate = new ByteGate(this.res, this.req, true);
+    // What the commit will send if its write goes as expected goes on the response now, as express-session
+    // sets it: header hooks of middleware mounted before the session and getHeader() see it.
+    const expected = this.manager.expectedCookies(this.req);
+    if (expected !== null && expected.length > 0) {
+      this.expected = expected;
+      this.addCookies(expected, name === 'writeHead' ? args : undefined);
+    }
     return original.apply(this.res, args);
   }
 
@@ -319,9 +328,15 @@ class Hold {
         return;
       }
       if (gate === null) return;
-      if (cookies.length > 0) {
-        if (gate.headerBuilt()) gate.addHeaderLines(cookies, this.manager.options.noStoreWithCookie);
-        else this.addCookies(cookies, undefined);
+      const expected = this.expected ?? [];
+      this.expected = null;
+      if (!sameValues(cookies, expected)) {
+        if (gate.headerBuilt())
+          gate.replaceCookies(expected, cookies, this.manager.options.noStoreWithCookie);
+        else {
+          removeSetCookies(this.res, expected);
+          this.addCookies(cookies, undefined);
+        }
       }
       gate.open();
     } catch (error) {
@@ -493,18 +508,23 @@ class ByteGate {
   }
 
   /**
-   * Puts the session's Set-Cookie lines into the header Node already built (and, with the preset, makes
-   * its Cache-Control `no-store`, however the application gave its headers). The values are ours, made by
-   * the cookie serializer, so they need none of the checks `setHeader` would make.
+   * In the header Node already built, replaces the Set-Cookie lines put there at the call (`expected`) by
+   * the ones the commit returned (and, with the preset, makes Cache-Control `no-store`, however the
+   * application gave its headers). The values are ours, made by the cookie serializer, so they need none
+   * of the checks `setHeader` would make.
    */
-  addHeaderLines(cookies: string[], noStore: boolean): void {
+  replaceCookies(expected: string[], cookies: string[], noStore: boolean): void {
     const res = this.res as Internal;
     const header = res._header as string;
     let lines = header.slice(0, header.length - 2).split('\r\n');
     lines.pop();
-    if (noStore) lines = lines.filter((line, i) => i === 0 || !/^cache-control[ \t]*:/i.test(line));
+    const stale = new Set(expected.map((cookie) => `Set-Cookie: ${cookie}`));
+    lines = lines.filter((line) => !stale.has(line));
+    if (noStore && cookies.length > 0) {
+      lines = lines.filter((line, i) => i === 0 || !/^cache-control[ \t]*:/i.test(line));
+      lines.push('Cache-Control: no-store');
+    }
     for (const cookie of cookies) lines.push(`Set-Cookie: ${cookie}`);
-    if (noStore) lines.push('Cache-Control: no-store');
     const edited = `${lines.join('\r\n')}\r\n\r\n`;
     res._header = edited;
     if (!res._headerSent) return;
@@ -627,6 +647,20 @@ function releaseDestroy(socket: DeferringSocket): void {
   if (deferral.own) Object.defineProperty(socket, 'destroy', deferral.own);
   else delete (socket as unknown as Record<string, unknown>).destroy;
   if (deferral.args !== null) (socket.destroy as (...args: unknown[]) => Socket)(...deferral.args);
+}
+
+function sameValues(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
+}
+
+/** Takes `values` out of the response's Set-Cookie header (set at the call, not confirmed at release). */
+function removeSetCookies(res: ServerResponse, values: string[]): void {
+  if (values.length === 0) return;
+  const existing = res.getHeader('Set-Cookie');
+  if (existing === undefined) return;
+  const kept = (Array.isArray(existing) ? existing : [String(existing)]).filter((v) => !values.includes(v));
+  if (kept.length > 0) res.setHeader('Set-Cookie', kept);
+  else res.removeHeader('Set-Cookie');
 }
 
 /** Makes the response's Cache-Control `no-store`, in a header object or array given to `writeHead` too. */

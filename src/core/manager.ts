@@ -253,6 +253,31 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   /**
+   * While `commit` waits for its store write: the Set-Cookie values it returns if the write succeeds as
+   * expected (a create creates, an update or touch finds the record). The adapter puts them on the held
+   * response at the call, so header hooks and `getHeader` see them as with express-session, and corrects
+   * the header in the rare other case. `null` when more than the write decides (operations pending).
+   */
+  expectedCookies(req: Req & SessionCarrier): string[] | null {
+    const context = this.contextFor(req);
+    if (!context || context.ephemeral || context.writing === null) return null;
+    const session = context.session;
+    if (req.session !== session) return null;
+    const state = sessionStateOf(session);
+    if (state.isNew) {
+      const header = this.sessionCookie(req, context, session);
+      return header ? [header] : [];
+    }
+    const updating =
+      this.options.resave ||
+      state.userId !== state.storedUserId ||
+      state.cookieSnapshot === null ||
+      !hasShape(session.cookie, state.cookieSnapshot) ||
+      diff(session, state.snapshot).changed;
+    return this.cookiesAfter(req, context, session, updating ? 'update' : 'touch');
+  }
+
+  /**
    * After the response started: stores what the request changed since its first byte (a Server-Sent
    * Events handler, or a change between `write()` and `end()`), as express-session saves at `end()`.
    * Nothing when nothing changed, and `undefined` when done in this tick (the in-process MemoryStore).

@@ -531,6 +531,42 @@ describe('no error escapes the hold', () => {
   });
 });
 
+describe('the cookie a held response carries', () => {
+  it('is on the response at the call, and withdrawn when the store write finds the session gone', async () => {
+    const store = new SlowMemoryStore(20);
+    const seen: unknown[] = [];
+    const app = express();
+    app.use(
+      session({
+        secret: 'a-long-enough-secret-for-the-hold-tests-0123456789',
+        store,
+        resave: false,
+        saveUninitialized: false,
+        cookie: { maxAge: 60_000 },
+      }),
+    );
+    app.get('/', (req, res) => {
+      req.session.n = ((req.session.n as number) ?? 0) + 1;
+      res.send(String(req.session.n));
+      seen.push(setCookies({ headers: { 'set-cookie': res.getHeader('Set-Cookie') } }).length);
+    });
+    const first = await request(app).get('/').expect(200, '1');
+    const cookie = cookieOf(first);
+    const again = await request(app).get('/').set('Cookie', cookie).expect(200, '2');
+    expect(setCookies(again)).toHaveLength(1);
+    // Another request logs the session out while this one's update is in flight: the update finds
+    // nothing (and never creates), so the cookie set at the call must not go out.
+    const update = store.update.bind(store);
+    store.update = async (id, delta) => {
+      await store.destroy(id);
+      return update(id, delta);
+    };
+    const lost = await request(app).get('/').set('Cookie', cookie).expect(200, '3');
+    expect(setCookies(lost)).toEqual([]);
+    expect(seen).toEqual([1, 1, 1]);
+  });
+});
+
 describe("preset: 'owasp' sends Cache-Control: no-store with Set-Cookie however the app gives headers", () => {
   const secret = 'owasp-preset-secret-0123456789abcdef0123';
   for (const [kind, makeStore] of [
