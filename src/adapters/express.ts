@@ -164,13 +164,15 @@ function holdResponse(manager: SessionManager<Carrier>, req: Carrier, res: Serve
   }
   const target = res as unknown as Record<Held, Method>;
   const own = {} as Record<Held, Method>;
+  let foreignBelow = false;
   for (const name of HELD) {
     const original = target[name];
+    foreignBelow ||= original !== (ServerResponse.prototype as unknown as Record<Held, Method>)[name];
     own[name] = target[name] = function held(...args: unknown[]) {
       return hold.phase === DONE ? original.apply(res, args) : hold.call(name, args, original);
     };
   }
-  hold.ownMethods = own;
+  hold.ownMethods = foreignBelow ? null : own;
 }
 
 /** The prototype just above `ServerResponse.prototype` in the response's chain, if it is not that itself. */
@@ -230,7 +232,11 @@ class Hold {
   private gate: ByteGate | null = null;
   /** Off HTTP/1 only, made when the commit waits for the store. */
   private queue: Queued[] | null = null;
-  /** The wrappers put on the response itself (not on a shared prototype), to tell them from later ones. */
+  /**
+   * The wrappers put on the response itself over Node's own methods, to tell them from later ones; `null`
+   * also when a middleware mounted before the session wrapped them first (compression): that wrapper has
+   * state a rewind cannot put back.
+   */
   ownMethods: Record<Held, Method> | null = null;
   /** The cookies put on the held response at its first call, before the store answered. */
   private expected: string[] | null = null;
@@ -390,8 +396,9 @@ class Hold {
     this.gate = null;
     this.queue = null;
     try {
-      // A wrapper mounted after the session (compression) has ended its own stream and would swallow
-      // the error page: the connection is closed instead, and the error still reaches next(err).
+      // A wrapper around the response's methods (compression, mounted before or after the session) has
+      // ended its own stream and would swallow the error page: the connection is closed instead, and the
+      // error still reaches next(err).
       if (gate !== null && !gate.rewind(this.ownMethods)) res.destroy();
       else {
         // The held response is dropped whole, headers included (a stale Content-Type or ETag must not
@@ -554,8 +561,8 @@ class ByteGate {
 
   /**
    * Drops what was held and puts the response back as it was before its first byte, for an error page.
-   * `false` (dropped, not rewound) when a wrapper sits on the response's own methods above the session's
-   * (compression mounted after it): that wrapper has ended its own stream and would swallow the page.
+   * `false` (dropped, not rewound) when the response's own methods are not just the session's over
+   * Node's (`ours`): another wrapper has ended its own stream and would swallow the page.
    */
   rewind(ours: Record<Held, Method> | null): boolean {
     const res = this.res as unknown as Record<PropertyKey, unknown>;

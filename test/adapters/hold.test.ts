@@ -455,41 +455,43 @@ describe('no error escapes the hold', () => {
     }
   });
 
-  it('a store failure after compression() ended its stream closes the connection instead of hanging', async () => {
-    const store = new SlowMemoryStore(20);
-    const errors: unknown[] = [];
-    const app = express();
-    app.use(
-      session({
-        secret: 'a-long-enough-secret-for-the-hold-tests-0123456789',
-        store,
-        saveUninitialized: false,
-        resave: false,
-      }),
-    );
-    app.use(compression({ threshold: 0 }));
-    app.get('/', (req, res) => {
-      req.session.n = 1;
-      store.create = () =>
-        Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
-      res.send('x'.repeat(2000));
+  for (const order of ['after', 'before'] as const)
+    it(`a store failure after compression() (mounted ${order} the session) ended its stream closes the connection instead of hanging`, async () => {
+      const store = new SlowMemoryStore(20);
+      const errors: unknown[] = [];
+      const app = express();
+      if (order === 'before') app.use(compression({ threshold: 0 }));
+      app.use(
+        session({
+          secret: 'a-long-enough-secret-for-the-hold-tests-0123456789',
+          store,
+          saveUninitialized: false,
+          resave: false,
+        }),
+      );
+      if (order === 'after') app.use(compression({ threshold: 0 }));
+      app.get('/', (req, res) => {
+        req.session.n = 1;
+        store.create = () =>
+          Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+        res.send('x'.repeat(2000));
+      });
+      app.use(
+        (
+          error: { code?: string },
+          _req: express.Request,
+          res: express.Response,
+          _next: express.NextFunction,
+        ) => {
+          errors.push(error.code);
+          res.status(503).send('unavailable');
+        },
+      );
+      await expect(request(app).get('/').set('Accept-Encoding', 'gzip')).rejects.toThrow(
+        /socket hang up|ECONNRESET/,
+      );
+      expect(errors).toEqual(['ERR_STORE_UNAVAILABLE']);
     });
-    app.use(
-      (
-        error: { code?: string },
-        _req: express.Request,
-        res: express.Response,
-        _next: express.NextFunction,
-      ) => {
-        errors.push(error.code);
-        res.status(503).send('unavailable');
-      },
-    );
-    await expect(request(app).get('/').set('Accept-Encoding', 'gzip')).rejects.toThrow(
-      /socket hang up|ECONNRESET/,
-    );
-    expect(errors).toEqual(['ERR_STORE_UNAVAILABLE']);
-  });
 
   it('a store failure after the first byte closes the connection before the last bytes and reaches next(err)', async () => {
     const store = new SlowMemoryStore(10);
