@@ -1,4 +1,5 @@
-import { connect } from 'node:net';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { connect, Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import compression from 'compression';
 import express from 'express';
@@ -403,6 +404,31 @@ for (const backend of all) {
     });
   });
 }
+
+describe("Node's HTTP/1 output path, which the byte hold relies on", () => {
+  it('buffers a response without its connection in outputData and flushes it with _flush()', () => {
+    // The hold makes a response take the path Node uses for a pipelined response still waiting for its
+    // connection. If a Node release changes it, the adapter falls back to queueing calls (as on HTTP/2)
+    // and this test says why the hold tests started failing.
+    const req = new IncomingMessage(new Socket());
+    const res = new ServerResponse(req) as ServerResponse & {
+      _writeRaw: unknown;
+      _flush: unknown;
+      _send: (data: string, encoding: string, callback: null) => boolean;
+      outputData: { data: unknown }[];
+      outputSize: number;
+      _header: string | null;
+    };
+    expect(typeof res._writeRaw).toBe('function');
+    expect(typeof res._flush).toBe('function');
+    res.writeHead(200, { 'X-Probe': '1' });
+    expect(res._header).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*X-Probe: 1\r\n[\s\S]*\r\n\r\n$/);
+    expect(res.write('body')).toBe(true);
+    expect(res.outputData.length).toBeGreaterThan(0);
+    expect(String(res.outputData[0]?.data).startsWith(res._header as string)).toBe(true);
+    expect(res.outputSize).toBeGreaterThan(0);
+  });
+});
 
 describe('no error escapes the hold', () => {
   it('a client that goes away while its response is held leaves no error behind, and the session is stored', async () => {
