@@ -78,19 +78,21 @@ export async function backends(): Promise<Backend[]> {
 }
 
 export interface AppOptions {
+  /** The Express major to build on (Express 5 unless given). */
+  create?: () => App;
   /** Mounted right after the session middleware (compression, helmet…). */
   after?: express.RequestHandler[];
   saveUninitialized?: boolean;
 }
 
-/** An Express 5 app on `flavor` over `store`, with `/read` (the session's data as JSON) and `/alive`. */
+/** An Express app on `flavor` over `store`, with `/read` (the session's data as JSON) and `/alive`. */
 export function appFor(
   flavor: Flavor,
   store: AnyStore,
   routes: (app: App) => void,
   options: AppOptions = {},
 ): App {
-  const app = express();
+  const app = options.create ? options.create() : express();
   const common = { secret, resave: false, saveUninitialized: options.saveUninitialized ?? false };
   app.use(
     flavor === 'sessionkit'
