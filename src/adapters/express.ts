@@ -1,4 +1,5 @@
 import { IncomingMessage, type OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import { SessionError } from '../core/errors.js';
 import { type SessionCarrier, SessionManager } from '../core/manager.js';
 import type { SessionOptions, SessionRequestLike } from '../core/options.js';
@@ -138,10 +139,9 @@ type HoldCarrier = { [HOLD]?: Hold };
 const patched = new WeakSet<object>();
 
 /**
- * Holds the response from its first byte until the session is committed (express-session flushes the
- * headers first, so a redirect could beat the store write). A commit that needs no store call is done
- * at once and the first byte goes out in the same call. Afterwards calls pass straight through, so
- * middleware that wrapped the methods later (compression) keeps working.
+ * Holds the response's bytes from its first `writeHead`/`write`/`end`/`flushHeaders` until the session is
+ * committed (express-session flushes the headers first, so a redirect could beat the store write). A
+ * commit that needs no store call is done at once and the first byte goes out in the same call.
  *
  * Express swaps every response's prototype, after which V8 copies the object's map for each property
  * added to it: four own wrappers cost about 15 µs a request. So where the response inherits from a
@@ -163,12 +163,16 @@ function holdResponse(manager: SessionManager<Carrier>, req: Carrier, res: Serve
     return;
   }
   const target = res as unknown as Record<Held, Method>;
+  const own = {} as Record<Held, Method>;
+  let foreignBelow = false;
   for (const name of HELD) {
     const original = target[name];
-    target[name] = function held(...args: unknown[]) {
-      return hold.released ? original.apply(res, args) : hold.call(name, args, original);
+    foreignBelow ||= original !== (ServerResponse.prototype as unknown as Record<Held, Method>)[name];
+    own[name] = target[name] = function held(...args: unknown[]) {
+      return hold.phase === DONE ? original.apply(res, args) : hold.call(name, args, original);
     };
   }
+  hold.ownMethods = foreignBelow ? null : own;
 }
 
 /** The prototype just above `ServerResponse.prototype` in the response's chain, if it is not that itself. */
@@ -194,7 +198,7 @@ function patchPrototype(proto: object): void {
       writable: true,
       value: function held(this: ServerResponse, ...args: unknown[]) {
         const hold = (this.req as HoldCarrier | undefined)?.[HOLD];
-        return hold === undefined || hold.released || hold.res !== this
+        return hold === undefined || hold.phase === DONE || hold.res !== this
           ? original.apply(this, args)
           : hold.call(name, args, original);
       },
@@ -202,12 +206,40 @@ function patchPrototype(proto: object): void {
   }
 }
 
-/** One response's hold: the calls made from its first byte on, queued until the session is committed. */
+/** No byte yet: the first held call commits. */
+const IDLE = 0;
+/** The first commit waits for the store; the response's bytes are held (or, off HTTP/1, its calls queued). */
+const HOLDING = 1;
+/** Released before the response ended: its `end` commits what changed since the first byte. */
+const OPEN = 2;
+/** The late commit waits for the store; the response's last bytes are held. */
+const ENDING = 3;
+/** Nothing more to do: every call goes straight through. */
+const DONE = 4;
+
+/**
+ * One response's hold. On HTTP/1 only the bytes are held: the application's `writeHead`/`write`/`end` run
+ * natively at the call (header validation, `headersSent`, a second `end` failing, `write` returning `false`
+ * past the high-water mark are Node's own), and what they produce waits in the response's own output
+ * buffer (see `ByteGate`) until the store has the session; then the Set-Cookie lines go into the header
+ * and the buffer is flushed. A response without Node's HTTP/1 output path (HTTP/2 compatibility mode)
+ * has its calls queued and replayed instead.
+ */
 class Hold {
-  released = false;
-  private holding = false;
-  /** Made only when the commit waits for the store: most commits answer at once. */
+  phase = IDLE;
+  /** The first held call: a commit started by anything but `end` may see more changes before the end. */
+  private first: Held = 'end';
+  private gate: ByteGate | null = null;
+  /** Off HTTP/1 only, made when the commit waits for the store. */
   private queue: Queued[] | null = null;
+  /**
+   * The wrappers put on the response itself over Node's own methods, to tell them from later ones; `null`
+   * also when a middleware mounted before the session wrapped them first (compression): that wrapper has
+   * state a rewind cannot put back.
+   */
+  ownMethods: Record<Held, Method> | null = null;
+  /** The cookies put on the held response at its first call, before the store answered. */
+  private expected: string[] | null = null;
 
   constructor(
     private readonly manager: SessionManager<Carrier>,
@@ -218,11 +250,18 @@ class Hold {
 
   /** A call to a held method; `original` is what it would have called. */
   call(name: Held, args: unknown[], original: Method): unknown {
-    if (this.holding) {
-      this.queue?.push([name, args, original]);
-      return this.standIn(name);
+    if (this.phase === IDLE) return this.start(name, args, original);
+    if (this.phase === OPEN && name === 'end') return this.end(args, original);
+    if (this.queue !== null) {
+      this.queue.push([name, args, original]);
+      return name === 'write' ? true : name === 'flushHeaders' ? undefined : this.res;
     }
-    this.holding = true;
+    return original.apply(this.res, args);
+  }
+
+  /** The response's first byte: commit, and send at once or hold until the store answers. */
+  private start(name: Held, args: unknown[], original: Method): unknown {
+    this.first = name;
     let committed: string[] | Promise<string[]>;
     try {
       committed = this.manager.commit(this.req);
@@ -231,53 +270,430 @@ class Hold {
     }
     if (Array.isArray(committed)) {
       // Nothing was held before this call: it goes out now, with the cookies.
-      this.released = true;
+      this.phase = name === 'end' ? DONE : OPEN;
       this.addCookies(committed, name === 'writeHead' ? args : undefined);
       return original.apply(this.res, args);
     }
-    this.queue = [[name, args, original]];
+    this.phase = HOLDING;
     committed.then(
       (cookies) => this.release(cookies),
       (error: unknown) => this.fail(error),
     );
-    return this.standIn(name);
+    if (!ByteGate.fits(this.res)) {
+      this.queue = [[name, args, original]];
+      return name === 'write' ? true : name === 'flushHeaders' ? undefined : this.res;
+    }
+    this.gate = new ByteGate(this.res, this.req, true);
+    // What the commit will send if its write goes as expected goes on the response now, as express-session
+    // sets it: header hooks of middleware mounted before the session and getHeader() see it.
+    let expected: string[] | null = null;
+    try {
+      expected = this.manager.expectedCookies(this.req);
+    } catch {
+      // The commit itself makes the same cookie and reports what went wrong; the release adds it then.
+    }
+    if (expected !== null && expected.length > 0) {
+      this.expected = expected;
+      this.addCookies(expected, name === 'writeHead' ? args : undefined);
+    }
+    return original.apply(this.res, args);
   }
 
-  /** What a held call returns in place of the real one. */
-  private standIn(name: Held): unknown {
-    return name === 'write' ? true : name === 'flushHeaders' ? undefined : this.res;
+  /** The store has the session: out it goes, unless the response ended meanwhile with more to store. */
+  private release(cookies: string[]): void {
+    try {
+      if (this.first === 'end' || !this.res.writableEnded || this.queue !== null) {
+        this.open(cookies);
+        return;
+      }
+      // The response ended while held, after a first byte that was not its end: store what changed in
+      // between, before any byte goes out (so the cookie can still follow the session, e.g. a regenerate).
+      this.first = 'end';
+      let again: string[] | Promise<string[]>;
+      try {
+        again = this.manager.commit(this.req);
+      } catch (error) {
+        again = Promise.reject(error);
+      }
+      if (Array.isArray(again)) this.open(again.length > 0 ? again : cookies);
+      else
+        again.then(
+          (latest) => this.open(latest.length > 0 ? latest : cookies),
+          (error: unknown) => this.fail(error),
+        );
+    } catch (error) {
+      this.broken(error);
+    }
   }
 
   /** Sends what was held, with the session's cookies. */
-  private release(cookies: string[]): void {
-    this.released = true;
-    const queue = this.queue ?? [];
-    this.queue = null;
-    this.addCookies(cookies, queue.find(([name]) => name === 'writeHead')?.[1]);
-    for (const [, args, original] of queue) original.apply(this.res, args);
+  private open(cookies: string[]): void {
+    try {
+      this.phase = this.first === 'end' || this.res.writableEnded ? DONE : OPEN;
+      const { gate, queue } = this;
+      this.gate = null;
+      this.queue = null;
+      if (queue !== null) {
+        this.addCookies(cookies, queue.find(([name]) => name === 'writeHead')?.[1]);
+        for (const [, args, original] of queue) original.apply(this.res, args);
+        return;
+      }
+      if (gate === null) return;
+      const expected = this.expected ?? [];
+      this.expected = null;
+      if (!sameValues(cookies, expected)) {
+        if (gate.headerBuilt())
+          gate.replaceCookies(expected, cookies, this.manager.options.noStoreWithCookie);
+        else {
+          removeSetCookies(this.res, expected);
+          this.addCookies(cookies, undefined);
+        }
+      }
+      gate.open();
+    } catch (error) {
+      this.broken(error);
+    }
+  }
+
+  /** The response's end after it went out: store what changed since its first byte, before its last. */
+  private end(args: unknown[], original: Method): unknown {
+    let late: Promise<void> | undefined;
+    try {
+      late = this.manager.commitLate(this.req);
+    } catch (error) {
+      this.phase = DONE;
+      this.lateFailed(error);
+      return this.res;
+    }
+    if (late === undefined) {
+      this.phase = DONE;
+      return original.apply(this.res, args);
+    }
+    this.phase = ENDING;
+    late.then(
+      () => this.open([]),
+      (error: unknown) => this.lateFailed(error),
+    );
+    if (!ByteGate.fits(this.res)) {
+      this.queue = [['end', args, original]];
+      return this.res;
+    }
+    this.gate = new ByteGate(this.res, this.req, false);
+    return original.apply(this.res, args);
   }
 
   private addCookies(cookies: string[], writeHeadArgs: unknown[] | undefined): void {
     if (cookies.length === 0) return;
     addSetCookie(this.res, writeHeadArgs, cookies);
-    // A shared cache must never hand one user's Set-Cookie to another (C20).
-    if (this.manager.options.noStoreWithCookie) this.res.setHeader('Cache-Control', 'no-store');
+    // A shared cache must never hand one user's Set-Cookie to another (C20), whatever the app gave.
+    if (this.manager.options.noStoreWithCookie) addNoStore(this.res, writeHeadArgs);
   }
 
+  /** The first commit failed: nothing was sent, so the error handler answers instead of the held response. */
   private fail(error: unknown): void {
     if (this.manager.options.onStoreError === 'anonymous' && isStoreFailure(error)) {
       this.manager.report(error);
-      this.release([]);
+      this.open([]);
       return;
     }
-    this.released = true;
-    // Nothing was sent yet: the error handler answers instead of the held response, which is
-    // dropped whole, headers included (a stale Content-Type or ETag must not leak into the error page).
+    this.phase = DONE;
+    const { gate, res } = this;
+    this.gate = null;
     this.queue = null;
-    const { res } = this;
-    for (const header of res.getHeaderNames()) res.removeHeader(header);
-    res.statusCode = 200;
+    try {
+      // A wrapper around the response's methods (compression, mounted before or after the session) has
+      // ended its own stream and would swallow the error page: the connection is closed instead, and the
+      // error still reaches next(err).
+      if (gate !== null && !gate.rewind(this.ownMethods)) res.destroy();
+      else {
+        // The held response is dropped whole, headers included (a stale Content-Type or ETag must not
+        // leak into the error page).
+        for (const header of res.getHeaderNames()) res.removeHeader(header);
+        res.statusCode = 200;
+      }
+    } catch (rewindError) {
+      this.manager.report(rewindError);
+      res.destroy();
+    }
     this.next(error);
+  }
+
+  /**
+   * The late commit failed after the response's first bytes went out: no error page can replace it, so
+   * the connection is closed before its last bytes (the client sees an incomplete response, not a complete
+   * one whose session was not stored) and the error goes to next(err), as express-session passes it.
+   */
+  private lateFailed(error: unknown): void {
+    const { gate, res } = this;
+    this.gate = null;
+    this.queue = null;
+    this.phase = DONE;
+    gate?.discard();
+    res.destroy();
+    this.next(error);
+  }
+
+  /** A bug of ours while releasing: never an unhandled rejection; the response is closed and it is reported. */
+  private broken(error: unknown): void {
+    this.phase = DONE;
+    this.gate?.discard();
+    this.gate = null;
+    this.queue = null;
+    this.res.destroy();
+    this.manager.report(error);
+  }
+}
+
+/** Node's HTTP/1 response internals the byte hold works with (`lib/_http_outgoing.js`). */
+interface OutgoingInternals {
+  _header: string | null;
+  _headerSent: boolean;
+  outputData: { data: string | Uint8Array | null; encoding: unknown; callback: unknown }[];
+  outputSize: number;
+  _onPendingData(delta: number): void;
+  _writeRaw: (...args: unknown[]) => boolean;
+  _flush(): void;
+}
+
+type Internal = ServerResponse & OutgoingInternals;
+
+/** Own properties of a response the rewind must not touch: its listeners and its connection. */
+const KEPT = new Set<PropertyKey>([
+  '_events',
+  '_eventsCount',
+  '_maxListeners',
+  'req',
+  'socket',
+  // The held output, emptied by the rewind itself (the array is the one the held bytes went into).
+  'outputData',
+  'outputSize',
+]);
+/** Own properties Node's `writeHead` adds to a response that a rewind removes again. */
+const ADDED_BY_NODE = ['statusCode', 'statusMessage'];
+
+/**
+ * Holds an HTTP/1 response's bytes in its own output buffer. Node already buffers a response there while
+ * it waits for its connection (a pipelined response behind another), and flushes it with `_flush()` when
+ * the connection is handed over: the gate makes `_writeRaw` take that path and `_flush` wait, so the
+ * response's API stays Node's own, backpressure included (`write` returns `false` past the high-water
+ * mark and the response emits `drain` once flushed).
+ *
+ * While held, a `destroy()` of the connection (Express's final handler after an error that came when the
+ * headers counted as sent) waits for the release, so the bytes the application wrote go out first, as
+ * they would have without a hold. A hold never outlives `storeTimeout`.
+ */
+class ByteGate {
+  /** The response's own properties before its first byte, for `rewind` (none for a late commit's gate). */
+  private readonly before = new Map<PropertyKey, unknown>();
+  private readonly socket: Socket | null;
+
+  /** Whether the response has Node's HTTP/1 output path (an HTTP/2 compatibility response has not). */
+  static fits(res: ServerResponse): boolean {
+    const internal = res as Internal;
+    return (
+      typeof internal._writeRaw === 'function' &&
+      typeof internal._flush === 'function' &&
+      Array.isArray(internal.outputData)
+    );
+  }
+
+  /** `rewindable`: nothing of the response went out yet, so a failed commit may put it back (`rewind`). */
+  constructor(
+    private readonly res: ServerResponse,
+    req: IncomingMessage,
+    rewindable: boolean,
+  ) {
+    if (rewindable) {
+      for (const key of Reflect.ownKeys(res)) {
+        if (!KEPT.has(key)) this.before.set(key, (res as unknown as Record<PropertyKey, unknown>)[key]);
+      }
+    }
+    Object.defineProperty(res, '_writeRaw', { configurable: true, writable: true, value: bufferRaw });
+    Object.defineProperty(res, '_flush', { configurable: true, writable: true, value: waitToFlush });
+    const socket = res.socket ?? req.socket;
+    this.socket = socket instanceof Socket ? socket : null;
+    if (this.socket !== null) deferDestroy(this.socket);
+  }
+
+  headerBuilt(): boolean {
+    return typeof (this.res as Internal)._header === 'string';
+  }
+
+  /**
+   * In the header Node already built, replaces the Set-Cookie lines put there at the call (`expected`) by
+   * the ones the commit returned (and, with the preset, makes Cache-Control `no-store`, however the
+   * application gave its headers). The values are ours, made by the cookie serializer, so they need none
+   * of the checks `setHeader` would make.
+   */
+  replaceCookies(expected: string[], cookies: string[], noStore: boolean): void {
+    const res = this.res as Internal;
+    const header = res._header as string;
+    let lines = header.slice(0, header.length - 2).split('\r\n');
+    lines.pop();
+    const stale = new Set(expected.map((cookie) => `Set-Cookie: ${cookie}`));
+    lines = lines.filter((line) => !stale.has(line));
+    if (noStore && cookies.length > 0) {
+      lines = lines.filter((line, i) => i === 0 || !/^cache-control[ \t]*:/i.test(line));
+      lines.push('Cache-Control: no-store');
+    }
+    for (const cookie of cookies) lines.push(`Set-Cookie: ${cookie}`);
+    const edited = `${lines.join('\r\n')}\r\n\r\n`;
+    res._header = edited;
+    if (!res._headerSent) return;
+    const held = res.outputData.find(
+      (entry) => typeof entry.data === 'string' && entry.data.startsWith(header),
+    );
+    if (held === undefined) throw new SessionError('ERR_HOLD', 'sessionkit: the held header was not found');
+    held.data = edited + (held.data as string).slice(header.length);
+    res.outputSize += edited.length - header.length;
+    res._onPendingData(edited.length - header.length);
+  }
+
+  /** Lets the held bytes go, through Node's own flush (which ends the response if it ended). */
+  open(): void {
+    const res = this.res as Internal;
+    this.restoreOutputPath();
+    res._flush();
+    this.releaseSocket();
+  }
+
+  /** Drops what was held (the response is being destroyed). */
+  discard(): void {
+    this.dropOutput();
+    this.restoreOutputPath();
+    this.releaseSocket();
+  }
+
+  /**
+   * Drops what was held and puts the response back as it was before its first byte, for an error page.
+   * `false` (dropped, not rewound) when the response's own methods are not just the session's over
+   * Node's (`ours`): another wrapper has ended its own stream and would swallow the page.
+   */
+  rewind(ours: Record<Held, Method> | null): boolean {
+    const res = this.res as unknown as Record<PropertyKey, unknown>;
+    for (const name of HELD) {
+      if (Object.hasOwn(res, name) && res[name] !== ours?.[name]) {
+        this.discard();
+        return false;
+      }
+    }
+    this.dropOutput();
+    this.restoreOutputPath();
+    for (const [key, value] of this.before) res[key] = value;
+    for (const key of ADDED_BY_NODE) if (!this.before.has(key)) delete res[key];
+    this.releaseSocket();
+    return true;
+  }
+
+  private dropOutput(): void {
+    const res = this.res as Internal;
+    if (res.outputSize > 0) res._onPendingData(-res.outputSize);
+    res.outputData = [];
+    res.outputSize = 0;
+  }
+
+  private restoreOutputPath(): void {
+    const res = this.res as unknown as Record<string, unknown>;
+    delete res._writeRaw;
+    delete res._flush;
+  }
+
+  private releaseSocket(): void {
+    if (this.socket !== null) releaseDestroy(this.socket);
+  }
+}
+
+/** `_writeRaw` while held: Node's own buffering branch, taken whatever the connection. */
+function bufferRaw(this: Internal, data: string | Uint8Array, encoding: unknown, callback: unknown): boolean {
+  if (this.socket?.destroyed) return false;
+  let cb = callback;
+  let enc = encoding;
+  if (typeof enc === 'function') {
+    cb = enc;
+    enc = null;
+  }
+  this.outputData.push({ data, encoding: enc, callback: cb });
+  this.outputSize += data.length;
+  this._onPendingData(data.length);
+  return this.outputSize < this.writableHighWaterMark;
+}
+
+/** `_flush` while held: the connection handed over to a held pipelined response waits for the release. */
+function waitToFlush(): void {}
+
+/** Per connection: how many held responses use it, and a `destroy()` that came meanwhile. */
+const DEFERRED = Symbol('sessionkit.deferredDestroy');
+interface Deferral {
+  holds: number;
+  args: unknown[] | null;
+  own: PropertyDescriptor | undefined;
+}
+type DeferringSocket = Socket & { [DEFERRED]?: Deferral };
+
+function deferDestroy(socket: DeferringSocket): void {
+  const existing = socket[DEFERRED];
+  if (existing !== undefined) {
+    existing.holds++;
+    return;
+  }
+  const deferral: Deferral = {
+    holds: 1,
+    args: null,
+    own: Object.getOwnPropertyDescriptor(socket, 'destroy'),
+  };
+  socket[DEFERRED] = deferral;
+  Object.defineProperty(socket, 'destroy', {
+    configurable: true,
+    writable: true,
+    value: function deferredDestroy(this: Socket, ...args: unknown[]) {
+      deferral.args ??= args;
+      return this;
+    },
+  });
+}
+
+function releaseDestroy(socket: DeferringSocket): void {
+  const deferral = socket[DEFERRED];
+  if (deferral === undefined || --deferral.holds > 0) return;
+  delete socket[DEFERRED];
+  if (deferral.own) Object.defineProperty(socket, 'destroy', deferral.own);
+  else delete (socket as unknown as Record<string, unknown>).destroy;
+  if (deferral.args !== null) (socket.destroy as (...args: unknown[]) => Socket)(...deferral.args);
+}
+
+function sameValues(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
+}
+
+/** Takes `values` out of the response's Set-Cookie header (set at the call, not confirmed at release). */
+function removeSetCookies(res: ServerResponse, values: string[]): void {
+  if (values.length === 0) return;
+  const existing = res.getHeader('Set-Cookie');
+  if (existing === undefined) return;
+  const kept = (Array.isArray(existing) ? existing : [String(existing)]).filter((v) => !values.includes(v));
+  if (kept.length > 0) res.setHeader('Set-Cookie', kept);
+  else res.removeHeader('Set-Cookie');
+}
+
+/** Makes the response's Cache-Control `no-store`, in a header object or array given to `writeHead` too. */
+function addNoStore(res: ServerResponse, writeHeadArgs: unknown[] | undefined): void {
+  res.setHeader('Cache-Control', 'no-store');
+  const headersArg = writeHeadArgs?.find((arg, i) => i > 0 && typeof arg === 'object' && arg !== null);
+  if (Array.isArray(headersArg)) {
+    const nested = headersArg.length > 0 && Array.isArray(headersArg[0]);
+    const pairs = nested ? (headersArg as [unknown, unknown][]) : chunk(headersArg);
+    const kept = pairs.filter(([name]) => String(name).toLowerCase() !== 'cache-control');
+    headersArg.length = 0;
+    for (const [name, value] of kept) {
+      if (nested) headersArg.push([name, value]);
+      else headersArg.push(name, value);
+    }
+    if (nested) headersArg.push(['Cache-Control', 'no-store']);
+    else headersArg.push('Cache-Control', 'no-store');
+  } else if (headersArg) {
+    const headers = headersArg as OutgoingHttpHeaders;
+    for (const key of Object.keys(headers)) if (key.toLowerCase() === 'cache-control') delete headers[key];
+    headers['Cache-Control'] = 'no-store';
   }
 }
 

@@ -70,6 +70,8 @@ interface RequestContext {
   secure: boolean | null;
   /** Session operations still running (a destroy() whose callback the app did not wait for). */
   pending: Set<Promise<unknown>> | null;
+  /** The commit's store write while it runs: a save() called meanwhile waits for it instead of racing it. */
+  writing: Promise<unknown> | null;
 }
 
 /** Longest stale cookie candidates tried per request (duplicate names, B04). */
@@ -211,6 +213,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       ended: false,
       secure: null,
       pending: null,
+      writing: null,
     };
     (req as unknown as Record<symbol, RequestContext>)[this.contextKey] = context;
     req.sessionStore = this.userStore;
@@ -242,9 +245,78 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     }
     session.cookie.resetMaxAge();
     const wrote = this.write(session, false);
-    return typeof wrote === 'string'
-      ? this.cookiesAfter(req, context, session, wrote)
-      : wrote.then((result) => this.cookiesAfter(req, context, session, result));
+    if (typeof wrote === 'string') return this.cookiesAfter(req, context, session, wrote);
+    context.writing = wrote;
+    return wrote.then((result) => {
+      context.writing = null;
+      return this.cookiesAfter(req, context, session, result);
+    });
+  }
+
+  /**
+   * While `commit` waits for its store write: the Set-Cookie values it returns if the write succeeds as
+   * expected (a create creates, an update or touch finds the record). The adapter puts them on the held
+   * response at the call, so header hooks and `getHeader` see them as with express-session, and corrects
+   * the header in the rare other case. `null` when more than the write decides (operations pending).
+   */
+  expectedCookies(req: Req & SessionCarrier): string[] | null {
+    const context = this.contextFor(req);
+    if (!context || context.ephemeral || context.writing === null) return null;
+    const session = context.session;
+    if (req.session !== session) return null;
+    const state = sessionStateOf(session);
+    if (state.isNew) {
+      const header = this.sessionCookie(req, context, session);
+      return header ? [header] : [];
+    }
+    const updating =
+      this.options.resave ||
+      state.userId !== state.storedUserId ||
+      state.cookieSnapshot === null ||
+      !hasShape(session.cookie, state.cookieSnapshot) ||
+      diff(session, state.snapshot).changed;
+    return this.cookiesAfter(req, context, session, updating ? 'update' : 'touch');
+  }
+
+  /**
+   * After the response started: stores what the request changed since its first byte (a Server-Sent
+   * Events handler, or a change between `write()` and `end()`), as express-session saves at `end()`.
+   * Nothing when nothing changed, and `undefined` when done in this tick (the in-process MemoryStore).
+   * No cookie can go out any more: a session the browser does not hold yet is not created (warned once).
+   */
+  commitLate(req: Req & SessionCarrier): undefined | Promise<void> {
+    const context = this.contextFor(req);
+    if (!context || context.ephemeral) return undefined;
+    if (context.pending !== null && context.pending.size > 0)
+      return Promise.allSettled([...context.pending]).then(() => this.commitLate(req));
+    const session = context.session;
+    if (req.session !== session) {
+      if (!context.ended && this.options.unset === 'destroy' && req.session == null) {
+        context.ended = true;
+        return this.destroyStored(sessionStateOf(session).id);
+      }
+      return undefined;
+    }
+    const state = sessionStateOf(session);
+    const changed =
+      state.touched || state.userId !== state.storedUserId || diff(session, state.snapshot).changed;
+    if (!changed) return undefined;
+    if (state.isNew) {
+      this.warnOnce('a new session was changed after the response started; its cookie could not be sent');
+      return undefined;
+    }
+    const wrote = this.write(session, true);
+    return typeof wrote === 'string' ? undefined : wrote.then(() => undefined);
+  }
+
+  /**
+   * Runs a req.session operation so that a commit starting before it settles waits for all of it: an app
+   * may call save(), regenerate() or destroy() without waiting and answer at once (express-session
+   * finishes them before the response, so a redirect after an un-awaited save still carries the cookie).
+   */
+  private joined(session: Session, work: Promise<void>): Promise<void> {
+    const context = this.contextFor(session.req as SessionCarrier);
+    return context === undefined ? work : this.track(context, work);
   }
 
   /** The Set-Cookie values once `write` did what it did. */
@@ -277,7 +349,11 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
 
   // ---- SessionController: what req.session's methods do ----
 
-  async regenerate(session: Session, keep: boolean): Promise<void> {
+  regenerate(session: Session, keep: boolean): Promise<void> {
+    return this.joined(session, this.regenerateNow(session, keep));
+  }
+
+  private async regenerateNow(session: Session, keep: boolean): Promise<void> {
     const req = session.req as Req & SessionCarrier;
     const context = this.contextOf(req);
     const state = sessionStateOf(session);
@@ -288,7 +364,11 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     this.emitFor('regenerate', sessionStateOf(next).id);
   }
 
-  async destroy(session: Session): Promise<void> {
+  destroy(session: Session): Promise<void> {
+    return this.joined(session, this.destroyNow(session));
+  }
+
+  private async destroyNow(session: Session): Promise<void> {
     const req = session.req as Req & SessionCarrier;
     const context = this.contextOf(req);
     // As express-session: req.session is gone at once, even before the store confirms.
@@ -322,15 +402,25 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     state.lastSeenAt = record.lastSeenAt;
   }
 
-  async save(session: Session): Promise<void> {
+  save(session: Session): Promise<void> {
+    return this.joined(session, this.saveNow(session));
+  }
+
+  private async saveNow(session: Session): Promise<void> {
     const req = session.req as Req & SessionCarrier;
     const context = this.contextOf(req);
     if (context.ephemeral) return;
+    // The commit's own write is in flight (the response started): write after it, never beside it.
+    if (context.writing !== null) await context.writing.catch(() => undefined);
     const result = await this.write(session, true);
     if (result === 'lost') throw new SessionNotFoundError('save');
   }
 
-  async login(session: Session, userId: string): Promise<void> {
+  login(session: Session, userId: string): Promise<void> {
+    return this.joined(session, this.loginNow(session, userId));
+  }
+
+  private async loginNow(session: Session, userId: string): Promise<void> {
     if (!userId) throw new SessionError('ERR_INVALID_USER', 'sessionkit: login() needs a non-empty user ID');
     // Before the old session is destroyed: a user ID the store refuses leaves the user as they were.
     checkStoreUserId(this.store, 'login', userId);

@@ -2,7 +2,9 @@ import cookieParser from 'cookie-parser';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import session, { MemoryStore } from '../../src/index.js';
+import { NOW } from '../../src/stores/memory.js';
 import { type App, cookieOf, expressVersions, idOf, jsonErrors, setCookies } from '../support/apps.js';
+import { SlowMemoryStore } from '../support/slow-store.js';
 
 /** Marks when the request arrived, so a later handler can tell whether it runs in that same tick. */
 function tickProbe(req: unknown, _res: unknown, next: () => void): void {
@@ -20,9 +22,9 @@ function inArrivalTick(req: unknown): boolean {
 
 const secret = 'a@#flwengFD-a-long-enough-secret-for-tests';
 
-/** A MemoryStore that counts its `get` calls. */
-function countingReads() {
-  const store = new MemoryStore();
+/** A store that counts its `get` calls. */
+function countingReads(makeStore: () => MemoryStore) {
+  const store = makeStore();
   const reads = { count: 0 };
   const get = store.get.bind(store);
   store.get = (id: string) => {
@@ -43,10 +45,23 @@ async function storedSessionCookie(create: () => App, store: MemoryStore): Promi
   return cookieOf(await request(make).get('/').expect(200));
 }
 
-for (const { name, create } of expressVersions) {
-  describe(`seed scenarios on ${name}`, () => {
+/**
+ * Every scenario runs on sessionkit's MemoryStore, which commits in the same tick and never holds a
+ * response, and on a store that answers later, as every networked store does, where each response is held.
+ */
+const storeKinds = [
+  { kind: 'MemoryStore', makeStore: () => new MemoryStore(), inline: true },
+  { kind: 'a slow store', makeStore: (): MemoryStore => new SlowMemoryStore(), inline: false },
+] as const;
+
+const combinations = storeKinds.flatMap((store) =>
+  expressVersions.map((version) => ({ ...store, ...version })),
+);
+
+for (const { kind, makeStore, inline, name, create } of combinations) {
+  describe(`seed scenarios on ${name}, ${kind}`, () => {
     it('sets, reads and removes session values (seed 000)', async () => {
-      const store = new MemoryStore();
+      const store = makeStore();
       const app = create();
       app.use(
         session({
@@ -99,6 +114,7 @@ for (const { name, create } of expressVersions) {
           resave: true,
           saveUninitialized: true,
           key: 'myapp_sid',
+          store: makeStore(),
           cookie: { maxAge: 1000 * 60 * 60 * 2, secure: false },
         }),
       );
@@ -123,7 +139,14 @@ for (const { name, create } of expressVersions) {
       const app = create();
       app.use((await import('express')).default.json());
       app.use(
-        session({ name: 'sid', secret, saveUninitialized: false, resave: true, cookie: { maxAge: 300_000 } }),
+        session({
+          name: 'sid',
+          secret,
+          store: makeStore(),
+          saveUninitialized: false,
+          resave: true,
+          cookie: { maxAge: 300_000 },
+        }),
       );
       app.post('/login', (req, res) => {
         const user = users.get(req.body.email);
@@ -162,6 +185,7 @@ for (const { name, create } of expressVersions) {
           resave: false,
           saveUninitialized: false,
           proxy: true,
+          store: makeStore(),
           cookie: { sameSite: 'none', secure: true },
         }),
       );
@@ -187,23 +211,21 @@ for (const { name, create } of expressVersions) {
     });
   });
 
-  describe(`request lifecycle on ${name}`, () => {
+  describe(`request lifecycle on ${name}, ${kind}`, () => {
     it('stores the session before the client sees a redirect after login', async () => {
-      const store = new MemoryStore();
+      const store = makeStore();
       let storedWhenSent: unknown = 'unset';
       const app = create();
       app.use(session({ secret, store, resave: false, saveUninitialized: false }));
       app.post('/login', (req, res) => {
         req.session.user = 'u1';
-        const writeHead = res.writeHead;
-        // Observe the moment the status line really goes out.
-        res.writeHead = function (this: typeof res, ...args: Parameters<typeof res.writeHead>) {
-          const id = req.sessionID;
-          store.get(id).then((record) => {
-            storedWhenSent = record?.data.user;
-          });
-          return writeHead.apply(this, args);
-        } as typeof res.writeHead;
+        // Observe the moment the first byte really goes out: what the store holds then, read in that tick.
+        const socket = req.socket;
+        const write = socket.write;
+        socket.write = function (this: typeof socket, ...args: unknown[]) {
+          if (storedWhenSent === 'unset') storedWhenSent = store[NOW].get(req.sessionID)?.data.user;
+          return (write as (...a: unknown[]) => boolean).apply(this, args);
+        } as typeof socket.write;
         res.redirect('/account');
       });
       const res = await request(app).post('/login').expect(302);
@@ -212,7 +234,7 @@ for (const { name, create } of expressVersions) {
     });
 
     it('passes a store failure after the response was written to next(err) with status 503', async () => {
-      const store = new MemoryStore();
+      const store = makeStore();
       const app = create();
       app.use(session({ secret, store, resave: false, saveUninitialized: false, storeTimeout: 200 }));
       app.get('/', (req, res) => {
@@ -228,7 +250,7 @@ for (const { name, create } of expressVersions) {
     });
 
     it('bounds a hanging store by storeTimeout', async () => {
-      const store = new MemoryStore();
+      const store = makeStore();
       const app = create();
       app.use(session({ secret, store, resave: false, saveUninitialized: false, storeTimeout: 150 }));
       app.get('/', (_req, res) => res.send('ok'));
@@ -246,7 +268,7 @@ for (const { name, create } of expressVersions) {
     });
 
     it('bounds a MemoryStore method wrapped before the middleware was made, as any store', async () => {
-      const store = new MemoryStore();
+      const store = makeStore();
       const made = await storedSessionCookie(create, store);
       // A wrapper the application installed first: it is not the store's own method, so it gets a timer.
       store.destroy = () => new Promise(() => undefined);
@@ -259,7 +281,7 @@ for (const { name, create } of expressVersions) {
     });
 
     it("onStoreError: 'anonymous' serves a fresh unsaved session when the store is down", async () => {
-      const store = new MemoryStore();
+      const store = makeStore();
       const app = create();
       const middleware = session({
         secret,
@@ -283,7 +305,7 @@ for (const { name, create } of expressVersions) {
     });
 
     it('skip() exempts requests from all session work', async () => {
-      const { store, reads } = countingReads();
+      const { store, reads } = countingReads(makeStore);
       const app = create();
       app.use(
         session({
@@ -303,7 +325,7 @@ for (const { name, create } of expressVersions) {
     });
 
     it('a request without a cookie costs no store read', async () => {
-      const { store, reads } = countingReads();
+      const { store, reads } = countingReads(makeStore);
       const app = create();
       app.use(session({ secret, store, resave: false, saveUninitialized: false }));
       app.get('/', (_req, res) => res.send('x'));
@@ -315,7 +337,7 @@ for (const { name, create } of expressVersions) {
 
     it('keeps held writeHead headers and Set-Cookie values the app set', async () => {
       const app = create();
-      app.use(session({ secret, resave: false, saveUninitialized: true }));
+      app.use(session({ secret, store: makeStore(), resave: false, saveUninitialized: true }));
       app.get('/obj', (_req, res) => {
         res.writeHead(201, { 'Set-Cookie': 'app=1', 'X-Test': 'yes' });
         res.end('obj');
@@ -340,52 +362,55 @@ for (const { name, create } of expressVersions) {
       }
     });
 
-    it('sends at once when nothing is stored, and holds the first byte only while a store write is pending', async () => {
-      // A store that answers later, as every networked one does: its writes land a turn after the call.
-      const remote = new MemoryStore();
-      for (const method of ['create', 'update'] as const) {
-        const original = remote[method].bind(remote) as (...args: unknown[]) => Promise<boolean>;
-        (remote as unknown as Record<string, unknown>)[method] = (...args: unknown[]) =>
-          new Promise((resolve) => setImmediate(resolve)).then(() => original(...args));
-      }
-      const local = new MemoryStore();
-      const appOn = (store: MemoryStore) => {
-        const app = create();
-        app.use(session({ secret, store, resave: false, saveUninitialized: false, touchAfter: 60_000 }));
-        // headersSent right after writeHead() returns: true when the response went out in that very call;
-        // then what the store held at that moment.
-        app.get('/:action', (req, res) => {
-          if (req.params.action === 'write') req.session.n = ((req.session.n as number) ?? 0) + 1;
-          res.writeHead(200, { 'Content-Type': 'text/plain' });
-          const sent = res.headersSent;
-          void store.get(req.sessionID).then((record) => res.end(`${sent} ${record?.data.n ?? '-'}`));
-        });
-        return app;
-      };
+    it.runIf(inline)(
+      'sends at once when nothing is stored, and holds the first byte only while a store write is pending',
+      async () => {
+        // A store that answers later, as every networked one does: its writes land a turn after the call.
+        const remote = new MemoryStore();
+        for (const method of ['create', 'update'] as const) {
+          const original = remote[method].bind(remote) as (...args: unknown[]) => Promise<boolean>;
+          (remote as unknown as Record<string, unknown>)[method] = (...args: unknown[]) =>
+            new Promise((resolve) => setImmediate(resolve)).then(() => original(...args));
+        }
+        const local = new MemoryStore();
+        const appOn = (store: MemoryStore) => {
+          const app = create();
+          app.use(session({ secret, store, resave: false, saveUninitialized: false, touchAfter: 60_000 }));
+          // headersSent right after writeHead() returns (true, as after a real writeHead, held or not), then
+          // what the store held at that moment.
+          app.get('/:action', (req, res) => {
+            if (req.params.action === 'write') req.session.n = ((req.session.n as number) ?? 0) + 1;
+            res.writeHead(200, { 'Content-Type': 'text/plain' });
+            const sent = res.headersSent;
+            void store.get(req.sessionID).then((record) => res.end(`${sent} ${record?.data.n ?? '-'}`));
+          });
+          return app;
+        };
 
-      const held = appOn(remote);
-      expect((await request(held).get('/read').expect(200)).text).toBe('true -');
-      const first = await request(held).get('/write').expect(200);
-      // Not stored yet when the handler ran: the first byte waits for the store.
-      expect(first.text).toBe('false -');
-      expect(setCookies(first)).toHaveLength(1);
-      expect((await request(held).get('/read').set('Cookie', cookieOf(first))).text).toBe('true 1');
-      expect((await request(held).get('/write').set('Cookie', cookieOf(first))).text).toBe('false 1');
-      expect((await remote.get(idOf(cookieOf(first))))?.data.n).toBe(2);
+        const held = appOn(remote);
+        expect((await request(held).get('/read').expect(200)).text).toBe('true -');
+        const first = await request(held).get('/write').expect(200);
+        // Not stored yet when the handler ran: the first byte waited for the store.
+        expect(first.text).toBe('true -');
+        expect(setCookies(first)).toHaveLength(1);
+        expect((await request(held).get('/read').set('Cookie', cookieOf(first))).text).toBe('true 1');
+        expect((await request(held).get('/write').set('Cookie', cookieOf(first))).text).toBe('true 1');
+        expect((await remote.get(idOf(cookieOf(first))))?.data.n).toBe(2);
 
-      // sessionkit's own MemoryStore writes in the same call: the response goes out at once, already stored.
-      const direct = appOn(local);
-      const mine = await request(direct).get('/write').expect(200);
-      expect(mine.text).toBe('true 1');
-      expect(setCookies(mine)).toHaveLength(1);
-      expect((await request(direct).get('/write').set('Cookie', cookieOf(mine))).text).toBe('true 2');
-    });
+        // sessionkit's own MemoryStore writes in the same call: the response goes out at once, already stored.
+        const direct = appOn(local);
+        const mine = await request(direct).get('/write').expect(200);
+        expect(mine.text).toBe('true 1');
+        expect(setCookies(mine)).toHaveLength(1);
+        expect((await request(direct).get('/write').set('Cookie', cookieOf(mine))).text).toBe('true 2');
+      },
+    );
 
     it('runs the app in the same tick when there is no cookie, and passes a bad genid() to next(err)', async () => {
       const app = create();
       let sameTick = false;
       app.use(tickProbe);
-      app.use(session({ secret, resave: false, saveUninitialized: false }));
+      app.use(session({ secret, store: makeStore(), resave: false, saveUninitialized: false }));
       app.get('/', (req, res) => {
         sameTick = inArrivalTick(req);
         res.send(typeof req.session.regenerate);
@@ -401,35 +426,38 @@ for (const { name, create } of expressVersions) {
       expect(res.body.code).toBe('ERR_INVALID_ID');
     });
 
-    it('reads a MemoryStore session in the same tick, and goes through a get() the application wrapped', async () => {
-      const store = new MemoryStore();
-      const app = create();
-      const ticks: boolean[] = [];
-      app.use(tickProbe);
-      app.use(session({ secret, store, resave: false, saveUninitialized: false }));
-      app.get('/write', (req, res) => {
-        req.session.views = (Number(req.session.views) || 0) + 1;
-        res.send(String(req.session.views));
-      });
-      app.get('/read', (req, res) => {
-        ticks.push(inArrivalTick(req));
-        res.send(String(req.session.views));
-      });
-      const first = await request(app).get('/write').expect(200, '1');
-      expect((await request(app).get('/read').set('Cookie', cookieOf(first))).text).toBe('1');
-      expect(ticks).toEqual([true]);
+    it.runIf(inline)(
+      'reads a MemoryStore session in the same tick, and goes through a get() the application wrapped',
+      async () => {
+        const store = makeStore();
+        const app = create();
+        const ticks: boolean[] = [];
+        app.use(tickProbe);
+        app.use(session({ secret, store, resave: false, saveUninitialized: false }));
+        app.get('/write', (req, res) => {
+          req.session.views = (Number(req.session.views) || 0) + 1;
+          res.send(String(req.session.views));
+        });
+        app.get('/read', (req, res) => {
+          ticks.push(inArrivalTick(req));
+          res.send(String(req.session.views));
+        });
+        const first = await request(app).get('/write').expect(200, '1');
+        expect((await request(app).get('/read').set('Cookie', cookieOf(first))).text).toBe('1');
+        expect(ticks).toEqual([true]);
 
-      // A get() wrapped after the middleware was made (a test's counter, an app's logging) is called.
-      let gets = 0;
-      const get = store.get.bind(store);
-      store.get = (id) => {
-        gets++;
-        return get(id);
-      };
-      expect((await request(app).get('/read').set('Cookie', cookieOf(first))).text).toBe('1');
-      expect(gets).toBe(1);
-      expect(ticks).toEqual([true, false]);
-    });
+        // A get() wrapped after the middleware was made (a test's counter, an app's logging) is called.
+        let gets = 0;
+        const get = store.get.bind(store);
+        store.get = (id) => {
+          gets++;
+          return get(id);
+        };
+        expect((await request(app).get('/read').set('Cookie', cookieOf(first))).text).toBe('1');
+        expect(gets).toBe(1);
+        expect(ticks).toEqual([true, false]);
+      },
+    );
 
     it('adds only the API properties to what the request shows: session, sessionID, sessionStore', async () => {
       const app = create();
@@ -438,7 +466,7 @@ for (const { name, create } of expressVersions) {
         before = Reflect.ownKeys(req);
         next();
       });
-      app.use(session({ secret, resave: false, saveUninitialized: false }));
+      app.use(session({ secret, store: makeStore(), resave: false, saveUninitialized: false }));
       app.use((req, res) => {
         const added = Reflect.ownKeys(req).filter((key) => !before.includes(key));
         res.json({
@@ -453,7 +481,7 @@ for (const { name, create } of expressVersions) {
     });
 
     it('holds through the shared response prototype, also when a sub-app hands the response back', async () => {
-      const store = new MemoryStore();
+      const store = makeStore();
       let storedWhenSent: unknown = 'unset';
       const app = create();
       const sub = create();
@@ -467,9 +495,7 @@ for (const { name, create } of expressVersions) {
       app.use((req, res) => {
         const own = ['writeHead', 'write', 'end', 'flushHeaders'].filter((name) => Object.hasOwn(res, name));
         res.on('finish', () => {
-          store.get(req.sessionID).then((record) => {
-            storedWhenSent = record?.data.user;
-          });
+          storedWhenSent = store[NOW].get(req.sessionID)?.data.user;
         });
         res.json(own);
       });
@@ -485,7 +511,7 @@ for (const { name, create } of expressVersions) {
     });
 
     it('wraps the response itself when a middleware before it did, keeping that wrapper in the chain', async () => {
-      const store = new MemoryStore();
+      const store = makeStore();
       const seen: string[] = [];
       const app = create();
       app.use((_req, res, next) => {
@@ -504,14 +530,15 @@ for (const { name, create } of expressVersions) {
       });
       const res = await request(app).get('/').expect(200, 'ok');
       expect(setCookies(res)).toHaveLength(1);
-      // The session's own wrapper sits outside the earlier one and releases into it, cookie set.
+      // The session's own wrapper sits outside the earlier one and calls into it, cookie set: committed
+      // inline, or, held for a slower store, set as the commit expects to send it.
       expect(seen).toEqual(['own writeHead: true', 'outer end, Set-Cookie set']);
       expect((await store.get(idOf(cookieOf(res))))?.data.user).toBe('u1');
     });
 
     it('sends the cookie again when the app changes a browser-session cookie, saved explicitly or not', async () => {
       const app = create();
-      app.use(session({ secret, resave: false, saveUninitialized: false }));
+      app.use(session({ secret, store: makeStore(), resave: false, saveUninitialized: false }));
       app.get('/start', (req, res) => {
         req.session.n = 1;
         res.send('started');
@@ -539,7 +566,7 @@ for (const { name, create } of expressVersions) {
 
     it('streams a body written in several chunks after the hold', async () => {
       const app = create();
-      app.use(session({ secret, resave: false, saveUninitialized: true }));
+      app.use(session({ secret, store: makeStore(), resave: false, saveUninitialized: true }));
       app.get('/', (req, res) => {
         req.session.a = 1;
         res.write('one,');
@@ -570,7 +597,7 @@ for (const { name, create } of expressVersions) {
       const seen: Record<string, unknown>[] = [];
       for (const withSession of [false, true]) {
         const app = create();
-        if (withSession) app.use(session({ secret }));
+        if (withSession) app.use(session({ secret, store: makeStore() }));
         app.get('/where', (req, res) => {
           seen.push(described(req));
           res.send(req.url);
