@@ -345,7 +345,7 @@ export function runAdapterSuite(harness: AdapterHarness): void {
       }));
 
     it('answers 503, not the handler’s answer, when the store is down while saving', () =>
-      withFixture(async ({ app, store }) => {
+      withFixture(async ({ app }) => {
         const cookie = pairOf(await app.request('/write?a=1'));
         const response = await app.request('/down-then-write', { cookie });
         expect(response.status).toBe(503);
