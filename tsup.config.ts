@@ -12,6 +12,7 @@ export default defineConfig({
     'adapters/fastify': 'src/adapters/fastify.ts',
     'adapters/koa': 'src/adapters/koa.ts',
     'adapters/hono': 'src/adapters/hono.ts',
+    'adapters/next': 'src/adapters/next.ts',
     'testing/index': 'src/testing/index.ts',
     'cli/index': 'src/cli/index.ts',
   },
@@ -34,5 +35,6 @@ export default defineConfig({
     'fastify-plugin',
     'koa',
     'hono',
+    'next',
   ],
 });

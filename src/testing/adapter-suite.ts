@@ -75,6 +75,15 @@ function pairOf(response: SuiteResponse): string {
   return header.slice(0, header.indexOf(';'));
 }
 
+/** A Set-Cookie's attributes, lower-cased, in any order (frameworks order and case them their own way). */
+function attributesOf(header: string | undefined): string[] {
+  return (header ?? '')
+    .split(';')
+    .slice(1)
+    .map((attribute) => attribute.trim().toLowerCase())
+    .sort();
+}
+
 /** The session ID inside a signed cookie pair. */
 function idOf(pair: string): string {
   const value = decodeURIComponent(pair.slice(pair.indexOf('=') + 1));
@@ -229,7 +238,8 @@ export function runAdapterSuite(harness: AdapterHarness): void {
         const response = await app.request('/write?a=1');
         const body = parsed(response);
         expect(response.setCookie).toHaveLength(1);
-        expect(response.setCookie[0]).toMatch(/^sid=s%3A[\w-]+\.[\w%+/]+; Path=\/; HttpOnly; SameSite=Lax$/);
+        expect(response.setCookie[0]).toMatch(/^sid=s%3A[\w-]+\.[\w%+/]+;/);
+        expect(attributesOf(response.setCookie[0])).toEqual(['httponly', 'path=/', 'samesite=lax']);
         expect(idOf(pairOf(response))).toBe(body.id);
         expect((await store.get(body.id))?.data).toEqual({ a: '1' });
       }));
@@ -265,7 +275,8 @@ export function runAdapterSuite(harness: AdapterHarness): void {
         const destroyed = await app.request('/destroy', { cookie });
         expect(destroyed.status).toBe(200);
         expect(destroyed.setCookie).toHaveLength(1);
-        expect(destroyed.setCookie[0]).toMatch(/^sid=; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT/);
+        expect(destroyed.setCookie[0]).toMatch(/^sid=;/);
+        expect(attributesOf(destroyed.setCookie[0])).toContain('expires=thu, 01 jan 1970 00:00:00 gmt');
         expect(await store.get(idOf(cookie))).toBeNull();
         const after = parsed(await app.request('/read', { cookie }));
         expect(after.data).toEqual({});
@@ -311,7 +322,9 @@ export function runAdapterSuite(harness: AdapterHarness): void {
           const read = await app.request('/read', { cookie });
           expect(parsed(read).data).toEqual({ a: '1' });
           expect(read.setCookie).toHaveLength(1);
-          expect(read.setCookie[0]).toMatch(/; Expires=[^;]+ GMT; /);
+          expect(attributesOf(read.setCookie[0]).some((attribute) => attribute.startsWith('expires='))).toBe(
+            true,
+          );
           expect(pairOf(read)).toBe(cookie);
         },
         { rolling: true, cookie: { maxAge: 60_000 } },
@@ -402,7 +415,7 @@ export function runAdapterSuite(harness: AdapterHarness): void {
         async ({ app }) => {
           const behindProxy = await app.request('/write?a=1', { 'x-forwarded-proto': 'https' });
           expect(behindProxy.setCookie).toHaveLength(1);
-          expect(behindProxy.setCookie[0]).toMatch(/; Secure; SameSite=Lax$/);
+          expect(attributesOf(behindProxy.setCookie[0])).toContain('secure');
           const plain = await app.request('/write?a=1');
           expect(plain.status).toBe(200);
           expect(plain.setCookie).toEqual([]);

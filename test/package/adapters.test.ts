@@ -6,7 +6,13 @@ import { describe, expect, it } from 'vitest';
 
 // These tests use the built package (dist/), which `npm test` builds before running vitest.
 const root = resolve(import.meta.dirname, '../..');
-const ADAPTERS = ['fastify', 'koa', 'hono'] as const;
+/** Each adapter's export path and the function it exports. */
+const ADAPTERS = [
+  ['fastify', 'session'],
+  ['koa', 'session'],
+  ['hono', 'session'],
+  ['next', 'createSession'],
+] as const;
 
 function run(args: string[], cwd = root): string {
   return execFileSync(process.execPath, args, { cwd, encoding: 'utf8' });
@@ -28,19 +34,19 @@ describe('the adapters in the published package', () => {
   it('the root package loads no web framework', () => {
     const out = run([
       '-e',
-      "require('sessionkit'); console.log(Object.keys(require.cache).filter((p) => /node_modules\\/(fastify|fastify-plugin|koa|hono)\\//.test(p)).length)",
+      "require('sessionkit'); console.log(Object.keys(require.cache).filter((p) => /node_modules\\/(fastify|fastify-plugin|koa|hono|next|@sveltejs|react-router)\\//.test(p)).length)",
     ]);
     expect(out.trim()).toBe('0');
   });
 
   it('each adapter has its own export path, for import and for require', () => {
-    for (const name of ADAPTERS) {
+    for (const [name, entry] of ADAPTERS) {
       const esm = run([
         '--input-type=module',
         '-e',
-        `import { session } from 'sessionkit/${name}'; console.log(typeof session)`,
+        `import { ${entry} } from 'sessionkit/${name}'; console.log(typeof ${entry})`,
       ]);
-      const cjs = run(['-e', `console.log(typeof require('sessionkit/${name}').session)`]);
+      const cjs = run(['-e', `console.log(typeof require('sessionkit/${name}').${entry})`]);
       expect([name, esm.trim(), cjs.trim()]).toEqual([name, 'function', 'function']);
     }
   });
