@@ -13,6 +13,7 @@ export default defineConfig({
     'adapters/koa': 'src/adapters/koa.ts',
     'adapters/hono': 'src/adapters/hono.ts',
     'adapters/next': 'src/adapters/next.ts',
+    'adapters/sveltekit': 'src/adapters/sveltekit.ts',
     'testing/index': 'src/testing/index.ts',
     'cli/index': 'src/cli/index.ts',
   },
@@ -36,5 +37,6 @@ export default defineConfig({
     'koa',
     'hono',
     'next',
+    '@sveltejs/kit',
   ],
 });

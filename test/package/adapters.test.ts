@@ -12,6 +12,7 @@ const ADAPTERS = [
   ['koa', 'session'],
   ['hono', 'session'],
   ['next', 'createSession'],
+  ['sveltekit', 'sessionHandle'],
 ] as const;
 
 function run(args: string[], cwd = root): string {
