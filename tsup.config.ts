@@ -14,6 +14,7 @@ export default defineConfig({
     'adapters/hono': 'src/adapters/hono.ts',
     'adapters/next': 'src/adapters/next.ts',
     'adapters/sveltekit': 'src/adapters/sveltekit.ts',
+    'adapters/react-router': 'src/adapters/react-router.ts',
     'testing/index': 'src/testing/index.ts',
     'cli/index': 'src/cli/index.ts',
   },
@@ -38,5 +39,6 @@ export default defineConfig({
     'hono',
     'next',
     '@sveltejs/kit',
+    'react-router',
   ],
 });

@@ -13,6 +13,7 @@ const ADAPTERS = [
   ['hono', 'session'],
   ['next', 'createSession'],
   ['sveltekit', 'sessionHandle'],
+  ['react-router', 'createSessionkitStorage'],
 ] as const;
 
 function run(args: string[], cwd = root): string {
