@@ -34,7 +34,7 @@ export function openSession<C extends SessionRequestLike>(
   try {
     loading = manager.open(carrier);
   } catch (error) {
-    return Promise.reject(error).catch((failure: unknown) => openAnonymously(manager, carrier, failure));
+    loading = Promise.reject(error);
   }
   if (loading === undefined) return undefined;
   return loading.catch((error: unknown) => openAnonymously(manager, carrier, error));
