@@ -56,7 +56,7 @@ describe('the adapters in the published package', () => {
     }
   });
 
-  it('types: request.session, ctx.session and c.get("session") carry the augmented SessionData', () => {
+  it('types: every adapter carries the augmented SessionData, or its own data type', () => {
     const dir = project({
       'app.ts': `import Fastify from 'fastify';
 import Koa from 'koa';
@@ -65,6 +65,10 @@ import { session as fastifySession, getSession } from 'sessionkit/fastify';
 import { session as koaSession } from 'sessionkit/koa';
 import { session as honoSession, type SessionEnv } from 'sessionkit/hono';
 import type {} from 'sessionkit';
+import { createSession } from 'sessionkit/next';
+import { sessionHandle } from 'sessionkit/sveltekit';
+import { createSessionkitStorage } from 'sessionkit/react-router';
+import type { Handle, RequestEvent } from '@sveltejs/kit';
 declare module 'sessionkit' { interface SessionData { views: number } }
 const options = { secret: 'x', resave: false, saveUninitialized: false };
 
@@ -88,6 +92,33 @@ koa.use(async (ctx) => {
   ctx.body = { views, wrong };
 });
 
+const nextSessions = createSession<{ theme: 'dark' | 'light' }>(options);
+export async function POST() {
+  const session = await nextSessions.getSession();
+  session.theme = 'dark';
+  // @ts-expect-error theme is 'dark' or 'light'
+  session.theme = 'blue';
+  await session.save();
+  return new Response();
+}
+
+export const handle: Handle = sessionHandle(options);
+export const load = (event: RequestEvent) => {
+  const views: number | undefined = event.locals.session.views;
+  // @ts-expect-error views is a number, not a string
+  const wrong: string | undefined = event.locals.session.views;
+  return { views, wrong };
+};
+
+const storage = createSessionkitStorage<{ user: string }>({ cookie: { secrets: ['s'] } });
+export async function action(request: Request) {
+  const session = await storage.getSession(request.headers.get('cookie'));
+  const user: string | undefined = session.get('user');
+  // @ts-expect-error user is a string
+  session.set('user', 1);
+  return new Response(user, { headers: { 'set-cookie': await storage.commitSession(session) } });
+}
+
 const hono = new Hono<SessionEnv<{ cart: string[] }>>();
 hono.use(honoSession<{ cart: string[] }>(options));
 hono.get('/', (c) => {
@@ -97,6 +128,8 @@ hono.get('/', (c) => {
   return c.json({ cart, wrong });
 });
 `,
+      // An ES module project, as SvelteKit's are (its adapter is ESM-only).
+      'package.json': JSON.stringify({ type: 'module' }),
       'tsconfig.json': JSON.stringify({
         compilerOptions: {
           strict: true,
