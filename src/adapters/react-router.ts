@@ -88,7 +88,7 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
   return {
     async getSession(cookieHeader, parseOptions) {
       const id: unknown = cookieHeader ? await cookie.parse(cookieHeader, parseOptions) : null;
-      const record = typeof id === 'string' && isWellFormedId(id, true) ? await read(id) : null;
+      const record = typeof id === 'string' && isWellFormedId(id, false) ? await read(id) : null;
       const session = createSession<Data, FlashData>(
         (record?.data ?? {}) as Data,
         record ? (id as string) : '',
