@@ -52,7 +52,7 @@ function cookieOf(response: Response): string {
 }
 
 describe('the framework examples', () => {
-  for (const framework of ['fastify', 'koa', 'hono']) {
+  for (const framework of ['fastify', 'koa', 'hono', 'nest']) {
     it(`${framework}: counts visits, logs in with a new session ID and logs out`, async () => {
       const base = await start(framework);
       const first = await fetch(`${base}/`);
