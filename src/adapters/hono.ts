@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -7,7 +7,7 @@ import { SessionManager } from '../core/manager.js';
 import type { SessionOptions } from '../core/options.js';
 import type { TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
-import { commitSession, FetchCarrier, openSession } from './shared.js';
+import { commitSession, FetchCarrier, type FetchHost, openSession } from './shared.js';
 
 /** Hono's environment with the session in `Variables`: `new Hono<SessionEnv<MyData>>()`. */
 export type SessionEnv<Data = SessionData> = {
@@ -42,9 +42,16 @@ export function session<Data = SessionData>(options: HonoSessionOptions): HonoSe
   const noStore = manager.options.noStoreWithCookie;
 
   const middleware: MiddlewareHandler<SessionEnv<Data>> = async (c, next) => {
-    const carrier = new FetchCarrier<Context>(c, c.req.raw.headers, c.req.url, proxy === true, (current) =>
-      c.set('session', current as TypedSession<Data>),
-    );
+    // On @hono/node-server the Node request is at hand: reading its headers builds no WHATWG Headers.
+    const incoming = (c.env as NodeBindings | undefined)?.incoming;
+    const cookie = incoming ? incoming.headers.cookie : c.req.header('cookie');
+    const forwarded =
+      proxy !== true
+        ? undefined
+        : incoming
+          ? firstOf(incoming.headers['x-forwarded-proto'])
+          : c.req.header('x-forwarded-proto');
+    const carrier = new FetchCarrier<Context>(c, HONO, cookie, forwarded);
     if (skip?.(carrier)) {
       await next();
       return;
@@ -70,6 +77,19 @@ export function session<Data = SessionData>(options: HonoSessionOptions): HonoSe
 
   return Object.assign(middleware, { manager: manager as unknown as SessionManager });
 }
+
+/** What @hono/node-server puts in `c.env`. */
+type NodeBindings = { incoming?: IncomingMessage };
+
+function firstOf(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+const HONO: FetchHost<Context> = {
+  // @hono/node-server builds the URL with https on a TLS socket.
+  secure: (c) => c.req.url.startsWith('https:'),
+  publish: (c, session) => c.set('session', session as TypedSession),
+};
 
 /** Hono answers an unknown error with 500: ours become HTTPExceptions carrying their status. */
 function asHttpError(error: unknown): unknown {

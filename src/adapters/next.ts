@@ -4,10 +4,23 @@ import { SessionManager } from '../core/manager.js';
 import type { SessionOptions } from '../core/options.js';
 import type { Session, TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
-import { commitSession, FetchCarrier, openSession } from './shared.js';
+import { commitSession, FetchCarrier, type FetchHost, openSession } from './shared.js';
 
-/** The request as `genid`, `cookie` and `skip` see it (Next.js gives no request object to them). */
-export type NextCarrier = FetchCarrier<null>;
+/** What the adapter knows of a request: whether it is secure, and how its session is saved. */
+export interface NextRequestState {
+  readonly secure: boolean;
+  save(): Promise<void>;
+}
+
+/** The request as `genid` and `cookie` see it (Next.js gives no request object to them). */
+export type NextCarrier = FetchCarrier<NextRequestState>;
+
+const NEXT: FetchHost<NextRequestState> = {
+  secure: (request) => request.secure,
+  publish: (request, session) => {
+    if (session) bindSave(session, request.save);
+  },
+};
 
 /** `createSession()`'s options. `proxy` defaults to trusting `X-Forwarded-Proto`, which Next.js's server sets. */
 export type NextSessionOptions = Omit<SessionOptions<NextCarrier>, 'skip'>;
@@ -47,14 +60,13 @@ export function createSession<Data = SessionData>(options: NextSessionOptions): 
     if (known?.session) return known.session as TypedSession<Data>;
     const head = await headers();
     const scheme = trustForwardedProto ? head.get('x-forwarded-proto')?.split(',')[0]?.trim() : undefined;
-    const carrier: NextCarrier = new FetchCarrier<null>(
-      null,
-      head,
-      `${scheme === 'https' ? 'https' : 'http'}://next.invalid/`,
-      manager.options.proxy === true,
-      (session) => {
-        if (session) bindSave(session, () => save(carrier, jar));
-      },
+    const request: NextRequestState = { secure: scheme === 'https', save: () => save(carrier, jar) };
+    const forwarded = manager.options.proxy === true ? head.get('x-forwarded-proto') : undefined;
+    const carrier: NextCarrier = new FetchCarrier<NextRequestState>(
+      request,
+      NEXT,
+      head.get('cookie'),
+      forwarded,
     );
     carriers.set(jar, carrier);
     const loading = openSession(manager, carrier);

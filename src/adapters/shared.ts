@@ -71,43 +71,41 @@ export function commitSession<C extends SessionRequestLike>(
   });
 }
 
-/** A header reader: the `get` of a WHATWG `Headers`, or of anything shaped like it. */
-export interface HeaderSource {
-  get(name: string): string | null;
+/** How an adapter answers for its framework's requests; made once per adapter, not per request. */
+export interface FetchHost<Host> {
+  /** Whether the request came over HTTPS, as the framework tells it (read only for a Secure cookie). */
+  secure(host: Host): boolean;
+  /** Puts the session where the framework's handlers read it. */
+  publish(host: Host, session: SessionCarrier['session']): void;
 }
 
 /**
  * The request as the manager reads it, for frameworks built on WHATWG `Request` (Hono, SvelteKit,
- * Next.js): the cookie header, `X-Forwarded-Proto` (read only with `proxy: true`), and whether the URL
- * is https. `host` is the framework's own object (Hono's context, SvelteKit's event), which `genid`,
- * `cookie` and `skip` functions receive through the carrier. Assigning `session` (the manager does, on
- * open, regenerate and destroy) publishes it where the framework's handlers read it.
+ * Next.js): the cookie header, `X-Forwarded-Proto` (given only with `proxy: true`), and whether the
+ * request is secure. `host` is the framework's own object (Hono's context, SvelteKit's event), which
+ * `genid`, `cookie` and `skip` functions receive through the carrier. Assigning `session` (the manager
+ * does, on open, regenerate and destroy) publishes it where the framework's handlers read it.
  */
 export class FetchCarrier<Host> implements SessionRequestLike, SessionCarrier {
   readonly headers: Record<string, string | undefined>;
   sessionID?: string;
   sessionStore?: SessionCarrier['sessionStore'];
   #session: SessionCarrier['session'];
-  readonly #url: string;
-  readonly #publish: (session: SessionCarrier['session']) => void;
+  readonly #adapter: FetchHost<Host>;
 
   constructor(
     readonly host: Host,
-    headers: HeaderSource,
-    url: string,
-    trustForwardedProto: boolean,
-    publish: (session: SessionCarrier['session']) => void,
+    adapter: FetchHost<Host>,
+    cookie: string | null | undefined,
+    forwardedProto?: string | null,
   ) {
-    this.headers = { cookie: headers.get('cookie') ?? undefined };
-    if (trustForwardedProto)
-      this.headers['x-forwarded-proto'] = headers.get('x-forwarded-proto') ?? undefined;
-    this.#url = url;
-    this.#publish = publish;
+    this.headers = { cookie: cookie ?? undefined };
+    if (forwardedProto != null) this.headers['x-forwarded-proto'] = forwardedProto;
+    this.#adapter = adapter;
   }
 
-  /** Read only for a Secure or `'auto'` cookie. */
   get secure(): boolean {
-    return this.#url.startsWith('https:');
+    return this.#adapter.secure(this.host);
   }
 
   get session(): SessionCarrier['session'] {
@@ -116,6 +114,6 @@ export class FetchCarrier<Host> implements SessionRequestLike, SessionCarrier {
 
   set session(session: SessionCarrier['session']) {
     this.#session = session;
-    this.#publish(session);
+    this.#adapter.publish(this.host, session);
   }
 }

@@ -5,7 +5,7 @@ import { SessionManager } from '../core/manager.js';
 import type { SessionOptions } from '../core/options.js';
 import type { TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
-import { commitSession, FetchCarrier, openSession } from './shared.js';
+import { commitSession, FetchCarrier, type FetchHost, openSession } from './shared.js';
 
 declare global {
   namespace App {
@@ -42,15 +42,9 @@ export function sessionHandle(options: SvelteKitSessionOptions): SessionHandle {
   const noStore = manager.options.noStoreWithCookie;
 
   const handle: Handle = async ({ event, resolve }) => {
-    const carrier = new FetchCarrier<RequestEvent>(
-      event,
-      event.request.headers,
-      event.url.href,
-      proxy === true,
-      (current) => {
-        event.locals.session = current as TypedSession<SessionData>;
-      },
-    );
+    const { headers } = event.request;
+    const forwarded = proxy === true ? headers.get('x-forwarded-proto') : undefined;
+    const carrier = new FetchCarrier<RequestEvent>(event, SVELTEKIT, headers.get('cookie'), forwarded);
     if (skip?.(carrier)) return resolve(event);
     try {
       const loading = openSession(manager, carrier);
@@ -75,6 +69,13 @@ export function sessionHandle(options: SvelteKitSessionOptions): SessionHandle {
 
   return Object.assign(handle, { manager: manager as unknown as SessionManager });
 }
+
+const SVELTEKIT: FetchHost<RequestEvent> = {
+  secure: (event) => event.url.protocol === 'https:',
+  publish: (event, session) => {
+    event.locals.session = session as TypedSession<SessionData>;
+  },
+};
 
 /** A response from `fetch` has immutable headers: such a one is copied before adding ours. */
 function withMutableHeaders(response: Response): Response {

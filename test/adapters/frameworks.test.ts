@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Context as KoaContext } from 'koa';
@@ -168,6 +170,33 @@ describe('Hono middleware', () => {
     const secure = await hono.request('https://app.example/write');
     expect(secure.headers.getSetCookie()[1]).toMatch(/; Secure; SameSite=Lax$/);
     expect((await hono.request('http://app.example/write')).headers.getSetCookie()).toHaveLength(1);
+  });
+
+  it('on @hono/node-server: reads the Node request, trusting X-Forwarded-Proto only with proxy: true', async () => {
+    const { serve } = await import('@hono/node-server');
+    for (const proxy of [true, false]) {
+      const { hono } = app({ ...base, proxy, cookie: { secure: true } });
+      const server = serve({ fetch: hono.fetch, port: 0, hostname: '127.0.0.1' });
+      await once(server, 'listening');
+      const { port } = server.address() as AddressInfo;
+      try {
+        const response = await fetch(`http://127.0.0.1:${port}/write`, {
+          headers: { 'x-forwarded-proto': 'https' },
+        });
+        const ours = response.headers.getSetCookie().filter((cookie) => cookie.startsWith('connect.sid='));
+        expect([proxy, ours.length]).toEqual([proxy, proxy ? 1 : 0]);
+        if (proxy) {
+          const cookie = (ours[0] as string).split(';')[0] as string;
+          const again = await fetch(`http://127.0.0.1:${port}/write`, {
+            headers: { cookie, 'x-forwarded-proto': 'https' },
+          });
+          expect(((await again.json()) as { id: string }).id).toBe(decodeURIComponent(cookie).slice(14, 57));
+        }
+      } finally {
+        server.close();
+        await once(server, 'close');
+      }
+    }
   });
 
   it("`skip`, `genid` and `cookie` functions get a carrier whose host is Hono's context", async () => {
