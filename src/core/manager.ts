@@ -110,6 +110,12 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * one more property is a hash insert.
    */
   private readonly contextKey = Symbol('sessionkit.context');
+  /**
+   * Adapter hook: whether a request arrived over HTTPS when `proxy` is left unset, i.e. by the framework's
+   * own proxy trust. Express's `req.secure` by default; an adapter whose requests say it another way
+   * (Fastify's `request.protocol` under its `trustProxy`) replaces it once, at setup.
+   */
+  secureOf: (req: Req) => boolean = frameworkSecure;
 
   constructor(options: SessionOptions<Req>) {
     super();
@@ -780,7 +786,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     let secure: boolean;
     if (req.socket?.encrypted || req.connection?.encrypted) secure = true;
     else if (this.options.proxy === false) secure = false;
-    else if (this.options.proxy !== true) secure = req.secure === true;
+    else if (this.options.proxy !== true) secure = this.secureOf(req);
     else {
       const header = req.headers['x-forwarded-proto'];
       const first = (Array.isArray(header) ? header[0] : header)?.split(',')[0]?.trim().toLowerCase();
@@ -843,6 +849,10 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     this.warned.add(message);
     process.emitWarning(`sessionkit: ${message}`, { code: 'SESSIONKIT' });
   }
+}
+
+function frameworkSecure(req: SessionRequestLike): boolean {
+  return req.secure === true;
 }
 
 /** Runs a synchronous store call, with a failure mapped as `call` maps a rejected one. */

@@ -1,0 +1,117 @@
+import type {
+  FastifyInstance,
+  FastifyPluginCallback,
+  FastifyReply,
+  FastifyRequest,
+  HookHandlerDoneFunction,
+} from 'fastify';
+import fastifyPlugin from 'fastify-plugin';
+import { type SessionCarrier, SessionManager } from '../core/manager.js';
+import type { SessionOptions, SessionRequestLike } from '../core/options.js';
+import type { TypedSession } from '../core/session.js';
+import type { SessionData } from '../core/types.js';
+import type { ExpressStoreLike, SessionStore } from '../stores/store.js';
+import { commitSession, openSession } from './shared.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The session (sessionkit). Type its data by augmenting `SessionData` from 'sessionkit'. */
+    session: TypedSession<SessionData>;
+    sessionID: string;
+    sessionStore: SessionStore | ExpressStoreLike;
+  }
+  interface FastifyInstance {
+    /** The core behind the plugin (events: `error`, `create`, `destroy`, `regenerate`, `invalid`). */
+    sessionManager: SessionManager;
+  }
+}
+
+/** `session()`'s options; `genid`, `cookie` and `skip` functions receive the Fastify request. */
+export type FastifySessionOptions = SessionOptions<FastifyRequest>;
+
+/** A request typed with your session data, without declaration merging: `(req: SessionRequest<MyData>) => …`. */
+export type SessionRequest<Data = SessionData> = FastifyRequest & { session: TypedSession<Data> };
+
+/** `request.session`, typed with a data type of the caller's choosing. */
+export function getSession<Data = SessionData>(request: FastifyRequest): TypedSession<Data> {
+  return request.session as unknown as TypedSession<Data>;
+}
+
+type Carrier = FastifyRequest & SessionRequestLike & SessionCarrier;
+
+/** Marks a request whose session was committed, so the error reply of a failed commit does not commit again. */
+const COMMITTED = Symbol('sessionkit.committed');
+type Marked = { [COMMITTED]?: boolean };
+
+const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, done) => {
+  const manager = new SessionManager<Carrier>(options as SessionOptions<Carrier>);
+  // Fastify's `protocol` follows its own `trustProxy`, as Express's `req.secure` follows "trust proxy".
+  manager.secureOf = (request) => request.protocol === 'https';
+  const { skip } = manager.options;
+  const noStore = manager.options.noStoreWithCookie;
+
+  fastify.decorate('sessionManager', manager as unknown as SessionManager);
+  // Declared up front so every request has the same shape.
+  fastify.decorateRequest('session', null as unknown as TypedSession<SessionData>);
+  fastify.decorateRequest('sessionID', '');
+  fastify.decorateRequest('sessionStore', null as unknown as SessionStore);
+
+  fastify.addHook(
+    'onRequest',
+    (request: FastifyRequest, _reply: FastifyReply, next: HookHandlerDoneFunction) => {
+      const carrier = request as Carrier;
+      // Registered twice, or exempt: no session work at all.
+      if (carrier.session || skip?.(request)) {
+        next();
+        return;
+      }
+      const loading = openSession(manager, carrier);
+      if (loading === undefined) next();
+      else loading.then(() => next(), next);
+    },
+  );
+
+  fastify.addHook(
+    'onSend',
+    (
+      request: FastifyRequest,
+      reply: FastifyReply,
+      payload: unknown,
+      next: (error?: Error | null, value?: unknown) => void,
+    ) => {
+      const marked = request as Marked;
+      if (marked[COMMITTED]) {
+        next(null, payload);
+        return;
+      }
+      marked[COMMITTED] = true;
+      const send = (cookies: string[]) => {
+        // Fastify appends a repeated Set-Cookie instead of replacing the application's.
+        for (const cookie of cookies) reply.header('set-cookie', cookie);
+        // A shared cache must never hand one user's Set-Cookie to another (C20).
+        if (noStore && cookies.length > 0) reply.header('cache-control', 'no-store');
+        next(null, payload);
+      };
+      let committed: string[] | Promise<string[]>;
+      try {
+        committed = commitSession(manager, request as Carrier);
+      } catch (error) {
+        next(error as Error);
+        return;
+      }
+      if (Array.isArray(committed)) send(committed);
+      else committed.then(send, (error: Error) => next(error));
+    },
+  );
+  done();
+};
+
+/**
+ * The Fastify 4/5 plugin: `fastify.register(session, options)`. The session is loaded in `onRequest` and
+ * stored in `onSend`, before the headers leave, so a redirect never reaches a server that lacks it.
+ * Needs no @fastify/cookie. Registered at the root (it skips encapsulation), it serves every route.
+ */
+export const session = fastifyPlugin(plugin, { fastify: '4.x || 5.x', name: 'sessionkit' });
+export default session;
+
+export type { FastifyInstance };

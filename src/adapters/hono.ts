@@ -1,0 +1,102 @@
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
+import type { Context, MiddlewareHandler } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { SessionError } from '../core/errors.js';
+import { SessionManager } from '../core/manager.js';
+import type { SessionOptions } from '../core/options.js';
+import type { TypedSession } from '../core/session.js';
+import type { SessionData } from '../core/types.js';
+import { commitSession, FetchCarrier, type FetchHost, openSession } from './shared.js';
+
+/** Hono's environment with the session in `Variables`: `new Hono<SessionEnv<MyData>>()`. */
+export type SessionEnv<Data = SessionData> = {
+  Variables: {
+    /** `c.get('session')` / `c.var.session`. Follows `regenerate()`, `login()` and `logout()`. */
+    session: TypedSession<Data>;
+  };
+};
+
+/** The request as `genid`, `cookie` and `skip` functions see it: `carrier.host` is Hono's context. */
+export type HonoCarrier = FetchCarrier<Context>;
+
+/** `session()`'s options; `genid`, `cookie` and `skip` functions receive a carrier whose `host` is `c`. */
+export type HonoSessionOptions = SessionOptions<HonoCarrier>;
+
+/** The middleware `session()` returns, with the core behind it. */
+export type HonoSessionMiddleware<Data = SessionData> = MiddlewareHandler<SessionEnv<Data>> & {
+  /** The core behind the middleware (events: `error`, `create`, `destroy`, `regenerate`, `invalid`). */
+  readonly manager: SessionManager;
+};
+
+/**
+ * Hono middleware (Node, through @hono/node-server): `app.use(session(options))`, then
+ * `c.get('session')`. The session is stored after `await next()` and its Set-Cookie appended to the
+ * response. Hono has no proxy setting of its own: behind a TLS-terminating proxy, set `proxy: true` so
+ * `X-Forwarded-Proto` is trusted. A store failure becomes an `HTTPException` with the error's status
+ * (503 when the store is down) and the SessionError as its `cause`.
+ */
+export function session<Data = SessionData>(options: HonoSessionOptions): HonoSessionMiddleware<Data> {
+  const manager = new SessionManager<HonoCarrier>(options);
+  const { skip, proxy } = manager.options;
+  const noStore = manager.options.noStoreWithCookie;
+
+  const middleware: MiddlewareHandler<SessionEnv<Data>> = async (c, next) => {
+    // On @hono/node-server the Node request is at hand: reading its headers builds no WHATWG Headers.
+    const incoming = (c.env as NodeBindings | undefined)?.incoming;
+    const cookie = incoming ? incoming.headers.cookie : c.req.header('cookie');
+    const forwarded =
+      proxy !== true
+        ? undefined
+        : incoming
+          ? firstOf(incoming.headers['x-forwarded-proto'])
+          : c.req.header('x-forwarded-proto');
+    const carrier = new FetchCarrier<Context>(c, HONO, cookie, forwarded);
+    if (skip?.(carrier)) {
+      await next();
+      return;
+    }
+    try {
+      const loading = openSession(manager, carrier);
+      if (loading !== undefined) await loading;
+    } catch (error) {
+      throw asHttpError(error);
+    }
+    await next();
+    let cookies: string[];
+    try {
+      cookies = await commitSession(manager, carrier);
+    } catch (error) {
+      throw asHttpError(error);
+    }
+    if (cookies.length === 0) return;
+    for (const cookie of cookies) c.header('Set-Cookie', cookie, { append: true });
+    // A shared cache must never hand one user's Set-Cookie to another (C20).
+    if (noStore) c.header('Cache-Control', 'no-store');
+  };
+
+  return Object.assign(middleware, { manager: manager as unknown as SessionManager });
+}
+
+/** What @hono/node-server puts in `c.env`. */
+type NodeBindings = { incoming?: IncomingMessage };
+
+function firstOf(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+const HONO: FetchHost<Context> = {
+  // @hono/node-server builds the URL with https on a TLS socket.
+  secure: (c) => c.req.url.startsWith('https:'),
+  publish: (c, session) => c.set('session', session as TypedSession),
+};
+
+/** Hono answers an unknown error with 500: ours become HTTPExceptions carrying their status. */
+function asHttpError(error: unknown): unknown {
+  if (!(error instanceof SessionError)) return error;
+  // The body says no more than the status: a store's message may name hosts.
+  const message = error.expose ? error.message : (STATUS_CODES[error.status] ?? 'Error');
+  return new HTTPException(error.status as ContentfulStatusCode, { message, cause: error });
+}
+
+export default session;

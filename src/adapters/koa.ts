@@ -1,0 +1,66 @@
+import type { Context, Middleware, Next } from 'koa';
+import { type SessionCarrier, SessionManager } from '../core/manager.js';
+import type { SessionOptions, SessionRequestLike } from '../core/options.js';
+import type { TypedSession } from '../core/session.js';
+import type { SessionData } from '../core/types.js';
+import type { ExpressStoreLike, SessionStore } from '../stores/store.js';
+import { commitSession, openSession } from './shared.js';
+
+declare module 'koa' {
+  interface DefaultContext {
+    /** The session (sessionkit). Type its data by augmenting `SessionData` from 'sessionkit'. */
+    session: TypedSession<SessionData>;
+    sessionID: string;
+    sessionStore: SessionStore | ExpressStoreLike;
+  }
+}
+
+/** `session()`'s options; `genid`, `cookie` and `skip` functions receive Koa's `ctx`. */
+export type KoaSessionOptions = SessionOptions<Context>;
+
+/** The middleware `session()` returns, with the core behind it and a typed accessor. */
+export interface KoaSessionMiddleware<Data = SessionData> extends Middleware {
+  /** The core behind the middleware (events: `error`, `create`, `destroy`, `regenerate`, `invalid`). */
+  readonly manager: SessionManager;
+  /** `ctx.session`, typed with this middleware's data type (no declaration merging needed). */
+  get(ctx: Context): TypedSession<Data>;
+}
+
+type Carrier = Context & SessionRequestLike & SessionCarrier;
+
+/**
+ * Koa 2/3 middleware: `app.use(session(options))` gives `ctx.session`. The session is stored after
+ * `await next()`, before Koa writes the response. `secure: 'auto'` follows `ctx.secure`, which trusts
+ * `X-Forwarded-Proto` when `app.proxy` is set. A request whose downstream throws stores nothing.
+ */
+export function session<Data = SessionData>(options: KoaSessionOptions): KoaSessionMiddleware<Data> {
+  const manager = new SessionManager<Carrier>(options as SessionOptions<Carrier>);
+  const { skip } = manager.options;
+  const noStore = manager.options.noStoreWithCookie;
+
+  const middleware = async (ctx: Context, next: Next): Promise<void> => {
+    const carrier = ctx as Carrier;
+    // Mounted twice, or exempt: no session work at all.
+    if (carrier.session || skip?.(ctx)) {
+      await next();
+      return;
+    }
+    const loading = openSession(manager, carrier);
+    if (loading !== undefined) await loading;
+    await next();
+    const cookies = await commitSession(manager, carrier);
+    if (cookies.length === 0) return;
+    for (const cookie of cookies) ctx.append('Set-Cookie', cookie);
+    // A shared cache must never hand one user's Set-Cookie to another (C20).
+    if (noStore) ctx.set('Cache-Control', 'no-store');
+  };
+
+  return Object.assign(middleware, {
+    manager: manager as unknown as SessionManager,
+    get(ctx: Context): TypedSession<Data> {
+      return (ctx as Carrier).session as unknown as TypedSession<Data>;
+    },
+  });
+}
+
+export default session;

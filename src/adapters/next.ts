@@ -1,0 +1,132 @@
+import { cookies, headers } from 'next/headers.js';
+import type { SessionCarrier } from '../core/manager.js';
+import { SessionManager } from '../core/manager.js';
+import type { SessionOptions } from '../core/options.js';
+import type { Session, TypedSession } from '../core/session.js';
+import type { SessionData } from '../core/types.js';
+import { commitSession, FetchCarrier, type FetchHost, openSession } from './shared.js';
+
+/** What the adapter knows of a request: whether it is secure, and how its session is saved. */
+export interface NextRequestState {
+  readonly secure: boolean;
+  save(): Promise<void>;
+}
+
+/** The request as `genid` and `cookie` see it (Next.js gives no request object to them). */
+export type NextCarrier = FetchCarrier<NextRequestState>;
+
+const NEXT: FetchHost<NextRequestState> = {
+  secure: (request) => request.secure,
+  publish: (request, session) => {
+    if (session) bindSave(session, request.save);
+  },
+};
+
+/** `createSession()`'s options. `proxy` defaults to trusting `X-Forwarded-Proto`, which Next.js's server sets. */
+export type NextSessionOptions = Omit<SessionOptions<NextCarrier>, 'skip'>;
+
+type CookieJar = Awaited<ReturnType<typeof cookies>>;
+/** The attributes form of `cookies().set()`'s argument. */
+type CookieSet = Exclude<Parameters<CookieJar['set']>[0], string>;
+
+/** What `createSession()` returns. */
+export interface NextSessions<Data = SessionData> {
+  /**
+   * The request's session, in a Route Handler, a Server Action or a Server Component (read only there:
+   * Next.js lets only the first two set cookies). Call `await session.save()` before returning: Next.js
+   * has no response hook, so the save is what stores the session and sets or clears its cookie. After
+   * `regenerate()`, `login()`, `logout()` or `destroy()`, `getSession()` again gives the new session.
+   */
+  getSession(): Promise<TypedSession<Data>>;
+  /** The core (events: `error`, `create`, `destroy`, `regenerate`, `invalid`). */
+  readonly manager: SessionManager;
+}
+
+/**
+ * Sessions for the Next.js App Router, on the Node.js runtime (the stores need Node drivers; the Edge
+ * runtime is not supported). `const { getSession } = createSession(options)` once, in a module of
+ * its own; then `const session = await getSession()` where the session is needed.
+ */
+export function createSession<Data = SessionData>(options: NextSessionOptions): NextSessions<Data> {
+  const manager = new SessionManager<NextCarrier>(options);
+  // The request's scheme reaches a Next.js handler only as the X-Forwarded-Proto its server sets.
+  const trustForwardedProto = manager.options.proxy !== false;
+  /** One carrier per request: Next.js gives each request its own cookie jar. */
+  const carriers = new WeakMap<CookieJar, NextCarrier>();
+
+  async function getSession(): Promise<TypedSession<Data>> {
+    const jar = await cookies();
+    const known = carriers.get(jar);
+    if (known?.session) return known.session as TypedSession<Data>;
+    const head = await headers();
+    const scheme = trustForwardedProto ? head.get('x-forwarded-proto')?.split(',')[0]?.trim() : undefined;
+    const request: NextRequestState = { secure: scheme === 'https', save: () => save(carrier, jar) };
+    const forwarded = manager.options.proxy === true ? head.get('x-forwarded-proto') : undefined;
+    const carrier: NextCarrier = new FetchCarrier<NextRequestState>(
+      request,
+      NEXT,
+      head.get('cookie'),
+      forwarded,
+    );
+    carriers.set(jar, carrier);
+    const loading = openSession(manager, carrier);
+    if (loading !== undefined) await loading;
+    return carrier.session as TypedSession<Data>;
+  }
+
+  async function save(carrier: NextCarrier, jar: CookieJar): Promise<void> {
+    for (const header of await commitSession(manager, carrier)) jar.set(parseSetCookie(header));
+  }
+
+  return { getSession, manager: manager as unknown as SessionManager };
+}
+
+type Done = (err?: Error | null) => void;
+
+/**
+ * `save()` on a session of this adapter commits the request: writes what changed and sets the cookie
+ * through `cookies()`. Not enumerable, so it is never taken for session data.
+ */
+function bindSave(session: Session, commit: () => Promise<void>): void {
+  Object.defineProperty(session, 'save', {
+    configurable: true,
+    writable: true,
+    enumerable: false,
+    value(done?: Done): Promise<void> | undefined {
+      const work = commit();
+      if (!done) return work;
+      work.then(
+        () => done(),
+        (error: Error) => done(error),
+      );
+      return undefined;
+    },
+  });
+}
+
+/** Our Set-Cookie as the attributes object `cookies().set()` takes (it encodes the value itself). */
+export function parseSetCookie(header: string): CookieSet {
+  const [pair = '', ...attributes] = header.split('; ');
+  const eq = pair.indexOf('=');
+  const cookie: CookieSet = {
+    name: pair.slice(0, eq),
+    value: decodeURIComponent(pair.slice(eq + 1)),
+  };
+  for (const attribute of attributes) {
+    const at = attribute.indexOf('=');
+    const key = (at === -1 ? attribute : attribute.slice(0, at)).toLowerCase();
+    const value = at === -1 ? '' : attribute.slice(at + 1);
+    if (key === 'path') cookie.path = value;
+    else if (key === 'domain') cookie.domain = value;
+    else if (key === 'expires') cookie.expires = new Date(value);
+    else if (key === 'max-age') cookie.maxAge = Number(value);
+    else if (key === 'httponly') cookie.httpOnly = true;
+    else if (key === 'secure') cookie.secure = true;
+    else if (key === 'partitioned') cookie.partitioned = true;
+    else if (key === 'samesite') cookie.sameSite = value.toLowerCase() as 'lax' | 'strict' | 'none';
+    else if (key === 'priority') cookie.priority = value.toLowerCase() as 'low' | 'medium' | 'high';
+  }
+  return cookie;
+}
+
+export type { SessionCarrier };

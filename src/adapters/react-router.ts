@@ -1,0 +1,152 @@
+import {
+  type Cookie,
+  type CookieOptions,
+  createCookie,
+  createSession,
+  isCookie,
+  type Session,
+  type SessionData,
+  type SessionStorage,
+} from 'react-router';
+import { CorruptSessionError } from '../core/errors.js';
+import { generateId, isWellFormedId } from '../core/id.js';
+import { DEFAULT_TTL_MS, validateRecord } from '../core/serializer.js';
+import type { SessionRecord } from '../core/types.js';
+import { ExpressStoreBridge } from '../stores/bridge.js';
+import { MemoryStore } from '../stores/memory.js';
+import { type ExpressStoreLike, isNativeStore, runBounded, type SessionStore } from '../stores/store.js';
+
+export interface SessionkitStorageOptions {
+  /** The session ID cookie: a React Router `Cookie`, or options for `createCookie` (`name` default `__session`). */
+  cookie?: Cookie | (CookieOptions & { name?: string });
+  /** Where sessions live: any sessionkit store, or an express-session store. Default: a MemoryStore. */
+  store?: SessionStore | ExpressStoreLike;
+  /** Lifetime (ms) of a session whose cookie has neither `maxAge` nor `expires`. Default one day. */
+  ttl?: number;
+  /** Bound on every store call (ms). Default 5000. */
+  storeTimeout?: number;
+}
+
+/** What a session held when it was loaded or last committed: its ID and each top-level value as JSON. */
+interface Loaded {
+  id: string;
+  values: Map<string, string>;
+}
+
+/**
+ * A React Router (and Remix) `SessionStorage` over any sessionkit store, used exactly as
+ * `createSessionStorage`'s result (`getSession`, `commitSession`, `destroySession`). Unlike it, a
+ * commit writes only the keys this request changed (merged atomically by the store), so two requests
+ * that change different keys both keep their change, and a commit never brings back a session that
+ * another request destroyed meanwhile: its cookie is cleared instead.
+ */
+export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
+  options: SessionkitStorageOptions = {},
+): SessionStorage<Data, FlashData> {
+  const given = options.cookie;
+  const cookie = isCookie(given)
+    ? given
+    : createCookie(given?.name ?? '__session', { path: '/', sameSite: 'lax', httpOnly: true, ...given });
+  const ttl = options.ttl ?? DEFAULT_TTL_MS;
+  const timeout = options.storeTimeout ?? 5_000;
+  const raw = options.store ?? new MemoryStore();
+  const store: SessionStore = isNativeStore(raw) ? raw : new ExpressStoreBridge(raw, ttl);
+  const loaded = new WeakMap<object, Loaded>();
+
+  const call = <T>(operation: string, run: () => Promise<T>) => runBounded(operation, timeout, run);
+
+  async function read(id: string): Promise<SessionRecord | null> {
+    const found = await call('get', () => store.get(id));
+    if (found === null || found === undefined) return null;
+    let record: SessionRecord;
+    try {
+      record = validateRecord(found);
+    } catch (error) {
+      if (!(error instanceof CorruptSessionError)) throw error;
+      await call('destroy', () => store.destroy(id));
+      return null;
+    }
+    if (record.expiresAt > Date.now()) return record;
+    await call('destroy', () => store.destroy(id));
+    return null;
+  }
+
+  /** When the record dies, as React Router's own storage computes it, or `ttl` from now for a browser-session cookie. */
+  function expiry(serialize?: CookieOptions): number {
+    if (serialize?.maxAge != null) return Date.now() + serialize.maxAge * 1000;
+    const expires = serialize?.expires ?? cookie.expires;
+    return expires ? expires.valueOf() : Date.now() + ttl;
+  }
+
+  function remember(session: object, id: string, data: Record<string, unknown>): void {
+    loaded.set(session, {
+      id,
+      values: new Map(Object.entries(data).map(([key, value]) => [key, JSON.stringify(value)])),
+    });
+  }
+
+  return {
+    async getSession(cookieHeader, parseOptions) {
+      const id: unknown = cookieHeader ? await cookie.parse(cookieHeader, parseOptions) : null;
+      const record = typeof id === 'string' && isWellFormedId(id, false) ? await read(id) : null;
+      const session = createSession<Data, FlashData>(
+        (record?.data ?? {}) as Data,
+        record ? (id as string) : '',
+      );
+      if (record) remember(session, id as string, record.data);
+      return session;
+    },
+
+    async commitSession(session, serializeOptions) {
+      const data = session.data as Record<string, unknown>;
+      const expiresAt = expiry(serializeOptions);
+      const now = Date.now();
+      const known = loaded.get(session);
+      let id: string;
+      if (known === undefined) {
+        id = generateId();
+        const record: SessionRecord = {
+          data,
+          cookie: { originalMaxAge: null, expires: new Date(expiresAt).toISOString() },
+          expiresAt,
+          createdAt: now,
+          lastSeenAt: now,
+          userId: null,
+        };
+        const created = await call('create', () => store.create(id, record));
+        if (!created) throw new Error('sessionkit: a session with the generated ID exists');
+      } else {
+        id = known.id;
+        const set: Record<string, unknown> = {};
+        for (const [key, value] of Object.entries(data))
+          if (known.values.get(key) !== JSON.stringify(value)) set[key] = value;
+        const unset = [...known.values.keys()].filter((key) => !Object.hasOwn(data, key));
+        const updated = await call('update', () =>
+          store.update(id, {
+            set,
+            unset,
+            cookie: { originalMaxAge: null, expires: new Date(expiresAt).toISOString() },
+            expiresAt,
+            lastSeenAt: now,
+          }),
+        );
+        // Destroyed by another request meanwhile: the browser forgets it rather than it coming back.
+        if (!updated) {
+          loaded.delete(session);
+          return cookie.serialize('', { ...serializeOptions, maxAge: undefined, expires: new Date(0) });
+        }
+      }
+      remember(session, id, data);
+      return cookie.serialize(id, serializeOptions);
+    },
+
+    async destroySession(session, serializeOptions) {
+      const id = loaded.get(session)?.id ?? session.id;
+      if (id) await call('destroy', () => store.destroy(id));
+      loaded.delete(session);
+      return cookie.serialize('', { ...serializeOptions, maxAge: undefined, expires: new Date(0) });
+    },
+  };
+}
+
+export type { Session, SessionStorage };

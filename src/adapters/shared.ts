@@ -1,0 +1,119 @@
+import { SessionError } from '../core/errors.js';
+import type { SessionCarrier, SessionManager } from '../core/manager.js';
+import type { SessionRequestLike } from '../core/options.js';
+import { isConnectionError } from '../stores/store.js';
+
+/**
+ * What every adapter other than Express's shares: opening and committing with the `onStoreError`
+ * policy applied, so each framework file only wires these into its own hooks.
+ */
+
+type Manager<C extends SessionRequestLike> = SessionManager<C>;
+
+function isStoreFailure(error: unknown): boolean {
+  return (error instanceof SessionError && error.status === 503) || isConnectionError(error);
+}
+
+/** Whether a store failure is absorbed (`onStoreError: 'anonymous'`); reports it when it is. */
+function absorbed<C extends SessionRequestLike>(manager: Manager<C>, error: unknown): boolean {
+  if (manager.options.onStoreError !== 'anonymous' || !isStoreFailure(error)) return false;
+  manager.report(error);
+  return true;
+}
+
+/**
+ * Loads the carrier's session. `undefined` when it is ready now (no cookie, or the in-process
+ * MemoryStore), else a promise. A store failure rejects (a SessionError, status 503) unless
+ * `onStoreError: 'anonymous'`, which gives a fresh session that is never stored.
+ */
+export function openSession<C extends SessionRequestLike>(
+  manager: Manager<C>,
+  carrier: C & SessionCarrier,
+): undefined | Promise<void> {
+  let loading: undefined | Promise<void>;
+  try {
+    loading = manager.open(carrier);
+  } catch (error) {
+    loading = Promise.reject(error);
+  }
+  if (loading === undefined) return undefined;
+  return loading.catch((error: unknown) => openAnonymously(manager, carrier, error));
+}
+
+function openAnonymously<C extends SessionRequestLike>(
+  manager: Manager<C>,
+  carrier: C & SessionCarrier,
+  error: unknown,
+): void {
+  if (!absorbed(manager, error)) throw error;
+  manager.openAnonymous(carrier);
+}
+
+/**
+ * Stores what the request changed and gives the Set-Cookie values for the response, at once when no
+ * store call is needed. Call it before the response's headers leave: that is the save-before-response
+ * guarantee. A store failure rejects unless `onStoreError: 'anonymous'` (then no cookie is sent).
+ */
+export function commitSession<C extends SessionRequestLike>(
+  manager: Manager<C>,
+  carrier: C & SessionCarrier,
+): string[] | Promise<string[]> {
+  let committed: string[] | Promise<string[]>;
+  try {
+    committed = manager.commit(carrier);
+  } catch (error) {
+    committed = Promise.reject(error);
+  }
+  if (Array.isArray(committed)) return committed;
+  return committed.catch((error: unknown) => {
+    if (absorbed(manager, error)) return [];
+    throw error;
+  });
+}
+
+/** How an adapter answers for its framework's requests; made once per adapter, not per request. */
+export interface FetchHost<Host> {
+  /** Whether the request came over HTTPS, as the framework tells it (read only for a Secure cookie). */
+  secure(host: Host): boolean;
+  /** Puts the session where the framework's handlers read it. */
+  publish(host: Host, session: SessionCarrier['session']): void;
+}
+
+/**
+ * The request as the manager reads it, for frameworks built on WHATWG `Request` (Hono, SvelteKit,
+ * Next.js): the cookie header, `X-Forwarded-Proto` (given only with `proxy: true`), and whether the
+ * request is secure. `host` is the framework's own object (Hono's context, SvelteKit's event), which
+ * `genid`, `cookie` and `skip` functions receive through the carrier. Assigning `session` (the manager
+ * does, on open, regenerate and destroy) publishes it where the framework's handlers read it.
+ */
+export class FetchCarrier<Host> implements SessionRequestLike, SessionCarrier {
+  readonly headers: Record<string, string | undefined>;
+  sessionID?: string;
+  sessionStore?: SessionCarrier['sessionStore'];
+  #session: SessionCarrier['session'];
+  readonly #adapter: FetchHost<Host>;
+
+  constructor(
+    readonly host: Host,
+    adapter: FetchHost<Host>,
+    cookie: string | null | undefined,
+    forwardedProto?: string | null,
+  ) {
+    this.headers = { cookie: cookie ?? undefined };
+    if (forwardedProto != null) this.headers['x-forwarded-proto'] = forwardedProto;
+    this.#adapter = adapter;
+  }
+
+  get secure(): boolean {
+    return this.#adapter.secure(this.host);
+  }
+
+  get session(): SessionCarrier['session'] {
+    return this.#session;
+  }
+
+  set session(session: SessionCarrier['session']) {
+    this.#session = session;
+    this.#adapter.publish(this.host, session);
+  }
+}

@@ -1,0 +1,103 @@
+import { STATUS_CODES } from 'node:http';
+import { error, type Handle, type RequestEvent } from '@sveltejs/kit';
+import { SessionError } from '../core/errors.js';
+import { SessionManager } from '../core/manager.js';
+import type { SessionOptions } from '../core/options.js';
+import type { TypedSession } from '../core/session.js';
+import type { SessionData } from '../core/types.js';
+import { commitSession, FetchCarrier, type FetchHost, openSession } from './shared.js';
+
+declare global {
+  namespace App {
+    interface Locals {
+      /** The session (sessionkit). Type its data by augmenting `SessionData` from 'sessionkit'. */
+      session: TypedSession<SessionData>;
+    }
+  }
+}
+
+/** The request as `genid`, `cookie` and `skip` see it: `carrier.host` is SvelteKit's `event`. */
+export type SvelteKitCarrier = FetchCarrier<RequestEvent>;
+
+/** `sessionHandle()`'s options; `genid`, `cookie` and `skip` receive a carrier whose `host` is the event. */
+export type SvelteKitSessionOptions = SessionOptions<SvelteKitCarrier>;
+
+/** The handle `sessionHandle()` returns, with the core behind it. */
+export type SessionHandle = Handle & {
+  /** The core (events: `error`, `create`, `destroy`, `regenerate`, `invalid`). */
+  readonly manager: SessionManager;
+};
+
+/**
+ * A SvelteKit `handle` hook (`export const handle = sessionHandle(options)` in hooks.server.ts, or
+ * inside `sequence()`): the session is on `event.locals.session` for load functions, actions and
+ * endpoints, and is stored after `resolve(event)`, before the response is returned. Secure follows
+ * `event.url`, which the Node adapter builds from `PROTOCOL_HEADER` behind a proxy (or set
+ * `proxy: true` to trust `X-Forwarded-Proto`). A store failure is thrown as SvelteKit's `error()`
+ * with its status (503 when the store is down).
+ */
+export function sessionHandle(options: SvelteKitSessionOptions): SessionHandle {
+  const manager = new SessionManager<SvelteKitCarrier>(options);
+  const { skip, proxy } = manager.options;
+  const noStore = manager.options.noStoreWithCookie;
+
+  const handle: Handle = async ({ event, resolve }) => {
+    const { headers } = event.request;
+    const forwarded = proxy === true ? headers.get('x-forwarded-proto') : undefined;
+    const carrier = new FetchCarrier<RequestEvent>(event, SVELTEKIT, headers.get('cookie'), forwarded);
+    if (skip?.(carrier)) return resolve(event);
+    try {
+      const loading = openSession(manager, carrier);
+      if (loading !== undefined) await loading;
+    } catch (failure) {
+      throw asHttpError(failure);
+    }
+    const response = await resolve(event);
+    let cookies: string[];
+    try {
+      cookies = await commitSession(manager, carrier);
+    } catch (failure) {
+      throw asHttpError(failure);
+    }
+    if (cookies.length === 0) return response;
+    const out = withMutableHeaders(response);
+    for (const cookie of cookies) out.headers.append('set-cookie', cookie);
+    // A shared cache must never hand one user's Set-Cookie to another (C20).
+    if (noStore) out.headers.set('cache-control', 'no-store');
+    return out;
+  };
+
+  return Object.assign(handle, { manager: manager as unknown as SessionManager });
+}
+
+const SVELTEKIT: FetchHost<RequestEvent> = {
+  secure: (event) => event.url.protocol === 'https:',
+  publish: (event, session) => {
+    event.locals.session = session as TypedSession<SessionData>;
+  },
+};
+
+/** A response from `fetch` has immutable headers: such a one is copied before adding ours. */
+function withMutableHeaders(response: Response): Response {
+  try {
+    response.headers.append('x-sessionkit-probe', '1');
+    response.headers.delete('x-sessionkit-probe');
+    return response;
+  } catch {
+    return new Response(response.body, response);
+  }
+}
+
+/** SvelteKit answers an unknown error with 500: ours become its HttpError with their status. */
+function asHttpError(failure: unknown): unknown {
+  if (!(failure instanceof SessionError)) return failure;
+  try {
+    // The body says no more than the status: a store's message may name hosts.
+    error(failure.status, failure.expose ? failure.message : (STATUS_CODES[failure.status] ?? 'Error'));
+  } catch (httpError) {
+    return httpError;
+  }
+  return failure;
+}
+
+export default sessionHandle;

@@ -1,0 +1,460 @@
+import { describe, expect, it } from 'vitest';
+import type { CookieOptions } from '../core/cookie.js';
+import type { SessionOptions } from '../core/options.js';
+import type { TypedSession } from '../core/session.js';
+import type { SessionDelta, SessionRecord } from '../core/types.js';
+import { MemoryStore } from '../stores/memory.js';
+
+/** What a suite route sees: the session as the framework shows it now, and the request URL. */
+export interface SuiteRouteInput {
+  /** The framework's own accessor (`req.session`, `request.session`, `ctx.session`, `c.get('session')`), read at each call. */
+  session(): TypedSession;
+  /** The request's path and query string (an absolute URL is fine too). */
+  url: string;
+}
+
+/** A route of the suite: answered by the app with status 200 and the returned value as JSON. */
+export type SuiteRoute = (input: SuiteRouteInput) => unknown;
+
+/** The options the suite mounts the adapter with (no request-dependent functions). */
+export type SuiteOptions = Omit<SessionOptions, 'cookie' | 'genid' | 'skip'> & { cookie?: CookieOptions };
+
+export interface SuiteResponse {
+  status: number;
+  /** Every Set-Cookie value, in order. */
+  setCookie: string[];
+  body: string;
+}
+
+export interface SuiteApp {
+  /** A GET of `path` (with its query string) with these request headers. */
+  request(path: string, headers?: Record<string, string>): Promise<SuiteResponse>;
+  close?(): Promise<void> | void;
+}
+
+export interface AdapterHarness {
+  /** Shown in the test names. */
+  name: string;
+  /**
+   * An app, in the framework's own idiom, with the adapter mounted with `options` and each route of
+   * `routes` served on GET at its key (`/read`, `/write`…). A route's error goes to the framework's
+   * default error handling (the suite expects a store failure to answer 503). With `trustProxy`, the
+   * framework trusts `X-Forwarded-Proto` its own way (Express's "trust proxy", Fastify's `trustProxy`,
+   * Koa's `app.proxy`; `proxy: true` where the framework has no such setting).
+   */
+  create(
+    options: SuiteOptions,
+    routes: Record<string, SuiteRoute>,
+    settings: { trustProxy: boolean },
+  ): Promise<SuiteApp> | SuiteApp;
+}
+
+const SECRET = 'adapter-suite-secret-of-at-least-32-characters';
+const NAME = 'sid';
+
+interface View {
+  id: string;
+  user: string | null;
+  data: Record<string, unknown>;
+}
+
+function view(session: TypedSession): View {
+  const data: Record<string, unknown> = {};
+  for (const key of Object.keys(session)) if (key !== 'cookie') data[key] = session[key];
+  return { id: session.id, user: session.currentUserId(), data };
+}
+
+function query(url: string): URLSearchParams {
+  return new URL(url, 'http://suite.invalid').searchParams;
+}
+
+/** The `name=value` pair of a Set-Cookie for the session cookie, for a Cookie header. */
+function pairOf(response: SuiteResponse): string {
+  const header = response.setCookie.find((value) => value.startsWith(`${NAME}=`));
+  if (header === undefined) throw new Error(`no ${NAME} cookie in ${JSON.stringify(response.setCookie)}`);
+  return header.slice(0, header.indexOf(';'));
+}
+
+/** A Set-Cookie's attributes, lower-cased, in any order (frameworks order and case them their own way). */
+function attributesOf(header: string | undefined): string[] {
+  return (header ?? '')
+    .split(';')
+    .slice(1)
+    .map((attribute) => attribute.trim().toLowerCase())
+    .sort();
+}
+
+/** The session ID inside a signed cookie pair. */
+function idOf(pair: string): string {
+  const value = decodeURIComponent(pair.slice(pair.indexOf('=') + 1));
+  return value.slice(2, value.lastIndexOf('.'));
+}
+
+function parsed(response: SuiteResponse): View {
+  expect(response.status, response.body).toBe(200);
+  return JSON.parse(response.body) as View;
+}
+
+/** An error shaped like a refused TCP connection: what a store driver throws when its server is down. */
+function refused(): Error {
+  return Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+}
+
+/** A MemoryStore that can be taken down (every call then fails as a refused connection) or slowed. */
+class SuiteStore extends MemoryStore {
+  down = false;
+  /** Delay of each write, in ms; 0 for none. */
+  slowWrites = 0;
+  /** Writes that finished, counted when the store holds them. */
+  writesDone = 0;
+
+  private async gate(): Promise<void> {
+    if (this.down) throw refused();
+    if (this.slowWrites > 0) await new Promise((resolve) => setTimeout(resolve, this.slowWrites));
+  }
+
+  override async get(id: string): Promise<SessionRecord | null> {
+    if (this.down) throw refused();
+    return super.get(id);
+  }
+
+  override async create(id: string, record: SessionRecord): Promise<boolean> {
+    await this.gate();
+    const created = await super.create(id, record);
+    this.writesDone++;
+    return created;
+  }
+
+  override async update(id: string, delta: SessionDelta): Promise<boolean> {
+    await this.gate();
+    const updated = await super.update(id, delta);
+    this.writesDone++;
+    return updated;
+  }
+
+  override async touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
+    await this.gate();
+    return super.touch(id, expiresAt, lastSeenAt);
+  }
+
+  override async destroy(id: string): Promise<void> {
+    if (this.down) throw refused();
+    return super.destroy(id);
+  }
+}
+
+/** One deferred signal, for ordering concurrent requests without sleeping. */
+function signal(): { promise: Promise<void>; fire: () => void } {
+  let fire = () => {};
+  const promise = new Promise<void>((resolve) => {
+    fire = resolve;
+  });
+  return { promise, fire };
+}
+
+/** The store as a fault-injecting one: only the tests that run on the asynchronous store call this. */
+function faulty(store: MemoryStore): SuiteStore {
+  if (!(store instanceof SuiteStore)) throw new Error('this test needs the asynchronous suite store');
+  return store;
+}
+
+interface Fixture {
+  app: SuiteApp;
+  store: MemoryStore;
+  /** Runs the next `/slow-write` up to its wait, and tells when it got there. */
+  slow: { entered: ReturnType<typeof signal>; release: ReturnType<typeof signal> };
+}
+
+function routes(store: MemoryStore, fixture: () => Fixture['slow']): Record<string, SuiteRoute> {
+  return {
+    '/read': ({ session }) => view(session()),
+    '/write': ({ session, url }) => {
+      const current = session();
+      for (const [key, value] of query(url)) current[key] = value;
+      return view(current);
+    },
+    '/destroy': async ({ session }) => {
+      await session().destroy();
+      return { destroyed: true };
+    },
+    '/regenerate': async ({ session }) => {
+      await session().regenerate();
+      session().after = 'yes';
+      return view(session());
+    },
+    '/login': async ({ session, url }) => {
+      await session().login(query(url).get('user') ?? 'u1');
+      return view(session());
+    },
+    '/logout': async ({ session }) => {
+      await session().logout();
+      return view(session());
+    },
+    '/slow-write': async ({ session }) => {
+      const { entered, release } = fixture();
+      entered.fire();
+      await release.promise;
+      session().late = 'written';
+      return view(session());
+    },
+    '/down-then-write': ({ session }) => {
+      faulty(store).down = true;
+      session().after = 'down';
+      return view(session());
+    },
+  };
+}
+
+/**
+ * The adapter behaviour suite: what every framework adapter must do, checked through the framework's
+ * own request path. Call it at the top level of a test file with a harness for the framework.
+ */
+export function runAdapterSuite(harness: AdapterHarness): void {
+  // sessionkit's own MemoryStore answers in the same tick, so no response is ever held; any other store
+  // is asynchronous. An adapter must be right on both paths.
+  for (const kind of ['an asynchronous store', 'the in-process MemoryStore'] as const) {
+    const faults = kind === 'an asynchronous store';
+    describe(`adapter behaviour: ${harness.name}, on ${kind}`, () => {
+      behaviours(harness, faults);
+    });
+  }
+}
+
+function behaviours(harness: AdapterHarness, faults: boolean): void {
+  async function fixture(options: Partial<SuiteOptions> = {}, trustProxy = false): Promise<Fixture> {
+    const store = faults ? new SuiteStore() : new MemoryStore();
+    const slow = { entered: signal(), release: signal() };
+    const made: Fixture = {
+      store,
+      slow,
+      app: await harness.create(
+        { name: NAME, secret: SECRET, resave: false, saveUninitialized: false, store, ...options },
+        routes(store, () => made.slow),
+        { trustProxy },
+      ),
+    };
+    return made;
+  }
+
+  async function withFixture(
+    test: (f: Fixture) => Promise<void>,
+    options?: Partial<SuiteOptions>,
+    trustProxy?: boolean,
+  ): Promise<void> {
+    const f = await fixture(options, trustProxy);
+    try {
+      await test(f);
+    } finally {
+      await f.app.close?.();
+    }
+  }
+
+  it('creates a session on the first write and stores it', () =>
+    withFixture(async ({ app, store }) => {
+      const response = await app.request('/write?a=1');
+      const body = parsed(response);
+      expect(response.setCookie).toHaveLength(1);
+      expect(response.setCookie[0]).toMatch(/^sid=s%3A[\w-]+\.[\w%+/]+;/);
+      expect(attributesOf(response.setCookie[0])).toEqual(['httponly', 'path=/', 'samesite=lax']);
+      expect(idOf(pairOf(response))).toBe(body.id);
+      expect((await store.get(body.id))?.data).toEqual({ a: '1' });
+    }));
+
+  it('stores nothing and sends no cookie for a request that wrote nothing', () =>
+    withFixture(async ({ app, store }) => {
+      const response = await app.request('/read');
+      expect(parsed(response).data).toEqual({});
+      expect(response.setCookie).toEqual([]);
+      expect(await store.length()).toBe(0);
+    }));
+
+  it('reads the session back from its cookie, without sending the cookie again', () =>
+    withFixture(async ({ app }) => {
+      const created = await app.request('/write?a=1');
+      const cookie = pairOf(created);
+      const read = await app.request('/read', { cookie });
+      expect(parsed(read)).toEqual({ id: idOf(cookie), user: null, data: { a: '1' } });
+      expect(read.setCookie).toEqual([]);
+    }));
+
+  it('writes a change to a loaded session', () =>
+    withFixture(async ({ app, store }) => {
+      const cookie = pairOf(await app.request('/write?a=1'));
+      parsed(await app.request('/write?b=2', { cookie }));
+      expect((await store.get(idOf(cookie)))?.data).toEqual({ a: '1', b: '2' });
+      expect(parsed(await app.request('/read', { cookie })).data).toEqual({ a: '1', b: '2' });
+    }));
+
+  it('destroys: the record is gone and the response clears the cookie', () =>
+    withFixture(async ({ app, store }) => {
+      const cookie = pairOf(await app.request('/write?a=1'));
+      const destroyed = await app.request('/destroy', { cookie });
+      expect(destroyed.status).toBe(200);
+      expect(destroyed.setCookie).toHaveLength(1);
+      expect(destroyed.setCookie[0]).toMatch(/^sid=;/);
+      expect(attributesOf(destroyed.setCookie[0])).toContain('expires=thu, 01 jan 1970 00:00:00 gmt');
+      expect(await store.get(idOf(cookie))).toBeNull();
+      const after = parsed(await app.request('/read', { cookie }));
+      expect(after.data).toEqual({});
+      expect(after.id).not.toBe(idOf(cookie));
+    }));
+
+  it('regenerates: a new ID, the old record gone, and handlers see the new session', () =>
+    withFixture(async ({ app, store }) => {
+      const cookie = pairOf(await app.request('/write?a=1'));
+      const response = await app.request('/regenerate', { cookie });
+      const body = parsed(response);
+      expect(body.id).not.toBe(idOf(cookie));
+      expect(body.data).toEqual({ after: 'yes' });
+      expect(idOf(pairOf(response))).toBe(body.id);
+      expect(await store.get(idOf(cookie))).toBeNull();
+      expect((await store.get(body.id))?.data).toEqual({ after: 'yes' });
+    }));
+
+  it('logs in under a new ID, keeping the data, and logs out to a fresh session', () =>
+    withFixture(async ({ app, store }) => {
+      const anonymous = pairOf(await app.request('/write?cart=3'));
+      const loginResponse = await app.request('/login?user=u1', { cookie: anonymous });
+      const login = parsed(loginResponse);
+      expect(login.user).toBe('u1');
+      expect(login.data).toEqual({ cart: '3' });
+      expect(login.id).not.toBe(idOf(anonymous));
+      expect(await store.get(idOf(anonymous))).toBeNull();
+      const cookie = pairOf(loginResponse);
+      expect((await store.get(idOf(cookie)))?.userId).toBe('u1');
+      expect(parsed(await app.request('/read', { cookie })).user).toBe('u1');
+
+      const logout = parsed(await app.request('/logout', { cookie }));
+      expect(logout.user).toBeNull();
+      expect(logout.data).toEqual({});
+      expect(await store.get(idOf(cookie))).toBeNull();
+      expect(parsed(await app.request('/read', { cookie })).user).toBeNull();
+    }));
+
+  it('rolling: every response carries the cookie, with a fresh expiry', () =>
+    withFixture(
+      async ({ app }) => {
+        const cookie = pairOf(await app.request('/write?a=1'));
+        const read = await app.request('/read', { cookie });
+        expect(parsed(read).data).toEqual({ a: '1' });
+        expect(read.setCookie).toHaveLength(1);
+        expect(attributesOf(read.setCookie[0]).some((attribute) => attribute.startsWith('expires='))).toBe(
+          true,
+        );
+        expect(pairOf(read)).toBe(cookie);
+      },
+      { rolling: true, cookie: { maxAge: 60_000 } },
+    ));
+
+  it('absolute timeout: a session older than the limit is gone, however active', () =>
+    withFixture(
+      async ({ app, store }) => {
+        const cookie = pairOf(await app.request('/write?a=1'));
+        const id = idOf(cookie);
+        const stored = (await store.get(id)) as SessionRecord;
+        // Make the session older than its absolute limit: the same record, created long ago.
+        await store.destroy(id);
+        await store.create(id, { ...stored, createdAt: Date.now() - 3_600_000 - 1_000 });
+        const read = parsed(await app.request('/read', { cookie }));
+        expect(read.id).not.toBe(id);
+        expect(read.data).toEqual({});
+        expect(await store.get(id)).toBeNull();
+      },
+      { absoluteTimeout: 3_600_000 },
+    ));
+
+  it.runIf(faults)('answers 503 when the store is down while loading the session', () =>
+    withFixture(async ({ app, store }) => {
+      const cookie = pairOf(await app.request('/write?a=1'));
+      faulty(store).down = true;
+      const response = await app.request('/read', { cookie });
+      expect(response.status).toBe(503);
+      expect(response.body).not.toContain(idOf(cookie));
+      expect(response.setCookie).toEqual([]);
+    }),
+  );
+
+  it.runIf(faults)('answers 503, not the handler’s answer, when the store is down while saving', () =>
+    withFixture(async ({ app }) => {
+      const cookie = pairOf(await app.request('/write?a=1'));
+      const response = await app.request('/down-then-write', { cookie });
+      expect(response.status).toBe(503);
+      expect(response.body).not.toContain('down');
+      expect(response.setCookie).toEqual([]);
+    }),
+  );
+
+  it.runIf(faults)(
+    "onStoreError 'anonymous': a store outage gives a fresh session that is never stored",
+    () =>
+      withFixture(
+        async ({ app, store }) => {
+          const cookie = pairOf(await app.request('/write?a=1'));
+          faulty(store).down = true;
+          const response = await app.request('/write?b=2', { cookie });
+          const body = parsed(response);
+          expect(body.data).toEqual({ b: '2' });
+          expect(body.id).not.toBe(idOf(cookie));
+          expect(response.setCookie).toEqual([]);
+        },
+        { onStoreError: 'anonymous' },
+      ),
+  );
+
+  it('never resurrects a session logged out while another request on it was running', () =>
+    withFixture(async (f) => {
+      for (let trial = 0; trial < 10; trial++) {
+        f.slow = { entered: signal(), release: signal() };
+        const cookie = pairOf(await f.app.request('/login?user=u1'));
+        const id = idOf(cookie);
+        const slow = f.app.request('/slow-write', { cookie });
+        await f.slow.entered.promise;
+        const logout = await f.app.request('/logout', { cookie });
+        expect(parsed(logout).user).toBeNull();
+        f.slow.release.fire();
+        const late = await slow;
+        expect(await f.store.get(id)).toBeNull();
+        expect(late.setCookie.filter((value) => value.startsWith(`${NAME}=s`))).toEqual([]);
+      }
+    }));
+
+  it.runIf(faults)('stores the session before the response arrives (a slow store)', () =>
+    withFixture(async ({ app, store }) => {
+      const slow = faulty(store);
+      slow.slowWrites = 20;
+      const created = await app.request('/write?a=1');
+      // The response is complete: the store must already hold what it answered about.
+      expect(slow.writesDone).toBe(1);
+      const cookie = pairOf(created);
+      await app.request('/write?b=2', { cookie });
+      expect(slow.writesDone).toBe(2);
+      slow.slowWrites = 0;
+      expect((await store.get(idOf(cookie)))?.data).toEqual({ a: '1', b: '2' });
+    }),
+  );
+
+  it('sends a Secure cookie behind a trusted proxy, and none over plain HTTP', () =>
+    withFixture(
+      async ({ app }) => {
+        const behindProxy = await app.request('/write?a=1', { 'x-forwarded-proto': 'https' });
+        expect(behindProxy.setCookie).toHaveLength(1);
+        expect(attributesOf(behindProxy.setCookie[0])).toContain('secure');
+        const plain = await app.request('/write?a=1');
+        expect(plain.status).toBe(200);
+        expect(plain.setCookie).toEqual([]);
+      },
+      { cookie: { secure: true } },
+      true,
+    ));
+
+  it('does not trust X-Forwarded-Proto unless told to', () =>
+    withFixture(
+      async ({ app }) => {
+        const spoofed = await app.request('/write?a=1', { 'x-forwarded-proto': 'https' });
+        expect(spoofed.status).toBe(200);
+        expect(spoofed.setCookie).toEqual([]);
+      },
+      { cookie: { secure: true } },
+      false,
+    ));
+}

@@ -1,0 +1,215 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { Context as KoaContext } from 'koa';
+import Koa from 'koa';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { session as fastifySession } from '../../src/adapters/fastify.js';
+import { session as honoSession, type SessionEnv } from '../../src/adapters/hono.js';
+import { session as koaSession } from '../../src/adapters/koa.js';
+import type { SessionError } from '../../src/core/errors.js';
+import type { SessionRecord } from '../../src/core/types.js';
+import { MemoryStore } from '../../src/stores/memory.js';
+
+const secret = 'framework-tests-secret-of-at-least-32-chars';
+const base = { secret, resave: false, saveUninitialized: false } as const;
+
+/** A MemoryStore whose creates fail as a refused connection, counting the attempts. */
+class RefusingStore extends MemoryStore {
+  creates = 0;
+  override async create(_id: string, _record: SessionRecord): Promise<boolean> {
+    this.creates++;
+    throw Object.assign(new Error('connect ECONNREFUSED 10.0.0.9:6379'), { code: 'ECONNREFUSED' });
+  }
+}
+
+function cookiesOf(value: unknown): string[] {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value.map(String) : [String(value)];
+}
+
+const fastifyMajors = [
+  { name: 'Fastify 5', load: () => import('fastify') },
+  { name: 'Fastify 4', load: () => import('fastify4') },
+];
+
+for (const { name, load } of fastifyMajors) {
+  describe(`${name} plugin`, () => {
+    async function app(options: Parameters<typeof fastifySession>[1], trustProxy = false) {
+      const fastify = (await load()).default as typeof import('fastify').default;
+      const instance = fastify({ trustProxy });
+      await instance.register(fastifySession, options);
+      instance.get('/write', async (req, reply) => {
+        reply.header('set-cookie', 'theme=dark; Path=/');
+        req.session.views = 1;
+        return { id: req.session.id };
+      });
+      instance.get('/health', async (req) => ({ session: req.session }));
+      await instance.ready();
+      return instance;
+    }
+
+    it("keeps the application's Set-Cookie beside the session's", async () => {
+      const instance = await app({ ...base, name: 'sid' });
+      const response = await instance.inject({ url: '/write' });
+      const cookies = cookiesOf(response.headers['set-cookie']);
+      expect(cookies).toHaveLength(2);
+      expect(cookies[0]).toBe('theme=dark; Path=/');
+      expect(cookies[1]).toMatch(/^sid=s%3A/);
+    });
+
+    it('tries the store once when the save fails, and answers 503', async () => {
+      const store = new RefusingStore();
+      const instance = await app({ ...base, store });
+      const response = await instance.inject({ url: '/write' });
+      expect(response.statusCode).toBe(503);
+      expect(JSON.parse(response.body).code).toBe('ERR_STORE_UNAVAILABLE');
+      expect(cookiesOf(response.headers['set-cookie'])).not.toContainEqual(
+        expect.stringMatching(/^connect\.sid=/),
+      );
+      // The error reply passes through onSend again: it must not write the session a second time.
+      expect(store.creates).toBe(1);
+    });
+
+    it('does no session work for a request `skip` exempts', async () => {
+      const instance = await app({ ...base, skip: (req) => req.url === '/health' });
+      const response = await instance.inject({ url: '/health' });
+      expect(JSON.parse(response.body)).toEqual({ session: null });
+      expect(response.headers['set-cookie']).toBeUndefined();
+    });
+
+    it("the owasp preset's Cache-Control: no-store goes with the cookie", async () => {
+      const instance = await app({ secret, preset: 'owasp' }, true);
+      const response = await instance.inject({ url: '/write', headers: { 'x-forwarded-proto': 'https' } });
+      expect(cookiesOf(response.headers['set-cookie'])[1]).toMatch(/^__Host-sid=.*; Secure/);
+      expect(response.headers['cache-control']).toBe('no-store');
+    });
+
+    it('emits the manager events through fastify.sessionManager', async () => {
+      const instance = await app(base);
+      const created: unknown[] = [];
+      instance.sessionManager.on('create', (event) => created.push(event));
+      await instance.inject({ url: '/write' });
+      expect(created).toEqual([{ handle: expect.any(String) }]);
+    });
+  });
+}
+
+describe('Koa middleware', () => {
+  function app(options: Parameters<typeof koaSession>[0]) {
+    const koa = new Koa();
+    koa.silent = true;
+    koa.use(koaSession(options));
+    koa.use(async (ctx: KoaContext) => {
+      ctx.session.views = 1;
+      if (ctx.path === '/throw') throw new Error('handler failed');
+      ctx.cookies.set('theme', 'dark', { httpOnly: false });
+      ctx.body = { id: ctx.session.id };
+    });
+    return koa.callback();
+  }
+
+  it('stores nothing for a request whose handler throws', async () => {
+    const store = new MemoryStore();
+    const response = await request(app({ ...base, store })).get('/throw');
+    expect(response.status).toBe(500);
+    expect(response.headers['set-cookie']).toBeUndefined();
+    expect(await store.length()).toBe(0);
+  });
+
+  it("keeps the application's Set-Cookie beside the session's", async () => {
+    const response = await request(app({ ...base, name: 'sid' })).get('/');
+    const cookies = cookiesOf(response.headers['set-cookie']);
+    expect(cookies.map((cookie) => cookie.slice(0, cookie.indexOf('=')))).toEqual(['theme', 'sid']);
+  });
+
+  it('answers 503 with a body that names no host when the store is down', async () => {
+    const response = await request(app({ ...base, store: new RefusingStore() })).get('/');
+    expect(response.status).toBe(503);
+    expect(response.text).not.toContain('10.0.0.9');
+  });
+});
+
+describe('Hono middleware', () => {
+  function app(options: Parameters<typeof honoSession>[0]) {
+    const hono = new Hono<SessionEnv>();
+    const errors: unknown[] = [];
+    hono.onError((error, c) => {
+      errors.push(error);
+      return error instanceof HTTPException ? error.getResponse() : c.text('error', 500);
+    });
+    hono.use(honoSession(options));
+    hono.get('/write', (c) => {
+      c.header('Set-Cookie', 'theme=dark; Path=/', { append: true });
+      c.var.session.views = 1;
+      return c.json({ id: c.get('session').id });
+    });
+    return { hono, errors };
+  }
+
+  it("keeps the application's Set-Cookie beside the session's", async () => {
+    const { hono } = app({ ...base, name: 'sid' });
+    const cookies = (await hono.request('/write')).headers.getSetCookie();
+    expect(cookies.map((cookie) => cookie.slice(0, cookie.indexOf('=')))).toEqual(['theme', 'sid']);
+  });
+
+  it('a store failure reaches onError as an HTTPException carrying the SessionError', async () => {
+    const { hono, errors } = app({ ...base, store: new RefusingStore() });
+    const response = await hono.request('/write');
+    expect(response.status).toBe(503);
+    expect(await response.text()).toBe('Service Unavailable');
+    const [error] = errors as HTTPException[];
+    expect(error).toBeInstanceOf(HTTPException);
+    expect((error?.cause as SessionError | undefined)?.code).toBe('ERR_STORE_UNAVAILABLE');
+  });
+
+  it('an https URL makes the request secure, with no proxy setting', async () => {
+    const { hono } = app({ ...base, cookie: { secure: true } });
+    const secure = await hono.request('https://app.example/write');
+    expect(secure.headers.getSetCookie()[1]).toMatch(/; Secure; SameSite=Lax$/);
+    expect((await hono.request('http://app.example/write')).headers.getSetCookie()).toHaveLength(1);
+  });
+
+  it('on @hono/node-server: reads the Node request, trusting X-Forwarded-Proto only with proxy: true', async () => {
+    const { serve } = await import('@hono/node-server');
+    for (const proxy of [true, false]) {
+      const { hono } = app({ ...base, proxy, cookie: { secure: true } });
+      const server = serve({ fetch: hono.fetch, port: 0, hostname: '127.0.0.1' });
+      await once(server, 'listening');
+      const { port } = server.address() as AddressInfo;
+      try {
+        const response = await fetch(`http://127.0.0.1:${port}/write`, {
+          headers: { 'x-forwarded-proto': 'https' },
+        });
+        const ours = response.headers.getSetCookie().filter((cookie) => cookie.startsWith('connect.sid='));
+        expect([proxy, ours.length]).toEqual([proxy, proxy ? 1 : 0]);
+        if (proxy) {
+          const cookie = (ours[0] as string).split(';')[0] as string;
+          const again = await fetch(`http://127.0.0.1:${port}/write`, {
+            headers: { cookie, 'x-forwarded-proto': 'https' },
+          });
+          expect(((await again.json()) as { id: string }).id).toBe(decodeURIComponent(cookie).slice(14, 57));
+        }
+      } finally {
+        server.close();
+        await once(server, 'close');
+      }
+    }
+  });
+
+  it("`skip`, `genid` and `cookie` functions get a carrier whose host is Hono's context", async () => {
+    const seen: string[] = [];
+    const { hono } = app({
+      ...base,
+      genid: (carrier) => {
+        seen.push(carrier.host.req.path);
+        return `id-${seen.length}-abcdefghijklmnop`;
+      },
+    });
+    const response = await hono.request('/write');
+    expect(seen).toEqual(['/write']);
+    expect(((await response.json()) as { id: string }).id).toBe('id-1-abcdefghijklmnop');
+  });
+});

@@ -1,0 +1,161 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { RequestCookies, ResponseCookies } from 'next/dist/compiled/@edge-runtime/cookies/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { createSession, parseSetCookie } from '../../src/adapters/next.js';
+import { SessionError } from '../../src/core/errors.js';
+import type { TypedSession } from '../../src/core/session.js';
+import { type AdapterHarness, runAdapterSuite, type SuiteResponse } from '../../src/testing/index.js';
+
+/**
+ * Running Next.js itself (a build and a server per test) is impractical here, so `next/headers` is
+ * replaced by what Next.js gives a Route Handler: `headers()` is the request's headers, and `cookies()`
+ * one jar per request that reads the request's cookies and writes Set-Cookie to the response through
+ * Next.js's own cookie classes. The route handlers are called with real `Request` objects.
+ */
+interface Scope {
+  jar: object;
+  head: Headers;
+}
+const scope = new AsyncLocalStorage<Scope>();
+
+vi.mock('next/headers.js', () => ({
+  cookies: async () => scope.getStore()?.jar,
+  headers: async () => scope.getStore()?.head,
+}));
+
+/** A Route Handler's jar: request cookies to read, response cookies to write. `readOnly`: a Server Component's. */
+function jar(request: Headers, response: Headers, readOnly = false) {
+  const read = new RequestCookies(request);
+  const write = new ResponseCookies(response);
+  return {
+    get: (name: string) => read.get(name),
+    getAll: () => read.getAll(),
+    has: (name: string) => read.has(name),
+    set: (...args: Parameters<ResponseCookies['set']>) => {
+      if (readOnly) throw new Error('Cookies can only be modified in a Server Action or Route Handler.');
+      write.set(...args);
+    },
+    delete: (name: string) => write.delete(name),
+  };
+}
+
+/** Runs `handler` as Next.js runs a Route Handler, adding the cookies it set to its response. */
+async function asRouteHandler(
+  request: Request,
+  handler: () => Promise<Response>,
+  readOnly = false,
+): Promise<Response> {
+  const set = new Headers();
+  const response = await scope.run(
+    { jar: jar(request.headers, set, readOnly), head: request.headers },
+    handler,
+  );
+  for (const cookie of set.getSetCookie()) response.headers.append('set-cookie', cookie);
+  return response;
+}
+
+/** The session's request carrier holds the session in force now (after regenerate, login, logout). */
+function current(session: TypedSession): () => TypedSession {
+  return () => ((session.req as { session?: TypedSession }).session ?? session) as TypedSession;
+}
+
+const harness: AdapterHarness = {
+  name: 'Next.js App Router',
+  create(options, routes, { trustProxy }) {
+    const { getSession } = createSession({ ...options, proxy: trustProxy ? undefined : false });
+    const handlers = Object.fromEntries(
+      Object.entries(routes).map(([path, route]) => [
+        path,
+        (request: Request) =>
+          asRouteHandler(request, async () => {
+            try {
+              const session = await getSession();
+              const body = await route({ session: current(session), url: request.url });
+              await session.save();
+              return Response.json(body);
+            } catch (error) {
+              // What an application's Route Handler does with a store outage.
+              if (error instanceof SessionError) return new Response(null, { status: error.status });
+              throw error;
+            }
+          }),
+      ]),
+    );
+    return {
+      async request(path, headers = {}): Promise<SuiteResponse> {
+        const url = new URL(path, 'http://localhost');
+        const handler = handlers[url.pathname];
+        if (!handler) throw new Error(`no route ${url.pathname}`);
+        const response = await handler(new Request(url, { headers }));
+        return {
+          status: response.status,
+          setCookie: response.headers.getSetCookie(),
+          body: await response.text(),
+        };
+      },
+    };
+  },
+};
+
+runAdapterSuite(harness);
+
+describe('Next.js adapter', () => {
+  const options = {
+    secret: 'next-tests-secret-of-at-least-32-characters',
+    resave: false,
+    saveUninitialized: false,
+  };
+
+  it('turns every Set-Cookie it makes into the same header through cookies().set()', () => {
+    const headers = [
+      'sid=s%3Aabc.d%2Be; Path=/; Expires=Thu, 01 Jan 2037 00:00:00 GMT; HttpOnly; Secure; SameSite=Strict',
+      'sid=; Path=/app; Domain=example.com; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; SameSite=Lax; Priority=High; Partitioned',
+    ];
+    for (const header of headers) {
+      const out = new Headers();
+      new ResponseCookies(out).set(parseSetCookie(header));
+      const back = out.getSetCookie()[0] as string;
+      expect(new Set(back.toLowerCase().split('; '))).toEqual(new Set(header.toLowerCase().split('; ')));
+    }
+  });
+
+  it('gives the same session to every getSession() of one request, and the new one after login()', async () => {
+    const { getSession } = createSession(options);
+    const response = await asRouteHandler(new Request('http://localhost/'), async () => {
+      const first = await getSession();
+      expect(await getSession()).toBe(first);
+      await first.login('u1');
+      const after = await getSession();
+      expect(after).not.toBe(first);
+      expect(after.currentUserId()).toBe('u1');
+      await after.save();
+      return new Response('ok');
+    });
+    expect(response.headers.getSetCookie()).toHaveLength(1);
+  });
+
+  it('a Server Component can read the session, and saving there fails as Next.js refuses the cookie', async () => {
+    const { getSession } = createSession(options);
+    const login = await asRouteHandler(new Request('http://localhost/'), async () => {
+      const session = await getSession();
+      session.name = 'ada';
+      await session.save();
+      return new Response('ok');
+    });
+    const cookie = (login.headers.getSetCookie()[0] as string).split(';')[0] as string;
+    await asRouteHandler(
+      new Request('http://localhost/', { headers: { cookie } }),
+      async () => {
+        const session = await getSession();
+        expect(session.name).toBe('ada');
+        session.name = 'grace';
+        // Nothing to set for a stored session that changed: the write goes through.
+        await session.save();
+        await session.regenerate();
+        await expect((await getSession()).save()).rejects.toThrow(/Server Action or Route Handler/);
+        return new Response('ok');
+      },
+      true,
+    );
+  });
+});

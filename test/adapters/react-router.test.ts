@@ -1,0 +1,118 @@
+import { createCookie, createSessionStorage } from 'react-router';
+import { describe, expect, it } from 'vitest';
+import { createSessionkitStorage } from '../../src/adapters/react-router.js';
+import { MemoryStore } from '../../src/stores/memory.js';
+
+const cookie = { name: '__session', secrets: ['react-router-cookie-secret-32-chars!!'] };
+
+/** The `name=value` part of a Set-Cookie, for the next request's Cookie header. */
+function pair(setCookie: string): string {
+  return setCookie.split(';')[0] as string;
+}
+
+function setup() {
+  const store = new MemoryStore();
+  return {
+    store,
+    storage: createSessionkitStorage<{ user: string; a: number; b: number; msg: string }>({ store, cookie }),
+  };
+}
+
+async function storedData(store: MemoryStore, storage: ReturnType<typeof setup>['storage'], header: string) {
+  const session = await storage.getSession(header);
+  return (await store.get(session.id))?.data;
+}
+
+describe('React Router session storage over a sessionkit store', () => {
+  it('commits a new session and reads it back from its cookie', async () => {
+    const { storage } = setup();
+    const session = await storage.getSession(null);
+    session.set('user', 'ada');
+    const header = pair(await storage.commitSession(session));
+    const again = await storage.getSession(header);
+    expect(again.get('user')).toBe('ada');
+    expect(again.id).not.toBe('');
+  });
+
+  it('keeps both of two overlapping changes to different keys (createSessionStorage loses one)', async () => {
+    const { store, storage } = setup();
+    const first = await storage.getSession(null);
+    first.set('user', 'ada');
+    const header = pair(await storage.commitSession(first));
+    const [one, two] = [await storage.getSession(header), await storage.getSession(header)];
+    one.set('a', 1);
+    two.set('b', 2);
+    await storage.commitSession(one);
+    await storage.commitSession(two);
+    expect(await storedData(store, storage, header)).toEqual({ user: 'ada', a: 1, b: 2 });
+
+    // React Router's own factory over the same kind of store writes the whole object: `a` is lost.
+    const records = new Map<string, Record<string, unknown>>();
+    let next = 0;
+    const whole = createSessionStorage<{ user: string; a: number; b: number }>({
+      cookie: createCookie('rr', { secrets: cookie.secrets }),
+      async createData(data) {
+        const id = `id${next++}`;
+        records.set(id, { ...data });
+        return id;
+      },
+      readData: async (id) => records.get(id) ?? null,
+      updateData: async (id, data) => void records.set(id, { ...data }),
+      deleteData: async (id) => void records.delete(id),
+    });
+    const base = await whole.getSession(null);
+    base.set('user', 'ada');
+    const rr = pair(await whole.commitSession(base));
+    const [x, y] = [await whole.getSession(rr), await whole.getSession(rr)];
+    x.set('a', 1);
+    y.set('b', 2);
+    await whole.commitSession(x);
+    await whole.commitSession(y);
+    expect(records.get('id0')).toEqual({ user: 'ada', b: 2 });
+  });
+
+  it('never brings back a session destroyed while another request held it', async () => {
+    const { store, storage } = setup();
+    const first = await storage.getSession(null);
+    first.set('user', 'ada');
+    const header = pair(await storage.commitSession(first));
+    const slow = await storage.getSession(header);
+    const id = slow.id;
+    const cleared = await storage.destroySession(await storage.getSession(header));
+    expect(cleared).toMatch(/^__session=; .*Expires=Thu, 01 Jan 1970/);
+    slow.set('a', 1);
+    expect(await storage.commitSession(slow)).toMatch(/^__session=; .*Expires=Thu, 01 Jan 1970/);
+    expect(await store.get(id)).toBeNull();
+  });
+
+  it('removes unset keys and read flash messages from the stored record', async () => {
+    const { store, storage } = setup();
+    const first = await storage.getSession(null);
+    first.set('user', 'ada');
+    first.set('a', 1);
+    first.flash('msg', 'saved');
+    const header = pair(await storage.commitSession(first));
+    const second = await storage.getSession(header);
+    expect(second.get('msg')).toBe('saved');
+    second.unset('a');
+    await storage.commitSession(second);
+    expect(await storedData(store, storage, header)).toEqual({ user: 'ada' });
+  });
+
+  it('gives a fresh session for a cookie with a bad signature or an expired record', async () => {
+    const { store, storage } = setup();
+    const first = await storage.getSession(null);
+    first.set('user', 'ada');
+    const header = pair(await storage.commitSession(first));
+    const forged = `${header.slice(0, -4)}AAAA`;
+    expect((await storage.getSession(forged)).get('user')).toBeUndefined();
+
+    const id = (await storage.getSession(header)).id;
+    const record = await store.get(id);
+    await store.destroy(id);
+    await store.create(id, { ...(record as NonNullable<typeof record>), expiresAt: Date.now() - 1 });
+    const expired = await storage.getSession(header);
+    expect(expired.id).toBe('');
+    expect(expired.get('user')).toBeUndefined();
+  });
+});

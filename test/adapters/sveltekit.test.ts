@@ -1,0 +1,98 @@
+import { type Handle, isHttpError, type RequestEvent } from '@sveltejs/kit';
+import { describe, expect, it } from 'vitest';
+import { sessionHandle } from '../../src/adapters/sveltekit.js';
+import { MemoryStore } from '../../src/stores/memory.js';
+import { type AdapterHarness, runAdapterSuite, type SuiteResponse } from '../../src/testing/index.js';
+
+/**
+ * SvelteKit calls `handle` with an event and a `resolve` that renders the route; an error thrown by
+ * `handle` becomes a response with its status. The tests do the same with real `Request` objects.
+ */
+async function serve(
+  handle: Handle,
+  request: Request,
+  route: (event: RequestEvent) => Promise<Response> | Response,
+): Promise<Response> {
+  const event = { request, url: new URL(request.url), locals: {} } as RequestEvent;
+  try {
+    return await handle({ event, resolve: async (resolved) => route(resolved) });
+  } catch (error) {
+    if (isHttpError(error)) return new Response(error.body.message, { status: error.status });
+    return new Response('Internal Error', { status: 500 });
+  }
+}
+
+const harness: AdapterHarness = {
+  name: 'SvelteKit',
+  create(options, routes, { trustProxy }) {
+    // SvelteKit's Node adapter trusts a proxy through PROTOCOL_HEADER, which shapes event.url; here,
+    // as with no such setting, the adapter's `proxy` option is how to trust X-Forwarded-Proto.
+    const handle = sessionHandle({ ...options, proxy: trustProxy ? true : options.proxy });
+    return {
+      async request(path, headers = {}): Promise<SuiteResponse> {
+        const request = new Request(new URL(path, 'http://localhost'), { headers });
+        const response = await serve(handle, request, async (event) => {
+          const route = routes[event.url.pathname];
+          if (!route) return new Response('not found', { status: 404 });
+          return Response.json(await route({ session: () => event.locals.session, url: event.url.href }));
+        });
+        return {
+          status: response.status,
+          setCookie: response.headers.getSetCookie(),
+          body: await response.text(),
+        };
+      },
+    };
+  },
+};
+
+runAdapterSuite(harness);
+
+describe('SvelteKit handle', () => {
+  const options = {
+    secret: 'sveltekit-tests-secret-of-32-characters!',
+    resave: false,
+    saveUninitialized: false,
+  };
+
+  it('adds its cookie to a response whose headers are immutable (a fetched one)', async () => {
+    const handle = sessionHandle(options);
+    const response = await serve(handle, new Request('http://localhost/'), (event) => {
+      event.locals.session.views = 1;
+      const fetched = Response.error();
+      expect(() => fetched.headers.append('x', 'y')).toThrow();
+      return new Response('proxied', { headers: fetched.headers });
+    });
+    expect(response.headers.getSetCookie()).toHaveLength(1);
+  });
+
+  it('an https event.url makes the request secure, with no proxy setting', async () => {
+    const handle = sessionHandle({ ...options, cookie: { secure: true } });
+    const write = (event: RequestEvent) => {
+      event.locals.session.views = 1;
+      return new Response('ok');
+    };
+    const secure = await serve(handle, new Request('https://app.example/'), write);
+    expect(secure.headers.getSetCookie()[0]).toMatch(/; Secure;/);
+    expect((await serve(handle, new Request('http://app.example/'), write)).headers.getSetCookie()).toEqual(
+      [],
+    );
+  });
+
+  it('a store outage is an HttpError of status 503 whose body names no host', async () => {
+    const store = new MemoryStore();
+    store.create = async () => {
+      throw Object.assign(new Error('connect ECONNREFUSED 10.0.0.9:6379'), { code: 'ECONNREFUSED' });
+    };
+    const response = await serve(
+      sessionHandle({ ...options, store }),
+      new Request('http://localhost/'),
+      (event) => {
+        event.locals.session.views = 1;
+        return new Response('ok');
+      },
+    );
+    expect(response.status).toBe(503);
+    expect(await response.text()).toBe('Service Unavailable');
+  });
+});
