@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ExpressStoreBridge } from '../stores/bridge.js';
+import { EncryptedStore } from '../stores/encrypted.js';
 import { MemoryStore, type MemoryStoreNow, NOW } from '../stores/memory.js';
 import {
   type ExpressStoreLike,
@@ -113,7 +114,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     this.options = resolveOptions(options);
     const given = this.options.store ?? new MemoryStore();
     this.userStore = given;
-    this.store = isNativeStore(given) ? given : new ExpressStoreBridge(given, this.options.ttl);
+    const native = isNativeStore(given) ? given : new ExpressStoreBridge(given, this.options.ttl);
+    const { keyring } = this.options;
+    this.store = keyring ? new EncryptedStore(native, keyring) : native;
     this.inProcess = Object.getPrototypeOf(this.store) === MemoryStore.prototype;
     if (given instanceof EventEmitter) {
       // express-session's contract: a store may announce that it lost or regained its backend.

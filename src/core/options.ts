@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { serialize } from 'cookie';
 import { type ExpressStoreLike, isNativeStore, type SessionStore } from '../stores/store.js';
 import type { CookieOptions } from './cookie.js';
+import { createKeyring, type EncryptionOptions, type Keyring } from './encryption.js';
 import { OptionsError, SecretRequiredError } from './errors.js';
 import { DEFAULT_TTL_MS } from './serializer.js';
 
@@ -58,6 +59,11 @@ export interface SessionOptions<Req = IncomingMessage> {
    * responses that set the cookie. Options you pass override the preset's.
    */
   preset?: 'owasp';
+  /**
+   * Encryption at rest: every session value is sealed with AES-256-GCM under the first key; every key
+   * opens. Expiry, timestamps, the user ID and the cookie stay in clear.
+   */
+  encryption?: EncryptionOptions;
 }
 
 export interface ResolvedOptions<Req> {
@@ -80,6 +86,8 @@ export interface ResolvedOptions<Req> {
   maxSessionBytes: number;
   /** Send `Cache-Control: no-store` with every response that sets or clears the cookie (C20). */
   noStoreWithCookie: boolean;
+  /** The validated `encryption` key ring, when given. */
+  keyring: Keyring | undefined;
   /** Notices for the operator, each printed once. */
   warnings: string[];
 }
@@ -228,6 +236,7 @@ export function resolveOptions<Req>(given: SessionOptions<Req>): ResolvedOptions
     onStoreError: options.onStoreError ?? 'fail',
     maxSessionBytes: options.maxSessionBytes ?? 1024 * 1024,
     noStoreWithCookie: options.preset === 'owasp',
+    keyring: options.encryption === undefined ? undefined : createKeyring(options.encryption),
     warnings,
   };
 }
