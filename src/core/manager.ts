@@ -10,6 +10,7 @@ import {
   toStoreError,
   unbridged,
 } from '../stores/store.js';
+import { AUTH_TIME_KEY, storedAuthTime, withoutAuthTime } from './auth-time.js';
 import {
   type Changes,
   dataOf,
@@ -286,7 +287,10 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     await this.track(context, this.destroyStored(state.id));
     context.ended = true;
     const next = this.generate(req, context, keep ? dataOf(session) : undefined);
-    if (keep) sessionStateOf(next).userId = state.userId;
+    if (keep) {
+      sessionStateOf(next).userId = state.userId;
+      sessionStateOf(next).authTime = state.authTime;
+    }
     this.emitFor('regenerate', sessionStateOf(next).id);
   }
 
@@ -316,11 +320,13 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (!record) throw new SessionNotFoundError('reload');
     for (const key of Object.keys(session))
       if (key !== 'cookie') delete (session as unknown as Record<string, unknown>)[key];
-    for (const key of Object.keys(record.data)) {
-      if (!(key in session)) (session as unknown as Record<string, unknown>)[key] = record.data[key];
+    const data = withoutAuthTime(record.data);
+    for (const key of Object.keys(data)) {
+      if (!(key in session)) (session as unknown as Record<string, unknown>)[key] = data[key];
     }
-    state.snapshot = takeSnapshot(record.data);
+    state.snapshot = takeSnapshot(data);
     state.userId = state.storedUserId = record.userId;
+    state.authTime = state.storedAuthTime = storedAuthTime(record.data);
     state.lastSeenAt = record.lastSeenAt;
   }
 
@@ -336,7 +342,18 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (!userId) throw new SessionError('ERR_INVALID_USER', 'sessionkit: login() needs a non-empty user ID');
     await this.regenerate(session, true);
     const req = session.req as Req & SessionCarrier;
-    sessionStateOf(this.contextOf(req).session).userId = userId;
+    const state = sessionStateOf(this.contextOf(req).session);
+    state.userId = userId;
+    state.authTime = Date.now();
+  }
+
+  async reauthenticate(session: Session): Promise<void> {
+    const userId = sessionStateOf(session).userId;
+    if (userId === null)
+      throw new SessionError('ERR_INVALID_USER', 'sessionkit: reauthenticated() needs a session with a user');
+    // A fresh proof of identity is an authentication: the ID moves, as at login, so a copy of the old
+    // cookie taken before (a leak, a shared machine) does not inherit the new privilege.
+    await this.login(session, userId);
   }
 
   async logout(session: Session): Promise<void> {
@@ -354,7 +371,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const state = sessionStateOf(session);
     const now = Date.now();
     const expiresAt = this.expiresAt(session, state, now);
-    const userChanged = state.userId !== state.storedUserId;
+    const userChanged = state.userId !== state.storedUserId || state.authTime !== state.storedAuthTime;
     if (state.isNew) {
       if (!force && !this.options.saveUninitialized && state.userId === null && !hasData(session)) {
         return 'none';
@@ -362,7 +379,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       const data = dataOf(session);
       this.checkSize(data);
       return this.createStored(session, state, {
-        data,
+        data: state.authTime === null ? data : { ...data, [AUTH_TIME_KEY]: state.authTime },
         cookie: session.cookie.data,
         expiresAt,
         createdAt: state.createdAt,
@@ -399,6 +416,11 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
         };
       }
       if (userChanged) delta.userId = state.userId;
+      if (changes === null ? state.authTime !== null : state.authTime !== state.storedAuthTime) {
+        // A new object: `changes.set` is what the snapshot records, and the snapshot never holds this key.
+        if (state.authTime !== null) delta.set = { ...delta.set, [AUTH_TIME_KEY]: state.authTime };
+        else delta.unset = [...delta.unset, AUTH_TIME_KEY];
+      }
       return this.updateStored(session, state, delta, changes, now);
     }
     if (state.touched || now - state.lastSeenAt >= this.touchAfter(session)) {
@@ -468,6 +490,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (data !== null) state.snapshot = takeSnapshot(data);
     state.cookieSnapshot = cookieShape(session.cookie);
     state.storedUserId = state.userId;
+    state.storedAuthTime = state.authTime;
     state.lastSeenAt = now;
     state.touched = false;
   }
@@ -598,6 +621,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   ): void {
     const cookie = restoreCookie(record.cookie, record.expiresAt);
     const shape = cookieShape(cookie);
+    const authTime = storedAuthTime(record.data);
     const state: SessionState = {
       id,
       isNew: false,
@@ -606,12 +630,14 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       browserCookie: shape,
       userId: record.userId,
       storedUserId: record.userId,
+      authTime,
+      storedAuthTime: authTime,
       createdAt: record.createdAt,
       lastSeenAt: record.lastSeenAt,
       touched: false,
       issueCookie: false,
     };
-    this.install(req, context, new Session(this, req, state, cookie, record.data));
+    this.install(req, context, new Session(this, req, state, cookie, withoutAuthTime(record.data)));
   }
 
   private generate(
@@ -638,6 +664,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       browserCookie: null,
       userId: null,
       storedUserId: null,
+      authTime: null,
+      storedAuthTime: null,
       createdAt: now,
       lastSeenAt: now,
       touched: false,
