@@ -35,11 +35,22 @@ export { ExpressStoreBridge } from './stores/bridge.js';
 export { type AnyStore, createStore } from './stores/factory.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
 export {
+  // The argument checks every store runs, for third-party stores that pass the conformance suite.
+  checkDataBytes,
+  checkDelta,
+  checkDestroyByUser,
+  checkHandle,
+  checkId,
+  checkListOptions,
+  checkRecord,
+  checkUserIdArgument,
+  checkUserIdLimits,
   type ExpressStoreLike,
   isConnectionError,
   isNativeStore,
   type SessionStore,
   Store,
   type StoreOptions,
+  type UserIdLimits,
 } from './stores/store.js';
 export { session };

@@ -85,6 +85,29 @@ export class SessionTooLargeError extends SessionError {
   }
 }
 
+/**
+ * A store method got an argument of the wrong type: a session ID, handle, user ID or cursor that is not a
+ * string, or a record or delta of the wrong shape. JavaScript callers have no compiler, and a query
+ * object smuggled in from a request body (`{ $ne: null }`) must never reach a database as a filter.
+ */
+export class InvalidArgumentError extends SessionError {
+  readonly argument: string;
+  constructor(operation: string, argument: string, expected: string) {
+    super('ERR_INVALID_ARGUMENT', `sessionkit: ${operation}(): \`${argument}\` must be ${expected}`);
+    this.argument = argument;
+  }
+}
+
+/**
+ * A user ID the store cannot hold exactly as given (too long for its column, a NUL on PostgreSQL, text
+ * that is not well-formed Unicode). Refused before anything is changed; the message never repeats the ID.
+ */
+export class InvalidUserIdError extends SessionError {
+  constructor(reason: string) {
+    super('ERR_INVALID_USER', `sessionkit: the user ID cannot be stored: ${reason}`);
+  }
+}
+
 /** The session data holds a value JSON cannot represent (BigInt, a cycle, …). */
 export class SessionDataError extends SessionError {
   constructor(message: string, cause?: unknown) {

@@ -3,6 +3,7 @@ import { ExpressStoreBridge } from '../stores/bridge.js';
 import { EncryptedStore } from '../stores/encrypted.js';
 import { MemoryStore, type MemoryStoreNow, NOW } from '../stores/memory.js';
 import {
+  checkStoreUserId,
   type ExpressStoreLike,
   isNativeStore,
   runBounded,
@@ -340,6 +341,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
 
   async login(session: Session, userId: string): Promise<void> {
     if (!userId) throw new SessionError('ERR_INVALID_USER', 'sessionkit: login() needs a non-empty user ID');
+    // Before the old session is destroyed: a user ID the store refuses leaves the user as they were.
+    checkStoreUserId(this.store, 'login', userId);
     await this.regenerate(session, true);
     const req = session.req as Req & SessionCarrier;
     const state = sessionStateOf(this.contextOf(req).session);
@@ -413,6 +416,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
           cookie: session.cookie.data,
           expiresAt,
           lastSeenAt: now,
+          // Checked again by the store on the merged data: concurrent requests cannot add up past it.
+          maxBytes: this.options.maxSessionBytes,
         };
       }
       if (userChanged) delta.userId = state.userId;

@@ -52,6 +52,12 @@ export interface SessionDelta {
   lastSeenAt: number;
   /** `undefined` leaves the bound user as it is; `null` unbinds. */
   userId?: string | null;
+  /**
+   * The most bytes the data may take as JSON once merged (`maxSessionBytes`). The store checks it inside
+   * its atomic merge, so concurrent writes cannot add up past it, and refuses a write that would cross it
+   * with SessionTooLargeError, changing nothing.
+   */
+  maxBytes?: number;
 }
 
 /** A session as listings show it. `handle` is the store key (SHA-256 of the ID), never the ID itself. */

@@ -1,4 +1,5 @@
 import { NotSupportedError } from '../core/errors.js';
+import { storageKey } from '../core/id.js';
 import {
   applyDeltaToRecord,
   DEFAULT_TTL_MS,
@@ -6,7 +7,16 @@ import {
   toExpressSession,
 } from '../core/serializer.js';
 import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../core/types.js';
-import type { ExpressStoreLike, SessionStore } from './store.js';
+import {
+  checkDataBytes,
+  checkDelta,
+  checkId,
+  checkListOptions,
+  checkRecord,
+  DEFAULT_STORE_TIMEOUT_MS,
+  type ExpressStoreLike,
+  type SessionStore,
+} from './store.js';
 
 function call<T>(fn: (callback: (err: unknown, value?: T) => void) => void): Promise<T | undefined> {
   return new Promise((resolve, reject) => {
@@ -21,71 +31,158 @@ interface StoredMeta {
   userId?: string | null;
 }
 
+/** How long a process remembers a destroyed ID, per express-session store. */
+export const TOMBSTONE_MS = 10 * 60_000;
+/** How many destroyed IDs a process remembers at most, per express-session store (the oldest go first). */
+export const TOMBSTONE_MAX = 10_000;
+
+/** The writes of one session ID in this process: they run one at a time, in the order they were asked. */
+interface Lane {
+  /** Settles when the last write queued so far has settled. */
+  tail: Promise<unknown>;
+  /** Writes queued or running. */
+  queued: number;
+  /** A destroy of this ID was asked for while writes were queued or running. */
+  destroyed: boolean;
+}
+
+/**
+ * What every bridge over one express-session store shares in this process (two `session()` middlewares
+ * may serve one store): the write lanes and the recently destroyed IDs.
+ */
+class SharedState {
+  readonly lanes = new Map<string, Lane>();
+  /** Destroyed ID → until when it is remembered; insertion order is age order. */
+  private readonly tombstones = new Map<string, number>();
+
+  remember(id: string, now: number): void {
+    this.tombstones.delete(id);
+    this.tombstones.set(id, now + TOMBSTONE_MS);
+    for (const [oldest, until] of this.tombstones) {
+      if (until > now && this.tombstones.size <= TOMBSTONE_MAX) break;
+      this.tombstones.delete(oldest);
+    }
+  }
+
+  wasDestroyed(id: string): boolean {
+    const until = this.tombstones.get(id);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.tombstones.delete(id);
+    return false;
+  }
+}
+
+const shared = new WeakMap<ExpressStoreLike, SharedState>();
+
+function sharedStateOf(inner: ExpressStoreLike): SharedState {
+  let state = shared.get(inner);
+  if (!state) {
+    state = new SharedState();
+    shared.set(inner, state);
+  }
+  return state;
+}
+
 /**
  * Serves an express-session store (connect-redis, connect-mongo, express-mysql-session, …) through the
- * promise contract. Such stores only offer whole-object `set`, so `update` is read-merge-write here: it
- * never re-creates a destroyed session, but two concurrent updates can still lose one another's keys.
- * Use a sessionkit store for atomic merges. The store's methods are looked up on every call, so an
- * application may wrap them after `session()`.
+ * promise contract. Such stores only offer whole-object `get` and `set`, so `update` reads, merges and
+ * writes the whole record back; nothing makes that atomic at the store. Within this process the bridge
+ * makes up for it: writes to one session ID run one at a time, a destroyed ID is remembered (for
+ * `TOMBSTONE_MS`, at most `TOMBSTONE_MAX` of them) and never written again, and a write that a destroy
+ * overtook (it waited too long for the write) is followed by a second destroy. Across processes it can be
+ * no stronger than the store: a request on another server that read a session before it was destroyed can
+ * still write it back, and concurrent requests on different servers can lose one another's keys. Use a
+ * sessionkit store (with `legacy` to read the old layout) for guarantees that hold across processes.
+ * The store's methods are looked up on every call, so an application may wrap them after `session()`.
  */
 export class ExpressStoreBridge implements SessionStore {
   readonly inner: ExpressStoreLike;
   readonly ttl: number;
+  /** How long a write waits for the one before it on the same ID before it runs anyway (ms). */
+  readonly waitMs: number;
+  private readonly state: SharedState;
 
-  constructor(inner: ExpressStoreLike, ttl = DEFAULT_TTL_MS) {
+  constructor(inner: ExpressStoreLike, ttl = DEFAULT_TTL_MS, waitMs = DEFAULT_STORE_TIMEOUT_MS) {
     this.inner = inner;
     this.ttl = ttl;
+    this.waitMs = waitMs;
+    this.state = sharedStateOf(inner);
   }
 
   async get(id: string): Promise<SessionRecord | null> {
-    const sess = await call<unknown>((cb) => this.inner.get(id, cb));
-    if (!sess) return null;
-    const raw = (typeof sess === 'string' ? JSON.parse(sess) : sess) as Record<string, unknown>;
-    const { [META]: meta, ...rest } = raw;
-    const known = (meta ?? {}) as StoredMeta;
-    const record = fromExpressSession(JSON.parse(JSON.stringify(rest)), Date.now(), this.ttl, {
-      createdAt: known.createdAt,
-      userId: known.userId ?? null,
-    });
-    return record.expiresAt > Date.now() ? record : null;
+    checkId('get', id);
+    // Destroyed here, maybe not yet at the store: it is gone for this process already.
+    if (this.state.wasDestroyed(id)) return null;
+    return this.read(id);
   }
 
   async create(id: string, record: SessionRecord): Promise<boolean> {
+    checkId('create', id);
+    checkRecord(this, 'create', record);
     // express-session stores have no insert-only write; IDs are 256-bit random, so a clash is not a concern.
-    await this.set(id, record);
-    return true;
+    return this.inLane(id, async (lane) => {
+      if (this.destroyed(id, lane)) return false;
+      await this.write(id, record);
+      await this.undoIfOvertaken(id, lane);
+      return true;
+    });
   }
 
   async update(id: string, delta: SessionDelta): Promise<boolean> {
-    const current = await this.get(id);
-    if (!current) return false;
-    await this.set(id, applyDeltaToRecord(current, delta));
-    return true;
+    checkId('update', id);
+    checkDelta(this, 'update', delta);
+    return this.inLane(id, async (lane) => {
+      if (this.destroyed(id, lane)) return false;
+      const current = await this.read(id);
+      // A destroy asked for while this was reading wins: nothing is written back.
+      if (!current || this.destroyed(id, lane)) return false;
+      const next = applyDeltaToRecord(current, delta);
+      if (delta.maxBytes !== undefined) checkDataBytes(next.data, delta.maxBytes);
+      await this.write(id, next);
+      await this.undoIfOvertaken(id, lane);
+      return true;
+    });
   }
 
+  /** Whole-object upsert; an ID this process destroyed recently is not written again. */
   async set(id: string, record: SessionRecord): Promise<void> {
-    const sess = toExpressSession(record);
-    const cookie = sess.cookie as { expires?: string | null; originalMaxAge?: number | null };
-    // Stores derive their TTL from cookie.expires; make it say when the record really expires.
-    cookie.expires = new Date(record.expiresAt).toISOString();
-    if (cookie.originalMaxAge === undefined) cookie.originalMaxAge = null;
-    sess[META] = { createdAt: record.createdAt, userId: record.userId } satisfies StoredMeta;
-    await call((cb) => this.inner.set(id, sess, cb));
+    checkId('set', id);
+    checkRecord(this, 'set', record);
+    await this.inLane(id, async (lane) => {
+      if (this.destroyed(id, lane)) return;
+      await this.write(id, record);
+      await this.undoIfOvertaken(id, lane);
+    });
   }
 
   async destroy(id: string): Promise<void> {
-    await call((cb) => this.inner.destroy(id, cb));
+    checkId('destroy', id);
+    // Marked at once, before waiting for the writes ahead of it: a write that has not written yet sees
+    // the mark and writes nothing.
+    this.state.remember(id, Date.now());
+    const lane = this.state.lanes.get(id);
+    if (lane) lane.destroyed = true;
+    const done = this.inLane(id, () => this.destroyInner(id));
+    // Writes queued behind this destroy see it even once the ID has left the tombstones.
+    (this.state.lanes.get(id) as Lane).destroyed = true;
+    await done;
   }
 
   async touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
+    checkId('touch', id);
     const touch = this.inner.touch;
     if (typeof touch !== 'function') {
       // Without touch, extending means rewriting the whole record.
       return this.update(id, { set: {}, unset: [], expiresAt, lastSeenAt });
     }
-    const cookie = { originalMaxAge: null, expires: new Date(expiresAt).toISOString() };
-    await call((cb) => touch.call(this.inner, id, { cookie }, cb));
-    return true;
+    return this.inLane(id, async (lane) => {
+      if (this.destroyed(id, lane)) return false;
+      const cookie = { originalMaxAge: null, expires: new Date(expiresAt).toISOString() };
+      await call((cb) => touch.call(this.inner, id, { cookie }, cb));
+      await this.undoIfOvertaken(id, lane);
+      return true;
+    });
   }
 
   async length(): Promise<number> {
@@ -100,25 +197,41 @@ export class ExpressStoreBridge implements SessionStore {
     await call((cb) => clear.call(this.inner, cb));
   }
 
+  /**
+   * Pages through the store's `all()`. Sessions are listed by handle (SHA-256 of the ID), never by ID; a
+   * store that returns sessions without their IDs (an array with no `id`) gives them an empty handle.
+   */
   async list(options: ListOptions = {}): Promise<ListPage> {
+    checkListOptions('list', options);
     const all = this.inner.all;
     if (typeof all !== 'function') throw new NotSupportedError('list');
     const found = (await call<unknown>((cb) => all.call(this.inner, cb))) ?? {};
-    const entries: [string, unknown][] = Array.isArray(found)
-      ? found.map((sess, i) => [String((sess as { id?: string }).id ?? i), sess])
+    const entries: [string | null, unknown][] = Array.isArray(found)
+      ? found.map((sess) => {
+          // connect-redis puts the raw ID into each session it lists: it must not reach `data`.
+          const { id, ...rest } = (sess ?? {}) as { id?: unknown };
+          return [typeof id === 'string' ? id : null, rest];
+        })
       : Object.entries(found as Record<string, unknown>);
     const now = Date.now();
-    const sessions: SessionSummary[] = entries.map(([handle, sess]) => {
-      const record = fromExpressSession(JSON.parse(JSON.stringify(sess)), now, this.ttl);
-      return {
-        handle,
+    const sessions: SessionSummary[] = [];
+    for (const [id, sess] of entries) {
+      if (id !== null && this.state.wasDestroyed(id)) continue;
+      const { [META]: meta, ...rest } = JSON.parse(JSON.stringify(sess ?? {})) as Record<string, unknown>;
+      const known = (meta ?? {}) as StoredMeta;
+      const record = fromExpressSession(rest, now, this.ttl, {
+        createdAt: known.createdAt,
+        userId: known.userId ?? null,
+      });
+      sessions.push({
+        handle: id === null ? '' : storageKey(id),
         userId: record.userId,
         createdAt: record.createdAt,
         lastSeenAt: record.lastSeenAt,
         expiresAt: record.expiresAt,
         data: record.data,
-      };
-    });
+      });
+    }
     const start = options.cursor ? Number(options.cursor) : 0;
     const limit = options.limit ?? 100;
     return {
@@ -126,4 +239,94 @@ export class ExpressStoreBridge implements SessionStore {
       cursor: start + limit < sessions.length ? String(start + limit) : null,
     };
   }
+
+  // ---- internals ----
+
+  private async read(id: string): Promise<SessionRecord | null> {
+    const sess = await call<unknown>((cb) => this.inner.get(id, cb));
+    if (!sess) return null;
+    const raw = (typeof sess === 'string' ? JSON.parse(sess) : sess) as Record<string, unknown>;
+    const { [META]: meta, ...rest } = raw;
+    const known = (meta ?? {}) as StoredMeta;
+    const record = fromExpressSession(JSON.parse(JSON.stringify(rest)), Date.now(), this.ttl, {
+      createdAt: known.createdAt,
+      userId: known.userId ?? null,
+    });
+    return record.expiresAt > Date.now() ? record : null;
+  }
+
+  private async write(id: string, record: SessionRecord): Promise<void> {
+    const sess = toExpressSession(record);
+    const cookie = sess.cookie as { expires?: string | null; originalMaxAge?: number | null };
+    // Stores derive their TTL from cookie.expires; make it say when the record really expires.
+    cookie.expires = new Date(record.expiresAt).toISOString();
+    if (cookie.originalMaxAge === undefined) cookie.originalMaxAge = null;
+    sess[META] = { createdAt: record.createdAt, userId: record.userId } satisfies StoredMeta;
+    await call((cb) => this.inner.set(id, sess, cb));
+  }
+
+  private async destroyInner(id: string): Promise<void> {
+    await call((cb) => this.inner.destroy(id, cb));
+  }
+
+  private destroyed(id: string, lane: Lane): boolean {
+    return lane.destroyed || this.state.wasDestroyed(id);
+  }
+
+  /**
+   * A destroy asked for while this write was running has stopped waiting for it (see `waitMs`) and may
+   * have reached the store first: destroy again, after the write.
+   */
+  private async undoIfOvertaken(id: string, lane: Lane): Promise<void> {
+    if (this.destroyed(id, lane)) await this.destroyInner(id);
+  }
+
+  /**
+   * Runs `work` after the writes already queued for `id` have settled, or after `waitMs` when one of them
+   * hangs (its outcome is then unknown, and `undoIfOvertaken` covers a destroy it races). An ID with
+   * nothing queued runs at once, with no timer.
+   */
+  private inLane<T>(id: string, work: (lane: Lane) => Promise<T>): Promise<T> {
+    const lanes = this.state.lanes;
+    let lane = lanes.get(id);
+    let run: Promise<T>;
+    if (!lane) {
+      lane = { tail: Promise.resolve(), queued: 0, destroyed: false };
+      lanes.set(id, lane);
+      run = work(lane);
+    } else {
+      const current = lane;
+      run = waitAtMost(lane.tail, this.waitMs).then(() => work(current));
+    }
+    const own = lane;
+    own.queued++;
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    own.tail = settled;
+    void settled.then(() => {
+      own.queued--;
+      if (own.queued === 0 && lanes.get(id) === own) lanes.delete(id);
+    });
+    return run;
+  }
+}
+
+/** Resolves when `promise` settles or after `ms`, whichever comes first. */
+function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    promise.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+    );
+  });
 }

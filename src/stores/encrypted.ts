@@ -13,6 +13,9 @@ import { parseJson, stringifyJson } from '../core/serializer.js';
 import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../core/types.js';
 import type { SessionStore } from './store.js';
 
+/** How much larger than `maxSessionBytes` the sealed data may be in the store's own check. */
+export const SEALED_SIZE_FACTOR = 3;
+
 /**
  * Encryption at rest over any store (C38). Each top-level data value is sealed on its own, with the
  * record's handle and the key's name as associated data, so `update(id, delta)` still writes only the
@@ -38,6 +41,11 @@ export class EncryptedStore extends EventEmitter implements SessionStore {
     if (!inner.getByHandle) self.getByHandle = undefined;
     if (!inner.destroyByHandle) self.destroyByHandle = undefined;
     if (!inner.close) self.close = undefined;
+    if (!inner.checkUserId) self.checkUserId = undefined;
+  }
+
+  checkUserId(userId: string): void {
+    (this.inner.checkUserId as NonNullable<SessionStore['checkUserId']>).call(this.inner, userId);
   }
 
   /** Seals every value of `data` for the record filed under `handle`. */
@@ -83,7 +91,12 @@ export class EncryptedStore extends EventEmitter implements SessionStore {
   }
 
   update(id: string, delta: SessionDelta): Promise<boolean> {
-    return this.inner.update(id, { ...delta, set: this.sealData(storageKey(id), delta.set) });
+    const sealed: SessionDelta = { ...delta, set: this.sealData(storageKey(id), delta.set) };
+    // The store measures what it holds, the sealed text. The manager has already checked the plain
+    // data against the limit; the store's own check, which keeps concurrent writes from adding up, gets
+    // room for the sealing (base64 and about 50 bytes per value).
+    if (delta.maxBytes !== undefined) sealed.maxBytes = SEALED_SIZE_FACTOR * delta.maxBytes;
+    return this.inner.update(id, sealed);
   }
 
   set(id: string, record: SessionRecord): Promise<void> {

@@ -10,10 +10,26 @@ import type {
   SessionRecord,
   SessionSummary,
 } from '../core/types.js';
-import { reportCorrupt, type SessionStore, Store, type StoreOptions } from './store.js';
+import {
+  checkDataBytes,
+  checkDelta,
+  checkDestroyByUser,
+  checkHandle,
+  checkId,
+  checkListOptions,
+  checkRecord,
+  checkUserIdArgument,
+  reportCorrupt,
+  type SessionStore,
+  Store,
+  type StoreOptions,
+} from './store.js';
 
 export interface MemoryStoreOptions extends StoreOptions {
-  /** Most sessions held; past it the session nearest its deadline is evicted. Default 100,000. */
+  /**
+   * Most sessions held. Past it one session is evicted: the anonymous one (no user bound) nearest its
+   * deadline, and only when none is left, the logged-in one nearest its deadline. Default 100,000.
+   */
   max?: number;
   /** How often expired sessions are swept (ms). Default 60 s. The timer is unref'd. */
   sweepInterval?: number;
@@ -141,6 +157,70 @@ const SWEEP_SLICE = 5_000;
 /** A slice also stops after this many ms (checked every 128 removals): slow machines get smaller slices. */
 const SWEEP_SLICE_MS = 2;
 
+/**
+ * A min-heap of deadlines as two parallel arrays (keys, and deadlines as unboxed doubles): no node object
+ * and no boxed number per entry. Nodes go stale when their entry moves on; readers check them.
+ */
+class DeadlineHeap {
+  keys: string[] = [];
+  at: number[] = [];
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  /** The earliest deadline, or +Infinity when empty. */
+  peek(): number {
+    return this.keys.length === 0 ? Number.POSITIVE_INFINITY : (this.at[0] as number);
+  }
+
+  push(at: number, key: string): void {
+    const keys = this.keys;
+    const heapAt = this.at;
+    keys.push(key);
+    heapAt.push(at);
+    let i = keys.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if ((heapAt[parent] as number) <= at) break;
+      keys[i] = keys[parent] as string;
+      heapAt[i] = heapAt[parent] as number;
+      i = parent;
+    }
+    keys[i] = key;
+    heapAt[i] = at;
+  }
+
+  pop(): void {
+    const keys = this.keys;
+    const heapAt = this.at;
+    const last = keys.pop();
+    const lastAt = heapAt.pop();
+    if (last === undefined || lastAt === undefined || keys.length === 0) return;
+    const size = keys.length;
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= size) break;
+      const right = left + 1;
+      const child = right < size && (heapAt[right] as number) < (heapAt[left] as number) ? right : left;
+      if ((heapAt[child] as number) >= lastAt) break;
+      keys[i] = keys[child] as string;
+      heapAt[i] = heapAt[child] as number;
+      i = child;
+    }
+    keys[i] = last;
+    heapAt[i] = lastAt;
+  }
+
+  /** Replaces the contents with nodes sorted by deadline (a sorted array is a valid min-heap). */
+  fill(nodes: { at: number; key: string }[]): void {
+    nodes.sort((a, b) => a.at - b.at);
+    this.keys = nodes.map((node) => node.key);
+    this.at = nodes.map((node) => node.at);
+  }
+}
+
 /** Where a MemoryStore keeps its synchronous methods, for `SessionManager` only (not exported from the package). */
 export const NOW = Symbol('sessionkit.memory.now');
 
@@ -154,9 +234,11 @@ export interface MemoryStoreNow {
 }
 
 /**
- * A bounded, expiring in-process store. Expiry runs off a min-heap of deadlines, so a sweep costs
- * O(expired · log n) rather than a scan of every session; a size cap evicts the session nearest its
- * deadline (the heap's top, so eviction costs no per-entry bookkeeping).
+ * A bounded, expiring in-process store. Expiry runs off min-heaps of deadlines, so a sweep costs
+ * O(expired · log n) rather than a scan of every session. Past the size cap it evicts the anonymous
+ * session nearest its deadline, and a logged-in one only when no anonymous one is left: a flood of
+ * anonymous requests (`saveUninitialized: true`) cannot push signed-in users out. Anonymous and bound
+ * sessions sit in two heaps, so eviction is a heap pop, with no per-entry bookkeeping.
  * It never grows without bound. Sessions are lost on restart and are not shared between processes.
  */
 export class MemoryStore extends Store implements SessionStore {
@@ -165,10 +247,14 @@ export class MemoryStore extends Store implements SessionStore {
   /** Entries held across the shards. */
   private size = 0;
   private readonly byUser = new Map<string, Set<string>>();
-  // The min-heap of deadlines as two parallel arrays (keys, and deadlines as unboxed doubles): no node
-  // object and no boxed number per entry.
-  private heap: string[] = [];
-  private heapAt: number[] = [];
+  /** Revocation epochs above 0, per user (see destroyByUser). */
+  private readonly epochs = new Map<string, number>();
+  /** The epoch each session was bound at, where above 0. */
+  private readonly stamps = new Map<string, number>();
+  /** Deadlines of sessions written with no user bound: evicted first. */
+  private anonymous = new DeadlineHeap();
+  /** Deadlines of sessions bound to a user. */
+  private bound = new DeadlineHeap();
   private timer: NodeJS.Timeout | null = null;
   private sweeping = false;
   /** The last ID hashed and its key: a request's get and its update/touch hash the same ID. */
@@ -207,7 +293,12 @@ export class MemoryStore extends Store implements SessionStore {
       const entry = this.live(key);
       if (!entry) return false;
       const current = decode(entry);
-      this.put(key, applyDeltaToRecord(current, delta), current.userId);
+      const next = applyDeltaToRecord(current, delta);
+      const encoded = encode(next);
+      // The size cap is checked here, on the merged data, so concurrent requests cannot add up past it;
+      // the entry's length bounds the data's, so only a large entry is measured exactly.
+      if (delta.maxBytes !== undefined) checkDataBytes(next.data, delta.maxBytes, encoded.length);
+      this.put(key, next, current.userId, encoded);
       return true;
     },
     touch: (id, expiresAt, lastSeenAt) => {
@@ -222,31 +313,41 @@ export class MemoryStore extends Store implements SessionStore {
   };
 
   async get(id: string): Promise<SessionRecord | null> {
+    checkId('get', id);
     return this.read(this.keyOf(id));
   }
 
   async create(id: string, record: SessionRecord): Promise<boolean> {
+    checkId('create', id);
+    checkRecord(this, 'create', record);
     return this[NOW].create(id, record);
   }
 
   async update(id: string, delta: SessionDelta): Promise<boolean> {
+    checkId('update', id);
+    checkDelta(this, 'update', delta);
     return this[NOW].update(id, delta);
   }
 
   async set(id: string, record: SessionRecord): Promise<void> {
+    checkId('set', id);
+    checkRecord(this, 'set', record);
     const key = this.keyOf(id);
     this.put(key, record, this.userOf(key));
   }
 
   async destroy(id: string): Promise<void> {
+    checkId('destroy', id);
     this.remove(this.keyOf(id));
   }
 
   async touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
+    checkId('touch', id);
     return this[NOW].touch(id, expiresAt, lastSeenAt);
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
+    checkListOptions('list', options);
     this.sweep(Number.POSITIVE_INFINITY);
     const limit = options.limit ?? 100;
     const start = options.cursor ? Number(options.cursor) : 0;
@@ -275,8 +376,10 @@ export class MemoryStore extends Store implements SessionStore {
     for (const shard of this.shards) shard.clear();
     this.size = 0;
     this.byUser.clear();
-    this.heap = [];
-    this.heapAt = [];
+    this.epochs.clear();
+    this.stamps.clear();
+    this.anonymous = new DeadlineHeap();
+    this.bound = new DeadlineHeap();
     this.listing = null;
   }
 
@@ -285,6 +388,7 @@ export class MemoryStore extends Store implements SessionStore {
   }
 
   async listByUser(userId: string): Promise<SessionSummary[]> {
+    checkUserIdArgument('listByUser', userId);
     const keys = [...(this.byUser.get(userId) ?? [])];
     return keys.flatMap((key) => {
       const summary = this.summary(key);
@@ -292,7 +396,13 @@ export class MemoryStore extends Store implements SessionStore {
     });
   }
 
+  /**
+   * Removes every session the user index holds and raises the user's revocation epoch, in one synchronous
+   * step (nothing can interleave in this process). The index here is exact, so the epoch only matters for
+   * an entry the index missed; the kept session is re-stamped with the new epoch in the same step.
+   */
   async destroyByUser(userId: string, options: { except?: string } = {}): Promise<number> {
+    checkDestroyByUser('destroyByUser', userId, options);
     const keep = options.except === undefined ? null : this.keyOf(options.except);
     let removed = 0;
     for (const key of [...(this.byUser.get(userId) ?? [])]) {
@@ -300,14 +410,22 @@ export class MemoryStore extends Store implements SessionStore {
       if (this.live(key)) removed++;
       this.remove(key);
     }
+    // Checked before the bump: a kept session that was live stays live.
+    const kept = keep !== null && this.live(keep) !== null && this.userOf(keep) === userId;
+    const epoch = (this.epochs.get(userId) ?? 0) + 1;
+    if (this.epochs.size >= this.max) this.forgetEpochs();
+    this.epochs.set(userId, epoch);
+    if (kept) this.stamps.set(keep, epoch);
     return removed;
   }
 
   async getByHandle(handle: string): Promise<SessionSummary | null> {
+    checkHandle('getByHandle', handle);
     return this.summary(handle);
   }
 
   async destroyByHandle(handle: string): Promise<boolean> {
+    checkHandle('destroyByHandle', handle);
     const existed = this.live(handle) !== null;
     this.remove(handle);
     return existed;
@@ -368,23 +486,62 @@ export class MemoryStore extends Store implements SessionStore {
   private live(key: string): Entry | null {
     const entry = this.shardOf(key).get(key);
     if (entry === undefined) return null;
-    if (deadlineOf(entry) <= Date.now()) {
+    if (deadlineOf(entry) <= Date.now() || (this.epochs.size > 0 && this.revoked(key, entry))) {
       this.remove(key);
       return null;
     }
     return entry;
   }
 
-  /** Stores `record` under `key`; `previousUserId` is the user the entry it replaces was bound to. */
-  private put(key: string, record: SessionRecord, previousUserId: string | null): void {
-    const entry = encode(record);
+  /** The entry's user revoked every session since this one was bound (its stamp is below their epoch). */
+  private revoked(key: string, entry: Entry): boolean {
+    let userId: string | null;
+    try {
+      userId = userIdOf(entry);
+    } catch {
+      return false; // corrupt: reading it reports it
+    }
+    if (userId === null) return false;
+    const epoch = this.epochs.get(userId);
+    return epoch !== undefined && (this.stamps.get(key) ?? 0) < epoch;
+  }
+
+  /** Stamps a session newly bound to `userId` with that user's epoch; a session that keeps its user keeps its stamp. */
+  private stamp(key: string, userId: string | null, bound: boolean): void {
+    if (bound) return;
+    const epoch = userId === null ? undefined : this.epochs.get(userId);
+    if (epoch !== undefined) this.stamps.set(key, epoch);
+    else if (this.stamps.size > 0) this.stamps.delete(key);
+  }
+
+  /**
+   * Keeps the epochs bounded like the sessions: drops those of users with no session left. The index
+   * is exact, so no live session of theirs can carry an old stamp.
+   */
+  private forgetEpochs(): void {
+    for (const userId of this.epochs.keys()) if (!this.byUser.has(userId)) this.epochs.delete(userId);
+  }
+
+  /**
+   * Stores `record` under `key`; `previousUserId` is the user the entry it replaces was bound to, `entry`
+   * the record already encoded, when the caller had to encode it.
+   */
+  private put(
+    key: string,
+    record: SessionRecord,
+    previousUserId: string | null,
+    entry = encode(record),
+  ): void {
     const shard = this.shardOf(key);
-    if (shard.has(key)) {
+    const existed = shard.has(key);
+    if (this.epochs.size > 0 || this.stamps.size > 0)
+      this.stamp(key, record.userId, existed && previousUserId === record.userId);
+    if (existed) {
       if (previousUserId !== record.userId) this.unindex(key, previousUserId);
     } else {
       if (this.size >= this.max) {
         this.sweep(Number.POSITIVE_INFINITY);
-        if (this.size >= this.max) this.evictNearestDeadline();
+        if (this.size >= this.max) this.evict();
       }
       this.size++;
     }
@@ -394,7 +551,7 @@ export class MemoryStore extends Store implements SessionStore {
       if (keys) keys.add(key);
       else this.byUser.set(record.userId, new Set([key]));
     }
-    this.push(record.expiresAt, key);
+    this.push(record.expiresAt, key, record.userId === null);
   }
 
   private remove(key: string): void {
@@ -404,6 +561,7 @@ export class MemoryStore extends Store implements SessionStore {
     shard.delete(key);
     this.size--;
     this.unindex(key, userId);
+    if (this.stamps.size > 0) this.stamps.delete(key);
   }
 
   private unindex(key: string, userId: string | null): void {
@@ -419,12 +577,25 @@ export class MemoryStore extends Store implements SessionStore {
     return entry !== undefined && deadlineOf(entry) === at;
   }
 
-  private evictNearestDeadline(): void {
+  /**
+   * Evicts the anonymous session nearest its deadline; a logged-in one only when no anonymous one is left.
+   * A node in the anonymous heap whose entry has since been bound to a user is skipped: binding wrote the
+   * entry again, which put a node for it in the bound heap.
+   */
+  private evict(): void {
     let victim: string | undefined;
-    while (victim === undefined && this.heap.length > 0) {
-      const at = this.heapAt[0] as number;
-      const key = this.heap[0] as string;
-      this.pop();
+    const anonymous = this.anonymous;
+    while (victim === undefined && anonymous.size > 0) {
+      const at = anonymous.at[0] as number;
+      const key = anonymous.keys[0] as string;
+      anonymous.pop();
+      if (this.isCurrent(key, at) && this.userOf(key) === null) victim = key;
+    }
+    const bound = this.bound;
+    while (victim === undefined && bound.size > 0) {
+      const at = bound.at[0] as number;
+      const key = bound.keys[0] as string;
+      bound.pop();
       if (this.isCurrent(key, at)) victim = key;
     }
     // Only corrupt entries (no deadline, so never in the heap) are left: any of them goes.
@@ -445,11 +616,14 @@ export class MemoryStore extends Store implements SessionStore {
     const now = Date.now();
     let removed = 0;
     let popped = 0;
-    while (this.heap.length > 0 && budget-- > 0) {
-      const at = this.heapAt[0] as number;
+    while (budget-- > 0) {
+      // The earlier of the two heaps' tops: both hold deadlines, and either may be the next to pass.
+      const heap = this.anonymous.peek() <= this.bound.peek() ? this.anonymous : this.bound;
+      if (heap.size === 0) break;
+      const at = heap.at[0] as number;
       if (at > now) break;
-      const key = this.heap[0] as string;
-      this.pop();
+      const key = heap.keys[0] as string;
+      heap.pop();
       if (this.isCurrent(key, at)) {
         this.remove(key);
         removed++;
@@ -463,67 +637,45 @@ export class MemoryStore extends Store implements SessionStore {
     if (this.sweeping) return;
     this.sweeping = true;
     const step = () => {
-      const before = this.heap.length;
+      const before = this.heapNodes();
       this.sweep(SWEEP_SLICE, performance.now() + SWEEP_SLICE_MS);
-      const more = this.heap.length > 0 && (this.heapAt[0] as number) <= Date.now();
-      if (more && this.heap.length < before) setImmediate(step).unref();
+      const more = Math.min(this.anonymous.peek(), this.bound.peek()) <= Date.now();
+      if (more && this.heapNodes() < before) setImmediate(step).unref();
       else this.sweeping = false;
     };
     step();
   }
 
-  private push(at: number, key: string): void {
-    // Touches leave stale nodes behind; rebuild once they outnumber the live ones.
-    if (this.heap.length > 2 * this.size + 1024) this.rebuildHeap();
-    const heap = this.heap;
-    const heapAt = this.heapAt;
-    heap.push(key);
-    heapAt.push(at);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if ((heapAt[parent] as number) <= at) break;
-      heap[i] = heap[parent] as string;
-      heapAt[i] = heapAt[parent] as number;
-      i = parent;
-    }
-    heap[i] = key;
-    heapAt[i] = at;
+  private heapNodes(): number {
+    return this.anonymous.size + this.bound.size;
   }
 
-  private pop(): void {
-    const heap = this.heap;
-    const heapAt = this.heapAt;
-    const last = heap.pop();
-    const lastAt = heapAt.pop();
-    if (last === undefined || lastAt === undefined || heap.length === 0) return;
-    const size = heap.length;
-    let i = 0;
-    for (;;) {
-      const left = 2 * i + 1;
-      if (left >= size) break;
-      const right = left + 1;
-      const child = right < size && (heapAt[right] as number) < (heapAt[left] as number) ? right : left;
-      if ((heapAt[child] as number) >= lastAt) break;
-      heap[i] = heap[child] as string;
-      heapAt[i] = heapAt[child] as number;
-      i = child;
-    }
-    heap[i] = last;
-    heapAt[i] = lastAt;
+  private push(at: number, key: string, anonymous: boolean): void {
+    // Touches leave stale nodes behind; rebuild once they outnumber the live ones.
+    if (this.heapNodes() > 2 * this.size + 1024) this.rebuildHeap();
+    (anonymous ? this.anonymous : this.bound).push(at, key);
   }
 
   private rebuildHeap(): void {
-    const nodes: { at: number; key: string }[] = [];
-    // A corrupt entry has no deadline: it stays out of the heap until a read reports and removes it.
+    const anonymous: { at: number; key: string }[] = [];
+    const bound: { at: number; key: string }[] = [];
+    const hasUsers = this.byUser.size > 0;
+    // A corrupt entry has no deadline: it stays out of the heaps until a read reports and removes it.
     for (const shard of this.shards)
       for (const [key, entry] of shard) {
         const at = deadlineOf(entry);
-        if (Number.isFinite(at)) nodes.push({ at, key });
+        if (!Number.isFinite(at)) continue;
+        let user: string | null = null;
+        if (hasUsers) {
+          try {
+            user = userIdOf(entry);
+          } catch {
+            continue;
+          }
+        }
+        (user === null ? anonymous : bound).push({ at, key });
       }
-    nodes.sort((a, b) => a.at - b.at);
-    // A sorted array is a valid min-heap.
-    this.heap = nodes.map((node) => node.key);
-    this.heapAt = nodes.map((node) => node.at);
+    this.anonymous.fill(anonymous);
+    this.bound.fill(bound);
   }
 }

@@ -1,7 +1,8 @@
 import { type Collection, type Db, type Document, MongoClient, type MongoClientOptions } from 'mongodb';
-import { CorruptSessionError, OptionsError, StoreUrlError } from '../core/errors.js';
+import { CorruptSessionError, OptionsError, StoreError, StoreUrlError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import {
+  applyDelta,
   applyDeltaToRecord,
   fromExpressSession,
   isForbiddenKey,
@@ -17,7 +18,20 @@ import type {
   SessionSummary,
 } from '../core/types.js';
 import { closeWithin } from './close.js';
-import { reportCorrupt, type SessionStore, Store, type StoreOptions } from './store.js';
+import {
+  checkDataBytes,
+  checkDelta,
+  checkDestroyByUser,
+  checkHandle,
+  checkId,
+  checkListOptions,
+  checkRecord,
+  checkUserIdArgument,
+  reportCorrupt,
+  type SessionStore,
+  Store,
+  type StoreOptions,
+} from './store.js';
 
 export interface MongoStoreOptions extends StoreOptions {
   /** A connected or unconnected client. The store never closes a client it was given. */
@@ -41,6 +55,8 @@ export interface MongoStoreOptions extends StoreOptions {
 }
 
 export const DEFAULT_COLLECTION = 'sessions';
+/** Read-check-write rounds of a size-capped update before it gives up under constant contention. */
+const CAPPED_ROUNDS = 16;
 
 /**
  * A document in the native layout. `_id` is SHA-256 of the session ID (base64url), never the ID itself;
@@ -55,7 +71,24 @@ export interface MongoSessionDocument {
   version: number;
   cookie: Document;
   data: Document;
+  /** The user's revocation epoch when the session was bound to them; absent means 0. */
+  epoch?: number;
 }
+
+/**
+ * A user's revocation epoch, in `<collection>_epochs` under `_id: userId`: sessions stamped below `n` are
+ * dead, but `keep` (a handle) while its stamp is `from` or more. Created by the first destroyByUser and
+ * never removed: a lost epoch would revive every session it made dead.
+ */
+interface EpochDocument {
+  _id: string;
+  n: number;
+  keep?: string;
+  from?: number;
+}
+
+/** Tries of destroyByUser's compare-and-set on the epoch before it gives up (only under a revoke storm). */
+const EPOCH_ROUNDS = 16;
 
 /**
  * sessionkit's MongoDB store, on the official driver. Writes are deltas: one `updateOne` with `$set` and
@@ -116,22 +149,31 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async get(id: string): Promise<SessionRecord | null> {
+    checkId('get', id);
     return this.run('get', async () => {
       const now = Date.now();
       const doc = await (await this.native()).findOne({
         _id: storageKey(id),
         expiresAt: { $gt: new Date(now) },
       });
-      if (doc) return this.decodeOrReport(doc);
+      if (doc) {
+        if (typeof doc.userId === 'string' && (await this.revoked([doc])).length > 0) return null;
+        return this.decodeOrReport(doc);
+      }
       return this.legacyCollectionName ? this.readLegacy(id, now) : null;
     });
   }
 
   async create(id: string, record: SessionRecord): Promise<boolean> {
+    checkId('create', id);
+    checkRecord(this, 'create', record);
     return this.run('create', async () => {
       const collection = await this.native();
       if (this.legacyCollectionName && (await this.readLegacy(id, Date.now()))) return false;
       const doc = toDocument(storageKey(id), record);
+      // Read before the insert: a revoke that raises the epoch after this read finds the session by its
+      // userId if it is in by then, and otherwise leaves it stamped below the new epoch, dead.
+      if (record.userId !== null) doc.epoch = await this.epochOf(record.userId);
       if (await insertedFresh(() => collection.insertOne(doc))) return true;
       // The key is taken; an expired holder (the TTL monitor lags) may be replaced, a live one may not.
       return insertedFresh(() =>
@@ -141,6 +183,8 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async update(id: string, delta: SessionDelta): Promise<boolean> {
+    checkId('update', id);
+    checkDelta(this, 'update', delta);
     return this.run('update', async () => {
       if (await this.applyNative(id, delta)) return true;
       if (!this.legacyCollectionName) return false;
@@ -153,18 +197,30 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async set(id: string, record: SessionRecord): Promise<void> {
+    checkId('set', id);
+    checkRecord(this, 'set', record);
     await this.run('set', async () => {
       const { _id, version: _version, ...fields } = toDocument(storageKey(id), record);
-      await (await this.native()).updateOne(
-        { _id },
+      const collection = await this.native();
+      // A rewrite that keeps the session's user keeps its stamp, so it never revives a revoked session.
+      const kept = await collection.updateOne(
+        { _id, userId: record.userId },
         { $set: fields, $inc: { version: 1 } },
-        { upsert: true },
       );
+      if (kept.matchedCount === 0) {
+        const epoch = record.userId === null ? 0 : await this.epochOf(record.userId);
+        await collection.updateOne(
+          { _id },
+          { $set: { ...fields, epoch }, $inc: { version: 1 } },
+          { upsert: true },
+        );
+      }
       if (this.legacyCollectionName) await this.legacy().deleteOne({ _id: id });
     });
   }
 
   async destroy(id: string): Promise<void> {
+    checkId('destroy', id);
     await this.run('destroy', async () => {
       await (await this.native()).deleteOne({ _id: storageKey(id) });
       if (this.legacyCollectionName) await this.legacy().deleteOne({ _id: id });
@@ -172,6 +228,7 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
+    checkId('touch', id);
     return this.run('touch', async () => {
       const moveNative = async () => {
         const result = await (await this.native()).updateOne(
@@ -188,6 +245,7 @@ export class MongoStore extends Store implements SessionStore {
 
   /** Pages in `_id` (handle) order; the cursor is the last handle of the page. Unmigrated legacy sessions are not listed. */
   async list(options: ListOptions = {}): Promise<ListPage> {
+    checkListOptions('list', options);
     return this.run('list', async () => {
       const limit = Math.min(Math.max(Math.trunc(options.limit ?? 100), 1), 1_000);
       const filter: Document = { expiresAt: { $gt: new Date() } };
@@ -196,7 +254,7 @@ export class MongoStore extends Store implements SessionStore {
       const page = docs.slice(0, limit);
       const last = page[page.length - 1];
       return {
-        sessions: this.summaries(page),
+        sessions: this.summaries(await this.unrevoked(page)),
         cursor: docs.length > limit && last ? String(last._id) : null,
       };
     });
@@ -215,6 +273,7 @@ export class MongoStore extends Store implements SessionStore {
   async clear(): Promise<void> {
     await this.run('clear', async () => {
       await (await this.native()).deleteMany({});
+      await this.epochs().deleteMany({});
       if (this.legacyCollectionName) await this.legacy().deleteMany({});
     });
   }
@@ -230,29 +289,41 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   async listByUser(userId: string): Promise<SessionSummary[]> {
+    checkUserIdArgument('listByUser', userId);
     return this.run('listByUser', async () => {
       const docs = await (await this.native()).find({ userId, expiresAt: { $gt: new Date() } }).toArray();
-      return this.summaries(docs);
+      return this.summaries(await this.unrevoked(docs));
     });
   }
 
+  /**
+   * Raises the user's revocation epoch FIRST, then deletes their sessions. A login that read the epoch
+   * before the raise and inserts after the delete is stamped below the new epoch: dead on load. The
+   * `except` session is recorded as exempt in the same compare-and-set as the raise, so it never looks
+   * revoked, not even between the two steps.
+   */
   async destroyByUser(userId: string, options: { except?: string } = {}): Promise<number> {
+    checkDestroyByUser('destroyByUser', userId, options);
     return this.run('destroyByUser', async () => {
+      const keep = options.except === undefined ? null : storageKey(options.except);
+      await this.raiseEpoch(userId, keep);
       const filter: Document = { userId, expiresAt: { $gt: new Date() } };
-      if (options.except !== undefined) filter._id = { $ne: storageKey(options.except) };
+      if (keep !== null) filter._id = { $ne: keep };
       const { deletedCount } = await (await this.native()).deleteMany(filter);
       return deletedCount;
     });
   }
 
   async getByHandle(handle: string): Promise<SessionSummary | null> {
+    checkHandle('getByHandle', handle);
     return this.run('getByHandle', async () => {
       const doc = await (await this.native()).findOne({ _id: handle, expiresAt: { $gt: new Date() } });
-      return doc ? (this.summaries([doc])[0] ?? null) : null;
+      return doc ? (this.summaries(await this.unrevoked([doc]))[0] ?? null) : null;
     });
   }
 
   async destroyByHandle(handle: string): Promise<boolean> {
+    checkHandle('destroyByHandle', handle);
     return this.run('destroyByHandle', async () => {
       const result = await (await this.native()).deleteOne({ _id: handle, expiresAt: { $gt: new Date() } });
       return result.deletedCount === 1;
@@ -302,11 +373,122 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   private async applyNative(id: string, delta: SessionDelta): Promise<boolean> {
-    const result = await (await this.native()).updateOne(
-      { _id: storageKey(id), expiresAt: { $gt: new Date() } },
-      deltaUpdate(delta),
-    );
+    if (delta.maxBytes !== undefined && Object.keys(delta.set).length > 0)
+      return this.applyCapped(id, delta, delta.maxBytes);
+    const collection = await this.native();
+    const filter: Document = { _id: storageKey(id), expiresAt: { $gt: new Date() } };
+    const update = deltaUpdate(delta);
+    if (delta.userId !== undefined) {
+      // Same user: the stamp stays. A new user: their epoch, read before the write.
+      const same = await collection.updateOne({ ...filter, userId: delta.userId }, update);
+      if (same.matchedCount === 1) return true;
+      (update.$set as Document).epoch = delta.userId === null ? 0 : await this.epochOf(delta.userId);
+    }
+    const result = await collection.updateOne(filter, update);
     return result.matchedCount === 1;
+  }
+
+  /**
+   * A delta that adds data under a size cap: reads the document, checks the merged data's size, and writes
+   * only if the document's `version` is still the one read (every write bumps it), so concurrent writes
+   * cannot add up past the cap; a write that lost the race reads again.
+   */
+  private async applyCapped(id: string, delta: SessionDelta, maxBytes: number): Promise<boolean> {
+    const collection = await this.native();
+    const _id = storageKey(id);
+    for (let round = 0; round < CAPPED_ROUNDS; round++) {
+      const doc = await collection.findOne({ _id, expiresAt: { $gt: new Date() } });
+      if (!doc) return false;
+      const stored = isObject(doc.data) ? (unescapeDeep(doc.data) as Record<string, unknown>) : {};
+      checkDataBytes(applyDelta(stored, delta), maxBytes);
+      const update = deltaUpdate(delta);
+      // Same user: the stamp stays. A new user: their epoch, read before the write.
+      if (delta.userId !== undefined && doc.userId !== delta.userId)
+        (update.$set as Document).epoch = delta.userId === null ? 0 : await this.epochOf(delta.userId);
+      const version = typeof doc.version === 'number' ? doc.version : { $exists: false };
+      const result = await collection.updateOne(
+        { _id, expiresAt: { $gt: new Date() }, version } as Document,
+        update,
+      );
+      if (result.matchedCount === 1) return true;
+    }
+    throw new StoreError('update', new Error('the session kept changing under this update; try again'));
+  }
+
+  private epochs(): Collection<EpochDocument> {
+    return this.database.collection<EpochDocument>(`${this.collectionName}_epochs`);
+  }
+
+  private async epochOf(userId: string): Promise<number> {
+    return (await this.epochs().findOne({ _id: userId }))?.n ?? 0;
+  }
+
+  /** Compare-and-set on the epoch document, so concurrent revokes of one user each raise it once. */
+  private async raiseEpoch(userId: string, keep: string | null): Promise<void> {
+    const epochs = this.epochs();
+    for (let round = 0; round < EPOCH_ROUNDS; round++) {
+      const current = await epochs.findOne({ _id: userId });
+      const n = current?.n ?? 0;
+      const next: Omit<EpochDocument, '_id'> = { n: n + 1 };
+      if (keep !== null) {
+        next.keep = keep;
+        next.from = current?.keep === keep && typeof current.from === 'number' ? current.from : n;
+      }
+      if (!current) {
+        if (await insertedFresh(() => epochs.insertOne({ _id: userId, ...next }))) return;
+        continue;
+      }
+      const update: Document = { $set: next };
+      if (keep === null) update.$unset = { keep: '', from: '' };
+      if ((await epochs.updateOne({ _id: userId, n }, update)).matchedCount === 1) return;
+    }
+    throw new Error('the revocation epoch kept moving under this destroyByUser; try again');
+  }
+
+  /** The documents whose user has not revoked them (revoked ones are removed, best effort). */
+  private async unrevoked(docs: Document[]): Promise<Document[]> {
+    if (!docs.some((doc) => typeof doc.userId === 'string')) return docs;
+    const dead = new Set(await this.revoked(docs));
+    return dead.size === 0 ? docs : docs.filter((doc) => !dead.has(doc));
+  }
+
+  /** Which of `docs` are stamped below their user's epoch; those are deleted unless rebound or re-stamped since. */
+  private async revoked(docs: Document[]): Promise<Document[]> {
+    const users = [
+      ...new Set(docs.map((doc) => doc.userId).filter((u): u is string => typeof u === 'string')),
+    ];
+    if (users.length === 0) return [];
+    const found =
+      users.length === 1
+        ? await this.epochs()
+            .find({ _id: users[0] as string })
+            .toArray()
+        : await this.epochs()
+            .find({ _id: { $in: users } })
+            .toArray();
+    const byUser = new Map(found.map((e) => [e._id, e]));
+    const dead = docs.filter((doc) => {
+      const epoch = typeof doc.userId === 'string' ? byUser.get(doc.userId) : undefined;
+      if (!epoch) return false;
+      const stamp = typeof doc.epoch === 'number' ? doc.epoch : 0;
+      if (stamp >= epoch.n) return false;
+      return !(doc._id === epoch.keep && stamp >= (epoch.from ?? 0));
+    });
+    if (dead.length > 0) {
+      const collection = await this.native();
+      await Promise.all(
+        dead.map((doc) =>
+          collection
+            .deleteOne({
+              _id: doc._id as string,
+              userId: doc.userId as string,
+              epoch: typeof doc.epoch === 'number' ? doc.epoch : { $exists: false },
+            })
+            .catch(() => undefined),
+        ),
+      );
+    }
+    return dead;
   }
 
   private async readLegacy(id: string, now: number): Promise<SessionRecord | null> {

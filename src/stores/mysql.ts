@@ -17,6 +17,7 @@ import {
   driveAsync,
   type ExpressMysqlSessionLayout,
   expressMysqlSessionStatements,
+  mysqlUserIdMigration,
   quoteIdentifier,
   type Row,
   retryTransaction,
@@ -207,7 +208,8 @@ export class MySQLStore extends SqlStore {
       dialect: 'mysql',
       executor: new MysqlExecutor(pool, owned, timeout),
       table: quoteIdentifier('mysql', table),
-      setup: options.createTable === false ? [] : createTableSql('mysql', table),
+      setup:
+        options.createTable === false ? [] : [...createTableSql('mysql', table), mysqlUserIdMigration(table)],
       legacy,
       pruneInterval: options.pruneInterval ?? DEFAULT_PRUNE_MS,
     });

@@ -13,6 +13,7 @@ import {
   type Row,
   retryTransaction,
   SQL_URL_PARAMS,
+  SQL_USER_ID_MAX_BYTES,
   type SqlConnection,
   type SqlExecutor,
   SqlStore,
@@ -232,6 +233,8 @@ export class PostgresStore extends SqlStore {
       table: schema ? `${q(schema)}.${q(table)}` : q(table),
       setup: options.createTable === false ? [] : createTableSql('postgres', table, schema),
       legacy,
+      // text cannot hold NUL; longer IDs would strain the user_id index.
+      userIdLimits: { maxBytes: SQL_USER_ID_MAX_BYTES, nul: false },
       pruneInterval: options.pruneInterval ?? DEFAULT_PRUNE_MS,
     });
     this.pool = pool;

@@ -1,7 +1,8 @@
 /**
  * RedisStore's server-side scripts, sent by EVALSHA (EVAL once when the server has not seen one).
- * Each script touches exactly one key (KEYS[1]), so every one is Cluster-safe; the session hash and the
- * user index live in different slots and are only ever written by separate commands.
+ * Each script touches one key (KEYS[1]), or two keys that share a hash tag (a user's index and revocation
+ * epoch), so every one is Cluster-safe; the session hash and the user's keys live in different slots and
+ * are only ever written by separate commands.
  */
 import { createHash } from 'node:crypto';
 
@@ -19,21 +20,30 @@ local function batch(cmd, k, list)
 end
 `;
 
-/** create (ARGV[8]=='c': NX) or set (whole-record upsert). Returns {written, previous user}. */
+/**
+ * create (ARGV[8]=='c': NX) or set (whole-record upsert). ARGV[9] is the user's revocation epoch, read
+ * with the index raise; a set that keeps the session's user keeps the epoch stamped at its login, so
+ * rewriting a revoked session never brings it back. Returns {written, previous user}.
+ */
 const WRITE_LUA = `${BATCH_LUA}
 local k = KEYS[1]
 local old = false
+local ep = ARGV[9]
 if ARGV[8] == 'c' then
   if redis.call('EXISTS', k) == 1 then return {0, ''} end
 else
-  if redis.call('TYPE', k).ok == 'hash' then old = redis.call('HGET', k, '_u') end
+  if redis.call('TYPE', k).ok == 'hash' then
+    local prev = redis.call('HMGET', k, '_u', '_ep')
+    old = prev[1]
+    if old and old == ARGV[5] then ep = prev[2] or '0' end
+  end
   redis.call('DEL', k)
 end
 local set = {'_v', '${FORMAT_VERSION}', '_c', ARGV[7], '_e', ARGV[2], '_cr', ARGV[3], '_ls', ARGV[4]}
 if ARGV[5] ~= '' then
-  set[11] = '_u'; set[12] = ARGV[5]; set[13] = '_ix'; set[14] = ARGV[6]
+  set[11] = '_u'; set[12] = ARGV[5]; set[13] = '_ix'; set[14] = ARGV[6]; set[15] = '_ep'; set[16] = ep
 end
-for i = 9, #ARGV do set[#set + 1] = ARGV[i] end
+for i = 10, #ARGV do set[#set + 1] = ARGV[i] end
 batch('HSET', k, set)
 redis.call('PEXPIRE', k, ARGV[1])
 return {1, old or ''}
@@ -41,17 +51,48 @@ return {1, old or ''}
 
 /**
  * update / touch: merges the delta into the hash, never creating it. Returns {0} when missing, {2, user}
- * when the user's index must first be raised to cover the new deadline (nothing written), else
- * {1, previous user}. ARGV: 1 ttl, 2 expiresAt, 3 lastSeenAt, 4 user flag (k keep, n unbind, s set),
- * 5 user, 6 user whose index was just raised, 7 the score it was raised to, 8 replace, 9 cookie JSON or
- * '', 10 number of set pairs, then the pairs, then the fields to delete. Every record has `_e`, so one
- * HMGET both proves the hash is there and reads the user binding; pcall turns a key of another type
- * into "missing", as TYPE did.
+ * when the user's index must first be raised to cover the new deadline (nothing written), {3, bytes}
+ * when the merged data would be over the size cap (nothing written), else {1, previous user}.
+ * ARGV: 1 ttl, 2 expiresAt, 3 lastSeenAt, 4 user flag (k keep, n unbind, s set), 5 user, 6 user whose
+ * index was just raised, 7 the score it was raised to, 8 that user's revocation epoch, read with the
+ * raise, 9 replace, 10 cookie JSON or '', 11 number of set pairs, 12 the cap on the data's JSON size in
+ * bytes or '', then the pairs, then the fields to delete. A session that changes user is stamped with the
+ * new user's epoch; one that keeps its user keeps its stamp (an update never revives a revoked session).
+ * Every record has `_e`, so one HMGET both proves the hash is there and reads the user binding; pcall
+ * turns a key of another type into "missing", as TYPE did.
+ *
+ * The size is that of the data as one JSON object: each `d:<key>` field stands for `"<key>":<value>`,
+ * and the field name is as long as the quoted key (a key JSON must escape counts a few bytes short). It is
+ * measured here, inside the script, so concurrent writes cannot add up past the cap (only writes that set
+ * keys can grow the data).
  */
 const UPDATE_LUA = `${BATCH_LUA}
 local k = KEYS[1]
 local meta = redis.pcall('HMGET', k, '_e', '_u', '_ix')
 if meta.err or not meta[1] then return {0, ''} end
+local npairs = tonumber(ARGV[11])
+local cap = tonumber(ARGV[12])
+if cap and npairs > 0 then
+  local fresh = {}
+  local size, count = 0, 0
+  for j = 13, 12 + 2 * npairs, 2 do
+    fresh[ARGV[j]] = true
+    size = size + #ARGV[j] + 1 + #ARGV[j + 1]
+    count = count + 1
+  end
+  for j = 13 + 2 * npairs, #ARGV do fresh[ARGV[j]] = true end
+  if ARGV[9] ~= '1' then
+    for _, f in ipairs(redis.call('HKEYS', k)) do
+      if string.sub(f, 1, 2) == 'd:' and not fresh[f] then
+        size = size + #f + 1 + redis.call('HSTRLEN', k, f)
+        count = count + 1
+      end
+    end
+  end
+  if count > 1 then size = size + count - 1 end
+  size = size + 2
+  if size > cap then return {3, tostring(size)} end
+end
 local cur = meta[2]
 local nu = cur
 if ARGV[4] == 'n' then nu = false elseif ARGV[4] == 's' then nu = ARGV[5] end
@@ -64,7 +105,7 @@ if nu then
   end
   if (not ix) or tonumber(ARGV[2]) > ix then return {2, nu} end
 end
-if ARGV[8] == '1' then
+if ARGV[9] == '1' then
   local stale = {}
   for _, f in ipairs(redis.call('HKEYS', k)) do
     if string.sub(f, 1, 2) == 'd:' then stale[#stale + 1] = f end
@@ -72,19 +113,20 @@ if ARGV[8] == '1' then
   batch('HDEL', k, stale)
 end
 local set = {'_e', ARGV[2], '_ls', ARGV[3]}
-if ARGV[9] ~= '' then set[5] = '_c'; set[6] = ARGV[9] end
+if ARGV[10] ~= '' then set[5] = '_c'; set[6] = ARGV[10] end
 if nu then
   set[#set + 1] = '_u'; set[#set + 1] = nu; set[#set + 1] = '_ix'; set[#set + 1] = string.format('%.17g', ix)
+  if nu ~= cur then set[#set + 1] = '_ep'; set[#set + 1] = ARGV[8] end
 end
-local i = 11
-for _ = 1, 2 * tonumber(ARGV[10]) do
+local i = 13
+for _ = 1, 2 * npairs do
   set[#set + 1] = ARGV[i]
   i = i + 1
 end
 batch('HSET', k, set)
 local gone = {}
 for j = i, #ARGV do gone[#gone + 1] = ARGV[j] end
-if (not nu) and (cur or meta[3]) then gone[#gone + 1] = '_u'; gone[#gone + 1] = '_ix' end
+if (not nu) and (cur or meta[3]) then gone[#gone + 1] = '_u'; gone[#gone + 1] = '_ix'; gone[#gone + 1] = '_ep' end
 batch('HDEL', k, gone)
 redis.call('PEXPIRE', k, ARGV[1])
 return {1, cur or ''}
@@ -92,15 +134,22 @@ return {1, cur or ''}
 
 /**
  * Deletes a session; with ARGV[1] set, only if it is bound to that user (destroyByUser must not delete a
- * session that moved to someone else). Returns {deleted, user}.
+ * session that moved to someone else), and with ARGV[2] set, only if it still carries that revocation
+ * epoch (a revoked session removed on sight, unless it was rebound meanwhile). Returns {deleted, user}.
  */
 const DESTROY_LUA = `
 local k = KEYS[1]
 local t = redis.call('TYPE', k).ok
 if t == 'none' then return {0, ''} end
 local u = false
-if t == 'hash' then u = redis.call('HGET', k, '_u') end
+local ep = false
+if t == 'hash' then
+  local meta = redis.call('HMGET', k, '_u', '_ep')
+  u = meta[1]
+  ep = meta[2] or '0'
+end
 if ARGV[1] ~= '' and u ~= ARGV[1] then return {0, u or ''} end
+if ARGV[2] and ARGV[2] ~= '' and ep ~= ARGV[2] then return {0, u or ''} end
 redis.call('DEL', k)
 return {1, u or ''}
 `;
@@ -117,7 +166,9 @@ return 0
 /**
  * Adds a member to a user index, scored at least ARGV[2] and strictly above its previous score (so a
  * reader's conditional removal, keyed on the score it saw, misses a concurrent re-add). Drops members
- * dead by score and keeps the key alive until the highest score.
+ * dead by score and keeps the key alive until the highest score. KEYS[2] is the user's revocation epoch
+ * (same hash tag, same slot): its current number is returned, read in the same step as the add, so a
+ * login either lands in the index before a revoke reads it or carries the epoch that revoke left.
  */
 const INDEX_ADD_LUA = `
 local k = KEYS[1]
@@ -128,7 +179,33 @@ if old and s <= old then s = old + 0.001 end
 redis.call('ZADD', k, string.format('%.17g', s), ARGV[3])
 local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', k, string.format('%.0f', math.ceil(tonumber(top[2])) + 1))
-return 1
+return redis.call('HGET', KEYS[2], 'n') or '0'
+`;
+
+/**
+ * "Log out everywhere" for one user (KEYS[1] the index, KEYS[2] the epoch hash, one slot): raises the
+ * epoch FIRST and reads the index in the same step. Every session stamped below the new epoch is dead on
+ * load, whether or not the caller then reaches it through the index. ARGV[1], when set, is the handle
+ * kept alive (\`except\`): the epoch hash records it (\`k\`) with the lowest stamp it may carry (\`f\`), so the
+ * kept session stays live through the bump without a second, cross-slot write. A kept handle that was
+ * already exempt keeps its old floor; any other kept handle needs a stamp that was live before the bump.
+ * The epoch hash has no expiry: losing it would revive every session it made dead. Returns
+ * {new epoch, index members with scores}.
+ */
+const REVOKE_LUA = `
+local e = KEYS[2]
+local cur = redis.call('HMGET', e, 'n', 'k', 'f')
+local n = tonumber(cur[1]) or 0
+local nn = string.format('%d', n + 1)
+if ARGV[1] ~= '' then
+  local from = string.format('%d', n)
+  if cur[2] == ARGV[1] and cur[3] then from = cur[3] end
+  redis.call('HSET', e, 'n', nn, 'k', ARGV[1], 'f', from)
+else
+  redis.call('HSET', e, 'n', nn)
+  redis.call('HDEL', e, 'k', 'f')
+end
+return {nn, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')}
 `;
 
 /** Removes members only if their score is still the one the caller read (pairs of member, score). */
@@ -144,10 +221,12 @@ return n
 export interface Script {
   source: string;
   sha: string;
+  /** How many keys the script takes (all in one slot). */
+  keys?: number;
 }
 
-function script(source: string): Script {
-  return { source, sha: createHash('sha1').update(source).digest('hex') };
+function script(source: string, keys = 1): Script {
+  return { source, sha: createHash('sha1').update(source).digest('hex'), keys };
 }
 
 export const SCRIPTS = {
@@ -155,6 +234,7 @@ export const SCRIPTS = {
   update: script(UPDATE_LUA),
   destroy: script(DESTROY_LUA),
   prune: script(PRUNE_LUA),
-  indexAdd: script(INDEX_ADD_LUA),
+  indexAdd: script(INDEX_ADD_LUA, 2),
+  revoke: script(REVOKE_LUA, 2),
   indexDrop: script(INDEX_DROP_LUA),
 };

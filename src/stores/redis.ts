@@ -1,6 +1,7 @@
 import {
   CorruptSessionError,
   OptionsError,
+  SessionTooLargeError,
   StoreTimeoutError,
   StoreUnavailableError,
   StoreUrlError,
@@ -33,7 +34,19 @@ import {
 } from './redis-clients.js';
 import { connectFromUrl } from './redis-connect.js';
 import { SCRIPTS, type Script } from './redis-scripts.js';
-import { reportCorrupt, type SessionStore, Store, type StoreOptions } from './store.js';
+import {
+  checkDelta,
+  checkDestroyByUser,
+  checkHandle,
+  checkId,
+  checkListOptions,
+  checkRecord,
+  checkUserIdArgument,
+  reportCorrupt,
+  type SessionStore,
+  Store,
+  type StoreOptions,
+} from './store.js';
 
 export type { RedisClientInput } from './redis-clients.js';
 
@@ -58,6 +71,15 @@ const INDEX_ROUNDS = 4;
 
 interface Decoded extends SessionRecord {
   handle: string;
+  /** The revocation epoch stamped at login (`_ep`, as stored; `0` when absent). */
+  stamp: string;
+}
+
+/** A user's revocation epoch: sessions stamped below `n` are dead, but `keep` while its stamp is `from` or more. */
+interface Epoch {
+  n: number;
+  keep: string | null;
+  from: number;
 }
 
 /**
@@ -65,9 +87,12 @@ interface Decoded extends SessionRecord {
  *
  * Layout (prefix `sk:`): one HASH per session at `sk:s:{<handle>}`, `handle` = SHA-256(ID) base64url, the
  * braces a hash tag; fields `d:<key>` hold each top-level data key as JSON, `_c` the cookie, `_e` / `_cr`
- * / `_ls` the deadline, creation and last-seen times, `_u` the bound user and `_ix` the score that user's
- * index holds for it. Per user, a ZSET `sk:u:{<SHA-256(userId)>}` of handles scored by a deadline that is
- * never below the session's own. Writes merge on the server in one EVALSHA on the session key.
+ * / `_ls` the deadline, creation and last-seen times, `_u` the bound user, `_ix` the score that user's
+ * index holds for it and `_ep` the user's revocation epoch when it was bound. Per user, a ZSET
+ * `sk:u:{<SHA-256(userId)>}` of handles scored by a deadline that is never below the session's own, and
+ * beside it (same hash tag, so same Cluster slot) a HASH `sk:e:{<SHA-256(userId)>}` holding the epoch,
+ * created by the first `destroyByUser` and never expiring. Writes merge on the server in one EVALSHA on
+ * the session key.
  */
 export class RedisStore extends Store implements SessionStore {
   readonly prefix: string;
@@ -124,9 +149,13 @@ export class RedisStore extends Store implements SessionStore {
 
   get(id: string): Promise<SessionRecord | null> {
     return this.run('get', async () => {
+      checkId('get', id);
       const handle = storageKey(id);
       const found = await this.readHandle(handle, 'get');
-      if (found !== undefined) return found === null ? null : strip(found);
+      if (found !== undefined) {
+        if (found === null || !(await this.alive(found, 'get'))) return null;
+        return strip(found);
+      }
       if (!this.legacy) return null;
       return this.readLegacy(id);
     });
@@ -134,6 +163,8 @@ export class RedisStore extends Store implements SessionStore {
 
   create(id: string, record: SessionRecord): Promise<boolean> {
     return this.run('create', async () => {
+      checkId('create', id);
+      checkRecord(this, 'create', record);
       // A connect-redis record under the same ID needs no cleanup here: the native one shadows it on
       // read, and destroy removes both.
       return this.writeRecord(storageKey(id), record, 'c');
@@ -142,6 +173,8 @@ export class RedisStore extends Store implements SessionStore {
 
   update(id: string, delta: SessionDelta): Promise<boolean> {
     return this.run('update', async () => {
+      checkId('update', id);
+      checkDelta(this, 'update', delta);
       const handle = storageKey(id);
       const result = await this.applyUpdate(handle, delta, 'update');
       if (result !== 'missing') return true;
@@ -156,6 +189,8 @@ export class RedisStore extends Store implements SessionStore {
 
   set(id: string, record: SessionRecord): Promise<void> {
     return this.run('set', async () => {
+      checkId('set', id);
+      checkRecord(this, 'set', record);
       await this.writeRecord(storageKey(id), record, 's');
       if (this.legacy) await this.cmd('set', this.legacyKey(id), ['DEL', this.legacyKey(id)]);
     });
@@ -163,6 +198,7 @@ export class RedisStore extends Store implements SessionStore {
 
   destroy(id: string): Promise<void> {
     return this.run('destroy', async () => {
+      checkId('destroy', id);
       // Native first, then legacy: a legacy migration racing this destroy checks that its legacy key
       // is still there after writing the native record, and undoes the write when it is not.
       await this.destroyHandle(storageKey(id), '', 'destroy');
@@ -172,6 +208,7 @@ export class RedisStore extends Store implements SessionStore {
 
   touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
     return this.run('touch', async () => {
+      checkId('touch', id);
       const handle = storageKey(id);
       const delta: SessionDelta = { set: {}, unset: [], expiresAt, lastSeenAt };
       const result = await this.applyUpdate(handle, delta, 'touch');
@@ -192,6 +229,7 @@ export class RedisStore extends Store implements SessionStore {
    */
   list(options: ListOptions = {}): Promise<ListPage> {
     return this.run('list', async () => {
+      checkListOptions('list', options);
       const limit = Math.max(1, options.limit ?? 100);
       const masters = await this.masters('list');
       let [node, cursor] = parseCursor(options.cursor ?? null);
@@ -226,7 +264,7 @@ export class RedisStore extends Store implements SessionStore {
 
   clear(): Promise<void> {
     return this.run('clear', async () => {
-      const ours = new RegExp(`^${escapeRegExp(this.prefix)}[su]:\\{`);
+      const ours = new RegExp(`^${escapeRegExp(this.prefix)}[sue]:\\{`);
       await this.eachKey('clear', `${escapeGlob(this.prefix)}*`, async (keys) => {
         // One DEL per key: keys of a page may sit in different slots (no CROSSSLOT, connect-redis #360).
         await Promise.all(keys.filter((k) => ours.test(k)).map((k) => this.cmd('clear', k, ['UNLINK', k])));
@@ -260,25 +298,49 @@ export class RedisStore extends Store implements SessionStore {
 
   listByUser(userId: string): Promise<SessionSummary[]> {
     return this.run('listByUser', async () => {
+      checkUserIdArgument('listByUser', userId);
       const members = await this.indexMembers(userId, 'listByUser');
       const loaded = await Promise.all(members.map(([handle]) => this.readHandle(handle, 'listByUser')));
+      // Read after the sessions: one revoked while they loaded is left out.
+      const epoch = members.length > 0 ? await this.readEpoch(userId, 'listByUser') : null;
       const out: SessionSummary[] = [];
       const stale: Array<[string, number]> = [];
+      const dead: Decoded[] = [];
       members.forEach((member, i) => {
         const found = loaded[i];
         if (found === null) return; // corrupt: reported by load, left for someone to inspect
-        if (found && found.userId === userId) out.push(summaryOf(found));
-        else stale.push(member); // gone, expired, or bound to someone else now
+        if (found === undefined) return; // absent: see below
+        if (found.userId !== userId)
+          stale.push(member); // bound to someone else now
+        else if (epoch && revoked(found, epoch)) dead.push(found);
+        else out.push(summaryOf(found));
       });
+      // A member without a session stays: it may be a login between its index add and its session
+      // write, and dropping it would leave that session out of every later listing. Destroy removes its
+      // own member; members of sessions that expired go by score (index add, prune).
+      await Promise.all(dead.map((found) => this.bury(found, 'listByUser')));
       await this.dropStale(userId, stale, 'listByUser');
       return out;
     });
   }
 
+  /**
+   * Raises the user's revocation epoch and reads the index in one step, then deletes what the index
+   * shows. A session the index missed (a login that had joined the index but not yet written its
+   * session, a lost delete) carries an older epoch and is dead on load all the same. The `except`
+   * session is recorded as exempt in that same step, so it never looks revoked, not even briefly.
+   */
   destroyByUser(userId: string, options: { except?: string } = {}): Promise<number> {
     return this.run('destroyByUser', async () => {
+      checkDestroyByUser('destroyByUser', userId, options);
       const keep = options.except === undefined ? null : storageKey(options.except);
-      const members = (await this.indexMembers(userId, 'destroyByUser')).filter(([h]) => h !== keep);
+      const [, reply] = (await this.eval(
+        'destroyByUser',
+        SCRIPTS.revoke,
+        [this.indexKey(userId), this.epochKey(userId)],
+        [keep ?? ''],
+      )) as [unknown, unknown];
+      const members = scored(reply).filter(([h]) => HANDLE.test(h) && h !== keep);
       const results = await Promise.all(
         members.map(([handle]) =>
           this.eval('destroyByUser', SCRIPTS.destroy, this.sessionKey(handle), [userId]).then(tuple),
@@ -303,6 +365,7 @@ export class RedisStore extends Store implements SessionStore {
 
   getByHandle(handle: string): Promise<SessionSummary | null> {
     return this.run('getByHandle', async () => {
+      checkHandle('getByHandle', handle);
       if (!HANDLE.test(handle)) return null;
       return this.loadSummary(handle, 'getByHandle');
     });
@@ -310,6 +373,7 @@ export class RedisStore extends Store implements SessionStore {
 
   destroyByHandle(handle: string): Promise<boolean> {
     return this.run('destroyByHandle', async () => {
+      checkHandle('destroyByHandle', handle);
       if (!HANDLE.test(handle)) return false;
       return this.destroyHandle(handle, '', 'destroyByHandle');
     });
@@ -329,6 +393,11 @@ export class RedisStore extends Store implements SessionStore {
 
   private indexKey(userId: string): string {
     return `${this.prefix}u:{${storageKey(userId)}}`;
+  }
+
+  /** The user's revocation epoch: a hash in the index's slot (same hash tag), so one script sees both. */
+  private epochKey(userId: string): string {
+    return `${this.prefix}e:{${storageKey(userId)}}`;
   }
 
   private legacyKey(id: string): string {
@@ -372,16 +441,22 @@ export class RedisStore extends Store implements SessionStore {
     }
   }
 
-  /** EVALSHA, falling back to EVAL (which also caches the script) on a node that has not seen it. */
-  private async eval(operation: string, s: Script, key: string, args: string[]): Promise<unknown> {
+  /**
+   * EVALSHA, falling back to EVAL (which also caches the script) on a node that has not seen it. `key` is
+   * the script's only key, or its keys (which share one hash tag), the first routing the call.
+   */
+  private async eval(operation: string, s: Script, key: string | string[], args: string[]): Promise<unknown> {
+    const keys = typeof key === 'string' ? [key] : key;
+    const route = keys[0] as string;
+    const head = [String(keys.length), ...keys];
     try {
-      return await this.driver.send(key, ['EVALSHA', s.sha, '1', key, ...args]);
+      return await this.driver.send(route, ['EVALSHA', s.sha, ...head, ...args]);
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT'))
         return classify(operation, error);
     }
     try {
-      return await this.driver.send(key, ['EVAL', s.source, '1', key, ...args]);
+      return await this.driver.send(route, ['EVAL', s.source, ...head, ...args]);
     } catch (error) {
       return classify(operation, error);
     }
@@ -459,7 +534,46 @@ export class RedisStore extends Store implements SessionStore {
 
   private async loadSummary(handle: string, operation: string): Promise<SessionSummary | null> {
     const found = await this.readHandle(handle, operation);
-    return found ? summaryOf(found) : null;
+    return found && (await this.alive(found, operation)) ? summaryOf(found) : null;
+  }
+
+  private async readEpoch(userId: string, operation: string): Promise<Epoch> {
+    const key = this.epochKey(userId);
+    const reply = await this.cmd(operation, key, ['HMGET', key, 'n', 'k', 'f']);
+    const [n, keep, from] = Array.isArray(reply) ? reply : [];
+    return {
+      n: n === null || n === undefined ? 0 : Number(text(n)),
+      keep: keep === null || keep === undefined ? null : text(keep),
+      from: from === null || from === undefined ? 0 : Number(text(from)),
+    };
+  }
+
+  /**
+   * False when the session's user revoked every session since it was stamped: the session is then
+   * removed (unless rebound or re-stamped meanwhile) and treated as absent. Costs a second command for a
+   * session bound to a user; none for an anonymous one.
+   */
+  private async alive(found: Decoded, operation: string): Promise<boolean> {
+    if (found.userId === null) return true;
+    if (!revoked(found, await this.readEpoch(found.userId, operation))) return true;
+    await this.bury(found, operation);
+    return false;
+  }
+
+  /** Removes a revoked session, best effort: it is dead whether or not this lands. */
+  private async bury(found: Decoded, operation: string): Promise<void> {
+    const userId = found.userId ?? '';
+    try {
+      const [deleted] = tuple(
+        await this.eval(operation, SCRIPTS.destroy, this.sessionKey(found.handle), [userId, found.stamp]),
+      );
+      if (deleted === 1) {
+        const index = this.indexKey(userId);
+        await this.cmd(operation, index, ['ZREM', index, found.handle]);
+      }
+    } catch {
+      // The epoch keeps it dead; expiry or the next load removes it.
+    }
   }
 
   private async readLegacy(id: string): Promise<SessionRecord | null> {
@@ -507,11 +621,16 @@ export class RedisStore extends Store implements SessionStore {
     handle: string,
     expiresAt: number,
     operation: string,
-  ): Promise<number> {
+  ): Promise<{ score: number; epoch: string }> {
     const now = Date.now();
     const score = expiresAt + Math.max(expiresAt - now, 0);
-    await this.eval(operation, SCRIPTS.indexAdd, this.indexKey(userId), [String(now), String(score), handle]);
-    return score;
+    const epoch = await this.eval(
+      operation,
+      SCRIPTS.indexAdd,
+      [this.indexKey(userId), this.epochKey(userId)],
+      [String(now), String(score), handle],
+    );
+    return { score, epoch: text(epoch) };
   }
 
   private async writeRecord(handle: string, record: SessionRecord, mode: 'c' | 's'): Promise<boolean> {
@@ -520,8 +639,11 @@ export class RedisStore extends Store implements SessionStore {
     const fields = dataFields(record.data);
     const cookie = stringifyJson(record.cookie ?? { originalMaxAge: null });
     let ix = '';
+    let epoch = '0';
     if (record.userId !== null && record.userId !== undefined) {
-      ix = String(await this.raiseIndex(record.userId, handle, record.expiresAt, operation));
+      const raised = await this.raiseIndex(record.userId, handle, record.expiresAt, operation);
+      ix = String(raised.score);
+      epoch = raised.epoch;
     }
     const key = this.sessionKey(handle);
     const [written, previous] = tuple(
@@ -534,6 +656,7 @@ export class RedisStore extends Store implements SessionStore {
         ix,
         cookie,
         mode,
+        epoch,
         ...fields,
       ]),
     );
@@ -557,6 +680,7 @@ export class RedisStore extends Store implements SessionStore {
     const cookie = delta.cookie === undefined ? '' : stringifyJson(delta.cookie);
     let grantUser = '';
     let grantScore = '';
+    let grantEpoch = '0';
     for (let round = 0; round < INDEX_ROUNDS; round++) {
       const [status, user] = tuple(
         await this.eval(operation, SCRIPTS.update, key, [
@@ -567,17 +691,22 @@ export class RedisStore extends Store implements SessionStore {
           delta.userId ?? '',
           grantUser,
           grantScore,
+          grantEpoch,
           delta.replace ? '1' : '0',
           cookie,
           String(setPairs.length / 2),
+          delta.maxBytes === undefined ? '' : String(delta.maxBytes),
           ...setPairs,
           ...unset,
         ]),
       );
       if (status === 0) return 'missing';
+      if (status === 3) throw new SessionTooLargeError(Number(user), delta.maxBytes as number);
       if (status === 2) {
         grantUser = user;
-        grantScore = String(await this.raiseIndex(user, handle, delta.expiresAt, operation));
+        const raised = await this.raiseIndex(user, handle, delta.expiresAt, operation);
+        grantScore = String(raised.score);
+        grantEpoch = raised.epoch;
         continue;
       }
       const bound = delta.userId === undefined ? user : (delta.userId ?? '');
@@ -668,6 +797,7 @@ function decodeHash(handle: string, fields: Array<[string, string]>): Decoded {
   let createdAt = Number.NaN;
   let lastSeenAt = Number.NaN;
   let userId: string | null = null;
+  let stamp = '0';
   for (const [field, value] of fields) {
     if (field.startsWith('d:')) {
       const key = field.slice(2);
@@ -695,6 +825,9 @@ function decodeHash(handle: string, fields: Array<[string, string]>): Decoded {
       case '_u':
         userId = value;
         break;
+      case '_ep':
+        stamp = value;
+        break;
       default:
         break;
     }
@@ -703,17 +836,24 @@ function decodeHash(handle: string, fields: Array<[string, string]>): Decoded {
   if (!Number.isFinite(expiresAt) || !Number.isFinite(createdAt) || !Number.isFinite(lastSeenAt)) {
     throw new CorruptSessionError('timestamps missing or not numbers');
   }
-  return { handle, data, cookie, expiresAt, createdAt, lastSeenAt, userId };
+  return { handle, data, cookie, expiresAt, createdAt, lastSeenAt, userId, stamp };
 }
 
 function strip(decoded: Decoded): SessionRecord {
-  const { handle: _handle, ...record } = decoded;
+  const { handle: _handle, stamp: _stamp, ...record } = decoded;
   return record;
 }
 
 function summaryOf(decoded: Decoded): SessionSummary {
-  const { cookie: _cookie, ...summary } = decoded;
+  const { cookie: _cookie, stamp: _stamp, ...summary } = decoded;
   return summary;
+}
+
+/** A session stamped below its user's epoch is dead, unless it is the one the last revoke kept. */
+function revoked(decoded: Decoded, epoch: Epoch): boolean {
+  const stamp = Number(decoded.stamp);
+  if (stamp >= epoch.n) return false;
+  return !(decoded.handle === epoch.keep && stamp >= epoch.from);
 }
 
 function handleOf(key: string): string {

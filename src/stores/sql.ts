@@ -9,7 +9,22 @@ import {
 } from '../core/serializer.js';
 import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../core/types.js';
 import { closeWithin } from './close.js';
-import { reportCorrupt, type SessionStore, Store, type StoreOptions } from './store.js';
+import {
+  checkDelta,
+  checkDestroyByUser,
+  checkHandle,
+  checkId,
+  checkJsonBytes,
+  checkListOptions,
+  checkRecord,
+  checkUserIdArgument,
+  checkUserIdLimits,
+  reportCorrupt,
+  type SessionStore,
+  Store,
+  type StoreOptions,
+  type UserIdLimits,
+} from './store.js';
 
 /**
  * Shared SQL logic of the SQLite, PostgreSQL and MySQL stores: one table layout, one set of statements,
@@ -110,7 +125,23 @@ export function quoteIdentifier(dialect: DialectName, name: string): string {
   return dialect === 'mysql' ? `\`${name}\`` : `"${name}"`;
 }
 
-/** The native layout. Keys are `storageKey(id)` (43 base64url characters), times epoch milliseconds. */
+/**
+ * The longest user ID (bytes of UTF-8) the SQL stores hold: MySQL's `user_id` column is `varbinary(1020)`,
+ * and an index entry must stay far below PostgreSQL's B-tree row limit. Longer IDs are refused.
+ */
+export const SQL_USER_ID_MAX_BYTES = 1020;
+
+/**
+ * DDL to run before the first statement: plain statements, or a step that looks at the table first (a
+ * migration of a table an earlier version created).
+ */
+export type SetupStep = string | ((db: SqlConnection) => Promise<void>);
+
+/**
+ * The native layout. Keys are `storageKey(id)` (43 base64url characters), times epoch milliseconds.
+ * User IDs compare byte for byte on every dialect: MySQL's `varbinary` (its text collations, `_bin` ones
+ * included, are PAD SPACE: `'alice'` would equal `'alice '`), PostgreSQL's and SQLite's deterministic text.
+ */
 export function createTableSql(dialect: DialectName, table: string, schema?: string): string[] {
   const q = (name: string) => quoteIdentifier(dialect, name);
   const full = schema ? `${q(schema)}.${q(table)}` : q(table);
@@ -120,14 +151,16 @@ export function createTableSql(dialect: DialectName, table: string, schema?: str
   id varchar(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   data longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
   cookie text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  user_id varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+  user_id varbinary(${SQL_USER_ID_MAX_BYTES}) NULL,
   created_at bigint NOT NULL,
   last_seen_at bigint NOT NULL,
   expires_at bigint NOT NULL,
+  epoch bigint NOT NULL DEFAULT 0,
   PRIMARY KEY (id),
   KEY ${q(`${table}_user_id`)} (user_id),
   KEY ${q(`${table}_expires_at`)} (expires_at)
 ) ENGINE=InnoDB`,
+      ...epochTableSql(dialect, table, schema),
     ];
   }
   const idType = dialect === 'postgres' ? 'text COLLATE "C"' : 'TEXT';
@@ -140,15 +173,57 @@ export function createTableSql(dialect: DialectName, table: string, schema?: str
   user_id text NULL,
   created_at ${int} NOT NULL,
   last_seen_at ${int} NOT NULL,
-  expires_at ${int} NOT NULL
+  expires_at ${int} NOT NULL,
+  epoch ${int} NOT NULL DEFAULT 0
 )`,
     `CREATE INDEX IF NOT EXISTS ${q(`${table}_user_id`)} ON ${full} (user_id)`,
     `CREATE INDEX IF NOT EXISTS ${q(`${table}_expires_at`)} ON ${full} (expires_at)`,
+    ...epochTableSql(dialect, table, schema),
   ];
+}
+
+/**
+ * The per-user revocation epochs, `<table>_epochs(user_id, epoch)`: one row per user that
+ * destroyByUser ever ran for (rows are never removed: a lost row would revive every session it made
+ * dead). Each session row carries, in `epoch`, the user's epoch when it was bound; a session whose
+ * epoch is below its user's is dead. `user_id` has the same type as the sessions table's, so the two
+ * compare alike.
+ */
+export function epochTableSql(dialect: DialectName, table: string, schema?: string): string[] {
+  const q = (name: string) => quoteIdentifier(dialect, name);
+  const name = q(`${table}_epochs`);
+  const full = schema ? `${q(schema)}.${name}` : name;
+  if (dialect === 'mysql') {
+    return [
+      `CREATE TABLE IF NOT EXISTS ${full} (
+  user_id varbinary(${SQL_USER_ID_MAX_BYTES}) NOT NULL,
+  epoch bigint NOT NULL,
+  PRIMARY KEY (user_id)
+) ENGINE=InnoDB`,
+    ];
+  }
+  const int = dialect === 'postgres' ? 'bigint' : 'INTEGER';
+  return [`CREATE TABLE IF NOT EXISTS ${full} (\n  user_id text PRIMARY KEY,\n  epoch ${int} NOT NULL\n)`];
+}
+
+/** Adds the `epoch` column to a sessions table made before it existed (its sessions get epoch 0). */
+export function addEpochColumnSql(dialect: DialectName, fullTable: string): string {
+  return `ALTER TABLE ${fullTable} ADD COLUMN epoch ${dialect === 'postgres' ? 'bigint' : dialect === 'mysql' ? 'bigint' : 'INTEGER'} NOT NULL DEFAULT 0`;
+}
+
+/** `"schema"."t"` → `"schema"."t_epochs"`: the epochs table beside a quoted sessions table. */
+export function epochTableOf(fullTable: string): string {
+  return `${fullTable.slice(0, -1)}_epochs${fullTable.slice(-1)}`;
 }
 
 interface Statements {
   get: string;
+  buryRevoked: string;
+  bumpEpoch: string;
+  readEpoch: string;
+  restampKept: string;
+  clearEpochs: string;
+  probeEpoch: string;
   lockLive: string;
   insertIfAbsent: string;
   deleteExpired: string;
@@ -174,35 +249,65 @@ function statements(dialect: DialectName, t: string): Statements {
   const rest = COLUMNS.slice(1);
   const forUpdate = dialect === 'sqlite' ? '' : ' FOR UPDATE';
   const live = 'expires_at > ?';
+  const te = epochTableOf(t);
+  // The user's epoch as of this statement, 0 before their first revoke. A login reads it inside its own
+  // INSERT, so it is either committed before a revoke deletes the user's rows (and deleted) or carries
+  // the epoch that revoke left behind (and is dead unless the revoke came first).
+  const userEpoch = `COALESCE((SELECT ue.epoch FROM ${te} ue WHERE ue.user_id = ?), 0)`;
+  // Sessions joined to their user's epoch; a row stamped below it is revoked and never shown.
+  const joined = `${t} s LEFT JOIN ${te} ue ON ue.user_id = s.user_id`;
+  const unrevoked = 's.epoch >= COALESCE(ue.epoch, 0)';
+  const summary = SUMMARY_COLUMNS.split(', ')
+    .map((c) => `s.${c}`)
+    .join(', ');
+  const sameUser =
+    dialect === 'mysql'
+      ? 'user_id <=> VALUES(user_id)'
+      : dialect === 'postgres'
+        ? 's.user_id IS NOT DISTINCT FROM excluded.user_id'
+        : 'user_id IS excluded.user_id';
   return {
-    get: `SELECT ${cols} FROM ${t} WHERE id = ? AND ${live}`,
-    lockLive: `SELECT ${cols} FROM ${t} WHERE id = ? AND ${live}${forUpdate}`,
+    get: `SELECT ${COLUMNS.map((c) => `s.${c}`).join(', ')}, s.epoch AS stamp, ue.epoch AS revoked_below FROM ${joined} WHERE s.id = ? AND s.${live}`,
+    buryRevoked: `DELETE FROM ${t} WHERE id = ? AND user_id = ? AND epoch = ?`,
+    bumpEpoch:
+      dialect === 'mysql'
+        ? `INSERT INTO ${te} (user_id, epoch) VALUES (?, 1) ON DUPLICATE KEY UPDATE epoch = epoch + 1`
+        : dialect === 'postgres'
+          ? `INSERT INTO ${te} AS ue (user_id, epoch) VALUES (?, 1) ON CONFLICT (user_id) DO UPDATE SET epoch = ue.epoch + 1`
+          : `INSERT INTO ${te} (user_id, epoch) VALUES (?, 1) ON CONFLICT (user_id) DO UPDATE SET epoch = epoch + 1`,
+    readEpoch: `SELECT epoch FROM ${te} WHERE user_id = ?`,
+    restampKept: `UPDATE ${t} SET epoch = ? WHERE id = ? AND user_id = ? AND epoch >= ?`,
+    clearEpochs: `DELETE FROM ${te}`,
+    probeEpoch: `SELECT epoch FROM ${t} WHERE 1 = 0`,
+    lockLive: `SELECT ${cols}, epoch FROM ${t} WHERE id = ? AND ${live}${forUpdate}`,
     insertIfAbsent:
       dialect === 'mysql'
         ? // mysql2 sets CLIENT_FOUND_ROWS, so a no-op ON DUPLICATE KEY UPDATE also reports 1 row, and INSERT
           // IGNORE would silently truncate oversized values: a plain INSERT whose duplicate error means "taken".
-          `INSERT INTO ${t} (${cols}) VALUES (${marks})`
-        : `INSERT INTO ${t} (${cols}) VALUES (${marks}) ON CONFLICT (id) DO NOTHING`,
+          `INSERT INTO ${t} (${cols}, epoch) VALUES (${marks}, ${userEpoch})`
+        : `INSERT INTO ${t} (${cols}, epoch) VALUES (${marks}, ${userEpoch}) ON CONFLICT (id) DO NOTHING`,
     deleteExpired: `DELETE FROM ${t} WHERE id = ? AND expires_at <= ?`,
+    // A rewrite that keeps the row's user keeps its stamp: rewriting a revoked session never revives it.
     upsert:
       dialect === 'mysql'
-        ? `INSERT INTO ${t} (${cols}) VALUES (${marks}) ON DUPLICATE KEY UPDATE ${rest.map((c) => `${c} = VALUES(${c})`).join(', ')}`
-        : `INSERT INTO ${t} (${cols}) VALUES (${marks}) ON CONFLICT (id) DO UPDATE SET ${rest.map((c) => `${c} = excluded.${c}`).join(', ')}`,
-    rewrite: `UPDATE ${t} SET data = ?, cookie = ?, user_id = ?, last_seen_at = ?, expires_at = ? WHERE id = ?`,
+        ? `INSERT INTO ${t} (${cols}, epoch) VALUES (${marks}, ${userEpoch}) ON DUPLICATE KEY UPDATE epoch = IF(${sameUser}, epoch, VALUES(epoch)), ${rest.map((c) => `${c} = VALUES(${c})`).join(', ')}`
+        : `INSERT INTO ${t}${dialect === 'postgres' ? ' AS s' : ''} (${cols}, epoch) VALUES (${marks}, ${userEpoch}) ON CONFLICT (id) DO UPDATE SET epoch = CASE WHEN ${sameUser} THEN ${dialect === 'postgres' ? 's.' : ''}epoch ELSE excluded.epoch END, ${rest.map((c) => `${c} = excluded.${c}`).join(', ')}`,
+    rewrite: `UPDATE ${t} SET data = ?, cookie = ?, user_id = ?, last_seen_at = ?, expires_at = ?, epoch = ? WHERE id = ?`,
     updateMeta: `UPDATE ${t} SET cookie = COALESCE(?, cookie), last_seen_at = ?, expires_at = ? WHERE id = ? AND ${live}`,
-    updateMetaAndUser: `UPDATE ${t} SET cookie = COALESCE(?, cookie), user_id = ?, last_seen_at = ?, expires_at = ? WHERE id = ? AND ${live}`,
+    // The stamp is assigned before user_id: MySQL evaluates SET left to right, with the new values.
+    updateMetaAndUser: `UPDATE ${t} SET cookie = COALESCE(?, cookie), epoch = CASE WHEN user_id = ? THEN epoch ELSE ${userEpoch} END, user_id = ?, last_seen_at = ?, expires_at = ? WHERE id = ? AND ${live}`,
     touch: `UPDATE ${t} SET last_seen_at = ?, expires_at = ? WHERE id = ? AND ${live}`,
     destroy: `DELETE FROM ${t} WHERE id = ?`,
-    list: `SELECT ${SUMMARY_COLUMNS} FROM ${t} WHERE ${live} AND id > ? ORDER BY id LIMIT ?`,
-    length: `SELECT COUNT(*) AS n FROM ${t} WHERE ${live}`,
+    list: `SELECT ${summary} FROM ${joined} WHERE s.${live} AND s.id > ? AND ${unrevoked} ORDER BY s.id LIMIT ?`,
+    length: `SELECT COUNT(*) AS n FROM ${joined} WHERE s.${live} AND ${unrevoked}`,
     clear: `DELETE FROM ${t}`,
     prune:
       dialect === 'mysql'
         ? `DELETE FROM ${t} WHERE expires_at <= ? LIMIT ${PRUNE_BATCH}`
         : `DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} WHERE expires_at <= ? LIMIT ${PRUNE_BATCH})`,
-    byUser: `SELECT ${SUMMARY_COLUMNS} FROM ${t} WHERE user_id = ? AND ${live}`,
+    byUser: `SELECT ${summary} FROM ${joined} WHERE s.user_id = ? AND s.${live} AND ${unrevoked}`,
     destroyByUser: `DELETE FROM ${t} WHERE user_id = ? AND ${live} AND id <> ?`,
-    byHandle: `SELECT ${SUMMARY_COLUMNS} FROM ${t} WHERE id = ? AND ${live}`,
+    byHandle: `SELECT ${summary} FROM ${joined} WHERE s.id = ? AND s.${live} AND ${unrevoked}`,
     destroyByHandle: `DELETE FROM ${t} WHERE id = ? AND ${live}`,
   };
 }
@@ -272,13 +377,34 @@ export function expressMysqlSessionStatements(options: ExpressMysqlSessionLayout
   };
 }
 
+/**
+ * Brings a `user_id` column an earlier version created (`varchar(255)` in a PAD SPACE collation, where
+ * `'alice'` equals `'alice '` and strict-mode-off servers truncate long IDs) to `varbinary`. The bytes are
+ * kept as they are; the check makes it a no-op on a table already migrated.
+ */
+export function mysqlUserIdMigration(table: string): SetupStep {
+  return async (db) => {
+    const [column] = await db.all(
+      "SELECT DATA_TYPE AS type FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'user_id'",
+      [table],
+    );
+    if (!column || String(column.type).toLowerCase() === 'varbinary') return;
+    await db.run(
+      `ALTER TABLE ${quoteIdentifier('mysql', table)} MODIFY user_id varbinary(${SQL_USER_ID_MAX_BYTES}) NULL`,
+      [],
+    );
+  };
+}
+
 export interface SqlStoreConfig {
   dialect: DialectName;
   executor: SqlExecutor;
   /** The table, quoted and schema-qualified as the dialect wants it. */
   table: string;
   /** DDL to run once before the first statement; empty when the table is not ours to create. */
-  setup: string[];
+  setup: SetupStep[];
+  /** What the `user_id` column can hold; IDs outside it are refused before anything is written. */
+  userIdLimits?: UserIdLimits;
   legacy: LegacyStatements | null;
   pruneInterval: number | false;
 }
@@ -297,7 +423,9 @@ export class SqlStore extends Store implements SessionStore {
   protected readonly executor: SqlExecutor;
   private readonly sql: Statements;
   private readonly legacy: LegacyStatements | null;
-  private readonly setup: string[];
+  private readonly setup: SetupStep[];
+  private readonly addColumn: string;
+  private readonly userIdLimits: UserIdLimits;
   private ready: Promise<void> | null = null;
   private pruneTimer: NodeJS.Timeout | null = null;
   private readonly pruneInterval: number | false;
@@ -314,16 +442,29 @@ export class SqlStore extends Store implements SessionStore {
     this.sql = statements(config.dialect, config.table);
     this.legacy = config.legacy;
     this.setup = config.setup;
+    this.addColumn = addEpochColumnSql(config.dialect, config.table);
+    this.userIdLimits = config.userIdLimits ?? { maxBytes: SQL_USER_ID_MAX_BYTES };
     this.pruneInterval = interval === 0 ? false : interval;
     this.schedulePrune();
   }
 
+  /** Refuses a user ID the `user_id` column could not hold byte for byte (ERR_INVALID_USER). */
+  override checkUserId(userId: string): void {
+    checkUserIdLimits(userId, this.userIdLimits);
+  }
+
   async get(id: string): Promise<SessionRecord | null> {
+    checkId('get', id);
     const key = storageKey(id);
     return this.op('get', async () => {
       const now = Date.now();
       const [row] = await this.executor.all(this.sql.get, [key, now]);
       if (row) {
+        if (isRevoked(row)) {
+          // Revoked by a destroyByUser that did not reach it: dead, and removed now unless rebound since.
+          await this.executor.run(this.sql.buryRevoked, [key, row.user_id, row.stamp]);
+          return null;
+        }
         const record = this.decode(row);
         if (!record) await this.executor.run(this.sql.destroy, [key]);
         return record;
@@ -338,6 +479,8 @@ export class SqlStore extends Store implements SessionStore {
   }
 
   async create(id: string, record: SessionRecord): Promise<boolean> {
+    checkId('create', id);
+    checkRecord(this, 'create', record);
     const key = storageKey(id);
     const row = toRow(key, record);
     return this.op('create', async () => {
@@ -345,7 +488,7 @@ export class SqlStore extends Store implements SessionStore {
       if (this.legacy && (await this.executor.all(this.legacy.select, [id, now])).length > 0) return false;
       await this.executor.run(this.sql.deleteExpired, [key, now]);
       try {
-        return (await this.executor.run(this.sql.insertIfAbsent, row)) > 0;
+        return (await this.executor.run(this.sql.insertIfAbsent, [...row, record.userId])) > 0;
       } catch (error) {
         if (this.executor.isDuplicateKey(error)) return false;
         throw error;
@@ -354,6 +497,8 @@ export class SqlStore extends Store implements SessionStore {
   }
 
   async update(id: string, delta: SessionDelta): Promise<boolean> {
+    checkId('update', id);
+    checkDelta(this, 'update', delta);
     const key = storageKey(id);
     return this.op('update', async () => {
       const now = Date.now();
@@ -364,7 +509,13 @@ export class SqlStore extends Store implements SessionStore {
         const matched =
           delta.userId === undefined
             ? await this.executor.run(this.sql.updateMeta, [cookie, ...times])
-            : await this.executor.run(this.sql.updateMetaAndUser, [cookie, delta.userId, ...times]);
+            : await this.executor.run(this.sql.updateMetaAndUser, [
+                cookie,
+                delta.userId,
+                delta.userId,
+                delta.userId,
+                ...times,
+              ]);
         if (matched > 0 || !this.legacy) return matched > 0;
       }
       return this.executor.transaction(() => this.updateTx(key, id, delta, now));
@@ -376,24 +527,37 @@ export class SqlStore extends Store implements SessionStore {
     const current = row ? this.decode(row) : yield* this.takeLegacy(id, now);
     if (!current) return false;
     const next = applyDeltaToRecord(current, delta);
+    const merged = toRow(key, next);
+    // Checked on the merged data inside the transaction that holds the row lock, so concurrent requests
+    // cannot add up past the cap; throwing rolls the transaction back.
+    if (delta.maxBytes !== undefined) checkJsonBytes(merged[1] as string, delta.maxBytes);
     if (row) {
-      const [, data, cookie, userId, , lastSeenAt, expiresAt] = toRow(key, next);
-      yield* exec(this.sql.rewrite, [data, cookie, userId, lastSeenAt, expiresAt, key]);
+      const [, data, cookie, userId, , lastSeenAt, expiresAt] = merged;
+      // A session keeps its stamp while it keeps its user; one bound to a new user takes that user's epoch.
+      let epoch: unknown = row.epoch ?? 0;
+      if (next.userId !== current.userId) {
+        const [found] = next.userId === null ? [] : yield* all(this.sql.readEpoch, [next.userId]);
+        epoch = found?.epoch ?? 0;
+      }
+      yield* exec(this.sql.rewrite, [data, cookie, userId, lastSeenAt, expiresAt, epoch, key]);
     } else {
-      yield* exec(this.sql.upsert, toRow(key, next));
+      yield* exec(this.sql.upsert, [...merged, next.userId]);
     }
     return true;
   }
 
   async set(id: string, record: SessionRecord): Promise<void> {
+    checkId('set', id);
+    checkRecord(this, 'set', record);
     const row = toRow(storageKey(id), record);
     await this.op('set', async () => {
-      await this.executor.run(this.sql.upsert, row);
+      await this.executor.run(this.sql.upsert, [...row, record.userId]);
       if (this.legacy) await this.executor.run(this.legacy.destroy, [id]);
     });
   }
 
   async destroy(id: string): Promise<void> {
+    checkId('destroy', id);
     const key = storageKey(id);
     await this.op('destroy', async () => {
       await this.executor.run(this.sql.destroy, [key]);
@@ -402,6 +566,7 @@ export class SqlStore extends Store implements SessionStore {
   }
 
   async touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
+    checkId('touch', id);
     const key = storageKey(id);
     return this.op('touch', async () => {
       const now = Date.now();
@@ -420,11 +585,12 @@ export class SqlStore extends Store implements SessionStore {
   ): TxBody<boolean> {
     const current = yield* this.takeLegacy(id, now);
     if (!current) return false;
-    yield* exec(this.sql.upsert, toRow(key, { ...current, expiresAt, lastSeenAt }));
+    yield* exec(this.sql.upsert, [...toRow(key, { ...current, expiresAt, lastSeenAt }), current.userId]);
     return true;
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
+    checkListOptions('list', options);
     const limit = Math.max(1, Math.min(options.limit ?? 100, 10_000));
     return this.op('list', async () => {
       const rows = await this.executor.all(this.sql.list, [Date.now(), options.cursor ?? '', limit]);
@@ -443,7 +609,10 @@ export class SqlStore extends Store implements SessionStore {
 
   /** Empties the native table. A legacy table is left to its own tools. */
   async clear(): Promise<void> {
-    await this.op('clear', () => this.executor.run(this.sql.clear, []));
+    await this.op('clear', async () => {
+      await this.executor.run(this.sql.clear, []);
+      await this.executor.run(this.sql.clearEpochs, []);
+    });
   }
 
   /** Deletes expired rows (and expired legacy rows) in batches, so no statement holds locks for long. */
@@ -461,20 +630,36 @@ export class SqlStore extends Store implements SessionStore {
   }
 
   async listByUser(userId: string): Promise<SessionSummary[]> {
+    checkUserIdArgument('listByUser', userId);
     return this.op('listByUser', async () =>
       this.summaries(await this.executor.all(this.sql.byUser, [userId, Date.now()])),
     );
   }
 
+  /**
+   * One transaction: raise the user's revocation epoch first (locking their epoch row, so revokes of one
+   * user queue), re-stamp the kept session if it was live, then delete the user's other rows. A login
+   * whose INSERT commits after this delete read the epoch before the raise, so it is dead on load.
+   */
   async destroyByUser(userId: string, options: { except?: string } = {}): Promise<number> {
+    checkDestroyByUser('destroyByUser', userId, options);
     // Handles are 43 characters, so the empty string never matches a row.
     const keep = options.except === undefined ? '' : storageKey(options.except);
     return this.op('destroyByUser', () =>
-      this.executor.run(this.sql.destroyByUser, [userId, Date.now(), keep]),
+      this.executor.transaction(() => this.destroyByUserTx(userId, keep, Date.now())),
     );
   }
 
+  private *destroyByUserTx(userId: string, keep: string, now: number): TxBody<number> {
+    yield* exec(this.sql.bumpEpoch, [userId]);
+    const [row] = yield* all(this.sql.readEpoch, [userId]);
+    const epoch = Number(row?.epoch ?? 1);
+    if (keep !== '') yield* exec(this.sql.restampKept, [epoch, keep, userId, epoch - 1]);
+    return yield* exec(this.sql.destroyByUser, [userId, now, keep]);
+  }
+
   async getByHandle(handle: string): Promise<SessionSummary | null> {
+    checkHandle('getByHandle', handle);
     return this.op('getByHandle', async () => {
       const rows = await this.executor.all(this.sql.byHandle, [handle, Date.now()]);
       return this.summaries(rows)[0] ?? null;
@@ -482,6 +667,7 @@ export class SqlStore extends Store implements SessionStore {
   }
 
   async destroyByHandle(handle: string): Promise<boolean> {
+    checkHandle('destroyByHandle', handle);
     return this.op('destroyByHandle', async () => {
       return (await this.executor.run(this.sql.destroyByHandle, [handle, Date.now()])) > 0;
     });
@@ -517,7 +703,11 @@ export class SqlStore extends Store implements SessionStore {
     if (this.setup.length === 0) return Promise.resolve();
     if (!this.ready) {
       const ready = (async () => {
-        for (const ddl of this.setup) await this.executor.run(ddl, []);
+        for (const step of this.setup) {
+          if (typeof step === 'string') await this.executor.run(step, []);
+          else await step(this.executor);
+        }
+        await this.addEpochColumn();
       })();
       // A failed attempt (server down at startup) is retried by the next operation.
       ready.catch(() => {
@@ -526,6 +716,24 @@ export class SqlStore extends Store implements SessionStore {
       this.ready = ready;
     }
     return this.ready;
+  }
+
+  /** A sessions table made before the revocation epoch gets its `epoch` column (existing rows: 0). */
+  private async addEpochColumn(): Promise<void> {
+    try {
+      await this.executor.all(this.sql.probeEpoch, []);
+      return;
+    } catch {
+      // No such column yet.
+    }
+    try {
+      await this.executor.run(this.addColumn, []);
+    } catch (error) {
+      // Another process added it first; anything else shows on the probe.
+      await this.executor.all(this.sql.probeEpoch, []).catch(() => {
+        throw error;
+      });
+    }
   }
 
   /** Reads the live legacy row under a lock, deletes it, and returns it as a record for the caller to write. */
@@ -547,7 +755,7 @@ export class SqlStore extends Store implements SessionStore {
         expiresAt: toTime(row.expires_at),
         createdAt: toTime(row.created_at),
         lastSeenAt: toTime(row.last_seen_at),
-        userId: row.user_id ?? null,
+        userId: userIdOfRow(row.user_id),
       });
     } catch (error) {
       reportCorrupt(this, error);
@@ -578,7 +786,7 @@ export class SqlStore extends Store implements SessionStore {
           throw new TypeError('data is not an object');
         out.push({
           handle: String(row.id),
-          userId: typeof row.user_id === 'string' ? row.user_id : null,
+          userId: userIdOfRow(row.user_id),
           createdAt: toTime(row.created_at),
           lastSeenAt: toTime(row.last_seen_at),
           expiresAt: toTime(row.expires_at),
@@ -605,6 +813,21 @@ export class SqlStore extends Store implements SessionStore {
     }, delay);
     this.pruneTimer.unref();
   }
+}
+
+/** The row's stamp is below its user's epoch (the join's `revoked_below`, null before any revoke). */
+function isRevoked(row: Row): boolean {
+  const below = row.revoked_below;
+  if (below === null || below === undefined) return false;
+  return Number(row.stamp ?? 0) < Number(below);
+}
+
+/** A `user_id` as the driver returns it: text, or bytes from MySQL's `varbinary` column. */
+function userIdOfRow(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return value;
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  throw new TypeError('user_id is neither text nor bytes');
 }
 
 function toRow(key: string, record: SessionRecord): unknown[] {

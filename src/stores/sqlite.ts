@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { OptionsError, StoreUrlError } from '../core/errors.js';
 import {
+  addEpochColumnSql,
   checkIdentifier,
   createTableSql,
   DEFAULT_TABLE,
@@ -81,6 +82,13 @@ class SqliteExecutor implements SqlExecutor {
   }
 }
 
+/** A table made before the revocation epoch gets its `epoch` column (existing sessions: 0). */
+function addEpochColumn(db: Db, table: string): void {
+  const quoted = quoteIdentifier('sqlite', table);
+  const columns = db.pragma(`table_info(${quoted})`) as Array<{ name: string }>;
+  if (!columns.some((c) => c.name === 'epoch')) db.exec(addEpochColumnSql('sqlite', quoted));
+}
+
 function openDatabase(path: string): Db {
   if (path !== ':memory:' && path !== '') mkdirSync(dirname(resolve(path)), { recursive: true });
   return new Database(path);
@@ -112,7 +120,10 @@ export class SQLiteStore extends SqlStore {
         // With WAL, NORMAL loses no committed data on an application crash, only on power loss.
         db.pragma('synchronous = NORMAL');
       }
-      if (options.createTable !== false) for (const ddl of createTableSql('sqlite', table)) db.exec(ddl);
+      if (options.createTable !== false) {
+        for (const ddl of createTableSql('sqlite', table)) db.exec(ddl);
+        addEpochColumn(db, table);
+      }
     } catch (error) {
       if (owned) db.close();
       throw error;

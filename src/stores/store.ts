@@ -3,13 +3,16 @@ import { createRequire } from 'node:module';
 import {
   CorruptSessionError,
   describe,
+  InvalidArgumentError,
+  InvalidUserIdError,
   NotSupportedError,
   SessionError,
+  SessionTooLargeError,
   StoreError,
   StoreTimeoutError,
   StoreUnavailableError,
 } from '../core/errors.js';
-import { DEFAULT_TTL_MS, fromExpressSession, toExpressSession } from '../core/serializer.js';
+import { DEFAULT_TTL_MS, fromExpressSession, stringifyJson, toExpressSession } from '../core/serializer.js';
 import type {
   Callback,
   ListOptions,
@@ -46,6 +49,133 @@ export interface SessionStore {
   getByHandle?(handle: string): Promise<SessionSummary | null>;
   destroyByHandle?(handle: string): Promise<boolean>;
   close?(): Promise<void>;
+  /**
+   * Throws InvalidUserIdError when the store could not hold `userId` byte for byte (too long for its
+   * column, a character it cannot store). `login()` calls it before it changes anything, so a refused
+   * user ID leaves the user's session as it was.
+   */
+  checkUserId?(userId: string): void;
+}
+
+// ---- Argument checks shared by every store (JavaScript callers have no compiler) ----
+
+// A lone surrogate has no UTF-8 form: drivers write U+FFFD for it, so two different IDs would meet.
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** Refuses a session ID that is not a string: it would otherwise reach a query as an object or a number. */
+export function checkId(operation: string, id: unknown, argument = 'id'): asserts id is string {
+  if (typeof id !== 'string') throw new InvalidArgumentError(operation, argument, 'a string');
+}
+
+/** Refuses a handle that is not a string (a malformed string handle simply names no session). */
+export function checkHandle(operation: string, handle: unknown): asserts handle is string {
+  if (typeof handle !== 'string') throw new InvalidArgumentError(operation, 'handle', 'a string');
+}
+
+/** Refuses a user ID that is not a string, or not well-formed Unicode (no byte-exact form to store). */
+export function checkUserIdArgument(operation: string, userId: unknown): asserts userId is string {
+  if (typeof userId !== 'string') throw new InvalidArgumentError(operation, 'userId', 'a string');
+  if (LONE_SURROGATE.test(userId)) throw new InvalidUserIdError('it is not well-formed Unicode');
+}
+
+/** What a store can hold in its user column: at most `maxBytes` of UTF-8, and NUL only if `nul`. */
+export interface UserIdLimits {
+  maxBytes?: number;
+  nul?: boolean;
+}
+
+/** Throws InvalidUserIdError when `userId` is outside `limits`; for stores' `checkUserId`. */
+export function checkUserIdLimits(userId: string, limits: UserIdLimits): void {
+  const { maxBytes, nul = true } = limits;
+  // A UTF-16 unit is at most 3 bytes of UTF-8, so short IDs skip the exact count.
+  if (maxBytes !== undefined && userId.length * 3 > maxBytes && Buffer.byteLength(userId) > maxBytes)
+    throw new InvalidUserIdError(`it is over ${maxBytes} bytes of UTF-8, the most this store holds`);
+  if (!nul && userId.includes('\0')) throw new InvalidUserIdError('this store cannot hold a NUL character');
+}
+
+/** Everything a store needs to know before it binds `userId`: its type, its form, and the store's limits. */
+export function checkStoreUserId(
+  store: SessionStore,
+  operation: string,
+  userId: unknown,
+): asserts userId is string {
+  checkUserIdArgument(operation, userId);
+  store.checkUserId?.(userId);
+}
+
+/** The record a write was given: an object whose user is `null` or a user ID the store can hold. */
+export function checkRecord(
+  store: SessionStore,
+  operation: string,
+  record: unknown,
+): asserts record is SessionRecord {
+  if (typeof record !== 'object' || record === null)
+    throw new InvalidArgumentError(operation, 'record', 'a session record');
+  const { data, userId } = record as Partial<SessionRecord>;
+  if (typeof data !== 'object' || data === null)
+    throw new InvalidArgumentError(operation, 'record.data', 'an object');
+  if (userId !== null && userId !== undefined) checkStoreUserId(store, operation, userId);
+}
+
+/** The delta an update was given: `set` an object, `unset` a list of strings, the user `undefined`, `null` or a holdable ID. */
+export function checkDelta(
+  store: SessionStore,
+  operation: string,
+  delta: unknown,
+): asserts delta is SessionDelta {
+  if (typeof delta !== 'object' || delta === null)
+    throw new InvalidArgumentError(operation, 'delta', 'a session delta');
+  const { set, unset, userId, maxBytes } = delta as Partial<SessionDelta>;
+  if (typeof set !== 'object' || set === null)
+    throw new InvalidArgumentError(operation, 'delta.set', 'an object');
+  if (!Array.isArray(unset) || unset.some((key) => typeof key !== 'string'))
+    throw new InvalidArgumentError(operation, 'delta.unset', 'an array of strings');
+  if (maxBytes !== undefined && !(typeof maxBytes === 'number' && maxBytes >= 0))
+    throw new InvalidArgumentError(operation, 'delta.maxBytes', 'a number of bytes');
+  if (userId !== null && userId !== undefined) checkStoreUserId(store, operation, userId);
+}
+
+/** A listing's cursor and limit: a string (or nothing) and a number (or nothing). */
+export function checkListOptions(
+  operation: string,
+  options: unknown,
+): asserts options is ListOptions | undefined {
+  if (options === undefined || options === null) return;
+  if (typeof options !== 'object') throw new InvalidArgumentError(operation, 'options', 'an object');
+  const { cursor, limit } = options as ListOptions;
+  if (cursor !== undefined && cursor !== null && typeof cursor !== 'string')
+    throw new InvalidArgumentError(operation, 'options.cursor', 'a string');
+  if (limit !== undefined && typeof limit !== 'number')
+    throw new InvalidArgumentError(operation, 'options.limit', 'a number');
+}
+
+/**
+ * Throws SessionTooLargeError when `data` as JSON is over `maxBytes` (measured as the middleware measures
+ * `maxSessionBytes`). `bound`, when given, is the length of a text known to contain that JSON: a UTF-16
+ * unit is at most 3 bytes, so a short one needs no exact count.
+ */
+export function checkDataBytes(data: Record<string, unknown>, maxBytes: number, bound?: number): void {
+  if (bound !== undefined && bound * 3 <= maxBytes) return;
+  const json = stringifyJson(data);
+  if (json.length * 3 <= maxBytes) return;
+  const bytes = Buffer.byteLength(json);
+  if (bytes > maxBytes) throw new SessionTooLargeError(bytes, maxBytes);
+}
+
+/** As `checkDataBytes`, for data already serialised as JSON text. */
+export function checkJsonBytes(json: string, maxBytes: number): void {
+  if (json.length * 3 <= maxBytes) return;
+  const bytes = Buffer.byteLength(json);
+  if (bytes > maxBytes) throw new SessionTooLargeError(bytes, maxBytes);
+}
+
+/** `destroyByUser`'s arguments: the user, and `except` a session ID when given. */
+export function checkDestroyByUser(operation: string, userId: unknown, options: unknown): void {
+  checkUserIdArgument(operation, userId);
+  if (options === undefined || options === null) return;
+  if (typeof options !== 'object') throw new InvalidArgumentError(operation, 'options', 'an object');
+  const { except } = options as { except?: unknown };
+  if (except !== undefined) checkId(operation, except, 'options.except');
 }
 
 /** An express-session store: callback methods, as connect-redis, connect-mongo and friends implement. */
@@ -165,6 +295,11 @@ export interface Store extends EventEmitter {
   timeout: number;
   /** Runs a backend call bounded by `timeout`, mapping failures to typed errors. For store authors. */
   run<T>(operation: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * See SessionStore.checkUserId. The base accepts every user ID (its type and form are checked by the
+   * callers, `checkStoreUserId`); stores whose backend has limits override it.
+   */
+  checkUserId(userId: string): void;
   // express-session's Store helpers, used when this store is plugged into express-session.
   regenerate(req: ExpressSessionRequest, callback: (err?: unknown) => void): void;
   load(sid: string, callback: (err: unknown, session?: unknown) => void): void;
@@ -196,6 +331,8 @@ export const Store = StoreImpl as unknown as StoreConstructor;
 Store.prototype.run = function run<T>(this: Store, operation: string, fn: () => Promise<T>): Promise<T> {
   return runBounded(operation, this.timeout, fn);
 };
+
+Store.prototype.checkUserId = function checkUserId(this: Store, _userId: string): void {};
 
 // The three helpers below mirror express-session's Store so a sessionkit store can serve it.
 Store.prototype.regenerate = function regenerate(this: Store, req, callback) {

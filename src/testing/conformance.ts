@@ -260,6 +260,69 @@ export function runStoreConformance<S extends ConformanceStore>(harness: StoreHa
         await store.update(moving, delta({}, [], { userId: `${user}-b` }));
         expect(await store.listByUser!(user)).toEqual([]);
       });
+
+      it('destroyByUser ends what exists and nothing that comes after it', async () => {
+        const user = `user-${generateId().slice(0, 8)}`;
+        const before = generateId();
+        await store.create(before, record({ userId: user }));
+        expect(await store.destroyByUser!(user)).toBe(1);
+        expect(await store.get(before)).toBeNull();
+        const after = generateId();
+        expect(await store.create(after, record({ userId: user }))).toBe(true);
+        expect((await store.get(after))?.userId).toBe(user);
+        expect((await store.listByUser!(user)).map((s) => s.handle)).toEqual([storageKey(after)]);
+        expect((await store.getByHandle!(storageKey(after)))?.userId).toBe(user);
+        // A session bound to the user later, by an update, is live too.
+        const bound = generateId();
+        await store.create(bound, record());
+        expect(await store.update(bound, delta({ late: 1 }, [], { userId: user }))).toBe(true);
+        expect((await store.get(bound))?.data).toMatchObject({ late: 1 });
+        expect((await store.listByUser!(user)).length).toBe(2);
+      });
+
+      it('the session kept by except stays live through repeated revokes and its own writes, until one without except', async () => {
+        const user = `user-${generateId().slice(0, 8)}`;
+        const kept = generateId();
+        await store.create(kept, record({ userId: user }));
+        for (let round = 0; round < 3; round++) {
+          const other = generateId();
+          await store.create(other, record({ userId: user }));
+          expect(await store.destroyByUser!(user, { except: kept })).toBe(1);
+          expect(await store.get(other)).toBeNull();
+          expect(await store.update(kept, delta({ round }))).toBe(true);
+          expect((await store.get(kept))?.data).toMatchObject({ round });
+          expect((await store.listByUser!(user)).map((s) => s.handle)).toEqual([storageKey(kept)]);
+        }
+        // Keeping another session ends this one.
+        const next = generateId();
+        await store.create(next, record({ userId: user }));
+        expect(await store.destroyByUser!(user, { except: next })).toBe(1);
+        expect(await store.get(kept)).toBeNull();
+        expect((await store.get(next))?.userId).toBe(user);
+        expect(await store.destroyByUser!(user)).toBe(1);
+        expect(await store.get(next)).toBeNull();
+        expect(await store.listByUser!(user)).toEqual([]);
+      });
+
+      it('logins racing destroyByUser leave no session that loads but is not listed (C17)', async () => {
+        const user = `user-${generateId().slice(0, 8)}`;
+        const ids = Array.from({ length: 30 }, () => generateId());
+        await Promise.all(
+          ids.map(async (id, i) => {
+            const login = store.create(id, record({ userId: user }));
+            const revoke = i % 3 === 0 ? store.destroyByUser!(user) : Promise.resolve(0);
+            await Promise.all([login, revoke]);
+          }),
+        );
+        const listed = new Set((await store.listByUser!(user)).map((s) => s.handle));
+        for (const id of ids) {
+          const loaded = await store.get(id);
+          if (loaded) expect(listed.has(storageKey(id))).toBe(true);
+        }
+        await store.destroyByUser!(user);
+        for (const id of ids) expect(await store.get(id)).toBeNull();
+        expect(await store.listByUser!(user)).toEqual([]);
+      });
     });
 
     describe('listing and housekeeping', () => {
@@ -313,6 +376,149 @@ export function runStoreConformance<S extends ConformanceStore>(harness: StoreHa
         await store.clear!();
         expect(await store.length!()).toBe(0);
       });
+    });
+
+    describe('arguments and user IDs', () => {
+      // What JavaScript callers can pass where a string belongs, query operators from a request body first.
+      const notStrings: unknown[] = [{ $ne: null }, { $gt: '' }, { $regex: '.*' }, ['a'], 42, null, true];
+
+      it('refuses non-string IDs, handles, user IDs and cursors with ERR_INVALID_ARGUMENT, changing nothing', async () => {
+        const user = `user-${generateId().slice(0, 8)}`;
+        const id = generateId();
+        await store.create(id, record({ userId: user }));
+        const invalid = { code: 'ERR_INVALID_ARGUMENT' };
+        const s = store as SessionStore;
+        for (const bad of notStrings) {
+          const b = bad as string;
+          await expect(s.get(b)).rejects.toMatchObject(invalid);
+          await expect(s.create(b, record())).rejects.toMatchObject(invalid);
+          await expect(s.update(b, delta({ x: 1 }))).rejects.toMatchObject(invalid);
+          await expect(s.set(b, record())).rejects.toMatchObject(invalid);
+          await expect(s.destroy(b)).rejects.toMatchObject(invalid);
+          await expect(s.touch(b, Date.now() + 60_000, Date.now())).rejects.toMatchObject(invalid);
+          if (s.listByUser) await expect(s.listByUser(b)).rejects.toMatchObject(invalid);
+          if (s.destroyByUser) {
+            await expect(s.destroyByUser(b)).rejects.toMatchObject(invalid);
+            await expect(s.destroyByUser(user, { except: b })).rejects.toMatchObject(invalid);
+          }
+          if (s.getByHandle) await expect(s.getByHandle(b)).rejects.toMatchObject(invalid);
+          if (s.destroyByHandle) await expect(s.destroyByHandle(b)).rejects.toMatchObject(invalid);
+          if (s.list && bad !== null) await expect(s.list({ cursor: b })).rejects.toMatchObject(invalid);
+          if (bad !== null) {
+            await expect(s.create(generateId(), record({ userId: b }))).rejects.toMatchObject(invalid);
+            await expect(s.update(id, delta({ y: 1 }, [], { userId: b }))).rejects.toMatchObject(invalid);
+          }
+        }
+        const kept = await store.get(id);
+        expect(kept?.userId).toBe(user);
+        expect(kept?.data).toEqual(record().data);
+        if (s.listByUser) expect((await s.listByUser(user)).map((x) => x.handle)).toEqual([storageKey(id)]);
+      });
+
+      it('matches user IDs byte for byte, or refuses one it cannot hold with ERR_INVALID_USER before writing', async () => {
+        const base = `alice-${generateId().slice(0, 8)}`;
+        const variants = [
+          `${base} `,
+          ` ${base}`,
+          base.toUpperCase(),
+          `${base}\t`,
+          `${base}\0`,
+          `${base}\u0301`,
+          base.replace('a', '\uff41'),
+          `${base}${'x'.repeat(2_000)}`,
+          `${base}${'é'.repeat(600)}`,
+        ];
+        const own = generateId();
+        await store.create(own, record({ userId: base }));
+        const stored = new Map<string, string>();
+        for (const userId of variants) {
+          const id = generateId();
+          const refusedByCheck = (() => {
+            try {
+              store.checkUserId?.(userId);
+              return false;
+            } catch (error) {
+              expect(error).toMatchObject({ code: 'ERR_INVALID_USER' });
+              return true;
+            }
+          })();
+          const created = await store.create(id, record({ userId })).then(
+            () => true,
+            (error: unknown) => {
+              expect(error).toMatchObject({ code: 'ERR_INVALID_USER' });
+              return false;
+            },
+          );
+          // checkUserId (what login() asks first) and the write agree.
+          expect(created).toBe(!refusedByCheck);
+          if (!created) {
+            expect(await store.get(id)).toBeNull();
+            continue;
+          }
+          expect((await store.get(id))?.userId).toBe(userId);
+          stored.set(userId, id);
+        }
+        if (store.listByUser) {
+          expect((await store.listByUser(base)).map((x) => x.handle)).toEqual([storageKey(own)]);
+          for (const [userId, id] of stored) {
+            const listed = await store.listByUser(userId);
+            expect(listed.map((x) => [x.handle, x.userId])).toEqual([[storageKey(id), userId]]);
+          }
+        }
+        if (store.destroyByUser) {
+          expect(await store.destroyByUser(base)).toBe(1);
+          for (const id of stored.values()) expect(await store.get(id)).not.toBeNull();
+        }
+      });
+
+      it('refuses a user ID that is not well-formed Unicode (a lone surrogate) everywhere', async () => {
+        const lone = `bob-${generateId().slice(0, 8)}\ud800`;
+        const id = generateId();
+        const refused = { code: 'ERR_INVALID_USER' };
+        await expect(store.create(id, record({ userId: lone }))).rejects.toMatchObject(refused);
+        expect(await store.get(id)).toBeNull();
+        await store.create(id, record());
+        await expect(store.update(id, delta({ a: 1 }, [], { userId: lone }))).rejects.toMatchObject(refused);
+        expect((await store.get(id))?.userId).toBeNull();
+        if (store.listByUser) await expect(store.listByUser(lone)).rejects.toMatchObject(refused);
+      });
+    });
+
+    describe('size cap inside the merge', () => {
+      const MiB = 1024 * 1024;
+      const chunk = 'x'.repeat(900 * 1024);
+
+      it('refuses an update whose merged data would pass maxBytes, with ERR_SESSION_TOO_LARGE, changing nothing', async () => {
+        const id = generateId();
+        await store.create(id, record({ data: { first: chunk } }));
+        await expect(store.update(id, delta({ second: chunk }, [], { maxBytes: MiB }))).rejects.toMatchObject(
+          {
+            code: 'ERR_SESSION_TOO_LARGE',
+          },
+        );
+        expect(Object.keys((await store.get(id))?.data ?? {})).toEqual(['first']);
+        // Replacing the big key with a small one fits.
+        expect(
+          await store.update(id, delta({ first: 'small', second: 'small' }, [], { maxBytes: MiB })),
+        ).toBe(true);
+      });
+
+      it('six concurrent updates of 0.9 MB under a 1 MiB cap: at most what fits is stored', async () => {
+        const id = generateId();
+        await store.create(id, record({ data: {} }));
+        const results = await Promise.allSettled(
+          Array.from({ length: 6 }, (_, i) =>
+            store.update(id, delta({ [`k${i}`]: chunk }, [], { maxBytes: MiB })),
+          ),
+        );
+        const ok = results.filter((r) => r.status === 'fulfilled');
+        expect(ok).toHaveLength(1);
+        for (const r of results)
+          if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'ERR_SESSION_TOO_LARGE' });
+        const data = (await store.get(id))?.data ?? {};
+        expect(Object.keys(data)).toHaveLength(1);
+        expect(Buffer.byteLength(JSON.stringify(data))).toBeLessThanOrEqual(MiB);
+      }, 30_000);
     });
 
     describe('payloads', () => {

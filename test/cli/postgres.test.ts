@@ -17,7 +17,7 @@ runCliSuite({
   open: () => createStore(url.href),
   pruneCounts: true,
   cleanup: async () => {
-    await admin.query(`DROP TABLE IF EXISTS ${table}`);
+    await admin.query(`DROP TABLE IF EXISTS ${table}, ${table}_epochs`);
     await admin.end();
   },
 });

@@ -133,8 +133,20 @@ async function backends(): Promise<Backend[]> {
     });
   }
   list.push(
-    await sqlBackend('PostgreSQL', POSTGRES_URL, 5432, pgExec, (table) => `DROP TABLE IF EXISTS ${table}`),
-    await sqlBackend('MariaDB', MYSQL_URL, 3306, mysqlExec, (table) => `DROP TABLE IF EXISTS \`${table}\``),
+    await sqlBackend(
+      'PostgreSQL',
+      POSTGRES_URL,
+      5432,
+      pgExec,
+      (table) => `DROP TABLE IF EXISTS ${table}, ${table}_epochs`,
+    ),
+    await sqlBackend(
+      'MariaDB',
+      MYSQL_URL,
+      3306,
+      mysqlExec,
+      (table) => `DROP TABLE IF EXISTS \`${table}\`, \`${table}_epochs\``,
+    ),
   );
   return list;
 }
@@ -294,7 +306,7 @@ describe.skipIf(pgSkip)('PostgresStore: a connection lost while a client is chec
     try {
       expect(await runScript(script, 20_000)).toBe(0);
     } finally {
-      await pgExec(POSTGRES_URL, `DROP TABLE IF EXISTS ${pgCrashTable}`);
+      await pgExec(POSTGRES_URL, `DROP TABLE IF EXISTS ${pgCrashTable}, ${pgCrashTable}_epochs`);
     }
   });
 });

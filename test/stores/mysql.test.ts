@@ -47,7 +47,7 @@ runStoreConformance<MySQLStore>({
 if (!skip) runExpressSessionCompat('MySQLStore', () => new MySQLStore(MYSQL_URL, { table }));
 
 afterAll(async () => {
-  if (!skip) await admin.query(`DROP TABLE IF EXISTS ${table}, ${legacyTable}`);
+  if (!skip) await admin.query(`DROP TABLE IF EXISTS ${table}, ${table}_epochs, ${legacyTable}`);
   await admin.end();
 });
 

@@ -47,7 +47,7 @@ if (!skip) runExpressSessionCompat('PostgresStore', () => new PostgresStore(POST
 
 afterAll(async () => {
   if (!skip) {
-    await admin.query(`DROP TABLE IF EXISTS ${table}`);
+    await admin.query(`DROP TABLE IF EXISTS ${table}, ${table}_epochs`);
     await admin.query(`DROP TABLE IF EXISTS ${legacyTable}`);
   }
   await admin.end();

@@ -378,6 +378,11 @@ describe.skipIf(skip)('RedisStore round trips', () => {
         });
         expect(sent.map((c) => c[0])).toEqual(['EVALSHA', 'EVALSHA', 'EVALSHA']);
 
+        // Loading a session bound to a user also reads the user's revocation epoch (in the user's slot).
+        sent.length = 0;
+        expect((await store.get(id))?.userId).toBe('rt-user');
+        expect(sent.map((c) => c[0])).toEqual(['HGETALL', 'HMGET']);
+
         // The common authenticated request after that: one command again.
         sent.length = 0;
         await store.update(id, { set: { c: 3 }, unset: [], expiresAt: Date.now() + 90_000, lastSeenAt: 5 });

@@ -224,7 +224,7 @@ export async function storeTargets(label: string): Promise<StoreTarget[]> {
       open: () => createStore(`${POSTGRES_URL}?table=${table}&pruneInterval=false`),
       dispose: async (store) => {
         await store.close?.();
-        await pgExec(POSTGRES_URL, `DROP TABLE IF EXISTS ${table}`);
+        await pgExec(POSTGRES_URL, `DROP TABLE IF EXISTS ${table}, ${table}_epochs`);
       },
     });
   }
@@ -239,7 +239,7 @@ export async function storeTargets(label: string): Promise<StoreTarget[]> {
       open: () => createStore(`${MYSQL_URL}?table=${table}&pruneInterval=false`),
       dispose: async (store) => {
         await store.close?.();
-        await mysqlExec(MYSQL_URL, `DROP TABLE IF EXISTS \`${table}\``);
+        await mysqlExec(MYSQL_URL, `DROP TABLE IF EXISTS \`${table}\`, \`${table}_epochs\``);
       },
     });
   }

@@ -4,7 +4,8 @@ import type { MemoryStore } from '../../src/stores/memory.js';
 interface Internals {
   shards: Map<string, string>[];
   shardOf(key: string): Map<string, string>;
-  heap: string[];
+  anonymous: { keys: string[] };
+  bound: { keys: string[] };
 }
 
 function internals(store: MemoryStore): Internals {
@@ -21,9 +22,10 @@ export function heldEntries(store: MemoryStore): number {
   return internals(store).shards.reduce((sum, shard) => sum + shard.size, 0);
 }
 
-/** Nodes in the store's deadline heap, stale ones included. */
+/** Nodes in the store's deadline heaps (anonymous and bound sessions), stale ones included. */
 export function heapNodes(store: MemoryStore): number {
-  return internals(store).heap.length;
+  const { anonymous, bound } = internals(store);
+  return anonymous.keys.length + bound.keys.length;
 }
 
 /** Replaces a stored entry's whole text. */
