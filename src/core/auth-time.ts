@@ -7,6 +7,16 @@ import { SessionError } from './errors.js';
  * (`Object.assign(req.session, req.body)`) must not be able to claim a fresh login.
  */
 export const AUTH_TIME_KEY = 'sessionkit:authTime';
+/** When the session last moved to a new ID by `renewAfter` (epoch ms). */
+export const RENEWED_AT_KEY = 'sessionkit:renewedAt';
+/** Marks the record an ID left at renewal: for a short grace, its cookie leads to the new ID. */
+export const RENEWED_KEY = 'sessionkit:renewed';
+const RESERVED_PREFIX = 'sessionkit:';
+
+/** Keys sessionkit keeps in the stored data for itself: never on `req.session`, never written from it. */
+export function isReservedKey(key: string): boolean {
+  return key.startsWith(RESERVED_PREFIX);
+}
 
 /** A session whose `authTime` is missing or older than the route allows. Answered 401 by default. */
 export class ReauthenticationRequiredError extends SessionError {
@@ -28,15 +38,24 @@ export class ReauthenticationRequiredError extends SessionError {
 
 /** The stored authentication time in `data`, if it is a sane one. */
 export function storedAuthTime(data: Record<string, unknown>): number | null {
-  const value = data[AUTH_TIME_KEY];
+  return storedTime(data, AUTH_TIME_KEY);
+}
+
+/** A stored time under `key`, if it is a sane one. */
+export function storedTime(data: Record<string, unknown>, key: string): number | null {
+  const value = data[key];
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : null;
 }
 
-/** `data` without the reserved key: the same object when it has none, so most loads copy nothing. */
+/** `data` without the reserved keys: the same object when it has none, so most loads copy nothing. */
 export function withoutAuthTime(data: Record<string, unknown>): Record<string, unknown> {
-  if (!Object.hasOwn(data, AUTH_TIME_KEY)) return data;
-  const { [AUTH_TIME_KEY]: _dropped, ...rest } = data;
-  return rest;
+  let out: Record<string, unknown> | null = null;
+  for (const key of Object.keys(data)) {
+    if (!isReservedKey(key)) continue;
+    out ??= { ...data };
+    delete out[key];
+  }
+  return out ?? data;
 }
 
 /** What any adapter checks: the session authenticated within `maxAgeMs`. */

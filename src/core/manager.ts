@@ -11,7 +11,14 @@ import {
   toStoreError,
   unbridged,
 } from '../stores/store.js';
-import { AUTH_TIME_KEY, storedAuthTime, withoutAuthTime } from './auth-time.js';
+import {
+  AUTH_TIME_KEY,
+  RENEWED_AT_KEY,
+  RENEWED_KEY,
+  storedAuthTime,
+  storedTime,
+  withoutAuthTime,
+} from './auth-time.js';
 import {
   type Changes,
   dataOf,
@@ -46,6 +53,7 @@ import {
   type SessionRequestLike,
   validateCookie,
 } from './options.js';
+import { renewedId } from './renewal.js';
 import { stringifyJson, validateRecord } from './serializer.js';
 import { Session, type SessionController, type SessionState } from './session.js';
 import { sign, unsign } from './signature.js';
@@ -190,11 +198,31 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     context: RequestContext,
     id: { value: string; secretIndex: number },
     record: SessionRecord,
-  ): undefined {
+  ): undefined | Promise<void> {
+    if (record.data[RENEWED_KEY] !== undefined) return this.followRenewal(req, context, id.value);
     context.presentedId = id.value;
     context.resign = id.secretIndex > 0;
     this.attach(req, context, id.value, record);
     return undefined;
+  }
+
+  /**
+   * The cookie named an ID that `renewAfter` moved on within the grace: serve the renewed session and
+   * send its cookie (as for a cookie signed by an older secret).
+   */
+  private async followRenewal(
+    req: Req & SessionCarrier,
+    context: RequestContext,
+    oldId: string,
+  ): Promise<void> {
+    const next = renewedId(this.options.secrets[0] as string, oldId);
+    const record = await this.load(next);
+    if (record === null || record.data[RENEWED_KEY] !== undefined) {
+      this.emitFor('unknown', oldId);
+      this.generate(req, context);
+      return;
+    }
+    this.adopt(req, context, { value: next, secretIndex: 1 }, record);
   }
 
   /** A fresh session that is never stored: the `onStoreError: 'anonymous'` fallback. */
@@ -245,6 +273,12 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       return context.ended && context.presentedId ? [this.clearingCookie(req, context)] : [];
     }
     session.cookie.resetMaxAge();
+    const { renewAfter } = this.options;
+    if (renewAfter !== undefined) {
+      const state = sessionStateOf(session);
+      if (!state.isNew && Date.now() - state.renewedAt >= renewAfter)
+        return this.renew(req, session).then((result) => this.cookiesAfter(req, context, session, result));
+    }
     const wrote = this.write(session, false);
     return typeof wrote === 'string'
       ? this.cookiesAfter(req, context, session, wrote)
@@ -277,6 +311,52 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     // A request that ended its session and stored no new one tells the browser to forget the cookie (C15).
     if (context.ended && context.presentedId && state.isNew) return [this.clearingCookie(req, context)];
     return [];
+  }
+
+  /**
+   * Moves a session to its derived new ID (C13): the new record first, with everything the session holds
+   * now; then the old record becomes a marker for `renewGrace`. Requests that loaded the old record
+   * before the move are due too, find the new record already there, and write their own changes into it
+   * as a delta, so none of them is lost or logged out.
+   */
+  private async renew(req: Req & SessionCarrier, session: Session): Promise<WriteResult> {
+    const state = sessionStateOf(session);
+    const oldId = state.id;
+    const newId = renewedId(this.options.secrets[0] as string, oldId);
+    const now = Date.now();
+    const data = dataOf(session);
+    this.checkSize(data);
+    const extra: Record<string, unknown> = { [RENEWED_AT_KEY]: now };
+    if (state.authTime !== null) extra[AUTH_TIME_KEY] = state.authTime;
+    const cookie = session.cookie.data;
+    const created = await this.call('create', () =>
+      this.store.create(newId, {
+        data: { ...data, ...extra },
+        cookie,
+        expiresAt: this.expiresAt(session, state, now),
+        createdAt: state.createdAt,
+        lastSeenAt: now,
+        userId: state.userId,
+      }),
+    );
+    state.id = newId;
+    req.sessionID = newId;
+    state.issueCookie = true;
+    state.renewedAt = now;
+    if (!created) return this.write(session, false);
+    this.markSaved(session, state, now, data);
+    await this.call('set', () =>
+      this.store.set(oldId, {
+        data: { [RENEWED_KEY]: now },
+        cookie,
+        expiresAt: now + this.options.renewGrace,
+        createdAt: state.createdAt,
+        lastSeenAt: now,
+        userId: null,
+      }),
+    );
+    this.emitFor('regenerate', newId);
+    return 'create';
   }
 
   // ---- SessionController: what req.session's methods do ----
@@ -426,6 +506,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
         if (state.authTime !== null) delta.set = { ...delta.set, [AUTH_TIME_KEY]: state.authTime };
         else delta.unset = [...delta.unset, AUTH_TIME_KEY];
       }
+      if (changes === null && state.renewedAt !== state.createdAt)
+        delta.set = { ...delta.set, [RENEWED_AT_KEY]: state.renewedAt };
       return this.updateStored(session, state, delta, changes, now);
     }
     if (state.touched || now - state.lastSeenAt >= this.touchAfter(session)) {
@@ -637,6 +719,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       storedUserId: record.userId,
       authTime,
       storedAuthTime: authTime,
+      renewedAt: storedTime(record.data, RENEWED_AT_KEY) ?? record.createdAt,
       createdAt: record.createdAt,
       lastSeenAt: record.lastSeenAt,
       touched: false,
@@ -671,6 +754,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       storedUserId: null,
       authTime: null,
       storedAuthTime: null,
+      renewedAt: now,
       createdAt: now,
       lastSeenAt: now,
       touched: false,

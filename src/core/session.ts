@@ -17,6 +17,8 @@ export interface SessionState {
   /** When the user last authenticated (`login()`, `reauthenticated()`), epoch ms; `null`: never. */
   authTime: number | null;
   storedAuthTime: number | null;
+  /** When the session got its current ID (creation, or the last `renewAfter` renewal). */
+  renewedAt: number;
   createdAt: number;
   /** When the store last heard of this session (load time or last write). */
   lastSeenAt: number;
