@@ -174,3 +174,46 @@ describe('renewAfter options', () => {
     );
   });
 });
+
+describe('renewAfter with encryption at rest', () => {
+  it('renews a sealed session, and the marker and the authentication time are sealed too', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(T0);
+    const store = new MemoryStore();
+    const app = express();
+    app.use(
+      session({
+        secret,
+        store,
+        resave: false,
+        saveUninitialized: false,
+        renewAfter: 15 * MINUTE,
+        encryption: { keys: [{ id: 'k1', key: Buffer.alloc(32, 7) }] },
+      }),
+    );
+    app.post('/login', async (req, res) => {
+      await req.session.login('alice');
+      (req.session as unknown as Data).cart = ['book'];
+      res.end('ok');
+    });
+    app.get('/me', (req, res) => {
+      res.json({
+        user: req.session.currentUserId(),
+        age: req.session.authAge(),
+        cart: (req.session as unknown as Data).cart,
+      });
+    });
+    const login = cookieOf(await request(app).post('/login').expect(200));
+    vi.setSystemTime(T0 + 16 * MINUTE);
+    const renewed = await request(app).get('/me').set('Cookie', login).expect(200);
+    expect(renewed.body).toEqual({ user: 'alice', age: 16 * MINUTE, cart: ['book'] });
+    const fresh = idOf(cookieOf(renewed));
+    for (const id of [fresh, idOf(login)]) {
+      for (const value of Object.values((await store.get(id))?.data ?? {}))
+        expect(String(value)).toMatch(/^\$sk1\$k1\$/);
+    }
+    const late = await request(app).get('/me').set('Cookie', login).expect(200);
+    expect(late.body.cart).toEqual(['book']);
+    expect(idOf(cookieOf(late))).toBe(fresh);
+  });
+});
