@@ -48,7 +48,7 @@ export function storedTime(data: Record<string, unknown>, key: string): number |
 }
 
 /** `data` without the reserved keys: the same object when it has none, so most loads copy nothing. */
-export function withoutAuthTime(data: Record<string, unknown>): Record<string, unknown> {
+export function withoutReserved(data: Record<string, unknown>): Record<string, unknown> {
   let out: Record<string, unknown> | null = null;
   for (const key of Object.keys(data)) {
     if (!isReservedKey(key)) continue;

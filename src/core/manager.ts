@@ -17,7 +17,7 @@ import {
   RENEWED_KEY,
   storedAuthTime,
   storedTime,
-  withoutAuthTime,
+  withoutReserved,
 } from './auth-time.js';
 import {
   type Changes,
@@ -265,7 +265,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (req.session !== session) {
       // The application removed req.session (express-session's `unset`), or destroy() did.
       if (!context.ended && this.options.unset === 'destroy' && req.session == null) {
-        return this.destroyStored(sessionStateOf(session).id).then(() => {
+        return this.endStored(sessionStateOf(session).id).then(() => {
           context.ended = true;
           return this.commit(req);
         });
@@ -341,9 +341,19 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     );
     state.id = newId;
     req.sessionID = newId;
-    state.issueCookie = true;
     state.renewedAt = now;
-    if (!created) return this.write(session, false);
+    if (!created) {
+      state.issueCookie = true;
+      return this.write(session, false);
+    }
+    // The old record may have ended since this request loaded it (a logout, a revoke-all, or a renewal
+    // whose result was then logged out): the new record must not outlive it.
+    const old = await this.call('get', () => this.store.get(oldId));
+    if (old === null || old.data[RENEWED_KEY] !== undefined) {
+      await this.destroyStored(newId);
+      return 'lost';
+    }
+    state.issueCookie = true;
     this.markSaved(session, state, now, data);
     await this.call('set', () =>
       this.store.set(oldId, {
@@ -365,7 +375,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const req = session.req as Req & SessionCarrier;
     const context = this.contextOf(req);
     const state = sessionStateOf(session);
-    await this.track(context, this.destroyStored(state.id));
+    await this.track(context, this.endStored(state.id));
     context.ended = true;
     const next = this.generate(req, context, keep ? dataOf(session) : undefined);
     if (keep) {
@@ -381,7 +391,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     // As express-session: req.session is gone at once, even before the store confirms.
     context.ended = true;
     if (req.session === session) req.session = undefined;
-    await this.track(context, this.destroyStored(sessionStateOf(session).id));
+    await this.track(context, this.endStored(sessionStateOf(session).id));
   }
 
   private async track<T>(context: RequestContext, work: Promise<T>): Promise<T> {
@@ -401,7 +411,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (!record) throw new SessionNotFoundError('reload');
     for (const key of Object.keys(session))
       if (key !== 'cookie') delete (session as unknown as Record<string, unknown>)[key];
-    const data = withoutAuthTime(record.data);
+    const data = withoutReserved(record.data);
     for (const key of Object.keys(data)) {
       if (!(key in session)) (session as unknown as Record<string, unknown>)[key] = data[key];
     }
@@ -454,7 +464,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const state = sessionStateOf(session);
     const now = Date.now();
     const expiresAt = this.expiresAt(session, state, now);
-    const userChanged = state.userId !== state.storedUserId || state.authTime !== state.storedAuthTime;
+    const userChanged = state.userId !== state.storedUserId;
+    const authChanged = state.authTime !== state.storedAuthTime;
     if (state.isNew) {
       if (!force && !this.options.saveUninitialized && state.userId === null && !hasData(session)) {
         return 'none';
@@ -473,7 +484,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const { resave } = this.options;
     const changes = resave ? null : diff(session, state.snapshot);
     const cookieChanged = state.cookieSnapshot === null || !hasShape(session.cookie, state.cookieSnapshot);
-    if (resave || force || changes?.changed || cookieChanged || userChanged) {
+    if (resave || force || changes?.changed || cookieChanged || userChanged || authChanged) {
       // resave: express-session's whole-object write; otherwise only the keys this request changed.
       let delta: SessionDelta;
       if (changes === null) {
@@ -501,7 +512,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
         };
       }
       if (userChanged) delta.userId = state.userId;
-      if (changes === null ? state.authTime !== null : state.authTime !== state.storedAuthTime) {
+      if (changes === null ? state.authTime !== null : authChanged) {
         // A new object: `changes.set` is what the snapshot records, and the snapshot never holds this key.
         if (state.authTime !== null) delta.set = { ...delta.set, [AUTH_TIME_KEY]: state.authTime };
         else delta.unset = [...delta.unset, AUTH_TIME_KEY];
@@ -725,7 +736,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       touched: false,
       issueCookie: false,
     };
-    this.install(req, context, new Session(this, req, state, cookie, withoutAuthTime(record.data)));
+    this.install(req, context, new Session(this, req, state, cookie, withoutReserved(record.data)));
   }
 
   private generate(
@@ -823,6 +834,17 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     validateCookie(this.options.name, options, warnings);
     for (const warning of warnings) this.warnOnce(warning);
     return options;
+  }
+
+  /**
+   * Ends a session the application ended (destroy, regenerate, login, logout). With `renewAfter`, also
+   * the ID a renewal would move it to: a request that loaded this session before the end and renews it
+   * after must not bring it back under the new ID (C16).
+   */
+  private async endStored(id: string): Promise<void> {
+    await this.destroyStored(id);
+    if (this.options.renewAfter !== undefined)
+      await this.destroyStored(renewedId(this.options.secrets[0] as string, id));
   }
 
   private async destroyStored(id: string): Promise<void> {

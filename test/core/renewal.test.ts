@@ -46,6 +46,10 @@ function appWith(store: MemoryStore | SQLiteStore, gate?: { arrived: () => void;
     (req.session as unknown as Data)[req.params.key] = req.params.key;
     res.end('ok');
   });
+  app.post('/logout', async (req, res) => {
+    await req.session.logout();
+    res.end('ok');
+  });
   app.get('/me', (req, res) => {
     res.json({
       user: req.session.currentUserId(),
@@ -144,6 +148,40 @@ for (const [name, make] of stores) {
       const stored = await store.get(fresh);
       expect(stored?.userId).toBe('alice');
       expect(stored?.data).toMatchObject({ cart: ['book'], a: 'a', b: 'b', c: 'c', d: 'd', e: 'e', f: 'f' });
+    });
+
+    it('a logout after a renewal is not undone by a request that loaded the old session before it (C16)', async () => {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(T0);
+      const store = make();
+      let open!: () => void;
+      let arrivedOne!: () => void;
+      const arrived = new Promise<void>((resolve) => {
+        arrivedOne = resolve;
+      });
+      const gate = {
+        arrived: () => arrivedOne(),
+        open: new Promise<void>((resolve) => {
+          open = resolve;
+        }),
+      };
+      const plain = appWith(store);
+      const login = cookieOf(await request(plain).post('/login').expect(200));
+      vi.setSystemTime(T0 + 16 * MINUTE);
+      // A slow request loads the session under its old ID and waits.
+      const slow = request(appWith(store, gate))
+        .post('/set/late')
+        .set('Cookie', login)
+        .then((r) => r);
+      await arrived;
+      // Meanwhile another request renews it, and the user logs out with the new cookie.
+      const fresh = cookieOf(await request(plain).get('/me').set('Cookie', login).expect(200));
+      await request(plain).post('/logout').set('Cookie', fresh).expect(200);
+      open();
+      await slow;
+      expect(await store.get(idOf(fresh))).toBeNull();
+      for (const cookie of [fresh, login])
+        expect((await request(plain).get('/me').set('Cookie', cookie).expect(200)).body.user).toBeNull();
     });
 
     it('keeps counting the absolute timeout from the session’s creation', async () => {
