@@ -12,7 +12,10 @@ const session = Object.assign(createSessionMiddleware, { Store, MemoryStore, Ses
 
 export default session;
 export type { SessionMiddleware, SessionRequest } from './adapters/express.js';
+export { type OnStale, requireRecentAuth } from './adapters/recent-auth.js';
+export { checkRecentAuth, ReauthenticationRequiredError } from './core/auth-time.js';
 export { Cookie, type CookieOptions } from './core/cookie.js';
+export type { EncryptionKey, EncryptionOptions } from './core/encryption.js';
 export * from './core/errors.js';
 export { generateId, storageKey as sessionHandle } from './core/id.js';
 export { SessionManager } from './core/manager.js';

@@ -4,6 +4,7 @@
  * delta that keeps concurrent requests from undoing each other); object values compare as JSON, so a
  * nested mutation counts without the application marking anything.
  */
+import { isReservedKey } from './auth-time.js';
 import { stringifyJson } from './serializer.js';
 
 /** Per data key, what the store holds: a primitive as itself, an object as its JSON. */
@@ -52,7 +53,8 @@ function isStorable(value: unknown): boolean {
 /** What the store holds after it took `data` whole. */
 export function takeSnapshot(data: Record<string, unknown>): Snapshot {
   const snapshot = new Map<string, unknown>();
-  for (const key of Object.keys(data)) if (isStorable(data[key])) snapshot.set(key, snapshotValue(data[key]));
+  for (const key of Object.keys(data))
+    if (isStorable(data[key]) && !isReservedKey(key)) snapshot.set(key, snapshotValue(data[key]));
   return snapshot;
 }
 
@@ -69,9 +71,9 @@ export function hasData(session: object): boolean {
   return false;
 }
 
-/** A session property that is data: anything but `cookie`, and only what JSON can hold. */
+/** A session property that is data: anything but `cookie` and sessionkit's reserved keys, and only what JSON can hold. */
 function isData(key: string, value: unknown): boolean {
-  return key !== 'cookie' && isStorable(value);
+  return key !== 'cookie' && !isReservedKey(key) && isStorable(value);
 }
 
 /** The session's data: its own enumerable properties but `cookie`, without values JSON cannot hold. */
@@ -92,7 +94,7 @@ export function diff(session: object, snapshot: Snapshot): Changes {
   const changes: Changes = { changed: false, set: {}, unset: [], json: null, boundBytes: 2 };
   const own = session as Record<string, unknown>;
   for (const key of Object.keys(session)) {
-    if (key === 'cookie') continue;
+    if (key === 'cookie' || isReservedKey(key)) continue;
     const value = own[key];
     if (!isStorable(value)) continue;
     const previous = snapshot.get(key);

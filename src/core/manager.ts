@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ExpressStoreBridge } from '../stores/bridge.js';
+import { EncryptedStore } from '../stores/encrypted.js';
 import { MemoryStore, type MemoryStoreNow, NOW } from '../stores/memory.js';
 import {
   checkStoreUserId,
@@ -10,6 +11,14 @@ import {
   toStoreError,
   unbridged,
 } from '../stores/store.js';
+import {
+  AUTH_TIME_KEY,
+  RENEWED_AT_KEY,
+  RENEWED_KEY,
+  storedAuthTime,
+  storedTime,
+  withoutReserved,
+} from './auth-time.js';
 import {
   type Changes,
   dataOf,
@@ -44,6 +53,7 @@ import {
   type SessionRequestLike,
   validateCookie,
 } from './options.js';
+import { renewedId } from './renewal.js';
 import { stringifyJson, validateRecord } from './serializer.js';
 import { Session, type SessionController, type SessionState } from './session.js';
 import { sign, unsign } from './signature.js';
@@ -122,7 +132,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     this.options = resolveOptions(options);
     const given = this.options.store ?? new MemoryStore();
     this.userStore = given;
-    this.store = isNativeStore(given) ? given : new ExpressStoreBridge(given, this.options.ttl);
+    const native = isNativeStore(given) ? given : new ExpressStoreBridge(given, this.options.ttl);
+    const { keyring } = this.options;
+    this.store = keyring ? new EncryptedStore(native, keyring) : native;
     this.inProcess = Object.getPrototypeOf(this.store) === MemoryStore.prototype;
     if (given instanceof EventEmitter) {
       // express-session's contract: a store may announce that it lost or regained its backend.
@@ -194,11 +206,31 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     context: RequestContext,
     id: { value: string; secretIndex: number },
     record: SessionRecord,
-  ): undefined {
+  ): undefined | Promise<void> {
+    if (record.data[RENEWED_KEY] !== undefined) return this.followRenewal(req, context, id.value);
     context.presentedId = id.value;
     context.resign = id.secretIndex > 0;
     this.attach(req, context, id.value, record);
     return undefined;
+  }
+
+  /**
+   * The cookie named an ID that `renewAfter` moved on within the grace: serve the renewed session and
+   * send its cookie (as for a cookie signed by an older secret).
+   */
+  private async followRenewal(
+    req: Req & SessionCarrier,
+    context: RequestContext,
+    oldId: string,
+  ): Promise<void> {
+    const next = renewedId(this.options.secrets[0] as string, oldId);
+    const record = await this.load(next);
+    if (record === null || record.data[RENEWED_KEY] !== undefined) {
+      this.emitFor('unknown', oldId);
+      this.generate(req, context);
+      return;
+    }
+    this.adopt(req, context, { value: next, secretIndex: 1 }, record);
   }
 
   /** A fresh session that is never stored: the `onStoreError: 'anonymous'` fallback. */
@@ -242,7 +274,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (req.session !== session) {
       // The application removed req.session (express-session's `unset`), or destroy() did.
       if (!context.ended && this.options.unset === 'destroy' && req.session == null) {
-        return this.destroyStored(sessionStateOf(session).id).then(() => {
+        return this.endStored(sessionStateOf(session).id).then(() => {
           context.ended = true;
           return this.commit(req);
         });
@@ -250,6 +282,12 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       return context.ended && context.presentedId ? [this.clearingCookie(req, context)] : [];
     }
     session.cookie.resetMaxAge();
+    const { renewAfter } = this.options;
+    if (renewAfter !== undefined) {
+      const state = sessionStateOf(session);
+      if (!state.isNew && Date.now() - state.renewedAt >= renewAfter)
+        return this.renew(req, session).then((result) => this.cookiesAfter(req, context, session, result));
+    }
     const wrote = this.write(session, false);
     if (typeof wrote === 'string') return this.cookiesAfter(req, context, session, wrote);
     context.writing = wrote;
@@ -353,6 +391,62 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     return [];
   }
 
+  /**
+   * Moves a session to its derived new ID (C13): the new record first, with everything the session holds
+   * now; then the old record becomes a marker for `renewGrace`. Requests that loaded the old record
+   * before the move are due too, find the new record already there, and write their own changes into it
+   * as a delta, so none of them is lost or logged out.
+   */
+  private async renew(req: Req & SessionCarrier, session: Session): Promise<WriteResult> {
+    const state = sessionStateOf(session);
+    const oldId = state.id;
+    const newId = renewedId(this.options.secrets[0] as string, oldId);
+    const now = Date.now();
+    const data = dataOf(session);
+    this.checkSize(data);
+    const extra: Record<string, unknown> = { [RENEWED_AT_KEY]: now };
+    if (state.authTime !== null) extra[AUTH_TIME_KEY] = state.authTime;
+    const cookie = session.cookie.data;
+    const created = await this.call('create', () =>
+      this.store.create(newId, {
+        data: { ...data, ...extra },
+        cookie,
+        expiresAt: this.expiresAt(session, state, now),
+        createdAt: state.createdAt,
+        lastSeenAt: now,
+        userId: state.userId,
+      }),
+    );
+    state.id = newId;
+    req.sessionID = newId;
+    state.renewedAt = now;
+    if (!created) {
+      state.issueCookie = true;
+      return this.write(session, false);
+    }
+    // The old record may have ended since this request loaded it (a logout, a revoke-all, or a renewal
+    // whose result was then logged out): the new record must not outlive it.
+    const old = await this.call('get', () => this.store.get(oldId));
+    if (old === null || old.data[RENEWED_KEY] !== undefined) {
+      await this.destroyStored(newId);
+      return 'lost';
+    }
+    state.issueCookie = true;
+    this.markSaved(session, state, now, data);
+    await this.call('set', () =>
+      this.store.set(oldId, {
+        data: { [RENEWED_KEY]: now },
+        cookie,
+        expiresAt: now + this.options.renewGrace,
+        createdAt: state.createdAt,
+        lastSeenAt: now,
+        userId: null,
+      }),
+    );
+    this.emitFor('regenerate', newId);
+    return 'create';
+  }
+
   // ---- SessionController: what req.session's methods do ----
 
   regenerate(session: Session, keep: boolean): Promise<void> {
@@ -363,10 +457,13 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const req = session.req as Req & SessionCarrier;
     const context = this.contextOf(req);
     const state = sessionStateOf(session);
-    await this.track(context, this.destroyStored(state.id));
+    await this.track(context, this.endStored(state.id));
     context.ended = true;
     const next = this.generate(req, context, keep ? dataOf(session) : undefined);
-    if (keep) sessionStateOf(next).userId = state.userId;
+    if (keep) {
+      sessionStateOf(next).userId = state.userId;
+      sessionStateOf(next).authTime = state.authTime;
+    }
     this.emitFor('regenerate', sessionStateOf(next).id);
   }
 
@@ -380,7 +477,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     // As express-session: req.session is gone at once, even before the store confirms.
     context.ended = true;
     if (req.session === session) req.session = undefined;
-    await this.track(context, this.destroyStored(sessionStateOf(session).id));
+    await this.track(context, this.endStored(sessionStateOf(session).id));
   }
 
   private async track<T>(context: RequestContext, work: Promise<T>): Promise<T> {
@@ -400,11 +497,13 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (!record) throw new SessionNotFoundError('reload');
     for (const key of Object.keys(session))
       if (key !== 'cookie') delete (session as unknown as Record<string, unknown>)[key];
-    for (const key of Object.keys(record.data)) {
-      if (!(key in session)) (session as unknown as Record<string, unknown>)[key] = record.data[key];
+    const data = withoutReserved(record.data);
+    for (const key of Object.keys(data)) {
+      if (!(key in session)) (session as unknown as Record<string, unknown>)[key] = data[key];
     }
-    state.snapshot = takeSnapshot(record.data);
+    state.snapshot = takeSnapshot(data);
     state.userId = state.storedUserId = record.userId;
+    state.authTime = state.storedAuthTime = storedAuthTime(record.data);
     state.lastSeenAt = record.lastSeenAt;
   }
 
@@ -432,7 +531,18 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     checkStoreUserId(this.store, 'login', userId);
     await this.regenerate(session, true);
     const req = session.req as Req & SessionCarrier;
-    sessionStateOf(this.contextOf(req).session).userId = userId;
+    const state = sessionStateOf(this.contextOf(req).session);
+    state.userId = userId;
+    state.authTime = Date.now();
+  }
+
+  async reauthenticate(session: Session): Promise<void> {
+    const userId = sessionStateOf(session).userId;
+    if (userId === null)
+      throw new SessionError('ERR_INVALID_USER', 'sessionkit: reauthenticated() needs a session with a user');
+    // A fresh proof of identity is an authentication: the ID moves, as at login, so a copy of the old
+    // cookie taken before (a leak, a shared machine) does not inherit the new privilege.
+    await this.login(session, userId);
   }
 
   async logout(session: Session): Promise<void> {
@@ -451,6 +561,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const now = Date.now();
     const expiresAt = this.expiresAt(session, state, now);
     const userChanged = state.userId !== state.storedUserId;
+    const authChanged = state.authTime !== state.storedAuthTime;
     if (state.isNew) {
       if (!force && !this.options.saveUninitialized && state.userId === null && !hasData(session)) {
         return 'none';
@@ -458,7 +569,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       const data = dataOf(session);
       this.checkSize(data);
       return this.createStored(session, state, {
-        data,
+        data: state.authTime === null ? data : { ...data, [AUTH_TIME_KEY]: state.authTime },
         cookie: session.cookie.data,
         expiresAt,
         createdAt: state.createdAt,
@@ -469,7 +580,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const { resave } = this.options;
     const changes = resave ? null : diff(session, state.snapshot);
     const cookieChanged = state.cookieSnapshot === null || !hasShape(session.cookie, state.cookieSnapshot);
-    if (resave || force || changes?.changed || cookieChanged || userChanged) {
+    if (resave || force || changes?.changed || cookieChanged || userChanged || authChanged) {
       // resave: express-session's whole-object write; otherwise only the keys this request changed.
       let delta: SessionDelta;
       if (changes === null) {
@@ -497,6 +608,13 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
         };
       }
       if (userChanged) delta.userId = state.userId;
+      if (changes === null ? state.authTime !== null : authChanged) {
+        // A new object: `changes.set` is what the snapshot records, and the snapshot never holds this key.
+        if (state.authTime !== null) delta.set = { ...delta.set, [AUTH_TIME_KEY]: state.authTime };
+        else delta.unset = [...delta.unset, AUTH_TIME_KEY];
+      }
+      if (changes === null && state.renewedAt !== state.createdAt)
+        delta.set = { ...delta.set, [RENEWED_AT_KEY]: state.renewedAt };
       return this.updateStored(session, state, delta, changes, now);
     }
     if (state.touched || now - state.lastSeenAt >= this.touchAfter(session)) {
@@ -566,6 +684,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (data !== null) state.snapshot = takeSnapshot(data);
     state.cookieSnapshot = cookieShape(session.cookie);
     state.storedUserId = state.userId;
+    state.storedAuthTime = state.authTime;
     state.lastSeenAt = now;
     state.touched = false;
   }
@@ -696,6 +815,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   ): void {
     const cookie = restoreCookie(record.cookie, record.expiresAt);
     const shape = cookieShape(cookie);
+    const authTime = storedAuthTime(record.data);
     const state: SessionState = {
       id,
       isNew: false,
@@ -704,12 +824,15 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       browserCookie: shape,
       userId: record.userId,
       storedUserId: record.userId,
+      authTime,
+      storedAuthTime: authTime,
+      renewedAt: storedTime(record.data, RENEWED_AT_KEY) ?? record.createdAt,
       createdAt: record.createdAt,
       lastSeenAt: record.lastSeenAt,
       touched: false,
       issueCookie: false,
     };
-    this.install(req, context, new Session(this, req, state, cookie, record.data));
+    this.install(req, context, new Session(this, req, state, cookie, withoutReserved(record.data)));
   }
 
   private generate(
@@ -736,6 +859,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       browserCookie: null,
       userId: null,
       storedUserId: null,
+      authTime: null,
+      storedAuthTime: null,
+      renewedAt: now,
       createdAt: now,
       lastSeenAt: now,
       touched: false,
@@ -804,6 +930,17 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     validateCookie(this.options.name, options, warnings);
     for (const warning of warnings) this.warnOnce(warning);
     return options;
+  }
+
+  /**
+   * Ends a session the application ended (destroy, regenerate, login, logout). With `renewAfter`, also
+   * the ID a renewal would move it to: a request that loaded this session before the end and renews it
+   * after must not bring it back under the new ID (C16).
+   */
+  private async endStored(id: string): Promise<void> {
+    await this.destroyStored(id);
+    if (this.options.renewAfter !== undefined)
+      await this.destroyStored(renewedId(this.options.secrets[0] as string, id));
   }
 
   private async destroyStored(id: string): Promise<void> {

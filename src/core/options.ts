@@ -2,7 +2,9 @@ import type { IncomingMessage } from 'node:http';
 import { serialize } from 'cookie';
 import { type ExpressStoreLike, isNativeStore, type SessionStore } from '../stores/store.js';
 import type { CookieOptions } from './cookie.js';
+import { createKeyring, type EncryptionOptions, type Keyring } from './encryption.js';
 import { OptionsError, SecretRequiredError } from './errors.js';
+import { DEFAULT_RENEW_GRACE_MS } from './renewal.js';
 import { DEFAULT_TTL_MS } from './serializer.js';
 
 /** The request as sessionkit needs it: any Node `IncomingMessage`, Express's or Connect's. */
@@ -58,6 +60,18 @@ export interface SessionOptions<Req = IncomingMessage> {
    * responses that set the cookie. Options you pass override the preset's.
    */
   preset?: 'owasp';
+  /**
+   * Encryption at rest: every session value is sealed with AES-256-GCM under the first key; every key
+   * opens. Expiry, timestamps, the user ID and the cookie stay in clear.
+   */
+  encryption?: EncryptionOptions;
+  /**
+   * Move a session to a new ID when this many ms have passed since it got its current one (C13); data,
+   * user and authentication time are kept. Default: never.
+   */
+  renewAfter?: number;
+  /** How long (ms) the old ID still leads to the renewed session, for requests already under way. Default 10 000. */
+  renewGrace?: number;
 }
 
 export interface ResolvedOptions<Req> {
@@ -80,6 +94,10 @@ export interface ResolvedOptions<Req> {
   maxSessionBytes: number;
   /** Send `Cache-Control: no-store` with every response that sets or clears the cookie (C20). */
   noStoreWithCookie: boolean;
+  /** The validated `encryption` key ring, when given. */
+  keyring: Keyring | undefined;
+  renewAfter: number | undefined;
+  renewGrace: number;
   /** Notices for the operator, each printed once. */
   warnings: string[];
 }
@@ -175,6 +193,8 @@ export function resolveOptions<Req>(given: SessionOptions<Req>): ResolvedOptions
     'ttl',
     'storeTimeout',
     'maxSessionBytes',
+    'renewAfter',
+    'renewGrace',
   ] as const) {
     check(
       options[duration] === undefined || isDuration(options[duration]),
@@ -184,6 +204,7 @@ export function resolveOptions<Req>(given: SessionOptions<Req>): ResolvedOptions
   }
   check(options.absoluteTimeout !== 0, 'absoluteTimeout', 'must be greater than 0 (leave it out for none)');
   check(options.storeTimeout !== 0, 'storeTimeout', 'must be greater than 0');
+  check(options.renewAfter !== 0, 'renewAfter', 'must be greater than 0 (leave it out for none)');
 
   const store = options.store;
   if (store !== undefined) {
@@ -228,6 +249,9 @@ export function resolveOptions<Req>(given: SessionOptions<Req>): ResolvedOptions
     onStoreError: options.onStoreError ?? 'fail',
     maxSessionBytes: options.maxSessionBytes ?? 1024 * 1024,
     noStoreWithCookie: options.preset === 'owasp',
+    keyring: options.encryption === undefined ? undefined : createKeyring(options.encryption),
+    renewAfter: options.renewAfter,
+    renewGrace: options.renewGrace ?? DEFAULT_RENEW_GRACE_MS,
     warnings,
   };
 }

@@ -14,6 +14,11 @@ export interface SessionState {
   browserCookie: CookieShape | null;
   userId: string | null;
   storedUserId: string | null;
+  /** When the user last authenticated (`login()`, `reauthenticated()`), epoch ms; `null`: never. */
+  authTime: number | null;
+  storedAuthTime: number | null;
+  /** When the session got its current ID (creation, or the last `renewAfter` renewal). */
+  renewedAt: number;
   createdAt: number;
   /** When the store last heard of this session (load time or last write). */
   lastSeenAt: number;
@@ -31,6 +36,7 @@ export interface SessionController {
   save(session: Session): Promise<void>;
   login(session: Session, userId: string): Promise<void>;
   logout(session: Session): Promise<void>;
+  reauthenticate(session: Session): Promise<void>;
 }
 
 type Done = (err?: Error | null) => void;
@@ -155,6 +161,22 @@ export class Session {
   logout(done: Done): void;
   logout(done?: Done): Promise<void> | undefined {
     return settle(this.#controller.logout(this), done);
+  }
+
+  /** Milliseconds since the user last authenticated (`login()` or `reauthenticated()`), or `null`. */
+  authAge(): number | null {
+    const { authTime } = this.#state;
+    return authTime === null ? null : Math.max(0, Date.now() - authTime);
+  }
+
+  /**
+   * Records that the bound user has just proved who they are again (a password re-check before a
+   * sensitive action): refreshes `authAge()` and, as any authentication, moves the session to a new ID.
+   */
+  reauthenticated(): Promise<void>;
+  reauthenticated(done: Done): void;
+  reauthenticated(done?: Done): Promise<void> | undefined {
+    return settle(this.#controller.reauthenticate(this), done);
   }
 
   /** The user bound by `login()`, or `null`. */

@@ -46,14 +46,29 @@ export interface IORedisClusterLike extends IORedisLike {
   }>;
 }
 
-export type RedisClientInput = NodeRedisClientLike | NodeRedisClusterLike | IORedisLike | IORedisClusterLike;
+/** node-redis 5's `createSentinel()` client: commands go to the master Sentinel names now. */
+export interface NodeRedisSentinelLike {
+  sendCommand(isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
+  getMasterNode(): { host: string; port: number } | undefined;
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+export type RedisClientInput =
+  | NodeRedisClientLike
+  | NodeRedisClusterLike
+  | NodeRedisSentinelLike
+  | IORedisLike
+  | IORedisClusterLike;
 
 /** Sends one command to one node. */
 export type NodeSender = (args: string[]) => Promise<unknown>;
 
 /** What RedisStore needs from a client, whatever its kind. */
 export interface RedisDriver {
-  readonly kind: 'node-redis' | 'node-redis-cluster' | 'ioredis' | 'ioredis-cluster';
+  readonly kind: 'node-redis' | 'node-redis-cluster' | 'node-redis-sentinel' | 'ioredis' | 'ioredis-cluster';
   readonly cluster: boolean;
   /** Sends one command; on a Cluster it is routed by `key`'s slot. */
   send(key: string | undefined, args: string[]): Promise<unknown>;
@@ -94,6 +109,8 @@ export function wrapClient(client: RedisClientInput): RedisDriver {
   }
   if (typeof c.nodeClient === 'function' && 'masters' in c)
     return nodeRedisCluster(c as unknown as NodeRedisClusterLike);
+  if (typeof c.getMasterNode === 'function' && typeof c.sendCommand === 'function')
+    return nodeRedisSentinel(c as unknown as NodeRedisSentinelLike);
   if (typeof c.sendCommand === 'function' && 'isReady' in c)
     return nodeRedis(c as unknown as NodeRedisClientLike);
   throw new TypeError(
@@ -161,6 +178,27 @@ function nodeRedisCluster(cluster: NodeRedisClusterLike): RedisDriver {
         () => cluster.close(),
         () => cluster.destroy(),
       );
+    },
+  };
+}
+
+function nodeRedisSentinel(sentinel: NodeRedisSentinelLike): RedisDriver {
+  const send: NodeSender = (args) => sentinel.sendCommand(false, args);
+  return {
+    kind: 'node-redis-sentinel',
+    cluster: false,
+    send: (_key, args) => send(args),
+    masters: async () => [send],
+    // Between a master's death and Sentinel's promotion node-redis has no master to send to and would
+    // wait for one; the store answers 503 at once instead.
+    offline: () => !sentinel.isReady || sentinel.getMasterNode() === undefined,
+    async close(ms) {
+      if (sentinel.isOpen)
+        await closeWithin(
+          ms,
+          () => sentinel.close(),
+          () => void sentinel.destroy().catch(() => undefined),
+        );
     },
   };
 }

@@ -65,6 +65,7 @@ function plainUrl(url: URL): string {
 interface NodeRedisModule {
   createClient(options: Record<string, unknown>): NodeRedisOwned;
   createCluster(options: Record<string, unknown>): NodeRedisOwned;
+  createSentinel(options: Record<string, unknown>): NodeRedisOwned;
 }
 type NodeRedisOwned = RedisClientInput & {
   connect(): Promise<unknown>;
@@ -99,6 +100,34 @@ async function nodeRedisCluster(url: URL, settings: ClientSettings): Promise<Red
   cluster.on('error', () => undefined);
   await settle(cluster.connect(), settings.timeout);
   return cluster;
+}
+
+async function nodeRedisSentinel(url: URL, settings: ClientSettings): Promise<RedisClientInput> {
+  const { createSentinel } = (await import('redis')) as unknown as NodeRedisModule;
+  const name = sentinelName(url);
+  const db = url.searchParams.get('db');
+  const tls = url.protocol.startsWith('rediss');
+  const sentinelPassword = url.searchParams.get('sentinelPassword');
+  const { commandOptions: _own, ...nodeDefaults } = nodeRedisDefaults(settings, tls);
+  const sentinel = createSentinel({
+    name,
+    sentinelRootNodes: endpoints(url, 'sentinel', 26379),
+    nodeClientOptions: { ...credentials(url), ...nodeDefaults, ...(db ? { database: Number(db) } : {}) },
+    sentinelClientOptions: {
+      ...nodeDefaults,
+      ...(sentinelPassword === null ? {} : { password: sentinelPassword }),
+    },
+    commandOptions: { timeout: settings.timeout },
+  });
+  sentinel.on('error', () => undefined);
+  await settle(sentinel.connect(), settings.timeout);
+  return sentinel;
+}
+
+function sentinelName(url: URL): string {
+  const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!name) throw new StoreUrlError('redis+sentinel URL: the path must name the master (…/mymaster)');
+  return name;
 }
 
 interface IORedisModule {
@@ -152,8 +181,7 @@ async function ioredisCluster(url: URL, settings: ClientSettings): Promise<Redis
 
 async function ioredisSentinel(url: URL, settings: ClientSettings): Promise<RedisClientInput> {
   const { Redis } = (await import('ioredis')) as unknown as IORedisModule;
-  const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  if (!name) throw new StoreUrlError('redis+sentinel URL: the path must name the master (…/mymaster)');
+  const name = sentinelName(url);
   const db = url.searchParams.get('db');
   const tls = url.protocol.startsWith('rediss');
   const client = new Redis({
@@ -177,7 +205,8 @@ async function ioredisSentinel(url: URL, settings: ClientSettings): Promise<Redi
 /**
  * A connected client (or one still connecting after `settings.timeout`) for a `redis:`, `rediss:`,
  * `redis+cluster:`, `rediss+cluster:`, `redis+sentinel:` or `rediss+sentinel:` URL; `wanted` picks the
- * driver (default node-redis when installed, else ioredis; Sentinel always uses ioredis).
+ * driver (default node-redis when installed, else ioredis; Sentinel uses ioredis unless `client=redis`
+ * asks for node-redis's Sentinel client).
  */
 export async function connectFromUrl(
   url: URL,
@@ -197,7 +226,9 @@ export async function connectFromUrl(
         : ioredisCluster(url, settings);
     case 'redis+sentinel':
     case 'rediss+sentinel':
-      return ioredisSentinel(url, settings);
+      return wanted === 'redis' || wanted === 'node-redis'
+        ? nodeRedisSentinel(url, settings)
+        : ioredisSentinel(url, settings);
     default:
       throw new StoreUrlError(`redis URL: unsupported scheme ${url.protocol}`);
   }

@@ -1,0 +1,14 @@
+import { createHmac } from 'node:crypto';
+
+/**
+ * ID renewal (C13). A session older than `renewAfter` moves to a new ID derived from the old one with
+ * the signing secret, and the old record becomes a marker that lives `renewGrace` ms. A request that
+ * still carries the old cookie (sent before the browser saw the new one) finds the marker, derives the
+ * same new ID and is served the renewed session, with its cookie. The store holds no usable ID at any
+ * point: the marker names nothing, and deriving needs the secret.
+ */
+export function renewedId(secret: string, oldId: string): string {
+  return createHmac('sha256', secret).update(`sessionkit-renew\n${oldId}`).digest('base64url');
+}
+
+export const DEFAULT_RENEW_GRACE_MS = 10_000;

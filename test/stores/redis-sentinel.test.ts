@@ -1,0 +1,188 @@
+import { execFileSync } from 'node:child_process';
+import express from 'express';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { session } from '../../src/index.js';
+import { createFromUrl, type RedisStore } from '../../src/stores/redis.js';
+import { cookieOf, jsonErrors } from '../support/apps.js';
+import { RedisSentinelHarness } from '../support/redis-sentinel.js';
+import { ask, waitFor } from '../support/redis-servers.js';
+import { runNamespace, serviceSkipReason } from '../support/services.js';
+
+/**
+ * A real Sentinel topology (primary, replica, three sentinels on loopback ports): sessions written
+ * through the Express adapter, the primary SIGKILLed, and every request during the failover answered
+ * 503 (never a hang, never a 500, never a fresh session in place of a stored one), through both
+ * clients' Sentinel support. Every acknowledged session is readable after the promotion.
+ */
+
+const skip = await serviceSkipReason('redis-server binary', async () =>
+  execFileSync('redis-server', ['--version'], { timeout: 5_000 }),
+);
+
+const SECRET = 'a-sentinel-test-secret-32-chars!';
+const STORE_TIMEOUT = 1_500;
+const SESSIONS = 40;
+
+const topology = new RedisSentinelHarness(600);
+
+beforeAll(async () => {
+  if (skip) return;
+  await topology.start();
+}, 60_000);
+
+afterAll(async () => {
+  if (!skip) await topology.stop();
+});
+
+interface Client {
+  name: 'ioredis' | 'node-redis';
+  store: RedisStore;
+  app: ReturnType<typeof express>;
+  cookies: Array<{ cookie: string; n: number }>;
+}
+
+function appFor(store: RedisStore) {
+  const app = express();
+  app.use(session({ secret: SECRET, store, resave: false, saveUninitialized: false }));
+  app.post('/set/:n', (req, res) => {
+    (req.session as unknown as Record<string, unknown>).n = Number(req.params.n);
+    res.end('ok');
+  });
+  app.get('/get', (req, res) => {
+    res.json({ n: (req.session as unknown as Record<string, unknown>).n ?? null });
+  });
+  app.use(jsonErrors);
+  return app;
+}
+
+let blipsAfterRecovery = 0;
+
+/**
+ * A read (or, without a cookie, a write) after the promotion. A client may still drop its connection once more when the sentinels
+ * announce the switch (ioredis's failover detector, node-redis's topology scan): that answers 503 like
+ * any moment of the failover, and is retried; anything else is the answer.
+ */
+async function readThrough(app: ReturnType<typeof express>, cookie: string | null) {
+  const started = Date.now();
+  for (;;) {
+    const res = await (cookie === null
+      ? request(app).post('/set/99')
+      : request(app).get('/get').set('Cookie', cookie));
+    if (res.status !== 503 || Date.now() - started > 10_000) return res;
+    blipsAfterRecovery++;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe.skipIf(skip)('Redis Sentinel failover: SIGKILL the primary', () => {
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    const prefix = `${runNamespace('sks')}:`;
+    for (const [name, param] of [
+      ['ioredis', 'ioredis'],
+      ['node-redis', 'redis'],
+    ] as const) {
+      const store = await createFromUrl(
+        topology.url(`&client=${param}&prefix=${encodeURIComponent(prefix)}&timeout=${STORE_TIMEOUT}`),
+      );
+      clients.push({ name, store, app: appFor(store), cookies: [] });
+    }
+    // Each URL reached the Sentinel support of the client it named.
+    expect(clients.map((c) => c.store.clientKind)).toEqual(['ioredis', 'node-redis-sentinel']);
+  }, 30_000);
+
+  afterAll(async () => {
+    for (const { store } of clients) await store.close();
+  });
+
+  it('keeps every acknowledged session and answers 503, never 500 or a hang, until the promotion', async () => {
+    const primaryPort = topology.primary.port;
+    expect(await topology.masterPort()).toBe(primaryPort);
+
+    for (const client of clients) {
+      for (let n = 0; n < SESSIONS; n++) {
+        const res = await request(client.app).post(`/set/${n}`);
+        expect(res.status).toBe(200);
+        client.cookies.push({ cookie: cookieOf(res), n });
+      }
+    }
+    // Replication is asynchronous: only what the replica holds survives the kill, so wait until it has
+    // everything the primary acknowledged.
+    const primaryOffset = Number(
+      /master_repl_offset:(\d+)/.exec(String(await ask(primaryPort, 'INFO', 'replication')))?.[1],
+    );
+    await waitFor('the replica to catch up', async () => {
+      const info = String(await ask(topology.replica.port, 'INFO', 'replication'));
+      return Number(/slave_repl_offset:(\d+)/.exec(info)?.[1]) >= primaryOffset;
+    });
+
+    const killedAt = Date.now();
+    await topology.primary.stop('SIGKILL');
+
+    const seen: Record<string, { statuses: Map<number, number>; slowestMs: number; recoveredMs: number }> =
+      {};
+    await Promise.all(
+      clients.map(async (client) => {
+        const probe = client.cookies[0] as { cookie: string; n: number };
+        const record = { statuses: new Map<number, number>(), slowestMs: 0, recoveredMs: -1 };
+        seen[client.name] = record;
+        while (Date.now() - killedAt < 30_000) {
+          const started = Date.now();
+          const res = await request(client.app).get('/get').set('Cookie', probe.cookie).timeout(10_000);
+          record.slowestMs = Math.max(record.slowestMs, Date.now() - started);
+          record.statuses.set(res.status, (record.statuses.get(res.status) ?? 0) + 1);
+          if (res.status === 200) {
+            // A 200 is only ever the stored session, never a fresh one standing in for it.
+            expect(res.body).toEqual({ n: probe.n });
+            record.recoveredMs = Date.now() - killedAt;
+            return;
+          }
+          expect(res.status).toBe(503);
+          expect(res.body).toEqual({ code: 'ERR_STORE_UNAVAILABLE' });
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }),
+    );
+    const promoted = await topology.masterPort();
+    expect(promoted).toBe(topology.replica.port);
+
+    // Every session written before the kill, through each client, readable through both.
+    for (const writer of clients) {
+      for (const reader of clients) {
+        for (const { cookie, n } of writer.cookies) {
+          const res = await readThrough(reader.app, cookie);
+          expect(res.status).toBe(200);
+          expect(res.body).toEqual({ n });
+        }
+      }
+    }
+    // And both write again, on the promoted replica.
+    for (const client of clients) {
+      const res = await readThrough(client.app, null);
+      expect(res.status).toBe(200);
+      const back = await readThrough(client.app, cookieOf(res));
+      expect(back.body).toEqual({ n: 99 });
+    }
+
+    const report = Object.fromEntries(
+      Object.entries(seen).map(([name, r]) => [
+        name,
+        {
+          recoveredMs: r.recoveredMs,
+          slowestRequestMs: r.slowestMs,
+          statuses: Object.fromEntries(r.statuses),
+        },
+      ]),
+    );
+    console.log(
+      `[redis sentinel failover] ${JSON.stringify({ sessions: SESSIONS * 2, blipsAfterRecovery, ...report })}`,
+    );
+    for (const r of Object.values(seen)) {
+      expect(r.recoveredMs).toBeGreaterThan(0);
+      // A request during the failover waits at most the store's timeout, plus scheduling slack.
+      expect(r.slowestMs).toBeLessThan(STORE_TIMEOUT + 1_000);
+    }
+  }, 90_000);
+});
