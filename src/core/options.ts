@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { serialize } from 'cookie';
 import { type ExpressStoreLike, isNativeStore, type SessionStore } from '../stores/store.js';
 import type { CookieOptions } from './cookie.js';
+import type { SessionLogger } from './debug.js';
 import { OptionsError, SecretRequiredError } from './errors.js';
 import { DEFAULT_TTL_MS } from './serializer.js';
 
@@ -58,6 +59,8 @@ export interface SessionOptions<Req = IncomingMessage> {
    * responses that set the cookie. Options you pass override the preset's.
    */
   preset?: 'owasp';
+  /** Your logger (pino, console, …): its `warn` replaces `process.emitWarning`; see README "Observability". */
+  logger?: SessionLogger;
 }
 
 export interface ResolvedOptions<Req> {
