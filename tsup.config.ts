@@ -9,6 +9,7 @@ export default defineConfig({
     'stores/mysql': 'src/stores/mysql.ts',
     'stores/redis': 'src/stores/redis.ts',
     'stores/mongodb': 'src/stores/mongodb.ts',
+    otel: 'src/otel.ts',
     'testing/index': 'src/testing/index.ts',
     'cli/index': 'src/cli/index.ts',
   },
@@ -18,5 +19,5 @@ export default defineConfig({
   shims: true,
   target: 'node20',
   splitting: true,
-  external: ['better-sqlite3', 'pg', 'mysql2', 'redis', 'ioredis', 'mongodb', 'express-session', 'vitest'],
+  external: ['better-sqlite3', 'pg', 'mysql2', 'redis', 'ioredis', 'mongodb', 'express-session', 'vitest', '@opentelemetry/api'],
 });

@@ -13,6 +13,19 @@ const session = Object.assign(createSessionMiddleware, { Store, MemoryStore, Ses
 export default session;
 export type { SessionMiddleware, SessionRequest } from './adapters/express.js';
 export { Cookie, type CookieOptions } from './core/cookie.js';
+export type { SessionLogger } from './core/debug.js';
+export {
+  CHANNELS as diagnosticsChannels,
+  type InvalidCookieMessage,
+  type LoginMessage,
+  type LogoutMessage,
+  type RevokedMessage,
+  type SessionMessage,
+  type StoreCallMessage,
+  type StoreKind,
+  type StoreOperation,
+  type StoreOutcome,
+} from './core/diagnostics.js';
 export * from './core/errors.js';
 export { generateId, storageKey as sessionHandle } from './core/id.js';
 export { SessionManager } from './core/manager.js';
