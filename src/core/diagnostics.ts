@@ -161,7 +161,19 @@ export function storeKindOf(store: unknown, native: boolean): StoreKind {
 
 /** Whether a store operation's channel has a subscriber: the one check the hot path pays. */
 export function isTraced(operation: string): boolean {
-  return storeChannels[operation as StoreOperation]?.hasSubscribers === true;
+  const traced = storeChannels[operation as StoreOperation];
+  return traced !== undefined && hasSubscribers(traced);
+}
+
+/** `TracingChannel#hasSubscribers`, which Node 20 has only from 20.13. */
+function hasSubscribers(traced: StoreTracingChannel): boolean {
+  return (
+    traced.start.hasSubscribers ||
+    traced.end.hasSubscribers ||
+    traced.asyncStart.hasSubscribers ||
+    traced.asyncEnd.hasSubscribers ||
+    traced.error.hasSubscribers
+  );
 }
 
 function outcomeOf(value: unknown): StoreOutcome {
@@ -290,7 +302,7 @@ export function instrumentRevocation(store: object): void {
       'destroyByUser',
       function destroyByUser(this: object, userId: string, options?: { except?: string }): Promise<number> {
         const call = () => (byUser as DestroyByUser).call(this, userId, options);
-        const traced = storeChannels.destroyByUser.hasSubscribers;
+        const traced = hasSubscribers(storeChannels.destroyByUser);
         if (!traced && !revoked.hasSubscribers) return call();
         const kind = storeKindOf(this, true);
         const work = traced ? traceStoreCall(kind, 'destroyByUser', null, call) : call();

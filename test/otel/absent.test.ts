@@ -2,7 +2,9 @@ import { describe, expect, it, vi } from 'vitest';
 
 // As if the optional peer were not installed: importing it fails.
 vi.mock('@opentelemetry/api', () => {
-  throw Object.assign(new Error("Cannot find package '@opentelemetry/api'"), { code: 'ERR_MODULE_NOT_FOUND' });
+  throw Object.assign(new Error("Cannot find package '@opentelemetry/api'"), {
+    code: 'ERR_MODULE_NOT_FOUND',
+  });
 });
 
 describe('sessionkit/otel without @opentelemetry/api', () => {
