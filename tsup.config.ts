@@ -19,5 +19,15 @@ export default defineConfig({
   shims: true,
   target: 'node20',
   splitting: true,
-  external: ['better-sqlite3', 'pg', 'mysql2', 'redis', 'ioredis', 'mongodb', 'express-session', 'vitest', '@opentelemetry/api'],
+  external: [
+    'better-sqlite3',
+    'pg',
+    'mysql2',
+    'redis',
+    'ioredis',
+    'mongodb',
+    'express-session',
+    'vitest',
+    '@opentelemetry/api',
+  ],
 });

@@ -133,7 +133,9 @@ describe('the logger option', () => {
       .set('Cookie', first.headers['set-cookie'] as unknown as string[]);
     expect(during.status).toBe(200);
     expect(log.error).toHaveBeenCalledTimes(1);
-    expect((log.error.mock.calls[0]?.[0] as { code?: string }).code).toBe('ERR_STORE_UNAVAILABLE');
+    expect((log.error.mock.calls[0]?.[0] as { code?: string } | undefined)?.code).toBe(
+      'ERR_STORE_UNAVAILABLE',
+    );
     // With a listener, the listener has it and the logger does not.
     const heard: unknown[] = [];
     middleware.manager.on('error', (error) => heard.push(error));
