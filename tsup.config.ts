@@ -15,6 +15,7 @@ export default defineConfig({
     'adapters/next': 'src/adapters/next.ts',
     'adapters/sveltekit': 'src/adapters/sveltekit.ts',
     'adapters/react-router': 'src/adapters/react-router.ts',
+    otel: 'src/otel.ts',
     'testing/index': 'src/testing/index.ts',
     'cli/index': 'src/cli/index.ts',
   },
@@ -40,5 +41,6 @@ export default defineConfig({
     'next',
     '@sveltejs/kit',
     'react-router',
+    '@opentelemetry/api',
   ],
 });

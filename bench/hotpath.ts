@@ -5,7 +5,7 @@
  * optimization, and for clean CPU profiles:
  *
  *   npm run bench:hotpath -- [--iterations N] [--warmup N] [--rounds N] [--only sk,es,bare,noop] [--express]
- *                            [--store memory|redis] [--sessions N]
+ *                            [--store memory|redis] [--sessions N] [--observed]
  *   npm run build && node --cpu-prof --import tsx bench/hotpath.ts --only sk --scenarios write
  *
  * `--express` mounts each middleware in an Express app (driven with `app.handle`, still no sockets), so
@@ -14,7 +14,8 @@
  * `--store redis` puts express-session on connect-redis and sessionkit on its RedisStore, each with its
  * own node-redis client (Redis on 127.0.0.1:6379): the figure then includes each store's client-side
  * work per request, and the wait for Redis's reply, which `bench:instructions` does not count. The
- * cookie scenarios cycle through `--sessions` seeded sessions (100).
+ * cookie scenarios cycle through `--sessions` seeded sessions (100). `--observed` subscribes a no-op
+ * handler to every sessionkit diagnostics channel first: the figure then holds what publishing costs.
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
@@ -222,6 +223,7 @@ async function main(): Promise<void> {
   const store = value('--store', 'memory');
   const sessions = Number(value('--sessions', '100'));
   if (store !== 'memory' && store !== 'redis') throw new Error('--store must be memory or redis');
+  if (argv.includes('--observed')) await subscribeEverything();
   const cleanup: (() => Promise<void>)[] = [];
   const targets = new Map<string, Target>();
   for (const side of sides) {
@@ -275,3 +277,23 @@ main().catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });
+
+/** A no-op subscriber on every sessionkit channel, so each message is built and published. */
+async function subscribeEverything(): Promise<void> {
+  const { subscribe, tracingChannel } = await import('node:diagnostics_channel');
+  const { diagnosticsChannels } = await fromDist<{
+    diagnosticsChannels: { store: Record<string, string> } & Record<string, unknown>;
+  }>('index.js');
+  const ignore = () => undefined;
+  for (const name of Object.values(diagnosticsChannels.store)) {
+    tracingChannel(name).subscribe({
+      start: ignore,
+      end: ignore,
+      asyncStart: ignore,
+      asyncEnd: ignore,
+      error: ignore,
+    });
+  }
+  for (const name of Object.values(diagnosticsChannels))
+    if (typeof name === 'string') subscribe(name, ignore);
+}

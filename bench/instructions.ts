@@ -6,7 +6,7 @@
  * the kernel does for sockets, which is the same for every contender.
  *
  *   npm run bench:instructions -- [--iterations N] [--only sk,es,bare,noop] [--scenarios read,write] [--plain]
- *                                 [--store memory|redis]
+ *                                 [--store memory|redis] [--observed]
  *
  * Each cell runs bench/hotpath.ts in its own process under `valgrind --tool=callgrind` (two at a time,
  * one per core). The harness warms up, prints `MARK warm`, and waits; the counters are zeroed with
@@ -64,10 +64,12 @@ interface Cell {
   iterations: number;
   inExpress: boolean;
   store: string;
+  /** A no-op subscriber on every diagnostics channel (see hotpath.ts). */
+  observed: boolean;
 }
 
 /** One cell: instructions per request of `side` in `scenario`. */
-async function count({ side, scenario, iterations, inExpress, store }: Cell, dir: string) {
+async function count({ side, scenario, iterations, inExpress, store, observed }: Cell, dir: string) {
   const out = join(dir, `cg-${side}-${scenario}-${++runs}.out`);
   const child: ChildProcess = spawn(
     'valgrind',
@@ -82,6 +84,7 @@ async function count({ side, scenario, iterations, inExpress, store }: Cell, dir
       join(here, 'hotpath.ts'),
       '--marks',
       ...(inExpress ? ['--express'] : []),
+      ...(observed ? ['--observed'] : []),
       '--store',
       store,
       '--only',
@@ -133,6 +136,7 @@ async function main(): Promise<void> {
   const scenarios = option(argv, '--scenarios', 'no-cookie,read,write,login').split(',');
   const inExpress = !argv.includes('--plain');
   const store = option(argv, '--store', 'memory');
+  const observed = argv.includes('--observed');
   const dir = mkdtempSync(join(tmpdir(), 'sessionkit-callgrind-'));
   const cells = scenarios.flatMap((scenario) => sides.map((side) => ({ side, scenario })));
   const results = new Map<string, number>();
@@ -141,7 +145,7 @@ async function main(): Promise<void> {
     const queue = [...cells];
     const worker = async () => {
       for (let cell = queue.shift(); cell; cell = queue.shift()) {
-        const perRequest = await count({ ...cell, iterations, inExpress, store }, dir);
+        const perRequest = await count({ ...cell, iterations, inExpress, store, observed }, dir);
         results.set(`${cell.scenario}/${cell.side}`, perRequest);
         console.error(
           `  ${cell.scenario.padEnd(10)} ${SIDE_LABEL[cell.side].padEnd(16)} ${Math.round(perRequest)}`,

@@ -15,6 +15,19 @@ export type { SessionMiddleware, SessionRequest } from './adapters/express.js';
 export { type OnStale, requireRecentAuth } from './adapters/recent-auth.js';
 export { checkRecentAuth, ReauthenticationRequiredError } from './core/auth-time.js';
 export { Cookie, type CookieOptions } from './core/cookie.js';
+export type { SessionLogger } from './core/debug.js';
+export {
+  CHANNELS as diagnosticsChannels,
+  type InvalidCookieMessage,
+  type LoginMessage,
+  type LogoutMessage,
+  type RevokedMessage,
+  type SessionMessage,
+  type StoreCallMessage,
+  type StoreKind,
+  type StoreOperation,
+  type StoreOutcome,
+} from './core/diagnostics.js';
 export type { EncryptionKey, EncryptionOptions } from './core/encryption.js';
 export * from './core/errors.js';
 export { generateId, storageKey as sessionHandle } from './core/id.js';

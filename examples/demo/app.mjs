@@ -2,6 +2,7 @@ import cors from 'cors';
 import express from 'express';
 import session, { sessionHandle } from 'sessionkit';
 import { ago, CSS, describeAgent, html, layout, when } from './html.mjs';
+import { formatSeconds, minuteChart } from './metrics.mjs';
 import { MIN_PASSWORD, USERNAME } from './users.mjs';
 
 const WEEK = 7 * 24 * 3600 * 1000;
@@ -41,7 +42,7 @@ function requireUser(req, res, next) {
 const wrap = (handler) => (req, res, next) => Promise.resolve(handler(req, res, next)).catch(next);
 
 /** The main site: register, log in, log out, the counter, the devices page, and the credentialed API. */
-export function createApp({ store, users, secret, corsOrigin, storeLabel }) {
+export function createApp({ store, users, secret, corsOrigin, storeLabel, metrics, adminUser = 'admin' }) {
   const app = express();
   app.disable('x-powered-by');
   app.use((_req, res, next) => {
@@ -55,6 +56,12 @@ export function createApp({ store, users, secret, corsOrigin, storeLabel }) {
   });
   app.get('/style.css', (_req, res) => res.type('css').set('Cache-Control', 'max-age=3600').send(CSS));
   app.get('/healthz', (_req, res) => res.json({ ok: true }));
+  // Prometheus scrapes this from the same machine; counts only, never a session ID. No session work.
+  app.get('/metrics', (req, res) => {
+    if (!metrics || !isLoopback(req.socket.remoteAddress))
+      return res.status(404).type('text').send('not found\n');
+    metrics.serve(req, res);
+  });
 
   // Only the page on the other origin may read the API with the user's cookie. Preflights end here,
   // before any session work; an Origin that is neither ours nor allowed is refused outright.
@@ -83,7 +90,8 @@ export function createApp({ store, users, secret, corsOrigin, storeLabel }) {
     res
       .status(status)
       .type('html')
-      .send(layout({ user: req.session.user, ...options }));
+      .send(layout({ user: req.session.user, admin: isAdmin(req), ...options }));
+  const isAdmin = (req) => req.session?.user?.name === adminUser && Boolean(req.session.currentUserId());
 
   app.get('/', (req, res) => {
     req.session.views = (req.session.views ?? 0) + 1;
@@ -249,6 +257,17 @@ export function createApp({ store, users, secret, corsOrigin, storeLabel }) {
     }),
   );
 
+  app.get(
+    '/admin',
+    requireUser,
+    wrap(async (req, res) => {
+      if (!isAdmin(req) || !metrics) {
+        return page(req, res, { title: 'Not found', body: html`<p><a href="/">Home</a></p>` }, 404);
+      }
+      page(req, res, { title: 'Sessions dashboard', refresh: 5, body: dashboard(await metrics.figures()) });
+    }),
+  );
+
   app.get('/api/me', (req, res) => {
     const { user, views } = req.session;
     res.json({ user: user ?? null, views: views ?? 0 });
@@ -323,4 +342,46 @@ call();
 `),
   );
   return app;
+}
+
+function isLoopback(address = '') {
+  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
+}
+
+/** The admin page's body: the figures, the per-minute chart and the store latency table. */
+function dashboard(f) {
+  const figure = (id, label, value, alert = false) =>
+    html`<li class="figure${alert && value > 0 ? ' alert' : ''}" id="${id}"><strong>${value}</strong>${label}</li>`;
+  const lastMinute = f.perMinute.at(-1) ?? { logins: 0, failed: 0 };
+  return html`
+    <p class="meta">Drawn from sessionkit's OpenTelemetry metrics (also at <a href="/metrics">/metrics</a> for
+      Prometheus, from this machine). Refreshes every 5 seconds.</p>
+    <ul class="figures">
+      ${f.active.map((a) => figure(`active-${a.store}`, html`live sessions in <code>${a.store}</code>`, a.value))}
+      ${figure('created', 'sessions created', f.created)}
+      ${figure('logins', 'logins', f.logins)}
+      ${figure('logins-minute', 'logins in the last minute', lastMinute.logins)}
+      ${figure('logouts', 'logouts', f.logouts)}
+      ${figure('revoked', 'sessions revoked', f.revoked)}
+      ${figure('forged', 'forged cookies (bad signature or ID)', f.forged, true)}
+      ${figure('unknown', 'unknown or expired session IDs', f.unknown, true)}
+      ${figure('unavailable', 'store calls failed (unreachable)', f.unavailable, true)}
+      ${figure('timeouts', 'store calls timed out', f.timeouts, true)}
+    </ul>
+    <section class="panel">
+      <h2>Per minute</h2>
+      <p class="legend"><span class="logins">logins</span><span class="failed">failed or forged cookies</span></p>
+      ${minuteChart(f.perMinute)}
+    </section>
+    <section class="panel">
+      <h2>Store latency</h2>
+      <table id="latency">
+        <thead><tr><th>operation</th><th>calls</th><th>errors</th><th>p50</th><th>p95</th><th>p99</th></tr></thead>
+        <tbody>${f.latency.map(
+          (row) => html`<tr data-operation="${row.operation}"><td>${row.operation}</td><td>${row.calls}</td>
+            <td>${row.errors}</td><td>${formatSeconds(row.p50)}</td><td>${formatSeconds(row.p95)}</td>
+            <td>${formatSeconds(row.p99)}</td></tr>`,
+        )}</tbody>
+      </table>
+    </section>`;
 }

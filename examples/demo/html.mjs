@@ -66,9 +66,9 @@ export function describeAgent(ua = '') {
 }
 
 /** The page frame: nav reflecting the login state, an optional notice, the body. */
-export function layout({ title, user, notice, error, body }) {
+export function layout({ title, user, admin, notice, error, body, refresh }) {
   const nav = user
-    ? html`<a href="/">Home</a><a href="/devices">Your devices</a>
+    ? html`<a href="/">Home</a><a href="/devices">Your devices</a>${admin ? html`<a href="/admin">Admin</a>` : ''}
         <form method="post" action="/logout" class="inline"><button class="link">Log out</button></form>`
     : html`<a href="/">Home</a><a href="/login">Log in</a><a href="/register">Register</a>`;
   return html`<!doctype html>
@@ -77,6 +77,7 @@ export function layout({ title, user, notice, error, body }) {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · sessionkit demo</title>
+${refresh ? html`<meta http-equiv="refresh" content="${refresh}">` : ''}
 <link rel="stylesheet" href="/style.css">
 </head>
 <body>
@@ -115,4 +116,17 @@ button.danger{background:#fff;color:#b42318;border-color:#b42318}
 .meta{color:#5a6577;font-size:.9rem;margin:.1rem 0}
 .ua{color:#5a6577;font-size:.8rem;word-break:break-all}
 code{font-size:.85em;background:#eef1f5;padding:.1rem .3rem;border-radius:4px}
+.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(10rem,1fr));gap:.75rem;padding:0;list-style:none}
+.figure{background:#fff;border:1px solid #dde2ea;border-radius:8px;padding:.6rem .8rem}
+.figure strong{display:block;font-size:1.6rem}
+.figure.alert strong{color:#b42318}
+.panel{background:#fff;border:1px solid #dde2ea;border-radius:8px;padding:.8rem 1rem;margin:1rem 0}
+.panel h2{font-size:1.05rem;margin:0 0 .5rem}
+.legend{display:flex;gap:1rem;font-size:.85rem;color:#5a6577}
+.legend .logins::before,.legend .failed::before{content:"";display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:-.1rem}
+.legend .logins::before{background:#2f5fd0}
+.legend .failed::before{background:#b42318}
+table{border-collapse:collapse;width:100%;font-size:.9rem}
+th,td{text-align:right;padding:.3rem .5rem;border-bottom:1px solid #eef1f5}
+th:first-child,td:first-child{text-align:left}
 `;

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { createStore } from 'sessionkit';
 import { SQLiteStore } from 'sessionkit/stores/sqlite';
 import { createApp, createCorsApp } from './app.mjs';
+import { setUpMetrics } from './metrics.mjs';
 import { openUsers } from './users.mjs';
 
 const env = process.env;
@@ -51,7 +52,17 @@ function signingSecret() {
 
 const { store, label, usersPath } = await openSessionStore();
 const users = openUsers(usersPath);
-const app = createApp({ store, users, secret: signingSecret(), corsOrigin, storeLabel: label });
+const metrics = await setUpMetrics({ stores: [store] });
+const adminUser = env.ADMIN_USER ?? 'admin';
+const app = createApp({
+  store,
+  users,
+  secret: signingSecret(),
+  corsOrigin,
+  storeLabel: label,
+  metrics,
+  adminUser,
+});
 const corsApp = createCorsApp({ apiOrigin: publicUrl });
 
 function listen(handler, listenPort) {
@@ -66,6 +77,9 @@ console.log(`sessionkit demo listening on ${publicUrl}`);
 console.log(`  cross-origin page: ${corsOrigin}`);
 console.log(`  session store:     ${label}`);
 console.log(`  users:             ${usersPath}`);
+console.log(
+  `  dashboard:         ${publicUrl}/admin (as user "${adminUser}"); metrics: ${publicUrl}/metrics`,
+);
 
 let stopping = false;
 async function shutdown(signal) {
@@ -87,6 +101,7 @@ async function shutdown(signal) {
         }),
     ),
   );
+  await metrics.close();
   await store.close?.();
   users.close();
   process.exit(0);

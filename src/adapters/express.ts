@@ -55,6 +55,7 @@ export function session<Data = SessionData>(
     if (Object.getPrototypeOf(req) !== IncomingMessage.prototype) toDictionaryMode(req);
     // Already handled (the middleware mounted twice), or exempt: no session work at all.
     if (carrier.session || skip?.(carrier)) {
+      manager.trace?.skipped(req.url, carrier.session ? 'session already attached' : 'skip option');
       next();
       return;
     }

@@ -38,6 +38,20 @@ import {
   serializeClearingCookie,
   serializeSessionCookie,
 } from './cookie.js';
+import { type RequestTrace, requestTrace, resolveLogger, type SessionLogger, updateReason } from './debug.js';
+import {
+  isTraced,
+  publishEvent,
+  publishInvalid,
+  publishLogin,
+  publishLogout,
+  type StoreKind,
+  type StoreOperation,
+  storeKindOf,
+  traceRefusal,
+  traceStoreCall,
+  traceStoreCallSync,
+} from './diagnostics.js';
 import {
   CorruptSessionError,
   SessionError,
@@ -112,6 +126,11 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   /** The store is sessionkit's own MemoryStore (exactly that class): its own methods settle in-process. */
   private readonly inProcess: boolean;
   private readonly warned = new Set<string>();
+  /** What diagnostics_channel messages and metrics call the store. */
+  readonly storeKind: StoreKind;
+  /** The NODE_DEBUG=sessionkit decision trace; `null` when it is off. */
+  readonly trace: RequestTrace | null;
+  private readonly logger: SessionLogger | null;
   /**
    * Where each request's bookkeeping is kept: a symbol-keyed property on the request, one per manager
    * (invisible to `Object.keys`, `for…in` and JSON). Not a WeakMap: every request would add an entry whose
@@ -130,12 +149,15 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   constructor(options: SessionOptions<Req>) {
     super();
     this.options = resolveOptions(options);
+    this.logger = resolveLogger(options.logger);
+    this.trace = requestTrace(this.logger);
     const given = this.options.store ?? new MemoryStore();
     this.userStore = given;
     const native = isNativeStore(given) ? given : new ExpressStoreBridge(given, this.options.ttl);
     const { keyring } = this.options;
     this.store = keyring ? new EncryptedStore(native, keyring) : native;
     this.inProcess = Object.getPrototypeOf(this.store) === MemoryStore.prototype;
+    this.storeKind = storeKindOf(given, this.store === given);
     if (given instanceof EventEmitter) {
       // express-session's contract: a store may announce that it lost or regained its backend.
       given.on('disconnect', () => {
@@ -158,6 +180,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const candidates = readCookieValues(req.headers.cookie, this.options.name);
     if (candidates.length === 0) {
       this.generate(req, context);
+      this.trace?.opened(req.url, req.sessionID as string, 'fresh', 'no session cookie');
       return undefined;
     }
     try {
@@ -183,7 +206,13 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       const id = this.verify(candidates[i] as string);
       if (id === null) continue;
       context.presentedId ??= id.value;
-      if (!this.storeReady) throw new StoreUnavailableError('get', 'the store reported a disconnect');
+      if (!this.storeReady)
+        throw traceRefusal(
+          this.storeKind,
+          'get',
+          id.value,
+          new StoreUnavailableError('get', 'the store reported a disconnect'),
+        );
       const getNow = this.storeNow('get');
       const loaded = getNow ? this.loadNow(id.value, getNow) : this.load(id.value);
       if (loaded instanceof Promise) {
@@ -198,6 +227,12 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     // A correctly signed ID the store does not have: expired, revoked, or guessed (C30, C34).
     if (context.presentedId !== null) this.emitFor('unknown', context.presentedId);
     this.generate(req, context);
+    this.trace?.opened(
+      req.url,
+      req.sessionID as string,
+      'fresh',
+      context.presentedId ? 'unknown ID' : 'invalid cookie',
+    );
     return undefined;
   }
 
@@ -211,6 +246,12 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     context.presentedId = id.value;
     context.resign = id.secretIndex > 0;
     this.attach(req, context, id.value, record);
+    this.trace?.opened(
+      req.url,
+      id.value,
+      'loaded',
+      context.resign ? 'older secret, re-signed' : 'found in store',
+    );
     return undefined;
   }
 
@@ -384,10 +425,16 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
           !hasShape(session.cookie, state.browserCookie)));
     if (send) {
       const header = this.sessionCookie(req, context, session);
+      this.trace?.cookie(
+        state.id,
+        header ? 'sent' : 'not sent',
+        header ? `after ${wrote}` : 'Secure cookie on plain HTTP',
+      );
       return header ? [header] : [];
     }
     // A request that ended its session and stored no new one tells the browser to forget the cookie (C15).
     if (context.ended && context.presentedId && state.isNew) return [this.clearingCookie(req, context)];
+    this.trace?.cookie(state.id, 'not sent', state.isNew ? 'nothing stored' : 'browser has it');
     return [];
   }
 
@@ -534,6 +581,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const state = sessionStateOf(this.contextOf(req).session);
     state.userId = userId;
     state.authTime = Date.now();
+    publishLogin(this.storeKind, sessionStateOf(session).id, req.sessionID as string, userId);
   }
 
   async reauthenticate(session: Session): Promise<void> {
@@ -547,6 +595,12 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
 
   async logout(session: Session): Promise<void> {
     await this.regenerate(session, false);
+    publishLogout(
+      this.storeKind,
+      session.id,
+      (session.req as SessionCarrier).sessionID as string,
+      session.currentUserId(),
+    );
   }
 
   // ---- internals ----
@@ -564,8 +618,10 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const authChanged = state.authTime !== state.storedAuthTime;
     if (state.isNew) {
       if (!force && !this.options.saveUninitialized && state.userId === null && !hasData(session)) {
+        this.trace?.write(state.id, 'none', 'new and uninitialized (saveUninitialized: false)');
         return 'none';
       }
+      this.trace?.write(state.id, 'create', force ? 'save() called' : 'new session');
       const data = dataOf(session);
       this.checkSize(data);
       return this.createStored(session, state, {
@@ -615,11 +671,14 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       }
       if (changes === null && state.renewedAt !== state.createdAt)
         delta.set = { ...delta.set, [RENEWED_AT_KEY]: state.renewedAt };
+      this.trace?.write(state.id, 'update', updateReason(resave, force, changes, cookieChanged, userChanged));
       return this.updateStored(session, state, delta, changes, now);
     }
     if (state.touched || now - state.lastSeenAt >= this.touchAfter(session)) {
+      this.trace?.write(state.id, 'touch', state.touched ? 'touch() called' : 'touchAfter passed');
       return this.touchStored(state, expiresAt, now);
     }
+    this.trace?.write(state.id, 'none', 'unchanged, touched recently');
     return 'none';
   }
 
@@ -714,6 +773,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (!unsigned || !isWellFormedId(unsigned.value, this.options.genid !== undefined)) {
       if (this.listenerCount('invalid') > 0)
         this.emit('invalid', { reason: unsigned ? 'malformed-id' : 'bad-signature' });
+      publishInvalid(this.storeKind, unsigned ? 'malformed-id' : 'bad-signature');
       return null;
     }
     return unsigned;
@@ -723,7 +783,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   private async load(id: string): Promise<SessionRecord | null> {
     let verdict: ReturnType<typeof this.judge>;
     try {
-      verdict = this.judge(await this.call('get', () => this.store.get(id)));
+      verdict = this.judge(await this.call('get', () => this.store.get(id), id));
     } catch (error) {
       verdict = this.corrupt(error);
     }
@@ -762,9 +822,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     then: (ok: boolean) => R,
   ): R | Promise<R> {
     const now = this.storeNow(operation) as ((...args: unknown[]) => boolean) | null;
-    if (now !== null) return then(callNow(operation, () => now(...args)));
+    if (now !== null) return then(callNow(operation, () => now(...args), this.storeKind, args[0] as string));
     const method = this.store[operation] as (...args: unknown[]) => Promise<boolean>;
-    return this.call(operation, () => method.apply(this.store, args)).then(then);
+    return this.call(operation, () => method.apply(this.store, args), args[0] as string).then(then);
   }
 
   /** A CorruptSessionError (from the store or from `validateRecord`) is reported and means 'corrupt'; any other error is rethrown. */
@@ -776,7 +836,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
 
   /** `load` for the in-process MemoryStore: the same checks, synchronously. */
   private loadNow(id: string, get: MemoryStoreNow['get']): SessionRecord | null {
-    const found = callNow('get', () => get(id));
+    const found = callNow('get', () => get(id), this.storeKind, id);
     const verdict = this.judge(found);
     // Its destroy runs to completion before returning; only the `destroy` event waits for a microtask.
     if (typeof verdict === 'string') this.destroyStored(id).catch((error: unknown) => this.report(error));
@@ -944,11 +1004,13 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   private async destroyStored(id: string): Promise<void> {
-    await this.call('destroy', () => this.store.destroy(id));
+    await this.call('destroy', () => this.store.destroy(id), id);
     this.emitFor('destroy', id);
   }
 
-  private call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+  private call<T>(operation: string, run: () => Promise<T>, id?: string): Promise<T> {
+    if (id !== undefined && isTraced(operation))
+      return traceStoreCall(this.storeKind, operation as StoreOperation, id, () => this.call(operation, run));
     // The in-process MemoryStore settles within the same tick and cannot hang: no timer for it, only
     // the same error mapping (a timer set and cleared per store call is measurable on the hot path).
     // A method wrapped or replaced (a spy, a test's hanging stub) is bounded as any other store's.
@@ -974,17 +1036,20 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
 
   private emitFor(event: string, id: string): void {
     if (this.listenerCount(event) > 0) this.emit(event, { handle: storageKey(id) });
+    publishEvent(event, id, this.storeKind);
   }
 
   /** Reports an absorbed failure on `error` when someone listens; never throws for want of a listener. */
   report(error: unknown): void {
     if (this.listenerCount('error') > 0) this.emit('error', error);
+    else this.logger?.error?.(error);
   }
 
   warnOnce(message: string): void {
     if (this.warned.has(message)) return;
     this.warned.add(message);
-    process.emitWarning(`sessionkit: ${message}`, { code: 'SESSIONKIT' });
+    if (this.logger !== null) this.logger.warn(`sessionkit: ${message}`);
+    else process.emitWarning(`sessionkit: ${message}`, { code: 'SESSIONKIT' });
   }
 }
 
@@ -993,7 +1058,11 @@ function frameworkSecure(req: SessionRequestLike): boolean {
 }
 
 /** Runs a synchronous store call, with a failure mapped as `call` maps a rejected one. */
-function callNow<T>(operation: string, run: () => T): T {
+function callNow<T>(operation: string, run: () => T, store?: StoreKind, id?: string): T {
+  if (id !== undefined && isTraced(operation))
+    return traceStoreCallSync(store as StoreKind, operation as StoreOperation, id, () =>
+      callNow(operation, run),
+    );
   try {
     return run();
   } catch (error) {

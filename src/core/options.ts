@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { serialize } from 'cookie';
 import { type ExpressStoreLike, isNativeStore, type SessionStore } from '../stores/store.js';
 import type { CookieOptions } from './cookie.js';
+import type { SessionLogger } from './debug.js';
 import { createKeyring, type EncryptionOptions, type Keyring } from './encryption.js';
 import { OptionsError, SecretRequiredError } from './errors.js';
 import { DEFAULT_RENEW_GRACE_MS } from './renewal.js';
@@ -72,6 +73,8 @@ export interface SessionOptions<Req = IncomingMessage> {
   renewAfter?: number;
   /** How long (ms) the old ID still leads to the renewed session, for requests already under way. Default 10 000. */
   renewGrace?: number;
+  /** Your logger (pino, console, …): its `warn` replaces `process.emitWarning`; see README "Observability". */
+  logger?: SessionLogger;
 }
 
 export interface ResolvedOptions<Req> {

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
+import { instrumentRevocation } from '../core/diagnostics.js';
 import {
   CorruptSessionError,
   describe,
@@ -322,6 +323,7 @@ function StoreImpl(this: Store, options?: StoreOptions): void {
   this.ttl = options?.ttl ?? DEFAULT_TTL_MS;
   this.timeout = options?.timeout ?? DEFAULT_STORE_TIMEOUT_MS;
   if (isNativeStore(this)) installExpressBridge(this as unknown as Store & SessionStore);
+  instrumentRevocation(this);
 }
 Object.setPrototypeOf(StoreImpl.prototype, EventEmitter.prototype);
 Object.setPrototypeOf(StoreImpl, EventEmitter);

@@ -58,6 +58,7 @@ async function bundleDemo(): Promise<string> {
     target: 'node20',
     alias: {
       'sessionkit/stores/sqlite': join(ROOT, 'src/stores/sqlite.ts'),
+      'sessionkit/otel': join(ROOT, 'src/otel.ts'),
       sessionkit: join(ROOT, 'src/index.ts'),
     },
     external: [
@@ -70,6 +71,7 @@ async function bundleDemo(): Promise<string> {
       'ioredis',
       'mongodb',
       'express-session',
+      '@opentelemetry/*',
     ],
     logLevel: 'silent',
   });
@@ -105,6 +107,7 @@ describe.skipIf(skip)('the demo in headless Chromium', () => {
   let base: string;
   let corsPort: number;
   const user = `alice${process.pid}`;
+  const admin = `boss${process.pid}`;
   const password = 'correct horse battery';
 
   beforeAll(async () => {
@@ -121,6 +124,7 @@ describe.skipIf(skip)('the demo in headless Chromium', () => {
         HOST: '127.0.0.1',
         SESSION_SECRET: 'e2e-secret-that-is-long-enough-for-the-warning',
         SESSION_STORE_URL: '',
+        ADMIN_USER: admin,
       }),
       chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true }),
     ]);
@@ -137,13 +141,13 @@ describe.skipIf(skip)('the demo in headless Chromium', () => {
     if (bundleDir) rmSync(bundleDir, { recursive: true, force: true });
   });
 
-  async function logIn(context: BrowserContext): Promise<Page> {
+  async function logIn(context: BrowserContext, name = user): Promise<Page> {
     const page = await context.newPage();
     await page.goto(`${base}/login`);
-    await page.fill('#username', user);
+    await page.fill('#username', name);
     await page.fill('#password', password);
     await Promise.all([page.waitForURL(`${base}/`), page.click('button[type=submit]')]);
-    await expect.poll(() => page.textContent('h1')).toBe(`Hello, ${user}`);
+    await expect.poll(() => page.textContent('h1')).toBe(`Hello, ${name}`);
     return page;
   }
 
@@ -233,6 +237,53 @@ describe.skipIf(skip)('the demo in headless Chromium', () => {
     // Logging out on A ends it too.
     await Promise.all([pageA.waitForURL(`${base}/?bye=1`), pageA.click('form[action="/logout"] button')]);
     expect(await pageA.textContent('h1')).toBe('Welcome');
+  });
+
+  it('the admin dashboard: live figures and a chart from the metrics, /metrics for Prometheus', {
+    timeout: 60_000,
+  }, async () => {
+    // A forged cookie and a correctly signed one for a session nobody has: the dashboard counts both.
+    const attacker = await browser.newContext();
+    await attacker.addCookies([{ name: 'sid', value: 's%3Aforged.c2lnbmF0dXJl', url: base }]);
+    await (await attacker.newPage()).goto(`${base}/`);
+    await attacker.close();
+
+    // The admin registers and logs in; a plain user (alice) gets no dashboard.
+    const desk = await browser.newContext({ viewport: { width: 820, height: 900 } });
+    const reg = await desk.newPage();
+    await reg.goto(`${base}/register`);
+    await reg.fill('#username', admin);
+    await reg.fill('#password', password);
+    await Promise.all([reg.waitForURL(/\/login\?registered=1$/), reg.click('button[type=submit]')]);
+    await reg.close();
+    const boss = await logIn(desk, admin);
+    const plain = await logIn(await browser.newContext());
+    const refused = await plain.goto(`${base}/admin`);
+    expect(refused?.status()).toBe(404);
+
+    await boss.goto(`${base}/admin`);
+    expect(await boss.textContent('h1')).toBe('Sessions dashboard');
+    const figure = async (id: string) => Number(await boss.textContent(`#${id} strong`));
+    // Logins: alice's devices in the first test, this admin and the plain user.
+    expect(await figure('logins')).toBeGreaterThanOrEqual(5);
+    expect(await figure('logins-minute')).toBeGreaterThanOrEqual(1);
+    expect(await figure('forged')).toBeGreaterThanOrEqual(1);
+    expect(await figure('revoked')).toBeGreaterThanOrEqual(1);
+    expect(await figure('active-sqlite')).toBeGreaterThanOrEqual(2);
+    expect(await boss.locator('#latency tr[data-operation="get"]').count()).toBe(1);
+    expect(await boss.locator('#latency tr[data-operation="create"]').count()).toBe(1);
+    expect(await boss.locator('#chart g').count()).toBe(15);
+    await boss.screenshot({ path: join(ARTIFACTS, 'admin.png'), fullPage: true });
+
+    // Prometheus text format from this machine, with the semantic-convention names and no session ID.
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain('db_client_operation_duration_bucket');
+    expect(metrics).toMatch(/sessionkit_session_login_total\{[^}]*\} \d+/);
+    expect(metrics).toContain('sessionkit_cookie_invalid_total');
+    for (const cookie of [...(await desk.cookies(base)), ...(await plain.context().cookies(base))]) {
+      const id = decodeURIComponent(cookie.value).slice(2).split('.')[0] as string;
+      expect(metrics).not.toContain(id);
+    }
   });
 
   it('shuts down gracefully on SIGTERM', async () => {

@@ -29,6 +29,20 @@ describe('the published package', () => {
     expect(out.trim()).toBe('function function function 0');
   });
 
+  it('sessionkit/otel loads from ESM and CommonJS; the core never loads @opentelemetry/api', () => {
+    const out = run([
+      '--input-type=module',
+      '-e',
+      "import session from 'sessionkit'; import { createRequire } from 'node:module'; const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((p) => p.includes('@opentelemetry')); session({ secret: 'x'.repeat(32), resave: false, saveUninitialized: false }); const before = loaded(); const { instrumentOpenTelemetry } = await import('sessionkit/otel'); const otel = await instrumentOpenTelemetry(); console.log(before, otel.enabled, loaded())",
+    ]);
+    expect(out.trim()).toBe('false true true');
+    const cjs = run([
+      '-e',
+      "require('sessionkit/otel').instrumentOpenTelemetry().then((otel) => console.log(typeof require('sessionkit/otel').CHANNELS.store.get, otel.enabled))",
+    ]);
+    expect(cjs.trim()).toBe('string true');
+  });
+
   it('types: augmenting SessionData types req.session in an Express app, with strict checks of our .d.ts', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sessionkit-types-'));
     mkdirSync(join(dir, 'node_modules'));
