@@ -4,7 +4,11 @@
  * sessionkit's MemoryStore and express-session's, `length()` time, and the longest event-loop block
  * while 1M sessions expire in sessionkit's store (`perf_hooks.monitorEventLoopDelay`).
  *
- * Flags: --sizes 100000,1000000  --no-docs
+ * Each size is measured with two payloads: an empty session (what `saveUninitialized: true` stores for a
+ * visitor) and the typical ≈200 B one. sessionkit's store is capped at the size and given a tenth more
+ * sessions than it holds, so the figure includes its deadline heaps and eviction at the cap.
+ *
+ * Flags: --sizes 100000,1000000  --payloads empty,typical  --no-docs
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -24,8 +28,11 @@ function heap(): number {
   return process.memoryUsage().heapUsed;
 }
 
-/** ≈200 B of JSON, different per session, as an application's would be. */
-function payload(i: number): Record<string, unknown> {
+type PayloadKind = 'empty' | 'typical';
+
+/** ≈200 B of JSON, different per session, as an application's would be; or nothing, as a visitor's. */
+function payload(i: number, kind: PayloadKind = 'typical'): Record<string, unknown> {
+  if (kind === 'empty') return {};
   return {
     views: i % 1000,
     user: { id: `user-${i}`, name: 'Ada Lovelace', roles: ['reader', 'writer'] },
@@ -48,26 +55,29 @@ interface ExpressMemoryStore {
 
 interface Row {
   store: string;
+  payload: PayloadKind;
   sessions: number;
   bytesPerSession: number;
   lengthMs: number;
   allMs: number | null;
 }
 
-async function sessionkitRow(n: number): Promise<Row> {
+/** The cookie both middlewares store with the benchmark's options. */
+function cookie(expires: string) {
+  return { originalMaxAge: COOKIE_MAX_AGE, expires, httpOnly: true, path: '/', sameSite: 'lax' as const };
+}
+
+async function sessionkitRow(n: number, kind: PayloadKind): Promise<Row> {
   const before = heap();
   const store = new MemoryStore({ max: n, sweepInterval: 0 });
   const now = Date.now();
-  for (let i = 0; i < n; i++) {
-    const expiresAt = now + COOKIE_MAX_AGE;
+  // A tenth more than the cap: the last ones evict the earliest, as a flood of visitors would.
+  const written = n + Math.floor(n / 10);
+  for (let i = 0; i < written; i++) {
+    const expiresAt = now + COOKIE_MAX_AGE + i;
     await store.create(id(), {
-      data: payload(i),
-      cookie: {
-        originalMaxAge: COOKIE_MAX_AGE,
-        expires: new Date(expiresAt).toISOString(),
-        httpOnly: true,
-        path: '/',
-      },
+      data: payload(i, kind),
+      cookie: cookie(new Date(expiresAt).toISOString()),
       expiresAt,
       createdAt: now,
       lastSeenAt: now,
@@ -91,6 +101,7 @@ async function sessionkitRow(n: number): Promise<Row> {
   if (listed !== n) throw new Error(`sessionkit listed ${listed} ≠ ${n}`);
   const row = {
     store: 'sessionkit MemoryStore',
+    payload: kind,
     sessions: n,
     bytesPerSession: (after - before) / n,
     lengthMs,
@@ -100,7 +111,7 @@ async function sessionkitRow(n: number): Promise<Row> {
   return row;
 }
 
-async function expressSessionRow(n: number): Promise<Row> {
+async function expressSessionRow(n: number, kind: PayloadKind): Promise<Row> {
   const { default: expressSession } = await import('express-session');
   const Store = expressSession.MemoryStore as unknown as new () => ExpressMemoryStore;
   const before = heap();
@@ -109,11 +120,7 @@ async function expressSessionRow(n: number): Promise<Row> {
   for (let i = 0; i < n; i++) {
     // express-session hands its store `{ cookie, ...data }`; its MemoryStore keeps JSON.stringify of it.
     await new Promise<void>((resolve) =>
-      store.set(
-        id(),
-        { cookie: { originalMaxAge: COOKIE_MAX_AGE, expires, httpOnly: true, path: '/' }, ...payload(i) },
-        () => resolve(),
-      ),
+      store.set(id(), { cookie: cookie(expires), ...payload(i, kind) }, () => resolve()),
     );
   }
   const after = heap();
@@ -126,6 +133,7 @@ async function expressSessionRow(n: number): Promise<Row> {
   const allMs = performance.now() - t;
   return {
     store: 'express-session MemoryStore',
+    payload: kind,
     sessions: n,
     bytesPerSession: (after - before) / n,
     lengthMs,
@@ -242,35 +250,48 @@ async function main(): Promise<void> {
     console.log(await expiryRun(Math.max(...sizes)));
     return;
   }
+  const j = argv.indexOf('--payloads');
+  const kinds = (j >= 0 && argv[j + 1] ? (argv[j + 1] as string) : 'empty,typical').split(
+    ',',
+  ) as PayloadKind[];
   const rows: Row[] = [];
-  for (const n of sizes) {
-    rows.push(await sessionkitRow(n));
-    heap();
-    rows.push(await expressSessionRow(n));
-    heap();
-    console.error(`  ${n} done`);
-  }
+  for (const n of sizes)
+    for (const kind of kinds) {
+      rows.push(await sessionkitRow(n, kind));
+      heap();
+      rows.push(await expressSessionRow(n, kind));
+      heap();
+      const [sk, es] = rows.slice(-2) as [Row, Row];
+      console.error(
+        `  ${n} ${kind}: ${(sk.bytesPerSession / es.bytesPerSession).toFixed(2)}× express-session`,
+      );
+    }
   const expiry = await expiryRun(Math.max(...sizes));
 
   const lines = [
-    `Measured ${new Date().toISOString()} with \`npm run bench:memory\`, Node ${process.version}. Payload per session ` +
-      '≈200 B of JSON (a counter, a small user object, a CSRF token, a path), the same for both stores.',
+    `Measured ${new Date().toISOString()} with \`npm run bench:memory\`, Node ${process.version}. Payloads: empty ` +
+      '(what `saveUninitialized: true` stores for a visitor) and typical, ≈200 B of JSON (a counter, a small user ' +
+      "object, a CSRF token, a path); the same cookie and data for both stores. sessionkit's store is capped at the " +
+      'size and given a tenth more sessions, so it evicts as it fills; its deadline heaps are counted.',
     '',
-    '| Store | Sessions | Heap bytes / session | `length()` ms | all / list ms |',
-    '|---|---:|---:|---:|---:|',
-    ...rows.map(
-      (r) =>
-        `| ${r.store} | ${r.sessions.toLocaleString('en-US')} | ${Math.round(r.bytesPerSession)} | ${r.lengthMs.toFixed(2)} | ${
-          r.allMs === null ? '' : r.allMs.toFixed(0)
-        } |`,
-    ),
+    '| Store | Payload | Sessions | Heap bytes / session | vs express-session | `length()` ms | all / list ms |',
+    '|---|---|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => {
+      const es = rows.find(
+        (o) => o.store.startsWith('express') && o.payload === r.payload && o.sessions === r.sessions,
+      );
+      const ratio = es && r !== es ? `${(r.bytesPerSession / es.bytesPerSession).toFixed(2)}×` : '';
+      return `| ${r.store} | ${r.payload} | ${r.sessions.toLocaleString('en-US')} | ${Math.round(r.bytesPerSession)} | ${ratio} | ${r.lengthMs.toFixed(2)} | ${
+        r.allMs === null ? '' : r.allMs.toFixed(0)
+      } |`;
+    }),
     '',
     `Expiry: ${expiry.sessions.toLocaleString('en-US')} sessions of sessionkit's MemoryStore, all past their deadline, swept ` +
       `in slices in ${expiry.sweepSeconds.toFixed(1)} s; longest event-loop block ${expiry.maxBlockMs.toFixed(1)} ms ` +
       `(p99 ${expiry.p99BlockMs.toFixed(1)} ms), from \`perf_hooks.monitorEventLoopDelay\`; the same heap left idle for ` +
       `3 s just before blocked for ${expiry.idleMaxBlockMs.toFixed(1)} ms at most. Of the sweep's block, the store's own ` +
       `sweep slices took ${expiry.maxSliceMs.toFixed(1)} ms at most; the longest V8 garbage-collection pause in the same ` +
-      `window was ${expiry.maxGcMs.toFixed(1)} ms (${expiry.maxGcKind}), on a heap holding 1M sessions. express-session's MemoryStore has ` +
+      `window was ${expiry.maxGcMs.toFixed(1)} ms (${expiry.maxGcKind}), on a heap holding ${expiry.sessions.toLocaleString('en-US')} sessions. express-session's MemoryStore has ` +
       'no timer: it drops an expired session only when it is read, or in a full scan by `all()`/`length()`.',
   ];
   const markdown = lines.join('\n');

@@ -4,9 +4,13 @@
  * Each contender runs in its own server process (bench/server.ts), pinned to core 0 with `taskset` when
  * it exists; this process drives them with autocannon from core 1. Contenders that are compared run
  * alternately (A B A B, the order flipped every round), and the table shows medians over the rounds.
+ * Every measured run is preceded, immediately, by a warm-up run of the same contender and scenario: a
+ * server left idle while the others ran answers slowly for its first second or two (p99 of hundreds of
+ * ms on this machine, bare Express included), which would otherwise be charged to whichever ran first.
+ * The table shows p99 and the maximum latency beside the req/s medians, so such a stall stays visible.
  *
- * Flags: --quick, --rounds N, --duration S, --connections N, --sessions N (seeded sessions the cookie
- * scenarios cycle through, 100), --no-redis, --no-sqlite, --no-docs.
+ * Flags: --quick, --rounds N, --duration S, --warmup S, --connections N, --sessions N (seeded sessions
+ * the cookie scenarios cycle through, 100), --no-redis, --no-sqlite, --no-docs.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -66,7 +70,7 @@ function parseArgs(argv: string[]): Args {
     quick,
     rounds: value('--rounds', quick ? 2 : 3),
     duration: value('--duration', quick ? 1 : 3),
-    warmup: quick ? 0.25 : 1,
+    warmup: value('--warmup', quick ? 0.5 : 2),
     connections: value('--connections', 32),
     sessions: value('--sessions', 100),
     redis: !argv.includes('--no-redis'),
@@ -144,6 +148,8 @@ async function seedCookies(port: number, count: number): Promise<string[]> {
 interface Sample {
   rps: number;
   p99: number;
+  /** The slowest request of the run, in ms. */
+  max: number;
   /** Server CPU time (user + system) per completed request, in µs: steadier than req/s on a busy machine. */
   cpuUs: number;
   errors: number;
@@ -169,6 +175,7 @@ async function drive(server: Server, scenario: (typeof SCENARIOS)[number], args:
   return {
     rps: result.requests.average,
     p99: result.latency.p99,
+    max: result.latency.max,
     cpuUs: (cpuAfter - cpuBefore) / Math.max(1, result.requests.total),
     errors: result.errors + result.timeouts + result.non2xx,
   };
@@ -181,6 +188,11 @@ interface Row {
   label: string;
   rps: number;
   p99: number;
+  /** Median over rounds of each run's slowest request, and the slowest of all rounds (ms). */
+  max: number;
+  worst: number;
+  /** This contender's p99 over bare Express's (lower is better; the target allows 1.5×). */
+  p99VsBare: number | null;
   cpuUs: number;
   /** Ratio of CPU per request, express-session's over this one's (>1: this one is cheaper). */
   cpuVsExpressSession: number | null;
@@ -216,14 +228,14 @@ function fmtRatio(value: number | null): string {
 
 function markdownTable(rows: Row[]): string {
   const lines = [
-    '| Scenario | Contender | req/s (median) | p99 ms | vs express-session | vs bare Express | vs no-op middleware | server CPU µs/req | CPU: express-session ÷ this |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    "| Scenario | Contender | req/s (median) | p99 ms | max ms (median / worst) | vs express-session | vs bare Express | vs no-op middleware | p99 ÷ bare's | server CPU µs/req | CPU: express-session ÷ this |",
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const row of rows) {
     lines.push(
-      `| ${row.scenarioLabel} | ${row.label} | ${Math.round(row.rps).toLocaleString('en-US')} | ${row.p99} | ${fmtRatio(
+      `| ${row.scenarioLabel} | ${row.label} | ${Math.round(row.rps).toLocaleString('en-US')} | ${row.p99} | ${row.max} / ${row.worst} | ${fmtRatio(
         row.vsExpressSession,
-      )} | ${fmtRatio(row.vsBare)} | ${fmtRatio(row.vsNoop)} | ${row.cpuUs.toFixed(0)} | ${fmtRatio(row.cpuVsExpressSession)} |`,
+      )} | ${fmtRatio(row.vsBare)} | ${fmtRatio(row.vsNoop)} | ${fmtRatio(row.p99VsBare)} | ${row.cpuUs.toFixed(0)} | ${fmtRatio(row.cpuVsExpressSession)} |`,
     );
   }
   return lines.join('\n');
@@ -281,7 +293,7 @@ async function main(): Promise<void> {
                 .toString()
                 .padStart(
                   7,
-                )} req/s  p99 ${String(sample.p99).padStart(4)} ms  cpu ${sample.cpuUs.toFixed(0).padStart(4)} µs/req${sample.errors ? `  ERRORS ${sample.errors}` : ''}`,
+                )} req/s  p99 ${String(sample.p99).padStart(4)} ms  max ${String(sample.max).padStart(4)} ms  cpu ${sample.cpuUs.toFixed(0).padStart(4)} µs/req${sample.errors ? `  ERRORS ${sample.errors}` : ''}`,
             );
           }
         }
@@ -294,6 +306,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const scenario of scenarios) {
     const bare = median((samples.get(`${scenario.id}/bare`) ?? []).map((s) => s.rps));
+    const bareP99 = median((samples.get(`${scenario.id}/bare`) ?? []).map((s) => s.p99));
     const noop = median((samples.get(`${scenario.id}/noop`) ?? []).map((s) => s.rps));
     for (const group of groups) {
       const baseList = group.baseline ? (samples.get(`${scenario.id}/${group.baseline}`) ?? []) : [];
@@ -310,6 +323,9 @@ async function main(): Promise<void> {
           label: CONTENDER_LABEL[contender],
           rps,
           p99: median(list.map((s) => s.p99)),
+          max: median(list.map((s) => s.max)),
+          worst: Math.max(...list.map((s) => s.max)),
+          p99VsBare: contender === 'bare' ? null : median(list.map((s) => s.p99)) / bareP99,
           cpuUs: median(list.map((s) => s.cpuUs)),
           cpuVsExpressSession:
             group.baseline && isSession ? baseCpu / median(list.map((s) => s.cpuUs)) : null,
@@ -350,7 +366,8 @@ async function main(): Promise<void> {
   const date = new Date().toISOString();
   const command = `npm run bench${args.quick ? ' -- --quick' : ''}`;
   const header = [
-    `Measured ${date} with \`${command}\` (${args.rounds} rounds × ${args.duration} s per contender and scenario, ` +
+    `Measured ${date} with \`${command}\` (${args.rounds} rounds × ${args.duration} s per contender and scenario, each ` +
+      `right after a ${args.warmup} s warm-up of the same contender, ` +
       `${args.connections} connections, each cycling through ${args.sessions} seeded sessions in the cookie scenarios, medians).`,
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}; ` +
       (pin ? 'each server pinned to core 0, autocannon on core 1.' : 'no CPU pinning.'),

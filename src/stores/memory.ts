@@ -41,9 +41,32 @@ export interface MemoryStoreOptions extends StoreOptions {
  * Text, so no caller can mutate what the store holds; one flat string with no object beside it, so a
  * session costs its JSON plus its key (an object with three boxed doubles cost about 110 B more).
  * The cookie's `expires` is nearly always the ISO form of `expiresAt`: it is then left out and the
- * deadline written negative, which says "restore it" (36 B less per session).
+ * deadline written negative, which says "restore it" (36 B less per session). The cookie is nearly always
+ * one of a few shapes (the app's cookie options): it is then written as its number in COOKIES, which
+ * every session with that shape shares. The text is stored flat (see encode).
  */
 type Entry = string;
+
+/**
+ * Cookie texts shared by entries, which name one by its index. Process-wide and append-only, so an
+ * index always means the same text; past COOKIE_SHAPES shapes a cookie is written inline instead,
+ * which bounds the table when an app varies cookies per session (a computed maxAge, say).
+ */
+const COOKIES: string[] = [];
+const COOKIE_INDEX = new Map<string, number>();
+const COOKIE_SHAPES = 1024;
+
+/** The cookie's index in COOKIES, added if there is room; otherwise the cookie itself, to write inline. */
+function sharedCookie(cookie: Partial<CookieData>): number | Partial<CookieData> {
+  const text = stringifyJson(cookie);
+  let index = COOKIE_INDEX.get(text);
+  if (index === undefined) {
+    if (COOKIES.length >= COOKIE_SHAPES) return cookie;
+    index = COOKIES.push(text) - 1;
+    COOKIE_INDEX.set(text, index);
+  }
+  return index;
+}
 
 function encode(record: SessionRecord): Entry {
   const { cookie, expiresAt } = record;
@@ -52,14 +75,24 @@ function encode(record: SessionRecord): Entry {
     expiresAt > 0 &&
     expiresAt <= MAX_DATE &&
     cookie.expires === isoString(expiresAt);
-  return stringifyJson([
+  const text = stringifyJson([
     elide ? -expiresAt : expiresAt,
     record.createdAt,
     record.lastSeenAt - record.createdAt,
     record.userId,
-    elide ? withoutExpires(cookie) : cookie,
+    // An `expires` left in is this session's own date: no other session shares that text.
+    elide
+      ? sharedCookie(withoutExpires(cookie))
+      : typeof cookie.expires === 'string'
+        ? cookie
+        : sharedCookie(cookie),
     record.data,
   ]);
+  // JSON.stringify returns a rope (V8 joins its output from parts of growing size: three or four pieces
+  // and the nodes joining them for a typical session). Reading a character flattens it in place, and
+  // the collector then drops the rope's nodes and its pieces, which held more than the text itself.
+  text.charCodeAt(0);
+  return text;
 }
 
 /**
@@ -71,7 +104,13 @@ function encode(record: SessionRecord): Entry {
 function decode(entry: Entry, forMiddleware = false): SessionRecord {
   const fields = parseJson(entry);
   if (!Array.isArray(fields) || fields.length !== 6) throw new CorruptSessionError('not a MemoryStore entry');
-  const [deadline, createdAt, lastSeenOffset, userId, cookie, data] = fields;
+  const [deadline, createdAt, lastSeenOffset, userId, stored, data] = fields;
+  let cookie = stored;
+  if (typeof stored === 'number') {
+    const text = COOKIES[stored];
+    if (text === undefined) throw new CorruptSessionError('unknown MemoryStore cookie');
+    cookie = parseJson(text);
+  }
   const expiresAt = Math.abs(deadline as number);
   if (
     deadline < 0 &&

@@ -168,6 +168,35 @@ describe('MemoryStore entries', () => {
     expect(entry).not.toContain('expires');
     await store.close();
   });
+
+  it('hold a cookie shape once for every session that has it, and give each session its own cookie', async () => {
+    const store = new MemoryStore({ sweepInterval: 0 });
+    const [a, b] = [generateId(), generateId()];
+    await store.create(a, record({ cookie: { originalMaxAge: 60_000, httpOnly: true, path: '/' } }));
+    await store.create(b, record({ cookie: { originalMaxAge: 60_000, httpOnly: true, path: '/' } }));
+    for (const id of [a, b]) {
+      const [entry] = [...memoryEntries(store, storageKey(id)).values()];
+      expect(entry).not.toContain('originalMaxAge');
+    }
+    // What a read hands out is the caller's to change: the other session's cookie is untouched.
+    const first = (await store.get(a)) as SessionRecord;
+    first.cookie.path = '/changed';
+    expect((await store.get(b))?.cookie.path).toBe('/');
+    expect((await store.get(a))?.cookie.path).toBe('/');
+    await store.close();
+  });
+
+  it('give back every cookie exactly, however many shapes the sessions have', async () => {
+    const store = new MemoryStore({ sweepInterval: 0 });
+    // More shapes than the store shares: the rest are written inline.
+    const written = Array.from({ length: 1_500 }, (_, i) => {
+      const id = generateId();
+      return { id, stored: record({ cookie: { originalMaxAge: 1_000 + i, path: `/p${i}` } }) };
+    });
+    for (const { id, stored } of written) await store.create(id, stored);
+    for (const { id, stored } of written) expect(await store.get(id)).toEqual(stored);
+    await store.close();
+  });
 });
 
 describe('MemoryStore deadlines', () => {
