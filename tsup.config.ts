@@ -1,22 +1,52 @@
 import { defineConfig } from 'tsup';
 
-export default defineConfig({
-  entry: {
-    index: 'src/index.ts',
-    'stores/memory': 'src/stores/memory.ts',
-    'stores/sqlite': 'src/stores/sqlite.ts',
-    'stores/postgres': 'src/stores/postgres.ts',
-    'stores/mysql': 'src/stores/mysql.ts',
-    'stores/redis': 'src/stores/redis.ts',
-    'stores/mongodb': 'src/stores/mongodb.ts',
-    'testing/index': 'src/testing/index.ts',
-    'cli/index': 'src/cli/index.ts',
+const external = [
+  'better-sqlite3',
+  'pg',
+  'mysql2',
+  'redis',
+  'ioredis',
+  'mongodb',
+  'express-session',
+  'vitest',
+];
+
+export default defineConfig([
+  {
+    entry: {
+      index: 'src/index.ts',
+      'stores/memory': 'src/stores/memory.ts',
+      'stores/sqlite': 'src/stores/sqlite.ts',
+      'stores/postgres': 'src/stores/postgres.ts',
+      'stores/mysql': 'src/stores/mysql.ts',
+      'stores/redis': 'src/stores/redis.ts',
+      'stores/mongodb': 'src/stores/mongodb.ts',
+      'testing/index': 'src/testing/index.ts',
+      store: 'src/store.ts',
+      internals: 'src/internals.ts',
+    },
+    format: ['esm', 'cjs'],
+    dts: true,
+    // `npm run build` empties dist/ first: the two builds here run side by side.
+    clean: false,
+    shims: true,
+    target: 'node20',
+    splitting: true,
+    external,
   },
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  shims: true,
-  target: 'node20',
-  splitting: true,
-  external: ['better-sqlite3', 'pg', 'mysql2', 'redis', 'ioredis', 'mongodb', 'express-session', 'vitest'],
-});
+  {
+    // The CLI, with its own dependencies (commander, cli-progress) bundled in: a library user installs
+    // none of them. They are CommonJS, so the ESM bundle gets a `require` for the built-ins they load.
+    entry: { 'cli/index': 'src/cli/index.ts' },
+    format: ['esm'],
+    dts: false,
+    clean: false,
+    target: 'node20',
+    splitting: true,
+    noExternal: ['commander', 'cli-progress'],
+    external,
+    banner: {
+      js: "import { createRequire as __skCreateRequire } from 'node:module';\nconst require = __skCreateRequire(import.meta.url);",
+    },
+  },
+]);

@@ -58,6 +58,7 @@ async function bundleDemo(): Promise<string> {
     target: 'node20',
     alias: {
       'sessionkit/stores/sqlite': join(ROOT, 'src/stores/sqlite.ts'),
+      'sessionkit/store': join(ROOT, 'src/store.ts'),
       sessionkit: join(ROOT, 'src/index.ts'),
     },
     external: [
