@@ -4,6 +4,8 @@
  * express-session compatible base class, the handle a store files a session under, and the test for a
  * driver error that means the backend is unreachable.
  */
+
+export { storageKey as sessionHandle } from './core/id.js';
 export type {
   CookieData,
   ListOptions,
@@ -13,7 +15,6 @@ export type {
   SessionRecord,
   SessionSummary,
 } from './core/types.js';
-export { storageKey as sessionHandle } from './core/id.js';
 export {
   checkDataBytes,
   checkDelta,
