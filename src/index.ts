@@ -10,6 +10,9 @@ import { Store } from './stores/store.js';
  */
 const session = Object.assign(createSessionMiddleware, { Store, MemoryStore, Session, Cookie });
 
+// The public API, listed one by one (the README's "API" section): what an application needs. Helpers
+// for writing a store are in `sessionkit/store`; the rest is in `sessionkit/internals`, with no promise
+// of stability.
 export default session;
 export type { SessionMiddleware, SessionRequest } from './adapters/express.js';
 export { type OnStale, requireRecentAuth } from './adapters/recent-auth.js';
@@ -29,12 +32,24 @@ export {
   type StoreOutcome,
 } from './core/diagnostics.js';
 export type { EncryptionKey, EncryptionOptions } from './core/encryption.js';
-export * from './core/errors.js';
-export { generateId, storageKey as sessionHandle } from './core/id.js';
-export { SessionManager } from './core/manager.js';
+export {
+  CorruptSessionError,
+  InvalidArgumentError,
+  InvalidUserIdError,
+  NotSupportedError,
+  OptionsError,
+  SecretRequiredError,
+  SessionDataError,
+  SessionError,
+  SessionNotFoundError,
+  SessionTooLargeError,
+  StoreError,
+  StoreTimeoutError,
+  StoreUnavailableError,
+  StoreUrlError,
+} from './core/errors.js';
 export type { SessionOptions } from './core/options.js';
 export { type RegenerateOptions, Session, type TypedSession } from './core/session.js';
-export { sign, unsign } from './core/signature.js';
 export type {
   CookieData,
   ListOptions,
@@ -44,26 +59,7 @@ export type {
   SessionRecord,
   SessionSummary,
 } from './core/types.js';
-export { ExpressStoreBridge } from './stores/bridge.js';
 export { type AnyStore, createStore } from './stores/factory.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
-export {
-  // The argument checks every store runs, for third-party stores that pass the conformance suite.
-  checkDataBytes,
-  checkDelta,
-  checkDestroyByUser,
-  checkHandle,
-  checkId,
-  checkListOptions,
-  checkRecord,
-  checkUserIdArgument,
-  checkUserIdLimits,
-  type ExpressStoreLike,
-  isConnectionError,
-  isNativeStore,
-  type SessionStore,
-  Store,
-  type StoreOptions,
-  type UserIdLimits,
-} from './stores/store.js';
+export { type ExpressStoreLike, type SessionStore, Store, type StoreOptions } from './stores/store.js';
 export { session };

@@ -1,6 +1,7 @@
 import cors from 'cors';
 import express from 'express';
-import session, { sessionHandle } from 'sessionkit';
+import session from 'sessionkit';
+import { sessionHandle } from 'sessionkit/store';
 import { ago, CSS, describeAgent, html, layout, when } from './html.mjs';
 import { formatSeconds, minuteChart } from './metrics.mjs';
 import { MIN_PASSWORD, USERNAME } from './users.mjs';

@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 // Inlined by the bundler, so the version is right wherever the CLI file ends up.
 import pkg from '../../package.json' with { type: 'json' };
 import type { AnyStore } from '../stores/factory.js';
+import { STORES, storeHelp } from '../stores/registry.js';
 import { protectDashedHandle } from './argv.js';
 import * as commands from './commands.js';
 import { type Classified, CliError, classify, ERROR_CODES, ExitCode } from './exit.js';
@@ -31,6 +32,8 @@ function positiveInt(value: string): number {
 }
 
 const EXIT_CODES_HELP = `
+${storeHelp()}
+
 Exit codes (and the error code --json reports):
   0  ok
   1  usage error: unknown command or option, bad value, no --store (ERR_USAGE)
@@ -60,7 +63,7 @@ async function main(args: string[]): Promise<number> {
     .addOption(
       new Option(
         '--store <url>',
-        'store URL (memory:, sqlite:, postgres://, mysql://, redis://, mongodb://)',
+        `store URL (${STORES.map((store) => store.schemes[0]).join(', ')}; see below)`,
       ).env('SESSION_STORE_URL'),
     )
     .option('--json', 'machine-readable output on stdout, errors included', false)

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { StoreTimeoutError, StoreUrlError } from '../core/errors.js';
 import { maskCredentials, maskWith } from '../stores/credentials.js';
 import { type AnyStore, createStore } from '../stores/factory.js';
+import { STORES } from '../stores/registry.js';
 import { CliError } from './exit.js';
 
 export interface OpenOptions {
@@ -9,6 +10,11 @@ export interface OpenOptions {
   /** Create a SQLite database (and its directory) that does not exist yet. */
   create: boolean;
 }
+
+/** The schemes whose stores take a `timeout` parameter. */
+const STORE_TIMEOUT = new Set(
+  STORES.filter((store) => store.params.some((p) => p.name === 'timeout')).flatMap((store) => store.schemes),
+);
 
 /**
  * How long opening may take past `timeout`: a Redis URL waits up to `timeout` for its first connection
@@ -28,7 +34,9 @@ export async function openStore(url: string, options: OpenOptions): Promise<AnyS
     throw new StoreUrlError(`not a store URL: ${JSON.stringify(maskCredentials(url))}`);
   }
   if (parsed.protocol === 'sqlite:' && !options.create) requireSqliteFile(parsed);
-  if (parsed.protocol !== 'memory:' && !parsed.searchParams.has('timeout')) {
+  // Unknown schemes are left to createStore, which names the known ones.
+  const takesTimeout = STORE_TIMEOUT.has(parsed.protocol);
+  if (takesTimeout && !parsed.searchParams.has('timeout')) {
     parsed.searchParams.set('timeout', String(options.timeoutMs));
   }
   let timer: NodeJS.Timeout | undefined;

@@ -1,25 +1,15 @@
 import { StoreUrlError } from '../core/errors.js';
 import { maskCredentials, maskError } from './credentials.js';
-import type { SessionStore, Store } from './store.js';
+import { type AnyStore, definitionFor, readParams, STORES } from './registry.js';
 
-export type AnyStore = SessionStore & Store;
+export type { AnyStore } from './registry.js';
 
-/** The npm package each scheme's store loads, for the message when it is not installed. */
-const DRIVERS: Record<string, string> = {
-  'sqlite:': 'better-sqlite3',
-  'postgres:': 'pg',
-  'postgresql:': 'pg',
-  'mysql:': 'mysql2',
-  'mariadb:': 'mysql2',
-  'mongodb:': 'mongodb',
-  'mongodb+srv:': 'mongodb',
-};
 const DRIVER_PACKAGES = new Set(['better-sqlite3', 'pg', 'mysql2', 'redis', 'ioredis', 'mongodb']);
 
 /**
- * Builds a store from a URL, loading only the driver that URL needs:
- * `memory:`, `sqlite:path` (`sqlite::memory:`), `postgres://…`, `mysql://…` / `mariadb://…`,
- * `redis://…` / `rediss://…` / `redis+sentinel://…` / `redis+cluster://…`, `mongodb://…` / `mongodb+srv://…`.
+ * Builds a store from a URL, loading only the driver that URL needs. The schemes and parameters are
+ * those of the store registry (`src/stores/registry.ts`, the README's store table); an unknown scheme or
+ * parameter is refused with ERR_STORE_URL before any driver loads.
  *
  * Whatever it throws has the URL's credentials masked (in the message, the stack and the causes), and a
  * driver that is not installed is named with the command that installs it.
@@ -40,34 +30,9 @@ async function open(url: string | URL): Promise<AnyStore> {
   } catch {
     throw new StoreUrlError(`not a store URL: ${JSON.stringify(maskCredentials(String(url)))}`);
   }
-  switch (parsed.protocol) {
-    case 'memory:': {
-      const { MemoryStore } = await import('./memory.js');
-      return new MemoryStore();
-    }
-    case 'sqlite:':
-      return (await import('./sqlite.js')).createFromUrl(parsed);
-    case 'postgres:':
-    case 'postgresql:':
-      return (await import('./postgres.js')).createFromUrl(parsed);
-    case 'mysql:':
-    case 'mariadb:':
-      return (await import('./mysql.js')).createFromUrl(parsed);
-    case 'redis:':
-    case 'rediss:':
-    case 'redis+sentinel:':
-    case 'rediss+sentinel:':
-    case 'redis+cluster:':
-    case 'rediss+cluster:':
-      return (await import('./redis.js')).createFromUrl(parsed);
-    case 'mongodb:':
-    case 'mongodb+srv:':
-      return (await import('./mongodb.js')).createFromUrl(parsed);
-    default:
-      throw new StoreUrlError(
-        `unknown store scheme ${JSON.stringify(parsed.protocol)}: use memory:, sqlite:, postgres://, mysql://, redis:// or mongodb://`,
-      );
-  }
+  const definition = definitionFor(parsed);
+  readParams(parsed, definition);
+  return (await definition.load()).createFromUrl(parsed);
 }
 
 /** A StoreUrlError naming the package to install, when `error` is a driver that failed to load. */
@@ -88,7 +53,7 @@ function driverMissing(error: unknown, url: string): StoreUrlError | null {
       `a ${scheme} store needs a Redis client package, and none is installed: ${install}`,
     );
   }
-  const wanted = DRIVERS[scheme] ?? missing;
+  const wanted = STORES.find((store) => store.schemes.includes(scheme))?.driver ?? missing;
   return new StoreUrlError(
     `a ${scheme} store needs the ${wanted} package, which is not installed: npm i ${wanted}`,
   );

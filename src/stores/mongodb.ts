@@ -18,6 +18,7 @@ import type {
   SessionSummary,
 } from '../core/types.js';
 import { closeWithin } from './close.js';
+import { readParams, storeDefinition } from './registry.js';
 import {
   checkDataBytes,
   checkDelta,
@@ -55,6 +56,26 @@ export interface MongoStoreOptions extends StoreOptions {
 }
 
 export const DEFAULT_COLLECTION = 'sessions';
+
+/** The store's own client; a connection string the driver refuses is an ERR_STORE_URL like any other. */
+function makeClient(
+  url: string,
+  timeout: number,
+  clientOptions: MongoClientOptions | undefined,
+): MongoClient {
+  try {
+    return new MongoClient(url, {
+      serverSelectionTimeoutMS: timeout,
+      // close() does not end a connection still in its handshake; this bounds how long one can linger
+      // (and keep the process alive) when the server accepts connections and never answers.
+      connectTimeoutMS: timeout,
+      ...clientOptions,
+    });
+  } catch (error) {
+    if ((error as Error | null)?.name !== 'MongoParseError') throw error;
+    throw Object.assign(new StoreUrlError(`mongodb URL: ${(error as Error).message}`), { cause: error });
+  }
+}
 /** Read-check-write rounds of a size-capped update before it gives up under constant contention. */
 const CAPPED_ROUNDS = 16;
 
@@ -105,7 +126,15 @@ export class MongoStore extends Store implements SessionStore {
   private readonly autoRemove: boolean;
   private readiness: Promise<void> | null = null;
 
+  /**
+   * A `url` may carry the store's own options as parameters (`?collection=…&autoRemove=false`), as with
+   * `createStore()`; options given here win over them.
+   */
   constructor(options: MongoStoreOptions) {
+    if (typeof options?.url === 'string') {
+      const split = fromConnectionString(options.url);
+      options = { ...split.options, ...options, url: split.url };
+    }
     super(options);
     const sources = [options.client, options.db, options.url].filter((source) => source !== undefined);
     if (sources.length !== 1) throw new OptionsError('client', 'give exactly one of `client`, `db` or `url`');
@@ -128,13 +157,7 @@ export class MongoStore extends Store implements SessionStore {
       );
     }
     if (options.url !== undefined) {
-      this.client = new MongoClient(options.url, {
-        serverSelectionTimeoutMS: this.timeout,
-        // close() does not end a connection still in its handshake; this bounds how long one can linger
-        // (and keep the process alive) when the server accepts connections and never answers.
-        connectTimeoutMS: this.timeout,
-        ...options.clientOptions,
-      });
+      this.client = makeClient(options.url, this.timeout, options.clientOptions);
       this.ownsClient = true;
     } else {
       this.client = options.client ?? null;
@@ -709,51 +732,41 @@ function fromDocument(doc: Document): SessionRecord {
   };
 }
 
-const OWN_PARAMS = [
-  'collection',
-  'collectionName',
-  'autoRemove',
-  'timeout',
-  'ttl',
-  'legacy',
-  'legacyCollectionName',
-];
+const MONGO = storeDefinition('MongoStore');
+
+/**
+ * The store's own parameters (`collection`/`collectionName`, `autoRemove`, `timeout`, `ttl`, `legacy`,
+ * `legacyCollectionName`) split off a connection string, as options; the rest goes to the driver. Read as
+ * text: a URL with several hosts (`mongodb://a:27017,b:27017/app`) is valid here but not to `new URL()`.
+ */
+function fromConnectionString(text: string): { url: string; options: MongoStoreOptions } {
+  const at = text.indexOf('?');
+  if (at < 0) return { url: text, options: {} };
+  const query = new URLSearchParams(text.slice(at + 1));
+  const protocol = /^[A-Za-z][A-Za-z0-9+.-]*:/.exec(text)?.[0]?.toLowerCase() ?? '';
+  const params = readParams({ protocol, searchParams: query }, MONGO);
+  const options: MongoStoreOptions = {};
+  if (params.collectionName !== undefined) options.collectionName = params.collectionName as string;
+  if (params.autoRemove !== undefined) options.autoRemove = params.autoRemove as boolean;
+  if (params.timeout !== undefined) options.timeout = params.timeout as number;
+  if (params.ttl !== undefined) options.ttl = params.ttl as number;
+  if (params.legacy !== undefined) options.legacy = params.legacy as 'connect-mongo';
+  if (params.legacyCollectionName !== undefined)
+    options.legacyCollectionName = params.legacyCollectionName as string;
+  for (const param of MONGO.params)
+    for (const name of [param.name, ...(param.aliases ?? [])]) query.delete(name);
+  const rest = query.toString();
+  return { url: text.slice(0, at) + (rest ? `?${rest}` : ''), options };
+}
 
 /**
  * Builds a store from `mongodb://…` or `mongodb+srv://…`. sessionkit's own options ride in the query
- * string (`collection`/`collectionName`, `autoRemove`, `timeout`, `ttl`, `legacy`, `legacyCollectionName`)
- * and are removed before the rest goes to the driver. The database is the URL's path. The store owns
- * the client it makes and closes it on `close()`.
+ * string and are removed before the rest goes to the driver. The database is the URL's path. The store
+ * owns the client it makes and closes it on `close()`.
  */
 export async function createFromUrl(url: URL): Promise<MongoStore> {
   if (url.protocol !== 'mongodb:' && url.protocol !== 'mongodb+srv:') {
     throw new StoreUrlError(`MongoStore needs a mongodb:// or mongodb+srv:// URL, not ${url.protocol}//`);
   }
-  const driverUrl = new URL(url.href);
-  const params = url.searchParams;
-  for (const name of OWN_PARAMS) driverUrl.searchParams.delete(name);
-  const number = (name: string): number | undefined => {
-    const raw = params.get(name);
-    if (raw === null) return undefined;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value <= 0)
-      throw new StoreUrlError(`\`${name}\` must be a positive number`);
-    return value;
-  };
-  const legacy = params.get('legacy');
-  if (legacy !== null && legacy !== 'connect-mongo')
-    throw new StoreUrlError("`legacy` must be 'connect-mongo'");
-  const autoRemove = params.get('autoRemove');
-  const options: MongoStoreOptions = { url: driverUrl.href };
-  const collectionName = params.get('collectionName') ?? params.get('collection');
-  if (collectionName !== null) options.collectionName = collectionName;
-  if (autoRemove !== null) options.autoRemove = !['false', '0', 'no', 'off'].includes(autoRemove);
-  const timeout = number('timeout');
-  if (timeout !== undefined) options.timeout = timeout;
-  const ttl = number('ttl');
-  if (ttl !== undefined) options.ttl = ttl;
-  if (legacy === 'connect-mongo') options.legacy = legacy;
-  const legacyCollectionName = params.get('legacyCollectionName');
-  if (legacyCollectionName !== null) options.legacyCollectionName = legacyCollectionName;
-  return new MongoStore(options);
+  return new MongoStore({ url: url.href });
 }

@@ -10,6 +10,7 @@ import type { Pool as PromisePool, PoolConnection as PromisePoolConnection } fro
 import mysql from 'mysql2/promise';
 import { OptionsError, StoreUrlError } from '../core/errors.js';
 import { maskCredentials } from './credentials.js';
+import { readParams, storeDefinition } from './registry.js';
 import {
   checkIdentifier,
   createTableSql,
@@ -17,6 +18,7 @@ import {
   driveAsync,
   type ExpressMysqlSessionLayout,
   expressMysqlSessionStatements,
+  legacyFromParams,
   mysqlUserIdMigration,
   quoteIdentifier,
   type Row,
@@ -25,7 +27,7 @@ import {
   type SqlExecutor,
   SqlStore,
   type SqlStoreOptions,
-  sqlOptionsFromUrl,
+  sqlOptionsFromParams,
   type TxBody,
 } from './sql.js';
 import { DEFAULT_STORE_TIMEOUT_MS, isConnectionError } from './store.js';
@@ -184,7 +186,12 @@ function isPool(value: unknown): value is AnyPool {
 export class MySQLStore extends SqlStore {
   readonly pool: PromisePool;
 
+  /**
+   * A URL may carry the store's own options as parameters (`?table=…`), as with `createStore()`; options
+   * given here win over them.
+   */
   constructor(client: AnyPool | string | PoolOptions, options: MySQLStoreOptions = {}) {
+    if (typeof client === 'string') [client, options] = fromUrlString(client, options);
     const timeout = options.timeout ?? DEFAULT_STORE_TIMEOUT_MS;
     const table = checkIdentifier('table', options.table ?? DEFAULT_TABLE);
     if (options.legacy !== undefined) {
@@ -201,7 +208,6 @@ export class MySQLStore extends SqlStore {
     const owned = !isPool(client);
     let pool: PromisePool;
     if (isPool(client)) pool = toPromisePool(client);
-    else if (typeof client === 'string') pool = createPool(poolOptionsFromUrl(parseUrl(client)), timeout);
     else if (typeof client === 'object' && client !== null) pool = createPool(client, timeout);
     else throw new OptionsError('client', 'must be a mysql2 pool, a mysql:// URL or pool options');
     super(options, {
@@ -253,6 +259,17 @@ function poolOptionsFromUrl(url: URL): PoolOptions {
   return options;
 }
 
+const MYSQL = storeDefinition('MySQLStore');
+
+function fromUrlString(text: string, options: MySQLStoreOptions): [PoolOptions, MySQLStoreOptions] {
+  const url = parseUrl(text);
+  const params = readParams(url, MYSQL);
+  const fromUrl: MySQLStoreOptions = sqlOptionsFromParams(params);
+  const legacy = legacyFromParams(params);
+  if (legacy !== undefined) fromUrl.legacy = legacy as MySQLStoreOptions['legacy'];
+  return [poolOptionsFromUrl(url), { ...fromUrl, ...options }];
+}
+
 /**
  * `mysql://user:pass@host:3306/db?table=…&legacy=express-mysql-session&legacyTable=sessions`
  * (`mariadb://` alike). Only host, port, user, password and database reach mysql2.
@@ -260,13 +277,5 @@ function poolOptionsFromUrl(url: URL): PoolOptions {
 export async function createFromUrl(url: URL): Promise<MySQLStore> {
   if (url.protocol !== 'mysql:' && url.protocol !== 'mariadb:')
     throw new StoreUrlError(`not a mysql: or mariadb: URL: ${url.protocol}`);
-  const options: MySQLStoreOptions = sqlOptionsFromUrl(url);
-  const legacy = url.searchParams.get('legacy');
-  if (legacy) {
-    if (legacy !== 'express-mysql-session')
-      throw new StoreUrlError(`unknown legacy layout for mysql: ${legacy}`);
-    const legacyTable = url.searchParams.get('legacyTable');
-    options.legacy = legacyTable ? { layout: legacy, table: legacyTable } : legacy;
-  }
-  return new MySQLStore(poolOptionsFromUrl(url), options);
+  return new MySQLStore(url.href);
 }

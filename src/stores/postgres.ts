@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Pool, PoolClient, PoolConfig, QueryResult } from 'pg';
 import pg from 'pg';
 import { OptionsError, StoreUrlError } from '../core/errors.js';
+import { driverUrl, readParams, storeDefinition } from './registry.js';
 import {
   type ConnectPgSimpleLayout,
   checkIdentifier,
@@ -9,16 +10,16 @@ import {
   createTableSql,
   DEFAULT_TABLE,
   driveAsync,
+  legacyFromParams,
   quoteIdentifier,
   type Row,
   retryTransaction,
-  SQL_URL_PARAMS,
   SQL_USER_ID_MAX_BYTES,
   type SqlConnection,
   type SqlExecutor,
   SqlStore,
   type SqlStoreOptions,
-  sqlOptionsFromUrl,
+  sqlOptionsFromParams,
   type TxBody,
 } from './sql.js';
 import { DEFAULT_STORE_TIMEOUT_MS, isConnectionError } from './store.js';
@@ -192,7 +193,12 @@ function isPool(value: unknown): value is Pool {
 export class PostgresStore extends SqlStore {
   readonly pool: Pool;
 
+  /**
+   * A connection string that is a `postgres://` URL may carry the store's own options as parameters
+   * (`?table=…&schema=…`), as with `createStore()`; options given here win over them.
+   */
   constructor(client: Pool | string, options: PostgresStoreOptions = {}) {
+    if (typeof client === 'string') [client, options] = fromConnectionString(client, options);
     const timeout = options.timeout ?? DEFAULT_STORE_TIMEOUT_MS;
     const table = checkIdentifier('table', options.table ?? DEFAULT_TABLE);
     const schema = options.schema === undefined ? undefined : checkIdentifier('schema', options.schema);
@@ -245,6 +251,30 @@ function legacyLayout(legacy: string | { layout: string }): string {
   return typeof legacy === 'string' ? legacy : legacy.layout;
 }
 
+const POSTGRES = storeDefinition('PostgresStore');
+
+/**
+ * Splits the store's own parameters off a `postgres://` connection string. Anything else (a libpq
+ * key/value string, a socket path) goes to pg as it is.
+ */
+function fromConnectionString(text: string, options: PostgresStoreOptions): [string, PostgresStoreOptions] {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return [text, options];
+  }
+  if (!POSTGRES.schemes.includes(url.protocol)) return [text, options];
+  const params = readParams(url, POSTGRES);
+  const fromUrl: PostgresStoreOptions = sqlOptionsFromParams(params);
+  if (params.schema !== undefined) fromUrl.schema = params.schema as string;
+  if (params.preparedStatements !== undefined)
+    fromUrl.preparedStatements = params.preparedStatements as boolean;
+  const legacy = legacyFromParams(params);
+  if (legacy !== undefined) fromUrl.legacy = legacy as PostgresStoreOptions['legacy'];
+  return [driverUrl(url, POSTGRES).href, { ...fromUrl, ...options }];
+}
+
 /**
  * `postgres://user:pass@host:5432/db?table=…&schema=…&legacy=connect-pg-simple&legacyTable=session`.
  * The store's own parameters are removed before the URL reaches pg.
@@ -252,18 +282,5 @@ function legacyLayout(legacy: string | { layout: string }): string {
 export async function createFromUrl(url: URL): Promise<PostgresStore> {
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')
     throw new StoreUrlError(`not a postgres: URL: ${url.protocol}`);
-  const options: PostgresStoreOptions = sqlOptionsFromUrl(url);
-  const params = url.searchParams;
-  const schema = params.get('schema');
-  if (schema) options.schema = schema;
-  const legacy = params.get('legacy');
-  if (legacy) {
-    if (legacy !== 'connect-pg-simple')
-      throw new StoreUrlError(`unknown legacy layout for postgres: ${legacy}`);
-    const legacyTable = params.get('legacyTable');
-    options.legacy = legacyTable ? { layout: legacy, table: legacyTable } : legacy;
-  }
-  const driverUrl = new URL(url.href);
-  for (const name of [...SQL_URL_PARAMS, 'schema', 'legacyTable']) driverUrl.searchParams.delete(name);
-  return new PostgresStore(driverUrl.href, options);
+  return new PostgresStore(url.href);
 }

@@ -34,6 +34,7 @@ import {
 } from './redis-clients.js';
 import { connectFromUrl } from './redis-connect.js';
 import { SCRIPTS, type Script } from './redis-scripts.js';
+import { readParams, storeDefinition } from './registry.js';
 import {
   checkDelta,
   checkDestroyByUser,
@@ -887,31 +888,27 @@ function escapeRegExp(value: string): string {
  *   (ioredis); further sentinels as repeated `sentinel` parameters, since a URL has one authority.
  * - `redis+cluster://host:port[?node=host:port&node=…]` (`rediss+cluster://` for TLS): a Cluster.
  *
- * Query parameters: `prefix`, `timeout` (ms), `legacy=connect-redis`, `legacyPrefix`, `client=redis|ioredis`
- * (default: node-redis when installed, else ioredis; Sentinel always uses ioredis).
+ * Query parameters: those of the store registry (`src/stores/registry.ts`); `client=redis|ioredis` picks the
+ * client (default: node-redis when installed, else ioredis; Sentinel always uses ioredis).
  */
 export async function createFromUrl(url: URL): Promise<RedisStore> {
-  const params = url.searchParams;
-  const timeout = params.has('timeout') ? Number(params.get('timeout')) : undefined;
-  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0)) {
-    throw new StoreUrlError('redis URL: `timeout` must be a positive number of milliseconds');
-  }
-  const legacyParam = params.get('legacy');
-  if (legacyParam !== null && legacyParam !== 'connect-redis') {
-    throw new StoreUrlError("redis URL: `legacy` must be 'connect-redis'");
-  }
-  const wanted = params.get('client');
-  if (wanted !== null && wanted !== 'redis' && wanted !== 'node-redis' && wanted !== 'ioredis') {
-    throw new StoreUrlError('redis URL: `client` must be redis or ioredis');
-  }
-  const client = await connectFromUrl(url, wanted, { timeout: timeout ?? 5_000 });
+  const definition = storeDefinition('RedisStore');
+  if (!definition.schemes.includes(url.protocol))
+    throw new StoreUrlError(`redis URL: unsupported scheme ${url.protocol}`);
+  const params = readParams(url, definition);
+  const timeout = params.timeout as number | undefined;
+  const client = await connectFromUrl(url, (params.client as string | undefined) ?? null, {
+    timeout: timeout ?? 5_000,
+  });
   return new RedisStore({
     client,
     closeClient: true,
     ...(timeout === undefined ? {} : { timeout }),
-    ...(params.has('prefix') ? { prefix: params.get('prefix') as string } : {}),
-    ...(legacyParam ? { legacy: 'connect-redis' as const } : {}),
-    ...(params.has('legacyPrefix') ? { legacyPrefix: params.get('legacyPrefix') as string } : {}),
+    ...(params.ttl === undefined ? {} : { ttl: params.ttl as number }),
+    ...(params.prefix === undefined ? {} : { prefix: params.prefix as string }),
+    ...(params.scanCount === undefined ? {} : { scanCount: params.scanCount as number }),
+    ...(params.legacy === undefined ? {} : { legacy: 'connect-redis' as const }),
+    ...(params.legacyPrefix === undefined ? {} : { legacyPrefix: params.legacyPrefix as string }),
   });
 }
 

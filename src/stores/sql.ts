@@ -1,4 +1,9 @@
-import { describe as describeError, OptionsError, StoreUnavailableError } from '../core/errors.js';
+import {
+  describe as describeError,
+  OptionsError,
+  StoreUnavailableError,
+  StoreUrlError,
+} from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import {
   applyDeltaToRecord,
@@ -9,6 +14,7 @@ import {
 } from '../core/serializer.js';
 import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../core/types.js';
 import { closeWithin } from './close.js';
+import type { StoreParams } from './registry.js';
 import {
   checkDelta,
   checkDestroyByUser,
@@ -842,21 +848,27 @@ function toRow(key: string, record: SessionRecord): unknown[] {
   ];
 }
 
-/** Reads a store option from a URL query (`?table=…&timeout=…`), the ones every SQL store understands. */
-export function sqlOptionsFromUrl(url: URL): SqlStoreOptions {
+/** The options every SQL store reads from its URL's parameters (already checked by the registry). */
+export function sqlOptionsFromParams(params: StoreParams): SqlStoreOptions {
   const options: SqlStoreOptions = {};
-  const params = url.searchParams;
-  const table = params.get('table');
-  if (table) options.table = table;
-  const timeout = params.get('timeout');
-  if (timeout) options.timeout = Number(timeout);
-  const ttl = params.get('ttl');
-  if (ttl) options.ttl = Number(ttl);
-  const prune = params.get('pruneInterval');
-  if (prune) options.pruneInterval = prune === 'false' ? false : Number(prune);
-  const create = params.get('createTable');
-  if (create) options.createTable = create !== 'false' && create !== '0';
+  if (params.table !== undefined) options.table = params.table as string;
+  if (params.timeout !== undefined) options.timeout = params.timeout as number;
+  if (params.ttl !== undefined) options.ttl = params.ttl as number;
+  if (params.pruneInterval !== undefined) options.pruneInterval = params.pruneInterval as number | false;
+  if (params.createTable !== undefined) options.createTable = params.createTable as boolean;
   return options;
+}
+
+/** A `legacy` layout from URL parameters: the layout name alone, or with its table. */
+export function legacyFromParams(
+  params: StoreParams,
+): string | { layout: string; table: string } | undefined {
+  if (params.legacy === undefined) {
+    if (params.legacyTable !== undefined) throw new StoreUrlError('parameter `legacyTable` needs `legacy`');
+    return undefined;
+  }
+  const layout = params.legacy as string;
+  return params.legacyTable === undefined ? layout : { layout, table: params.legacyTable as string };
 }
 
 /**
@@ -876,6 +888,3 @@ export async function retryTransaction<T>(
     }
   }
 }
-
-/** The query parameters `sqlOptionsFromUrl` consumes; drivers must not see them. */
-export const SQL_URL_PARAMS = ['table', 'timeout', 'ttl', 'pruneInterval', 'createTable', 'legacy'];

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { OptionsError, StoreUrlError } from '../core/errors.js';
+import { readParams, storeDefinition } from './registry.js';
 import {
   addEpochColumnSql,
   checkIdentifier,
@@ -12,7 +13,7 @@ import {
   type SqlExecutor,
   SqlStore,
   type SqlStoreOptions,
-  sqlOptionsFromUrl,
+  sqlOptionsFromParams,
   type TxBody,
 } from './sql.js';
 
@@ -102,8 +103,14 @@ export class SQLiteStore extends SqlStore {
   /** The better-sqlite3 handle, for inspection and tests. */
   readonly db: Db;
 
-  /** `target`: a file path (default `./data/sessions.db`, its directory created), `:memory:`, or an open Database. */
+  /**
+   * `target`: a file path (default `./data/sessions.db`, its directory created), `:memory:`, an open
+   * Database, or a `sqlite:` URL with the store's options as parameters, as with `createStore()` (options
+   * given here win over them).
+   */
   constructor(target: string | Db = DEFAULT_SQLITE_PATH, options: SQLiteStoreOptions = {}) {
+    if (typeof target === 'string' && target.startsWith('sqlite:'))
+      [target, options] = fromUrl(target, options);
     const owned = typeof target === 'string';
     if (!owned && typeof (target as Partial<Db> | null)?.pragma !== 'function') {
       throw new OptionsError('target', 'must be a file path, ":memory:", or an open better-sqlite3 Database');
@@ -112,7 +119,7 @@ export class SQLiteStore extends SqlStore {
     const busy = options.busyTimeout ?? options.timeout ?? 5_000;
     if (!(Number.isInteger(busy) && busy >= 0))
       throw new OptionsError('busyTimeout', 'must be a whole number of milliseconds');
-    const db = owned ? openDatabase(target) : target;
+    const db = typeof target === 'string' ? openDatabase(target) : target;
     try {
       db.pragma(`busy_timeout = ${busy}`);
       if (owned) {
@@ -140,17 +147,29 @@ export class SQLiteStore extends SqlStore {
   }
 }
 
-/** `sqlite:relative/path.db`, `sqlite:///absolute/path.db`, `sqlite::memory:`; `?table=…&timeout=…`. */
-export async function createFromUrl(url: URL): Promise<SQLiteStore> {
-  if (url.protocol !== 'sqlite:') throw new StoreUrlError(`not a sqlite: URL: ${url.protocol}`);
+const SQLITE = storeDefinition('SQLiteStore');
+
+function fromUrl(text: string, options: SQLiteStoreOptions): [string, SQLiteStoreOptions] {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new StoreUrlError('not a sqlite: URL: use sqlite:relative.db or sqlite:///abs/path.db');
+  }
   if (url.hostname && url.hostname !== 'localhost')
     throw new StoreUrlError(
       'a sqlite: URL names a local file: use sqlite:relative.db or sqlite:///abs/path.db',
     );
   const path = decodeURIComponent(url.pathname);
   if (!path) throw new StoreUrlError('a sqlite: URL needs a file path or :memory:');
-  const options: SQLiteStoreOptions = sqlOptionsFromUrl(url);
-  const busy = url.searchParams.get('busyTimeout');
-  if (busy) options.busyTimeout = Number(busy);
-  return new SQLiteStore(path, options);
+  const params = readParams(url, SQLITE);
+  const fromParams: SQLiteStoreOptions = sqlOptionsFromParams(params);
+  if (params.busyTimeout !== undefined) fromParams.busyTimeout = params.busyTimeout as number;
+  return [path, { ...fromParams, ...options }];
+}
+
+/** `sqlite:relative/path.db`, `sqlite:///absolute/path.db`, `sqlite::memory:`; `?table=…&timeout=…`. */
+export async function createFromUrl(url: URL): Promise<SQLiteStore> {
+  if (url.protocol !== 'sqlite:') throw new StoreUrlError(`not a sqlite: URL: ${url.protocol}`);
+  return new SQLiteStore(url.href);
 }

@@ -3,7 +3,8 @@ import { promisify } from 'node:util';
 import express from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import session, { sessionHandle } from '../../src/index.js';
+import session from '../../src/index.js';
+import { sessionHandle } from '../../src/internals.js';
 import { FlakyStore } from '../support/observability.js';
 
 const run = promisify(execFile);

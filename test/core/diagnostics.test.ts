@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNELS } from '../../src/core/diagnostics.js';
-import { generateId, sessionHandle } from '../../src/index.js';
+import { generateId, sessionHandle } from '../../src/internals.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import {
   Client,

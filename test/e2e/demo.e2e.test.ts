@@ -59,6 +59,7 @@ async function bundleDemo(): Promise<string> {
     alias: {
       'sessionkit/stores/sqlite': join(ROOT, 'src/stores/sqlite.ts'),
       'sessionkit/otel': join(ROOT, 'src/otel.ts'),
+      'sessionkit/store': join(ROOT, 'src/store.ts'),
       sessionkit: join(ROOT, 'src/index.ts'),
     },
     external: [

@@ -14,7 +14,7 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
-import { generateId } from '../../src/index.js';
+import { generateId } from '../../src/internals.js';
 import { instrumentOpenTelemetry, type OpenTelemetryInstrumentation } from '../../src/otel.js';
 import { type AnyStore, createStore } from '../../src/stores/factory.js';
 import { MemoryStore } from '../../src/stores/memory.js';

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,6 +18,94 @@ describe('the published package', () => {
       "const s = require('sessionkit'); console.log([typeof s, typeof s.Store, typeof s.MemoryStore, typeof s.Session, typeof s.Cookie, typeof s.createStore, typeof s.session].join())",
     ]);
     expect(out.trim()).toBe('function,function,function,function,function,function,function');
+  });
+
+  // The public API is deliberate: adding to it, or letting an internal slip in, must change this list.
+  const ROOT_EXPORTS = [
+    'Cookie',
+    'CorruptSessionError',
+    'InvalidArgumentError',
+    'InvalidUserIdError',
+    'MemoryStore',
+    'NotSupportedError',
+    'OptionsError',
+    'SecretRequiredError',
+    'Session',
+    'SessionDataError',
+    'SessionError',
+    'SessionNotFoundError',
+    'SessionTooLargeError',
+    'Store',
+    'StoreError',
+    'StoreTimeoutError',
+    'StoreUnavailableError',
+    'StoreUrlError',
+    'createStore',
+    'default',
+    'session',
+  ];
+
+  it("the root export list is pinned, for require('sessionkit') and the ESM namespace", () => {
+    const cjs = run(['-e', "console.log(JSON.stringify(Object.keys(require('sessionkit')).sort()))"]);
+    expect(JSON.parse(cjs)).toEqual(ROOT_EXPORTS);
+    const esm = run([
+      '--input-type=module',
+      '-e',
+      "import * as m from 'sessionkit'; console.log(JSON.stringify(Object.keys(m).sort()))",
+    ]);
+    expect(JSON.parse(esm)).toEqual(ROOT_EXPORTS);
+  });
+
+  it('sessionkit/store holds the argument checks for third-party stores; sessionkit/internals the rest', () => {
+    const out = run([
+      '--input-type=module',
+      '-e',
+      "import * as s from 'sessionkit/store'; import * as i from 'sessionkit/internals'; const c = (await import('node:module')).createRequire(import.meta.url); console.log(JSON.stringify([Object.keys(s).sort(), Object.keys(i).sort(), Object.keys(c('sessionkit/store')).sort()]))",
+    ]);
+    const [store, internals, storeCjs] = JSON.parse(out) as string[][];
+    expect(store).toEqual([
+      'Store',
+      'checkDataBytes',
+      'checkDelta',
+      'checkDestroyByUser',
+      'checkHandle',
+      'checkId',
+      'checkListOptions',
+      'checkRecord',
+      'checkUserIdArgument',
+      'checkUserIdLimits',
+      'isConnectionError',
+      'sessionHandle',
+    ]);
+    expect(storeCjs).toEqual(store);
+    expect(internals).toEqual([
+      'ExpressStoreBridge',
+      'NOW',
+      'SessionManager',
+      'describe',
+      'generateId',
+      'isNativeStore',
+      'sessionHandle',
+      'sign',
+      'unsign',
+    ]);
+  });
+
+  it("a library user installs none of the CLI's dependencies, and the built CLI runs without them", () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    expect(Object.keys(pkg.dependencies)).toEqual(['cookie']);
+    const out = run([
+      '--input-type=module',
+      '-e',
+      "import 'sessionkit'; import 'sessionkit/store'; import { createRequire } from 'node:module'; console.log(Object.keys(createRequire(import.meta.url).cache).filter((p) => /node_modules\\/(commander|cli-progress)\\//.test(p)).length)",
+    ]);
+    expect(out.trim()).toBe('0');
+    // Bundled into dist/cli: the bin imports neither package from node_modules.
+    const cli = readFileSync(join(root, 'dist/cli/index.js'), 'utf8');
+    expect(cli).not.toMatch(/from ["']commander["']|require\(["']commander["']\)/);
+    expect(run(['dist/cli/index.js', '--version']).trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 
   it('ESM: default and named imports, and store subpaths that load no other driver', () => {

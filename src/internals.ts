@@ -1,0 +1,11 @@
+/**
+ * `sessionkit/internals`: building blocks the package itself, its tests and its benchmarks use. Not part
+ * of the public API: anything here may change in any release.
+ */
+export { describe } from './core/errors.js';
+export { generateId, storageKey as sessionHandle } from './core/id.js';
+export { SessionManager } from './core/manager.js';
+export { sign, unsign } from './core/signature.js';
+export { ExpressStoreBridge } from './stores/bridge.js';
+export { type MemoryStoreNow, NOW } from './stores/memory.js';
+export { isNativeStore } from './stores/store.js';

@@ -1,0 +1,34 @@
+/**
+ * `sessionkit/store`: what a third-party store needs beside the contract's types. The argument checks
+ * every sessionkit store runs (the conformance suite in `sessionkit/testing` expects their errors), the
+ * express-session compatible base class, the handle a store files a session under, and the test for a
+ * driver error that means the backend is unreachable.
+ */
+
+export { storageKey as sessionHandle } from './core/id.js';
+export type {
+  CookieData,
+  ListOptions,
+  ListPage,
+  SessionData,
+  SessionDelta,
+  SessionRecord,
+  SessionSummary,
+} from './core/types.js';
+export {
+  checkDataBytes,
+  checkDelta,
+  checkDestroyByUser,
+  checkHandle,
+  checkId,
+  checkListOptions,
+  checkRecord,
+  checkUserIdArgument,
+  checkUserIdLimits,
+  type ExpressStoreLike,
+  isConnectionError,
+  type SessionStore,
+  Store,
+  type StoreOptions,
+  type UserIdLimits,
+} from './stores/store.js';
