@@ -29,6 +29,7 @@ describe('the published package', () => {
     'MemoryStore',
     'NotSupportedError',
     'OptionsError',
+    'ReauthenticationRequiredError',
     'SecretRequiredError',
     'Session',
     'SessionDataError',
@@ -40,8 +41,11 @@ describe('the published package', () => {
     'StoreTimeoutError',
     'StoreUnavailableError',
     'StoreUrlError',
+    'checkRecentAuth',
     'createStore',
     'default',
+    'diagnosticsChannels',
+    'requireRecentAuth',
     'session',
   ];
 
