@@ -18,5 +18,7 @@ export default defineConfig({
   shims: true,
   target: 'node20',
   splitting: true,
+  // Class names as written (warnings print `[MemoryStore]`, stack traces `MemoryStore.set`), not `_class`.
+  keepNames: true,
   external: ['better-sqlite3', 'pg', 'mysql2', 'redis', 'ioredis', 'mongodb', 'express-session', 'vitest'],
 });

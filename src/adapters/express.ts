@@ -57,11 +57,16 @@ export function session<Data = SessionData>(
       next();
       return;
     }
-    let loading: Promise<void> | undefined;
+    let loading: Promise<void> | undefined | null;
     try {
       loading = manager.open(carrier);
     } catch (error) {
       openFailed(manager, carrier, next, error);
+      return;
+    }
+    // Outside the cookie's Path: no session, as in express-session.
+    if (loading === null) {
+      next();
       return;
     }
     // Ready now (no cookie, or sessionkit's MemoryStore): the app runs in this same tick, with no closure.
@@ -255,10 +260,19 @@ class Hold {
     this.queue = null;
     this.addCookies(cookies, queue.find(([name]) => name === 'writeHead')?.[1]);
     for (const [, args, original] of queue) original.apply(this.res, args);
+    this.manager.reportLate(this.req, this.res, this.next);
   }
 
   private addCookies(cookies: string[], writeHeadArgs: unknown[] | undefined): void {
     if (cookies.length === 0) return;
+    // The application cleared the cookie itself (res.clearCookie after destroy): one clearing header is enough.
+    const { name } = this.manager.options;
+    if (
+      cookies.length === 1 &&
+      cookies[0]?.startsWith(`${name}=;`) &&
+      setsCookie(this.res, writeHeadArgs, name)
+    )
+      return;
     addSetCookie(this.res, writeHeadArgs, cookies);
     // A shared cache must never hand one user's Set-Cookie to another (C20).
     if (this.manager.options.noStoreWithCookie) this.res.setHeader('Cache-Control', 'no-store');
@@ -328,6 +342,23 @@ function mergeIntoRawHeaders(headers: unknown[], cookies: string[]): void {
   }
   if (nested) headers.push(['Set-Cookie', all]);
   else headers.push('Set-Cookie', all);
+}
+
+/** Whether the response already carries a Set-Cookie for `name` (set with setHeader or in writeHead's headers). */
+function setsCookie(res: ServerResponse, writeHeadArgs: unknown[] | undefined, name: string): boolean {
+  const values: unknown[] = [];
+  const add = (value: unknown) => values.push(...(Array.isArray(value) ? value : [value]));
+  add(res.getHeader('Set-Cookie'));
+  const headersArg = writeHeadArgs?.find((arg, i) => i > 0 && typeof arg === 'object' && arg !== null);
+  if (Array.isArray(headersArg)) {
+    const nested = headersArg.length > 0 && Array.isArray(headersArg[0]);
+    for (const [key, value] of nested ? (headersArg as [unknown, unknown][]) : chunk(headersArg))
+      if (String(key).toLowerCase() === 'set-cookie') add(value);
+  } else if (headersArg) {
+    for (const [key, value] of Object.entries(headersArg as OutgoingHttpHeaders))
+      if (key.toLowerCase() === 'set-cookie') add(value);
+  }
+  return values.some((value) => typeof value === 'string' && value.startsWith(`${name}=`));
 }
 
 function chunk(flat: unknown[]): [unknown, unknown][] {

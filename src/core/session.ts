@@ -21,6 +21,8 @@ export interface SessionState {
   touched: boolean;
   /** Written to the store as a new session during this request: the response must carry its cookie. */
   issueCookie: boolean;
+  /** A write during this request carried changed data or a changed user (express-session's "modified"). */
+  dataWritten: boolean;
 }
 
 /** The operations a Session delegates to the manager that made it. */

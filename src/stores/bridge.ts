@@ -3,7 +3,7 @@ import {
   applyDeltaToRecord,
   DEFAULT_TTL_MS,
   fromExpressSession,
-  toExpressSession,
+  toExpressSessionWithMeta,
 } from '../core/serializer.js';
 import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../core/types.js';
 import type { ExpressStoreLike, SessionStore } from './store.js';
@@ -64,12 +64,11 @@ export class ExpressStoreBridge implements SessionStore {
   }
 
   async set(id: string, record: SessionRecord): Promise<void> {
-    const sess = toExpressSession(record);
+    const sess = toExpressSessionWithMeta(record);
     const cookie = sess.cookie as { expires?: string | null; originalMaxAge?: number | null };
     // Stores derive their TTL from cookie.expires; make it say when the record really expires.
     cookie.expires = new Date(record.expiresAt).toISOString();
     if (cookie.originalMaxAge === undefined) cookie.originalMaxAge = null;
-    sess[META] = { createdAt: record.createdAt, userId: record.userId } satisfies StoredMeta;
     await call((cb) => this.inner.set(id, sess, cb));
   }
 

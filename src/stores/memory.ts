@@ -1,6 +1,11 @@
-import { CorruptSessionError } from '../core/errors.js';
+import { CorruptSessionError, InvalidRecordError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
-import { applyDeltaToRecord, parseJson, stringifyJson } from '../core/serializer.js';
+import {
+  applyDeltaToRecord,
+  parseJson,
+  stringifyJson,
+  toExpressSessionWithMeta,
+} from '../core/serializer.js';
 import { isoString } from '../core/time.js';
 import type {
   CookieData,
@@ -115,6 +120,21 @@ function userIdOf(entry: Entry): string | null {
   return decode(entry).userId;
 }
 
+/**
+ * A record from a caller without a compiler: the fields `encode` reads must be there, or the caller gets a
+ * typed error rather than a TypeError from deep inside.
+ */
+function checkRecord(operation: string, record: SessionRecord): void {
+  if (typeof record !== 'object' || record === null) throw new InvalidRecordError(operation, 'not an object');
+  const { cookie, data, expiresAt, createdAt, lastSeenAt } = record;
+  if (typeof cookie !== 'object' || cookie === null)
+    throw new InvalidRecordError(operation, 'no `cookie` object');
+  if (typeof data !== 'object' || data === null) throw new InvalidRecordError(operation, 'no `data` object');
+  for (const time of [expiresAt, createdAt, lastSeenAt])
+    if (typeof time !== 'number' || !Number.isFinite(time))
+      throw new InvalidRecordError(operation, '`expiresAt`, `createdAt` and `lastSeenAt` must be numbers');
+}
+
 /** The last instant a Date can hold. */
 const MAX_DATE = 8.64e15;
 
@@ -226,6 +246,7 @@ export class MemoryStore extends Store implements SessionStore {
   }
 
   async create(id: string, record: SessionRecord): Promise<boolean> {
+    checkRecord('create', record);
     return this[NOW].create(id, record);
   }
 
@@ -234,6 +255,7 @@ export class MemoryStore extends Store implements SessionStore {
   }
 
   async set(id: string, record: SessionRecord): Promise<void> {
+    checkRecord('set', record);
     const key = this.keyOf(id);
     this.put(key, record, this.userOf(key));
   }
@@ -263,6 +285,21 @@ export class MemoryStore extends Store implements SessionStore {
     const more = start + limit < keys.length;
     if (!more) this.listing = null;
     return { sessions, cursor: more ? String(start + limit) : null };
+  }
+
+  /**
+   * express-session's `all`: every live session in express-session's shape, expired ones dropped. Keyed by
+   * handle: the store never holds a session ID (called with a callback, as express-session's, too).
+   */
+  async all(): Promise<Record<string, Record<string, unknown>>> {
+    this.sweep(Number.POSITIVE_INFINITY);
+    const sessions: Record<string, Record<string, unknown>> = {};
+    for (const shard of this.shards)
+      for (const key of [...shard.keys()]) {
+        const record = this.read(key);
+        if (record) sessions[key] = toExpressSessionWithMeta(record);
+      }
+    return sessions;
   }
 
   /** O(expired): sweeps what has expired, then reads a counter. */

@@ -9,7 +9,8 @@ import {
   StoreTimeoutError,
   StoreUnavailableError,
 } from '../core/errors.js';
-import { DEFAULT_TTL_MS, fromExpressSession, toExpressSession } from '../core/serializer.js';
+import { DEFAULT_TTL_MS, fromExpressSession, toExpressSessionWithMeta } from '../core/serializer.js';
+import { isoString } from '../core/time.js';
 import type {
   Callback,
   ListOptions,
@@ -125,8 +126,13 @@ export function toStoreError(operation: string, error: unknown): SessionError {
   return new StoreError(operation, error);
 }
 
-/** Runs one store operation bounded by `timeoutMs`, with errors mapped by `toStoreError`. */
-export function runBounded<T>(operation: string, timeoutMs: number, run: () => Promise<T>): Promise<T> {
+/** Runs one store operation bounded by `timeoutMs`, with errors mapped by `map` (`toStoreError` by default). */
+export function runBounded<T>(
+  operation: string,
+  timeoutMs: number,
+  run: () => Promise<T>,
+  map: (operation: string, error: unknown) => unknown = toStoreError,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new StoreTimeoutError(operation, timeoutMs)), timeoutMs);
     timer.unref();
@@ -135,7 +141,7 @@ export function runBounded<T>(operation: string, timeoutMs: number, run: () => P
       pending = run();
     } catch (error) {
       clearTimeout(timer);
-      reject(toStoreError(operation, error));
+      reject(map(operation, error));
       return;
     }
     pending.then(
@@ -145,7 +151,7 @@ export function runBounded<T>(operation: string, timeoutMs: number, run: () => P
       },
       (error) => {
         clearTimeout(timer);
-        reject(toStoreError(operation, error));
+        reject(map(operation, error));
       },
     );
   });
@@ -290,15 +296,21 @@ async function expressCall(
   switch (name) {
     case 'get': {
       const record = (await impl.call(store, args[0])) as SessionRecord | null;
-      return record ? toExpressSession(record) : undefined;
+      if (!record) return undefined;
+      const sess = toExpressSessionWithMeta(record);
+      // The deadline moved with every touch; a cookie with a maxAge expires then, as the middleware says.
+      const cookie = sess.cookie as { originalMaxAge?: unknown; expires?: unknown };
+      if (typeof cookie.originalMaxAge === 'number') cookie.expires = isoString(record.expiresAt);
+      return sess;
     }
     case 'set': {
       const sid = args[0] as string;
       const plain = JSON.parse(JSON.stringify(args[1] ?? {})) as Record<string, unknown>;
       const existing = (await store.get(sid)) as SessionRecord | null;
+      // What the record says of itself (a sessionkit bridge embeds it) first, then what the store had.
       const record = fromExpressSession(plain, now, store.ttl, {
-        createdAt: existing?.createdAt ?? now,
-        userId: existing?.userId ?? null,
+        createdAt: existing?.createdAt,
+        userId: existing?.userId,
       });
       return impl.call(store, sid, record);
     }
@@ -311,7 +323,7 @@ async function expressCall(
     case 'all': {
       const sessions: Record<string, unknown> = {};
       for (const summary of await allSummaries(store)) {
-        sessions[summary.handle] = toExpressSession({ ...summary, cookie: { originalMaxAge: null } });
+        sessions[summary.handle] = toExpressSessionWithMeta({ ...summary, cookie: { originalMaxAge: null } });
       }
       return sessions;
     }
