@@ -83,8 +83,16 @@ interface RequestContext {
   late: unknown;
 }
 
-/** express-session's store methods: an application may wrap or replace them on the instance. */
-const EXPRESS_METHODS = ['get', 'set', 'destroy', 'touch'] as const;
+/**
+ * express-session's store methods, an application may wrap or replace them on the instance, with the
+ * number of parameters express-session calls them with (the callback last).
+ */
+const EXPRESS_METHODS = [
+  ['get', 2],
+  ['set', 3],
+  ['destroy', 2],
+  ['touch', 3],
+] as const;
 
 /** An express-session store's error as it reported it, but an unreachable backend, which is a 503 (fail closed). */
 function asReported(operation: string, error: unknown): unknown {
@@ -395,6 +403,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (context.ephemeral) return;
     const result = await this.write(session, true, context);
     if (result === 'lost') throw new SessionNotFoundError('save');
+    sessionStateOf(session).saved = true;
   }
 
   async login(session: Session, userId: string): Promise<void> {
@@ -445,7 +454,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     // Also under resave, which writes the whole session anyway: whether the data changed decides the cookie.
     const changes = diff(session, state.snapshot);
     const cookieChanged = state.cookieSnapshot === null || !hasShape(session.cookie, state.cookieSnapshot);
-    if (resave || force || changes.changed || cookieChanged || userChanged) {
+    // As express-session: resave writes a session the application did not save itself during the request.
+    if ((resave && !state.saved) || force || changes.changed || cookieChanged || userChanged) {
       context.quiet = !force && !changes.changed && !cookieChanged && !userChanged;
       // resave: express-session's whole-object write; otherwise only the keys this request changed.
       let delta: SessionDelta;
@@ -529,6 +539,18 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       }
       return 'update';
     };
+    if (store === this.expressWay) {
+      // express-session saves by writing the whole session (`set`), which its doubles count and fail.
+      const record: SessionRecord = {
+        data: dataOf(session),
+        cookie: session.cookie.data,
+        expiresAt: delta.expiresAt,
+        createdAt: state.createdAt,
+        lastSeenAt: now,
+        userId: state.userId,
+      };
+      return this.call(store, 'set', () => store.set(state.id, record)).then(() => updated(true));
+    }
     return this.viaStore(store, 'update', [state.id, delta], updated);
   }
 
@@ -706,6 +728,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       touched: false,
       issueCookie: false,
       dataWritten: false,
+      saved: false,
     };
     this.install(req, context, new Session(this, req, state, cookie, record.data));
   }
@@ -739,6 +762,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       touched: false,
       issueCookie: false,
       dataWritten: false,
+      saved: false,
     };
     const session = new Session(this, req, state, cookie, data);
     this.install(req, context, session);
@@ -821,10 +845,17 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const { store } = this;
     if (!(store instanceof Store)) return store;
     const methods = store as unknown as Record<string, unknown>;
-    for (const name of EXPRESS_METHODS) {
+    for (const [name, arity] of EXPRESS_METHODS) {
       const method = methods[name];
-      // Our own methods are the callback-accepting wrappers the Store base installed (see store.ts).
-      if (typeof method === 'function' && unbridged(method) === method) {
+      // Our own methods are the callback-accepting wrappers the Store base installed (see store.ts). A
+      // replacement is express-session's kind when it declares express-session's parameters or forwards
+      // whatever it is given (`function () { … apply(this, arguments) }`, a spy); one declaring fewer
+      // (`(id) => …`) is a wrapper of the promise contract, called as such.
+      if (
+        typeof method === 'function' &&
+        unbridged(method) === method &&
+        (method.length === 0 || method.length >= arity)
+      ) {
         this.expressWay ??= new ExpressStoreBridge(store as unknown as ExpressStoreLike, this.options.ttl);
         return this.expressWay;
       }

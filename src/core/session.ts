@@ -23,6 +23,8 @@ export interface SessionState {
   issueCookie: boolean;
   /** A write during this request carried changed data or a changed user (express-session's "modified"). */
   dataWritten: boolean;
+  /** The application saved it explicitly (`save()`) during this request: `resave` need not write it again. */
+  saved: boolean;
 }
 
 /** The operations a Session delegates to the manager that made it. */

@@ -8,9 +8,13 @@ import {
 import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../core/types.js';
 import type { ExpressStoreLike, SessionStore } from './store.js';
 
-function call<T>(fn: (callback: (err: unknown, value?: T) => void) => void): Promise<T | undefined> {
+function call<T>(fn: (callback: (err: unknown, value?: T) => void) => unknown): Promise<T | undefined> {
   return new Promise((resolve, reject) => {
-    fn((err, value) => (err ? reject(err) : resolve(value)));
+    const returned = fn((err, value) => (err ? reject(err) : resolve(value)));
+    // A method that returns a promise may fail through it rather than its callback. Its value is not
+    // taken: an async method may settle before the callback it hands its answer to.
+    if (typeof (returned as PromiseLike<T> | null)?.then === 'function')
+      (returned as PromiseLike<T>).then(undefined, reject);
   });
 }
 

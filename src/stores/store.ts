@@ -263,14 +263,18 @@ export function unbridged(method: unknown): unknown {
 }
 
 function installExpressBridge(store: Store & SessionStore): void {
+  // The store's own methods: an application may replace the public ones (store.get = …) with functions
+  // that take express-session's callbacks only, which this store's own work must not call.
+  const own: Partial<Record<string, AnyFn>> = {};
   for (const name of EXPRESS_METHODS) {
     const impl = (store as unknown as Record<string, AnyFn | undefined>)[name];
     if (typeof impl !== 'function') continue;
+    own[name] = impl;
     const wrapped = function (this: Store & SessionStore, ...args: unknown[]) {
       const last = args[args.length - 1];
       if (typeof last !== 'function') return impl.apply(this, args);
       args.pop();
-      expressCall(this, name, impl, args).then(
+      expressCall(this, name, impl, args, own).then(
         (value) => (last as Callback<unknown>)(null, value),
         (error) => (last as Callback<unknown>)(error as Error),
       );
@@ -291,6 +295,7 @@ async function expressCall(
   name: (typeof EXPRESS_METHODS)[number],
   impl: AnyFn,
   args: unknown[],
+  own: Partial<Record<string, AnyFn>>,
 ): Promise<unknown> {
   const now = Date.now();
   switch (name) {
@@ -306,7 +311,7 @@ async function expressCall(
     case 'set': {
       const sid = args[0] as string;
       const plain = JSON.parse(JSON.stringify(args[1] ?? {})) as Record<string, unknown>;
-      const existing = (await store.get(sid)) as SessionRecord | null;
+      const existing = (await (own.get ?? store.get).call(store, sid)) as SessionRecord | null;
       // What the record says of itself (a sessionkit bridge embeds it) first, then what the store had.
       const record = fromExpressSession(plain, now, store.ttl, {
         createdAt: existing?.createdAt,
