@@ -11,7 +11,7 @@ import { Store } from './stores/store.js';
 const session = Object.assign(createSessionMiddleware, { Store, MemoryStore, Session, Cookie });
 
 export default session;
-export type { SessionMiddleware, SessionRequest } from './adapters/express.js';
+export type { SessionkitRequest, SessionMiddleware, SessionRequest } from './adapters/express.js';
 export { Cookie, type CookieOptions } from './core/cookie.js';
 export * from './core/errors.js';
 export { generateId, storageKey as sessionHandle } from './core/id.js';

@@ -7,13 +7,25 @@ import type { SessionData } from '../core/types.js';
 import type { ExpressStoreLike, SessionStore } from '../stores/store.js';
 import { isConnectionError } from '../stores/store.js';
 
+/**
+ * What the middleware adds to a request, typed. sessionkit declares only `sessionID` on Express's request
+ * itself: @types/express-session (which connect-redis's and other stores' typings import) declares
+ * `session` and `sessionStore` there with its own types, and two declarations of one property must agree.
+ * An application without it types `req.session` everywhere with one line:
+ *
+ *   declare global { namespace Express { interface Request extends import('sessionkit').SessionkitRequest {} } }
+ */
+export interface SessionkitRequest<Data = SessionData> {
+  /** The session (sessionkit). Type its data by augmenting `SessionData` from 'sessionkit'. */
+  session: TypedSession<Data>;
+  sessionID: string;
+  sessionStore: SessionStore | ExpressStoreLike;
+}
+
 declare global {
   namespace Express {
     interface Request {
-      /** The session (sessionkit). Type its data by augmenting `SessionData` from 'sessionkit'. */
-      session: TypedSession<SessionData>;
       sessionID: string;
-      sessionStore: SessionStore | ExpressStoreLike;
     }
   }
 }
