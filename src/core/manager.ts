@@ -848,13 +848,14 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     for (const [name, arity] of EXPRESS_METHODS) {
       const method = methods[name];
       // Our own methods are the callback-accepting wrappers the Store base installed (see store.ts). A
-      // replacement is express-session's kind when it declares express-session's parameters or forwards
-      // whatever it is given (`function () { … apply(this, arguments) }`, a spy); one declaring fewer
-      // (`(id) => …`) is a wrapper of the promise contract, called as such.
+      // replacement is express-session's kind when it declares express-session's parameters, or is a plain
+      // function forwarding whatever it is given (`function () { … apply(this, arguments) }`); one
+      // declaring fewer (`(id) => …`) or an async forwarder (instrumentation, proxies) wraps the promise
+      // contract and is called as such, keeping the store's atomic merges.
       if (
         typeof method === 'function' &&
         unbridged(method) === method &&
-        (method.length === 0 || method.length >= arity)
+        (method.length >= arity || (method.length === 0 && !isAsync(method)))
       ) {
         this.expressWay ??= new ExpressStoreBridge(store as unknown as ExpressStoreLike, this.options.ttl);
         return this.expressWay;
@@ -934,6 +935,10 @@ function callNow<T>(operation: string, run: () => T): T {
   } catch (error) {
     throw toStoreError(operation, error);
   }
+}
+
+function isAsync(fn: unknown): boolean {
+  return (fn as { constructor?: { name?: string } }).constructor?.name === 'AsyncFunction';
 }
 
 /** The request's `req.secret` (cookie-parser's) as the only secret, when `session()` was given none. */
