@@ -146,6 +146,24 @@ describe.each(expressVersions)('drop-in behaviour on $name', ({ create }) => {
       }
     });
 
+    it('async forwarders of every method (instrumentation) keep the atomic merge: no whole set', async () => {
+      // Not express-session's kind: an async function answers through its promise (sessionkit only).
+      const store = new MemoryStore();
+      const calls: string[] = [];
+      const methods = store as unknown as Record<string, (...args: unknown[]) => unknown>;
+      for (const name of ['get', 'set', 'destroy', 'touch', 'update', 'create']) {
+        const original = methods[name] as (...args: unknown[]) => unknown;
+        methods[name] = async (...args: unknown[]) => {
+          calls.push(name);
+          return original.apply(store, args);
+        };
+      }
+      const { app } = counterApp('sessionkit', { store });
+      const first = await request(app).get('/set').expect(200, '1');
+      await request(app).get('/set').set('Cookie', cookieOf(first)).expect(200, '2');
+      expect(calls).toEqual(['create', 'get', 'update']);
+    });
+
     it('a promise-contract wrapper of get() keeps working as one (sessionkit only)', async () => {
       const store = new MemoryStore();
       const { app } = counterApp('sessionkit', { store });
