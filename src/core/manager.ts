@@ -137,6 +137,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   private readonly contextKey = Symbol('sessionkit.context');
   /** The store behind a bridge, once the application replaced one of its express-session methods (see `channel`). */
   private expressWay: ExpressStoreBridge | null = null;
+  /** The store's express-session methods as `channel` last judged them, and its verdict. */
+  private readonly judged: unknown[] = [];
+  private judgedWay: SessionStore | null = null;
 
   constructor(options: SessionOptions<Req>) {
     super();
@@ -317,7 +320,11 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (context === undefined || context.late === undefined) return;
     const { late } = context;
     context.late = undefined;
-    finished(res, () => next(late));
+    // As any store failure under `onStoreError: 'anonymous'`: reported, not passed on.
+    const absorbed =
+      this.options.onStoreError === 'anonymous' &&
+      ((late instanceof SessionError && late.status === 503) || isConnectionError(late));
+    finished(res, () => (absorbed ? this.report(late) : next(late)));
   }
 
   /** The Set-Cookie values once `write` did what it did. */
@@ -843,8 +850,27 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    */
   private channel(): SessionStore {
     const { store } = this;
-    if (!(store instanceof Store)) return store;
     const methods = store as unknown as Record<string, unknown>;
+    // Per request: the same four methods as last time (nearly always) need no second look.
+    const { judged } = this;
+    if (
+      this.judgedWay !== null &&
+      methods.get === judged[0] &&
+      methods.set === judged[1] &&
+      methods.destroy === judged[2] &&
+      methods.touch === judged[3]
+    )
+      return this.judgedWay;
+    judged[0] = methods.get;
+    judged[1] = methods.set;
+    judged[2] = methods.destroy;
+    judged[3] = methods.touch;
+    this.judgedWay = this.judgeChannel(store, methods);
+    return this.judgedWay;
+  }
+
+  private judgeChannel(store: SessionStore, methods: Record<string, unknown>): SessionStore {
+    if (!(store instanceof Store)) return store;
     for (const [name, arity] of EXPRESS_METHODS) {
       const method = methods[name];
       // Our own methods are the callback-accepting wrappers the Store base installed (see store.ts). A
