@@ -18,11 +18,14 @@ export class SessionError extends Error {
   }
 }
 
-/** An option passed to `session()` or to a store is missing or invalid. Thrown at construction time. */
+/**
+ * An option passed to `session()` or to a store is missing or invalid. Thrown at construction time, worded
+ * as express-session words its own ("genid option must be a function").
+ */
 export class OptionsError extends SessionError {
   readonly option: string;
   constructor(option: string, message: string) {
-    super('ERR_INVALID_OPTION', `sessionkit: option \`${option}\` ${message}`);
+    super('ERR_INVALID_OPTION', `sessionkit: ${option} option ${message}`);
     this.option = option;
   }
 }

@@ -883,6 +883,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
         unbridged(method) === method &&
         (method.length >= arity || (method.length === 0 && !isAsync(method)))
       ) {
+        this.warnOnce(
+          `the store's ${name}() was replaced; it is called as express-session calls it (callbacks, whole-session writes, no atomic merges); wrap it with an async function to keep sessionkit's contract`,
+        );
         this.expressWay ??= new ExpressStoreBridge(store as unknown as ExpressStoreLike, this.options.ttl);
         return this.expressWay;
       }

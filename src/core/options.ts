@@ -200,7 +200,7 @@ export function resolveOptions<Req>(given: SessionOptions<Req>): ResolvedOptions
   check(
     options.unset === undefined || options.unset === 'keep' || options.unset === 'destroy',
     'unset',
-    "must be 'keep' or 'destroy'",
+    'must be "destroy" or "keep"',
   );
   check(options.genid === undefined || typeof options.genid === 'function', 'genid', 'must be a function');
   check(options.skip === undefined || typeof options.skip === 'function', 'skip', 'must be a function');

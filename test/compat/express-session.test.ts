@@ -47,6 +47,15 @@ async function until(list: unknown[], count: number): Promise<void> {
 
 const kinds: Factory[] = ['express-session', 'sessionkit'];
 
+function captureError(run: () => unknown): Error {
+  try {
+    run();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a throw');
+}
+
 describe.each(expressVersions)('drop-in behaviour on $name', ({ create }) => {
   /** An app with `/set` (modifies), `/get` (reads) and `/` (answers with the session's keys). */
   function counterApp(kind: Factory, options: Record<string, unknown>, before?: RequestHandler) {
@@ -278,6 +287,13 @@ describe.each(expressVersions)('drop-in behaviour on $name', ({ create }) => {
         expect(make({ genid: 'bogus' }), kind).toThrow(/genid.*must/);
         expect(make({ unset: 'bogus' }), kind).toThrow(/unset.*must/);
         expect(make({ secret: [] }), kind).toThrow(/secret option array/);
+      }
+      // express-session's exact words, with sessionkit's prefix and code.
+      for (const options of [{ genid: 'bogus' }, { unset: 'bogus' }, { secret: [] }]) {
+        const theirs = captureError(() => middlewareFor('express-session', options));
+        expect(captureError(() => middlewareFor('sessionkit', options)).message).toContain(
+          theirs.message.split(' strings')[0],
+        );
       }
       expect(() => session({ secret: [] })).toThrow(expect.objectContaining({ code: 'ERR_SECRET_REQUIRED' }));
       expect(() => session({ genid: 'bogus' as never })).toThrow(
