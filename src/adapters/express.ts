@@ -180,12 +180,13 @@ function holdResponse(manager: SessionManager<Carrier>, req: Carrier, res: Serve
     return;
   }
   const target = res as unknown as Record<Held, Method>;
-  for (const name of HELD) {
-    const original = target[name];
-    target[name] = function held(...args: unknown[]) {
-      return hold.released ? original.apply(res, args) : hold.call(name, args, original);
-    };
-  }
+  for (const name of HELD) target[name] = heldMethod(hold, res, name, target[name]);
+}
+
+/** A response's own held method. Returned anonymous: the build's keepNames would name it on every response. */
+function heldMethod(hold: Hold, res: ServerResponse, name: Held, original: Method): Method {
+  return (...args: unknown[]) =>
+    hold.released ? original.apply(res, args) : hold.call(name, args, original);
 }
 
 /** The prototype just above `ServerResponse.prototype` in the response's chain, if it is not that itself. */
@@ -359,7 +360,9 @@ function mergeIntoRawHeaders(headers: unknown[], cookies: string[]): void {
 /** Whether the response already carries a Set-Cookie for `name` (set with setHeader or in writeHead's headers). */
 function setsCookie(res: ServerResponse, writeHeadArgs: unknown[] | undefined, name: string): boolean {
   const values: unknown[] = [];
-  const add = (value: unknown) => values.push(...(Array.isArray(value) ? value : [value]));
+  const add = (value: unknown): void => {
+    values.push(...(Array.isArray(value) ? value : [value]));
+  };
   add(res.getHeader('Set-Cookie'));
   const headersArg = writeHeadArgs?.find((arg, i) => i > 0 && typeof arg === 'object' && arg !== null);
   if (Array.isArray(headersArg)) {

@@ -514,7 +514,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     state: SessionState,
     record: SessionRecord,
   ): WriteResult | Promise<WriteResult> {
-    const created = (ok: boolean): WriteResult => {
+    // The answers are handed over as anonymous functions: the build keeps names (keepNames) by naming each
+    // named function when it is made, which would cost a call per request here.
+    return this.viaStore(store, 'create', [state.id, record], (ok: boolean): WriteResult => {
       if (!ok)
         throw new SessionError('ERR_SESSION_EXISTS', 'sessionkit: a session with the generated ID exists');
       this.markSaved(session, state, record.lastSeenAt, record.data);
@@ -522,8 +524,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       state.issueCookie = true;
       this.emitFor('create', state.id);
       return 'create';
-    };
-    return this.viaStore(store, 'create', [state.id, record], created);
+    });
   }
 
   private updateStored(
@@ -535,17 +536,6 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     now: number,
     modified: boolean,
   ): WriteResult | Promise<WriteResult> {
-    const updated = (ok: boolean): WriteResult => {
-      if (!ok) return 'lost';
-      if (modified) state.dataWritten = true;
-      if (changes !== null) {
-        recordWritten(state.snapshot, changes);
-        this.markSaved(session, state, now, null);
-      } else {
-        this.markSaved(session, state, now, delta.set);
-      }
-      return 'update';
-    };
     if (store === this.expressWay) {
       // express-session saves by writing the whole session (`set`), which its doubles count and fail.
       const record: SessionRecord = {
@@ -556,9 +546,33 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
         lastSeenAt: now,
         userId: state.userId,
       };
-      return this.call(store, 'set', () => store.set(state.id, record)).then(() => updated(true));
+      return this.call(store, 'set', () => store.set(state.id, record)).then(() =>
+        this.updated(true, session, state, delta, changes, now, modified),
+      );
     }
-    return this.viaStore(store, 'update', [state.id, delta], updated);
+    return this.viaStore(store, 'update', [state.id, delta], (ok: boolean) =>
+      this.updated(ok, session, state, delta, changes, now, modified),
+    );
+  }
+
+  private updated(
+    ok: boolean,
+    session: Session,
+    state: SessionState,
+    delta: SessionDelta,
+    changes: Changes | null,
+    now: number,
+    modified: boolean,
+  ): WriteResult {
+    if (!ok) return 'lost';
+    if (modified) state.dataWritten = true;
+    if (changes !== null) {
+      recordWritten(state.snapshot, changes);
+      this.markSaved(session, state, now, null);
+    } else {
+      this.markSaved(session, state, now, delta.set);
+    }
+    return 'update';
   }
 
   private touchStored(
@@ -567,13 +581,12 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     expiresAt: number,
     now: number,
   ): WriteResult | Promise<WriteResult> {
-    const touched = (ok: boolean): WriteResult => {
+    return this.viaStore(store, 'touch', [state.id, expiresAt, now], (ok: boolean): WriteResult => {
       if (!ok) return 'lost';
       state.lastSeenAt = now;
       state.touched = false;
       return 'touch';
-    };
-    return this.viaStore(store, 'touch', [state.id, expiresAt, now], touched);
+    });
   }
 
   /** Records what the store now holds; `data: null` when the snapshot was already brought up to date. */
