@@ -47,6 +47,8 @@ export default defineConfig([
     shims: true,
     target: 'node20',
     splitting: true,
+    // Class names as written (warnings print `[MemoryStore]`, stack traces `MemoryStore.set`), not `_class`.
+    keepNames: true,
     external,
   },
   {

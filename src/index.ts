@@ -14,7 +14,7 @@ const session = Object.assign(createSessionMiddleware, { Store, MemoryStore, Ses
 // for writing a store are in `sessionkit/store`; the rest is in `sessionkit/internals`, with no promise
 // of stability.
 export default session;
-export type { SessionMiddleware, SessionRequest } from './adapters/express.js';
+export type { SessionkitRequest, SessionMiddleware, SessionRequest } from './adapters/express.js';
 export { type OnStale, requireRecentAuth } from './adapters/recent-auth.js';
 export { checkRecentAuth, ReauthenticationRequiredError } from './core/auth-time.js';
 export { Cookie, type CookieOptions } from './core/cookie.js';
@@ -35,6 +35,7 @@ export type { EncryptionKey, EncryptionOptions } from './core/encryption.js';
 export {
   CorruptSessionError,
   InvalidArgumentError,
+  InvalidRecordError,
   InvalidUserIdError,
   NotSupportedError,
   OptionsError,

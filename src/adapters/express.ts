@@ -8,13 +8,25 @@ import type { SessionData } from '../core/types.js';
 import type { ExpressStoreLike, SessionStore } from '../stores/store.js';
 import { isConnectionError } from '../stores/store.js';
 
+/**
+ * What the middleware adds to a request, typed. sessionkit declares only `sessionID` on Express's request
+ * itself: @types/express-session (which connect-redis's and other stores' typings import) declares
+ * `session` and `sessionStore` there with its own types, and two declarations of one property must agree.
+ * An application without it types `req.session` everywhere with one line:
+ *
+ *   declare global { namespace Express { interface Request extends import('sessionkit').SessionkitRequest {} } }
+ */
+export interface SessionkitRequest<Data = SessionData> {
+  /** The session (sessionkit). Type its data by augmenting `SessionData` from 'sessionkit'. */
+  session: TypedSession<Data>;
+  sessionID: string;
+  sessionStore: SessionStore | ExpressStoreLike;
+}
+
 declare global {
   namespace Express {
     interface Request {
-      /** The session (sessionkit). Type its data by augmenting `SessionData` from 'sessionkit'. */
-      session: TypedSession<SessionData>;
       sessionID: string;
-      sessionStore: SessionStore | ExpressStoreLike;
     }
   }
 }
@@ -59,11 +71,16 @@ export function session<Data = SessionData>(
       next();
       return;
     }
-    let loading: Promise<void> | undefined;
+    let loading: Promise<void> | undefined | null;
     try {
       loading = manager.open(carrier);
     } catch (error) {
       openFailed(manager, carrier, next, error);
+      return;
+    }
+    // Outside the cookie's Path: no session, as in express-session.
+    if (loading === null) {
+      next();
       return;
     }
     // Ready now (no cookie, or sessionkit's MemoryStore): the app runs in this same tick, with no closure.
@@ -169,9 +186,9 @@ function holdResponse(manager: SessionManager<Carrier>, req: Carrier, res: Serve
   for (const name of HELD) {
     const original = target[name];
     foreignBelow ||= original !== (ServerResponse.prototype as unknown as Record<Held, Method>)[name];
-    own[name] = target[name] = function held(...args: unknown[]) {
-      return hold.phase === DONE ? original.apply(res, args) : hold.call(name, args, original);
-    };
+    // Anonymous: the build's keepNames would otherwise name a new function on every response.
+    own[name] = target[name] = (...args: unknown[]) =>
+      hold.phase === DONE ? original.apply(res, args) : hold.call(name, args, original);
   }
   hold.ownMethods = foreignBelow ? null : own;
 }
@@ -337,23 +354,25 @@ class Hold {
       if (queue !== null) {
         this.addCookies(cookies, queue.find(([name]) => name === 'writeHead')?.[1]);
         for (const [, args, original] of queue) original.apply(this.res, args);
-        return;
-      }
-      if (gate === null) return;
-      const expected = this.expected ?? [];
-      this.expected = null;
-      if (!sameValues(cookies, expected)) {
-        if (gate.headerBuilt())
-          gate.replaceCookies(expected, cookies, this.manager.options.noStoreWithCookie);
-        else {
-          removeSetCookies(this.res, expected);
-          this.addCookies(cookies, undefined);
+      } else if (gate !== null) {
+        const expected = this.expected ?? [];
+        this.expected = null;
+        if (!sameValues(cookies, expected)) {
+          if (gate.headerBuilt())
+            gate.replaceCookies(expected, cookies, this.manager.options.noStoreWithCookie);
+          else {
+            removeSetCookies(this.res, expected);
+            this.addCookies(cookies, undefined);
+          }
         }
+        gate.open();
       }
-      gate.open();
     } catch (error) {
       this.broken(error);
+      return;
     }
+    // A store error the commit kept for after the response (express-session reports it to next(err)).
+    this.manager.reportLate(this.req, this.res, this.next);
   }
 
   /** The response's end after it went out: store what changed since its first byte, before its last. */
@@ -385,6 +404,14 @@ class Hold {
 
   private addCookies(cookies: string[], writeHeadArgs: unknown[] | undefined): void {
     if (cookies.length === 0) return;
+    // The application cleared the cookie itself (res.clearCookie after destroy): one clearing header is enough.
+    const { name } = this.manager.options;
+    if (
+      cookies.length === 1 &&
+      cookies[0]?.startsWith(`${name}=;`) &&
+      setsCookie(this.res, writeHeadArgs, name)
+    )
+      return;
     addSetCookie(this.res, writeHeadArgs, cookies);
     // A shared cache must never hand one user's Set-Cookie to another (C20), whatever the app gave.
     if (this.manager.options.noStoreWithCookie) addNoStore(this.res, writeHeadArgs);
@@ -745,6 +772,25 @@ function mergeIntoRawHeaders(headers: unknown[], cookies: string[]): void {
   }
   if (nested) headers.push(['Set-Cookie', all]);
   else headers.push('Set-Cookie', all);
+}
+
+/** Whether the response already carries a Set-Cookie for `name` (set with setHeader or in writeHead's headers). */
+function setsCookie(res: ServerResponse, writeHeadArgs: unknown[] | undefined, name: string): boolean {
+  const values: unknown[] = [];
+  const add = (value: unknown): void => {
+    values.push(...(Array.isArray(value) ? value : [value]));
+  };
+  add(res.getHeader('Set-Cookie'));
+  const headersArg = writeHeadArgs?.find((arg, i) => i > 0 && typeof arg === 'object' && arg !== null);
+  if (Array.isArray(headersArg)) {
+    const nested = headersArg.length > 0 && Array.isArray(headersArg[0]);
+    for (const [key, value] of nested ? (headersArg as [unknown, unknown][]) : chunk(headersArg))
+      if (String(key).toLowerCase() === 'set-cookie') add(value);
+  } else if (headersArg) {
+    for (const [key, value] of Object.entries(headersArg as OutgoingHttpHeaders))
+      if (key.toLowerCase() === 'set-cookie') add(value);
+  }
+  return values.some((value) => typeof value === 'string' && value.startsWith(`${name}=`));
 }
 
 function chunk(flat: unknown[]): [unknown, unknown][] {

@@ -39,9 +39,10 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
   const noStore = manager.options.noStoreWithCookie;
 
   const middleware = async (ctx: Context, next: Next): Promise<void> => {
-    const carrier = ctx as Carrier;
+    // Koa's `ctx.cookies` is its cookie jar, not a parsed-cookie record; a name it lacks reads as absent.
+    const carrier = ctx as unknown as Carrier;
     // Mounted twice, or exempt: no session work at all.
-    if (carrier.session || skip?.(ctx)) {
+    if (carrier.session || skip?.(carrier)) {
       await next();
       return;
     }

@@ -23,20 +23,21 @@ function absorbed<C extends SessionRequestLike>(manager: Manager<C>, error: unkn
 
 /**
  * Loads the carrier's session. `undefined` when it is ready now (no cookie, or the in-process
- * MemoryStore), else a promise. A store failure rejects (a SessionError, status 503) unless
+ * MemoryStore, or a request outside the cookie's Path, which gets no session, as with express-session),
+ * else a promise. A store failure rejects (a SessionError, status 503) unless
  * `onStoreError: 'anonymous'`, which gives a fresh session that is never stored.
  */
 export function openSession<C extends SessionRequestLike>(
   manager: Manager<C>,
   carrier: C & SessionCarrier,
 ): undefined | Promise<void> {
-  let loading: undefined | Promise<void>;
+  let loading: undefined | null | Promise<void>;
   try {
     loading = manager.open(carrier);
   } catch (error) {
     loading = Promise.reject(error);
   }
-  if (loading === undefined) return undefined;
+  if (loading === undefined || loading === null) return undefined;
   return loading.catch((error: unknown) => openAnonymously(manager, carrier, error));
 }
 

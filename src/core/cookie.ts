@@ -3,8 +3,11 @@ import { isoString } from './time.js';
 import type { CookieData, CookiePriority, SameSite } from './types.js';
 
 export interface CookieOptions {
-  /** Lifetime in milliseconds; `null`/absent makes a browser-session cookie. */
-  maxAge?: number | null;
+  /**
+   * Lifetime in milliseconds; `null`/absent makes a browser-session cookie. A Date is taken as the expiry
+   * (express-session accepts one, deprecated there too).
+   */
+  maxAge?: number | Date | null;
   expires?: Date | null;
   httpOnly?: boolean;
   /** `'auto'`: Secure when the request came over HTTPS (see the `proxy` option). */
@@ -38,7 +41,10 @@ export class Cookie {
       const given = options as CookieOptions & CookieData & Record<string, unknown>;
       const { maxAge, expires, originalMaxAge } = given;
       copyAttributes(this, given);
-      if (expires !== undefined && expires !== null) this.expires = new Date(expires);
+      // As express-session: a Date given is the very object `expires` returns; stored text is parsed.
+      if (expires !== undefined && expires !== null)
+        this.expires =
+          (expires as unknown) instanceof Date ? (expires as unknown as Date) : new Date(expires);
       else if (maxAge !== undefined && maxAge !== null) this.maxAge = maxAge;
       if (originalMaxAge !== undefined) this.originalMaxAge = originalMaxAge;
     }
@@ -58,9 +64,13 @@ export class Cookie {
     return this._expires ? this._expires.valueOf() - Date.now() : null;
   }
 
-  set maxAge(ms: number | null) {
+  set maxAge(ms: number | Date | null) {
+    if (ms instanceof Date) {
+      this.expires = ms;
+      return;
+    }
     if (ms !== null && ms !== undefined && typeof ms !== 'number') {
-      throw new TypeError('maxAge must be a number');
+      throw new TypeError('maxAge must be a number or Date');
     }
     // Not through the `expires` setter, which derives originalMaxAge from a second clock read: a
     // millisecond ticking in between made a 60000 maxAge 59999 (express-session's Cookie does that).
@@ -101,10 +111,13 @@ export class Cookie {
   }
 }
 
-/** Copies every defined option but the three about lifetime, as is (no rest object + delete: that leaves a slow object). */
+/**
+ * Copies every defined option but the three about lifetime, as is (no rest object + delete: that leaves a
+ * slow object). `data` is the getter of what a cookie serializes: express-session ignores it as an option.
+ */
 function copyAttributes(cookie: Cookie, given: Record<string, unknown>): void {
   for (const key of Object.keys(given)) {
-    if (key === 'maxAge' || key === 'expires' || key === 'originalMaxAge') continue;
+    if (key === 'maxAge' || key === 'expires' || key === 'originalMaxAge' || key === 'data') continue;
     const value = given[key];
     if (value !== undefined) (cookie as unknown as Record<string, unknown>)[key] = value;
   }

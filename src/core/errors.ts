@@ -18,18 +18,27 @@ export class SessionError extends Error {
   }
 }
 
-/** An option passed to `session()` or to a store is missing or invalid. Thrown at construction time. */
+/**
+ * An option passed to `session()` or to a store is missing or invalid. Thrown at construction time, worded
+ * as express-session words its own ("genid option must be a function").
+ */
 export class OptionsError extends SessionError {
   readonly option: string;
   constructor(option: string, message: string) {
-    super('ERR_INVALID_OPTION', `sessionkit: option \`${option}\` ${message}`);
+    super('ERR_INVALID_OPTION', `sessionkit: ${option} option ${message}`);
     this.option = option;
   }
 }
 
+/**
+ * No secret to sign with: none given to `session()` and none on the request (`req.secret`, which
+ * cookie-parser sets). The wording is express-session's, so handlers that match on it keep working.
+ */
 export class SecretRequiredError extends SessionError {
-  constructor() {
-    super('ERR_SECRET_REQUIRED', 'sessionkit: option `secret` is required (a string or a non-empty array)');
+  constructor(
+    message = 'sessionkit: secret option required for sessions (set `secret`, or cookie-parser with a secret)',
+  ) {
+    super('ERR_SECRET_REQUIRED', message);
   }
 }
 
@@ -115,12 +124,26 @@ export class SessionDataError extends SessionError {
   }
 }
 
-/** `reload()` or `save()` on a session the store no longer has. */
+/**
+ * `reload()` or `save()` on a session the store no longer has. `reload`'s message is express-session's own
+ * ("failed to load session"), which applications show or match.
+ */
 export class SessionNotFoundError extends SessionError {
   constructor(operation: string) {
-    super('ERR_SESSION_NOT_FOUND', `sessionkit: ${operation}: the session no longer exists in the store`, {
-      status: 500,
-    });
+    super(
+      'ERR_SESSION_NOT_FOUND',
+      operation === 'reload'
+        ? 'failed to load session'
+        : `sessionkit: ${operation}: the session no longer exists in the store`,
+      { status: 500 },
+    );
+  }
+}
+
+/** A record handed to a store's `create`/`set` that is not a session record (no `cookie` object, no times). */
+export class InvalidRecordError extends SessionError {
+  constructor(operation: string, reason: string) {
+    super('ERR_INVALID_RECORD', `sessionkit: ${operation}() needs a session record: ${reason}`);
   }
 }
 

@@ -1,13 +1,16 @@
 import { EventEmitter } from 'node:events';
+import { finished } from 'node:stream';
 import { ExpressStoreBridge } from '../stores/bridge.js';
 import { EncryptedStore } from '../stores/encrypted.js';
 import { MemoryStore, type MemoryStoreNow, NOW } from '../stores/memory.js';
 import {
   checkStoreUserId,
   type ExpressStoreLike,
+  isConnectionError,
   isNativeStore,
   runBounded,
   type SessionStore,
+  Store,
   toStoreError,
   unbridged,
 } from '../stores/store.js';
@@ -54,6 +57,7 @@ import {
 } from './diagnostics.js';
 import {
   CorruptSessionError,
+  SecretRequiredError,
   SessionError,
   SessionNotFoundError,
   SessionTooLargeError,
@@ -70,7 +74,7 @@ import {
 import { renewedId } from './renewal.js';
 import { stringifyJson, validateRecord } from './serializer.js';
 import { Session, type SessionController, type SessionState } from './session.js';
-import { sign, unsign } from './signature.js';
+import { type Secret, sign, unsign } from './signature.js';
 import type { SessionDelta, SessionRecord } from './types.js';
 
 /** What the middleware puts on the request, as express-session does. */
@@ -96,6 +100,30 @@ interface RequestContext {
   pending: Set<Promise<unknown>> | null;
   /** The commit's store write while it runs: a save() called meanwhile waits for it instead of racing it. */
   writing: Promise<unknown> | null;
+  /** What this request signs and verifies with: the `secret` option, or the request's `req.secret`. */
+  secrets: readonly Secret[];
+  /** The store as this request talks to it (see `channel`). */
+  store: SessionStore;
+  /** The commit's write carries nothing the application changed (a touch, a resave, an empty new session). */
+  quiet: boolean;
+  /** An error of such a write, reported to `next(err)` once the response is out (see `reportLate`). */
+  late: unknown;
+}
+
+/**
+ * express-session's store methods, an application may wrap or replace them on the instance, with the
+ * number of parameters express-session calls them with (the callback last).
+ */
+const EXPRESS_METHODS = [
+  ['get', 2],
+  ['set', 3],
+  ['destroy', 2],
+  ['touch', 3],
+] as const;
+
+/** An express-session store's error as it reported it, but an unreachable backend, which is a 503 (fail closed). */
+function asReported(operation: string, error: unknown): unknown {
+  return isConnectionError(error) ? toStoreError(operation, error) : error;
 }
 
 /** Longest stale cookie candidates tried per request (duplicate names, B04). */
@@ -145,6 +173,11 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * (Fastify's `request.protocol` under its `trustProxy`) replaces it once, at setup.
    */
   secureOf: (req: Req) => boolean = frameworkSecure;
+  /** The store behind a bridge, once the application replaced one of its express-session methods (see `channel`). */
+  private expressWay: ExpressStoreBridge | null = null;
+  /** The store's express-session methods as `channel` last judged them, and its verdict. */
+  private readonly judged: unknown[] = [];
+  private judgedWay: SessionStore | null = null;
 
   constructor(options: SessionOptions<Req>) {
     super();
@@ -175,9 +208,14 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * Loads the request's session, or makes a fresh one, and puts it on `req.session`. Without a session
    * cookie there is nothing to load: the fresh session is there when this returns, with no promise.
    */
-  open(req: Req & SessionCarrier): undefined | Promise<void> {
-    const context = this.newContext(req);
-    const candidates = readCookieValues(req.headers.cookie, this.options.name);
+  open(req: Req & SessionCarrier): undefined | null | Promise<void> {
+    const cookieOptions = this.cookieOptionsFor(req);
+    // Outside the cookie's Path the browser would never send the cookie back: no session at all (`null`),
+    // as express-session skips such requests.
+    if (this.outsidePath(req, cookieOptions)) return null;
+    const context = this.newContext(req, cookieOptions, this.options.secrets ?? requestSecret(req));
+    let candidates = readCookieValues(req.headers.cookie, this.options.name);
+    if (candidates.length === 0) candidates = this.parsedCookie(req, context);
     if (candidates.length === 0) {
       this.generate(req, context);
       this.trace?.opened(req.url, req.sessionID as string, 'fresh', 'no session cookie');
@@ -203,7 +241,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   ): undefined | Promise<void> {
     const last = Math.min(candidates.length, MAX_CANDIDATES);
     for (let i = from; i < last; i++) {
-      const id = this.verify(candidates[i] as string);
+      const id = this.verify(candidates[i] as string, context.secrets);
       if (id === null) continue;
       context.presentedId ??= id.value;
       if (!this.storeReady)
@@ -213,8 +251,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
           id.value,
           new StoreUnavailableError('get', 'the store reported a disconnect'),
         );
-      const getNow = this.storeNow('get');
-      const loaded = getNow ? this.loadNow(id.value, getNow) : this.load(id.value);
+      const getNow = context.store === this.store ? this.storeNow('get') : null;
+      const loaded = getNow ? this.loadNow(id.value, getNow) : this.load(context.store, id.value);
       if (loaded instanceof Promise) {
         return loaded.then((record) =>
           record
@@ -264,8 +302,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     context: RequestContext,
     oldId: string,
   ): Promise<void> {
-    const next = renewedId(this.options.secrets[0] as string, oldId);
-    const record = await this.load(next);
+    const next = renewedId(this.renewalSecret(), oldId);
+    const record = await this.load(context.store, next);
     if (record === null || record.data[RENEWED_KEY] !== undefined) {
       this.emitFor('unknown', oldId);
       this.generate(req, context);
@@ -276,16 +314,22 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
 
   /** A fresh session that is never stored: the `onStoreError: 'anonymous'` fallback. */
   openAnonymous(req: Req & SessionCarrier): void {
-    const context = this.contextFor(req) ?? this.newContext(req);
+    const context =
+      this.contextFor(req) ??
+      this.newContext(req, this.cookieOptionsFor(req), this.options.secrets ?? requestSecret(req));
     context.ephemeral = true;
     this.generate(req, context);
   }
 
   /** The request's bookkeeping, put on the request with `req.sessionStore` as express-session does. */
-  private newContext(req: Req & SessionCarrier): RequestContext {
+  private newContext(
+    req: Req & SessionCarrier,
+    cookieOptions: CookieOptions,
+    secrets: readonly Secret[],
+  ): RequestContext {
     const context: RequestContext = {
       session: undefined as unknown as Session,
-      cookieOptions: this.cookieOptionsFor(req),
+      cookieOptions,
       presentedId: null,
       resign: false,
       ephemeral: false,
@@ -293,6 +337,10 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       secure: null,
       pending: null,
       writing: null,
+      secrets,
+      store: this.channel(),
+      quiet: false,
+      late: undefined,
     };
     (req as unknown as Record<symbol, RequestContext>)[this.contextKey] = context;
     req.sessionStore = this.userStore;
@@ -308,6 +356,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   commit(req: Req & SessionCarrier): string[] | Promise<string[]> {
     const context = this.contextFor(req);
     if (!context || context.ephemeral) return [];
+    // As express-session: an ID the application replaced with a non-string names no session to store.
+    if (typeof req.sessionID !== 'string') return [];
     // An app may answer without waiting for destroy()/regenerate(): finish them before the first byte.
     if (context.pending !== null && context.pending.size > 0)
       return Promise.allSettled([...context.pending]).then(() => this.commit(req));
@@ -315,7 +365,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (req.session !== session) {
       // The application removed req.session (express-session's `unset`), or destroy() did.
       if (!context.ended && this.options.unset === 'destroy' && req.session == null) {
-        return this.endStored(sessionStateOf(session).id).then(() => {
+        return this.endStored(context.store, sessionStateOf(session).id).then(() => {
           context.ended = true;
           return this.commit(req);
         });
@@ -329,8 +379,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       if (!state.isNew && Date.now() - state.renewedAt >= renewAfter)
         return this.renew(req, session).then((result) => this.cookiesAfter(req, context, session, result));
     }
-    const wrote = this.write(session, false);
+    let wrote = this.write(session, false, context);
     if (typeof wrote === 'string') return this.cookiesAfter(req, context, session, wrote);
+    if (context.store instanceof ExpressStoreBridge) wrote = this.lateFailure(context, wrote);
     context.writing = wrote;
     return wrote.then((result) => {
       context.writing = null;
@@ -378,7 +429,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (req.session !== session) {
       if (!context.ended && this.options.unset === 'destroy' && req.session == null) {
         context.ended = true;
-        return this.destroyStored(sessionStateOf(session).id);
+        return this.destroyStored(context.store, sessionStateOf(session).id);
       }
       return undefined;
     }
@@ -390,7 +441,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       this.warnOnce('a new session was changed after the response started; its cookie could not be sent');
       return undefined;
     }
-    const wrote = this.write(session, true);
+    const wrote = this.write(session, true, context);
     return typeof wrote === 'string' ? undefined : wrote.then(() => undefined);
   }
 
@@ -402,6 +453,35 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   private joined(session: Session, work: Promise<void>): Promise<void> {
     const context = this.contextFor(session.req as SessionCarrier);
     return context === undefined ? work : this.track(context, work);
+  }
+
+  /**
+   * As express-session: a write to an express-session store that carries nothing the application changed
+   * (a touch, a resave, an empty new session) does not hold back the response when it fails; its error is
+   * kept for `next(err)` once the response is out. A failed write of a change still fails the response.
+   */
+  private lateFailure(context: RequestContext, wrote: Promise<WriteResult>): Promise<WriteResult> {
+    return wrote.catch((error: unknown) => {
+      if (!context.quiet) throw error;
+      context.late = error;
+      return 'none';
+    });
+  }
+
+  /**
+   * Hands an error kept by `lateFailure` to `next` once the response has gone out (an Express app's error
+   * handler sees it as express-session's tests do, on a response already sent).
+   */
+  reportLate(req: Req & SessionCarrier, res: NodeJS.WritableStream, next: (error: unknown) => void): void {
+    const context = this.contextFor(req);
+    if (context === undefined || context.late === undefined) return;
+    const { late } = context;
+    context.late = undefined;
+    // As any store failure under `onStoreError: 'anonymous'`: reported, not passed on.
+    const absorbed =
+      this.options.onStoreError === 'anonymous' &&
+      ((late instanceof SessionError && late.status === 503) || isConnectionError(late));
+    finished(res, () => (absorbed ? this.report(late) : next(late)));
   }
 
   /** The Set-Cookie values once `write` did what it did. */
@@ -418,7 +498,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
         wrote !== 'lost' &&
         (this.options.rolling ||
           context.resign ||
-          (wrote === 'update' && session.cookie.expires !== null) ||
+          // express-session's rule: a modified session whose cookie has an expiry. A resave or a touch is no
+          // modification (re-sending would extend the browser's expiry on every request, as `rolling`).
+          (state.dataWritten && session.cookie.expires !== null) ||
           // Against what the browser holds, not what the store holds: a write (or an explicit save()) of
           // a changed cookie has already brought the store's snapshot up to date.
           state.browserCookie === null ||
@@ -447,15 +529,16 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   private async renew(req: Req & SessionCarrier, session: Session): Promise<WriteResult> {
     const state = sessionStateOf(session);
     const oldId = state.id;
-    const newId = renewedId(this.options.secrets[0] as string, oldId);
+    const newId = renewedId(this.renewalSecret(), oldId);
     const now = Date.now();
     const data = dataOf(session);
     this.checkSize(data);
     const extra: Record<string, unknown> = { [RENEWED_AT_KEY]: now };
     if (state.authTime !== null) extra[AUTH_TIME_KEY] = state.authTime;
     const cookie = session.cookie.data;
-    const created = await this.call('create', () =>
-      this.store.create(newId, {
+    const { store } = this;
+    const created = await this.call(store, 'create', () =>
+      store.create(newId, {
         data: { ...data, ...extra },
         cookie,
         expiresAt: this.expiresAt(session, state, now),
@@ -469,19 +552,19 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     state.renewedAt = now;
     if (!created) {
       state.issueCookie = true;
-      return this.write(session, false);
+      return this.write(session, false, this.contextOf(req));
     }
     // The old record may have ended since this request loaded it (a logout, a revoke-all, or a renewal
     // whose result was then logged out): the new record must not outlive it.
-    const old = await this.call('get', () => this.store.get(oldId));
+    const old = await this.call(store, 'get', () => store.get(oldId));
     if (old === null || old.data[RENEWED_KEY] !== undefined) {
-      await this.destroyStored(newId);
+      await this.destroyStored(store, newId);
       return 'lost';
     }
     state.issueCookie = true;
     this.markSaved(session, state, now, data);
-    await this.call('set', () =>
-      this.store.set(oldId, {
+    await this.call(store, 'set', () =>
+      store.set(oldId, {
         data: { [RENEWED_KEY]: now },
         cookie,
         expiresAt: now + this.options.renewGrace,
@@ -504,7 +587,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const req = session.req as Req & SessionCarrier;
     const context = this.contextOf(req);
     const state = sessionStateOf(session);
-    await this.track(context, this.endStored(state.id));
+    await this.track(context, this.endStored(context.store, state.id));
     context.ended = true;
     const next = this.generate(req, context, keep ? dataOf(session) : undefined);
     if (keep) {
@@ -524,7 +607,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     // As express-session: req.session is gone at once, even before the store confirms.
     context.ended = true;
     if (req.session === session) req.session = undefined;
-    await this.track(context, this.endStored(sessionStateOf(session).id));
+    await this.track(context, this.endStored(context.store, sessionStateOf(session).id));
   }
 
   private async track<T>(context: RequestContext, work: Promise<T>): Promise<T> {
@@ -540,7 +623,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
 
   async reload(session: Session): Promise<void> {
     const state = sessionStateOf(session);
-    const record = await this.load(state.id);
+    const record = await this.load(this.contextOf(session.req as SessionCarrier).store, state.id);
     if (!record) throw new SessionNotFoundError('reload');
     for (const key of Object.keys(session))
       if (key !== 'cookie') delete (session as unknown as Record<string, unknown>)[key];
@@ -564,8 +647,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (context.ephemeral) return;
     // The commit's own write is in flight (the response started): write after it, never beside it.
     if (context.writing !== null) await context.writing.catch(() => undefined);
-    const result = await this.write(session, true);
+    const result = await this.write(session, true, context);
     if (result === 'lost') throw new SessionNotFoundError('save');
+    sessionStateOf(session).saved = true;
   }
 
   login(session: Session, userId: string): Promise<void> {
@@ -610,8 +694,13 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * 'create' | 'update' | 'touch' | 'none', or 'lost' when the store no longer had the session. Decides
    * synchronously: 'none' comes back at once, a store call as a promise.
    */
-  private write(session: Session, force: boolean): WriteResult | Promise<WriteResult> {
+  private write(
+    session: Session,
+    force: boolean,
+    context: RequestContext,
+  ): WriteResult | Promise<WriteResult> {
     const state = sessionStateOf(session);
+    const { store } = context;
     const now = Date.now();
     const expiresAt = this.expiresAt(session, state, now);
     const userChanged = state.userId !== state.storedUserId;
@@ -624,7 +713,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       this.trace?.write(state.id, 'create', force ? 'save() called' : 'new session');
       const data = dataOf(session);
       this.checkSize(data);
-      return this.createStored(session, state, {
+      context.quiet = !force && state.userId === null && !hasData(session);
+      return this.createStored(store, session, state, {
         data: state.authTime === null ? data : { ...data, [AUTH_TIME_KEY]: state.authTime },
         cookie: session.cookie.data,
         expiresAt,
@@ -634,12 +724,15 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       });
     }
     const { resave } = this.options;
-    const changes = resave ? null : diff(session, state.snapshot);
+    // Also under resave, which writes the whole session anyway: whether the data changed decides the cookie.
+    const changes = diff(session, state.snapshot);
     const cookieChanged = state.cookieSnapshot === null || !hasShape(session.cookie, state.cookieSnapshot);
-    if (resave || force || changes?.changed || cookieChanged || userChanged || authChanged) {
+    // As express-session: resave writes a session the application did not save itself during the request.
+    if ((resave && !state.saved) || force || changes.changed || cookieChanged || userChanged || authChanged) {
+      context.quiet = !force && !changes.changed && !cookieChanged && !userChanged && !authChanged;
       // resave: express-session's whole-object write; otherwise only the keys this request changed.
       let delta: SessionDelta;
-      if (changes === null) {
+      if (resave) {
         const data = dataOf(session);
         this.checkSize(data);
         delta = {
@@ -664,30 +757,44 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
         };
       }
       if (userChanged) delta.userId = state.userId;
-      if (changes === null ? state.authTime !== null : authChanged) {
+      if (resave ? state.authTime !== null : authChanged) {
         // A new object: `changes.set` is what the snapshot records, and the snapshot never holds this key.
         if (state.authTime !== null) delta.set = { ...delta.set, [AUTH_TIME_KEY]: state.authTime };
         else delta.unset = [...delta.unset, AUTH_TIME_KEY];
       }
-      if (changes === null && state.renewedAt !== state.createdAt)
+      if (resave && state.renewedAt !== state.createdAt)
         delta.set = { ...delta.set, [RENEWED_AT_KEY]: state.renewedAt };
       this.trace?.write(state.id, 'update', updateReason(resave, force, changes, cookieChanged, userChanged));
-      return this.updateStored(session, state, delta, changes, now);
+      return this.updateStored(
+        store,
+        session,
+        state,
+        delta,
+        resave ? null : changes,
+        now,
+        changes.changed || userChanged,
+      );
     }
-    if (state.touched || now - state.lastSeenAt >= this.touchAfter(session)) {
+    // A store whose express-session methods the application replaced is touched as express-session touches:
+    // on every request that does not save (its `touch` may be a test's double that counts or fails).
+    if (state.touched || store === this.expressWay || now - state.lastSeenAt >= this.touchAfter(session)) {
+      context.quiet = true;
       this.trace?.write(state.id, 'touch', state.touched ? 'touch() called' : 'touchAfter passed');
-      return this.touchStored(state, expiresAt, now);
+      return this.touchStored(store, state, expiresAt, now);
     }
     this.trace?.write(state.id, 'none', 'unchanged, touched recently');
     return 'none';
   }
 
   private createStored(
+    store: SessionStore,
     session: Session,
     state: SessionState,
     record: SessionRecord,
   ): WriteResult | Promise<WriteResult> {
-    const created = (ok: boolean): WriteResult => {
+    // The answers are handed over as anonymous functions: the build keeps names (keepNames) by naming each
+    // named function when it is made, which would cost a call per request here.
+    return this.viaStore(store, 'create', [state.id, record], (ok: boolean): WriteResult => {
       if (!ok)
         throw new SessionError('ERR_SESSION_EXISTS', 'sessionkit: a session with the generated ID exists');
       this.markSaved(session, state, record.lastSeenAt, record.data);
@@ -695,42 +802,69 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       state.issueCookie = true;
       this.emitFor('create', state.id);
       return 'create';
-    };
-    return this.viaStore('create', [state.id, record], created);
+    });
   }
 
   private updateStored(
+    store: SessionStore,
     session: Session,
     state: SessionState,
     delta: SessionDelta,
     changes: Changes | null,
     now: number,
+    modified: boolean,
   ): WriteResult | Promise<WriteResult> {
-    const updated = (ok: boolean): WriteResult => {
-      if (!ok) return 'lost';
-      if (changes !== null) {
-        recordWritten(state.snapshot, changes);
-        this.markSaved(session, state, now, null);
-      } else {
-        this.markSaved(session, state, now, delta.set);
-      }
-      return 'update';
-    };
-    return this.viaStore('update', [state.id, delta], updated);
+    if (store === this.expressWay) {
+      // express-session saves by writing the whole session (`set`), which its doubles count and fail.
+      const record: SessionRecord = {
+        data: dataOf(session),
+        cookie: session.cookie.data,
+        expiresAt: delta.expiresAt,
+        createdAt: state.createdAt,
+        lastSeenAt: now,
+        userId: state.userId,
+      };
+      return this.call(store, 'set', () => store.set(state.id, record)).then(() =>
+        this.updated(true, session, state, delta, changes, now, modified),
+      );
+    }
+    return this.viaStore(store, 'update', [state.id, delta], (ok: boolean) =>
+      this.updated(ok, session, state, delta, changes, now, modified),
+    );
+  }
+
+  private updated(
+    ok: boolean,
+    session: Session,
+    state: SessionState,
+    delta: SessionDelta,
+    changes: Changes | null,
+    now: number,
+    modified: boolean,
+  ): WriteResult {
+    if (!ok) return 'lost';
+    if (modified) state.dataWritten = true;
+    if (changes !== null) {
+      recordWritten(state.snapshot, changes);
+      this.markSaved(session, state, now, null);
+    } else {
+      this.markSaved(session, state, now, delta.set);
+    }
+    return 'update';
   }
 
   private touchStored(
+    store: SessionStore,
     state: SessionState,
     expiresAt: number,
     now: number,
   ): WriteResult | Promise<WriteResult> {
-    const touched = (ok: boolean): WriteResult => {
+    return this.viaStore(store, 'touch', [state.id, expiresAt, now], (ok: boolean): WriteResult => {
       if (!ok) return 'lost';
       state.lastSeenAt = now;
       state.touched = false;
       return 'touch';
-    };
-    return this.viaStore('touch', [state.id, expiresAt, now], touched);
+    });
   }
 
   /** Records what the store now holds; `data: null` when the snapshot was already brought up to date. */
@@ -767,9 +901,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     return Math.min(60_000, lifetime / 10);
   }
 
-  private verify(raw: string): { value: string; secretIndex: number } | null {
+  private verify(raw: string, secrets: readonly Secret[]): { value: string; secretIndex: number } | null {
     // express-session's format: "s:" + signed ID. An unsigned value is never adopted (C03, B07).
-    const unsigned = raw.startsWith('s:') ? unsign(raw.slice(2), this.options.secrets) : null;
+    const unsigned = raw.startsWith('s:') ? unsign(raw.slice(2), secrets) : null;
     if (!unsigned || !isWellFormedId(unsigned.value, this.options.genid !== undefined)) {
       if (this.listenerCount('invalid') > 0)
         this.emit('invalid', { reason: unsigned ? 'malformed-id' : 'bad-signature' });
@@ -780,15 +914,18 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   /** Reads a record; corrupt or past the absolute timeout counts as absent (and is removed). */
-  private async load(id: string): Promise<SessionRecord | null> {
+  private async load(store: SessionStore, id: string): Promise<SessionRecord | null> {
     let verdict: ReturnType<typeof this.judge>;
     try {
-      verdict = this.judge(await this.call('get', () => this.store.get(id), id));
+      verdict = this.judge(await this.call(store, 'get', () => store.get(id), id));
     } catch (error) {
-      verdict = this.corrupt(error);
+      // express-session reads an express-session store's ENOENT as "no such session".
+      if (store instanceof ExpressStoreBridge && (error as { code?: unknown } | null)?.code === 'ENOENT')
+        verdict = null;
+      else verdict = this.corrupt(error);
     }
-    if (verdict === 'corrupt') await this.destroyStored(id).catch(() => undefined);
-    else if (verdict === 'expired') await this.destroyStored(id);
+    if (verdict === 'corrupt') await this.destroyStored(store, id).catch(() => undefined);
+    else if (verdict === 'expired') await this.destroyStored(store, id);
     return typeof verdict === 'string' ? null : verdict;
   }
 
@@ -817,14 +954,16 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * through `call`, bounded and with failures mapped to typed errors either way.
    */
   private viaStore<K extends 'create' | 'update' | 'touch', R>(
+    store: SessionStore,
     operation: K,
     args: Parameters<MemoryStoreNow[K]>,
     then: (ok: boolean) => R,
   ): R | Promise<R> {
-    const now = this.storeNow(operation) as ((...args: unknown[]) => boolean) | null;
+    const now =
+      store === this.store ? (this.storeNow(operation) as ((...args: unknown[]) => boolean) | null) : null;
     if (now !== null) return then(callNow(operation, () => now(...args), this.storeKind, args[0] as string));
-    const method = this.store[operation] as (...args: unknown[]) => Promise<boolean>;
-    return this.call(operation, () => method.apply(this.store, args), args[0] as string).then(then);
+    const method = store[operation] as (...args: unknown[]) => Promise<boolean>;
+    return this.call(store, operation, () => method.apply(store, args), args[0] as string).then(then);
   }
 
   /** A CorruptSessionError (from the store or from `validateRecord`) is reported and means 'corrupt'; any other error is rethrown. */
@@ -839,7 +978,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const found = callNow('get', () => get(id), this.storeKind, id);
     const verdict = this.judge(found);
     // Its destroy runs to completion before returning; only the `destroy` event waits for a microtask.
-    if (typeof verdict === 'string') this.destroyStored(id).catch((error: unknown) => this.report(error));
+    if (typeof verdict === 'string')
+      this.destroyStored(this.store, id).catch((error: unknown) => this.report(error));
     return typeof verdict === 'string' ? null : verdict;
   }
 
@@ -891,6 +1031,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       lastSeenAt: record.lastSeenAt,
       touched: false,
       issueCookie: false,
+      dataWritten: false,
+      saved: false,
     };
     this.install(req, context, new Session(this, req, state, cookie, withoutReserved(record.data)));
   }
@@ -926,6 +1068,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       lastSeenAt: now,
       touched: false,
       issueCookie: false,
+      dataWritten: false,
+      saved: false,
     };
     const session = new Session(this, req, state, cookie, data);
     this.install(req, context, session);
@@ -947,7 +1091,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       );
       return null;
     }
-    const value = `s:${sign(sessionStateOf(session).id, this.options.secrets[0] as string)}`;
+    const value = `s:${sign(sessionStateOf(session).id, context.secrets[0] as Secret)}`;
     const header = serializeSessionCookie(this.options.name, value, session.cookie, false);
     if (header.length > MAX_COOKIE_BYTES)
       this.warnOnce('the session cookie is over 4096 bytes; browsers will drop it');
@@ -997,31 +1141,114 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * the ID a renewal would move it to: a request that loaded this session before the end and renews it
    * after must not bring it back under the new ID (C16).
    */
-  private async endStored(id: string): Promise<void> {
-    await this.destroyStored(id);
-    if (this.options.renewAfter !== undefined)
-      await this.destroyStored(renewedId(this.options.secrets[0] as string, id));
+  /** The newest signing secret: renewal derives the new ID with it (options refuse renewAfter without one). */
+  private renewalSecret(): Secret {
+    return (this.options.secrets as Secret[])[0] as Secret;
   }
 
-  private async destroyStored(id: string): Promise<void> {
-    await this.call('destroy', () => this.store.destroy(id), id);
+  private async endStored(store: SessionStore, id: string): Promise<void> {
+    await this.destroyStored(store, id);
+    if (this.options.renewAfter !== undefined)
+      await this.destroyStored(store, renewedId(this.renewalSecret(), id));
+  }
+
+  private async destroyStored(store: SessionStore, id: string): Promise<void> {
+    await this.call(store, 'destroy', () => store.destroy(id), id);
     this.emitFor('destroy', id);
   }
 
-  private call<T>(operation: string, run: () => Promise<T>, id?: string): Promise<T> {
+  /**
+   * The store as a request talks to it. express-session looks a store's methods up by name on every call,
+   * so applications and test suites wrap or replace `get`/`set`/`destroy`/`touch` on the instance
+   * (instrumentation, delays, doubles). When one of sessionkit's own stores has such a method that is not
+   * its own, the store is spoken to as express-session would: through the bridge, with callbacks, a whole
+   * `set` on save and `touch` on unchanged sessions, and every error it reports honoured.
+   */
+  private channel(): SessionStore {
+    const { store } = this;
+    const methods = store as unknown as Record<string, unknown>;
+    // Per request: the same four methods as last time (nearly always) need no second look.
+    const { judged } = this;
+    if (
+      this.judgedWay !== null &&
+      methods.get === judged[0] &&
+      methods.set === judged[1] &&
+      methods.destroy === judged[2] &&
+      methods.touch === judged[3]
+    )
+      return this.judgedWay;
+    judged[0] = methods.get;
+    judged[1] = methods.set;
+    judged[2] = methods.destroy;
+    judged[3] = methods.touch;
+    this.judgedWay = this.judgeChannel(store, methods);
+    return this.judgedWay;
+  }
+
+  private judgeChannel(store: SessionStore, methods: Record<string, unknown>): SessionStore {
+    if (!(store instanceof Store)) return store;
+    for (const [name, arity] of EXPRESS_METHODS) {
+      const method = methods[name];
+      // Our own methods are the callback-accepting wrappers the Store base installed (see store.ts). A
+      // replacement is express-session's kind when it declares express-session's parameters, or is a plain
+      // function forwarding whatever it is given (`function () { … apply(this, arguments) }`); one
+      // declaring fewer (`(id) => …`) or an async forwarder (instrumentation, proxies) wraps the promise
+      // contract and is called as such, keeping the store's atomic merges.
+      if (
+        typeof method === 'function' &&
+        unbridged(method) === method &&
+        (method.length >= arity || (method.length === 0 && !isAsync(method)))
+      ) {
+        this.warnOnce(
+          `the store's ${name}() was replaced; it is called as express-session calls it (callbacks, whole-session writes, no atomic merges); wrap it with an async function to keep sessionkit's contract`,
+        );
+        this.expressWay ??= new ExpressStoreBridge(store as unknown as ExpressStoreLike, this.options.ttl);
+        return this.expressWay;
+      }
+    }
+    return store;
+  }
+
+  /** Requests outside the cookie's Path (express-session compares the original URL's path with it). */
+  private outsidePath(req: Req, cookieOptions: CookieOptions): boolean {
+    const path =
+      this.options.cookiePath ?? (typeof this.options.cookie === 'function' ? cookieOptions.path : undefined);
+    if (path === undefined || path === null || path === '/') return false;
+    return !pathnameOf(req.originalUrl ?? req.url ?? '').startsWith(path);
+  }
+
+  /**
+   * The session cookie as a cookie parser that ran before left it, when the Cookie header no longer has
+   * it (express-session's `getcookie`): `req.signedCookies[name]`, already verified by cookie-parser, is
+   * signed again for `verify`; `req.cookies[name]` must carry our own signature.
+   */
+  private parsedCookie(req: Req, context: RequestContext): string[] {
+    const { name } = this.options;
+    const signed = req.signedCookies?.[name];
+    if (typeof signed === 'string' && signed !== '')
+      return [`s:${sign(signed, context.secrets[0] as Secret)}`];
+    const plain = req.cookies?.[name];
+    return typeof plain === 'string' && plain !== '' ? [plain] : [];
+  }
+
+  private call<T>(store: SessionStore, operation: string, run: () => Promise<T>, id?: string): Promise<T> {
     if (id !== undefined && isTraced(operation))
-      return traceStoreCall(this.storeKind, operation as StoreOperation, id, () => this.call(operation, run));
+      return traceStoreCall(this.storeKind, operation as StoreOperation, id, () =>
+        this.call(store, operation, run),
+      );
     // The in-process MemoryStore settles within the same tick and cannot hang: no timer for it, only
     // the same error mapping (a timer set and cleared per store call is measurable on the hot path).
     // A method wrapped or replaced (a spy, a test's hanging stub) is bounded as any other store's.
-    if (this.isOwnMethod(operation)) {
+    if (store === this.store && this.isOwnMethod(operation)) {
       try {
         return run().catch((error: unknown) => Promise.reject(toStoreError(operation, error)));
       } catch (error) {
         return Promise.reject(toStoreError(operation, error));
       }
     }
-    return runBounded(operation, this.options.storeTimeout, run);
+    // An express-session store's errors reach the application as the store reported them.
+    const map = store instanceof ExpressStoreBridge ? asReported : toStoreError;
+    return runBounded(operation, this.options.storeTimeout, run, map);
   }
 
   private contextFor(req: SessionCarrier): RequestContext | undefined {
@@ -1068,6 +1295,34 @@ function callNow<T>(operation: string, run: () => T, store?: StoreKind, id?: str
   } catch (error) {
     throw toStoreError(operation, error);
   }
+}
+
+function isAsync(fn: unknown): boolean {
+  return (fn as { constructor?: { name?: string } }).constructor?.name === 'AsyncFunction';
+}
+
+/** The request's `req.secret` (cookie-parser's) as the only secret, when `session()` was given none. */
+function requestSecret(req: { secret?: unknown }): Secret[] {
+  const { secret } = req;
+  if ((typeof secret === 'string' || Buffer.isBuffer(secret)) && secret.length > 0) return [secret];
+  throw new SecretRequiredError();
+}
+
+/** The path of a request URL: `/a/b` of `/a/b?x`, of `http://host/a/b`, `/` when there is none. */
+function pathnameOf(url: string): string {
+  let start = 0;
+  if (!url.startsWith('/')) {
+    const scheme = url.indexOf('://');
+    if (scheme === -1) return '/';
+    start = url.indexOf('/', scheme + 3);
+    if (start === -1) return '/';
+  }
+  let end = url.length;
+  for (const stop of ['?', '#']) {
+    const at = url.indexOf(stop, start);
+    if (at !== -1 && at < end) end = at;
+  }
+  return url.slice(start, end) || '/';
 }
 
 function sessionStateOf(session: Session): SessionState {

@@ -7,11 +7,20 @@ import { createKeyring, type EncryptionOptions, type Keyring } from './encryptio
 import { OptionsError, SecretRequiredError } from './errors.js';
 import { DEFAULT_RENEW_GRACE_MS } from './renewal.js';
 import { DEFAULT_TTL_MS } from './serializer.js';
+import type { Secret } from './signature.js';
 
 /** The request as sessionkit needs it: any Node `IncomingMessage`, Express's or Connect's. */
 export interface SessionRequestLike {
   headers: Record<string, string | string[] | undefined>;
   url?: string;
+  /** Express's URL before mounting stripped a prefix: what the cookie's Path is compared with. */
+  originalUrl?: string;
+  /** cookie-parser's secret: signs and verifies when `session()` has no `secret`. */
+  secret?: unknown;
+  /** Cookies cookie-parser already verified and unsigned. */
+  signedCookies?: Record<string, unknown>;
+  /** Cookies cookie-parser parsed, still signed. */
+  cookies?: Record<string, unknown>;
   secure?: boolean;
   socket?: { encrypted?: boolean } | null;
   connection?: { encrypted?: boolean } | null;
@@ -22,8 +31,12 @@ export interface SessionOptions<Req = IncomingMessage> {
   name?: string;
   /** @deprecated express-session's old name for `name`. */
   key?: string;
-  /** Signs the cookie. An array rotates: the first signs, all verify; a cookie verified by an older one is re-signed. */
-  secret: string | string[];
+  /**
+   * Signs the cookie: a string or a Buffer. An array rotates: the first signs, all verify; a cookie verified
+   * by an older one is re-signed. Left out, each request's `req.secret` is used (cookie-parser's secret, as
+   * express-session does); a request without one fails with ERR_SECRET_REQUIRED.
+   */
+  secret?: Secret | Secret[];
   /** Where sessions live. Default: a MemoryStore (bounded, expiring; for development and single processes). */
   store?: SessionStore | ExpressStoreLike;
   /** express-session's: write the session back even when unchanged (whole-object). Default `true`, with a warning. */
@@ -79,7 +92,8 @@ export interface SessionOptions<Req = IncomingMessage> {
 
 export interface ResolvedOptions<Req> {
   name: string;
-  secrets: string[];
+  /** `null`: no `secret` option; each request signs with its `req.secret` (cookie-parser's). */
+  secrets: Secret[] | null;
   store: SessionStore | ExpressStoreLike | undefined;
   resave: boolean;
   saveUninitialized: boolean;
@@ -88,6 +102,11 @@ export interface ResolvedOptions<Req> {
   proxy: boolean | undefined;
   genid: ((req: Req) => string) | undefined;
   cookie: CookieOptions | ((req: Req) => CookieOptions);
+  /**
+   * The cookie's Path when it is a fixed one other than `/`: requests outside it get no session at all, as
+   * in express-session. `null` for `/` (every request) and for a cookie function (checked per request).
+   */
+  cookiePath: string | null;
   touchAfter: number | undefined;
   absoluteTimeout: number | undefined;
   ttl: number;
@@ -107,15 +126,19 @@ export interface ResolvedOptions<Req> {
 
 const OWASP_IDLE_MS = 30 * 60 * 1000;
 const OWASP_ABSOLUTE_MS = 8 * 3600 * 1000;
+const OWASP_COOKIE: CookieOptions = { secure: true, sameSite: 'lax', httpOnly: true, path: '/' };
 
 /** The preset's values under the caller's: what the caller sets wins, cookie attributes one by one. */
 function applyPreset<Req>(options: SessionOptions<Req>): SessionOptions<Req> {
   if (options.preset === undefined) return options;
   if (options.preset !== 'owasp') throw new OptionsError('preset', "must be 'owasp'");
+  const given = options.cookie;
+  // A cookie function's result sits on the preset's attributes, as an object's does: what it leaves out
+  // (Secure above all) is still the preset's.
   const cookie =
-    typeof options.cookie === 'function'
-      ? options.cookie
-      : { secure: true, sameSite: 'lax' as const, httpOnly: true, path: '/', ...options.cookie };
+    typeof given === 'function'
+      ? (req: Req): CookieOptions => ({ ...OWASP_COOKIE, ...given(req) })
+      : { ...OWASP_COOKIE, ...given };
   return {
     name: '__Host-sid',
     resave: false,
@@ -125,6 +148,40 @@ function applyPreset<Req>(options: SessionOptions<Req>): SessionOptions<Req> {
     ...options,
     cookie,
   };
+}
+
+function isSecret(value: unknown): value is Secret {
+  return (typeof value === 'string' || Buffer.isBuffer(value)) && value.length > 0;
+}
+
+/**
+ * The secrets, newest first, or `null` to sign with each request's `req.secret` (express-session's
+ * fallback for cookie-parser users). An empty array is refused in express-session's words.
+ */
+function resolveSecrets<Req>(options: SessionOptions<Req>, warnings: string[]): Secret[] | null {
+  const { secret } = options;
+  if (secret === undefined || secret === null || secret === '') {
+    // The preset promises a strong secret, which a per-request one cannot be checked to be.
+    if (options.preset === 'owasp') throw new SecretRequiredError();
+    warnings.push('no secret option: each request is signed with req.secret (cookie-parser); provide secret');
+    return null;
+  }
+  const secrets = Array.isArray(secret) ? secret : [secret];
+  if (secrets.length === 0)
+    throw new SecretRequiredError('sessionkit: secret option array must contain one or more secrets');
+  for (const each of secrets) check(isSecret(each), 'secret', 'must hold non-empty strings or Buffers');
+  if (options.preset === 'owasp') {
+    check(
+      (secrets[0] as Secret).length >= 32,
+      'secret',
+      'must be at least 32 characters with the owasp preset (C35)',
+    );
+  } else if ((secrets[0] as Secret).length < 32) {
+    warnings.push(
+      'the signing secret is shorter than 32 characters; use 32 or more random bytes (OWASP C35)',
+    );
+  }
+  return secrets;
 }
 
 /** Browsers cap cookie lifetimes at 400 days (RFC 6265bis); a longer maxAge is clamped. */
@@ -140,7 +197,7 @@ function isDuration(value: unknown): value is number {
 
 /** Validates every option at `session()` time, with a message naming the option. */
 export function resolveOptions<Req>(given: SessionOptions<Req>): ResolvedOptions<Req> {
-  if (!given || typeof given !== 'object') throw new SecretRequiredError();
+  if (!given || typeof given !== 'object') throw new OptionsError('options', 'must be an object');
   const options = applyPreset(given);
   const warnings: string[] = [];
   const name = options.name ?? options.key ?? 'connect.sid';
@@ -149,22 +206,7 @@ export function resolveOptions<Req>(given: SessionOptions<Req>): ResolvedOptions
     'name',
     'must be a cookie name token (RFC 6265)',
   );
-
-  const secrets = typeof options.secret === 'string' ? [options.secret] : options.secret;
-  if (!Array.isArray(secrets) || secrets.length === 0) throw new SecretRequiredError();
-  for (const secret of secrets)
-    check(typeof secret === 'string' && secret.length > 0, 'secret', 'must hold non-empty strings');
-  if (options.preset === 'owasp') {
-    check(
-      (secrets[0] as string).length >= 32,
-      'secret',
-      'must be at least 32 characters with the owasp preset (C35)',
-    );
-  } else if ((secrets[0] as string).length < 32) {
-    warnings.push(
-      'the signing secret is shorter than 32 characters; use 32 or more random bytes (OWASP C35)',
-    );
-  }
+  const secrets = resolveSecrets(options, warnings);
 
   for (const flag of ['resave', 'saveUninitialized', 'rolling', 'proxy'] as const) {
     check(options[flag] === undefined || typeof options[flag] === 'boolean', flag, 'must be a boolean');
@@ -179,7 +221,7 @@ export function resolveOptions<Req>(given: SessionOptions<Req>): ResolvedOptions
   check(
     options.unset === undefined || options.unset === 'keep' || options.unset === 'destroy',
     'unset',
-    "must be 'keep' or 'destroy'",
+    'must be "destroy" or "keep"',
   );
   check(options.genid === undefined || typeof options.genid === 'function', 'genid', 'must be a function');
   check(options.skip === undefined || typeof options.skip === 'function', 'skip', 'must be a function');
@@ -208,6 +250,11 @@ export function resolveOptions<Req>(given: SessionOptions<Req>): ResolvedOptions
   check(options.absoluteTimeout !== 0, 'absoluteTimeout', 'must be greater than 0 (leave it out for none)');
   check(options.storeTimeout !== 0, 'storeTimeout', 'must be greater than 0');
   check(options.renewAfter !== 0, 'renewAfter', 'must be greater than 0 (leave it out for none)');
+  check(
+    options.renewAfter === undefined || secrets !== null,
+    'renewAfter',
+    'needs the secret option: the renewed ID is derived with the newest secret',
+  );
 
   const store = options.store;
   if (store !== undefined) {
@@ -244,6 +291,7 @@ export function resolveOptions<Req>(given: SessionOptions<Req>): ResolvedOptions
     proxy: options.proxy,
     genid: options.genid,
     cookie,
+    cookiePath: typeof cookie === 'object' && cookie.path && cookie.path !== '/' ? cookie.path : null,
     touchAfter: options.touchAfter,
     absoluteTimeout: options.absoluteTimeout,
     ttl: options.ttl ?? DEFAULT_TTL_MS,
@@ -265,7 +313,13 @@ export function resolveOptions<Req>(given: SessionOptions<Req>): ResolvedOptions
  */
 export function validateCookie(name: string, cookie: CookieOptions, warnings: string[]): void {
   const { maxAge, expires, sameSite, secure, priority } = cookie;
-  if (maxAge !== undefined && maxAge !== null) {
+  if (maxAge instanceof Date) {
+    check(
+      Number.isFinite(maxAge.valueOf()),
+      'cookie.maxAge',
+      'must be a number of milliseconds or a valid Date',
+    );
+  } else if (maxAge !== undefined && maxAge !== null) {
     check(
       typeof maxAge === 'number' && Number.isFinite(maxAge),
       'cookie.maxAge',

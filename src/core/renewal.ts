@@ -7,7 +7,7 @@ import { createHmac } from 'node:crypto';
  * same new ID and is served the renewed session, with its cookie. The store holds no usable ID at any
  * point: the marker names nothing, and deriving needs the secret.
  */
-export function renewedId(secret: string, oldId: string): string {
+export function renewedId(secret: string | Buffer, oldId: string): string {
   return createHmac('sha256', secret).update(`sessionkit-renew\n${oldId}`).digest('base64url');
 }
 

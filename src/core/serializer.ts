@@ -147,6 +147,28 @@ export function toExpressSession(record: SessionRecord): Record<string, unknown>
   return { ...record.data, cookie: { ...record.cookie } };
 }
 
+/**
+ * Where sessionkit keeps what express-session's shape has no field for (creation time, bound user) inside
+ * an express-session record: in the cookie object, never beside the data. express-session copies a stored
+ * cookie's fields onto its Cookie, whose JSON (`cookie.data`) names its own fields only, so the key is never
+ * session data, in sessionkit or in express-session. Records written before kept it at the top level;
+ * `fromExpressSession` reads both places.
+ */
+export const META_KEY = '__sessionkit';
+
+interface EmbeddedMeta {
+  createdAt?: number;
+  userId?: string | null;
+}
+
+/** `toExpressSession` with sessionkit's own fields embedded (see META_KEY). */
+export function toExpressSessionWithMeta(record: SessionRecord): Record<string, unknown> {
+  const sess = toExpressSession(record);
+  const meta: EmbeddedMeta = { createdAt: record.createdAt, userId: record.userId };
+  (sess.cookie as Record<string, unknown>)[META_KEY] = meta;
+  return sess;
+}
+
 /** Default lifetime of a record whose cookie has no expiry (a browser-session cookie): one day, as connect-redis. */
 export const DEFAULT_TTL_MS = 86_400_000;
 
@@ -162,10 +184,17 @@ export function fromExpressSession(
 ): SessionRecord {
   const value = typeof sess === 'string' ? parseJson(sess) : sanitize(sess);
   if (!isPlainObject(value)) throw new CorruptSessionError('express-session payload is not an object');
-  const { cookie, ...rest } = value;
+  const { cookie, [META_KEY]: oldMeta, ...rest } = value;
   const cookieData: CookieData = isPlainObject(cookie)
     ? (JSON.parse(JSON.stringify(cookie)) as CookieData)
     : { originalMaxAge: null };
+  const inCookie = (cookieData as unknown as Record<string, unknown>)[META_KEY];
+  delete (cookieData as unknown as Record<string, unknown>)[META_KEY];
+  const embedded = isPlainObject(inCookie) ? inCookie : isPlainObject(oldMeta) ? oldMeta : {};
+  // What sessionkit wrote into the record wins; the caller's values (its store's own columns) are fallbacks.
+  const createdAt = isTime(embedded.createdAt) ? embedded.createdAt : meta?.createdAt;
+  const userId =
+    typeof embedded.userId === 'string' || embedded.userId === null ? embedded.userId : meta?.userId;
   // Some stores wrote the private `_expires` field of express-session's Cookie.
   const rawExpires = cookieData.expires ?? (cookieData as { _expires?: string | null })._expires ?? null;
   delete (cookieData as { _expires?: unknown })._expires;
@@ -176,8 +205,8 @@ export function fromExpressSession(
     data: rest,
     cookie: cookieData,
     expiresAt: Number.isFinite(expiresMs) ? expiresMs : now + ttlMs,
-    createdAt: meta?.createdAt ?? now,
+    createdAt: createdAt ?? now,
     lastSeenAt: meta?.lastSeenAt ?? now,
-    userId: meta?.userId ?? null,
+    userId: userId ?? null,
   };
 }

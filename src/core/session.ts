@@ -26,6 +26,10 @@ export interface SessionState {
   touched: boolean;
   /** Written to the store as a new session during this request: the response must carry its cookie. */
   issueCookie: boolean;
+  /** A write during this request carried changed data or a changed user (express-session's "modified"). */
+  dataWritten: boolean;
+  /** The application saved it explicitly (`save()`) during this request: `resave` need not write it again. */
+  saved: boolean;
 }
 
 /** The operations a Session delegates to the manager that made it. */

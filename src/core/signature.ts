@@ -1,7 +1,10 @@
 import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 
 /** `<value>.<base64 HMAC-SHA256 without '=' padding>`: the cookie-signature format express-session uses. */
-export function sign(value: string, secret: string): string {
+/** A signing secret: a string (its UTF-8 bytes) or a Buffer (its bytes), as cookie-signature takes them. */
+export type Secret = string | Buffer;
+
+export function sign(value: string, secret: Secret): string {
   return `${value}.${mac(value, secret)}`;
 }
 
@@ -25,7 +28,7 @@ const expectedBytes = Buffer.alloc(MAC_CHARS);
  * trailing garbage: cookie-signature#40) fails before any HMAC; the format is public, so this says
  * nothing about the secret. Each comparison is constant time over equal-length buffers.
  */
-export function unsign(input: string, secrets: readonly string[]): Unsigned | null {
+export function unsign(input: string, secrets: readonly Secret[]): Unsigned | null {
   const dot = input.lastIndexOf('.');
   if (dot <= 0) return null;
   const given = input.slice(dot + 1);
@@ -34,7 +37,7 @@ export function unsign(input: string, secrets: readonly string[]): Unsigned | nu
   givenBytes.write(given, 'latin1');
   let found = -1;
   for (let i = 0; i < secrets.length; i++) {
-    expectedBytes.write(mac(value, secrets[i] as string), 'latin1');
+    expectedBytes.write(mac(value, secrets[i] as Secret), 'latin1');
     // Keep checking every secret so the time taken does not say which one matched.
     if (timingSafeEqual(expectedBytes, givenBytes) && found === -1) found = i;
   }
@@ -44,14 +47,25 @@ export function unsign(input: string, secrets: readonly string[]): Unsigned | nu
 // The last MAC computed: a request verifies its cookie's ID and then signs the same ID again for its
 // Set-Cookie, so the second HMAC is a lookup. A MAC is public (it is in the cookie); caching it leaks nothing.
 let lastValue = '';
-let lastSecret = '';
+let lastSecret: Secret = '';
 let lastMac = '';
 
 /** Each secret as a key object, made once: a string key is converted again by every `createHmac`. */
 const keys = new Map<string, KeyObject>();
 const MAX_KEYS = 16;
+const bufferKeys = new WeakMap<Buffer, KeyObject>();
 
-function keyOf(secret: string): KeyObject {
+function keyOf(secret: Secret): KeyObject {
+  if (typeof secret !== 'string') {
+    // A Buffer's bytes are the key. One key object per Buffer, taken when first used: express-session
+    // reads a Buffer secret when it signs, so changing its bytes afterwards is not supported by either.
+    let key = bufferKeys.get(secret);
+    if (key === undefined) {
+      key = createSecretKey(Buffer.from(secret));
+      bufferKeys.set(secret, key);
+    }
+    return key;
+  }
   let key = keys.get(secret);
   if (key === undefined) {
     if (keys.size >= MAX_KEYS) keys.clear();
@@ -61,7 +75,7 @@ function keyOf(secret: string): KeyObject {
   return key;
 }
 
-function mac(value: string, secret: string): string {
+function mac(value: string, secret: Secret): string {
   if (value === lastValue && secret === lastSecret && lastMac !== '') return lastMac;
   const computed = createHmac('sha256', keyOf(secret)).update(value).digest('base64').slice(0, MAC_CHARS);
   lastValue = value;

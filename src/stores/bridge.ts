@@ -4,7 +4,7 @@ import {
   applyDeltaToRecord,
   DEFAULT_TTL_MS,
   fromExpressSession,
-  toExpressSession,
+  toExpressSessionWithMeta,
 } from '../core/serializer.js';
 import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../core/types.js';
 import {
@@ -18,9 +18,13 @@ import {
   type SessionStore,
 } from './store.js';
 
-function call<T>(fn: (callback: (err: unknown, value?: T) => void) => void): Promise<T | undefined> {
+function call<T>(fn: (callback: (err: unknown, value?: T) => void) => unknown): Promise<T | undefined> {
   return new Promise((resolve, reject) => {
-    fn((err, value) => (err ? reject(err) : resolve(value)));
+    const returned = fn((err, value) => (err ? reject(err) : resolve(value)));
+    // A method that returns a promise may fail through it rather than its callback. Its value is not
+    // taken: an async method may settle before the callback it hands its answer to.
+    if (typeof (returned as PromiseLike<T> | null)?.then === 'function')
+      (returned as PromiseLike<T>).then(undefined, reject);
   });
 }
 
@@ -256,12 +260,12 @@ export class ExpressStoreBridge implements SessionStore {
   }
 
   private async write(id: string, record: SessionRecord): Promise<void> {
-    const sess = toExpressSession(record);
+    // sessionkit's own fields ride inside the cookie object, where no application looks for data.
+    const sess = toExpressSessionWithMeta(record);
     const cookie = sess.cookie as { expires?: string | null; originalMaxAge?: number | null };
     // Stores derive their TTL from cookie.expires; make it say when the record really expires.
     cookie.expires = new Date(record.expiresAt).toISOString();
     if (cookie.originalMaxAge === undefined) cookie.originalMaxAge = null;
-    sess[META] = { createdAt: record.createdAt, userId: record.userId } satisfies StoredMeta;
     await call((cb) => this.inner.set(id, sess, cb));
   }
 

@@ -1,6 +1,11 @@
-import { CorruptSessionError } from '../core/errors.js';
+import { CorruptSessionError, InvalidRecordError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
-import { applyDeltaToRecord, parseJson, stringifyJson } from '../core/serializer.js';
+import {
+  applyDeltaToRecord,
+  parseJson,
+  stringifyJson,
+  toExpressSessionWithMeta,
+} from '../core/serializer.js';
 import { isoString } from '../core/time.js';
 import type {
   CookieData,
@@ -17,7 +22,7 @@ import {
   checkHandle,
   checkId,
   checkListOptions,
-  checkRecord,
+  checkRecord as checkRecordArgument,
   checkUserIdArgument,
   reportCorrupt,
   type SessionStore,
@@ -168,6 +173,21 @@ function userIdOf(entry: Entry): string | null {
     if (backslashes % 2 === 0) return JSON.parse(entry.slice(at + 1, end + 1)) as string;
   }
   return decode(entry).userId;
+}
+
+/**
+ * A record from a caller without a compiler: the fields `encode` reads must be there, or the caller gets a
+ * typed error rather than a TypeError from deep inside.
+ */
+function checkRecordShape(operation: string, record: SessionRecord): void {
+  if (typeof record !== 'object' || record === null) throw new InvalidRecordError(operation, 'not an object');
+  const { cookie, data, expiresAt, createdAt, lastSeenAt } = record;
+  if (typeof cookie !== 'object' || cookie === null)
+    throw new InvalidRecordError(operation, 'no `cookie` object');
+  if (typeof data !== 'object' || data === null) throw new InvalidRecordError(operation, 'no `data` object');
+  for (const time of [expiresAt, createdAt, lastSeenAt])
+    if (typeof time !== 'number' || !Number.isFinite(time))
+      throw new InvalidRecordError(operation, '`expiresAt`, `createdAt` and `lastSeenAt` must be numbers');
 }
 
 /** The last instant a Date can hold. */
@@ -358,7 +378,8 @@ export class MemoryStore extends Store implements SessionStore {
 
   async create(id: string, record: SessionRecord): Promise<boolean> {
     checkId('create', id);
-    checkRecord(this, 'create', record);
+    checkRecordArgument(this, 'create', record);
+    checkRecordShape('create', record);
     return this[NOW].create(id, record);
   }
 
@@ -370,7 +391,8 @@ export class MemoryStore extends Store implements SessionStore {
 
   async set(id: string, record: SessionRecord): Promise<void> {
     checkId('set', id);
-    checkRecord(this, 'set', record);
+    checkRecordArgument(this, 'set', record);
+    checkRecordShape('set', record);
     const key = this.keyOf(id);
     this.put(key, record, this.userOf(key));
   }
@@ -403,6 +425,21 @@ export class MemoryStore extends Store implements SessionStore {
     const more = start + limit < keys.length;
     if (!more) this.listing = null;
     return { sessions, cursor: more ? String(start + limit) : null };
+  }
+
+  /**
+   * express-session's `all`: every live session in express-session's shape, expired ones dropped. Keyed by
+   * handle: the store never holds a session ID (called with a callback, as express-session's, too).
+   */
+  async all(): Promise<Record<string, Record<string, unknown>>> {
+    this.sweep(Number.POSITIVE_INFINITY);
+    const sessions: Record<string, Record<string, unknown>> = {};
+    for (const shard of this.shards)
+      for (const key of [...shard.keys()]) {
+        const record = this.read(key);
+        if (record) sessions[key] = toExpressSessionWithMeta(record);
+      }
+    return sessions;
   }
 
   /** O(expired): sweeps what has expired, then reads a counter. */

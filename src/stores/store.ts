@@ -13,7 +13,13 @@ import {
   StoreTimeoutError,
   StoreUnavailableError,
 } from '../core/errors.js';
-import { DEFAULT_TTL_MS, fromExpressSession, stringifyJson, toExpressSession } from '../core/serializer.js';
+import {
+  DEFAULT_TTL_MS,
+  fromExpressSession,
+  stringifyJson,
+  toExpressSessionWithMeta,
+} from '../core/serializer.js';
+import { isoString } from '../core/time.js';
 import type {
   Callback,
   ListOptions,
@@ -256,8 +262,13 @@ export function toStoreError(operation: string, error: unknown): SessionError {
   return new StoreError(operation, error);
 }
 
-/** Runs one store operation bounded by `timeoutMs`, with errors mapped by `toStoreError`. */
-export function runBounded<T>(operation: string, timeoutMs: number, run: () => Promise<T>): Promise<T> {
+/** Runs one store operation bounded by `timeoutMs`, with errors mapped by `map` (`toStoreError` by default). */
+export function runBounded<T>(
+  operation: string,
+  timeoutMs: number,
+  run: () => Promise<T>,
+  map: (operation: string, error: unknown) => unknown = toStoreError,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new StoreTimeoutError(operation, timeoutMs)), timeoutMs);
     timer.unref();
@@ -266,7 +277,7 @@ export function runBounded<T>(operation: string, timeoutMs: number, run: () => P
       pending = run();
     } catch (error) {
       clearTimeout(timer);
-      reject(toStoreError(operation, error));
+      reject(map(operation, error));
       return;
     }
     pending.then(
@@ -276,7 +287,7 @@ export function runBounded<T>(operation: string, timeoutMs: number, run: () => P
       },
       (error) => {
         clearTimeout(timer);
-        reject(toStoreError(operation, error));
+        reject(map(operation, error));
       },
     );
   });
@@ -396,14 +407,18 @@ export function unbridged(method: unknown): unknown {
 }
 
 function installExpressBridge(store: Store & SessionStore): void {
+  // The store's own methods: an application may replace the public ones (store.get = …) with functions
+  // that take express-session's callbacks only, which this store's own work must not call.
+  const own: Partial<Record<string, AnyFn>> = {};
   for (const name of EXPRESS_METHODS) {
     const impl = (store as unknown as Record<string, AnyFn | undefined>)[name];
     if (typeof impl !== 'function') continue;
+    own[name] = impl;
     const wrapped = function (this: Store & SessionStore, ...args: unknown[]) {
       const last = args[args.length - 1];
       if (typeof last !== 'function') return impl.apply(this, args);
       args.pop();
-      expressCall(this, name, impl, args).then(
+      expressCall(this, name, impl, args, own).then(
         (value) => (last as Callback<unknown>)(null, value),
         (error) => (last as Callback<unknown>)(error as Error),
       );
@@ -424,20 +439,27 @@ async function expressCall(
   name: (typeof EXPRESS_METHODS)[number],
   impl: AnyFn,
   args: unknown[],
+  own: Partial<Record<string, AnyFn>>,
 ): Promise<unknown> {
   const now = Date.now();
   switch (name) {
     case 'get': {
       const record = (await impl.call(store, args[0])) as SessionRecord | null;
-      return record ? toExpressSession(record) : undefined;
+      if (!record) return undefined;
+      const sess = toExpressSessionWithMeta(record);
+      // The deadline moved with every touch; a cookie with a maxAge expires then, as the middleware says.
+      const cookie = sess.cookie as { originalMaxAge?: unknown; expires?: unknown };
+      if (typeof cookie.originalMaxAge === 'number') cookie.expires = isoString(record.expiresAt);
+      return sess;
     }
     case 'set': {
       const sid = args[0] as string;
       const plain = JSON.parse(JSON.stringify(args[1] ?? {})) as Record<string, unknown>;
-      const existing = (await store.get(sid)) as SessionRecord | null;
+      const existing = (await (own.get ?? store.get).call(store, sid)) as SessionRecord | null;
+      // What the record says of itself (a sessionkit bridge embeds it) first, then what the store had.
       const record = fromExpressSession(plain, now, store.ttl, {
-        createdAt: existing?.createdAt ?? now,
-        userId: existing?.userId ?? null,
+        createdAt: existing?.createdAt,
+        userId: existing?.userId,
       });
       return impl.call(store, sid, record);
     }
@@ -450,7 +472,7 @@ async function expressCall(
     case 'all': {
       const sessions: Record<string, unknown> = {};
       for (const summary of await allSummaries(store)) {
-        sessions[summary.handle] = toExpressSession({ ...summary, cookie: { originalMaxAge: null } });
+        sessions[summary.handle] = toExpressSessionWithMeta({ ...summary, cookie: { originalMaxAge: null } });
       }
       return sessions;
     }

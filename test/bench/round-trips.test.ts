@@ -20,7 +20,10 @@ function counting(store: SessionStore): { calls: Record<Method, number>; reset()
   const calls = Object.fromEntries(METHODS.map((m) => [m, 0])) as Record<Method, number>;
   for (const method of METHODS) {
     const original = store[method].bind(store) as (...args: unknown[]) => Promise<unknown>;
-    (store as unknown as Record<Method, (...args: unknown[]) => Promise<unknown>>)[method] = (...args) => {
+    // async: a wrapper of the promise contract (a plain forwarder would be taken for express-session's kind).
+    (store as unknown as Record<Method, (...args: unknown[]) => Promise<unknown>>)[method] = async (
+      ...args
+    ) => {
       calls[method]++;
       return original(...args);
     };

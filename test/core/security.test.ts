@@ -241,8 +241,8 @@ describe('concurrency', () => {
 
 describe('options are validated at session() time, naming the option', () => {
   const cases: [Partial<SessionOptions>, string][] = [
-    [{ secret: undefined as unknown as string }, 'ERR_SECRET_REQUIRED'],
     [{ secret: [] }, 'ERR_SECRET_REQUIRED'],
+    [{ preset: 'owasp', secret: undefined }, 'ERR_SECRET_REQUIRED'],
     [{ secret: [''] }, 'ERR_INVALID_OPTION'],
     [{ name: 'bad name;' }, 'ERR_INVALID_OPTION'],
     [{ cookie: { maxAge: -1 } }, 'ERR_INVALID_OPTION'],

@@ -25,6 +25,7 @@ describe('the published package', () => {
     'Cookie',
     'CorruptSessionError',
     'InvalidArgumentError',
+    'InvalidRecordError',
     'InvalidUserIdError',
     'MemoryStore',
     'NotSupportedError',
@@ -144,8 +145,10 @@ describe('the published package', () => {
     writeFileSync(
       join(dir, 'app.ts'),
       `import express from 'express';
-import session from 'sessionkit';
+import session, { type SessionkitRequest } from 'sessionkit';
 declare module 'sessionkit' { interface SessionData { views: number } }
+// The README's one line that types req.session on every Express request.
+declare global { namespace Express { interface Request extends SessionkitRequest {} } }
 const app = express();
 app.use(session({ secret: 'x', resave: false, saveUninitialized: false }));
 app.get('/', (req, res) => {

@@ -1,0 +1,117 @@
+/**
+ * The README's migration paths, each driven as a migrating user would over HTTP, on real Redis with
+ * connect-redis (the anchor store): nobody is logged out, nobody loses their user binding, and nothing
+ * sessionkit keeps inside an express-session record ever shows as session data.
+ */
+import { RedisStore as ConnectRedisStore } from 'connect-redis';
+import type { RequestHandler } from 'express';
+import expressSession from 'express-session';
+import { createClient } from 'redis';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storageKey } from '../../src/core/id.js';
+import session from '../../src/index.js';
+import { RedisStore } from '../../src/stores/redis.js';
+import { cookieOf, expressVersions, idOf } from '../support/apps.js';
+import { runNamespace, serviceSkipReason } from '../support/services.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const secret = 'migration-secret-0123456789abcdefghijk';
+
+const skip = await serviceSkipReason(`Redis at ${REDIS_URL}`, async () => {
+  const probe = createClient({ url: REDIS_URL, socket: { reconnectStrategy: false, connectTimeout: 1000 } });
+  probe.on('error', () => undefined);
+  await probe.connect();
+  await probe.ping();
+  await probe.close();
+});
+
+type Client = ReturnType<typeof createClient>;
+
+describe.skipIf(skip).each(expressVersions)('migrating with connect-redis, on $name', ({ create }) => {
+  let client: Client;
+  const legacyPrefix = `${runNamespace('mig_sess')}:`;
+  const prefix = `${runNamespace('mig_sk')}:`;
+  let connectRedis: InstanceType<typeof ConnectRedisStore>;
+  let native: RedisStore;
+
+  beforeAll(async () => {
+    client = createClient({ url: REDIS_URL });
+    client.on('error', () => undefined);
+    await client.connect();
+    connectRedis = new ConnectRedisStore({ client, prefix: legacyPrefix });
+    native = new RedisStore({ client, prefix, legacy: 'connect-redis', legacyPrefix });
+  });
+  afterAll(async () => {
+    await native.clear();
+    for await (const keys of client.scanIterator({ MATCH: `${legacyPrefix}*` }))
+      if (keys.length > 0) await client.del(keys);
+    await client.close();
+  });
+
+  /** An app on sessionkit or express-session, with login (sessionkit) or a user key (express-session). */
+  function app(kind: 'sessionkit' | 'express-session', store: unknown) {
+    const a = create();
+    const options = { secret, resave: false, saveUninitialized: false, store: store as never };
+    a.use(
+      kind === 'sessionkit'
+        ? (session(options) as unknown as RequestHandler)
+        : (expressSession(options) as RequestHandler),
+    );
+    a.get('/login', async (req, res) => {
+      const s = req.session as unknown as Record<string, unknown> & { login?: (id: string) => Promise<void> };
+      if (s.login) await s.login('u1');
+      else s.userId = 'u1';
+      (req.session as unknown as Record<string, number>).views = 1;
+      res.send('in');
+    });
+    a.get('/view', (req, res) => {
+      const s = req.session as unknown as Record<string, number> & { currentUserId?: () => string | null };
+      s.views = (s.views ?? 0) + 1;
+      res.json({
+        views: s.views,
+        user: s.currentUserId ? s.currentUserId() : (s as unknown as { userId?: string }).userId,
+        keys: Object.keys(req.session as object).sort(),
+      });
+    });
+    return a;
+  }
+
+  it('express-session + connect-redis → sessionkit with legacy: the session and its data load', async () => {
+    const cookie = cookieOf(await request(app('express-session', connectRedis)).get('/login').expect(200));
+    const res = await request(app('sessionkit', native)).get('/view').set('Cookie', cookie).expect(200);
+    expect(res.body).toEqual({ views: 2, user: null, keys: ['cookie', 'userId', 'views'] });
+    // The application's own user key came along; the session moved to the native layout on that write.
+    expect(await client.exists(`${legacyPrefix}${idOf(cookie)}`)).toBe(0);
+  });
+
+  it('sessionkit + connect-redis → sessionkit with legacy: still logged in as u1, revocable, no meta as data', async () => {
+    const cookie = cookieOf(await request(app('sessionkit', connectRedis)).get('/login').expect(200, 'in'));
+    const res = await request(app('sessionkit', native)).get('/view').set('Cookie', cookie).expect(200);
+    expect(res.body).toEqual({ views: 2, user: 'u1', keys: ['cookie', 'views'] });
+    const hash = await client.hGetAll(`${prefix}s:{${storageKey(idOf(cookie))}}`);
+    expect(
+      Object.keys(hash)
+        .filter((field) => field.startsWith('d:'))
+        .sort(),
+    ).toEqual(['d:views']);
+    // "Log out everywhere" reaches the migrated session.
+    expect((await native.listByUser('u1')).map((s) => s.handle)).toContain(storageKey(idOf(cookie)));
+    expect(await native.destroyByUser('u1')).toBeGreaterThanOrEqual(1);
+    const after = await request(app('sessionkit', native)).get('/view').set('Cookie', cookie).expect(200);
+    expect(after.body.user).toBeNull();
+  });
+
+  it('sessionkit native → express-session: the session loads with no internal field as data', async () => {
+    const ours = app('sessionkit', native);
+    const cookie = cookieOf(await request(ours).get('/login').expect(200));
+    const theirs = await request(app('express-session', native))
+      .get('/view')
+      .set('Cookie', cookie)
+      .expect(200);
+    expect(theirs.body).toEqual({ views: 2, keys: ['cookie', 'views'] });
+    // And back: express-session's whole-session write kept sessionkit's user binding.
+    const back = await request(ours).get('/view').set('Cookie', cookie).expect(200);
+    expect(back.body).toEqual({ views: 3, user: 'u1', keys: ['cookie', 'views'] });
+  });
+});

@@ -1,0 +1,38 @@
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+// Compiles small strict applications against the built package's declarations (dist/, which `npm test`
+// builds first), each with its own tsconfig (`skipLibCheck: false`, so sessionkit's .d.ts is checked
+// against the other typings in the program). @types/express-session is installed as
+// @types/express-session-real and mapped in by the fixtures' `paths` only: the repository's own
+// typecheck never sees it.
+const root = resolve(import.meta.dirname, '../..');
+const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+
+function compile(project: string): string {
+  try {
+    execFileSync(process.execPath, [tsc, '-p', resolve(root, 'test/types/fixtures', project)], {
+      cwd: root,
+      encoding: 'utf8',
+    });
+    return '';
+  } catch (error) {
+    return String((error as { stdout?: string }).stdout ?? error);
+  }
+}
+
+describe('type fixtures: applications compile as they do with express-session', () => {
+  it("a store typed against @types/express-session's Store (connect-redis's RedisStore) needs no cast", () => {
+    expect(compile('tsconfig.json')).toBe('');
+  }, 120_000);
+
+  it('@types/express-session in the program does not clash with sessionkit (skipLibCheck: false)', () => {
+    expect(compile('tsconfig.types-express-session.json')).toBe('');
+  }, 120_000);
+
+  it("the README's one line types req.session, login() included, on every Express request", () => {
+    expect(compile('tsconfig.typed-request.json')).toBe('');
+  }, 120_000);
+});
