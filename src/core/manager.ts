@@ -405,13 +405,14 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       const header = this.sessionCookie(req, context, session);
       return header ? [header] : [];
     }
+    // The write is still in flight, so `dataWritten` is not set yet: what it will write decides.
+    const modified = state.userId !== state.storedUserId || diff(session, state.snapshot).changed;
     const updating =
       this.options.resave ||
-      state.userId !== state.storedUserId ||
+      modified ||
       state.cookieSnapshot === null ||
-      !hasShape(session.cookie, state.cookieSnapshot) ||
-      diff(session, state.snapshot).changed;
-    return this.cookiesAfter(req, context, session, updating ? 'update' : 'touch');
+      !hasShape(session.cookie, state.cookieSnapshot);
+    return this.cookiesAfter(req, context, session, updating ? 'update' : 'touch', modified);
   }
 
   /**
@@ -490,6 +491,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     context: RequestContext,
     session: Session,
     wrote: WriteResult,
+    modifiedInFlight = false,
   ): string[] {
     const state = sessionStateOf(session);
     const send =
@@ -500,7 +502,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
           context.resign ||
           // express-session's rule: a modified session whose cookie has an expiry. A resave or a touch is no
           // modification (re-sending would extend the browser's expiry on every request, as `rolling`).
-          (state.dataWritten && session.cookie.expires !== null) ||
+          ((state.dataWritten || modifiedInFlight) && session.cookie.expires !== null) ||
           // Against what the browser holds, not what the store holds: a write (or an explicit save()) of
           // a changed cookie has already brought the store's snapshot up to date.
           state.browserCookie === null ||

@@ -1,3 +1,4 @@
+import { isReservedKey } from './auth-time.js';
 import { CorruptSessionError, SessionDataError } from './errors.js';
 import type { CookieData, SessionDelta, SessionRecord } from './types.js';
 
@@ -159,12 +160,20 @@ export const META_KEY = '__sessionkit';
 interface EmbeddedMeta {
   createdAt?: number;
   userId?: string | null;
+  /** sessionkit's reserved data keys (`sessionkit:authTime`, …), which express-session must not show as data. */
+  reserved?: Record<string, unknown>;
 }
 
-/** `toExpressSession` with sessionkit's own fields embedded (see META_KEY). */
+/** `toExpressSession` with sessionkit's own fields embedded (see META_KEY), reserved data keys included. */
 export function toExpressSessionWithMeta(record: SessionRecord): Record<string, unknown> {
   const sess = toExpressSession(record);
   const meta: EmbeddedMeta = { createdAt: record.createdAt, userId: record.userId };
+  for (const key of Object.keys(sess)) {
+    if (!isReservedKey(key)) continue;
+    meta.reserved ??= {};
+    meta.reserved[key] = sess[key];
+    delete sess[key];
+  }
   (sess.cookie as Record<string, unknown>)[META_KEY] = meta;
   return sess;
 }
@@ -201,6 +210,9 @@ export function fromExpressSession(
   const expiresMs = rawExpires ? Date.parse(String(rawExpires)) : Number.NaN;
   if (rawExpires) cookieData.expires = Number.isFinite(expiresMs) ? new Date(expiresMs).toISOString() : null;
   if (cookieData.originalMaxAge === undefined) cookieData.originalMaxAge = null;
+  const reserved = isPlainObject(embedded.reserved) ? embedded.reserved : null;
+  if (reserved !== null)
+    for (const [key, stored] of Object.entries(reserved)) if (isReservedKey(key)) rest[key] = stored;
   return {
     data: rest,
     cookie: cookieData,
