@@ -1,22 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startDevServer, stopDevServer } from '../support/dev-server.js';
 
 // The Next.js example in a real `next dev` server. sessionkit is loaded from the built package (dist/),
 // which `npm test` builds first.
 const ROOT = resolve(import.meta.dirname, '../..');
 const EXAMPLE = join(ROOT, 'examples/next');
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 function cookieOf(response: Response): string | undefined {
   return response.headers.getSetCookie()[0]?.split(';')[0];
@@ -48,36 +38,18 @@ describe('the Next.js example in a real Next.js server', () => {
   beforeAll(async () => {
     const port = await freePort();
     base = `http://localhost:${port}`;
-    server = spawn(
-      process.execPath,
+    server = await startDevServer(
+      'next dev',
       [join(ROOT, 'node_modules/next/dist/bin/next'), 'dev', '-p', String(port)],
       {
         cwd: EXAMPLE,
-        detached: true,
         env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', SESSION_STORE_URL: '' },
+        ready: 'Ready',
       },
     );
-    let output = '';
-    await new Promise<void>((ready, fail) => {
-      server.stdout?.on('data', (chunk: Buffer) => {
-        output += chunk;
-        if (output.includes('Ready')) ready();
-      });
-      server.stderr?.on('data', (chunk: Buffer) => {
-        output += chunk;
-      });
-      server.once('exit', (code) => fail(new Error(`next dev exited with ${code}:\n${output}`)));
-    });
   }, 120_000);
 
-  afterAll(async () => {
-    if (server?.pid !== undefined && server.exitCode === null) {
-      const exited = once(server, 'exit');
-      // next dev runs a worker of its own: end the whole group it leads.
-      process.kill(-server.pid, 'SIGTERM');
-      await exited;
-    }
-  });
+  afterAll(() => stopDevServer(server));
 
   it('a Route Handler saves, a Server Component reads, Server Actions log in and out', async () => {
     const first = await fetch(`${base}/api/visit`, { method: 'POST' });

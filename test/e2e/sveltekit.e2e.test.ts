@@ -1,22 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startDevServer, stopDevServer } from '../support/dev-server.js';
 
 // The SvelteKit example in a real Vite dev server. sessionkit is loaded from the built package (dist/),
 // which `npm test` builds first.
 const ROOT = resolve(import.meta.dirname, '../..');
 const EXAMPLE = join(ROOT, 'examples/sveltekit');
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 function cookieOf(response: Response): string | undefined {
   return response.headers.getSetCookie()[0]?.split(';')[0];
@@ -39,32 +29,14 @@ describe('the SvelteKit example in a real SvelteKit dev server', () => {
   beforeAll(async () => {
     const port = await freePort();
     base = `http://localhost:${port}`;
-    server = spawn(
-      process.execPath,
+    server = await startDevServer(
+      'vite dev',
       [join(ROOT, 'node_modules/vite/bin/vite.js'), 'dev', '--port', String(port), '--strictPort'],
-      { cwd: EXAMPLE, detached: true, env: { ...process.env, SESSION_STORE_URL: '' } },
+      { cwd: EXAMPLE, env: { ...process.env, SESSION_STORE_URL: '' }, ready: 'ready in' },
     );
-    let output = '';
-    await new Promise<void>((ready, fail) => {
-      server.stdout?.on('data', (chunk: Buffer) => {
-        output += chunk;
-        if (output.includes('ready in')) ready();
-      });
-      server.stderr?.on('data', (chunk: Buffer) => {
-        output += chunk;
-      });
-      server.once('exit', (code) => fail(new Error(`vite dev exited with ${code}:\n${output}`)));
-    });
   }, 120_000);
 
-  afterAll(async () => {
-    if (server?.pid !== undefined && server.exitCode === null) {
-      const exited = once(server, 'exit');
-      // End the whole process group, in case the dev server started workers.
-      process.kill(-server.pid, 'SIGTERM');
-      await exited;
-    }
-  });
+  afterAll(() => stopDevServer(server));
 
   it('a load function counts visits, form actions log in and out', async () => {
     const first = await fetch(`${base}/`);
