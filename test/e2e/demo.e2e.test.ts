@@ -1,16 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, chromiumSkipReason } from '../support/chromium.js';
+import { freePort } from '../support/dev-server.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ARTIFACTS = join(ROOT, 'test/e2e/artifacts');
-const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -22,26 +22,6 @@ const CHROMIUM_ARGS = [
 ];
 const PHONE_UA =
   'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36';
-
-function skipReason(): string | false {
-  if (existsSync(CHROMIUM)) return false;
-  const reason = `${CHROMIUM} is missing (install it with .ci/run-e2e-setup.sh)`;
-  if (process.env.CI === 'true' || process.env.CI === '1')
-    throw new Error(`${reason}: in CI the e2e test must run`);
-  console.warn(`\n!!! SKIPPING the browser e2e test: ${reason}.\n`);
-  return reason;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * The demo as users run it, but built from the current TypeScript source: `sessionkit` and its store
@@ -98,7 +78,7 @@ function startDemo(script: string, env: Record<string, string>): Promise<ChildPr
   });
 }
 
-const skip = skipReason();
+const skip = chromiumSkipReason('the browser e2e test');
 
 describe.skipIf(skip)('the demo in headless Chromium', () => {
   let browser: Browser;

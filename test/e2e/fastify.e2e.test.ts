@@ -1,36 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, chromiumSkipReason } from '../support/chromium.js';
+import { freePort } from '../support/dev-server.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ARTIFACTS = join(ROOT, 'test/e2e/artifacts');
-const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-sync'];
-
-function skipReason(): string | false {
-  if (existsSync(CHROMIUM)) return false;
-  const reason = `${CHROMIUM} is missing (install it with .ci/run-e2e-setup.sh)`;
-  if (process.env.CI === 'true' || process.env.CI === '1')
-    throw new Error(`${reason}: in CI the e2e test must run`);
-  console.warn(`\n!!! SKIPPING the Fastify browser e2e test: ${reason}.\n`);
-  return reason;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The Fastify example as users run it, built from the current source (no dist/ needed). */
 async function bundleExample(): Promise<string> {
@@ -70,7 +50,7 @@ function startExample(script: string, port: number): Promise<ChildProcess> {
   });
 }
 
-const skip = skipReason();
+const skip = chromiumSkipReason('the Fastify browser e2e test');
 
 describe.skipIf(skip)('the Fastify example in headless Chromium', () => {
   let browser: Browser;
