@@ -10,7 +10,7 @@ import { type RedisClientInput, RedisStore } from '../../src/stores/redis.js';
 import { TcpProxy } from '../../src/testing/proxy.js';
 import { jsonErrors } from '../support/apps.js';
 import { closedPort } from '../support/black-hole.js';
-import { serviceSkipReason } from '../support/services.js';
+import { redisSkipReason } from '../support/redis.js';
 
 /**
  * Issue 23 item 12: with the application's own Redis client and Redis down, a store that can see its
@@ -91,20 +91,7 @@ const ioredis: ClientKind<Redis> = {
   end: (c) => c.disconnect(),
 };
 
-const skip = await serviceSkipReason(`Redis at ${REDIS_URL}`, async () => {
-  const probe = new Redis(REDIS_URL, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  probe.on('error', () => undefined);
-  try {
-    await probe.connect();
-    await probe.ping();
-  } finally {
-    probe.disconnect();
-  }
-});
+const skip = await redisSkipReason(REDIS_URL);
 
 function suite<C extends RedisClientInput>(kind: ClientKind<C>): void {
   describe(`RedisStore over ${kind.name} fails at once while its client is not connected (issue 23 item 12)`, () => {

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
 import { createFromUrl, RedisStore } from '../../src/stores/redis.js';
 import { TcpProxy } from '../../src/testing/proxy.js';
-import { runNamespace, serviceSkipReason } from '../support/services.js';
+import { redisSkipReason } from '../support/redis.js';
+import { runNamespace } from '../support/services.js';
 import { record, runStoreConformance } from './conformance.js';
 import { runExpressSessionCompat } from './express-session-compat.js';
 
@@ -17,20 +18,7 @@ const target = new URL(REDIS_URL);
 const host = target.hostname || '127.0.0.1';
 const port = Number(target.port || 6379);
 
-const skip = await serviceSkipReason(`Redis at ${REDIS_URL}`, async () => {
-  const probe = new Redis(REDIS_URL, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  probe.on('error', () => undefined);
-  try {
-    await probe.connect();
-    await probe.ping();
-  } finally {
-    probe.disconnect();
-  }
-});
+const skip = await redisSkipReason(REDIS_URL);
 
 /** A node-redis client configured as the docs tell users to: fail fast, reconnect in the background. */
 async function nodeRedisClient(url: string, timeoutMs = 2_000) {

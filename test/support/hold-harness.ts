@@ -4,12 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import express from 'express';
 import expressSession from 'express-session';
-import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import session from '../../src/index.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import type { App } from './apps.js';
-import { runNamespace, serviceSkipReason } from './services.js';
+import { redisSkipReason } from './redis.js';
+import { runNamespace } from './services.js';
 import { SlowMemoryStore } from './slow-store.js';
 
 export const secret = 'a-long-enough-secret-for-the-hold-tests-0123456789';
@@ -40,20 +40,7 @@ export async function backends(): Promise<Backend[]> {
     make: () => new SlowMemoryStore(25),
     close: async () => undefined,
   };
-  const redisSkip = await serviceSkipReason(`Redis at ${REDIS_URL}`, async () => {
-    const probe = new Redis(REDIS_URL, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      await probe.ping();
-    } finally {
-      probe.disconnect();
-    }
-  });
+  const redisSkip = await redisSkipReason(REDIS_URL);
   const stores: RedisStore[] = [];
   const client = redisSkip ? null : createClient({ url: REDIS_URL, disableOfflineQueue: true });
   client?.on('error', () => undefined);
