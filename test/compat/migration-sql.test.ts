@@ -17,7 +17,7 @@ import session, { type SessionStore } from '../../src/index.js';
 import { MySQLStore } from '../../src/stores/mysql.js';
 import { PostgresStore } from '../../src/stores/postgres.js';
 import { cookieOf, expressVersions, idOf } from '../support/apps.js';
-import { runNamespace, serviceSkipReason } from '../support/services.js';
+import { mysqlConnection, runNamespace, serviceSkipReason } from '../support/services.js';
 
 const secret = 'sql-migration-secret-0123456789abcdefgh';
 const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -26,14 +26,7 @@ const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 const pgAdmin = new pg.Pool({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3_000, max: 2 });
 pgAdmin.on('error', () => undefined);
 const pgSkip = await serviceSkipReason('PostgreSQL', () => pgAdmin.query('SELECT 1'));
-const upstream = new URL(MYSQL_URL);
-const connection = {
-  host: upstream.hostname,
-  port: Number(upstream.port || 3306),
-  user: decodeURIComponent(upstream.username || 'root'),
-  password: decodeURIComponent(upstream.password),
-  database: decodeURIComponent(upstream.pathname.slice(1)),
-};
+const connection = mysqlConnection(MYSQL_URL);
 const myAdmin = mysql.createPool({ ...connection, connectTimeout: 3_000, connectionLimit: 2 });
 const mySkip = await serviceSkipReason('MySQL/MariaDB', () => myAdmin.query('SELECT 1'));
 

@@ -2,7 +2,7 @@ import mysql from 'mysql2/promise';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
 import { MySQLStore } from '../../src/stores/mysql.js';
-import { runNamespace, serviceSkipReason } from '../support/services.js';
+import { mysqlConnection, runNamespace, serviceSkipReason } from '../support/services.js';
 import { record } from './conformance.js';
 
 /**
@@ -12,14 +12,7 @@ import { record } from './conformance.js';
  */
 
 const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
-const upstream = new URL(MYSQL_URL);
-const connection = {
-  host: upstream.hostname,
-  port: Number(upstream.port || 3306),
-  user: decodeURIComponent(upstream.username || 'root'),
-  password: decodeURIComponent(upstream.password),
-  database: decodeURIComponent(upstream.pathname.slice(1)),
-};
+const connection = mysqlConnection(MYSQL_URL);
 const admin = mysql.createPool({ ...connection, connectTimeout: 3_000, connectionLimit: 2 });
 const skip = await serviceSkipReason('MySQL/MariaDB', () => admin.query('SELECT 1'));
 const tables: string[] = [];

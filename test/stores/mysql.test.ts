@@ -5,7 +5,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
 import { createFromUrl, MySQLStore } from '../../src/stores/mysql.js';
-import { runNamespace, serviceSkipReason, urlVia } from '../support/services.js';
+import { mysqlConnection, runNamespace, serviceSkipReason, urlVia } from '../support/services.js';
 import { record, runStoreConformance } from './conformance.js';
 import {
   expectExpressSessionCookie,
@@ -16,16 +16,9 @@ import {
 import { later, legacyPayload, runScript, sourcePath } from './sql-helpers.js';
 
 const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
-const upstream = new URL(MYSQL_URL);
 const table = runNamespace('sk');
 const legacyTable = runNamespace('ems');
-const connection = {
-  host: upstream.hostname,
-  port: Number(upstream.port || 3306),
-  user: decodeURIComponent(upstream.username || 'root'),
-  password: decodeURIComponent(upstream.password),
-  database: decodeURIComponent(upstream.pathname.slice(1)),
-};
+const connection = mysqlConnection(MYSQL_URL);
 const admin = mysql.createPool({ ...connection, connectTimeout: 3_000, connectionLimit: 2 });
 const skip = await serviceSkipReason('MySQL/MariaDB', () => admin.query('SELECT 1'));
 

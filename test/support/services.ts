@@ -32,3 +32,15 @@ export function urlVia(url: string, host: string, port: number): string {
   via.port = String(port);
   return via.href;
 }
+
+/** The mysql2 connection options a MySQL/MariaDB URL such as `mysql://root@127.0.0.1:3306/test` names. */
+export function mysqlConnection(url: string) {
+  const upstream = new URL(url);
+  return {
+    host: upstream.hostname,
+    port: Number(upstream.port || 3306),
+    user: decodeURIComponent(upstream.username || 'root'),
+    password: decodeURIComponent(upstream.password),
+    database: decodeURIComponent(upstream.pathname.slice(1)),
+  };
+}
