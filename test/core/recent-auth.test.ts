@@ -2,9 +2,10 @@ import express from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AUTH_TIME_KEY } from '../../src/core/auth-time.js';
-import session, { MemoryStore, requireRecentAuth } from '../../src/index.js';
-import { SQLiteStore } from '../../src/stores/sqlite.js';
+import session, { type MemoryStore, requireRecentAuth } from '../../src/index.js';
+import type { SQLiteStore } from '../../src/stores/sqlite.js';
 import { cookieOf, idOf, jsonErrors } from '../support/apps.js';
+import { inProcessStores } from '../support/in-process-stores.js';
 
 /**
  * Recent authentication (C32): login() records when the user proved who they are, authAge() reads it,
@@ -59,12 +60,7 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-const stores = [
-  ['MemoryStore', () => new MemoryStore()],
-  ['SQLiteStore', () => new SQLiteStore(':memory:')],
-] as const;
-
-for (const [name, make] of stores) {
+for (const [name, make] of inProcessStores) {
   describe(`recent authentication on ${name}`, () => {
     it('login() records authTime; a sensitive route passes within maxAge and answers 401 after (C32)', async () => {
       vi.useFakeTimers({ toFake: ['Date'] });

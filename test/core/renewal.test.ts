@@ -3,8 +3,9 @@ import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RENEWED_KEY } from '../../src/core/auth-time.js';
 import session, { MemoryStore } from '../../src/index.js';
-import { SQLiteStore } from '../../src/stores/sqlite.js';
+import type { SQLiteStore } from '../../src/stores/sqlite.js';
 import { cookieOf, idOf, jsonErrors, setCookies } from '../support/apps.js';
+import { inProcessStores } from '../support/in-process-stores.js';
 
 /**
  * ID renewal (C13): a session older than `renewAfter` moves to a new ID with its data, user and
@@ -65,12 +66,7 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-const stores = [
-  ['MemoryStore', () => new MemoryStore()],
-  ['SQLiteStore', () => new SQLiteStore(':memory:')],
-] as const;
-
-for (const [name, make] of stores) {
+for (const [name, make] of inProcessStores) {
   describe(`renewAfter on ${name}`, () => {
     it('renews the ID keeping data, user and authTime; the old ID works for the grace only (C13)', async () => {
       vi.useFakeTimers({ toFake: ['Date'] });
