@@ -16,13 +16,12 @@ import { cookieOf, setCookies } from '../support/apps.js';
 import {
   type AnyStore,
   appFor,
-  type Backend,
   backends,
   type Flavor,
-  flavors,
   rawExchange,
   secret,
   serve,
+  side,
   statusLines,
 } from '../support/hold-harness.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
@@ -38,15 +37,6 @@ afterAll(async () => {
   for (const backend of all) await backend.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function side<T>(
-  backend: Backend,
-  scenario: (flavor: Flavor, store: AnyStore) => Promise<T>,
-): Promise<Record<Flavor, T>> {
-  const results = {} as Record<Flavor, T>;
-  for (const flavor of flavors) results[flavor] = await scenario(flavor, backend.make());
-  return results;
-}
 
 /** A middleware of either flavor, called directly (HTTP/2 and upgrade requests never reach Express). */
 function middlewareFor(flavor: Flavor, store: AnyStore) {

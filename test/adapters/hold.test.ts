@@ -8,15 +8,14 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import session, { MemoryStore } from '../../src/index.js';
 import { cookieOf, expressVersions, setCookies } from '../support/apps.js';
 import {
-  type AnyStore,
   appFor,
   appFor as appOn,
-  type Backend,
   backends,
   type Flavor,
   flavors,
   rawExchange,
   serve,
+  side,
   statusLines,
 } from '../support/hold-harness.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
@@ -31,16 +30,6 @@ const all = await backends();
 afterAll(async () => {
   for (const backend of all) await backend.close();
 });
-
-/** Runs `scenario` on express-session, then on sessionkit, each with a fresh store of `backend`. */
-async function side<T>(
-  backend: Backend,
-  scenario: (flavor: Flavor, store: AnyStore) => Promise<T>,
-): Promise<Record<Flavor, T>> {
-  const results = {} as Record<Flavor, T>;
-  for (const flavor of flavors) results[flavor] = await scenario(flavor, backend.make());
-  return results;
-}
 
 /** A promise and the function that resolves it. */
 function signal(): { promise: Promise<void>; resolve: () => void } {

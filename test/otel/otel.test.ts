@@ -29,7 +29,8 @@ import {
   SECRET,
   textOf,
 } from '../support/observability.js';
-import { runNamespace, serviceSkipReason } from '../support/services.js';
+import { redisSkipReason } from '../support/redis.js';
+import { runNamespace } from '../support/services.js';
 
 interface Harness {
   otel: OpenTelemetryInstrumentation;
@@ -209,21 +210,7 @@ describe('OpenTelemetry: metrics and spans for a scripted sequence of requests',
   });
 });
 
-const redisSkip = await serviceSkipReason(`Redis at ${REDIS_URL}`, async () => {
-  const { Redis } = await import('ioredis');
-  const client = new Redis(REDIS_URL, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.ping();
-  } finally {
-    client.disconnect();
-  }
-});
+const redisSkip = await redisSkipReason(REDIS_URL);
 
 describe.skipIf(redisSkip)('OpenTelemetry: a real Redis outage (a loopback proxy cuts the link)', () => {
   it('counts the failed calls as unavailable under db.system.name redis', async () => {

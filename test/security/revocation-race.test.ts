@@ -11,6 +11,7 @@ import type { SQLiteStore } from '../../src/stores/sqlite.js';
 import { MYSQL_URL, mysqlExec, POSTGRES_URL, pgExec, REDIS_URL } from '../support/interleave.js';
 import { memoryEntries } from '../support/memory-internals.js';
 import { mongoTarget } from '../support/mongo/target.js';
+import { redisSkipReason } from '../support/redis.js';
 import { runNamespace, serviceSkipReason, urlVia } from '../support/services.js';
 import { WireProxy } from '../support/wire-proxy.js';
 
@@ -232,21 +233,7 @@ async function targets(): Promise<RaceTarget[]> {
 
   {
     const prefix = `${runNamespace('skrv')}:`;
-    const skip = await serviceSkipReason(`Redis at ${REDIS_URL}`, async () => {
-      const { Redis } = await import('ioredis');
-      const client = new Redis(REDIS_URL, {
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-      });
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        await client.ping();
-      } finally {
-        client.disconnect();
-      }
-    });
+    const skip = await redisSkipReason(REDIS_URL);
     out.push({
       name: 'redis',
       skip,

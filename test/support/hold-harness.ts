@@ -64,6 +64,16 @@ export async function backends(): Promise<Backend[]> {
   return [slow, redis];
 }
 
+/** Runs `scenario` on express-session, then on sessionkit, each with a fresh store of `backend`. */
+export async function side<T>(
+  backend: Backend,
+  scenario: (flavor: Flavor, store: AnyStore) => Promise<T>,
+): Promise<Record<Flavor, T>> {
+  const results = {} as Record<Flavor, T>;
+  for (const flavor of flavors) results[flavor] = await scenario(flavor, backend.make());
+  return results;
+}
+
 export interface AppOptions {
   /** The Express major to build on (Express 5 unless given). */
   create?: () => App;
