@@ -21,10 +21,6 @@ try {
   const tarball = join(dir, run('npm', ['pack', '--silent', '--pack-destination', dir]).trim().split('\n').pop());
   run('npx', ['--no-install', 'publint', 'run', tarball, '--strict']);
   // node10 (no `exports` support) cannot see the subpaths, by design: Node 20 is the floor.
-  // false-export-default: `require('sessionkit')` is the middleware itself (express-session's shape,
-  // made by scripts/cjs-entry.mjs) while the .d.cts declare `export default`; CommonJS TypeScript users
-  // call `session.default(…)` in types only. Left until the .d.cts can declare `export =` with every
-  // type export (see the CHANGELOG).
   // sveltekit: ESM only, as @sveltejs/kit itself has no CommonJS entry.
   run('npx', [
     '--no-install',
@@ -32,8 +28,6 @@ try {
     tarball,
     '--profile',
     'node16',
-    '--ignore-rules',
-    'false-export-default',
     '--exclude-entrypoints',
     './sveltekit',
     '--format',

@@ -32,6 +32,10 @@ describe('type fixtures: applications compile as they do with express-session', 
     expect(compile('tsconfig.types-express-session.json')).toBe('');
   }, 120_000);
 
+  it("a CommonJS program types require('sessionkit') as the middleware with every export on it", () => {
+    expect(compile('tsconfig.commonjs.json')).toBe('');
+  }, 120_000);
+
   it("the README's one line types req.session, login() included, on every Express request", () => {
     expect(compile('tsconfig.typed-request.json')).toBe('');
   }, 120_000);
