@@ -53,10 +53,34 @@ afterAll(async () => {
 });
 
 /**
- * Runs the CLI in a child process. Async, so an in-process server in this test process (the MongoDB
- * stand-in) can answer the child meanwhile.
+ * Runs one CLI invocation in this process, as the bin does (`main` from src/cli/main.ts, the exit code it
+ * resolves), with stdout and stderr captured: for tests of what the CLI prints and answers. A test that
+ * needs an environment of its own, or is about the process (its start, its exit, its loader), spawns it.
  */
 export async function runCli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+): Promise<CliResult> {
+  if (Object.keys(env).length > 0 || process.env.SESSION_STORE_URL !== undefined) return spawnCli(args, env);
+  const { main } = await import('../../src/cli/main.js');
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, {
+    stdout: (text) => {
+      stdout += text;
+    },
+    stderr: (text) => {
+      stderr += text;
+    },
+  });
+  return { code, stdout, stderr };
+}
+
+/**
+ * Runs the CLI bundle in a child process. Async, so an in-process server in this test process (the MongoDB
+ * stand-in) can answer the child meanwhile.
+ */
+export async function spawnCli(
   args: string[],
   env: Record<string, string | undefined> = {},
 ): Promise<CliResult> {

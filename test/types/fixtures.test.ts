@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,32 +11,33 @@ import { describe, expect, it } from 'vitest';
 const root = resolve(import.meta.dirname, '../..');
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 
-function compile(project: string): string {
-  try {
-    execFileSync(process.execPath, [tsc, '-p', resolve(root, 'test/types/fixtures', project)], {
-      cwd: root,
-      encoding: 'utf8',
-    });
-    return '';
-  } catch (error) {
-    return String((error as { stdout?: string }).stdout ?? error);
-  }
+/** The compiler's report for one fixture project, '' when it compiles clean. */
+function compile(project: string): Promise<string> {
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      [tsc, '-p', resolve(root, 'test/types/fixtures', project)],
+      { cwd: root, encoding: 'utf8' },
+      (error, stdout) => done(error ? stdout || String(error) : ''),
+    );
+  });
 }
 
-describe('type fixtures: applications compile as they do with express-session', () => {
-  it("a store typed against @types/express-session's Store (connect-redis's RedisStore) needs no cast", () => {
-    expect(compile('tsconfig.json')).toBe('');
+// Concurrent: each project is its own compiler process, and a compile spends part of its time reading files.
+describe.concurrent('type fixtures: applications compile as they do with express-session', () => {
+  it("a store typed against @types/express-session's Store (connect-redis's RedisStore) needs no cast", async () => {
+    expect(await compile('tsconfig.json')).toBe('');
   }, 120_000);
 
-  it('@types/express-session in the program does not clash with sessionkit (skipLibCheck: false)', () => {
-    expect(compile('tsconfig.types-express-session.json')).toBe('');
+  it('@types/express-session in the program does not clash with sessionkit (skipLibCheck: false)', async () => {
+    expect(await compile('tsconfig.types-express-session.json')).toBe('');
   }, 120_000);
 
-  it("a CommonJS program types require('sessionkit') as the middleware with every export on it", () => {
-    expect(compile('tsconfig.commonjs.json')).toBe('');
+  it("a CommonJS program types require('sessionkit') as the middleware with every export on it", async () => {
+    expect(await compile('tsconfig.commonjs.json')).toBe('');
   }, 120_000);
 
-  it("the README's one line types req.session, login() included, on every Express request", () => {
-    expect(compile('tsconfig.typed-request.json')).toBe('');
+  it("the README's one line types req.session, login() included, on every Express request", async () => {
+    expect(await compile('tsconfig.typed-request.json')).toBe('');
   }, 120_000);
 });
