@@ -65,18 +65,22 @@ export function session<Data = SessionData>(options: HonoSessionOptions): HonoSe
     await next();
     let cookies: string[];
     try {
-      cookies = await commitSession(manager, carrier);
+      // Awaited only when a store call is pending: most requests commit at once.
+      const committed = commitSession(manager, carrier);
+      cookies = Array.isArray(committed) ? committed : await committed;
     } catch (error) {
       throw asHttpError(error);
     }
     if (cookies.length === 0) return;
-    for (const cookie of cookies) c.header('Set-Cookie', cookie, { append: true });
+    for (const cookie of cookies) c.header('Set-Cookie', cookie, APPEND);
     // A shared cache must never hand one user's Set-Cookie to another (C20).
     if (noStore) c.header('Cache-Control', 'no-store');
   };
 
   return Object.assign(middleware, { manager: manager as unknown as SessionManager });
 }
+
+const APPEND = { append: true } as const;
 
 /** What @hono/node-server puts in `c.env`. */
 type NodeBindings = { incoming?: IncomingMessage };
