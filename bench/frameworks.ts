@@ -13,7 +13,9 @@
  * p50, p99 and max latency, and server CPU per request (steadier than req/s on a shared machine).
  *
  * Flags: --quick, --rounds N, --duration S, --warmup S, --connections N, --sessions N,
- * --only fastify,koa,hono, --docs (write the table into docs/frameworks.md).
+ * --only fastify,koa,hono, --docs (write the table into docs/frameworks.md), --instructions (count
+ * instructions per request under callgrind instead, see bench/framework-instructions.ts; with
+ * --requests N and --warmup-requests N).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,6 +24,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { median, option, ROOT } from './common.js';
 import { FRAMEWORK_CONTENDERS, type FrameworkContender } from './framework-contenders.js';
+import { countInstructions } from './framework-instructions.js';
 
 interface Group {
   id: string;
@@ -183,15 +186,46 @@ const int = (value: number) => (Number.isFinite(value) ? Math.round(value).toLoc
 const ms = (value: number) => (Number.isFinite(value) ? String(value) : '—');
 const ratio = (value: number) => (Number.isFinite(value) ? `${value.toFixed(2)}×` : '—');
 
-if (pin) execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
+// Counting instructions needs no pinning, and its servers would inherit this process's one core.
+if (pin && !argv.includes('--instructions'))
+  execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
 const date = new Date().toISOString();
 const load = loadavg()[0]?.toFixed(1) ?? '?';
-const rows: string[] = [
-  '| framework | scenario | contender | req/s | p50 ms | p99 ms | max ms | CPU µs/req | req/s ÷ bare | req/s ÷ incumbent | CPU: incumbent ÷ this |',
-  '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-];
+const instructions = argv.includes('--instructions');
+const requests = flag('--requests', 2000);
+const rows: string[] = instructions
+  ? [
+      '| framework | scenario | bare | incumbent | sessionkit | bare ÷ sessionkit | incumbent ÷ sessionkit |',
+      '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
+    ]
+  : [
+      '| framework | scenario | contender | req/s | p50 ms | p99 ms | max ms | CPU µs/req | req/s ÷ bare | req/s ÷ incumbent | CPU: incumbent ÷ this |',
+      '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ];
+const counted = instructions
+  ? await countInstructions(
+      GROUPS.filter((g) => only.includes(g.id)).flatMap((g) =>
+        [g.bare, g.incumbent, g.ours].filter((c): c is FrameworkContender => c !== null),
+      ),
+      SCENARIOS,
+      { requests, warmup: flag('--warmup-requests', 3000), sessions },
+    )
+  : null;
+if (counted) {
+  const k = (n: number | undefined) => (n === undefined ? '—' : `${(n / 1000).toFixed(1)}k`);
+  const r = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined ? '—' : `${(a / b).toFixed(2)}×`;
+  for (const group of GROUPS.filter((g) => only.includes(g.id)))
+    for (const scenario of SCENARIOS) {
+      const of = (c: FrameworkContender | null) => (c ? counted.get(`${c}/${scenario.id}`) : undefined);
+      const [bare, incumbent, ours] = [of(group.bare), of(group.incumbent), of(group.ours)];
+      rows.push(
+        `| ${group.name} | ${scenario.label} | ${k(bare)} | ${k(incumbent)} | ${k(ours)} | ${r(bare, ours)} | ${r(incumbent, ours)} |`,
+      );
+    }
+}
 const summary: Record<string, Record<string, Record<string, Sample>>> = {};
-for (const group of GROUPS.filter((g) => only.includes(g.id))) {
+for (const group of GROUPS.filter((g) => !instructions && only.includes(g.id))) {
   const contenders = [group.bare, group.incumbent, group.ours].filter(
     (c): c is FrameworkContender => c !== null,
   );
@@ -254,12 +288,17 @@ const versions = [
   ].map((name) => `${name} ${versionOf(name)}`),
 ].join(', ');
 const header = [
-  `Measured ${date} with \`npm run bench:frameworks${quick ? ' -- --quick' : ''}\`: ${rounds} alternating rounds ` +
-    `× ${duration} s per contender and scenario, each right after a ${warmup} s warm-up of the same contender, ` +
-    `${connections} connections cycling through ${sessions} seeded sessions; medians over rounds.`,
+  instructions
+    ? `Instructions per request (callgrind, whole server process), measured ${date} with ` +
+      `\`npm run bench:frameworks -- --instructions\`: ${requests} requests per contender and scenario after a ` +
+      `warm-up of ${flag('--warmup-requests', 3000)}, cycling through ${sessions} seeded sessions; ` +
+      'a ratio above 1× means sessionkit executes fewer instructions.'
+    : `Measured ${date} with \`npm run bench:frameworks${quick ? ' -- --quick' : ''}\`: ${rounds} alternating rounds ` +
+      `× ${duration} s per contender and scenario, each right after a ${warmup} s warm-up of the same contender, ` +
+      `${connections} connections cycling through ${sessions} seeded sessions; medians over rounds.`,
   `Machine: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, ` +
     `Node ${process.version}, load average ${load} at the start; ` +
-    `${pin ? 'each server pinned to core 0, autocannon on core 1' : 'no CPU pinning'}.`,
+    `${instructions ? 'servers under valgrind, two at a time' : pin ? 'each server pinned to core 0, autocannon on core 1' : 'no CPU pinning'}.`,
   `Versions: ${versions}.`,
 ].join('\n');
 const markdown = `${header}\n\n${rows.join('\n')}\n`;
@@ -268,13 +307,20 @@ console.log(`\n${markdown}`);
 const resultsDir = join(ROOT, 'bench', 'results');
 mkdirSync(resultsDir, { recursive: true });
 const stamp = date.replace(/[:.]/g, '-');
-const json = JSON.stringify({ date, rounds, duration, warmup, connections, sessions, pin, summary }, null, 2);
-writeFileSync(join(resultsDir, `frameworks-${stamp}.json`), json);
-writeFileSync(join(resultsDir, `frameworks-${stamp}.md`), markdown);
+const json = JSON.stringify(
+  counted
+    ? { date, requests, sessions, instructions: Object.fromEntries(counted) }
+    : { date, rounds, duration, warmup, connections, sessions, pin, summary },
+  null,
+  2,
+);
+const kind = instructions ? 'frameworks-instructions' : 'frameworks';
+writeFileSync(join(resultsDir, `${kind}-${stamp}.json`), json);
+writeFileSync(join(resultsDir, `${kind}-${stamp}.md`), markdown);
 if (argv.includes('--docs')) {
   const file = join(ROOT, 'docs', 'frameworks.md');
-  const startMark = '<!-- bench:frameworks:start -->';
-  const endMark = '<!-- bench:frameworks:end -->';
+  const startMark = `<!-- bench:${kind}:start -->`;
+  const endMark = `<!-- bench:${kind}:end -->`;
   const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Framework adapters\n';
   const block = `${startMark}\n${markdown.trim()}\n${endMark}`;
   const from = current.indexOf(startMark);
