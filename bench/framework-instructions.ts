@@ -5,8 +5,8 @@
  * req/s on a shared two-core machine moves by a factor of two or three between identical runs; the
  * instructions a server executes for a request repeat to about 1 %. Each contender's server
  * (bench/framework-server.ts) runs under `valgrind --tool=callgrind` with instrumentation off while it
- * starts and warms up; for each scenario autocannon sends a warm-up batch, then the counters are
- * switched on and zeroed, exactly N requests are sent (cycling through the seeded sessions' cookies)
+ * starts and warms up (a warm-up batch of every scenario, then another quarter batch right before each
+ * count); the counters are switched on and zeroed, exactly N requests are sent (cycling through the seeded sessions' cookies)
  * and the counters are dumped. The count holds the whole server process (framework, session layer,
  * V8's compiler and garbage collector, Node's HTTP parser) but not the kernel's socket work, which is
  * the same for every contender, so the ratios are, if anything, closer to 1 than the CPU ratios.
@@ -96,28 +96,31 @@ async function countContender(
       if (!cookie) break;
       cookies.push(cookie);
     }
-    let dumps = 0;
-    for (const scenario of scenarios) {
+    const send = async (scenario: InstructionScenario, amount: number) => {
       const rotation =
         scenario.cookie && cookies.length > 0
           ? cookies.map((cookie) => ({ headers: { cookie } }))
           : undefined;
-      const send = async (amount: number) => {
-        const result = await autocannon({
-          url: `http://127.0.0.1:${port}${scenario.path}`,
-          connections: 4,
-          amount,
-          timeout: 60,
-          ...(rotation ? { requests: rotation } : {}),
-        });
-        const failed = result.errors + result.timeouts + result.non2xx;
-        if (failed > 0) throw new Error(`${contender} ${scenario.id}: ${failed} failed requests`);
-        return result.requests.total;
-      };
-      await send(warmup);
+      const result = await autocannon({
+        url: `http://127.0.0.1:${port}${scenario.path}`,
+        connections: 4,
+        amount,
+        timeout: 60,
+        ...(rotation ? { requests: rotation } : {}),
+      });
+      const failed = result.errors + result.timeouts + result.non2xx;
+      if (failed > 0) throw new Error(`${contender} ${scenario.id}: ${failed} failed requests`);
+      return result.requests.total;
+    };
+    // Every scenario's code is optimized before any is counted: the first scenario would otherwise
+    // carry compilation the others do not.
+    for (const scenario of scenarios) await send(scenario, warmup);
+    let dumps = 0;
+    for (const scenario of scenarios) {
+      await send(scenario, Math.ceil(warmup / 4));
       control(pid, '--instr=on');
       control(pid, '-z');
-      const sent = await send(requests);
+      const sent = await send(scenario, requests);
       control(pid, '-d');
       control(pid, '--instr=off');
       dumps++;
