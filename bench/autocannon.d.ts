@@ -5,6 +5,10 @@ declare module 'autocannon' {
     connections?: number;
     pipelining?: number;
     duration?: number;
+    /** Total requests to send, instead of a duration. */
+    amount?: number;
+    /** Seconds before a request counts as timed out (default 10). */
+    timeout?: number;
     headers?: Record<string, string>;
     method?: string;
     /** Each connection sends these in turn, looping; a request's own fields replace the defaults. */

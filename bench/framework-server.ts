@@ -2,10 +2,11 @@
  * One framework benchmark contender as an HTTP server: `node --import tsx bench/framework-server.ts
  * <contender>`. Prints `READY <port>` once listening on 127.0.0.1.
  *
- * Every contender serves the same three routes; only the session layer differs:
+ * Every contender serves the same routes; only the session layer differs:
  *   GET /seed   stores the seed payload (the driver takes the cookie from here)
  *   GET /read   reads one key
  *   GET /write  writes one key (a counter)
+ *   GET /__cpu  the process's CPU time so far in µs, read by the driver around each measured run
  */
 import type { AddressInfo } from 'node:net';
 import { fromDist, SECRET, seedPayload, sessionOptions } from './common.js';
@@ -30,9 +31,15 @@ const handlers = {
 
 const ROUTES = ['seed', 'read', 'write'] as const;
 
+function cpuMicros(): string {
+  const { user, system } = process.cpuUsage();
+  return String(user + system);
+}
+
 async function fastifyServer(contender: FrameworkContender): Promise<(port: number) => Promise<number>> {
   const { default: Fastify } = await import('fastify');
   const app = Fastify();
+  app.get('/__cpu', async () => cpuMicros());
   if (contender === 'fastify-session') {
     await app.register((await import('@fastify/cookie')).default);
     await app.register((await import('@fastify/session')).default, {
@@ -70,6 +77,10 @@ async function koaServer(contender: FrameworkContender): Promise<(port: number) 
   const { default: Koa } = await import('koa');
   const app = new Koa();
   app.keys = [SECRET];
+  app.use(async (ctx, next) => {
+    if (ctx.path === '/__cpu') ctx.body = cpuMicros();
+    else await next();
+  });
   if (contender === 'koa-session') {
     const { default: koaSession } = await import('koa-session');
     const records = new Map<string, unknown>();
@@ -106,6 +117,7 @@ async function honoServer(contender: FrameworkContender): Promise<(port: number)
   const { Hono } = await import('hono');
   const { serve } = await import('@hono/node-server');
   const app = new Hono<{ Variables: { session: Bag } }>();
+  app.get('/__cpu', (c) => c.text(cpuMicros()));
   if (contender === 'hono-sk') {
     const { session } = await fromDist<typeof import('../src/adapters/hono.js')>('adapters/hono.js');
     app.use(session(sessionOptions()) as never);
@@ -125,3 +137,5 @@ const listen = contender.startsWith('fastify')
     ? await koaServer(contender)
     : await honoServer(contender);
 console.log(`READY ${await listen(0)}`);
+// Exit through Node on SIGTERM so `--cpu-prof` writes its profile (profiling an adapter under load).
+process.once('SIGTERM', () => process.exit(0));

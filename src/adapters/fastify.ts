@@ -55,6 +55,15 @@ const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, 
   fastify.decorateRequest('session', null as unknown as TypedSession<SessionData>);
   fastify.decorateRequest('sessionID', '');
   fastify.decorateRequest('sessionStore', null as unknown as SessionStore);
+  // A field every request has from the start keeps Fastify's request objects one shape.
+  fastify.decorateRequest(COMMITTED, false);
+
+  const setCookies = (reply: FastifyReply, cookies: string[]): void => {
+    // Fastify appends a repeated Set-Cookie instead of replacing the application's.
+    for (const cookie of cookies) reply.header('set-cookie', cookie);
+    // A shared cache must never hand one user's Set-Cookie to another (C20).
+    if (noStore && cookies.length > 0) reply.header('cache-control', 'no-store');
+  };
 
   fastify.addHook(
     'onRequest',
@@ -85,13 +94,6 @@ const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, 
         return;
       }
       marked[COMMITTED] = true;
-      const send = (cookies: string[]) => {
-        // Fastify appends a repeated Set-Cookie instead of replacing the application's.
-        for (const cookie of cookies) reply.header('set-cookie', cookie);
-        // A shared cache must never hand one user's Set-Cookie to another (C20).
-        if (noStore && cookies.length > 0) reply.header('cache-control', 'no-store');
-        next(null, payload);
-      };
       let committed: string[] | Promise<string[]>;
       try {
         committed = commitSession(manager, request as Carrier);
@@ -99,8 +101,19 @@ const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, 
         next(error as Error);
         return;
       }
-      if (Array.isArray(committed)) send(committed);
-      else committed.then(send, (error: Error) => next(error));
+      // Most requests need no store call: answered without a promise or a closure.
+      if (Array.isArray(committed)) {
+        setCookies(reply, committed);
+        next(null, payload);
+        return;
+      }
+      committed.then(
+        (cookies) => {
+          setCookies(reply, cookies);
+          next(null, payload);
+        },
+        (error: Error) => next(error),
+      );
     },
   );
   done();

@@ -65,17 +65,38 @@ export function session<Data = SessionData>(options: HonoSessionOptions): HonoSe
     await next();
     let cookies: string[];
     try {
-      cookies = await commitSession(manager, carrier);
+      // Awaited only when a store call is pending: most requests commit at once.
+      const committed = commitSession(manager, carrier);
+      cookies = Array.isArray(committed) ? committed : await committed;
     } catch (error) {
       throw asHttpError(error);
     }
-    if (cookies.length === 0) return;
-    for (const cookie of cookies) c.header('Set-Cookie', cookie, { append: true });
-    // A shared cache must never hand one user's Set-Cookie to another (C20).
-    if (noStore) c.header('Cache-Control', 'no-store');
+    if (cookies.length > 0) setCookies(c, cookies, noStore);
   };
 
   return Object.assign(middleware, { manager: manager as unknown as SessionManager });
+}
+
+const APPEND = { append: true } as const;
+
+/**
+ * Adds the session's headers to the response the handler made. Hono's `c.header()` on a finished
+ * response rebuilds it around the old one's body stream, which sends @hono/node-server's lightweight
+ * responses down its streaming path; the response's own headers take the additions in place, unless
+ * they are immutable (a `fetch()` or `Response.redirect()` result), where `c.header()` is the way.
+ */
+function setCookies(c: Context, cookies: string[], noStore: boolean): void {
+  try {
+    const { headers } = c.res;
+    for (const cookie of cookies) headers.append('Set-Cookie', cookie);
+    // A shared cache must never hand one user's Set-Cookie to another (C20).
+    if (noStore) headers.set('Cache-Control', 'no-store');
+    return;
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+  }
+  for (const cookie of cookies) c.header('Set-Cookie', cookie, APPEND);
+  if (noStore) c.header('Cache-Control', 'no-store');
 }
 
 /** What @hono/node-server puts in `c.env`. */

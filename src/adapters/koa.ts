@@ -49,7 +49,9 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
     const loading = openSession(manager, carrier);
     if (loading !== undefined) await loading;
     await next();
-    const cookies = await commitSession(manager, carrier);
+    // Awaited only when a store call is pending: most requests commit at once.
+    const committed = commitSession(manager, carrier);
+    const cookies = Array.isArray(committed) ? committed : await committed;
     if (cookies.length === 0) return;
     for (const cookie of cookies) ctx.append('Set-Cookie', cookie);
     // A shared cache must never hand one user's Set-Cookie to another (C20).

@@ -199,6 +199,34 @@ describe('Hono middleware', () => {
     }
   });
 
+  it('sets the cookie on a response whose headers are immutable (Response.redirect), in Hono and on Node', async () => {
+    const { hono } = app(base);
+    hono.get('/away', (c) => {
+      c.var.session.views = 1;
+      return Response.redirect('http://app.example/', 302);
+    });
+    const direct = await hono.request('/away');
+    expect(direct.status).toBe(302);
+    expect(direct.headers.getSetCookie().map((cookie) => cookie.split('=')[0])).toEqual(['connect.sid']);
+
+    const { serve } = await import('@hono/node-server');
+    const server = serve({ fetch: hono.fetch, port: 0, hostname: '127.0.0.1' });
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    try {
+      for (const path of ['/away', '/write']) {
+        const response = await fetch(`http://127.0.0.1:${port}${path}`, { redirect: 'manual' });
+        await response.arrayBuffer();
+        expect(
+          response.headers.getSetCookie().filter((cookie) => cookie.startsWith('connect.sid=')),
+        ).toHaveLength(1);
+      }
+    } finally {
+      server.close();
+      await once(server, 'close');
+    }
+  });
+
   it("`skip`, `genid` and `cookie` functions get a carrier whose host is Hono's context", async () => {
     const seen: string[] = [];
     const { hono } = app({

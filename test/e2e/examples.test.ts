@@ -43,7 +43,7 @@ function cookieOf(response: Response): string {
 }
 
 describe('the framework examples', () => {
-  for (const framework of ['fastify', 'koa', 'hono', 'nest']) {
+  for (const framework of ['fastify', 'koa', 'hono', 'nest', 'react-router']) {
     it(`${framework}: counts visits, logs in with a new session ID and logs out`, async () => {
       const base = await start(framework);
       const first = await fetch(`${base}/`);
@@ -61,6 +61,10 @@ describe('the framework examples', () => {
       expect(login.status).toBe(303);
       const cookie = cookieOf(login);
       expect(cookie).not.toBe(anonymous);
+      // The pre-login ID is dead: whoever planted it (session fixation) holds nothing.
+      const planted = await (await fetch(`${base}/`, { headers: { cookie: anonymous } })).text();
+      expect(planted).toContain('Visits in this session: <b>1</b>');
+      expect(planted).not.toContain('ada');
       const home = await (await fetch(`${base}/`, { headers: { cookie } })).text();
       expect(home).toContain('Logged in as <b>ada</b>');
       expect(home).toContain('<b>3</b>');
