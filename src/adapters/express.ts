@@ -5,8 +5,9 @@ import { type SessionCarrier, SessionManager } from '../core/manager.js';
 import type { SessionOptions, SessionRequestLike } from '../core/options.js';
 import type { Session, TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
-import type { ExpressStoreLike, SessionStore } from '../stores/store.js';
-import { isConnectionError } from '../stores/store.js';
+import type { SessionStore } from '../stores/contract.js';
+import { isConnectionError } from '../stores/contract.js';
+import type { ExpressStoreLike } from '../stores/express-compat/store.js';
 
 /**
  * What the middleware adds to a request, typed. sessionkit declares only `sessionID` on Express's request

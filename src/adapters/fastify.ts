@@ -10,7 +10,8 @@ import { type SessionCarrier, SessionManager } from '../core/manager.js';
 import type { SessionOptions, SessionRequestLike } from '../core/options.js';
 import type { TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
-import type { ExpressStoreLike, SessionStore } from '../stores/store.js';
+import type { SessionStore } from '../stores/contract.js';
+import type { ExpressStoreLike } from '../stores/express-compat/store.js';
 import { commitSession, openSession } from './shared.js';
 
 declare module 'fastify' {

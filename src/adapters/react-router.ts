@@ -12,9 +12,10 @@ import { CorruptSessionError } from '../core/errors.js';
 import { generateId, isWellFormedId } from '../core/id.js';
 import { DEFAULT_TTL_MS, validateRecord } from '../core/serializer.js';
 import type { SessionRecord } from '../core/types.js';
-import { ExpressStoreBridge } from '../stores/bridge.js';
+import { isNativeStore, runBounded, type SessionStore } from '../stores/contract.js';
+import { ExpressStoreBridge } from '../stores/express-compat/bridge.js';
+import type { ExpressStoreLike } from '../stores/express-compat/store.js';
 import { MemoryStore } from '../stores/memory.js';
-import { type ExpressStoreLike, isNativeStore, runBounded, type SessionStore } from '../stores/store.js';
 
 export interface SessionkitStorageOptions {
   /** The session ID cookie: a React Router `Cookie`, or options for `createCookie` (`name` default `__session`). */

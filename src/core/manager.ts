@@ -1,19 +1,17 @@
 import { EventEmitter } from 'node:events';
 import { finished } from 'node:stream';
-import { ExpressStoreBridge } from '../stores/bridge.js';
-import { EncryptedStore } from '../stores/encrypted.js';
-import { MemoryStore, type MemoryStoreNow, NOW } from '../stores/memory.js';
 import {
   checkStoreUserId,
-  type ExpressStoreLike,
   isConnectionError,
   isNativeStore,
   runBounded,
   type SessionStore,
-  Store,
   toStoreError,
-  unbridged,
-} from '../stores/store.js';
+} from '../stores/contract.js';
+import { EncryptedStore } from '../stores/encrypted.js';
+import { ExpressStoreBridge } from '../stores/express-compat/bridge.js';
+import { type ExpressStoreLike, Store, unbridged } from '../stores/express-compat/store.js';
+import { MemoryStore, type MemoryStoreNow, NOW } from '../stores/memory.js';
 import {
   AUTH_TIME_KEY,
   RENEWED_AT_KEY,

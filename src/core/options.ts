@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { serialize } from 'cookie';
-import { type ExpressStoreLike, isNativeStore, type SessionStore } from '../stores/store.js';
+import { isNativeStore, type SessionStore } from '../stores/contract.js';
+import type { ExpressStoreLike } from '../stores/express-compat/store.js';
 import type { CookieOptions } from './cookie.js';
 import type { SessionLogger } from './debug.js';
 import { createKeyring, type EncryptionOptions, type Keyring } from './encryption.js';

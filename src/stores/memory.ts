@@ -26,9 +26,8 @@ import {
   checkUserIdArgument,
   reportCorrupt,
   type SessionStore,
-  Store,
-  type StoreOptions,
-} from './store.js';
+} from './contract.js';
+import { Store, type StoreOptions } from './express-compat/store.js';
 
 export interface MemoryStoreOptions extends StoreOptions {
   /**
