@@ -49,7 +49,6 @@ export {
   StoreUnavailableError,
   StoreUrlError,
 } from './core/errors.js';
-export type { SessionOptions } from './core/options.js';
 export { type RegenerateOptions, Session, type TypedSession } from './core/session.js';
 export type {
   CookieData,
@@ -60,6 +59,7 @@ export type {
   SessionRecord,
   SessionSummary,
 } from './core/types.js';
+export type { SessionOptions } from './engine/options.js';
 export type { SessionStore } from './stores/contract.js';
 export { type ExpressStoreLike, Store, type StoreOptions } from './stores/express-compat/store.js';
 export { type AnyStore, createStore } from './stores/factory.js';
