@@ -1,8 +1,8 @@
 import { session as createSessionMiddleware } from './adapters/express.js';
 import { Cookie } from './core/cookie.js';
 import { Session } from './core/session.js';
+import { Store } from './stores/express-compat/store.js';
 import { MemoryStore } from './stores/memory.js';
-import { Store } from './stores/store.js';
 
 /**
  * express-session's export shape: a function with `Store`, `MemoryStore`, `Session` and `Cookie` hung on
@@ -49,7 +49,6 @@ export {
   StoreUnavailableError,
   StoreUrlError,
 } from './core/errors.js';
-export type { SessionOptions } from './core/options.js';
 export { type RegenerateOptions, Session, type TypedSession } from './core/session.js';
 export type {
   CookieData,
@@ -60,7 +59,9 @@ export type {
   SessionRecord,
   SessionSummary,
 } from './core/types.js';
+export type { SessionOptions } from './engine/options.js';
+export type { SessionStore } from './stores/contract.js';
+export { type ExpressStoreLike, Store, type StoreOptions } from './stores/express-compat/store.js';
 export { type AnyStore, createStore } from './stores/factory.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
-export { type ExpressStoreLike, type SessionStore, Store, type StoreOptions } from './stores/store.js';
 export { session };

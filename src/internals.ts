@@ -4,8 +4,8 @@
  */
 export { describe } from './core/errors.js';
 export { generateId, storageKey as sessionHandle } from './core/id.js';
-export { SessionManager } from './core/manager.js';
 export { sign, unsign } from './core/signature.js';
-export { ExpressStoreBridge } from './stores/bridge.js';
+export { SessionManager } from './engine/manager.js';
+export { isNativeStore } from './stores/contract.js';
+export { ExpressStoreBridge } from './stores/express-compat/bridge.js';
 export { type MemoryStoreNow, NOW } from './stores/memory.js';
-export { isNativeStore } from './stores/store.js';

@@ -21,7 +21,7 @@ import {
   storeKindOf,
 } from './core/diagnostics.js';
 import { SessionError } from './core/errors.js';
-import { isNativeStore } from './stores/store.js';
+import { isNativeStore } from './stores/contract.js';
 
 export type {
   InvalidCookieMessage,

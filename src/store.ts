@@ -25,10 +25,8 @@ export {
   checkRecord,
   checkUserIdArgument,
   checkUserIdLimits,
-  type ExpressStoreLike,
   isConnectionError,
   type SessionStore,
-  Store,
-  type StoreOptions,
   type UserIdLimits,
-} from './stores/store.js';
+} from './stores/contract.js';
+export { type ExpressStoreLike, Store, type StoreOptions } from './stores/express-compat/store.js';

@@ -1,12 +1,11 @@
 import { IncomingMessage, type OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { SessionError } from '../core/errors.js';
-import { type SessionCarrier, SessionManager } from '../core/manager.js';
-import type { SessionOptions, SessionRequestLike } from '../core/options.js';
 import type { Session, TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
-import type { ExpressStoreLike, SessionStore } from '../stores/store.js';
-import { isConnectionError } from '../stores/store.js';
+import { type SessionCarrier, SessionManager } from '../engine/manager.js';
+import type { SessionOptions, SessionRequestLike } from '../engine/options.js';
+import { type ExpressStoreLike, isConnectionError, type SessionStore } from '../engine/store-access.js';
 
 /**
  * What the middleware adds to a request, typed. sessionkit declares only `sessionID` on Express's request

@@ -3,10 +3,10 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { SessionError } from '../core/errors.js';
-import { SessionManager } from '../core/manager.js';
-import type { SessionOptions } from '../core/options.js';
 import type { TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
+import { SessionManager } from '../engine/manager.js';
+import type { SessionOptions } from '../engine/options.js';
 import { commitSession, FetchCarrier, type FetchHost, openSession } from './shared.js';
 
 /** Hono's environment with the session in `Variables`: `new Hono<SessionEnv<MyData>>()`. */

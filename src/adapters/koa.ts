@@ -1,9 +1,9 @@
 import type { Context, Middleware, Next } from 'koa';
-import { type SessionCarrier, SessionManager } from '../core/manager.js';
-import type { SessionOptions, SessionRequestLike } from '../core/options.js';
 import type { TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
-import type { ExpressStoreLike, SessionStore } from '../stores/store.js';
+import { type SessionCarrier, SessionManager } from '../engine/manager.js';
+import type { SessionOptions, SessionRequestLike } from '../engine/options.js';
+import type { ExpressStoreLike, SessionStore } from '../engine/store-access.js';
 import { commitSession, openSession } from './shared.js';
 
 declare module 'koa' {

@@ -1,9 +1,9 @@
 import { cookies, headers } from 'next/headers.js';
-import type { SessionCarrier } from '../core/manager.js';
-import { SessionManager } from '../core/manager.js';
-import type { SessionOptions } from '../core/options.js';
 import type { Session, TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
+import type { SessionCarrier } from '../engine/manager.js';
+import { SessionManager } from '../engine/manager.js';
+import type { SessionOptions } from '../engine/options.js';
 import { commitSession, FetchCarrier, type FetchHost, openSession } from './shared.js';
 
 /** What the adapter knows of a request: whether it is secure, and how its session is saved. */

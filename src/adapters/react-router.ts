@@ -12,9 +12,7 @@ import { CorruptSessionError } from '../core/errors.js';
 import { generateId, isWellFormedId } from '../core/id.js';
 import { DEFAULT_TTL_MS, validateRecord } from '../core/serializer.js';
 import type { SessionRecord } from '../core/types.js';
-import { ExpressStoreBridge } from '../stores/bridge.js';
-import { MemoryStore } from '../stores/memory.js';
-import { type ExpressStoreLike, isNativeStore, runBounded, type SessionStore } from '../stores/store.js';
+import { type ExpressStoreLike, nativeStore, runBounded, type SessionStore } from '../engine/store-access.js';
 
 export interface SessionkitStorageOptions {
   /** The session ID cookie: a React Router `Cookie`, or options for `createCookie` (`name` default `__session`). */
@@ -49,8 +47,7 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
     : createCookie(given?.name ?? '__session', { path: '/', sameSite: 'lax', httpOnly: true, ...given });
   const ttl = options.ttl ?? DEFAULT_TTL_MS;
   const timeout = options.storeTimeout ?? 5_000;
-  const raw = options.store ?? new MemoryStore();
-  const store: SessionStore = isNativeStore(raw) ? raw : new ExpressStoreBridge(raw, ttl);
+  const store: SessionStore = nativeStore(options.store, ttl);
   const loaded = new WeakMap<object, Loaded>();
 
   const call = <T>(operation: string, run: () => Promise<T>) => runBounded(operation, timeout, run);

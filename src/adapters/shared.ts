@@ -1,7 +1,7 @@
 import { SessionError } from '../core/errors.js';
-import type { SessionCarrier, SessionManager } from '../core/manager.js';
-import type { SessionRequestLike } from '../core/options.js';
-import { isConnectionError } from '../stores/store.js';
+import type { SessionCarrier, SessionManager } from '../engine/manager.js';
+import type { SessionRequestLike } from '../engine/options.js';
+import { isConnectionError } from '../engine/store-access.js';
 
 /**
  * What every adapter other than Express's shares: opening and committing with the `onStoreError`

@@ -1,10 +1,10 @@
 import { STATUS_CODES } from 'node:http';
 import { error, type Handle, type RequestEvent } from '@sveltejs/kit';
 import { SessionError } from '../core/errors.js';
-import { SessionManager } from '../core/manager.js';
-import type { SessionOptions } from '../core/options.js';
 import type { TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
+import { SessionManager } from '../engine/manager.js';
+import type { SessionOptions } from '../engine/options.js';
 import { commitSession, FetchCarrier, type FetchHost, openSession } from './shared.js';
 
 declare global {

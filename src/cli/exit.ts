@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
 import { SessionError } from '../core/errors.js';
-import { isConnectionError } from '../stores/store.js';
+import { isConnectionError } from '../stores/contract.js';
 
 /** The CLI's exit codes. Part of its interface: scripts branch on them, so never renumber. */
 export const ExitCode = {

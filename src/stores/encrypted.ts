@@ -11,7 +11,7 @@ import { CorruptSessionError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import { parseJson, stringifyJson } from '../core/serializer.js';
 import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../core/types.js';
-import type { SessionStore } from './store.js';
+import type { SessionStore } from './contract.js';
 
 /** How much larger than `maxSessionBytes` the sealed data may be in the store's own check. */
 export const SEALED_SIZE_FACTOR = 3;

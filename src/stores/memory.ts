@@ -26,9 +26,8 @@ import {
   checkUserIdArgument,
   reportCorrupt,
   type SessionStore,
-  Store,
-  type StoreOptions,
-} from './store.js';
+} from './contract.js';
+import { Store, type StoreOptions } from './express-compat/store.js';
 
 export interface MemoryStoreOptions extends StoreOptions {
   /**
@@ -280,7 +279,7 @@ class DeadlineHeap {
   }
 }
 
-/** Where a MemoryStore keeps its synchronous methods, for `SessionManager` only (not exported from the package). */
+/** Where a MemoryStore keeps its synchronous methods, for the engine (engine/store-access.ts); exported from `sessionkit/internals` only, not from the package root. */
 export const NOW = Symbol('sessionkit.memory.now');
 
 /** The MemoryStore methods the middleware calls on every request, answering at once. */

@@ -18,7 +18,6 @@ import type {
   SessionSummary,
 } from '../core/types.js';
 import { closeWithin } from './close.js';
-import { readParams, storeDefinition } from './registry.js';
 import {
   checkDataBytes,
   checkDelta,
@@ -30,9 +29,9 @@ import {
   checkUserIdArgument,
   reportCorrupt,
   type SessionStore,
-  Store,
-  type StoreOptions,
-} from './store.js';
+} from './contract.js';
+import { Store, type StoreOptions } from './express-compat/store.js';
+import { readParams, storeDefinition } from './registry.js';
 
 export interface MongoStoreOptions extends StoreOptions {
   /** A connected or unconnected client. The store never closes a client it was given. */

@@ -9,6 +9,7 @@ import type {
 import type { Pool as PromisePool, PoolConnection as PromisePoolConnection } from 'mysql2/promise';
 import mysql from 'mysql2/promise';
 import { OptionsError, StoreUrlError } from '../core/errors.js';
+import { DEFAULT_STORE_TIMEOUT_MS, isConnectionError } from './contract.js';
 import { maskCredentials } from './credentials.js';
 import { readParams, storeDefinition } from './registry.js';
 import {
@@ -30,7 +31,6 @@ import {
   sqlOptionsFromParams,
   type TxBody,
 } from './sql.js';
-import { DEFAULT_STORE_TIMEOUT_MS, isConnectionError } from './store.js';
 
 export interface MySQLStoreOptions extends SqlStoreOptions {
   /**

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Pool, PoolClient, PoolConfig, QueryResult } from 'pg';
 import pg from 'pg';
 import { OptionsError, StoreUrlError } from '../core/errors.js';
+import { DEFAULT_STORE_TIMEOUT_MS, isConnectionError } from './contract.js';
 import { driverUrl, readParams, storeDefinition } from './registry.js';
 import {
   type ConnectPgSimpleLayout,
@@ -22,7 +23,6 @@ import {
   sqlOptionsFromParams,
   type TxBody,
 } from './sql.js';
-import { DEFAULT_STORE_TIMEOUT_MS, isConnectionError } from './store.js';
 
 export interface PostgresStoreOptions extends SqlStoreOptions {
   /** Schema of the native table; default: the connection's search_path. */

@@ -1,6 +1,6 @@
 import { StoreUnavailableError } from '../core/errors.js';
 import { closeWithin } from './close.js';
-import { isConnectionError } from './store.js';
+import { isConnectionError } from './contract.js';
 
 /**
  * The four kinds of client RedisStore accepts, described structurally so that importing this module

@@ -23,6 +23,18 @@ import type {
   SessionSummary,
 } from '../core/types.js';
 import {
+  checkDelta,
+  checkDestroyByUser,
+  checkHandle,
+  checkId,
+  checkListOptions,
+  checkRecord,
+  checkUserIdArgument,
+  reportCorrupt,
+  type SessionStore,
+} from './contract.js';
+import { Store, type StoreOptions } from './express-compat/store.js';
+import {
   classify,
   type NodeSender,
   pairs,
@@ -35,19 +47,6 @@ import {
 import { connectFromUrl } from './redis-connect.js';
 import { SCRIPTS, type Script } from './redis-scripts.js';
 import { readParams, storeDefinition } from './registry.js';
-import {
-  checkDelta,
-  checkDestroyByUser,
-  checkHandle,
-  checkId,
-  checkListOptions,
-  checkRecord,
-  checkUserIdArgument,
-  reportCorrupt,
-  type SessionStore,
-  Store,
-  type StoreOptions,
-} from './store.js';
 
 export type { RedisClientInput } from './redis-clients.js';
 

@@ -4,7 +4,8 @@
  * store and no driver: a definition loads its store module only when a store is built.
  */
 import { StoreUrlError } from '../core/errors.js';
-import type { SessionStore, Store } from './store.js';
+import type { SessionStore } from './contract.js';
+import type { Store } from './express-compat/store.js';
 
 export type AnyStore = SessionStore & Store;
 

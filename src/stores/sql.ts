@@ -14,7 +14,6 @@ import {
 } from '../core/serializer.js';
 import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../core/types.js';
 import { closeWithin } from './close.js';
-import type { StoreParams } from './registry.js';
 import {
   checkDelta,
   checkDestroyByUser,
@@ -27,10 +26,10 @@ import {
   checkUserIdLimits,
   reportCorrupt,
   type SessionStore,
-  Store,
-  type StoreOptions,
   type UserIdLimits,
-} from './store.js';
+} from './contract.js';
+import { Store, type StoreOptions } from './express-compat/store.js';
+import type { StoreParams } from './registry.js';
 
 /**
  * Shared SQL logic of the SQLite, PostgreSQL and MySQL stores: one table layout, one set of statements,

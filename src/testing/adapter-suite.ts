@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { CookieOptions } from '../core/cookie.js';
-import type { SessionOptions } from '../core/options.js';
 import type { TypedSession } from '../core/session.js';
 import type { SessionDelta, SessionRecord } from '../core/types.js';
+import type { SessionOptions } from '../engine/options.js';
 import { MemoryStore } from '../stores/memory.js';
 
 /** What a suite route sees: the session as the framework shows it now, and the request URL. */

@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../core/id.js';
 import type { SessionRecord } from '../core/types.js';
-import type { SessionStore, Store } from '../stores/store.js';
+import type { SessionStore } from '../stores/contract.js';
+import type { Store } from '../stores/express-compat/store.js';
 import { TcpProxy } from './proxy.js';
 
 export type ConformanceStore = SessionStore & Store;

@@ -1,13 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import { serialize } from 'cookie';
-import { type ExpressStoreLike, isNativeStore, type SessionStore } from '../stores/store.js';
-import type { CookieOptions } from './cookie.js';
-import type { SessionLogger } from './debug.js';
-import { createKeyring, type EncryptionOptions, type Keyring } from './encryption.js';
-import { OptionsError, SecretRequiredError } from './errors.js';
-import { DEFAULT_RENEW_GRACE_MS } from './renewal.js';
-import { DEFAULT_TTL_MS } from './serializer.js';
-import type { Secret } from './signature.js';
+import type { CookieOptions } from '../core/cookie.js';
+import type { SessionLogger } from '../core/debug.js';
+import { createKeyring, type EncryptionOptions, type Keyring } from '../core/encryption.js';
+import { OptionsError, SecretRequiredError } from '../core/errors.js';
+import { DEFAULT_RENEW_GRACE_MS } from '../core/renewal.js';
+import { DEFAULT_TTL_MS } from '../core/serializer.js';
+import type { Secret } from '../core/signature.js';
+import { isNativeStore, type SessionStore } from '../stores/contract.js';
+import type { ExpressStoreLike } from '../stores/express-compat/store.js';
 
 /** The request as sessionkit needs it: any Node `IncomingMessage`, Express's or Connect's. */
 export interface SessionRequestLike {

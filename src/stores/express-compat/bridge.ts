@@ -1,12 +1,12 @@
-import { NotSupportedError } from '../core/errors.js';
-import { storageKey } from '../core/id.js';
+import { NotSupportedError } from '../../core/errors.js';
+import { storageKey } from '../../core/id.js';
 import {
   applyDeltaToRecord,
   DEFAULT_TTL_MS,
   fromExpressSession,
   toExpressSessionWithMeta,
-} from '../core/serializer.js';
-import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../core/types.js';
+} from '../../core/serializer.js';
+import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../../core/types.js';
 import {
   checkDataBytes,
   checkDelta,
@@ -14,9 +14,9 @@ import {
   checkListOptions,
   checkRecord,
   DEFAULT_STORE_TIMEOUT_MS,
-  type ExpressStoreLike,
   type SessionStore,
-} from './store.js';
+} from '../contract.js';
+import type { ExpressStoreLike } from './store.js';
 
 function call<T>(fn: (callback: (err: unknown, value?: T) => void) => unknown): Promise<T | undefined> {
   return new Promise((resolve, reject) => {

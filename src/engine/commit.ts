@@ -1,0 +1,455 @@
+/**
+ * The end of a request: the write decision (create, update, touch, nothing, or the session was lost),
+ * the size bound, what the store then holds (`markSaved`), renewal, and the Set-Cookie values to send.
+ * Decides synchronously; only a store call that cannot settle in this tick makes a promise.
+ */
+import { AUTH_TIME_KEY, RENEWED_AT_KEY, RENEWED_KEY } from '../core/auth-time.js';
+import { type Changes, dataOf, diff, hasData, recordWritten, takeSnapshot } from '../core/changes.js';
+import { cookieShape, hasShape } from '../core/cookie.js';
+import { updateReason } from '../core/debug.js';
+import { SessionError, SessionTooLargeError } from '../core/errors.js';
+import { renewedId } from '../core/renewal.js';
+import { stringifyJson } from '../core/serializer.js';
+import { Session, type SessionState } from '../core/session.js';
+import type { SessionDelta, SessionRecord } from '../core/types.js';
+import { contextFor, contextOf, type Engine, type EngineRequest, type RequestContext } from './context.js';
+import { clearingCookie, sessionCookie } from './cookie-policy.js';
+import type { SessionRequestLike } from './options.js';
+import type { SessionStore } from './store-access.js';
+
+export type WriteResult = 'create' | 'update' | 'touch' | 'none' | 'lost';
+
+/** See SessionManager.commit. */
+export function commitSession<Req extends SessionRequestLike>(
+  engine: Engine<Req>,
+  req: EngineRequest<Req>,
+): string[] | Promise<string[]> {
+  const context = contextFor(engine, req);
+  if (!context || context.ephemeral) return [];
+  // As express-session: an ID the application replaced with a non-string names no session to store.
+  if (typeof req.sessionID !== 'string') return [];
+  // An app may answer without waiting for destroy()/regenerate(): finish them before the first byte.
+  if (context.pending !== null && context.pending.size > 0)
+    return Promise.allSettled([...context.pending]).then(() => commitSession(engine, req));
+  const session = context.session;
+  if (req.session !== session) {
+    // The application removed req.session (express-session's `unset`), or destroy() did.
+    if (!context.ended && engine.options.unset === 'destroy' && req.session == null) {
+      return engine.endStored(context.store, stateOf(session).id).then(() => {
+        context.ended = true;
+        return commitSession(engine, req);
+      });
+    }
+    return context.ended && context.presentedId ? [clearingCookie(engine, req, context)] : [];
+  }
+  session.cookie.resetMaxAge();
+  const { renewAfter } = engine.options;
+  if (renewAfter !== undefined) {
+    const state = stateOf(session);
+    if (!state.isNew && Date.now() - state.renewedAt >= renewAfter)
+      return renew(engine, req, session).then((result) =>
+        cookiesAfter(engine, req, context, session, result),
+      );
+  }
+  let wrote = write(engine, session, false, context);
+  if (typeof wrote === 'string') return cookiesAfter(engine, req, context, session, wrote);
+  if (engine.access.isBridged(context.store)) wrote = lateFailure(context, wrote);
+  context.writing = wrote;
+  return wrote.then((result) => {
+    context.writing = null;
+    return cookiesAfter(engine, req, context, session, result);
+  });
+}
+
+/** See SessionManager.expectedCookies. */
+export function expectedCookies<Req extends SessionRequestLike>(
+  engine: Engine<Req>,
+  req: EngineRequest<Req>,
+): string[] | null {
+  const context = contextFor(engine, req);
+  if (!context || context.ephemeral || context.writing === null) return null;
+  const session = context.session;
+  if (req.session !== session) return null;
+  const state = stateOf(session);
+  if (state.isNew) {
+    const header = sessionCookie(engine, req, context, session);
+    return header ? [header] : [];
+  }
+  // The write is still in flight, so `dataWritten` is not set yet: what it will write decides.
+  const modified = state.userId !== state.storedUserId || diff(session, state.snapshot).changed;
+  const updating =
+    engine.options.resave ||
+    modified ||
+    state.cookieSnapshot === null ||
+    !hasShape(session.cookie, state.cookieSnapshot);
+  return cookiesAfter(engine, req, context, session, updating ? 'update' : 'touch', modified);
+}
+
+/** See SessionManager.commitLate. */
+export function commitLate<Req extends SessionRequestLike>(
+  engine: Engine<Req>,
+  req: EngineRequest<Req>,
+): undefined | Promise<void> {
+  const context = contextFor(engine, req);
+  if (!context || context.ephemeral) return undefined;
+  if (context.pending !== null && context.pending.size > 0)
+    return Promise.allSettled([...context.pending]).then(() => commitLate(engine, req));
+  const session = context.session;
+  if (req.session !== session) {
+    if (!context.ended && engine.options.unset === 'destroy' && req.session == null) {
+      context.ended = true;
+      return engine.destroyStored(context.store, stateOf(session).id);
+    }
+    return undefined;
+  }
+  const state = stateOf(session);
+  const changed =
+    state.touched || state.userId !== state.storedUserId || diff(session, state.snapshot).changed;
+  if (!changed) return undefined;
+  if (state.isNew) {
+    engine.warnOnce('a new session was changed after the response started; its cookie could not be sent');
+    return undefined;
+  }
+  const wrote = write(engine, session, true, context);
+  return typeof wrote === 'string' ? undefined : wrote.then(() => undefined);
+}
+
+/**
+ * As express-session: a write to an express-session store that carries nothing the application changed
+ * (a touch, a resave, an empty new session) does not hold back the response when it fails; its error is
+ * kept for `next(err)` once the response is out. A failed write of a change still fails the response.
+ */
+function lateFailure(context: RequestContext, wrote: Promise<WriteResult>): Promise<WriteResult> {
+  return wrote.catch((error: unknown) => {
+    if (!context.quiet) throw error;
+    context.late = error;
+    return 'none';
+  });
+}
+
+/** The Set-Cookie values once `write` did what it did. */
+function cookiesAfter<Req extends SessionRequestLike>(
+  engine: Engine<Req>,
+  req: EngineRequest<Req>,
+  context: RequestContext,
+  session: Session,
+  wrote: WriteResult,
+  modifiedInFlight = false,
+): string[] {
+  const state = stateOf(session);
+  const send =
+    state.issueCookie ||
+    (!state.isNew &&
+      wrote !== 'lost' &&
+      (engine.options.rolling ||
+        context.resign ||
+        // express-session's rule: a modified session whose cookie has an expiry. A resave or a touch is no
+        // modification (re-sending would extend the browser's expiry on every request, as `rolling`).
+        ((state.dataWritten || modifiedInFlight) && session.cookie.expires !== null) ||
+        // Against what the browser holds, not what the store holds: a write (or an explicit save()) of
+        // a changed cookie has already brought the store's snapshot up to date.
+        state.browserCookie === null ||
+        !hasShape(session.cookie, state.browserCookie)));
+  if (send) {
+    const header = sessionCookie(engine, req, context, session);
+    engine.trace?.cookie(
+      state.id,
+      header ? 'sent' : 'not sent',
+      header ? `after ${wrote}` : 'Secure cookie on plain HTTP',
+    );
+    return header ? [header] : [];
+  }
+  // A request that ended its session and stored no new one tells the browser to forget the cookie (C15).
+  if (context.ended && context.presentedId && state.isNew) return [clearingCookie(engine, req, context)];
+  engine.trace?.cookie(state.id, 'not sent', state.isNew ? 'nothing stored' : 'browser has it');
+  return [];
+}
+
+/**
+ * Moves a session to its derived new ID (C13): the new record first, with everything the session holds
+ * at this point; then the old record becomes a marker for `renewGrace`. Requests that loaded the old
+ * record before the move are due too, find the new record already there, and write their own changes
+ * into it as a delta, so none of them is lost or logged out.
+ */
+async function renew<Req extends SessionRequestLike>(
+  engine: Engine<Req>,
+  req: EngineRequest<Req>,
+  session: Session,
+): Promise<WriteResult> {
+  const state = stateOf(session);
+  const oldId = state.id;
+  const newId = renewedId(engine.renewalSecret(), oldId);
+  const now = Date.now();
+  const data = dataOf(session);
+  checkSize(engine, data);
+  const extra: Record<string, unknown> = { [RENEWED_AT_KEY]: now };
+  if (state.authTime !== null) extra[AUTH_TIME_KEY] = state.authTime;
+  const cookie = session.cookie.data;
+  const { access } = engine;
+  const { store } = access;
+  const created = await access.call(store, 'create', () =>
+    store.create(newId, {
+      data: { ...data, ...extra },
+      cookie,
+      expiresAt: expiresAt(engine, session, state, now),
+      createdAt: state.createdAt,
+      lastSeenAt: now,
+      userId: state.userId,
+    }),
+  );
+  state.id = newId;
+  req.sessionID = newId;
+  state.renewedAt = now;
+  if (!created) {
+    state.issueCookie = true;
+    return write(engine, session, false, contextOf(engine, req));
+  }
+  // The old record may have ended since this request loaded it (a logout, a revoke-all, or a renewal
+  // whose result was then logged out): the new record must not outlive it.
+  const old = await access.call(store, 'get', () => store.get(oldId));
+  if (old === null || old.data[RENEWED_KEY] !== undefined) {
+    await engine.destroyStored(store, newId);
+    return 'lost';
+  }
+  state.issueCookie = true;
+  markSaved(session, state, now, data);
+  await access.call(store, 'set', () =>
+    store.set(oldId, {
+      data: { [RENEWED_KEY]: now },
+      cookie,
+      expiresAt: now + engine.options.renewGrace,
+      createdAt: state.createdAt,
+      lastSeenAt: now,
+      userId: null,
+    }),
+  );
+  engine.emitFor('regenerate', newId);
+  return 'create';
+}
+
+/**
+ * Writes the session if the rules say so. `force` is an explicit save(). Says what happened:
+ * 'create' | 'update' | 'touch' | 'none', or 'lost' when the store no longer had the session. Decides
+ * synchronously: 'none' comes back at once, a store call as a promise.
+ */
+export function write<Req extends SessionRequestLike>(
+  engine: Engine<Req>,
+  session: Session,
+  force: boolean,
+  context: RequestContext,
+): WriteResult | Promise<WriteResult> {
+  const state = stateOf(session);
+  const { store } = context;
+  const { options } = engine;
+  const now = Date.now();
+  const expires = expiresAt(engine, session, state, now);
+  const userChanged = state.userId !== state.storedUserId;
+  const authChanged = state.authTime !== state.storedAuthTime;
+  if (state.isNew) {
+    if (!force && !options.saveUninitialized && state.userId === null && !hasData(session)) {
+      engine.trace?.write(state.id, 'none', 'new and uninitialized (saveUninitialized: false)');
+      return 'none';
+    }
+    engine.trace?.write(state.id, 'create', force ? 'save() called' : 'new session');
+    const data = dataOf(session);
+    checkSize(engine, data);
+    context.quiet = !force && state.userId === null && !hasData(session);
+    return createStored(engine, store, session, state, {
+      data: state.authTime === null ? data : { ...data, [AUTH_TIME_KEY]: state.authTime },
+      cookie: session.cookie.data,
+      expiresAt: expires,
+      createdAt: state.createdAt,
+      lastSeenAt: now,
+      userId: state.userId,
+    });
+  }
+  const { resave } = options;
+  // Also under resave, which writes the whole session anyway: whether the data changed decides the cookie.
+  const changes = diff(session, state.snapshot);
+  const cookieChanged = state.cookieSnapshot === null || !hasShape(session.cookie, state.cookieSnapshot);
+  // As express-session: resave writes a session the application did not save itself during the request.
+  if ((resave && !state.saved) || force || changes.changed || cookieChanged || userChanged || authChanged) {
+    context.quiet = !force && !changes.changed && !cookieChanged && !userChanged && !authChanged;
+    // resave: express-session's whole-object write; otherwise only the keys this request changed.
+    let delta: SessionDelta;
+    if (resave) {
+      const data = dataOf(session);
+      checkSize(engine, data);
+      delta = {
+        set: data,
+        unset: [],
+        replace: true,
+        cookie: session.cookie.data,
+        expiresAt: expires,
+        lastSeenAt: now,
+      };
+    } else {
+      // The exact size needs the whole data as JSON: only worth making when the bound says it might be over.
+      if (changes.boundBytes > options.maxSessionBytes) checkSize(engine, dataOf(session));
+      delta = {
+        set: changes.set,
+        unset: changes.unset,
+        cookie: session.cookie.data,
+        expiresAt: expires,
+        lastSeenAt: now,
+        // Checked again by the store on the merged data: concurrent requests cannot add up past it.
+        maxBytes: options.maxSessionBytes,
+      };
+    }
+    if (userChanged) delta.userId = state.userId;
+    if (resave ? state.authTime !== null : authChanged) {
+      // A new object: `changes.set` is what the snapshot records, and the snapshot never holds this key.
+      if (state.authTime !== null) delta.set = { ...delta.set, [AUTH_TIME_KEY]: state.authTime };
+      else delta.unset = [...delta.unset, AUTH_TIME_KEY];
+    }
+    if (resave && state.renewedAt !== state.createdAt)
+      delta.set = { ...delta.set, [RENEWED_AT_KEY]: state.renewedAt };
+    engine.trace?.write(state.id, 'update', updateReason(resave, force, changes, cookieChanged, userChanged));
+    return updateStored(
+      engine,
+      store,
+      session,
+      state,
+      delta,
+      resave ? null : changes,
+      now,
+      changes.changed || userChanged,
+    );
+  }
+  // A store whose express-session methods the application replaced is touched as express-session touches:
+  // on every request that does not save (its `touch` may be a test's double that counts or fails).
+  if (
+    state.touched ||
+    engine.access.isExpressWay(store) ||
+    now - state.lastSeenAt >= touchAfter(engine, session)
+  ) {
+    context.quiet = true;
+    engine.trace?.write(state.id, 'touch', state.touched ? 'touch() called' : 'touchAfter passed');
+    return touchStored(engine, store, state, expires, now);
+  }
+  engine.trace?.write(state.id, 'none', 'unchanged, touched recently');
+  return 'none';
+}
+
+function createStored(
+  engine: Engine<never>,
+  store: SessionStore,
+  session: Session,
+  state: SessionState,
+  record: SessionRecord,
+): WriteResult | Promise<WriteResult> {
+  // The answers are handed over as anonymous functions: the build keeps names (keepNames) by naming each
+  // named function when it is made, which would cost a call per request here.
+  return engine.access.viaStore(store, 'create', [state.id, record], (ok: boolean): WriteResult => {
+    if (!ok)
+      throw new SessionError('ERR_SESSION_EXISTS', 'sessionkit: a session with the generated ID exists');
+    markSaved(session, state, record.lastSeenAt, record.data);
+    state.isNew = false;
+    state.issueCookie = true;
+    engine.emitFor('create', state.id);
+    return 'create';
+  });
+}
+
+function updateStored(
+  engine: Engine<never>,
+  store: SessionStore,
+  session: Session,
+  state: SessionState,
+  delta: SessionDelta,
+  changes: Changes | null,
+  now: number,
+  modified: boolean,
+): WriteResult | Promise<WriteResult> {
+  if (engine.access.isExpressWay(store)) {
+    // express-session saves by writing the whole session (`set`), which its doubles count and fail.
+    const record: SessionRecord = {
+      data: dataOf(session),
+      cookie: session.cookie.data,
+      expiresAt: delta.expiresAt,
+      createdAt: state.createdAt,
+      lastSeenAt: now,
+      userId: state.userId,
+    };
+    return engine.access
+      .call(store, 'set', () => store.set(state.id, record))
+      .then(() => updated(true, session, state, delta, changes, now, modified));
+  }
+  return engine.access.viaStore(store, 'update', [state.id, delta], (ok: boolean) =>
+    updated(ok, session, state, delta, changes, now, modified),
+  );
+}
+
+function updated(
+  ok: boolean,
+  session: Session,
+  state: SessionState,
+  delta: SessionDelta,
+  changes: Changes | null,
+  now: number,
+  modified: boolean,
+): WriteResult {
+  if (!ok) return 'lost';
+  if (modified) state.dataWritten = true;
+  if (changes !== null) {
+    recordWritten(state.snapshot, changes);
+    markSaved(session, state, now, null);
+  } else {
+    markSaved(session, state, now, delta.set);
+  }
+  return 'update';
+}
+
+function touchStored(
+  engine: Engine<never>,
+  store: SessionStore,
+  state: SessionState,
+  expiresAt: number,
+  now: number,
+): WriteResult | Promise<WriteResult> {
+  return engine.access.viaStore(store, 'touch', [state.id, expiresAt, now], (ok: boolean): WriteResult => {
+    if (!ok) return 'lost';
+    state.lastSeenAt = now;
+    state.touched = false;
+    return 'touch';
+  });
+}
+
+/** Records what the store holds after a write; `data: null` when the snapshot was already brought up to date. */
+export function markSaved(
+  session: Session,
+  state: SessionState,
+  now: number,
+  data: Record<string, unknown> | null = dataOf(session),
+): void {
+  if (data !== null) state.snapshot = takeSnapshot(data);
+  state.cookieSnapshot = cookieShape(session.cookie);
+  state.storedUserId = state.userId;
+  state.storedAuthTime = state.authTime;
+  state.lastSeenAt = now;
+  state.touched = false;
+}
+
+function checkSize(engine: Engine<never>, data: Record<string, unknown>): void {
+  const bytes = Buffer.byteLength(stringifyJson(data));
+  const { maxSessionBytes } = engine.options;
+  if (bytes > maxSessionBytes) throw new SessionTooLargeError(bytes, maxSessionBytes);
+}
+
+/** The idle deadline (cookie expiry, or now + ttl for browser-session cookies), capped by the absolute timeout. */
+function expiresAt(engine: Engine<never>, session: Session, state: SessionState, now: number): number {
+  const idle = session.cookie.expires ? session.cookie.expires.valueOf() : now + engine.options.ttl;
+  const { absoluteTimeout } = engine.options;
+  return absoluteTimeout === undefined ? idle : Math.min(idle, state.createdAt + absoluteTimeout);
+}
+
+function touchAfter(engine: Engine<never>, session: Session): number {
+  const { options } = engine;
+  if (options.touchAfter !== undefined) return options.touchAfter;
+  const lifetime = session.cookie.originalMaxAge ?? options.ttl;
+  return Math.min(60_000, lifetime / 10);
+}
+
+function stateOf(session: Session): SessionState {
+  return Session.stateOf(session);
+}

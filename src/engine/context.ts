@@ -1,0 +1,104 @@
+/**
+ * The per-request state of the engine, and the engine's shape as its modules see it (load.ts,
+ * commit.ts and cookie-policy.ts are functions over it, so that none of them imports the manager).
+ */
+import type { CookieOptions } from '../core/cookie.js';
+import type { RequestTrace } from '../core/debug.js';
+import { SessionError } from '../core/errors.js';
+import type { Session, SessionController } from '../core/session.js';
+import type { Secret } from '../core/signature.js';
+import type { ResolvedOptions, SessionRequestLike } from './options.js';
+import type { SessionStore, StoreAccess, StoreInput } from './store-access.js';
+
+/** What the middleware puts on the request, as express-session does. */
+export interface SessionCarrier {
+  session?: Session | null;
+  sessionID?: string;
+  sessionStore?: StoreInput;
+}
+
+export interface RequestContext {
+  session: Session;
+  cookieOptions: CookieOptions;
+  /** The ID the request's cookie carried, verified and well-formed (whether or not the store had it). */
+  presentedId: string | null;
+  /** The cookie was verified by an older secret: the response re-signs it with the newest (C35). */
+  resign: boolean;
+  /** The store failed and `onStoreError: 'anonymous'`: nothing is stored, no cookie is sent. */
+  ephemeral: boolean;
+  /** This request destroyed or replaced the session its cookie named. */
+  ended: boolean;
+  secure: boolean | null;
+  /** Session operations still running (a destroy() whose callback the app did not wait for). */
+  pending: Set<Promise<unknown>> | null;
+  /** The commit's store write while it runs: a save() called meanwhile waits for it instead of racing it. */
+  writing: Promise<unknown> | null;
+  /** What this request signs and verifies with: the `secret` option, or the request's `req.secret`. */
+  secrets: readonly Secret[];
+  /** The store as this request talks to it (see `StoreAccess.channel`). */
+  store: SessionStore;
+  /** The commit's write carries nothing the application changed (a touch, a resave, an empty new session). */
+  quiet: boolean;
+  /** An error of such a write, reported to `next(err)` once the response is out (see `reportLate`). */
+  late: unknown;
+}
+
+/** The request type the engine's functions work on. */
+export type EngineRequest<Req extends SessionRequestLike> = Req & SessionCarrier;
+
+/** What the engine's modules need of the SessionManager (which implements it). */
+export interface Engine<Req extends SessionRequestLike = SessionRequestLike> extends SessionController {
+  readonly options: ResolvedOptions<Req>;
+  readonly access: StoreAccess;
+  readonly trace: RequestTrace | null;
+  /** Where each request's RequestContext is kept on the request (see SessionManager). */
+  readonly contextKey: symbol;
+  /** `false` while the store reports its backend disconnected. */
+  readonly storeReady: boolean;
+  secureOf(req: Req): boolean;
+  emitFor(event: string, id: string): void;
+  report(error: unknown): void;
+  warnOnce(message: string): void;
+  listenerCount(event: string): number;
+  emit(event: string, ...args: unknown[]): boolean;
+  destroyStored(store: SessionStore, id: string): Promise<void>;
+  endStored(store: SessionStore, id: string): Promise<void>;
+  renewalSecret(): Secret;
+}
+
+/** The request's bookkeeping, put on the request with `req.sessionStore` as express-session does. */
+export function newContext<Req extends SessionRequestLike>(
+  engine: Engine<Req>,
+  req: EngineRequest<Req>,
+  cookieOptions: CookieOptions,
+  secrets: readonly Secret[],
+): RequestContext {
+  const context: RequestContext = {
+    session: undefined as unknown as Session,
+    cookieOptions,
+    presentedId: null,
+    resign: false,
+    ephemeral: false,
+    ended: false,
+    secure: null,
+    pending: null,
+    writing: null,
+    secrets,
+    store: engine.access.channel(),
+    quiet: false,
+    late: undefined,
+  };
+  (req as unknown as Record<symbol, RequestContext>)[engine.contextKey] = context;
+  req.sessionStore = engine.access.given;
+  return context;
+}
+
+export function contextFor(engine: Engine<never>, req: SessionCarrier): RequestContext | undefined {
+  return (req as unknown as Record<symbol, RequestContext | undefined>)[engine.contextKey];
+}
+
+export function contextOf(engine: Engine<never>, req: SessionCarrier): RequestContext {
+  const context = contextFor(engine, req);
+  if (!context) throw new SessionError('ERR_NO_SESSION', 'sessionkit: this request has no session context');
+  return context;
+}

@@ -1,0 +1,155 @@
+/**
+ * The response-cookie policy: whether a request is secure, the cookie options a request gets, the
+ * session cookie and the clearing cookie as Set-Cookie values, where the session cookie is read from
+ * besides the Cookie header, and which requests the cookie's Path leaves out.
+ */
+import {
+  Cookie,
+  type CookieOptions,
+  serializeClearingCookie,
+  serializeSessionCookie,
+} from '../core/cookie.js';
+import { SecretRequiredError } from '../core/errors.js';
+import { Session } from '../core/session.js';
+import { type Secret, sign } from '../core/signature.js';
+import type { Engine, EngineRequest, RequestContext } from './context.js';
+import { type SessionRequestLike, validateCookie } from './options.js';
+
+/** Browsers drop cookies over 4096 bytes (name + value + attributes). */
+const MAX_COOKIE_BYTES = 4096;
+
+/** The session cookie for `session`, or `null` when a Secure cookie cannot go out on this request. */
+export function sessionCookie<Req extends SessionRequestLike>(
+  engine: Engine<Req>,
+  req: EngineRequest<Req>,
+  context: RequestContext,
+  session: Session,
+): string | null {
+  // Only a Secure cookie needs to know whether the request was secure (Express's req.secure is not free).
+  if (session.cookie.secure === true && !isSecure(engine, req, context)) {
+    // express-session silently sends nothing here; say why once (anchors pain 12).
+    engine.warnOnce(
+      'a Secure cookie was not sent on a plain-HTTP request; behind a proxy set `proxy: true` or Express\'s "trust proxy"',
+    );
+    return null;
+  }
+  const value = `s:${sign(Session.stateOf(session).id, context.secrets[0] as Secret)}`;
+  const header = serializeSessionCookie(engine.options.name, value, session.cookie, false);
+  if (header.length > MAX_COOKIE_BYTES)
+    engine.warnOnce('the session cookie is over 4096 bytes; browsers will drop it');
+  return header;
+}
+
+/** The Set-Cookie that makes the browser forget the session cookie (C15). */
+export function clearingCookie<Req extends SessionRequestLike>(
+  engine: Engine<Req>,
+  req: EngineRequest<Req>,
+  context: RequestContext,
+): string {
+  return serializeClearingCookie(engine.options.name, newCookie(engine, req, context).data, false);
+}
+
+/** A cookie from this request's options, with `'auto'` resolved and SameSite=Lax unless told otherwise. */
+export function newCookie<Req extends SessionRequestLike>(
+  engine: Engine<Req>,
+  req: EngineRequest<Req>,
+  context: RequestContext,
+): Cookie {
+  const cookie = new Cookie(context.cookieOptions);
+  if (cookie.secure === 'auto') cookie.secure = isSecure(engine, req, context);
+  if (cookie.sameSite === 'auto') cookie.sameSite = isSecure(engine, req, context) ? 'none' : 'lax';
+  else if (cookie.sameSite === undefined) cookie.sameSite = 'lax';
+  return cookie;
+}
+
+function isSecure<Req extends SessionRequestLike>(
+  engine: Engine<Req>,
+  req: Req,
+  context: RequestContext,
+): boolean {
+  if (context.secure !== null) return context.secure;
+  const { proxy } = engine.options;
+  let secure: boolean;
+  if (req.socket?.encrypted || req.connection?.encrypted) secure = true;
+  else if (proxy === false) secure = false;
+  else if (proxy !== true) secure = engine.secureOf(req);
+  else {
+    const header = req.headers['x-forwarded-proto'];
+    const first = (Array.isArray(header) ? header[0] : header)?.split(',')[0]?.trim().toLowerCase();
+    secure = first === 'https';
+  }
+  context.secure = secure;
+  return secure;
+}
+
+/** The cookie options of this request: the `cookie` option, or what its function returns for the request. */
+export function cookieOptionsFor<Req extends SessionRequestLike>(
+  engine: Engine<Req>,
+  req: Req,
+): CookieOptions {
+  const { cookie } = engine.options;
+  if (typeof cookie !== 'function') return cookie;
+  const options = { ...cookie(req) };
+  const warnings: string[] = [];
+  validateCookie(engine.options.name, options, warnings);
+  for (const warning of warnings) engine.warnOnce(warning);
+  return options;
+}
+
+/** Requests outside the cookie's Path (express-session compares the original URL's path with it). */
+export function outsidePath<Req extends SessionRequestLike>(
+  engine: Engine<Req>,
+  req: Req,
+  cookieOptions: CookieOptions,
+): boolean {
+  const { options } = engine;
+  const path = options.cookiePath ?? (typeof options.cookie === 'function' ? cookieOptions.path : undefined);
+  if (path === undefined || path === null || path === '/') return false;
+  return !pathnameOf(req.originalUrl ?? req.url ?? '').startsWith(path);
+}
+
+/**
+ * The session cookie as a cookie parser that ran before left it, when the Cookie header no longer has
+ * it (express-session's `getcookie`): `req.signedCookies[name]`, already verified by cookie-parser, is
+ * signed again for verification; `req.cookies[name]` must carry our own signature.
+ */
+export function parsedCookie<Req extends SessionRequestLike>(
+  engine: Engine<Req>,
+  req: Req,
+  context: RequestContext,
+): string[] {
+  const { name } = engine.options;
+  const signed = req.signedCookies?.[name];
+  if (typeof signed === 'string' && signed !== '') return [`s:${sign(signed, context.secrets[0] as Secret)}`];
+  const plain = req.cookies?.[name];
+  return typeof plain === 'string' && plain !== '' ? [plain] : [];
+}
+
+/** The request's `req.secret` (cookie-parser's) as the only secret, when `session()` was given none. */
+export function requestSecret(req: { secret?: unknown }): Secret[] {
+  const { secret } = req;
+  if ((typeof secret === 'string' || Buffer.isBuffer(secret)) && secret.length > 0) return [secret];
+  throw new SecretRequiredError();
+}
+
+/** Whether a request arrived over HTTPS by the framework's own proxy trust: Express's `req.secure`. */
+export function frameworkSecure(req: SessionRequestLike): boolean {
+  return req.secure === true;
+}
+
+/** The path of a request URL: `/a/b` of `/a/b?x`, of `http://host/a/b`, `/` when there is none. */
+function pathnameOf(url: string): string {
+  let start = 0;
+  if (!url.startsWith('/')) {
+    const scheme = url.indexOf('://');
+    if (scheme === -1) return '/';
+    start = url.indexOf('/', scheme + 3);
+    if (start === -1) return '/';
+  }
+  let end = url.length;
+  for (const stop of ['?', '#']) {
+    const at = url.indexOf(stop, start);
+    if (at !== -1 && at < end) end = at;
+  }
+  return url.slice(start, end) || '/';
+}

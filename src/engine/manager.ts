@@ -1,0 +1,333 @@
+import { EventEmitter } from 'node:events';
+import { finished } from 'node:stream';
+import { storedAuthTime, withoutReserved } from '../core/auth-time.js';
+import { dataOf, takeSnapshot } from '../core/changes.js';
+import { type RequestTrace, requestTrace, resolveLogger, type SessionLogger } from '../core/debug.js';
+import { publishEvent, publishLogin, publishLogout, type StoreKind } from '../core/diagnostics.js';
+import { SessionError, SessionNotFoundError } from '../core/errors.js';
+import { storageKey } from '../core/id.js';
+import { renewedId } from '../core/renewal.js';
+import { Session, type SessionController, type SessionState } from '../core/session.js';
+import type { Secret } from '../core/signature.js';
+import { commitLate, commitSession, expectedCookies, write } from './commit.js';
+import {
+  contextFor,
+  contextOf,
+  type Engine,
+  newContext,
+  type RequestContext,
+  type SessionCarrier,
+} from './context.js';
+import { cookieOptionsFor, frameworkSecure, requestSecret } from './cookie-policy.js';
+import { generate, load, openSession } from './load.js';
+import {
+  type ResolvedOptions,
+  resolveOptions,
+  type SessionOptions,
+  type SessionRequestLike,
+} from './options.js';
+import { isConnectionError, type SessionStore, StoreAccess, type StoreInput } from './store-access.js';
+
+export type { SessionCarrier };
+
+/**
+ * The framework-agnostic engine: reads the cookie, loads the session, and at the end of the request
+ * decides what to write and which Set-Cookie to send. Adapters call `open` and `commit` (and, around a
+ * held or streamed response, `expectedCookies`, `commitLate` and `reportLate`); the work is done by
+ * load.ts, commit.ts, cookie-policy.ts and store-access.ts.
+ *
+ * Events: `error` (corrupt records, store failures absorbed by `onStoreError: 'anonymous'`),
+ * `create`, `destroy`, `regenerate`, `unknown` (a correctly signed ID the store does not have: expired,
+ * revoked or guessed), each with the session's handle, never its ID; `invalid` (a cookie that failed its
+ * signature or shape check).
+ */
+export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
+  extends EventEmitter
+  implements SessionController, Engine<Req>
+{
+  readonly options: ResolvedOptions<Req>;
+  /** @internal Every store call goes through it (see store-access.ts). */
+  readonly access: StoreAccess;
+  readonly store: SessionStore;
+  /** The store as given (what `req.sessionStore` shows). */
+  readonly userStore: StoreInput;
+  /** @internal `false` while the store reports its backend disconnected. */
+  storeReady = true;
+  private readonly warned = new Set<string>();
+  /** What diagnostics_channel messages and metrics call the store. */
+  readonly storeKind: StoreKind;
+  /** The NODE_DEBUG=sessionkit decision trace; `null` when it is off. */
+  readonly trace: RequestTrace | null;
+  private readonly logger: SessionLogger | null;
+  /**
+   * @internal Where each request's bookkeeping is kept: a symbol-keyed property on the request, one per
+   * manager (invisible to `Object.keys`, `for…in` and JSON). Not a WeakMap: every request would add an
+   * entry whose key dies young, and V8 clears such entries only in a full collection, after scanning the
+   * whole table at every scavenge before it. Express's requests are in dictionary mode by then (see the
+   * adapter), where one more property is a hash insert.
+   */
+  readonly contextKey = Symbol('sessionkit.context');
+  /**
+   * Adapter hook: whether a request arrived over HTTPS when `proxy` is left unset, i.e. by the framework's
+   * own proxy trust. Express's `req.secure` by default; an adapter whose requests say it another way
+   * (Fastify's `request.protocol` under its `trustProxy`) replaces it once, at setup.
+   */
+  secureOf: (req: Req) => boolean = frameworkSecure;
+
+  constructor(options: SessionOptions<Req>) {
+    super();
+    this.options = resolveOptions(options);
+    this.logger = resolveLogger(options.logger);
+    this.trace = requestTrace(this.logger);
+    const { store, ttl, storeTimeout, keyring } = this.options;
+    this.access = new StoreAccess(store, ttl, storeTimeout, keyring, (message) => this.warnOnce(message));
+    this.store = this.access.store;
+    this.userStore = this.access.given;
+    this.storeKind = this.access.kind;
+    const emitter = this.access.emitter();
+    if (emitter !== null) {
+      // express-session's contract: a store may announce that it lost or regained its backend.
+      emitter.on('disconnect', () => {
+        this.storeReady = false;
+      });
+      emitter.on('connect', () => {
+        this.storeReady = true;
+      });
+      emitter.on('corrupt', (error: unknown) => this.report(error));
+    }
+    for (const warning of this.options.warnings) this.warnOnce(warning);
+  }
+
+  /**
+   * Loads the request's session, or makes a fresh one, and puts it on `req.session`. Without a session
+   * cookie there is nothing to load: the fresh session is there when this returns, with no promise. With
+   * sessionkit's own MemoryStore a cookie's session is loaded in this tick too (`undefined`). `null`: the
+   * request is outside the cookie's Path and has no session.
+   */
+  open(req: Req & SessionCarrier): undefined | null | Promise<void> {
+    return openSession(this, req);
+  }
+
+  /** A fresh session that is never stored: the `onStoreError: 'anonymous'` fallback. */
+  openAnonymous(req: Req & SessionCarrier): void {
+    const context =
+      contextFor(this, req) ??
+      newContext(this, req, cookieOptionsFor(this, req), this.options.secrets ?? requestSecret(req));
+    context.ephemeral = true;
+    generate(this, req, context);
+  }
+
+  /**
+   * Writes what the request changed and returns the Set-Cookie values to send. Runs before the response's
+   * first byte, so a redirect after login never reaches a server that has not stored the session.
+   * A request that needs no store call (most reads, and no-cookie requests that store nothing) gets its
+   * answer at once, not as a promise: no microtask, no held response for it.
+   */
+  commit(req: Req & SessionCarrier): string[] | Promise<string[]> {
+    return commitSession(this, req);
+  }
+
+  /**
+   * While `commit` waits for its store write: the Set-Cookie values it returns if the write succeeds as
+   * expected (a create creates, an update or touch finds the record). The adapter puts them on the held
+   * response at the call, so header hooks and `getHeader` see them as with express-session, and corrects
+   * the header in the rare other case. `null` when more than the write decides (operations pending).
+   */
+  expectedCookies(req: Req & SessionCarrier): string[] | null {
+    return expectedCookies(this, req);
+  }
+
+  /**
+   * After the response started: stores what the request changed since its first byte (a Server-Sent
+   * Events handler, or a change between `write()` and `end()`), as express-session saves at `end()`.
+   * Nothing when nothing changed, and `undefined` when done in this tick (the in-process MemoryStore).
+   * No cookie can go out any more: a session the browser does not hold yet is not created (warned once).
+   */
+  commitLate(req: Req & SessionCarrier): undefined | Promise<void> {
+    return commitLate(this, req);
+  }
+
+  /**
+   * Hands an error kept from a quiet write to an express-session store (see commit.ts) to `next` once the
+   * response has gone out (an Express app's error handler sees it as express-session's tests do, on a
+   * response already sent).
+   */
+  reportLate(req: Req & SessionCarrier, res: NodeJS.WritableStream, next: (error: unknown) => void): void {
+    const context = contextFor(this, req);
+    if (context === undefined || context.late === undefined) return;
+    const { late } = context;
+    context.late = undefined;
+    // As any store failure under `onStoreError: 'anonymous'`: reported, not passed on.
+    const absorbed =
+      this.options.onStoreError === 'anonymous' &&
+      ((late instanceof SessionError && late.status === 503) || isConnectionError(late));
+    finished(res, () => (absorbed ? this.report(late) : next(late)));
+  }
+
+  // ---- SessionController: what req.session's methods do ----
+
+  /**
+   * Runs a req.session operation so that a commit starting before it settles waits for all of it: an app
+   * may call save(), regenerate() or destroy() without waiting and answer at once (express-session
+   * finishes them before the response, so a redirect after an un-awaited save still carries the cookie).
+   */
+  private joined(session: Session, work: Promise<void>): Promise<void> {
+    const context = contextFor(this, session.req as SessionCarrier);
+    return context === undefined ? work : this.track(context, work);
+  }
+
+  regenerate(session: Session, keep: boolean): Promise<void> {
+    return this.joined(session, this.regenerateNow(session, keep));
+  }
+
+  private async regenerateNow(session: Session, keep: boolean): Promise<void> {
+    const req = session.req as Req & SessionCarrier;
+    const context = contextOf(this, req);
+    const state = sessionStateOf(session);
+    await this.track(context, this.endStored(context.store, state.id));
+    context.ended = true;
+    const next = generate(this, req, context, keep ? dataOf(session) : undefined);
+    if (keep) {
+      sessionStateOf(next).userId = state.userId;
+      sessionStateOf(next).authTime = state.authTime;
+    }
+    this.emitFor('regenerate', sessionStateOf(next).id);
+  }
+
+  destroy(session: Session): Promise<void> {
+    return this.joined(session, this.destroyNow(session));
+  }
+
+  private async destroyNow(session: Session): Promise<void> {
+    const req = session.req as Req & SessionCarrier;
+    const context = contextOf(this, req);
+    // As express-session: req.session is gone at once, even before the store confirms.
+    context.ended = true;
+    if (req.session === session) req.session = undefined;
+    await this.track(context, this.endStored(context.store, sessionStateOf(session).id));
+  }
+
+  private async track<T>(context: RequestContext, work: Promise<T>): Promise<T> {
+    // Made on first use: most requests never run a session operation of their own.
+    context.pending ??= new Set();
+    context.pending.add(work);
+    try {
+      return await work;
+    } finally {
+      context.pending?.delete(work);
+    }
+  }
+
+  async reload(session: Session): Promise<void> {
+    const state = sessionStateOf(session);
+    const record = await load(this, contextOf(this, session.req as SessionCarrier).store, state.id);
+    if (!record) throw new SessionNotFoundError('reload');
+    for (const key of Object.keys(session))
+      if (key !== 'cookie') delete (session as unknown as Record<string, unknown>)[key];
+    const data = withoutReserved(record.data);
+    for (const key of Object.keys(data)) {
+      if (!(key in session)) (session as unknown as Record<string, unknown>)[key] = data[key];
+    }
+    state.snapshot = takeSnapshot(data);
+    state.userId = state.storedUserId = record.userId;
+    state.authTime = state.storedAuthTime = storedAuthTime(record.data);
+    state.lastSeenAt = record.lastSeenAt;
+  }
+
+  save(session: Session): Promise<void> {
+    return this.joined(session, this.saveNow(session));
+  }
+
+  private async saveNow(session: Session): Promise<void> {
+    const req = session.req as Req & SessionCarrier;
+    const context = contextOf(this, req);
+    if (context.ephemeral) return;
+    // The commit's own write is in flight (the response started): write after it, never beside it.
+    if (context.writing !== null) await context.writing.catch(() => undefined);
+    const result = await write(this, session, true, context);
+    if (result === 'lost') throw new SessionNotFoundError('save');
+    sessionStateOf(session).saved = true;
+  }
+
+  login(session: Session, userId: string): Promise<void> {
+    return this.joined(session, this.loginNow(session, userId));
+  }
+
+  private async loginNow(session: Session, userId: string): Promise<void> {
+    if (!userId) throw new SessionError('ERR_INVALID_USER', 'sessionkit: login() needs a non-empty user ID');
+    // Before the old session is destroyed: a user ID the store refuses leaves the user as they were.
+    this.access.checkUserId('login', userId);
+    await this.regenerate(session, true);
+    const req = session.req as Req & SessionCarrier;
+    const state = sessionStateOf(contextOf(this, req).session);
+    state.userId = userId;
+    state.authTime = Date.now();
+    publishLogin(this.storeKind, sessionStateOf(session).id, req.sessionID as string, userId);
+  }
+
+  async reauthenticate(session: Session): Promise<void> {
+    const userId = sessionStateOf(session).userId;
+    if (userId === null)
+      throw new SessionError('ERR_INVALID_USER', 'sessionkit: reauthenticated() needs a session with a user');
+    // A fresh proof of identity is an authentication: the ID moves, as at login, so a copy of the old
+    // cookie taken before (a leak, a shared machine) does not inherit the new privilege.
+    await this.login(session, userId);
+  }
+
+  async logout(session: Session): Promise<void> {
+    await this.regenerate(session, false);
+    publishLogout(
+      this.storeKind,
+      session.id,
+      (session.req as SessionCarrier).sessionID as string,
+      session.currentUserId(),
+    );
+  }
+
+  // ---- what the engine's modules share ----
+
+  /** @internal The newest signing secret: renewal derives the new ID with it (options refuse renewAfter without one). */
+  renewalSecret(): Secret {
+    return (this.options.secrets as Secret[])[0] as Secret;
+  }
+
+  /**
+   * @internal Ends a session the application ended (destroy, regenerate, login, logout). With
+   * `renewAfter`, also the ID a renewal would move it to: a request that loaded this session before the
+   * end and renews it after must not bring it back under the new ID (C16).
+   */
+  async endStored(store: SessionStore, id: string): Promise<void> {
+    await this.destroyStored(store, id);
+    if (this.options.renewAfter !== undefined)
+      await this.destroyStored(store, renewedId(this.renewalSecret(), id));
+  }
+
+  /** @internal */
+  async destroyStored(store: SessionStore, id: string): Promise<void> {
+    await this.access.call(store, 'destroy', () => store.destroy(id), id);
+    this.emitFor('destroy', id);
+  }
+
+  /** @internal An event with the session's handle, and its diagnostics_channel message. */
+  emitFor(event: string, id: string): void {
+    if (this.listenerCount(event) > 0) this.emit(event, { handle: storageKey(id) });
+    publishEvent(event, id, this.storeKind);
+  }
+
+  /** Reports an absorbed failure on `error` when someone listens; never throws for want of a listener. */
+  report(error: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else this.logger?.error?.(error);
+  }
+
+  warnOnce(message: string): void {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
+    if (this.logger !== null) this.logger.warn(`sessionkit: ${message}`);
+    else process.emitWarning(`sessionkit: ${message}`, { code: 'SESSIONKIT' });
+  }
+}
+
+function sessionStateOf(session: Session): SessionState {
+  return Session.stateOf(session);
+}
