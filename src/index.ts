@@ -43,6 +43,7 @@ export {
   SessionDataError,
   SessionError,
   SessionNotFoundError,
+  SessionLimitError,
   SessionTooLargeError,
   StoreError,
   StoreTimeoutError,
@@ -53,12 +54,15 @@ export type { SessionOptions } from './core/options.js';
 export { type RegenerateOptions, Session, type TypedSession } from './core/session.js';
 export type {
   CookieData,
+  LimitOutcome,
   ListOptions,
   ListPage,
+  OnLimit,
   SessionData,
   SessionDelta,
   SessionRecord,
   SessionSummary,
+  UserLimit,
 } from './core/types.js';
 export { type AnyStore, createStore } from './stores/factory.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';

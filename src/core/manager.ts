@@ -41,6 +41,7 @@ import {
   serializeClearingCookie,
   serializeSessionCookie,
 } from './cookie.js';
+import type { UserLimitOption } from './session-limit.js';
 import { type RequestTrace, requestTrace, resolveLogger, type SessionLogger, updateReason } from './debug.js';
 import {
   isTraced,
@@ -58,6 +59,7 @@ import {
 import {
   CorruptSessionError,
   SecretRequiredError,
+  SessionLimitError,
   SessionError,
   SessionNotFoundError,
   SessionTooLargeError,
@@ -75,7 +77,7 @@ import { renewedId } from './renewal.js';
 import { stringifyJson, validateRecord } from './serializer.js';
 import { Session, type SessionController, type SessionState } from './session.js';
 import { type Secret, sign, unsign } from './signature.js';
-import type { SessionDelta, SessionRecord } from './types.js';
+import type { LimitOutcome, SessionDelta, SessionRecord } from './types.js';
 
 /** What the middleware puts on the request, as express-session does. */
 export interface SessionCarrier {
@@ -662,12 +664,61 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (!userId) throw new SessionError('ERR_INVALID_USER', 'sessionkit: login() needs a non-empty user ID');
     // Before the old session is destroyed: a user ID the store refuses leaves the user as they were.
     checkStoreUserId(this.store, 'login', userId);
-    await this.regenerate(session, true);
     const req = session.req as Req & SessionCarrier;
-    const state = sessionStateOf(this.contextOf(req).session);
-    state.userId = userId;
-    state.authTime = Date.now();
+    const { userLimit } = this.options;
+    if (userLimit !== undefined) await this.loginWithinLimit(session, userId, userLimit);
+    else {
+      await this.regenerate(session, true);
+      const state = sessionStateOf(this.contextOf(req).session);
+      state.userId = userId;
+      state.authTime = Date.now();
+    }
     publishLogin(this.storeKind, sessionStateOf(session).id, req.sessionID as string, userId);
+  }
+
+  /**
+   * login() under maxSessionsPerUser (C31): the store creates the new session and applies the limit in
+   * one atomic step, BEFORE the old session ends, so a refusal leaves the request's session as it was.
+   */
+  private async loginWithinLimit(session: Session, userId: string, limit: UserLimitOption): Promise<void> {
+    const req = session.req as Req & SessionCarrier;
+    const context = this.contextOf(req);
+    const oldId = sessionStateOf(session).id;
+    const next = this.generate(req, context, dataOf(session));
+    const state = sessionStateOf(next);
+    state.userId = userId;
+    state.authTime = state.createdAt;
+    const record: SessionRecord = {
+      data: { ...dataOf(next), [AUTH_TIME_KEY]: state.authTime },
+      cookie: next.cookie.data,
+      expiresAt: this.expiresAt(next, state, state.createdAt),
+      createdAt: state.createdAt,
+      lastSeenAt: state.createdAt,
+      userId,
+    };
+    const { store } = this;
+    let outcome: LimitOutcome;
+    try {
+      this.checkSize(dataOf(next));
+      const create = store.createWithinLimit as NonNullable<SessionStore['createWithinLimit']>;
+      const work = create.call(store, state.id, record, { ...limit, replaces: oldId });
+      outcome = await this.track(context, this.call(store, 'create', () => work, state.id));
+    } catch (error) {
+      this.install(req, context, session);
+      throw error;
+    }
+    if (outcome.result !== 'created') {
+      this.install(req, context, session);
+      if (outcome.result === 'refused') throw new SessionLimitError(limit.max);
+      throw new SessionError('ERR_SESSION_EXISTS', 'sessionkit: a session with the generated ID exists');
+    }
+    this.markSaved(next, state, record.lastSeenAt, record.data);
+    state.isNew = false;
+    state.issueCookie = true;
+    this.emitFor('create', state.id);
+    await this.track(context, this.endStored(context.store, oldId));
+    context.ended = true;
+    this.emitFor('regenerate', state.id);
   }
 
   async reauthenticate(session: Session): Promise<void> {
