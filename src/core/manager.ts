@@ -41,7 +41,6 @@ import {
   serializeClearingCookie,
   serializeSessionCookie,
 } from './cookie.js';
-import type { UserLimitOption } from './session-limit.js';
 import { type RequestTrace, requestTrace, resolveLogger, type SessionLogger, updateReason } from './debug.js';
 import {
   isTraced,
@@ -59,8 +58,8 @@ import {
 import {
   CorruptSessionError,
   SecretRequiredError,
-  SessionLimitError,
   SessionError,
+  SessionLimitError,
   SessionNotFoundError,
   SessionTooLargeError,
   StoreUnavailableError,
@@ -76,6 +75,7 @@ import {
 import { renewedId } from './renewal.js';
 import { stringifyJson, validateRecord } from './serializer.js';
 import { Session, type SessionController, type SessionState } from './session.js';
+import type { UserLimitOption } from './session-limit.js';
 import { type Secret, sign, unsign } from './signature.js';
 import type { LimitOutcome, SessionDelta, SessionRecord } from './types.js';
 
@@ -702,7 +702,10 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       this.checkSize(dataOf(next));
       const create = store.createWithinLimit as NonNullable<SessionStore['createWithinLimit']>;
       const work = create.call(store, state.id, record, { ...limit, replaces: oldId });
-      outcome = await this.track(context, this.call(store, 'create', () => work, state.id));
+      outcome = await this.track(
+        context,
+        this.call(store, 'create', () => work, state.id),
+      );
     } catch (error) {
       this.install(req, context, session);
       throw error;

@@ -28,13 +28,10 @@ export function resolveUserLimit(
     throw new OptionsError('maxSessionsPerUser', 'must be a positive integer');
   if (onLimit !== undefined && onLimit !== 'evict-oldest' && onLimit !== 'refuse')
     throw new OptionsError('onLimit', "must be 'evict-oldest' or 'refuse'");
-  if (
-    store !== undefined &&
-    !(isNativeStore(store) && typeof store.createWithinLimit === 'function')
-  ) {
+  if (store !== undefined && !(isNativeStore(store) && typeof store.createWithinLimit === 'function')) {
     throw new OptionsError(
       'maxSessionsPerUser',
-      'needs a store that applies the limit atomically at login (createWithinLimit); sessionkit\'s own stores do, express-session stores cannot',
+      "needs a store that applies the limit atomically at login (createWithinLimit); sessionkit's own stores do, express-session stores cannot",
     );
   }
   return { max, onLimit: onLimit ?? 'evict-oldest' };

@@ -404,7 +404,8 @@ export class MemoryStore extends Store implements SessionStore {
     for (const other of [...(this.byUser.get(record.userId as string) ?? [])]) {
       if (other === replaced || other === key) continue;
       const found = this.read(other);
-      if (found !== null && found.userId === record.userId) others.push({ key: other, createdAt: found.createdAt });
+      if (found !== null && found.userId === record.userId)
+        others.push({ key: other, createdAt: found.createdAt });
     }
     others.sort((a, b) => a.createdAt - b.createdAt || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const evict = evictionsFor(others, limit);
