@@ -68,6 +68,13 @@ runStoreConformance({
   skip,
   create: async () =>
     new RedisStore({ client: await nodeRedisClient(REDIS_URL), closeClient: true, prefix: nodePrefix }),
+  // The other app server talks through the other client.
+  createPeer: async () =>
+    new RedisStore({
+      client: await ioredisReady(ioredisClient(REDIS_URL)),
+      closeClient: true,
+      prefix: nodePrefix,
+    }),
   corrupt: (_store, id) => corruptWith(raw as Redis, nodePrefix, id, 'field'),
   network: {
     host,
@@ -89,6 +96,8 @@ runStoreConformance({
       closeClient: true,
       prefix: ioPrefix,
     }),
+  createPeer: async () =>
+    new RedisStore({ client: await nodeRedisClient(REDIS_URL), closeClient: true, prefix: ioPrefix }),
   corrupt: (_store, id) => corruptWith(raw as Redis, ioPrefix, id, 'string'),
   network: {
     host,
