@@ -42,6 +42,7 @@ export {
   SecretRequiredError,
   SessionDataError,
   SessionError,
+  SessionLimitError,
   SessionNotFoundError,
   SessionTooLargeError,
   StoreError,
@@ -52,12 +53,15 @@ export {
 export { type RegenerateOptions, Session, type TypedSession } from './core/session.js';
 export type {
   CookieData,
+  LimitOutcome,
   ListOptions,
   ListPage,
+  OnLimit,
   SessionData,
   SessionDelta,
   SessionRecord,
   SessionSummary,
+  UserLimit,
 } from './core/types.js';
 export type { SessionOptions } from './engine/options.js';
 export type { SessionStore } from './stores/contract.js';

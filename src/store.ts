@@ -8,12 +8,15 @@
 export { storageKey as sessionHandle } from './core/id.js';
 export type {
   CookieData,
+  LimitOutcome,
   ListOptions,
   ListPage,
+  OnLimit,
   SessionData,
   SessionDelta,
   SessionRecord,
   SessionSummary,
+  UserLimit,
 } from './core/types.js';
 export {
   checkDataBytes,
@@ -25,6 +28,8 @@ export {
   checkRecord,
   checkUserIdArgument,
   checkUserIdLimits,
+  checkUserLimit,
+  evictionsFor,
   isConnectionError,
   type SessionStore,
   type UserIdLimits,

@@ -147,6 +147,23 @@ export class InvalidRecordError extends SessionError {
   }
 }
 
+/**
+ * `login()` under `maxSessionsPerUser` with `onLimit: 'refuse'`: the user already has that many live
+ * sessions. Nothing changed: the session the request came with is as it was. 409: the login conflicts
+ * with the user's other sessions, not with their credentials.
+ */
+export class SessionLimitError extends SessionError {
+  readonly limit: number;
+  constructor(limit: number) {
+    super(
+      'ERR_SESSION_LIMIT',
+      `sessionkit: the user already has ${limit} live session${limit === 1 ? '' : 's'} (maxSessionsPerUser)`,
+      { status: 409 },
+    );
+    this.limit = limit;
+  }
+}
+
 /** The store does not implement an optional method of the contract. */
 export class NotSupportedError extends SessionError {
   constructor(method: string) {

@@ -60,6 +60,30 @@ export interface SessionDelta {
   maxBytes?: number;
 }
 
+/** What `maxSessionsPerUser` does at a login that would go over it. */
+export type OnLimit = 'evict-oldest' | 'refuse';
+
+/** The per-user session limit a login asks the store to apply (C31); see `SessionStore.createWithinLimit`. */
+export interface UserLimit {
+  /** The most live sessions the user may have once the new one is in. */
+  max: number;
+  onLimit: OnLimit;
+  /**
+   * The session this login replaces (the one the request came with), by ID: not counted, since the
+   * login ends it, so signing in again from a session never counts that session twice.
+   */
+  replaces?: string;
+}
+
+/**
+ * What `createWithinLimit` did: `created` (with the handles of the sessions it evicted to make room),
+ * `exists` (a live record with this ID is there; nothing changed) or `refused` (the user is at the limit
+ * under `onLimit: 'refuse'`; nothing changed).
+ */
+export type LimitOutcome =
+  | { result: 'created'; evicted: string[] }
+  | { result: 'exists' | 'refused'; evicted: [] };
+
 /** A session as listings show it. `handle` is the store key (SHA-256 of the ID), never the ID itself. */
 export interface SessionSummary {
   handle: string;

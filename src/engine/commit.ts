@@ -7,11 +7,11 @@ import { AUTH_TIME_KEY, RENEWED_AT_KEY, RENEWED_KEY } from '../core/auth-time.js
 import { type Changes, dataOf, diff, hasData, recordWritten, takeSnapshot } from '../core/changes.js';
 import { cookieShape, hasShape } from '../core/cookie.js';
 import { updateReason } from '../core/debug.js';
-import { SessionError, SessionTooLargeError } from '../core/errors.js';
+import { NotSupportedError, SessionError, SessionTooLargeError } from '../core/errors.js';
 import { renewedId } from '../core/renewal.js';
 import { stringifyJson } from '../core/serializer.js';
 import { Session, type SessionState } from '../core/session.js';
-import type { SessionDelta, SessionRecord } from '../core/types.js';
+import type { LimitOutcome, SessionDelta, SessionRecord, UserLimit } from '../core/types.js';
 import { contextFor, contextOf, type Engine, type EngineRequest, type RequestContext } from './context.js';
 import { clearingCookie, sessionCookie } from './cookie-policy.js';
 import type { SessionRequestLike } from './options.js';
@@ -413,6 +413,45 @@ function touchStored(
     state.touched = false;
     return 'touch';
   });
+}
+
+/**
+ * `login()` under `maxSessionsPerUser` (C31): stores `next`, already bound to its user, and has the store
+ * apply the user's limit in the same atomic step. On `created` the session is stored as if committed;
+ * any other outcome leaves it unstored.
+ */
+export async function storeWithinLimit(
+  engine: Engine<never>,
+  store: SessionStore,
+  next: Session,
+  limit: UserLimit,
+): Promise<LimitOutcome> {
+  const state = stateOf(next);
+  const data = dataOf(next);
+  checkSize(engine, data);
+  const create = store.createWithinLimit;
+  if (create === undefined)
+    throw new SessionError('ERR_NOT_SUPPORTED', 'sessionkit: the store has no createWithinLimit');
+  const record: SessionRecord = {
+    data: { ...data, [AUTH_TIME_KEY]: state.authTime },
+    cookie: next.cookie.data,
+    expiresAt: expiresAt(engine, next, state, state.createdAt),
+    createdAt: state.createdAt,
+    lastSeenAt: state.createdAt,
+    userId: state.userId,
+  };
+  const outcome = await engine.access.call(
+    store,
+    'create',
+    () => create.call(store, state.id, record, limit),
+    state.id,
+  );
+  if (outcome.result === 'created') {
+    markSaved(next, state, record.lastSeenAt, record.data);
+    state.isNew = false;
+    state.issueCookie = true;
+  }
+  return outcome;
 }
 
 /** Records what the store holds after a write; `data: null` when the snapshot was already brought up to date. */

@@ -298,7 +298,11 @@ export function generate<Req extends SessionRequestLike>(
   return session;
 }
 
-function install(req: EngineRequest<SessionRequestLike>, context: RequestContext, session: Session): void {
+export function install(
+  req: EngineRequest<SessionRequestLike>,
+  context: RequestContext,
+  session: Session,
+): void {
   context.session = session;
   req.session = session;
   req.sessionID = Session.stateOf(session).id;

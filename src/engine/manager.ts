@@ -4,12 +4,13 @@ import { storedAuthTime, withoutReserved } from '../core/auth-time.js';
 import { dataOf, takeSnapshot } from '../core/changes.js';
 import { type RequestTrace, requestTrace, resolveLogger, type SessionLogger } from '../core/debug.js';
 import { publishEvent, publishLogin, publishLogout, type StoreKind } from '../core/diagnostics.js';
-import { SessionError, SessionNotFoundError } from '../core/errors.js';
+import { SessionError, SessionLimitError, SessionNotFoundError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import { renewedId } from '../core/renewal.js';
 import { Session, type SessionController, type SessionState } from '../core/session.js';
 import type { Secret } from '../core/signature.js';
-import { commitLate, commitSession, expectedCookies, write } from './commit.js';
+import type { LimitOutcome } from '../core/types.js';
+import { commitLate, commitSession, expectedCookies, storeWithinLimit, write } from './commit.js';
 import {
   contextFor,
   contextOf,
@@ -19,13 +20,14 @@ import {
   type SessionCarrier,
 } from './context.js';
 import { cookieOptionsFor, frameworkSecure, requestSecret } from './cookie-policy.js';
-import { generate, load, openSession } from './load.js';
+import { generate, install, load, openSession } from './load.js';
 import {
   type ResolvedOptions,
   resolveOptions,
   type SessionOptions,
   type SessionRequestLike,
 } from './options.js';
+import type { UserLimitOption } from './session-limit.js';
 import { isConnectionError, type SessionStore, StoreAccess, type StoreInput } from './store-access.js';
 
 export type { SessionCarrier };
@@ -257,12 +259,49 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (!userId) throw new SessionError('ERR_INVALID_USER', 'sessionkit: login() needs a non-empty user ID');
     // Before the old session is destroyed: a user ID the store refuses leaves the user as they were.
     this.access.checkUserId('login', userId);
-    await this.regenerate(session, true);
     const req = session.req as Req & SessionCarrier;
-    const state = sessionStateOf(contextOf(this, req).session);
-    state.userId = userId;
-    state.authTime = Date.now();
+    const { userLimit } = this.options;
+    if (userLimit !== undefined) await this.loginWithinLimit(session, userId, userLimit);
+    else {
+      await this.regenerate(session, true);
+      const state = sessionStateOf(contextOf(this, req).session);
+      state.userId = userId;
+      state.authTime = Date.now();
+    }
     publishLogin(this.storeKind, sessionStateOf(session).id, req.sessionID as string, userId);
+  }
+
+  /**
+   * login() under maxSessionsPerUser (C31): the store creates the new session and applies the limit in
+   * one atomic step, before the old session ends, so a refusal leaves the request's session as it was.
+   */
+  private async loginWithinLimit(session: Session, userId: string, limit: UserLimitOption): Promise<void> {
+    const req = session.req as Req & SessionCarrier;
+    const context = contextOf(this, req);
+    const oldId = sessionStateOf(session).id;
+    const next = generate(this, req, context, dataOf(session));
+    const state = sessionStateOf(next);
+    state.userId = userId;
+    state.authTime = state.createdAt;
+    let outcome: LimitOutcome;
+    try {
+      outcome = await this.track(
+        context,
+        storeWithinLimit(this, this.store, next, { ...limit, replaces: oldId }),
+      );
+    } catch (error) {
+      install(req, context, session);
+      throw error;
+    }
+    if (outcome.result !== 'created') {
+      install(req, context, session);
+      if (outcome.result === 'refused') throw new SessionLimitError(limit.max);
+      throw new SessionError('ERR_SESSION_EXISTS', 'sessionkit: a session with the generated ID exists');
+    }
+    this.emitFor('create', state.id);
+    await this.track(context, this.endStored(context.store, oldId));
+    context.ended = true;
+    this.emitFor('regenerate', state.id);
   }
 
   async reauthenticate(session: Session): Promise<void> {

@@ -7,8 +7,10 @@ import { OptionsError, SecretRequiredError } from '../core/errors.js';
 import { DEFAULT_RENEW_GRACE_MS } from '../core/renewal.js';
 import { DEFAULT_TTL_MS } from '../core/serializer.js';
 import type { Secret } from '../core/signature.js';
+import type { OnLimit } from '../core/types.js';
 import { isNativeStore, type SessionStore } from '../stores/contract.js';
 import type { ExpressStoreLike } from '../stores/express-compat/store.js';
+import { resolveUserLimit, type UserLimitOption } from './session-limit.js';
 
 /** The request as sessionkit needs it: any Node `IncomingMessage`, Express's or Connect's. */
 export interface SessionRequestLike {
@@ -89,6 +91,10 @@ export interface SessionOptions<Req = IncomingMessage> {
   renewGrace?: number;
   /** Your logger (pino, console, …): its `warn` replaces `process.emitWarning`; see README "Observability". */
   logger?: SessionLogger;
+  /** The most live sessions one user may have (C31), applied atomically by the store at `login()`. Default: no limit. */
+  maxSessionsPerUser?: number;
+  /** At the limit, end the user's oldest session (by creation) or make `login()` fail. Default 'evict-oldest'. */
+  onLimit?: OnLimit;
 }
 
 export interface ResolvedOptions<Req> {
@@ -121,6 +127,7 @@ export interface ResolvedOptions<Req> {
   keyring: Keyring | undefined;
   renewAfter: number | undefined;
   renewGrace: number;
+  userLimit: UserLimitOption | undefined;
   /** Notices for the operator, each printed once. */
   warnings: string[];
 }
@@ -304,6 +311,7 @@ export function resolveOptions<Req>(given: SessionOptions<Req>): ResolvedOptions
     keyring: options.encryption === undefined ? undefined : createKeyring(options.encryption),
     renewAfter: options.renewAfter,
     renewGrace: options.renewGrace ?? DEFAULT_RENEW_GRACE_MS,
+    userLimit: resolveUserLimit(options.maxSessionsPerUser, options.onLimit, store),
     warnings,
   };
 }

@@ -17,7 +17,15 @@ import {
   StoreUnavailableError,
 } from '../core/errors.js';
 import { stringifyJson } from '../core/serializer.js';
-import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../core/types.js';
+import type {
+  LimitOutcome,
+  ListOptions,
+  ListPage,
+  SessionDelta,
+  SessionRecord,
+  SessionSummary,
+  UserLimit,
+} from '../core/types.js';
 
 /**
  * The promise-based contract every sessionkit store implements. IDs are the raw session IDs; a store
@@ -52,6 +60,45 @@ export interface SessionStore {
    * user ID leaves the user's session as it was.
    */
   checkUserId?(userId: string): void;
+  /**
+   * `login()` under `maxSessionsPerUser` (C31): inserts the session bound to `record.userId` and applies
+   * the user's limit in ONE atomic step, serialised with every other login and revocation of that user
+   * (on every instance of the store), so concurrent logins cannot add up past `limit.max`. Counts the
+   * user's live, unrevoked sessions but `limit.replaces`; at the limit, evicts the oldest by `createdAt`
+   * (destroyed so that no in-flight request of theirs brings them back) or, under `'refuse'`, changes
+   * nothing and resolves `refused`.
+   */
+  createWithinLimit?(id: string, record: SessionRecord, limit: UserLimit): Promise<LimitOutcome>;
+}
+
+/** `createWithinLimit`'s arguments, as every store checks them. */
+export function checkUserLimit(
+  store: SessionStore,
+  operation: string,
+  record: unknown,
+  limit: unknown,
+): asserts limit is UserLimit {
+  checkRecord(store, operation, record);
+  if (typeof (record as SessionRecord).userId !== 'string')
+    throw new InvalidArgumentError(operation, 'record.userId', 'a user ID');
+  if (typeof limit !== 'object' || limit === null)
+    throw new InvalidArgumentError(operation, 'limit', 'a user limit');
+  const { max, onLimit, replaces } = limit as Partial<UserLimit>;
+  if (!(Number.isSafeInteger(max) && (max as number) > 0))
+    throw new InvalidArgumentError(operation, 'limit.max', 'a positive integer');
+  if (onLimit !== 'evict-oldest' && onLimit !== 'refuse')
+    throw new InvalidArgumentError(operation, 'limit.onLimit', "'evict-oldest' or 'refuse'");
+  if (replaces !== undefined) checkId(operation, replaces, 'limit.replaces');
+}
+
+/**
+ * Which of a user's live sessions a login evicts, oldest first: `sessions` sorted by `createdAt`
+ * (ties by key). `null` means refused; for stores that apply the limit in their own process.
+ */
+export function evictionsFor<T>(sessions: readonly T[], limit: UserLimit): T[] | null {
+  const over = sessions.length - limit.max + 1;
+  if (over <= 0) return [];
+  return limit.onLimit === 'refuse' ? null : sessions.slice(0, over);
 }
 
 // ---- Argument checks shared by every store (JavaScript callers have no compiler) ----

@@ -7,10 +7,18 @@ import {
   seal,
   sealedWith,
 } from '../core/encryption.js';
-import { CorruptSessionError } from '../core/errors.js';
+import { CorruptSessionError, NotSupportedError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import { parseJson, stringifyJson } from '../core/serializer.js';
-import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../core/types.js';
+import type {
+  LimitOutcome,
+  ListOptions,
+  ListPage,
+  SessionDelta,
+  SessionRecord,
+  SessionSummary,
+  UserLimit,
+} from '../core/types.js';
 import type { SessionStore } from './contract.js';
 
 /** How much larger than `maxSessionBytes` the sealed data may be in the store's own check. */
@@ -88,6 +96,13 @@ export class EncryptedStore extends EventEmitter implements SessionStore {
 
   create(id: string, record: SessionRecord): Promise<boolean> {
     return this.inner.create(id, { ...record, data: this.sealData(storageKey(id), record.data) });
+  }
+
+  /** The limit is the inner store's to apply; only the data is sealed on the way. */
+  createWithinLimit(id: string, record: SessionRecord, limit: UserLimit): Promise<LimitOutcome> {
+    if (!this.inner.createWithinLimit) return Promise.reject(new NotSupportedError('createWithinLimit'));
+    const sealed = { ...record, data: this.sealData(storageKey(id), record.data) };
+    return this.inner.createWithinLimit(id, sealed, limit);
   }
 
   update(id: string, delta: SessionDelta): Promise<boolean> {

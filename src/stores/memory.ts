@@ -9,11 +9,13 @@ import {
 import { isoString } from '../core/time.js';
 import type {
   CookieData,
+  LimitOutcome,
   ListOptions,
   ListPage,
   SessionDelta,
   SessionRecord,
   SessionSummary,
+  UserLimit,
 } from '../core/types.js';
 import {
   checkDataBytes,
@@ -24,6 +26,8 @@ import {
   checkListOptions,
   checkRecord as checkRecordArgument,
   checkUserIdArgument,
+  checkUserLimit,
+  evictionsFor,
   reportCorrupt,
   type SessionStore,
 } from './contract.js';
@@ -380,6 +384,34 @@ export class MemoryStore extends Store implements SessionStore {
     checkRecordArgument(this, 'create', record);
     checkRecordShape('create', record);
     return this[NOW].create(id, record);
+  }
+
+  /**
+   * One synchronous step (nothing interleaves in this process): counts the user's live sessions but the
+   * replaced one, removes the oldest by `createdAt` or refuses, then inserts. An evicted entry is gone
+   * from the map, so a request of its still in flight finds nothing to update or touch.
+   */
+  async createWithinLimit(id: string, record: SessionRecord, limit: UserLimit): Promise<LimitOutcome> {
+    checkId('createWithinLimit', id);
+    checkRecordArgument(this, 'createWithinLimit', record);
+    checkRecordShape('createWithinLimit', record);
+    checkUserLimit(this, 'createWithinLimit', record, limit);
+    const key = this.keyOf(id);
+    if (this.live(key)) return { result: 'exists', evicted: [] };
+    const replaced = limit.replaces === undefined ? null : storageKey(limit.replaces);
+    const others: Array<{ key: string; createdAt: number }> = [];
+    for (const other of [...(this.byUser.get(record.userId as string) ?? [])]) {
+      if (other === replaced || other === key) continue;
+      const found = this.read(other);
+      if (found !== null && found.userId === record.userId)
+        others.push({ key: other, createdAt: found.createdAt });
+    }
+    others.sort((a, b) => a.createdAt - b.createdAt || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const evict = evictionsFor(others, limit);
+    if (evict === null) return { result: 'refused', evicted: [] };
+    for (const victim of evict) this.remove(victim.key);
+    this.put(key, record, null);
+    return { result: 'created', evicted: evict.map((victim) => victim.key) };
   }
 
   async update(id: string, delta: SessionDelta): Promise<boolean> {

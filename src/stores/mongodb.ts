@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type Collection, type Db, type Document, MongoClient, type MongoClientOptions } from 'mongodb';
 import { CorruptSessionError, OptionsError, StoreError, StoreUrlError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
@@ -11,11 +12,13 @@ import {
 } from '../core/serializer.js';
 import type {
   CookieData,
+  LimitOutcome,
   ListOptions,
   ListPage,
   SessionDelta,
   SessionRecord,
   SessionSummary,
+  UserLimit,
 } from '../core/types.js';
 import { closeWithin } from './close.js';
 import {
@@ -27,6 +30,8 @@ import {
   checkListOptions,
   checkRecord,
   checkUserIdArgument,
+  checkUserLimit,
+  evictionsFor,
   reportCorrupt,
   type SessionStore,
 } from './contract.js';
@@ -109,6 +114,16 @@ interface EpochDocument {
 
 /** Tries of destroyByUser's compare-and-set on the epoch before it gives up (only under a revoke storm). */
 const EPOCH_ROUNDS = 16;
+
+/**
+ * A per-user lease, in `<collection>_leases` under `_id: userId`, held by one login under the per-user
+ * limit at a time (see createWithinLimit). `until` frees it if its holder died.
+ */
+interface LeaseDocument {
+  _id: string;
+  until: Date;
+  token: string;
+}
 
 /**
  * sessionkit's MongoDB store, on the official driver. Writes are deltas: one `updateOne` with `$set` and
@@ -204,6 +219,73 @@ export class MongoStore extends Store implements SessionStore {
     });
   }
 
+  /**
+   * MongoDB offers no multi-document transaction without a replica set, so logins of one user under the
+   * limit take turns through a lease document (an insert or a takeover of an expired lease, which the
+   * unique `_id` lets only one of them win, on every server). Within it: count, evict, insert. The lease
+   * lasts twice the store's timeout, longer than any login is waited for; a login that the server keeps
+   * running past that could overlap the next one, which no store timeout can exclude here.
+   */
+  async createWithinLimit(id: string, record: SessionRecord, limit: UserLimit): Promise<LimitOutcome> {
+    checkId('createWithinLimit', id);
+    checkUserLimit(this, 'createWithinLimit', record, limit);
+    const userId = record.userId as string;
+    return this.run('createWithinLimit', () =>
+      this.withLease(userId, async () => {
+        const collection = await this.native();
+        const key = storageKey(id);
+        const now = new Date();
+        if (await collection.findOne({ _id: key, expiresAt: { $gt: now } }))
+          return { result: 'exists', evicted: [] };
+        if (this.legacyCollectionName && (await this.readLegacy(id, now.getTime())))
+          return { result: 'exists', evicted: [] };
+        const replaced = limit.replaces === undefined ? null : storageKey(limit.replaces);
+        const docs = await collection.find({ userId, expiresAt: { $gt: now } }).toArray();
+        const live = (await this.unrevoked(docs))
+          .filter((doc) => doc._id !== key && doc._id !== replaced)
+          .map((doc) => ({ key: String(doc._id), createdAt: new Date(doc.createdAt as Date).getTime() }))
+          .sort((a, b) => a.createdAt - b.createdAt || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+        const evict = evictionsFor(live, limit);
+        if (evict === null) return { result: 'refused', evicted: [] };
+        const victims = evict.map((victim) => victim.key);
+        if (victims.length > 0) await collection.deleteMany({ _id: { $in: victims }, userId });
+        const doc = toDocument(key, record);
+        doc.epoch = await this.epochOf(userId);
+        const inserted =
+          (await insertedFresh(() => collection.insertOne(doc))) ||
+          (await insertedFresh(() =>
+            collection.replaceOne({ _id: key, expiresAt: { $lte: new Date() } }, doc, { upsert: true }),
+          ));
+        return inserted ? { result: 'created', evicted: victims } : { result: 'exists', evicted: [] };
+      }),
+    );
+  }
+
+  private async withLease<T>(userId: string, work: () => Promise<T>): Promise<T> {
+    const leases = this.database.collection<LeaseDocument>(`${this.collectionName}_leases`);
+    const token = randomUUID();
+    const deadline = Date.now() + this.timeout;
+    for (let pause = 1; ; pause = Math.min(pause * 2, 25)) {
+      const now = Date.now();
+      const taken = await insertedFresh(() =>
+        leases.updateOne(
+          { _id: userId, until: { $lte: new Date(now) } },
+          { $set: { until: new Date(now + 2 * this.timeout), token } },
+          { upsert: true },
+        ),
+      );
+      if (taken) break;
+      // The caller has already been answered with a timeout: stop asking.
+      if (now > deadline) throw new Error('the per-user limit lease stayed taken; try again');
+      await new Promise((resolve) => setTimeout(resolve, pause * (0.5 + Math.random())));
+    }
+    try {
+      return await work();
+    } finally {
+      await leases.deleteOne({ _id: userId, token }).catch(() => undefined);
+    }
+  }
+
   async update(id: string, delta: SessionDelta): Promise<boolean> {
     checkId('update', id);
     checkDelta(this, 'update', delta);
@@ -296,6 +378,7 @@ export class MongoStore extends Store implements SessionStore {
     await this.run('clear', async () => {
       await (await this.native()).deleteMany({});
       await this.epochs().deleteMany({});
+      await this.database.collection(`${this.collectionName}_leases`).deleteMany({});
       if (this.legacyCollectionName) await this.legacy().deleteMany({});
     });
   }

@@ -168,10 +168,13 @@ return 0
  * reader's conditional removal, keyed on the score it saw, misses a concurrent re-add). Drops members
  * dead by score and keeps the key alive until the highest score. KEYS[2] is the user's revocation epoch
  * (same hash tag, same slot): its current number is returned, read in the same step as the add, so a
- * login either lands in the index before a revoke reads it or carries the epoch that revoke left.
+ * login either lands in the index before a revoke reads it or carries the epoch that revoke left. A
+ * member the per-user limit evicted (its \`x:<handle>\` field, see LIMIT_LUA) is never added back:
+ * returns '-1', and the caller writes nothing.
  */
 const INDEX_ADD_LUA = `
 local k = KEYS[1]
+if redis.call('HEXISTS', KEYS[2], 'x:' .. ARGV[3]) == 1 then return '-1' end
 redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[1])
 local old = tonumber(redis.call('ZSCORE', k, ARGV[3]))
 local s = tonumber(ARGV[2])
@@ -208,6 +211,70 @@ end
 return {nn, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')}
 `;
 
+/**
+ * A login under the per-user limit (C31), in the user's slot (KEYS[1] the index, KEYS[2] the epoch hash),
+ * so logins of one user run one after another on the server whichever app server sends them. ARGV: 1
+ * now, 2 the new member's score, 3 its handle, 4 max, 5 'r' to refuse or 'e' to evict, 6 the replaced
+ * handle or '', 7 how long (ms) a member added here counts as a login still writing its session, then
+ * triples (handle, score, createdAt or 'd') for the members the caller read: 'd' marks one whose session
+ * it found gone, dropped here if its score is unchanged and it is not a login still in progress (the
+ * \`p:<handle>\` field this script leaves). Every other member counts; one the caller did not see is
+ * a login newer than its read. Evicted members, oldest createdAt first, leave the index and get an
+ * \`x:<handle>\` field holding their score (a deadline no write of theirs can pass): readers treat the
+ * session as dead and INDEX_ADD never takes it back, so no request of theirs still in flight can
+ * revive it. Returns {'r'} when refused, else {'c', the user's epoch, evicted handles}.
+ */
+const LIMIT_LUA = `
+local k, e = KEYS[1], KEYS[2]
+local now = tonumber(ARGV[1])
+local grace = tonumber(ARGV[7])
+redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[1])
+local fields = redis.call('HGETALL', e)
+local stale = {}
+for i = 1, #fields, 2 do
+  local f, v = fields[i], tonumber(fields[i + 1])
+  local kind = string.sub(f, 1, 2)
+  if (kind == 'x:' and v < now) or (kind == 'p:' and v + grace < now) then stale[#stale + 1] = f end
+end
+if #stale > 0 then redis.call('HDEL', e, unpack(stale)) end
+local created = {}
+for i = 8, #ARGV, 3 do
+  local h = ARGV[i]
+  if ARGV[i + 2] == 'd' then
+    local s = redis.call('ZSCORE', k, h)
+    if s and tonumber(s) == tonumber(ARGV[i + 1]) and redis.call('HEXISTS', e, 'p:' .. h) == 0 then
+      redis.call('ZREM', k, h)
+    end
+  else
+    created[h] = tonumber(ARGV[i + 2])
+  end
+end
+local live = {}
+for _, m in ipairs(redis.call('ZRANGE', k, 0, -1)) do
+  if m ~= ARGV[3] and m ~= ARGV[6] then live[#live + 1] = {m, created[m] or now} end
+end
+local over = #live - tonumber(ARGV[4]) + 1
+if over > 0 and ARGV[5] == 'r' then return {'r'} end
+local evicted = {}
+if over > 0 then
+  table.sort(live, function(a, b)
+    if a[2] ~= b[2] then return a[2] < b[2] end
+    return a[1] < b[1]
+  end)
+  for i = 1, over do
+    local m = live[i][1]
+    redis.call('HSET', e, 'x:' .. m, redis.call('ZSCORE', k, m))
+    redis.call('ZREM', k, m)
+    evicted[#evicted + 1] = m
+  end
+end
+redis.call('ZADD', k, ARGV[2], ARGV[3])
+redis.call('HSET', e, 'p:' .. ARGV[3], ARGV[1])
+local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', k, string.format('%.0f', math.ceil(tonumber(top[2])) + 1))
+return {'c', redis.call('HGET', e, 'n') or '0', evicted}
+`;
+
 /** Removes members only if their score is still the one the caller read (pairs of member, score). */
 const INDEX_DROP_LUA = `
 local n = 0
@@ -236,5 +303,6 @@ export const SCRIPTS = {
   prune: script(PRUNE_LUA),
   indexAdd: script(INDEX_ADD_LUA, 2),
   revoke: script(REVOKE_LUA, 2),
+  limit: script(LIMIT_LUA, 2),
   indexDrop: script(INDEX_DROP_LUA),
 };

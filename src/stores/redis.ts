@@ -16,11 +16,13 @@ import {
 } from '../core/serializer.js';
 import type {
   CookieData,
+  LimitOutcome,
   ListOptions,
   ListPage,
   SessionDelta,
   SessionRecord,
   SessionSummary,
+  UserLimit,
 } from '../core/types.js';
 import {
   checkDelta,
@@ -30,6 +32,7 @@ import {
   checkListOptions,
   checkRecord,
   checkUserIdArgument,
+  checkUserLimit,
   reportCorrupt,
   type SessionStore,
 } from './contract.js';
@@ -80,6 +83,8 @@ interface Epoch {
   n: number;
   keep: string | null;
   from: number;
+  /** Those of the handles asked about that the per-user limit evicted (dead whatever their stamp). */
+  evicted: Set<string>;
 }
 
 /**
@@ -302,7 +307,14 @@ export class RedisStore extends Store implements SessionStore {
       const members = await this.indexMembers(userId, 'listByUser');
       const loaded = await Promise.all(members.map(([handle]) => this.readHandle(handle, 'listByUser')));
       // Read after the sessions: one revoked while they loaded is left out.
-      const epoch = members.length > 0 ? await this.readEpoch(userId, 'listByUser') : null;
+      const epoch =
+        members.length > 0
+          ? await this.readEpoch(
+              userId,
+              'listByUser',
+              members.map(([handle]) => handle),
+            )
+          : null;
       const out: SessionSummary[] = [];
       const stale: Array<[string, number]> = [];
       const dead: Decoded[] = [];
@@ -360,6 +372,84 @@ export class RedisStore extends Store implements SessionStore {
       if (gone.length > 0) await this.cmd('destroyByUser', index, ['ZREM', index, ...gone]);
       await this.dropStale(userId, stale, 'destroyByUser');
       return removed;
+    });
+  }
+
+  /**
+   * The limit is applied by one script in the user's slot (LIMIT_LUA), which counts the index, evicts
+   * and adds the new member in one step; the session hash, in its own slot, is written after it, as
+   * every login's is. The script cannot read session hashes (other slots), so this first reads the
+   * user's members and tells it which are gone (expired, destroyed, rebound, revoked) and when each live
+   * one was created; the script recounts whatever the index holds by then.
+   */
+  createWithinLimit(id: string, record: SessionRecord, limit: UserLimit): Promise<LimitOutcome> {
+    return this.run('createWithinLimit', async () => {
+      const operation = 'createWithinLimit';
+      checkId(operation, id);
+      checkUserLimit(this, operation, record, limit);
+      checkTimes(record.expiresAt, record.createdAt, record.lastSeenAt);
+      const userId = record.userId as string;
+      const handle = storageKey(id);
+      const replaced = limit.replaces === undefined ? '' : storageKey(limit.replaces);
+      if ((await this.readHandle(handle, operation)) !== undefined) return { result: 'exists', evicted: [] };
+      const members = (await this.indexMembers(userId, operation)).filter(
+        ([h]) => h !== handle && h !== replaced,
+      );
+      const found = await Promise.all(members.map(([h]) => this.readHandle(h, operation)));
+      const epoch = await this.readEpoch(
+        userId,
+        operation,
+        members.map(([h]) => h),
+      );
+      const verdicts = members.flatMap(([h, score], i) => {
+        const session = found[i];
+        // Corrupt: counted, as the oldest (it is no use to anyone).
+        if (session === null) return [h, String(score), '0'];
+        const gone = session === undefined || session.userId !== userId || revoked(session, epoch);
+        return [h, String(score), gone ? 'd' : String(session.createdAt)];
+      });
+      const now = Date.now();
+      const score = record.expiresAt + Math.max(record.expiresAt - now, 0);
+      const reply = (await this.eval(
+        operation,
+        SCRIPTS.limit,
+        [this.indexKey(userId), this.epochKey(userId)],
+        [
+          String(now),
+          String(score),
+          handle,
+          String(limit.max),
+          limit.onLimit === 'refuse' ? 'r' : 'e',
+          replaced,
+          String(2 * this.timeout),
+          ...verdicts,
+        ],
+      )) as unknown[];
+      if (text(reply[0]) === 'r') return { result: 'refused', evicted: [] };
+      const stamp = text(reply[1]);
+      const evicted = (Array.isArray(reply[2]) ? reply[2] : []).map(text);
+      const [written] = tuple(
+        await this.eval(operation, SCRIPTS.write, this.sessionKey(handle), [
+          ttlOf(record.expiresAt),
+          String(record.expiresAt),
+          String(record.createdAt),
+          String(record.lastSeenAt),
+          userId,
+          String(score),
+          stringifyJson(record.cookie ?? { originalMaxAge: null }),
+          'c',
+          stamp,
+          ...dataFields(record.data),
+        ]),
+      );
+      // Already dead by their mark; the delete only frees the memory, and may fail without harm.
+      await Promise.all(
+        evicted.map((h) =>
+          this.eval(operation, SCRIPTS.destroy, this.sessionKey(h), [userId]).catch(() => undefined),
+        ),
+      );
+      if (written !== 1) return { result: 'exists', evicted: [] };
+      return { result: 'created', evicted };
     });
   }
 
@@ -537,14 +627,27 @@ export class RedisStore extends Store implements SessionStore {
     return found && (await this.alive(found, operation)) ? summaryOf(found) : null;
   }
 
-  private async readEpoch(userId: string, operation: string): Promise<Epoch> {
+  /** The user's epoch, and which of `handles` the per-user limit evicted; one command. */
+  private async readEpoch(userId: string, operation: string, handles: string[] = []): Promise<Epoch> {
     const key = this.epochKey(userId);
-    const reply = await this.cmd(operation, key, ['HMGET', key, 'n', 'k', 'f']);
-    const [n, keep, from] = Array.isArray(reply) ? reply : [];
+    const reply = await this.cmd(operation, key, [
+      'HMGET',
+      key,
+      'n',
+      'k',
+      'f',
+      ...handles.map((handle) => `x:${handle}`),
+    ]);
+    const [n, keep, from, ...marks] = Array.isArray(reply) ? reply : [];
+    const evicted = new Set<string>();
+    marks.forEach((mark, i) => {
+      if (mark !== null && mark !== undefined) evicted.add(handles[i] as string);
+    });
     return {
       n: n === null || n === undefined ? 0 : Number(text(n)),
       keep: keep === null || keep === undefined ? null : text(keep),
       from: from === null || from === undefined ? 0 : Number(text(from)),
+      evicted,
     };
   }
 
@@ -555,7 +658,7 @@ export class RedisStore extends Store implements SessionStore {
    */
   private async alive(found: Decoded, operation: string): Promise<boolean> {
     if (found.userId === null) return true;
-    if (!revoked(found, await this.readEpoch(found.userId, operation))) return true;
+    if (!revoked(found, await this.readEpoch(found.userId, operation, [found.handle]))) return true;
     await this.bury(found, operation);
     return false;
   }
@@ -621,7 +724,7 @@ export class RedisStore extends Store implements SessionStore {
     handle: string,
     expiresAt: number,
     operation: string,
-  ): Promise<{ score: number; epoch: string }> {
+  ): Promise<{ score: number; epoch: string } | null> {
     const now = Date.now();
     const score = expiresAt + Math.max(expiresAt - now, 0);
     const epoch = await this.eval(
@@ -630,7 +733,8 @@ export class RedisStore extends Store implements SessionStore {
       [this.indexKey(userId), this.epochKey(userId)],
       [String(now), String(score), handle],
     );
-    return { score, epoch: text(epoch) };
+    // '-1': the per-user limit evicted this session; nothing of it may be written again.
+    return text(epoch) === '-1' ? null : { score, epoch: text(epoch) };
   }
 
   private async writeRecord(handle: string, record: SessionRecord, mode: 'c' | 's'): Promise<boolean> {
@@ -642,6 +746,7 @@ export class RedisStore extends Store implements SessionStore {
     let epoch = '0';
     if (record.userId !== null && record.userId !== undefined) {
       const raised = await this.raiseIndex(record.userId, handle, record.expiresAt, operation);
+      if (raised === null) return false;
       ix = String(raised.score);
       epoch = raised.epoch;
     }
@@ -705,6 +810,7 @@ export class RedisStore extends Store implements SessionStore {
       if (status === 2) {
         grantUser = user;
         const raised = await this.raiseIndex(user, handle, delta.expiresAt, operation);
+        if (raised === null) return 'missing';
         grantScore = String(raised.score);
         grantEpoch = raised.epoch;
         continue;
@@ -851,6 +957,7 @@ function summaryOf(decoded: Decoded): SessionSummary {
 
 /** A session stamped below its user's epoch is dead, unless it is the one the last revoke kept. */
 function revoked(decoded: Decoded, epoch: Epoch): boolean {
+  if (epoch.evicted.has(decoded.handle)) return true;
   const stamp = Number(decoded.stamp);
   if (stamp >= epoch.n) return false;
   return !(decoded.handle === epoch.keep && stamp >= epoch.from);

@@ -12,7 +12,15 @@ import {
   parseJson,
   stringifyJson,
 } from '../core/serializer.js';
-import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../core/types.js';
+import type {
+  LimitOutcome,
+  ListOptions,
+  ListPage,
+  SessionDelta,
+  SessionRecord,
+  SessionSummary,
+  UserLimit,
+} from '../core/types.js';
 import { closeWithin } from './close.js';
 import {
   checkDelta,
@@ -24,6 +32,8 @@ import {
   checkRecord,
   checkUserIdArgument,
   checkUserIdLimits,
+  checkUserLimit,
+  evictionsFor,
   reportCorrupt,
   type SessionStore,
   type UserIdLimits,
@@ -246,6 +256,9 @@ interface Statements {
   destroyByUser: string;
   byHandle: string;
   destroyByHandle: string;
+  lockUser: string;
+  limitCandidates: string;
+  liveId: string;
 }
 
 function statements(dialect: DialectName, t: string): Statements {
@@ -314,6 +327,16 @@ function statements(dialect: DialectName, t: string): Statements {
     destroyByUser: `DELETE FROM ${t} WHERE user_id = ? AND ${live} AND id <> ?`,
     byHandle: `SELECT ${summary} FROM ${joined} WHERE s.id = ? AND s.${live} AND ${unrevoked}`,
     destroyByHandle: `DELETE FROM ${t} WHERE id = ? AND ${live}`,
+    // Locks the user's epoch row (made at 0, which revokes nothing, when missing): logins under a limit
+    // and destroyByUser (which raises that row first) of one user queue on it, on every connection.
+    lockUser:
+      dialect === 'mysql'
+        ? `INSERT INTO ${te} (user_id, epoch) VALUES (?, 0) ON DUPLICATE KEY UPDATE epoch = epoch`
+        : dialect === 'postgres'
+          ? `INSERT INTO ${te} AS ue (user_id, epoch) VALUES (?, 0) ON CONFLICT (user_id) DO UPDATE SET epoch = ue.epoch`
+          : `INSERT INTO ${te} (user_id, epoch) VALUES (?, 0) ON CONFLICT (user_id) DO UPDATE SET epoch = epoch`,
+    limitCandidates: `SELECT s.id FROM ${joined} WHERE s.user_id = ? AND s.${live} AND ${unrevoked} AND s.id <> ? ORDER BY s.created_at, s.id`,
+    liveId: `SELECT id FROM ${t} WHERE id = ? AND ${live}`,
   };
 }
 
@@ -499,6 +522,52 @@ export class SqlStore extends Store implements SessionStore {
         throw error;
       }
     });
+  }
+
+  /**
+   * One transaction holding the user's epoch-row lock (see `lockUser`): logins of one user are applied
+   * one after another whichever server runs them, so each counts what the previous ones left. The
+   * evicted rows are deleted in the same transaction: an update or touch of theirs still in flight
+   * matches no row, and never creates one.
+   */
+  async createWithinLimit(id: string, record: SessionRecord, limit: UserLimit): Promise<LimitOutcome> {
+    checkId('createWithinLimit', id);
+    checkUserLimit(this, 'createWithinLimit', record, limit);
+    const key = storageKey(id);
+    const row = toRow(key, record);
+    const replaced = limit.replaces === undefined ? '' : storageKey(limit.replaces);
+    return this.op('createWithinLimit', async () => {
+      try {
+        return await this.executor.transaction(() =>
+          this.createWithinLimitTx(id, key, row, record.userId as string, replaced, limit, Date.now()),
+        );
+      } catch (error) {
+        if (this.executor.isDuplicateKey(error)) return { result: 'exists', evicted: [] };
+        throw error;
+      }
+    });
+  }
+
+  private *createWithinLimitTx(
+    id: string,
+    key: string,
+    row: unknown[],
+    userId: string,
+    replaced: string,
+    limit: UserLimit,
+    now: number,
+  ): TxBody<LimitOutcome> {
+    yield* exec(this.sql.lockUser, [userId]);
+    if (this.legacy && (yield* all(this.legacy.select, [id, now])).length > 0)
+      return { result: 'exists', evicted: [] };
+    yield* exec(this.sql.deleteExpired, [key, now]);
+    if ((yield* all(this.sql.liveId, [key, now])).length > 0) return { result: 'exists', evicted: [] };
+    const others = (yield* all(this.sql.limitCandidates, [userId, now, replaced])).map((r) => String(r.id));
+    const evict = evictionsFor(others, limit);
+    if (evict === null) return { result: 'refused', evicted: [] };
+    for (const victim of evict) yield* exec(this.sql.destroy, [victim]);
+    yield* exec(this.sql.insertIfAbsent, [...row, userId]);
+    return { result: 'created', evicted: evict };
   }
 
   async update(id: string, delta: SessionDelta): Promise<boolean> {

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../core/id.js';
-import type { SessionRecord } from '../core/types.js';
+import type { LimitOutcome, SessionRecord, UserLimit } from '../core/types.js';
 import type { SessionStore } from '../stores/contract.js';
 import type { Store } from '../stores/express-compat/store.js';
 import { TcpProxy } from './proxy.js';
@@ -27,6 +27,13 @@ export interface StoreHarness<S extends ConformanceStore = ConformanceStore> {
     port: number;
     createVia(host: string, port: number, timeoutMs: number): Promise<S> | S;
   };
+  /**
+   * Another instance of the store over the same data (a second app server), for the races between two
+   * instances. Without it the races run on the one instance (right for an in-process store).
+   */
+  createPeer?(): Promise<S> | S;
+  /** Trials of the concurrent logins at the per-user limit. Default 200. */
+  limitTrials?: number;
   /** Why the suite cannot run here (no server); the suite is then skipped with that reason. */
   skip?: string | false;
 }
@@ -324,6 +331,155 @@ export function runStoreConformance<S extends ConformanceStore>(harness: StoreHa
         for (const id of ids) expect(await store.get(id)).toBeNull();
         expect(await store.listByUser!(user)).toEqual([]);
       });
+    });
+
+    describe('per-user session limit (C31)', () => {
+      let peer: S;
+      beforeAll(async () => {
+        peer = harness.createPeer ? await harness.createPeer() : store;
+      });
+      afterAll(async () => {
+        if (peer !== store) await peer?.close?.();
+      });
+      const within = (on: S, id: string, rec: SessionRecord, limit: UserLimit): Promise<LimitOutcome> =>
+        (on.createWithinLimit as NonNullable<S['createWithinLimit']>).call(on, id, rec, limit);
+      // Optional in the contract: a store without it is refused `maxSessionsPerUser` at session().
+      const limitIt = (name: string, body: () => Promise<void>, timeout?: number) =>
+        it(
+          name,
+          async (context) => {
+            if (typeof store.createWithinLimit !== 'function') context.skip();
+            await body();
+          },
+          timeout,
+        );
+      const newUser = () => `limit-${generateId().slice(0, 10)}`;
+      const loading = async (on: S, ids: string[]) =>
+        (await Promise.all(ids.map((id) => on.get(id)))).filter((found) => found !== null).length;
+
+      limitIt('evicts the oldest session by createdAt to make room; the evicted one stays gone', async () => {
+        const user = newUser();
+        const start = Date.now() - 10_000;
+        const ids = [generateId(), generateId(), generateId()];
+        const limit: UserLimit = { max: 3, onLimit: 'evict-oldest' };
+        // Created newest first: the order of the logins is not what decides, createdAt is.
+        for (const [i, id] of [...ids.entries()].reverse()) {
+          const made = await within(store, id, record({ userId: user, createdAt: start + i * 1000 }), limit);
+          expect(made).toEqual({ result: 'created', evicted: [] });
+        }
+        const fourth = generateId();
+        const out = await within(peer, fourth, record({ userId: user }), limit);
+        expect(out).toEqual({ result: 'created', evicted: [storageKey(ids[0] as string)] });
+        expect(await store.get(ids[0] as string)).toBeNull();
+        // A request of the evicted session still in flight writes after the eviction: nothing comes back.
+        expect(await store.update(ids[0] as string, delta({ late: true }))).toBe(false);
+        expect(await store.touch(ids[0] as string, Date.now() + 60_000, Date.now())).toBe(false);
+        expect(await peer.get(ids[0] as string)).toBeNull();
+        const listed = (await store.listByUser!(user)).map((s) => s.handle).sort();
+        expect(listed).toEqual([ids[1], ids[2], fourth].map((id) => storageKey(id as string)).sort());
+        expect((await store.get(fourth))?.userId).toBe(user);
+      });
+
+      limitIt("refuses at the limit under 'refuse', changing nothing", async () => {
+        const user = newUser();
+        const limit: UserLimit = { max: 2, onLimit: 'refuse' };
+        const ids = [generateId(), generateId()];
+        for (const id of ids)
+          expect((await within(store, id, record({ userId: user }), limit)).result).toBe('created');
+        const third = generateId();
+        expect(await within(peer, third, record({ userId: user }), limit)).toEqual({
+          result: 'refused',
+          evicted: [],
+        });
+        expect(await store.get(third)).toBeNull();
+        for (const id of ids) expect((await store.get(id))?.data).toEqual({ views: 1, name: 'aaa' });
+        expect(await store.listByUser!(user)).toHaveLength(2);
+      });
+
+      limitIt(
+        'counts only live sessions of the user: not the replaced one, anonymous, other users’, expired or revoked ones',
+        async () => {
+          const user = newUser();
+          const one: UserLimit = { max: 1, onLimit: 'refuse' };
+          const first = generateId();
+          expect((await within(store, first, record({ userId: user }), one)).result).toBe('created');
+          await store.create(generateId(), record());
+          await store.create(generateId(), record({ userId: newUser() }));
+          // Signing in again from the session the user has: it ends with this login, so it does not count.
+          const second = generateId();
+          const again = await within(peer, second, record({ userId: user }), { ...one, replaces: first });
+          expect(again.result).toBe('created');
+          await store.destroy(first);
+          const short = generateId();
+          expect(await store.create(short, record({ userId: user, expiresAt: Date.now() + TTL_SHORT }))).toBe(
+            true,
+          );
+          await store.destroyByUser!(user, { except: short });
+          await sleep(TTL_SHORT + 100);
+          const third = generateId();
+          expect((await within(peer, third, record({ userId: user }), one)).result).toBe('created');
+          expect(await store.destroyByUser!(user)).toBe(1);
+          const fourth = generateId();
+          expect((await within(store, fourth, record({ userId: user }), one)).result).toBe('created');
+          expect(await loading(store, [first, second, short, third, fourth])).toBe(1);
+        },
+      );
+
+      limitIt('resolves exists, changing nothing, for an ID that is live', async () => {
+        const user = newUser();
+        const id = generateId();
+        expect(await store.create(id, record({ userId: user, data: { mine: 1 } }))).toBe(true);
+        const out = await within(peer, id, record({ userId: user }), { max: 5, onLimit: 'evict-oldest' });
+        expect(out).toEqual({ result: 'exists', evicted: [] });
+        expect((await store.get(id))?.data).toEqual({ mine: 1 });
+      });
+
+      limitIt('refuses a record without a user and a malformed limit with ERR_INVALID_ARGUMENT', async () => {
+        const id = generateId();
+        const bad: unknown[] = [
+          [record(), { max: 1, onLimit: 'refuse' }],
+          [record({ userId: 'u' }), { max: 0, onLimit: 'refuse' }],
+          [record({ userId: 'u' }), { max: 1.5, onLimit: 'refuse' }],
+          [record({ userId: 'u' }), { max: 1, onLimit: 'oldest' }],
+          [record({ userId: 'u' }), null],
+        ];
+        for (const [rec, limit] of bad as Array<[SessionRecord, UserLimit]>) {
+          await expect(within(store, id, rec, limit)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+        }
+        expect(await store.get(id)).toBeNull();
+      });
+
+      const trials = harness.limitTrials ?? 200;
+      limitIt(
+        `N+1 concurrent logins of one user on two instances never leave more than N (${trials} trials)`,
+        async () => {
+          const max = 2;
+          const base = Date.now() - 60_000;
+          for (let trial = 0; trial < trials; trial++) {
+            const onLimit = trial % 2 === 0 ? 'evict-oldest' : 'refuse';
+            const user = newUser();
+            const ids = Array.from({ length: max + 1 }, () => generateId());
+            const outcomes = await Promise.all(
+              ids.map((id, i) =>
+                within(i % 2 === 0 ? store : peer, id, record({ userId: user, createdAt: base + i }), {
+                  max,
+                  onLimit,
+                }),
+              ),
+            );
+            const results = outcomes.map((o) => o.result);
+            if (onLimit === 'refuse') {
+              expect(results.filter((r) => r === 'refused')).toHaveLength(1);
+            } else {
+              expect(results.every((r) => r === 'created')).toBe(true);
+              expect(outcomes.flatMap((o) => o.evicted)).toHaveLength(1);
+            }
+            expect(await loading(peer, ids)).toBe(max);
+            expect(await store.listByUser!(user)).toHaveLength(max);
+          }
+        },
+        120_000,
+      );
     });
 
     describe('listing and housekeeping', () => {

@@ -35,6 +35,7 @@ describe('the published package', () => {
     'Session',
     'SessionDataError',
     'SessionError',
+    'SessionLimitError',
     'SessionNotFoundError',
     'SessionTooLargeError',
     'Store',
@@ -79,6 +80,8 @@ describe('the published package', () => {
       'checkRecord',
       'checkUserIdArgument',
       'checkUserIdLimits',
+      'checkUserLimit',
+      'evictionsFor',
       'isConnectionError',
       'sessionHandle',
     ]);

@@ -31,6 +31,7 @@ const address = new URL(target.url);
 runStoreConformance({
   name: `MongoStore on the ${target.label}`,
   create: () => new MongoStore({ client, dbName, collectionName }),
+  createPeer: () => new MongoStore({ client, dbName, collectionName }),
   async corrupt(_store, id) {
     await client
       .db(dbName)

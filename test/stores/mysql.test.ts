@@ -26,6 +26,7 @@ runStoreConformance<MySQLStore>({
   name: 'MySQLStore',
   skip,
   create: () => new MySQLStore(MYSQL_URL, { table }),
+  createPeer: () => new MySQLStore(MYSQL_URL, { table, pruneInterval: false }),
   async corrupt(_store, id) {
     await admin.query(`UPDATE ${table} SET data = ? WHERE id = ?`, ['{"trunc', storageKey(id)]);
   },

@@ -28,6 +28,7 @@ runStoreConformance<PostgresStore>({
   name: 'PostgresStore',
   skip,
   create: () => new PostgresStore(POSTGRES_URL, { table }),
+  createPeer: () => new PostgresStore(POSTGRES_URL, { table, pruneInterval: false }),
   async corrupt(_store, id) {
     await admin.query(`UPDATE ${table} SET data = $1 WHERE id = $2`, ['{"trunc', storageKey(id)]);
   },

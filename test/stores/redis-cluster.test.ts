@@ -44,6 +44,7 @@ for (const client of ['ioredis', 'redis'] as const) {
     name: `RedisStore on a 3+3 Cluster (${client === 'redis' ? 'node-redis' : 'ioredis'})`,
     skip,
     create: () => createFromUrl(storeUrl(client, prefix)),
+    createPeer: () => createFromUrl(storeUrl(client, prefix)),
     async corrupt(_store, id) {
       await (raw as Cluster).hset(`${prefix}s:{${storageKey(id)}}`, '_c', 'not json');
     },

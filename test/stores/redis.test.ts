@@ -68,6 +68,13 @@ runStoreConformance({
   skip,
   create: async () =>
     new RedisStore({ client: await nodeRedisClient(REDIS_URL), closeClient: true, prefix: nodePrefix }),
+  // The other app server talks through the other client.
+  createPeer: async () =>
+    new RedisStore({
+      client: await ioredisReady(ioredisClient(REDIS_URL)),
+      closeClient: true,
+      prefix: nodePrefix,
+    }),
   corrupt: (_store, id) => corruptWith(raw as Redis, nodePrefix, id, 'field'),
   network: {
     host,
@@ -89,6 +96,8 @@ runStoreConformance({
       closeClient: true,
       prefix: ioPrefix,
     }),
+  createPeer: async () =>
+    new RedisStore({ client: await nodeRedisClient(REDIS_URL), closeClient: true, prefix: ioPrefix }),
   corrupt: (_store, id) => corruptWith(raw as Redis, ioPrefix, id, 'string'),
   network: {
     host,
@@ -504,5 +513,48 @@ describe.skipIf(skip)('connect-redis migration (legacy: connect-redis)', () => {
     const after = makeApp(store as unknown as expressSession.Store);
     await request(after).get('/').set('Cookie', cookie).expect(200, 'views: 3');
     await request(after).get('/').set('Cookie', cookie).expect(200, 'views: 4');
+  });
+});
+
+describe.skipIf(skip)('RedisStore per-user limit (C31): an evicted session stays dead', () => {
+  it('even when the delete of its hash is lost: not loaded, not listed, and no write brings it back into the index', async () => {
+    const prefix = `${runNamespace('sk_limit')}:`;
+    const store = new RedisStore({
+      client: await ioredisReady(ioredisClient(REDIS_URL)),
+      closeClient: true,
+      prefix,
+    });
+    const client = raw as Redis;
+    try {
+      const user = `limit-${generateId().slice(0, 8)}`;
+      const one = { max: 1, onLimit: 'evict-oldest' } as const;
+      const old = generateId();
+      const key = `${prefix}s:{${storageKey(old)}}`;
+      await store.createWithinLimit(old, record({ userId: user, createdAt: Date.now() - 1_000 }), one);
+      const hash = await client.hgetall(key);
+      const next = generateId();
+      expect(await store.createWithinLimit(next, record({ userId: user }), one)).toEqual({
+        result: 'created',
+        evicted: [storageKey(old)],
+      });
+      // The delete after the script is lost: the hash is back, as a slow or failed DEL would leave it.
+      const restore = async () => {
+        await client.hset(key, hash);
+        await client.pexpire(key, 60_000);
+      };
+      await restore();
+      expect(await store.get(old)).toBeNull();
+      await restore();
+      expect((await store.listByUser(user)).map((s) => s.handle)).toEqual([storageKey(next)]);
+      await restore();
+      // A touch past the index score needs the index raised: refused for an evicted handle.
+      expect(await store.touch(old, Date.now() + 3_600_000, Date.now())).toBe(false);
+      const index = `${prefix}u:{${storageKey(user)}}`;
+      expect(await client.zscore(index, storageKey(old))).toBeNull();
+      expect(await store.get(old)).toBeNull();
+    } finally {
+      await store.clear();
+      await store.close();
+    }
   });
 });

@@ -15,6 +15,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 runStoreConformance<SQLiteStore>({
   name: 'SQLiteStore',
   create: () => new SQLiteStore(join(dir, 'conformance.db')),
+  createPeer: () => new SQLiteStore(join(dir, 'conformance.db')),
   async corrupt(store, id) {
     store.db.prepare('UPDATE sessionkit_sessions SET data = ? WHERE id = ?').run('{"trunc', storageKey(id));
   },
