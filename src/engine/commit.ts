@@ -430,8 +430,7 @@ export async function storeWithinLimit(
   const data = dataOf(next);
   checkSize(engine, data);
   const create = store.createWithinLimit;
-  if (create === undefined)
-    throw new SessionError('ERR_NOT_SUPPORTED', 'sessionkit: the store has no createWithinLimit');
+  if (create === undefined) throw new NotSupportedError('createWithinLimit');
   const record: SessionRecord = {
     data: { ...data, [AUTH_TIME_KEY]: state.authTime },
     cookie: next.cookie.data,
