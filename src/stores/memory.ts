@@ -23,7 +23,9 @@ import {
   checkId,
   checkListOptions,
   checkRecord as checkRecordArgument,
+  checkSwaps,
   checkUserIdArgument,
+  type DataSwap,
   reportCorrupt,
   type SessionStore,
   Store,
@@ -510,6 +512,22 @@ export class MemoryStore extends Store implements SessionStore {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  /** See SessionStore.resealByHandle: one synchronous step, so nothing interleaves with it. */
+  async resealByHandle(handle: string, swaps: readonly DataSwap[]): Promise<number> {
+    checkHandle('resealByHandle', handle);
+    checkSwaps('resealByHandle', swaps);
+    const record = this.read(handle);
+    if (!record) return 0;
+    let replaced = 0;
+    for (const { key, from, to } of swaps) {
+      if (!Object.hasOwn(record.data, key) || record.data[key] !== from) continue;
+      record.data[key] = to;
+      replaced++;
+    }
+    if (replaced > 0) this.put(handle, record, record.userId);
+    return replaced;
   }
 
   private summary(key: string): SessionSummary | null {
