@@ -61,7 +61,8 @@ function as(code: ErrorCode, message: string): Classified {
 
 /** Maps anything a command threw to one of ERROR_CODES and a one-line message. */
 export function classify(error: unknown): Classified {
-  if (error instanceof CliError) return { ...as(error.code, oneLine(error.message)), reported: error.reported };
+  if (error instanceof CliError)
+    return { ...as(error.code, oneLine(error.message)), reported: error.reported };
   if (error instanceof CommanderError) return as('ERR_USAGE', oneLine(error.message.replace(/^error: /, '')));
   if (error instanceof SessionError) return as(codeOf(error.code), oneLine(error.message));
   if (isConnectionError(error)) return as('ERR_STORE_UNAVAILABLE', oneLine(messageOf(error)));

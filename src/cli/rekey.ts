@@ -194,14 +194,11 @@ function pick(counts: RekeyCounts): RekeyCounts {
 }
 
 function report(ctx: Context, progress: RekeyProgress, elapsedMs: number, complete: boolean): void {
-  const { resealed, current, failed, raced, failedHandles, cursor } = progress;
+  const { resealed, current, failed, raced, failedHandles, cursor, seen } = progress;
   if (ctx.json) {
-    ctx.print(
-      jsonText(
-        { resealed, current, failed, raced, failedHandles, complete, cursor: complete ? null : cursor, elapsedMs },
-        2,
-      ),
-    );
+    // The counts are the whole job's (the runs a state file resumes included); `seen` is this run's.
+    const out = { resealed, current, failed, raced, seen, failedHandles, complete, cursor, elapsedMs };
+    ctx.print(jsonText({ ...out, cursor: complete ? null : cursor }, 2));
     return;
   }
   const lines = [
