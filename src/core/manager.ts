@@ -14,6 +14,7 @@ import {
   toStoreError,
   unbridged,
 } from '../stores/store.js';
+import { syncTwin } from '../stores/sync.js';
 import {
   AUTH_TIME_KEY,
   RENEWED_AT_KEY,
@@ -937,7 +938,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * is then loaded and committed in the same tick, with no promise and no held response.
    */
   private storeNow<K extends keyof MemoryStoreNow>(operation: K): MemoryStoreNow[K] | null {
-    return this.isOwnMethod(operation) ? (this.store as MemoryStore)[NOW][operation] : null;
+    if (this.isOwnMethod(operation)) return (this.store as MemoryStore)[NOW][operation];
+    // A store over an in-process one (encryption at rest) may offer the same twins itself.
+    return syncTwin(this.store, operation);
   }
 
   /**

@@ -30,7 +30,9 @@ import {
   type SessionStore,
   Store,
   type StoreOptions,
+  unbridged,
 } from './store.js';
+import { SYNC, type SyncAccess, type SyncOperation } from './sync.js';
 
 export interface MemoryStoreOptions extends StoreOptions {
   /**
@@ -528,6 +530,18 @@ export class MemoryStore extends Store implements SessionStore {
     }
     if (replaced > 0) this.put(handle, record, record.userId);
     return replaced;
+  }
+
+  /**
+   * The synchronous twins (see sync.ts), for a store that wraps this one (encryption at rest): only while
+   * this is exactly a MemoryStore whose `operation` is its own, as the engine checks for itself.
+   */
+  [SYNC]<K extends SyncOperation>(operation: K): SyncAccess[K] | null {
+    if (Object.getPrototypeOf(this) !== MemoryStore.prototype) return null;
+    const method = unbridged((this as unknown as Record<string, unknown>)[operation]);
+    return method === (MemoryStore.prototype as unknown as Record<string, unknown>)[operation]
+      ? this[NOW][operation]
+      : null;
   }
 
   private summary(key: string): SessionSummary | null {
