@@ -12,7 +12,7 @@ export const ExitCode = {
   notSupported: 5,
   storeError: 6,
   keys: 7,
-  interrupted: 130,
+  interrupted: 8,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -51,7 +51,7 @@ Exit codes (and the error code --json reports):
   5  the store does not support this command (ERR_NOT_SUPPORTED)
   6  the store failed otherwise (ERR_STORE)
   7  rekey: no keys, a bad key file, or records that did not open with the keys (ERR_KEYS)
-  130  rekey stopped by SIGINT/SIGTERM after the page in progress (ERR_INTERRUPTED)
+  8  rekey stopped by SIGINT/SIGTERM after the page in progress (ERR_INTERRUPTED)
 
 Examples:
   sessionkit list --store sqlite:./data/sessions.db

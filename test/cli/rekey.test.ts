@@ -257,7 +257,7 @@ function rekeySuite(suite: Suite): void {
 
     // Redis pages by SCAN, whose page is at least the store's scanCount: these records make one page.
     it.runIf(suite.ordered)(
-      'stops cleanly on SIGTERM, saving where it got to (exit 130)',
+      'stops cleanly on SIGTERM, saving where it got to (exit 8)',
       async () => {
         await store.clear?.();
         await seedOld(store, 30);
@@ -289,7 +289,7 @@ function rekeySuite(suite: Suite): void {
         const deadline = Date.now() + 20_000;
         while (!existsSync(state) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         child.kill('SIGTERM');
-        expect(await exited).toBe(130);
+        expect(await exited).toBe(8);
         const out = JSON.parse(stdout) as RekeyOutput;
         expect(out.complete).toBe(false);
         expect(JSON.parse(readFileSync(state, 'utf8'))).toMatchObject({
