@@ -183,9 +183,9 @@ export class EncryptedStore extends EventEmitter implements SessionStore {
    * synchronous too, so a request on an encrypted in-process store still settles in one tick. Each
    * twin is made once per inner twin, and offered only while this store's method is its own.
    */
-  [SYNC]<K extends SyncOperation>(operation: K): SyncAccess[K] | null {
-    if ((this as unknown as Record<string, unknown>)[operation] !== EncryptedStore.prototype[operation])
-      return null;
+  [SYNC]<K extends SyncOperation>(operation: K, seen: unknown): SyncAccess[K] | null {
+    const own = EncryptedStore.prototype[operation];
+    if (seen !== own || (this as unknown as Record<string, unknown>)[operation] !== own) return null;
     const inner = syncTwin(this.inner, operation);
     if (inner === null) return null;
     const made = this.twins.get(operation);

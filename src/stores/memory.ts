@@ -536,12 +536,11 @@ export class MemoryStore extends Store implements SessionStore {
    * The synchronous twins (see sync.ts), for a store that wraps this one (encryption at rest): only while
    * this is exactly a MemoryStore whose `operation` is its own, as the engine checks for itself.
    */
-  [SYNC]<K extends SyncOperation>(operation: K): SyncAccess[K] | null {
+  [SYNC]<K extends SyncOperation>(operation: K, seen: unknown): SyncAccess[K] | null {
     if (Object.getPrototypeOf(this) !== MemoryStore.prototype) return null;
+    const own = (MemoryStore.prototype as unknown as Record<string, unknown>)[operation];
     const method = unbridged((this as unknown as Record<string, unknown>)[operation]);
-    return method === (MemoryStore.prototype as unknown as Record<string, unknown>)[operation]
-      ? this[NOW][operation]
-      : null;
+    return seen === own && method === own ? this[NOW][operation] : null;
   }
 
   private summary(key: string): SessionSummary | null {

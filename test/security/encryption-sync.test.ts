@@ -93,4 +93,26 @@ describe('encryption at rest on the MemoryStore, synchronously', () => {
     expect(await store.get(idOf(b))).toBeNull();
     expect(ticks.at(-1)).toBe(true);
   });
+
+  it('a store wrapped in a Proxy is called through its wrapper, never past it', async () => {
+    const store = new MemoryStore();
+    const calls: string[] = [];
+    const wrapped = new Proxy(store, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target) as unknown;
+        if (typeof value !== 'function') return value;
+        if (prop !== 'get' && prop !== 'create' && prop !== 'update' && prop !== 'touch')
+          return (value as (...args: unknown[]) => unknown).bind(target);
+        return (...args: unknown[]) => {
+          calls.push(prop);
+          return (value as (...args: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const { app, ticks } = appOn(wrapped);
+    const cookie = cookieOf(await request(app).post('/set').send({ card: 'a' }).expect(200));
+    await request(app).get('/get').set('Cookie', cookie).expect(200);
+    expect(calls).toEqual(['create', 'get']);
+    expect(ticks).toEqual([true, false]);
+  });
 });
