@@ -266,7 +266,7 @@ const MEMO_CHARS = 4 * 1024 * 1024;
  * What sealed values opened to, keyed by the sealed text itself, and only for the record and field it
  * opened under. A sealed text holds a random nonce, so it is never sealed twice: the same text under
  * the same binding can only open to the same plaintext, and a ciphertext moved to another record or
- * field misses and fails to open as before. It keeps plaintext in this process's memory, where the
+ * field misses and fails to open. It keeps plaintext in this process's memory, where the
  * keys that open every value already are; nothing reaches the store. Bounded, oldest dropped first.
  */
 class OpenedValues {

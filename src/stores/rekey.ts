@@ -63,7 +63,7 @@ export function resealPlan(ring: Keyring, summary: SessionSummary): DataSwap[] |
     if (id === primary) continue;
     try {
       // Opens under the same binding it will be sealed under: a value moved here from another record
-      // or key fails now rather than being re-sealed as if it belonged.
+      // or key fails here rather than being re-sealed as if it belonged.
       const plain = open(ring, summary.handle, key, value);
       swaps.push({ key, from: value as string, to: seal(ring, summary.handle, key, plain) });
     } catch {
