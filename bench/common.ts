@@ -40,13 +40,22 @@ export function seedPayload(): Record<string, unknown> {
   };
 }
 
-export type Contender = 'bare' | 'noop' | 'es-memory' | 'sk-memory' | 'es-redis' | 'sk-redis' | 'sk-sqlite';
+export type Contender =
+  | 'bare'
+  | 'noop'
+  | 'es-memory'
+  | 'sk-memory'
+  | 'sk-memory-enc'
+  | 'es-redis'
+  | 'sk-redis'
+  | 'sk-sqlite';
 
 export const CONTENDER_LABEL: Record<Contender, string> = {
   bare: 'bare Express',
   noop: 'Express + a no-op middleware',
   'es-memory': 'express-session + MemoryStore',
   'sk-memory': 'sessionkit + MemoryStore',
+  'sk-memory-enc': 'sessionkit + MemoryStore, encrypted',
   'es-redis': 'express-session + connect-redis',
   'sk-redis': 'sessionkit + RedisStore',
   'sk-sqlite': 'sessionkit + SQLiteStore',

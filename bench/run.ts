@@ -147,6 +147,7 @@ async function seedCookies(port: number, count: number): Promise<string[]> {
 
 interface Sample {
   rps: number;
+  p50: number;
   p99: number;
   /** The slowest request of the run, in ms. */
   max: number;
@@ -174,6 +175,7 @@ async function drive(server: Server, scenario: (typeof SCENARIOS)[number], args:
   const cpuAfter = await serverCpu(server.port);
   return {
     rps: result.requests.average,
+    p50: result.latency.p50,
     p99: result.latency.p99,
     max: result.latency.max,
     cpuUs: (cpuAfter - cpuBefore) / Math.max(1, result.requests.total),
@@ -241,13 +243,44 @@ function markdownTable(rows: Row[]): string {
   return lines.join('\n');
 }
 
+/**
+ * Encryption at rest side by side with the same store unencrypted, from the same run: the issue's target
+ * is the encrypted cookie + read within 10 % of the plain one.
+ */
+function encryptionTable(rows: Row[]): string {
+  const lines: string[] = [];
+  const stat = (row: Row, pick: (s: Sample) => number) => median(row.samples.map(pick));
+  for (const row of rows) {
+    if (row.contender !== 'sk-memory-enc') continue;
+    const plain = rows.find((r) => r.scenario === row.scenario && r.contender === 'sk-memory');
+    if (!plain) continue;
+    const cells = (r: Row) =>
+      `${Math.round(r.rps).toLocaleString('en-US')} | ${stat(r, (s) => s.p50)} / ${r.p99} / ${r.max} | ${r.cpuUs.toFixed(0)}`;
+    lines.push(
+      `| ${row.scenarioLabel} | ${cells(plain)} | ${cells(row)} | ${fmtRatio(row.rps / plain.rps)} | ${fmtRatio(row.cpuUs / plain.cpuUs)} |`,
+    );
+  }
+  if (lines.length === 0) return '';
+  return [
+    'Encryption at rest (sessionkit + MemoryStore, same run):',
+    '',
+    '| Scenario | plain req/s | plain p50 / p99 / max ms | plain CPU µs/req | encrypted req/s | encrypted p50 / p99 / max ms | encrypted CPU µs/req | req/s encrypted ÷ plain | CPU encrypted ÷ plain |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...lines,
+  ].join('\n');
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const pin = hasTaskset();
   if (pin) execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
 
   const groups: Group[] = [
-    { name: 'memory', contenders: ['bare', 'noop', 'es-memory', 'sk-memory'], baseline: 'es-memory' },
+    {
+      name: 'memory',
+      contenders: ['bare', 'noop', 'es-memory', 'sk-memory', 'sk-memory-enc'],
+      baseline: 'es-memory',
+    },
   ];
   const redisUp = args.redis && existsSync(join(root, 'src/stores/redis.ts')) && (await reachable(6379));
   if (redisUp) groups.push({ name: 'redis', contenders: ['es-redis', 'sk-redis'], baseline: 'es-redis' });
@@ -362,7 +395,7 @@ async function main(): Promise<void> {
     sessions: args.sessions,
     quick: args.quick,
   };
-  const table = markdownTable(rows);
+  const table = [markdownTable(rows), encryptionTable(rows)].filter(Boolean).join('\n\n');
   const date = new Date().toISOString();
   const command = `npm run bench${args.quick ? ' -- --quick' : ''}`;
   const header = [

@@ -48,6 +48,14 @@ async function middlewareFor(
       cleanup.push(() => store.close());
       return session({ ...sessionOptions(), store });
     }
+    case 'sk-memory-enc': {
+      // The same store and options as sk-memory, with encryption at rest (a fixed, bench-only key).
+      const { default: session, MemoryStore } = await fromDist<typeof import('../src/index.js')>('index.js');
+      const store = new MemoryStore();
+      cleanup.push(() => store.close());
+      const keys = [{ id: 'bench', key: Buffer.alloc(32, 7) }];
+      return session({ ...sessionOptions(), store, encryption: { keys } });
+    }
     case 'es-redis':
       return (await redisContender('es', cleanup)) as unknown as Middleware;
     case 'sk-redis':

@@ -1,6 +1,17 @@
 const COMMANDS_WITH_HANDLE = new Set(['show', 'revoke']);
 /** Global options that take a value as the next token. */
-const OPTIONS_WITH_VALUE = new Set(['--store', '--timeout', '--limit', '--cursor', '--user', '--except']);
+const OPTIONS_WITH_VALUE = new Set([
+  '--store',
+  '--timeout',
+  '--limit',
+  '--cursor',
+  '--user',
+  '--except',
+  '--keys-file',
+  '--batch',
+  '--pause',
+  '--state',
+]);
 const DASHED_HANDLE = /^-[A-Za-z0-9_-]{42}$/;
 
 /**

@@ -11,6 +11,8 @@ export const ExitCode = {
   badUrl: 4,
   notSupported: 5,
   storeError: 6,
+  keys: 7,
+  interrupted: 8,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -27,6 +29,8 @@ export const ERROR_CODES = {
   ERR_STORE_URL: ExitCode.badUrl,
   ERR_NOT_SUPPORTED: ExitCode.notSupported,
   ERR_STORE: ExitCode.storeError,
+  ERR_KEYS: ExitCode.keys,
+  ERR_INTERRUPTED: ExitCode.interrupted,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -36,6 +40,8 @@ export class CliError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** The command already printed its result (`--json` included): only the stderr line is left. */
+    readonly reported = false,
   ) {
     super(message);
     this.exitCode = ERROR_CODES[code];
@@ -46,6 +52,7 @@ export interface Classified {
   exitCode: ExitCode;
   code: ErrorCode;
   message: string;
+  reported?: boolean;
 }
 
 function as(code: ErrorCode, message: string): Classified {
@@ -54,7 +61,8 @@ function as(code: ErrorCode, message: string): Classified {
 
 /** Maps anything a command threw to one of ERROR_CODES and a one-line message. */
 export function classify(error: unknown): Classified {
-  if (error instanceof CliError) return as(error.code, oneLine(error.message));
+  if (error instanceof CliError)
+    return { ...as(error.code, oneLine(error.message)), reported: error.reported };
   if (error instanceof CommanderError) return as('ERR_USAGE', oneLine(error.message.replace(/^error: /, '')));
   if (error instanceof SessionError) return as(codeOf(error.code), oneLine(error.message));
   if (isConnectionError(error)) return as('ERR_STORE_UNAVAILABLE', oneLine(messageOf(error)));

@@ -10,6 +10,7 @@ import * as commands from './commands.js';
 import { type Classified, CliError, classify, ERROR_CODES, ExitCode } from './exit.js';
 import { jsonText, printable } from './format.js';
 import { progressEnabled } from './progress.js';
+import { KEYS_ENV, type RekeyFlags, rekey } from './rekey.js';
 import { openStore, redact } from './store.js';
 
 interface GlobalFlags {
@@ -32,6 +33,12 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number, 0 or more');
+  return n;
+}
+
 const EXIT_CODES_HELP = `
 ${storeHelp()}
 
@@ -44,11 +51,14 @@ Exit codes (and the error code --json reports):
   4  bad store URL: unknown scheme, bad parameter, driver not installed (ERR_STORE_URL)
   5  the store does not support this command (ERR_NOT_SUPPORTED)
   6  the store failed otherwise (ERR_STORE)
+  7  rekey: no keys, a bad key file, or records that did not open with the keys (ERR_KEYS)
+  8  rekey stopped by SIGINT/SIGTERM after the page in progress (ERR_INTERRUPTED)
 
 Examples:
   sessionkit list --store sqlite:./data/sessions.db
   SESSION_STORE_URL=redis://127.0.0.1:6379 sessionkit stats --json
-  sessionkit revoke-user 42 --except "$SID" --store postgres://app@db/app`;
+  sessionkit revoke-user 42 --except "$SID" --store postgres://app@db/app
+  sessionkit rekey --keys-file /run/secrets/session-keys.json --state rekey.json --store redis://cache:6379`;
 
 /** Where an invocation writes: the process's streams, or a test's buffers. */
 export interface CliOutput {
@@ -154,6 +164,21 @@ export async function main(args: string[], output: CliOutput = PROCESS_OUTPUT): 
     .description('count sessions, by user, expiring within an hour, and time a store round trip')
     .action(action((ctx) => commands.stats(ctx)));
 
+  program
+    .command('rekey')
+    .description('re-seal every session sealed with an older encryption key with the newest (first) key')
+    .option('--keys-file <path>', `key ring as JSON [{ "id", "key" }, …], newest first (else $${KEYS_ENV})`)
+    .addOption(new Option('--batch <n>', 'sessions per page').argParser(positiveInt).default(100))
+    .addOption(
+      new Option('--pause <ms>', 'wait between pages, to leave the store to the app')
+        .argParser(nonNegativeInt)
+        .default(0),
+    )
+    .option('--state <file>', 'write progress here after every page, for --resume')
+    .option('--resume', 'go on from where the run that wrote --state stopped', false)
+    .option('--cursor <cursor>', 'start after this listing cursor (as an interrupted run prints)')
+    .action(action((ctx, flags: RekeyFlags) => rekey(ctx, url as string, flags)));
+
   let failure: Classified | undefined;
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -173,7 +198,7 @@ export async function main(args: string[], output: CliOutput = PROCESS_OUTPUT): 
   if (!failure) return ExitCode.ok;
   // Everything below may echo the URL or a driver's message quoting it, and the command line's values.
   const message = redact(failure.message, url ?? storeArgument(argv));
-  if (json) {
+  if (json && !failure.reported) {
     output.stdout(`${jsonText({ error: { code: failure.code, message } })}\n`);
   } else {
     const hint = failure.code === 'ERR_USAGE' ? ' (see --help)' : '';

@@ -68,9 +68,24 @@ function aad(handle: string, field: string): Buffer {
   return Buffer.from(`${handle}\n${field}`, 'utf8');
 }
 
+/** Random bytes drawn a pool at a time: one call into the CSPRNG per many seals, never a byte used twice. */
+const NONCE_POOL_BYTES = NONCE_BYTES * 256;
+let noncePool = Buffer.alloc(0);
+let noncePoolAt = 0;
+
+function freshNonce(): Buffer {
+  if (noncePoolAt + NONCE_BYTES > noncePool.length) {
+    noncePool = randomFillSync(Buffer.allocUnsafe(NONCE_POOL_BYTES));
+    noncePoolAt = 0;
+  }
+  const nonce = noncePool.subarray(noncePoolAt, noncePoolAt + NONCE_BYTES);
+  noncePoolAt += NONCE_BYTES;
+  return nonce;
+}
+
 /** Seals `plaintext` for field `field` of the record filed under `handle`. */
 export function seal(ring: Keyring, handle: string, field: string, plaintext: string): string {
-  const nonce = randomFillSync(Buffer.allocUnsafe(NONCE_BYTES));
+  const nonce = freshNonce();
   const cipher = createCipheriv('aes-256-gcm', ring.primary.key, nonce);
   cipher.setAAD(aad(handle, field));
   const body = Buffer.concat([nonce, cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);

@@ -26,6 +26,7 @@ import { EncryptedStore } from '../stores/encrypted.js';
 import { ExpressStoreBridge } from '../stores/express-compat/bridge.js';
 import { type ExpressStoreLike, Store, unbridged } from '../stores/express-compat/store.js';
 import { MemoryStore, type MemoryStoreNow, NOW } from '../stores/memory.js';
+import { syncTwin } from '../stores/sync.js';
 
 export type { ExpressStoreLike, SessionStore };
 export { isConnectionError, runBounded };
@@ -168,7 +169,9 @@ export class StoreAccess {
    * is then loaded and committed in the same tick, with no promise and no held response.
    */
   private storeNow<K extends keyof MemoryStoreNow>(operation: K): MemoryStoreNow[K] | null {
-    return this.isOwnMethod(operation) ? (this.store as MemoryStore)[NOW][operation] : null;
+    if (this.isOwnMethod(operation)) return (this.store as MemoryStore)[NOW][operation];
+    // A store over an in-process one (encryption at rest) may offer the same twins itself.
+    return syncTwin(this.store, operation);
   }
 
   /**

@@ -61,6 +61,13 @@ export interface SessionStore {
    */
   checkUserId?(userId: string): void;
   /**
+   * For `sessionkit rekey`: in the record filed under `handle`, replaces each data value that still
+   * equals `swap.from` with `swap.to`, each one atomically, and changes nothing else (not the expiry,
+   * the user or another value). A value the application has rewritten or removed since it was read is
+   * left as the application wrote it. Resolves how many values were replaced; 0 when the record is gone.
+   */
+  resealByHandle?(handle: string, swaps: readonly DataSwap[]): Promise<number>;
+  /**
    * `login()` under `maxSessionsPerUser` (C31): inserts the session bound to `record.userId` and applies
    * the user's limit in ONE atomic step, serialised with every other login and revocation of that user
    * (on every instance of the store), so concurrent logins cannot add up past `limit.max`. Counts the
@@ -343,4 +350,23 @@ export function reportCorrupt(store: EventEmitter, error: unknown): CorruptSessi
     error instanceof CorruptSessionError ? error : new CorruptSessionError(describe(error), error);
   store.emit('corrupt', wrapped);
   return wrapped;
+}
+
+/** One value `resealByHandle` replaces: top-level data key `key`, only while it still holds `from`. */
+export interface DataSwap {
+  key: string;
+  /** The value as read (a sealed value is a string). */
+  from: string;
+  to: string;
+}
+
+/** `resealByHandle`'s swaps: an array of `{ key, from, to }` strings. */
+export function checkSwaps(operation: string, swaps: unknown): asserts swaps is readonly DataSwap[] {
+  const ok =
+    Array.isArray(swaps) &&
+    swaps.every((swap: unknown) => {
+      const { key, from, to } = (swap ?? {}) as Partial<DataSwap>;
+      return typeof key === 'string' && typeof from === 'string' && typeof to === 'string';
+    });
+  if (!ok) throw new InvalidArgumentError(operation, 'swaps', 'an array of { key, from, to } strings');
 }

@@ -19,7 +19,8 @@ import type {
   SessionSummary,
   UserLimit,
 } from '../core/types.js';
-import type { SessionStore } from './contract.js';
+import { reportCorrupt, type SessionStore } from './contract.js';
+import { SYNC, type SyncAccess, type SyncOperation, syncTwin } from './sync.js';
 
 /** How much larger than `maxSessionBytes` the sealed data may be in the store's own check. */
 export const SEALED_SIZE_FACTOR = 3;
@@ -33,6 +34,7 @@ export const SEALED_SIZE_FACTOR = 3;
 export class EncryptedStore extends EventEmitter implements SessionStore {
   readonly inner: SessionStore;
   readonly keyring: Keyring;
+  private readonly opened = new OpenedValues();
 
   constructor(inner: SessionStore, keyring: Keyring) {
     super();
@@ -62,7 +64,11 @@ export class EncryptedStore extends EventEmitter implements SessionStore {
     for (const key of Object.keys(data)) {
       const value = data[key];
       // As JSON would: an undefined value is no key at all.
-      if (value !== undefined) out[key] = seal(this.keyring, handle, key, stringifyJson(value));
+      if (value === undefined) continue;
+      const text = stringifyJson(value);
+      const sealed = seal(this.keyring, handle, key, text);
+      this.opened.remember(sealed, handle, key, text);
+      out[key] = sealed;
     }
     return out;
   }
@@ -71,7 +77,12 @@ export class EncryptedStore extends EventEmitter implements SessionStore {
   openData(handle: string, data: Record<string, unknown>): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(data)) {
-      const text = open(this.keyring, handle, key, data[key]);
+      const value = data[key];
+      let text = this.opened.recall(value, handle, key);
+      if (text === undefined) {
+        text = open(this.keyring, handle, key, value);
+        this.opened.remember(value as string, handle, key, text);
+      }
       try {
         out[key] = parseJson(text);
       } catch (error) {
@@ -106,12 +117,16 @@ export class EncryptedStore extends EventEmitter implements SessionStore {
   }
 
   update(id: string, delta: SessionDelta): Promise<boolean> {
-    const sealed: SessionDelta = { ...delta, set: this.sealData(storageKey(id), delta.set) };
+    return this.inner.update(id, this.sealDelta(id, delta));
+  }
+
+  private sealDelta(id: string, delta: SessionDelta): SessionDelta {
+    const sealed: SessionDelta = { ...delta, set: this.sealData(this.handleOf(id), delta.set) };
     // The store measures what it holds, the sealed text. The manager has already checked the plain
     // data against the limit; the store's own check, which keeps concurrent writes from adding up, gets
     // room for the sealing (base64 and about 50 bytes per value).
     if (delta.maxBytes !== undefined) sealed.maxBytes = SEALED_SIZE_FACTOR * delta.maxBytes;
-    return this.inner.update(id, sealed);
+    return sealed;
   }
 
   set(id: string, record: SessionRecord): Promise<void> {
@@ -179,6 +194,65 @@ export class EncryptedStore extends EventEmitter implements SessionStore {
   }
 
   /**
+   * The synchronous twins (see sync.ts) over a store that has them (the MemoryStore): sealing is
+   * synchronous too, so a request on an encrypted in-process store still settles in one tick. Each
+   * twin is made once per inner twin, and offered only while this store's method is its own.
+   */
+  [SYNC]<K extends SyncOperation>(operation: K, seen: unknown): SyncAccess[K] | null {
+    const own = EncryptedStore.prototype[operation];
+    if (seen !== own || (this as unknown as Record<string, unknown>)[operation] !== own) return null;
+    const inner = syncTwin(this.inner, operation);
+    if (inner === null) return null;
+    const made = this.twins.get(operation);
+    if (made?.inner === inner) return made.twin as SyncAccess[K];
+    const twin = this.twinOf(operation, inner);
+    this.twins.set(operation, { inner, twin });
+    return twin as SyncAccess[K];
+  }
+
+  private readonly twins = new Map<SyncOperation, { inner: unknown; twin: unknown }>();
+
+  private twinOf<K extends SyncOperation>(operation: K, inner: SyncAccess[K]): SyncAccess[K] {
+    const twins: SyncAccess = {
+      get: (id) => {
+        const record = (inner as SyncAccess['get'])(id);
+        if (!record) return record;
+        try {
+          record.data = this.openData(this.handleOf(id), record.data ?? {});
+        } catch (error) {
+          if (!(error instanceof CorruptSessionError)) throw error;
+          // As the promise path ends: reported (the engine listens on the store it was given), the
+          // record removed, and a fresh session.
+          reportCorrupt(this.inner as unknown as EventEmitter, error);
+          this.inner.destroy(id).catch(() => undefined);
+          return null;
+        }
+        return record;
+      },
+      create: (id, record) =>
+        (inner as SyncAccess['create'])(id, {
+          ...record,
+          data: this.sealData(this.handleOf(id), record.data),
+        }),
+      update: (id, delta) => (inner as SyncAccess['update'])(id, this.sealDelta(id, delta)),
+      touch: inner as SyncAccess['touch'],
+    };
+    return twins[operation];
+  }
+
+  /** The handle of the last ID asked for: a request's read and its write seal under the same one. */
+  private handleOf(id: string): string {
+    if (id !== this.lastId) {
+      this.lastHandle = storageKey(id);
+      this.lastId = id;
+    }
+    return this.lastHandle;
+  }
+
+  private lastId = '';
+  private lastHandle = '';
+
+  /**
    * A listing shows a record whose data does not open with empty data, and reports it: one bad record
    * must not hide every other session of a user or a page.
    */
@@ -196,4 +270,40 @@ export class EncryptedStore extends EventEmitter implements SessionStore {
 export function encryptStore(store: SessionStore, encryption: EncryptionOptions | Keyring): EncryptedStore {
   const ring = 'primary' in encryption ? encryption : createKeyring(encryption);
   return new EncryptedStore(store, ring);
+}
+
+/** Values larger than this are opened every time: the memo is for the small values most requests read. */
+const MEMO_VALUE_CHARS = 2_048;
+/** The memo's bound, in characters of sealed and opened text together (about 8 MiB at most). */
+const MEMO_CHARS = 4 * 1024 * 1024;
+
+/**
+ * What sealed values opened to, keyed by the sealed text itself, and only for the record and field it
+ * opened under. A sealed text holds a random nonce, so it is never sealed twice: the same text under
+ * the same binding can only open to the same plaintext, and a ciphertext moved to another record or
+ * field misses and fails to open. It keeps plaintext in this process's memory, where the
+ * keys that open every value already are; nothing reaches the store. Bounded, oldest dropped first.
+ */
+class OpenedValues {
+  private readonly entries = new Map<string, { handle: string; field: string; text: string }>();
+  private chars = 0;
+
+  recall(sealed: unknown, handle: string, field: string): string | undefined {
+    if (typeof sealed !== 'string') return undefined;
+    const hit = this.entries.get(sealed);
+    return hit !== undefined && hit.handle === handle && hit.field === field ? hit.text : undefined;
+  }
+
+  remember(sealed: string, handle: string, field: string, text: string): void {
+    const size = sealed.length + text.length;
+    if (size > MEMO_VALUE_CHARS || this.entries.has(sealed)) return;
+    while (this.chars + size > MEMO_CHARS) {
+      const oldest = this.entries.entries().next().value;
+      if (oldest === undefined) break;
+      this.entries.delete(oldest[0]);
+      this.chars -= oldest[0].length + oldest[1].text.length;
+    }
+    this.entries.set(sealed, { handle, field, text });
+    this.chars += size;
+  }
 }

@@ -25,13 +25,16 @@ import {
   checkId,
   checkListOptions,
   checkRecord as checkRecordArgument,
+  checkSwaps,
   checkUserIdArgument,
   checkUserLimit,
+  type DataSwap,
   evictionsFor,
   reportCorrupt,
   type SessionStore,
 } from './contract.js';
-import { Store, type StoreOptions } from './express-compat/store.js';
+import { Store, type StoreOptions, unbridged } from './express-compat/store.js';
+import { SYNC, type SyncAccess, type SyncOperation } from './sync.js';
 
 export interface MemoryStoreOptions extends StoreOptions {
   /**
@@ -541,6 +544,33 @@ export class MemoryStore extends Store implements SessionStore {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  /** See SessionStore.resealByHandle: one synchronous step, so nothing interleaves with it. */
+  async resealByHandle(handle: string, swaps: readonly DataSwap[]): Promise<number> {
+    checkHandle('resealByHandle', handle);
+    checkSwaps('resealByHandle', swaps);
+    const record = this.read(handle);
+    if (!record) return 0;
+    let replaced = 0;
+    for (const { key, from, to } of swaps) {
+      if (!Object.hasOwn(record.data, key) || record.data[key] !== from) continue;
+      record.data[key] = to;
+      replaced++;
+    }
+    if (replaced > 0) this.put(handle, record, record.userId);
+    return replaced;
+  }
+
+  /**
+   * The synchronous twins (see sync.ts), for a store that wraps this one (encryption at rest): only while
+   * this is exactly a MemoryStore whose `operation` is its own, as the engine checks for itself.
+   */
+  [SYNC]<K extends SyncOperation>(operation: K, seen: unknown): SyncAccess[K] | null {
+    if (Object.getPrototypeOf(this) !== MemoryStore.prototype) return null;
+    const own = (MemoryStore.prototype as unknown as Record<string, unknown>)[operation];
+    const method = unbridged((this as unknown as Record<string, unknown>)[operation]);
+    return seen === own && method === own ? this[NOW][operation] : null;
   }
 
   private summary(key: string): SessionSummary | null {

@@ -29,8 +29,10 @@ import {
   checkId,
   checkListOptions,
   checkRecord,
+  checkSwaps,
   checkUserIdArgument,
   checkUserLimit,
+  type DataSwap,
   evictionsFor,
   reportCorrupt,
   type SessionStore,
@@ -647,6 +649,29 @@ export class MongoStore extends Store implements SessionStore {
       if (!record) return [];
       const { cookie: _cookie, ...rest } = record;
       return [{ handle: String(doc._id), ...rest }];
+    });
+  }
+
+  /**
+   * See SessionStore.resealByHandle: one `updateOne` per value, filtered on the value still being the one
+   * read, so each is a compare-and-set on the server. `version` moves as with any write, so a size-capped
+   * update that read before it reads again.
+   */
+  resealByHandle(handle: string, swaps: readonly DataSwap[]): Promise<number> {
+    checkHandle('resealByHandle', handle);
+    checkSwaps('resealByHandle', swaps);
+    return this.run('resealByHandle', async () => {
+      const collection = await this.native();
+      let replaced = 0;
+      for (const { key, from, to } of swaps) {
+        const field = `data.${escapeKey(key)}`;
+        const result = await collection.updateOne(
+          { _id: handle, expiresAt: { $gt: new Date() }, [field]: from } as Document,
+          { $set: { [field]: to }, $inc: { version: 1 } },
+        );
+        replaced += result.modifiedCount;
+      }
+      return replaced;
     });
   }
 }

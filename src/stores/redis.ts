@@ -31,8 +31,10 @@ import {
   checkId,
   checkListOptions,
   checkRecord,
+  checkSwaps,
   checkUserIdArgument,
   checkUserLimit,
+  type DataSwap,
   reportCorrupt,
   type SessionStore,
 } from './contract.js';
@@ -48,6 +50,7 @@ import {
   wrapClient,
 } from './redis-clients.js';
 import { connectFromUrl } from './redis-connect.js';
+import { RESEAL_SCRIPT } from './redis-reseal.js';
 import { SCRIPTS, type Script } from './redis-scripts.js';
 import { readParams, storeDefinition } from './registry.js';
 
@@ -861,6 +864,18 @@ export class RedisStore extends Store implements SessionStore {
       return false;
     }
     return true;
+  }
+
+  /** See SessionStore.resealByHandle: one script on the session hash, a compare-and-set per field. */
+  resealByHandle(handle: string, swaps: readonly DataSwap[]): Promise<number> {
+    return this.run('resealByHandle', async () => {
+      checkHandle('resealByHandle', handle);
+      checkSwaps('resealByHandle', swaps);
+      if (!HANDLE.test(handle) || swaps.length === 0) return 0;
+      const args = swaps.flatMap(({ key, from, to }) => [`d:${key}`, stringifyJson(from), stringifyJson(to)]);
+      const replaced = await this.eval('resealByHandle', RESEAL_SCRIPT, this.sessionKey(handle), args);
+      return Number(replaced);
+    });
   }
 }
 

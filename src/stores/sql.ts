@@ -30,9 +30,11 @@ import {
   checkJsonBytes,
   checkListOptions,
   checkRecord,
+  checkSwaps,
   checkUserIdArgument,
   checkUserIdLimits,
   checkUserLimit,
+  type DataSwap,
   evictionsFor,
   reportCorrupt,
   type SessionStore,
@@ -458,6 +460,8 @@ export class SqlStore extends Store implements SessionStore {
   private pruneTimer: NodeJS.Timeout | null = null;
   private readonly pruneInterval: number | false;
   private closed = false;
+  /** resealByHandle's write: the data column only. */
+  private readonly resealData: string;
 
   constructor(options: StoreOptions, config: SqlStoreConfig) {
     super(options);
@@ -473,6 +477,7 @@ export class SqlStore extends Store implements SessionStore {
     this.addColumn = addEpochColumnSql(config.dialect, config.table);
     this.userIdLimits = config.userIdLimits ?? { maxBytes: SQL_USER_ID_MAX_BYTES };
     this.pruneInterval = interval === 0 ? false : interval;
+    this.resealData = `UPDATE ${config.table} SET data = ? WHERE id = ?`;
     this.schedulePrune();
   }
 
@@ -886,6 +891,37 @@ export class SqlStore extends Store implements SessionStore {
         .finally(() => this.schedulePrune());
     }, delay);
     this.pruneTimer.unref();
+  }
+
+  /** See SessionStore.resealByHandle: read under the row lock, swap the values still as read, write back. */
+  async resealByHandle(handle: string, swaps: readonly DataSwap[]): Promise<number> {
+    checkHandle('resealByHandle', handle);
+    checkSwaps('resealByHandle', swaps);
+    if (swaps.length === 0) return 0;
+    return this.op('resealByHandle', () =>
+      this.executor.transaction(() => this.resealTx(handle, swaps, Date.now())),
+    );
+  }
+
+  private *resealTx(handle: string, swaps: readonly DataSwap[], now: number): TxBody<number> {
+    const [row] = yield* all(this.sql.lockLive, [handle, now]);
+    if (!row || typeof row.data !== 'string') return 0;
+    let data: unknown;
+    try {
+      data = parseJson(row.data);
+    } catch {
+      return 0; // corrupt: a read reports and removes it
+    }
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) return 0;
+    const values = data as Record<string, unknown>;
+    let replaced = 0;
+    for (const { key, from, to } of swaps) {
+      if (!Object.hasOwn(values, key) || values[key] !== from) continue;
+      values[key] = to;
+      replaced++;
+    }
+    if (replaced > 0) yield* exec(this.resealData, [stringifyJson(values), handle]);
+    return replaced;
   }
 }
 

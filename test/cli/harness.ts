@@ -102,6 +102,11 @@ export async function spawnCli(
   });
 }
 
+/** The bundled CLI's path, for a test that must hold the child process (to signal it). */
+export function cliPath(): Promise<string> {
+  return cliBundle();
+}
+
 /** Parses `--json` output, failing with the CLI's stderr when it is not JSON. */
 export function json<T>(result: CliResult): T {
   try {

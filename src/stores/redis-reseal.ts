@@ -1,0 +1,24 @@
+import { createHash } from 'node:crypto';
+import type { Script } from './redis-scripts.js';
+
+/**
+ * `resealByHandle` on Redis: KEYS[1] the session hash; ARGV `field, from, to` triples. Each field is set
+ * to `to` only while it still holds `from`, all in one script, so an application write that reached a
+ * field first is kept. HGET of an absent key is false, never equal: a deleted record is not recreated.
+ */
+const RESEAL_LUA = `
+local n = 0
+for i = 1, #ARGV, 3 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+    n = n + 1
+  end
+end
+return n
+`;
+
+export const RESEAL_SCRIPT: Script = {
+  source: RESEAL_LUA,
+  sha: createHash('sha1').update(RESEAL_LUA).digest('hex'),
+  keys: 1,
+};
