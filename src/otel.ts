@@ -88,7 +88,7 @@ type Api = typeof import('@opentelemetry/api');
 /**
  * Records sessionkit's diagnostics_channel signals as OpenTelemetry metrics and spans. `@opentelemetry/api`
  * is an optional peer, loaded here on first use: without it this resolves to a disabled instrumentation
- * and sessionkit runs as before. Call once per process; every middleware and store in it is covered.
+ * and sessionkit runs uninstrumented. Call once per process; every middleware and store in it is covered.
  */
 export async function instrumentOpenTelemetry(
   options: OpenTelemetryOptions = {},

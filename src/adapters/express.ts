@@ -121,10 +121,10 @@ const SCRATCH = Symbol('sessionkit.scratch');
 /**
  * Express swaps every request's prototype, and V8 then gives the object a map of its own with no
  * transitions to share: each property added afterwards (ours: session, sessionID, sessionStore; and
- * Express's own: route, params…) copies that map, about 2 µs each. Deleting a property turns the object
+ * Express's own: route, params…) copies that map. Deleting a property turns the object
  * into a dictionary, where an added property is a hash insert. The property deleted is `url`, put back at
- * once with the same value and attributes (only its place in `Object.keys` order moves): adding a scratch
- * property to delete, as before, paid one more map copy. A request whose `url` is not a plain own data
+ * once with the same value and attributes (only its place in `Object.keys` order moves): a scratch
+ * property added only to be deleted would copy the map once more. A request whose `url` is not a plain own data
  * property gets the scratch property instead. Nothing else is observable: no code runs in between.
  */
 function toDictionaryMode(req: IncomingMessage): void {
@@ -161,7 +161,7 @@ const patched = new WeakSet<object>();
  * commit that needs no store call is done at once and the first byte goes out in the same call.
  *
  * Express swaps every response's prototype, after which V8 copies the object's map for each property
- * added to it: four own wrappers cost about 15 µs a request. So where the response inherits from a
+ * added to it, four times for four own wrappers. So where the response inherits from a
  * prototype of its own between it and `ServerResponse.prototype` (Express's shared `res`, which every
  * app's and sub-app's `app.response` inherits from, so resetting the prototype never drops it), the held
  * methods are put once on that prototype and find the response's hold on its request (`res.req`, which

@@ -124,7 +124,7 @@ export class EncryptedStore extends EventEmitter implements SessionStore {
     const sealed: SessionDelta = { ...delta, set: this.sealData(this.handleOf(id), delta.set) };
     // The store measures what it holds, the sealed text. The manager has already checked the plain
     // data against the limit; the store's own check, which keeps concurrent writes from adding up, gets
-    // room for the sealing (base64 and about 50 bytes per value).
+    // room for the sealing (base64, plus the nonce, tag and key ID of each value).
     if (delta.maxBytes !== undefined) sealed.maxBytes = SEALED_SIZE_FACTOR * delta.maxBytes;
     return sealed;
   }

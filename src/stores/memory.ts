@@ -50,9 +50,9 @@ export interface MemoryStoreOptions extends StoreOptions {
  * A session as the store keeps it: one JSON text,
  * `[expiresAt,createdAt,lastSeenAt - createdAt,userId,cookie,data]` (the offset is a few digits, not 13).
  * Text, so no caller can mutate what the store holds; one flat string with no object beside it, so a
- * session costs its JSON plus its key (an object with three boxed doubles cost about 110 B more).
+ * session costs its JSON plus its key, with no object and no boxed numbers beside it.
  * The cookie's `expires` is nearly always the ISO form of `expiresAt`: it is then left out and the
- * deadline written negative, which says "restore it" (36 B less per session). The cookie is nearly always
+ * deadline written negative, which says "restore it". The cookie is nearly always
  * one of a few shapes (the app's cookie options): it is then written as its number in COOKIES, which
  * every session with that shape shares. The text is stored flat (see encode).
  */
@@ -109,8 +109,8 @@ function encode(record: SessionRecord): Entry {
 /**
  * The record an entry holds; its fields' types are checked where records are used (validateRecord).
  * `forMiddleware`: the cookie's elided `expires` stays out when the cookie has a `maxAge`, since the
- * middleware builds that expiry from the deadline (`restoreCookie`) and making and checking the ISO text
- * was a tenth of a read.
+ * middleware builds that expiry from the deadline (`restoreCookie`), and making and checking the ISO text
+ * would be a large share of a read.
  */
 function decode(entry: Entry, forMiddleware = false): SessionRecord {
   const fields = parseJson(entry);
@@ -208,8 +208,8 @@ function withoutExpires(cookie: CookieData): Partial<CookieData> {
 
 /**
  * The table is split over this many Maps by the key's first character. V8 rehashes a Map whole when
- * deletions shrink it: in one Map of 1M sessions, a single delete during a mass expiry blocked the event
- * loop for 26 ms; spread over 64 Maps the worst is under a millisecond.
+ * deletions shrink it: in one Map of a million sessions, a single delete during a mass expiry would block
+ * the event loop for the whole rehash; 64 smaller Maps keep each rehash short.
  */
 const SHARDS = 64;
 /** A key's shard: keys are base64url SHA-256, whose 64-letter alphabet maps one letter to each shard. */

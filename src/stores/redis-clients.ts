@@ -121,8 +121,8 @@ export function wrapClient(client: RedisClientInput): RedisDriver {
 /**
  * node-redis 5+ gives every command its client's `commandOptions.timeout` (5 s unless set) as an
  * `AbortSignal.timeout()`: a timer and a signal per command that nothing clears, so at a few thousand
- * commands a second tens of thousands of them are alive at once, and each command costs about 13.5 µs of
- * CPU instead of 2 (bench/redis-timer.ts). The store bounds every operation with its own timer, cleared
+ * commands a second tens of thousands of them are alive at once, and they dominate the client's CPU per
+ * command (bench/redis-timer.ts measures it). The store bounds every operation with its own timer, cleared
  * when the reply comes, so while the client is connected its commands go without the client's. While it
  * is not, a command may wait in the offline queue, and only the client's timer takes it out of there.
  */

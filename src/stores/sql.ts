@@ -49,7 +49,7 @@ import type { StoreParams } from './registry.js';
  *
  * The delta merge reads the row with a lock (`SELECT … FOR UPDATE`; SQLite has one writer, so its
  * transaction is the lock), applies the delta in JavaScript and writes it back, all in one transaction.
- * A single-statement jsonb merge was rejected: jsonb cannot hold `\u0000`, which session data may.
+ * Not a single-statement jsonb merge: jsonb cannot hold `\u0000`, which session data may.
  */
 
 export type Row = Record<string, unknown>;
@@ -150,7 +150,7 @@ export const SQL_USER_ID_MAX_BYTES = 1020;
 
 /**
  * DDL to run before the first statement: plain statements, or a step that looks at the table first (a
- * migration of a table an earlier version created).
+ * migration of a table made by sessionkit 0.1).
  */
 export type SetupStep = string | ((db: SqlConnection) => Promise<void>);
 
@@ -408,7 +408,7 @@ export function expressMysqlSessionStatements(options: ExpressMysqlSessionLayout
 }
 
 /**
- * Brings a `user_id` column an earlier version created (`varchar(255)` in a PAD SPACE collation, where
+ * Brings a `user_id` column made by sessionkit 0.1 (`varchar(255)` in a PAD SPACE collation, where
  * `'alice'` equals `'alice '` and strict-mode-off servers truncate long IDs) to `varbinary`. The bytes are
  * kept as they are; the check makes it a no-op on a table already migrated.
  */
