@@ -1,3 +1,4 @@
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -149,4 +150,46 @@ export async function redisContender(
   const { default: session } = await fromDist<typeof import('../src/index.js')>('index.js');
   const { RedisStore } = await fromDist<typeof import('../src/stores/redis.js')>('stores/redis.js');
   return session({ ...options, store: new RedisStore({ client, prefix }) }) as SessionMiddleware;
+}
+
+/** An installed package's version, for a run's header ('..' is this package); 'n/a' when absent. */
+export function versionOf(name: string): string {
+  try {
+    const file = join(ROOT, 'node_modules', name, 'package.json');
+    return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'n/a';
+  }
+}
+
+/** The commit a run measured, for its header. */
+export function gitHead(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
+  } catch {
+    return 'n/a';
+  }
+}
+
+/** The port a benchmark server prints as `READY <port>` once it listens. */
+export function waitForReady(child: ChildProcess, label: string, timeoutMs: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let buffered = '';
+    const timer = setTimeout(
+      () => reject(new Error(`${label}: no READY within ${timeoutMs / 1000} s`)),
+      timeoutMs,
+    );
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const match = /READY (\d+)/.exec(buffered);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${label}: exited with ${code} before READY`));
+    });
+  });
 }

@@ -17,7 +17,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { ROOT } from './common.js';
+import { ROOT, waitForReady } from './common.js';
 import type { FrameworkContender } from './framework-contenders.js';
 
 export interface InstructionScenario {
@@ -36,23 +36,8 @@ function summaryOf(file: string): number {
   return Number(match[1]);
 }
 
-async function ready(child: ChildProcess, label: string): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`${label}: no READY within 5 min`)), 300_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const match = /READY (\d+)/.exec(buffered);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${label} exited with ${code}`));
-    });
-  });
+function ready(child: ChildProcess, label: string): Promise<number> {
+  return waitForReady(child, label, 300_000);
 }
 
 /** Instructions per request of one contender in each scenario, keyed by scenario id. */

@@ -22,7 +22,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { median, option, ROOT } from './common.js';
+import { gitHead, median, option, ROOT, versionOf, waitForReady } from './common.js';
 import { FRAMEWORK_CONTENDERS, type FrameworkContender } from './framework-contenders.js';
 import { countInstructions } from './framework-instructions.js';
 
@@ -87,22 +87,7 @@ async function start(contender: FrameworkContender): Promise<Server> {
         stdio: ['ignore', 'pipe', 'inherit'],
       })
     : spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`${contender}: no READY within 30 s`)), 30_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const match = /READY (\d+)/.exec(buffered);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${contender} exited with ${code}`));
-    });
-  });
+  const port = await waitForReady(child, contender, 30_000);
   const cookies: string[] = [];
   for (let i = 0; i < sessions; i++) {
     // koa-session sends a signature cookie beside its own: both go back.
@@ -163,23 +148,6 @@ async function measure(server: Server, scenario: Scenario): Promise<Sample> {
     max: result.latency.max,
     cpuUs: (after - before) / Math.max(1, result.requests.total),
   };
-}
-
-function versionOf(name: string): string {
-  try {
-    const file = join(ROOT, 'node_modules', name, 'package.json');
-    return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
-  } catch {
-    return 'n/a';
-  }
-}
-
-function gitHead(): string {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
-  } catch {
-    return 'n/a';
-  }
 }
 
 const int = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '—');

@@ -13,12 +13,21 @@
  * the cookie scenarios cycle through, 100), --no-redis, --no-sqlite, --no-docs.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { CONTENDER_LABEL, type Contender, median, reachable, updateDocs } from './common.js';
+import {
+  CONTENDER_LABEL,
+  type Contender,
+  gitHead,
+  median,
+  reachable,
+  updateDocs,
+  versionOf,
+  waitForReady,
+} from './common.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -104,22 +113,7 @@ async function startServer(contender: Contender, pin: boolean): Promise<Server> 
         stdio: ['ignore', 'pipe', 'inherit'],
       })
     : spawn(process.execPath, nodeArgs, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`${contender}: no READY within 30 s`)), 30_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const match = /READY (\d+)/.exec(buffered);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${contender}: exited with ${code} before READY`));
-    });
-  });
+  const port = await waitForReady(child, contender, 30_000);
   return { contender, port, child };
 }
 
@@ -203,25 +197,6 @@ interface Row {
   /** Ratio to Express with one no-op middleware: the most any middleware can keep. */
   vsNoop: number | null;
   samples: Sample[];
-}
-
-function versionOf(name: string): string {
-  try {
-    const json = JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as {
-      version: string;
-    };
-    return json.version;
-  } catch {
-    return 'n/a';
-  }
-}
-
-function gitHead(): string {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root }).toString().trim();
-  } catch {
-    return 'n/a';
-  }
 }
 
 function fmtRatio(value: number | null): string {
