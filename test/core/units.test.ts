@@ -116,6 +116,25 @@ describe('cookie header parsing', () => {
     expect(readCookieValues(';;;=;sid;==;', 'sid')).toEqual([]);
   });
 
+  it('decodes signed values as decodeURIComponent does, whatever their escapes', () => {
+    const values = [
+      `s:${sign('mFfjmzxMtP4lFBJ5RPgRmNa9e8f2bM3n', 'keyboard cat')}`,
+      's:a+b/c=d',
+      's:a b',
+      's:é',
+      's:',
+      's:%',
+    ];
+    for (let i = 0; i < 200; i++) values.push(`s:${sign(`id${i}`, 'k')}`);
+    for (const value of values) {
+      const sent = encodeURIComponent(value);
+      for (const form of [sent, sent.toLowerCase(), sent.replace(/%2B/g, '%2b')])
+        expect(readCookieValues(`sid=${form}`, 'sid')).toEqual([decodeURIComponent(form)]);
+    }
+    expect(readCookieValues('sid=s%3Aab%2', 'sid')).toEqual([]);
+    expect(readCookieValues('sid=s%3Aab%2G', 'sid')).toEqual([]);
+  });
+
   it('reads a bounded number of pairs (B03)', () => {
     const header = `${'a=1;'.repeat(100_000)}sid=late`;
     expect(readCookieValues(header, 'sid')).toEqual([]);
