@@ -346,9 +346,33 @@ function trimOws(text: string, from: number, to: number): string {
 function decode(raw: string): string | null {
   const value = raw.length > 1 && raw.startsWith('"') && raw.endsWith('"') ? raw.slice(1, -1) : raw;
   if (!value.includes('%')) return value;
+  const signed = value.startsWith('s%3A') ? decodeSigned(value) : null;
+  if (signed !== null) return signed;
   try {
     return decodeURIComponent(value);
   } catch {
     return null;
   }
+}
+
+/**
+ * A signed session cookie as a browser sends it back: "s%3A", then the ID and a base64 MAC whose only
+ * escapes are %2B, %2F and %3D. decodeURIComponent gives the same, through a runtime call on every
+ * request that carries a cookie. `null` for any other escape: the caller decodes it in full.
+ */
+function decodeSigned(value: string): string | null {
+  let out = 's:';
+  let from = 4;
+  for (let at = value.indexOf('%', from); at !== -1; at = value.indexOf('%', from)) {
+    const high = value.charCodeAt(at + 1);
+    const low = value.charCodeAt(at + 2) | 0x20;
+    let char: string;
+    if (high === 0x32 && low === 0x62) char = '+';
+    else if (high === 0x32 && low === 0x66) char = '/';
+    else if (high === 0x33 && low === 0x64) char = '=';
+    else return null;
+    out += value.slice(from, at) + char;
+    from = at + 3;
+  }
+  return out + value.slice(from);
 }

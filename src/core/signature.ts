@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 
 /** `<value>.<base64 HMAC-SHA256 without '=' padding>`: the cookie-signature format express-session uses. */
@@ -75,9 +76,59 @@ function keyOf(secret: Secret): KeyObject {
   return key;
 }
 
+/** `crypto.hash` (Node 20.12+, 21.7+): a one-shot digest, with no Hash object per call. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string | Buffer, encoding: string) => string })
+  .hash;
+const BLOCK = 64;
+
+/**
+ * HMAC-SHA256 as RFC 2104 defines it, H((K ^ opad) || H((K ^ ipad) || m)), over one-shot digests:
+ * `createHmac` makes a stream object and a native handle per call, which the collector must then
+ * track, and a verification runs on every request that carries a cookie. The inner pad is a string so
+ * that it and the value are hashed in one call; that needs every pad byte below 0x80 (it is then the
+ * same in UTF-8 as in bytes), which holds for any ASCII secret of up to 64 bytes. Other secrets, and
+ * Node versions without `crypto.hash`, use `createHmac`.
+ */
+interface Pads {
+  inner: string;
+  /** The outer pad, then room for the inner digest. */
+  outer: Buffer;
+}
+const pads = new Map<string, Pads | null>();
+
+function padsOf(secret: Secret): Pads | null {
+  if (oneShot === undefined || typeof secret !== 'string') return null;
+  let found = pads.get(secret);
+  if (found !== undefined) return found;
+  found = null;
+  const key = Buffer.from(secret);
+  if (key.length <= BLOCK && key.every((byte) => byte < 0x80)) {
+    const outer = Buffer.alloc(BLOCK + 32);
+    let inner = '';
+    for (let i = 0; i < BLOCK; i++) {
+      const byte = key[i] ?? 0;
+      inner += String.fromCharCode(byte ^ 0x36);
+      outer[i] = byte ^ 0x5c;
+    }
+    found = { inner, outer };
+  }
+  if (pads.size >= MAX_KEYS) pads.clear();
+  pads.set(secret, found);
+  return found;
+}
+
+function hmac(value: string, secret: Secret): string {
+  const pad = padsOf(secret);
+  if (pad === null || oneShot === undefined)
+    return createHmac('sha256', keyOf(secret)).update(value).digest('base64');
+  // Written and hashed within this call: nothing else uses the buffer in between.
+  pad.outer.write(oneShot('sha256', pad.inner + value, 'latin1'), BLOCK, 'latin1');
+  return oneShot('sha256', pad.outer, 'base64');
+}
+
 function mac(value: string, secret: Secret): string {
   if (value === lastValue && secret === lastSecret && lastMac !== '') return lastMac;
-  const computed = createHmac('sha256', keyOf(secret)).update(value).digest('base64').slice(0, MAC_CHARS);
+  const computed = hmac(value, secret).slice(0, MAC_CHARS);
   lastValue = value;
   lastSecret = secret;
   lastMac = computed;

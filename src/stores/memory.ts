@@ -65,6 +65,12 @@ type Entry = string;
  */
 const COOKIES: string[] = [];
 const COOKIE_INDEX = new Map<string, number>();
+/**
+ * Each shared cookie text parsed once: a read copies the parsed fields instead of parsing the text
+ * again. Cookie fields are primitives, so a shallow copy is a whole copy, and no reader can change
+ * the shared one.
+ */
+const COOKIE_DATA: Partial<CookieData>[] = [];
 const COOKIE_SHAPES = 1024;
 
 /** The cookie's index in COOKIES, added if there is room; otherwise the cookie itself, to write inline. */
@@ -74,6 +80,7 @@ function sharedCookie(cookie: Partial<CookieData>): number | Partial<CookieData>
   if (index === undefined) {
     if (COOKIES.length >= COOKIE_SHAPES) return cookie;
     index = COOKIES.push(text) - 1;
+    COOKIE_DATA.push(parseJson(text) as Partial<CookieData>);
     COOKIE_INDEX.set(text, index);
   }
   return index;
@@ -118,9 +125,9 @@ function decode(entry: Entry, forMiddleware = false): SessionRecord {
   const [deadline, createdAt, lastSeenOffset, userId, stored, data] = fields;
   let cookie = stored;
   if (typeof stored === 'number') {
-    const text = COOKIES[stored];
-    if (text === undefined) throw new CorruptSessionError('unknown MemoryStore cookie');
-    cookie = parseJson(text);
+    const shared = COOKIE_DATA[stored];
+    if (shared === undefined) throw new CorruptSessionError('unknown MemoryStore cookie');
+    cookie = { ...shared };
   }
   const expiresAt = Math.abs(deadline as number);
   if (

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { describe, expect, it, vi } from 'vitest';
 import { Cookie, readCookieValues, restoreCookie } from '../../src/core/cookie.js';
@@ -20,6 +21,33 @@ describe('signatures', () => {
       value: id,
       secretIndex: 0,
     });
+  });
+
+  it('match cookie-signature for secrets of every kind: short, 64 bytes, longer, non-ASCII, Buffer', () => {
+    const secrets: (string | Buffer)[] = [
+      'k',
+      'a'.repeat(63),
+      'b'.repeat(64),
+      'c'.repeat(65),
+      'd'.repeat(200),
+      '\u007f'.repeat(10),
+      'clé secrète',
+      '秘密の鍵',
+      '\u0080\u00ff',
+      Buffer.from([0, 0x80, 0xff, 0x36, 0x5c]),
+      Buffer.alloc(100, 0xaa),
+    ];
+    const values = ['', 'mFfjmzxMtP4lFBJ5RPgRmNa9e8f2bM3n', 'é', 'x'.repeat(300), 'a.b.c'];
+    for (const secret of secrets)
+      for (const value of values) {
+        // Node's own HMAC is the reference; cookie-signature (strings only) agrees with it.
+        const mac = createHmac('sha256', secret).update(value).digest('base64').replace(/=+$/, '');
+        const expected = `${value}.${mac}`;
+        if (typeof secret === 'string') expect(cookieSignature.sign(value, secret)).toBe(expected);
+        expect(sign(value, secret)).toBe(expected);
+        // An empty value is refused by unsign whatever its MAC (no session ID is empty).
+        if (value !== '') expect(unsign(expected, [secret])).toEqual({ value, secretIndex: 0 });
+      }
   });
 
   it('verify with every secret and say which one matched (rotation)', () => {
@@ -86,6 +114,25 @@ describe('cookie header parsing', () => {
   it('never throws on bad encodings and skips them (B09)', () => {
     expect(readCookieValues('sid=%zz; sid=%E0%A4%A; sid="s%3Aok"', 'sid')).toEqual(['s:ok']);
     expect(readCookieValues(';;;=;sid;==;', 'sid')).toEqual([]);
+  });
+
+  it('decodes signed values as decodeURIComponent does, whatever their escapes', () => {
+    const values = [
+      `s:${sign('mFfjmzxMtP4lFBJ5RPgRmNa9e8f2bM3n', 'keyboard cat')}`,
+      's:a+b/c=d',
+      's:a b',
+      's:é',
+      's:',
+      's:%',
+    ];
+    for (let i = 0; i < 200; i++) values.push(`s:${sign(`id${i}`, 'k')}`);
+    for (const value of values) {
+      const sent = encodeURIComponent(value);
+      for (const form of [sent, sent.toLowerCase(), sent.replace(/%2B/g, '%2b')])
+        expect(readCookieValues(`sid=${form}`, 'sid')).toEqual([decodeURIComponent(form)]);
+    }
+    expect(readCookieValues('sid=s%3Aab%2', 'sid')).toEqual([]);
+    expect(readCookieValues('sid=s%3Aab%2G', 'sid')).toEqual([]);
   });
 
   it('reads a bounded number of pairs (B03)', () => {
