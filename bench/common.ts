@@ -193,3 +193,23 @@ export function waitForReady(child: ChildProcess, label: string, timeoutMs: numb
     });
   });
 }
+
+/**
+ * Seeds `count` sessions through a benchmark server's `/seed` route and returns each one's `Cookie`
+ * header value (every cookie the server set: koa-session sends a signature cookie beside its own).
+ * Stops early, with what it has, for a contender that sets no cookie.
+ */
+export async function seedCookies(port: number, count: number): Promise<string[]> {
+  const cookies: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const seeded = await fetch(`http://127.0.0.1:${port}/seed`);
+    await seeded.text();
+    const cookie = seeded.headers
+      .getSetCookie()
+      .map((header) => header.split(';')[0])
+      .join('; ');
+    if (!cookie) break;
+    cookies.push(cookie);
+  }
+  return cookies;
+}

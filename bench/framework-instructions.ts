@@ -17,7 +17,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { ROOT, waitForReady } from './common.js';
+import { ROOT, seedCookies, waitForReady } from './common.js';
 import type { FrameworkContender } from './framework-contenders.js';
 
 export interface InstructionScenario {
@@ -70,17 +70,7 @@ async function countContender(
   const counts = new Map<string, number>();
   try {
     const port = await ready(child, contender);
-    const cookies: string[] = [];
-    for (let i = 0; i < sessions; i++) {
-      const seeded = await fetch(`http://127.0.0.1:${port}/seed`);
-      await seeded.text();
-      const cookie = seeded.headers
-        .getSetCookie()
-        .map((header) => header.split(';')[0])
-        .join('; ');
-      if (!cookie) break;
-      cookies.push(cookie);
-    }
+    const cookies = await seedCookies(port, sessions);
     const send = async (scenario: InstructionScenario, amount: number) => {
       const rotation =
         scenario.cookie && cookies.length > 0

@@ -22,7 +22,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { gitHead, median, option, ROOT, versionOf, waitForReady } from './common.js';
+import { gitHead, median, option, ROOT, seedCookies, versionOf, waitForReady } from './common.js';
 import { FRAMEWORK_CONTENDERS, type FrameworkContender } from './framework-contenders.js';
 import { countInstructions } from './framework-instructions.js';
 
@@ -88,18 +88,7 @@ async function start(contender: FrameworkContender): Promise<Server> {
       })
     : spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await waitForReady(child, contender, 30_000);
-  const cookies: string[] = [];
-  for (let i = 0; i < sessions; i++) {
-    // koa-session sends a signature cookie beside its own: both go back.
-    const seeded = await fetch(`http://127.0.0.1:${port}/seed`);
-    await seeded.text();
-    const cookie = seeded.headers
-      .getSetCookie()
-      .map((header) => header.split(';')[0])
-      .join('; ');
-    if (!cookie) break;
-    cookies.push(cookie);
-  }
+  const cookies = await seedCookies(port, sessions);
   return { port, child, cookies };
 }
 
