@@ -25,8 +25,8 @@ import {
 import { EncryptedStore } from '../stores/encrypted.js';
 import { ExpressStoreBridge } from '../stores/express-compat/bridge.js';
 import { type ExpressStoreLike, Store, unbridged } from '../stores/express-compat/store.js';
-import { MemoryStore, type MemoryStoreNow, NOW } from '../stores/memory.js';
-import { syncTwin } from '../stores/sync.js';
+import { MemoryStore } from '../stores/memory.js';
+import { type SyncAccess, type SyncOperation, syncTwin } from '../stores/sync.js';
 
 export type { ExpressStoreLike, SessionStore };
 export { isConnectionError, runBounded };
@@ -159,18 +159,17 @@ export class StoreAccess {
   }
 
   /** The synchronous `get` of `store` when it has one (see `storeNow`), else `null`. */
-  getNow(store: SessionStore): MemoryStoreNow['get'] | null {
+  getNow(store: SessionStore): SyncAccess['get'] | null {
     return store === this.store ? this.storeNow('get') : null;
   }
 
   /**
-   * The synchronous twin of a store method: only on sessionkit's own MemoryStore whose method is its own
-   * (behind the express-session bridge every store gets), not wrapped or replaced since. A request on it
-   * is then loaded and committed in the same tick, with no promise and no held response.
+   * The synchronous twin of a store method, which an in-process store (the MemoryStore, or encryption
+   * at rest over it) offers only while the method a caller would run is its own, not wrapped or replaced
+   * since. A request on it is then loaded and committed in the same tick, with no promise and no held
+   * response.
    */
-  private storeNow<K extends keyof MemoryStoreNow>(operation: K): MemoryStoreNow[K] | null {
-    if (this.isOwnMethod(operation)) return (this.store as MemoryStore)[NOW][operation];
-    // A store over an in-process one (encryption at rest) may offer the same twins itself.
+  private storeNow<K extends SyncOperation>(operation: K): SyncAccess[K] | null {
     return syncTwin(this.store, operation);
   }
 
@@ -192,7 +191,7 @@ export class StoreAccess {
   viaStore<K extends 'create' | 'update' | 'touch', R>(
     store: SessionStore,
     operation: K,
-    args: Parameters<MemoryStoreNow[K]>,
+    args: Parameters<SyncAccess[K]>,
     then: (ok: boolean) => R,
   ): R | Promise<R> {
     const now =
