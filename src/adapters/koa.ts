@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { Context, Middleware, Next } from 'koa';
 import type { TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
@@ -52,10 +53,7 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
     // Awaited only when a store call is pending: most requests commit at once.
     const committed = commitSession(manager, carrier);
     const cookies = Array.isArray(committed) ? committed : await committed;
-    if (cookies.length === 0) return;
-    for (const cookie of cookies) ctx.append('Set-Cookie', cookie);
-    // A shared cache must never hand one user's Set-Cookie to another (C20).
-    if (noStore) ctx.set('Cache-Control', 'no-store');
+    if (cookies.length > 0) setCookies(ctx.res, cookies, noStore);
   };
 
   return Object.assign(middleware, {
@@ -64,6 +62,24 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
       return (ctx as Carrier).session as unknown as TypedSession<Data>;
     },
   });
+}
+
+/**
+ * Appends the session's Set-Cookie values as `ctx.append` would, on the Node response itself: Koa's
+ * `append` reads the existing value through `ctx.response.header`, which copies every header of the
+ * response into a new object on each call. Like `ctx.set`, it does nothing once the headers are sent
+ * (`ctx.respond = false` and the application wrote the response itself).
+ */
+function setCookies(res: ServerResponse, cookies: string[], noStore: boolean): void {
+  if (res.headersSent) return;
+  const previous = res.getHeader('set-cookie');
+  const values = previous
+    ? (Array.isArray(previous) ? previous : [String(previous)]).concat(cookies)
+    : cookies;
+  // One value as a string, as `ctx.append` leaves it, so `ctx.response.get('Set-Cookie')` reads the same.
+  res.setHeader('Set-Cookie', values.length === 1 ? (values[0] as string) : values);
+  // A shared cache must never hand one user's Set-Cookie to another (C20).
+  if (noStore) res.setHeader('Cache-Control', 'no-store');
 }
 
 export default session;

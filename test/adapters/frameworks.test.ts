@@ -125,6 +125,41 @@ describe('Koa middleware', () => {
     expect(cookies.map((cookie) => cookie.slice(0, cookie.indexOf('=')))).toEqual(['theme', 'sid']);
   });
 
+  it("the owasp preset's Cache-Control: no-store goes with the cookie", async () => {
+    const koa = new Koa();
+    koa.proxy = true;
+    koa.use(koaSession({ secret, preset: 'owasp' }));
+    koa.use(async (ctx: KoaContext) => {
+      ctx.session.views = 1;
+      ctx.body = { ok: true };
+    });
+    const response = await request(koa.callback()).get('/').set('X-Forwarded-Proto', 'https');
+    expect(cookiesOf(response.headers['set-cookie'])).toEqual([
+      expect.stringMatching(/^__Host-sid=.*; Secure/),
+    ]);
+    expect(response.headers['cache-control']).toBe('no-store');
+  });
+
+  it('leaves a response the application sent itself (`ctx.respond = false`) alone', async () => {
+    const store = new MemoryStore();
+    const koa = new Koa();
+    koa.silent = true;
+    const errors: unknown[] = [];
+    koa.on('error', (error: unknown) => errors.push(error));
+    koa.use(koaSession({ ...base, store }));
+    koa.use(async (ctx: KoaContext) => {
+      ctx.session.views = 1;
+      ctx.respond = false;
+      ctx.res.statusCode = 200;
+      ctx.res.end('written by hand');
+    });
+    const response = await request(koa.callback()).get('/');
+    expect(response.status).toBe(200);
+    expect(response.text).toBe('written by hand');
+    expect(response.headers['set-cookie']).toBeUndefined();
+    expect(errors).toEqual([]);
+  });
+
   it('answers 503 with a body that names no host when the store is down', async () => {
     const response = await request(app({ ...base, store: new RefusingStore() })).get('/');
     expect(response.status).toBe(503);
