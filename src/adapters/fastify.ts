@@ -55,8 +55,10 @@ const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, 
   fastify.decorateRequest('session', null as unknown as TypedSession<SessionData>);
   fastify.decorateRequest('sessionID', '');
   fastify.decorateRequest('sessionStore', null as unknown as SessionStore);
-  // A field every request has from the start keeps Fastify's request objects one shape.
+  // A field every request has from the start keeps Fastify's request objects one shape: the commit mark,
+  // and the engine's per-request bookkeeping, which it otherwise adds under its symbol during onRequest.
   fastify.decorateRequest(COMMITTED, false);
+  fastify.decorateRequest(manager.contextKey, undefined);
 
   const setCookies = (reply: FastifyReply, cookies: string[]): void => {
     // Fastify appends a repeated Set-Cookie instead of replacing the application's.
