@@ -7,9 +7,10 @@
  * (bench/framework-server.ts) runs under `valgrind --tool=callgrind` with instrumentation off while it
  * starts and warms up (a warm-up batch of every scenario, then another quarter batch right before each
  * count); the counters are switched on and zeroed, exactly N requests are sent (cycling through the seeded sessions' cookies)
- * and the counters are dumped. The count holds the whole server process (framework, session layer,
- * V8's compiler and garbage collector, Node's HTTP parser) but not the kernel's socket work, which is
- * the same for every contender, so the ratios are, if anything, closer to 1 than the CPU ratios.
+ * and the counters are dumped. The count is the server's main thread (framework, session layer, Node's
+ * HTTP parser, the collector's main-thread work): V8's background compiler and collector threads are
+ * left out, as is the kernel's socket work, which is the same for every contender, so the ratios are,
+ * if anything, closer to 1 than the CPU ratios.
  * Needs valgrind (Debian package `valgrind`). Two servers are counted at a time.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -55,6 +56,9 @@ async function countContender(
     [
       '--tool=callgrind',
       '--instr-atstart=no',
+      // One file per thread: the main thread's count leaves out V8's background compiler and collector
+      // threads, whose share of a short count swings by tens of percent between runs.
+      '--separate-threads=yes',
       `--callgrind-out-file=${out}`,
       // V8 writes and rewrites machine code on the heap; callgrind must notice.
       '--smc-check=all-non-file',
@@ -99,7 +103,8 @@ async function countContender(
       control(pid, '-d');
       control(pid, '--instr=off');
       dumps++;
-      return summaryOf(`${out}.${dumps}`) / sent;
+      // Thread 1 is the main thread: JavaScript, the HTTP parser, and the collector's main-thread share.
+      return summaryOf(`${out}.${dumps}-01`) / sent;
     };
     // The first count after instrumentation comes on carries a one-off cost (bare Fastify's no-cookie
     // count came out well above its cookie count, on the same route): it is made and thrown away.

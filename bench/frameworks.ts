@@ -246,7 +246,7 @@ const versions = [
 ].join(', ');
 const header = [
   instructions
-    ? `Instructions per request (callgrind, whole server process), measured ${date} with ` +
+    ? `Instructions per request (callgrind, the server process's main thread), measured ${date} with ` +
       `\`npm run bench:frameworks -- --instructions\`: ${requests} requests per contender and scenario after a ` +
       `warm-up of ${flag('--warmup-requests', 3000)}, cycling through ${sessions} seeded sessions; ` +
       'a ratio above 1× means sessionkit executes fewer instructions.'
