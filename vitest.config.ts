@@ -4,8 +4,8 @@ import LongestFirst from './test/support/sequencer.js';
 
 /**
  * The files that need a process of their own. Every other file runs in a worker process that goes on to
- * run more files (`isolate: false`): starting a process and importing Express, the drivers and sessionkit
- * again for each of 80 files cost as much CPU as a third of the tests. Files here replace a module
+ * run more files (`isolate: false`): on two cores, starting a process and importing Express, the drivers
+ * and sessionkit again for every file took CPU the tests themselves needed. Files here replace a module
  * (vi.mock), or share a helper that keeps per-file state at module level (test/cli/harness.ts builds the
  * CLI once and deletes it after the file).
  */
