@@ -1,9 +1,23 @@
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test/support/sequencer.js';
+
+/**
+ * The files that need a process of their own. Every other file runs in a worker process that goes on to
+ * run more files (`isolate: false`): on two cores, starting a process and importing Express, the drivers
+ * and sessionkit again for every file took CPU the tests themselves needed. Files here replace a module
+ * (vi.mock), or share a helper that keeps per-file state at module level (test/cli/harness.ts builds the
+ * CLI once and deletes it after the file).
+ */
+const OWN_PROCESS = [
+  'test/adapters/next.test.ts',
+  'test/otel/absent.test.ts',
+  'test/cli/*.test.ts',
+  'test/stores/registry.test.ts',
+];
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     setupFiles: ['test/support/unhandled-rejections.ts'],
     testTimeout: 20_000,
     hookTimeout: 60_000,
@@ -14,6 +28,17 @@ export default defineConfig({
     // more than the cores: the CLI and fault tests bound how long a child process or a failover may take,
     // and more workers than cores starve them.
     maxWorkers: Math.max(2, availableParallelism()),
+    sequence: { sequencer: LongestFirst },
     reporters: ['default'],
+    projects: [
+      {
+        extends: true,
+        test: { name: 'shared', include: ['test/**/*.test.ts'], exclude: OWN_PROCESS, isolate: false },
+      },
+      {
+        extends: true,
+        test: { name: 'own-process', include: OWN_PROCESS, isolate: true },
+      },
+    ],
   },
 });

@@ -1,6 +1,6 @@
 import express from 'express';
 import request from 'supertest';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import session, { MemoryStore, type SessionOptions } from '../../src/index.js';
 import { cookieOf, idOf, jsonErrors, setCookies } from '../support/apps.js';
 
@@ -239,6 +239,10 @@ describe('IDs and users', () => {
 });
 
 describe('time', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('rolling re-sends the cookie on every response', async () => {
     const { app } = appWith({ rolling: true, cookie: { maxAge: 60_000 } });
     const first = await request(app).get('/set/a/1');
@@ -278,14 +282,17 @@ describe('time', () => {
       touchAfter: 0,
       cookie: { maxAge: 60_000 },
     });
+    // The clock is set, not waited on: a loaded machine must not age the session between requests.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const start = Date.now();
     const first = await request(app).get('/set/a/1');
     const record = await store.get(idOf(cookieOf(first)));
     expect(record!.expiresAt - record!.createdAt).toBeLessThanOrEqual(400);
-    for (let i = 0; i < 3; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let i = 1; i <= 3; i++) {
+      vi.setSystemTime(start + i * 100);
       expect((await request(app).get('/get').set('Cookie', cookieOf(first))).body.a).toBe('1');
     }
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    vi.setSystemTime(start + 500);
     expect((await request(app).get('/get').set('Cookie', cookieOf(first))).body.a).toBeUndefined();
   });
 

@@ -4,15 +4,25 @@ import { afterEach } from 'vitest';
  * Fails the test during which a promise rejection went unhandled. The held response once let store and
  * replay errors escape into promises: a user's process exits on them (Node's default), so no test may
  * leave one, whatever vitest's own reporting does with it afterwards.
+ *
+ * vitest runs this file before every test file, and a worker that runs several files (`isolate: false`
+ * in vitest.config.ts) keeps its process and globals between them: one listener, installed once, feeds
+ * the list that each file's afterEach drains.
  */
-const unhandled: unknown[] = [];
-process.on('unhandledRejection', (reason) => {
-  unhandled.push(reason);
-});
+const shared = globalThis as { sessionkitUnhandledRejections?: unknown[] };
+let unhandled = shared.sessionkitUnhandledRejections;
+if (!unhandled) {
+  const list: unknown[] = [];
+  unhandled = shared.sessionkitUnhandledRejections = list;
+  process.on('unhandledRejection', (reason) => {
+    list.push(reason);
+  });
+}
+const pending = unhandled;
 
 afterEach(() => {
-  if (unhandled.length === 0) return;
-  const reasons = unhandled.splice(0);
+  if (pending.length === 0) return;
+  const reasons = pending.splice(0);
   const described = reasons.map((reason) =>
     reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason),
   );
