@@ -96,11 +96,11 @@ interface Epoch {
  * braces a hash tag; fields `d:<key>` hold each top-level data key as JSON, `_c` the cookie, `_e` / `_cr`
  * / `_ls` the deadline, creation and last-seen times, `_u` the bound user, `_ix` the score that user's
  * index holds for it, `_ep` the user's revocation epoch when it was bound, `_sz` a bound on the data's
- * JSON size (so the size cap needs no read of every field) and `_sl` the `_ls` that bound was written with. Per user, a ZSET
- * `sk:u:{<SHA-256(userId)>}` of handles scored by a deadline that is never below the session's own, and
- * beside it (same hash tag, so same Cluster slot) a HASH `sk:e:{<SHA-256(userId)>}` holding the epoch,
- * created by the first `destroyByUser` and never expiring. Writes merge on the server in one EVALSHA on
- * the session key.
+ * JSON size (so the size cap needs no read of every field) and `_sl` the `_ls` that bound was written
+ * with. Per user, a ZSET `sk:u:{<SHA-256(userId)>}` of handles scored by a deadline that is never below
+ * the session's own, and beside it (same hash tag, so same Cluster slot) a HASH `sk:e:{<SHA-256(userId)>}`
+ * holding the epoch, created by the first `destroyByUser` and never expiring. Writes merge on the server
+ * in one EVALSHA on the session key.
  */
 export class RedisStore extends Store implements SessionStore {
   readonly prefix: string;
