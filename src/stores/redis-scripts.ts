@@ -23,7 +23,8 @@ end
 /**
  * create (ARGV[8]=='c': NX) or set (whole-record upsert). ARGV[9] is the user's revocation epoch, read
  * with the index raise; a set that keeps the session's user keeps the epoch stamped at its login, so
- * rewriting a revoked session never brings it back. Returns {written, previous user}.
+ * rewriting a revoked session never brings it back. Writes the data's size bound `_sz` (see UPDATE_LUA).
+ * Returns {written, previous user}.
  */
 const WRITE_LUA = `${BATCH_LUA}
 local k = KEYS[1]
@@ -43,6 +44,9 @@ local set = {'_v', '${FORMAT_VERSION}', '_c', ARGV[7], '_e', ARGV[2], '_cr', ARG
 if ARGV[5] ~= '' then
   set[11] = '_u'; set[12] = ARGV[5]; set[13] = '_ix'; set[14] = ARGV[6]; set[15] = '_ep'; set[16] = ep
 end
+local sz = 2
+for i = 10, #ARGV, 2 do sz = sz + #ARGV[i] + 2 + #ARGV[i + 1] end
+set[#set + 1] = '_sz'; set[#set + 1] = sz; set[#set + 1] = '_sl'; set[#set + 1] = ARGV[4]
 for i = 10, #ARGV do set[#set + 1] = ARGV[i] end
 batch('HSET', k, set)
 redis.call('PEXPIRE', k, ARGV[1])
@@ -63,16 +67,31 @@ return {1, old or ''}
  *
  * The size is that of the data as one JSON object: each `d:<key>` field stands for `"<key>":<value>`,
  * and the field name is as long as the quoted key (a key JSON must escape counts a few bytes short). It is
- * measured here, inside the script, so concurrent writes cannot add up past the cap (only writes that set
- * keys can grow the data).
+ * checked here, inside the script, so concurrent writes cannot add up past the cap (only writes that set
+ * keys can grow the data). Measuring it reads every data field (HKEYS, then HSTRLEN each), so the hash
+ * keeps `_sz`, a bound never below the data's size, raised by what each write sets and never lowered by
+ * what it replaces or deletes. A write whose new bound is within the cap needs no measuring; one over it
+ * measures, and stores the exact figure. `_sl` is the `_ls` the bound was written with: a write by a
+ * sessionkit that does not keep the bound (an older one, during a rolling upgrade) moves `_ls` and so
+ * voids it.
  */
 const UPDATE_LUA = `${BATCH_LUA}
 local k = KEYS[1]
-local meta = redis.pcall('HMGET', k, '_e', '_u', '_ix')
+local meta = redis.pcall('HMGET', k, '_e', '_u', '_ix', '_sz', '_ls', '_sl')
 if meta.err or not meta[1] then return {0, ''} end
 local npairs = tonumber(ARGV[11])
 local cap = tonumber(ARGV[12])
-if cap and npairs > 0 then
+local replace = ARGV[9] == '1'
+local sz = false
+if replace then
+  sz = 2
+elseif meta[4] and meta[6] == meta[5] then
+  sz = tonumber(meta[4])
+end
+if sz then
+  for j = 13, 12 + 2 * npairs, 2 do sz = sz + #ARGV[j] + 2 + #ARGV[j + 1] end
+end
+if cap and npairs > 0 and ((not sz) or sz > cap) then
   local fresh = {}
   local size, count = 0, 0
   for j = 13, 12 + 2 * npairs, 2 do
@@ -81,7 +100,7 @@ if cap and npairs > 0 then
     count = count + 1
   end
   for j = 13 + 2 * npairs, #ARGV do fresh[ARGV[j]] = true end
-  if ARGV[9] ~= '1' then
+  if not replace then
     for _, f in ipairs(redis.call('HKEYS', k)) do
       if string.sub(f, 1, 2) == 'd:' and not fresh[f] then
         size = size + #f + 1 + redis.call('HSTRLEN', k, f)
@@ -92,6 +111,7 @@ if cap and npairs > 0 then
   if count > 1 then size = size + count - 1 end
   size = size + 2
   if size > cap then return {3, tostring(size)} end
+  sz = size + 1
 end
 local cur = meta[2]
 local nu = cur
@@ -105,7 +125,7 @@ if nu then
   end
   if (not ix) or tonumber(ARGV[2]) > ix then return {2, nu} end
 end
-if ARGV[9] == '1' then
+if replace then
   local stale = {}
   for _, f in ipairs(redis.call('HKEYS', k)) do
     if string.sub(f, 1, 2) == 'd:' then stale[#stale + 1] = f end
@@ -118,13 +138,18 @@ if nu then
   set[#set + 1] = '_u'; set[#set + 1] = nu; set[#set + 1] = '_ix'; set[#set + 1] = string.format('%.17g', ix)
   if nu ~= cur then set[#set + 1] = '_ep'; set[#set + 1] = ARGV[8] end
 end
+local gone = {}
+if sz then
+  set[#set + 1] = '_sz'; set[#set + 1] = sz; set[#set + 1] = '_sl'; set[#set + 1] = ARGV[3]
+elseif meta[4] then
+  gone[1] = '_sz'; gone[2] = '_sl'
+end
 local i = 13
 for _ = 1, 2 * npairs do
   set[#set + 1] = ARGV[i]
   i = i + 1
 end
 batch('HSET', k, set)
-local gone = {}
 for j = i, #ARGV do gone[#gone + 1] = ARGV[j] end
 if (not nu) and (cur or meta[3]) then gone[#gone + 1] = '_u'; gone[#gone + 1] = '_ix'; gone[#gone + 1] = '_ep' end
 batch('HDEL', k, gone)

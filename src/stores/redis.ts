@@ -42,7 +42,6 @@ import { Store, type StoreOptions } from './express-compat/store.js';
 import {
   classify,
   type NodeSender,
-  pairs,
   type RedisClientInput,
   type RedisDriver,
   scored,
@@ -96,11 +95,12 @@ interface Epoch {
  * Layout (prefix `sk:`): one HASH per session at `sk:s:{<handle>}`, `handle` = SHA-256(ID) base64url, the
  * braces a hash tag; fields `d:<key>` hold each top-level data key as JSON, `_c` the cookie, `_e` / `_cr`
  * / `_ls` the deadline, creation and last-seen times, `_u` the bound user, `_ix` the score that user's
- * index holds for it and `_ep` the user's revocation epoch when it was bound. Per user, a ZSET
- * `sk:u:{<SHA-256(userId)>}` of handles scored by a deadline that is never below the session's own, and
- * beside it (same hash tag, so same Cluster slot) a HASH `sk:e:{<SHA-256(userId)>}` holding the epoch,
- * created by the first `destroyByUser` and never expiring. Writes merge on the server in one EVALSHA on
- * the session key.
+ * index holds for it, `_ep` the user's revocation epoch when it was bound, `_sz` a bound on the data's
+ * JSON size (so the size cap needs no read of every field) and `_sl` the `_ls` that bound was written
+ * with. Per user, a ZSET `sk:u:{<SHA-256(userId)>}` of handles scored by a deadline that is never below
+ * the session's own, and beside it (same hash tag, so same Cluster slot) a HASH `sk:e:{<SHA-256(userId)>}`
+ * holding the epoch, created by the first `destroyByUser` and never expiring. Writes merge on the server
+ * in one EVALSHA on the session key.
  */
 export class RedisStore extends Store implements SessionStore {
   readonly prefix: string;
@@ -156,16 +156,16 @@ export class RedisStore extends Store implements SessionStore {
   // ------------------------------------------------------------------------------------------ contract
 
   get(id: string): Promise<SessionRecord | null> {
-    return this.run('get', async () => {
+    // Promise steps rather than an async function: a read is most requests' only store call, and each
+    // await would cost it a further promise and microtask.
+    return this.run('get', () => {
       checkId('get', id);
-      const handle = storageKey(id);
-      const found = await this.readHandle(handle, 'get');
-      if (found !== undefined) {
-        if (found === null || !(await this.alive(found, 'get'))) return null;
-        return strip(found);
-      }
-      if (!this.legacy) return null;
-      return this.readLegacy(id);
+      return this.readHandle(storageKey(id), 'get').then((found) => {
+        if (found === null) return null;
+        if (found === undefined) return this.legacy ? this.readLegacy(id) : null;
+        if (found.userId === null) return strip(found);
+        return this.alive(found, 'get').then((live) => (live ? strip(found) : null));
+      });
     });
   }
 
@@ -180,18 +180,19 @@ export class RedisStore extends Store implements SessionStore {
   }
 
   update(id: string, delta: SessionDelta): Promise<boolean> {
-    return this.run('update', async () => {
+    return this.run('update', () => {
       checkId('update', id);
       checkDelta(this, 'update', delta);
       const handle = storageKey(id);
-      const result = await this.applyUpdate(handle, delta, 'update');
-      if (result !== 'missing') return true;
-      if (!this.legacy) return false;
-      return this.migrateLegacy(
-        id,
-        (record) => applyDeltaToRecord(record, delta),
-        () => this.applyUpdate(handle, delta, 'update'),
-      );
+      return this.applyUpdate(handle, delta, 'update').then((result) => {
+        if (result !== 'missing') return true;
+        if (!this.legacy) return false;
+        return this.migrateLegacy(
+          id,
+          (record) => applyDeltaToRecord(record, delta),
+          () => this.applyUpdate(handle, delta, 'update'),
+        );
+      });
     });
   }
 
@@ -512,6 +513,7 @@ export class RedisStore extends Store implements SessionStore {
     if (this.driver.offline()) {
       return Promise.reject(new StoreUnavailableError(operation, 'the Redis client is not connected'));
     }
+    if (!this.closeClient) return super.run(operation, fn);
     return super.run(operation, fn).catch((error: unknown) => {
       if (this.closeClient && isTimeout(error) && Date.now() - this.lastReconnect > 1_000) {
         this.lastReconnect = Date.now();
@@ -538,21 +540,19 @@ export class RedisStore extends Store implements SessionStore {
    * EVALSHA, falling back to EVAL (which also caches the script) on a node that has not seen it. `key` is
    * the script's only key, or its keys (which share one hash tag), the first routing the call.
    */
-  private async eval(operation: string, s: Script, key: string | string[], args: string[]): Promise<unknown> {
-    const keys = typeof key === 'string' ? [key] : key;
-    const route = keys[0] as string;
-    const head = [String(keys.length), ...keys];
-    try {
-      return await this.driver.send(route, ['EVALSHA', s.sha, ...head, ...args]);
-    } catch (error) {
+  private eval(operation: string, s: Script, key: string | string[], args: string[]): Promise<unknown> {
+    const command =
+      typeof key === 'string'
+        ? ['EVALSHA', s.sha, '1', key, ...args]
+        : ['EVALSHA', s.sha, String(key.length), ...key, ...args];
+    const route = command[3] as string;
+    return this.driver.send(route, command).catch((error: unknown) => {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT'))
         return classify(operation, error);
-    }
-    try {
-      return await this.driver.send(route, ['EVAL', s.source, ...head, ...args]);
-    } catch (error) {
-      return classify(operation, error);
-    }
+      command[0] = 'EVAL';
+      command[1] = s.source;
+      return this.driver.send(route, command).catch((again: unknown) => classify(operation, again));
+    });
   }
 
   private async masters(operation: string): Promise<NodeSender[]> {
@@ -601,28 +601,27 @@ export class RedisStore extends Store implements SessionStore {
    * The native record under `handle`: the record, `null` when the key holds something undecodable (it is
    * reported), `undefined` when there is none or it has expired.
    */
-  private async readHandle(handle: string, operation: string): Promise<Decoded | null | undefined> {
+  private readHandle(handle: string, operation: string): Promise<Decoded | null | undefined> {
     const key = this.sessionKey(handle);
-    let reply: unknown;
-    try {
-      reply = await this.driver.send(key, ['HGETALL', key]);
-    } catch (error) {
-      if (error instanceof Error && error.message.startsWith('WRONGTYPE')) {
-        reportCorrupt(this, new CorruptSessionError('the session key is not a hash', error));
-        return null;
-      }
-      return classify(operation, error);
-    }
-    const fields = pairs(reply);
-    if (fields.length === 0) return undefined;
-    let decoded: Decoded;
-    try {
-      decoded = decodeHash(handle, fields);
-    } catch (error) {
-      reportCorrupt(this, error);
-      return null;
-    }
-    return decoded.expiresAt <= Date.now() ? undefined : decoded;
+    return this.driver.send(key, ['HGETALL', key]).then(
+      (reply) => {
+        let decoded: Decoded | undefined;
+        try {
+          decoded = decodeHash(handle, reply);
+        } catch (error) {
+          reportCorrupt(this, error);
+          return null;
+        }
+        return decoded === undefined || decoded.expiresAt <= Date.now() ? undefined : decoded;
+      },
+      (error: unknown) => {
+        if (error instanceof Error && error.message.startsWith('WRONGTYPE')) {
+          reportCorrupt(this, new CorruptSessionError('the session key is not a hash', error));
+          return null;
+        }
+        return classify(operation, error);
+      },
+    );
   }
 
   private async loadSummary(handle: string, operation: string): Promise<SessionSummary | null> {
@@ -775,57 +774,49 @@ export class RedisStore extends Store implements SessionStore {
     return written === 1;
   }
 
-  private async applyUpdate(
-    handle: string,
-    delta: SessionDelta,
-    operation: string,
-  ): Promise<'missing' | 'done'> {
+  private applyUpdate(handle: string, delta: SessionDelta, operation: string): Promise<'missing' | 'done'> {
     checkTimes(delta.expiresAt, delta.lastSeenAt, delta.lastSeenAt);
     const key = this.sessionKey(handle);
     const setPairs = dataFields(delta.set);
-    const unset = delta.unset.map((k) => `d:${k}`);
-    const userFlag = delta.userId === undefined ? 'k' : delta.userId === null ? 'n' : 's';
-    const cookie = delta.cookie === undefined ? '' : stringifyJson(delta.cookie);
-    let grantUser = '';
-    let grantScore = '';
-    let grantEpoch = '0';
-    for (let round = 0; round < INDEX_ROUNDS; round++) {
-      const [status, user] = tuple(
-        await this.eval(operation, SCRIPTS.update, key, [
-          ttlOf(delta.expiresAt),
-          String(delta.expiresAt),
-          String(delta.lastSeenAt),
-          userFlag,
-          delta.userId ?? '',
-          grantUser,
-          grantScore,
-          grantEpoch,
-          delta.replace ? '1' : '0',
-          cookie,
-          String(setPairs.length / 2),
-          delta.maxBytes === undefined ? '' : String(delta.maxBytes),
-          ...setPairs,
-          ...unset,
-        ]),
-      );
-      if (status === 0) return 'missing';
-      if (status === 3) throw new SessionTooLargeError(Number(user), delta.maxBytes as number);
-      if (status === 2) {
-        grantUser = user;
-        const raised = await this.raiseIndex(user, handle, delta.expiresAt, operation);
-        if (raised === null) return 'missing';
-        grantScore = String(raised.score);
-        grantEpoch = raised.epoch;
-        continue;
-      }
-      const bound = delta.userId === undefined ? user : (delta.userId ?? '');
-      if (user !== '' && user !== bound) {
+    const args = [
+      ttlOf(delta.expiresAt),
+      String(delta.expiresAt),
+      String(delta.lastSeenAt),
+      delta.userId === undefined ? 'k' : delta.userId === null ? 'n' : 's',
+      delta.userId ?? '',
+      '', // 6-8: the user whose index this update raised first, its score and epoch (see attempt)
+      '',
+      '0',
+      delta.replace ? '1' : '0',
+      delta.cookie === undefined ? '' : stringifyJson(delta.cookie),
+      String(setPairs.length / 2),
+      delta.maxBytes === undefined ? '' : String(delta.maxBytes),
+      ...setPairs,
+    ];
+    for (const k of delta.unset) args.push(`d:${k}`);
+    // Promise steps rather than an async loop: nearly every update is done in its first round.
+    const attempt = (round: number): Promise<'missing' | 'done'> =>
+      this.eval(operation, SCRIPTS.update, key, args).then((reply) => {
+        const [status, user] = tuple(reply);
+        if (status === 0) return 'missing';
+        if (status === 3) throw new SessionTooLargeError(Number(user), delta.maxBytes as number);
+        if (status === 2) {
+          if (round + 1 >= INDEX_ROUNDS)
+            throw new Error('the user index kept moving under this update; try again');
+          return this.raiseIndex(user, handle, delta.expiresAt, operation).then((raised) => {
+            if (raised === null) return 'missing';
+            args[5] = user;
+            args[6] = String(raised.score);
+            args[7] = raised.epoch;
+            return attempt(round + 1);
+          });
+        }
+        const bound = delta.userId === undefined ? user : (delta.userId ?? '');
+        if (user === '' || user === bound) return 'done';
         const old = this.indexKey(user);
-        await this.cmd(operation, old, ['ZREM', old, handle]);
-      }
-      return 'done';
-    }
-    throw new Error('the user index kept moving under this update; try again');
+        return this.cmd(operation, old, ['ZREM', old, handle]).then(() => 'done');
+      });
+    return attempt(0);
   }
 
   private async destroyHandle(handle: string, onlyUser: string, operation: string): Promise<boolean> {
@@ -911,19 +902,27 @@ function dataFields(data: Record<string, unknown>): string[] {
   return out;
 }
 
-function decodeHash(handle: string, fields: Array<[string, string]>): Decoded {
+/**
+ * The record an HGETALL reply holds, `undefined` for an empty reply (no such key). The reply is walked as
+ * the client gave it (an object from node-redis, a flat array from ioredis, a Map under RESP3 type
+ * mappings), with no array of pairs in between.
+ */
+function decodeHash(handle: string, reply: unknown): Decoded | undefined {
   const data: Record<string, unknown> = {};
+  let fields = 0;
   let cookie: CookieData | undefined;
   let expiresAt = Number.NaN;
   let createdAt = Number.NaN;
   let lastSeenAt = Number.NaN;
   let userId: string | null = null;
   let stamp = '0';
-  for (const [field, value] of fields) {
+  const take = (field: string, raw: unknown): void => {
+    fields++;
+    const value = text(raw);
     if (field.startsWith('d:')) {
       const key = field.slice(2);
       if (!isForbiddenKey(key)) data[key] = parseJson(value);
-      continue;
+      return;
     }
     switch (field) {
       case '_c': {
@@ -952,7 +951,16 @@ function decodeHash(handle: string, fields: Array<[string, string]>): Decoded {
       default:
         break;
     }
+  };
+  if (Array.isArray(reply)) {
+    for (let i = 0; i + 1 < reply.length; i += 2) take(text(reply[i]), reply[i + 1]);
+  } else if (reply instanceof Map) {
+    for (const [field, value] of reply) take(text(field), value);
+  } else if (typeof reply === 'object' && reply !== null) {
+    const object = reply as Record<string, unknown>;
+    for (const field of Object.keys(object)) take(field, object[field]);
   }
+  if (fields === 0) return undefined;
   if (!cookie) throw new CorruptSessionError('`cookie` missing');
   if (!Number.isFinite(expiresAt) || !Number.isFinite(createdAt) || !Number.isFinite(lastSeenAt)) {
     throw new CorruptSessionError('timestamps missing or not numbers');
@@ -961,8 +969,8 @@ function decodeHash(handle: string, fields: Array<[string, string]>): Decoded {
 }
 
 function strip(decoded: Decoded): SessionRecord {
-  const { handle: _handle, stamp: _stamp, ...record } = decoded;
-  return record;
+  const { data, cookie, expiresAt, createdAt, lastSeenAt, userId } = decoded;
+  return { data, cookie, expiresAt, createdAt, lastSeenAt, userId };
 }
 
 function summaryOf(decoded: Decoded): SessionSummary {

@@ -184,6 +184,58 @@ describe.skipIf(skip)('RedisStore specifics', () => {
     expect((await store.listByUser('wide-user')).map((s) => s.handle)).toEqual([storageKey(id)]);
   });
 
+  describe('the size cap on updates', () => {
+    const cap = 1_000_000;
+    const text = (char: string, bytes: number) => char.repeat(bytes);
+    const write = (id: string, set: Record<string, unknown>) =>
+      store.update(id, {
+        set,
+        unset: [],
+        expiresAt: Date.now() + 60_000,
+        lastSeenAt: Date.now(),
+        maxBytes: cap,
+      });
+
+    it('never refuses a write that fits, however often a key was rewritten', async () => {
+      const id = generateId();
+      await store.create(id, record({ data: { a: text('x', 300_000) } }));
+      for (let i = 0; i < 8; i++) await expect(write(id, { a: text('x', 300_000) })).resolves.toBe(true);
+      await expect(write(id, { b: text('y', 600_000) })).resolves.toBe(true);
+      await expect(write(id, { c: text('z', 200_000) })).rejects.toMatchObject({
+        code: 'ERR_SESSION_TOO_LARGE',
+      });
+    });
+
+    it('counts data an older sessionkit wrote without keeping the size bound', async () => {
+      const id = generateId();
+      await store.create(id, record({ data: { a: text('x', 300_000) } }));
+      // What an update by a version that keeps no bound leaves: a new data field, a moved `_ls`.
+      const key = `${prefix}s:{${storageKey(id)}}`;
+      await (raw as Redis).hset(
+        key,
+        'd:b',
+        JSON.stringify(text('y', 300_000)),
+        '_ls',
+        String(Date.now() + 1),
+      );
+      await expect(write(id, { c: text('z', 450_000) })).rejects.toMatchObject({
+        code: 'ERR_SESSION_TOO_LARGE',
+      });
+      expect(Object.keys((await store.get(id))?.data ?? {}).sort()).toEqual(['a', 'b']);
+    });
+
+    it('counts data a reseal lengthened', async () => {
+      const id = generateId();
+      await store.create(id, record({ data: { a: text('x', 300_000) } }));
+      const swap = { key: 'a', from: text('x', 300_000), to: text('y', 500_000) };
+      expect(await store.resealByHandle(storageKey(id), [swap])).toBe(1);
+      await expect(write(id, { c: text('z', 550_000) })).rejects.toMatchObject({
+        code: 'ERR_SESSION_TOO_LARGE',
+      });
+      await expect(write(id, { c: text('z', 450_000) })).resolves.toBe(true);
+    });
+  });
+
   it('rejects a prefix that would change the hash slot, at construction', () => {
     expect(() => new RedisStore({ client: raw as Redis, prefix: 'a{b}:' })).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
