@@ -1,4 +1,4 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
 
 const external = [
   'better-sqlite3',
@@ -19,7 +19,14 @@ const external = [
   '@opentelemetry/api',
 ];
 
-export default defineConfig([
+/**
+ * `npm test` builds in two steps (scripts/test.mjs), so the tests that run the JavaScript need not wait
+ * for the type declarations, the slow part: `SESSIONKIT_BUILD_STEP=js` builds the JavaScript only,
+ * `types` the library's declarations only. Unset (`npm run build`), both.
+ */
+const step = process.env.SESSIONKIT_BUILD_STEP;
+
+const configs: Options[] = [
   {
     entry: {
       index: 'src/index.ts',
@@ -41,7 +48,7 @@ export default defineConfig([
       internals: 'src/internals.ts',
     },
     format: ['esm', 'cjs'],
-    dts: true,
+    dts: step === 'js' ? false : step === 'types' ? { only: true } : true,
     // `npm run build` empties dist/ first: the two builds here run side by side.
     clean: false,
     shims: true,
@@ -66,4 +73,6 @@ export default defineConfig([
       js: "import { createRequire as __skCreateRequire } from 'node:module';\nconst require = __skCreateRequire(import.meta.url);",
     },
   },
-]);
+];
+
+export default defineConfig(step === 'types' ? configs.slice(0, 1) : configs);

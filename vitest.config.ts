@@ -16,6 +16,12 @@ const OWN_PROCESS = [
   'test/stores/registry.test.ts',
 ];
 
+/**
+ * The files that compile programs against dist/'s declaration files. `npm test` runs them as soon as the
+ * declarations are built, while the other projects already run (scripts/test.mjs).
+ */
+const DECLARATIONS = ['test/types/fixtures.test.ts', 'test/package/*.test.ts'];
+
 export default defineConfig({
   test: {
     setupFiles: ['test/support/unhandled-rejections.ts'],
@@ -33,7 +39,16 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'shared', include: ['test/**/*.test.ts'], exclude: OWN_PROCESS, isolate: false },
+        test: {
+          name: 'shared',
+          include: ['test/**/*.test.ts'],
+          exclude: [...OWN_PROCESS, ...DECLARATIONS],
+          isolate: false,
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'declarations', include: DECLARATIONS, isolate: false },
       },
       {
         extends: true,

@@ -39,11 +39,15 @@ export = session;
 `;
 }
 
-// Idempotent: running it twice (or after a build that already ran it) leaves the wrapper as it is.
-if (readFileSync('dist/index.cjs', 'utf8') !== WRAPPER) {
+// Each half is idempotent (running it twice, or after a build that already ran it, leaves the result as
+// it is) and runs only when its files are there: `npm test` builds the JavaScript first and the
+// declarations beside the first tests, running this after each.
+if (existsSync('dist/index.cjs') && readFileSync('dist/index.cjs', 'utf8') !== WRAPPER) {
   renameSync('dist/index.cjs', 'dist/index.impl.cjs');
   if (existsSync('dist/index.cjs.map')) renameSync('dist/index.cjs.map', 'dist/index.impl.cjs.map');
   writeFileSync('dist/index.cjs', WRAPPER);
+}
+if (existsSync('dist/index.d.cts') && !existsSync('dist/index.impl.d.cts')) {
   renameSync('dist/index.d.cts', 'dist/index.impl.d.cts');
   // An import alias cannot name a type-only export: declaration files need no `type` marks on exports.
   for (const file of readdirSync('dist', { recursive: true }).filter((name) => name.endsWith('.d.cts'))) {

@@ -1,21 +1,25 @@
 // `npm test`: the build, the lint, the type check and every test file, packed onto the cores.
 //
-// The tests and the package check read dist/, so they wait for the build; Biome and the type check read
-// only the sources, so they run beside the build. The build is almost all one thread (tsup's type
-// declarations), as is the type check: side by side they keep two cores busy where the build alone
-// left one idle. Then the package check and vitest run together (vitest's own order and worker count
-// are in vitest.config.ts).
+// The build comes in two steps (tsup.config.ts): the JavaScript, in a second or two, then the type
+// declarations, which take most of the build's time on one thread. Every test file but those that
+// compile against the declarations starts as soon as the JavaScript is built; Biome, the type check and
+// the declaration build run beside them, as these tests spend much of their time waiting on servers and
+// timers. When the declarations are built, the package check and the files that need them (vitest's
+// `declarations` project) run, one file at a time, beside the rest. vitest's own order and worker
+// count are in vitest.config.ts.
 //
-// The lint's, the type check's and the package check's output is printed only when they fail, after
-// the test report, so it does not interleave with it; the exit code is the first failure's.
+// Only the main test run prints as it goes; the other steps' output is printed after it, in full when
+// they fail (the declaration tests' report always), so nothing interleaves. The exit code is the first
+// failure's.
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 
-function run(command, args, { quiet }) {
+function run(command, args, { quiet, env = process.env }) {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: quiet ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+    const child = spawn(command, args, { stdio: quiet ? ['ignore', 'pipe', 'pipe'] : 'inherit', env });
     let output = '';
     if (quiet) {
       child.stdout.on('data', (chunk) => {
@@ -32,31 +36,52 @@ function run(command, args, { quiet }) {
 const started = Date.now();
 const seconds = () => Math.round((Date.now() - started) / 1000);
 
-// `npm run lint` is Biome then the package check; they are started apart here because only the second
-// needs dist/.
+function build(step) {
+  return (async () => {
+    const env = { ...process.env, SESSIONKIT_BUILD_STEP: step };
+    const tsup = await run(npx, ['--no-install', 'tsup', '--silent'], { quiet: true, env });
+    if (tsup.code !== 0) return { ...tsup, name: `build (${step})` };
+    const entry = await run(process.execPath, ['scripts/cjs-entry.mjs'], { quiet: true });
+    return { ...entry, name: `build (${step})` };
+  })();
+}
+
+function report({ name, code, output }) {
+  if (code !== 0) {
+    process.stdout.write(`\n--- ${name} (exit ${code})\n${output}\n`);
+    console.error(`npm test: ${name} failed (exit ${code})`);
+  } else console.log(`npm test: ${name} passed`);
+  return code;
+}
+
+rmSync('dist', { recursive: true, force: true });
+const javascript = await build('js');
+if (javascript.code !== 0) process.exit(report(javascript));
+console.log(`npm test: JavaScript built in ${seconds()} s`);
+
 const sourceChecks = Promise.all([
   run(npx, ['--no-install', 'biome', 'check', '.'], { quiet: true }),
   run(npm, ['run', 'typecheck', '--silent'], { quiet: true }),
 ]);
-const build = await run(npm, ['run', 'build', '--silent'], { quiet: false });
-if (build.code !== 0) {
-  await sourceChecks;
-  process.exit(build.code);
-}
-console.log(`npm test: built in ${seconds()} s`);
+const declarationSteps = (async () => {
+  const types = await build('types');
+  if (types.code !== 0) return [types];
+  return Promise.all([
+    run(npm, ['run', 'check:package', '--silent'], { quiet: true }),
+    run(npx, ['--no-install', 'vitest', 'run', '--maxWorkers=1', '--project', 'declarations'], { quiet: true }),
+  ]);
+})();
+const tests = await run(
+  npx,
+  ['--no-install', 'vitest', 'run', '--project', 'shared', '--project', 'own-process'],
+  { quiet: false },
+);
 
-const [packageCheck, tests] = await Promise.all([
-  run(npm, ['run', 'check:package', '--silent'], { quiet: true }),
-  run(npm, ['run', 'test:unit', '--silent'], { quiet: false }),
-]);
+const steps = [...(await sourceChecks), ...(await declarationSteps)];
+const declarationTests = steps.find(({ name }) => name.startsWith('--no-install vitest'));
+if (declarationTests?.code === 0) process.stdout.write(`\n${declarationTests.output}\n`);
 let failed = 0;
-for (const { name, code, output } of [...(await sourceChecks), packageCheck]) {
-  if (code !== 0) {
-    process.stdout.write(`\n--- ${name} (exit ${code})\n${output}\n`);
-    console.error(`npm test: ${name} failed (exit ${code})`);
-    failed ||= code;
-  } else console.log(`npm test: ${name} passed`);
-}
+for (const step of steps) failed ||= report(step);
 failed ||= tests.code;
 console.log(`npm test: ${seconds()} s in all`);
 process.exit(failed);
