@@ -41,6 +41,18 @@ export function seedPayload(): Record<string, unknown> {
   };
 }
 
+/** A store record holding the benchmark's payload, alive for a day from `now`. */
+export function seedRecord(now: number) {
+  return {
+    data: seedPayload(),
+    cookie: { originalMaxAge: 86_400_000 },
+    expiresAt: now + 86_400_000,
+    createdAt: now,
+    lastSeenAt: now,
+    userId: null,
+  };
+}
+
 export type Contender =
   | 'bare'
   | 'noop'

@@ -14,7 +14,7 @@
 import { RedisStore as ConnectRedisStore } from 'connect-redis';
 import { createClient } from 'redis';
 import { RedisStore } from '../src/stores/redis.js';
-import { option, REDIS_URL, seedPayload } from './common.js';
+import { option, REDIS_URL, seedPayload, seedRecord } from './common.js';
 
 const argv = process.argv.slice(2);
 const url = option(argv, '--url', REDIS_URL);
@@ -68,14 +68,7 @@ const sk = new RedisStore({ client, prefix: `${prefix}sk:` });
 const es = new ConnectRedisStore({ client, prefix: `${prefix}es:` });
 const now = Date.now();
 for (const id of ids) {
-  await sk.create(id, {
-    data: seedPayload(),
-    cookie: { originalMaxAge: DAY },
-    expiresAt: now + DAY,
-    createdAt: now,
-    lastSeenAt: now,
-    userId: null,
-  });
+  await sk.create(id, seedRecord(now));
   await new Promise<void>((resolve, reject) =>
     es.set(
       id,

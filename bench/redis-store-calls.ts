@@ -8,7 +8,7 @@
  */
 import { createClient } from 'redis';
 import { RedisStore } from '../src/stores/redis.js';
-import { median, option, REDIS_URL, seedPayload } from './common.js';
+import { median, option, REDIS_URL, seedRecord } from './common.js';
 
 const argv = process.argv.slice(2);
 const url = option(argv, '--url', REDIS_URL);
@@ -21,14 +21,7 @@ const store = new RedisStore({ client, prefix: `bench:calls:${process.pid}:` });
 const ids = Array.from({ length: 32 }, (_, i) => `store-calls-session-${String(i).padStart(12, '0')}`);
 const now = Date.now();
 for (const id of ids) {
-  await store.create(id, {
-    data: seedPayload(),
-    cookie: { originalMaxAge: DAY },
-    expiresAt: now + DAY,
-    createdAt: now,
-    lastSeenAt: now,
-    userId: null,
-  });
+  await store.create(id, seedRecord(now));
 }
 
 async function cpuPerCall(kind: 'get' | 'update', count: number): Promise<number> {
