@@ -309,16 +309,18 @@ export function text(value: unknown): string {
   throw new TypeError(`unexpected Redis reply ${typeof value}`);
 }
 
-/** Field/value pairs of an HGETALL reply: a flat array (RESP2), a Map or a plain object (RESP3, ioredis). */
-export function pairs(reply: unknown): Array<[string, string]> {
+/**
+ * Calls `visit` with each field and value of an HGETALL reply as the client gave it: a flat array (RESP2),
+ * a Map or a plain object (RESP3, ioredis), with no array of pairs built in between.
+ */
+export function eachField(reply: unknown, visit: (field: string, value: string) => void): void {
   if (Array.isArray(reply)) {
-    const out: Array<[string, string]> = [];
-    for (let i = 0; i + 1 < reply.length; i += 2) out.push([text(reply[i]), text(reply[i + 1])]);
-    return out;
+    for (let i = 0; i + 1 < reply.length; i += 2) visit(text(reply[i]), text(reply[i + 1]));
+  } else if (reply instanceof Map) {
+    for (const [field, value] of reply) visit(text(field), text(value));
+  } else if (isObject(reply)) {
+    for (const field of Object.keys(reply)) visit(field, text(reply[field]));
   }
-  if (reply instanceof Map) return [...reply].map(([k, v]) => [text(k), text(v)]);
-  if (isObject(reply)) return Object.entries(reply).map(([k, v]) => [k, text(v)]);
-  return [];
 }
 
 /** Member/score pairs of a ZRANGE … WITHSCORES reply, flat (RESP2) or nested (RESP3). */

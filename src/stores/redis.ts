@@ -41,6 +41,7 @@ import {
 import { Store, type StoreOptions } from './express-compat/store.js';
 import {
   classify,
+  eachField,
   type NodeSender,
   type RedisClientInput,
   type RedisDriver,
@@ -515,7 +516,7 @@ export class RedisStore extends Store implements SessionStore {
     }
     if (!this.closeClient) return super.run(operation, fn);
     return super.run(operation, fn).catch((error: unknown) => {
-      if (this.closeClient && isTimeout(error) && Date.now() - this.lastReconnect > 1_000) {
+      if (isTimeout(error) && Date.now() - this.lastReconnect > 1_000) {
         this.lastReconnect = Date.now();
         this.driver.reconnect?.();
       }
@@ -902,11 +903,7 @@ function dataFields(data: Record<string, unknown>): string[] {
   return out;
 }
 
-/**
- * The record an HGETALL reply holds, `undefined` for an empty reply (no such key). The reply is walked as
- * the client gave it (an object from node-redis, a flat array from ioredis, a Map under RESP3 type
- * mappings), with no array of pairs in between.
- */
+/** The record an HGETALL reply holds, `undefined` for an empty reply (no such key). */
 function decodeHash(handle: string, reply: unknown): Decoded | undefined {
   const data: Record<string, unknown> = {};
   let fields = 0;
@@ -916,9 +913,8 @@ function decodeHash(handle: string, reply: unknown): Decoded | undefined {
   let lastSeenAt = Number.NaN;
   let userId: string | null = null;
   let stamp = '0';
-  const take = (field: string, raw: unknown): void => {
+  eachField(reply, (field, value) => {
     fields++;
-    const value = text(raw);
     if (field.startsWith('d:')) {
       const key = field.slice(2);
       if (!isForbiddenKey(key)) data[key] = parseJson(value);
@@ -951,15 +947,7 @@ function decodeHash(handle: string, reply: unknown): Decoded | undefined {
       default:
         break;
     }
-  };
-  if (Array.isArray(reply)) {
-    for (let i = 0; i + 1 < reply.length; i += 2) take(text(reply[i]), reply[i + 1]);
-  } else if (reply instanceof Map) {
-    for (const [field, value] of reply) take(text(field), value);
-  } else if (typeof reply === 'object' && reply !== null) {
-    const object = reply as Record<string, unknown>;
-    for (const field of Object.keys(object)) take(field, object[field]);
-  }
+  });
   if (fields === 0) return undefined;
   if (!cookie) throw new CorruptSessionError('`cookie` missing');
   if (!Number.isFinite(expiresAt) || !Number.isFinite(createdAt) || !Number.isFinite(lastSeenAt)) {
