@@ -36,14 +36,11 @@ function run(command, args, { quiet, env = process.env }) {
 const started = Date.now();
 const seconds = () => Math.round((Date.now() - started) / 1000);
 
-function build(step) {
-  return (async () => {
-    const env = { ...process.env, SESSIONKIT_BUILD_STEP: step };
-    const tsup = await run(npx, ['--no-install', 'tsup', '--silent'], { quiet: true, env });
-    if (tsup.code !== 0) return { ...tsup, name: `build (${step})` };
-    const entry = await run(process.execPath, ['scripts/cjs-entry.mjs'], { quiet: true });
-    return { ...entry, name: `build (${step})` };
-  })();
+async function build(step) {
+  const env = { ...process.env, SESSIONKIT_BUILD_STEP: step };
+  const tsup = await run(npx, ['--no-install', 'tsup', '--silent'], { quiet: true, env });
+  const result = tsup.code === 0 ? await run(process.execPath, ['scripts/cjs-entry.mjs'], { quiet: true }) : tsup;
+  return { ...result, name: `build (${step})` };
 }
 
 function report({ name, code, output }) {
@@ -63,13 +60,14 @@ const sourceChecks = Promise.all([
   run(npx, ['--no-install', 'biome', 'check', '.'], { quiet: true }),
   run(npm, ['run', 'typecheck', '--silent'], { quiet: true }),
 ]);
-const declarationSteps = (async () => {
+const declarations = (async () => {
   const types = await build('types');
-  if (types.code !== 0) return [types];
-  return Promise.all([
+  if (types.code !== 0) return { steps: [types], tests: null };
+  const [packageCheck, tests] = await Promise.all([
     run(npm, ['run', 'check:package', '--silent'], { quiet: true }),
     run(npx, ['--no-install', 'vitest', 'run', '--maxWorkers=1', '--project', 'declarations'], { quiet: true }),
   ]);
+  return { steps: [packageCheck, tests], tests };
 })();
 const tests = await run(
   npx,
@@ -77,9 +75,9 @@ const tests = await run(
   { quiet: false },
 );
 
-const steps = [...(await sourceChecks), ...(await declarationSteps)];
-const declarationTests = steps.find(({ name }) => name.startsWith('--no-install vitest'));
-if (declarationTests?.code === 0) process.stdout.write(`\n${declarationTests.output}\n`);
+const declared = await declarations;
+if (declared.tests?.code === 0) process.stdout.write(`\n${declared.tests.output}\n`);
+const steps = [...(await sourceChecks), ...declared.steps];
 let failed = 0;
 for (const step of steps) failed ||= report(step);
 failed ||= tests.code;

@@ -9,20 +9,20 @@ import { afterEach } from 'vitest';
  * in vitest.config.ts) keeps its process and globals between them: one listener, installed once, feeds
  * the list that each file's afterEach drains.
  */
-const shared = globalThis as { sessionkitUnhandledRejections?: unknown[] };
-let unhandled = shared.sessionkitUnhandledRejections;
-if (!unhandled) {
+function listenForUnhandled(): unknown[] {
   const list: unknown[] = [];
-  unhandled = shared.sessionkitUnhandledRejections = list;
   process.on('unhandledRejection', (reason) => {
     list.push(reason);
   });
+  return list;
 }
-const pending = unhandled;
+
+const shared = globalThis as { sessionkitUnhandledRejections?: unknown[] };
+const unhandled = (shared.sessionkitUnhandledRejections ??= listenForUnhandled());
 
 afterEach(() => {
-  if (pending.length === 0) return;
-  const reasons = pending.splice(0);
+  if (unhandled.length === 0) return;
+  const reasons = unhandled.splice(0);
   const described = reasons.map((reason) =>
     reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason),
   );
