@@ -18,7 +18,8 @@ function listenForUnhandled(): unknown[] {
 }
 
 const shared = globalThis as { sessionkitUnhandledRejections?: unknown[] };
-const unhandled = (shared.sessionkitUnhandledRejections ??= listenForUnhandled());
+shared.sessionkitUnhandledRejections ??= listenForUnhandled();
+const unhandled = shared.sessionkitUnhandledRejections;
 
 afterEach(() => {
   if (unhandled.length === 0) return;
