@@ -20,35 +20,45 @@ const external = [
 ];
 
 /**
- * `npm test` builds in two steps (scripts/test.mjs), so the tests that run the JavaScript need not wait
- * for the type declarations, the slow part: `SESSIONKIT_BUILD_STEP=js` builds the JavaScript only,
- * `types` the library's declarations only. Unset (`npm run build`), both.
+ * The type declarations are emitted by tsc (`tsconfig.declarations.json`, or by `npm test`'s type check of
+ * the whole project, which emits the same files) into DECLARATIONS; tsup only bundles them. tsup's own
+ * declaration build would type-check the source a second time. `SESSIONKIT_BUILD_STEP=js` builds the
+ * JavaScript only, `types` bundles the declarations only; unset (`npm run build`), both.
  */
 const step = process.env.SESSIONKIT_BUILD_STEP;
+const DECLARATIONS = '.cache/types/src';
+
+const entry: Record<string, string> = {
+  index: 'src/index.ts',
+  'stores/memory': 'src/stores/memory.ts',
+  'stores/sqlite': 'src/stores/sqlite.ts',
+  'stores/postgres': 'src/stores/postgres.ts',
+  'stores/mysql': 'src/stores/mysql.ts',
+  'stores/redis': 'src/stores/redis.ts',
+  'stores/mongodb': 'src/stores/mongodb.ts',
+  'adapters/fastify': 'src/adapters/fastify.ts',
+  'adapters/koa': 'src/adapters/koa.ts',
+  'adapters/hono': 'src/adapters/hono.ts',
+  'adapters/next': 'src/adapters/next.ts',
+  'adapters/sveltekit': 'src/adapters/sveltekit.ts',
+  'adapters/react-router': 'src/adapters/react-router.ts',
+  otel: 'src/otel.ts',
+  'testing/index': 'src/testing/index.ts',
+  store: 'src/store.ts',
+  internals: 'src/internals.ts',
+};
+const declarationEntry = Object.fromEntries(
+  Object.entries(entry).map(([name, source]) => [
+    name,
+    source.replace(/^src/, DECLARATIONS).replace(/\.ts$/, '.d.ts'),
+  ]),
+);
 
 const configs: Options[] = [
   {
-    entry: {
-      index: 'src/index.ts',
-      'stores/memory': 'src/stores/memory.ts',
-      'stores/sqlite': 'src/stores/sqlite.ts',
-      'stores/postgres': 'src/stores/postgres.ts',
-      'stores/mysql': 'src/stores/mysql.ts',
-      'stores/redis': 'src/stores/redis.ts',
-      'stores/mongodb': 'src/stores/mongodb.ts',
-      'adapters/fastify': 'src/adapters/fastify.ts',
-      'adapters/koa': 'src/adapters/koa.ts',
-      'adapters/hono': 'src/adapters/hono.ts',
-      'adapters/next': 'src/adapters/next.ts',
-      'adapters/sveltekit': 'src/adapters/sveltekit.ts',
-      'adapters/react-router': 'src/adapters/react-router.ts',
-      otel: 'src/otel.ts',
-      'testing/index': 'src/testing/index.ts',
-      store: 'src/store.ts',
-      internals: 'src/internals.ts',
-    },
+    entry,
     format: ['esm', 'cjs'],
-    dts: step === 'js' ? false : step === 'types' ? { only: true } : true,
+    dts: step === 'js' ? false : { entry: declarationEntry, only: step === 'types' },
     // `npm run build` empties dist/ first: the two builds here run side by side.
     clean: false,
     shims: true,

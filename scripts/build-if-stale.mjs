@@ -4,7 +4,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const INPUTS = ['src', 'package.json', 'tsconfig.json', 'tsup.config.ts', 'scripts/cjs-entry.mjs'];
+const INPUTS = [
+  'src',
+  'package.json',
+  'tsconfig.json',
+  'tsconfig.declarations.json',
+  'tsup.config.ts',
+  'scripts/cjs-entry.mjs',
+];
 const OUTPUT = 'dist/index.cjs';
 
 function newestMtime(path) {

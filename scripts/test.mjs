@@ -1,12 +1,13 @@
 // `npm test`: the build, the lint, the type check and every test file, packed onto the cores.
 //
-// The build comes in two steps (tsup.config.ts): the JavaScript, in a second or two, then the type
-// declarations, which take most of the build's time on one thread. Every test file but those that
-// compile against the declarations starts as soon as the JavaScript is built; Biome, the type check and
-// the declaration build run beside them, as these tests spend much of their time waiting on servers and
-// timers. When the declarations are built, the package check and the files that need them (vitest's
-// `declarations` project) run, one file at a time, beside the rest. vitest's own order and worker
-// count are in vitest.config.ts.
+// The build comes in steps (tsup.config.ts): the JavaScript, in a second or two, then the type
+// declarations, which tsc emits and tsup bundles. Every test file but those that compile against the
+// declarations starts as soon as the JavaScript is built. Biome and the type check run beside them, as
+// these tests spend much of their time waiting on servers and timers; the type check of the whole project
+// emits the library's declarations as it goes, so the source is type-checked once, not once more for the
+// declarations. When they are bundled, the package check and the files that need them (vitest's
+// `declarations` project) run, one file at a time, beside the rest. vitest's own order and worker count
+// are in vitest.config.ts.
 //
 // Only the main test run prints as it goes; the other steps' output is printed after it, in full when
 // they fail (the declaration tests' report always), so nothing interleaves. The exit code is the first
@@ -51,16 +52,21 @@ function report({ name, code, output }) {
   return code;
 }
 
-rmSync('dist', { recursive: true, force: true });
+for (const dir of ['dist', '.cache/types']) rmSync(dir, { recursive: true, force: true });
 const javascript = await build('js');
 if (javascript.code !== 0) process.exit(report(javascript));
 console.log(`npm test: JavaScript built in ${seconds()} s`);
 
-const sourceChecks = Promise.all([
-  run(npx, ['--no-install', 'biome', 'check', '.'], { quiet: true }),
-  run(npm, ['run', 'typecheck', '--silent'], { quiet: true }),
-]);
+const lint = run(npx, ['--no-install', 'biome', 'check', '.'], { quiet: true });
+// The same declarations as tsconfig.declarations.json's, which `npm run build` emits.
+const typeCheck = run(
+  npx,
+  ['--no-install', 'tsc', '--noEmit', 'false', '--emitDeclarationOnly', '--outDir', '.cache/types'],
+  { quiet: true },
+).then((result) => ({ ...result, name: 'type check' }));
 const declarations = (async () => {
+  // tsc emits even when it finds errors, which the type check's own report gives.
+  await typeCheck;
   const types = await build('types');
   if (types.code !== 0) return { steps: [types], tests: null };
   const [packageCheck, tests] = await Promise.all([
@@ -77,7 +83,7 @@ const tests = await run(
 
 const declared = await declarations;
 if (declared.tests?.code === 0) process.stdout.write(`\n${declared.tests.output}\n`);
-const steps = [...(await sourceChecks), ...declared.steps];
+const steps = [await lint, await typeCheck, ...declared.steps];
 let failed = 0;
 for (const step of steps) failed ||= report(step);
 failed ||= tests.code;

@@ -58,9 +58,14 @@ interface View {
   data: Record<string, unknown>;
 }
 
+/** The suite's routes write ad-hoc keys, which an application's own SessionData need not declare. */
+function values(session: TypedSession): Record<string, unknown> {
+  return session as unknown as Record<string, unknown>;
+}
+
 function view(session: TypedSession): View {
   const data: Record<string, unknown> = {};
-  for (const key of Object.keys(session)) if (key !== 'cookie') data[key] = session[key];
+  for (const key of Object.keys(session)) if (key !== 'cookie') data[key] = values(session)[key];
   return { id: session.id, user: session.currentUserId(), data };
 }
 
@@ -170,7 +175,7 @@ function routes(store: MemoryStore, fixture: () => Fixture['slow']): Record<stri
     '/read': ({ session }) => view(session()),
     '/write': ({ session, url }) => {
       const current = session();
-      for (const [key, value] of query(url)) current[key] = value;
+      for (const [key, value] of query(url)) values(current)[key] = value;
       return view(current);
     },
     '/destroy': async ({ session }) => {
@@ -179,7 +184,7 @@ function routes(store: MemoryStore, fixture: () => Fixture['slow']): Record<stri
     },
     '/regenerate': async ({ session }) => {
       await session().regenerate();
-      session().after = 'yes';
+      values(session()).after = 'yes';
       return view(session());
     },
     '/login': async ({ session, url }) => {
@@ -194,12 +199,12 @@ function routes(store: MemoryStore, fixture: () => Fixture['slow']): Record<stri
       const { entered, release } = fixture();
       entered.fire();
       await release.promise;
-      session().late = 'written';
+      values(session()).late = 'written';
       return view(session());
     },
     '/down-then-write': ({ session }) => {
       faulty(store).down = true;
-      session().after = 'down';
+      values(session()).after = 'down';
       return view(session());
     },
   };
