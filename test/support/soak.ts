@@ -6,13 +6,16 @@ import session from '../../src/index.js';
 import type { AnyStore } from '../../src/stores/factory.js';
 
 /**
- * Mixed traffic over many sessions for a fixed time, in one process (app and load generator share the
- * event loop, so the delay figures are an upper bound for the app alone). Used by bench/soak.ts (60 s)
- * and test/security/soak.test.ts (a few seconds, no timing assertions).
+ * Mixed traffic over many sessions for a fixed time or a fixed number of requests, in one process (app and
+ * load generator share the event loop, so the delay figures are an upper bound for the app alone). Used by
+ * bench/soak.ts (60 s) and test/security/soak.test.ts (a few thousand requests, no timing assertions).
  */
 
 export interface SoakOptions {
+  /** Stops after this long, */
   seconds: number;
+  /** or after this many requests, whichever comes first: a test's traffic does not depend on the machine. */
+  requests?: number;
   /** Distinct sessions the clients cycle through. */
   sessions: number;
   concurrency: number;
@@ -112,8 +115,11 @@ export async function soak(store: AnyStore, options: SoakOptions): Promise<SoakR
   const firstWindowEnd = started + Math.min(5_000, (options.seconds * 1000) / 4);
   let start: Window | null = null;
 
+  const budget = options.requests ?? Number.POSITIVE_INFINITY;
+  let sent = 0;
   const worker = async () => {
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && sent < budget) {
+      sent++;
       if (start === null && Date.now() >= firstWindowEnd) {
         start = window();
         histogram.reset();
