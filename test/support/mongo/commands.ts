@@ -125,7 +125,7 @@ export class CommandRouter {
   private find(cmd: Document, db: string): Document {
     if (cmd.projection && Object.keys(cmd.projection).length > 0) throw notImplemented('find projections');
     const { collection, namespace } = this.collectionOf(cmd, db);
-    let docs = collection.all().filter((doc) => matches(doc, (cmd.filter as Document) ?? {}));
+    let docs = collection.where((doc) => matches(doc, (cmd.filter as Document) ?? {}));
     if (cmd.sort) docs = sortDocuments(docs, cmd.sort as Document);
     if (typeof cmd.skip === 'number') docs = docs.slice(cmd.skip);
     if (typeof cmd.limit === 'number' && cmd.limit > 0) docs = docs.slice(0, cmd.limit);
@@ -208,7 +208,7 @@ export class CommandRouter {
         const replacing = !Object.keys(update).some((key) => key.startsWith('$'));
         if (replacing && statement.multi)
           throw badValue('multi update is not supported for replacement-style update');
-        const targets = collection.all().filter((doc) => matches(doc, statement.q as Document));
+        const targets = collection.where((doc) => matches(doc, statement.q as Document));
         const chosen = statement.multi ? targets : targets.slice(0, 1);
         if (chosen.length === 0 && statement.upsert) {
           const doc = applyUpdate(upsertSeed(statement.q as Document, update), update, true);
@@ -244,7 +244,7 @@ export class CommandRouter {
       for (const field of Object.keys(statement)) {
         if (!['q', 'limit'].includes(field)) throw notImplemented(`delete statement field '${field}'`);
       }
-      const targets = collection.all().filter((doc) => matches(doc, statement.q as Document));
+      const targets = collection.where((doc) => matches(doc, statement.q as Document));
       for (const doc of statement.limit === 1 ? targets.slice(0, 1) : targets) {
         if (collection.remove(doc._id)) n++;
       }
@@ -258,7 +258,7 @@ export class CommandRouter {
       throw notImplemented('findAndModify other than { remove: true }');
     }
     const { collection } = this.collectionOf(cmd, db);
-    const doc = collection.all().find((candidate) => matches(candidate, (cmd.query as Document) ?? {}));
+    const doc = collection.where((candidate) => matches(candidate, (cmd.query as Document) ?? {}))[0];
     if (doc) collection.remove(doc._id);
     return { lastErrorObject: { n: doc ? 1 : 0 }, value: doc ?? null, ok: 1 };
   }

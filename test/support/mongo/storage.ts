@@ -12,30 +12,46 @@ export interface IndexSpec {
 
 /**
  * One collection: documents kept as BSON bytes (so nothing handed out can alias what is stored, and the
- * size limit is checked on the real encoding), in insertion order, with the `_id` unique index.
+ * size limit is checked on the real encoding), in insertion order, with the `_id` unique index. Each also
+ * keeps its decoded form, which only the filters read: a query decodes the documents it returns, not every
+ * document it looks at.
  */
 export class MemoryCollection {
-  readonly docs = new Map<string, Buffer>();
+  private readonly docs = new Map<string, { bytes: Buffer; decoded: Document }>();
   readonly indexes: IndexSpec[] = [{ key: { _id: 1 }, name: '_id_' }];
 
+  /** A copy of every document. */
   all(): Document[] {
-    return [...this.docs.values()].map((bytes) => BSON.deserialize(bytes));
+    return this.where(() => true);
+  }
+
+  /** A copy of each document `accept` takes; `accept` must not change what it is given. */
+  where(accept: (doc: Document) => boolean): Document[] {
+    const found: Document[] = [];
+    for (const { bytes, decoded } of this.docs.values())
+      if (accept(decoded)) found.push(BSON.deserialize(bytes));
+    return found;
   }
 
   insert(doc: Document, namespace: string): void {
     if (doc._id === undefined) throw badValue('stand-in: documents reach storage with an _id');
     const key = idKey(doc._id);
     if (this.docs.has(key)) throw duplicateKey(namespace, doc._id);
-    this.docs.set(key, encode(doc));
+    this.docs.set(key, stored(doc));
   }
 
   replace(doc: Document): void {
-    this.docs.set(idKey(doc._id), encode(doc));
+    this.docs.set(idKey(doc._id), stored(doc));
   }
 
   remove(id: unknown): boolean {
     return this.docs.delete(idKey(id));
   }
+}
+
+function stored(doc: Document): { bytes: Buffer; decoded: Document } {
+  const bytes = encode(doc);
+  return { bytes, decoded: BSON.deserialize(bytes) };
 }
 
 function encode(doc: Document): Buffer {
