@@ -115,11 +115,12 @@ function encode(record: SessionRecord): Entry {
 
 /**
  * The record an entry holds; its fields' types are checked where records are used (validateRecord).
- * `forMiddleware`: the cookie's elided `expires` stays out when the cookie has a `maxAge`, since the
- * middleware builds that expiry from the deadline (`restoreCookie`), and making and checking the ISO text
- * would be a large share of a read.
+ * `expires` says who needs the cookie's elided `expires` back: `'always'`; `'no maxAge'` (the
+ * middleware, which builds a `maxAge` cookie's expiry from the deadline with `restoreCookie`, making and
+ * checking the ISO text would be a large share of a read); `'never'` (an update whose delta brings its
+ * own cookie: the stored one is thrown away).
  */
-function decode(entry: Entry, forMiddleware = false): SessionRecord {
+function decode(entry: Entry, expires: 'always' | 'no maxAge' | 'never' = 'always'): SessionRecord {
   const fields = parseJson(entry);
   if (!Array.isArray(fields) || fields.length !== 6) throw new CorruptSessionError('not a MemoryStore entry');
   const [deadline, createdAt, lastSeenOffset, userId, stored, data] = fields;
@@ -132,10 +133,11 @@ function decode(entry: Entry, forMiddleware = false): SessionRecord {
   const expiresAt = Math.abs(deadline as number);
   if (
     deadline < 0 &&
+    expires !== 'never' &&
     expiresAt <= MAX_DATE &&
     cookie !== null &&
     typeof cookie === 'object' &&
-    !(forMiddleware && typeof cookie.originalMaxAge === 'number')
+    !(expires === 'no maxAge' && typeof cookie.originalMaxAge === 'number')
   )
     cookie.expires = isoString(expiresAt);
   return {
@@ -364,7 +366,7 @@ export class MemoryStore extends Store implements SessionStore {
       const key = this.keyOf(id);
       const entry = this.live(key);
       if (!entry) return false;
-      const current = decode(entry);
+      const current = decode(entry, delta.cookie === undefined ? 'always' : 'never');
       const next = applyDeltaToRecord(current, delta);
       const encoded = encode(next);
       // The size cap is checked here, on the merged data, so concurrent requests cannot add up past it;
@@ -592,7 +594,7 @@ export class MemoryStore extends Store implements SessionStore {
     const entry = this.live(key);
     if (entry === null) return null;
     try {
-      return decode(entry, forMiddleware);
+      return decode(entry, forMiddleware ? 'no maxAge' : 'always');
     } catch (error) {
       reportCorrupt(this, error);
       this.remove(key);
