@@ -71,7 +71,11 @@ const COOKIE_INDEX = new Map<string, number>();
  * the shared one.
  */
 const COOKIE_DATA: Partial<CookieData>[] = [];
+/** Each shared cookie's keys, in order. */
+const COOKIE_KEYS: string[][] = [];
 const COOKIE_SHAPES = 1024;
+/** The shared cookie the last write's cookie matched without its `expires`: nearly every write has the app's one shape. */
+let lastShared = -1;
 
 /** The cookie's index in COOKIES, added if there is room; otherwise the cookie itself, to write inline. */
 function sharedCookie(cookie: Partial<CookieData>): number | Partial<CookieData> {
@@ -80,10 +84,39 @@ function sharedCookie(cookie: Partial<CookieData>): number | Partial<CookieData>
   if (index === undefined) {
     if (COOKIES.length >= COOKIE_SHAPES) return cookie;
     index = COOKIES.push(text) - 1;
-    COOKIE_DATA.push(parseJson(text) as Partial<CookieData>);
+    const data = parseJson(text) as Partial<CookieData>;
+    COOKIE_DATA.push(data);
+    COOKIE_KEYS.push(Object.keys(data));
     COOKIE_INDEX.set(text, index);
   }
   return index;
+}
+
+/**
+ * `sharedCookie(withoutExpires(cookie))`, without serializing the cookie when it has the fields of the
+ * shared cookie the last write matched: the same keys in the same order with the same primitive values
+ * serialize to that cookie's text. Anything else (another shape, a value JSON writes differently, such
+ * as NaN) takes the full path.
+ */
+function sharedCookieWithoutExpires(cookie: CookieData): number | Partial<CookieData> {
+  if (lastShared !== -1 && hasSharedFields(cookie, lastShared)) return lastShared;
+  const shared = sharedCookie(withoutExpires(cookie));
+  if (typeof shared === 'number') lastShared = shared;
+  return shared;
+}
+
+function hasSharedFields(cookie: CookieData, index: number): boolean {
+  const keys = COOKIE_KEYS[index] as string[];
+  const data = COOKIE_DATA[index] as Record<string, unknown>;
+  const fields = cookie as unknown as Record<string, unknown>;
+  let at = 0;
+  for (const key in fields) {
+    if (key === 'expires') continue;
+    const value = fields[key];
+    if (keys[at] !== key || data[key] !== value || typeof value === 'object') return false;
+    at++;
+  }
+  return at === keys.length;
 }
 
 function encode(record: SessionRecord): Entry {
@@ -100,7 +133,7 @@ function encode(record: SessionRecord): Entry {
     record.userId,
     // An `expires` left in is this session's own date: no other session shares that text.
     elide
-      ? sharedCookie(withoutExpires(cookie))
+      ? sharedCookieWithoutExpires(cookie)
       : typeof cookie.expires === 'string'
         ? cookie
         : sharedCookie(cookie),

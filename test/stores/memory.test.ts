@@ -199,6 +199,43 @@ describe('MemoryStore entries', () => {
   });
 });
 
+describe('MemoryStore shared cookies', () => {
+  it('give back every updated cookie exactly, shapes alternating from one write to the next', async () => {
+    const store = new MemoryStore({ sweepInterval: 0 });
+    const expiresAt = Date.now() + 60_000;
+    const expires = new Date(expiresAt).toISOString();
+    // Near misses of one another: a field more, the same fields in another order, values JSON writes
+    // differently (NaN, -0), a null.
+    const shapes: Record<string, unknown>[] = [
+      { originalMaxAge: 60_000, expires, httpOnly: true, path: '/', sameSite: 'lax' },
+      { originalMaxAge: 60_000, expires, httpOnly: true, path: '/', sameSite: 'lax', domain: 'a.test' },
+      { originalMaxAge: 60_000, expires, path: '/', httpOnly: true, sameSite: 'lax' },
+      { originalMaxAge: 60_000, expires, httpOnly: false, path: '/', sameSite: 'lax' },
+      { originalMaxAge: Number.NaN, expires, httpOnly: true, path: '/', sameSite: 'lax' },
+      { originalMaxAge: -0, expires, httpOnly: true, path: '/', sameSite: 'lax' },
+      { originalMaxAge: 60_000, expires, httpOnly: true, path: '/', sameSite: null },
+      { originalMaxAge: 60_000, expires, httpOnly: true, path: '/' },
+    ];
+    const id = generateId();
+    await store.create(id, record({ expiresAt }));
+    for (const order of [shapes, [...shapes].reverse(), shapes.flatMap((shape) => [shape, shape])]) {
+      for (const shape of order) {
+        const cookie = shape as unknown as SessionRecord['cookie'];
+        expect(store[NOW].update(id, { set: {}, unset: [], cookie, expiresAt, lastSeenAt: Date.now() })).toBe(
+          true,
+        );
+        const stored = (await store.get(id)) as SessionRecord;
+        const expected = JSON.parse(JSON.stringify(shape)) as Record<string, unknown>;
+        expect(stored.cookie).toEqual(expected);
+        // An elided `expires` comes back last; the other fields keep their order.
+        const withoutExpires = (cookie: object) => Object.keys(cookie).filter((key) => key !== 'expires');
+        expect(withoutExpires(stored.cookie)).toEqual(withoutExpires(expected));
+      }
+    }
+    await store.close();
+  });
+});
+
 describe('MemoryStore deadlines', () => {
   it('expire exactly at the stored instant, whatever the number looks like in JSON', async () => {
     const store = new MemoryStore({ sweepInterval: 0 });
