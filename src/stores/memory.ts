@@ -34,7 +34,7 @@ import {
   type SessionStore,
 } from './contract.js';
 import { Store, type StoreOptions, unbridged } from './express-compat/store.js';
-import { SYNC, type SyncAccess, type SyncOperation } from './sync.js';
+import { LOADED_FROM, type Sourced, SYNC, type SyncAccess, type SyncOperation } from './sync.js';
 
 export interface MemoryStoreOptions extends StoreOptions {
   /**
@@ -148,12 +148,12 @@ function encode(record: SessionRecord): Entry {
 
 /**
  * The record an entry holds; its fields' types are checked where records are used (validateRecord).
- * `expires` says who needs the cookie's elided `expires` back: `'always'`; `'no maxAge'` (the
- * middleware, which builds a `maxAge` cookie's expiry from the deadline with `restoreCookie`, making and
- * checking the ISO text would be a large share of a read); `'never'` (an update whose delta brings its
- * own cookie: the stored one is thrown away).
+ * `expires` says who needs the cookie's elided `expires` back: `'always'`; `'middleware'` (which builds
+ * a `maxAge` cookie's expiry from the deadline with `restoreCookie`, making and checking the ISO text
+ * would be a large share of a read; its record also names the entry it came from, see LOADED_FROM);
+ * `'never'` (an update whose delta brings its own cookie: the stored one is thrown away).
  */
-function decode(entry: Entry, expires: 'always' | 'no maxAge' | 'never' = 'always'): SessionRecord {
+function decode(entry: Entry, expires: 'always' | 'middleware' | 'never' = 'always'): SessionRecord {
   const fields = parseJson(entry);
   if (!Array.isArray(fields) || fields.length !== 6) throw new CorruptSessionError('not a MemoryStore entry');
   const [deadline, createdAt, lastSeenOffset, userId, stored, data] = fields;
@@ -170,9 +170,21 @@ function decode(entry: Entry, expires: 'always' | 'no maxAge' | 'never' = 'alway
     expiresAt <= MAX_DATE &&
     cookie !== null &&
     typeof cookie === 'object' &&
-    !(expires === 'no maxAge' && typeof cookie.originalMaxAge === 'number')
+    !(expires === 'middleware' && typeof cookie.originalMaxAge === 'number')
   )
     cookie.expires = isoString(expiresAt);
+  if (expires === 'middleware') {
+    const record: Sourced = {
+      data: data as Record<string, unknown>,
+      cookie: cookie as CookieData,
+      expiresAt,
+      createdAt: createdAt as number,
+      lastSeenAt: (createdAt as number) + (lastSeenOffset as number),
+      userId: userId as string | null,
+      [LOADED_FROM]: entry,
+    };
+    return record;
+  }
   return {
     data: data as Record<string, unknown>,
     cookie: cookie as CookieData,
@@ -336,7 +348,8 @@ export interface MemoryStoreNow {
   /** As `get`, but a cookie with a `maxAge` comes without `expires`: the middleware rebuilds it from `expiresAt`. */
   get(id: string): SessionRecord | null;
   create(id: string, record: SessionRecord): boolean;
-  update(id: string, delta: SessionDelta): boolean;
+  /** `loaded`: see SyncAccess.update. */
+  update(id: string, delta: SessionDelta, loaded?: SessionRecord | null): boolean;
   touch(id: string, expiresAt: number, lastSeenAt: number): boolean;
 }
 
@@ -395,11 +408,18 @@ export class MemoryStore extends Store implements SessionStore {
       this.put(key, record, null);
       return true;
     },
-    update: (id, delta) => {
+    update: (id, delta, loaded) => {
       const key = this.keyOf(id);
       const entry = this.live(key);
       if (!entry) return false;
-      const current = decode(entry, delta.cookie === undefined ? 'always' : 'never');
+      // The loaded record's data is the caller's, whose session may have changed nested values in
+      // place since; the delta was diffed against that record just now, so every value that differs
+      // from what the entry holds is in the delta. Its cookie lacks the elided `expires`: only a delta
+      // with a cookie of its own can use it.
+      const current =
+        loaded != null && delta.cookie !== undefined && (loaded as Sourced)[LOADED_FROM] === entry
+          ? loaded
+          : decode(entry, delta.cookie === undefined ? 'always' : 'never');
       const next = applyDeltaToRecord(current, delta);
       const encoded = encode(next);
       // The size cap is checked here, on the merged data, so concurrent requests cannot add up past it;
@@ -627,7 +647,7 @@ export class MemoryStore extends Store implements SessionStore {
     const entry = this.live(key);
     if (entry === null) return null;
     try {
-      return decode(entry, forMiddleware ? 'no maxAge' : 'always');
+      return decode(entry, forMiddleware ? 'middleware' : 'always');
     } catch (error) {
       reportCorrupt(this, error);
       this.remove(key);

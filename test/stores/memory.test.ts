@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
 import type { SessionRecord } from '../../src/core/types.js';
 import { MemoryStore, NOW } from '../../src/stores/memory.js';
+import { LOADED_FROM, type Sourced } from '../../src/stores/sync.js';
 import { heapNodes, heldEntries, memoryEntries, overwriteEntry } from '../support/memory-internals.js';
 import { record, runStoreConformance } from './conformance.js';
 import { runExpressSessionCompat } from './express-session-compat.js';
@@ -150,8 +151,12 @@ describe('MemoryStore entries', () => {
     await store.create(b, browserSession);
     const { expires, ...rest } = withAge.cookie;
     expect(expires).toBeTypeOf('string');
-    expect(store[NOW].get(a)).toEqual({ ...withAge, cookie: rest });
-    expect(store[NOW].get(b)).toEqual(browserSession);
+    // The middleware's record also names the entry it came from, for the request's first write.
+    const { [LOADED_FROM]: source, ...got } = store[NOW].get(a) as Sourced;
+    expect(source).toBe([...memoryEntries(store, storageKey(a)).values()][0]);
+    expect(got).toEqual({ ...withAge, cookie: rest });
+    const { [LOADED_FROM]: _, ...other } = store[NOW].get(b) as Sourced;
+    expect(other).toEqual(browserSession);
     // The public read is untouched by it, and so is what a touch writes back.
     store[NOW].touch(a, withAge.expiresAt, now + 1);
     expect(await store.get(a)).toEqual({ ...withAge, lastSeenAt: now + 1 });
