@@ -1,5 +1,5 @@
 import { type SerializeOptions, serialize } from 'cookie';
-import { isoString } from './time.js';
+import { isoString, utcString } from './time.js';
 import type { CookieData, CookiePriority, SameSite } from './types.js';
 
 export interface CookieOptions {
@@ -280,7 +280,7 @@ function serializeWith(
       const encoded = value ? encodeURIComponent(value) : '';
       return template.tail === null
         ? template.head + encoded + template.mid
-        : template.head + encoded + template.mid + (date as Date).toUTCString() + template.tail;
+        : template.head + encoded + template.mid + utcString((date as Date).valueOf()) + template.tail;
     }
   }
   return serializeSlow(name, value, attributes, date, secure);

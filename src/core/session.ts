@@ -1,5 +1,5 @@
 import type { Cookie, CookieShape } from './cookie.js';
-import type { SessionData } from './types.js';
+import type { SessionData, SessionRecord } from './types.js';
 
 /** Per-session bookkeeping the manager uses to compute what changed. */
 export interface SessionState {
@@ -30,6 +30,11 @@ export interface SessionState {
   dataWritten: boolean;
   /** The application saved it explicitly (`save()`) during this request: `resave` need not write it again. */
   saved: boolean;
+  /**
+   * The record the store gave at load, until this request writes the session or reloads it: an
+   * in-process store merges the first write into it when what it holds is still what it gave.
+   */
+  loaded: SessionRecord | null;
 }
 
 /** The operations a Session delegates to the manager that made it. */

@@ -20,3 +20,20 @@ export function isoString(ms: number): string {
   const millis = ms - second * 1000;
   return `${cachedPrefix}${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
 }
+
+let cachedUtcSecond = Number.NaN;
+let cachedUtc = '';
+
+/**
+ * `new Date(ms).toUTCString()` (a cookie's Expires), which has no milliseconds: every time in the same
+ * second as the last one gives the same text, so only a new second formats a date.
+ */
+export function utcString(ms: number): string {
+  if (!(ms >= 0 && ms <= LAST_FOUR_DIGIT_YEAR)) return new Date(ms).toUTCString();
+  const second = Math.floor(ms / 1000);
+  if (second !== cachedUtcSecond) {
+    cachedUtc = new Date(second * 1000).toUTCString();
+    cachedUtcSecond = second;
+  }
+  return cachedUtc;
+}

@@ -375,8 +375,13 @@ function updateStored(
       .call(store, 'set', () => store.set(state.id, record))
       .then(() => updated(true, session, state, delta, changes, now, modified));
   }
-  return engine.access.viaStore(store, 'update', [state.id, delta], (ok: boolean) =>
-    updated(ok, session, state, delta, changes, now, modified),
+  return engine.access.viaStore(
+    store,
+    'update',
+    [state.id, delta],
+    (ok: boolean) => updated(ok, session, state, delta, changes, now, modified),
+    // Only with the diff just made against what was loaded: a resave's delta is the whole session.
+    changes !== null ? state.loaded : null,
   );
 }
 
@@ -411,6 +416,7 @@ function touchStored(
     if (!ok) return 'lost';
     state.lastSeenAt = now;
     state.touched = false;
+    state.loaded = null;
     return 'touch';
   });
 }
@@ -461,6 +467,8 @@ export function markSaved(
   data: Record<string, unknown> | null = dataOf(session),
 ): void {
   if (data !== null) state.snapshot = takeSnapshot(data);
+  // The store now holds what this request wrote, which the loaded record does not show.
+  state.loaded = null;
   state.cookieSnapshot = cookieShape(session.cookie);
   state.storedUserId = state.userId;
   state.storedAuthTime = state.authTime;

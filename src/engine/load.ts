@@ -19,6 +19,7 @@ import { validateRecord } from '../core/serializer.js';
 import { Session, type SessionState } from '../core/session.js';
 import { type Secret, unsign } from '../core/signature.js';
 import type { SessionRecord } from '../core/types.js';
+import { LOADED_FROM, type Sourced } from '../stores/sync.js';
 import { type Engine, type EngineRequest, newContext, type RequestContext } from './context.js';
 import { cookieOptionsFor, newCookie, outsidePath, parsedCookie, requestSecret } from './cookie-policy.js';
 import type { SessionRequestLike } from './options.js';
@@ -188,6 +189,10 @@ function loadNow<Req extends SessionRequestLike>(
 ): SessionRecord | null {
   const found = engine.access.callNow('get', () => get(id), id);
   const verdict = judge(engine, found);
+  // The store's mark of what it read the record from goes with the checked copy, for the first write.
+  const source = (found as Sourced | null)?.[LOADED_FROM];
+  if (source !== undefined && verdict !== null && typeof verdict === 'object')
+    (verdict as Sourced)[LOADED_FROM] = source;
   // Its destroy runs to completion before returning; only the `destroy` event waits for a microtask.
   if (typeof verdict === 'string')
     engine.destroyStored(engine.access.store, id).catch((error: unknown) => engine.report(error));
@@ -252,6 +257,7 @@ function attach<Req extends SessionRequestLike>(
     issueCookie: false,
     dataWritten: false,
     saved: false,
+    loaded: record,
   };
   install(req, context, new Session(engine, req, state, cookie, withoutReserved(record.data)));
 }
@@ -292,6 +298,7 @@ export function generate<Req extends SessionRequestLike>(
     issueCookie: false,
     dataWritten: false,
     saved: false,
+    loaded: null,
   };
   const session = new Session(engine, req, state, cookie, data);
   install(req, context, session);

@@ -231,6 +231,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       if (!(key in session)) (session as unknown as Record<string, unknown>)[key] = data[key];
     }
     state.snapshot = takeSnapshot(data);
+    state.loaded = null;
     state.userId = state.storedUserId = record.userId;
     state.authTime = state.storedAuthTime = storedAuthTime(record.data);
     state.lastSeenAt = record.lastSeenAt;

@@ -14,6 +14,7 @@ import {
   traceStoreCallSync,
 } from '../core/diagnostics.js';
 import type { Keyring } from '../core/encryption.js';
+import type { SessionRecord } from '../core/types.js';
 import {
   checkStoreUserId,
   isConnectionError,
@@ -186,17 +187,27 @@ export class StoreAccess {
 
   /**
    * A store write whose answer `then` interprets: in the same tick on the in-process MemoryStore, else
-   * through `call`, bounded and with failures mapped to typed errors either way.
+   * through `call`, bounded and with failures mapped to typed errors either way. `loaded` goes to an
+   * update's synchronous twin only (see SyncAccess), never to a store's own method.
    */
   viaStore<K extends 'create' | 'update' | 'touch', R>(
     store: SessionStore,
     operation: K,
-    args: Parameters<SyncAccess[K]>,
+    args: Parameters<SessionStore[K]>,
     then: (ok: boolean) => R,
+    loaded: SessionRecord | null = null,
   ): R | Promise<R> {
     const now =
       store === this.store ? (this.storeNow(operation) as ((...args: unknown[]) => boolean) | null) : null;
-    if (now !== null) return then(callNow(operation, () => now(...args), this.kind, args[0] as string));
+    if (now !== null)
+      return then(
+        callNow(
+          operation,
+          () => (operation === 'update' ? now(...args, loaded) : now(...args)),
+          this.kind,
+          args[0] as string,
+        ),
+      );
     const method = store[operation] as (...args: unknown[]) => Promise<boolean>;
     return this.call(store, operation, () => method.apply(store, args), args[0] as string).then(then);
   }

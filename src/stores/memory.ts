@@ -34,7 +34,7 @@ import {
   type SessionStore,
 } from './contract.js';
 import { Store, type StoreOptions, unbridged } from './express-compat/store.js';
-import { SYNC, type SyncAccess, type SyncOperation } from './sync.js';
+import { LOADED_FROM, type Sourced, SYNC, type SyncAccess, type SyncOperation } from './sync.js';
 
 export interface MemoryStoreOptions extends StoreOptions {
   /**
@@ -71,7 +71,11 @@ const COOKIE_INDEX = new Map<string, number>();
  * the shared one.
  */
 const COOKIE_DATA: Partial<CookieData>[] = [];
+/** Each shared cookie's keys, in order. */
+const COOKIE_KEYS: string[][] = [];
 const COOKIE_SHAPES = 1024;
+/** The shared cookie the last write's cookie matched without its `expires`: nearly every write has the app's one shape. */
+let lastShared = -1;
 
 /** The cookie's index in COOKIES, added if there is room; otherwise the cookie itself, to write inline. */
 function sharedCookie(cookie: Partial<CookieData>): number | Partial<CookieData> {
@@ -80,10 +84,39 @@ function sharedCookie(cookie: Partial<CookieData>): number | Partial<CookieData>
   if (index === undefined) {
     if (COOKIES.length >= COOKIE_SHAPES) return cookie;
     index = COOKIES.push(text) - 1;
-    COOKIE_DATA.push(parseJson(text) as Partial<CookieData>);
+    const data = parseJson(text) as Partial<CookieData>;
+    COOKIE_DATA.push(data);
+    COOKIE_KEYS.push(Object.keys(data));
     COOKIE_INDEX.set(text, index);
   }
   return index;
+}
+
+/**
+ * `sharedCookie(withoutExpires(cookie))`, without serializing the cookie when it has the fields of the
+ * shared cookie the last write matched: the same keys in the same order with the same primitive values
+ * serialize to that cookie's text. Anything else (another shape, a value JSON writes differently, such
+ * as NaN) takes the full path.
+ */
+function sharedCookieWithoutExpires(cookie: CookieData): number | Partial<CookieData> {
+  if (lastShared !== -1 && hasSharedFields(cookie, lastShared)) return lastShared;
+  const shared = sharedCookie(withoutExpires(cookie));
+  if (typeof shared === 'number') lastShared = shared;
+  return shared;
+}
+
+function hasSharedFields(cookie: CookieData, index: number): boolean {
+  const keys = COOKIE_KEYS[index] as string[];
+  const data = COOKIE_DATA[index] as Record<string, unknown>;
+  const fields = cookie as unknown as Record<string, unknown>;
+  let at = 0;
+  for (const key in fields) {
+    if (key === 'expires') continue;
+    const value = fields[key];
+    if (keys[at] !== key || data[key] !== value || typeof value === 'object') return false;
+    at++;
+  }
+  return at === keys.length;
 }
 
 function encode(record: SessionRecord): Entry {
@@ -100,7 +133,7 @@ function encode(record: SessionRecord): Entry {
     record.userId,
     // An `expires` left in is this session's own date: no other session shares that text.
     elide
-      ? sharedCookie(withoutExpires(cookie))
+      ? sharedCookieWithoutExpires(cookie)
       : typeof cookie.expires === 'string'
         ? cookie
         : sharedCookie(cookie),
@@ -115,11 +148,12 @@ function encode(record: SessionRecord): Entry {
 
 /**
  * The record an entry holds; its fields' types are checked where records are used (validateRecord).
- * `forMiddleware`: the cookie's elided `expires` stays out when the cookie has a `maxAge`, since the
- * middleware builds that expiry from the deadline (`restoreCookie`), and making and checking the ISO text
- * would be a large share of a read.
+ * `expires` says who needs the cookie's elided `expires` back: `'always'`; `'middleware'` (which builds
+ * a `maxAge` cookie's expiry from the deadline with `restoreCookie`, making and checking the ISO text
+ * would be a large share of a read; its record also names the entry it came from, see LOADED_FROM);
+ * `'never'` (an update whose delta brings its own cookie: the stored one is thrown away).
  */
-function decode(entry: Entry, forMiddleware = false): SessionRecord {
+function decode(entry: Entry, expires: 'always' | 'middleware' | 'never' = 'always'): SessionRecord {
   const fields = parseJson(entry);
   if (!Array.isArray(fields) || fields.length !== 6) throw new CorruptSessionError('not a MemoryStore entry');
   const [deadline, createdAt, lastSeenOffset, userId, stored, data] = fields;
@@ -132,12 +166,25 @@ function decode(entry: Entry, forMiddleware = false): SessionRecord {
   const expiresAt = Math.abs(deadline as number);
   if (
     deadline < 0 &&
+    expires !== 'never' &&
     expiresAt <= MAX_DATE &&
     cookie !== null &&
     typeof cookie === 'object' &&
-    !(forMiddleware && typeof cookie.originalMaxAge === 'number')
+    !(expires === 'middleware' && typeof cookie.originalMaxAge === 'number')
   )
     cookie.expires = isoString(expiresAt);
+  if (expires === 'middleware') {
+    const record: Sourced = {
+      data: data as Record<string, unknown>,
+      cookie: cookie as CookieData,
+      expiresAt,
+      createdAt: createdAt as number,
+      lastSeenAt: (createdAt as number) + (lastSeenOffset as number),
+      userId: userId as string | null,
+      [LOADED_FROM]: entry,
+    };
+    return record;
+  }
   return {
     data: data as Record<string, unknown>,
     cookie: cookie as CookieData,
@@ -301,7 +348,8 @@ export interface MemoryStoreNow {
   /** As `get`, but a cookie with a `maxAge` comes without `expires`: the middleware rebuilds it from `expiresAt`. */
   get(id: string): SessionRecord | null;
   create(id: string, record: SessionRecord): boolean;
-  update(id: string, delta: SessionDelta): boolean;
+  /** `loaded`: see SyncAccess.update. */
+  update(id: string, delta: SessionDelta, loaded?: SessionRecord | null): boolean;
   touch(id: string, expiresAt: number, lastSeenAt: number): boolean;
 }
 
@@ -360,11 +408,18 @@ export class MemoryStore extends Store implements SessionStore {
       this.put(key, record, null);
       return true;
     },
-    update: (id, delta) => {
+    update: (id, delta, loaded) => {
       const key = this.keyOf(id);
       const entry = this.live(key);
       if (!entry) return false;
-      const current = decode(entry);
+      // The loaded record's data is the caller's, whose session may have changed nested values in
+      // place since; the delta was diffed against that record just now, so every value that differs
+      // from what the entry holds is in the delta. Its cookie lacks the elided `expires`: only a delta
+      // with a cookie of its own can use it.
+      const current =
+        loaded != null && delta.cookie !== undefined && (loaded as Sourced)[LOADED_FROM] === entry
+          ? loaded
+          : decode(entry, delta.cookie === undefined ? 'always' : 'never');
       const next = applyDeltaToRecord(current, delta);
       const encoded = encode(next);
       // The size cap is checked here, on the merged data, so concurrent requests cannot add up past it;
@@ -592,7 +647,7 @@ export class MemoryStore extends Store implements SessionStore {
     const entry = this.live(key);
     if (entry === null) return null;
     try {
-      return decode(entry, forMiddleware);
+      return decode(entry, forMiddleware ? 'middleware' : 'always');
     } catch (error) {
       reportCorrupt(this, error);
       this.remove(key);

@@ -13,6 +13,15 @@ import { unbridged } from './express-compat/store.js';
  */
 export const SYNC = Symbol.for('sessionkit.store.sync');
 
+/**
+ * On a record a twin's `get` gave: what the store read it from, opaque to the caller, which hands the
+ * record back to `update` as `loaded` (see there). Enumerable only on these records, which no
+ * application sees.
+ */
+export const LOADED_FROM = Symbol('sessionkit.store.loadedFrom');
+
+export type Sourced = SessionRecord & { [LOADED_FROM]?: unknown };
+
 export interface SyncAccess {
   /**
    * As `get`, but a cookie with a `maxAge` may come without `expires` (the engine rebuilds it from
@@ -20,7 +29,13 @@ export interface SyncAccess {
    */
   get(id: string): SessionRecord | null;
   create(id: string, record: SessionRecord): boolean;
-  update(id: string, delta: SessionDelta): boolean;
+  /**
+   * As `update`. `loaded`: the record this twin's `get` gave the caller (or the caller's checked copy
+   * of it, carrying its LOADED_FROM), when this is the caller's first write since and its delta was
+   * diffed against that record. The store may merge into it instead of decoding what it holds, only
+   * while what it holds is still exactly what that record came from.
+   */
+  update(id: string, delta: SessionDelta, loaded?: SessionRecord | null): boolean;
   touch(id: string, expiresAt: number, lastSeenAt: number): boolean;
 }
 

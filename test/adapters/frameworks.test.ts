@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Context as KoaContext } from 'koa';
 import Koa from 'koa';
@@ -255,6 +255,123 @@ describe('Hono middleware', () => {
         expect(
           response.headers.getSetCookie().filter((cookie) => cookie.startsWith('connect.sid=')),
         ).toHaveLength(1);
+      }
+    } finally {
+      server.close();
+      await once(server, 'close');
+    }
+  });
+
+  it("on @hono/node-server: keeps the application's Set-Cookie beside the session's, whatever the response", async () => {
+    const { serve } = await import('@hono/node-server');
+    const { stream } = await import('hono/streaming');
+    // With a maxAge, a write to a stored session sends its cookie again, as express-session does.
+    const { hono } = app({ ...base, cookie: { maxAge: 60_000 } });
+    const own = 'theme=dark; Path=/';
+    const routes: Record<string, (c: Context<SessionEnv>) => Response | Promise<Response>> = {
+      // c.header() makes the response's headers a WHATWG Headers.
+      '/headers': (c) => {
+        c.header('Set-Cookie', own, { append: true });
+        c.header('X-Other', 'kept');
+        return c.text('ok');
+      },
+      // A plain record, as @hono/node-server passes it to writeHead untouched.
+      '/record': () => new Response('ok', { headers: { 'Set-Cookie': own, 'X-Other': 'kept' } }),
+      '/records': () =>
+        new Response('ok', {
+          headers: [
+            ['Set-Cookie', own],
+            ['Set-Cookie', 'lang=en'],
+            ['X-Other', 'kept'],
+          ],
+        }),
+      '/json': (c) => c.json({ ok: true }),
+      // Set on the Node response itself: writeHead keeps it when the handler's headers have no Set-Cookie.
+      '/node': (c) => {
+        (c.env as { outgoing: import('node:http').ServerResponse }).outgoing.setHeader('Set-Cookie', own);
+        return c.text('ok');
+      },
+      '/stream': (c) => {
+        c.header('Set-Cookie', own, { append: true });
+        return stream(c, async (out) => {
+          await out.write('o');
+          await out.write('k');
+        });
+      },
+      '/body-stream': () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode('ok'));
+              controller.close();
+            },
+          }),
+          { headers: { 'Set-Cookie': own } },
+        ),
+    };
+    for (const [path, handler] of Object.entries(routes))
+      hono.get(path, (c) => {
+        c.var.session.views = ((c.var.session.views as number | undefined) ?? 0) + 1;
+        return handler(c);
+      });
+    const server = serve({ fetch: hono.fetch, port: 0, hostname: '127.0.0.1' });
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    try {
+      const first = await fetch(`http://127.0.0.1:${port}/json`);
+      expect(await first.json()).toEqual({ ok: true });
+      expect(first.headers.get('content-type')).toMatch(/^application\/json/);
+      const session = (first.headers.getSetCookie()[0] as string).split(';')[0] as string;
+      expect(session).toMatch(/^connect\.sid=s%3A/);
+      for (const path of Object.keys(routes)) {
+        // Each request twice: a new session, and a write to a stored one.
+        for (const cookie of [undefined, session]) {
+          const response = await fetch(
+            `http://127.0.0.1:${port}${path}`,
+            cookie ? { headers: { cookie } } : {},
+          );
+          const names = response.headers.getSetCookie().map((value) => value.slice(0, value.indexOf('=')));
+          const expected =
+            path === '/json'
+              ? ['connect.sid']
+              : path === '/records'
+                ? ['theme', 'lang', 'connect.sid']
+                : ['theme', 'connect.sid'];
+          expect([path, cookie, names]).toEqual([path, cookie, expected]);
+          if (path !== '/json') expect(await response.text()).toBe('ok');
+          if (path === '/headers' || path === '/record' || path === '/records')
+            expect(response.headers.get('x-other')).toBe('kept');
+        }
+      }
+    } finally {
+      server.close();
+      await once(server, 'close');
+    }
+  });
+
+  it('on @hono/node-server: a session cookie goes with Cache-Control: no-store under the owasp preset', async () => {
+    const { serve } = await import('@hono/node-server');
+    // The preset's cookie is Secure: the proxy's header says the request came over HTTPS.
+    const { hono } = app({ ...base, preset: 'owasp', proxy: true });
+    hono.get('/cached', (c) => {
+      c.var.session.views = 1;
+      return c.text('ok', 200, { 'Cache-Control': 'public, max-age=60' });
+    });
+    const server = serve({ fetch: hono.fetch, port: 0, hostname: '127.0.0.1' });
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    try {
+      for (const path of ['/cached', '/write']) {
+        const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+          headers: { 'x-forwarded-proto': 'https' },
+        });
+        await response.arrayBuffer();
+        expect([path, response.headers.get('cache-control')]).toEqual([path, 'no-store']);
+        expect(
+          response.headers
+            .getSetCookie()
+            .some((value) => value.startsWith('__Host-') || value.startsWith('connect.sid=')),
+        ).toBe(true);
       }
     } finally {
       server.close();

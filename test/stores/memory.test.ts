@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
 import type { SessionRecord } from '../../src/core/types.js';
 import { MemoryStore, NOW } from '../../src/stores/memory.js';
+import { LOADED_FROM, type Sourced } from '../../src/stores/sync.js';
 import { heapNodes, heldEntries, memoryEntries, overwriteEntry } from '../support/memory-internals.js';
 import { record, runStoreConformance } from './conformance.js';
 import { runExpressSessionCompat } from './express-session-compat.js';
@@ -150,8 +151,12 @@ describe('MemoryStore entries', () => {
     await store.create(b, browserSession);
     const { expires, ...rest } = withAge.cookie;
     expect(expires).toBeTypeOf('string');
-    expect(store[NOW].get(a)).toEqual({ ...withAge, cookie: rest });
-    expect(store[NOW].get(b)).toEqual(browserSession);
+    // The middleware's record also names the entry it came from, for the request's first write.
+    const { [LOADED_FROM]: source, ...got } = store[NOW].get(a) as Sourced;
+    expect(source).toBe([...memoryEntries(store, storageKey(a)).values()][0]);
+    expect(got).toEqual({ ...withAge, cookie: rest });
+    const { [LOADED_FROM]: _, ...other } = store[NOW].get(b) as Sourced;
+    expect(other).toEqual(browserSession);
     // The public read is untouched by it, and so is what a touch writes back.
     store[NOW].touch(a, withAge.expiresAt, now + 1);
     expect(await store.get(a)).toEqual({ ...withAge, lastSeenAt: now + 1 });
@@ -195,6 +200,43 @@ describe('MemoryStore entries', () => {
     });
     for (const { id, stored } of written) await store.create(id, stored);
     for (const { id, stored } of written) expect(await store.get(id)).toEqual(stored);
+    await store.close();
+  });
+});
+
+describe('MemoryStore shared cookies', () => {
+  it('give back every updated cookie exactly, shapes alternating from one write to the next', async () => {
+    const store = new MemoryStore({ sweepInterval: 0 });
+    const expiresAt = Date.now() + 60_000;
+    const expires = new Date(expiresAt).toISOString();
+    // Near misses of one another: a field more, the same fields in another order, values JSON writes
+    // differently (NaN, -0), a null.
+    const shapes: Record<string, unknown>[] = [
+      { originalMaxAge: 60_000, expires, httpOnly: true, path: '/', sameSite: 'lax' },
+      { originalMaxAge: 60_000, expires, httpOnly: true, path: '/', sameSite: 'lax', domain: 'a.test' },
+      { originalMaxAge: 60_000, expires, path: '/', httpOnly: true, sameSite: 'lax' },
+      { originalMaxAge: 60_000, expires, httpOnly: false, path: '/', sameSite: 'lax' },
+      { originalMaxAge: Number.NaN, expires, httpOnly: true, path: '/', sameSite: 'lax' },
+      { originalMaxAge: -0, expires, httpOnly: true, path: '/', sameSite: 'lax' },
+      { originalMaxAge: 60_000, expires, httpOnly: true, path: '/', sameSite: null },
+      { originalMaxAge: 60_000, expires, httpOnly: true, path: '/' },
+    ];
+    const id = generateId();
+    await store.create(id, record({ expiresAt }));
+    for (const order of [shapes, [...shapes].reverse(), shapes.flatMap((shape) => [shape, shape])]) {
+      for (const shape of order) {
+        const cookie = shape as unknown as SessionRecord['cookie'];
+        expect(store[NOW].update(id, { set: {}, unset: [], cookie, expiresAt, lastSeenAt: Date.now() })).toBe(
+          true,
+        );
+        const stored = (await store.get(id)) as SessionRecord;
+        const expected = JSON.parse(JSON.stringify(shape)) as Record<string, unknown>;
+        expect(stored.cookie).toEqual(expected);
+        // An elided `expires` comes back last; the other fields keep their order.
+        const withoutExpires = (cookie: object) => Object.keys(cookie).filter((key) => key !== 'expires');
+        expect(withoutExpires(stored.cookie)).toEqual(withoutExpires(expected));
+      }
+    }
     await store.close();
   });
 });
