@@ -49,10 +49,15 @@ export class RedisSentinelHarness {
       const child = spawn('redis-server', [file, '--sentinel', '--loglevel', 'warning'], { stdio: 'ignore' });
       this.sentinels.push(child);
     }
+    const exited = () => this.sentinels.find((child) => child.exitCode !== null || child.signalCode !== null);
     // Failover needs each sentinel to know the replica and the two other sentinels (quorum, election).
     await waitFor(
       'the sentinels to discover each other and the replica',
       async () => {
+        // A sentinel that could not start (its port taken) would leave this waiting for nothing.
+        const gone = exited();
+        if (gone !== undefined)
+          throw new Error(`a sentinel exited during start-up (exit ${gone.exitCode ?? gone.signalCode})`);
         for (const port of s) {
           const others = (await ask(port, 'SENTINEL', 'SENTINELS', this.name)) as unknown[];
           const replicas = (await ask(port, 'SENTINEL', 'REPLICAS', this.name)) as unknown[];

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,10 +20,29 @@ async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-/** A free loopback port whose cluster-bus twin (port + 10000) is free too. */
+/** The first port of the kernel's ephemeral range, from which `listen(0)` and outgoing connections draw. */
+function ephemeralPortsStart(): number {
+  try {
+    const first = Number(
+      readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0],
+    );
+    return Number.isInteger(first) && first > 0 ? first : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+const LOWEST_PORT = 16_000;
+const HIGHEST_PORT = Math.max(LOWEST_PORT + 1_000, ephemeralPortsStart() - 10_001);
+
+/**
+ * A free loopback port whose cluster-bus twin (port + 10000) is free too, both below the ephemeral
+ * range: a port in it can go to another test's `listen(0)` or outgoing connection between this check
+ * and the redis-server binding it, and a server that cannot bind never comes up.
+ */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = LOWEST_PORT + Math.floor(Math.random() * (HIGHEST_PORT - LOWEST_PORT + 1));
     if ((await portIsFree(port)) && (await portIsFree(port + 10_000))) return port;
   }
   throw new Error('no free port pair found');
