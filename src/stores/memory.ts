@@ -173,19 +173,7 @@ function decode(entry: Entry, expires: 'always' | 'middleware' | 'never' = 'alwa
     !(expires === 'middleware' && typeof cookie.originalMaxAge === 'number')
   )
     cookie.expires = isoString(expiresAt);
-  if (expires === 'middleware') {
-    const record: Sourced = {
-      data: data as Record<string, unknown>,
-      cookie: cookie as CookieData,
-      expiresAt,
-      createdAt: createdAt as number,
-      lastSeenAt: (createdAt as number) + (lastSeenOffset as number),
-      userId: userId as string | null,
-      [LOADED_FROM]: entry,
-    };
-    return record;
-  }
-  return {
+  const record: Sourced = {
     data: data as Record<string, unknown>,
     cookie: cookie as CookieData,
     expiresAt,
@@ -193,6 +181,8 @@ function decode(entry: Entry, expires: 'always' | 'middleware' | 'never' = 'alwa
     lastSeenAt: (createdAt as number) + (lastSeenOffset as number),
     userId: userId as string | null,
   };
+  if (expires === 'middleware') record[LOADED_FROM] = entry;
+  return record;
 }
 
 /**
