@@ -403,6 +403,7 @@ class Hold {
 
   private addCookies(cookies: string[], writeHeadArgs: unknown[] | undefined): void {
     if (cookies.length === 0) return;
+    if (writeHeadArgs !== undefined) ownHeaderArgument(writeHeadArgs);
     // The application cleared the cookie itself (res.clearCookie after destroy): one clearing header is enough.
     const { name } = this.manager.options;
     if (
@@ -700,6 +701,21 @@ function removeSetCookies(res: ServerResponse, values: string[]): void {
   const kept = (Array.isArray(existing) ? existing : [String(existing)]).filter((v) => !values.includes(v));
   if (kept.length > 0) res.setHeader('Set-Cookie', kept);
   else res.removeHeader('Set-Cookie');
+}
+
+/**
+ * Puts a copy of `writeHead`'s header argument (an object or a raw array) in its place among the
+ * arguments, so that what the session merges into it goes to this response only: an application may
+ * pass one constant object to every `writeHead`, and a Set-Cookie merged into that would go out to every
+ * later user.
+ */
+function ownHeaderArgument(writeHeadArgs: unknown[]): void {
+  const at = writeHeadArgs.findIndex((arg, i) => i > 0 && typeof arg === 'object' && arg !== null);
+  if (at === -1) return;
+  const headers = writeHeadArgs[at];
+  writeHeadArgs[at] = Array.isArray(headers)
+    ? headers.map((item: unknown) => (Array.isArray(item) ? [...item] : item))
+    : { ...(headers as OutgoingHttpHeaders) };
 }
 
 /** Makes the response's Cache-Control `no-store`, in a header object or array given to `writeHead` too. */

@@ -1,0 +1,72 @@
+import express, { type RequestHandler } from 'express';
+import expressSession from 'express-session';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import session, { MemoryStore } from '../../src/index.js';
+import { setCookies } from '../support/apps.js';
+import { SlowMemoryStore } from '../support/slow-store.js';
+
+const secret = 'shared-headers-secret-0123456789abcdef';
+
+/**
+ * An application that answers every request with one constant header argument to `writeHead`, as a
+ * static responder might. What the session adds must go to each response alone: a session cookie merged
+ * into the shared argument would go out to every later user.
+ */
+function app(middleware: RequestHandler, raw: boolean) {
+  const headers = raw
+    ? ['Content-Type', 'text/plain', 'Set-Cookie', 'theme=dark', 'Cache-Control', 'public, max-age=60']
+    : { 'Content-Type': 'text/plain', 'Set-Cookie': 'theme=dark', 'Cache-Control': 'public, max-age=60' };
+  const snapshot = JSON.stringify(headers);
+  const application = express();
+  application.use(middleware);
+  application.get('/', (req, res) => {
+    (req.session as unknown as Record<string, unknown>).visited = true;
+    res.writeHead(200, headers as unknown as Record<string, string>);
+    res.end('ok');
+  });
+  return { application, unchanged: () => JSON.stringify(headers) === snapshot };
+}
+
+async function threeUsers(application: express.Express): Promise<string[][]> {
+  const seen: string[][] = [];
+  for (let user = 0; user < 3; user++) seen.push(setCookies(await request(application).get('/')));
+  return seen;
+}
+
+describe('a writeHead header argument the application shares across responses', () => {
+  for (const raw of [false, true]) {
+    const form = raw ? 'a raw header array' : 'a header object';
+    it.each([
+      ['the MemoryStore', () => new MemoryStore()],
+      ['a store that answers later', () => new SlowMemoryStore(10)],
+    ])(
+      `${form}: each user gets the app's cookie and their own session cookie only, on %s`,
+      async (_label, store) => {
+        const options = { secret, resave: false, saveUninitialized: false };
+        const ours = app(
+          session({
+            ...options,
+            store: store(),
+            preset: 'owasp',
+            cookie: { secure: false },
+          }) as unknown as RequestHandler,
+          raw,
+        );
+        const seen = await threeUsers(ours.application);
+        for (const cookies of seen) {
+          expect(cookies).toHaveLength(2);
+          expect(cookies[0]).toBe('theme=dark');
+          expect(cookies[1]).toMatch(/^__Host-sid=s%3A/);
+        }
+        expect(new Set(seen.map((cookies) => cookies[1])).size).toBe(3);
+        expect(ours.unchanged()).toBe(true);
+        // express-session leaves the shared argument as it was too (its own cookie, set with setHeader,
+        // loses to the one in writeHead's argument, where sessionkit merges the two).
+        const theirs = app(expressSession(options) as unknown as RequestHandler, raw);
+        await threeUsers(theirs.application);
+        expect(theirs.unchanged()).toBe(true);
+      },
+    );
+  }
+});
