@@ -1,9 +1,10 @@
-import { IncomingMessage, type OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { SessionError } from '../core/errors.js';
 import type { Session, TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
 import { type SessionCarrier, SessionManager } from '../engine/manager.js';
+import { addNoStore, addSessionCookies, ownHeaderArgument, setsCookie } from '../engine/node-headers.js';
 import type { SessionOptions, SessionRequestLike } from '../engine/options.js';
 import { type ExpressStoreLike, isConnectionError, type SessionStore } from '../engine/store-access.js';
 
@@ -412,7 +413,7 @@ class Hold {
       setsCookie(this.res, writeHeadArgs, name)
     )
       return;
-    addSetCookie(this.res, writeHeadArgs, cookies);
+    addSessionCookies(this.res, writeHeadArgs, cookies);
     // A shared cache must never hand one user's Set-Cookie to another (C20), whatever the app gave.
     if (this.manager.options.noStoreWithCookie) addNoStore(this.res, writeHeadArgs);
   }
@@ -701,117 +702,6 @@ function removeSetCookies(res: ServerResponse, values: string[]): void {
   const kept = (Array.isArray(existing) ? existing : [String(existing)]).filter((v) => !values.includes(v));
   if (kept.length > 0) res.setHeader('Set-Cookie', kept);
   else res.removeHeader('Set-Cookie');
-}
-
-/**
- * Puts a copy of `writeHead`'s header argument (an object or a raw array) in its place among the
- * arguments, so that what the session merges into it goes to this response only: an application may
- * pass one constant object to every `writeHead`, and a Set-Cookie merged into that would go out to every
- * later user.
- */
-function ownHeaderArgument(writeHeadArgs: unknown[]): void {
-  const at = writeHeadArgs.findIndex((arg, i) => i > 0 && typeof arg === 'object' && arg !== null);
-  if (at === -1) return;
-  const headers = writeHeadArgs[at];
-  writeHeadArgs[at] = Array.isArray(headers)
-    ? headers.map((item: unknown) => (Array.isArray(item) ? [...item] : item))
-    : { ...(headers as OutgoingHttpHeaders) };
-}
-
-/** Makes the response's Cache-Control `no-store`, in a header object or array given to `writeHead` too. */
-function addNoStore(res: ServerResponse, writeHeadArgs: unknown[] | undefined): void {
-  res.setHeader('Cache-Control', 'no-store');
-  const headersArg = writeHeadArgs?.find((arg, i) => i > 0 && typeof arg === 'object' && arg !== null);
-  if (Array.isArray(headersArg)) {
-    const nested = headersArg.length > 0 && Array.isArray(headersArg[0]);
-    const pairs = nested ? (headersArg as [unknown, unknown][]) : chunk(headersArg);
-    const kept = pairs.filter(([name]) => String(name).toLowerCase() !== 'cache-control');
-    headersArg.length = 0;
-    for (const [name, value] of kept) {
-      if (nested) headersArg.push([name, value]);
-      else headersArg.push(name, value);
-    }
-    if (nested) headersArg.push(['Cache-Control', 'no-store']);
-    else headersArg.push('Cache-Control', 'no-store');
-  } else if (headersArg) {
-    const headers = headersArg as OutgoingHttpHeaders;
-    for (const key of Object.keys(headers)) if (key.toLowerCase() === 'cache-control') delete headers[key];
-    headers['Cache-Control'] = 'no-store';
-  }
-}
-
-/**
- * Adds our Set-Cookie to the response without losing the application's. A header object passed to a
- * held `writeHead` wins over `setHeader`, so a Set-Cookie given there is merged in place (CVE-2025-7339's
- * lesson: handle every writeHead form).
- */
-function addSetCookie(res: ServerResponse, writeHeadArgs: unknown[] | undefined, cookies: string[]): void {
-  const headersArg = writeHeadArgs?.find((arg, i) => i > 0 && typeof arg === 'object' && arg !== null);
-  if (Array.isArray(headersArg)) {
-    mergeIntoRawHeaders(headersArg as unknown[], cookies);
-    return;
-  }
-  if (headersArg) {
-    const headers = headersArg as OutgoingHttpHeaders;
-    const key = Object.keys(headers).find((name) => name.toLowerCase() === 'set-cookie');
-    if (key) {
-      const existing = headers[key];
-      headers[key] = [...(Array.isArray(existing) ? existing : [String(existing)]), ...cookies];
-      return;
-    }
-  }
-  const existing = res.getHeader('Set-Cookie');
-  const previous = existing === undefined ? [] : Array.isArray(existing) ? existing : [String(existing)];
-  res.setHeader('Set-Cookie', [...previous, ...cookies]);
-}
-
-/**
- * Raw header arrays (`[k, v, k, v]` or `[[k, v]]`) are applied with setHeader by some Node versions, so
- * the last Set-Cookie would win: gather every Set-Cookie value into one entry that holds them all.
- */
-function mergeIntoRawHeaders(headers: unknown[], cookies: string[]): void {
-  const nested = headers.length > 0 && Array.isArray(headers[0]);
-  const values: string[] = [];
-  const kept: unknown[] = [];
-  const pairs = nested ? (headers as [unknown, unknown][]) : chunk(headers);
-  for (const [name, value] of pairs) {
-    if (String(name).toLowerCase() === 'set-cookie')
-      values.push(...(Array.isArray(value) ? value : [value]).map(String));
-    else kept.push(nested ? [name, value] : [name, value]);
-  }
-  const all = [...values, ...cookies];
-  headers.length = 0;
-  for (const pair of kept as [unknown, unknown][]) {
-    if (nested) headers.push(pair);
-    else headers.push(pair[0], pair[1]);
-  }
-  if (nested) headers.push(['Set-Cookie', all]);
-  else headers.push('Set-Cookie', all);
-}
-
-/** Whether the response already carries a Set-Cookie for `name` (set with setHeader or in writeHead's headers). */
-function setsCookie(res: ServerResponse, writeHeadArgs: unknown[] | undefined, name: string): boolean {
-  const values: unknown[] = [];
-  const add = (value: unknown): void => {
-    values.push(...(Array.isArray(value) ? value : [value]));
-  };
-  add(res.getHeader('Set-Cookie'));
-  const headersArg = writeHeadArgs?.find((arg, i) => i > 0 && typeof arg === 'object' && arg !== null);
-  if (Array.isArray(headersArg)) {
-    const nested = headersArg.length > 0 && Array.isArray(headersArg[0]);
-    for (const [key, value] of nested ? (headersArg as [unknown, unknown][]) : chunk(headersArg))
-      if (String(key).toLowerCase() === 'set-cookie') add(value);
-  } else if (headersArg) {
-    for (const [key, value] of Object.entries(headersArg as OutgoingHttpHeaders))
-      if (key.toLowerCase() === 'set-cookie') add(value);
-  }
-  return values.some((value) => typeof value === 'string' && value.startsWith(`${name}=`));
-}
-
-function chunk(flat: unknown[]): [unknown, unknown][] {
-  const pairs: [unknown, unknown][] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([flat[i], flat[i + 1]]);
-  return pairs;
 }
 
 export type { Session };

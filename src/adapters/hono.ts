@@ -1,9 +1,4 @@
-import {
-  type IncomingMessage,
-  type OutgoingHttpHeader,
-  type OutgoingHttpHeaders,
-  STATUS_CODES,
-} from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -11,6 +6,12 @@ import { SessionError } from '../core/errors.js';
 import type { TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
 import { SessionManager } from '../engine/manager.js';
+import {
+  addNoStore,
+  addSessionCookies,
+  type HeaderedResponse,
+  ownHeaderArgument,
+} from '../engine/node-headers.js';
 import type { SessionOptions } from '../engine/options.js';
 import { commitSession, FetchCarrier, type FetchHost, openSession } from './shared.js';
 
@@ -111,9 +112,8 @@ function setCookies(c: Context, cookies: string[], noStore: boolean): void {
 type NodeBindings = { incoming?: IncomingMessage; outgoing?: NodeResponse };
 
 /** The Node response (`http` or `http2` compatibility API) as `sendWithHeaders` uses it. */
-interface NodeResponse {
+interface NodeResponse extends HeaderedResponse {
   readonly headersSent: boolean;
-  getHeader(name: string): OutgoingHttpHeader | undefined;
   writeHead(statusCode: number, ...rest: unknown[]): unknown;
 }
 
@@ -122,61 +122,22 @@ interface NodeResponse {
  * for the handler's response. Reading `c.res.headers` there would turn the handler's lightweight
  * response (a plain header record) into a WHATWG `Headers`, which the server then converts back into a
  * record for `writeHead`. Every response the server sends goes through `writeHead`, with the
- * application's headers as a record (or none): the session's Set-Cookie values join the application's,
- * or those already set on the Node response when the record has none, as `writeHead` itself would let
- * them through.
+ * application's headers as a record (or none); a copy of them takes the session's headers, as the
+ * Express adapter's held `writeHead` does.
  */
 function sendWithHeaders(outgoing: NodeResponse, cookies: string[], noStore: boolean): void {
   const writeHead = outgoing.writeHead;
   let added = false;
-  outgoing.writeHead = (statusCode: number, ...rest: unknown[]) => {
-    if (added) return writeHead.call(outgoing, statusCode, ...rest);
-    added = true;
-    const at = typeof rest[0] === 'string' ? 1 : 0;
-    rest[at] = withSessionHeaders(outgoing, rest[at], cookies, noStore);
-    return writeHead.call(outgoing, statusCode, ...rest);
-  };
-}
-
-/** A copy of `writeHead`'s headers (a record, `[name, value]` pairs, a flat list, or none) with the session's added. */
-function withSessionHeaders(
-  outgoing: NodeResponse,
-  given: unknown,
-  cookies: string[],
-  noStore: boolean,
-): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = {};
-  let theirs: OutgoingHttpHeader | undefined;
-  const add = (name: string, value: OutgoingHttpHeader | undefined) => {
-    if (value === undefined) return;
-    const lower = name.toLowerCase();
-    if (lower === 'set-cookie') theirs = theirs === undefined ? value : [...asList(theirs), ...asList(value)];
-    else if (!(noStore && lower === 'cache-control')) {
-      // A name listed twice keeps both values, as writeHead sends a list's repeats.
-      const before = headers[name];
-      headers[name] = before === undefined ? value : [...asList(before), ...asList(value)];
+  outgoing.writeHead = (...args: [number, ...unknown[]]) => {
+    if (!added) {
+      added = true;
+      ownHeaderArgument(args);
+      addSessionCookies(outgoing, args, cookies);
+      // A shared cache must never hand one user's Set-Cookie to another (C20).
+      if (noStore) addNoStore(outgoing, args);
     }
+    return writeHead.apply(outgoing, args);
   };
-  if (Array.isArray(given)) {
-    const pairs = given.length > 0 && Array.isArray(given[0]);
-    for (let i = 0; i < given.length; i += pairs ? 1 : 2) {
-      const [name, value] = (pairs ? given[i] : [given[i], given[i + 1]]) as [unknown, OutgoingHttpHeader];
-      if (typeof name === 'string' && name !== '') add(name, value);
-    }
-  } else if (given !== null && typeof given === 'object') {
-    const record = given as OutgoingHttpHeaders;
-    for (const name in record) add(name, record[name]);
-  }
-  // With no Set-Cookie in the record, writeHead keeps one set on the response before it.
-  theirs ??= outgoing.getHeader('set-cookie');
-  headers['set-cookie'] = theirs === undefined ? cookies : [...asList(theirs), ...cookies];
-  // A shared cache must never hand one user's Set-Cookie to another (C20).
-  if (noStore) headers['cache-control'] = 'no-store';
-  return headers;
-}
-
-function asList(value: OutgoingHttpHeader): string[] {
-  return Array.isArray(value) ? value : [String(value)];
 }
 
 function firstOf(value: string | string[] | undefined): string | undefined {

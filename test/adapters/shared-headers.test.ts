@@ -70,3 +70,74 @@ describe('a writeHead header argument the application shares across responses', 
     );
   }
 });
+
+type HeaderForm = 'a flat list' | 'a list of pairs' | 'a record' | 'no header argument';
+const FORMS: HeaderForm[] = ['a flat list', 'a list of pairs', 'a record', 'no header argument'];
+
+function headerArgument(form: HeaderForm): unknown {
+  if (form === 'a flat list') return ['Content-Type', 'text/plain', 'X-App', '1'];
+  if (form === 'a list of pairs')
+    return [
+      ['Content-Type', 'text/plain'],
+      ['X-App', '1'],
+    ];
+  if (form === 'a record') return { 'Content-Type': 'text/plain', 'X-App': '1' };
+  return undefined;
+}
+
+/**
+ * An application that sets a cookie of its own on the response with `setHeader`, then answers with
+ * `writeHead` given its headers in one form. (Node alone takes a list of pairs only on a response with
+ * no header set yet; express-session, and sessionkit when it adds a header, make it work after one.)
+ */
+function ownCookieApp(middleware: RequestHandler, form: HeaderForm) {
+  const application = express();
+  application.use(middleware);
+  application.get('/', (req, res) => {
+    (req.session as unknown as Record<string, unknown>).visited = true;
+    res.setHeader('Set-Cookie', 'csrf=abc');
+    const headers = headerArgument(form);
+    if (headers === undefined) res.writeHead(200);
+    else res.writeHead(200, headers as Record<string, string>);
+    res.end('ok');
+  });
+  return application;
+}
+
+describe("the application's own headers beside writeHead's header argument", () => {
+  for (const form of FORMS) {
+    const own = ['csrf=abc'];
+    it.each([
+      ['the MemoryStore', () => new MemoryStore()],
+      ['a store that answers later', () => new SlowMemoryStore(10)],
+    ])(
+      `${form}: the app's Set-Cookie and headers stay, beside the session cookie, on %s`,
+      async (_l, store) => {
+        const options = { secret, resave: false, saveUninitialized: false };
+        const theirs = await request(
+          ownCookieApp(expressSession(options) as unknown as RequestHandler, form),
+        ).get('/');
+        expect(theirs.status).toBe(200);
+        expect(setCookies(theirs).map((cookie) => cookie.split('=')[0])).toEqual([
+          ...own.map(() => 'csrf'),
+          'connect.sid',
+        ]);
+
+        for (const preset of [undefined, 'owasp'] as const) {
+          const middleware = session({ ...options, store: store(), preset, cookie: { secure: false } });
+          const response = await request(ownCookieApp(middleware as unknown as RequestHandler, form)).get(
+            '/',
+          );
+          expect(response.status).toBe(200);
+          expect(response.text).toBe('ok');
+          expect(response.headers['x-app']).toBe(form === 'no header argument' ? undefined : '1');
+          const cookies = setCookies(response);
+          expect(cookies.slice(0, own.length)).toEqual(own);
+          expect(cookies.slice(own.length)).toHaveLength(1);
+          expect(cookies[own.length]).toMatch(preset === 'owasp' ? /^__Host-sid=s%3A/ : /^connect\.sid=s%3A/);
+          if (preset === 'owasp') expect(response.headers['cache-control']).toBe('no-store');
+        }
+      },
+    );
+  }
+});
