@@ -67,7 +67,9 @@ function named(name: unknown, lower: string): boolean {
   return String(name).toLowerCase() === lower;
 }
 
+/** A header's values; an absent one (`undefined`, which Node would refuse) has none, not "undefined". */
 function asList(value: unknown): string[] {
+  if (value === undefined) return [];
   return Array.isArray(value) ? value.map(String) : [String(value)];
 }
 

@@ -141,3 +141,25 @@ describe("the application's own headers beside writeHead's header argument", () 
     );
   }
 });
+
+describe('a Set-Cookie entry without a value in writeHead’s header argument', () => {
+  it.each([
+    ['a record', { 'Content-Type': 'text/plain', 'Set-Cookie': undefined }],
+    ['a flat list', ['Content-Type', 'text/plain', 'Set-Cookie', undefined]],
+  ])('%s: the session cookie goes out alone, never a cookie named "undefined"', async (_form, headers) => {
+    const application = express();
+    application.use(
+      session({ secret, resave: false, saveUninitialized: false, store: new SlowMemoryStore(5) }) as never,
+    );
+    application.get('/', (req, res) => {
+      (req.session as unknown as Record<string, unknown>).visited = true;
+      res.writeHead(200, headers as Record<string, string>);
+      res.end('ok');
+    });
+    const response = await request(application).get('/');
+    expect(response.status).toBe(200);
+    const cookies = setCookies(response);
+    expect(cookies).toHaveLength(1);
+    expect(cookies[0]).toMatch(/^connect\.sid=s%3A/);
+  });
+});
