@@ -98,7 +98,7 @@ function ownCookieApp(middleware: RequestHandler, form: HeaderForm) {
     res.setHeader('Set-Cookie', 'csrf=abc');
     const headers = headerArgument(form);
     if (headers === undefined) res.writeHead(200);
-    else res.writeHead(200, headers as Record<string, string>);
+    else res.writeHead(200, headers as unknown as Record<string, string>);
     res.end('ok');
   });
   return application;
@@ -153,7 +153,7 @@ describe('a Set-Cookie entry without a value in writeHead’s header argument', 
     );
     application.get('/', (req, res) => {
       (req.session as unknown as Record<string, unknown>).visited = true;
-      res.writeHead(200, headers as Record<string, string>);
+      res.writeHead(200, headers as unknown as Record<string, string>);
       res.end('ok');
     });
     const response = await request(application).get('/');
