@@ -109,8 +109,7 @@ export function addSessionCookies(
 }
 
 function responseCookies(res: HeaderedResponse): string[] {
-  const existing = res.getHeader('Set-Cookie');
-  return existing === undefined ? [] : asList(existing);
+  return asList(res.getHeader('Set-Cookie'));
 }
 
 /**
