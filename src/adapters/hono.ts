@@ -39,8 +39,9 @@ export type HonoSessionMiddleware<Data = SessionData> = MiddlewareHandler<Sessio
  * Hono middleware (Node, through @hono/node-server): `app.use(session(options))`, then
  * `c.get('session')`. The session is stored after `await next()` and its Set-Cookie appended to the
  * response. Hono has no proxy setting of its own: behind a TLS-terminating proxy, set `proxy: true` so
- * `X-Forwarded-Proto` is trusted. A store failure becomes an `HTTPException` with the error's status
- * (503 when the store is down) and the SessionError as its `cause`.
+ * `X-Forwarded-Proto` is trusted. A store failure while loading or saving becomes an `HTTPException`
+ * with the error's status (503 when the store is down) and the SessionError as its `cause`; one that a
+ * session method threw in the handler turns the 500 of Hono's error handling into that status.
  */
 export function session<Data = SessionData>(options: HonoSessionOptions): HonoSessionMiddleware<Data> {
   const manager = new SessionManager<HonoCarrier>(options);
@@ -69,6 +70,10 @@ export function session<Data = SessionData>(options: HonoSessionOptions): HonoSe
       throw asHttpError(error);
     }
     await next();
+    // A session method that failed in the handler (a destroy() on a store that is down) reached Hono's
+    // error handling, which answers what it does not know with 500: the answer keeps its body and
+    // headers but takes the error's status, as a load or save failure gets.
+    if (c.error instanceof SessionError && c.res.status === 500) c.res = withStatus(c.res, c.error.status);
     let cookies: string[];
     try {
       // Awaited only when a store call is pending: most requests commit at once.
@@ -149,6 +154,10 @@ const HONO: FetchHost<Context> = {
   secure: (c) => c.req.url.startsWith('https:'),
   publish: (c, session) => c.set('session', session as TypedSession),
 };
+
+function withStatus(response: Response, status: number): Response {
+  return new Response(response.body, { status, headers: response.headers });
+}
 
 /** Hono answers an unknown error with 500: ours become HTTPExceptions carrying their status. */
 function asHttpError(error: unknown): unknown {

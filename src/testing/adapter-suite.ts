@@ -105,20 +105,31 @@ function refused(): Error {
   return Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
 }
 
-/** A MemoryStore that can be taken down (every call then fails as a refused connection) or slowed. */
+/** A call that never settles: a store behind a black-holed link (a peer gone without a reset). */
+function never<T>(): Promise<T> {
+  return new Promise<T>(() => undefined);
+}
+
+/**
+ * A MemoryStore that can be taken down (every call then fails as a refused connection), black-holed
+ * (every call then never settles) or slowed.
+ */
 class SuiteStore extends MemoryStore {
   down = false;
+  hangs = false;
   /** Delay of each write, in ms; 0 for none. */
   slowWrites = 0;
   /** Writes that finished, counted when the store holds them. */
   writesDone = 0;
 
   private async gate(): Promise<void> {
+    if (this.hangs) await never();
     if (this.down) throw refused();
     if (this.slowWrites > 0) await new Promise((resolve) => setTimeout(resolve, this.slowWrites));
   }
 
   override async get(id: string): Promise<SessionRecord | null> {
+    if (this.hangs) return never();
     if (this.down) throw refused();
     return super.get(id);
   }
@@ -143,6 +154,7 @@ class SuiteStore extends MemoryStore {
   }
 
   override async destroy(id: string): Promise<void> {
+    if (this.hangs) return never();
     if (this.down) throw refused();
     return super.destroy(id);
   }
@@ -200,6 +212,11 @@ function routes(store: MemoryStore, fixture: () => Fixture['slow']): Record<stri
       entered.fire();
       await release.promise;
       values(session()).late = 'written';
+      return view(session());
+    },
+    '/hang-then-write': ({ session }) => {
+      faulty(store).hangs = true;
+      values(session()).after = 'hang';
       return view(session());
     },
     '/down-then-write': ({ session }) => {
@@ -387,6 +404,65 @@ function behaviours(harness: AdapterHarness, faults: boolean): void {
       expect(response.body).not.toContain('down');
       expect(response.setCookie).toEqual([]);
     }),
+  );
+
+  // A black-holed store is bounded by `storeTimeout`; the bound below is that timeout many times over,
+  // so only a request that waits for the store itself (no timer) can miss it.
+  const HANG_TIMEOUT = 150;
+  const HANG_BOUND = 3_000;
+
+  it.runIf(faults)('answers 503 within storeTimeout when the store hangs while loading', () =>
+    withFixture(
+      async ({ app, store }) => {
+        const cookie = pairOf(await app.request('/write?a=1'));
+        faulty(store).hangs = true;
+        const started = Date.now();
+        const response = await app.request('/read', { cookie });
+        expect(Date.now() - started).toBeLessThan(HANG_BOUND);
+        expect(response.status).toBe(503);
+        expect(response.body).not.toContain(idOf(cookie));
+        expect(response.setCookie).toEqual([]);
+        // The link comes back: the session was neither lost nor left locked.
+        faulty(store).hangs = false;
+        expect(parsed(await app.request('/read', { cookie })).data).toEqual({ a: '1' });
+      },
+      { storeTimeout: HANG_TIMEOUT },
+    ),
+  );
+
+  it.runIf(faults)('answers 503 within storeTimeout when the store hangs while saving', () =>
+    withFixture(
+      async ({ app, store }) => {
+        const cookie = pairOf(await app.request('/write?a=1'));
+        const started = Date.now();
+        const response = await app.request('/hang-then-write', { cookie });
+        expect(Date.now() - started).toBeLessThan(HANG_BOUND);
+        expect(response.status).toBe(503);
+        expect(response.body).not.toContain('hang');
+        expect(response.setCookie).toEqual([]);
+        faulty(store).hangs = false;
+        expect(parsed(await app.request('/read', { cookie })).data).toEqual({ a: '1' });
+      },
+      { storeTimeout: HANG_TIMEOUT },
+    ),
+  );
+
+  it.runIf(faults)('answers 503 within storeTimeout when the store hangs on destroy', () =>
+    withFixture(
+      async ({ app, store }) => {
+        const cookie = pairOf(await app.request('/write?a=1'));
+        // Loading answers; only the destroy goes into the black hole.
+        const destroy = store.destroy.bind(store);
+        store.destroy = () => never();
+        const started = Date.now();
+        const response = await app.request('/destroy', { cookie });
+        expect(Date.now() - started).toBeLessThan(HANG_BOUND);
+        expect(response.status).toBe(503);
+        expect(response.body).not.toContain('destroyed');
+        store.destroy = destroy;
+      },
+      { storeTimeout: HANG_TIMEOUT },
+    ),
   );
 
   it.runIf(faults)(

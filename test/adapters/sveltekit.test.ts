@@ -1,6 +1,7 @@
-import { type Handle, isHttpError, type RequestEvent } from '@sveltejs/kit';
+import { error, type Handle, isHttpError, type RequestEvent } from '@sveltejs/kit';
 import { describe, expect, it } from 'vitest';
 import { sessionHandle } from '../../src/adapters/sveltekit.js';
+import { SessionError } from '../../src/core/errors.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { type AdapterHarness, runAdapterSuite, type SuiteResponse } from '../../src/testing/index.js';
 
@@ -34,7 +35,14 @@ const harness: AdapterHarness = {
         const response = await serve(handle, request, async (event) => {
           const route = routes[event.url.pathname];
           if (!route) return new Response('not found', { status: 404 });
-          return Response.json(await route({ session: () => event.locals.session, url: event.url.href }));
+          try {
+            return Response.json(await route({ session: () => event.locals.session, url: event.url.href }));
+          } catch (failure) {
+            // What an application's endpoint does with a store outage: SvelteKit answers an error thrown
+            // inside `resolve` with 500 and never shows it to the hook.
+            if (failure instanceof SessionError) error(failure.status, 'Service Unavailable');
+            throw failure;
+          }
         });
         return {
           status: response.status,
