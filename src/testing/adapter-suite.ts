@@ -112,18 +112,20 @@ function never<T>(): Promise<T> {
 
 /**
  * A MemoryStore that can be taken down (every call then fails as a refused connection), black-holed
- * (every call then never settles) or slowed.
+ * (every call, or every write, then never settles) or slowed.
  */
 class SuiteStore extends MemoryStore {
   down = false;
   hangs = false;
+  /** Reads answer; every write and destroy never settles. */
+  hangsWrites = false;
   /** Delay of each write, in ms; 0 for none. */
   slowWrites = 0;
   /** Writes that finished, counted when the store holds them. */
   writesDone = 0;
 
   private async gate(): Promise<void> {
-    if (this.hangs) await never();
+    if (this.hangs || this.hangsWrites) await never();
     if (this.down) throw refused();
     if (this.slowWrites > 0) await new Promise((resolve) => setTimeout(resolve, this.slowWrites));
   }
@@ -154,7 +156,7 @@ class SuiteStore extends MemoryStore {
   }
 
   override async destroy(id: string): Promise<void> {
-    if (this.hangs) return never();
+    if (this.hangs || this.hangsWrites) return never();
     if (this.down) throw refused();
     return super.destroy(id);
   }
@@ -451,18 +453,38 @@ function behaviours(harness: AdapterHarness, faults: boolean): void {
     withFixture(
       async ({ app, store }) => {
         const cookie = pairOf(await app.request('/write?a=1'));
-        // Loading answers; only the destroy goes into the black hole.
-        const destroy = store.destroy.bind(store);
-        store.destroy = () => never();
+        // Loading answers; the destroy goes into the black hole.
+        faulty(store).hangsWrites = true;
         const started = Date.now();
         const response = await app.request('/destroy', { cookie });
         expect(Date.now() - started).toBeLessThan(HANG_BOUND);
         expect(response.status).toBe(503);
         expect(response.body).not.toContain('destroyed');
-        store.destroy = destroy;
       },
       { storeTimeout: HANG_TIMEOUT },
     ),
+  );
+
+  it.runIf(faults)(
+    'answers 503 within storeTimeout when the store hangs during login, leaving no user bound',
+    () =>
+      withFixture(
+        async ({ app, store }) => {
+          const cookie = pairOf(await app.request('/write?a=1'));
+          faulty(store).hangsWrites = true;
+          const started = Date.now();
+          const response = await app.request('/login?user=u1', { cookie });
+          expect(Date.now() - started).toBeLessThan(HANG_BOUND);
+          expect(response.status).toBe(503);
+          expect(response.body).not.toContain('u1');
+          expect(response.setCookie.filter((header) => header.startsWith(`${NAME}=`))).toEqual([]);
+          // The link comes back: the old session is as it was, and nobody is logged in on it.
+          faulty(store).hangsWrites = false;
+          const after = parsed(await app.request('/read', { cookie }));
+          expect(after).toMatchObject({ id: idOf(cookie), user: null, data: { a: '1' } });
+        },
+        { storeTimeout: HANG_TIMEOUT },
+      ),
   );
 
   it.runIf(faults)(
@@ -513,6 +535,29 @@ function behaviours(harness: AdapterHarness, faults: boolean): void {
       expect((await store.get(idOf(cookie)))?.data).toEqual({ a: '1', b: '2' });
     }),
   );
+
+  it('gives a forged, tampered, malformed or oversized cookie a fresh session, never an error', () =>
+    withFixture(async ({ app }) => {
+      const cookie = pairOf(await app.request('/write?a=1'));
+      const id = idOf(cookie);
+      const value = cookie.slice(NAME.length + 1);
+      // The last MAC character changed (to another base64 character, so the format still holds).
+      const tampered = `${NAME}=${value.slice(0, -1)}${value.endsWith('A') ? 'B' : 'A'}`;
+      const unsigned = `${NAME}=${encodeURIComponent(id)}`;
+      const forged = `${NAME}=${encodeURIComponent(`s:${id}.${'A'.repeat(43)}`)}`;
+      const malformed = `${NAME}=%E0%A4%A`;
+      const oversized = `${NAME}=s%3A${'x'.repeat(4_000)}.${'A'.repeat(43)}`;
+      for (const bad of [tampered, unsigned, forged, malformed, oversized]) {
+        const response = await app.request('/read', { cookie: bad });
+        const body = parsed(response);
+        expect(body.id, bad.slice(0, 80)).not.toBe(id);
+        expect(body.data).toEqual({});
+        expect(response.setCookie).toEqual([]);
+      }
+      // A tossed cookie beside the real one does not hide it, whichever comes first.
+      for (const header of [`${forged}; ${cookie}`, `${cookie}; ${forged}`])
+        expect(parsed(await app.request('/read', { cookie: header })).data).toEqual({ a: '1' });
+    }));
 
   it('sends a Secure cookie behind a trusted proxy, and none over plain HTTP', () =>
     withFixture(
