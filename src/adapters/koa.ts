@@ -32,7 +32,8 @@ type Carrier = Context & SessionRequestLike & SessionCarrier;
 /**
  * Koa 2/3 middleware: `app.use(session(options))` gives `ctx.session`. The session is stored after
  * `await next()`, before Koa writes the response. `secure: 'auto'` follows `ctx.secure`, which trusts
- * `X-Forwarded-Proto` when `app.proxy` is set. A request whose downstream throws stores nothing.
+ * `X-Forwarded-Proto` when `app.proxy` is set. A request whose downstream throws stores nothing; one
+ * answered by hand (`ctx.respond = false`) stores changes to a session the browser holds, never a new one.
  */
 export function session<Data = SessionData>(options: KoaSessionOptions): KoaSessionMiddleware<Data> {
   const manager = new SessionManager<Carrier>(options as SessionOptions<Carrier>);
@@ -50,6 +51,13 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
     const loading = openSession(manager, carrier);
     if (loading !== undefined) await loading;
     await next();
+    if (ctx.res.headersSent) {
+      // The application answered by hand (`ctx.respond = false`): no cookie can join that response. What
+      // it changed in a session the browser holds is stored; a new session is not (warned once).
+      const late = manager.commitLate(carrier);
+      if (late !== undefined) await late;
+      return;
+    }
     // Awaited only when a store call is pending: most requests commit at once.
     const committed = commitSession(manager, carrier);
     const cookies = Array.isArray(committed) ? committed : await committed;
