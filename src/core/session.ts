@@ -1,4 +1,5 @@
 import type { Cookie, CookieShape } from './cookie.js';
+import { SessionError } from './errors.js';
 import type { SessionData, SessionRecord } from './types.js';
 
 /** Per-session bookkeeping the manager uses to compute what changed. */
@@ -53,6 +54,25 @@ type Done = (err?: Error | null) => void;
 export interface RegenerateOptions {
   /** Keep the data (and the bound user) under the new ID. Default `false`, as express-session. */
   keep?: boolean;
+}
+
+/**
+ * A user ID as the store keeps it, or `null` for a value that names no user. Turning any value into text
+ * would bind `undefined` (a misspelt property), `null`, `NaN` or an object to one shared user named
+ * "undefined", "null", "NaN" or "[object Object]", whom every such login would then share.
+ */
+function userIdText(userId: unknown): string | null {
+  if (typeof userId === 'string') return userId === '' ? null : userId;
+  if (typeof userId === 'number') return Number.isFinite(userId) ? String(userId) : null;
+  if (typeof userId === 'bigint') return String(userId);
+  return null;
+}
+
+/** What a refused value was, without repeating it (an object's contents may be private). */
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === '') return 'an empty string';
+  return typeof value === 'number' ? String(value) : typeof value === 'object' ? 'an object' : typeof value;
 }
 
 /** Runs `work`; with a callback reports through it, otherwise returns the promise. */
@@ -158,11 +178,25 @@ export class Session {
     return this;
   }
 
-  /** Binds a user: a new ID (session-fixation defence), data kept, the old record destroyed first. */
-  login(userId: string | number): Promise<void>;
-  login(userId: string | number, done: Done): void;
-  login(userId: string | number, done?: Done): Promise<void> | undefined {
-    return settle(this.#controller.login(this, String(userId)), done);
+  /**
+   * Binds a user: a new ID (session-fixation defence), data kept, the old record destroyed first. The ID
+   * is a non-empty string, a finite number or a bigint (kept as its decimal text); anything else rejects
+   * with `ERR_INVALID_USER` and leaves the session as it was.
+   */
+  login(userId: string | number | bigint): Promise<void>;
+  login(userId: string | number | bigint, done: Done): void;
+  login(userId: string | number | bigint, done?: Done): Promise<void> | undefined {
+    const text = userIdText(userId);
+    const work =
+      text === null
+        ? Promise.reject(
+            new SessionError(
+              'ERR_INVALID_USER',
+              `sessionkit: login() needs a user ID (a non-empty string, a finite number or a bigint), not ${describe(userId)}`,
+            ),
+          )
+        : this.#controller.login(this, text);
+    return settle(work, done);
   }
 
   /** Ends the authenticated session: the record is destroyed and a fresh anonymous session takes its place. */

@@ -206,6 +206,55 @@ describe('IDs and users', () => {
     await request(app).get('/whoami').set('Cookie', authed).expect(200, 'null');
   });
 
+  it('login() refuses a value that names no user, leaving the session anonymous and as it was', async () => {
+    // A misspelt property (`user._id` for `user.id`) gives undefined: made text, every such login would
+    // bind the same user "undefined", and each would see the others' sessions as its own.
+    const refused: Record<string, unknown> = {
+      undefined: undefined,
+      null: null,
+      empty: '',
+      nan: Number.NaN,
+      infinity: Number.POSITIVE_INFINITY,
+      object: { id: 'u1' },
+      array: ['u1'],
+      boolean: true,
+      symbol: Symbol('u1'),
+    };
+    const { app, store } = appWith({}, (a) => {
+      a.get('/login/:kind', (req, res) => {
+        const value = refused[req.params.kind];
+        (req.session.login as (userId: unknown, done: (err?: Error | null) => void) => void)(
+          value,
+          (error) => {
+            res.json({
+              code: (error as { code?: string } | null | undefined)?.code ?? null,
+              user: req.session.currentUserId(),
+            });
+          },
+        );
+      });
+      a.get('/login-as/:id', async (req, res) => {
+        const id = req.params.id;
+        await req.session.login(id === 'big' ? 12345678901234567890n : Number(id));
+        res.json({ user: req.session.currentUserId() });
+      });
+    });
+    const anon = await request(app).get('/set/cart/1');
+    for (const kind of Object.keys(refused)) {
+      const res = await request(app).get(`/login/${kind}`).set('Cookie', cookieOf(anon)).expect(200);
+      expect(res.body, kind).toEqual({ code: 'ERR_INVALID_USER', user: null });
+      expect(setCookies(res), kind).toEqual([]);
+    }
+    expect(await store.get(idOf(cookieOf(anon)))).toMatchObject({ userId: null, data: { cart: '1' } });
+    for (const name of ['undefined', 'null', 'NaN', 'Infinity', '[object Object]', 'u1', 'true'])
+      expect(await store.listByUser(name), name).toEqual([]);
+    // Numbers and bigints are user IDs: kept as their decimal text.
+    const numeric = await request(app).get('/login-as/42').set('Cookie', cookieOf(anon)).expect(200);
+    expect(numeric.body).toEqual({ user: '42' });
+    const big = await request(app).get('/login-as/big').expect(200);
+    expect(big.body).toEqual({ user: '12345678901234567890' });
+  });
+
   it('uses genid for new IDs', async () => {
     let n = 0;
     const { app } = appWith({ genid: () => `custom-id-${++n}` });
