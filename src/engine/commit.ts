@@ -5,7 +5,7 @@
  */
 import { AUTH_TIME_KEY, RENEWED_AT_KEY, RENEWED_KEY } from '../core/auth-time.js';
 import { type Changes, dataOf, diff, hasData, recordWritten, takeSnapshot } from '../core/changes.js';
-import { cookieShape, hasShape } from '../core/cookie.js';
+import { Cookie, cookieShape, hasShape } from '../core/cookie.js';
 import { updateReason } from '../core/debug.js';
 import { NotSupportedError, SessionError, SessionTooLargeError } from '../core/errors.js';
 import { renewedId } from '../core/renewal.js';
@@ -13,7 +13,7 @@ import { stringifyJson } from '../core/serializer.js';
 import { Session, type SessionState } from '../core/session.js';
 import type { LimitOutcome, SessionDelta, SessionRecord, UserLimit } from '../core/types.js';
 import { contextFor, contextOf, type Engine, type EngineRequest, type RequestContext } from './context.js';
-import { clearingCookie, sessionCookie } from './cookie-policy.js';
+import { checkSendable, clearingCookie, sessionCookie } from './cookie-policy.js';
 import type { SessionRequestLike } from './options.js';
 import type { SessionStore } from './store-access.js';
 
@@ -42,7 +42,9 @@ export function commitSession<Req extends SessionRequestLike>(
     }
     return context.ended && context.presentedId ? [clearingCookie(engine, req, context)] : [];
   }
+  checkSessionCookie(session, 'before');
   session.cookie.resetMaxAge();
+  checkSessionCookie(session, 'after');
   const { renewAfter } = engine.options;
   if (renewAfter !== undefined) {
     const state = stateOf(session);
@@ -83,6 +85,29 @@ export function expectedCookies<Req extends SessionRequestLike>(
     state.cookieSnapshot === null ||
     !hasShape(session.cookie, state.cookieSnapshot);
   return cookiesAfter(engine, req, context, session, updating ? 'update' : 'touch', modified);
+}
+
+/**
+ * The application's changes to `req.session.cookie` that no response could carry, refused with a typed
+ * error before anything is stored: a cookie replaced by another value, or an expiry that is no date
+ * (`maxAge` NaN or Infinity, an `expires` out of range), which would otherwise fail deep in the write.
+ */
+function checkSessionCookie(session: Session, when: 'before' | 'after'): void {
+  const cookie: unknown = session.cookie;
+  if (when === 'before') {
+    if (!(cookie instanceof Cookie))
+      throw new SessionError(
+        'ERR_INVALID_COOKIE',
+        'sessionkit: req.session.cookie was replaced by a value that is not the session cookie; set its fields instead',
+      );
+    return;
+  }
+  const expires = (cookie as Cookie)._expires;
+  if (expires !== null && !(expires instanceof Date && Number.isFinite(expires.valueOf())))
+    throw new SessionError(
+      'ERR_INVALID_COOKIE',
+      'sessionkit: req.session.cookie has no valid expiry: maxAge must be a finite number of ms, expires a valid Date',
+    );
 }
 
 /** See SessionManager.commitLate. */
@@ -253,6 +278,7 @@ export function write<Req extends SessionRequestLike>(
     engine.trace?.write(state.id, 'create', force ? 'save() called' : 'new session');
     const data = dataOf(session);
     checkSize(engine, data);
+    checkSendable(options.name, session.cookie);
     context.quiet = !force && state.userId === null && !hasData(session);
     return createStored(engine, store, session, state, {
       data: state.authTime === null ? data : { ...data, [AUTH_TIME_KEY]: state.authTime },
@@ -270,6 +296,7 @@ export function write<Req extends SessionRequestLike>(
   // As express-session: resave writes a session the application did not save itself during the request.
   if ((resave && !state.saved) || force || changes.changed || cookieChanged || userChanged || authChanged) {
     context.quiet = !force && !changes.changed && !cookieChanged && !userChanged && !authChanged;
+    if (cookieChanged) checkSendable(options.name, session.cookie);
     // resave: express-session's whole-object write; otherwise only the keys this request changed.
     let delta: SessionDelta;
     if (resave) {

@@ -9,7 +9,7 @@ import {
   serializeClearingCookie,
   serializeSessionCookie,
 } from '../core/cookie.js';
-import { SecretRequiredError } from '../core/errors.js';
+import { SecretRequiredError, SessionError } from '../core/errors.js';
 import { Session } from '../core/session.js';
 import { type Secret, sign } from '../core/signature.js';
 import type { Engine, EngineRequest, RequestContext } from './context.js';
@@ -34,10 +34,31 @@ export function sessionCookie<Req extends SessionRequestLike>(
     return null;
   }
   const value = `s:${sign(Session.stateOf(session).id, context.secrets[0] as Secret)}`;
-  const header = serializeSessionCookie(engine.options.name, value, session.cookie, false);
+  const header = serializeOrRefuse(engine.options.name, value, session.cookie);
   if (header.length > MAX_COOKIE_BYTES)
     engine.warnOnce('the session cookie is over 4096 bytes; browsers will drop it');
   return header;
+}
+
+function serializeOrRefuse(name: string, value: string, cookie: Cookie): string {
+  try {
+    return serializeSessionCookie(name, value, cookie, false);
+  } catch (error) {
+    // An attribute the application set on req.session.cookie that no Set-Cookie can carry.
+    throw new SessionError(
+      'ERR_INVALID_COOKIE',
+      `sessionkit: the session cookie cannot be sent: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Refuses, before a write, a cookie whose attributes no Set-Cookie can carry: stored first, its session
+ * would answer 500 and, when new, be left in the store with no cookie to find it.
+ */
+export function checkSendable(name: string, cookie: Cookie): void {
+  serializeOrRefuse(name, 's:', cookie);
 }
 
 /** The Set-Cookie that makes the browser forget the session cookie (C15). */

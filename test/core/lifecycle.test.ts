@@ -255,6 +255,71 @@ describe('IDs and users', () => {
     expect(big.body).toEqual({ user: '12345678901234567890' });
   });
 
+  it('refuses a cookie the application broke with ERR_INVALID_COOKIE, storing nothing unsendable', async () => {
+    const breakers: Record<
+      string,
+      (cookie: Record<string, unknown>, session: Record<string, unknown>) => void
+    > = {
+      'maxAge NaN': (cookie) => {
+        cookie.maxAge = Number.NaN;
+      },
+      'maxAge Infinity': (cookie) => {
+        cookie.maxAge = Number.POSITIVE_INFINITY;
+      },
+      'maxAge past the last date': (cookie) => {
+        cookie.maxAge = 1e300;
+      },
+      'an invalid Date': (cookie) => {
+        cookie.expires = new Date('not a date');
+      },
+      'a string for expires': (cookie) => {
+        cookie.expires = 'tomorrow';
+      },
+      'the cookie replaced with null': (_cookie, session) => {
+        session.cookie = null;
+      },
+      'the cookie replaced with an object': (_cookie, session) => {
+        session.cookie = { maxAge: 1000 };
+      },
+      'a domain with a semicolon': (cookie) => {
+        cookie.domain = 'example.com; Secure';
+      },
+      'a path with a newline': (cookie) => {
+        cookie.path = '/\n';
+      },
+      'an unknown sameSite': (cookie) => {
+        cookie.sameSite = 'sometimes';
+      },
+    };
+    const { app, store } = appWith({}, (a) => {
+      a.get('/break/:kind', (req, res) => {
+        req.session.views = 2;
+        const breaker = breakers[req.params.kind] as (typeof breakers)[string];
+        breaker(
+          req.session.cookie as unknown as Record<string, unknown>,
+          req.session as unknown as Record<string, unknown>,
+        );
+        res.send('sent');
+      });
+    });
+    const existing = await request(app).get('/set/views/1');
+    for (const kind of Object.keys(breakers)) {
+      const fresh = await request(app)
+        .get(`/break/${encodeURIComponent(kind)}`)
+        .expect(500);
+      expect(fresh.body, kind).toMatchObject({ code: 'ERR_INVALID_COOKIE' });
+      expect(setCookies(fresh), kind).toEqual([]);
+      const loaded = await request(app)
+        .get(`/break/${encodeURIComponent(kind)}`)
+        .set('Cookie', cookieOf(existing))
+        .expect(500);
+      expect(loaded.body, kind).toMatchObject({ code: 'ERR_INVALID_COOKIE' });
+    }
+    // Refused before the write: the loaded session is as it was, and no new session was stored.
+    expect(await store.get(idOf(cookieOf(existing)))).toMatchObject({ data: { views: '1' } });
+    expect(await store.length()).toBe(1);
+  });
+
   it('uses genid for new IDs', async () => {
     let n = 0;
     const { app } = appWith({ genid: () => `custom-id-${++n}` });
