@@ -119,38 +119,6 @@ const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, 
     },
   );
 
-  // A hijacked reply (`reply.hijack()`) skips onSend: the application writes its own response, which no
-  // cookie can join any more. What it changed in a session the browser already holds is stored once that
-  // response has finished, as express-session stores at `end()`; a new session is not (warned once).
-  fastify.addHook(
-    'onResponse',
-    (request: FastifyRequest, _reply: FastifyReply, next: HookHandlerDoneFunction) => {
-      const marked = request as Marked;
-      if (marked[COMMITTED] || !(request as Carrier).session) {
-        next();
-        return;
-      }
-      marked[COMMITTED] = true;
-      let late: undefined | Promise<void>;
-      try {
-        late = manager.commitLate(request as Carrier);
-      } catch (error) {
-        late = Promise.reject(error);
-      }
-      if (late === undefined) {
-        next();
-        return;
-      }
-      // The response is gone: a failure can only be reported (the manager's `error` event).
-      late.then(
-        () => next(),
-        (error: unknown) => {
-          manager.report(error);
-          next();
-        },
-      );
-    },
-  );
   done();
 };
 
@@ -158,7 +126,7 @@ const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, 
  * The Fastify 4/5 plugin: `fastify.register(session, options)`. The session is loaded in `onRequest` and
  * stored in `onSend`, before the headers leave, so a redirect never reaches a server that lacks it.
  * Needs no @fastify/cookie. Registered at the root (it skips encapsulation), it serves every route.
- * A hijacked reply's changes to a session the browser holds are stored in `onResponse` instead.
+ * A reply taken over with `reply.hijack()` skips `onSend`: call `await request.session.save()` first.
  */
 export const session = fastifyPlugin(plugin, { fastify: '4.x || 5.x', name: 'sessionkit' });
 export default session;
