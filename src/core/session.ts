@@ -1,5 +1,5 @@
 import type { Cookie, CookieShape } from './cookie.js';
-import { SessionError } from './errors.js';
+import { InvalidArgumentError, SessionError } from './errors.js';
 import type { SessionData, SessionRecord } from './types.js';
 
 /** Per-session bookkeeping the manager uses to compute what changed. */
@@ -75,9 +75,18 @@ function describe(value: unknown): string {
   return typeof value === 'number' ? String(value) : typeof value === 'object' ? 'an object' : typeof value;
 }
 
+/**
+ * Refuses a callback that is not a function before any work starts: called with the outcome, it would
+ * throw where nothing catches it, an unhandled rejection that ends the process.
+ */
+function checkCallback(operation: string, done: unknown): void {
+  if (done != null && typeof done !== 'function')
+    throw new InvalidArgumentError(operation, 'callback', 'a function');
+}
+
 /** Runs `work`; with a callback reports through it, otherwise returns the promise. */
-function settle(work: Promise<void>, done: Done | undefined): Promise<void> | undefined {
-  if (!done) return work;
+function settle(work: Promise<void>, done: Done | null | undefined): Promise<void> | undefined {
+  if (done == null) return work;
   work.then(
     () => done(),
     (error: Error) => done(error),
@@ -140,6 +149,7 @@ export class Session {
   regenerate(options: RegenerateOptions, done: Done): void;
   regenerate(options?: RegenerateOptions | Done, done?: Done): Promise<void> | undefined {
     if (typeof options === 'function') return settle(this.#controller.regenerate(this, false), options);
+    checkCallback('regenerate', done);
     return settle(this.#controller.regenerate(this, options?.keep === true), done);
   }
 
@@ -147,6 +157,7 @@ export class Session {
   destroy(): Promise<void>;
   destroy(done: Done): void;
   destroy(done?: Done): Promise<void> | undefined {
+    checkCallback('destroy', done);
     return settle(this.#controller.destroy(this), done);
   }
 
@@ -154,6 +165,7 @@ export class Session {
   reload(): Promise<void>;
   reload(done: Done): void;
   reload(done?: Done): Promise<void> | undefined {
+    checkCallback('reload', done);
     return settle(this.#controller.reload(this), done);
   }
 
@@ -161,11 +173,13 @@ export class Session {
   save(): Promise<void>;
   save(done: Done): void;
   save(done?: Done): Promise<void> | undefined {
+    checkCallback('save', done);
     return settle(this.#controller.save(this), done);
   }
 
   /** Restarts the cookie's maxAge and makes this response extend the session in the store (express-session's touch). */
   touch(done?: Done): this {
+    checkCallback('touch', done);
     this.cookie.resetMaxAge();
     this.#state.touched = true;
     if (done) queueMicrotask(() => done());
@@ -186,6 +200,7 @@ export class Session {
   login(userId: string | number | bigint): Promise<void>;
   login(userId: string | number | bigint, done: Done): void;
   login(userId: string | number | bigint, done?: Done): Promise<void> | undefined {
+    checkCallback('login', done);
     const text = userIdText(userId);
     const work =
       text === null
@@ -203,6 +218,7 @@ export class Session {
   logout(): Promise<void>;
   logout(done: Done): void;
   logout(done?: Done): Promise<void> | undefined {
+    checkCallback('logout', done);
     return settle(this.#controller.logout(this), done);
   }
 

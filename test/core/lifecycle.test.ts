@@ -320,6 +320,38 @@ describe('IDs and users', () => {
     expect(await store.length()).toBe(1);
   });
 
+  it('a callback that is not a function throws ERR_INVALID_ARGUMENT at the call, before any work', async () => {
+    const operations = ['save', 'reload', 'destroy', 'logout', 'touch'] as const;
+    const { app, store } = appWith({}, (a) => {
+      a.get('/call/:op', (req, res) => {
+        const method = (req.session as unknown as Record<string, (done: unknown) => unknown>)[req.params.op];
+        try {
+          method?.call(req.session, 'not a function');
+          res.json({ threw: null });
+        } catch (error) {
+          res.json({ threw: (error as { code?: string }).code ?? String(error) });
+        }
+      });
+      a.get('/login-with/:kind', (req, res) => {
+        try {
+          (req.session.login as (userId: string, done: unknown) => void)('u1', { not: 'a function' });
+          res.json({ threw: null });
+        } catch (error) {
+          res.json({ threw: (error as { code?: string }).code ?? String(error) });
+        }
+      });
+    });
+    const first = await request(app).get('/set/a/1');
+    for (const op of operations) {
+      const res = await request(app).get(`/call/${op}`).set('Cookie', cookieOf(first)).expect(200);
+      expect(res.body, op).toEqual({ threw: 'ERR_INVALID_ARGUMENT' });
+    }
+    const login = await request(app).get('/login-with/object').set('Cookie', cookieOf(first)).expect(200);
+    expect(login.body).toEqual({ threw: 'ERR_INVALID_ARGUMENT' });
+    // Nothing started: the session is still there, anonymous, with its data.
+    expect(await store.get(idOf(cookieOf(first)))).toMatchObject({ userId: null, data: { a: '1' } });
+  });
+
   it('uses genid for new IDs', async () => {
     let n = 0;
     const { app } = appWith({ genid: () => `custom-id-${++n}` });
