@@ -8,11 +8,14 @@ import {
   type SessionData,
   type SessionStorage,
 } from 'react-router';
-import { CorruptSessionError } from '../core/errors.js';
+import { CorruptSessionError, SessionError } from '../core/errors.js';
 import { generateId, isWellFormedId } from '../core/id.js';
-import { DEFAULT_TTL_MS, validateRecord } from '../core/serializer.js';
+import { DEFAULT_TTL_MS, stringifyJson, validateRecord } from '../core/serializer.js';
 import type { SessionRecord } from '../core/types.js';
 import { type ExpressStoreLike, nativeStore, runBounded, type SessionStore } from '../engine/store-access.js';
+
+/** The last instant a JavaScript Date can hold. */
+const MAX_DATE = 8.64e15;
 
 export interface SessionkitStorageOptions {
   /** The session ID cookie: a React Router `Cookie`, or options for `createCookie` (`name` default `__session`). */
@@ -78,7 +81,7 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
   function remember(session: object, id: string, data: Record<string, unknown>): void {
     loaded.set(session, {
       id,
-      values: new Map(Object.entries(data).map(([key, value]) => [key, JSON.stringify(value)])),
+      values: new Map(Object.entries(data).map(([key, value]) => [key, stringifyJson(value)])),
     });
   }
 
@@ -96,7 +99,14 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
 
     async commitSession(session, serializeOptions) {
       const data = session.data as Record<string, unknown>;
+      // Checked before the store call: a value JSON cannot hold is a typed error, and nothing is written.
+      stringifyJson(data);
       const expiresAt = expiry(serializeOptions);
+      if (!Number.isFinite(expiresAt) || Math.abs(expiresAt) > MAX_DATE)
+        throw new SessionError(
+          'ERR_INVALID_COOKIE',
+          'sessionkit: the cookie has no valid expiry: maxAge must be a finite number of seconds, expires a valid Date',
+        );
       const now = Date.now();
       const known = loaded.get(session);
       let id: string;
@@ -111,12 +121,13 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
           userId: null,
         };
         const created = await call('create', () => store.create(id, record));
-        if (!created) throw new Error('sessionkit: a session with the generated ID exists');
+        if (!created)
+          throw new SessionError('ERR_SESSION_EXISTS', 'sessionkit: a session with the generated ID exists');
       } else {
         id = known.id;
         const set: Record<string, unknown> = {};
         for (const [key, value] of Object.entries(data))
-          if (known.values.get(key) !== JSON.stringify(value)) set[key] = value;
+          if (known.values.get(key) !== stringifyJson(value)) set[key] = value;
         const unset = [...known.values.keys()].filter((key) => !Object.hasOwn(data, key));
         const updated = await call('update', () =>
           store.update(id, {

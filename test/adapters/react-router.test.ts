@@ -34,6 +34,27 @@ describe('React Router session storage over a sessionkit store', () => {
     expect(again.id).not.toBe('');
   });
 
+  it('refuses data JSON cannot hold, or an expiry that is no date, with a typed error and stores nothing', async () => {
+    const { store, storage } = setup();
+    const bigint = await storage.getSession(null);
+    (bigint as unknown as { set(key: string, value: unknown): void }).set('a', 10n);
+    await expect(storage.commitSession(bigint)).rejects.toMatchObject({ code: 'ERR_SESSION_DATA' });
+    const header = pair(await storage.commitSession(await storage.getSession(null)));
+    const loaded = await storage.getSession(header);
+    (loaded as unknown as { set(key: string, value: unknown): void }).set('a', 10n);
+    await expect(storage.commitSession(loaded)).rejects.toMatchObject({ code: 'ERR_SESSION_DATA' });
+    for (const maxAge of [Number.NaN, Number.POSITIVE_INFINITY, 1e300]) {
+      const session = await storage.getSession(null);
+      session.set('user', 'ada');
+      await expect(storage.commitSession(session, { maxAge })).rejects.toMatchObject({
+        code: 'ERR_INVALID_COOKIE',
+      });
+    }
+    // Only the one good, empty session was stored.
+    expect(await store.length()).toBe(1);
+    expect(await storedData(store, storage, header)).toEqual({});
+  });
+
   it('keeps both of two overlapping changes to different keys (createSessionStorage loses one)', async () => {
     const { store, storage } = setup();
     const first = await storage.getSession(null);
