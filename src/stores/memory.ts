@@ -1,4 +1,4 @@
-import { CorruptSessionError, InvalidRecordError } from '../core/errors.js';
+import { CorruptSessionError, InvalidArgumentError, InvalidRecordError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import {
   applyDeltaToRecord,
@@ -498,6 +498,8 @@ export class MemoryStore extends Store implements SessionStore {
     this.sweep(Number.POSITIVE_INFINITY);
     const limit = options.limit ?? 100;
     const start = options.cursor ? Number(options.cursor) : 0;
+    if (!Number.isSafeInteger(start) || start < 0 || (options.cursor && !/^\d+$/.test(options.cursor)))
+      throw new InvalidArgumentError('list', 'options.cursor', 'a cursor from an earlier page of list()');
     // One snapshot of the keys per listing, not one per page (that made paging through n sessions
     // O(n²)). As with SCAN, a session written during the listing may be missed; one removed is skipped.
     if (start === 0 || this.listing === null)

@@ -1,5 +1,6 @@
 import {
   CorruptSessionError,
+  InvalidArgumentError,
   OptionsError,
   SessionTooLargeError,
   StoreTimeoutError,
@@ -982,7 +983,9 @@ function handleOf(key: string): string {
 function parseCursor(cursor: string | null): [number, string] {
   if (!cursor) return [0, '0'];
   const match = /^(\d+):(\d+)$/.exec(cursor);
-  if (!match) throw new RangeError('RedisStore: invalid list cursor');
+  // A cursor is only ever one this store handed out: anything else is the caller's mistake, typed.
+  if (!match)
+    throw new InvalidArgumentError('list', 'options.cursor', 'a cursor from an earlier page of list()');
   return [Number(match[1]), match[2] as string];
 }
 

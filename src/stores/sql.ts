@@ -1,5 +1,6 @@
 import {
   describe as describeError,
+  InvalidArgumentError,
   OptionsError,
   StoreUnavailableError,
   StoreUrlError,
@@ -448,10 +449,17 @@ function ms(value: number): number {
   return Math.round(value);
 }
 
+/** MySQL's `id` column holds at most 64 printable ASCII characters. */
+const isMysqlCursor = (cursor: string): boolean => /^[ -~]{1,64}$/.test(cursor);
+/** PostgreSQL's text cannot hold NUL; SQLite's `id` is any other text. */
+const isTextCursor = (cursor: string): boolean => !cursor.includes('\0');
+
 /** Whole-table statements shared by the three SQL stores. Subclasses only pass their executor. */
 export class SqlStore extends Store implements SessionStore {
   protected readonly executor: SqlExecutor;
   private readonly sql: Statements;
+  /** What an `id` in the table can be, so a cursor no page gave is refused before the database sees it. */
+  private readonly isCursor: (cursor: string) => boolean;
   private readonly legacy: LegacyStatements | null;
   private readonly setup: SetupStep[];
   private readonly addColumn: string;
@@ -472,6 +480,7 @@ export class SqlStore extends Store implements SessionStore {
       throw new OptionsError('pruneInterval', 'must be a number of milliseconds, 0 or false');
     this.executor = config.executor;
     this.sql = statements(config.dialect, config.table);
+    this.isCursor = config.dialect === 'mysql' ? isMysqlCursor : isTextCursor;
     this.legacy = config.legacy;
     this.setup = config.setup;
     this.addColumn = addEpochColumnSql(config.dialect, config.table);
@@ -670,6 +679,8 @@ export class SqlStore extends Store implements SessionStore {
 
   async list(options: ListOptions = {}): Promise<ListPage> {
     checkListOptions('list', options);
+    if (options.cursor && !this.isCursor(options.cursor))
+      throw new InvalidArgumentError('list', 'options.cursor', 'a cursor from an earlier page of list()');
     const limit = Math.max(1, Math.min(options.limit ?? 100, 10_000));
     return this.op('list', async () => {
       const rows = await this.executor.all(this.sql.list, [Date.now(), options.cursor ?? '', limit]);

@@ -572,6 +572,36 @@ export function runStoreConformance<S extends ConformanceStore>(harness: StoreHa
         if (s.listByUser) expect((await s.listByUser(user)).map((x) => x.handle)).toEqual([storageKey(id)]);
       });
 
+      it('answers a list cursor no page gave with ERR_INVALID_ARGUMENT or a page of real sessions, nothing else', async () => {
+        const s = store as SessionStore;
+        if (!s.list) return;
+        const id = generateId();
+        await store.create(id, record());
+        const forged = [
+          'garbage',
+          '-1',
+          '1.5',
+          '1e3',
+          '99999999999999999999',
+          '0:x',
+          '\u0000',
+          "' OR 1=1 --",
+          'é',
+        ];
+        for (const cursor of forged) {
+          let page: Awaited<ReturnType<NonNullable<SessionStore['list']>>>;
+          try {
+            page = await s.list({ cursor, limit: 5 });
+          } catch (error) {
+            expect(error, JSON.stringify(cursor)).toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+            continue;
+          }
+          expect(page.cursor === null || typeof page.cursor === 'string', JSON.stringify(cursor)).toBe(true);
+          for (const summary of page.sessions) expect(typeof summary.handle).toBe('string');
+        }
+        expect(await store.get(id)).not.toBeNull();
+      });
+
       it('matches user IDs byte for byte, or refuses one it cannot hold with ERR_INVALID_USER before writing', async () => {
         const base = `alice-${generateId().slice(0, 8)}`;
         const variants = [
