@@ -75,7 +75,7 @@ export function session<Data = SessionData>(
     try {
       loading = manager.open(carrier);
     } catch (error) {
-      openFailed(manager, carrier, next, error);
+      openFailed(manager, carrier, res, next, error);
       return;
     }
     // Outside the cookie's Path: no session, as in express-session.
@@ -88,7 +88,7 @@ export function session<Data = SessionData>(
     else
       loading.then(
         () => proceed(manager, carrier, res, next),
-        (error: unknown) => openFailed(manager, carrier, next, error),
+        (error: unknown) => openFailed(manager, carrier, res, next, error),
       );
   };
 
@@ -106,12 +106,22 @@ function proceed(manager: SessionManager<Carrier>, req: Carrier, res: ServerResp
   next();
 }
 
-/** The session could not be opened: a fresh unsaved one if so configured and the store is down, else the error. */
-function openFailed(manager: SessionManager<Carrier>, req: Carrier, next: Next, error: unknown): void {
+/**
+ * The session could not be opened: a fresh unsaved one if so configured and the store is down, else the
+ * error. The fresh one is committed as any other, which stores nothing but clears the cookie of a real
+ * session the request ended (a logout during the outage).
+ */
+function openFailed(
+  manager: SessionManager<Carrier>,
+  req: Carrier,
+  res: ServerResponse,
+  next: Next,
+  error: unknown,
+): void {
   if (manager.options.onStoreError === 'anonymous' && isStoreFailure(error)) {
     manager.report(error);
     manager.openAnonymous(req);
-    next();
+    proceed(manager, req, res, next);
     return;
   }
   next(error);

@@ -25,7 +25,10 @@ export function commitSession<Req extends SessionRequestLike>(
   req: EngineRequest<Req>,
 ): string[] | Promise<string[]> {
   const context = contextFor(engine, req);
-  if (!context || context.ephemeral) return [];
+  if (!context) return [];
+  // A stand-in session is never stored; if the request ended the real one, the browser forgets it.
+  if (context.ephemeral)
+    return context.ended && context.presentedId ? [clearingCookie(engine, req, context)] : [];
   // As express-session: an ID the application replaced with a non-string names no session to store.
   if (typeof req.sessionID !== 'string') return [];
   // An app may answer without waiting for destroy()/regenerate(): finish them before the first byte.

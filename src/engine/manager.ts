@@ -186,7 +186,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const req = session.req as Req & SessionCarrier;
     const context = contextOf(this, req);
     const state = sessionStateOf(session);
-    await this.track(context, this.endStored(context.store, state.id));
+    await this.track(context, this.endRequestSession(context, state.id));
     context.ended = true;
     const next = generate(this, req, context, keep ? dataOf(session) : undefined);
     if (keep) {
@@ -206,7 +206,19 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     // As express-session: req.session is gone at once, even before the store confirms.
     context.ended = true;
     if (req.session === session) req.session = undefined;
-    await this.track(context, this.endStored(context.store, sessionStateOf(session).id));
+    await this.track(context, this.endRequestSession(context, sessionStateOf(session).id));
+  }
+
+  /**
+   * Ends the session this request stands for. Under `onStoreError: 'anonymous'` after a failed load,
+   * that is the one its cookie named, not the stand-in that is never stored: a logout must end the real
+   * session or fail, never answer as if it had.
+   */
+  private endRequestSession(context: RequestContext, id: string): Promise<void> {
+    if (!context.ephemeral) return this.endStored(context.store, id);
+    return context.presentedId === null
+      ? Promise.resolve()
+      : this.endStored(context.store, context.presentedId);
   }
 
   private async track<T>(context: RequestContext, work: Promise<T>): Promise<T> {
@@ -262,7 +274,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     this.access.checkUserId('login', userId);
     const req = session.req as Req & SessionCarrier;
     const { userLimit } = this.options;
-    if (userLimit !== undefined) await this.loginWithinLimit(session, userId, userLimit);
+    // A stand-in session (onStoreError: 'anonymous') is never stored, so it takes none of the user's places.
+    if (userLimit !== undefined && !contextOf(this, req).ephemeral)
+      await this.loginWithinLimit(session, userId, userLimit);
     else {
       await this.regenerate(session, true);
       const state = sessionStateOf(contextOf(this, req).session);

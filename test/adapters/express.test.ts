@@ -1,6 +1,7 @@
 import cookieParser from 'cookie-parser';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
+import { storageKey } from '../../src/core/id.js';
 import session, { MemoryStore } from '../../src/index.js';
 import { NOW } from '../../src/stores/memory.js';
 import { type App, cookieOf, expressVersions, idOf, jsonErrors, setCookies } from '../support/apps.js';
@@ -302,6 +303,92 @@ for (const { kind, makeStore, inline, name, create } of combinations) {
       const res = await request(app).get('/').set('Cookie', cookieOf(made)).expect(200, 'n=1');
       expect(setCookies(res)).toEqual([]);
       expect(errors).toHaveLength(1);
+    });
+
+    describe("onStoreError: 'anonymous' when only reads fail", () => {
+      const refused = () => Object.assign(new Error('down'), { code: 'ECONNREFUSED' });
+      /** This variant's store, with reads (and, when told, destroys) failing as a refused connection. */
+      function failingStore() {
+        const Base = makeStore().constructor as typeof MemoryStore;
+        class Failing extends Base {
+          readsFail = false;
+          destroysFail = false;
+          override async get(id: string) {
+            if (this.readsFail) throw refused();
+            return super.get(id);
+          }
+          override async destroy(id: string) {
+            if (this.destroysFail) throw refused();
+            return super.destroy(id);
+          }
+        }
+        return new Failing();
+      }
+
+      function anonymousApp(store: MemoryStore, extra: Partial<Parameters<typeof session>[0]> = {}) {
+        const app = create();
+        const middleware = session({
+          secret,
+          store,
+          resave: false,
+          saveUninitialized: false,
+          onStoreError: 'anonymous',
+          ...extra,
+        });
+        middleware.manager.on('error', () => undefined);
+        app.use(middleware);
+        // Callbacks, not async handlers: Express 4 does not catch a rejected promise.
+        app.get('/login/:user', (req, res, next) => {
+          req.session.login(req.params.user, (error) => (error ? next(error) : res.send('in')));
+        });
+        app.get('/logout', (req, res, next) => {
+          req.session.logout((error) => (error ? next(error) : res.send('out')));
+        });
+        app.get('/who', (req, res) => res.send(String(req.session.currentUserId())));
+        app.use(jsonErrors);
+        return app;
+      }
+
+      it('logout ends the session the cookie named, and clears the cookie', async () => {
+        const store = failingStore();
+        const app = anonymousApp(store);
+        const cookie = cookieOf(await request(app).get('/login/u1').expect(200));
+        store.readsFail = true;
+        const out = await request(app).get('/logout').set('Cookie', cookie).expect(200, 'out');
+        expect(setCookies(out)[0]).toMatch(/Expires=Thu, 01 Jan 1970/);
+        store.readsFail = false;
+        expect(await store.get(idOf(cookie))).toBeNull();
+        await request(app).get('/who').set('Cookie', cookie).expect(200, 'null');
+      });
+
+      it('a logout the store cannot carry out fails, never answers as done', async () => {
+        const store = failingStore();
+        const app = anonymousApp(store);
+        const cookie = cookieOf(await request(app).get('/login/u1').expect(200));
+        store.readsFail = true;
+        store.destroysFail = true;
+        const out = await request(app).get('/logout').set('Cookie', cookie).expect(503);
+        expect(out.body).toEqual({ code: 'ERR_STORE_UNAVAILABLE' });
+        store.readsFail = false;
+        store.destroysFail = false;
+        // Still logged in, as the application was told.
+        await request(app).get('/who').set('Cookie', cookie).expect(200, 'u1');
+      });
+
+      it('a login under maxSessionsPerUser stores nothing and evicts none of the user’s sessions', async () => {
+        const store = failingStore();
+        const app = anonymousApp(store, { maxSessionsPerUser: 1, onLimit: 'evict-oldest' });
+        const first = cookieOf(await request(app).get('/login/u1').expect(200));
+        const other = cookieOf(await request(app).get('/login/u2').expect(200));
+        store.readsFail = true;
+        const again = await request(app).get('/login/u1').set('Cookie', other).expect(200, 'in');
+        expect(setCookies(again).filter((header) => !/Expires=Thu, 01 Jan 1970/.test(header))).toEqual([]);
+        store.readsFail = false;
+        expect((await store.listByUser('u1')).map((found) => found.handle)).toEqual([
+          storageKey(idOf(first)),
+        ]);
+        await request(app).get('/who').set('Cookie', first).expect(200, 'u1');
+      });
     });
 
     it('skip() exempts requests from all session work', async () => {
