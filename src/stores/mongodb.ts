@@ -601,12 +601,28 @@ export class MongoStore extends Store implements SessionStore {
   private async readLegacy(id: string, now: number): Promise<SessionRecord | null> {
     const doc = await this.legacy().findOne({ _id: id, ...legacyLive(new Date(now)) });
     if (!doc) return null;
+    let record: SessionRecord;
     try {
-      return fromLegacy(doc, now, this.ttl);
+      record = fromLegacy(doc, now, this.ttl);
     } catch (error) {
       reportCorrupt(this, error);
       return null;
     }
+    if (await this.legacyRevoked(record)) {
+      await this.legacy()
+        .deleteOne({ _id: id })
+        .catch(() => undefined);
+      return null;
+    }
+    return record;
+  }
+
+  /**
+   * A session still in connect-mongo's layout was bound before its user's first revoke (that layout has
+   * no epoch, and this store only reads it), so any revoke since ended it.
+   */
+  private async legacyRevoked(record: SessionRecord): Promise<boolean> {
+    return record.userId !== null && (await this.epochOf(record.userId)) > 0;
   }
 
   /**
@@ -622,13 +638,16 @@ export class MongoStore extends Store implements SessionStore {
     const now = Date.now();
     const claimed = await this.legacy().findOneAndDelete({ _id: id, ...legacyLive(new Date(now)) });
     if (!claimed) return retryNative();
-    let record: SessionRecord;
+    let legacy: SessionRecord;
     try {
-      record = change(fromLegacy(claimed, now, this.ttl));
+      legacy = fromLegacy(claimed, now, this.ttl);
     } catch (error) {
       reportCorrupt(this, error);
       return false;
     }
+    // Claimed (deleted) above: a revoked one is simply gone.
+    if (await this.legacyRevoked(legacy)) return false;
+    const record = change(legacy);
     const collection = await this.native();
     if (await insertedFresh(() => collection.insertOne(toDocument(storageKey(id), record)))) return true;
     return retryNative();

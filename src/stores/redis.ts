@@ -694,13 +694,29 @@ export class RedisStore extends Store implements SessionStore {
     }
     if (raw === null || raw === undefined) return null;
     const now = Date.now();
+    let record: SessionRecord;
     try {
-      const record = fromExpressSession(text(raw), now, this.ttl);
-      return record.expiresAt <= now ? null : record;
+      record = fromExpressSession(text(raw), now, this.ttl);
     } catch (error) {
       reportCorrupt(this, error);
       return null;
     }
+    if (record.expiresAt <= now) return null;
+    if (record.userId !== null && (await this.legacyRevoked(id, record.userId))) {
+      await this.cmd('get', key, ['DEL', key]).catch(() => undefined);
+      return null;
+    }
+    return record;
+  }
+
+  /**
+   * A session still in the old layout was bound before its user's first revoke (the old layout has no
+   * epoch, and this store only reads it): stamp 0, so any revoke since ended it, unless that revoke kept it.
+   */
+  private async legacyRevoked(id: string, userId: string): Promise<boolean> {
+    const handle = storageKey(id);
+    const epoch = await this.readEpoch(userId, 'get', [handle]);
+    return epoch.n > 0 && revoked({ handle, stamp: '0' }, epoch);
   }
 
   private async indexMembers(userId: string, operation: string): Promise<Array<[string, number]>> {
@@ -968,7 +984,7 @@ function summaryOf(decoded: Decoded): SessionSummary {
 }
 
 /** A session stamped below its user's epoch is dead, unless it is the one the last revoke kept. */
-function revoked(decoded: Decoded, epoch: Epoch): boolean {
+function revoked(decoded: Pick<Decoded, 'handle' | 'stamp'>, epoch: Epoch): boolean {
   if (epoch.evicted.has(decoded.handle)) return true;
   const stamp = Number(decoded.stamp);
   if (stamp >= epoch.n) return false;

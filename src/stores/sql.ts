@@ -449,6 +449,15 @@ function ms(value: number): number {
   return Math.round(value);
 }
 
+/**
+ * A session still in the old layout was bound before its user's first revoke (that layout has no epoch,
+ * and this store only reads it), so any revoke since, `epoch` above 0, ended it.
+ */
+function legacyRevoked(epochRows: Row[]): boolean {
+  const epoch = epochRows[0]?.epoch;
+  return epoch !== undefined && epoch !== null && Number(epoch) > 0;
+}
+
 /** MySQL's `id` column holds at most 64 printable ASCII characters. */
 const isMysqlCursor = (cursor: string): boolean => /^[ -~]{1,64}$/.test(cursor);
 /** PostgreSQL's text cannot hold NUL; SQLite's `id` is any other text. */
@@ -515,7 +524,14 @@ export class SqlStore extends Store implements SessionStore {
       const [old] = await this.executor.all(this.legacy.select, [id, now]);
       if (!old) return null;
       const record = this.decodeLegacy(old, now);
-      if (!record) await this.executor.run(this.legacy.destroy, [id]);
+      if (
+        !record ||
+        (record.userId !== null &&
+          legacyRevoked(await this.executor.all(this.sql.readEpoch, [record.userId])))
+      ) {
+        await this.executor.run(this.legacy.destroy, [id]);
+        return null;
+      }
       return record;
     });
   }
@@ -832,7 +848,9 @@ export class SqlStore extends Store implements SessionStore {
     const [old] = yield* all(this.legacy.lock, [id, now]);
     if (!old) return null;
     yield* exec(this.legacy.destroy, [id]);
-    return this.decodeLegacy(old, now);
+    const record = this.decodeLegacy(old, now);
+    if (record?.userId != null && legacyRevoked(yield* all(this.sql.readEpoch, [record.userId]))) return null;
+    return record;
   }
 
   private decode(row: Row): SessionRecord | null {

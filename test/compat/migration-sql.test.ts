@@ -123,7 +123,7 @@ for (const { name, skip, open } of anchors) {
         }) as unknown as RequestHandler,
       );
       a.get('/login', async (req, res) => {
-        await req.session.login('u1');
+        await req.session.login(String(req.query.user ?? 'u1'));
         (req.session as unknown as Record<string, number>).views = 1;
         res.send('in');
       });
@@ -138,6 +138,21 @@ for (const { name, skip, open } of anchors) {
       });
       return a;
     }
+
+    it('log out everywhere ends sessions still in the old layout, read or written first', async () => {
+      const user = `revoked-${idOf(cookieOf(await request(app(opened.anchor)).get('/login?user=x').expect(200))).slice(0, 8)}`;
+      const login = async () =>
+        cookieOf(await request(app(opened.anchor)).get(`/login?user=${user}`).expect(200, 'in'));
+      const [read, written] = [await login(), await login()];
+      expect((await opened.native.get(idOf(read)))?.userId).toBe(user);
+      await opened.native.destroyByUser?.(user);
+      expect(await opened.native.get(idOf(read))).toBeNull();
+      // Written first (the move to the native layout): the write finds nothing to move.
+      expect(await opened.native.touch(idOf(written), Date.now() + 60_000, Date.now())).toBe(false);
+      expect(await opened.native.get(idOf(written))).toBeNull();
+      const res = await request(app(opened.native)).get('/view').set('Cookie', read).expect(200);
+      expect(res.body).toMatchObject({ views: 1, user: null });
+    });
 
     it('a user logged in through the anchor stays logged in and bound after the move', async () => {
       const cookie = cookieOf(await request(app(opened.anchor)).get('/login').expect(200, 'in'));

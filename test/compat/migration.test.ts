@@ -60,7 +60,7 @@ describe.skipIf(skip).each(expressVersions)('migrating with connect-redis, on $n
     );
     a.get('/login', async (req, res) => {
       const s = req.session as unknown as Record<string, unknown> & { login?: (id: string) => Promise<void> };
-      if (s.login) await s.login('u1');
+      if (s.login) await s.login(String(req.query.user ?? 'u1'));
       else s.userId = 'u1';
       (req.session as unknown as Record<string, number>).views = 1;
       res.send('in');
@@ -101,6 +101,26 @@ describe.skipIf(skip).each(expressVersions)('migrating with connect-redis, on $n
     expect(await native.destroyByUser('u1')).toBeGreaterThanOrEqual(1);
     const after = await request(app('sessionkit', native)).get('/view').set('Cookie', cookie).expect(200);
     expect(after.body.user).toBeNull();
+  });
+
+  it('log out everywhere ends sessions still in the old layout before any write, but the one kept', async () => {
+    const user = `revoked-${idOf(cookieOf(await request(app('sessionkit', native)).get('/view'))).slice(0, 8)}`;
+    const login = async () =>
+      cookieOf(await request(app('sessionkit', connectRedis)).get(`/login?user=${user}`).expect(200, 'in'));
+    const [read, written, kept] = [await login(), await login(), await login()];
+    expect((await native.get(idOf(read)))?.userId).toBe(user);
+    await native.destroyByUser(user, { except: idOf(kept) });
+    // Read: gone, and its old-layout record removed.
+    expect(await native.get(idOf(read))).toBeNull();
+    expect(await client.exists(`${legacyPrefix}${idOf(read)}`)).toBe(0);
+    // Written first (the move to the native layout): the write finds nothing to move.
+    expect(await native.touch(idOf(written), Date.now() + 60_000, Date.now())).toBe(false);
+    expect(await native.get(idOf(written))).toBeNull();
+    // Over HTTP the revoked cookie gets a fresh, anonymous session; the kept one is still logged in.
+    const res = await request(app('sessionkit', native)).get('/view').set('Cookie', read).expect(200);
+    expect(res.body).toMatchObject({ views: 1, user: null });
+    const still = await request(app('sessionkit', native)).get('/view').set('Cookie', kept).expect(200);
+    expect(still.body).toMatchObject({ views: 2, user });
   });
 
   it('sessionkit native → express-session: the session loads with no internal field as data', async () => {

@@ -234,6 +234,28 @@ describe(`connect-mongo migration (documents written by connect-mongo 6 itself),
     expect((await store.get(sid))?.data).toEqual({ cart: ['a', 'b'] });
   });
 
+  it('log out everywhere ends legacy sessions bound to the user, read or written first', async () => {
+    const user = `revoked-${generateId().slice(0, 8)}`;
+    // As sessionkit's login writes one through connect-mongo: the user rides inside the cookie.
+    const bound = (sid: string) => ({
+      _id: sid,
+      session: JSON.stringify({
+        cookie: { originalMaxAge: null, __sessionkit: { createdAt: Date.now(), userId: user } },
+        a: 1,
+      }),
+      expires: new Date(Date.now() + 60_000),
+    });
+    const [read, written] = [generateId().slice(0, 32), generateId().slice(0, 32)];
+    await legacy().insertMany([bound(read), bound(written)]);
+    expect((await store.get(read))?.userId).toBe(user);
+    await store.destroyByUser(user);
+    expect(await store.get(read)).toBeNull();
+    expect(await legacy().countDocuments({ _id: read })).toBe(0);
+    expect(await store.touch(written, Date.now() + 60_000, Date.now())).toBe(false);
+    expect(await store.get(written)).toBeNull();
+    expect(await native().countDocuments({ _id: storageKey(written) })).toBe(0);
+  });
+
   it('destroy removes a legacy session; expired and corrupt legacy documents read as absent', async () => {
     const sid = generateId().slice(0, 32);
     await legacy().insertOne({
