@@ -178,11 +178,15 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     return context === undefined ? work : this.track(context, work);
   }
 
-  regenerate(session: Session, keep: boolean): Promise<void> {
-    return this.joined(session, this.regenerateNow(session, keep));
+  /**
+   * `regenerate({ keep: true })` continues the session under a new ID: its creation time, which
+   * `absoluteTimeout` counts from, goes with it. A login starts a new session (`restart`).
+   */
+  regenerate(session: Session, keep: boolean, clock: 'continue' | 'restart' = 'continue'): Promise<void> {
+    return this.joined(session, this.regenerateNow(session, keep, clock));
   }
 
-  private async regenerateNow(session: Session, keep: boolean): Promise<void> {
+  private async regenerateNow(session: Session, keep: boolean, clock: 'continue' | 'restart'): Promise<void> {
     const req = session.req as Req & SessionCarrier;
     const context = contextOf(this, req);
     const state = sessionStateOf(session);
@@ -192,6 +196,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (keep) {
       sessionStateOf(next).userId = state.userId;
       sessionStateOf(next).authTime = state.authTime;
+      if (clock === 'continue') sessionStateOf(next).createdAt = state.createdAt;
     }
     this.emitFor('regenerate', sessionStateOf(next).id);
   }
@@ -278,7 +283,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (userLimit !== undefined && !contextOf(this, req).ephemeral)
       await this.loginWithinLimit(session, userId, userLimit);
     else {
-      await this.regenerate(session, true);
+      await this.regenerate(session, true, 'restart');
       const state = sessionStateOf(contextOf(this, req).session);
       state.userId = userId;
       state.authTime = Date.now();

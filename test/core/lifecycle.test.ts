@@ -442,6 +442,33 @@ describe('time', () => {
     expect((await request(app).get('/get').set('Cookie', cookieOf(first))).body.a).toBeUndefined();
   });
 
+  it('regenerate({ keep: true }) never extends absoluteTimeout; login() starts a new session (C12)', async () => {
+    const { app, store } = appWith({ absoluteTimeout: 400, cookie: { maxAge: 60_000 } }, (a) => {
+      a.get('/rotate', (req, res, next) =>
+        req.session.regenerate({ keep: true }, (error) => (error ? next(error) : res.send('rotated'))),
+      );
+      a.get('/login', (req, res, next) =>
+        req.session.login('u1', (error) => (error ? next(error) : res.send('in'))),
+      );
+    });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const start = Date.now();
+    let cookie = cookieOf(await request(app).get('/set/a/1'));
+    // Rotating the ID every 100 ms, with the data kept, would otherwise keep the session alive forever.
+    for (let i = 1; i <= 3; i++) {
+      vi.setSystemTime(start + i * 100);
+      cookie = cookieOf(await request(app).get('/rotate').set('Cookie', cookie).expect(200));
+      expect((await store.get(idOf(cookie)))?.createdAt).toBe(start);
+    }
+    vi.setSystemTime(start + 500);
+    expect((await request(app).get('/get').set('Cookie', cookie)).body.a).toBeUndefined();
+    // A login is a new authentication: its session's clock starts then.
+    const fresh = cookieOf(await request(app).get('/set/a/2'));
+    vi.setSystemTime(start + 800);
+    const loggedIn = cookieOf(await request(app).get('/login').set('Cookie', fresh).expect(200));
+    expect((await store.get(idOf(loggedIn)))?.createdAt).toBe(start + 800);
+  });
+
   it('req.session.cookie.maxAge can be changed per request ("remember me") and is kept', async () => {
     const { app, store } = appWith({ cookie: { maxAge: 60_000 } }, (a) =>
       a.get('/remember', (req, res) => {
