@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import express from 'express';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { renewedId } from '../../src/core/renewal.js';
 import session from '../../src/index.js';
 import type { AnyStore } from '../../src/stores/factory.js';
 import { cookieOf, idOf, jsonErrors, setCookies } from '../support/apps.js';
@@ -23,6 +24,8 @@ for (const target of targets) {
     let store: AnyStore;
     let server: Server;
     let url: string;
+    let renewServer: Server;
+    let renewUrl: string;
     let choreo = new Choreography();
     let gates = new StoreGates();
 
@@ -75,6 +78,31 @@ for (const target of targets) {
       server = app.listen(0, '127.0.0.1');
       await new Promise((resolve) => server.once('listening', resolve));
       url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+
+      // The same store with ID renewal: any session older than 1 ms moves to a new ID on its next request.
+      const renewing = express();
+      renewing.use(
+        session({
+          secret,
+          store: gated,
+          resave: false,
+          saveUninitialized: false,
+          touchAfter: 0,
+          storeTimeout: 15_000,
+          renewAfter: 1,
+        }),
+      );
+      renewing.get('/login/:user', async (req, res) => {
+        await req.session.login(req.params.user);
+        res.send('in');
+      });
+      renewing.get('/read', (req, res) => {
+        res.json({ id: req.sessionID, user: req.session.currentUserId() });
+      });
+      renewing.use(jsonErrors);
+      renewServer = renewing.listen(0, '127.0.0.1');
+      await new Promise((resolve) => renewServer.once('listening', resolve));
+      renewUrl = `http://127.0.0.1:${(renewServer.address() as { port: number }).port}`;
     });
 
     afterEach(() => {
@@ -88,6 +116,7 @@ for (const target of targets) {
       choreo.releaseAll();
       gates.releaseAll();
       await new Promise((resolve) => server?.close(resolve));
+      await new Promise((resolve) => renewServer?.close(resolve));
       if (store) await target.dispose(store);
     });
 
@@ -257,6 +286,50 @@ for (const target of targets) {
       expect((await loadsAs(c2)).user).toBeNull();
       expect((await loadsAs(other)).user).toBe('u-bystander');
     });
+
+    // A renewal is three store calls (create the new ID, read the old, replace it with a marker); a
+    // revoke-all may land between any two. The in-process MemoryStore does each in one synchronous step.
+    const renewalGates: Array<[string, 'create' | 'get' | 'set', 'before' | 'after', number]> = [
+      ['before its create', 'create', 'before', 1],
+      ['after its create', 'create', 'after', 1],
+      ['after it read the old record alive', 'get', 'after', 2],
+      ['before its marker', 'set', 'before', 1],
+    ];
+    for (const [when, op, phase, nth] of renewalGates) {
+      it.skipIf(target.name === 'memory')(
+        `a renewal never outlives a revoke-all that lands ${when} (C13, C17)`,
+        async () => {
+          const user = `u-renew-${target.name}-${op}-${phase}`;
+          const old = cookieOf(expectOk(await request(renewUrl).get(`/login/${user}`)));
+          const oldId = idOf(old);
+          const start = Date.now();
+          while (Date.now() - start < 2) await new Promise((resolve) => setImmediate(resolve));
+          let seen = 0;
+          const hold = gates.hold(op, phase, (args) =>
+            args[0] === oldId || args[0] === renewedId(secret, oldId) ? ++seen === nth : false,
+          );
+          const renewal = request(renewUrl)
+            .get('/read')
+            .set('Cookie', old)
+            .then((r) => r);
+          await hold.reached;
+          await store.destroyByUser?.(user);
+          hold.release();
+          const res = await renewal;
+          expect(res.status).toBeLessThan(500);
+          const newId = renewedId(secret, oldId);
+          expect((await store.get(newId))?.userId ?? null).toBeNull();
+          expect((await store.get(oldId))?.userId ?? null).toBeNull();
+          expect(await store.listByUser?.(user)).toEqual([]);
+          for (const cookie of [old, ...setCookies(res).map((header) => header.split(';')[0] as string)]) {
+            const after = (await request(renewUrl).get('/read').set('Cookie', cookie)).body as {
+              user: string | null;
+            };
+            expect(after.user).toBeNull();
+          }
+        },
+      );
+    }
 
     it('destroyByUser with `except` keeps the current session and ends the in-flight others (C18)', async () => {
       const user = `u-except-${target.name}`;
