@@ -91,3 +91,76 @@ describe('B18: a native store that returns a record of the wrong shape', () => {
     await store.close();
   });
 });
+
+describe('B22: a store call that times out with its effect applied, or a half-done regenerate', () => {
+  /** A MemoryStore whose chosen calls take effect and then answer only after the request gave up. */
+  class LateStore extends MemoryStore {
+    late = new Set<'create' | 'destroy'>();
+    private pause(): Promise<void> {
+      return new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    override async create(id: string, record: Parameters<MemoryStore['create']>[1]): Promise<boolean> {
+      const created = await super.create(id, record);
+      if (this.late.has('create')) await this.pause();
+      return created;
+    }
+    override async destroy(id: string): Promise<void> {
+      await super.destroy(id);
+      if (this.late.has('destroy')) await this.pause();
+    }
+  }
+
+  function lateApp(store: LateStore) {
+    const middleware = session({ secret, store, resave: false, saveUninitialized: false, storeTimeout: 100 });
+    middleware.manager.on('error', () => undefined);
+    const app = express();
+    app.use(middleware);
+    app.get('/set', (req, res) => {
+      req.session.n = 1;
+      res.send('ok');
+    });
+    app.get('/read', (req, res) => res.json({ n: req.session.n ?? null, user: req.session.currentUserId() }));
+    app.get('/login', (req, res, next) =>
+      req.session.login('b22', (error) => (error ? next(error) : res.send('in'))),
+    );
+    app.get('/regenerate', (req, res, next) =>
+      req.session.regenerate({ keep: true }, (error) => (error ? next(error) : res.send('new'))),
+    );
+    app.use(jsonErrors);
+    return app;
+  }
+
+  it('a regenerate whose destroy timed out after it took effect leaves the old ID unusable', async () => {
+    const store = new LateStore();
+    const app = lateApp(store);
+    const old = cookieOf(await request(app).get('/set').expect(200));
+    store.late.add('destroy');
+    const res = await request(app).get('/regenerate').set('Cookie', old).expect(503);
+    expect(res.body).toEqual({ code: 'ERR_STORE_UNAVAILABLE' });
+    store.late.clear();
+    expect(await store.get(idOf(old))).toBeNull();
+    expect((await request(app).get('/read').set('Cookie', old).expect(200)).body).toEqual({
+      n: null,
+      user: null,
+    });
+  });
+
+  it('a login whose create timed out after it took effect sends no cookie, and indexes no handle twice', async () => {
+    const store = new LateStore();
+    const app = lateApp(store);
+    const old = cookieOf(await request(app).get('/set').expect(200));
+    store.late.add('create');
+    const failed = await request(app).get('/login').set('Cookie', old).expect(503);
+    expect(failed.headers['set-cookie']).toBeUndefined();
+    store.late.clear();
+    // The old ID was ended first: it is unusable, whatever became of the new record.
+    expect((await request(app).get('/read').set('Cookie', old).expect(200)).body).toEqual({
+      n: null,
+      user: null,
+    });
+    const again = cookieOf(await request(app).get('/login').expect(200));
+    const handles = (await store.listByUser('b22')).map((found) => found.handle);
+    expect(new Set(handles).size).toBe(handles.length);
+    expect(handles).toContain(storageKey(idOf(again)));
+  });
+});
