@@ -18,10 +18,10 @@ const MINUTE = 60_000;
 
 type Data = Record<string, unknown>;
 
-function appWith(store: MemoryStore | SQLiteStore) {
+function appWith(store: MemoryStore | SQLiteStore, resave = false) {
   const app = express();
   app.use(express.json());
-  app.use(session({ secret, store, resave: false, saveUninitialized: false }));
+  app.use(session({ secret, store, resave, saveUninitialized: false }));
   app.post('/login', async (req, res) => {
     await req.session.login('alice');
     res.json({ age: req.session.authAge() });
@@ -112,21 +112,24 @@ for (const [name, make] of inProcessStores) {
       });
     });
 
-    it('a request body merged into the session cannot claim a fresh login', async () => {
-      vi.useFakeTimers({ toFake: ['Date'] });
-      vi.setSystemTime(new Date('2030-01-01T00:00:00Z'));
-      const app = appWith(make());
-      const forged = { [AUTH_TIME_KEY]: new Date('2030-01-01T00:00:00Z').valueOf(), x: 1 };
-      const anon = await request(app).post('/merge').send(forged).expect(200);
-      expect(anon.body.age).toBeNull();
-      await request(app).post('/transfer').set('Cookie', cookieOf(anon)).expect(401);
+    it.each([false, true])(
+      'a request body merged into the session cannot claim a fresh login (resave: %s)',
+      async (resave) => {
+        vi.useFakeTimers({ toFake: ['Date'] });
+        vi.setSystemTime(new Date('2030-01-01T00:00:00Z'));
+        const app = appWith(make(), resave);
+        const forged = { [AUTH_TIME_KEY]: new Date('2030-01-01T00:00:00Z').valueOf(), x: 1 };
+        const anon = await request(app).post('/merge').send(forged).expect(200);
+        expect(anon.body.age).toBeNull();
+        await request(app).post('/transfer').set('Cookie', cookieOf(anon)).expect(401);
 
-      const login = await request(app).post('/login').expect(200);
-      vi.setSystemTime(new Date('2030-01-01T02:00:00Z'));
-      const later = { [AUTH_TIME_KEY]: new Date('2030-01-01T02:00:00Z').valueOf() };
-      await request(app).post('/merge').set('Cookie', cookieOf(login)).send(later).expect(200);
-      await request(app).post('/transfer').set('Cookie', cookieOf(login)).expect(401);
-    });
+        const login = await request(app).post('/login').expect(200);
+        vi.setSystemTime(new Date('2030-01-01T02:00:00Z'));
+        const later = { [AUTH_TIME_KEY]: new Date('2030-01-01T02:00:00Z').valueOf() };
+        await request(app).post('/merge').set('Cookie', cookieOf(login)).send(later).expect(200);
+        await request(app).post('/transfer').set('Cookie', cookieOf(login)).expect(401);
+      },
+    );
 
     it('reauthenticated() without a user is a typed error', async () => {
       const app = appWith(make());
