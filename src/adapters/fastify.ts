@@ -118,7 +118,6 @@ const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, 
       );
     },
   );
-
   done();
 };
 

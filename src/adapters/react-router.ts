@@ -11,11 +11,9 @@ import {
 import { CorruptSessionError, SessionError } from '../core/errors.js';
 import { generateId, isWellFormedId } from '../core/id.js';
 import { DEFAULT_TTL_MS, stringifyJson, validateRecord } from '../core/serializer.js';
+import { MAX_DATE } from '../core/time.js';
 import type { SessionRecord } from '../core/types.js';
 import { type ExpressStoreLike, nativeStore, runBounded, type SessionStore } from '../engine/store-access.js';
-
-/** The last instant a JavaScript Date can hold. */
-const MAX_DATE = 8.64e15;
 
 export interface SessionkitStorageOptions {
   /** The session ID cookie: a React Router `Cookie`, or options for `createCookie` (`name` default `__session`). */
@@ -78,11 +76,9 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
     return expires ? expires.valueOf() : Date.now() + ttl;
   }
 
-  function remember(session: object, id: string, data: Record<string, unknown>): void {
-    loaded.set(session, {
-      id,
-      values: new Map(Object.entries(data).map(([key, value]) => [key, stringifyJson(value)])),
-    });
+  /** Each top-level value as JSON; a value JSON cannot hold is a typed error (ERR_SESSION_DATA). */
+  function jsonValues(data: Record<string, unknown>): Map<string, string> {
+    return new Map(Object.entries(data).map(([key, value]) => [key, stringifyJson(value)]));
   }
 
   return {
@@ -93,14 +89,14 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
         (record?.data ?? {}) as Data,
         record ? (id as string) : '',
       );
-      if (record) remember(session, id as string, record.data);
+      if (record) loaded.set(session, { id: id as string, values: jsonValues(record.data) });
       return session;
     },
 
     async commitSession(session, serializeOptions) {
       const data = session.data as Record<string, unknown>;
-      // Checked before the store call: a value JSON cannot hold is a typed error, and nothing is written.
-      stringifyJson(data);
+      // Made before the store call: a value JSON cannot hold is a typed error, and nothing is written.
+      const values = jsonValues(data);
       const expiresAt = expiry(serializeOptions);
       if (!Number.isFinite(expiresAt) || Math.abs(expiresAt) > MAX_DATE)
         throw new SessionError(
@@ -127,7 +123,7 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
         id = known.id;
         const set: Record<string, unknown> = {};
         for (const [key, value] of Object.entries(data))
-          if (known.values.get(key) !== stringifyJson(value)) set[key] = value;
+          if (known.values.get(key) !== values.get(key)) set[key] = value;
         const unset = [...known.values.keys()].filter((key) => !Object.hasOwn(data, key));
         const updated = await call('update', () =>
           store.update(id, {
@@ -144,7 +140,7 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
           return cookie.serialize('', { ...serializeOptions, maxAge: undefined, expires: new Date(0) });
         }
       }
-      remember(session, id, data);
+      loaded.set(session, { id, values });
       return cookie.serialize(id, serializeOptions);
     },
 

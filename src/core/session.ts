@@ -69,7 +69,7 @@ function userIdText(userId: unknown): string | null {
 }
 
 /** What a refused value was, without repeating it (an object's contents may be private). */
-function describe(value: unknown): string {
+function kindOf(value: unknown): string {
   if (value === null) return 'null';
   if (value === '') return 'an empty string';
   return typeof value === 'number' ? String(value) : typeof value === 'object' ? 'an object' : typeof value;
@@ -207,7 +207,7 @@ export class Session {
         ? Promise.reject(
             new SessionError(
               'ERR_INVALID_USER',
-              `sessionkit: login() needs a user ID (a non-empty string, a finite number or a bigint), not ${describe(userId)}`,
+              `sessionkit: login() needs a user ID (a non-empty string, a finite number or a bigint), not ${kindOf(userId)}`,
             ),
           )
         : this.#controller.login(this, text);

@@ -1,3 +1,6 @@
+/** The last instant (epoch ms) a JavaScript Date can hold. */
+export const MAX_DATE = 8.64e15;
+
 /** Epoch ms of 9999-12-31T23:59:59.999Z: up to here an ISO date is `YYYY-MM-DDTHH:mm:ss.sssZ`. */
 const LAST_FOUR_DIGIT_YEAR = 253_402_300_799_999;
 

@@ -45,9 +45,9 @@ export function commitSession<Req extends SessionRequestLike>(
     }
     return context.ended && context.presentedId ? [clearingCookie(engine, req, context)] : [];
   }
-  checkSessionCookie(session, 'before');
-  session.cookie.resetMaxAge();
-  checkSessionCookie(session, 'after');
+  const cookie = sessionCookieOf(session);
+  cookie.resetMaxAge();
+  checkExpiry(cookie);
   const { renewAfter } = engine.options;
   if (renewAfter !== undefined) {
     const state = stateOf(session);
@@ -90,22 +90,24 @@ export function expectedCookies<Req extends SessionRequestLike>(
   return cookiesAfter(engine, req, context, session, updating ? 'update' : 'touch', modified);
 }
 
-/**
- * The application's changes to `req.session.cookie` that no response could carry, refused with a typed
- * error before anything is stored: a cookie replaced by another value, or an expiry that is no date
- * (`maxAge` NaN or Infinity, an `expires` out of range), which would otherwise fail deep in the write.
+/*
+ * The application's changes to `req.session.cookie` that no response could carry are refused with a typed
+ * error before anything is stored, rather than failing deep in the write.
  */
-function checkSessionCookie(session: Session, when: 'before' | 'after'): void {
+
+/** The session's cookie, unless the application replaced it with another value. */
+function sessionCookieOf(session: Session): Cookie {
   const cookie: unknown = session.cookie;
-  if (when === 'before') {
-    if (!(cookie instanceof Cookie))
-      throw new SessionError(
-        'ERR_INVALID_COOKIE',
-        'sessionkit: req.session.cookie was replaced by a value that is not the session cookie; set its fields instead',
-      );
-    return;
-  }
-  const expires = (cookie as Cookie)._expires;
+  if (cookie instanceof Cookie) return cookie;
+  throw new SessionError(
+    'ERR_INVALID_COOKIE',
+    'sessionkit: req.session.cookie was replaced by a value that is not the session cookie; set its fields instead',
+  );
+}
+
+/** Refuses an expiry that is no date: `maxAge` NaN or Infinity, an `expires` that is invalid or out of range. */
+function checkExpiry(cookie: Cookie): void {
+  const expires: unknown = cookie._expires;
   if (expires !== null && !(expires instanceof Date && Number.isFinite(expires.valueOf())))
     throw new SessionError(
       'ERR_INVALID_COOKIE',

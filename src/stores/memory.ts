@@ -6,7 +6,7 @@ import {
   stringifyJson,
   toExpressSessionWithMeta,
 } from '../core/serializer.js';
-import { isoString } from '../core/time.js';
+import { isoString, MAX_DATE } from '../core/time.js';
 import type {
   CookieData,
   LimitOutcome,
@@ -239,9 +239,6 @@ function checkRecordShape(operation: string, record: SessionRecord): void {
     if (typeof time !== 'number' || !Number.isFinite(time))
       throw new InvalidRecordError(operation, '`expiresAt`, `createdAt` and `lastSeenAt` must be numbers');
 }
-
-/** The last instant a Date can hold. */
-const MAX_DATE = 8.64e15;
 
 function withoutExpires(cookie: CookieData): Partial<CookieData> {
   const copy: Record<string, unknown> = {};
@@ -498,7 +495,7 @@ export class MemoryStore extends Store implements SessionStore {
     this.sweep(Number.POSITIVE_INFINITY);
     const limit = options.limit ?? 100;
     const start = options.cursor ? Number(options.cursor) : 0;
-    if (!Number.isSafeInteger(start) || start < 0 || (options.cursor && !/^\d+$/.test(options.cursor)))
+    if ((options.cursor && !/^\d+$/.test(options.cursor)) || !Number.isSafeInteger(start))
       throw new InvalidArgumentError('list', 'options.cursor', 'a cursor from an earlier page of list()');
     // One snapshot of the keys per listing, not one per page (that made paging through n sessions
     // O(n²)). As with SCAN, a session written during the listing may be missed; one removed is skipped.

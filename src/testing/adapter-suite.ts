@@ -413,15 +413,21 @@ function behaviours(harness: AdapterHarness, faults: boolean): void {
   const HANG_TIMEOUT = 150;
   const HANG_BOUND = 3_000;
 
+  /** A request the black-holed store fails: a 503 within the bound. */
+  async function refusedInTime(app: SuiteApp, path: string, cookie: string): Promise<SuiteResponse> {
+    const started = Date.now();
+    const response = await app.request(path, { cookie });
+    expect(Date.now() - started).toBeLessThan(HANG_BOUND);
+    expect(response.status).toBe(503);
+    return response;
+  }
+
   it.runIf(faults)('answers 503 within storeTimeout when the store hangs while loading', () =>
     withFixture(
       async ({ app, store }) => {
         const cookie = pairOf(await app.request('/write?a=1'));
         faulty(store).hangs = true;
-        const started = Date.now();
-        const response = await app.request('/read', { cookie });
-        expect(Date.now() - started).toBeLessThan(HANG_BOUND);
-        expect(response.status).toBe(503);
+        const response = await refusedInTime(app, '/read', cookie);
         expect(response.body).not.toContain(idOf(cookie));
         expect(response.setCookie).toEqual([]);
         // The link comes back: the session was neither lost nor left locked.
@@ -436,10 +442,7 @@ function behaviours(harness: AdapterHarness, faults: boolean): void {
     withFixture(
       async ({ app, store }) => {
         const cookie = pairOf(await app.request('/write?a=1'));
-        const started = Date.now();
-        const response = await app.request('/hang-then-write', { cookie });
-        expect(Date.now() - started).toBeLessThan(HANG_BOUND);
-        expect(response.status).toBe(503);
+        const response = await refusedInTime(app, '/hang-then-write', cookie);
         expect(response.body).not.toContain('hang');
         expect(response.setCookie).toEqual([]);
         faulty(store).hangs = false;
@@ -455,10 +458,7 @@ function behaviours(harness: AdapterHarness, faults: boolean): void {
         const cookie = pairOf(await app.request('/write?a=1'));
         // Loading answers; the destroy goes into the black hole.
         faulty(store).hangsWrites = true;
-        const started = Date.now();
-        const response = await app.request('/destroy', { cookie });
-        expect(Date.now() - started).toBeLessThan(HANG_BOUND);
-        expect(response.status).toBe(503);
+        const response = await refusedInTime(app, '/destroy', cookie);
         expect(response.body).not.toContain('destroyed');
       },
       { storeTimeout: HANG_TIMEOUT },
@@ -472,10 +472,7 @@ function behaviours(harness: AdapterHarness, faults: boolean): void {
         async ({ app, store }) => {
           const cookie = pairOf(await app.request('/write?a=1'));
           faulty(store).hangsWrites = true;
-          const started = Date.now();
-          const response = await app.request('/login?user=u1', { cookie });
-          expect(Date.now() - started).toBeLessThan(HANG_BOUND);
-          expect(response.status).toBe(503);
+          const response = await refusedInTime(app, '/login?user=u1', cookie);
           expect(response.body).not.toContain('u1');
           expect(response.setCookie.filter((header) => header.startsWith(`${NAME}=`))).toEqual([]);
           // The link comes back: the old session is as it was, and nobody is logged in on it.

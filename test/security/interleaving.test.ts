@@ -35,14 +35,15 @@ for (const target of targets) {
       const gated = new Proxy(store, {
         get: (_t, prop) => Reflect.get(gates.wrap(store), prop),
       });
-      const middleware = session({
+      const options = {
         secret,
         store: gated,
         resave: false,
         saveUninitialized: false,
         touchAfter: 0,
         storeTimeout: 15_000,
-      });
+      };
+      const middleware = session(options);
       const app = express();
       app.use(middleware);
       app.get('/set/:key/:value', async (req, res) => {
@@ -81,17 +82,7 @@ for (const target of targets) {
 
       // The same store with ID renewal: any session older than 1 ms moves to a new ID on its next request.
       const renewing = express();
-      renewing.use(
-        session({
-          secret,
-          store: gated,
-          resave: false,
-          saveUninitialized: false,
-          touchAfter: 0,
-          storeTimeout: 15_000,
-          renewAfter: 1,
-        }),
-      );
+      renewing.use(session({ ...options, renewAfter: 1 }));
       renewing.get('/login/:user', async (req, res) => {
         await req.session.login(req.params.user);
         res.send('in');
