@@ -1,4 +1,5 @@
 import { cookies, headers } from 'next/headers.js';
+import { SessionError } from '../core/errors.js';
 import type { Session, TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
 import type { SessionCarrier } from '../engine/manager.js';
@@ -10,6 +11,8 @@ import { commitSession, FetchCarrier, type FetchHost, openSession } from './shar
 export interface NextRequestState {
   readonly secure: boolean;
   save(): Promise<void>;
+  /** Throws `ERR_COOKIES_READ_ONLY` where Next.js refuses cookies (a Server Component). */
+  checkCookiesWritable(): void;
 }
 
 /** The request as `genid` and `cookie` see it (Next.js gives no request object to them). */
@@ -20,6 +23,7 @@ const NEXT: FetchHost<NextRequestState> = {
   publish: (request, session) => {
     if (session) bindSave(session, request.save);
   },
+  beforeCookieChange: (request) => request.checkCookiesWritable(),
 };
 
 /** `createSession()`'s options. `proxy` defaults to trusting `X-Forwarded-Proto`, which Next.js's server sets. */
@@ -60,7 +64,11 @@ export function createSession<Data = SessionData>(options: NextSessionOptions): 
     if (known?.session) return known.session as TypedSession<Data>;
     const head = await headers();
     const scheme = trustForwardedProto ? head.get('x-forwarded-proto')?.split(',')[0]?.trim() : undefined;
-    const request: NextRequestState = { secure: scheme === 'https', save: () => save(carrier, jar) };
+    const request: NextRequestState = {
+      secure: scheme === 'https',
+      save: () => save(carrier, jar),
+      checkCookiesWritable: () => checkCookiesWritable(carrier, jar),
+    };
     const forwarded = manager.options.proxy === true ? head.get('x-forwarded-proto') : undefined;
     const carrier: NextCarrier = new FetchCarrier<NextRequestState>(
       request,
@@ -75,10 +83,35 @@ export function createSession<Data = SessionData>(options: NextSessionOptions): 
   }
 
   async function save(carrier: NextCarrier, jar: CookieJar): Promise<void> {
-    for (const header of await commitSession(manager, carrier)) jar.set(parseSetCookie(header));
+    for (const header of await commitSession(manager, carrier)) setCookie(jar, header);
+  }
+
+  /**
+   * Next.js offers no way to ask whether this request may set cookies (a Server Component may not).
+   * Its writable jar (a Route Handler's, a Server Action's) makes a new `set` function on every access,
+   * while the read-only one hands out one shared function that throws; so only a jar that may be
+   * read-only is tried, with a cookie that changes nothing (the one the browser holds, as a touch sends
+   * it), because a try that succeeds stays in the response unless the commit's own cookie replaces it.
+   */
+  function checkCookiesWritable(carrier: NextCarrier, jar: CookieJar): void {
+    const set = jar.set;
+    if (set !== jar.set) return;
+    setCookie(jar, manager.unchangedCookie(carrier));
   }
 
   return { getSession, manager: manager as unknown as SessionManager };
+}
+
+function setCookie(jar: CookieJar, header: string): void {
+  try {
+    jar.set(parseSetCookie(header));
+  } catch (error) {
+    throw new SessionError(
+      'ERR_COOKIES_READ_ONLY',
+      'sessionkit: Next.js refused the session cookie here (a Server Component can read the session but not create, regenerate, log in, log out or destroy it); do that in a Route Handler or a Server Action',
+      { cause: error },
+    );
+  }
 }
 
 type Done = (err?: Error | null) => void;

@@ -1,4 +1,5 @@
 import { SessionError } from '../core/errors.js';
+import { BEFORE_COOKIE_CHANGE } from '../engine/context.js';
 import type { SessionCarrier, SessionManager } from '../engine/manager.js';
 import type { SessionRequestLike } from '../engine/options.js';
 import { isConnectionError } from '../engine/store-access.js';
@@ -78,6 +79,8 @@ export interface FetchHost<Host> {
   secure(host: Host): boolean;
   /** Puts the session where the framework's handlers read it. */
   publish(host: Host, session: SessionCarrier['session']): void;
+  /** Throws when this request's response cannot set cookies (see BEFORE_COOKIE_CHANGE). */
+  beforeCookieChange?(host: Host): void;
 }
 
 /**
@@ -116,5 +119,9 @@ export class FetchCarrier<Host> implements SessionRequestLike, SessionCarrier {
   set session(session: SessionCarrier['session']) {
     this.#session = session;
     this.#adapter.publish(this.host, session);
+  }
+
+  [BEFORE_COOKIE_CHANGE](): void {
+    this.#adapter.beforeCookieChange?.(this.host);
   }
 }

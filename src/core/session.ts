@@ -143,6 +143,11 @@ export class Session {
     return session.#state;
   }
 
+  /** The session's request, read even when application data replaced the prototype (`__proto__`). */
+  static requestOf(session: Session): unknown {
+    return session.#req;
+  }
+
   /** New ID; the old record is destroyed first. Data is dropped unless `{ keep: true }`. */
   regenerate(options?: RegenerateOptions): Promise<void>;
   regenerate(done: Done): void;

@@ -12,7 +12,14 @@ import { renewedId } from '../core/renewal.js';
 import { stringifyJson } from '../core/serializer.js';
 import { Session, type SessionState } from '../core/session.js';
 import type { LimitOutcome, SessionDelta, SessionRecord, UserLimit } from '../core/types.js';
-import { contextFor, contextOf, type Engine, type EngineRequest, type RequestContext } from './context.js';
+import {
+  beforeCookieChange,
+  contextFor,
+  contextOf,
+  type Engine,
+  type EngineRequest,
+  type RequestContext,
+} from './context.js';
 import { checkSendable, clearingCookie, sessionCookie } from './cookie-policy.js';
 import type { SessionRequestLike } from './options.js';
 import type { SessionStore } from './store-access.js';
@@ -212,6 +219,7 @@ async function renew<Req extends SessionRequestLike>(
   const now = Date.now();
   const data = dataOf(session);
   checkSize(engine, data);
+  beforeCookieChange(req);
   const extra: Record<string, unknown> = { [RENEWED_AT_KEY]: now };
   if (state.authTime !== null) extra[AUTH_TIME_KEY] = state.authTime;
   const cookie = session.cookie.data;
@@ -284,6 +292,7 @@ export function write<Req extends SessionRequestLike>(
     const data = dataOf(session);
     checkSize(engine, data);
     checkSendable(options.name, session.cookie);
+    beforeCookieChange(Session.requestOf(session));
     context.quiet = !force && state.userId === null && !hasData(session);
     return createStored(engine, store, session, state, {
       data: state.authTime === null ? data : { ...data, [AUTH_TIME_KEY]: state.authTime },

@@ -10,11 +10,25 @@ import type { Secret } from '../core/signature.js';
 import type { ResolvedOptions, SessionRequestLike } from './options.js';
 import type { SessionStore, StoreAccess, StoreInput } from './store-access.js';
 
+/**
+ * Where an adapter whose response cannot always carry a cookie (a Next.js Server Component) puts a check
+ * on its carrier. The engine calls it before store work that only a new Set-Cookie can hand to the
+ * browser (a session created, its ID moved, the session ended), so that such a request is refused before
+ * it leaves a session no browser can reach, or ends the one the browser holds.
+ */
+export const BEFORE_COOKIE_CHANGE: unique symbol = Symbol('sessionkit.beforeCookieChange');
+
 /** What the middleware puts on the request, as express-session does. */
 export interface SessionCarrier {
   session?: Session | null;
   sessionID?: string;
   sessionStore?: StoreInput;
+  [BEFORE_COOKIE_CHANGE]?(): void;
+}
+
+/** Runs the carrier's BEFORE_COOKIE_CHANGE check, if its adapter set one: throws to refuse. */
+export function beforeCookieChange(req: unknown): void {
+  (req as SessionCarrier)[BEFORE_COOKIE_CHANGE]?.();
 }
 
 export interface RequestContext {

@@ -12,6 +12,7 @@ import type { Secret } from '../core/signature.js';
 import type { LimitOutcome } from '../core/types.js';
 import { commitLate, commitSession, expectedCookies, storeWithinLimit, write } from './commit.js';
 import {
+  beforeCookieChange,
   contextFor,
   contextOf,
   type Engine,
@@ -19,7 +20,13 @@ import {
   type RequestContext,
   type SessionCarrier,
 } from './context.js';
-import { cookieOptionsFor, frameworkSecure, requestSecret } from './cookie-policy.js';
+import {
+  clearingCookie,
+  cookieOptionsFor,
+  frameworkSecure,
+  requestSecret,
+  sessionCookie,
+} from './cookie-policy.js';
 import { generate, install, load, openSession } from './load.js';
 import {
   type ResolvedOptions,
@@ -140,6 +147,19 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   /**
+   * A Set-Cookie that leaves the browser as it is: the stored session's cookie as a touch sends it, or,
+   * for a session not stored yet, one that clears the name. An adapter that can only learn by trying
+   * whether its response may set cookies (Next.js) tries with this; a later Set-Cookie of the commit
+   * replaces it.
+   */
+  unchangedCookie(req: Req & SessionCarrier): string {
+    const context = contextOf(this, req);
+    const { session } = context;
+    const header = sessionStateOf(session).isNew ? null : sessionCookie(this, req, context, session);
+    return header ?? clearingCookie(this, req, context);
+  }
+
+  /**
    * After the response started: stores what the request changed since its first byte (a Server-Sent
    * Events handler, or a change between `write()` and `end()`), as express-session saves at `end()`.
    * Nothing when nothing changed, and `undefined` when done in this tick (the in-process MemoryStore).
@@ -190,6 +210,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const req = session.req as Req & SessionCarrier;
     const context = contextOf(this, req);
     const state = sessionStateOf(session);
+    beforeCookieChange(req);
     await this.track(context, this.endRequestSession(context, state.id));
     context.ended = true;
     const next = generate(this, req, context, keep ? dataOf(session) : undefined);
@@ -208,6 +229,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   private async destroyNow(session: Session): Promise<void> {
     const req = session.req as Req & SessionCarrier;
     const context = contextOf(this, req);
+    beforeCookieChange(req);
     // As express-session: req.session is gone at once, even before the store confirms.
     context.ended = true;
     if (req.session === session) req.session = undefined;
@@ -299,6 +321,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const req = session.req as Req & SessionCarrier;
     const context = contextOf(this, req);
     const oldId = sessionStateOf(session).id;
+    beforeCookieChange(req);
     const next = generate(this, req, context, dataOf(session));
     const state = sessionStateOf(next);
     state.userId = userId;

@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { createSession, parseSetCookie } from '../../src/adapters/next.js';
 import { SessionError } from '../../src/core/errors.js';
 import type { TypedSession } from '../../src/core/session.js';
+import { MemoryStore } from '../../src/stores/memory.js';
 import { type AdapterHarness, runAdapterSuite, type SuiteResponse } from '../../src/testing/index.js';
 
 /**
@@ -23,7 +24,15 @@ vi.mock('next/headers.js', () => ({
   headers: async () => scope.getStore()?.head,
 }));
 
-/** A Route Handler's jar: request cookies to read, response cookies to write. `readOnly`: a Server Component's. */
+function refuse(): never {
+  throw new Error('Cookies can only be modified in a Server Action or Route Handler.');
+}
+
+/**
+ * A Route Handler's jar: request cookies to read, response cookies to write. `readOnly`: a Server
+ * Component's. As Next.js's own: the writable jar makes new `set` and `delete` functions on every access
+ * (its proxy wraps each call in a check), the read-only one hands out one shared function that throws.
+ */
 function jar(request: Headers, response: Headers, readOnly = false) {
   const read = new RequestCookies(request);
   const write = new ResponseCookies(response);
@@ -31,11 +40,12 @@ function jar(request: Headers, response: Headers, readOnly = false) {
     get: (name: string) => read.get(name),
     getAll: () => read.getAll(),
     has: (name: string) => read.has(name),
-    set: (...args: Parameters<ResponseCookies['set']>) => {
-      if (readOnly) throw new Error('Cookies can only be modified in a Server Action or Route Handler.');
-      write.set(...args);
+    get set() {
+      return readOnly ? refuse : (...args: Parameters<ResponseCookies['set']>) => write.set(...args);
     },
-    delete: (name: string) => write.delete(name),
+    get delete() {
+      return readOnly ? refuse : (name: string) => write.delete(name);
+    },
   };
 }
 
@@ -105,6 +115,44 @@ describe('Next.js adapter', () => {
     resave: false,
     saveUninitialized: false,
   };
+  type GetSession = () => Promise<TypedSession>;
+
+  /** A Route Handler that stores a session with `name` (and logs in `userId`); gives its cookie. */
+  async function loggedIn(getSession: GetSession, name: string, userId?: string): Promise<string> {
+    const response = await asRouteHandler(new Request('http://localhost/'), async () => {
+      let session = await getSession();
+      session.name = name;
+      if (userId !== undefined) {
+        await session.login(userId);
+        session = await getSession();
+      }
+      await session.save();
+      return new Response('ok');
+    });
+    return (response.headers.getSetCookie()[0] as string).split(';')[0] as string;
+  }
+
+  async function readName(getSession: GetSession, cookie: string): Promise<unknown> {
+    let name: unknown;
+    await asRouteHandler(new Request('http://localhost/', { headers: { cookie } }), async () => {
+      name = (await getSession()).name;
+      return new Response('ok');
+    });
+    return name;
+  }
+
+  async function asServerComponent(cookie: string | undefined, render: () => Promise<void>): Promise<void> {
+    const headers: Record<string, string> = cookie === undefined ? {} : { cookie };
+    const response = await asRouteHandler(
+      new Request('http://localhost/', { headers }),
+      async () => {
+        await render();
+        return new Response('ok');
+      },
+      true,
+    );
+    expect(response.headers.getSetCookie()).toEqual([]);
+  }
 
   it('turns every Set-Cookie it makes into the same header through cookies().set()', () => {
     const headers = [
@@ -134,28 +182,71 @@ describe('Next.js adapter', () => {
     expect(response.headers.getSetCookie()).toHaveLength(1);
   });
 
-  it('a Server Component can read the session, and saving there fails as Next.js refuses the cookie', async () => {
+  it('a Server Component can read the session and store changes that need no cookie', async () => {
     const { getSession } = createSession(options);
-    const login = await asRouteHandler(new Request('http://localhost/'), async () => {
+    const cookie = await loggedIn(getSession, 'ada');
+    await asServerComponent(cookie, async () => {
       const session = await getSession();
-      session.name = 'ada';
+      expect(session.name).toBe('ada');
+      session.name = 'grace';
+      // Nothing to set for a stored session that changed: the write goes through.
       await session.save();
-      return new Response('ok');
     });
-    const cookie = (login.headers.getSetCookie()[0] as string).split(';')[0] as string;
-    await asRouteHandler(
-      new Request('http://localhost/', { headers: { cookie } }),
-      async () => {
+    expect(await readName(getSession, cookie)).toBe('grace');
+  });
+
+  describe('where Next.js refuses cookies (a Server Component)', () => {
+    const operations: [string, (session: TypedSession) => Promise<void>][] = [
+      ['regenerate()', (session) => session.regenerate()],
+      ['regenerate({ keep: true })', (session) => session.regenerate({ keep: true })],
+      ['login()', (session) => session.login('mallory')],
+      ['logout()', (session) => session.logout()],
+      ['destroy()', (session) => session.destroy()],
+      ['reauthenticated()', (session) => session.reauthenticated()],
+    ];
+    for (const [name, operation] of operations) {
+      it(`${name} rejects before the store is touched: the browser's session lives on, nothing new is stored`, async () => {
+        const store = new MemoryStore();
+        const { getSession } = createSession({ ...options, store });
+        const cookie = await loggedIn(getSession, 'ada', 'u1');
+        const before = await store.all();
+        await asServerComponent(cookie, async () => {
+          const session = await getSession();
+          const refused = await operation(session).catch((error: unknown) => error);
+          expect(refused).toBeInstanceOf(SessionError);
+          expect(refused).toMatchObject({ code: 'ERR_COOKIES_READ_ONLY' });
+          expect((await getSession()).currentUserId()).toBe('u1');
+        });
+        expect(await store.all()).toEqual(before);
+        expect(await readName(getSession, cookie)).toBe('ada');
+      });
+    }
+
+    it('a new session is not stored: no record is left that no browser can reach', async () => {
+      const store = new MemoryStore();
+      const { getSession } = createSession({ ...options, store });
+      await asServerComponent(undefined, async () => {
         const session = await getSession();
-        expect(session.name).toBe('ada');
-        session.name = 'grace';
-        // Nothing to set for a stored session that changed: the write goes through.
-        await session.save();
-        await session.regenerate();
-        await expect((await getSession()).save()).rejects.toThrow(/Server Action or Route Handler/);
-        return new Response('ok');
-      },
-      true,
-    );
+        session.views = 1;
+        await expect(session.save()).rejects.toMatchObject({ code: 'ERR_COOKIES_READ_ONLY' });
+      });
+      expect(await store.length()).toBe(0);
+    });
+
+    it("login() under maxSessionsPerUser evicts none of the user's sessions", async () => {
+      const store = new MemoryStore();
+      const { getSession } = createSession({ ...options, store, maxSessionsPerUser: 2 });
+      await loggedIn(getSession, 'a', 'u1');
+      await loggedIn(getSession, 'b', 'u1');
+      const visitor = await loggedIn(getSession, 'c');
+      const held = (await store.listByUser('u1')).map((summary) => summary.handle).sort();
+      await asServerComponent(visitor, async () => {
+        await expect((await getSession()).login('u1')).rejects.toMatchObject({
+          code: 'ERR_COOKIES_READ_ONLY',
+        });
+      });
+      expect((await store.listByUser('u1')).map((summary) => summary.handle).sort()).toEqual(held);
+      expect(await store.length()).toBe(3);
+    });
   });
 });

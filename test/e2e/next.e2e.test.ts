@@ -71,6 +71,17 @@ describe('the Next.js example in a real Next.js server', () => {
     expect(home).toContain('Logged in as <!-- -->ada');
     expect(home).toContain('<!-- -->2');
 
+    // Next.js refuses cookies in a Server Component: the logout there is refused before the store is
+    // touched, and the session the browser holds stays logged in.
+    const refused = await fetch(`${base}/server-component`, { headers: { cookie } });
+    expect(refused.headers.getSetCookie()).toEqual([]);
+    const refusal = await refused.text();
+    expect(refusal).toContain('Server Component: <!-- -->refused: ERR_COOKIES_READ_ONLY');
+    expect(refusal).toContain('Still logged in as <!-- -->ada');
+    expect(await (await fetch(`${base}/`, { headers: { cookie } })).text()).toContain(
+      'Logged in as <!-- -->ada',
+    );
+
     const logout = await submit(base, home, cookie);
     expect(logout.status).toBe(303);
     expect(logout.headers.getSetCookie()[0]).toMatch(/^connect\.sid=;/);
