@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { SessionError } from '../core/errors.js';
+import { SessionError, StoreError } from '../core/errors.js';
 import { isConnectionError } from '../stores/contract.js';
 
 /** The CLI's exit codes. Part of its interface: scripts branch on them, so never renumber. */
@@ -64,6 +64,10 @@ export function classify(error: unknown): Classified {
   if (error instanceof CliError)
     return { ...as(error.code, oneLine(error.message)), reported: error.reported };
   if (error instanceof CommanderError) return as('ERR_USAGE', oneLine(error.message.replace(/^error: /, '')));
+  // A StoreError names the driver's error by class and code only (its message may quote session data,
+  // which must not reach an app's logs); the operator at this terminal can read the store anyway.
+  if (error instanceof StoreError && error.cause !== undefined)
+    return as('ERR_STORE', oneLine(`${error.message}: ${messageOf(error.cause)}`));
   if (error instanceof SessionError) return as(codeOf(error.code), oneLine(error.message));
   if (isConnectionError(error)) return as('ERR_STORE_UNAVAILABLE', oneLine(messageOf(error)));
   const code = (error as { code?: unknown } | null)?.code;

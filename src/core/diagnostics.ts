@@ -1,5 +1,5 @@
 import { type Channel, channel, type TracingChannel, tracingChannel } from 'node:diagnostics_channel';
-import { SessionError, StoreTimeoutError } from './errors.js';
+import { SessionError, StoreError, StoreTimeoutError } from './errors.js';
 import { storageKey } from './id.js';
 
 /**
@@ -35,7 +35,8 @@ export type StoreOutcome = 'ok' | 'miss' | 'timeout' | 'unavailable' | 'error';
  * `result` and `error` are set by Node as for any `TracingChannel`: `result` is `true`/`false` for `get`
  * (found or not), `create`, `update` and `touch` (the store's answer), `undefined` for `destroy` and the
  * number removed for `destroyByUser`; never the record itself. `error` is the typed `SessionError` the
- * request gets (its `code` tells timeouts and outages apart).
+ * request gets (its `code` tells timeouts and outages apart), as a copy without its `cause`: the driver's
+ * error, which may quote the session's data, stays with the application.
  */
 export interface StoreCallMessage {
   operation: StoreOperation;
@@ -205,18 +206,24 @@ export function traceStoreCall<T>(
 ): Promise<T> {
   const message = messageFor(store, operation, id);
   let value: T;
+  const failed: { error?: unknown } = {};
   return storeChannels[operation]
     .tracePromise(async () => {
       try {
         value = await run();
       } catch (error) {
         message.outcome = failureOf(error);
-        throw error;
+        failed.error = error;
+        // The channel gets the signal's copy; the caller gets the error itself, below.
+        throw signalError(operation, error);
       }
       message.outcome = outcomeOf(value);
       return resultOf(operation, value);
     }, message)
-    .then(() => value);
+    .then(
+      () => value,
+      (error: unknown) => Promise.reject('error' in failed ? failed.error : error),
+    );
 }
 
 /** `traceStoreCall` for the in-process MemoryStore's synchronous calls. */
@@ -228,17 +235,44 @@ export function traceStoreCallSync<T>(
 ): T {
   const message = messageFor(store, operation, id);
   let value: T;
-  storeChannels[operation].traceSync(() => {
-    try {
-      value = run();
-    } catch (error) {
-      message.outcome = failureOf(error);
-      throw error;
-    }
-    message.outcome = outcomeOf(value);
-    return resultOf(operation, value);
-  }, message);
+  const failed: { error?: unknown } = {};
+  try {
+    storeChannels[operation].traceSync(() => {
+      try {
+        value = run();
+      } catch (error) {
+        message.outcome = failureOf(error);
+        failed.error = error;
+        throw signalError(operation, error);
+      }
+      message.outcome = outcomeOf(value);
+      return resultOf(operation, value);
+    }, message);
+  } catch (error) {
+    throw 'error' in failed ? failed.error : error;
+  }
   return value!;
+}
+
+/**
+ * The `error` a store call's message carries: the typed error the request gets (same class, code, status
+ * and message), without its `cause`. The driver's error stays the application's: its message, SQL text
+ * (mysql2's `sql`), row (PostgreSQL's "Failing row contains (…)" detail) or command arguments (ioredis's
+ * `command.args`) may hold the session's data, which a StoreError's message leaves out. An error an
+ * express-session store reported as it was is named as a StoreError names it.
+ */
+function signalError(operation: StoreOperation, error: unknown): SessionError {
+  const typed = error instanceof SessionError ? error : new StoreError(operation, error);
+  if (typed.cause === undefined) return typed;
+  const copy = Object.create(Object.getPrototypeOf(typed) as object) as SessionError;
+  const fields = typed as unknown as Record<PropertyKey, unknown>;
+  for (const key of Reflect.ownKeys(typed)) {
+    if (key === 'cause') continue;
+    const enumerable = Object.getOwnPropertyDescriptor(typed, key)?.enumerable ?? false;
+    // By value: `stack` may be an accessor that answers only for the error it belongs to.
+    Object.defineProperty(copy, key, { value: fields[key], writable: true, enumerable, configurable: true });
+  }
+  return copy;
 }
 
 /**

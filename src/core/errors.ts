@@ -63,13 +63,17 @@ export class StoreTimeoutError extends StoreUnavailableError {
   }
 }
 
-/** The store answered, but with an error that is not about reachability (a bug, a constraint, bad SQL). */
+/**
+ * The store answered, but with an error that is not about reachability (a bug, a constraint, bad SQL).
+ * `cause` is the driver's error, for the application's own logs. The message names it by class and code
+ * only (`DatabaseError 23514`): a driver's message may quote the values it was sent, which are the
+ * session's data (a trigger's RAISE or SIGNAL text, MySQL's duplicate entry, PostgreSQL's invalid input
+ * for a type), and this message reaches diagnostics subscribers, framework error pages and Fastify's
+ * default reply. `reason` replaces the label with sessionkit's own words when there is no driver error.
+ */
 export class StoreError extends SessionError {
-  constructor(operation: string, cause: unknown) {
-    super('ERR_STORE', `sessionkit: store failed during ${operation}: ${describe(cause)}`, {
-      cause,
-      status: 500,
-    });
+  constructor(operation: string, cause: unknown, reason = labelOf(cause)) {
+    super('ERR_STORE', `sessionkit: store failed during ${operation}: ${reason}`, { cause, status: 500 });
   }
 }
 
@@ -176,6 +180,21 @@ export class StoreUrlError extends SessionError {
   constructor(message: string) {
     super('ERR_STORE_URL', `sessionkit: ${message}`);
   }
+}
+
+/** An error's class and code, never its message: `DatabaseError 23514`, `SqliteError SQLITE_CONSTRAINT`. */
+function labelOf(error: unknown): string {
+  if (!(error instanceof Error)) return error === null ? 'null' : typeof error;
+  const named = error.constructor?.name;
+  const name = typeof named === 'string' && named !== '' ? named : 'Error';
+  const { code } = error as { code?: unknown };
+  // A code is a short token by convention; anything else is left out rather than trusted.
+  const shown =
+    (typeof code === 'string' && /^[\w.-]{1,64}$/.test(code)) ||
+    (typeof code === 'number' && Number.isFinite(code))
+      ? ` ${code}`
+      : '';
+  return `${name}${shown}`;
 }
 
 export function describe(error: unknown): string {

@@ -519,7 +519,7 @@ export class MongoStore extends Store implements SessionStore {
       );
       if (result.matchedCount === 1) return true;
     }
-    throw new StoreError('update', new Error('the session kept changing under this update; try again'));
+    throw new StoreError('update', undefined, 'the session kept changing under this update; try again');
   }
 
   private epochs(): Collection<EpochDocument> {

@@ -66,7 +66,9 @@ class SqliteExecutor implements SqlExecutor {
   }
 
   isDuplicateKey(error: unknown): boolean {
-    return String((error as { code?: unknown } | null)?.code).startsWith('SQLITE_CONSTRAINT');
+    // Only a key taken: a CHECK, NOT NULL or trigger refusal is a store failure, not an ID collision.
+    const code = (error as { code?: unknown } | null)?.code;
+    return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
   }
 
   async close(): Promise<void> {

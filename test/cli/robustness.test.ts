@@ -128,6 +128,16 @@ describe('sessionkit CLI: databases, handles, errors and drivers (issue 23 item 
     }
   });
 
+  it("prints a store failure with the driver's own words, which a StoreError's message leaves out", () => {
+    const driver = Object.assign(new Error('relation "sessions" does not exist'), { code: '42P01' });
+    const error = new StoreError('list', driver);
+    expect(error.message).not.toContain('does not exist');
+    expect(classify(error)).toMatchObject({
+      code: 'ERR_STORE',
+      message: expect.stringContaining('relation "sessions" does not exist'),
+    });
+  });
+
   it.each([
     ['mongodb', 'mongodb://127.0.0.1:1/app', 'mongodb', 'npm i mongodb'],
     ['pg', 'postgres://127.0.0.1:1/app', 'pg', 'npm i pg'],
