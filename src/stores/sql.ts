@@ -270,6 +270,12 @@ function statements(dialect: DialectName, t: string): Statements {
   const rest = COLUMNS.slice(1);
   const forUpdate = dialect === 'sqlite' ? '' : ' FOR UPDATE';
   const live = 'expires_at > ?';
+  // The same conditions in statements that lock rows by ID, written so that no planner can use the
+  // expires_at index for them (`+ 0`): when few rows are expired, MariaDB plans `id = ? AND expires_at
+  // <= ?` on that index, locks the entry of the session expiring first, then waits for its row, which a
+  // concurrent update of that session holds while it waits for the same entry: a deadlock.
+  const liveById = 'expires_at + 0 > ?';
+  const expiredById = 'expires_at + 0 <= ?';
   const te = epochTableOf(t);
   // The user's epoch as of this statement, 0 before their first revoke. A login reads it inside its own
   // INSERT, so it is either committed before a revoke deletes the user's rows (and deleted) or carries
@@ -300,24 +306,24 @@ function statements(dialect: DialectName, t: string): Statements {
     restampKept: `UPDATE ${t} SET epoch = ? WHERE id = ? AND user_id = ? AND epoch >= ?`,
     clearEpochs: `DELETE FROM ${te}`,
     probeEpoch: `SELECT epoch FROM ${t} WHERE 1 = 0`,
-    lockLive: `SELECT ${cols}, epoch FROM ${t} WHERE id = ? AND ${live}${forUpdate}`,
+    lockLive: `SELECT ${cols}, epoch FROM ${t} WHERE id = ? AND ${liveById}${forUpdate}`,
     insertIfAbsent:
       dialect === 'mysql'
         ? // mysql2 sets CLIENT_FOUND_ROWS, so a no-op ON DUPLICATE KEY UPDATE also reports 1 row, and INSERT
           // IGNORE would silently truncate oversized values: a plain INSERT whose duplicate error means "taken".
           `INSERT INTO ${t} (${cols}, epoch) VALUES (${marks}, ${userEpoch})`
         : `INSERT INTO ${t} (${cols}, epoch) VALUES (${marks}, ${userEpoch}) ON CONFLICT (id) DO NOTHING`,
-    deleteExpired: `DELETE FROM ${t} WHERE id = ? AND expires_at <= ?`,
+    deleteExpired: `DELETE FROM ${t} WHERE id = ? AND ${expiredById}`,
     // A rewrite that keeps the row's user keeps its stamp: rewriting a revoked session never revives it.
     upsert:
       dialect === 'mysql'
         ? `INSERT INTO ${t} (${cols}, epoch) VALUES (${marks}, ${userEpoch}) ON DUPLICATE KEY UPDATE epoch = IF(${sameUser}, epoch, VALUES(epoch)), ${rest.map((c) => `${c} = VALUES(${c})`).join(', ')}`
         : `INSERT INTO ${t}${dialect === 'postgres' ? ' AS s' : ''} (${cols}, epoch) VALUES (${marks}, ${userEpoch}) ON CONFLICT (id) DO UPDATE SET epoch = CASE WHEN ${sameUser} THEN ${dialect === 'postgres' ? 's.' : ''}epoch ELSE excluded.epoch END, ${rest.map((c) => `${c} = excluded.${c}`).join(', ')}`,
     rewrite: `UPDATE ${t} SET data = ?, cookie = ?, user_id = ?, last_seen_at = ?, expires_at = ?, epoch = ? WHERE id = ?`,
-    updateMeta: `UPDATE ${t} SET cookie = COALESCE(?, cookie), last_seen_at = ?, expires_at = ? WHERE id = ? AND ${live}`,
+    updateMeta: `UPDATE ${t} SET cookie = COALESCE(?, cookie), last_seen_at = ?, expires_at = ? WHERE id = ? AND ${liveById}`,
     // The stamp is assigned before user_id: MySQL evaluates SET left to right, with the new values.
-    updateMetaAndUser: `UPDATE ${t} SET cookie = COALESCE(?, cookie), epoch = CASE WHEN user_id = ? THEN epoch ELSE ${userEpoch} END, user_id = ?, last_seen_at = ?, expires_at = ? WHERE id = ? AND ${live}`,
-    touch: `UPDATE ${t} SET last_seen_at = ?, expires_at = ? WHERE id = ? AND ${live}`,
+    updateMetaAndUser: `UPDATE ${t} SET cookie = COALESCE(?, cookie), epoch = CASE WHEN user_id = ? THEN epoch ELSE ${userEpoch} END, user_id = ?, last_seen_at = ?, expires_at = ? WHERE id = ? AND ${liveById}`,
+    touch: `UPDATE ${t} SET last_seen_at = ?, expires_at = ? WHERE id = ? AND ${liveById}`,
     destroy: `DELETE FROM ${t} WHERE id = ?`,
     list: `SELECT ${summary} FROM ${joined} WHERE s.${live} AND s.id > ? AND ${unrevoked} ORDER BY s.id LIMIT ?`,
     length: `SELECT COUNT(*) AS n FROM ${joined} WHERE s.${live} AND ${unrevoked}`,
@@ -327,9 +333,9 @@ function statements(dialect: DialectName, t: string): Statements {
         ? `DELETE FROM ${t} WHERE expires_at <= ? LIMIT ${PRUNE_BATCH}`
         : `DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} WHERE expires_at <= ? LIMIT ${PRUNE_BATCH})`,
     byUser: `SELECT ${summary} FROM ${joined} WHERE s.user_id = ? AND s.${live} AND ${unrevoked}`,
-    destroyByUser: `DELETE FROM ${t} WHERE user_id = ? AND ${live} AND id <> ?`,
+    destroyByUser: `DELETE FROM ${t} WHERE user_id = ? AND ${liveById} AND id <> ?`,
     byHandle: `SELECT ${summary} FROM ${joined} WHERE s.id = ? AND s.${live} AND ${unrevoked}`,
-    destroyByHandle: `DELETE FROM ${t} WHERE id = ? AND ${live}`,
+    destroyByHandle: `DELETE FROM ${t} WHERE id = ? AND ${liveById}`,
     // Locks the user's epoch row (made at 0, which revokes nothing, when missing): logins under a limit
     // and destroyByUser (which raises that row first) of one user queue on it, on every connection.
     lockUser:
