@@ -118,22 +118,25 @@ type Done = (err?: Error | null) => void;
 
 /**
  * `save()` on a session of this adapter commits the request: writes what changed and sets the cookie
- * through `cookies()`. Not enumerable, so it is never taken for session data.
+ * through `cookies()`. Not enumerable, so it is never taken for session data; assignment is ignored, as
+ * for `id`, so `Object.assign(session, body)` with a `save` key cannot take away the only way to store
+ * the session.
  */
 function bindSave(session: Session, commit: () => Promise<void>): void {
+  const save = (done?: Done): Promise<void> | undefined => {
+    const work = commit();
+    if (!done) return work;
+    work.then(
+      () => done(),
+      (error: Error) => done(error),
+    );
+    return undefined;
+  };
   Object.defineProperty(session, 'save', {
     configurable: true,
-    writable: true,
     enumerable: false,
-    value(done?: Done): Promise<void> | undefined {
-      const work = commit();
-      if (!done) return work;
-      work.then(
-        () => done(),
-        (error: Error) => done(error),
-      );
-      return undefined;
-    },
+    get: () => save,
+    set: () => undefined,
   });
 }
 

@@ -12,10 +12,18 @@ export const RENEWED_AT_KEY = 'sessionkit:renewedAt';
 /** Marks the record an ID left at renewal: for a short grace, its cookie leads to the new ID. */
 export const RENEWED_KEY = 'sessionkit:renewed';
 const RESERVED_PREFIX = 'sessionkit:';
+/**
+ * Where sessionkit keeps what express-session's shape has no field for (creation time, bound user) inside
+ * an express-session record: in the cookie object, never beside the data. express-session copies a stored
+ * cookie's fields onto its Cookie, whose JSON (`cookie.data`) names its own fields only, so the key is never
+ * session data, in sessionkit or in express-session. Reserved as a data key too, and never read from beside
+ * the data (`fromExpressSession`): there it is whatever an application saved.
+ */
+export const META_KEY = '__sessionkit';
 
 /** Keys sessionkit keeps in the stored data for itself: never on `req.session`, never written from it. */
 export function isReservedKey(key: string): boolean {
-  return key.startsWith(RESERVED_PREFIX);
+  return key.startsWith(RESERVED_PREFIX) || key === META_KEY;
 }
 
 /** A session whose `authTime` is missing or older than the route allows. Answered 401 by default. */

@@ -5,7 +5,7 @@
  * nested mutation counts without the application marking anything.
  */
 import { isReservedKey } from './auth-time.js';
-import { stringifyJson } from './serializer.js';
+import { checkDepth, stringifyJson } from './serializer.js';
 
 /** Per data key, what the store holds: a primitive as itself, an object as its JSON. */
 export type Snapshot = Map<string, unknown>;
@@ -47,7 +47,16 @@ function primitiveBound(value: unknown): number {
 }
 
 function isStorable(value: unknown): boolean {
+  if (typeof value === 'object') return value === null || !hasNoJson(value);
   return value !== undefined && typeof value !== 'function' && typeof value !== 'symbol';
+}
+
+/** An object whose toJSON() gives undefined: JSON.stringify leaves such a member out, and so does the store. */
+function hasNoJson(value: object): boolean {
+  return (
+    typeof (value as { toJSON?: unknown }).toJSON === 'function' &&
+    (stringifyJson(value) as string | undefined) === undefined
+  );
 }
 
 /** What the store holds after it took `data` whole. */
@@ -102,6 +111,7 @@ export function diff(session: object, snapshot: Snapshot): Changes {
       const json = stringifyJson(value);
       changes.boundBytes += 3 * json.length;
       if (!(previous instanceof ObjectSnapshot && previous.json === json)) {
+        checkDepth(json, 1);
         changes.json ??= new Map();
         changes.json.set(key, json);
         changes.set[key] = value;

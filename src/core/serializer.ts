@@ -1,4 +1,4 @@
-import { isReservedKey } from './auth-time.js';
+import { isReservedKey, META_KEY } from './auth-time.js';
 import { CorruptSessionError, SessionDataError } from './errors.js';
 import type { CookieData, SessionDelta, SessionRecord } from './types.js';
 
@@ -9,20 +9,20 @@ export function isForbiddenKey(key: string): boolean {
   return FORBIDDEN_KEYS.has(key);
 }
 
-function dropForbidden(this: unknown, key: string, value: unknown): unknown {
-  return FORBIDDEN_KEYS.has(key) ? undefined : value;
-}
-
 /**
- * JSON.parse that never lets `__proto__`, `constructor` or `prototype` keys through (B17). The reviver
- * costs a lot, so it only runs when the text could hold one of those keys.
+ * JSON.parse that never lets `__proto__`, `constructor` or `prototype` keys through (B17). JSON.parse
+ * makes such a key an own property, never a prototype; the walk that removes them only runs when the
+ * text could hold one. Not a reviver: V8 runs one recursively, and a stack overflow here would read a
+ * stored session as corrupt and destroy it.
  */
 export function parseJson(text: string): unknown {
+  let value: unknown;
   try {
-    return MAY_HOLD_FORBIDDEN.test(text) ? JSON.parse(text, dropForbidden) : JSON.parse(text);
+    value = JSON.parse(text);
   } catch (error) {
     throw new CorruptSessionError('invalid JSON', error);
   }
+  return MAY_HOLD_FORBIDDEN.test(text) ? sanitize(value) : value;
 }
 
 /** JSON.stringify that reports values JSON cannot hold (BigInt, cycles) as a typed error (B15). */
@@ -34,18 +34,55 @@ export function stringifyJson(value: unknown): string {
   }
 }
 
-/** Removes forbidden keys from a value that did not come through `parseJson` (a driver's own decoding). */
-export function sanitize<T>(value: T): T {
-  if (value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = sanitize(value[i]);
-    return value;
+/**
+ * The most arrays and objects session data may hold one inside another (B16). JSON.stringify has no limit
+ * but the call stack, and a commit can have more of it than the load that must read the data back: data
+ * nested close to V8's limit could be stored and then fail every later request of its session. Far deeper
+ * than any application's data, far below the stack.
+ */
+export const MAX_DEPTH = 1000;
+
+/**
+ * Refuses JSON text nested deeper than MAX_DEPTH with ERR_SESSION_DATA, before it is stored; `outer` is how
+ * deep the text sits (1 for a value of the data object). Text too short to nest that deep (each level takes
+ * two brackets) is not read.
+ */
+export function checkDepth(json: string, outer = 0): void {
+  if (json.length <= 2 * (MAX_DEPTH - outer)) return;
+  let depth = outer;
+  for (let i = 0; i < json.length; i++) {
+    const code = json.charCodeAt(i);
+    if (code === 0x22) {
+      // A string: brackets inside it do not count. Its end is the first quote no backslash escapes.
+      for (i++; i < json.length && json.charCodeAt(i) !== 0x22; i++) if (json.charCodeAt(i) === 0x5c) i++;
+    } else if (code === 0x5b || code === 0x7b) {
+      if (++depth > MAX_DEPTH) throw new SessionDataError(`it is nested more than ${MAX_DEPTH} levels deep`);
+    } else if (code === 0x5d || code === 0x7d) depth--;
   }
-  const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return value;
-  for (const key of Object.keys(value)) {
-    if (FORBIDDEN_KEYS.has(key)) delete (value as Record<string, unknown>)[key];
-    else (value as Record<string, unknown>)[key] = sanitize((value as Record<string, unknown>)[key]);
+}
+
+/**
+ * Removes forbidden keys, in place, from the plain objects and arrays of a parsed value or of a driver's
+ * own decoding; other objects (a Date, an ObjectId, a Buffer) are left as they are. A loop over a stack
+ * of its own rather than recursion, so no depth that could be stored overflows the call stack.
+ */
+export function sanitize<T>(value: T): T {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const item = pending.pop();
+    if (item === null || typeof item !== 'object') continue;
+    if (Array.isArray(item)) {
+      for (const element of item) if (element !== null && typeof element === 'object') pending.push(element);
+      continue;
+    }
+    const proto = Object.getPrototypeOf(item);
+    if (proto !== Object.prototype && proto !== null) continue;
+    const fields = item as Record<string, unknown>;
+    for (const key of Object.keys(fields)) {
+      const inner = fields[key];
+      if (FORBIDDEN_KEYS.has(key)) delete fields[key];
+      else if (inner !== null && typeof inner === 'object') pending.push(inner);
+    }
   }
   return value;
 }
@@ -148,15 +185,6 @@ export function toExpressSession(record: SessionRecord): Record<string, unknown>
   return { ...record.data, cookie: { ...record.cookie } };
 }
 
-/**
- * Where sessionkit keeps what express-session's shape has no field for (creation time, bound user) inside
- * an express-session record: in the cookie object, never beside the data. express-session copies a stored
- * cookie's fields onto its Cookie, whose JSON (`cookie.data`) names its own fields only, so the key is never
- * session data, in sessionkit or in express-session. Records written before kept it at the top level;
- * `fromExpressSession` reads both places.
- */
-export const META_KEY = '__sessionkit';
-
 interface EmbeddedMeta {
   createdAt?: number;
   userId?: string | null;
@@ -193,13 +221,18 @@ export function fromExpressSession(
 ): SessionRecord {
   const value = typeof sess === 'string' ? parseJson(sess) : sanitize(sess);
   if (!isPlainObject(value)) throw new CorruptSessionError('express-session payload is not an object');
-  const { cookie, [META_KEY]: oldMeta, ...rest } = value;
+  // Beside the data, sessionkit's fields are whatever an application wrote there: an express-session
+  // app sharing the store saves any key its code sets (`Object.assign(req.session, body)`), so a
+  // top-level META_KEY or reserved key would bind a user or forge an authentication time. Only the
+  // copy inside the cookie object, which express-session never writes, is sessionkit's.
+  const { cookie, [META_KEY]: _untrusted, ...rest } = value;
+  for (const key of Object.keys(rest)) if (isReservedKey(key)) delete rest[key];
   const cookieData: CookieData = isPlainObject(cookie)
     ? (JSON.parse(JSON.stringify(cookie)) as CookieData)
     : { originalMaxAge: null };
   const inCookie = (cookieData as unknown as Record<string, unknown>)[META_KEY];
   delete (cookieData as unknown as Record<string, unknown>)[META_KEY];
-  const embedded = isPlainObject(inCookie) ? inCookie : isPlainObject(oldMeta) ? oldMeta : {};
+  const embedded = isPlainObject(inCookie) ? inCookie : {};
   // What sessionkit wrote into the record wins; the caller's values (its store's own columns) are fallbacks.
   const createdAt = isTime(embedded.createdAt) ? embedded.createdAt : meta?.createdAt;
   const userId =

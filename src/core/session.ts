@@ -138,6 +138,17 @@ export class Session {
 
   set req(_ignored: unknown) {}
 
+  /**
+   * Read-only, as `id`: `Object.assign(req.session, JSON.parse(body))` with a `"__proto__"` key would
+   * otherwise replace the session's prototype, putting the body's values in place of `id` and of every
+   * method for the rest of the request. Shadows `Object.prototype.__proto__`, so a read still answers.
+   */
+  get ['__proto__'](): object | null {
+    return Object.getPrototypeOf(this);
+  }
+
+  set ['__proto__'](_ignored: unknown) {}
+
   /** The manager's bookkeeping for a session (not part of the public API). */
   static stateOf(session: Session): SessionState {
     return session.#state;

@@ -9,7 +9,7 @@ import { Cookie, cookieShape, hasShape } from '../core/cookie.js';
 import { updateReason } from '../core/debug.js';
 import { NotSupportedError, SessionError, SessionTooLargeError } from '../core/errors.js';
 import { renewedId } from '../core/renewal.js';
-import { stringifyJson } from '../core/serializer.js';
+import { checkDepth, stringifyJson } from '../core/serializer.js';
 import { Session, type SessionState } from '../core/session.js';
 import type { LimitOutcome, SessionDelta, SessionRecord, UserLimit } from '../core/types.js';
 import {
@@ -276,6 +276,8 @@ export function write<Req extends SessionRequestLike>(
   force: boolean,
   context: RequestContext,
 ): WriteResult | Promise<WriteResult> {
+  // save() and the write after the first byte come here without commitSession's own check.
+  sessionCookieOf(session);
   const state = stateOf(session);
   const { store } = context;
   const { options } = engine;
@@ -518,7 +520,9 @@ export function markSaved(
 }
 
 function checkSize(engine: Engine<never>, data: Record<string, unknown>): void {
-  const bytes = Buffer.byteLength(stringifyJson(data));
+  const json = stringifyJson(data);
+  checkDepth(json);
+  const bytes = Buffer.byteLength(json);
   const { maxSessionBytes } = engine.options;
   if (bytes > maxSessionBytes) throw new SessionTooLargeError(bytes, maxSessionBytes);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CookieOptions } from '../core/cookie.js';
+import { SessionError } from '../core/errors.js';
 import type { TypedSession } from '../core/session.js';
 import type { SessionDelta, SessionRecord } from '../core/types.js';
 import type { SessionOptions } from '../engine/options.js';
@@ -71,6 +72,24 @@ function view(session: TypedSession): View {
 
 function query(url: string): URLSearchParams {
   return new URL(url, 'http://suite.invalid').searchParams;
+}
+
+/**
+ * What applications do with a request body: copy it into the session, then save before answering. A
+ * refusal (a SessionError) is answered with its code, the merge undone so the response stores nothing.
+ */
+async function merge(session: TypedSession, body: Record<string, unknown>): Promise<unknown> {
+  const before = { ...values(session) };
+  Object.assign(session, body);
+  try {
+    await session.save();
+  } catch (error) {
+    if (!(error instanceof SessionError)) throw error;
+    for (const key of Object.keys(body)) delete values(session)[key];
+    Object.assign(session, before);
+    return { refused: error.code };
+  }
+  return view(session);
 }
 
 /** The `name=value` pair of a Set-Cookie for the session cookie, for a Cookie header. */
@@ -208,6 +227,14 @@ function routes(store: MemoryStore, fixture: () => Fixture['slow']): Record<stri
     '/logout': async ({ session }) => {
       await session().logout();
       return view(session());
+    },
+    '/merge': ({ session, url }) =>
+      merge(session(), JSON.parse(query(url).get('json') ?? '{}') as Record<string, unknown>),
+    // A body nested too deep for a query string: the same JSON text, made here.
+    '/merge-nested': ({ session, url }) => {
+      const depth = Number(query(url).get('depth'));
+      const text = `{"nested":${'['.repeat(depth)}"constructor"${']'.repeat(depth)}}`;
+      return merge(session(), JSON.parse(text) as Record<string, unknown>);
     },
     '/slow-write': async ({ session }) => {
       const { entered, release } = fixture();
@@ -354,6 +381,50 @@ function behaviours(harness: AdapterHarness, faults: boolean): void {
       expect(await store.get(idOf(cookie))).toBeNull();
       expect(parsed(await app.request('/read', { cookie })).user).toBeNull();
     }));
+
+  it('merges hostile request bodies: no pollution, no privilege, a typed refusal or a store, and the session loads', () =>
+    withFixture(
+      async ({ app, store }) => {
+        const cookie = pairOf(await app.request('/login?user=u1'));
+        const id = idOf(cookie);
+        const before = (await store.get(id)) as SessionRecord;
+        const future = Date.now() + 10 * 365 * 86_400_000;
+        const claims = { userId: 'admin', createdAt: future, reserved: { 'sessionkit:authTime': future } };
+        const body = (json: string) => `/merge?json=${encodeURIComponent(json)}`;
+        // Keys that mean something to sessionkit or to JavaScript, then values no store can keep: each is
+        // stored, or refused with its code, and nothing else about the session moves.
+        const attempts: [path: string, refused?: string][] = [
+          [body('{"__proto__":{"id":"forged","polluted":1}}')],
+          [body('{"constructor":{"prototype":{"polluted":1}},"prototype":{"polluted":1}}')],
+          [body('{"id":"forged","req":"forged"}')],
+          [body(`{"__sessionkit":${JSON.stringify(claims)}}`)],
+          [body(`{"sessionkit:authTime":${future},"sessionkit:renewed":1}`)],
+          [body('{"regenerate":1,"destroy":1,"touch":1,"reload":1,"login":1,"toJSON":"x"}')],
+          [body('{"cart":3}')],
+          [body('{"cookie":null}'), 'ERR_INVALID_COOKIE'],
+          [body('{"cookie":{"expires":"2100-01-01T00:00:00Z"}}'), 'ERR_INVALID_COOKIE'],
+          // JSON.stringify stores this depth; a parse that recurses overflows the stack reading it back.
+          ['/merge-nested?depth=3500', 'ERR_SESSION_DATA'],
+        ];
+        for (const [path, refused] of attempts) {
+          const label = decodeURIComponent(path);
+          const merged = parsed(await app.request(path, { cookie }));
+          if (refused) expect(merged, label).toEqual({ refused });
+          else expect(merged, label).toMatchObject({ id, user: 'u1' });
+          const after = (await store.get(id)) as SessionRecord;
+          expect(after, label).toMatchObject({ userId: 'u1', createdAt: before.createdAt });
+          expect(after.data['sessionkit:authTime'], label).toBe(before.data['sessionkit:authTime']);
+          // An express-session server sharing the store would read this key back as the bound user.
+          expect(after.data, label).not.toHaveProperty('__sessionkit');
+          expect(after.expiresAt, label).toBeLessThanOrEqual(before.createdAt + 3_600_000);
+          expect(parsed(await app.request('/read', { cookie })), label).toMatchObject({ id, user: 'u1' });
+        }
+        expect(parsed(await app.request('/read', { cookie })).data).toEqual({ toJSON: 'x', cart: 3 });
+        expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+        expect(Object.keys(Object.prototype)).toEqual([]);
+      },
+      { absoluteTimeout: 3_600_000 },
+    ));
 
   it('rolling: every response carries the cookie, with a fresh expiry', () =>
     withFixture(

@@ -195,6 +195,18 @@ describe('Next.js adapter', () => {
     expect(await readName(getSession, cookie)).toBe('grace');
   });
 
+  it('a request body merged into the session cannot take away save()', async () => {
+    const { getSession } = createSession(options);
+    const response = await asRouteHandler(new Request('http://localhost/'), async () => {
+      const session = await getSession();
+      Object.assign(session, JSON.parse('{"save":1,"name":"ada"}'));
+      await session.save();
+      return new Response('ok');
+    });
+    const cookie = (response.headers.getSetCookie()[0] as string).split(';')[0] as string;
+    expect(await readName(getSession, cookie)).toBe('ada');
+  });
+
   describe('where Next.js refuses cookies (a Server Component)', () => {
     const operations: [string, (session: TypedSession) => Promise<void>][] = [
       ['regenerate()', (session) => session.regenerate()],

@@ -166,26 +166,31 @@ describe.each(expressVersions)(
       await request(theirs).get('/keys').set('Cookie', cookie).expect(200, ['cookie', 'n']);
     });
 
-    it('a record from an older sessionkit (meta beside the data) loads with its user, meta not shown', async () => {
+    it('meta and reserved keys beside the data, as an express-session app would save them, bind nothing', async () => {
       const store = new expressSession.MemoryStore();
       const ours = sessionkitApp(store);
-      const login = await request(ours).get('/login');
-      const cookie = cookieOf(login);
+      ours.get('/auth-age', (req, res) => {
+        res.json({ authAge: req.session.authAge() });
+      });
+      const cookie = cookieOf(await request(ours).get('/login'));
       const sid = decodeURIComponent(cookie.split('=')[1] as string)
         .slice(2)
         .split('.')[0] as string;
       const expires = new Date(Date.now() + 86_400_000).toISOString();
+      // What `Object.assign(req.session, body)` in an express-session app on the same store saves.
       store.set(
         sid,
         {
           cookie: { originalMaxAge: null, expires },
           n: 1,
-          __sessionkit: { userId: 'u1', createdAt: 1 },
+          __sessionkit: { userId: 'admin', createdAt: 1 },
+          'sessionkit:authTime': Date.now(),
         } as never,
         () => undefined,
       );
       const back = await request(ours).get('/who').set('Cookie', cookie).expect(200);
-      expect(back.body).toEqual({ user: 'u1', keys: ['cookie', 'n'] });
+      expect(back.body).toEqual({ user: null, keys: ['cookie', 'n'] });
+      expect((await request(ours).get('/auth-age').set('Cookie', cookie)).body).toEqual({ authAge: null });
     });
 
     it("express-session on sessionkit's MemoryStore: no meta key, and its saves keep sessionkit's user", async () => {

@@ -28,13 +28,6 @@ function call<T>(fn: (callback: (err: unknown, value?: T) => void) => unknown): 
   });
 }
 
-// Meta fields sessionkit keeps inside the payload of a store that only knows express-session's shape.
-const META = '__sessionkit';
-interface StoredMeta {
-  createdAt?: number;
-  userId?: string | null;
-}
-
 /** How long a process remembers a destroyed ID, per express-session store. */
 export const TOMBSTONE_MS = 10 * 60_000;
 /** How many destroyed IDs a process remembers at most, per express-session store (the oldest go first). */
@@ -221,12 +214,7 @@ export class ExpressStoreBridge implements SessionStore {
     const sessions: SessionSummary[] = [];
     for (const [id, sess] of entries) {
       if (id !== null && this.state.wasDestroyed(id)) continue;
-      const { [META]: meta, ...rest } = JSON.parse(JSON.stringify(sess ?? {})) as Record<string, unknown>;
-      const known = (meta ?? {}) as StoredMeta;
-      const record = fromExpressSession(rest, now, this.ttl, {
-        createdAt: known.createdAt,
-        userId: known.userId ?? null,
-      });
+      const record = fromExpressSession(JSON.parse(JSON.stringify(sess ?? {})), now, this.ttl);
       sessions.push({
         handle: id === null ? '' : storageKey(id),
         userId: record.userId,
@@ -249,13 +237,8 @@ export class ExpressStoreBridge implements SessionStore {
   private async read(id: string): Promise<SessionRecord | null> {
     const sess = await call<unknown>((cb) => this.inner.get(id, cb));
     if (!sess) return null;
-    const raw = (typeof sess === 'string' ? JSON.parse(sess) : sess) as Record<string, unknown>;
-    const { [META]: meta, ...rest } = raw;
-    const known = (meta ?? {}) as StoredMeta;
-    const record = fromExpressSession(JSON.parse(JSON.stringify(rest)), Date.now(), this.ttl, {
-      createdAt: known.createdAt,
-      userId: known.userId ?? null,
-    });
+    const raw = typeof sess === 'string' ? JSON.parse(sess) : sess;
+    const record = fromExpressSession(JSON.parse(JSON.stringify(raw)), Date.now(), this.ttl);
     return record.expiresAt > Date.now() ? record : null;
   }
 
