@@ -25,6 +25,9 @@ import { cookieOptionsFor, newCookie, outsidePath, parsedCookie, requestSecret }
 import type { SessionRequestLike } from './options.js';
 import type { SessionStore } from './store-access.js';
 
+/** The shortest base64url text that can hold 128 bits; a UUID (36 characters, 122 bits) passes. */
+const MIN_CUSTOM_ID_LENGTH = 22;
+
 /** Longest stale cookie candidates tried per request (duplicate names, B04). */
 const MAX_CANDIDATES = 4;
 
@@ -277,6 +280,12 @@ export function generate<Req extends SessionRequestLike>(
       'sessionkit: genid() must return a cookie-safe string of 1–256 characters',
     );
   }
+  // C01 asks for 128 bits from a CSPRNG, which no shorter base64url text holds. Warned, not refused:
+  // express-session accepts any string, and its own tests and examples use short ones.
+  if (options.genid && id.length < MIN_CUSTOM_ID_LENGTH)
+    engine.warnOnce(
+      `genid() returned an ID shorter than ${MIN_CUSTOM_ID_LENGTH} characters: a session ID needs at least 128 random bits (C01)`,
+    );
   const cookie = newCookie(engine, req, context);
   const now = Date.now();
   // Neither the store nor the browser has this session: nothing to compare its cookie with until it is

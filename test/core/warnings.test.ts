@@ -37,6 +37,28 @@ describe('one-time warnings', () => {
     expect(warnings.some((w) => w.includes('undefined saveUninitialized option'))).toBe(true);
   });
 
+  it('a custom genid giving IDs too short to hold 128 bits, and not a long or the default one', async () => {
+    const short = express();
+    let n = 0;
+    short.use(session({ secret, resave: false, saveUninitialized: true, genid: () => `apple-${n++}` }));
+    short.get('/', (_req, res) => res.send('x'));
+    const long = express();
+    long.use(session({ secret, resave: false, saveUninitialized: true, genid: () => crypto.randomUUID() }));
+    long.get('/', (_req, res) => res.send('x'));
+    const standard = express();
+    standard.use(session({ secret, resave: false, saveUninitialized: true }));
+    standard.get('/', (_req, res) => res.send('x'));
+    for (const app of [long, standard, long]) await request(app).get('/');
+    await flush();
+    expect(warnings.filter((w) => w.includes('128 random bits'))).toEqual([]);
+    await request(short).get('/');
+    await request(short).get('/');
+    await flush();
+    expect(
+      warnings.filter((w) => w.includes('genid() returned an ID shorter than 22 characters')),
+    ).toHaveLength(1);
+  });
+
   it('the MemoryStore in production', async () => {
     const previous = process.env.NODE_ENV;
     process.env.NODE_ENV = 'production';
