@@ -284,6 +284,7 @@ class Hold {
       this.queue.push([name, args, original]);
       return name === 'write' ? true : name === 'flushHeaders' ? undefined : this.res;
     }
+    if (name === 'write') this.gate?.writing();
     return original.apply(this.res, args);
   }
 
@@ -312,6 +313,7 @@ class Hold {
       return name === 'write' ? true : name === 'flushHeaders' ? undefined : this.res;
     }
     this.gate = new ByteGate(this.res, this.req, true);
+    if (name === 'write') this.gate.writing();
     // What the commit will send if its write goes as expected goes on the response now, as express-session
     // sets it: header hooks of middleware mounted before the session and getHeader() see it.
     let expected: string[] | null = null;
@@ -518,13 +520,19 @@ const ADDED_BY_NODE = ['statusCode', 'statusMessage'];
  * mark and the response emits `drain` once flushed).
  *
  * While held, a `destroy()` of the connection (Express's final handler after an error that came when the
- * headers counted as sent) waits for the release, so the bytes the application wrote go out first, as
- * they would have without a hold. A hold never outlives `storeTimeout`.
+ * headers counted as sent) waits for the release, so the bytes the application wrote before it go out
+ * first, as they would have without a hold; what Node would have dropped is dropped: bytes written after
+ * it, and those of `write()` calls in the same tick (Node corks the connection for them until the next
+ * tick, and a destroy discards what is corked). A hold never outlives `storeTimeout`.
  */
 class ByteGate {
   /** The response's own properties before its first byte, for `rewind` (none for a late commit's gate). */
   private readonly before = new Map<PropertyKey, unknown>();
   private readonly socket: Socket | null;
+  /** Where in the held output this tick's `write()` calls began, when the first of them corked the connection. */
+  private corkedFrom = -1;
+  /** A `destroy()` dropped the held header with the corked bytes: nothing of the response goes out. */
+  private cut = false;
 
   /** Whether the response has Node's HTTP/1 output path (an HTTP/2 compatibility response has not). */
   static fits(res: ServerResponse): boolean {
@@ -551,7 +559,41 @@ class ByteGate {
     Object.defineProperty(res, '_flush', { configurable: true, writable: true, value: waitToFlush });
     const socket = res.socket ?? req.socket;
     this.socket = socket instanceof Socket ? socket : null;
-    if (this.socket !== null) deferDestroy(this.socket);
+    if (this.socket !== null) deferDestroy(this.socket, this);
+  }
+
+  /** Before the application's `write()`: Node corks the connection for it, unless already corked, until the next tick. */
+  writing(): void {
+    const { socket } = this.res;
+    if (socket !== null && socket.writableCorked === 0)
+      this.corkedFrom = (this.res as Internal).outputData.length;
+  }
+
+  /** Whether bytes of the response wait in the gate. */
+  holdsBytes(): boolean {
+    return (this.res as Internal).outputData.length > 0;
+  }
+
+  /**
+   * A `destroy()` of the connection while held: drops what Node would have discarded, the bytes of this
+   * tick's `write()` calls still corked on it (`end()` uncorks, so its bytes stay), and calls their
+   * callbacks with the error Node's socket gives them.
+   */
+  destroying(socket: Socket, error: unknown): void {
+    const res = this.res as Internal;
+    if (this.corkedFrom < 0 || res.socket !== socket || socket.writableCorked === 0 || res.writableEnded)
+      return;
+    const dropped = res.outputData.splice(this.corkedFrom);
+    this.cut ||= this.corkedFrom === 0;
+    this.corkedFrom = -1;
+    let size = 0;
+    const reason = error instanceof Error ? error : streamDestroyed();
+    for (const { data, callback } of dropped) {
+      size += data?.length ?? 0;
+      if (typeof callback === 'function') process.nextTick(callback, reason);
+    }
+    res.outputSize -= size;
+    res._onPendingData(-size);
   }
 
   headerBuilt(): boolean {
@@ -582,6 +624,7 @@ class ByteGate {
     const held = res.outputData.find(
       (entry) => typeof entry.data === 'string' && entry.data.startsWith(header),
     );
+    if (held === undefined && this.cut) return;
     if (held === undefined) throw new SessionError('ERR_HOLD', 'sessionkit: the held header was not found');
     held.data = edited + (held.data as string).slice(header.length);
     res.outputSize += edited.length - header.length;
@@ -638,13 +681,28 @@ class ByteGate {
   }
 
   private releaseSocket(): void {
-    if (this.socket !== null) releaseDestroy(this.socket);
+    if (this.socket !== null) releaseDestroy(this.socket, this);
   }
+}
+
+/** The error Node's socket gives the callbacks of writes a `destroy()` discarded. */
+function streamDestroyed(): Error {
+  return Object.assign(new Error('Cannot call write after a stream was destroyed'), {
+    code: 'ERR_STREAM_DESTROYED',
+  });
 }
 
 /** `_writeRaw` while held: Node's own buffering branch, taken whatever the connection. */
 function bufferRaw(this: Internal, data: string | Uint8Array, encoding: unknown, callback: unknown): boolean {
-  if (this.socket?.destroyed) return false;
+  // Before the header, only an informational response is written raw (100 Continue, 103 Early Hints):
+  // Node sends it at once, and must here, as a header sent later is put before what is held.
+  if (!this._headerSent) {
+    const inherited = (Object.getPrototypeOf(this) as OutgoingInternals)._writeRaw;
+    return inherited.call(this, data, encoding, callback);
+  }
+  // A destroy() of the connection is waiting for the release: what is written after it never goes out.
+  const socket = (this.socket ?? this.req?.socket) as DeferringSocket | null | undefined;
+  if (socket?.destroyed || socket?.[DEFERRED]?.args) return false;
   let cb = callback;
   let enc = encoding;
   if (typeof enc === 'function') {
@@ -660,23 +718,23 @@ function bufferRaw(this: Internal, data: string | Uint8Array, encoding: unknown,
 /** `_flush` while held: the connection handed over to a held pipelined response waits for the release. */
 function waitToFlush(): void {}
 
-/** Per connection: how many held responses use it, and a `destroy()` that came meanwhile. */
+/** Per connection: the held responses' gates on it, and a `destroy()` that came meanwhile. */
 const DEFERRED = Symbol('sessionkit.deferredDestroy');
 interface Deferral {
-  holds: number;
+  gates: Set<ByteGate>;
   args: unknown[] | null;
   own: PropertyDescriptor | undefined;
 }
 type DeferringSocket = Socket & { [DEFERRED]?: Deferral };
 
-function deferDestroy(socket: DeferringSocket): void {
+function deferDestroy(socket: DeferringSocket, gate: ByteGate): void {
   const existing = socket[DEFERRED];
   if (existing !== undefined) {
-    existing.holds++;
+    existing.gates.add(gate);
     return;
   }
   const deferral: Deferral = {
-    holds: 1,
+    gates: new Set([gate]),
     args: null,
     own: Object.getOwnPropertyDescriptor(socket, 'destroy'),
   };
@@ -684,17 +742,27 @@ function deferDestroy(socket: DeferringSocket): void {
   Object.defineProperty(socket, 'destroy', {
     configurable: true,
     writable: true,
-    value: function deferredDestroy(this: Socket, ...args: unknown[]) {
-      deferral.args ??= args;
+    value: function deferredDestroy(this: DeferringSocket, ...args: unknown[]) {
+      if (deferral.args !== null) return this;
+      deferral.args = args;
+      for (const held of deferral.gates) held.destroying(this, args[0]);
+      // Nothing held is left to go out before it: the connection goes now, as without a hold.
+      if (![...deferral.gates].some((held) => held.holdsBytes())) undefer(this, deferral);
       return this;
     },
   });
 }
 
-function releaseDestroy(socket: DeferringSocket): void {
+function releaseDestroy(socket: DeferringSocket, gate: ByteGate): void {
   const deferral = socket[DEFERRED];
-  if (deferral === undefined || --deferral.holds > 0) return;
-  delete socket[DEFERRED];
+  if (deferral === undefined || !deferral.gates.delete(gate) || deferral.gates.size > 0) return;
+  undefer(socket, deferral);
+}
+
+/** Puts the connection's own `destroy` back, and runs the one that came while it was deferred. */
+function undefer(socket: DeferringSocket, deferral: Deferral): void {
+  deferral.gates.clear();
+  if (socket[DEFERRED] === deferral) delete socket[DEFERRED];
   if (deferral.own) Object.defineProperty(socket, 'destroy', deferral.own);
   else delete (socket as unknown as Record<string, unknown>).destroy;
   if (deferral.args !== null) (socket.destroy as (...args: unknown[]) => Socket)(...deferral.args);
