@@ -3,7 +3,7 @@
  * the size bound, what the store then holds (`markSaved`), renewal, and the Set-Cookie values to send.
  * Decides synchronously; only a store call that cannot settle in this tick makes a promise.
  */
-import { AUTH_TIME_KEY, RENEWED_AT_KEY, RENEWED_KEY } from '../core/auth-time.js';
+import { AUTH_TIME_KEY, RENEWED_AT_KEY, RENEWED_KEY, withoutReserved } from '../core/auth-time.js';
 import { type Changes, dataOf, diff, hasData, recordWritten, takeSnapshot } from '../core/changes.js';
 import { Cookie, cookieShape, hasShape } from '../core/cookie.js';
 import { updateReason } from '../core/debug.js';
@@ -21,6 +21,7 @@ import {
   type RequestContext,
 } from './context.js';
 import { checkSendable, clearingCookie, sessionCookie } from './cookie-policy.js';
+import { load } from './load.js';
 import type { SessionRequestLike } from './options.js';
 import type { SessionStore } from './store-access.js';
 
@@ -55,13 +56,15 @@ export function commitSession<Req extends SessionRequestLike>(
   const cookie = sessionCookieOf(session);
   cookie.resetMaxAge();
   checkExpiry(cookie);
-  const { renewAfter } = engine.options;
-  if (renewAfter !== undefined) {
-    const state = stateOf(session);
-    if (!state.isNew && Date.now() - state.renewedAt >= renewAfter)
-      return renew(engine, req, session).then((result) =>
-        cookiesAfter(engine, req, context, session, result),
-      );
+  context.committed = true;
+  if (renewalDue(engine, session)) {
+    // A save() called meanwhile waits for the move instead of writing beside it.
+    const renewing = renew(engine, req, session);
+    context.writing = renewing;
+    return renewing.then((result) => {
+      context.writing = null;
+      return cookiesAfter(engine, req, context, session, result);
+    });
   }
   let wrote = write(engine, session, false, context);
   if (typeof wrote === 'string') return cookiesAfter(engine, req, context, session, wrote);
@@ -82,6 +85,8 @@ export function expectedCookies<Req extends SessionRequestLike>(
   if (!context || context.ephemeral || context.writing === null) return null;
   const session = context.session;
   if (req.session !== session) return null;
+  // A renewal in progress decides the cookie only once it knows whether the move stands.
+  if (renewalDue(engine, session)) return null;
   const state = stateOf(session);
   if (state.isNew) {
     const header = sessionCookie(engine, req, context, session);
@@ -147,7 +152,9 @@ export function commitLate<Req extends SessionRequestLike>(
     engine.warnOnce('a new session was changed after the response started; its cookie could not be sent');
     return undefined;
   }
-  const wrote = write(engine, session, true, context);
+  const wrote = renewalDue(engine, session)
+    ? writeFollowing(engine, req, session, true, context)
+    : write(engine, session, true, context);
   return typeof wrote === 'string' ? undefined : wrote.then(() => undefined);
 }
 
@@ -202,13 +209,23 @@ function cookiesAfter<Req extends SessionRequestLike>(
   return [];
 }
 
+/** `renewAfter` has passed since the session got its current ID (C13). */
+export function renewalDue(engine: Engine<never>, session: Session): boolean {
+  const { renewAfter } = engine.options;
+  if (renewAfter === undefined) return false;
+  const state = stateOf(session);
+  return !state.isNew && Date.now() - state.renewedAt >= renewAfter;
+}
+
 /**
  * Moves a session to its derived new ID (C13): the new record first, with everything the session holds
- * at this point; then the old record becomes a marker for `renewGrace`. Requests that loaded the old
- * record before the move are due too, find the new record already there, and write their own changes
- * into it as a delta, so none of them is lost or logged out.
+ * at this point; then what other requests wrote to the old record since this one loaded it is carried
+ * over, and the old record becomes a marker for `renewGrace`. Requests that loaded the old record before
+ * the move are due too, find the new record already there, and write their own changes into it as a
+ * delta, so none of them is lost or logged out. A failure before the marker removes the new record again
+ * where the store still answers: the old ID then holds the session, as before the move.
  */
-async function renew<Req extends SessionRequestLike>(
+export async function renew<Req extends SessionRequestLike>(
   engine: Engine<Req>,
   req: EngineRequest<Req>,
   session: Session,
@@ -220,16 +237,19 @@ async function renew<Req extends SessionRequestLike>(
   const data = dataOf(session);
   checkSize(engine, data);
   beforeCookieChange(req);
+  // What this request itself changed: only those keys may override what the old record holds now.
+  const own = diff(session, state.snapshot);
   const extra: Record<string, unknown> = { [RENEWED_AT_KEY]: now };
   if (state.authTime !== null) extra[AUTH_TIME_KEY] = state.authTime;
   const cookie = session.cookie.data;
+  const expires = expiresAt(engine, session, state, now);
   const { access } = engine;
   const { store } = access;
   const created = await access.call(store, 'create', () =>
     store.create(newId, {
       data: { ...data, ...extra },
       cookie,
-      expiresAt: expiresAt(engine, session, state, now),
+      expiresAt: expires,
       createdAt: state.createdAt,
       lastSeenAt: now,
       userId: state.userId,
@@ -240,29 +260,150 @@ async function renew<Req extends SessionRequestLike>(
   state.renewedAt = now;
   if (!created) {
     state.issueCookie = true;
-    return write(engine, session, false, contextOf(engine, req));
+    const result = await write(engine, session, false, contextOf(engine, req));
+    if (result !== 'lost') await settleOld(engine, oldId, newId, data, own, cookie, expires);
+    return result;
   }
-  // The old record may have ended since this request loaded it (a logout, a revoke-all, or a renewal
-  // whose result was then logged out): the new record must not outlive it.
-  const old = await access.call(store, 'get', () => store.get(oldId));
-  if (old === null || old.data[RENEWED_KEY] !== undefined) {
-    await engine.destroyStored(store, newId);
-    return 'lost';
+  try {
+    // The old record may have ended since this request loaded it (a logout, a revoke-all, or a renewal
+    // whose result was then logged out): the new record must not outlive it.
+    const old = await load(engine, store, oldId);
+    if (old === null || old.data[RENEWED_KEY] !== undefined) {
+      await engine.destroyStored(store, newId);
+      return 'lost';
+    }
+    await carryOver(engine, newId, old, data, own, cookie, expires);
+  } catch (error) {
+    await engine.destroyStored(store, newId).catch(() => undefined);
+    throw error;
   }
   state.issueCookie = true;
   markSaved(session, state, now, data);
-  await access.call(store, 'set', () =>
+  await retire(engine, oldId, cookie, state.createdAt, now);
+  engine.emitFor('regenerate', newId);
+  return 'create';
+}
+
+/** Replaces the record an ID left with the marker that leads its cookie to the new ID for `renewGrace`. */
+function retire(
+  engine: Engine<never>,
+  oldId: string,
+  cookie: SessionRecord['cookie'],
+  createdAt: number,
+  now: number,
+): Promise<void> {
+  const { access } = engine;
+  const { store } = access;
+  return access.call(store, 'set', () =>
     store.set(oldId, {
       data: { [RENEWED_KEY]: now },
       cookie,
       expiresAt: now + engine.options.renewGrace,
-      createdAt: state.createdAt,
+      createdAt,
       lastSeenAt: now,
       userId: null,
     }),
   );
-  engine.emitFor('regenerate', newId);
-  return 'create';
+}
+
+/**
+ * Copies into the renewed record the keys the old record holds now that differ from `data` (what the
+ * new record was made from), but those this request changed itself: a write another request made to
+ * the old ID after this one loaded it is not lost to this request's older copy.
+ */
+async function carryOver(
+  engine: Engine<never>,
+  newId: string,
+  old: SessionRecord,
+  data: Record<string, unknown>,
+  own: Changes,
+  cookie: SessionRecord['cookie'],
+  expires: number,
+): Promise<boolean> {
+  const mine = new Set([...Object.keys(own.set), ...own.unset]);
+  const current = withoutReserved(old.data);
+  const set: Record<string, unknown> = {};
+  const unset: string[] = [];
+  for (const key of Object.keys(current))
+    if (!mine.has(key) && stringifyJson(current[key]) !== stringifyJson(data[key])) set[key] = current[key];
+  for (const key of Object.keys(data)) if (!mine.has(key) && !Object.hasOwn(current, key)) unset.push(key);
+  if (Object.keys(set).length === 0 && unset.length === 0) return true;
+  const { access } = engine;
+  const { store } = access;
+  const delta: SessionDelta = {
+    set,
+    unset,
+    cookie,
+    expiresAt: expires,
+    lastSeenAt: Date.now(),
+    maxBytes: engine.options.maxSessionBytes,
+  };
+  return access.call(store, 'update', () => store.update(newId, delta), newId);
+}
+
+/**
+ * After this request found the new ID already taken (another request renewed the session first): the
+ * request that moved it turns the old record into the marker right after checking it, well within one
+ * store timeout. An old record still holding the session after that is what a move cut off by a store
+ * failure left: its move is finished here, so the old ID never stays a second live copy beside the new.
+ */
+async function settleOld(
+  engine: Engine<never>,
+  oldId: string,
+  newId: string,
+  data: Record<string, unknown>,
+  own: Changes,
+  cookie: SessionRecord['cookie'],
+  expires: number,
+): Promise<void> {
+  const { store } = engine.access;
+  const deadline = Date.now() + engine.options.storeTimeout;
+  for (let pause = 5; ; pause *= 2) {
+    const old = await load(engine, store, oldId);
+    if (old === null || old.data[RENEWED_KEY] !== undefined) return;
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      if (await carryOver(engine, newId, old, data, own, cookie, expires))
+        await retire(engine, oldId, cookie, old.createdAt, Date.now());
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
+  }
+}
+
+/**
+ * A write after the cookie went out, of a session due for renewal: when another request has moved it
+ * meanwhile, the write goes to the new ID (the old record is only the marker now); otherwise to the old
+ * one, which the browser's next request renews. A move here would send no cookie.
+ */
+export async function writeFollowing<Req extends SessionRequestLike>(
+  engine: Engine<Req>,
+  req: EngineRequest<Req>,
+  session: Session,
+  force: boolean,
+  context: RequestContext,
+): Promise<WriteResult> {
+  const state = stateOf(session);
+  const { id: oldId, renewedAt } = state;
+  state.id = renewedId(engine.renewalSecret(), oldId);
+  // As the record it writes to holds it: a whole-session write (resave) keeps the time of the move.
+  state.renewedAt = Date.now();
+  let moved: WriteResult;
+  try {
+    moved = await write(engine, session, force, context);
+  } catch (error) {
+    state.id = oldId;
+    state.renewedAt = renewedAt;
+    throw error;
+  }
+  if (moved === 'lost') {
+    state.id = oldId;
+    state.renewedAt = renewedAt;
+    return write(engine, session, force, context);
+  }
+  req.sessionID = state.id;
+  state.issueCookie = true;
+  return moved;
 }
 
 /**

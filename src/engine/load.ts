@@ -115,7 +115,7 @@ function adopt<Req extends SessionRequestLike>(
   id: VerifiedId,
   record: SessionRecord,
 ): undefined | Promise<void> {
-  if (record.data[RENEWED_KEY] !== undefined) return followRenewal(engine, req, context, id.value);
+  if (record.data[RENEWED_KEY] !== undefined) return followRenewal(engine, req, context, id.value, record);
   context.presentedId = id.value;
   context.resign = id.secretIndex > 0;
   attach(engine, req, context, id.value, record);
@@ -137,9 +137,16 @@ async function followRenewal<Req extends SessionRequestLike>(
   req: EngineRequest<Req>,
   context: RequestContext,
   oldId: string,
+  marker: SessionRecord,
 ): Promise<void> {
+  // The grace counts from the move, whatever the marker's expiry says: a write that reached the old ID
+  // after the move (from an app server whose clock is behind) may have pushed that expiry out.
+  const movedAt = storedTime(marker.data, RENEWED_KEY);
   const next = renewedId(engine.renewalSecret(), oldId);
-  const record = await load(engine, context.store, next);
+  const record =
+    movedAt !== null && movedAt + engine.options.renewGrace > Date.now()
+      ? await load(engine, context.store, next)
+      : null;
   if (record === null || record.data[RENEWED_KEY] !== undefined) {
     engine.emitFor('unknown', oldId);
     generate(engine, req, context);

@@ -1,6 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { finished } from 'node:stream';
-import { storedAuthTime, withoutReserved } from '../core/auth-time.js';
+import {
+  RENEWED_AT_KEY,
+  RENEWED_KEY,
+  storedAuthTime,
+  storedTime,
+  withoutReserved,
+} from '../core/auth-time.js';
 import { dataOf, takeSnapshot } from '../core/changes.js';
 import { type RequestTrace, requestTrace, resolveLogger, type SessionLogger } from '../core/debug.js';
 import { publishEvent, publishLogin, publishLogout, type StoreKind } from '../core/diagnostics.js';
@@ -10,7 +16,16 @@ import { renewedId } from '../core/renewal.js';
 import { Session, type SessionController, type SessionState } from '../core/session.js';
 import type { Secret } from '../core/signature.js';
 import type { LimitOutcome } from '../core/types.js';
-import { commitLate, commitSession, expectedCookies, storeWithinLimit, write } from './commit.js';
+import {
+  commitLate,
+  commitSession,
+  expectedCookies,
+  renew,
+  renewalDue,
+  storeWithinLimit,
+  write,
+  writeFollowing,
+} from './commit.js';
 import {
   beforeCookieChange,
   contextFor,
@@ -261,7 +276,20 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
 
   async reload(session: Session): Promise<void> {
     const state = sessionStateOf(session);
-    const record = await load(this, contextOf(this, session.req as SessionCarrier).store, state.id);
+    const req = session.req as Req & SessionCarrier;
+    const { store } = contextOf(this, req);
+    let record = await load(this, store, state.id);
+    if (record !== null && record.data[RENEWED_KEY] !== undefined) {
+      // Another request moved the session to its renewed ID meanwhile: the marker holds none of it.
+      const next = renewedId(this.renewalSecret(), state.id);
+      record = await load(this, store, next);
+      if (record !== null && record.data[RENEWED_KEY] === undefined) {
+        state.id = next;
+        req.sessionID = next;
+        state.renewedAt = storedTime(record.data, RENEWED_AT_KEY) ?? record.createdAt;
+        state.issueCookie = true;
+      } else record = null;
+    }
     if (!record) throw new SessionNotFoundError('reload');
     for (const key of Object.keys(session))
       if (key !== 'cookie') delete (session as unknown as Record<string, unknown>)[key];
@@ -286,7 +314,13 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (context.ephemeral) return;
     // The commit's own write is in flight (the response started): write after it, never beside it.
     if (context.writing !== null) await context.writing.catch(() => undefined);
-    const result = await write(this, session, true, context);
+    // A session due for renewal is moved first, as the commit would: written under its old ID, the change
+    // could land in the marker another request's renewal left there (lost, and keeping the old ID alive).
+    const result = !renewalDue(this, session)
+      ? await write(this, session, true, context)
+      : context.committed
+        ? await writeFollowing(this, req, session, true, context)
+        : await renew(this, req, session);
     if (result === 'lost') throw new SessionNotFoundError('save');
     sessionStateOf(session).saved = true;
   }
@@ -320,6 +354,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   private async loginWithinLimit(session: Session, userId: string, limit: UserLimitOption): Promise<void> {
     const req = session.req as Req & SessionCarrier;
     const context = contextOf(this, req);
+    // Another request may have moved a session this old to its renewed ID already; the limit must not
+    // count that ID as one more session of the user. Moving it here makes it the one the login replaces.
+    if (renewalDue(this, session)) await this.track(context, renew(this, req, session));
     const oldId = sessionStateOf(session).id;
     beforeCookieChange(req);
     const next = generate(this, req, context, dataOf(session));
@@ -333,6 +370,12 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
         storeWithinLimit(this, this.store, next, { ...limit, replaces: oldId }),
       );
     } catch (error) {
+      // A call that failed may still have created the session (a timeout): it must not stay, unreachable,
+      // counted against the user.
+      const { store } = this;
+      await this.access
+        .call(store, 'destroy', () => store.destroy(state.id), state.id)
+        .catch(() => undefined);
       install(req, context, session);
       throw error;
     }
@@ -342,7 +385,15 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       throw new SessionError('ERR_SESSION_EXISTS', 'sessionkit: a session with the generated ID exists');
     }
     this.emitFor('create', state.id);
-    await this.track(context, this.endStored(context.store, oldId));
+    try {
+      await this.track(context, this.endStored(context.store, oldId));
+    } catch (error) {
+      // The login fails, so its new session goes too (where the store still answers): no second live
+      // session of the user whose cookie nobody was given.
+      await this.destroyStored(this.store, state.id).catch(() => undefined);
+      install(req, context, session);
+      throw error;
+    }
     context.ended = true;
     this.emitFor('regenerate', state.id);
   }

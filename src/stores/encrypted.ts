@@ -22,8 +22,27 @@ import type {
 import { reportCorrupt, type SessionStore } from './contract.js';
 import { SYNC, type SyncAccess, type SyncOperation, syncTwin } from './sync.js';
 
-/** How much larger than `maxSessionBytes` the sealed data may be in the store's own check. */
-export const SEALED_SIZE_FACTOR = 3;
+/**
+ * What sealing adds to one value's JSON at most, beside a third of the value (base64url): the quotes,
+ * `$sk1$`, the `$` after the key ID, and the base64url of the nonce and tag (28 bytes, rounded up).
+ */
+const SEALED_VALUE_OVERHEAD = 46;
+/** The reserved keys a record may hold beside the data `maxSessionBytes` measures (times, markers). */
+const RESERVED_VALUES = 3;
+const RESERVED_VALUE_BYTES = 64;
+
+/**
+ * The most bytes data within `maxBytes` takes once sealed with `ring`, for the store's own check: every
+ * value grows by a third plus a fixed overhead and its key's ID, and small values dominate: data within
+ * `maxBytes` holds at most one value per 5 bytes (`"":0,`), each of which seals to some 50 bytes.
+ */
+export function sealedLimit(maxBytes: number, ring: Keyring): number {
+  let idLength = 0;
+  for (const id of ring.byId.keys()) idLength = Math.max(idLength, id.length);
+  const perValue = SEALED_VALUE_OVERHEAD + idLength;
+  const values = Math.floor(maxBytes / 5) + RESERVED_VALUES;
+  return Math.ceil((4 * maxBytes) / 3) + perValue * values + RESERVED_VALUES * RESERVED_VALUE_BYTES;
+}
 
 /**
  * Encryption at rest over any store (C38). Each top-level data value is sealed on its own, with the
@@ -125,7 +144,7 @@ export class EncryptedStore extends EventEmitter implements SessionStore {
     // The store measures what it holds, the sealed text. The manager has already checked the plain
     // data against the limit; the store's own check, which keeps concurrent writes from adding up, gets
     // room for the sealing (base64, plus the nonce, tag and key ID of each value).
-    if (delta.maxBytes !== undefined) sealed.maxBytes = SEALED_SIZE_FACTOR * delta.maxBytes;
+    if (delta.maxBytes !== undefined) sealed.maxBytes = sealedLimit(delta.maxBytes, this.keyring);
     return sealed;
   }
 
