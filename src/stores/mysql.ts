@@ -65,8 +65,13 @@ class MysqlExecutor implements SqlExecutor {
   }
 
   run(sql: string, params: readonly unknown[]): Promise<number> {
-    return this.withConnection(
-      async (conn) => ((await this.query(conn, sql, params)) as ResultSetHeader).affectedRows,
+    // A statement InnoDB chose as a deadlock's victim was rolled back whole: running it again is safe.
+    return retryTransaction(
+      () =>
+        this.withConnection(
+          async (conn) => ((await this.query(conn, sql, params)) as ResultSetHeader).affectedRows,
+        ),
+      isTransactionConflict,
     );
   }
 
