@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
@@ -15,6 +14,7 @@ import session, { MemoryStore, type SessionOptions } from '../../src/index.js';
 import { type AnyStore, createStore } from '../../src/stores/factory.js';
 import { rekeyStore } from '../../src/stores/rekey.js';
 import { TcpProxy } from '../../src/testing/proxy.js';
+import { listenJson } from '../support/apps.js';
 import { Choreography, POSTGRES_URL, pgExec, REDIS_URL } from '../support/interleave.js';
 import { runNamespace, serviceSkipReason, urlVia } from '../support/services.js';
 
@@ -122,21 +122,15 @@ async function serve(store: AnyStore, options: Options = {}): Promise<App> {
     await req.session.logout();
     res.json(view(req));
   });
-  app.use(((err, _req, res, _next) => {
-    res.status(err.status ?? 500).json({ code: err.code ?? 'UNKNOWN' });
-  }) as express.ErrorRequestHandler);
-  const server: Server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
+  const served = await listenJson(app);
   return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    url: served.url,
     errors,
     choreo,
-    close: () =>
-      new Promise<void>((resolve) => {
-        choreo.releaseAll();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => {
+      choreo.releaseAll();
+      return served.close();
+    },
   };
 }
 

@@ -11,6 +11,7 @@ import type { SessionDelta, SessionRecord } from '../../src/core/types.js';
 import session from '../../src/index.js';
 import type { SessionStore } from '../../src/stores/contract.js';
 import { type AnyStore, createStore } from '../../src/stores/factory.js';
+import { record } from '../stores/conformance.js';
 import { cookieOf, idOf } from '../support/apps.js';
 import { MYSQL_URL, mysqlExec, POSTGRES_URL, pgExec, REDIS_URL } from '../support/interleave.js';
 import { type MongoTarget, mongoTarget } from '../support/mongo/target.js';
@@ -80,21 +81,8 @@ const TRIALS = { destroy: 200, destroyByUser: 120 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const randomInt = (max: number) => Math.floor(Math.random() * (max + 1));
 
-function record(userId: string): SessionRecord {
-  const now = Date.now();
-  return {
-    data: { marker: 'created', gone: true },
-    cookie: {
-      originalMaxAge: 60_000,
-      expires: new Date(now + 60_000).toISOString(),
-      httpOnly: true,
-      path: '/',
-    },
-    expiresAt: now + 60_000,
-    createdAt: now,
-    lastSeenAt: now,
-    userId,
-  };
+function recordOf(userId: string): SessionRecord {
+  return record({ data: { marker: 'created', gone: true }, userId });
 }
 
 /**
@@ -198,7 +186,7 @@ async function raceOnce(
   const id = generateId();
   const handle = storageKey(id);
   const creator = plan.createFar ? pair.far : pair.near;
-  if (!(await creator.create(id, record(user))))
+  if (!(await creator.create(id, recordOf(user))))
     return { updated: false, overlapped: false, moved: false, problem: 'create refused' };
 
   const updater = plan.updateFar ? pair.far : pair.near;
@@ -341,18 +329,25 @@ async function targets(): Promise<RaceTarget[]> {
     });
   }
 
-  {
+  // All lanes on one table, as one deployment: a statement that locks more than its own session's row
+  // (an expired-row delete planned on MariaDB's expires_at index) deadlocks against other sessions' updates.
+  for (const [name, url, exec, quote] of [
+    ['postgres', POSTGRES_URL, pgExec, (t: string) => t],
+    ['mysql', MYSQL_URL, mysqlExec, (t: string) => `\`${t}\``],
+  ] as const) {
     const table = runNamespace('skud');
-    const skip = await serviceSkipReason('PostgreSQL', () => pgExec(POSTGRES_URL, 'SELECT 1'));
+    const skip = await serviceSkipReason(name === 'postgres' ? 'PostgreSQL' : 'MariaDB', () =>
+      exec(url, 'SELECT 1'),
+    );
     out.push({
-      name: 'postgres',
+      name,
       skip,
       trials: TRIALS,
       maxOffsetMs: 6,
       async open() {
-        const { proxy, via } = await proxied(POSTGRES_URL);
+        const { proxy, via } = await proxied(url);
         const far = raceable(await createStore(`${via}?table=${table}&pruneInterval=false`));
-        const near = raceable(await createStore(`${POSTGRES_URL}?table=${table}&pruneInterval=false`));
+        const near = raceable(await createStore(`${url}?table=${table}&pruneInterval=false`));
         return shared({ far, near, proxy });
       },
       async dispose(pairs) {
@@ -361,34 +356,7 @@ async function targets(): Promise<RaceTarget[]> {
           await pair.near.close?.();
           await pair.proxy?.stop();
         }
-        await pgExec(POSTGRES_URL, `DROP TABLE IF EXISTS ${table}, ${table}_epochs`);
-      },
-    });
-  }
-
-  {
-    // All lanes on one table, as one deployment: a statement that locks more than its own session's row
-    // (an expired-row delete planned on the expires_at index) deadlocks against other sessions' updates.
-    const table = runNamespace('skud');
-    const skip = await serviceSkipReason('MariaDB', () => mysqlExec(MYSQL_URL, 'SELECT 1'));
-    out.push({
-      name: 'mysql',
-      skip,
-      trials: TRIALS,
-      maxOffsetMs: 6,
-      async open() {
-        const { proxy, via } = await proxied(MYSQL_URL);
-        const far = raceable(await createStore(`${via}?table=${table}&pruneInterval=false`));
-        const near = raceable(await createStore(`${MYSQL_URL}?table=${table}&pruneInterval=false`));
-        return shared({ far, near, proxy });
-      },
-      async dispose(pairs) {
-        for (const pair of unique(pairs)) {
-          await pair.far.close?.();
-          await pair.near.close?.();
-          await pair.proxy?.stop();
-        }
-        await mysqlExec(MYSQL_URL, `DROP TABLE IF EXISTS \`${table}\`, \`${table}_epochs\``);
+        await exec(url, `DROP TABLE IF EXISTS ${quote(table)}, ${quote(`${table}_epochs`)}`);
       },
     });
   }
@@ -478,7 +446,7 @@ for (const target of await targets()) {
         for (const store of [pair.far, pair.near]) {
           const id = generateId();
           const user = runNamespace('warm');
-          await store.create(id, record(user));
+          await store.create(id, recordOf(user));
           const plan: Plan = { ...planTrial(0), shape: 'merge', binding: 'move' };
           await store.update(id, deltaFor(plan, user, `${user}-m`, 0));
           await store.get(id);

@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
 import express5 from 'express';
 import express4 from 'express4';
@@ -14,6 +15,24 @@ export const expressVersions = [
 export const jsonErrors: ErrorRequestHandler = (err, _req, res, _next) => {
   res.status(err.status ?? 500).json({ code: err.code ?? 'UNKNOWN' });
 };
+
+/** Mounts `jsonErrors` last and listens on a free loopback port: the URL, and a close that cuts keep-alives. */
+export async function listenJson(app: {
+  use(handler: ErrorRequestHandler): unknown;
+  listen(port: number, host: string): Server;
+}): Promise<{ url: string; close(): Promise<void> }> {
+  app.use(jsonErrors);
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
 
 /** The Set-Cookie values of a supertest response, as an array. */
 export function setCookies(res: { headers: Record<string, unknown> }): string[] {

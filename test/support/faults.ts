@@ -1,7 +1,7 @@
-import type { Server } from 'node:http';
 import express from 'express';
 import session from '../../src/index.js';
 import type { AnyStore } from '../../src/stores/factory.js';
+import { listenJson } from './apps.js';
 
 /**
  * Helpers for the fault-injection tests: an app under traffic, timed probes, and a loopback proxy that
@@ -36,19 +36,11 @@ export async function trafficApp(store: AnyStore, storeTimeout: number): Promise
     res.json({ id: req.sessionID });
   });
   app.get('/read', (req, res) => res.json({ id: req.sessionID, data: { ...req.session } }));
-  app.use(((err, _req, res, _next) => {
-    res.status(err.status ?? 500).json({ code: err.code ?? 'UNKNOWN' });
-  }) as express.ErrorRequestHandler);
-  const server: Server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
+  const served = await listenJson(app);
   return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    url: served.url,
     errors,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: served.close,
   };
 }
 

@@ -1,5 +1,4 @@
 import { channel, tracingChannel } from 'node:diagnostics_channel';
-import type { Server } from 'node:http';
 import express from 'express';
 import { CHANNELS } from '../../src/core/diagnostics.js';
 import { sign } from '../../src/core/signature.js';
@@ -7,6 +6,7 @@ import type { SessionDelta, SessionRecord } from '../../src/core/types.js';
 import session, { type SessionOptions } from '../../src/index.js';
 import type { AnyStore } from '../../src/stores/factory.js';
 import { MemoryStore } from '../../src/stores/memory.js';
+import { listenJson } from './apps.js';
 
 /**
  * Helpers for the observability tests: a MemoryStore whose backend can go down or hang (its calls then go
@@ -97,18 +97,10 @@ export async function observedApp(
       res.json({ count: await store.destroyByUser?.(_req.params.user as string) });
     }),
   );
-  app.use(((err, _req, res, _next) => {
-    res.status(err.status ?? 500).json({ code: err.code ?? 'UNKNOWN' });
-  }) as express.ErrorRequestHandler);
-  const server: Server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
+  const served = await listenJson(app);
   return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    url: served.url,
+    close: served.close,
   };
 }
 
