@@ -59,16 +59,21 @@ class PgExecutor implements SqlExecutor {
   }
 
   run(sql: string, params: readonly unknown[]): Promise<number> {
-    return this.withClient(async (client) => {
-      try {
-        return (await this.query(client, sql, params)).rowCount ?? 0;
-      } catch (error) {
-        // Two processes creating the table at once: the loser's CREATE … IF NOT EXISTS still collides.
-        const code = (error as { code?: unknown }).code;
-        if (sql.startsWith('CREATE') && typeof code === 'string' && DDL_RACE_CODES.has(code)) return 0;
-        throw error;
-      }
-    });
+    // A statement PostgreSQL chose as a deadlock's victim was rolled back whole: running it again is safe.
+    return retryTransaction(
+      () =>
+        this.withClient(async (client) => {
+          try {
+            return (await this.query(client, sql, params)).rowCount ?? 0;
+          } catch (error) {
+            // Two processes creating the table at once: the loser's CREATE … IF NOT EXISTS still collides.
+            const code = (error as { code?: unknown }).code;
+            if (sql.startsWith('CREATE') && typeof code === 'string' && DDL_RACE_CODES.has(code)) return 0;
+            throw error;
+          }
+        }),
+      isTransactionConflict,
+    );
   }
 
   transaction<T>(body: () => TxBody<T>): Promise<T> {
