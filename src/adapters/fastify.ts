@@ -43,6 +43,10 @@ type Carrier = FastifyRequest & SessionRequestLike & SessionCarrier;
 const COMMITTED = Symbol('sessionkit.committed');
 type Marked = { [COMMITTED]?: boolean };
 
+/** The requests whose commit waits on the store, until their reply goes on. */
+const committing = new WeakMap<FastifyRequest, Promise<void>>();
+const ALREADY_SENT = 'Reply was already sent: a second reply.send() was dropped';
+
 const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, done) => {
   const manager = new SessionManager<Carrier>(options as SessionOptions<Carrier>);
   // Fastify's `protocol` follows its own `trustProxy`, as Express's `req.secure` follows "trust proxy".
@@ -92,7 +96,11 @@ const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, 
     ) => {
       const marked = request as Marked;
       if (marked[COMMITTED]) {
-        next(null, payload);
+        const pending = committing.get(request);
+        if (pending === undefined) next(null, payload);
+        // A second `reply.send()` while the first one's commit is pending: Fastify lets it through until
+        // the headers leave. It waits, so the first reply goes out (with the cookie), as without a store call.
+        else void pending.then(() => (reply.sent ? reply.log.warn(ALREADY_SENT) : next(null, payload)));
         return;
       }
       marked[COMMITTED] = true;
@@ -109,17 +117,54 @@ const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, 
         next(null, payload);
         return;
       }
-      committed.then(
+      // A streamed payload has no error listener until Fastify pipes it, after this hook: one that fails
+      // while the store writes would be an uncaught 'error' event. It is held here, then answered as
+      // Fastify answers a stream that fails before its headers leave.
+      const stream = streamOf(payload);
+      let failed: Error | undefined;
+      const hold = (error: Error): void => {
+        failed ??= error;
+      };
+      stream?.on('error', hold);
+      const pending = committed.then(
         (cookies) => {
+          committing.delete(request);
+          stream?.off('error', hold);
+          // The session is stored: its cookie goes out on the error reply too.
           setCookies(reply, cookies);
-          next(null, payload);
+          if (failed !== undefined) next(failed);
+          else next(null, payload);
         },
-        (error: Error) => next(error),
+        (error: Error) => {
+          committing.delete(request);
+          // The error reply replaces the stream, which nothing will read: closed, still listened to.
+          stream?.destroy?.();
+          next(error);
+        },
       );
+      committing.set(request, pending);
     },
   );
   done();
 };
+
+/** A Node stream payload (`reply.send(stream)`, which Fastify recognises by its `pipe`), which emits 'error'. */
+interface StreamPayload {
+  pipe: unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  off(event: 'error', listener: (error: Error) => void): unknown;
+  destroy?: () => unknown;
+}
+
+function streamOf(payload: unknown): StreamPayload | undefined {
+  if (payload === null || typeof payload !== 'object') return undefined;
+  const candidate = payload as Partial<StreamPayload>;
+  return typeof candidate.pipe === 'function' &&
+    typeof candidate.on === 'function' &&
+    typeof candidate.off === 'function'
+    ? (candidate as StreamPayload)
+    : undefined;
+}
 
 /**
  * The Fastify 4/5 plugin: `fastify.register(session, options)`. The session is loaded in `onRequest` and

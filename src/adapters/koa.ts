@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { Stream } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
 import type { TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
@@ -60,7 +61,7 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
     }
     // Awaited only when a store call is pending: most requests commit at once.
     const committed = commitSession(manager, carrier);
-    const cookies = Array.isArray(committed) ? committed : await committed;
+    const cookies = Array.isArray(committed) ? committed : await held(ctx.body, committed);
     if (cookies.length > 0) setCookies(ctx.res, cookies, noStore);
   };
 
@@ -70,6 +71,22 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
       return (ctx as Carrier).session as unknown as TypedSession<Data>;
     },
   });
+}
+
+/**
+ * Waits for the commit with an error listener on a streamed body (`ctx.body = stream`): Koa listens for
+ * the stream's errors only once it pipes it, after this middleware, so one that failed while the store
+ * wrote would be an uncaught 'error' event. The failed stream then meets Koa's pipe as it would have.
+ */
+async function held(body: unknown, committed: Promise<string[]>): Promise<string[]> {
+  if (!(body instanceof Stream)) return committed;
+  const ignore = (): void => {};
+  body.on('error', ignore);
+  try {
+    return await committed;
+  } finally {
+    body.off('error', ignore);
+  }
 }
 
 /**
