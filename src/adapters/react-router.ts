@@ -8,9 +8,9 @@ import {
   type SessionData,
   type SessionStorage,
 } from 'react-router';
-import { CorruptSessionError, SessionError } from '../core/errors.js';
+import { CorruptSessionError, InvalidArgumentError, SessionError } from '../core/errors.js';
 import { generateId, isWellFormedId } from '../core/id.js';
-import { DEFAULT_TTL_MS, stringifyJson, validateRecord } from '../core/serializer.js';
+import { checkDepth, DEFAULT_TTL_MS, stringifyJson, validateRecord } from '../core/serializer.js';
 import { MAX_DATE } from '../core/time.js';
 import type { SessionRecord } from '../core/types.js';
 import { type ExpressStoreLike, nativeStore, runBounded, type SessionStore } from '../engine/store-access.js';
@@ -50,6 +50,8 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
   const timeout = options.storeTimeout ?? 5_000;
   const store: SessionStore = nativeStore(options.store, ttl);
   const loaded = new WeakMap<object, Loaded>();
+  /** Sessions destroyed, here or (as a commit found) by another request: a later commit only clears the cookie. */
+  const ended = new WeakSet<object>();
 
   const call = <T>(operation: string, run: () => Promise<T>) => runBounded(operation, timeout, run);
 
@@ -76,6 +78,11 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
     return expires ? expires.valueOf() : Date.now() + ttl;
   }
 
+  /** The Set-Cookie that makes the browser forget the session. */
+  function cleared(serializeOptions?: CookieOptions): Promise<string> {
+    return cookie.serialize('', { ...serializeOptions, maxAge: undefined, expires: new Date(0) });
+  }
+
   /** Each top-level value as JSON; a value JSON cannot hold is a typed error (ERR_SESSION_DATA). */
   function jsonValues(data: Record<string, unknown>): Map<string, string> {
     return new Map(Object.entries(data).map(([key, value]) => [key, stringifyJson(value)]));
@@ -83,6 +90,8 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
 
   return {
     async getSession(cookieHeader, parseOptions) {
+      if (cookieHeader != null && typeof cookieHeader !== 'string')
+        throw new InvalidArgumentError('getSession', 'cookieHeader', 'a string, null or undefined');
       const id: unknown = cookieHeader ? await cookie.parse(cookieHeader, parseOptions) : null;
       const record = typeof id === 'string' && isWellFormedId(id, false) ? await read(id) : null;
       const session = createSession<Data, FlashData>(
@@ -97,12 +106,16 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
       const data = session.data as Record<string, unknown>;
       // Made before the store call: a value JSON cannot hold is a typed error, and nothing is written.
       const values = jsonValues(data);
+      // As the other adapters: data nested deeper than MAX_DEPTH would fail every later request of its session.
+      for (const json of values.values()) if (json !== undefined) checkDepth(json, 1);
       const expiresAt = expiry(serializeOptions);
       if (!Number.isFinite(expiresAt) || Math.abs(expiresAt) > MAX_DATE)
         throw new SessionError(
           'ERR_INVALID_COOKIE',
           'sessionkit: the cookie has no valid expiry: maxAge must be a finite number of seconds, expires a valid Date',
         );
+      // A destroyed session never comes back, not even under a new ID with its old data.
+      if (ended.has(session)) return cleared(serializeOptions);
       const now = Date.now();
       const known = loaded.get(session);
       let id: string;
@@ -137,7 +150,8 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
         // Destroyed by another request meanwhile: the browser forgets it rather than it coming back.
         if (!updated) {
           loaded.delete(session);
-          return cookie.serialize('', { ...serializeOptions, maxAge: undefined, expires: new Date(0) });
+          ended.add(session);
+          return cleared(serializeOptions);
         }
       }
       loaded.set(session, { id, values });
@@ -148,7 +162,8 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
       const id = loaded.get(session)?.id ?? session.id;
       if (id) await call('destroy', () => store.destroy(id));
       loaded.delete(session);
-      return cookie.serialize('', { ...serializeOptions, maxAge: undefined, expires: new Date(0) });
+      ended.add(session);
+      return cleared(serializeOptions);
     },
   };
 }
