@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import { error, type Handle, type RequestEvent } from '@sveltejs/kit';
+import { type Cookies, error, type Handle, isRedirect, type RequestEvent } from '@sveltejs/kit';
 import { SessionError } from '../core/errors.js';
 import type { TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
@@ -52,13 +52,20 @@ export function sessionHandle(options: SvelteKitSessionOptions): SessionHandle {
     } catch (failure) {
       throw asHttpError(failure);
     }
-    const response = await resolve(event);
-    let cookies: string[];
+    let response: Response;
     try {
-      cookies = await commitSession(manager, carrier);
-    } catch (failure) {
-      throw asHttpError(failure);
+      response = await resolve(event);
+    } catch (thrown) {
+      // A redirect() thrown by a hook after this one: SvelteKit answers it with a response of its own, to
+      // which it adds what `event.cookies` set. The session is stored first and its cookie goes there.
+      if (isRedirect(thrown)) {
+        const cookies = await committed(manager, carrier);
+        for (const cookie of cookies) setThroughEvent(event.cookies, cookie);
+        if (cookies.length > 0 && noStore) event.setHeaders({ 'cache-control': 'no-store' });
+      }
+      throw thrown;
     }
+    const cookies = await committed(manager, carrier);
     if (cookies.length === 0) return response;
     const out = withMutableHeaders(response);
     for (const cookie of cookies) out.headers.append('set-cookie', cookie);
@@ -68,6 +75,47 @@ export function sessionHandle(options: SvelteKitSessionOptions): SessionHandle {
   };
 
   return Object.assign(handle, { manager: manager as unknown as SessionManager });
+}
+
+/** Stores what the request changed; a store failure becomes SvelteKit's HttpError with its status. */
+async function committed(
+  manager: SessionManager<SvelteKitCarrier>,
+  carrier: SvelteKitCarrier,
+): Promise<string[]> {
+  try {
+    return await commitSession(manager, carrier);
+  } catch (failure) {
+    throw asHttpError(failure);
+  }
+}
+
+/** Our Set-Cookie through `event.cookies.set`, every attribute as written (SvelteKit's defaults differ). */
+function setThroughEvent(jar: Cookies, header: string): void {
+  const [pair = '', ...attributes] = header.split('; ');
+  const eq = pair.indexOf('=');
+  const options: Parameters<Cookies['set']>[2] = {
+    path: '/',
+    httpOnly: false,
+    secure: false,
+    sameSite: false,
+    // The value is already encoded as the header carries it.
+    encode: (value: string) => value,
+  };
+  for (const attribute of attributes) {
+    const at = attribute.indexOf('=');
+    const key = (at === -1 ? attribute : attribute.slice(0, at)).toLowerCase();
+    const value = at === -1 ? '' : attribute.slice(at + 1);
+    if (key === 'path') options.path = value;
+    else if (key === 'domain') options.domain = value;
+    else if (key === 'expires') options.expires = new Date(value);
+    else if (key === 'max-age') options.maxAge = Number(value);
+    else if (key === 'httponly') options.httpOnly = true;
+    else if (key === 'secure') options.secure = true;
+    else if (key === 'partitioned') options.partitioned = true;
+    else if (key === 'samesite') options.sameSite = value.toLowerCase() as 'lax' | 'strict' | 'none';
+    else if (key === 'priority') options.priority = value.toLowerCase() as 'low' | 'medium' | 'high';
+  }
+  jar.set(pair.slice(0, eq), pair.slice(eq + 1), options);
 }
 
 const SVELTEKIT: FetchHost<RequestEvent> = {

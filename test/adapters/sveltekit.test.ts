@@ -1,4 +1,4 @@
-import { error, type Handle, isHttpError, type RequestEvent } from '@sveltejs/kit';
+import { error, type Handle, isHttpError, isRedirect, type RequestEvent, redirect } from '@sveltejs/kit';
 import { describe, expect, it } from 'vitest';
 import { sessionHandle } from '../../src/adapters/sveltekit.js';
 import { SessionError } from '../../src/core/errors.js';
@@ -62,6 +62,45 @@ describe('SvelteKit handle', () => {
     resave: false,
     saveUninitialized: false,
   };
+
+  it('a redirect() thrown by a later hook: the session is stored, its cookie set through event.cookies', async () => {
+    const store = new MemoryStore();
+    const handle = sessionHandle({ ...options, store, cookie: { maxAge: 60_000 } });
+    const set: [string, string, { encode?: (value: string) => string; [option: string]: unknown }][] = [];
+    // What SvelteKit then does: answers the redirect itself, adding what event.cookies set.
+    const event = {
+      request: new Request('http://localhost/'),
+      url: new URL('http://localhost/'),
+      locals: {},
+      cookies: { set: (...args: (typeof set)[number]) => set.push(args) },
+      setHeaders: () => undefined,
+    } as unknown as RequestEvent;
+    const thrown = await Promise.resolve(
+      handle({
+        event,
+        resolve: async (resolved) => {
+          resolved.locals.session.views = 1;
+          redirect(303, '/done');
+        },
+      }),
+    ).catch((failure: unknown) => failure);
+    expect(isRedirect(thrown)).toBe(true);
+    expect(set).toHaveLength(1);
+    const [name, value, attributes] = set[0] as (typeof set)[number];
+    expect(attributes).toMatchObject({
+      path: '/',
+      httpOnly: true,
+      secure: false,
+      sameSite: 'lax',
+    });
+    expect(attributes.expires).toBeInstanceOf(Date);
+    const cookie = `${name}=${attributes.encode?.(value) ?? value}`;
+    const back = await serve(handle, new Request('http://localhost/', { headers: { cookie } }), (next) =>
+      Response.json({ views: next.locals.session.views }),
+    );
+    expect(await back.json()).toEqual({ views: 1 });
+    expect(await store.length()).toBe(1);
+  });
 
   it('adds its cookie to a response whose headers are immutable (a fetched one)', async () => {
     const handle = sessionHandle(options);
