@@ -5,7 +5,7 @@ import type { SessionData } from '../core/types.js';
 import type { SessionCarrier } from '../engine/manager.js';
 import { SessionManager } from '../engine/manager.js';
 import type { SessionOptions } from '../engine/options.js';
-import { commitSession, FetchCarrier, type FetchHost, openSession } from './shared.js';
+import { commitSession, FetchCarrier, type FetchHost, openSession, readSetCookie } from './shared.js';
 
 /** What the adapter knows of a request: whether it is secure, and how its session is saved. */
 export interface NextRequestState {
@@ -142,27 +142,8 @@ function bindSave(session: Session, commit: () => Promise<void>): void {
 
 /** Our Set-Cookie as the attributes object `cookies().set()` takes (it encodes the value itself). */
 export function parseSetCookie(header: string): CookieSet {
-  const [pair = '', ...attributes] = header.split('; ');
-  const eq = pair.indexOf('=');
-  const cookie: CookieSet = {
-    name: pair.slice(0, eq),
-    value: decodeURIComponent(pair.slice(eq + 1)),
-  };
-  for (const attribute of attributes) {
-    const at = attribute.indexOf('=');
-    const key = (at === -1 ? attribute : attribute.slice(0, at)).toLowerCase();
-    const value = at === -1 ? '' : attribute.slice(at + 1);
-    if (key === 'path') cookie.path = value;
-    else if (key === 'domain') cookie.domain = value;
-    else if (key === 'expires') cookie.expires = new Date(value);
-    else if (key === 'max-age') cookie.maxAge = Number(value);
-    else if (key === 'httponly') cookie.httpOnly = true;
-    else if (key === 'secure') cookie.secure = true;
-    else if (key === 'partitioned') cookie.partitioned = true;
-    else if (key === 'samesite') cookie.sameSite = value.toLowerCase() as 'lax' | 'strict' | 'none';
-    else if (key === 'priority') cookie.priority = value.toLowerCase() as 'low' | 'medium' | 'high';
-  }
-  return cookie;
+  const { name, value, attributes } = readSetCookie(header);
+  return { name, value: decodeURIComponent(value), ...attributes };
 }
 
 export type { SessionCarrier };

@@ -125,3 +125,45 @@ export class FetchCarrier<Host> implements SessionRequestLike, SessionCarrier {
     this.#adapter.beforeCookieChange?.(this.host);
   }
 }
+
+/** The attributes of one of our Set-Cookie headers, as the cookie-jar APIs of Next.js and SvelteKit take them. */
+export interface SetCookieAttributes {
+  path?: string;
+  domain?: string;
+  expires?: Date;
+  maxAge?: number;
+  httpOnly?: true;
+  secure?: true;
+  partitioned?: true;
+  sameSite?: 'lax' | 'strict' | 'none';
+  priority?: 'low' | 'medium' | 'high';
+}
+
+/**
+ * One of our Set-Cookie headers taken apart, for a framework that sets cookies through its own jar:
+ * the name, the value as the header encodes it, and the attributes present (absent ones are left out).
+ */
+export function readSetCookie(header: string): {
+  name: string;
+  value: string;
+  attributes: SetCookieAttributes;
+} {
+  const [pair = '', ...parts] = header.split('; ');
+  const eq = pair.indexOf('=');
+  const attributes: SetCookieAttributes = {};
+  for (const part of parts) {
+    const at = part.indexOf('=');
+    const key = (at === -1 ? part : part.slice(0, at)).toLowerCase();
+    const value = at === -1 ? '' : part.slice(at + 1);
+    if (key === 'path') attributes.path = value;
+    else if (key === 'domain') attributes.domain = value;
+    else if (key === 'expires') attributes.expires = new Date(value);
+    else if (key === 'max-age') attributes.maxAge = Number(value);
+    else if (key === 'httponly') attributes.httpOnly = true;
+    else if (key === 'secure') attributes.secure = true;
+    else if (key === 'partitioned') attributes.partitioned = true;
+    else if (key === 'samesite') attributes.sameSite = value.toLowerCase() as 'lax' | 'strict' | 'none';
+    else if (key === 'priority') attributes.priority = value.toLowerCase() as 'low' | 'medium' | 'high';
+  }
+  return { name: pair.slice(0, eq), value: pair.slice(eq + 1), attributes };
+}

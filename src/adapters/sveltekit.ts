@@ -5,7 +5,7 @@ import type { TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
 import { SessionManager } from '../engine/manager.js';
 import type { SessionOptions } from '../engine/options.js';
-import { commitSession, FetchCarrier, type FetchHost, openSession } from './shared.js';
+import { commitSession, FetchCarrier, type FetchHost, openSession, readSetCookie } from './shared.js';
 
 declare global {
   namespace App {
@@ -91,31 +91,16 @@ async function committed(
 
 /** Our Set-Cookie through `event.cookies.set`, every attribute as written (SvelteKit's defaults differ). */
 function setThroughEvent(jar: Cookies, header: string): void {
-  const [pair = '', ...attributes] = header.split('; ');
-  const eq = pair.indexOf('=');
-  const options: Parameters<Cookies['set']>[2] = {
+  const { name, value, attributes } = readSetCookie(header);
+  jar.set(name, value, {
     path: '/',
     httpOnly: false,
     secure: false,
     sameSite: false,
     // The value is already encoded as the header carries it.
-    encode: (value: string) => value,
-  };
-  for (const attribute of attributes) {
-    const at = attribute.indexOf('=');
-    const key = (at === -1 ? attribute : attribute.slice(0, at)).toLowerCase();
-    const value = at === -1 ? '' : attribute.slice(at + 1);
-    if (key === 'path') options.path = value;
-    else if (key === 'domain') options.domain = value;
-    else if (key === 'expires') options.expires = new Date(value);
-    else if (key === 'max-age') options.maxAge = Number(value);
-    else if (key === 'httponly') options.httpOnly = true;
-    else if (key === 'secure') options.secure = true;
-    else if (key === 'partitioned') options.partitioned = true;
-    else if (key === 'samesite') options.sameSite = value.toLowerCase() as 'lax' | 'strict' | 'none';
-    else if (key === 'priority') options.priority = value.toLowerCase() as 'low' | 'medium' | 'high';
-  }
-  jar.set(pair.slice(0, eq), pair.slice(eq + 1), options);
+    encode: (encoded: string) => encoded,
+    ...attributes,
+  });
 }
 
 const SVELTEKIT: FetchHost<RequestEvent> = {
