@@ -1,9 +1,9 @@
-import { type Handle, isHttpError, type RequestEvent } from '@sveltejs/kit';
 import { describe, expect, it } from 'vitest';
 import { createSessionkitStorage } from '../../src/adapters/react-router.js';
 import { sessionHandle } from '../../src/adapters/sveltekit.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
+import { serveSvelteKit } from '../support/sveltekit.js';
 
 const cookie = { name: '__session', secrets: ['react-router-cookie-secret-32-chars!!'] };
 const CLEARED = /^__session=; .*Expires=Thu, 01 Jan 1970/;
@@ -132,20 +132,6 @@ describe('React Router storage under attack', () => {
   });
 });
 
-async function serve(
-  handle: Handle,
-  request: Request,
-  route: (event: RequestEvent) => Promise<Response> | Response,
-): Promise<Response> {
-  const event = { request, url: new URL(request.url), locals: {} } as RequestEvent;
-  try {
-    return await handle({ event, resolve: async (resolved) => route(resolved) });
-  } catch (error) {
-    if (isHttpError(error)) return new Response(error.body.message, { status: error.status });
-    return new Response('Internal Error', { status: 500 });
-  }
-}
-
 describe('SvelteKit handle under attack', () => {
   const options = {
     secret: 'sveltekit-tests-secret-of-32-characters!',
@@ -156,7 +142,7 @@ describe('SvelteKit handle under attack', () => {
   it('keeps a streamed body, an immutable redirect, and the app’s own cookies; refuses deep data', async () => {
     const store = new MemoryStore();
     const handle = sessionHandle({ ...options, store });
-    const streamed = await serve(handle, new Request('http://localhost/'), (event) => {
+    const streamed = await serveSvelteKit(handle, new Request('http://localhost/'), (event) => {
       event.locals.session.views = 1;
       const body = new ReadableStream<Uint8Array>({
         start(controller) {
@@ -169,14 +155,14 @@ describe('SvelteKit handle under attack', () => {
     expect(await streamed.text()).toBe('chunk');
     expect(streamed.headers.getSetCookie()).toHaveLength(2);
     expect(streamed.headers.getSetCookie()[0]).toBe('a=1');
-    const redirected = await serve(handle, new Request('http://localhost/'), (event) => {
+    const redirected = await serveSvelteKit(handle, new Request('http://localhost/'), (event) => {
       event.locals.session.views = 1;
       return Response.redirect('http://localhost/next', 302);
     });
     expect(redirected.status).toBe(302);
     expect(redirected.headers.get('location')).toBe('http://localhost/next');
     expect(redirected.headers.getSetCookie()).toHaveLength(1);
-    const deep = await serve(handle, new Request('http://localhost/'), (event) => {
+    const deep = await serveSvelteKit(handle, new Request('http://localhost/'), (event) => {
       (event.locals.session as unknown as Record<string, unknown>).k = nested(1001);
       return new Response('ok');
     });
@@ -192,7 +178,7 @@ describe('SvelteKit handle under attack', () => {
       `connect.sid=${'A'.repeat(200_000)}`,
       '=;;=',
     ]) {
-      const response = await serve(
+      const response = await serveSvelteKit(
         handle,
         new Request('http://localhost/', { headers: { cookie: header } }),
         (event) => Response.json({ views: event.locals.session.views ?? null }),

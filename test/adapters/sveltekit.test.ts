@@ -1,27 +1,10 @@
-import { error, type Handle, isHttpError, isRedirect, type RequestEvent, redirect } from '@sveltejs/kit';
+import { error, isRedirect, type RequestEvent, redirect } from '@sveltejs/kit';
 import { describe, expect, it } from 'vitest';
 import { sessionHandle } from '../../src/adapters/sveltekit.js';
 import { SessionError } from '../../src/core/errors.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { type AdapterHarness, runAdapterSuite, type SuiteResponse } from '../../src/testing/index.js';
-
-/**
- * SvelteKit calls `handle` with an event and a `resolve` that renders the route; an error thrown by
- * `handle` becomes a response with its status. The tests do the same with real `Request` objects.
- */
-async function serve(
-  handle: Handle,
-  request: Request,
-  route: (event: RequestEvent) => Promise<Response> | Response,
-): Promise<Response> {
-  const event = { request, url: new URL(request.url), locals: {} } as RequestEvent;
-  try {
-    return await handle({ event, resolve: async (resolved) => route(resolved) });
-  } catch (error) {
-    if (isHttpError(error)) return new Response(error.body.message, { status: error.status });
-    return new Response('Internal Error', { status: 500 });
-  }
-}
+import { serveSvelteKit } from '../support/sveltekit.js';
 
 const harness: AdapterHarness = {
   name: 'SvelteKit',
@@ -32,7 +15,7 @@ const harness: AdapterHarness = {
     return {
       async request(path, headers = {}): Promise<SuiteResponse> {
         const request = new Request(new URL(path, 'http://localhost'), { headers });
-        const response = await serve(handle, request, async (event) => {
+        const response = await serveSvelteKit(handle, request, async (event) => {
           const route = routes[event.url.pathname];
           if (!route) return new Response('not found', { status: 404 });
           try {
@@ -95,8 +78,10 @@ describe('SvelteKit handle', () => {
     });
     expect(attributes.expires).toBeInstanceOf(Date);
     const cookie = `${name}=${attributes.encode?.(value) ?? value}`;
-    const back = await serve(handle, new Request('http://localhost/', { headers: { cookie } }), (next) =>
-      Response.json({ views: next.locals.session.views }),
+    const back = await serveSvelteKit(
+      handle,
+      new Request('http://localhost/', { headers: { cookie } }),
+      (next) => Response.json({ views: next.locals.session.views }),
     );
     expect(await back.json()).toEqual({ views: 1 });
     expect(await store.length()).toBe(1);
@@ -104,7 +89,7 @@ describe('SvelteKit handle', () => {
 
   it('adds its cookie to a response whose headers are immutable (a fetched one)', async () => {
     const handle = sessionHandle(options);
-    const response = await serve(handle, new Request('http://localhost/'), (event) => {
+    const response = await serveSvelteKit(handle, new Request('http://localhost/'), (event) => {
       event.locals.session.views = 1;
       const fetched = Response.error();
       expect(() => fetched.headers.append('x', 'y')).toThrow();
@@ -119,11 +104,11 @@ describe('SvelteKit handle', () => {
       event.locals.session.views = 1;
       return new Response('ok');
     };
-    const secure = await serve(handle, new Request('https://app.example/'), write);
+    const secure = await serveSvelteKit(handle, new Request('https://app.example/'), write);
     expect(secure.headers.getSetCookie()[0]).toMatch(/; Secure;/);
-    expect((await serve(handle, new Request('http://app.example/'), write)).headers.getSetCookie()).toEqual(
-      [],
-    );
+    expect(
+      (await serveSvelteKit(handle, new Request('http://app.example/'), write)).headers.getSetCookie(),
+    ).toEqual([]);
   });
 
   it('a store outage is an HttpError of status 503 whose body names no host', async () => {
@@ -131,7 +116,7 @@ describe('SvelteKit handle', () => {
     store.create = async () => {
       throw Object.assign(new Error('connect ECONNREFUSED 10.0.0.9:6379'), { code: 'ECONNREFUSED' });
     };
-    const response = await serve(
+    const response = await serveSvelteKit(
       sessionHandle({ ...options, store }),
       new Request('http://localhost/'),
       (event) => {
