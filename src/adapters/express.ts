@@ -102,8 +102,106 @@ export function session<Data = SessionData>(
 
 /** The session is open: hold the response until it is committed, and run the app. */
 function proceed(manager: SessionManager<Carrier>, req: Carrier, res: ServerResponse, next: Next): void {
+  if (isEngineIoRequest(req, res)) {
+    commitFirst(manager, req, res, next);
+    return;
+  }
   holdResponse(manager, req, res, next);
   next();
+}
+
+/**
+ * A request of engine.io, socket.io's transport (`io.engine.use(session)`), whose response is engine.io's
+ * own and cannot be held: on a WebSocket upgrade `res` is a stand-in whose headers go into the 101 as
+ * soon as engine.io calls its `writeHead()`, which it does not wait for a store to answer; and engine.io
+ * takes one call of `next`, so a store failure found at the response would reach nobody and leave a
+ * polling handshake unanswered. engine.io parses the query, with its protocol's `EIO` parameter, onto
+ * `req._query` before any middleware runs. Never an Express response (engine.io takes its requests before
+ * the app), whatever another middleware put on `req._query`.
+ */
+function isEngineIoRequest(req: IncomingMessage, res: ServerResponse): boolean {
+  const query: unknown = (req as { _query?: unknown })._query;
+  return (
+    typeof query === 'object' &&
+    query !== null &&
+    typeof (query as { EIO?: unknown }).EIO === 'string' &&
+    sharedPrototype(res) === null
+  );
+}
+
+/**
+ * Commits an engine.io request before passing it on: its cookie goes out (at engine.io's `writeHead`, on
+ * either transport) only once the store has the session, and a failure refuses the connection through
+ * engine.io's own error path (HTTP 400 and its `connection_error` event). What a socket handler changes
+ * later is stored by its own `save()`, as with express-session.
+ */
+function commitFirst(manager: SessionManager<Carrier>, req: Carrier, res: ServerResponse, next: Next): void {
+  let committed: string[] | Promise<string[]>;
+  try {
+    committed = manager.commit(req);
+  } catch (error) {
+    next(error);
+    return;
+  }
+  if (Array.isArray(committed)) {
+    passOn(manager, req, res, next, committed);
+    return;
+  }
+  committed.then(
+    (cookies) => passOn(manager, req, res, next, cookies),
+    (error: unknown) => {
+      if (manager.options.onStoreError === 'anonymous' && isStoreFailure(error)) {
+        manager.report(error);
+        next();
+      } else next(error);
+    },
+  );
+}
+
+function passOn(
+  manager: SessionManager<Carrier>,
+  req: Carrier,
+  res: ServerResponse,
+  next: Next,
+  cookies: string[],
+): void {
+  // A quiet write to an express-session store that failed (see commit.ts) does not refuse the connection,
+  // as it fails no response; engine.io has nothing to hand it to, so it is reported.
+  manager.reportLate(req, null, (error) => manager.report(error));
+  const target = res as unknown as Record<'writeHead', Method>;
+  const original = target.writeHead;
+  let answered = false;
+  target.writeHead = (...args: unknown[]) => {
+    if (!answered) {
+      answered = true;
+      // Merged into engine.io's header argument: with its own `cookie` option engine.io names Set-Cookie
+      // there, which would replace one set on the response beforehand.
+      if (cookies.length > 0) {
+        ownHeaderArgument(args);
+        addSessionCookies(res, args, cookies);
+        if (manager.options.noStoreWithCookie) addNoStore(res, args);
+      }
+      storeLate(manager, req);
+    }
+    return original.apply(res, args);
+  };
+  next();
+}
+
+/**
+ * What a later `io.engine.use()` middleware changed is stored when engine.io answers, as express-session
+ * stores it at the end of a polling response. engine.io's answer does not depend on it, so nothing waits
+ * for it and a failure is reported.
+ */
+function storeLate(manager: SessionManager<Carrier>, req: Carrier): void {
+  let late: Promise<void> | undefined;
+  try {
+    late = manager.commitLate(req);
+  } catch (error) {
+    manager.report(error);
+    return;
+  }
+  late?.catch((error: unknown) => manager.report(error));
 }
 
 /**

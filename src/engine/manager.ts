@@ -187,9 +187,13 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   /**
    * Hands an error kept from a quiet write to an express-session store (see commit.ts) to `next` once the
    * response has gone out (an Express app's error handler sees it as express-session's tests do, on a
-   * response already sent).
+   * response already sent); at once when there is no response to wait for (`null`).
    */
-  reportLate(req: Req & SessionCarrier, res: NodeJS.WritableStream, next: (error: unknown) => void): void {
+  reportLate(
+    req: Req & SessionCarrier,
+    res: NodeJS.WritableStream | null,
+    next: (error: unknown) => void,
+  ): void {
     const context = contextFor(this, req);
     if (context === undefined || context.late === undefined) return;
     const { late } = context;
@@ -198,7 +202,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const absorbed =
       this.options.onStoreError === 'anonymous' &&
       ((late instanceof SessionError && late.status === 503) || isConnectionError(late));
-    finished(res, () => (absorbed ? this.report(late) : next(late)));
+    const settle = (): void => (absorbed ? this.report(late) : next(late));
+    if (res === null) settle();
+    else finished(res, settle);
   }
 
   // ---- SessionController: what req.session's methods do ----
