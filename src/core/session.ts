@@ -86,7 +86,13 @@ function checkCallback(operation: string, done: unknown): void {
 
 /** Runs `work`; with a callback reports through it, otherwise returns the promise. */
 function settle(work: Promise<void>, done: Done | null | undefined): Promise<void> | undefined {
-  if (done == null) return work;
+  if (done == null) {
+    // Marked handled, so an application that does not wait (express-session's `save(); res.redirect()`)
+    // gets no unhandled rejection, which would end the process, when the store fails: the response, which
+    // waits for such an operation, fails with its error instead. `await` still sees the rejection.
+    work.catch(() => undefined);
+    return work;
+  }
   work.then(
     () => done(),
     (error: Error) => done(error),

@@ -41,7 +41,7 @@ export function commitSession<Req extends SessionRequestLike>(
   if (typeof req.sessionID !== 'string') return [];
   // An app may answer without waiting for destroy()/regenerate(): finish them before the first byte.
   if (context.pending !== null && context.pending.size > 0)
-    return Promise.allSettled([...context.pending]).then(() => commitSession(engine, req));
+    return afterPending(context).then(() => commitSession(engine, req));
   const session = context.session;
   if (req.session !== session) {
     // The application removed req.session (express-session's `unset`), or destroy() did.
@@ -74,6 +74,16 @@ export function commitSession<Req extends SessionRequestLike>(
     context.writing = null;
     return cookiesAfter(engine, req, context, session, result);
   });
+}
+
+/**
+ * Waits for the session operations still running when the response started. One that failed fails the
+ * response with its error, as a failed write of the commit itself does: the application answered without
+ * waiting for it (`save(); res.redirect()`), so it cannot have answered its error.
+ */
+async function afterPending(context: RequestContext): Promise<void> {
+  const outcomes = await Promise.allSettled([...(context.pending ?? [])]);
+  for (const outcome of outcomes) if (outcome.status === 'rejected') throw outcome.reason;
 }
 
 /** See SessionManager.expectedCookies. */
@@ -135,7 +145,7 @@ export function commitLate<Req extends SessionRequestLike>(
   const context = contextFor(engine, req);
   if (!context || context.ephemeral) return undefined;
   if (context.pending !== null && context.pending.size > 0)
-    return Promise.allSettled([...context.pending]).then(() => commitLate(engine, req));
+    return afterPending(context).then(() => commitLate(engine, req));
   const session = context.session;
   if (req.session !== session) {
     if (!context.ended && engine.options.unset === 'destroy' && req.session == null) {

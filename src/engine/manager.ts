@@ -327,7 +327,11 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       : context.committed
         ? await writeFollowing(this, req, session, true, context)
         : await renew(this, req, session);
-    if (result === 'lost') throw new SessionNotFoundError('save');
+    // Another request ended the session meanwhile (a logout, the first of a double-submitted logout): it is
+    // neither written nor brought back, as by the response's own write, and the save succeeds, as with
+    // express-session (which writes it back whole). Rejecting would fail a logout racing another, since
+    // passport's logout saves the session before it regenerates it.
+    if (result === 'lost') return;
     sessionStateOf(session).saved = true;
   }
 
