@@ -6,7 +6,10 @@ export class SessionError extends Error {
   readonly code: string;
   status: number;
   statusCode: number;
-  /** Tells Express's default handler the message is safe to show. Ours never carry session IDs. */
+  /**
+   * Tells error handlers that read it (Koa, http-errors, Nest, our Hono and SvelteKit adapters) not to show
+   * the message to the client: it is written for the operator, and a store's failure is no client's business.
+   */
   expose = false;
 
   constructor(code: string, message: string, options?: { cause?: unknown; status?: number }) {
