@@ -6,7 +6,9 @@ import type {
   HookHandlerDoneFunction,
 } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
-import type { TypedSession } from '../core/session.js';
+import { diff } from '../core/changes.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import { type RegenerateOptions, Session } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
 import { type SessionCarrier, SessionManager } from '../engine/manager.js';
 import type { SessionOptions, SessionRequestLike } from '../engine/options.js';
@@ -16,7 +18,7 @@ import { commitSession, openSession } from './shared.js';
 declare module 'fastify' {
   interface FastifyRequest {
     /** The session (sessionkit). Type its data by augmenting `SessionData` from 'sessionkit'. */
-    session: TypedSession<SessionData>;
+    session: TypedFastifySession<SessionData>;
     sessionID: string;
     sessionStore: SessionStore | ExpressStoreLike;
   }
@@ -26,15 +28,115 @@ declare module 'fastify' {
   }
 }
 
+type Done = (err?: Error | null) => void;
+
+/** A key's value as `SessionData` types it (`undefined`: absent), or `unknown` for a key it does not name. */
+export type DataValue<Data, K extends string> = K extends keyof Data ? Data[K] | undefined : unknown;
+
+/**
+ * `request.session`: sessionkit's `req.session` with @fastify/session's accessors besides, so @fastify/passport,
+ * @fastify/flash and code written for @fastify/session run unchanged. Only Fastify's sessions have them: an
+ * Express app keeps express-session's object, whose stored data may use these names. A stored key named
+ * like a method or accessor (`get`, `set`, `sessionId`, …) is not loaded, as with every method's name.
+ */
+export class FastifySession<Data = SessionData> extends Session {
+  /** @fastify/session's name for `id`. Read-only, as `id`. */
+  get sessionId(): string {
+    return this.id;
+  }
+
+  set sessionId(_ignored: string) {}
+
+  /** A data value (`request.session.views` read by name), or `undefined`; never a method. */
+  get<K extends string>(key: K): DataValue<Data, K> {
+    const value = Object.hasOwn(this, key) ? (this as unknown as Record<string, unknown>)[key] : undefined;
+    return value as DataValue<Data, K>;
+  }
+
+  /**
+   * Sets a data value; `undefined` removes the key (what @fastify/session's save does with it). A name of
+   * a method or accessor throws `ERR_INVALID_ARGUMENT`: the value would hide it for the rest of the request
+   * and never come back from the store. `cookie` takes only an object (another session's `cookie`).
+   */
+  set<K extends string>(key: K, value: DataValue<Data, K>): void {
+    if (typeof key !== 'string' || (key in this && !Object.hasOwn(this, key)))
+      throw new InvalidArgumentError('set', 'key', 'the name of a data value, not of a method or accessor');
+    // The engine reads the cookie on every commit: it can be replaced (passport's keepSessionInfo), not removed.
+    if (key === 'cookie' && (value === null || typeof value !== 'object'))
+      throw new InvalidArgumentError('set', 'value', "a Cookie: the session's `cookie` cannot be removed");
+    const data = this as unknown as Record<string, unknown>;
+    if (value === undefined) delete data[key];
+    else data[key] = value;
+  }
+
+  /**
+   * With a list of keys, @fastify/session's `regenerate(ignoreFields)`: a new ID and a new session holding
+   * only those keys of this one (`cookie` among them carries its lifetime), the old record destroyed first.
+   * Otherwise `Session.regenerate`. Await it: the keys reach the new session (`request.session`) once it exists.
+   */
+  override regenerate(fields?: readonly string[] | RegenerateOptions): Promise<void>;
+  override regenerate(done: Done): void;
+  override regenerate(fields: readonly string[] | RegenerateOptions, done: Done): void;
+  override regenerate(
+    fields?: readonly string[] | RegenerateOptions | Done,
+    done?: Done,
+  ): Promise<void> | undefined {
+    if (!Array.isArray(fields)) {
+      if (typeof fields === 'function') {
+        super.regenerate(fields);
+        return undefined;
+      }
+      const options = fields as RegenerateOptions | undefined;
+      if (done == null) return super.regenerate(options);
+      super.regenerate(options ?? {}, done);
+      return undefined;
+    }
+    if (done != null && typeof done !== 'function')
+      throw new InvalidArgumentError('regenerate', 'callback', 'a function');
+    const data = this as unknown as Record<string, unknown>;
+    const kept: Array<[string, unknown]> = [];
+    for (const key of fields as unknown[])
+      if (typeof key === 'string' && Object.hasOwn(data, key)) kept.push([key, data[key]]);
+    const work = super.regenerate().then(() => {
+      const next = (Session.requestOf(this) as { session?: unknown }).session;
+      if (next instanceof Session)
+        for (const [key, value] of kept) (next as unknown as Record<string, unknown>)[key] = value;
+    });
+    if (done == null) {
+      // Marked handled as Session's own operations are: the response fails with the error instead.
+      work.catch(() => undefined);
+      return work;
+    }
+    work.then(
+      () => done(),
+      (error: Error) => done(error),
+    );
+    return undefined;
+  }
+
+  /** Whether the data differs from what the store holds (@fastify/session's `isModified`). */
+  isModified(): boolean {
+    return diff(this, Session.stateOf(this).snapshot).changed;
+  }
+
+  /** Whether `save()` stored it during this request (@fastify/session's `isSaved`). */
+  isSaved(): boolean {
+    return Session.stateOf(this).saved;
+  }
+}
+
+/** `request.session` typed with the application's data. */
+export type TypedFastifySession<Data = SessionData> = FastifySession<Data> & Partial<Data>;
+
 /** `session()`'s options; `genid`, `cookie` and `skip` functions receive the Fastify request. */
 export type FastifySessionOptions = SessionOptions<FastifyRequest>;
 
 /** A request typed with your session data, without declaration merging: `(req: SessionRequest<MyData>) => …`. */
-export type SessionRequest<Data = SessionData> = FastifyRequest & { session: TypedSession<Data> };
+export type SessionRequest<Data = SessionData> = FastifyRequest & { session: TypedFastifySession<Data> };
 
 /** `request.session`, typed with a data type of the caller's choosing. */
-export function getSession<Data = SessionData>(request: FastifyRequest): TypedSession<Data> {
-  return request.session as unknown as TypedSession<Data>;
+export function getSession<Data = SessionData>(request: FastifyRequest): TypedFastifySession<Data> {
+  return request.session as unknown as TypedFastifySession<Data>;
 }
 
 type Carrier = FastifyRequest & SessionRequestLike & SessionCarrier;
@@ -49,6 +151,7 @@ const ALREADY_SENT = 'Reply was already sent: a second reply.send() was dropped'
 
 const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, done) => {
   const manager = new SessionManager<Carrier>(options as SessionOptions<Carrier>);
+  manager.sessionClass = FastifySession;
   // Fastify's `protocol` follows its own `trustProxy`, as Express's `req.secure` follows "trust proxy".
   manager.secureOf = (request) => request.protocol === 'https';
   const { skip } = manager.options;
@@ -56,7 +159,7 @@ const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, 
 
   fastify.decorate('sessionManager', manager as unknown as SessionManager);
   // Declared up front so every request has the same shape.
-  fastify.decorateRequest('session', null as unknown as TypedSession<SessionData>);
+  fastify.decorateRequest('session', null as unknown as TypedFastifySession<SessionData>);
   fastify.decorateRequest('sessionID', '');
   fastify.decorateRequest('sessionStore', null as unknown as SessionStore);
   // A field every request has from the start keeps Fastify's request objects one shape: the commit mark,

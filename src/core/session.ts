@@ -49,6 +49,15 @@ export interface SessionController {
   reauthenticate(session: Session): Promise<void>;
 }
 
+/** Session or a subclass an adapter adds its framework's methods with, constructed with Session's arguments. */
+export type SessionClass = new (
+  controller: SessionController,
+  req: unknown,
+  state: SessionState,
+  cookie: Cookie,
+  data?: Record<string, unknown>,
+) => Session;
+
 type Done = (err?: Error | null) => void;
 
 export interface RegenerateOptions {

@@ -5,7 +5,7 @@
 import type { CookieOptions } from '../core/cookie.js';
 import type { RequestTrace } from '../core/debug.js';
 import { SessionError } from '../core/errors.js';
-import type { Session, SessionController } from '../core/session.js';
+import type { Session, SessionClass, SessionController } from '../core/session.js';
 import type { Secret } from '../core/signature.js';
 import type { ResolvedOptions, SessionRequestLike } from './options.js';
 import type { SessionStore, StoreAccess, StoreInput } from './store-access.js';
@@ -72,6 +72,8 @@ export interface Engine<Req extends SessionRequestLike = SessionRequestLike> ext
   /** `false` while the store reports its backend disconnected. */
   readonly storeReady: boolean;
   secureOf(req: Req): boolean;
+  /** What sessions are made as: Session, or an adapter's subclass (see SessionManager). */
+  readonly sessionClass: SessionClass;
   emitFor(event: string, id: string): void;
   report(error: unknown): void;
   warnOnce(message: string): void;

@@ -269,7 +269,7 @@ function attach<Req extends SessionRequestLike>(
     saved: false,
     loaded: record,
   };
-  install(req, context, new Session(engine, req, state, cookie, withoutReserved(record.data)));
+  install(req, context, new engine.sessionClass(engine, req, state, cookie, withoutReserved(record.data)));
 }
 
 /** A fresh session (with `data` when regenerate keeps it), installed on the request. */
@@ -316,7 +316,7 @@ export function generate<Req extends SessionRequestLike>(
     saved: false,
     loaded: null,
   };
-  const session = new Session(engine, req, state, cookie, data);
+  const session = new engine.sessionClass(engine, req, state, cookie, data);
   install(req, context, session);
   return session;
 }

@@ -13,7 +13,7 @@ import { publishEvent, publishLogin, publishLogout, type StoreKind } from '../co
 import { SessionError, SessionLimitError, SessionNotFoundError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import { renewedId } from '../core/renewal.js';
-import { Session, type SessionController, type SessionState } from '../core/session.js';
+import { Session, type SessionClass, type SessionController, type SessionState } from '../core/session.js';
 import type { Secret } from '../core/signature.js';
 import type { LimitOutcome } from '../core/types.js';
 import {
@@ -97,6 +97,12 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * (Fastify's `request.protocol` under its `trustProxy`) replaces it once, at setup.
    */
   secureOf: (req: Req) => boolean = frameworkSecure;
+  /**
+   * Adapter hook: the class sessions are made as. An adapter that gives its sessions its framework's
+   * methods besides (Fastify's `get`/`set`) sets its subclass once, at setup; the others keep Session,
+   * whose data may use those names.
+   */
+  sessionClass: SessionClass = Session;
 
   constructor(options: SessionOptions<Req>) {
     super();

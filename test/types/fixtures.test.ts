@@ -17,6 +17,7 @@ const PROJECTS = {
   'types-express-session': 'tsconfig.types-express-session.json',
   commonjs: 'tsconfig.commonjs.json',
   'typed-request': 'tsconfig.typed-request.json',
+  'fastify-passport': 'tsconfig.fastify-passport.json',
 } as const;
 
 interface Report {
@@ -26,7 +27,7 @@ interface Report {
 }
 
 /**
- * One compiler process checks the four projects (`tsc -b`): it parses and binds the files they share
+ * One compiler process checks the projects (`tsc -b`): it parses and binds the files they share
  * (Node's, Express's and sessionkit's typings) once, not once per project, and still checks each project
  * as a program of its own. `--force`, as no project emits anything to compare against.
  */
@@ -77,7 +78,11 @@ describe('type fixtures: applications compile as they do with express-session', 
     expect(errorsIn('typed-request')).toEqual([]);
   });
 
-  it("sessionkit's declarations, and every other typing, check clean in the four programs", () => {
+  it("Fastify's request.session has @fastify/session's accessors, typed by SessionData, with @fastify/passport", () => {
+    expect(errorsIn('fastify-passport')).toEqual([]);
+  });
+
+  it("sessionkit's declarations, and every other typing, check clean in every program", () => {
     const elsewhere = report.diagnostics.filter((d) => !inProject(d));
     expect(elsewhere).toEqual([]);
     if (report.diagnostics.length === 0) expect(report.code).toBe(0);
