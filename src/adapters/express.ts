@@ -249,6 +249,9 @@ function toDictionaryMode(req: IncomingMessage): void {
   delete scratch[SCRATCH];
 }
 
+/** An error of a write the application made after its response became an error page (see `Hold.fail`). */
+function ignoreLateWrite(): void {}
+
 function isStoreFailure(error: unknown): boolean {
   return (error instanceof SessionError && error.status === 503) || isConnectionError(error);
 }
@@ -531,10 +534,18 @@ class Hold {
   /** The first commit failed: nothing was sent, so the error handler answers instead of the held response. */
   private fail(error: unknown): void {
     if (this.manager.options.onStoreError === 'anonymous' && isStoreFailure(error)) {
-      this.manager.report(error);
+      // Nothing more is stored for this request, as for a stand-in session: its end would otherwise write
+      // to the store that just failed again (one more storeTimeout), and cut the response when it fails.
+      this.manager.absorb(this.req, error);
       this.open([]);
       return;
     }
+    // The application has not ended its response (a stream, events, an end after an await) and goes on
+    // writing into what is now the error page. Node fails a write after the page's end with an 'error'
+    // event on the response, which nothing listens to: the process would end. Those writes fail quietly
+    // instead (a write's callback still gets its error).
+    const ended = this.queue !== null ? this.queue.some(([name]) => name === 'end') : this.res.writableEnded;
+    if (!ended) this.res.on('error', ignoreLateWrite);
     this.phase = DONE;
     const { gate, res } = this;
     this.gate = null;

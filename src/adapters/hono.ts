@@ -13,7 +13,7 @@ import {
   ownHeaderArgument,
 } from '../engine/node-headers.js';
 import type { SessionOptions } from '../engine/options.js';
-import { commitSession, FetchCarrier, type FetchHost, openSession } from './shared.js';
+import { commitSession, discardBody, FetchCarrier, type FetchHost, openSession } from './shared.js';
 
 /** Hono's environment with the session in `Variables`: `new Hono<SessionEnv<MyData>>()`. */
 export type SessionEnv<Data = SessionData> = {
@@ -80,6 +80,8 @@ export function session<Data = SessionData>(options: HonoSessionOptions): HonoSe
       const committed = commitSession(manager, carrier);
       cookies = Array.isArray(committed) ? committed : await committed;
     } catch (error) {
+      // Hono's error response replaces the handler's, whose body nothing will read.
+      discardBody(c.res);
       throw asHttpError(error);
     }
     if (cookies.length === 0) return;

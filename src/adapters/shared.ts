@@ -73,6 +73,15 @@ export function commitSession<C extends SessionRequestLike>(
   });
 }
 
+/**
+ * Lets go of a response that will never be sent (an error response replaces it when the commit fails):
+ * its body stream is cancelled, so what feeds it (a file, a database cursor) is closed now instead of
+ * holding its descriptor until nothing else is left to read it, which is never.
+ */
+export function discardBody(response: Response): void {
+  response.body?.cancel().catch(() => undefined);
+}
+
 /** How an adapter answers for its framework's requests; made once per adapter, not per request. */
 export interface FetchHost<Host> {
   /** Whether the request came over HTTPS, as the framework tells it (read only for a Secure cookie). */

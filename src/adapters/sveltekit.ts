@@ -5,7 +5,14 @@ import type { TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
 import { SessionManager } from '../engine/manager.js';
 import type { SessionOptions } from '../engine/options.js';
-import { commitSession, FetchCarrier, type FetchHost, openSession, readSetCookie } from './shared.js';
+import {
+  commitSession,
+  discardBody,
+  FetchCarrier,
+  type FetchHost,
+  openSession,
+  readSetCookie,
+} from './shared.js';
 
 declare global {
   namespace App {
@@ -65,7 +72,14 @@ export function sessionHandle(options: SvelteKitSessionOptions): SessionHandle {
       }
       throw thrown;
     }
-    const cookies = await committed(manager, carrier);
+    let cookies: string[];
+    try {
+      cookies = await committed(manager, carrier);
+    } catch (failure) {
+      // SvelteKit's error response replaces the one the route made, whose body nothing will read.
+      discardBody(response);
+      throw failure;
+    }
     if (cookies.length === 0) return response;
     const out = withMutableHeaders(response);
     for (const cookie of cookies) out.headers.append('set-cookie', cookie);

@@ -7,7 +7,12 @@ import { AUTH_TIME_KEY, RENEWED_AT_KEY, RENEWED_KEY, withoutReserved } from '../
 import { type Changes, dataOf, diff, hasData, recordWritten, takeSnapshot } from '../core/changes.js';
 import { Cookie, cookieShape, hasShape } from '../core/cookie.js';
 import { updateReason } from '../core/debug.js';
-import { NotSupportedError, SessionError, SessionTooLargeError } from '../core/errors.js';
+import {
+  NotSupportedError,
+  SessionError,
+  SessionTooLargeError,
+  StoreUnavailableError,
+} from '../core/errors.js';
 import { renewedId } from '../core/renewal.js';
 import { checkDepth, stringifyJson } from '../core/serializer.js';
 import { Session, type SessionState } from '../core/session.js';
@@ -23,7 +28,7 @@ import {
 import { checkSendable, clearingCookie, sessionCookie } from './cookie-policy.js';
 import { load } from './load.js';
 import type { SessionRequestLike } from './options.js';
-import type { SessionStore } from './store-access.js';
+import { isConnectionError, type SessionStore } from './store-access.js';
 
 export type WriteResult = 'create' | 'update' | 'touch' | 'none' | 'lost';
 
@@ -447,14 +452,21 @@ export function write<Req extends SessionRequestLike>(
     checkSendable(options.name, session.cookie);
     beforeCookieChange(Session.requestOf(session));
     context.quiet = !force && state.userId === null && !hasData(session);
-    return createStored(engine, store, session, state, {
-      data: state.authTime === null ? data : { ...data, [AUTH_TIME_KEY]: state.authTime },
-      cookie: session.cookie.data,
-      expiresAt: expires,
-      createdAt: state.createdAt,
-      lastSeenAt: now,
-      userId: state.userId,
-    });
+    return createStored(
+      engine,
+      store,
+      session,
+      state,
+      {
+        data: state.authTime === null ? data : { ...data, [AUTH_TIME_KEY]: state.authTime },
+        cookie: session.cookie.data,
+        expiresAt: expires,
+        createdAt: state.createdAt,
+        lastSeenAt: now,
+        userId: state.userId,
+      },
+      !force,
+    );
   }
   const { resave } = options;
   // Also under resave, which writes the whole session anyway: whether the data changed decides the cookie.
@@ -525,16 +537,22 @@ export function write<Req extends SessionRequestLike>(
   return 'none';
 }
 
+/**
+ * `final`: the commit's own create, after which nothing of the request writes this ID again (the response
+ * fails with its error, or stores nothing more). Only then may a create whose outcome is unknown be undone
+ * (see `forgetCreated`): an explicit save() that failed is followed by the commit's create of the same ID.
+ */
 function createStored(
   engine: Engine<never>,
   store: SessionStore,
   session: Session,
   state: SessionState,
   record: SessionRecord,
+  final: boolean,
 ): WriteResult | Promise<WriteResult> {
   // The answers are handed over as anonymous functions: the build keeps names (keepNames) by naming each
   // named function when it is made, which would cost a call per request here.
-  return engine.access.viaStore(store, 'create', [state.id, record], (ok: boolean): WriteResult => {
+  const created = engine.access.viaStore(store, 'create', [state.id, record], (ok: boolean): WriteResult => {
     if (!ok)
       throw new SessionError('ERR_SESSION_EXISTS', 'sessionkit: a session with the generated ID exists');
     markSaved(session, state, record.lastSeenAt, record.data);
@@ -543,6 +561,23 @@ function createStored(
     engine.emitFor('create', state.id);
     return 'create';
   });
+  if (typeof created === 'string' || !final) return created;
+  return created.catch((error: unknown) => {
+    if (error instanceof StoreUnavailableError || isConnectionError(error))
+      forgetCreated(engine, store, state.id);
+    throw error;
+  });
+}
+
+/**
+ * A commit's create that got no answer within `storeTimeout`, or lost its connection on the way, may still
+ * take effect after its request failed: the session would stay stored with no browser holding its cookie
+ * (for a login, listed among the user's sessions) until it expires. Its ID is destroyed behind it, and
+ * nothing waits for that: on a store that keeps the order of its calls (one connection) the destroy lands
+ * after the create, whenever the store answers again.
+ */
+function forgetCreated(engine: Engine<never>, store: SessionStore, id: string): void {
+  engine.access.call(store, 'destroy', () => store.destroy(id), id).catch(() => undefined);
 }
 
 function updateStored(

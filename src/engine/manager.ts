@@ -148,6 +148,18 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   /**
+   * A store failure at the commit that `onStoreError: 'anonymous'` lets the response survive: reported, and
+   * nothing more is stored for the request, as for a stand-in session. An adapter that commits again at
+   * the response's end (Express, after a streamed response's first byte) would otherwise wait for the
+   * store that just failed, and cut the response when it fails again.
+   */
+  absorb(req: Req & SessionCarrier, error: unknown): void {
+    this.report(error);
+    const context = contextFor(this, req);
+    if (context !== undefined) context.ephemeral = true;
+  }
+
+  /**
    * Writes what the request changed and returns the Set-Cookie values to send. Runs before the response's
    * first byte, so a redirect after login never reaches a server that has not stored the session.
    * A request that needs no store call (most reads, and no-cookie requests that store nothing) gets its
