@@ -126,7 +126,9 @@ interface Suite {
 }
 
 function rekeySuite(suite: Suite): void {
-  describe.skipIf(suite.skip)(`sessionkit rekey on ${suite.name}`, () => {
+  // The stores run side by side (each with its own store, URL and state files); within a store the tests
+  // run in order, as they share its records.
+  describe.skipIf(suite.skip)(`sessionkit rekey on ${suite.name}`, { concurrent: true }, () => {
     let store: AnyStore;
     const cli = (...args: string[]) => runCli([...args, '--store', suite.url]);
 
@@ -139,7 +141,7 @@ function rekeySuite(suite: Suite): void {
       await suite.cleanup();
     });
 
-    it('re-seals every record under an older key with the newest; the app opens them without the old key', async () => {
+    it.sequential('re-seals every record under an older key with the newest; the app opens them without the old key', async () => {
       await store.clear?.();
       const seeded = await seedOld(store, 23);
       // Two already under the newest key.
@@ -166,7 +168,7 @@ function rekeySuite(suite: Suite): void {
       expect(human.stdout).toMatch(/resealed: +0\nalready current: +\d+\nfailed: +0\nelapsed: +[\d.]+ s\n$/);
     });
 
-    it('reports a record that does not open by handle, skips it, and exits 7', async () => {
+    it.sequential('reports a record that does not open by handle, skips it, and exits 7', async () => {
       await store.clear?.();
       await seedOld(store, 4);
       const strayId = generateId();
@@ -202,7 +204,7 @@ function rekeySuite(suite: Suite): void {
       expect(after.get(storageKey(alteredId))).toEqual(before.get(storageKey(alteredId)));
     });
 
-    it.runIf(suite.ordered)(
+    it.runIf(suite.ordered).sequential(
       'resumes after being killed mid-run, without redoing the pages done',
       async () => {
         await store.clear?.();
@@ -256,7 +258,7 @@ function rekeySuite(suite: Suite): void {
     );
 
     // Redis pages by SCAN, whose page is at least the store's scanCount: these records make one page.
-    it.runIf(suite.ordered)(
+    it.runIf(suite.ordered).sequential(
       'stops cleanly on SIGTERM, saving where it got to (exit 8)',
       async () => {
         await store.clear?.();
@@ -301,7 +303,7 @@ function rekeySuite(suite: Suite): void {
       30_000,
     );
 
-    it('a concurrent application write survives: a compare-and-set per value', async () => {
+    it.sequential('a concurrent application write survives: a compare-and-set per value', async () => {
       await store.clear?.();
       const tool = await suite.open();
       try {
@@ -311,7 +313,7 @@ function rekeySuite(suite: Suite): void {
       }
     }, 60_000);
 
-    it('no keys, a bad key file, or keys that do not open the records: a clear error and exit 7', async () => {
+    it.sequential('no keys, a bad key file, or keys that do not open the records: a clear error and exit 7', async () => {
       await store.clear?.();
       await seedOld(store, 3);
       const none = await cli('rekey');
