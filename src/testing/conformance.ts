@@ -39,6 +39,8 @@ export interface StoreHarness<S extends ConformanceStore = ConformanceStore> {
 }
 
 const TTL_SHORT = 400;
+/** Waits until `deadline` (a record's `expiresAt`) has passed by a margin for the store's own clock reads. */
+const pastDeadline = (deadline: number) => sleep(Math.max(0, deadline - Date.now()) + 100);
 
 export function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
   const now = Date.now();
@@ -180,9 +182,10 @@ export function runStoreConformance<S extends ConformanceStore>(harness: StoreHa
     describe.concurrent('expiry', () => {
       it('never returns an expired record, even before pruning', async () => {
         const id = generateId();
-        await store.create(id, record({ expiresAt: Date.now() + TTL_SHORT }));
+        const deadline = Date.now() + TTL_SHORT;
+        await store.create(id, record({ expiresAt: deadline }));
         expect(await store.get(id)).not.toBeNull();
-        await sleep(TTL_SHORT + 300);
+        await pastDeadline(deadline);
         expect(await store.get(id)).toBeNull();
         expect(await store.update(id, delta({ a: 1 }))).toBe(false);
         expect(await store.touch(id, Date.now() + 60_000, Date.now())).toBe(false);
@@ -191,17 +194,19 @@ export function runStoreConformance<S extends ConformanceStore>(harness: StoreHa
 
       it('create succeeds over an expired record', async () => {
         const id = generateId();
-        await store.create(id, record({ expiresAt: Date.now() + TTL_SHORT, data: { old: true } }));
-        await sleep(TTL_SHORT + 300);
+        const deadline = Date.now() + TTL_SHORT;
+        await store.create(id, record({ expiresAt: deadline, data: { old: true } }));
+        await pastDeadline(deadline);
         expect(await store.create(id, record({ data: { fresh: true } }))).toBe(true);
         expect((await store.get(id))?.data).toEqual({ fresh: true });
       });
 
       it('a touch keeps a record alive past its first deadline', async () => {
         const id = generateId();
-        await store.create(id, record({ expiresAt: Date.now() + TTL_SHORT }));
+        const deadline = Date.now() + TTL_SHORT;
+        await store.create(id, record({ expiresAt: deadline }));
         await store.touch(id, Date.now() + 5_000, Date.now());
-        await sleep(TTL_SHORT + 300);
+        await pastDeadline(deadline);
         expect(await store.get(id)).not.toBeNull();
       });
     });
@@ -261,10 +266,11 @@ export function runStoreConformance<S extends ConformanceStore>(harness: StoreHa
         const destroyed = generateId();
         await store.create(moving, record());
         await store.update(moving, delta({}, [], { userId: user }));
-        await store.create(expiring, record({ userId: user, expiresAt: Date.now() + TTL_SHORT }));
+        const deadline = Date.now() + TTL_SHORT;
+        await store.create(expiring, record({ userId: user, expiresAt: deadline }));
         await store.create(destroyed, record({ userId: user }));
         await store.destroy(destroyed);
-        await sleep(TTL_SHORT + 300);
+        await pastDeadline(deadline);
         expect((await store.listByUser!(user)).map((s) => s.handle)).toEqual([storageKey(moving)]);
         await store.update(moving, delta({}, [], { userId: `${user}-b` }));
         expect(await store.listByUser!(user)).toEqual([]);
@@ -488,9 +494,9 @@ export function runStoreConformance<S extends ConformanceStore>(harness: StoreHa
         await store.clear!();
         const live = Array.from({ length: 7 }, () => generateId());
         for (const id of live) await store.create(id, record({ data: { id } }));
-        for (let i = 0; i < 3; i++)
-          await store.create(generateId(), record({ expiresAt: Date.now() + TTL_SHORT }));
-        await sleep(TTL_SHORT + 300);
+        const deadline = Date.now() + TTL_SHORT;
+        for (let i = 0; i < 3; i++) await store.create(generateId(), record({ expiresAt: deadline }));
+        await pastDeadline(deadline);
         expect(await store.length!()).toBe(7);
         const seen: string[] = [];
         let cursor: string | null = null;
@@ -510,9 +516,9 @@ export function runStoreConformance<S extends ConformanceStore>(harness: StoreHa
         await store.clear!();
         const keep = generateId();
         await store.create(keep, record());
-        for (let i = 0; i < 3; i++)
-          await store.create(generateId(), record({ expiresAt: Date.now() + TTL_SHORT }));
-        await sleep(TTL_SHORT + 300);
+        const deadline = Date.now() + TTL_SHORT;
+        for (let i = 0; i < 3; i++) await store.create(generateId(), record({ expiresAt: deadline }));
+        await pastDeadline(deadline);
         const removed = await store.prune!();
         // Stores whose backend expires records by itself (Redis) may find nothing left to prune.
         expect(removed).toBeGreaterThanOrEqual(0);
