@@ -8,7 +8,7 @@ import type {
 import fastifyPlugin from 'fastify-plugin';
 import { diff } from '../core/changes.js';
 import { InvalidArgumentError } from '../core/errors.js';
-import { type RegenerateOptions, Session } from '../core/session.js';
+import { type RegenerateOptions, Session, settle } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
 import { type SessionCarrier, SessionManager } from '../engine/manager.js';
 import type { SessionOptions, SessionRequestLike } from '../engine/options.js';
@@ -102,16 +102,7 @@ export class FastifySession<Data = SessionData> extends Session {
       if (next instanceof Session)
         for (const [key, value] of kept) (next as unknown as Record<string, unknown>)[key] = value;
     });
-    if (done == null) {
-      // Marked handled as Session's own operations are: the response fails with the error instead.
-      work.catch(() => undefined);
-      return work;
-    }
-    work.then(
-      () => done(),
-      (error: Error) => done(error),
-    );
-    return undefined;
+    return settle(work, done);
   }
 
   /** Whether the data differs from what the store holds (@fastify/session's `isModified`). */

@@ -94,7 +94,7 @@ function checkCallback(operation: string, done: unknown): void {
 }
 
 /** Runs `work`; with a callback reports through it, otherwise returns the promise. */
-function settle(work: Promise<void>, done: Done | null | undefined): Promise<void> | undefined {
+export function settle(work: Promise<void>, done: Done | null | undefined): Promise<void> | undefined {
   if (done == null) {
     // Marked handled, so an application that does not wait (express-session's `save(); res.redirect()`)
     // gets no unhandled rejection, which would end the process, when the store fails: the response, which
