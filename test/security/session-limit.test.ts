@@ -81,116 +81,110 @@ async function whoIs(app: App, cookie: string): Promise<string | null> {
 const targets = await storeTargets('sklim');
 
 for (const target of targets) {
-  // The stores run side by side (each with its own apps and users); within a store the tests run in order,
-  // as they share its instances.
-  describe.skipIf(target.skip)(
-    `maxSessionsPerUser through Express on ${target.name}`,
-    { concurrent: true },
-    () => {
-      let store: AnyStore;
-      let peer: AnyStore;
-      beforeAll(async () => {
-        store = await target.open();
-        // Two app servers over one store, each with its own instance where `open` reaches the same data
-        // again (the network stores); SQLite's two-connection case is in the conformance suite.
-        peer = ['memory', 'sqlite', 'mongodb'].includes(target.name) ? store : await target.open();
-      });
-      afterAll(async () => {
-        if (peer !== store) await peer?.close?.();
-        if (store) await target.dispose(store);
-      });
-      const user = () => `u-${randomBytes(6).toString('hex')}`;
+  describe.skipIf(target.skip)(`maxSessionsPerUser through Express on ${target.name}`, () => {
+    let store: AnyStore;
+    let peer: AnyStore;
+    beforeAll(async () => {
+      store = await target.open();
+      // Two app servers over one store, each with its own instance where `open` reaches the same data
+      // again (the network stores); SQLite's two-connection case is in the conformance suite.
+      peer = ['memory', 'sqlite', 'mongodb'].includes(target.name) ? store : await target.open();
+    });
+    afterAll(async () => {
+      if (peer !== store) await peer?.close?.();
+      if (store) await target.dispose(store);
+    });
+    const user = () => `u-${randomBytes(6).toString('hex')}`;
 
-      it.sequential("evict-oldest: the earliest login's next request is anonymous; the others stay signed in", async () => {
-        const app = appOn(store, 2, 'evict-oldest');
-        const alice = user();
-        const first = await signIn(app, alice);
-        await nextMillisecond();
-        const second = await signIn(app, alice);
-        await nextMillisecond();
-        const third = await signIn(app, alice);
-        expect(await whoIs(app, first)).toBeNull();
-        expect(await whoIs(app, second)).toBe(alice);
-        expect(await whoIs(app, third)).toBe(alice);
-        expect(await store.listByUser!(alice)).toHaveLength(2);
-      });
+    it("evict-oldest: the earliest login's next request is anonymous; the others stay signed in", async () => {
+      const app = appOn(store, 2, 'evict-oldest');
+      const alice = user();
+      const first = await signIn(app, alice);
+      await nextMillisecond();
+      const second = await signIn(app, alice);
+      await nextMillisecond();
+      const third = await signIn(app, alice);
+      expect(await whoIs(app, first)).toBeNull();
+      expect(await whoIs(app, second)).toBe(alice);
+      expect(await whoIs(app, third)).toBe(alice);
+      expect(await store.listByUser!(alice)).toHaveLength(2);
+    });
 
-      it.sequential('refuse: login() fails with 409 ERR_SESSION_LIMIT and the session stays as it was', async () => {
-        const app = appOn(store, 1, 'refuse');
-        const alice = user();
-        const first = await signIn(app, alice);
-        const visit = await request(app).post('/visit').send({ note: 'keep me' });
-        const cookie = cookieOf(visit);
-        const refused = await request(app).post('/login').set('Cookie', cookie).send({ user: alice });
-        expect(refused.status).toBe(409);
-        expect(refused.body).toEqual({ code: 'ERR_SESSION_LIMIT' });
-        expect(setCookies(refused)).toEqual([]);
-        const after = await request(app).get('/me').set('Cookie', cookie);
-        expect(after.body).toEqual({ user: null, note: 'keep me' });
-        expect(await store.get(idOf(cookie))).toMatchObject({ userId: null, data: { note: 'keep me' } });
-        expect(await whoIs(app, first)).toBe(alice);
-        // Signing in again from the session the user already has is no new session: allowed.
-        const again = await request(app).post('/login').set('Cookie', first).send({ user: alice });
-        expect(again.status).toBe(200);
-        expect(await whoIs(app, cookieOf(again))).toBe(alice);
-        expect(await whoIs(app, first)).toBeNull();
-      });
+    it('refuse: login() fails with 409 ERR_SESSION_LIMIT and the session stays as it was', async () => {
+      const app = appOn(store, 1, 'refuse');
+      const alice = user();
+      const first = await signIn(app, alice);
+      const visit = await request(app).post('/visit').send({ note: 'keep me' });
+      const cookie = cookieOf(visit);
+      const refused = await request(app).post('/login').set('Cookie', cookie).send({ user: alice });
+      expect(refused.status).toBe(409);
+      expect(refused.body).toEqual({ code: 'ERR_SESSION_LIMIT' });
+      expect(setCookies(refused)).toEqual([]);
+      const after = await request(app).get('/me').set('Cookie', cookie);
+      expect(after.body).toEqual({ user: null, note: 'keep me' });
+      expect(await store.get(idOf(cookie))).toMatchObject({ userId: null, data: { note: 'keep me' } });
+      expect(await whoIs(app, first)).toBe(alice);
+      // Signing in again from the session the user already has is no new session: allowed.
+      const again = await request(app).post('/login').set('Cookie', first).send({ user: alice });
+      expect(again.status).toBe(200);
+      expect(await whoIs(app, cookieOf(again))).toBe(alice);
+      expect(await whoIs(app, first)).toBeNull();
+    });
 
-      it.sequential("an evicted session's request still in flight does not bring it back", async () => {
-        const reached = deferred();
-        const released = deferred();
-        const app = appOn(store, 1, 'evict-oldest', { arrive: reached.resolve, wait: released.promise });
-        const alice = user();
-        const first = await signIn(app, alice);
-        const slow = request(app)
-          .post('/slow')
-          .set('Cookie', first)
-          .send({})
-          .then((res) => res);
-        await reached.promise;
-        await nextMillisecond();
-        const second = await signIn(app, alice);
-        released.resolve();
-        await slow;
-        expect(await whoIs(app, first)).toBeNull();
-        expect(await store.get(idOf(first))).toBeNull();
-        expect(await whoIs(app, second)).toBe(alice);
-        expect((await store.listByUser!(alice)).map((s) => s.handle)).toHaveLength(1);
-      });
+    it("an evicted session's request still in flight does not bring it back", async () => {
+      const reached = deferred();
+      const released = deferred();
+      const app = appOn(store, 1, 'evict-oldest', { arrive: reached.resolve, wait: released.promise });
+      const alice = user();
+      const first = await signIn(app, alice);
+      const slow = request(app)
+        .post('/slow')
+        .set('Cookie', first)
+        .send({})
+        .then((res) => res);
+      await reached.promise;
+      await nextMillisecond();
+      const second = await signIn(app, alice);
+      released.resolve();
+      await slow;
+      expect(await whoIs(app, first)).toBeNull();
+      expect(await store.get(idOf(first))).toBeNull();
+      expect(await whoIs(app, second)).toBe(alice);
+      expect((await store.listByUser!(alice)).map((s) => s.handle)).toHaveLength(1);
+    });
 
-      const trials = 20;
-      it.sequential(`N+1 concurrent logins of one user through two app servers never leave more than N (${trials} trials each way)`, async () => {
-        for (const onLimit of ['evict-oldest', 'refuse'] as const) {
-          const apps = [appOn(store, 2, onLimit), appOn(peer, 2, onLimit)];
-          for (let trial = 0; trial < trials; trial++) {
-            const alice = user();
-            const visits = await Promise.all(
-              [0, 1, 2].map((i) =>
-                request(apps[i % 2] as App)
-                  .post('/visit')
-                  .send({ note: i }),
-              ),
-            );
-            const logins = await Promise.all(
-              visits.map((visit, i) =>
-                request(apps[i % 2] as App)
-                  .post('/login')
-                  .set('Cookie', cookieOf(visit))
-                  .send({ user: alice }),
-              ),
-            );
-            const statuses = logins.map((res) => res.status).sort();
-            expect(statuses).toEqual(onLimit === 'refuse' ? [200, 200, 409] : [200, 200, 200]);
-            const signedIn = await Promise.all(
-              logins.filter((res) => res.status === 200).map((res) => whoIs(apps[0] as App, cookieOf(res))),
-            );
-            expect(signedIn.filter((u) => u === alice)).toHaveLength(2);
-            expect(await store.listByUser!(alice)).toHaveLength(2);
-          }
+    const trials = 20;
+    it(`N+1 concurrent logins of one user through two app servers never leave more than N (${trials} trials each way)`, async () => {
+      for (const onLimit of ['evict-oldest', 'refuse'] as const) {
+        const apps = [appOn(store, 2, onLimit), appOn(peer, 2, onLimit)];
+        for (let trial = 0; trial < trials; trial++) {
+          const alice = user();
+          const visits = await Promise.all(
+            [0, 1, 2].map((i) =>
+              request(apps[i % 2] as App)
+                .post('/visit')
+                .send({ note: i }),
+            ),
+          );
+          const logins = await Promise.all(
+            visits.map((visit, i) =>
+              request(apps[i % 2] as App)
+                .post('/login')
+                .set('Cookie', cookieOf(visit))
+                .send({ user: alice }),
+            ),
+          );
+          const statuses = logins.map((res) => res.status).sort();
+          expect(statuses).toEqual(onLimit === 'refuse' ? [200, 200, 409] : [200, 200, 200]);
+          const signedIn = await Promise.all(
+            logins.filter((res) => res.status === 200).map((res) => whoIs(apps[0] as App, cookieOf(res))),
+          );
+          expect(signedIn.filter((u) => u === alice)).toHaveLength(2);
+          expect(await store.listByUser!(alice)).toHaveLength(2);
         }
-      }, 120_000);
-    },
-  );
+      }
+    }, 120_000);
+  });
 }
 
 describe('maxSessionsPerUser options', () => {
