@@ -17,7 +17,6 @@ import expressSession, { MemoryStore } from '../../src/index.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import {
   type AppOptions,
-  Browser,
   type FastifyKind,
   FastifySessionSlowStore,
   type KoaKind,
@@ -25,10 +24,10 @@ import {
   KoaRedisStore,
   type RunningApp,
   SESSION_COOKIE,
-  type Step,
   startFastifyApp,
   startKoaApp,
 } from '../support/framework-passport-apps.js';
+import { Browser, type Step } from '../support/passport-app.js';
 import { runNamespace } from '../support/services.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
 
@@ -37,16 +36,16 @@ const ALICE = { username: 'alice', password: 'wonderland' };
 
 /** The whole journey, each response recorded, and whether the session cookie's value moved at each step. */
 async function journey(url: string, cookieName: string) {
-  const browser = new Browser(url, cookieName);
+  const browser = new Browser(url, cookieName, 'json');
   const steps: Record<string, Step | unknown> = {};
   steps.protected = await browser.get('/account');
-  const anonymous = browser.session;
+  const anonymous = browser.cookie;
   steps.badLogin = await browser.post('/login', { username: 'alice', password: 'guess' });
-  const afterBadLogin = browser.session;
+  const afterBadLogin = browser.cookie;
   steps.loginForm = await browser.get('/login');
   const fixated = browser.copy();
   steps.login = await browser.post('/login', ALICE);
-  const loggedIn = browser.session;
+  const loggedIn = browser.cookie;
   steps.account = await browser.get('/account');
   steps.inspect = JSON.parse((await browser.get('/inspect')).body);
   // Session fixation: the cookie from before the login leads to no logged-in session.
@@ -54,7 +53,7 @@ async function journey(url: string, cookieName: string) {
   steps.fixatedAccount = await fixated.get('/account');
   const stolen = browser.copy();
   steps.logout = await browser.post('/logout');
-  const loggedOut = browser.session;
+  const loggedOut = browser.cookie;
   steps.home = await browser.get('/');
   steps.afterLogout = await browser.get('/account');
   // The cookie from before the logout (a copy taken while logged in) no longer logs anyone in.
@@ -237,12 +236,12 @@ describe('@fastify/passport on sessionkit/fastify and on @fastify/session', () =
           startFastifyApp,
           { kind, store, keepSessionInfo: false },
           async (app) => {
-            const browser = new Browser(app.url, SESSION_COOKIE[kind]);
+            const browser = new Browser(app.url, SESSION_COOKIE[kind], 'json');
             const put = JSON.parse((await browser.post('/api/put')).body);
             const read = JSON.parse((await browser.get('/api/read')).body);
             const old = browser.copy();
             const regenerate = JSON.parse((await browser.post('/api/regenerate')).body);
-            const moved = browser.session !== old.session;
+            const moved = browser.cookie !== old.cookie;
             const kept = JSON.parse((await browser.get('/api/read')).body);
             const oldSession = JSON.parse((await old.get('/api/read')).body);
             const unset = JSON.parse((await browser.post('/api/unset')).body);
@@ -317,7 +316,7 @@ describe("@fastify/session's accessors are Fastify's only", () => {
       );
       await browser.post('/write');
       expect(JSON.parse((await browser.get('/read')).body)).toEqual({ get: 'express data', views: 1 });
-      const cookie = `connect.sid=${browser.session}`;
+      const cookie = `connect.sid=${browser.cookie}`;
       const read = await fastifyApp.inject({ url: '/read', headers: { cookie } });
       expect(read.json()).toEqual({
         get: 'function',
@@ -348,14 +347,14 @@ describe('koa-passport on sessionkit/koa and on koa-session', () => {
       for (const kind of ['sessionkit', 'koa-session'] as const) {
         const store = kind === 'sessionkit' ? stores.sessionkit() : stores.koa();
         results[kind] = await withApp(startKoaApp, { kind, store, keepSessionInfo: false }, async (app) => {
-          const browser = new Browser(app.url, SESSION_COOKIE[kind]);
+          const browser = new Browser(app.url, SESSION_COOKIE[kind], 'json');
           const protectedPage = await browser.get('/account');
           const fixated = browser.copy();
           const login = await browser.post('/login-as-bob');
           return {
             protectedPage,
             login,
-            moved: browser.session !== null && browser.session !== fixated.session,
+            moved: browser.cookie !== null && browser.cookie !== fixated.cookie,
             account: await browser.get('/account'),
             fixated: JSON.parse((await fixated.get('/inspect')).body),
           };

@@ -215,22 +215,34 @@ export function idOfValue(value: string): string {
   return decoded.slice(2, decoded.lastIndexOf('.'));
 }
 
-/** A client with a cookie jar holding the session cookie, following no redirects. */
+/**
+ * A client with a cookie jar (every cookie it is sent), following no redirects. `name` is the session
+ * cookie's; forms go as `application/x-www-form-urlencoded`, or as JSON for apps without a form parser.
+ */
 export class Browser {
-  /** The session cookie's value as the browser holds it, or `null`. */
-  cookie: string | null = null;
+  readonly jar = new Map<string, string>();
 
-  constructor(readonly url: string) {}
+  constructor(
+    readonly url: string,
+    readonly name: string = COOKIE,
+    readonly encoding: 'form' | 'json' = 'form',
+  ) {}
+
+  /** The session cookie's value as the browser holds it (its ID, signed), or `null`. */
+  get cookie(): string | null {
+    return this.jar.get(this.name) ?? null;
+  }
 
   /** The session ID the browser's cookie names, or `null`. */
   get sessionId(): string | null {
-    return this.cookie === null ? null : idOfValue(this.cookie);
+    const value = this.cookie;
+    return value === null ? null : idOfValue(value);
   }
 
-  /** A second browser holding a copy of this one's cookie (a stolen or fixated cookie). */
+  /** A second browser holding a copy of this one's cookies (a stolen or fixated cookie). */
   copy(): Browser {
-    const other = new Browser(this.url);
-    other.cookie = this.cookie;
+    const other = new Browser(this.url, this.name, this.encoding);
+    for (const [name, value] of this.jar) other.jar.set(name, value);
     return other;
   }
 
@@ -244,30 +256,35 @@ export class Browser {
 
   async send(method: string, path: string, form?: Record<string, string>): Promise<Step> {
     const headers: Record<string, string> = {};
-    if (this.cookie !== null) headers.cookie = `${COOKIE}=${this.cookie}`;
-    if (form !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
+    if (this.jar.size > 0)
+      headers.cookie = [...this.jar].map(([name, value]) => `${name}=${value}`).join('; ');
+    let body: string | undefined;
+    if (form !== undefined) {
+      const json = this.encoding === 'json';
+      headers['content-type'] = json ? 'application/json' : 'application/x-www-form-urlencoded';
+      body = json ? JSON.stringify(form) : new URLSearchParams(form).toString();
+    }
     const res = await fetch(`${this.url}${path}`, {
       method,
       headers,
       redirect: 'manual',
-      ...(form === undefined ? {} : { body: new URLSearchParams(form).toString() }),
+      ...(body === undefined ? {} : { body }),
     });
     let cookie: Step['cookie'] = 'none';
     let hours: number | null = null;
     for (const line of res.headers.getSetCookie()) {
       const [pair = '', ...attributes] = line.split(';');
       const at = pair.indexOf('=');
-      if (pair.slice(0, at) !== COOKIE) continue;
+      const name = pair.slice(0, at).trim();
       const value = pair.slice(at + 1);
       const expires = attributes.find((a) => /^\s*expires=/i.test(a));
-      const gone =
-        value === '' || (expires !== undefined && Date.parse(expires.split('=')[1] as string) <= Date.now());
+      const expiresAt = expires === undefined ? null : Date.parse(expires.split('=')[1] as string);
+      const gone = value === '' || (expiresAt !== null && expiresAt <= Date.now());
+      if (gone) this.jar.delete(name);
+      else this.jar.set(name, value);
+      if (name !== this.name) continue;
       cookie = gone ? 'cleared' : 'set';
-      this.cookie = gone ? null : value;
-      hours =
-        gone || expires === undefined
-          ? null
-          : Math.round((Date.parse(expires.split('=')[1] as string) - Date.now()) / 3_600_000);
+      hours = gone || expiresAt === null ? null : Math.round((expiresAt - Date.now()) / 3_600_000);
     }
     const location = res.headers.get('location');
     return { status: res.status, location, body: await res.text(), cookie, hours };
