@@ -6,7 +6,7 @@ import type { SessionData } from '../core/types.js';
 import { type SessionCarrier, SessionManager } from '../engine/manager.js';
 import { addNoStore, addSessionCookies, ownHeaderArgument, setsCookie } from '../engine/node-headers.js';
 import type { SessionOptions, SessionRequestLike } from '../engine/options.js';
-import { type ExpressStoreLike, isConnectionError, type SessionStore } from '../engine/store-access.js';
+import type { ExpressStoreLike, SessionStore } from '../engine/store-access.js';
 
 /**
  * What the middleware adds to a request, typed. sessionkit declares only `sessionID` on Express's request
@@ -150,7 +150,7 @@ function commitFirst(manager: SessionManager<Carrier>, req: Carrier, res: Server
   committed.then(
     (cookies) => passOn(manager, req, res, next, cookies),
     (error: unknown) => {
-      if (manager.options.onStoreError === 'anonymous' && isStoreFailure(error)) {
+      if (manager.absorbs(error)) {
         manager.report(error);
         next();
       } else next(error);
@@ -216,7 +216,7 @@ function openFailed(
   next: Next,
   error: unknown,
 ): void {
-  if (manager.options.onStoreError === 'anonymous' && isStoreFailure(error)) {
+  if (manager.absorbs(error)) {
     manager.report(error);
     manager.openAnonymous(req);
     proceed(manager, req, res, next);
@@ -251,10 +251,6 @@ function toDictionaryMode(req: IncomingMessage): void {
 
 /** An error of a write the application made after its response became an error page (see `Hold.fail`). */
 function ignoreLateWrite(): void {}
-
-function isStoreFailure(error: unknown): boolean {
-  return (error instanceof SessionError && error.status === 503) || isConnectionError(error);
-}
 
 type Held = 'writeHead' | 'write' | 'end' | 'flushHeaders';
 const HELD: Held[] = ['writeHead', 'write', 'end', 'flushHeaders'];
@@ -533,7 +529,7 @@ class Hold {
 
   /** The first commit failed: nothing was sent, so the error handler answers instead of the held response. */
   private fail(error: unknown): void {
-    if (this.manager.options.onStoreError === 'anonymous' && isStoreFailure(error)) {
+    if (this.manager.absorbs(error)) {
       // Nothing more is stored for this request, as for a stand-in session: its end would otherwise write
       // to the store that just failed again (one more storeTimeout), and cut the response when it fails.
       this.manager.absorb(this.req, error);

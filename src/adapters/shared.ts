@@ -1,8 +1,6 @@
-import { SessionError } from '../core/errors.js';
 import { BEFORE_COOKIE_CHANGE } from '../engine/context.js';
 import type { SessionCarrier, SessionManager } from '../engine/manager.js';
 import type { SessionRequestLike } from '../engine/options.js';
-import { isConnectionError } from '../engine/store-access.js';
 
 /**
  * What every adapter other than Express's shares: opening and committing with the `onStoreError`
@@ -11,13 +9,9 @@ import { isConnectionError } from '../engine/store-access.js';
 
 type Manager<C extends SessionRequestLike> = SessionManager<C>;
 
-function isStoreFailure(error: unknown): boolean {
-  return (error instanceof SessionError && error.status === 503) || isConnectionError(error);
-}
-
 /** Whether a store failure is absorbed (`onStoreError: 'anonymous'`); reports it when it is. */
 function absorbed<C extends SessionRequestLike>(manager: Manager<C>, error: unknown): boolean {
-  if (manager.options.onStoreError !== 'anonymous' || !isStoreFailure(error)) return false;
+  if (!manager.absorbs(error)) return false;
   manager.report(error);
   return true;
 }

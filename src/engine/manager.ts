@@ -148,6 +148,17 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   /**
+   * Whether `onStoreError: 'anonymous'` lets the request go on after `error`: a store that is down or did
+   * not answer (503), or a connection lost on the way. Any other error is the application's or the data's.
+   */
+  absorbs(error: unknown): boolean {
+    return (
+      this.options.onStoreError === 'anonymous' &&
+      ((error instanceof SessionError && error.status === 503) || isConnectionError(error))
+    );
+  }
+
+  /**
    * A store failure at the commit that `onStoreError: 'anonymous'` lets the response survive: reported, and
    * nothing more is stored for the request, as for a stand-in session. An adapter that commits again at
    * the response's end (Express, after a streamed response's first byte) would otherwise wait for the
@@ -217,9 +228,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const { late } = context;
     context.late = undefined;
     // As any store failure under `onStoreError: 'anonymous'`: reported, not passed on.
-    const absorbed =
-      this.options.onStoreError === 'anonymous' &&
-      ((late instanceof SessionError && late.status === 503) || isConnectionError(late));
+    const absorbed = this.absorbs(late);
     const settle = (): void => (absorbed ? this.report(late) : next(late));
     if (res === null) settle();
     else finished(res, settle);
