@@ -341,6 +341,10 @@ const OPEN = 2;
 const ENDING = 3;
 /** Nothing more to do: every call goes straight through. */
 const DONE = 4;
+/** The first commit failed and the error handler has not begun its page: see `Hold.afterFailure`. */
+const FAILED = 5;
+/** As FAILED, and an `end` was dropped as the application's. */
+const FAILED_ENDED = 6;
 
 /**
  * One response's hold. On HTTP/1 only the bytes are held: the application's `writeHead`/`write`/`end` run
@@ -376,7 +380,9 @@ class Hold {
   /** A call to a held method; `original` is what it would have called. */
   call(name: Held, args: unknown[], original: Method): unknown {
     if (this.phase === IDLE) return this.start(name, args, original);
-    if (this.phase === OPEN && name === 'end') return this.end(args, original);
+    if (this.phase === OPEN) {
+      if (name === 'end') return this.end(args, original);
+    } else if (this.phase >= FAILED) return this.afterFailure(name, args, original);
     if (this.queue !== null) {
       this.queue.push([name, args, original]);
       return name === 'write' ? true : name === 'flushHeaders' ? undefined : this.res;
@@ -562,6 +568,43 @@ class Hold {
       res.destroy();
     }
     this.next(error);
+    // An error handler that answers synchronously has written by now; one that has not yet (it awaits
+    // something, or Express's final handler waits for the request's end) must not find the application's
+    // later writes already sent in its place, as a 200 without the session's cookie.
+    if (!ended && !res.headersSent && !res.destroyed) this.phase = FAILED;
+  }
+
+  /**
+   * A call after a failed first commit whose response the application had not ended, before the error
+   * handler began its page. Both write to the same response, so they are told apart by what each must do:
+   * the application already sent its header (as far as it knows) and only writes or ends its body, while
+   * any error page sets a status or a header first (Express's `status`/`send`/`json`, its final handler)
+   * or calls `writeHead`. The rewind left the status 200 and no header, so a call that finds one set, or
+   * is `writeHead`, is the page's, and from then on every call goes through as Node's own. A `write`,
+   * `end` or `flushHeaders` on the untouched response is the application's: dropped as Node drops a write
+   * after the end (`write` returns `false`, a callback gets the error), so the bytes of a response whose
+   * session was not stored never reach the client.
+   *
+   * An error handler that answers with neither (a bare `res.end(…)` after an await) cannot be told from
+   * the application, which ends its response once: after one `end` was dropped, the next such call is one
+   * of the two, and which one is unknown, so the connection is closed rather than risk sending the
+   * application's bytes or leaving the client waiting.
+   */
+  private afterFailure(name: Held, args: unknown[], original: Method): unknown {
+    const { res } = this;
+    if (name === 'writeHead' || res.statusCode !== 200 || res.getHeaderNames().length > 0) {
+      this.phase = DONE;
+      return original.apply(res, args);
+    }
+    if (this.phase === FAILED_ENDED) {
+      this.phase = DONE;
+      res.destroy();
+      return original.apply(res, args);
+    }
+    if (name === 'end') this.phase = FAILED_ENDED;
+    const callback = args[args.length - 1];
+    if (typeof callback === 'function') process.nextTick(callback, writeAfterEnd());
+    return name === 'write' ? false : name === 'flushHeaders' ? undefined : res;
   }
 
   /**
@@ -788,6 +831,11 @@ class ByteGate {
   private releaseSocket(): void {
     if (this.socket !== null) releaseDestroy(this.socket, this);
   }
+}
+
+/** The error Node gives the callback of a write after the response's end. */
+function writeAfterEnd(): Error {
+  return Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
 }
 
 /** The error Node's socket gives the callbacks of writes a `destroy()` discarded. */
