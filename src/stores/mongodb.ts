@@ -82,7 +82,11 @@ function makeClient(
     throw Object.assign(new StoreUrlError(`mongodb URL: ${(error as Error).message}`), { cause: error });
   }
 }
-/** Read-check-write rounds of a size-capped update before it gives up under constant contention. */
+/**
+ * Read-check-write rounds a size-capped update always gets under contention; past them it goes on until
+ * the store's `timeout` (each round one of the writers that read the same version wins, so N writers of
+ * one session all finish within N rounds, where a fixed count would refuse the writers past it).
+ */
 const CAPPED_ROUNDS = 16;
 
 /**
@@ -503,7 +507,8 @@ export class MongoStore extends Store implements SessionStore {
   private async applyCapped(id: string, delta: SessionDelta, maxBytes: number): Promise<boolean> {
     const collection = await this.native();
     const _id = storageKey(id);
-    for (let round = 0; round < CAPPED_ROUNDS; round++) {
+    const deadline = Date.now() + this.timeout;
+    for (let round = 0; round < CAPPED_ROUNDS || Date.now() <= deadline; round++) {
       const doc = await collection.findOne({ _id, expiresAt: { $gt: new Date() } });
       if (!doc) return false;
       const stored = isObject(doc.data) ? (unescapeDeep(doc.data) as Record<string, unknown>) : {};

@@ -16,6 +16,7 @@ import { rekeyStore } from '../../src/stores/rekey.js';
 import { TcpProxy } from '../../src/testing/proxy.js';
 import { listenJson } from '../support/apps.js';
 import { Choreography, POSTGRES_URL, pgExec, REDIS_URL } from '../support/interleave.js';
+import { call, type Json, jar } from '../support/json-calls.js';
 import { runNamespace, serviceSkipReason, urlVia } from '../support/services.js';
 
 /**
@@ -35,17 +36,9 @@ const k2 = { id: 'k2', key: randomBytes(32) };
 const k3 = { id: 'k3', key: randomBytes(32) };
 const PLAIN = 'plaintext-marker-7f3a9c';
 
-type Json = Record<string, unknown>;
 type Options = Partial<SessionOptions>;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-
-interface Reply {
-  status: number;
-  body: Json;
-  /** The `name=value` of each session cookie the response set. */
-  cookies: string[];
-}
 
 interface App {
   url: string;
@@ -133,26 +126,6 @@ async function serve(store: AnyStore, options: Options = {}): Promise<App> {
       return served.close();
     },
   };
-}
-
-async function call(app: App, method: 'GET' | 'POST', path: string, cookie?: string): Promise<Reply> {
-  const res = await fetch(`${app.url}${path}`, { method, headers: cookie ? { cookie } : {} });
-  const text = await res.text();
-  let body: Json;
-  try {
-    body = JSON.parse(text) as Json;
-  } catch {
-    body = { text };
-  }
-  const cookies = res.headers.getSetCookie().map((header) => header.split(';')[0] as string);
-  return { status: res.status, body, cookies };
-}
-
-/** The cookie a browser holds after `replies` arrived in this order (the last Set-Cookie wins). */
-function jar(cookie: string, ...replies: Reply[]): string {
-  let held = cookie;
-  for (const reply of replies) for (const set of reply.cookies) held = set;
-  return held;
 }
 
 function idOf(cookie: string): string {
