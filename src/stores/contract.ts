@@ -34,7 +34,10 @@ import type {
  */
 export interface SessionStore {
   get(id: string): Promise<SessionRecord | null>;
-  /** Inserts; resolves `false` (and changes nothing) when a live record with this ID exists. */
+  /**
+   * Inserts; resolves `false` (and changes nothing) when a live record with this ID exists. Atomic: of
+   * concurrent creates of one ID, from any number of store instances, exactly one resolves `true`.
+   */
   create(id: string, record: SessionRecord): Promise<boolean>;
   /** Merges the delta atomically; resolves `false` when the record is absent or expired. Never creates. */
   update(id: string, delta: SessionDelta): Promise<boolean>;

@@ -34,6 +34,8 @@ export interface StoreHarness<S extends ConformanceStore = ConformanceStore> {
   createPeer?(): Promise<S> | S;
   /** Trials of the concurrent logins at the per-user limit. Default 200. */
   limitTrials?: number;
+  /** Trials of each race of concurrent creates of one ID (a new one, an expired one). Default 60. */
+  createTrials?: number;
   /** Why the suite cannot run here (no server); the suite is then skipped with that reason. */
   skip?: string | false;
 }
@@ -75,12 +77,36 @@ export function runStoreConformance<S extends ConformanceStore>(harness: StoreHa
   const suite = harness.skip ? describe.skip : describe;
   suite(`store conformance: ${harness.name}`, () => {
     let store: S;
+    /** The second instance over the same data, or `store` itself when the harness has none. */
+    let peer: S;
     beforeAll(async () => {
       store = await harness.create();
+      peer = harness.createPeer ? await harness.createPeer() : store;
     });
     afterAll(async () => {
+      if (peer !== store) await peer?.close?.();
       await store?.close?.();
     });
+
+    const createTrials = harness.createTrials ?? 60;
+    const contenders = 3;
+    const acrossInstances = harness.createPeer ? ', spread over two instances' : '';
+    /**
+     * `contenders` concurrent creates of `id`, alternately on the two instances, each with data of its
+     * own: exactly one resolves true, the others false, and the record stored is the winner's.
+     */
+    const raceCreates = async (id: string, trial: number) => {
+      const records = Array.from({ length: contenders }, (_, i) => record({ data: { trial, contender: i } }));
+      const results = await Promise.all(
+        records.map((rec, i) => ((trial + i) % 2 === 0 ? store : peer).create(id, rec)),
+      );
+      expect([...results].sort(), `trial ${trial}: ${JSON.stringify(results)}`).toEqual([
+        ...Array.from({ length: contenders - 1 }, () => false),
+        true,
+      ]);
+      const stored = await (trial % 2 === 0 ? peer : store).get(id);
+      expect(stored, `trial ${trial}`).toEqual(records[results.indexOf(true)]);
+    };
 
     describe('get / create / update / set / destroy', () => {
       it('returns null for an ID it never saw', async () => {
@@ -208,6 +234,31 @@ export function runStoreConformance<S extends ConformanceStore>(harness: StoreHa
         await store.touch(id, Date.now() + 5_000, Date.now());
         await pastDeadline(deadline);
         expect(await store.get(id)).not.toBeNull();
+      });
+    });
+
+    // The expired records are written first and expire while the races over new IDs run.
+    describe('concurrent creates of one ID', () => {
+      const expiring = Array.from({ length: createTrials }, () => generateId());
+      let deadline = 0;
+      let written: boolean[] = [];
+      beforeAll(async () => {
+        deadline = Date.now() + TTL_SHORT;
+        written = await Promise.all(
+          expiring.map((id, trial) =>
+            store.create(id, record({ expiresAt: deadline, data: { old: trial } })),
+          ),
+        );
+      });
+
+      it(`${contenders} concurrent creates of one new ID${acrossInstances}: exactly one wins, and its record is stored (${createTrials} trials)`, async () => {
+        for (let trial = 0; trial < createTrials; trial++) await raceCreates(generateId(), trial);
+      });
+
+      it(`${contenders} concurrent creates over an expired record of one ID${acrossInstances}: exactly one wins, and its record is stored (${createTrials} trials)`, async () => {
+        expect(written).toEqual(expiring.map(() => true));
+        await pastDeadline(deadline);
+        for (const [trial, id] of expiring.entries()) await raceCreates(id, trial);
       });
     });
 
@@ -341,13 +392,6 @@ export function runStoreConformance<S extends ConformanceStore>(harness: StoreHa
     });
 
     describe('per-user session limit (C31)', () => {
-      let peer: S;
-      beforeAll(async () => {
-        peer = harness.createPeer ? await harness.createPeer() : store;
-      });
-      afterAll(async () => {
-        if (peer !== store) await peer?.close?.();
-      });
       const within = (on: S, id: string, rec: SessionRecord, limit: UserLimit): Promise<LimitOutcome> =>
         (on.createWithinLimit as NonNullable<S['createWithinLimit']>).call(on, id, rec, limit);
       // Optional in the contract: a store without it is refused `maxSessionsPerUser` at session().
