@@ -38,7 +38,8 @@ function primitiveBound(value: unknown): number {
     case 'string':
       return 6 * value.length + 2;
     case 'number':
-      return 24;
+      // The longest a number prints: `-0.0000012345678901234567` (25); exponent forms take 24 at most.
+      return 25;
     case 'boolean':
       return 5;
     default:

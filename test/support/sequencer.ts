@@ -11,6 +11,7 @@ export const LONGEST_FIRST = [
   'test/types/fixtures.test.ts',
   'test/e2e/next.e2e.test.ts',
   'test/security/session-limit.test.ts',
+  'test/security/claims.test.ts',
   'test/stores/mongodb.test.ts',
   'test/package/adapters.test.ts',
   'test/package/exports.test.ts',
@@ -28,6 +29,8 @@ export const LONGEST_FIRST = [
   'test/security/revocation-race.test.ts',
   'test/cli/robustness.test.ts',
   'test/security/faults.test.ts',
+  'test/security/feature-interplay.test.ts',
+  'test/adapters/cross-framework-races.test.ts',
 ];
 
 /** Runs the files of LONGEST_FIRST first, in its order, then the rest in vitest's own order. */
