@@ -217,7 +217,8 @@ return redis.call('HGET', KEYS[2], 'n') or '0'
  * kept alive (\`except\`): the epoch hash records it (\`k\`) with the lowest stamp it may carry (\`f\`), so the
  * kept session stays live through the bump without a second, cross-slot write. A kept handle that was
  * already exempt keeps its old floor; any other kept handle needs a stamp that was live before the bump.
- * The epoch hash has no expiry: losing it would revive every session it made dead. Returns
+ * The epoch hash has no expiry (PERSIST undoes the one LIMIT_LUA may have set): losing it would revive
+ * every session it made dead. Returns
  * {new epoch, index members with scores}.
  */
 const REVOKE_LUA = `
@@ -233,6 +234,7 @@ else
   redis.call('HSET', e, 'n', nn)
   redis.call('HDEL', e, 'k', 'f')
 end
+redis.call('PERSIST', e)
 return {nn, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')}
 `;
 
@@ -247,7 +249,10 @@ return {nn, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')}
  * a login newer than its read. Evicted members, oldest createdAt first, leave the index and get an
  * \`x:<handle>\` field holding their score (a deadline no write of theirs can pass): readers treat the
  * session as dead and INDEX_ADD never takes it back, so no request of theirs still in flight can
- * revive it. Returns {'r'} when refused, else {'c', the user's epoch, evicted handles}.
+ * revive it. A hash with no revocation epoch (\`n\`) holds only these marks, so it expires once the last
+ * of them no longer matters (a login's grace, an evicted member's deadline) instead of staying for every
+ * user who ever logged in under the limit; REVOKE_LUA makes it permanent. Returns {'r'} when refused,
+ * else {'c', the user's epoch, evicted handles}.
  */
 const LIMIT_LUA = `
 local k, e = KEYS[1], KEYS[2]
@@ -297,7 +302,17 @@ redis.call('ZADD', k, ARGV[2], ARGV[3])
 redis.call('HSET', e, 'p:' .. ARGV[3], ARGV[1])
 local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', k, string.format('%.0f', math.ceil(tonumber(top[2])) + 1))
-return {'c', redis.call('HGET', e, 'n') or '0', evicted}
+local n = redis.call('HGET', e, 'n')
+if not n then
+  local last = now + grace
+  local marks = redis.call('HGETALL', e)
+  for i = 1, #marks, 2 do
+    local v = tonumber(marks[i + 1])
+    if string.sub(marks[i], 1, 2) == 'x:' and v and v > last then last = v end
+  end
+  redis.call('PEXPIREAT', e, string.format('%.0f', math.ceil(last) + 1))
+end
+return {'c', n or '0', evicted}
 `;
 
 /** Removes members only if their score is still the one the caller read (pairs of member, score). */

@@ -878,3 +878,72 @@ describe.skipIf(skip)('RedisStore user index: concurrent bindings (known gaps)',
     }
   });
 });
+
+// The per-user limit marks logins in progress and evicted members in the user's epoch hash, which has no
+// expiry once it holds a revocation epoch. Without one it must not stay for every user who ever logged in
+// under the limit.
+describe.skipIf(skip)('RedisStore per-user limit: its marks do not outlive what they protect', () => {
+  const timeout = 150;
+  async function setup(name: string) {
+    const prefix = `${runNamespace(name)}:`;
+    const store = new RedisStore({ client: raw as Redis, prefix, timeout });
+    const user = `${prefix}alice`;
+    const epochKey = `${prefix}e:{${storageKey(user)}}`;
+    return { store, user, epochKey };
+  }
+  const limit = (max: number) => ({ max, onLimit: 'evict-oldest' as const });
+
+  it('a login under the limit leaves a hash that expires after the login grace; a revoke makes it permanent', async () => {
+    const { store, user, epochKey } = await setup('skc_marks_login');
+    try {
+      const id = generateId();
+      expect(await store.createWithinLimit(id, bound(user), limit(2))).toEqual({
+        result: 'created',
+        evicted: [],
+      });
+      const ttl = await (raw as Redis).pttl(epochKey);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(2 * timeout + 1);
+      await until('the marks to expire', async () => (await (raw as Redis).exists(epochKey)) === 0, 5_000);
+      // The login itself is untouched: live, listed and counted.
+      expect((await store.listByUser(user)).map((s) => s.handle)).toEqual([storageKey(id)]);
+      const second = generateId();
+      await store.createWithinLimit(second, bound(user), limit(2));
+      await store.destroyByUser(user, { except: second });
+      expect(await (raw as Redis).pttl(epochKey)).toBe(-1);
+      expect(await store.get(id)).toBeNull();
+      // A later login under the limit keeps the revocation for good.
+      await store.createWithinLimit(generateId(), bound(user), limit(5));
+      expect(await (raw as Redis).pttl(epochKey)).toBe(-1);
+      expect(await store.get(id)).toBeNull();
+    } finally {
+      await store.clear();
+    }
+  });
+
+  it('an evicted member stays dead until its deadline, after the login grace has passed', async () => {
+    const { store, user, epochKey } = await setup('skc_marks_evict');
+    try {
+      const first = generateId();
+      const deadline = later(1_500);
+      await store.createWithinLimit(first, bound(user, { expiresAt: deadline }), limit(1));
+      const second = generateId();
+      expect(await store.createWithinLimit(second, bound(user), limit(1))).toEqual({
+        result: 'created',
+        evicted: [storageKey(first)],
+      });
+      await sleep(2 * timeout + 100);
+      // Past the grace, the evicted member's mark still holds: no write of its brings it back.
+      expect(await (raw as Redis).hexists(epochKey, `x:${storageKey(first)}`)).toBe(1);
+      expect(await store.set(first, bound(user, { expiresAt: deadline }))).toBeUndefined();
+      expect(await store.get(first)).toBeNull();
+      expect((await store.listByUser(user)).map((s) => s.handle)).toEqual([storageKey(second)]);
+      // And the hash goes after that deadline, padded as the index pads it (by the lifetime left at login).
+      const ttl = await (raw as Redis).pttl(epochKey);
+      expect(ttl).toBeGreaterThan(deadline - Date.now());
+      expect(ttl).toBeLessThanOrEqual(deadline + 1_500 - Date.now() + 10);
+    } finally {
+      await store.clear();
+    }
+  });
+});
