@@ -1,7 +1,7 @@
 /**
  * RedisStore's server-side scripts, sent by EVALSHA (EVAL once when the server has not seen one).
- * Each script touches one key (KEYS[1]), or two keys that share a hash tag (a user's index and revocation
- * epoch), so every one is Cluster-safe; the session hash and the user's keys live in different slots and
+ * Each script touches one key (KEYS[1]), or keys that share a hash tag (a user's index, revocation epoch
+ * and in-progress marks), so every one is Cluster-safe; the session hash and the user's keys live in different slots and
  * are only ever written by separate commands.
  */
 import { createHash } from 'node:crypto';
@@ -24,18 +24,20 @@ end
  * create (ARGV[8]=='c': NX) or set (whole-record upsert). ARGV[9] is the user's revocation epoch, read
  * with the index raise; a set that keeps the session's user keeps the epoch stamped at its login, so
  * rewriting a revoked session never brings it back. Writes the data's size bound `_sz` (see UPDATE_LUA).
- * Returns {written, previous user}.
+ * Returns {written, previous user, the index score it was bound with (\`_ix\`) or ''}.
  */
 const WRITE_LUA = `${BATCH_LUA}
 local k = KEYS[1]
 local old = false
+local oldix = false
 local ep = ARGV[9]
 if ARGV[8] == 'c' then
   if redis.call('EXISTS', k) == 1 then return {0, ''} end
 else
   if redis.call('TYPE', k).ok == 'hash' then
-    local prev = redis.call('HMGET', k, '_u', '_ep')
+    local prev = redis.call('HMGET', k, '_u', '_ep', '_ix')
     old = prev[1]
+    oldix = prev[3]
     if old and old == ARGV[5] then ep = prev[2] or '0' end
   end
   redis.call('DEL', k)
@@ -50,13 +52,14 @@ set[#set + 1] = '_sz'; set[#set + 1] = sz; set[#set + 1] = '_sl'; set[#set + 1] 
 for i = 10, #ARGV do set[#set + 1] = ARGV[i] end
 batch('HSET', k, set)
 redis.call('PEXPIRE', k, ARGV[1])
-return {1, old or ''}
+return {1, old or '', oldix or ''}
 `;
 
 /**
  * update / touch: merges the delta into the hash, never creating it. Returns {0} when missing, {2, user}
  * when the user's index must first be raised to cover the new deadline (nothing written), {3, bytes}
- * when the merged data would be over the size cap (nothing written), else {1, previous user}.
+ * when the merged data would be over the size cap (nothing written), else {1, previous user, the index
+ * score it was bound with (\`_ix\`) or ''}.
  * ARGV: 1 ttl, 2 expiresAt, 3 lastSeenAt, 4 user flag (k keep, n unbind, s set), 5 user, 6 user whose
  * index was just raised, 7 the score it was raised to, 8 that user's revocation epoch, read with the
  * raise, 9 replace, 10 cookie JSON or '', 11 number of set pairs, 12 the cap on the data's JSON size in
@@ -154,7 +157,7 @@ for j = i, #ARGV do gone[#gone + 1] = ARGV[j] end
 if (not nu) and (cur or meta[3]) then gone[#gone + 1] = '_u'; gone[#gone + 1] = '_ix'; gone[#gone + 1] = '_ep' end
 batch('HDEL', k, gone)
 redis.call('PEXPIRE', k, ARGV[1])
-return {1, cur or ''}
+return {1, cur or '', meta[3] or ''}
 `;
 
 /**
@@ -188,6 +191,32 @@ if e and e <= tonumber(ARGV[1]) then return redis.call('DEL', k) end
 return 0
 `;
 
+// A user's in-progress marks (KEYS of the user's slot, \`p:{user}\`): a sorted set of \`<kind>:<handle>\`
+// scored by the deadline (app clock, ms) until which the member counts as a binding still writing its
+// session. Kind \`c\`: a create (the session is absent until written); kind \`b\`: a write that binds an
+// existing session (update, set), which readers may meanwhile find bound to nobody or someone else. Each
+// add drops the marks past their deadline and expires the key at its last deadline, so it never outlives
+// the bindings in flight.
+const MARK_LUA = `
+local function mark(m, now, kind, h, deadline)
+  redis.call('ZREMRANGEBYSCORE', m, '-inf', string.format('(%.0f', now))
+  local mk = kind .. ':' .. h
+  local was = tonumber(redis.call('ZSCORE', m, mk))
+  if (not was) or tonumber(deadline) > was then redis.call('ZADD', m, deadline, mk) end
+  local top = redis.call('ZRANGE', m, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', m, string.format('%.0f', math.ceil(tonumber(top[2])) + 1))
+end
+local function pending(m, now, h, absent)
+  local b = tonumber(redis.call('ZSCORE', m, 'b:' .. h))
+  if b and b >= now then return true end
+  if absent then
+    local c = tonumber(redis.call('ZSCORE', m, 'c:' .. h))
+    if c and c >= now then return true end
+  end
+  return false
+end
+`;
+
 /**
  * Adds a member to a user index, scored at least ARGV[2] and strictly above its previous score (so a
  * reader's conditional removal, keyed on the score it saw, misses a concurrent re-add). Drops members
@@ -195,19 +224,25 @@ return 0
  * (same hash tag, same slot): its current number is returned, read in the same step as the add, so a
  * login either lands in the index before a revoke reads it or carries the epoch that revoke left. A
  * member the per-user limit evicted (its \`x:<handle>\` field, see LIMIT_LUA) is never added back:
- * returns '-1', and the caller writes nothing.
+ * returns {'-1'}, and the caller writes nothing. KEYS[3] is the user's in-progress marks (MARK_LUA): the
+ * member is marked, of kind ARGV[5], until ARGV[4] (capped by the caller at the session's deadline), so
+ * no reader drops it before its session is written. ARGV[1] is now. Returns {the user's epoch, the score
+ * the member now has}: the session's \`_ix\` is that very score, so INDEX_LEAVE can tell this binding
+ * from a later one.
  */
-const INDEX_ADD_LUA = `
+const INDEX_ADD_LUA = `${MARK_LUA}
 local k = KEYS[1]
-if redis.call('HEXISTS', KEYS[2], 'x:' .. ARGV[3]) == 1 then return '-1' end
+if redis.call('HEXISTS', KEYS[2], 'x:' .. ARGV[3]) == 1 then return {'-1'} end
 redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[1])
 local old = tonumber(redis.call('ZSCORE', k, ARGV[3]))
 local s = tonumber(ARGV[2])
 if old and s <= old then s = old + 0.001 end
-redis.call('ZADD', k, string.format('%.17g', s), ARGV[3])
+local score = string.format('%.17g', s)
+redis.call('ZADD', k, score, ARGV[3])
 local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', k, string.format('%.0f', math.ceil(tonumber(top[2])) + 1))
-return redis.call('HGET', KEYS[2], 'n') or '0'
+mark(KEYS[3], tonumber(ARGV[1]), ARGV[5], ARGV[3], ARGV[4])
+return {redis.call('HGET', KEYS[2], 'n') or '0', score}
 `;
 
 /**
@@ -239,14 +274,16 @@ return {nn, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')}
 `;
 
 /**
- * A login under the per-user limit (C31), in the user's slot (KEYS[1] the index, KEYS[2] the epoch hash),
- * so logins of one user run one after another on the server whichever app server sends them. ARGV: 1
- * now, 2 the new member's score, 3 its handle, 4 max, 5 'r' to refuse or 'e' to evict, 6 the replaced
- * handle or '', 7 how long (ms) a member added here counts as a login still writing its session, then
- * triples (handle, score, createdAt or 'd') for the members the caller read: 'd' marks one whose session
- * it found gone, dropped here if its score is unchanged and it is not a login still in progress (the
- * \`p:<handle>\` field this script leaves). Every other member counts; one the caller did not see is
- * a login newer than its read. Evicted members, oldest createdAt first, leave the index and get an
+ * A login under the per-user limit (C31), in the user's slot (KEYS[1] the index, KEYS[2] the epoch hash,
+ * KEYS[3] the in-progress marks of MARK_LUA), so logins of one user run one after another on the server
+ * whichever app server sends them. ARGV: 1 now, 2 the new member's score, 3 its handle, 4 max, 5 'r' to
+ * refuse or 'e' to evict, 6 the replaced handle or '', 7 how long (ms) a member added here counts as a
+ * login still writing its session, then triples (handle, score, createdAt, or 'a' / 'd') for the members
+ * the caller read: 'a' marks one whose session it found absent, 'd' one bound to someone else, unbound or
+ * revoked; either is dropped here if its score is unchanged and it is not a binding still in progress: a
+ * login this script added (its \`p:<handle>\` field), or a mark of MARK_LUA (of either kind for 'a', a
+ * binding of an existing session for 'd'). Every other member counts; one the caller did not see is a
+ * login newer than its read. Evicted members, oldest createdAt first, leave the index and get an
  * \`x:<handle>\` field holding their score (a deadline no write of theirs can pass): readers treat the
  * session as dead and INDEX_ADD never takes it back, so no request of theirs still in flight can
  * revive it. A hash with no revocation epoch (\`n\`) holds only these marks, so it expires once the last
@@ -254,8 +291,8 @@ return {nn, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')}
  * user who ever logged in under the limit; REVOKE_LUA makes it permanent. Returns {'r'} when refused,
  * else {'c', the user's epoch, evicted handles}.
  */
-const LIMIT_LUA = `
-local k, e = KEYS[1], KEYS[2]
+const LIMIT_LUA = `${MARK_LUA}
+local k, e, m = KEYS[1], KEYS[2], KEYS[3]
 local now = tonumber(ARGV[1])
 local grace = tonumber(ARGV[7])
 redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[1])
@@ -270,9 +307,11 @@ if #stale > 0 then redis.call('HDEL', e, unpack(stale)) end
 local created = {}
 for i = 8, #ARGV, 3 do
   local h = ARGV[i]
-  if ARGV[i + 2] == 'd' then
+  local v = ARGV[i + 2]
+  if v == 'a' or v == 'd' then
     local s = redis.call('ZSCORE', k, h)
-    if s and tonumber(s) == tonumber(ARGV[i + 1]) and redis.call('HEXISTS', e, 'p:' .. h) == 0 then
+    if s and tonumber(s) == tonumber(ARGV[i + 1]) and redis.call('HEXISTS', e, 'p:' .. h) == 0
+      and not pending(m, now, h, v == 'a') then
       redis.call('ZREM', k, h)
     end
   else
@@ -280,8 +319,8 @@ for i = 8, #ARGV, 3 do
   end
 end
 local live = {}
-for _, m in ipairs(redis.call('ZRANGE', k, 0, -1)) do
-  if m ~= ARGV[3] and m ~= ARGV[6] then live[#live + 1] = {m, created[m] or now} end
+for _, h in ipairs(redis.call('ZRANGE', k, 0, -1)) do
+  if h ~= ARGV[3] and h ~= ARGV[6] then live[#live + 1] = {h, created[h] or now} end
 end
 local over = #live - tonumber(ARGV[4]) + 1
 if over > 0 and ARGV[5] == 'r' then return {'r'} end
@@ -292,10 +331,11 @@ if over > 0 then
     return a[1] < b[1]
   end)
   for i = 1, over do
-    local m = live[i][1]
-    redis.call('HSET', e, 'x:' .. m, redis.call('ZSCORE', k, m))
-    redis.call('ZREM', k, m)
-    evicted[#evicted + 1] = m
+    local h = live[i][1]
+    redis.call('HSET', e, 'x:' .. h, redis.call('ZSCORE', k, h))
+    redis.call('ZREM', k, h)
+    redis.call('ZREM', m, 'b:' .. h, 'c:' .. h)
+    evicted[#evicted + 1] = h
   end
 end
 redis.call('ZADD', k, ARGV[2], ARGV[3])
@@ -315,14 +355,46 @@ end
 return {'c', n or '0', evicted}
 `;
 
-/** Removes members only if their score is still the one the caller read (pairs of member, score). */
-const INDEX_DROP_LUA = `
+/**
+ * Removes members only if their score is still the one the caller read and they are not a binding of an
+ * existing session still in progress (KEYS[2], MARK_LUA): the caller found them bound to someone else (or
+ * to nobody), which such a binding looks like until its session write lands. ARGV: 1 now, then pairs of
+ * member, score.
+ */
+const INDEX_DROP_LUA = `${MARK_LUA}
 local n = 0
-for i = 1, #ARGV, 2 do
+local now = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
   local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if s and tonumber(s) == tonumber(ARGV[i + 1]) then n = n + redis.call('ZREM', KEYS[1], ARGV[i]) end
+  if s and tonumber(s) == tonumber(ARGV[i + 1]) and not pending(KEYS[2], now, ARGV[i], false) then
+    n = n + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
 end
 return n
+`;
+
+/**
+ * Removes a session from the index of the user it just left (KEYS[1], KEYS[2] that user's marks). ARGV: 1
+ * now, 2 the handle, 3 the index score the session was bound with when it left (its \`_ix\`), or ''.
+ * Each index add leaves the member a score above its last one, so a member scored above ARGV[3] was added
+ * again after that binding: a binding back to this user (U to V to U at once) whose removal here, landing
+ * late, must not drop it. A member scored at most ARGV[3] is removed, with its binding mark: the binding
+ * that mark stood for is the one the session just left. Without ARGV[3] (a session written by an older
+ * version), a member marked as a binding in progress is kept. A member kept that was not a move back is
+ * stale, and readers drop it once its mark has passed.
+ */
+const INDEX_LEAVE_LUA = `${MARK_LUA}
+local h = ARGV[2]
+local s = tonumber(redis.call('ZSCORE', KEYS[1], h))
+if not s then return 0 end
+local ix = tonumber(ARGV[3])
+if ix then
+  if s > ix then return 0 end
+  redis.call('ZREM', KEYS[2], 'b:' .. h)
+elseif pending(KEYS[2], tonumber(ARGV[1]), h, false) then
+  return 0
+end
+return redis.call('ZREM', KEYS[1], h)
 `;
 
 export interface Script {
@@ -341,8 +413,9 @@ export const SCRIPTS = {
   update: script(UPDATE_LUA),
   destroy: script(DESTROY_LUA),
   prune: script(PRUNE_LUA),
-  indexAdd: script(INDEX_ADD_LUA, 2),
+  indexAdd: script(INDEX_ADD_LUA, 3),
   revoke: script(REVOKE_LUA, 2),
-  limit: script(LIMIT_LUA, 2),
-  indexDrop: script(INDEX_DROP_LUA),
+  limit: script(LIMIT_LUA, 3),
+  indexDrop: script(INDEX_DROP_LUA, 2),
+  indexLeave: script(INDEX_LEAVE_LUA, 2),
 };

@@ -275,7 +275,7 @@ export class RedisStore extends Store implements SessionStore {
 
   clear(): Promise<void> {
     return this.run('clear', async () => {
-      const ours = new RegExp(`^${escapeRegExp(this.prefix)}[sue]:\\{`);
+      const ours = new RegExp(`^${escapeRegExp(this.prefix)}[suep]:\\{`);
       await this.eachKey('clear', `${escapeGlob(this.prefix)}*`, async (keys) => {
         // One DEL per key: keys of a page may sit in different slots (no CROSSSLOT, connect-redis #360).
         await Promise.all(keys.filter((k) => ours.test(k)).map((k) => this.cmd('clear', k, ['UNLINK', k])));
@@ -411,7 +411,9 @@ export class RedisStore extends Store implements SessionStore {
         const session = found[i];
         // Corrupt: counted, as the oldest (it is no use to anyone).
         if (session === null) return [h, String(score), '0'];
-        const gone = session === undefined || session.userId !== userId || revoked(session, epoch);
+        // 'a': absent (a binding may still be writing it); 'd': bound elsewhere or revoked.
+        if (session === undefined) return [h, String(score), 'a'];
+        const gone = session.userId !== userId || revoked(session, epoch);
         return [h, String(score), gone ? 'd' : String(session.createdAt)];
       });
       const now = Date.now();
@@ -419,7 +421,7 @@ export class RedisStore extends Store implements SessionStore {
       const reply = (await this.eval(
         operation,
         SCRIPTS.limit,
-        [this.indexKey(userId), this.epochKey(userId)],
+        [this.indexKey(userId), this.epochKey(userId), this.markKey(userId)],
         [
           String(now),
           String(score),
@@ -427,7 +429,7 @@ export class RedisStore extends Store implements SessionStore {
           String(limit.max),
           limit.onLimit === 'refuse' ? 'r' : 'e',
           replaced,
-          String(2 * this.timeout),
+          String(this.grace()),
           ...verdicts,
         ],
       )) as unknown[];
@@ -494,6 +496,22 @@ export class RedisStore extends Store implements SessionStore {
   /** The user's revocation epoch: a hash in the index's slot (same hash tag), so one script sees both. */
   private epochKey(userId: string): string {
     return `${this.prefix}e:{${storageKey(userId)}}`;
+  }
+
+  /**
+   * The user's in-progress marks (MARK_LUA): a sorted set in the index's slot, expiring with its last
+   * mark, of the members whose binding may still be writing its session.
+   */
+  private markKey(userId: string): string {
+    return `${this.prefix}p:{${storageKey(userId)}}`;
+  }
+
+  /**
+   * How long (ms) a member just added to an index counts as a binding still writing its session: the
+   * binding's session write is sent at most one round trip later, and gives up after `timeout`.
+   */
+  private grace(): number {
+    return 2 * this.timeout;
   }
 
   private legacyKey(id: string): string {
@@ -727,8 +745,21 @@ export class RedisStore extends Store implements SessionStore {
 
   private async dropStale(userId: string, stale: Array<[string, number]>, operation: string): Promise<void> {
     if (stale.length === 0) return;
-    const args = stale.flatMap(([handle, score]) => [handle, String(score)]);
-    await this.eval(operation, SCRIPTS.indexDrop, this.indexKey(userId), args);
+    const args = [String(Date.now()), ...stale.flatMap(([handle, score]) => [handle, String(score)])];
+    await this.eval(operation, SCRIPTS.indexDrop, [this.indexKey(userId), this.markKey(userId)], args);
+  }
+
+  /**
+   * Removes `handle` from the index of `userId`, which it just left while bound with index score `ix`
+   * (its `_ix`, '' when unknown), unless it was added to that index again since: a move back (INDEX_LEAVE).
+   */
+  private leaveIndex(userId: string, handle: string, ix: string, operation: string): Promise<unknown> {
+    return this.eval(
+      operation,
+      SCRIPTS.indexLeave,
+      [this.indexKey(userId), this.markKey(userId)],
+      [String(Date.now()), handle, ix],
+    );
   }
 
   // ------------------------------------------------------------------------------------------ writing
@@ -737,24 +768,33 @@ export class RedisStore extends Store implements SessionStore {
    * Raises the user's index to cover `expiresAt`, before the session that needs it is written: the index
    * then always holds every live session bound to the user, whatever fails in between. The score is
    * padded by the session's remaining lifetime so that a rolling session needs this extra command about
-   * once per lifetime, not on every request.
+   * once per lifetime, not on every request. The member is marked in progress for the grace (`kind` 'c'
+   * for a create, whose session is absent until written; 'b' for a write that binds an existing session),
+   * so no reader drops it before that write lands; never past the session's own deadline, after which no
+   * reader counts it anyway. Returns the score the index now holds (above `expiresAt`, and above the
+   * member's previous score), which the session's `_ix` records.
    */
   private async raiseIndex(
     userId: string,
     handle: string,
     expiresAt: number,
     operation: string,
+    kind: 'c' | 'b',
   ): Promise<{ score: number; epoch: string } | null> {
     const now = Date.now();
     const score = expiresAt + Math.max(expiresAt - now, 0);
-    const epoch = await this.eval(
+    const mark = Math.min(now + this.grace(), expiresAt);
+    const reply = await this.eval(
       operation,
       SCRIPTS.indexAdd,
-      [this.indexKey(userId), this.epochKey(userId)],
-      [String(now), String(score), handle],
+      [this.indexKey(userId), this.epochKey(userId), this.markKey(userId)],
+      [String(now), String(score), handle, String(mark), kind],
     );
+    const [epoch, held] = Array.isArray(reply) ? reply : [reply];
     // '-1': the per-user limit evicted this session; nothing of it may be written again.
-    return text(epoch) === '-1' ? null : { score, epoch: text(epoch) };
+    if (text(epoch) === '-1') return null;
+    const actual = held === undefined || held === null ? Number.NaN : Number(text(held));
+    return { score: Number.isFinite(actual) ? actual : score, epoch: text(epoch) };
   }
 
   private async writeRecord(handle: string, record: SessionRecord, mode: 'c' | 's'): Promise<boolean> {
@@ -765,13 +805,19 @@ export class RedisStore extends Store implements SessionStore {
     let ix = '';
     let epoch = '0';
     if (record.userId !== null && record.userId !== undefined) {
-      const raised = await this.raiseIndex(record.userId, handle, record.expiresAt, operation);
+      const raised = await this.raiseIndex(
+        record.userId,
+        handle,
+        record.expiresAt,
+        operation,
+        mode === 'c' ? 'c' : 'b',
+      );
       if (raised === null) return false;
       ix = String(raised.score);
       epoch = raised.epoch;
     }
     const key = this.sessionKey(handle);
-    const [written, previous] = tuple(
+    const [written, previous, previousIx] = tuple(
       await this.eval(operation, SCRIPTS.write, key, [
         ttlOf(record.expiresAt),
         String(record.expiresAt),
@@ -786,8 +832,7 @@ export class RedisStore extends Store implements SessionStore {
       ]),
     );
     if (written === 1 && previous !== '' && previous !== (record.userId ?? '')) {
-      const old = this.indexKey(previous);
-      await this.cmd(operation, old, ['ZREM', old, handle]);
+      await this.leaveIndex(previous, handle, previousIx, operation);
     }
     return written === 1;
   }
@@ -815,13 +860,13 @@ export class RedisStore extends Store implements SessionStore {
     // Promise steps rather than an async loop: nearly every update is done in its first round.
     const attempt = (round: number): Promise<'missing' | 'done'> =>
       this.eval(operation, SCRIPTS.update, key, args).then((reply) => {
-        const [status, user] = tuple(reply);
+        const [status, user, userIx] = tuple(reply);
         if (status === 0) return 'missing';
         if (status === 3) throw new SessionTooLargeError(Number(user), delta.maxBytes as number);
         if (status === 2) {
           if (round + 1 >= INDEX_ROUNDS)
             throw new Error('the user index kept moving under this update; try again');
-          return this.raiseIndex(user, handle, delta.expiresAt, operation).then((raised) => {
+          return this.raiseIndex(user, handle, delta.expiresAt, operation, 'b').then((raised) => {
             if (raised === null) return 'missing';
             args[5] = user;
             args[6] = String(raised.score);
@@ -831,8 +876,7 @@ export class RedisStore extends Store implements SessionStore {
         }
         const bound = delta.userId === undefined ? user : (delta.userId ?? '');
         if (user === '' || user === bound) return 'done';
-        const old = this.indexKey(user);
-        return this.cmd(operation, old, ['ZREM', old, handle]).then(() => 'done');
+        return this.leaveIndex(user, handle, userIx, operation).then(() => 'done');
       });
     return attempt(0);
   }
@@ -890,10 +934,14 @@ export class RedisStore extends Store implements SessionStore {
 
 // ---------------------------------------------------------------------------------------------- helpers
 
-function tuple(reply: unknown): [number, string] {
-  if (typeof reply === 'number') return [reply, ''];
-  const [n, s] = reply as [unknown, unknown];
-  return [Number(n), s === undefined || s === null ? '' : text(s)];
+function tuple(reply: unknown): [number, string, string] {
+  if (typeof reply === 'number') return [reply, '', ''];
+  const [n, s, t] = reply as [unknown, unknown, unknown];
+  return [
+    Number(n),
+    s === undefined || s === null ? '' : text(s),
+    t === undefined || t === null ? '' : text(t),
+  ];
 }
 
 function ttlOf(expiresAt: number): string {
