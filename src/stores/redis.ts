@@ -101,8 +101,10 @@ interface Epoch {
  * JSON size (so the size cap needs no read of every field) and `_sl` the `_ls` that bound was written
  * with. Per user, a ZSET `sk:u:{<SHA-256(userId)>}` of handles scored by a deadline that is never below
  * the session's own, and beside it (same hash tag, so same Cluster slot) a HASH `sk:e:{<SHA-256(userId)>}`
- * holding the epoch, created by the first `destroyByUser` and never expiring. Writes merge on the server
- * in one EVALSHA on the session key.
+ * holding the epoch, created by the first `destroyByUser` and never expiring once it holds one (the
+ * per-user limit's marks alone expire), and a ZSET `sk:p:{<SHA-256(userId)>}` of the index members whose
+ * binding is still writing its session, expiring with its last mark. Writes merge on the server in one
+ * EVALSHA on the session key.
  */
 export class RedisStore extends Store implements SessionStore {
   readonly prefix: string;
