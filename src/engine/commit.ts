@@ -33,6 +33,15 @@ import { isConnectionError, type SessionStore } from './store-access.js';
 export type WriteResult = 'create' | 'update' | 'touch' | 'none' | 'lost';
 
 /** See SessionManager.commit. */
+/**
+ * The request ended the session its cookie named, and the store confirmed it: the browser is told to
+ * forget the cookie (C15). After a failed destroy() the session may live on, and the cookie stays so the
+ * logout can be tried again.
+ */
+function forgetsCookie(context: RequestContext): boolean {
+  return context.ended && !context.endFailed && context.presentedId !== null && context.presentedId !== '';
+}
+
 export function commitSession<Req extends SessionRequestLike>(
   engine: Engine<Req>,
   req: EngineRequest<Req>,
@@ -40,8 +49,7 @@ export function commitSession<Req extends SessionRequestLike>(
   const context = contextFor(engine, req);
   if (!context) return [];
   // A stand-in session is never stored; if the request ended the real one, the browser forgets it.
-  if (context.ephemeral)
-    return context.ended && context.presentedId ? [clearingCookie(engine, req, context)] : [];
+  if (context.ephemeral) return forgetsCookie(context) ? [clearingCookie(engine, req, context)] : [];
   // As express-session: an ID the application replaced with a non-string names no session to store.
   if (typeof req.sessionID !== 'string') return [];
   // An app may answer without waiting for destroy()/regenerate(): finish them before the first byte.
@@ -56,7 +64,7 @@ export function commitSession<Req extends SessionRequestLike>(
         return commitSession(engine, req);
       });
     }
-    return context.ended && context.presentedId ? [clearingCookie(engine, req, context)] : [];
+    return forgetsCookie(context) ? [clearingCookie(engine, req, context)] : [];
   }
   const cookie = sessionCookieOf(session);
   cookie.resetMaxAge();
@@ -219,7 +227,7 @@ function cookiesAfter<Req extends SessionRequestLike>(
     return header ? [header] : [];
   }
   // A request that ended its session and stored no new one tells the browser to forget the cookie (C15).
-  if (context.ended && context.presentedId && state.isNew) return [clearingCookie(engine, req, context)];
+  if (forgetsCookie(context) && state.isNew) return [clearingCookie(engine, req, context)];
   engine.trace?.cookie(state.id, 'not sent', state.isNew ? 'nothing stored' : 'browser has it');
   return [];
 }

@@ -42,6 +42,11 @@ export interface RequestContext {
   ephemeral: boolean;
   /** This request destroyed or replaced the session its cookie named. */
   ended: boolean;
+  /**
+   * A destroy() of that session failed in the store: the session may still be there, so the browser keeps
+   * its cookie (to retry the logout) instead of being told to forget a session that lives on.
+   */
+  endFailed: boolean;
   secure: boolean | null;
   /** Session operations still running (a destroy() whose callback the app did not wait for). */
   pending: Set<Promise<unknown>> | null;
@@ -98,6 +103,7 @@ export function newContext<Req extends SessionRequestLike>(
     resign: false,
     ephemeral: false,
     ended: false,
+    endFailed: false,
     secure: null,
     pending: null,
     writing: null,

@@ -281,7 +281,12 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     // As express-session: req.session is gone at once, even before the store confirms.
     context.ended = true;
     if (req.session === session) req.session = undefined;
-    await this.track(context, this.endRequestSession(context, sessionStateOf(session).id));
+    try {
+      await this.track(context, this.endRequestSession(context, sessionStateOf(session).id));
+    } catch (error) {
+      context.endFailed = true;
+      throw error;
+    }
   }
 
   /**

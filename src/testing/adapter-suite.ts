@@ -136,6 +136,8 @@ function never<T>(): Promise<T> {
 class SuiteStore extends MemoryStore {
   down = false;
   hangs = false;
+  /** Reads fail as a refused connection, or never settle (`'hang'`); writes and destroys still answer. */
+  reads: 'ok' | 'down' | 'hang' = 'ok';
   /** Reads answer; every write and destroy never settles. */
   hangsWrites = false;
   /** Delay of each write, in ms; 0 for none. */
@@ -150,8 +152,8 @@ class SuiteStore extends MemoryStore {
   }
 
   override async get(id: string): Promise<SessionRecord | null> {
-    if (this.hangs) return never();
-    if (this.down) throw refused();
+    if (this.hangs || this.reads === 'hang') return never();
+    if (this.down || this.reads === 'down') throw refused();
     return super.get(id);
   }
 
@@ -567,6 +569,88 @@ function behaviours(harness: AdapterHarness, faults: boolean): void {
           expect(body.data).toEqual({ b: '2' });
           expect(body.id).not.toBe(idOf(cookie));
           expect(response.setCookie).toEqual([]);
+        },
+        { onStoreError: 'anonymous' },
+      ),
+  );
+
+  /** The clearing Set-Cookie of the session cookie, and no other Set-Cookie for it. */
+  function expectCleared(response: SuiteResponse, label: string): void {
+    const ours = response.setCookie.filter((header) => header.startsWith(`${NAME}=`));
+    expect(ours, label).toHaveLength(1);
+    expect(ours[0], label).toMatch(/^sid=;/);
+    expect(attributesOf(ours[0]), label).toContain('expires=thu, 01 jan 1970 00:00:00 gmt');
+  }
+
+  // What a session operation on the stand-in session ends: the session the cookie named. Each runs on a
+  // fresh login; the store's reads fail (refused at once, or black-holed up to `storeTimeout`) while its
+  // destroy answers.
+  const standInOperations: [path: string, user: string | null][] = [
+    ['/logout', null],
+    ['/destroy', null],
+    ['/regenerate', null],
+    ['/login?user=u2', 'u2'],
+  ];
+
+  for (const reads of ['down', 'hang'] as const)
+    it.runIf(faults)(
+      reads === 'down'
+        ? "onStoreError 'anonymous', reads refused: logout(), destroy(), regenerate() and login() on the stand-in end the session the cookie named, and clear the cookie"
+        : "onStoreError 'anonymous', reads timing out: logout() on the stand-in ends the session the cookie named, and clears the cookie",
+      () =>
+        withFixture(
+          async ({ app, store }) => {
+            // A black-holed read costs `storeTimeout` a request: logout() alone stands for the four there.
+            for (const [path, user] of reads === 'down' ? standInOperations : standInOperations.slice(0, 1)) {
+              const cookie = pairOf(await app.request('/login?user=u1'));
+              const id = idOf(cookie);
+              faulty(store).reads = reads;
+              const response = await app.request(path, { cookie });
+              expect(response.status, `${path}: ${response.body}`).toBe(200);
+              if (path !== '/destroy') {
+                const body = JSON.parse(response.body) as View;
+                expect(body.id, path).not.toBe(id);
+                expect(body.user, path).toBe(user);
+              }
+              // The stand-in is never stored: the only cookie is the one that clears the named session.
+              expectCleared(response, path);
+              faulty(store).reads = 'ok';
+              expect(await store.get(id), path).toBeNull();
+              const after = parsed(await app.request('/read', { cookie }));
+              expect(after.id, path).not.toBe(id);
+              expect(after.user, path).toBeNull();
+              expect(after.data, path).toEqual({});
+            }
+          },
+          { onStoreError: 'anonymous', storeTimeout: HANG_TIMEOUT },
+        ),
+    );
+
+  it.runIf(faults)(
+    "onStoreError 'anonymous', reads and destroy both failing: logout(), destroy(), regenerate() and login() on the stand-in fail, and the session is still there only because they did",
+    () =>
+      withFixture(
+        async ({ app, store }) => {
+          const cookie = pairOf(await app.request('/login?user=u1'));
+          const id = idOf(cookie);
+          for (const [path] of standInOperations) {
+            faulty(store).down = true;
+            const response = await app.request(path, { cookie });
+            // Never an answer as if done: the application's error path (the suite's harnesses: 503).
+            expect(response.status, `${path}: ${response.body}`).toBe(503);
+            expect(response.body, path).not.toContain('destroyed');
+            expect(response.body, path).not.toContain('u2');
+            // No session cookie, and none clearing it: the session lives on, and the browser keeps its cookie
+            // to try the logout again.
+            expect(
+              response.setCookie.filter((header) => header.startsWith(`${NAME}=`)),
+              path,
+            ).toEqual([]);
+            faulty(store).down = false;
+            // The store comes back: the session the call failed to end is still there, still logged in.
+            expect((await store.get(id))?.userId, path).toBe('u1');
+            expect(parsed(await app.request('/read', { cookie })), path).toMatchObject({ id, user: 'u1' });
+          }
         },
         { onStoreError: 'anonymous' },
       ),
