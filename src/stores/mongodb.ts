@@ -118,7 +118,10 @@ interface EpochDocument {
   from?: number;
 }
 
-/** Tries of destroyByUser's compare-and-set on the epoch before it gives up (only under a revoke storm). */
+/**
+ * Compare-and-set rounds destroyByUser's epoch raise always gets; past them it goes on until the store's
+ * `timeout`, as a size-capped update does: each round one of the revokes that read the same epoch wins.
+ */
 const EPOCH_ROUNDS = 16;
 
 /**
@@ -538,7 +541,8 @@ export class MongoStore extends Store implements SessionStore {
   /** Compare-and-set on the epoch document, so concurrent revokes of one user each raise it once. */
   private async raiseEpoch(userId: string, keep: string | null): Promise<void> {
     const epochs = this.epochs();
-    for (let round = 0; round < EPOCH_ROUNDS; round++) {
+    const deadline = Date.now() + this.timeout;
+    for (let round = 0; round < EPOCH_ROUNDS || Date.now() <= deadline; round++) {
       const current = await epochs.findOne({ _id: userId });
       const n = current?.n ?? 0;
       const next: Omit<EpochDocument, '_id'> = { n: n + 1 };

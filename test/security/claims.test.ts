@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateId } from '../../src/core/id.js';
 import session, { type SessionOptions } from '../../src/index.js';
 import type { AnyStore } from '../../src/stores/factory.js';
+import { record } from '../../src/testing/conformance.js';
 import { idOf, listenJson } from '../support/apps.js';
 import { call, type Json, jar, type Reply } from '../support/json-calls.js';
 import { type PairTarget, type StorePair, storePairs } from '../support/store-pairs.js';
@@ -25,6 +27,9 @@ import { type PairTarget, type StorePair, storePairs } from '../support/store-pa
  *   `resave: true` or `save()`. Here on every store, both servers renewing, one of them resaving whole,
  *   with saves, touches, regenerates and cookies left over from earlier renewals: no request that finds the
  *   user starts after the limit, and afterwards no cookie loads the session and no store lists it.
+ * - README "log out everywhere" (`store.destroyByUser`) under a revoke storm: many revokes of one user at
+ *   once, over both instances, while the user's sessions exist. Every call must succeed (MongoStore's
+ *   compare-and-set on the epoch gave up after 16 rounds) and no session of the user be left.
  */
 
 const secret = 'printed-claims-secret-0123456789abcdef0123';
@@ -147,6 +152,9 @@ const CAP_TRIALS = 12;
 
 // Long enough for a few renewals and regenerates on a loaded machine before the limit (each asserted).
 const ABSOLUTE = 2_500;
+
+const REVOKES = 48;
+const REVOKED_SESSIONS = 6;
 const RENEW_AFTER = 60;
 
 const targets: PairTarget[] = await storePairs('skclm', 3, 20_000);
@@ -290,6 +298,23 @@ for (const target of targets) {
         for (const instance of [(pair as StorePair).far, store])
           expect(await instance.listByUser?.(user)).toEqual([]);
         expect([...far.errors, ...near.errors]).toEqual([]);
+      }, 60_000);
+
+      it.sequential(`log out everywhere: ${REVOKES} concurrent destroyByUser of one user over two instances all succeed, and end every session`, async () => {
+        if (!pair) throw new Error('store pair not open');
+        const { far, near } = pair;
+        const user = `u-storm-${randomBytes(5).toString('hex')}`;
+        const ids = Array.from({ length: REVOKED_SESSIONS }, () => generateId());
+        for (const [i, id] of ids.entries())
+          expect(await (i % 2 ? near : far).create(id, record({ userId: user }))).toBe(true);
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: REVOKES }, (_, i) => (i % 2 ? near : far).destroyByUser?.(user)),
+        );
+        expect(outcomes.filter((o) => o.status === 'rejected').map((o) => String(o.reason))).toEqual([]);
+        for (const instance of [far, near]) {
+          for (const id of ids) expect(await instance.get(id)).toBeNull();
+          expect(await instance.listByUser?.(user)).toEqual([]);
+        }
       }, 60_000);
     },
   );
