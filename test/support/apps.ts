@@ -16,12 +16,10 @@ export const jsonErrors: ErrorRequestHandler = (err, _req, res, _next) => {
   res.status(err.status ?? 500).json({ code: err.code ?? 'UNKNOWN' });
 };
 
-/** Mounts `jsonErrors` last and listens on a free loopback port: the URL, and a close that cuts keep-alives. */
-export async function listenJson(app: {
-  use(handler: ErrorRequestHandler): unknown;
+/** Listens on a free loopback port: the URL, and a close that cuts keep-alives. */
+export async function listenOnLoopback(app: {
   listen(port: number, host: string): Server;
 }): Promise<{ url: string; close(): Promise<void> }> {
-  app.use(jsonErrors);
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   return {
@@ -32,6 +30,15 @@ export async function listenJson(app: {
         server.close(() => resolve());
       }),
   };
+}
+
+/** Mounts `jsonErrors` last and listens on a free loopback port (`listenOnLoopback`). */
+export async function listenJson(app: {
+  use(handler: ErrorRequestHandler): unknown;
+  listen(port: number, host: string): Server;
+}): Promise<{ url: string; close(): Promise<void> }> {
+  app.use(jsonErrors);
+  return listenOnLoopback(app);
 }
 
 /** The Set-Cookie values of a supertest response, as an array. */

@@ -16,6 +16,7 @@ import koaSession from 'koa-session';
 import { Strategy as LocalStrategy, type VerifyFunction } from 'passport-local';
 import { session as sessionkitFastify } from '../../src/adapters/fastify.js';
 import { session as sessionkitKoa } from '../../src/adapters/koa.js';
+import { listenOnLoopback } from './apps.js';
 
 export type FastifyKind = 'sessionkit' | '@fastify/session';
 export type KoaKind = 'sessionkit' | 'koa-session';
@@ -261,17 +262,7 @@ export async function startKoaApp(options: AppOptions<KoaKind>): Promise<Running
     } else if (route === 'GET /inspect') ctx.body = inspection(session, user);
   });
 
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    errors,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...(await listenOnLoopback(app)), errors };
 }
 
 type Callback = (error?: unknown, value?: unknown) => void;

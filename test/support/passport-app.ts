@@ -3,7 +3,6 @@
  * messages) that runs on either session middleware, and a cookie-keeping client that drives it as a
  * browser would. test/compat/passport.test.ts runs the same app on sessionkit and on express-session.
  */
-import type { Server } from 'node:http';
 import flash from 'connect-flash';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import express5 from 'express';
@@ -13,6 +12,7 @@ import passportModule from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import type { SessionDelta, SessionRecord } from '../../src/core/types.js';
 import session from '../../src/index.js';
+import { listenOnLoopback } from './apps.js';
 import { SlowMemoryStore } from './slow-store.js';
 
 export type Kind = 'sessionkit' | 'express-session';
@@ -178,17 +178,7 @@ export async function startPassportApp(options: PassportAppOptions): Promise<Run
   };
   app.use(onError);
 
-  const server: Server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    errors,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...(await listenOnLoopback(app)), errors };
 }
 
 function messages(req: Express.Request): string {
