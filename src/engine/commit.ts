@@ -7,12 +7,7 @@ import { AUTH_TIME_KEY, RENEWED_AT_KEY, RENEWED_KEY, withoutReserved } from '../
 import { type Changes, dataOf, diff, hasData, recordWritten, takeSnapshot } from '../core/changes.js';
 import { Cookie, cookieShape, hasShape } from '../core/cookie.js';
 import { updateReason } from '../core/debug.js';
-import {
-  NotSupportedError,
-  SessionError,
-  SessionTooLargeError,
-  StoreUnavailableError,
-} from '../core/errors.js';
+import { NotSupportedError, SessionError, SessionTooLargeError } from '../core/errors.js';
 import { renewedId } from '../core/renewal.js';
 import { checkDepth, stringifyJson } from '../core/serializer.js';
 import { Session, type SessionState } from '../core/session.js';
@@ -28,11 +23,10 @@ import {
 import { checkSendable, clearingCookie, sessionCookie } from './cookie-policy.js';
 import { load } from './load.js';
 import type { SessionRequestLike } from './options.js';
-import { isConnectionError, type SessionStore } from './store-access.js';
+import { isStoreFailure, type SessionStore } from './store-access.js';
 
 export type WriteResult = 'create' | 'update' | 'touch' | 'none' | 'lost';
 
-/** See SessionManager.commit. */
 /**
  * The request ended the session its cookie named, and the store confirmed it: the browser is told to
  * forget the cookie (C15). After a failed destroy() the session may live on, and the cookie stays so the
@@ -42,6 +36,7 @@ function forgetsCookie(context: RequestContext): boolean {
   return context.ended && !context.endFailed && context.presentedId !== null && context.presentedId !== '';
 }
 
+/** See SessionManager.commit. */
 export function commitSession<Req extends SessionRequestLike>(
   engine: Engine<Req>,
   req: EngineRequest<Req>,
@@ -571,8 +566,7 @@ function createStored(
   });
   if (typeof created === 'string' || !final) return created;
   return created.catch((error: unknown) => {
-    if (error instanceof StoreUnavailableError || isConnectionError(error))
-      forgetCreated(engine, store, state.id);
+    if (isStoreFailure(error)) forgetCreated(engine, store, state.id);
     throw error;
   });
 }

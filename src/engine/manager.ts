@@ -50,7 +50,7 @@ import {
   type SessionRequestLike,
 } from './options.js';
 import type { UserLimitOption } from './session-limit.js';
-import { isConnectionError, type SessionStore, StoreAccess, type StoreInput } from './store-access.js';
+import { isStoreFailure, type SessionStore, StoreAccess, type StoreInput } from './store-access.js';
 
 export type { SessionCarrier };
 
@@ -152,10 +152,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * not answer (503), or a connection lost on the way. Any other error is the application's or the data's.
    */
   absorbs(error: unknown): boolean {
-    return (
-      this.options.onStoreError === 'anonymous' &&
-      ((error instanceof SessionError && error.status === 503) || isConnectionError(error))
-    );
+    return this.options.onStoreError === 'anonymous' && isStoreFailure(error);
   }
 
   /**

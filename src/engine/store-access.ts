@@ -14,6 +14,7 @@ import {
   traceStoreCallSync,
 } from '../core/diagnostics.js';
 import type { Keyring } from '../core/encryption.js';
+import { SessionError } from '../core/errors.js';
 import type { SessionRecord } from '../core/types.js';
 import {
   checkStoreUserId,
@@ -31,6 +32,14 @@ import { type SyncAccess, type SyncOperation, syncTwin } from '../stores/sync.js
 
 export type { ExpressStoreLike, SessionStore };
 export { isConnectionError, runBounded };
+
+/**
+ * The store is down or did not answer in time (a 503, as StoreUnavailableError is), or the connection was
+ * lost on the way: what the call did is unknown. Any other error is the application's or the data's.
+ */
+export function isStoreFailure(error: unknown): boolean {
+  return (error instanceof SessionError && error.status === 503) || isConnectionError(error);
+}
 
 /** What an application may pass as `store`: a sessionkit store or an express-session store. */
 export type StoreInput = SessionStore | ExpressStoreLike;
