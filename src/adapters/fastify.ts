@@ -8,7 +8,7 @@ import type {
 import fastifyPlugin from 'fastify-plugin';
 import { diff } from '../core/changes.js';
 import { InvalidArgumentError } from '../core/errors.js';
-import { type RegenerateOptions, Session, settle } from '../core/session.js';
+import { type Done, type RegenerateOptions, Session, settle } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
 import { type SessionCarrier, SessionManager } from '../engine/manager.js';
 import type { SessionOptions, SessionRequestLike } from '../engine/options.js';
@@ -27,8 +27,6 @@ declare module 'fastify' {
     sessionManager: SessionManager;
   }
 }
-
-type Done = (err?: Error | null) => void;
 
 /** A key's value as `SessionData` types it (`undefined`: absent), or `unknown` for a key it does not name. */
 export type DataValue<Data, K extends string> = K extends keyof Data ? Data[K] | undefined : unknown;

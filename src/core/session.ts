@@ -58,7 +58,8 @@ export type SessionClass = new (
   data?: Record<string, unknown>,
 ) => Session;
 
-type Done = (err?: Error | null) => void;
+/** A session operation's callback, as express-session calls it. */
+export type Done = (err?: Error | null) => void;
 
 export interface RegenerateOptions {
   /** Keep the data (and the bound user) under the new ID. Default `false`, as express-session. */

@@ -83,11 +83,12 @@ function makeClient(
   }
 }
 /**
- * Read-check-write rounds a size-capped update always gets under contention; past them it goes on until
- * the store's `timeout` (each round one of the writers that read the same version wins, so N writers of
- * one session all finish within N rounds, where a fixed count would refuse the writers past it).
+ * Compare-and-set rounds a contended write always gets (a size-capped update, destroyByUser's epoch
+ * raise); past them it goes on until the store's `timeout`. Each round one of the writers that read the
+ * same version wins, so N writers all finish within N rounds, where a fixed count would refuse the
+ * writers past it.
  */
-const CAPPED_ROUNDS = 16;
+const CAS_ROUNDS = 16;
 
 /**
  * A document in the native layout. `_id` is SHA-256 of the session ID (base64url), never the ID itself;
@@ -117,12 +118,6 @@ interface EpochDocument {
   keep?: string;
   from?: number;
 }
-
-/**
- * Compare-and-set rounds destroyByUser's epoch raise always gets; past them it goes on until the store's
- * `timeout`, as a size-capped update does: each round one of the revokes that read the same epoch wins.
- */
-const EPOCH_ROUNDS = 16;
 
 /**
  * A per-user lease, in `<collection>_leases` under `_id: userId`, held by one login under the per-user
@@ -511,7 +506,7 @@ export class MongoStore extends Store implements SessionStore {
     const collection = await this.native();
     const _id = storageKey(id);
     const deadline = Date.now() + this.timeout;
-    for (let round = 0; round < CAPPED_ROUNDS || Date.now() <= deadline; round++) {
+    for (let round = 0; round < CAS_ROUNDS || Date.now() <= deadline; round++) {
       const doc = await collection.findOne({ _id, expiresAt: { $gt: new Date() } });
       if (!doc) return false;
       const stored = isObject(doc.data) ? (unescapeDeep(doc.data) as Record<string, unknown>) : {};
@@ -542,7 +537,7 @@ export class MongoStore extends Store implements SessionStore {
   private async raiseEpoch(userId: string, keep: string | null): Promise<void> {
     const epochs = this.epochs();
     const deadline = Date.now() + this.timeout;
-    for (let round = 0; round < EPOCH_ROUNDS || Date.now() <= deadline; round++) {
+    for (let round = 0; round < CAS_ROUNDS || Date.now() <= deadline; round++) {
       const current = await epochs.findOne({ _id: userId });
       const n = current?.n ?? 0;
       const next: Omit<EpochDocument, '_id'> = { n: n + 1 };

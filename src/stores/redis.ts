@@ -792,11 +792,10 @@ export class RedisStore extends Store implements SessionStore {
       [this.indexKey(userId), this.epochKey(userId), this.markKey(userId)],
       [String(now), String(score), handle, String(mark), kind],
     );
-    const [epoch, held] = Array.isArray(reply) ? reply : [reply];
+    const [epoch, held] = reply as [unknown, unknown];
     // '-1': the per-user limit evicted this session; nothing of it may be written again.
     if (text(epoch) === '-1') return null;
-    const actual = held === undefined || held === null ? Number.NaN : Number(text(held));
-    return { score: Number.isFinite(actual) ? actual : score, epoch: text(epoch) };
+    return { score: Number(text(held)), epoch: text(epoch) };
   }
 
   private async writeRecord(handle: string, record: SessionRecord, mode: 'c' | 's'): Promise<boolean> {
