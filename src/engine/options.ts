@@ -195,6 +195,21 @@ function resolveSecrets<Req>(options: SessionOptions<Req>, warnings: string[]): 
 /** Browsers cap cookie lifetimes at 400 days (RFC 6265bis); a longer maxAge is clamped. */
 export const MAX_COOKIE_AGE_MS = 400 * 24 * 3600 * 1000;
 
+/**
+ * What browsers keep of a cookie (RFC 6265bis, "Cookie Lifetime Limits" and "Storage Model"): its name and
+ * value together up to 4096 bytes, each attribute's value up to 1024; past those the cookie, or the
+ * attribute, is dropped without a word. All three are ASCII here, so characters are bytes.
+ */
+const MAX_COOKIE_PAIR_BYTES = 4096;
+export const MAX_COOKIE_ATTRIBUTE_BYTES = 1024;
+/**
+ * The longest session cookie value: `s:<ID>.<MAC>` percent-encoded, with an ID of at most 256 characters
+ * (core/id.ts) and a 43-character base64 MAC, every character of both escaped to three in the worst case.
+ */
+const MAX_COOKIE_VALUE_BYTES = 1 + 3 + 3 * 256 + 1 + 3 * 43;
+/** So that `name=value` always fits MAX_COOKIE_PAIR_BYTES; the name is then the only variable part. */
+const MAX_COOKIE_NAME_BYTES = MAX_COOKIE_PAIR_BYTES - 1 - MAX_COOKIE_VALUE_BYTES;
+
 function check(condition: boolean, option: string, message: string): void {
   if (!condition) throw new OptionsError(option, message);
 }
@@ -213,6 +228,11 @@ export function resolveOptions<Req>(given: SessionOptions<Req>): ResolvedOptions
     typeof name === 'string' && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name),
     'name',
     'must be a cookie name token (RFC 6265)',
+  );
+  check(
+    name.length <= MAX_COOKIE_NAME_BYTES,
+    'name',
+    `must be at most ${MAX_COOKIE_NAME_BYTES} characters: with the longest signed ID it must fit the ${MAX_COOKIE_PAIR_BYTES} bytes browsers keep of a cookie's name and value (C27)`,
   );
   const secrets = resolveSecrets(options, warnings);
 
@@ -371,6 +391,14 @@ export function validateCookie(name: string, cookie: CookieOptions, warnings: st
       cookie.path === undefined || cookie.path === '/',
       'cookie.path',
       "must be '/' with a __Host- cookie name",
+    );
+  }
+  for (const attribute of ['domain', 'path'] as const) {
+    const value = cookie[attribute];
+    check(
+      typeof value !== 'string' || value.length <= MAX_COOKIE_ATTRIBUTE_BYTES,
+      `cookie.${attribute}`,
+      `must be at most ${MAX_COOKIE_ATTRIBUTE_BYTES} characters: browsers ignore a longer attribute (C27)`,
     );
   }
   try {

@@ -290,6 +290,13 @@ describe('IDs and users', () => {
       'an unknown sameSite': (cookie) => {
         cookie.sameSite = 'sometimes';
       },
+      // Browsers ignore an attribute over 1024 bytes (C27): the cookie would land on another scope.
+      'a domain over 1024 characters': (cookie) => {
+        cookie.domain = `${'a'.repeat(63)}.`.repeat(17).concat('com');
+      },
+      'a path over 1024 characters': (cookie) => {
+        cookie.path = `/${'p'.repeat(1024)}`;
+      },
     };
     const { app, store } = appWith({}, (a) => {
       a.get('/break/:kind', (req, res) => {

@@ -70,20 +70,4 @@ describe('one-time warnings', () => {
     await flush();
     expect(warnings.some((w) => w.includes('MemoryStore holds sessions in this process only'))).toBe(true);
   });
-
-  it('a cookie over 4 KB', async () => {
-    const app = express();
-    app.use(
-      session({
-        secret,
-        resave: false,
-        saveUninitialized: true,
-        cookie: { domain: `${'a'.repeat(60)}.`.repeat(70).concat('com') },
-      }),
-    );
-    app.get('/', (_req, res) => res.send('x'));
-    await request(app).get('/');
-    await flush();
-    expect(warnings.some((w) => w.includes('over 4096 bytes'))).toBe(true);
-  });
 });
