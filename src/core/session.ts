@@ -135,8 +135,12 @@ export class Session {
     this.cookie = cookie;
     if (data) {
       // Never let stored keys shadow methods or reach the prototype (express-session does the same `in` check).
-      for (const key of Object.keys(data))
+      for (const key of Object.keys(data)) {
         if (!(key in this)) (this as Record<string, unknown>)[key] = data[key];
+        // A key left out is out of this request's sight, not deleted: another framework's session class
+        // (Fastify's has `get` and `set`) may load it, and a delta write leaves the stored value alone.
+        else if (state.snapshot.has(key)) state.snapshot.delete(key);
+      }
     }
   }
 
