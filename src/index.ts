@@ -17,9 +17,11 @@ export default session;
 export type { SessionkitRequest, SessionMiddleware, SessionRequest } from './adapters/express.js';
 export { type OnStale, requireRecentAuth } from './adapters/recent-auth.js';
 export { checkRecentAuth, ReauthenticationRequiredError } from './core/auth-time.js';
+export type { BindingAction, BindingProperty } from './core/binding.js';
 export { Cookie, type CookieOptions } from './core/cookie.js';
 export type { SessionLogger } from './core/debug.js';
 export {
+  type BindingMessage,
   CHANNELS as diagnosticsChannels,
   type InvalidCookieMessage,
   type LoginMessage,
@@ -63,7 +65,8 @@ export type {
   SessionSummary,
   UserLimit,
 } from './core/types.js';
-export type { SessionOptions } from './engine/options.js';
+export type { BindingEvent } from './engine/binding.js';
+export type { BindingOptions, SessionOptions } from './engine/options.js';
 export type { SessionStore } from './stores/contract.js';
 export { type ExpressStoreLike, Store, type StoreOptions } from './stores/express-compat/store.js';
 export { type AnyStore, createStore } from './stores/factory.js';

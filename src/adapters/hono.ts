@@ -45,7 +45,7 @@ export type HonoSessionMiddleware<Data = SessionData> = MiddlewareHandler<Sessio
  */
 export function session<Data = SessionData>(options: HonoSessionOptions): HonoSessionMiddleware<Data> {
   const manager = new SessionManager<HonoCarrier>(options);
-  const { skip, proxy } = manager.options;
+  const { skip, proxy, binding } = manager.options;
   const noStore = manager.options.noStoreWithCookie;
 
   const middleware: MiddlewareHandler<SessionEnv<Data>> = async (c, next) => {
@@ -59,6 +59,11 @@ export function session<Data = SessionData>(options: HonoSessionOptions): HonoSe
           ? firstOf(incoming.headers['x-forwarded-proto'])
           : c.req.header('x-forwarded-proto');
     const carrier = new FetchCarrier<Context>(c, HONO, cookie, forwarded);
+    if (binding !== undefined) {
+      // The socket's peer: Hono has no proxy trust of its own, and off @hono/node-server no address at all.
+      const agent = incoming ? firstOf(incoming.headers['user-agent']) : c.req.header('user-agent');
+      carrier.client(agent, incoming?.socket?.remoteAddress);
+    }
     if (skip?.(carrier)) {
       await next();
       return;

@@ -1,5 +1,5 @@
 import { cookies, headers } from 'next/headers.js';
-import { SessionError } from '../core/errors.js';
+import { OptionsError, SessionError } from '../core/errors.js';
 import type { Session, TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
 import type { SessionCarrier } from '../engine/manager.js';
@@ -53,6 +53,14 @@ export interface NextSessions<Data = SessionData> {
  */
 export function createSession<Data = SessionData>(options: NextSessionOptions): NextSessions<Data> {
   const manager = new SessionManager<NextCarrier>(options);
+  const { binding } = manager.options;
+  // A Route Handler or Server Action is given no client address, only headers a client can write itself
+  // unless a proxy replaces them: an IP binding here would compare what the attacker sends.
+  if (binding?.properties.includes('ip'))
+    throw new OptionsError(
+      'binding.ip',
+      'is not available on Next.js, which gives no client address to Route Handlers and Server Actions; bind userAgent only',
+    );
   // The request's scheme reaches a Next.js handler only as the X-Forwarded-Proto its server sets.
   const trustForwardedProto = manager.options.proxy !== false;
   /** One carrier per request: Next.js gives each request its own cookie jar. */
@@ -76,6 +84,7 @@ export function createSession<Data = SessionData>(options: NextSessionOptions): 
       head.get('cookie'),
       forwarded,
     );
+    if (binding !== undefined) carrier.client(head.get('user-agent'), undefined);
     carriers.set(jar, carrier);
     const loading = openSession(manager, carrier);
     if (loading !== undefined) await loading;

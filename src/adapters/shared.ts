@@ -88,15 +88,21 @@ export interface FetchHost<Host> {
 
 /**
  * The request as the manager reads it, for frameworks built on WHATWG `Request` (Hono, SvelteKit,
- * Next.js): the cookie header, `X-Forwarded-Proto` (given only with `proxy: true`), and whether the
- * request is secure. `host` is the framework's own object (Hono's context, SvelteKit's event), which
- * `genid`, `cookie` and `skip` functions receive through the carrier. Assigning `session` (the manager
+ * Next.js): the cookie header, `X-Forwarded-Proto` (given only with `proxy: true`), whether the
+ * request is secure, and, with the `binding` option only, the User-Agent and the client's address.
+ * `host` is the framework's own object (Hono's context, SvelteKit's event), which `genid`, `cookie` and
+ * `skip` functions receive through the carrier. Assigning `session` (the manager
  * does, on open, regenerate and destroy) publishes it where the framework's handlers read it.
  */
 export class FetchCarrier<Host> implements SessionRequestLike, SessionCarrier {
   readonly headers: Record<string, string | undefined>;
   sessionID?: string;
   sessionStore?: SessionCarrier['sessionStore'];
+  /**
+   * The client's address as the framework gives it (SvelteKit's `getClientAddress()`, the socket's on
+   * @hono/node-server), set by `client()` only: a request without the `binding` option carries none.
+   */
+  declare ip?: string;
   #session: SessionCarrier['session'];
   readonly #adapter: FetchHost<Host>;
 
@@ -109,6 +115,12 @@ export class FetchCarrier<Host> implements SessionRequestLike, SessionCarrier {
     this.headers = { cookie: cookie ?? undefined };
     if (forwardedProto != null) this.headers['x-forwarded-proto'] = forwardedProto;
     this.#adapter = adapter;
+  }
+
+  /** What the `binding` option compares: the request's User-Agent and the client's address, where known. */
+  client(userAgent: string | null | undefined, ip: string | undefined): void {
+    if (userAgent != null) this.headers['user-agent'] = userAgent;
+    if (ip !== undefined) this.ip = ip;
   }
 
   get secure(): boolean {

@@ -45,13 +45,18 @@ export type SessionHandle = Handle & {
  */
 export function sessionHandle(options: SvelteKitSessionOptions): SessionHandle {
   const manager = new SessionManager<SvelteKitCarrier>(options);
-  const { skip, proxy } = manager.options;
+  const { skip, proxy, binding } = manager.options;
   const noStore = manager.options.noStoreWithCookie;
 
   const handle: Handle = async ({ event, resolve }) => {
     const { headers } = event.request;
     const forwarded = proxy === true ? headers.get('x-forwarded-proto') : undefined;
     const carrier = new FetchCarrier<RequestEvent>(event, SVELTEKIT, headers.get('cookie'), forwarded);
+    if (binding !== undefined)
+      carrier.client(
+        headers.get('user-agent'),
+        binding.properties.includes('ip') ? clientAddress(event) : undefined,
+      );
     if (skip?.(carrier)) return resolve(event);
     try {
       const loading = openSession(manager, carrier);
@@ -123,6 +128,18 @@ const SVELTEKIT: FetchHost<RequestEvent> = {
     event.locals.session = session as TypedSession<SessionData>;
   },
 };
+
+/**
+ * The client's address as SvelteKit resolves it (the Node adapter reads `ADDRESS_HEADER` behind a
+ * proxy); `undefined` where the platform gives none (it throws there).
+ */
+function clientAddress(event: RequestEvent): string | undefined {
+  try {
+    return event.getClientAddress();
+  } catch {
+    return undefined;
+  }
+}
 
 /** A response from `fetch` has immutable headers: such a one is copied before adding ours. */
 function withMutableHeaders(response: Response): Response {

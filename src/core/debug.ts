@@ -63,6 +63,12 @@ export class RequestTrace {
     this.line(`${pathOf(url)} ${how} ${short(id)}: ${why}`);
   }
 
+  /** A loaded session's bound User-Agent or IP changed (the `binding` option), and what was done. */
+  binding(id: string, changed: readonly string[], action: 'report' | 'end'): void {
+    const done = action === 'end' ? 'session ended' : 'session kept, bound to the new values';
+    this.line(`${short(id)} binding changed (${changed.join(', ')}): ${done}`);
+  }
+
   /** The write decision, before the store call. */
   write(id: string, decision: WriteDecision, why: string): void {
     this.line(`${short(id)} write ${decision}: ${why}`);
@@ -98,6 +104,7 @@ export function updateReason(
   changed: { set: Record<string, unknown>; unset: string[] } | null,
   cookieChanged: boolean,
   userChanged: boolean,
+  rebound = false,
 ): string {
   const reasons: string[] = [];
   if (resave) reasons.push('resave: true (whole object)');
@@ -108,5 +115,6 @@ export function updateReason(
   }
   if (cookieChanged) reasons.push('cookie attributes changed');
   if (userChanged) reasons.push('user changed');
+  if (rebound) reasons.push('binding fingerprint recorded');
   return reasons.join('; ') || 'unchanged';
 }

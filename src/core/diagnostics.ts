@@ -1,4 +1,5 @@
 import { type Channel, channel, type TracingChannel, tracingChannel } from 'node:diagnostics_channel';
+import type { BindingAction, BindingProperty } from './binding.js';
 import { SessionError, StoreError, StoreTimeoutError } from './errors.js';
 import { storageKey } from './id.js';
 
@@ -66,6 +67,19 @@ export interface LogoutMessage extends SessionMessage {
   userId: string | null;
 }
 
+/**
+ * `sessionkit:session:binding`: a loaded session's request no longer matches the User-Agent or IP the
+ * session was bound with (the `binding` option, C33). `handle` is the session's (the one ended, with
+ * `action: 'end'`).
+ */
+export interface BindingMessage extends SessionMessage {
+  /** The bound properties whose values changed. */
+  changed: BindingProperty[];
+  /** `'report'`: the session was kept and bound to the new values; `'end'`: it was ended. */
+  action: BindingAction;
+  userId: string | null;
+}
+
 /** `sessionkit:cookie:invalid`: a session cookie failed its signature or its ID's shape check (forged or stale). */
 export interface InvalidCookieMessage {
   reason: 'bad-signature' | 'malformed-id';
@@ -103,6 +117,8 @@ export const CHANNELS = {
   unknown: 'sessionkit:cookie:unknown',
   invalid: 'sessionkit:cookie:invalid',
   revoked: 'sessionkit:session:revoked',
+  /** A session's User-Agent or IP changed (the `binding` option). Message: `BindingMessage`. */
+  binding: 'sessionkit:session:binding',
 } as const;
 
 type StoreTracingChannel = TracingChannel<object, StoreCallMessage & object>;
@@ -125,6 +141,7 @@ const destroyed = channel(CHANNELS.destroyed);
 const unknown = channel(CHANNELS.unknown);
 const invalid = channel(CHANNELS.invalid);
 const revoked = channel(CHANNELS.revoked);
+const binding = channel(CHANNELS.binding);
 
 /** The manager's EventEmitter event names, to the channel each also publishes on. */
 const BY_EVENT: Record<string, Channel | undefined> = {
@@ -317,6 +334,17 @@ export function publishLogout(store: StoreKind, previousId: string, id: string, 
 
 export function publishInvalid(store: StoreKind, reason: InvalidCookieMessage['reason']): void {
   if (invalid.hasSubscribers) invalid.publish({ reason, store } satisfies InvalidCookieMessage);
+}
+
+export function publishBinding(
+  store: StoreKind,
+  id: string,
+  changed: BindingProperty[],
+  action: BindingAction,
+  userId: string | null,
+): void {
+  if (!binding.hasSubscribers) return;
+  binding.publish({ handle: storageKey(id), store, changed, action, userId } satisfies BindingMessage);
 }
 
 type DestroyByUser = (userId: string, options?: { except?: string }) => Promise<number>;

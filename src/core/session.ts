@@ -32,6 +32,11 @@ export interface SessionState {
   /** The application saved it explicitly (`save()`) during this request: `resave` need not write it again. */
   saved: boolean;
   /**
+   * With the `binding` option: the stored fingerprint is missing, out of date or was found changed and
+   * kept (`onChange: 'report'`), so the next write records this request's.
+   */
+  rebind: boolean;
+  /**
    * The record the store gave at load, until this request writes the session or reloads it: an
    * in-process store merges the first write into it when what it holds is still what it gave.
    */

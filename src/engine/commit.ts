@@ -4,6 +4,7 @@
  * Decides synchronously; only a store call that cannot settle in this tick makes a promise.
  */
 import { AUTH_TIME_KEY, RENEWED_AT_KEY, RENEWED_KEY, withoutReserved } from '../core/auth-time.js';
+import { BINDING_KEY } from '../core/binding.js';
 import { type Changes, dataOf, diff, hasData, recordWritten, takeSnapshot } from '../core/changes.js';
 import { Cookie, cookieShape, hasShape } from '../core/cookie.js';
 import { updateReason } from '../core/debug.js';
@@ -12,6 +13,7 @@ import { renewedId } from '../core/renewal.js';
 import { checkDepth, stringifyJson } from '../core/serializer.js';
 import { Session, type SessionState } from '../core/session.js';
 import type { LimitOutcome, SessionDelta, SessionRecord, UserLimit } from '../core/types.js';
+import { requestFingerprint, withFingerprint } from './binding.js';
 import {
   beforeCookieChange,
   contextFor,
@@ -259,6 +261,10 @@ export async function renew<Req extends SessionRequestLike>(
   const own = diff(session, state.snapshot);
   const extra: Record<string, unknown> = { [RENEWED_AT_KEY]: now };
   if (state.authTime !== null) extra[AUTH_TIME_KEY] = state.authTime;
+  // The fingerprint is keyed with the session's ID: the new ID's is made from this request, which the
+  // load checked against the old one.
+  const { binding } = engine.options;
+  if (binding !== undefined) extra[BINDING_KEY] = requestFingerprint(engine, binding, req, newId);
   const cookie = session.cookie.data;
   const expires = expiresAt(engine, session, state, now);
   const { access } = engine;
@@ -455,13 +461,19 @@ export function write<Req extends SessionRequestLike>(
     checkSendable(options.name, session.cookie);
     beforeCookieChange(Session.requestOf(session));
     context.quiet = !force && state.userId === null && !hasData(session);
+    // A new session (a first visit, or the new ID of regenerate(), login(), reauthenticated()) is bound to
+    // the request that made it.
+    const stored =
+      options.binding === undefined
+        ? data
+        : withFingerprint(engine, Session.requestOf(session), state.id, data);
     return createStored(
       engine,
       store,
       session,
       state,
       {
-        data: state.authTime === null ? data : { ...data, [AUTH_TIME_KEY]: state.authTime },
+        data: state.authTime === null ? stored : { ...stored, [AUTH_TIME_KEY]: state.authTime },
         cookie: session.cookie.data,
         expiresAt: expires,
         createdAt: state.createdAt,
@@ -476,7 +488,18 @@ export function write<Req extends SessionRequestLike>(
   const changes = diff(session, state.snapshot);
   const cookieChanged = state.cookieSnapshot === null || !hasShape(session.cookie, state.cookieSnapshot);
   // As express-session: resave writes a session the application did not save itself during the request.
-  if ((resave && !state.saved) || force || changes.changed || cookieChanged || userChanged || authChanged) {
+  // A fingerprint to record (see SessionState.rebind) is a write of its own, as a changed authentication
+  // time is: the session is bound from its first request after the option is set.
+  const { rebind } = state;
+  if (
+    (resave && !state.saved) ||
+    force ||
+    changes.changed ||
+    cookieChanged ||
+    userChanged ||
+    authChanged ||
+    rebind
+  ) {
     context.quiet = !force && !changes.changed && !cookieChanged && !userChanged && !authChanged;
     if (cookieChanged) checkSendable(options.name, session.cookie);
     // resave: express-session's whole-object write; otherwise only the keys this request changed.
@@ -513,7 +536,15 @@ export function write<Req extends SessionRequestLike>(
     }
     if (resave && state.renewedAt !== state.createdAt)
       delta.set = { ...delta.set, [RENEWED_AT_KEY]: state.renewedAt };
-    engine.trace?.write(state.id, 'update', updateReason(resave, force, changes, cookieChanged, userChanged));
+    // A whole-session write replaces the stored fingerprint too: it is written again, as this request's
+    // (which the load found equal to it, or kept under `onChange: 'report'`).
+    if (rebind || (resave && options.binding !== undefined))
+      delta.set = withFingerprint(engine, Session.requestOf(session), state.id, delta.set);
+    engine.trace?.write(
+      state.id,
+      'update',
+      updateReason(resave, force, changes, cookieChanged, userChanged, rebind),
+    );
     return updateStored(
       engine,
       store,
@@ -595,7 +626,8 @@ function updateStored(
   if (engine.access.isExpressWay(store)) {
     // express-session saves by writing the whole session (`set`), which its doubles count and fail.
     const record: SessionRecord = {
-      data: dataOf(session),
+      // The whole record is replaced: without the fingerprint, the session would be rebound on every request.
+      data: withFingerprint(engine, Session.requestOf(session), state.id, dataOf(session)),
       cookie: session.cookie.data,
       expiresAt: delta.expiresAt,
       createdAt: state.createdAt,
@@ -669,7 +701,10 @@ export async function storeWithinLimit(
   const create = store.createWithinLimit;
   if (create === undefined) throw new NotSupportedError('createWithinLimit');
   const record: SessionRecord = {
-    data: { ...data, [AUTH_TIME_KEY]: state.authTime },
+    data: {
+      ...withFingerprint(engine, Session.requestOf(next), state.id, data),
+      [AUTH_TIME_KEY]: state.authTime,
+    },
     cookie: next.cookie.data,
     expiresAt: expiresAt(engine, next, state, state.createdAt),
     createdAt: state.createdAt,
@@ -703,6 +738,8 @@ export function markSaved(
   state.cookieSnapshot = cookieShape(session.cookie);
   state.storedUserId = state.userId;
   state.storedAuthTime = state.authTime;
+  // Every write that reaches here carried the request's fingerprint when one was due.
+  state.rebind = false;
   state.lastSeenAt = now;
   state.touched = false;
 }

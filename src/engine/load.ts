@@ -20,6 +20,7 @@ import { Session, type SessionState } from '../core/session.js';
 import { type Secret, unsign } from '../core/signature.js';
 import type { SessionRecord } from '../core/types.js';
 import { LOADED_FROM, type Sourced } from '../stores/sync.js';
+import { judgeBinding } from './binding.js';
 import { type Engine, type EngineRequest, newContext, type RequestContext } from './context.js';
 import { cookieOptionsFor, newCookie, outsidePath, parsedCookie, requestSecret } from './cookie-policy.js';
 import type { SessionRequestLike } from './options.js';
@@ -118,7 +119,10 @@ function adopt<Req extends SessionRequestLike>(
   if (record.data[RENEWED_KEY] !== undefined) return followRenewal(engine, req, context, id.value, record);
   context.presentedId = id.value;
   context.resign = id.secretIndex > 0;
-  attach(engine, req, context, id.value, record);
+  const { binding } = engine.options;
+  const bound = binding === undefined ? 'bound' : judgeBinding(engine, binding, req, id.value, record);
+  if (bound === 'end') return endBound(engine, req, context, id.value);
+  attach(engine, req, context, id.value, record, bound === 'rebind');
   engine.trace?.opened(
     req.url,
     id.value,
@@ -152,7 +156,26 @@ async function followRenewal<Req extends SessionRequestLike>(
     generate(engine, req, context);
     return;
   }
-  adopt(engine, req, context, { value: next, secretIndex: 1 }, record);
+  // Awaited: with `binding`, adopting may end the renewed session first.
+  await adopt(engine, req, context, { value: next, secretIndex: 1 }, record);
+}
+
+/**
+ * `binding` with `onChange: 'end'` (C33): the session whose User-Agent or IP changed is ended as a logout
+ * ends it (its record destroyed before the application runs, the cookie cleared by the response unless a
+ * new session's replaces it), and the request goes on with a fresh session. A failed destroy fails the
+ * request: the session must not be served, nor its cookie cleared while the store still holds it.
+ */
+async function endBound<Req extends SessionRequestLike>(
+  engine: Engine<Req>,
+  req: EngineRequest<Req>,
+  context: RequestContext,
+  id: string,
+): Promise<void> {
+  await engine.endStored(context.store, id);
+  context.ended = true;
+  generate(engine, req, context);
+  engine.trace?.opened(req.url, req.sessionID as string, 'fresh', 'binding changed, session ended');
 }
 
 function verify<Req extends SessionRequestLike>(
@@ -246,6 +269,7 @@ function attach<Req extends SessionRequestLike>(
   context: RequestContext,
   id: string,
   record: SessionRecord,
+  rebind: boolean,
 ): void {
   const cookie = restoreCookie(record.cookie, record.expiresAt);
   const shape = cookieShape(cookie);
@@ -267,6 +291,7 @@ function attach<Req extends SessionRequestLike>(
     issueCookie: false,
     dataWritten: false,
     saved: false,
+    rebind,
     loaded: record,
   };
   install(req, context, new engine.sessionClass(engine, req, state, cookie, withoutReserved(record.data)));
@@ -314,6 +339,7 @@ export function generate<Req extends SessionRequestLike>(
     issueCookie: false,
     dataWritten: false,
     saved: false,
+    rebind: false,
     loaded: null,
   };
   const session = new engine.sessionClass(engine, req, state, cookie, data);

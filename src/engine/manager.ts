@@ -63,7 +63,8 @@ export type { SessionCarrier };
  * Events: `error` (corrupt records, store failures absorbed by `onStoreError: 'anonymous'`),
  * `create`, `destroy`, `regenerate`, `unknown` (a correctly signed ID the store does not have: expired,
  * revoked or guessed), each with the session's handle, never its ID; `invalid` (a cookie that failed its
- * signature or shape check).
+ * signature or shape check); `binding` (with the `binding` option: a loaded session's User-Agent or IP
+ * changed; `BindingEvent`, by handle).
  */
 export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   extends EventEmitter

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { serialize } from 'cookie';
+import type { BindingAction, BindingProperty } from '../core/binding.js';
 import type { CookieOptions } from '../core/cookie.js';
 import type { SessionLogger } from '../core/debug.js';
 import { createKeyring, type EncryptionOptions, type Keyring } from '../core/encryption.js';
@@ -95,6 +96,11 @@ export interface SessionOptions<Req = IncomingMessage> {
   maxSessionsPerUser?: number;
   /** At the limit, end the user's oldest session (by creation) or make `login()` fail. Default 'evict-oldest'. */
   onLimit?: OnLimit;
+  /**
+   * Bind each session to the User-Agent and/or client IP it was signed in with (C33): a loaded session
+   * whose request differs raises the `binding` event; `onChange: 'end'` also ends it. Default: no binding.
+   */
+  binding?: BindingOptions;
 }
 
 export interface ResolvedOptions<Req> {
@@ -128,6 +134,8 @@ export interface ResolvedOptions<Req> {
   renewAfter: number | undefined;
   renewGrace: number;
   userLimit: UserLimitOption | undefined;
+  /** The validated `binding` option; `undefined`: no binding, and no work for it on any request. */
+  binding: ResolvedBinding | undefined;
   /** Notices for the operator, each printed once. */
   warnings: string[];
 }
@@ -332,6 +340,7 @@ export function resolveOptions<Req>(given: SessionOptions<Req>): ResolvedOptions
     renewAfter: options.renewAfter,
     renewGrace: options.renewGrace ?? DEFAULT_RENEW_GRACE_MS,
     userLimit: resolveUserLimit(options.maxSessionsPerUser, options.onLimit, store),
+    binding: resolveBinding(options.binding),
     warnings,
   };
 }
@@ -409,4 +418,60 @@ export function validateCookie(name: string, cookie: CookieOptions, warnings: st
       `is invalid: ${(error as Error).message}`,
     );
   }
+}
+
+/** The `binding` option (C33). */
+export interface BindingOptions {
+  /** Bind to the request's `User-Agent` header. */
+  userAgent?: boolean;
+  /** Bind to the client's address as the framework resolves it (its proxy trust setting applies). */
+  ip?: boolean;
+  /** On a change: `'report'` (default) signals and keeps the session; `'end'` signals and ends it. */
+  onChange?: BindingAction;
+}
+
+export interface ResolvedBinding {
+  /** The bound properties, in a fixed order; never empty. */
+  properties: readonly BindingProperty[];
+  onChange: BindingAction;
+}
+
+const BINDING_FIELDS = new Set(['userAgent', 'ip', 'onChange']);
+
+/**
+ * Validates `binding` at `session()`. An object that names no property to bind is refused, since it
+ * would bind nothing while looking as if it did (`{ onChange: 'end' }`); one that sets each property to
+ * `false` (a switch turned off) is no binding.
+ */
+function resolveBinding(binding: unknown): ResolvedBinding | undefined {
+  if (binding === undefined) return undefined;
+  check(
+    typeof binding === 'object' && binding !== null && !Array.isArray(binding),
+    'binding',
+    'must be an object: { userAgent?, ip?, onChange? }',
+  );
+  const given = binding as Record<string, unknown>;
+  for (const key of Object.keys(given))
+    check(BINDING_FIELDS.has(key), `binding.${key}`, 'is not a binding option (userAgent, ip, onChange)');
+  const properties: BindingProperty[] = [];
+  for (const property of ['userAgent', 'ip'] as const) {
+    const value = given[property];
+    check(value === undefined || typeof value === 'boolean', `binding.${property}`, 'must be a boolean');
+    if (value === true) properties.push(property);
+  }
+  const { onChange } = given;
+  check(
+    onChange === undefined || onChange === 'report' || onChange === 'end',
+    'binding.onChange',
+    "must be 'report' or 'end'",
+  );
+  if (properties.length === 0) {
+    check(
+      given.userAgent === false || given.ip === false,
+      'binding',
+      'names nothing to bind: set userAgent and/or ip to true (or leave binding out)',
+    );
+    return undefined;
+  }
+  return { properties, onChange: (onChange as BindingAction | undefined) ?? 'report' };
 }

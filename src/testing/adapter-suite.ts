@@ -1,6 +1,9 @@
+import { channel } from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
 import type { CookieOptions } from '../core/cookie.js';
+import { type BindingMessage, CHANNELS } from '../core/diagnostics.js';
 import { SessionError } from '../core/errors.js';
+import { storageKey } from '../core/id.js';
 import type { TypedSession } from '../core/session.js';
 import type { SessionDelta, SessionRecord } from '../core/types.js';
 import type { SessionOptions } from '../engine/options.js';
@@ -41,13 +44,21 @@ export interface AdapterHarness {
    * `routes` served on GET at its key (`/read`, `/write`…). A route's error goes to the framework's
    * default error handling (the suite expects a store failure to answer 503). With `trustProxy`, the
    * framework trusts `X-Forwarded-Proto` its own way (Express's "trust proxy", Fastify's `trustProxy`,
-   * Koa's `app.proxy`; `proxy: true` where the framework has no such setting).
+   * Koa's `app.proxy`; `proxy: true` where the framework has no such setting), and takes the client's
+   * address from `X-Forwarded-For` (where the framework has no such setting, the harness gives the
+   * address where the framework reports a client's: Hono's node-server socket, SvelteKit's
+   * `getClientAddress()`, as its Node adapter's `ADDRESS_HEADER` does).
    */
   create(
     options: SuiteOptions,
     routes: Record<string, SuiteRoute>,
     settings: { trustProxy: boolean },
   ): Promise<SuiteApp> | SuiteApp;
+  /**
+   * `false` for a framework that gives a request no client address (Next.js), where the adapter refuses
+   * `binding: { ip: true }`: the suite then leaves out the IP binding case.
+   */
+  clientAddress?: boolean;
 }
 
 const SECRET = 'adapter-suite-secret-of-at-least-32-characters';
@@ -190,6 +201,25 @@ function signal(): { promise: Promise<void>; fire: () => void } {
     fire = resolve;
   });
   return { promise, fire };
+}
+
+const FIREFOX = 'Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0';
+const CURL = 'curl/8.9.1';
+const HOME_IP = '203.0.113.7';
+const OTHER_IP = '198.51.100.23';
+
+/** Runs `test` with the `sessionkit:session:binding` messages published meanwhile (tests run one at a time). */
+async function withBindingSignals(test: (signals: BindingMessage[]) => Promise<void>): Promise<void> {
+  const signals: BindingMessage[] = [];
+  const listener = (message: unknown): void => {
+    signals.push(message as BindingMessage);
+  };
+  channel(CHANNELS.binding).subscribe(listener);
+  try {
+    await test(signals);
+  } finally {
+    channel(CHANNELS.binding).unsubscribe(listener);
+  }
 }
 
 /** The store as a fault-injecting one: only the tests that run on the asynchronous store call this. */
@@ -710,6 +740,85 @@ function behaviours(harness: AdapterHarness, faults: boolean): void {
       for (const header of [`${forged}; ${cookie}`, `${cookie}; ${forged}`])
         expect(parsed(await app.request('/read', { cookie: header })).data).toEqual({ a: '1' });
     }));
+
+  it("binding (C33): another User-Agent is signalled once and, under 'report', the session is kept", () =>
+    withFixture(
+      ({ app, store }) =>
+        withBindingSignals(async (signals) => {
+          const cookie = pairOf(await app.request('/login?user=u1', { 'user-agent': FIREFOX }));
+          const id = idOf(cookie);
+          expect(parsed(await app.request('/read', { cookie, 'user-agent': FIREFOX }))).toMatchObject({
+            id,
+            user: 'u1',
+          });
+          expect(signals).toEqual([]);
+          const moved = await app.request('/read', { cookie, 'user-agent': CURL });
+          expect(parsed(moved)).toMatchObject({ id, user: 'u1' });
+          expect(moved.setCookie.filter((header) => header.startsWith(`${NAME}=`))).toEqual([]);
+          expect(signals).toMatchObject([
+            { handle: storageKey(id), changed: ['userAgent'], action: 'report', userId: 'u1' },
+          ]);
+          // Bound to the new User-Agent: it raises nothing more.
+          expect(parsed(await app.request('/read', { cookie, 'user-agent': CURL }))).toMatchObject({
+            id,
+            user: 'u1',
+          });
+          expect(signals).toHaveLength(1);
+          const stored = JSON.stringify(await store.get(id));
+          expect(stored).toContain('sessionkit:binding');
+          for (const raw of [FIREFOX, CURL]) expect(stored).not.toContain(raw);
+        }),
+      { binding: { userAgent: true } },
+    ));
+
+  it("binding (C33), onChange 'end': another User-Agent ends the session: its record gone, the cookie cleared, a fresh session", () =>
+    withFixture(
+      ({ app, store }) =>
+        withBindingSignals(async (signals) => {
+          const cookie = pairOf(await app.request('/login?user=u1', { 'user-agent': FIREFOX }));
+          const id = idOf(cookie);
+          const ended = await app.request('/read', { cookie, 'user-agent': CURL });
+          const body = parsed(ended);
+          expect(body.id).not.toBe(id);
+          expect(body.user).toBeNull();
+          expect(body.data).toEqual({});
+          expectCleared(ended, 'ended');
+          expect(await store.get(id)).toBeNull();
+          expect(signals).toMatchObject([
+            { handle: storageKey(id), changed: ['userAgent'], action: 'end', userId: 'u1' },
+          ]);
+          const back = parsed(await app.request('/read', { cookie, 'user-agent': FIREFOX }));
+          expect(back.id).not.toBe(id);
+          expect(back.user).toBeNull();
+          expect(signals).toHaveLength(1);
+        }),
+      { binding: { userAgent: true, onChange: 'end' } },
+    ));
+
+  it.runIf(harness.clientAddress !== false)(
+    "binding (C33), IP: the client's address as the framework resolves it; a change ends the session under 'end'",
+    () =>
+      withFixture(
+        ({ app, store }) =>
+          withBindingSignals(async (signals) => {
+            const cookie = pairOf(await app.request('/login?user=u1', { 'x-forwarded-for': HOME_IP }));
+            const id = idOf(cookie);
+            expect(JSON.stringify(await store.get(id))).not.toContain(HOME_IP);
+            const same = await app.request('/read', { cookie, 'x-forwarded-for': HOME_IP });
+            expect(parsed(same)).toMatchObject({ id, user: 'u1' });
+            expect(signals).toEqual([]);
+            const ended = await app.request('/read', { cookie, 'x-forwarded-for': OTHER_IP });
+            expect(parsed(ended).user).toBeNull();
+            expectCleared(ended, 'ended');
+            expect(await store.get(id)).toBeNull();
+            expect(signals).toMatchObject([
+              { handle: storageKey(id), changed: ['ip'], action: 'end', userId: 'u1' },
+            ]);
+          }),
+        { binding: { ip: true, onChange: 'end' } },
+        true,
+      ),
+  );
 
   it('sends a Secure cookie behind a trusted proxy, and none over plain HTTP', () =>
     withFixture(

@@ -107,7 +107,21 @@ export const honoHarness: AdapterHarness = {
       app.get(path, async (c) => c.json(await route({ session: () => c.get('session'), url: c.req.url })));
     return {
       async request(path, headers = {}): Promise<SuiteResponse> {
-        const response = await app.request(path, { headers });
+        // Hono has no proxy trust of its own: on @hono/node-server the adapter takes the client's address
+        // from the socket, which a trusted proxy's X-Forwarded-For stands for here.
+        const forwardedFor = trustProxy ? headers['x-forwarded-for'] : undefined;
+        const env =
+          forwardedFor === undefined
+            ? undefined
+            : {
+                incoming: {
+                  headers: Object.fromEntries(
+                    Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]),
+                  ),
+                  socket: { remoteAddress: forwardedFor },
+                },
+              };
+        const response = await app.request(path, { headers }, env);
         return {
           status: response.status,
           setCookie: response.headers.getSetCookie(),

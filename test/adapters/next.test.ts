@@ -71,6 +71,8 @@ function current(session: TypedSession): () => TypedSession {
 
 const harness: AdapterHarness = {
   name: 'Next.js App Router',
+  // Next.js gives a Route Handler no client address: `binding.ip` is refused (tested below).
+  clientAddress: false,
   create(options, routes, { trustProxy }) {
     const { getSession } = createSession({ ...options, proxy: trustProxy ? undefined : false });
     const handlers = Object.fromEntries(
@@ -193,6 +195,16 @@ describe('Next.js adapter', () => {
       await session.save();
     });
     expect(await readName(getSession, cookie)).toBe('grace');
+  });
+
+  it('refuses binding.ip, which Next.js has no client address for, naming the option (C33)', () => {
+    expect(() => createSession({ ...options, binding: { userAgent: true, ip: true } })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION', option: 'binding.ip' }),
+    );
+    expect(createSession({ ...options, binding: { userAgent: true } }).manager.options.binding).toEqual({
+      properties: ['userAgent'],
+      onChange: 'report',
+    });
   });
 
   it('a request body merged into the session cannot take away save()', async () => {

@@ -15,18 +15,24 @@ const harness: AdapterHarness = {
     return {
       async request(path, headers = {}): Promise<SuiteResponse> {
         const request = new Request(new URL(path, 'http://localhost'), { headers });
-        const response = await serveSvelteKit(handle, request, async (event) => {
-          const route = routes[event.url.pathname];
-          if (!route) return new Response('not found', { status: 404 });
-          try {
-            return Response.json(await route({ session: () => event.locals.session, url: event.url.href }));
-          } catch (failure) {
-            // What an application's endpoint does with a store outage: SvelteKit answers an error thrown
-            // inside `resolve` with 500 and never shows it to the hook.
-            if (failure instanceof SessionError) error(failure.status, 'Service Unavailable');
-            throw failure;
-          }
-        });
+        const response = await serveSvelteKit(
+          handle,
+          request,
+          async (event) => {
+            const route = routes[event.url.pathname];
+            if (!route) return new Response('not found', { status: 404 });
+            try {
+              return Response.json(await route({ session: () => event.locals.session, url: event.url.href }));
+            } catch (failure) {
+              // What an application's endpoint does with a store outage: SvelteKit answers an error thrown
+              // inside `resolve` with 500 and never shows it to the hook.
+              if (failure instanceof SessionError) error(failure.status, 'Service Unavailable');
+              throw failure;
+            }
+            // The Node adapter's ADDRESS_HEADER: behind a trusted proxy, the client's address is its header's.
+          },
+          (trustProxy ? headers['x-forwarded-for'] : undefined) ?? '127.0.0.1',
+        );
         return {
           status: response.status,
           setCookie: response.headers.getSetCookie(),

@@ -142,6 +142,7 @@ const LIFECYCLE = [
   CHANNELS.unknown,
   CHANNELS.invalid,
   CHANNELS.revoked,
+  CHANNELS.binding,
 ];
 const TRACE_EVENTS = ['start', 'end', 'asyncStart', 'asyncEnd', 'error'] as const;
 
