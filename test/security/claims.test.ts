@@ -253,52 +253,75 @@ for (const target of targets) {
       }, 60_000);
 
       it.sequential('absoluteTimeout: renewals on both servers, resave, rolling, touches, saves and regenerate({ keep: true }) never extend it', async () => {
-        const common: Options = { absoluteTimeout: ABSOLUTE, renewAfter: RENEW_AFTER, touchAfter: 0 };
-        const [far, near] = await servers({ ...common, rolling: true }, { ...common, resave: true });
-        const store = (pair as StorePair).near;
-        const user = `u-abs-${randomBytes(5).toString('hex')}`;
-        const login = await call(far, 'POST', `/login/${user}`);
-        expect(login.status).toBe(200);
-        let cookie = jar('', login);
-        const created = (await store.get(idOf(cookie)))?.createdAt as number;
-        expect(typeof created).toBe('number');
-        const held = [cookie];
-        /** When each request that still found the user started, counted from the session's creation. */
-        const alive: number[] = [];
-        const actions = [
-          ['GET', '/me'],
-          ['POST', '/save'],
-          ['POST', '/touch'],
-          ['POST', '/regenerate'],
-        ] as const;
-        for (let i = 0; Date.now() - created < ABSOLUTE + 200; i++) {
-          await sleep(RENEW_AFTER / 2);
-          const server = i % 2 ? near : far;
-          const [method, path] = actions[i % actions.length] as (typeof actions)[number];
-          // Now and then a tab still holding a cookie from before an earlier renewal.
-          const stale = i % 5 === 4 ? held[Math.floor(Math.random() * held.length)] : undefined;
-          const started = Date.now() - created;
-          const reply = await call(server, method, path, stale ?? cookie);
-          expect(reply.status, `${method} ${path} at ${started} ms`).toBe(200);
-          if (reply.body.user === user) alive.push(started);
-          if (stale === undefined) {
-            cookie = jar(cookie, reply);
-            if (!held.includes(cookie)) held.push(cookie);
+        /**
+         * One session driven through its whole life under `absolute`: every request carrying the newest
+         * cookie that ends before the limit finds the user, none that starts after it does. Gives how many
+         * such requests found the user before the limit, and how many IDs the session had.
+         */
+        const scenario = async (absolute: number): Promise<{ alive: number; ids: number }> => {
+          const common: Options = { absoluteTimeout: absolute, renewAfter: RENEW_AFTER, touchAfter: 0 };
+          const [far, near] = await servers({ ...common, rolling: true }, { ...common, resave: true });
+          const store = (pair as StorePair).near;
+          const user = `u-abs-${randomBytes(5).toString('hex')}`;
+          const login = await call(far, 'POST', `/login/${user}`);
+          expect(login.status).toBe(200);
+          let cookie = jar('', login);
+          const created = (await store.get(idOf(cookie)))?.createdAt as number;
+          expect(typeof created).toBe('number');
+          const held = [cookie];
+          /** When each request that still found the user started, counted from the session's creation. */
+          const alive: number[] = [];
+          let aliveCurrent = 0;
+          const actions = [
+            ['GET', '/me'],
+            ['POST', '/save'],
+            ['POST', '/touch'],
+            ['POST', '/regenerate'],
+          ] as const;
+          for (let i = 0; Date.now() - created < absolute + 200; i++) {
+            await sleep(RENEW_AFTER / 2);
+            const server = i % 2 ? near : far;
+            const [method, path] = actions[i % actions.length] as (typeof actions)[number];
+            // Now and then a tab still holding a cookie from before an earlier renewal.
+            const stale = i % 5 === 4 ? held[Math.floor(Math.random() * held.length)] : undefined;
+            const started = Date.now() - created;
+            const reply = await call(server, method, path, stale ?? cookie);
+            const ended = Date.now() - created;
+            expect(reply.status, `${method} ${path} at ${started} ms`).toBe(200);
+            if (reply.body.user === user) alive.push(started);
+            if (stale === undefined) {
+              // The newest cookie is never refused before the limit: the session does not end early.
+              if (ended < absolute) {
+                expect(reply.body.user, `${method} ${path} from ${started} to ${ended} ms`).toBe(user);
+                aliveCurrent++;
+              }
+              cookie = jar(cookie, reply);
+              if (!held.includes(cookie)) held.push(cookie);
+            }
           }
+          if (alive.length > 0)
+            expect(Math.max(...alive), 'no request found the user once the limit had passed').toBeLessThan(
+              absolute,
+            );
+          for (const old of held)
+            for (const server of [far, near])
+              expect((await call(server, 'GET', '/me', old)).body.user).toBeNull();
+          // Nor does any store list it, or count it under a per-user limit: its deadline was capped too.
+          for (const instance of [(pair as StorePair).far, store])
+            expect(await instance.listByUser?.(user)).toEqual([]);
+          expect([...far.errors, ...near.errors]).toEqual([]);
+          return { alive: aliveCurrent, ids: held.length };
+        };
+        // A machine too busy to fit several renewals into the limit gets a longer one: what is checked
+        // holds at any speed, but only a session that lived through several renewals checks much.
+        let seen = { alive: 0, ids: 0 };
+        for (let absolute = ABSOLUTE; absolute <= 4 * ABSOLUTE; absolute *= 2) {
+          seen = await scenario(absolute);
+          if (seen.alive > 3 && seen.ids > 3) break;
         }
-        expect(held.length, 'the session moved to new IDs several times').toBeGreaterThan(3);
-        expect(alive.length, 'several requests found the session alive before its limit').toBeGreaterThan(3);
-        expect(Math.max(...alive), 'no request found the user once the limit had passed').toBeLessThan(
-          ABSOLUTE,
-        );
-        for (const old of held)
-          for (const server of [far, near])
-            expect((await call(server, 'GET', '/me', old)).body.user).toBeNull();
-        // Nor does any store list it, or count it under a per-user limit: its deadline was capped too.
-        for (const instance of [(pair as StorePair).far, store])
-          expect(await instance.listByUser?.(user)).toEqual([]);
-        expect([...far.errors, ...near.errors]).toEqual([]);
-      }, 60_000);
+        expect(seen.ids, 'the session moved to new IDs several times').toBeGreaterThan(3);
+        expect(seen.alive, 'several requests found the session alive before its limit').toBeGreaterThan(3);
+      }, 90_000);
 
       it.sequential(`log out everywhere: ${REVOKES} concurrent destroyByUser of one user over two instances all succeed, and end every session`, async () => {
         if (!pair) throw new Error('store pair not open');

@@ -602,42 +602,53 @@ for (const kind of await kinds()) {
     });
 
     it('read-only traffic with touchAfter and rolling still renews; absoluteTimeout counts across renewals and regenerate({ keep: true }), sealed', async () => {
-      const absolute = 250;
       const renewAfter = 40;
-      const options: Options = {
-        absoluteTimeout: absolute,
-        renewAfter,
-        touchAfter: 60_000,
-        rolling: true,
-        encryption: { keys: [k1] },
-      };
-      const servers = [await app(a, options), await app(b, options)];
-      const alice = user('abs');
-      let cookie = await signIn(servers[0] as App, alice);
-      const created = ((await a.get(idOf(cookie))) as SessionRecord).createdAt;
-      const ids = new Set([idOf(cookie)]);
-      // When each request that still found the user started, counted from the session's creation.
-      const alive: number[] = [];
-      for (let i = 0; Date.now() - created < absolute + 150; i++) {
-        await sleep(renewAfter + 5);
-        const server = servers[i % 2] as App;
-        const started = Date.now() - created;
-        const reply = await call(
-          server,
-          i % 3 === 2 ? 'POST' : 'GET',
-          i % 3 === 2 ? '/regenerate' : '/me',
-          cookie,
-        );
-        cookie = jar(cookie, reply);
-        if (reply.body.user === alice) {
-          alive.push(started);
-          ids.add(idOf(cookie));
+      /** One session's life under `absolute`: how many IDs it had and how many requests found it alive. */
+      const scenario = async (absolute: number): Promise<{ ids: number; alive: number }> => {
+        const options: Options = {
+          absoluteTimeout: absolute,
+          renewAfter,
+          touchAfter: 60_000,
+          rolling: true,
+          encryption: { keys: [k1] },
+        };
+        const servers = [await app(a, options), await app(b, options)];
+        const alice = user('abs');
+        let cookie = await signIn(servers[0] as App, alice);
+        const created = ((await a.get(idOf(cookie))) as SessionRecord).createdAt;
+        const ids = new Set([idOf(cookie)]);
+        // When each request that still found the user started, counted from the session's creation.
+        const alive: number[] = [];
+        for (let i = 0; Date.now() - created < absolute + 150; i++) {
+          await sleep(renewAfter + 5);
+          const server = servers[i % 2] as App;
+          const started = Date.now() - created;
+          const reply = await call(
+            server,
+            i % 3 === 2 ? 'POST' : 'GET',
+            i % 3 === 2 ? '/regenerate' : '/me',
+            cookie,
+          );
+          // A request over before the limit finds the session: it does not end early.
+          if (Date.now() - created < absolute) expect(reply.body.user, `at ${started} ms`).toBe(alice);
+          cookie = jar(cookie, reply);
+          if (reply.body.user === alice) {
+            alive.push(started);
+            ids.add(idOf(cookie));
+          }
         }
+        if (alive.length > 0) expect(Math.max(...alive)).toBeLessThan(absolute);
+        expect((await call(servers[0] as App, 'GET', '/me', cookie)).body.user).toBeNull();
+        return { ids: ids.size, alive: alive.length };
+      };
+      // A machine too busy to fit several renewals into the limit gets a longer one (see claims.test.ts).
+      let seen = { ids: 0, alive: 0 };
+      for (let absolute = 250; absolute <= 1_000; absolute *= 2) {
+        seen = await scenario(absolute);
+        if (seen.ids > 3 && seen.alive > 2) break;
       }
-      expect(ids.size).toBeGreaterThan(3);
-      expect(alive.length).toBeGreaterThan(2);
-      expect(Math.max(...alive)).toBeLessThan(absolute);
-      expect((await call(servers[0] as App, 'GET', '/me', cookie)).body.user).toBeNull();
+      expect(seen.ids).toBeGreaterThan(3);
+      expect(seen.alive).toBeGreaterThan(2);
     });
 
     it('encryption: many small values within maxSessionBytes are stored, renewed and written again', async () => {
