@@ -11,6 +11,7 @@ import type {
   TracerProvider,
 } from '@opentelemetry/api';
 import {
+  type BindingMessage,
   CHANNELS,
   type InvalidCookieMessage,
   type RevokedMessage,
@@ -131,6 +132,11 @@ function instrumentWith(api: Api, options: OpenTelemetryOptions): OpenTelemetryI
     '{cookie}',
     'Signed session IDs the store did not have',
   );
+  const bindings = counter(
+    'sessionkit.session.binding',
+    '{session}',
+    'Loaded sessions whose User-Agent or IP differed from the one they were bound to',
+  );
   const timeouts = counter('sessionkit.store.timeouts', '{call}', 'Store calls that did not answer in time');
   const unavailable = counter(
     'sessionkit.store.unavailable',
@@ -206,6 +212,17 @@ function instrumentWith(api: Api, options: OpenTelemetryOptions): OpenTelemetryI
       (m) => {
         const message = m as InvalidCookieMessage;
         invalid.add(1, { ...kindOf(message), 'sessionkit.cookie.reason': message.reason });
+      },
+    ],
+    [
+      CHANNELS.binding,
+      (m) => {
+        const message = m as BindingMessage;
+        bindings.add(1, {
+          ...kindOf(message),
+          'sessionkit.binding.changed': message.changed.join(','),
+          'sessionkit.binding.action': message.action,
+        });
       },
     ],
     [

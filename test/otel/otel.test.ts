@@ -105,6 +105,37 @@ function expectNoLeak(
 }
 
 describe('OpenTelemetry: metrics and spans for a scripted sequence of requests', () => {
+  it('counts binding changes by the properties that changed and what was done, naming no value', async () => {
+    otel = await harness();
+    for (const onChange of ['report', 'end'] as const) {
+      const bound = await observedApp(new MemoryStore(), {
+        binding: { userAgent: true, ip: true, onChange },
+      });
+      try {
+        const get = async (path: string, agent: string, cookie?: string) => {
+          const res = await fetch(bound.url + path, {
+            headers: { 'user-agent': agent, ...(cookie ? { cookie } : {}) },
+          });
+          await res.arrayBuffer();
+          return res.headers.getSetCookie()[0]?.split(';')[0];
+        };
+        const cookie = await get('/set/a/1', 'agent-one');
+        expect(cookie).toBeDefined();
+        await get('/read', 'agent-one', cookie);
+        await get('/read', 'agent-two', cookie);
+      } finally {
+        await bound.close();
+      }
+    }
+    const metrics = await otel.metrics();
+    const points = metrics.get('sessionkit.session.binding');
+    const changed = { 'sessionkit.store': 'memory', 'sessionkit.binding.changed': 'userAgent' };
+    expect(pointValue(points, { ...changed, 'sessionkit.binding.action': 'report' })).toBe(1);
+    expect(pointValue(points, { ...changed, 'sessionkit.binding.action': 'end' })).toBe(1);
+    expect(sumOf(points)).toBe(2);
+    expect(textOf(points?.map((p) => p.attributes))).not.toContain('agent-');
+  });
+
   it('records store durations, lifecycle counters, an outage and a timeout, with no ID or secret', async () => {
     const store = new FlakyStore();
     otel = await harness([store]);
