@@ -364,8 +364,11 @@ export class MemoryStore extends Store implements SessionStore {
   private bound = new DeadlineHeap();
   private timer: NodeJS.Timeout | null = null;
   private sweeping = false;
-  /** The last ID hashed and its key: a request's get and its update/touch hash the same ID. */
-  private lastId = '';
+  /**
+   * The last ID hashed and its key: a request's get and its update/touch hash the same ID. `null` until
+   * the first: any string, the empty one included, is hashed on first sight.
+   */
+  private lastId: string | null = null;
   /** The keys of the listing being paged through (see list()). */
   private listing: string[] | null = null;
   private lastKey = '';

@@ -284,3 +284,13 @@ describe('MemoryStore user index', () => {
     await store.close();
   });
 });
+
+describe('MemoryStore handles', () => {
+  it('files every ID under its SHA-256, the empty string too, even as the first ID it sees', async () => {
+    const store = new MemoryStore({ sweepInterval: 0 });
+    expect(await store.create('', record({ userId: 'empty' }))).toBe(true);
+    expect((await store.listByUser('empty')).map((s) => s.handle)).toEqual([storageKey('')]);
+    expect(await store.destroyByHandle(storageKey(''))).toBe(true);
+    expect(await store.get('')).toBeNull();
+  });
+});
