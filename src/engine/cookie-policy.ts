@@ -13,7 +13,12 @@ import { SecretRequiredError, SessionError } from '../core/errors.js';
 import { Session } from '../core/session.js';
 import { type Secret, sign } from '../core/signature.js';
 import type { Engine, EngineRequest, RequestContext } from './context.js';
-import { MAX_COOKIE_ATTRIBUTE_BYTES, type SessionRequestLike, validateCookie } from './options.js';
+import {
+  MAX_COOKIE_ATTRIBUTE_BYTES,
+  overlongAttribute,
+  type SessionRequestLike,
+  validateCookie,
+} from './options.js';
 
 /** The session cookie for `session`, or `null` when a Secure cookie cannot go out on this request. */
 export function sessionCookie<Req extends SessionRequestLike>(
@@ -38,12 +43,12 @@ function serializeOrRefuse(name: string, value: string, cookie: Cookie): string 
   // The name and the longest value always fit (see MAX_COOKIE_NAME_BYTES); an attribute the application
   // set on req.session.cookie may not, and a browser would quietly ignore it: a Domain left out narrows
   // the cookie to this host, a Path left out moves it to the request's directory (C27).
-  for (const attribute of [cookie.domain, cookie.path])
-    if (typeof attribute === 'string' && attribute.length > MAX_COOKIE_ATTRIBUTE_BYTES)
-      throw new SessionError(
-        'ERR_INVALID_COOKIE',
-        `sessionkit: the session cookie cannot be sent: its ${attribute === cookie.domain ? 'Domain' : 'Path'} is over ${MAX_COOKIE_ATTRIBUTE_BYTES} characters, which browsers ignore`,
-      );
+  const overlong = overlongAttribute(cookie);
+  if (overlong !== null)
+    throw new SessionError(
+      'ERR_INVALID_COOKIE',
+      `sessionkit: the session cookie cannot be sent: its ${overlong === 'domain' ? 'Domain' : 'Path'} is over ${MAX_COOKIE_ATTRIBUTE_BYTES} characters, which browsers ignore`,
+    );
   try {
     return serializeSessionCookie(name, value, cookie, false);
   } catch (error) {

@@ -210,6 +210,15 @@ export const MAX_COOKIE_AGE_MS = 400 * 24 * 3600 * 1000;
  */
 const MAX_COOKIE_PAIR_BYTES = 4096;
 export const MAX_COOKIE_ATTRIBUTE_BYTES = 1024;
+
+/** The first of the cookie's Domain and Path longer than browsers keep (C27), or `null`. */
+export function overlongAttribute(cookie: { domain?: unknown; path?: unknown }): 'domain' | 'path' | null {
+  for (const attribute of ['domain', 'path'] as const) {
+    const value = cookie[attribute];
+    if (typeof value === 'string' && value.length > MAX_COOKIE_ATTRIBUTE_BYTES) return attribute;
+  }
+  return null;
+}
 /**
  * The longest session cookie value: `s:<ID>.<MAC>` percent-encoded, with an ID of at most 256 characters
  * (core/id.ts) and a 43-character base64 MAC, every character of both escaped to three in the worst case.
@@ -402,14 +411,12 @@ export function validateCookie(name: string, cookie: CookieOptions, warnings: st
       "must be '/' with a __Host- cookie name",
     );
   }
-  for (const attribute of ['domain', 'path'] as const) {
-    const value = cookie[attribute];
-    check(
-      typeof value !== 'string' || value.length <= MAX_COOKIE_ATTRIBUTE_BYTES,
-      `cookie.${attribute}`,
-      `must be at most ${MAX_COOKIE_ATTRIBUTE_BYTES} characters: browsers ignore a longer attribute (C27)`,
-    );
-  }
+  const overlong = overlongAttribute(cookie);
+  check(
+    overlong === null,
+    `cookie.${overlong}`,
+    `must be at most ${MAX_COOKIE_ATTRIBUTE_BYTES} characters: browsers ignore a longer attribute (C27)`,
+  );
   try {
     serialize(name, 'x', { domain: cookie.domain, path: cookie.path });
   } catch (error) {
