@@ -463,10 +463,7 @@ export function write<Req extends SessionRequestLike>(
     context.quiet = !force && state.userId === null && !hasData(session);
     // A new session (a first visit, or the new ID of regenerate(), login(), reauthenticated()) is bound to
     // the request that made it.
-    const stored =
-      options.binding === undefined
-        ? data
-        : withFingerprint(engine, Session.requestOf(session), state.id, data);
+    const stored = withFingerprint(engine, Session.requestOf(session), state.id, data);
     return createStored(
       engine,
       store,
