@@ -51,6 +51,7 @@ import {
 } from './options.js';
 import type { UserLimitOption } from './session-limit.js';
 import { isStoreFailure, type SessionStore, StoreAccess, type StoreInput } from './store-access.js';
+import { followStoreEvents } from './store-events.js';
 
 export type { SessionCarrier };
 
@@ -116,16 +117,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     this.userStore = this.access.given;
     this.storeKind = this.access.kind;
     const emitter = this.access.emitter();
-    if (emitter !== null) {
-      // express-session's contract: a store may announce that it lost or regained its backend.
-      emitter.on('disconnect', () => {
-        this.storeReady = false;
-      });
-      emitter.on('connect', () => {
-        this.storeReady = true;
-      });
-      emitter.on('corrupt', (error: unknown) => this.report(error));
-    }
+    if (emitter !== null) followStoreEvents(emitter, this);
     for (const warning of this.options.warnings) this.warnOnce(warning);
   }
 
