@@ -66,6 +66,10 @@ export function commitSession<Req extends SessionRequestLike>(
   const cookie = sessionCookieOf(session);
   cookie.resetMaxAge();
   checkExpiry(cookie);
+  // A second commit of one request: its response ended while the first commit's write held its bytes
+  // (see the Express adapter's hold). It stores what changed since, as express-session's single write
+  // at `end()` would have, not a second resave or touch.
+  const again = context.committed;
   context.committed = true;
   if (renewalDue(engine, session)) {
     // A save() called meanwhile waits for the move instead of writing beside it.
@@ -76,7 +80,7 @@ export function commitSession<Req extends SessionRequestLike>(
       return cookiesAfter(engine, req, context, session, result);
     });
   }
-  let wrote = write(engine, session, false, context);
+  let wrote = write(engine, session, false, context, again);
   if (typeof wrote === 'string') return cookiesAfter(engine, req, context, session, wrote);
   if (engine.access.isBridged(context.store)) wrote = lateFailure(context, wrote);
   context.writing = wrote;
@@ -431,7 +435,8 @@ export async function writeFollowing<Req extends SessionRequestLike>(
 }
 
 /**
- * Writes the session if the rules say so. `force` is an explicit save(). Says what happened:
+ * Writes the session if the rules say so. `force` is an explicit save(); `again`, a commit after the
+ * request's first one wrote (no resave, no touch but an explicit one). Says what happened:
  * 'create' | 'update' | 'touch' | 'none', or 'lost' when the store no longer had the session. Decides
  * synchronously: 'none' comes back at once, a store call as a promise.
  */
@@ -440,6 +445,7 @@ export function write<Req extends SessionRequestLike>(
   session: Session,
   force: boolean,
   context: RequestContext,
+  again = false,
 ): WriteResult | Promise<WriteResult> {
   // save() and the write after the first byte come here without commitSession's own check.
   sessionCookieOf(session);
@@ -489,7 +495,7 @@ export function write<Req extends SessionRequestLike>(
   // time is: the session is bound from its first request after the option is set.
   const { rebind } = state;
   if (
-    (resave && !state.saved) ||
+    (resave && !state.saved && !again) ||
     force ||
     changes.changed ||
     cookieChanged ||
@@ -557,8 +563,7 @@ export function write<Req extends SessionRequestLike>(
   // on every request that does not save (its `touch` may be a test's double that counts or fails).
   if (
     state.touched ||
-    engine.access.isExpressWay(store) ||
-    now - state.lastSeenAt >= touchAfter(engine, session)
+    (!again && (engine.access.isExpressWay(store) || now - state.lastSeenAt >= touchAfter(engine, session)))
   ) {
     context.quiet = true;
     engine.trace?.write(state.id, 'touch', state.touched ? 'touch() called' : 'touchAfter passed');

@@ -3,10 +3,11 @@ import { connect, Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import compression from 'compression';
 import express from 'express';
+import expressSession from 'express-session';
 import request from 'supertest';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import session, { MemoryStore } from '../../src/index.js';
-import { cookieOf, expressVersions, setCookies } from '../support/apps.js';
+import { cookieOf, expressVersions, idOf, setCookies } from '../support/apps.js';
 import {
   appFor,
   appFor as appOn,
@@ -633,6 +634,101 @@ describe("preset: 'owasp' sends Cache-Control: no-store with Set-Cookie however 
         expect(setCookies(res), path).toHaveLength(1);
         expect(res.headers['cache-control'], path).toBe('no-store');
       }
+    });
+  }
+});
+
+/** A slow store that counts the writes it is asked for, by whichever contract they come. */
+class CountingSlowStore extends SlowMemoryStore {
+  readonly writes: string[] = [];
+  override create(id: string, record: Parameters<SlowMemoryStore['create']>[1]) {
+    this.writes.push('create');
+    return super.create(id, record);
+  }
+  override update(id: string, delta: Parameters<SlowMemoryStore['update']>[1]) {
+    this.writes.push('update');
+    return super.update(id, delta);
+  }
+  override set(id: string, record: Parameters<SlowMemoryStore['set']>[1]) {
+    this.writes.push('set');
+    return super.set(id, record);
+  }
+  override touch(id: string, expiresAt: number, lastSeenAt: number) {
+    this.writes.push('touch');
+    return super.touch(id, expiresAt, lastSeenAt);
+  }
+}
+
+describe('a response that ends while its first write is held: one write, as express-session makes one at end()', () => {
+  for (const { name: version, create } of expressVersions) {
+    /** `write('hello, ')` then `end('world')`, express-session's own "multi-write" case. */
+    const multiWrite = (routes: express.Router) =>
+      routes.get('/multi', (req, res) => {
+        if (req.query.change) req.session.hit = Number(req.query.change);
+        res.setHeader('Content-Length', '12');
+        res.write('hello, ');
+        res.end('world');
+      });
+
+    it(`${version}: a new session, a resaved one and an unchanged one (resave left unset)`, async () => {
+      const writes: Record<string, Record<Flavor, string[]>> = {};
+      for (const flavor of flavors) {
+        const store = new CountingSlowStore(25);
+        const app = create();
+        const options = { secret: 'a-long-enough-secret-for-the-multi-write-test-0123' };
+        app.use(
+          flavor === 'sessionkit'
+            ? session({ ...options, store, saveUninitialized: true } as Parameters<typeof session>[0])
+            : expressSession({ ...options, store: store as never, saveUninitialized: true }),
+        );
+        multiWrite(app as unknown as express.Router);
+        const step = async (name: string, path: string, cookie?: string) => {
+          store.writes.length = 0;
+          const call = request(app).get(path);
+          const res = await (cookie ? call.set('Cookie', cookie) : call).expect(200, 'hello, world');
+          writes[name] = { ...writes[name], [flavor]: [...store.writes] } as Record<Flavor, string[]>;
+          return res;
+        };
+        const first = await step('new session, changed', '/multi?change=1');
+        const cookie = cookieOf(first);
+        await step('loaded, changed', '/multi?change=2', cookie);
+        await step('loaded, unchanged', '/multi', cookie);
+        const stored = await store.get(idOf(cookie));
+        expect(stored?.data, flavor).toMatchObject({ hit: 2 });
+      }
+      // express-session: one whole set per request (resave defaults to true).
+      for (const name of Object.keys(writes))
+        expect(writes[name]?.['express-session'], name).toEqual(['set']);
+      expect(writes).toMatchObject({
+        'new session, changed': { sessionkit: ['create'] },
+        'loaded, changed': { sessionkit: ['update'] },
+        'loaded, unchanged': { sessionkit: ['update'] },
+      });
+    });
+
+    it(`${version}: a store whose set() the application delayed (express-session's test): set once`, async () => {
+      const counts: Partial<Record<Flavor, number>> = {};
+      for (const flavor of flavors) {
+        const store = new MemoryStore();
+        const original = store.set;
+        let count = 0;
+        // The shape of express-session's own test double: a forwarder that answers 200 ms later.
+        store.set = function set(this: MemoryStore, ...args: unknown[]) {
+          count++;
+          setTimeout(() => (original as (...a: unknown[]) => unknown).apply(this, args), 200);
+        } as unknown as typeof store.set;
+        const app = create();
+        const options = { secret: 'a-long-enough-secret-for-the-multi-write-test-0123' };
+        app.use(
+          flavor === 'sessionkit'
+            ? session({ ...options, store } as Parameters<typeof session>[0])
+            : expressSession({ ...options, store: store as never }),
+        );
+        multiWrite(app as unknown as express.Router);
+        await request(app).get('/multi?change=1').expect(200, 'hello, world');
+        counts[flavor] = count;
+      }
+      expect(counts).toEqual({ 'express-session': 1, sessionkit: 1 });
     });
   }
 });
