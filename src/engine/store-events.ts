@@ -18,7 +18,7 @@ const forgotten = new FinalizationRegistry<{ targets: Targets; ref: WeakRef<Stor
  * express-session's store contract: a store may announce that it lost (`disconnect`) or regained
  * (`connect`) its backend, and sessionkit's stores announce records they could not read (`corrupt`).
  * One listener per event per store, whatever the number of middlewares sharing it: a listener per
- * middleware (express-session's way) trips Node's MaxListenersExceededWarning once a handful of
+ * middleware (express-session's way) trips Node's MaxListenersExceededWarning once more than ten
  * middlewares share a store, and keeps every middleware ever made on it alive for as long as the store
  * lives, which leaks when an application makes middlewares on the fly.
  */
