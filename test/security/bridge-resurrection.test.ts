@@ -7,9 +7,10 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
 import type { SessionDelta } from '../../src/core/types.js';
-import session from '../../src/index.js';
+import session, { MemoryStore } from '../../src/index.js';
 import { ExpressStoreBridge } from '../../src/stores/express-compat/bridge.js';
 import type { ExpressStoreLike } from '../../src/stores/express-compat/store.js';
+import { RedisStore } from '../../src/stores/redis.js';
 import { TcpProxy } from '../../src/testing/proxy.js';
 import { record } from '../stores/conformance.js';
 import { cookieOf, idOf } from '../support/apps.js';
@@ -313,3 +314,78 @@ describe('bridge listing over express-session MemoryStore', () => {
     expect(sessions[0]?.userId).toBe('u');
   });
 });
+
+/**
+ * The other direction: express-session itself over sessionkit's stores (the way back, or a gradual move).
+ * A route that answers and then destroys the session makes express-session issue the save (at `end()`)
+ * and the destroy in the same tick; connect-redis applies them in that order on its one connection.
+ */
+describe.skipIf(redisSkip)(
+  'express-session over sessionkit stores: a destroy issued after a save wins (C16)',
+  () => {
+    const prefix = `${runNamespace('es-over-sk')}:`;
+    let client: ReturnType<typeof createClient>;
+
+    beforeAll(async () => {
+      client = createClient({ url: REDIS_URL });
+      await client.connect();
+    });
+
+    afterAll(async () => {
+      for await (const keys of client.scanIterator({ MATCH: `${prefix}*` }))
+        if (keys.length) await client.del(keys);
+      await client?.quit();
+    });
+
+    /** A sessionkit MemoryStore whose every call answers a few milliseconds later, as across a network. */
+    class SlowStore extends MemoryStore {
+      override async get(id: string) {
+        await new Promise((resolve) => setTimeout(resolve, 3));
+        return super.get(id);
+      }
+      override async set(id: string, record: Parameters<MemoryStore['set']>[1]) {
+        await new Promise((resolve) => setTimeout(resolve, 3));
+        return super.set(id, record);
+      }
+      override async destroy(id: string) {
+        await new Promise((resolve) => setTimeout(resolve, 3));
+        return super.destroy(id);
+      }
+    }
+
+    const stores: Array<[string, () => expressSession.Store]> = [
+      ['connect-redis (the anchor)', () => new ConnectRedisStore({ client, prefix: `${prefix}cr:` })],
+      ['sessionkit RedisStore', () => new RedisStore({ client, prefix: `${prefix}sk:` }) as never],
+      ['a slow sessionkit MemoryStore', () => new SlowStore() as never],
+    ];
+
+    for (const [name, make] of stores)
+      for (const resave of [false, true])
+        it(`${name}, resave: ${resave}: the logout stands (20 trials)`, async () => {
+          const app = express();
+          app.use(expressSession({ secret, store: make(), resave, saveUninitialized: false }));
+          app.get('/login', (req, res) => {
+            (req.session as unknown as Record<string, unknown>).user = 'u1';
+            res.send('in');
+          });
+          app.get('/logout', (req, res) => {
+            if (!resave) (req.session as unknown as Record<string, unknown>).bye = 1;
+            res.redirect('/');
+            req.session.destroy(() => undefined);
+          });
+          app.get('/me', (req, res) => {
+            res.json((req.session as unknown as Record<string, unknown>).user ?? null);
+          });
+          let undone = 0;
+          for (let trial = 0; trial < 20; trial++) {
+            const cookie = cookieOf(await request(app).get('/login').expect(200));
+            await request(app).get('/logout').set('Cookie', cookie).expect(302);
+            // The save and the destroy were issued before the redirect went out; let both land.
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            const me = await request(app).get('/me').set('Cookie', cookie).expect(200);
+            if (me.body !== null) undone++;
+          }
+          expect(undone).toBe(0);
+        });
+  },
+);

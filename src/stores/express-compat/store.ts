@@ -153,7 +153,8 @@ function installExpressBridge(store: Store & SessionStore): void {
       const last = args[args.length - 1];
       if (typeof last !== 'function') return impl.apply(this, args);
       args.pop();
-      expressCall(this, name, impl, args, own).then(
+      const call = () => expressCall(this, name, impl, args, own);
+      (ORDERED.has(name) ? inIssueOrder(this, args[0], call) : call()).then(
         (value) => (last as Callback<unknown>)(null, value),
         (error) => (last as Callback<unknown>)(error as Error),
       );
@@ -167,6 +168,38 @@ function installExpressBridge(store: Store & SessionStore): void {
       enumerable: false,
     });
   }
+}
+
+/** The writes express-session issues for one session ID, applied in the order it issued them. */
+const ORDERED = new Set<string>(['set', 'destroy', 'touch']);
+/** Per store, per session ID: the last ordered call issued, settled either way. */
+const lanes = new WeakMap<object, Map<unknown, Promise<unknown>>>();
+
+/**
+ * express-session issues a save and a destroy of one session in the same tick (a route that answers, then
+ * calls `req.session.destroy()`: the save runs at `end()`), and a store on one connection applies them in
+ * that order. A callback `set` here reads the record before it writes it (for what express-session's shape
+ * has no field for), so a destroy issued after it would land first and the set would write the ended
+ * session back: a logout undone. Each call waits for the one issued before it on the same ID.
+ */
+function inIssueOrder(store: object, sid: unknown, call: () => Promise<unknown>): Promise<unknown> {
+  let ids = lanes.get(store);
+  if (ids === undefined) {
+    ids = new Map();
+    lanes.set(store, ids);
+  }
+  const previous = ids.get(sid);
+  const result = previous === undefined ? call() : previous.then(call);
+  const settled = result.then(
+    () => undefined,
+    () => undefined,
+  );
+  ids.set(sid, settled);
+  const lane = ids;
+  void settled.then(() => {
+    if (lane.get(sid) === settled) lane.delete(sid);
+  });
+  return result;
 }
 
 async function expressCall(
