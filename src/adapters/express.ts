@@ -249,6 +249,9 @@ function toDictionaryMode(req: IncomingMessage): void {
   delete scratch[SCRATCH];
 }
 
+/** A Set-Cookie line of a header block, whatever the case of its name. */
+const SET_COOKIE_LINE = /^set-cookie[ \t]*:/i;
+
 /** An error of a write the application made after its response became an error page (see `Hold.fail`). */
 function ignoreLateWrite(): void {}
 
@@ -759,8 +762,11 @@ class ByteGate {
     const header = res._header as string;
     let lines = header.slice(0, header.length - 2).split('\r\n');
     lines.pop();
-    const stale = new Set(expected.map((cookie) => `Set-Cookie: ${cookie}`));
-    lines = lines.filter((line) => !stale.has(line));
+    // Node writes each header name as the application spelled it (`set-cookie` in a writeHead object).
+    const stale = new Set(expected);
+    lines = lines.filter(
+      (line) => !(SET_COOKIE_LINE.test(line) && stale.has(line.slice(line.indexOf(':') + 1).trimStart())),
+    );
     if (noStore && cookies.length > 0) {
       lines = lines.filter((line, i) => i === 0 || !/^cache-control[ \t]*:/i.test(line));
       lines.push('Cache-Control: no-store');

@@ -732,3 +732,27 @@ describe('a response that ends while its first write is held: one write, as expr
     });
   }
 });
+
+describe('a held response whose session cookie changes before it goes out', () => {
+  const secret = 'a-long-enough-secret-for-the-hold-tests-0123456789';
+  for (const key of ['Set-Cookie', 'set-cookie'])
+    it(`writeHead with a "${key}" key of the app's own: the corrected session cookie replaces the expected one`, async () => {
+      const app = express();
+      app.use(session({ secret, store: new SlowMemoryStore(25), resave: false, saveUninitialized: false }));
+      app.get('/', (req, res) => {
+        req.session.a = 1;
+        res.writeHead(200, { [key]: 'app=1; Path=/', 'Content-Type': 'text/plain' });
+        res.write('x');
+        res.end('y');
+        // In the same tick, so before the store answers the held first write: the session cookie put on
+        // the response at the first byte is stale, and the release replaces it.
+        req.session.regenerate(() => {
+          req.session.b = 2;
+        });
+      });
+      const res = await request(app).get('/').expect(200, 'xy');
+      const cookies = setCookies(res);
+      expect(cookies.filter((cookie) => cookie.startsWith('app='))).toEqual(['app=1; Path=/']);
+      expect(cookies.filter((cookie) => cookie.startsWith('connect.sid='))).toHaveLength(1);
+    });
+});
