@@ -3,7 +3,7 @@ import { Socket } from 'node:net';
 import { SessionError } from '../core/errors.js';
 import type { Session, TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
-import { type SessionCarrier, SessionManager } from '../engine/manager.js';
+import { type SessionAtEnd, type SessionCarrier, SessionManager } from '../engine/manager.js';
 import { addNoStore, addSessionCookies, ownHeaderArgument, setsCookie } from '../engine/node-headers.js';
 import type { SessionOptions, SessionRequestLike } from '../engine/options.js';
 import type { ExpressStoreLike, SessionStore } from '../engine/store-access.js';
@@ -372,6 +372,8 @@ class Hold {
   ownMethods: Record<Held, Method> | null = null;
   /** The cookies put on the held response at its first call, before the store answered. */
   private expected: string[] | null = null;
+  /** What the session held when the application ended the response while it was held. */
+  private atEnd: SessionAtEnd | null = null;
 
   constructor(
     private readonly manager: SessionManager<Carrier>,
@@ -386,6 +388,8 @@ class Hold {
     if (this.phase === OPEN) {
       if (name === 'end') return this.end(args, original);
     } else if (this.phase >= FAILED) return this.afterFailure(name, args, original);
+    else if (name === 'end' && this.phase === HOLDING && this.first !== 'end')
+      this.atEnd = this.manager.sessionAtEnd(this.req);
     if (this.queue !== null) {
       this.queue.push([name, args, original]);
       return name === 'write' ? true : name === 'flushHeaders' ? undefined : this.res;
@@ -447,7 +451,7 @@ class Hold {
       this.first = 'end';
       let again: string[] | Promise<string[]>;
       try {
-        again = this.manager.commit(this.req);
+        again = this.manager.commitAsAtEnd(this.req, this.atEnd);
       } catch (error) {
         again = Promise.reject(error);
       }

@@ -13,6 +13,7 @@ import { publishEvent, publishLogin, publishLogout, type StoreKind } from '../co
 import { SessionError, SessionLimitError, SessionNotFoundError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import { renewedId } from '../core/renewal.js';
+import { stringifyJson } from '../core/serializer.js';
 import { Session, type SessionClass, type SessionController, type SessionState } from '../core/session.js';
 import type { Secret } from '../core/signature.js';
 import type { LimitOutcome } from '../core/types.js';
@@ -54,6 +55,13 @@ import { isStoreFailure, type SessionStore, StoreAccess, type StoreInput } from 
 import { followStoreEvents } from './store-events.js';
 
 export type { SessionCarrier };
+
+/** See `SessionManager.sessionAtEnd`. */
+export interface SessionAtEnd {
+  session: Session;
+  /** The session's data as JSON at the end. */
+  json: string;
+}
 
 /**
  * The framework-agnostic engine: reads the cookie, loads the session, and at the end of the request
@@ -168,6 +176,49 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    */
   commit(req: Req & SessionCarrier): string[] | Promise<string[]> {
     return commitSession(this, req);
+  }
+
+  /**
+   * What the session holds now, when the application ends a response whose first write is still held
+   * (the Express adapter's hold): the commit the release makes then stores this, as express-session saves
+   * at `end()`, and not what the application changes after the end while the store answers. `null`
+   * without a session of this request.
+   */
+  sessionAtEnd(req: Req & SessionCarrier): SessionAtEnd | null {
+    const context = contextFor(this, req);
+    if (!context || context.ephemeral || req.session !== context.session) return null;
+    return { session: context.session, json: stringifyJson(dataOf(context.session)) };
+  }
+
+  /**
+   * `commit`, with the session showing for it what it held at `atEnd`; the application's later values are
+   * put back as soon as the commit has taken what it writes (it does, synchronously, before its store
+   * call). A session replaced, or an operation still running (a destroy or regenerate after the end,
+   * which the commit waits for), is committed as it is.
+   */
+  commitAsAtEnd(req: Req & SessionCarrier, atEnd: SessionAtEnd | null): string[] | Promise<string[]> {
+    const context = contextFor(this, req);
+    if (
+      atEnd === null ||
+      !context ||
+      req.session !== atEnd.session ||
+      (context.pending !== null && context.pending.size > 0)
+    )
+      return this.commit(req);
+    const session = atEnd.session as unknown as Record<string, unknown>;
+    const later = dataOf(session);
+    if (stringifyJson(later) === atEnd.json) return this.commit(req);
+    const swap = (from: Record<string, unknown>, to: Record<string, unknown>) => {
+      for (const key of Object.keys(from)) delete session[key];
+      Object.assign(session, to);
+    };
+    const ended = JSON.parse(atEnd.json) as Record<string, unknown>;
+    swap(later, ended);
+    try {
+      return this.commit(req);
+    } finally {
+      swap(dataOf(session), later);
+    }
   }
 
   /**

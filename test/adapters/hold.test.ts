@@ -345,6 +345,33 @@ for (const backend of all)
           expect(outcome.sessionkit).toEqual(outcome['express-session']);
         });
 
+        it('6b. changes made after end() are not stored, as express-session stores the session as it was at end()', async () => {
+          const outcome = await side(backend, async (flavor, store) => {
+            const app = appFor(flavor, store, (routes) => {
+              routes.get('/seed', (req, res) => {
+                req.session.seeded = 1;
+                res.send('seeded');
+              });
+              routes.get('/after-end', (req, res) => {
+                req.session.a = 1;
+                res.write('x');
+                res.end('y');
+                req.session.late = 1;
+                delete req.session.seeded;
+                setTimeout(() => {
+                  req.session.later = 1;
+                }, 5);
+              });
+            });
+            const cookie = cookieOf(await request(app).get('/seed').expect(200));
+            const res = await request(app).get('/after-end').set('Cookie', cookie).expect(200);
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            return [res.text, await readSession(app, cookie)];
+          });
+          expect(outcome.sessionkit).toEqual(['xy', { seeded: 1, a: 1 }]);
+          expect(outcome.sessionkit).toEqual(outcome['express-session']);
+        });
+
         it('7. backpressure: write() returns false past the high-water mark, drain follows, a piped stream is not buffered whole', async () => {
           const chunk = Buffer.alloc(64 * 1024, 97);
           const total = 20 * 1024 * 1024;
