@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import express from 'express';
@@ -58,14 +59,14 @@ describe("a store's disconnect, connect and corrupt events, with many middleware
     expect(warnings).not.toContain('MaxListenersExceededWarning');
     for (const event of ['disconnect', 'connect', 'corrupt']) expect(store.listenerCount(event)).toBe(1);
 
-    // express-session adds its listeners per middleware: the same twenty pass Node's default limit.
+    // express-session adds its listeners per middleware: the same twenty pass Node's default limit of
+    // ten (lifted here only so that the demonstration prints no warning).
     const anchorStore = new expressSession.MemoryStore();
-    const anchorWarnings = await warningsDuring(async () => {
-      for (let i = 0; i < MIDDLEWARES; i++)
-        expressSession({ secret, resave: false, saveUninitialized: false, store: anchorStore });
-    });
+    anchorStore.setMaxListeners(0);
+    for (let i = 0; i < MIDDLEWARES; i++)
+      expressSession({ secret, resave: false, saveUninitialized: false, store: anchorStore });
     expect(anchorStore.listenerCount('disconnect')).toBe(MIDDLEWARES);
-    expect(anchorWarnings).toContain('MaxListenersExceededWarning');
+    expect(MIDDLEWARES).toBeGreaterThan(EventEmitter.defaultMaxListeners);
 
     const cookies = await Promise.all(
       apps.map(async (app) => cookieOf(await request(app).get('/').expect(200))),

@@ -1212,6 +1212,8 @@ describe('each measure reports the leak it looks for (canaries)', () => {
     const fds: number[] = [];
     const streams: ReturnType<typeof fileStream>[] = [];
     const noop = (): void => undefined;
+    // The canary adds a store listener per request on purpose: no MaxListenersExceededWarning for it.
+    r.store.setMaxListeners(0);
     const inject = (req: unknown, res: ServerResponse): void => {
       kept.push(req);
       timers.push(setTimeout(noop, 60_000).unref());
