@@ -121,6 +121,14 @@ export function checkId(operation: string, id: unknown, argument = 'id'): assert
   if (typeof id !== 'string') throw new InvalidArgumentError(operation, argument, 'a string');
 }
 
+/** Refuses times that are not finite numbers (epoch ms): a touch would otherwise store an invalid deadline. */
+export function checkTouchTimes(operation: string, expiresAt: unknown, lastSeenAt: unknown): void {
+  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt))
+    throw new InvalidArgumentError(operation, 'expiresAt', 'a finite number of epoch milliseconds');
+  if (typeof lastSeenAt !== 'number' || !Number.isFinite(lastSeenAt))
+    throw new InvalidArgumentError(operation, 'lastSeenAt', 'a finite number of epoch milliseconds');
+}
+
 /** Refuses a handle that is not a string (a malformed string handle simply names no session). */
 export function checkHandle(operation: string, handle: unknown): asserts handle is string {
   if (typeof handle !== 'string') throw new InvalidArgumentError(operation, 'handle', 'a string');

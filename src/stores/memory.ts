@@ -26,6 +26,7 @@ import {
   checkListOptions,
   checkRecord as checkRecordArgument,
   checkSwaps,
+  checkTouchTimes,
   checkUserIdArgument,
   checkUserLimit,
   type DataSwap,
@@ -490,6 +491,7 @@ export class MemoryStore extends Store implements SessionStore {
 
   async touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
     checkId('touch', id);
+    checkTouchTimes('touch', expiresAt, lastSeenAt);
     return this[NOW].touch(id, expiresAt, lastSeenAt);
   }
 

@@ -30,6 +30,7 @@ import {
   checkListOptions,
   checkRecord,
   checkSwaps,
+  checkTouchTimes,
   checkUserIdArgument,
   checkUserLimit,
   type DataSwap,
@@ -337,6 +338,7 @@ export class MongoStore extends Store implements SessionStore {
 
   async touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
     checkId('touch', id);
+    checkTouchTimes('touch', expiresAt, lastSeenAt);
     return this.run('touch', async () => {
       const moveNative = async () => {
         const result = await (await this.native()).updateOne(

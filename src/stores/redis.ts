@@ -33,6 +33,7 @@ import {
   checkListOptions,
   checkRecord,
   checkSwaps,
+  checkTouchTimes,
   checkUserIdArgument,
   checkUserLimit,
   type DataSwap,
@@ -222,6 +223,7 @@ export class RedisStore extends Store implements SessionStore {
   touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
     return this.run('touch', async () => {
       checkId('touch', id);
+      checkTouchTimes('touch', expiresAt, lastSeenAt);
       const handle = storageKey(id);
       const delta: SessionDelta = { set: {}, unset: [], expiresAt, lastSeenAt };
       const result = await this.applyUpdate(handle, delta, 'touch');

@@ -32,6 +32,7 @@ import {
   checkListOptions,
   checkRecord,
   checkSwaps,
+  checkTouchTimes,
   checkUserIdArgument,
   checkUserIdLimits,
   checkUserLimit,
@@ -677,6 +678,7 @@ export class SqlStore extends Store implements SessionStore {
 
   async touch(id: string, expiresAt: number, lastSeenAt: number): Promise<boolean> {
     checkId('touch', id);
+    checkTouchTimes('touch', expiresAt, lastSeenAt);
     const key = storageKey(id);
     return this.op('touch', async () => {
       const now = Date.now();

@@ -623,6 +623,27 @@ export function runStoreConformance<S extends ConformanceStore>(harness: StoreHa
         if (s.listByUser) expect((await s.listByUser(user)).map((x) => x.handle)).toEqual([storageKey(id)]);
       });
 
+      it('refuses a touch whose times are no finite numbers with ERR_INVALID_ARGUMENT, changing nothing', async () => {
+        const id = generateId();
+        const stored = record();
+        await store.create(id, stored);
+        const s = store as SessionStore;
+        const now = Date.now();
+        for (const [expiresAt, lastSeenAt] of [
+          [{ cookie: {} }, now],
+          [now + 60_000, undefined],
+          [Number.NaN, now],
+          [String(now + 60_000), now],
+          [Number.POSITIVE_INFINITY, now],
+        ])
+          await expect(s.touch(id, expiresAt as number, lastSeenAt as number)).rejects.toMatchObject({
+            code: 'ERR_INVALID_ARGUMENT',
+          });
+        const kept = await store.get(id);
+        expect(kept?.expiresAt).toBe(stored.expiresAt);
+        expect(kept?.data).toEqual(stored.data);
+      });
+
       it('answers a list cursor no page gave with ERR_INVALID_ARGUMENT or a page of real sessions, nothing else', async () => {
         const s = store as SessionStore;
         if (!s.list) return;

@@ -146,17 +146,27 @@ function installExpressBridge(store: Store & SessionStore): void {
   // that take express-session's callbacks only, which this store's own work must not call.
   const own: Partial<Record<string, AnyFn>> = {};
   for (const name of EXPRESS_METHODS) {
-    const impl = (store as unknown as Record<string, AnyFn | undefined>)[name];
+    const found = (store as unknown as Record<string, AnyFn | undefined>)[name];
+    // express-session's `all`, for stores whose own contract lists sessions by page instead.
+    const impl = found ?? (name === 'all' && typeof store.list === 'function' ? listAll : undefined);
     if (typeof impl !== 'function') continue;
     own[name] = impl;
     const wrapped = function (this: Store & SessionStore, ...args: unknown[]) {
       const last = args[args.length - 1];
-      if (typeof last !== 'function') return impl.apply(this, args);
-      args.pop();
+      const callback = typeof last === 'function' ? (last as Callback<unknown>) : null;
+      if (callback === null && !expressShaped(name, args)) return impl.apply(this, args);
+      if (callback !== null) args.pop();
       const call = () => expressCall(this, name, impl, args, own);
-      (ORDERED.has(name) ? inIssueOrder(this, args[0], call) : call()).then(
-        (value) => (last as Callback<unknown>)(null, value),
-        (error) => (last as Callback<unknown>)(error as Error),
+      const result = ORDERED.has(name) ? inIssueOrder(this, args[0], call) : call();
+      if (callback === null) {
+        // express-session's stores take the callback as optional: a failure nobody asked to hear about
+        // must not end the process as an unhandled rejection. A caller that awaits still gets it.
+        result.catch(() => undefined);
+        return result;
+      }
+      result.then(
+        (value) => callback(null, value),
+        (error) => callback(error as Error),
       );
       return undefined;
     };
@@ -168,6 +178,24 @@ function installExpressBridge(store: Store & SessionStore): void {
       enumerable: false,
     });
   }
+}
+
+/** `all` for a store without its own: what express-session's `all` gives, from the store's listing. */
+function listAll(this: Store & SessionStore): Promise<unknown> {
+  return expressCall(this, 'all', listAll, [], {});
+}
+
+/**
+ * A call in express-session's shape made without its optional callback: `set(sid, session)` with an
+ * object that is no record (a record has a `data` object and an `expiresAt` number), or
+ * `touch(sid, session)`: an object, and nothing after it, where the contract takes two times.
+ */
+function expressShaped(name: string, args: unknown[]): boolean {
+  const second = args[1] as Record<string, unknown> | null | undefined;
+  if (typeof second !== 'object' || second === null) return false;
+  if (name === 'touch') return args.length === 2;
+  if (name !== 'set') return false;
+  return !(typeof second.data === 'object' && second.data !== null && typeof second.expiresAt === 'number');
 }
 
 /** The writes express-session issues for one session ID, applied in the order it issued them. */
@@ -233,7 +261,10 @@ async function expressCall(
     }
     case 'touch': {
       const sess = args[1] as { cookie?: { expires?: unknown } } | undefined;
-      const expires = sess?.cookie?.expires ? Date.parse(String(sess.cookie.expires)) : Number.NaN;
+      const given = sess?.cookie?.expires;
+      // A Date to the millisecond: its string form has whole seconds only.
+      const expires =
+        given instanceof Date ? given.getTime() : given ? Date.parse(String(given)) : Number.NaN;
       await impl.call(store, args[0], Number.isFinite(expires) ? expires : now + store.ttl, now);
       return undefined;
     }
