@@ -33,11 +33,17 @@ type Carrier = Context & SessionRequestLike & SessionCarrier;
 /**
  * Koa 2/3 middleware: `app.use(session(options))` gives `ctx.session`. The session is stored after
  * `await next()`, before Koa writes the response. `secure: 'auto'` follows `ctx.secure`, which trusts
- * `X-Forwarded-Proto` when `app.proxy` is set. A request whose downstream throws stores nothing; one
+ * `X-Forwarded-Proto` when `app.proxy` is set. `ctx.session = null` ends the session (`unset` defaults to
+ * `'destroy'` here, as koa-session logs out). A request whose downstream throws stores nothing; one
  * answered by hand (`ctx.respond = false`) stores changes to a session the browser holds, never a new one.
  */
 export function session<Data = SessionData>(options: KoaSessionOptions): KoaSessionMiddleware<Data> {
-  const manager = new SessionManager<Carrier>(options as SessionOptions<Carrier>);
+  // `ctx.session = null` is how koa-session applications log out: it ends the session here too, unless
+  // the application asks for express-session's `unset: 'keep'`.
+  const manager = new SessionManager<Carrier>({
+    ...options,
+    unset: options.unset ?? 'destroy',
+  } as SessionOptions<Carrier>);
   const { skip } = manager.options;
   const noStore = manager.options.noStoreWithCookie;
 

@@ -1,0 +1,85 @@
+/**
+ * koa-session's logout idiom, `ctx.session = null`, on sessionkit/koa beside koa-session itself: the
+ * stored session ends and neither the cookie the browser keeps nor a copy taken before can sign in.
+ */
+import Koa from 'koa';
+import koaSession from 'koa-session';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { session } from '../../src/adapters/koa.js';
+import { cookieOf } from '../support/apps.js';
+import { KoaMapStore } from '../support/framework-passport-apps.js';
+import { SlowMemoryStore } from '../support/slow-store.js';
+
+const secret = 'koa-logout-secret-0123456789abcdefghij';
+
+type Flavor = 'koa-session' | 'sessionkit';
+
+function appFor(flavor: Flavor, unset?: 'keep' | 'destroy'): Koa {
+  const app = new Koa();
+  app.keys = [secret];
+  if (flavor === 'sessionkit')
+    app.use(
+      session({
+        secret,
+        store: new SlowMemoryStore(5),
+        resave: false,
+        saveUninitialized: false,
+        ...(unset ? { unset } : {}),
+      }),
+    );
+  else app.use(koaSession({ store: new KoaMapStore(5) } as never, app));
+  app.use(async (ctx) => {
+    const data = ctx.session as unknown as Record<string, unknown> | null;
+    if (ctx.path === '/login') {
+      (data as Record<string, unknown>).user = 'alice';
+      ctx.body = 'in';
+    } else if (ctx.path === '/logout') {
+      ctx.session = null as never;
+      ctx.body = 'out';
+    } else ctx.body = String(data?.user ?? 'nobody');
+  });
+  return app;
+}
+
+/** The cookie pairs a response set, joined as a browser sends them back. */
+function jar(res: { headers: Record<string, unknown> }, previous = ''): string {
+  const pairs = new Map(previous ? previous.split('; ').map((p) => [p.split('=')[0], p] as const) : []);
+  for (const line of (res.headers['set-cookie'] as string[] | undefined) ?? []) {
+    const pair = line.split(';')[0] as string;
+    pairs.set(pair.split('=')[0], pair);
+  }
+  return [...pairs.values()].join('; ');
+}
+
+describe('Koa: ctx.session = null logs out, as with koa-session', () => {
+  it('with unset left to its default: the stored session ends, for the browser and for an old copy', async () => {
+    const outcome: Record<string, unknown> = {};
+    for (const flavor of ['koa-session', 'sessionkit'] as const) {
+      const server = appFor(flavor).callback();
+      const login = await request(server).get('/login').expect(200, 'in');
+      const before = jar(login);
+      expect(
+        await request(server)
+          .get('/me')
+          .set('Cookie', before)
+          .then((r) => r.text),
+      ).toBe('alice');
+      const logout = await request(server).get('/logout').set('Cookie', before).expect(200, 'out');
+      const after = jar(logout, before);
+      outcome[flavor] = {
+        browser: (await request(server).get('/me').set('Cookie', after)).text,
+        oldCopy: (await request(server).get('/me').set('Cookie', before)).text,
+      };
+    }
+    expect(outcome.sessionkit).toEqual({ browser: 'nobody', oldCopy: 'nobody' });
+    expect(outcome.sessionkit).toEqual(outcome['koa-session']);
+  });
+
+  it("unset: 'keep' keeps express-session's meaning: the stored session stays", async () => {
+    const server = appFor('sessionkit', 'keep').callback();
+    const cookie = cookieOf(await request(server).get('/login').expect(200));
+    await request(server).get('/logout').set('Cookie', cookie).expect(200, 'out');
+    expect((await request(server).get('/me').set('Cookie', cookie)).text).toBe('alice');
+  });
+});
