@@ -138,7 +138,22 @@ type Marked = { [COMMITTED]?: boolean };
 const committing = new WeakMap<FastifyRequest, Promise<void>>();
 const ALREADY_SENT = 'Reply was already sent: a second reply.send() was dropped';
 
+/**
+ * Setup errors (an invalid option, a second registration where the first already decorated) go to
+ * `done`, so `register()` and `ready()` reject with them: thrown, they would escape Fastify's plugin
+ * loader as an uncaught exception.
+ */
 const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, done) => {
+  try {
+    install(fastify, options);
+  } catch (error) {
+    done(error as Error);
+    return;
+  }
+  done();
+};
+
+function install(fastify: FastifyInstance, options: FastifySessionOptions): void {
   const manager = new SessionManager<Carrier>(options as SessionOptions<Carrier>);
   manager.sessionClass = FastifySession;
   // Fastify's `protocol` follows its own `trustProxy`, as Express's `req.secure` follows "trust proxy".
@@ -237,8 +252,7 @@ const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, 
       committing.set(request, pending);
     },
   );
-  done();
-};
+}
 
 /** A Node stream payload (`reply.send(stream)`, which Fastify recognises by its `pipe`), which emits 'error'. */
 interface StreamPayload {
