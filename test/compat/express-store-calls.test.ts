@@ -10,7 +10,8 @@ import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/index.js';
 import { RedisStore } from '../../src/stores/redis.js';
-import { runNamespace, serviceSkipReason } from '../support/services.js';
+import { redisSkipReason } from '../support/redis.js';
+import { runNamespace } from '../support/services.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 type Callback = (err?: unknown, value?: unknown) => void;
@@ -29,12 +30,7 @@ function call<T>(run: (callback: Callback) => void): Promise<T> {
 /** Resolves once every store call made so far has had time to land (a few round trips to Redis). */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
 
-const redisSkip = await serviceSkipReason('Redis', async () => {
-  const client = createClient({ url: REDIS_URL, socket: { reconnectStrategy: false, connectTimeout: 2000 } });
-  await client.connect();
-  await client.ping();
-  await client.quit();
-});
+const redisSkip = await redisSkipReason(REDIS_URL);
 
 describe.skipIf(redisSkip)("a store spoken to in express-session's words, without callbacks too", () => {
   const prefix = `${runNamespace('es-calls')}:`;
