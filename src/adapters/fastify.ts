@@ -233,10 +233,16 @@ function install(fastify: FastifyInstance, options: FastifySessionOptions): void
         failed ??= error;
       };
       stream?.on('error', hold);
+      // What this reply says while it waits: a handler that throws after its send has Fastify's error path
+      // set a 500 and its headers meanwhile, for an error reply that is then dropped (see above). The reply
+      // that goes out is this one, with its own status and headers, as without a store call.
+      const status = reply.statusCode;
+      const headers = reply.getHeaders();
       const pending = committed.then(
         (cookies) => {
           committing.delete(request);
           stream?.off('error', hold);
+          if (failed === undefined) restore(reply, status, headers);
           // The session is stored: its cookie goes out on the error reply too.
           setCookies(reply, cookies);
           if (failed !== undefined) next(failed);
@@ -252,6 +258,15 @@ function install(fastify: FastifyInstance, options: FastifySessionOptions): void
       committing.set(request, pending);
     },
   );
+}
+
+/** Puts back the status and headers a reply had when its send began (see the `onSend` hook). */
+function restore(reply: FastifyReply, status: number, headers: Record<string, unknown>): void {
+  if (reply.statusCode !== status) reply.code(status);
+  const now = reply.getHeaders();
+  for (const name of Object.keys(now)) if (!(name in headers)) reply.removeHeader(name);
+  for (const [name, value] of Object.entries(headers))
+    if (now[name] !== value) reply.header(name, value as string | number | readonly string[]);
 }
 
 /** A Node stream payload (`reply.send(stream)`, which Fastify recognises by its `pipe`), which emits 'error'. */
