@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { Stream } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
-import type { TypedSession } from '../core/session.js';
+import { Session, type TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
 import { type SessionCarrier, SessionManager } from '../engine/manager.js';
 import type { SessionOptions, SessionRequestLike } from '../engine/options.js';
@@ -34,7 +34,8 @@ type Carrier = Context & SessionRequestLike & SessionCarrier;
  * Koa 2/3 middleware: `app.use(session(options))` gives `ctx.session`. The session is stored after
  * `await next()`, before Koa writes the response. `secure: 'auto'` follows `ctx.secure`, which trusts
  * `X-Forwarded-Proto` when `app.proxy` is set. `ctx.session = null` ends the session (`unset` defaults to
- * `'destroy'` here, as koa-session logs out). A request whose downstream throws stores nothing; one
+ * `'destroy'` here, as koa-session logs out); `ctx.session = { … }` replaces its data, as in koa-session.
+ * A request whose downstream throws stores nothing; one
  * answered by hand (`ctx.respond = false`) stores changes to a session the browser holds, never a new one.
  */
 export function session<Data = SessionData>(options: KoaSessionOptions): KoaSessionMiddleware<Data> {
@@ -58,6 +59,9 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
     const loading = openSession(manager, carrier);
     if (loading !== undefined) await loading;
     await next();
+    const assigned: unknown = (ctx as { session?: unknown }).session;
+    if (assigned !== null && typeof assigned === 'object' && !(assigned instanceof Session))
+      manager.replaceData(carrier, assigned as Record<string, unknown>);
     if (ctx.res.headersSent) {
       // The application answered by hand (`ctx.respond = false`): no cookie can join that response. What
       // it changed in a session the browser holds is stored; a new session is not (warned once).

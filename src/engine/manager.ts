@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { finished } from 'node:stream';
 import {
+  isReservedKey,
   RENEWED_AT_KEY,
   RENEWED_KEY,
   storedAuthTime,
@@ -176,6 +177,22 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    */
   commit(req: Req & SessionCarrier): string[] | Promise<string[]> {
     return commitSession(this, req);
+  }
+
+  /**
+   * Koa's `ctx.session = { … }`, koa-session's way to replace the data: the request's session takes it
+   * back, keeps its ID and cookie, and holds the given data instead of its own. Keys the application can
+   * never write (`cookie`, sessionkit's reserved keys) are left out.
+   */
+  replaceData(req: Req & SessionCarrier, data: Record<string, unknown>): void {
+    const context = contextFor(this, req);
+    if (!context || context.ephemeral) return;
+    const session = context.session;
+    req.session = session;
+    const target = session as unknown as Record<string, unknown>;
+    for (const key of Object.keys(dataOf(session))) delete target[key];
+    for (const [key, value] of Object.entries(data))
+      if (key !== 'cookie' && !isReservedKey(key)) target[key] = value;
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
- * koa-session's logout idiom, `ctx.session = null`, on sessionkit/koa beside koa-session itself: the
- * stored session ends and neither the cookie the browser keeps nor a copy taken before can sign in.
+ * koa-session's idioms on sessionkit/koa beside koa-session itself: `ctx.session = null` logs out (the
+ * stored session ends, and neither the cookie the browser keeps nor a copy taken before can sign in), and
+ * `ctx.session = { … }` replaces the data.
  */
 import Koa from 'koa';
 import koaSession from 'koa-session';
@@ -34,6 +35,9 @@ function appFor(flavor: Flavor, unset?: 'keep' | 'destroy'): Koa {
     if (ctx.path === '/login') {
       (data as Record<string, unknown>).user = 'alice';
       ctx.body = 'in';
+    } else if (ctx.path === '/as-bob') {
+      ctx.session = { user: 'bob' } as never;
+      ctx.body = 'bob';
     } else if (ctx.path === '/logout') {
       ctx.session = null as never;
       ctx.body = 'out';
@@ -52,7 +56,7 @@ function jar(res: { headers: Record<string, unknown> }, previous = ''): string {
   return [...pairs.values()].join('; ');
 }
 
-describe('Koa: ctx.session = null logs out, as with koa-session', () => {
+describe('Koa: assigning ctx.session, as koa-session applications do', () => {
   it('with unset left to its default: the stored session ends, for the browser and for an old copy', async () => {
     const outcome: Record<string, unknown> = {};
     for (const flavor of ['koa-session', 'sessionkit'] as const) {
@@ -81,5 +85,23 @@ describe('Koa: ctx.session = null logs out, as with koa-session', () => {
     const cookie = cookieOf(await request(server).get('/login').expect(200));
     await request(server).get('/logout').set('Cookie', cookie).expect(200, 'out');
     expect((await request(server).get('/me').set('Cookie', cookie)).text).toBe('alice');
+  });
+
+  it('ctx.session = { … } replaces the data, for a new visitor and for a signed-in one, as with koa-session', async () => {
+    const outcome: Record<string, unknown> = {};
+    for (const flavor of ['koa-session', 'sessionkit'] as const) {
+      const server = appFor(flavor).callback();
+      const fresh = await request(server).get('/as-bob').expect(200, 'bob');
+      const freshCookie = jar(fresh);
+      const login = await request(server).get('/login').expect(200, 'in');
+      const aliceCookie = jar(login);
+      const switched = await request(server).get('/as-bob').set('Cookie', aliceCookie).expect(200, 'bob');
+      outcome[flavor] = {
+        newVisitor: (await request(server).get('/me').set('Cookie', freshCookie)).text,
+        signedIn: (await request(server).get('/me').set('Cookie', jar(switched, aliceCookie))).text,
+      };
+    }
+    expect(outcome.sessionkit).toEqual({ newVisitor: 'bob', signedIn: 'bob' });
+    expect(outcome.sessionkit).toEqual(outcome['koa-session']);
   });
 });
