@@ -260,13 +260,18 @@ function install(fastify: FastifyInstance, options: FastifySessionOptions): void
   );
 }
 
-/** Puts back the status and headers a reply had when its send began (see the `onSend` hook). */
+/**
+ * Puts back the status and headers a reply had when its send began (see the `onSend` hook). Set-Cookie
+ * is left as it is: Fastify appends to it rather than replacing it, and an error path sets none.
+ */
 function restore(reply: FastifyReply, status: number, headers: Record<string, unknown>): void {
   if (reply.statusCode !== status) reply.code(status);
   const now = reply.getHeaders();
-  for (const name of Object.keys(now)) if (!(name in headers)) reply.removeHeader(name);
+  for (const name of Object.keys(now))
+    if (!(name in headers) && name !== 'set-cookie') reply.removeHeader(name);
   for (const [name, value] of Object.entries(headers))
-    if (now[name] !== value) reply.header(name, value as string | number | readonly string[]);
+    if (name !== 'set-cookie' && now[name] !== value)
+      reply.header(name, value as string | number | readonly string[]);
 }
 
 /** A Node stream payload (`reply.send(stream)`, which Fastify recognises by its `pipe`), which emits 'error'. */
