@@ -52,6 +52,8 @@ export interface RequestContext {
   pending: Set<Promise<unknown>> | null;
   /** The commit's store write while it runs: a save() called meanwhile waits for it instead of racing it. */
   writing: Promise<unknown> | null;
+  /** The last save() of this request while it runs: the next one waits for it instead of racing it. */
+  saving: Promise<void> | null;
   /** The commit has run (the response's first byte): a later write can no longer send a cookie. */
   committed: boolean;
   /** What this request signs and verifies with: the `secret` option, or the request's `req.secret`. */
@@ -107,6 +109,7 @@ export function newContext<Req extends SessionRequestLike>(
     secure: null,
     pending: null,
     writing: null,
+    saving: null,
     committed: false,
     secrets,
     store: engine.access.channel(),

@@ -408,6 +408,28 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const req = session.req as Req & SessionCarrier;
     const context = contextOf(this, req);
     if (context.ephemeral) return;
+    // A save() not awaited before this one is still writing: write after it, never beside it (a new
+    // session's second create would find the first one's record).
+    const before = context.saving;
+    let done: () => void = () => undefined;
+    const turn = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    context.saving = turn;
+    try {
+      if (before !== null) await before;
+      await this.saveInTurn(session, req, context);
+    } finally {
+      done();
+      if (context.saving === turn) context.saving = null;
+    }
+  }
+
+  private async saveInTurn(
+    session: Session,
+    req: Req & SessionCarrier,
+    context: RequestContext,
+  ): Promise<void> {
     // The commit's own write is in flight (the response started): write after it, never beside it.
     if (context.writing !== null) await context.writing.catch(() => undefined);
     // A session due for renewal is moved first, as the commit would: written under its old ID, the change

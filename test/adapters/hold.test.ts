@@ -304,6 +304,31 @@ for (const backend of all)
           expect(await readSession(app, cookieOf(res))).toEqual({ a: 1, b: 2 });
         });
 
+        it('two overlapping save() calls on a new session: both succeed, and the data of both is stored', async () => {
+          const outcome = await side(backend, async (flavor, store) => {
+            const app = appFor(flavor, store, (routes) => {
+              routes.get('/double-save', async (req, res, next) => {
+                try {
+                  req.session.n = 2;
+                  // A helper that saves without waiting, then the route's own save.
+                  const first = req.session.save();
+                  req.session.a = 1;
+                  await Promise.all([first, req.session.save()]);
+                  res.send('saved');
+                } catch (error) {
+                  next(error);
+                }
+              });
+            });
+            const res = await request(app).get('/double-save');
+            // express-session's save() returns no promise: its writes land after the response.
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            return [res.status, res.text, await readSession(app, cookieOf(res))];
+          });
+          expect(outcome.sessionkit).toEqual([200, 'saved', { n: 2, a: 1 }]);
+          expect(outcome.sessionkit).toEqual(outcome['express-session']);
+        });
+
         it('6. changes made after the first byte are stored when the response ends (SSE, and between write and end)', async () => {
           const outcome = await side(backend, async (flavor, store) => {
             const app = appFor(flavor, store, (routes) => {
