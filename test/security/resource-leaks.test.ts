@@ -774,6 +774,13 @@ describe.skipIf(redisSkip)('Redis black-holed behind the link, with a client the
             5_000,
             () => `${r.gate.inFlight} store call(s)`,
           );
+          // Until the new connection is up, the store answers 503 at once (the client says it is offline);
+          // on a loaded machine the reconnection can take longer than the calls above.
+          const client = link.client as unknown as { isReady: boolean };
+          for (const deadline = Date.now() + 5_000; !client.isReady; ) {
+            if (Date.now() > deadline) throw new Error(`${r.app.name}: the Redis client did not reconnect`);
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
           for (const [i, [, cookie]] of sessions.entries())
             expect((await rawGet(r.app.port, `/w/again${i}`, { cookie, cut: null })).status, r.app.name).toBe(
               200,
