@@ -57,6 +57,17 @@ import { followStoreEvents } from './store-events.js';
 
 export type { SessionCarrier };
 
+/**
+ * Makes `data` the session's data: the data it holds goes, `data`'s keys come, but `cookie` and
+ * sessionkit's reserved keys, which the application never writes.
+ */
+function putData(session: Session, data: Record<string, unknown>): void {
+  const target = session as unknown as Record<string, unknown>;
+  for (const key of Object.keys(dataOf(session))) delete target[key];
+  for (const [key, value] of Object.entries(data))
+    if (key !== 'cookie' && !isReservedKey(key)) target[key] = value;
+}
+
 /** See `SessionManager.sessionAtEnd`. */
 export interface SessionAtEnd {
   session: Session;
@@ -187,12 +198,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   replaceData(req: Req & SessionCarrier, data: Record<string, unknown>): void {
     const context = contextFor(this, req);
     if (!context || context.ephemeral) return;
-    const session = context.session;
-    req.session = session;
-    const target = session as unknown as Record<string, unknown>;
-    for (const key of Object.keys(dataOf(session))) delete target[key];
-    for (const [key, value] of Object.entries(data))
-      if (key !== 'cookie' && !isReservedKey(key)) target[key] = value;
+    req.session = context.session;
+    putData(context.session, data);
   }
 
   /**
@@ -222,19 +229,14 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       (context.pending !== null && context.pending.size > 0)
     )
       return this.commit(req);
-    const session = atEnd.session as unknown as Record<string, unknown>;
+    const { session } = atEnd;
     const later = dataOf(session);
     if (stringifyJson(later) === atEnd.json) return this.commit(req);
-    const swap = (from: Record<string, unknown>, to: Record<string, unknown>) => {
-      for (const key of Object.keys(from)) delete session[key];
-      Object.assign(session, to);
-    };
-    const ended = JSON.parse(atEnd.json) as Record<string, unknown>;
-    swap(later, ended);
+    putData(session, JSON.parse(atEnd.json) as Record<string, unknown>);
     try {
       return this.commit(req);
     } finally {
-      swap(dataOf(session), later);
+      putData(session, later);
     }
   }
 
