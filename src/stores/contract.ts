@@ -8,6 +8,7 @@ import {
   CorruptSessionError,
   describe,
   InvalidArgumentError,
+  InvalidRecordError,
   InvalidUserIdError,
   NotSupportedError,
   SessionError,
@@ -123,11 +124,11 @@ export function checkId(operation: string, id: unknown, argument = 'id'): assert
 
 /** Refuses times that are not finite numbers (epoch ms): a touch would otherwise store an invalid deadline. */
 export function checkTouchTimes(operation: string, expiresAt: unknown, lastSeenAt: unknown): void {
-  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt))
-    throw new InvalidArgumentError(operation, 'expiresAt', 'a finite number of epoch milliseconds');
-  if (typeof lastSeenAt !== 'number' || !Number.isFinite(lastSeenAt))
-    throw new InvalidArgumentError(operation, 'lastSeenAt', 'a finite number of epoch milliseconds');
+  if (!isEpochMs(expiresAt)) throw new InvalidArgumentError(operation, 'expiresAt', EPOCH_MS);
+  if (!isEpochMs(lastSeenAt)) throw new InvalidArgumentError(operation, 'lastSeenAt', EPOCH_MS);
 }
+
+const EPOCH_MS = 'a finite number of epoch milliseconds';
 
 /** Refuses a handle that is not a string (a malformed string handle simply names no session). */
 export function checkHandle(operation: string, handle: unknown): asserts handle is string {
@@ -173,10 +174,20 @@ export function checkRecord(
 ): asserts record is SessionRecord {
   if (typeof record !== 'object' || record === null)
     throw new InvalidArgumentError(operation, 'record', 'a session record');
-  const { data, userId } = record as Partial<SessionRecord>;
+  const { data, userId, expiresAt, createdAt, lastSeenAt } = record as Partial<SessionRecord>;
   if (typeof data !== 'object' || data === null)
     throw new InvalidArgumentError(operation, 'record.data', 'an object');
+  // A time a database cannot hold would fail as a store outage, or be stored as a record never found again.
+  if (!isEpochMs(expiresAt) || !isEpochMs(createdAt) || !isEpochMs(lastSeenAt))
+    throw new InvalidRecordError(
+      operation,
+      '`expiresAt`, `createdAt` and `lastSeenAt` must be finite numbers',
+    );
   if (userId !== null && userId !== undefined) checkStoreUserId(store, operation, userId);
+}
+
+function isEpochMs(time: unknown): time is number {
+  return typeof time === 'number' && Number.isFinite(time);
 }
 
 /** The delta an update was given: `set` an object, `unset` a list of strings, the user `undefined`, `null` or a holdable ID. */
@@ -187,13 +198,15 @@ export function checkDelta(
 ): asserts delta is SessionDelta {
   if (typeof delta !== 'object' || delta === null)
     throw new InvalidArgumentError(operation, 'delta', 'a session delta');
-  const { set, unset, userId, maxBytes } = delta as Partial<SessionDelta>;
+  const { set, unset, userId, maxBytes, expiresAt, lastSeenAt } = delta as Partial<SessionDelta>;
   if (typeof set !== 'object' || set === null)
     throw new InvalidArgumentError(operation, 'delta.set', 'an object');
   if (!Array.isArray(unset) || unset.some((key) => typeof key !== 'string'))
     throw new InvalidArgumentError(operation, 'delta.unset', 'an array of strings');
   if (maxBytes !== undefined && !(typeof maxBytes === 'number' && maxBytes >= 0))
     throw new InvalidArgumentError(operation, 'delta.maxBytes', 'a number of bytes');
+  if (!isEpochMs(expiresAt)) throw new InvalidArgumentError(operation, 'delta.expiresAt', EPOCH_MS);
+  if (!isEpochMs(lastSeenAt)) throw new InvalidArgumentError(operation, 'delta.lastSeenAt', EPOCH_MS);
   if (userId !== null && userId !== undefined) checkStoreUserId(store, operation, userId);
 }
 

@@ -232,13 +232,10 @@ function userIdOf(entry: Entry): string | null {
  */
 function checkRecordShape(operation: string, record: SessionRecord): void {
   if (typeof record !== 'object' || record === null) throw new InvalidRecordError(operation, 'not an object');
-  const { cookie, data, expiresAt, createdAt, lastSeenAt } = record;
+  const { cookie, data } = record;
   if (typeof cookie !== 'object' || cookie === null)
     throw new InvalidRecordError(operation, 'no `cookie` object');
   if (typeof data !== 'object' || data === null) throw new InvalidRecordError(operation, 'no `data` object');
-  for (const time of [expiresAt, createdAt, lastSeenAt])
-    if (typeof time !== 'number' || !Number.isFinite(time))
-      throw new InvalidRecordError(operation, '`expiresAt`, `createdAt` and `lastSeenAt` must be numbers');
 }
 
 function withoutExpires(cookie: CookieData): Partial<CookieData> {

@@ -397,7 +397,6 @@ export class RedisStore extends Store implements SessionStore {
       const operation = 'createWithinLimit';
       checkId(operation, id);
       checkUserLimit(this, operation, record, limit);
-      checkTimes(record.expiresAt, record.createdAt, record.lastSeenAt);
       const userId = record.userId as string;
       const handle = storageKey(id);
       const replaced = limit.replaces === undefined ? '' : storageKey(limit.replaces);
@@ -802,7 +801,6 @@ export class RedisStore extends Store implements SessionStore {
 
   private async writeRecord(handle: string, record: SessionRecord, mode: 'c' | 's'): Promise<boolean> {
     const operation = mode === 'c' ? 'create' : 'set';
-    checkTimes(record.expiresAt, record.createdAt, record.lastSeenAt);
     const fields = dataFields(record.data);
     const cookie = stringifyJson(record.cookie ?? { originalMaxAge: null });
     let ix = '';
@@ -841,7 +839,6 @@ export class RedisStore extends Store implements SessionStore {
   }
 
   private applyUpdate(handle: string, delta: SessionDelta, operation: string): Promise<'missing' | 'done'> {
-    checkTimes(delta.expiresAt, delta.lastSeenAt, delta.lastSeenAt);
     const key = this.sessionKey(handle);
     const setPairs = dataFields(delta.set);
     const args = [
@@ -950,13 +947,6 @@ function tuple(reply: unknown): [number, string, string] {
 function ttlOf(expiresAt: number): string {
   // PEXPIRE with 0 deletes at once: a record written already expired is never readable.
   return String(Math.max(0, Math.ceil(expiresAt - Date.now())));
-}
-
-function checkTimes(...times: number[]): void {
-  for (const t of times) {
-    if (typeof t !== 'number' || !Number.isFinite(t))
-      throw new RangeError('RedisStore: times must be finite numbers');
-  }
 }
 
 function dataFields(data: Record<string, unknown>): string[] {

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../core/id.js';
-import type { LimitOutcome, SessionRecord, UserLimit } from '../core/types.js';
+import type { LimitOutcome, SessionDelta, SessionRecord, UserLimit } from '../core/types.js';
 import type { SessionStore } from '../stores/contract.js';
 import type { Store } from '../stores/express-compat/store.js';
 import { TcpProxy } from './proxy.js';
@@ -639,6 +639,41 @@ export function runStoreConformance<S extends ConformanceStore>(harness: StoreHa
           await expect(s.touch(id, expiresAt as number, lastSeenAt as number)).rejects.toMatchObject({
             code: 'ERR_INVALID_ARGUMENT',
           });
+        const kept = await store.get(id);
+        expect(kept?.expiresAt).toBe(stored.expiresAt);
+        expect(kept?.data).toEqual(stored.data);
+      });
+
+      it('refuses a write whose times are no finite numbers with a typed error, storing nothing', async () => {
+        // A database refuses such a time as a failed query (an outage to the caller) or stores a row never
+        // read again; either way a caller's bug must show as its own error.
+        const id = generateId();
+        const stored = record();
+        await store.create(id, stored);
+        const s = store as SessionStore;
+        const now = Date.now();
+        const badTimes: unknown[] = [Number.NaN, Number.POSITIVE_INFINITY, String(now + 60_000), undefined];
+        for (const bad of badTimes) {
+          for (const field of ['expiresAt', 'createdAt', 'lastSeenAt'] as const) {
+            const fresh = generateId();
+            const broken = { ...record(), [field]: bad } as SessionRecord;
+            const label = `${field}: ${String(bad)}`;
+            await expect(s.create(fresh, broken), label).rejects.toMatchObject({
+              code: 'ERR_INVALID_RECORD',
+            });
+            // Without a numeric `expiresAt`, `set(id, object)` is express-session's call, not a bad record.
+            if (field === 'expiresAt' && typeof bad !== 'number') continue;
+            await expect(s.set(fresh, broken), label).rejects.toMatchObject({ code: 'ERR_INVALID_RECORD' });
+            expect(await store.get(fresh), label).toBeNull();
+            await expect(s.set(id, broken), label).rejects.toMatchObject({ code: 'ERR_INVALID_RECORD' });
+          }
+          for (const field of ['expiresAt', 'lastSeenAt'] as const) {
+            const broken = { ...delta({ changed: 1 }), [field]: bad } as SessionDelta;
+            await expect(s.update(id, broken), `${field}: ${String(bad)}`).rejects.toMatchObject({
+              code: 'ERR_INVALID_ARGUMENT',
+            });
+          }
+        }
         const kept = await store.get(id);
         expect(kept?.expiresAt).toBe(stored.expiresAt);
         expect(kept?.data).toEqual(stored.data);
