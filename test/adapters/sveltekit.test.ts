@@ -93,6 +93,41 @@ describe('SvelteKit handle', () => {
     expect(await store.length()).toBe(1);
   });
 
+  it('any other error thrown by a later hook stores nothing, as SvelteKit sends none of its cookies', async () => {
+    // SvelteKit answers it with an error page that carries none of `event.cookies`: a session stored now
+    // would be one the browser never hears of, or, after a login, a new ID its cookie does not name.
+    const store = new MemoryStore();
+    const handle = sessionHandle({ ...options, store });
+    const first = await serveSvelteKit(handle, new Request('http://localhost/'), (event) => {
+      event.locals.session.views = 1;
+      return new Response('ok');
+    });
+    const cookie = (first.headers.getSetCookie()[0] ?? '').split(';')[0] as string;
+    for (const [thrown, status] of [
+      [new Error('a later hook failed'), 500],
+      [() => error(404, 'Not Found'), 404],
+    ] as const) {
+      const failed = await serveSvelteKit(
+        handle,
+        new Request('http://localhost/', { headers: { cookie } }),
+        (event) => {
+          event.locals.session.views = 2;
+          if (typeof thrown === 'function') thrown();
+          throw thrown;
+        },
+      );
+      expect(failed.status).toBe(status);
+      expect(failed.headers.getSetCookie()).toEqual([]);
+    }
+    const back = await serveSvelteKit(
+      handle,
+      new Request('http://localhost/', { headers: { cookie } }),
+      (event) => Response.json({ views: event.locals.session.views }),
+    );
+    expect(await back.json()).toEqual({ views: 1 });
+    expect(await store.length()).toBe(1);
+  });
+
   it('adds its cookie to a response whose headers are immutable (a fetched one)', async () => {
     const handle = sessionHandle(options);
     const response = await serveSvelteKit(handle, new Request('http://localhost/'), (event) => {
