@@ -96,16 +96,20 @@ describe.skipIf(redisSkip)("a store spoken to in express-session's words, withou
     }
   });
 
-  it('all(callback) answers on every store, keyed as each store keys its sessions', async () => {
+  it('all(callback) answers on every store, keyed as each store keys its sessions, with each expiry', async () => {
     for (const [name, make, anchor] of stores) {
       const store = make();
-      await call((cb) => store.set('listed', { cookie: { originalMaxAge: 60_000 }, y: 1 }, cb));
+      // As express-session saves it: a cookie with a maxAge carries its expiry.
+      const expires = new Date(Date.now() + 60_000);
+      await call((cb) => store.set('listed', { cookie: { originalMaxAge: 60_000, expires }, y: 1 }, cb));
       const all = await call<Record<string, Record<string, unknown>> | unknown[]>((cb) => store.all(cb));
-      const sessions = Array.isArray(all) ? all : Object.values(all);
-      expect(
-        sessions.some((s) => (s as Record<string, unknown>).y === 1),
-        name,
-      ).toBe(true);
+      const sessions = (Array.isArray(all) ? all : Object.values(all)) as Record<string, unknown>[];
+      const listed = sessions.find((s) => s.y === 1);
+      expect(listed, name).toBeDefined();
+      // An admin page shows when each session ends.
+      const listedExpires = (listed?.cookie as { expires?: unknown } | undefined)?.expires;
+      expect(typeof listedExpires, name).toBe('string');
+      expect(Math.abs(Date.parse(String(listedExpires)) - expires.getTime()), name).toBeLessThan(1000);
       if (!anchor) expect(Object.keys(all), name).not.toContain('listed');
     }
   });

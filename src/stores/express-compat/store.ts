@@ -271,7 +271,9 @@ async function expressCall(
     case 'all': {
       const sessions: Record<string, unknown> = {};
       for (const summary of await allSummaries(store)) {
-        sessions[summary.handle] = toExpressSessionWithMeta({ ...summary, cookie: { originalMaxAge: null } });
+        // A listing holds no cookie; its deadline is the session's real one, which an admin page shows.
+        const cookie = { originalMaxAge: null, expires: isoString(summary.expiresAt) };
+        sessions[summary.handle] = toExpressSessionWithMeta({ ...summary, cookie });
       }
       return sessions;
     }
