@@ -59,6 +59,7 @@ export function session<Data = SessionData>(options: HonoSessionOptions): HonoSe
           ? firstOf(incoming.headers['x-forwarded-proto'])
           : c.req.header('x-forwarded-proto');
     const carrier = new FetchCarrier<Context>(c, HONO, cookie, forwarded);
+    carrier.url = c.req.path;
     if (binding !== undefined) {
       // The socket's peer: Hono has no proxy trust of its own, and off @hono/node-server no address at all.
       const agent = incoming ? firstOf(incoming.headers['user-agent']) : c.req.header('user-agent');
@@ -75,6 +76,7 @@ export function session<Data = SessionData>(options: HonoSessionOptions): HonoSe
       throw asHttpError(error);
     }
     await next();
+    carrier.follow(c.get('session'));
     // A session method that failed in the handler (a destroy() on a store that is down) reached Hono's
     // error handling, which answers what it does not know with 500: the answer keeps its body and
     // headers but takes the error's status, as a load or save failure gets.

@@ -103,6 +103,11 @@ export class FetchCarrier<Host> implements SessionRequestLike, SessionCarrier {
    * @hono/node-server), set by `client()` only: a request without the `binding` option carries none.
    */
   declare ip?: string;
+  /**
+   * The request's path, compared with the cookie's Path (a request outside it gets no session). Left out
+   * where the framework gives none (Next.js): the browser's own Path check is then the only one.
+   */
+  declare url?: string;
   #session: SessionCarrier['session'];
   readonly #adapter: FetchHost<Host>;
 
@@ -134,6 +139,15 @@ export class FetchCarrier<Host> implements SessionRequestLike, SessionCarrier {
   set session(session: SessionCarrier['session']) {
     this.#session = session;
     this.#adapter.publish(this.host, session);
+  }
+
+  /**
+   * What the application left where the framework's handlers read the session: `null` there (Hono's
+   * `c.set('session', null)`, SvelteKit's `locals.session = null`) is express-session's `req.session =
+   * null`, which `unset` decides about, and any other object is no session to store.
+   */
+  follow(published: unknown): void {
+    if (published !== this.#session) this.#session = published as SessionCarrier['session'];
   }
 
   [BEFORE_COOKIE_CHANGE](): void {

@@ -52,6 +52,7 @@ export function sessionHandle(options: SvelteKitSessionOptions): SessionHandle {
     const { headers } = event.request;
     const forwarded = proxy === true ? headers.get('x-forwarded-proto') : undefined;
     const carrier = new FetchCarrier<RequestEvent>(event, SVELTEKIT, headers.get('cookie'), forwarded);
+    carrier.url = event.url.pathname;
     if (binding !== undefined)
       carrier.client(
         headers.get('user-agent'),
@@ -68,6 +69,7 @@ export function sessionHandle(options: SvelteKitSessionOptions): SessionHandle {
     try {
       response = await resolve(event);
     } catch (thrown) {
+      carrier.follow(event.locals.session);
       // A redirect() thrown by a hook after this one: SvelteKit answers it with a response of its own, to
       // which it adds what `event.cookies` set. The session is stored first and its cookie goes there.
       if (isRedirect(thrown)) {
@@ -77,6 +79,7 @@ export function sessionHandle(options: SvelteKitSessionOptions): SessionHandle {
       }
       throw thrown;
     }
+    carrier.follow(event.locals.session);
     let cookies: string[];
     try {
       cookies = await committed(manager, carrier);

@@ -134,7 +134,10 @@ export function outsidePath<Req extends SessionRequestLike>(
   const { options } = engine;
   const path = options.cookiePath ?? (typeof options.cookie === 'function' ? cookieOptions.path : undefined);
   if (path === undefined || path === null || path === '/') return false;
-  return !pathnameOf(req.originalUrl ?? req.url ?? '').startsWith(path);
+  const url = req.originalUrl ?? req.url;
+  // A framework that gives no path (Next.js): the browser's own Path check is the only one.
+  if (url === undefined) return false;
+  return !pathnameOf(url).startsWith(path);
 }
 
 /**

@@ -15,6 +15,11 @@ export interface SuiteRouteInput {
   session(): TypedSession;
   /** The request's path and query string (an absolute URL is fine too). */
   url: string;
+  /**
+   * Removes the session the framework's own way (`req.session = null`, `ctx.session = null`,
+   * `c.set('session', null)`, `event.locals.session = null`): what the `unset` option decides about.
+   */
+  unset?(): void;
 }
 
 /** A route of the suite: answered by the app with status 200 and the returned value as JSON. */
@@ -59,6 +64,13 @@ export interface AdapterHarness {
    * `binding: { ip: true }`: the suite then leaves out the IP binding case.
    */
   clientAddress?: boolean;
+  /**
+   * `false` for a framework that gives the session no path of its request (Next.js): there a cookie Path
+   * is the browser's check alone, and a request outside it still gets a session.
+   */
+  requestPath?: boolean;
+  /** `false` where a session cannot be removed by assignment (Next.js): the `unset` cases are left out. */
+  unsettable?: boolean;
 }
 
 const SECRET = 'adapter-suite-secret-of-at-least-32-characters';
@@ -243,6 +255,17 @@ function routes(store: MemoryStore, fixture: () => Fixture['slow']): Record<stri
       for (const [key, value] of query(url)) values(current)[key] = value;
       return view(current);
     },
+    '/app/write': ({ session, url }) => {
+      const current = session();
+      for (const [key, value] of query(url)) values(current)[key] = value;
+      return view(current);
+    },
+    '/outside': ({ session }) => ({ session: session() != null }),
+    '/unset': ({ unset }) => {
+      if (unset === undefined) throw new Error('this harness gives routes no unset()');
+      unset();
+      return { unset: true };
+    },
     '/destroy': async ({ session }) => {
       await session().destroy();
       return { destroyed: true };
@@ -367,6 +390,55 @@ function behaviours(harness: AdapterHarness, faults: boolean): void {
       expect((await store.get(idOf(cookie)))?.data).toEqual({ a: '1', b: '2' });
       expect(parsed(await app.request('/read', { cookie })).data).toEqual({ a: '1', b: '2' });
     }));
+
+  it("gives a session within the cookie's Path and none outside it, as express-session", () =>
+    withFixture(
+      async ({ app, store }) => {
+        const inside = await app.request('/app/write?a=1');
+        const body = parsed(inside);
+        expect(inside.setCookie).toHaveLength(1);
+        expect(attributesOf(inside.setCookie[0])).toContain('path=/app');
+        expect((await store.get(body.id))?.data).toEqual({ a: '1' });
+        const outside = await app.request('/outside', { cookie: pairOf(inside) });
+        expect(JSON.parse(outside.body)).toEqual({ session: harness.requestPath === false });
+        expect(outside.setCookie).toEqual([]);
+        expect(await store.length()).toBe(1);
+      },
+      { cookie: { path: '/app' } },
+    ));
+
+  it.skipIf(harness.unsettable === false)(
+    "unset: 'destroy': a session the application removes is ended, its cookie cleared",
+    () =>
+      withFixture(
+        async ({ app, store }) => {
+          const cookie = pairOf(await app.request('/write?a=1'));
+          const removed = await app.request('/unset', { cookie });
+          expect(removed.status, removed.body).toBe(200);
+          expect(removed.setCookie.every((header) => /expires=thu, 01 jan 1970/i.test(header))).toBe(true);
+          expect(await store.get(idOf(cookie))).toBeNull();
+          expect(parsed(await app.request('/read', { cookie })).data).toEqual({});
+        },
+        { unset: 'destroy', rolling: true },
+      ),
+  );
+
+  it.skipIf(harness.unsettable === false)(
+    "unset: 'keep': a session the application removes is kept as stored, with no cookie sent",
+    () =>
+      withFixture(
+        async ({ app, store }) => {
+          const cookie = pairOf(await app.request('/write?a=1'));
+          const removed = await app.request('/unset', { cookie });
+          expect(removed.status, removed.body).toBe(200);
+          // `rolling` would send the cookie again for any session still in place.
+          expect(removed.setCookie).toEqual([]);
+          expect((await store.get(idOf(cookie)))?.data).toEqual({ a: '1' });
+          expect(parsed(await app.request('/read', { cookie })).data).toEqual({ a: '1' });
+        },
+        { unset: 'keep', rolling: true },
+      ),
+  );
 
   it('destroys: the record is gone and the response clears the cookie', () =>
     withFixture(async ({ app, store }) => {

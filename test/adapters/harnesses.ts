@@ -34,7 +34,15 @@ export const expressHarnesses: AdapterHarness[] = expressVersions.map(({ name, c
     for (const [path, route] of Object.entries(routes)) {
       app.get(path, async (req, res, next) => {
         try {
-          res.json(await route({ session: () => req.session, url: req.originalUrl }));
+          res.json(
+            await route({
+              session: () => req.session,
+              url: req.originalUrl,
+              unset: () => {
+                (req as { session?: unknown }).session = null;
+              },
+            }),
+          );
         } catch (error) {
           next(error);
         }
@@ -56,7 +64,15 @@ export function fastifyHarness(name: string, load: () => Promise<{ default: unkn
       const app = fastify({ trustProxy });
       await app.register(session, options);
       for (const [path, route] of Object.entries(routes))
-        app.get(path, async (req) => route({ session: () => req.session, url: req.url }));
+        app.get(path, async (req) =>
+          route({
+            session: () => req.session,
+            url: req.url,
+            unset: () => {
+              (req as { session?: unknown }).session = null;
+            },
+          }),
+        );
       await app.ready();
       return {
         async request(path, headers = {}): Promise<SuiteResponse> {
@@ -87,7 +103,13 @@ export function koaHarness(name: string, load: () => Promise<{ default: unknown 
       app.use(async (ctx: KoaContext) => {
         const route: SuiteRoute | undefined = routes[ctx.path];
         if (route === undefined) return;
-        ctx.body = await route({ session: () => ctx.session, url: ctx.url });
+        ctx.body = await route({
+          session: () => ctx.session,
+          url: ctx.url,
+          unset: () => {
+            (ctx as { session?: unknown }).session = null;
+          },
+        });
       });
       return supertestApp(app.callback() as (req: IncomingMessage, res: unknown) => void);
     },
@@ -104,7 +126,15 @@ export const honoHarness: AdapterHarness = {
     // Hono has no proxy setting of its own: the adapter's `proxy` option is how to trust the header.
     app.use(session({ ...options, proxy: trustProxy ? true : options.proxy }));
     for (const [path, route] of Object.entries(routes))
-      app.get(path, async (c) => c.json(await route({ session: () => c.get('session'), url: c.req.url })));
+      app.get(path, async (c) =>
+        c.json(
+          await route({
+            session: () => c.get('session'),
+            url: c.req.url,
+            unset: () => c.set('session', null as never),
+          }),
+        ),
+      );
     return {
       async request(path, headers = {}): Promise<SuiteResponse> {
         // Hono has no proxy trust of its own: on @hono/node-server the adapter takes the client's address

@@ -73,6 +73,9 @@ const harness: AdapterHarness = {
   name: 'Next.js App Router',
   // Next.js gives a Route Handler no client address: `binding.ip` is refused (tested below).
   clientAddress: false,
+  // Next.js gives getSession() no request path, and no place a session could be removed from.
+  requestPath: false,
+  unsettable: false,
   create(options, routes, { trustProxy }) {
     const { getSession } = createSession({ ...options, proxy: trustProxy ? undefined : false });
     const handlers = Object.fromEntries(

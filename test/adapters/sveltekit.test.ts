@@ -22,7 +22,15 @@ const harness: AdapterHarness = {
             const route = routes[event.url.pathname];
             if (!route) return new Response('not found', { status: 404 });
             try {
-              return Response.json(await route({ session: () => event.locals.session, url: event.url.href }));
+              return Response.json(
+                await route({
+                  session: () => event.locals.session,
+                  url: event.url.href,
+                  unset: () => {
+                    event.locals.session = null as never;
+                  },
+                }),
+              );
             } catch (failure) {
               // What an application's endpoint does with a store outage: SvelteKit answers an error thrown
               // inside `resolve` with 500 and never shows it to the hook.
