@@ -45,7 +45,7 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
   const given = options.cookie;
   const cookie = isCookie(given)
     ? given
-    : createCookie(given?.name ?? '__session', { path: '/', sameSite: 'lax', httpOnly: true, ...given });
+    : createCookie(given?.name || '__session', { path: '/', sameSite: 'lax', httpOnly: true, ...given });
   const ttl = options.ttl ?? DEFAULT_TTL_MS;
   const timeout = options.storeTimeout ?? 5_000;
   const store: SessionStore = nativeStore(options.store, ttl);
@@ -118,12 +118,18 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
       if (ended.has(session)) return cleared(serializeOptions);
       const now = Date.now();
       const known = loaded.get(session);
-      let id: string;
-      if (known === undefined) {
-        id = generateId();
+      // A session this storage did not load (another storage over the same store loaded it, or the
+      // application made it with `createSession(data, id)`) keeps its ID, written whole as it stands.
+      const adopted = known === undefined && isWellFormedId(session.id, false) ? session.id : undefined;
+      const id = known?.id ?? adopted ?? generateId();
+      // Made before the store call: a cookie option React Router refuses (a fractional maxAge, a bad
+      // domain) fails here, with nothing written.
+      const header = await cookie.serialize(id, serializeOptions);
+      const cookieData = { originalMaxAge: null, expires: new Date(expiresAt).toISOString() };
+      if (known === undefined && adopted === undefined) {
         const record: SessionRecord = {
           data,
-          cookie: { originalMaxAge: null, expires: new Date(expiresAt).toISOString() },
+          cookie: cookieData,
           expiresAt,
           createdAt: now,
           lastSeenAt: now,
@@ -133,16 +139,17 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
         if (!created)
           throw new SessionError('ERR_SESSION_EXISTS', 'sessionkit: a session with the generated ID exists');
       } else {
-        id = known.id;
         const set: Record<string, unknown> = {};
         for (const [key, value] of Object.entries(data))
-          if (known.values.get(key) !== values.get(key)) set[key] = value;
-        const unset = [...known.values.keys()].filter((key) => !Object.hasOwn(data, key));
+          if (known?.values.get(key) !== values.get(key)) set[key] = value;
+        const unset = known ? [...known.values.keys()].filter((key) => !Object.hasOwn(data, key)) : [];
         const updated = await call('update', () =>
           store.update(id, {
             set,
             unset,
-            cookie: { originalMaxAge: null, expires: new Date(expiresAt).toISOString() },
+            // What this storage never saw loaded it cannot diff: the whole data replaces the stored one.
+            replace: known === undefined,
+            cookie: cookieData,
             expiresAt,
             lastSeenAt: now,
           }),
@@ -155,7 +162,7 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
         }
       }
       loaded.set(session, { id, values });
-      return cookie.serialize(id, serializeOptions);
+      return header;
     },
 
     async destroySession(session, serializeOptions) {

@@ -840,7 +840,8 @@ export class RedisStore extends Store implements SessionStore {
 
   private applyUpdate(handle: string, delta: SessionDelta, operation: string): Promise<'missing' | 'done'> {
     const key = this.sessionKey(handle);
-    const setPairs = dataFields(delta.set);
+    const dropped: string[] = [];
+    const setPairs = dataFields(delta.set, dropped);
     const args = [
       ttlOf(delta.expiresAt),
       String(delta.expiresAt),
@@ -857,6 +858,7 @@ export class RedisStore extends Store implements SessionStore {
       ...setPairs,
     ];
     for (const k of delta.unset) args.push(`d:${k}`);
+    for (const k of dropped) args.push(`d:${k}`);
     // Promise steps rather than an async loop: nearly every update is done in its first round.
     const attempt = (round: number): Promise<'missing' | 'done'> =>
       this.eval(operation, SCRIPTS.update, key, args).then((reply) => {
@@ -949,14 +951,18 @@ function ttlOf(expiresAt: number): string {
   return String(Math.max(0, Math.ceil(expiresAt - Date.now())));
 }
 
-function dataFields(data: Record<string, unknown>): string[] {
+/**
+ * The data as hash fields. A value JSON cannot hold (`undefined`, a function, a symbol, a `toJSON` that
+ * gives nothing) is left out, as JSON.stringify leaves it out of the other stores' documents; its key
+ * goes to `dropped` when given, for an update to delete the field the merged data would lose.
+ */
+function dataFields(data: Record<string, unknown>, dropped?: string[]): string[] {
   const out: string[] = [];
   for (const key of Object.keys(data)) {
     if (isForbiddenKey(key)) continue;
-    const value = data[key];
-    // JSON drops undefined members; so does the field layout.
-    if (value === undefined) continue;
-    out.push(`d:${key}`, stringifyJson(value));
+    const json = stringifyJson(data[key]) as string | undefined;
+    if (json === undefined) dropped?.push(key);
+    else out.push(`d:${key}`, json);
   }
   return out;
 }

@@ -842,6 +842,33 @@ export function runStoreConformance<S extends ConformanceStore>(harness: StoreHa
         expect((await store.get(id))?.data).toEqual({ ...rest, 'dotted.key': 3, 'new.$key': 'ü' });
       });
 
+      it('keeps values JSON cannot hold out as JSON.stringify does, the rest of the session intact', async () => {
+        // Callers other than the middleware (a framework's session API, a third-party tool) hand over what
+        // applications set: a function, `undefined`, a symbol, an object whose toJSON gives nothing.
+        const unstorable = {
+          fn: () => 1,
+          missing: undefined,
+          symbol: Symbol('s'),
+          silent: { toJSON: () => undefined },
+        };
+        const id = generateId();
+        await store.create(id, record({ data: { kept: 1, ...unstorable } }));
+        expect((await store.get(id))?.data).toEqual({ kept: 1 });
+        // In an update, such a value removes the key, as the merged data would lose it to JSON.
+        await store.update(id, delta({ kept: 2, later: 'x' }));
+        await store.update(id, delta({ later: undefined, ...unstorable, also: 3 }));
+        expect((await store.get(id))?.data).toEqual({ kept: 2, also: 3 });
+        const whole = generateId();
+        await store.set(whole, record({ data: { kept: 1, ...unstorable } }));
+        expect((await store.get(whole))?.data).toEqual({ kept: 1 });
+        const nested = generateId();
+        await store.create(
+          nested,
+          record({ data: { deep: { fn: () => 1, list: [undefined, () => 1], n: 1 } } }),
+        );
+        expect((await store.get(nested))?.data).toEqual({ deep: { list: [null, null], n: 1 } });
+      });
+
       it('drops __proto__ and constructor keys on the way back', async () => {
         const id = generateId();
         const data = JSON.parse(

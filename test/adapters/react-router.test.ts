@@ -1,7 +1,14 @@
 import { createCookie, createSessionStorage } from 'react-router';
+import { createClient } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { createSessionkitStorage } from '../../src/adapters/react-router.js';
 import { MemoryStore } from '../../src/stores/memory.js';
+import { RedisStore } from '../../src/stores/redis.js';
+import { redisSkipReason } from '../support/redis.js';
+import { runNamespace } from '../support/services.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const redisSkip = await redisSkipReason(REDIS_URL);
 
 const cookie = { name: '__session', secrets: ['react-router-cookie-secret-32-chars!!'] };
 
@@ -135,5 +142,86 @@ describe('React Router session storage over a sessionkit store', () => {
     const expired = await storage.getSession(header);
     expect(expired.id).toBe('');
     expect(expired.get('user')).toBeUndefined();
+  });
+  it('a session another storage over the same store loaded keeps its ID, as createSessionStorage', async () => {
+    const store = new MemoryStore();
+    const one = createSessionkitStorage({ store, cookie });
+    const other = createSessionkitStorage({ store, cookie });
+    const first = await one.getSession(null);
+    first.set('user', 'ada');
+    const header = pair(await one.commitSession(first));
+    const loaded = await one.getSession(header);
+    loaded.set('a', 1);
+    expect(pair(await other.commitSession(loaded))).toBe(header);
+    expect(await store.length()).toBe(1);
+    expect((await one.getSession(header)).data).toEqual({ user: 'ada', a: 1 });
+    // Destroyed meanwhile: it does not come back through the other storage either.
+    const held = await one.getSession(header);
+    await one.destroySession(await one.getSession(header));
+    held.set('a', 2);
+    expect(await other.commitSession(held)).toMatch(/^__session=; .*Expires=Thu, 01 Jan 1970/);
+    expect(await store.length()).toBe(0);
+  });
+
+  it('a cookie option React Router refuses fails before anything is stored; an empty name is the default', async () => {
+    const { store, storage } = setup();
+    for (const options of [{ maxAge: 1.5 }, { domain: 'bad domain' }]) {
+      const session = await storage.getSession(null);
+      session.set('user', 'ada');
+      await expect(storage.commitSession(session, options)).rejects.toThrow();
+    }
+    expect(await store.length()).toBe(0);
+    const unnamed = createSessionkitStorage({ store, cookie: { ...cookie, name: '' } });
+    const session = await unnamed.getSession(null);
+    session.set('user', 'ada');
+    expect(await unnamed.commitSession(session)).toMatch(/^__session=/);
+  });
+
+  describe.skipIf(redisSkip)('over RedisStore', () => {
+    it('a value JSON cannot hold is dropped as createSessionStorage drops it, the session intact', async () => {
+      const client = createClient({ url: REDIS_URL });
+      await client.connect();
+      const prefix = `${runNamespace('rr-json')}:`;
+      const store = new RedisStore({ client, prefix });
+      const byMap = new Map<string, string>();
+      // React Router's own storage over a JSON-keeping database, the anchor.
+      const anchor = createSessionStorage({
+        cookie: createCookie(cookie.name, { secrets: cookie.secrets }),
+        async createData(data) {
+          const id = `id-${byMap.size}`;
+          byMap.set(id, JSON.stringify(data));
+          return id;
+        },
+        async readData(id) {
+          const json = byMap.get(id);
+          return json === undefined ? null : JSON.parse(json);
+        },
+        async updateData(id, data) {
+          byMap.set(id, JSON.stringify(data));
+        },
+        async deleteData(id) {
+          byMap.delete(id);
+        },
+      });
+      try {
+        for (const storage of [anchor, createSessionkitStorage({ store, cookie })]) {
+          const first = await storage.getSession(null);
+          first.set('user', 'ada');
+          first.set('gone', 1);
+          first.set('fn', () => 1);
+          const header = pair(await storage.commitSession(first));
+          const second = await storage.getSession(header);
+          expect(second.data).toEqual({ user: 'ada', gone: 1 });
+          second.set('gone', undefined);
+          second.set('cb', () => 2);
+          await storage.commitSession(second);
+          expect((await storage.getSession(header)).data).toEqual({ user: 'ada' });
+        }
+      } finally {
+        for await (const keys of client.scanIterator({ MATCH: `${prefix}*` }))
+          if (keys.length) await client.del(keys);
+        await client.quit();
+      }
+    });
   });
 });
