@@ -213,10 +213,12 @@ export class RedisStore extends Store implements SessionStore {
   destroy(id: string): Promise<void> {
     return this.run('destroy', async () => {
       checkId('destroy', id);
-      // Native first, then legacy: a legacy migration racing this destroy checks that its legacy key
-      // is still there after writing the native record, and undoes the write when it is not.
-      await this.destroyHandle(storageKey(id), '', 'destroy');
+      // Legacy first, then native. A migration racing this destroy deletes the legacy key after writing
+      // the native record, and undoes the write when the key was already gone; a destroy that removed the
+      // legacy key before the migration read it leaves nothing to migrate. Native first would let the
+      // migration write its record after this destroy found none and before it removed the legacy key.
       if (this.legacy) await this.cmd('destroy', this.legacyKey(id), ['DEL', this.legacyKey(id)]);
+      await this.destroyHandle(storageKey(id), '', 'destroy');
     });
   }
 
@@ -722,6 +724,11 @@ export class RedisStore extends Store implements SessionStore {
       reportCorrupt(this, error);
       return null;
     }
+    // The key's own TTL is the authority: connect-redis's touch moves it, never the payload's expiry. The
+    // payload's is kept where the two agree (it has the millisecond; the TTL has the round trip's lag).
+    const ttl = Number(await this.cmd('get', key, ['PTTL', key]));
+    if (ttl === -2) return null;
+    if (ttl > 0 && Math.abs(now + ttl - record.expiresAt) > 1_000) record = { ...record, expiresAt: now + ttl };
     if (record.expiresAt <= now) return null;
     if (record.userId !== null && (await this.legacyRevoked(id, record.userId))) {
       await this.cmd('get', key, ['DEL', key]).catch(() => undefined);

@@ -671,8 +671,11 @@ export class SqlStore extends Store implements SessionStore {
     checkId('destroy', id);
     const key = storageKey(id);
     await this.op('destroy', async () => {
-      await this.executor.run(this.sql.destroy, [key]);
+      // Legacy row first: a first write moving the session out of the legacy table holds that row's lock
+      // until its native row is committed, so this waits for it and the native delete then removes it.
+      // Native first would find no row yet, and the moved session would outlive its logout.
       if (this.legacy) await this.executor.run(this.legacy.destroy, [id]);
+      await this.executor.run(this.sql.destroy, [key]);
     });
   }
 

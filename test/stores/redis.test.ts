@@ -528,6 +528,19 @@ describe.skipIf(skip)('connect-redis migration (legacy: connect-redis)', () => {
     }
   });
 
+  it("a session connect-redis's touch kept alive past its cookie's expiry stays logged in", async () => {
+    // connect-redis's touch moves the key's TTL only: the payload keeps the expiry it was first saved with.
+    const sid = generateId().slice(0, 32);
+    const stale = new Date(Date.now() - 5_000);
+    const sess = { cookie: { originalMaxAge: 3_000, expires: stale, httpOnly: true, path: '/' }, user: 'ada' };
+    await client.set(`${legacyPrefix}${sid}`, JSON.stringify(sess), { PX: 60_000 });
+    const got = await store.get(sid);
+    expect(got?.data).toEqual({ user: 'ada' });
+    expect(got?.expiresAt).toBeGreaterThan(Date.now() + 50_000);
+    expect(await store.touch(sid, Date.now() + 60_000, Date.now())).toBe(true);
+    expect((await store.get(sid))?.data).toEqual({ user: 'ada' });
+  });
+
   it('concurrent first writes of one legacy session keep every key', async () => {
     const { sid } = await legacySession({ base: true });
     await Promise.all(
