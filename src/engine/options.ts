@@ -400,6 +400,19 @@ export function validateCookie(name: string, cookie: CookieOptions, warnings: st
     'cookie.priority',
     "must be 'low', 'medium' or 'high'",
   );
+  // Another type would be written as its string (`Domain=5`) or, for the path, match no request at all.
+  for (const text of ['domain', 'path'] as const) {
+    const value: unknown = cookie[text];
+    check(
+      value === undefined || value === null || typeof value === 'string',
+      `cookie.${text}`,
+      'must be a string',
+    );
+  }
+  for (const flag of ['httpOnly', 'partitioned'] as const) {
+    const value: unknown = cookie[flag];
+    check(value === undefined || typeof value === 'boolean', `cookie.${flag}`, 'must be a boolean');
+  }
   if (sameSite === 'none' && secure !== true && secure !== 'auto') {
     warnings.push('cookie.sameSite is "none" without cookie.secure; browsers reject such cookies');
   }

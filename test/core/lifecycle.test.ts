@@ -1,6 +1,7 @@
 import express from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { storageKey } from '../../src/core/id.js';
 import session, { MemoryStore, type SessionOptions } from '../../src/index.js';
 import { cookieOf, idOf, jsonErrors, setCookies } from '../support/apps.js';
 
@@ -199,9 +200,16 @@ describe('IDs and users', () => {
     expect(await store.get(idOf(authed))).toMatchObject({ userId: 'user-42', data: { cart: '1' } });
     await request(app).get('/whoami').set('Cookie', authed).expect(200, 'user-42');
     await request(app).get('/whoami').set('Cookie', cookieOf(anon)).expect(200, 'null');
-    expect((await store.listByUser('user-42')).length).toBe(1);
+    // A listing names sessions by handle: nothing in it could be replayed as a cookie (C19).
+    const listed = await store.listByUser('user-42');
+    expect(listed.map((summary) => summary.handle)).toEqual([storageKey(idOf(authed))]);
+    expect(JSON.stringify(listed)).not.toContain(idOf(authed));
     const out = await request(app).post('/logout').set('Cookie', authed).expect(200);
-    expect(setCookies(out)[0]).toMatch(/Expires=Thu, 01 Jan 1970/);
+    // The logout's cookie replaces the one the browser holds: same name, same Path, expired (C15).
+    const [cleared] = setCookies(out);
+    expect(cleared?.split(';')[0]).toBe(`${authed.split('=')[0]}=`);
+    expect(cleared).toMatch(/; Path=\/(;|$)/);
+    expect(cleared).toMatch(/Expires=Thu, 01 Jan 1970/);
     expect(await store.get(idOf(authed))).toBeNull();
     await request(app).get('/whoami').set('Cookie', authed).expect(200, 'null');
   });
