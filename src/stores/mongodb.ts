@@ -331,8 +331,10 @@ export class MongoStore extends Store implements SessionStore {
   async destroy(id: string): Promise<void> {
     checkId('destroy', id);
     await this.run('destroy', async () => {
-      await (await this.native()).deleteOne({ _id: storageKey(id) });
+      // Legacy first: a move in flight deletes the legacy document after inserting the native one, and
+      // undoes its insert when the document was already gone (see migrate).
       if (this.legacyCollectionName) await this.legacy().deleteOne({ _id: id });
+      await (await this.native()).deleteOne({ _id: storageKey(id) });
     });
   }
 
@@ -632,9 +634,11 @@ export class MongoStore extends Store implements SessionStore {
   }
 
   /**
-   * Moves a connect-mongo session to the native layout on its first write. The legacy document is claimed
-   * by deleting it first, so a concurrent destroy cannot be undone by the move; a writer that loses the
-   * claim to another retries the native write, which the winner's insert has usually made possible.
+   * Moves a connect-mongo session to the native layout on its first write: inserts the native document,
+   * then deletes the legacy one. A destroy deletes the legacy document first, so when this delete finds
+   * it already gone, a destroy ran meanwhile and the insert is undone: a logout is never outlived by the
+   * move, whichever way the two interleave. A writer whose insert loses to another's retries the
+   * native write.
    */
   private async migrate(
     id: string,
@@ -642,21 +646,28 @@ export class MongoStore extends Store implements SessionStore {
     retryNative: () => Promise<boolean>,
   ): Promise<boolean> {
     const now = Date.now();
-    const claimed = await this.legacy().findOneAndDelete({ _id: id, ...legacyLive(new Date(now)) });
-    if (!claimed) return retryNative();
+    const found = await this.legacy().findOne({ _id: id, ...legacyLive(new Date(now)) });
+    if (!found) return retryNative();
     let legacy: SessionRecord;
     try {
-      legacy = fromLegacy(claimed, now, this.ttl);
+      legacy = fromLegacy(found, now, this.ttl);
     } catch (error) {
       reportCorrupt(this, error);
+      await this.legacy().deleteOne({ _id: id });
       return false;
     }
-    // Claimed (deleted) above: a revoked one is simply gone.
-    if (await this.legacyRevoked(legacy)) return false;
+    if (await this.legacyRevoked(legacy)) {
+      await this.legacy().deleteOne({ _id: id });
+      return false;
+    }
     const record = change(legacy);
     const collection = await this.native();
-    if (await insertedFresh(() => collection.insertOne(toDocument(storageKey(id), record)))) return true;
-    return retryNative();
+    if (!(await insertedFresh(() => collection.insertOne(toDocument(storageKey(id), record)))))
+      return retryNative();
+    const { deletedCount } = await this.legacy().deleteOne({ _id: id });
+    if (deletedCount > 0) return true;
+    await collection.deleteOne({ _id: storageKey(id) });
+    return false;
   }
 
   private decodeOrReport(doc: Document): SessionRecord | null {

@@ -1,25 +1,29 @@
 import { promisify } from 'node:util';
+import ConnectMongo from 'connect-mongo';
 import connectPgSimple from 'connect-pg-simple';
 import { RedisStore as ConnectRedisStore } from 'connect-redis';
 import expressMysqlSession from 'express-mysql-session';
 import expressSession from 'express-session';
+import { MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateId } from '../../src/core/id.js';
 import type { SessionStore } from '../../src/stores/contract.js';
+import { MongoStore } from '../../src/stores/mongodb.js';
 import { MySQLStore } from '../../src/stores/mysql.js';
 import { PostgresStore } from '../../src/stores/postgres.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { MYSQL_URL, POSTGRES_URL, REDIS_URL } from '../support/interleave.js';
+import { announce, mongoTarget } from '../support/mongo/target.js';
 import { redisSkipReason } from '../support/redis.js';
 import { mysqlConnection, runNamespace, serviceSkipReason, urlVia } from '../support/services.js';
 import { WireProxy } from '../support/wire-proxy.js';
 
 /**
  * With `legacy`, a session still in the incumbent's layout (connect-pg-simple, express-mysql-session,
- * connect-redis) moves to the native one on its first write. A logout on another app server racing that
+ * connect-redis, connect-mongo) moves to the native one on its first write. A logout on another app server racing that
  * first write must stay a logout: two store instances stand for two app servers, each behind a proxy that
  * delays every chunk by a random 0-3 ms; each trial writes a session as the incumbent does, then races
  * an `update` or a `touch` on one server against a `destroy` on the other, each started at a random
@@ -58,6 +62,8 @@ const connection = mysqlConnection(MYSQL_URL);
 const myAdmin = mysql.createPool({ ...connection, connectTimeout: 3_000, connectionLimit: 4 });
 const mySkip = await serviceSkipReason('MySQL/MariaDB', () => myAdmin.query('SELECT 1'));
 const redisSkip = await redisSkipReason(REDIS_URL);
+const mongo = await mongoTarget();
+announce(mongo, 'legacy-migration-race.test.ts');
 
 const targets: Target[] = [
   {
@@ -150,11 +156,52 @@ const targets: Target[] = [
       };
     },
   },
+  {
+    name: `connect-mongo → MongoStore, on the ${mongo.label}`,
+    skip: false,
+    async open(via) {
+      const dbName = runNamespace('race_mongo');
+      const legacyCollectionName = 'cm_sessions';
+      const clients = [
+        new MongoClient(mongo.url),
+        new MongoClient(await via(mongo.url)),
+        new MongoClient(await via(mongo.url)),
+      ];
+      const [direct, nearClient, farClient] = clients as [MongoClient, MongoClient, MongoClient];
+      const anchor = ConnectMongo.create({ client: direct, dbName, collectionName: legacyCollectionName });
+      const options = {
+        dbName,
+        collectionName: 'sk_sessions',
+        legacy: 'connect-mongo' as const,
+        legacyCollectionName,
+      };
+      const near = new MongoStore({ client: nearClient, ...options });
+      const far = new MongoStore({ client: farClient, ...options });
+      return {
+        writeLegacy: promisify(anchor.set.bind(anchor)) as WriteLegacy,
+        legacyExists: async (sid) =>
+          (await direct
+            .db(dbName)
+            .collection<{ _id: string }>(legacyCollectionName)
+            .findOne({ _id: sid })) !== null,
+        near,
+        far,
+        async dispose() {
+          await near.close();
+          await far.close();
+          if (mongo.kind === 'real') await direct.db(dbName).dropDatabase();
+          await anchor.close();
+          for (const client of clients) await client.close();
+        },
+      };
+    },
+  },
 ];
 
 afterAll(async () => {
   await pgAdmin.end();
   await myAdmin.end();
+  await mongo.close();
 });
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
