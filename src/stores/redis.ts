@@ -728,7 +728,8 @@ export class RedisStore extends Store implements SessionStore {
     // payload's is kept where the two agree (it has the millisecond; the TTL has the round trip's lag).
     const ttl = Number(await this.cmd('get', key, ['PTTL', key]));
     if (ttl === -2) return null;
-    if (ttl > 0 && Math.abs(now + ttl - record.expiresAt) > 1_000) record = { ...record, expiresAt: now + ttl };
+    if (ttl > 0 && Math.abs(now + ttl - record.expiresAt) > 1_000)
+      record = { ...record, expiresAt: now + ttl };
     if (record.expiresAt <= now) return null;
     if (record.userId !== null && (await this.legacyRevoked(id, record.userId))) {
       await this.cmd('get', key, ['DEL', key]).catch(() => undefined);

@@ -532,7 +532,10 @@ describe.skipIf(skip)('connect-redis migration (legacy: connect-redis)', () => {
     // connect-redis's touch moves the key's TTL only: the payload keeps the expiry it was first saved with.
     const sid = generateId().slice(0, 32);
     const stale = new Date(Date.now() - 5_000);
-    const sess = { cookie: { originalMaxAge: 3_000, expires: stale, httpOnly: true, path: '/' }, user: 'ada' };
+    const sess = {
+      cookie: { originalMaxAge: 3_000, expires: stale, httpOnly: true, path: '/' },
+      user: 'ada',
+    };
     await client.set(`${legacyPrefix}${sid}`, JSON.stringify(sess), { PX: 60_000 });
     const got = await store.get(sid);
     expect(got?.data).toEqual({ user: 'ada' });
