@@ -479,7 +479,7 @@ class Hold {
       } else if (gate !== null) {
         const expected = this.expected ?? [];
         this.expected = null;
-        if (!sameValues(cookies, expected)) {
+        if (!sameCookies(cookies, expected)) {
           if (gate.headerBuilt())
             gate.replaceCookies(expected, cookies, this.manager.options.noStoreWithCookie);
           else {
@@ -931,9 +931,28 @@ function undefer(socket: DeferringSocket, deferral: Deferral): void {
   if (deferral.args !== null) (socket.destroy as (...args: unknown[]) => Socket)(...deferral.args);
 }
 
-function sameValues(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((value, i) => value === b[i]);
+/**
+ * Whether the commit's cookies are those put on the response at its first byte. An Expires that moved by
+ * a clock tick while the store wrote (the two were made a few ms apart, across a second) is no change of
+ * outcome: correcting it would move the header to the end of the block, away from what header hooks saw.
+ */
+function sameCookies(cookies: string[], expected: string[]): boolean {
+  return cookies.length === expected.length && cookies.every((cookie, i) => sameCookie(cookie, expected[i]));
 }
+
+const EXPIRES_ATTRIBUTE = /; Expires=([^;]*)/;
+
+function sameCookie(cookie: string, expected: string | undefined): boolean {
+  if (cookie === expected || expected === undefined) return cookie === expected;
+  const now = EXPIRES_ATTRIBUTE.exec(cookie);
+  const then = EXPIRES_ATTRIBUTE.exec(expected);
+  if (now === null || then === null) return false;
+  if (cookie.replace(EXPIRES_ATTRIBUTE, '') !== expected.replace(EXPIRES_ATTRIBUTE, '')) return false;
+  return Math.abs(Date.parse(now[1] as string) - Date.parse(then[1] as string)) <= CLOCK_TICK_MS;
+}
+
+/** Expires has whole seconds: two readings a hold apart may differ by one, or by two across a slow write. */
+const CLOCK_TICK_MS = 2_000;
 
 /** Takes `values` out of the response's Set-Cookie header (set at the call, not confirmed at release). */
 function removeSetCookies(res: ServerResponse, values: string[]): void {

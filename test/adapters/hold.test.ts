@@ -808,3 +808,46 @@ describe('a held response whose session cookie changes before it goes out', () =
       expect(cookies.filter((cookie) => cookie.startsWith('connect.sid='))).toHaveLength(1);
     });
 });
+
+describe('a held response whose commit ends a clock second after its first byte', () => {
+  it('keeps its Set-Cookie where header hooks saw it, not moved to the end of the header block', async () => {
+    const app = express();
+    app.use(
+      session({
+        store: new SlowMemoryStore(30),
+        secret: 'clock-tick-secret-of-at-least-32-chars',
+        resave: false,
+        saveUninitialized: false,
+        cookie: { maxAge: 3_600_000 },
+      }),
+    );
+    app.get('/tick', (req, res) => {
+      (req.session as unknown as Record<string, number>).n = 1;
+      // A streamed answer: its header is built at the first write, so a correction edits the built block.
+      res.write('o');
+      res.end('k');
+    });
+    const { get } = await import('node:http');
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      for (let trial = 0; trial < 3; trial++) {
+        // Start just before a second turns, so the store's answer comes in the next one.
+        while (Date.now() % 1000 < 960 || Date.now() % 1000 > 980) await new Promise((r) => setTimeout(r, 5));
+        const names = await new Promise<string[]>((resolve, reject) => {
+          get({ port, host: '127.0.0.1', path: '/tick' }, (res) => {
+            res.resume();
+            res.on('end', () =>
+              resolve(res.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase())),
+            );
+          }).on('error', reject);
+        });
+        expect(names.filter((name) => name === 'set-cookie')).toHaveLength(1);
+        expect(names.indexOf('set-cookie'), names.join(', ')).toBeLessThan(names.indexOf('connection'));
+      }
+    } finally {
+      server.close();
+    }
+  });
+});
