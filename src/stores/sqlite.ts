@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { OptionsError, StoreUrlError } from '../core/errors.js';
 import { readParams, storeDefinition } from './registry.js';
@@ -28,6 +29,14 @@ const DEFAULT_PRUNE_MS = 300_000;
 
 type Db = Database.Database;
 
+/**
+ * The longest one statement waits inside SQLite for another process's lock. better-sqlite3 is synchronous,
+ * so that wait blocks the event loop: a wait of `busyTimeout` would freeze every request of the process,
+ * and no timer (not even `timeout`'s) could fire. Longer waits are made of such slices, with the loop
+ * free between them.
+ */
+const BUSY_SLICE_MS = 20;
+
 /** better-sqlite3 is synchronous: every statement, and every transaction body, runs to completion at once. */
 class SqliteExecutor implements SqlExecutor {
   private readonly statements = new Map<string, Database.Statement>();
@@ -35,17 +44,39 @@ class SqliteExecutor implements SqlExecutor {
   constructor(
     private readonly db: Db,
     private readonly owned: boolean,
+    /** How long a call may keep retrying a lock another process holds (`busyTimeout`). */
+    private readonly busyMs: number,
   ) {}
 
-  async all(sql: string, params: readonly unknown[]): Promise<Row[]> {
-    return this.prepare(sql).all(...params) as Row[];
+  all(sql: string, params: readonly unknown[]): Promise<Row[]> {
+    return this.whenFree(() => this.prepare(sql).all(...params) as Row[]);
   }
 
-  async run(sql: string, params: readonly unknown[]): Promise<number> {
-    return this.prepare(sql).run(...params).changes;
+  run(sql: string, params: readonly unknown[]): Promise<number> {
+    return this.whenFree(() => this.prepare(sql).run(...params).changes);
   }
 
-  async transaction<T>(makeBody: () => TxBody<T>): Promise<T> {
+  transaction<T>(makeBody: () => TxBody<T>): Promise<T> {
+    // A transaction that met a lock rolled back whole: it runs again from a fresh body.
+    return this.whenFree(() => this.runTransaction(makeBody));
+  }
+
+  /** Runs `attempt`, and while another process holds the lock, again after a pause, up to `busyMs` in all. */
+  private async whenFree<T>(attempt: () => T): Promise<T> {
+    let deadline = 0;
+    for (let pause = 2; ; pause = Math.min(pause * 2, BUSY_SLICE_MS)) {
+      try {
+        return attempt();
+      } catch (error) {
+        if (!isBusy(error)) throw error;
+        deadline ||= Date.now() + this.busyMs - BUSY_SLICE_MS;
+        if (Date.now() >= deadline) throw error;
+      }
+      await sleep(pause);
+    }
+  }
+
+  private runTransaction<T>(makeBody: () => TxBody<T>): T {
     const drive = () => {
       const body = makeBody();
       let next = body.next();
@@ -62,7 +93,7 @@ class SqliteExecutor implements SqlExecutor {
 
   isUnavailable(error: unknown): boolean {
     const code = (error as { code?: unknown } | null)?.code;
-    return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+    return isBusy(error) || code === 'SQLITE_LOCKED';
   }
 
   isDuplicateKey(error: unknown): boolean {
@@ -83,6 +114,12 @@ class SqliteExecutor implements SqlExecutor {
     }
     return statement;
   }
+}
+
+/** SQLITE_BUSY and its extended codes: another connection holds the lock this statement needs. */
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }
 
 /** A table made before the revocation epoch gets its `epoch` column (existing sessions: 0). */
@@ -123,7 +160,7 @@ export class SQLiteStore extends SqlStore {
       throw new OptionsError('busyTimeout', 'must be a whole number of milliseconds');
     const db = typeof target === 'string' ? openDatabase(target) : target;
     try {
-      db.pragma(`busy_timeout = ${busy}`);
+      db.pragma(`busy_timeout = ${Math.min(busy, BUSY_SLICE_MS)}`);
       if (owned) {
         db.pragma('journal_mode = WAL');
         // With WAL, NORMAL loses no committed data on an application crash, only on power loss.
@@ -139,7 +176,7 @@ export class SQLiteStore extends SqlStore {
     }
     super(options, {
       dialect: 'sqlite',
-      executor: new SqliteExecutor(db, owned),
+      executor: new SqliteExecutor(db, owned, busy),
       table: quoteIdentifier('sqlite', table),
       setup: [],
       legacy: null,

@@ -79,6 +79,41 @@ describe('SQLiteStore specifics', () => {
     await b.close();
   });
 
+  it("waits out another process's lock with the event loop free, and fails with 503 past busyTimeout", async () => {
+    // better-sqlite3 waits for a lock synchronously: a wait inside SQLite would block every request.
+    const path = join(dir, 'busy.db');
+    const store = new SQLiteStore(path, { busyTimeout: 1_000, timeout: 5_000 });
+    const id = generateId();
+    await store.create(id, record({ data: { n: 0 } }));
+    const holder = new Database(path);
+    const delta = (n: number) => ({ set: { n }, unset: [], expiresAt: Date.now() + 60_000, lastSeenAt: 1 });
+    try {
+      // Held, then let go by a timer: the update waits for it (the timer could not fire in a blocked
+      // loop) and lands.
+      holder.exec('BEGIN IMMEDIATE');
+      const waiting = store.update(id, delta(1));
+      setTimeout(() => holder.exec('COMMIT'), 300);
+      expect(await waiting).toBe(true);
+      expect((await store.get(id))?.data).toEqual({ n: 1 });
+      // Held past busyTimeout: the update fails as the store being unavailable, not before busyTimeout,
+      // and other work (a timer due long before) runs meanwhile.
+      holder.exec('BEGIN IMMEDIATE');
+      const order: string[] = [];
+      setTimeout(() => order.push('timer'), 50);
+      const started = performance.now();
+      await expect(
+        store.update(id, delta(2)).finally(() => order.push('update settled')),
+      ).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE', status: 503 });
+      expect(performance.now() - started).toBeGreaterThan(900);
+      expect(order).toEqual(['timer', 'update settled']);
+      holder.exec('ROLLBACK');
+      expect((await store.get(id))?.data).toEqual({ n: 1 });
+    } finally {
+      holder.close();
+      await store.close();
+    }
+  });
+
   it('refuses a target that is neither a path nor a Database, naming the option', () => {
     expect(() => new SQLiteStore({ path: './x.db' } as never)).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_OPTION', option: 'target' }),
