@@ -317,13 +317,50 @@ class DeadlineHeap {
     heapAt[i] = lastAt;
   }
 
-  /** Replaces the contents with nodes sorted by deadline (a sorted array is a valid min-heap). */
-  fill(nodes: { at: number; key: string }[]): void {
-    nodes.sort((a, b) => a.at - b.at);
-    this.keys = nodes.map((node) => node.key);
-    this.at = nodes.map((node) => node.at);
+  /** A heap of these nodes, made in O(n) (Floyd's): the arrays become the heap's own. */
+  static of(keys: string[], at: number[]): DeadlineHeap {
+    const heap = new DeadlineHeap();
+    heap.keys = keys;
+    heap.at = at;
+    for (let i = (keys.length >> 1) - 1; i >= 0; i--) heap.siftDown(i);
+    return heap;
+  }
+
+  private siftDown(from: number): void {
+    const keys = this.keys;
+    const heapAt = this.at;
+    const size = keys.length;
+    const key = keys[from] as string;
+    const at = heapAt[from] as number;
+    let i = from;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= size) break;
+      const right = left + 1;
+      const child = right < size && (heapAt[right] as number) < (heapAt[left] as number) ? right : left;
+      if ((heapAt[child] as number) >= at) break;
+      keys[i] = keys[child] as string;
+      heapAt[i] = heapAt[child] as number;
+      i = child;
+    }
+    keys[i] = key;
+    heapAt[i] = at;
   }
 }
+
+/** A rebuild of the deadline heaps in progress: the nodes gathered so far, per heap. */
+interface HeapRebuild {
+  anonymousKeys: string[];
+  anonymousAt: number[];
+  boundKeys: string[];
+  boundAt: number[];
+  /** The shard being read, and where in it. */
+  shard: number;
+  entries: Iterator<[string, Entry]> | null;
+}
+
+/** Listings paged through at once (one per admin page or CLI run); the oldest is dropped past this. */
+const LISTINGS = 8;
 
 /** Where a MemoryStore keeps its synchronous methods, for the engine (engine/store-access.ts); exported from `sessionkit/internals` only, not from the package root. */
 export const NOW = Symbol('sessionkit.memory.now');
@@ -367,8 +404,11 @@ export class MemoryStore extends Store implements SessionStore {
    * the first: any string, the empty one included, is hashed on first sight.
    */
   private lastId: string | null = null;
-  /** The keys of the listing being paged through (see list()). */
-  private listing: string[] | null = null;
+  /** The key snapshot of each listing being paged through, by its number (see list()). */
+  private readonly listings = new Map<number, string[]>();
+  private listingsMade = 0;
+  /** A rebuild of the deadline heaps running in slices (see push()), or null. */
+  private rebuilding: HeapRebuild | null = null;
   private lastKey = '';
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -494,24 +534,38 @@ export class MemoryStore extends Store implements SessionStore {
 
   async list(options: ListOptions = {}): Promise<ListPage> {
     checkListOptions('list', options);
-    this.sweep(Number.POSITIVE_INFINITY);
     const limit = options.limit ?? 100;
-    const start = options.cursor ? Number(options.cursor) : 0;
-    if ((options.cursor && !/^\d+$/.test(options.cursor)) || !Number.isSafeInteger(start))
-      throw new InvalidArgumentError('list', 'options.cursor', 'a cursor from an earlier page of list()');
+    const cursor = options.cursor ? /^(\d+)\.(\d+)$/.exec(options.cursor) : null;
+    const listing = cursor ? Number(cursor[1]) : 0;
+    const start = cursor ? Number(cursor[2]) : 0;
+    const refused = new InvalidArgumentError(
+      'list',
+      'options.cursor',
+      'a cursor from an earlier page of list()',
+    );
+    if (options.cursor && (cursor === null || !Number.isSafeInteger(start))) throw refused;
     // One snapshot of the keys per listing, not one per page (that made paging through n sessions
-    // O(n²)). As with SCAN, a session written during the listing may be missed; one removed is skipped.
-    if (start === 0 || this.listing === null)
-      this.listing = this.shards.flatMap((shard) => [...shard.keys()]);
-    const keys = this.listing;
+    // O(n²)); each listing its own, so listings paged at once never move each other's places. As with
+    // SCAN, a session written during the listing may be missed; one removed is skipped.
+    let keys = cursor ? this.listings.get(listing) : undefined;
+    let number = listing;
+    if (keys === undefined) {
+      // A cursor whose listing is gone (past LISTINGS newer ones): its places mean nothing now.
+      if (cursor) throw refused;
+      await this.sweepAll();
+      keys = this.shards.flatMap((shard) => [...shard.keys()]);
+      number = ++this.listingsMade;
+      this.listings.set(number, keys);
+      if (this.listings.size > LISTINGS) this.listings.delete(this.listings.keys().next().value as number);
+    }
     const page = keys.slice(start, start + limit);
     const sessions = page.flatMap((key) => {
       const summary = this.summary(key);
       return summary ? [summary] : [];
     });
     const more = start + limit < keys.length;
-    if (!more) this.listing = null;
-    return { sessions, cursor: more ? String(start + limit) : null };
+    if (!more) this.listings.delete(number);
+    return { sessions, cursor: more ? `${number}.${start + limit}` : null };
   }
 
   /**
@@ -519,7 +573,7 @@ export class MemoryStore extends Store implements SessionStore {
    * handle: the store never holds a session ID (called with a callback, as express-session's, too).
    */
   async all(): Promise<Record<string, Record<string, unknown>>> {
-    this.sweep(Number.POSITIVE_INFINITY);
+    await this.sweepAll();
     const sessions: Record<string, Record<string, unknown>> = {};
     for (const shard of this.shards)
       for (const key of [...shard.keys()]) {
@@ -529,9 +583,9 @@ export class MemoryStore extends Store implements SessionStore {
     return sessions;
   }
 
-  /** O(expired): sweeps what has expired, then reads a counter. */
+  /** Sweeps what has expired (in slices, the loop free between them), then reads a counter. */
   async length(): Promise<number> {
-    this.sweep(Number.POSITIVE_INFINITY);
+    await this.sweepAll();
     return this.size;
   }
 
@@ -543,11 +597,12 @@ export class MemoryStore extends Store implements SessionStore {
     this.stamps.clear();
     this.anonymous = new DeadlineHeap();
     this.bound = new DeadlineHeap();
-    this.listing = null;
+    this.rebuilding = null;
+    this.listings.clear();
   }
 
-  async prune(): Promise<number> {
-    return this.sweep(Number.POSITIVE_INFINITY);
+  prune(): Promise<number> {
+    return this.sweepAll();
   }
 
   async listByUser(userId: string): Promise<SessionSummary[]> {
@@ -730,7 +785,9 @@ export class MemoryStore extends Store implements SessionStore {
       if (previousUserId !== record.userId) this.unindex(key, previousUserId);
     } else {
       if (this.size >= this.max) {
-        this.sweep(Number.POSITIVE_INFINITY);
+        // One slice, not every expired session at once: this runs inside a request. The rest goes in
+        // slices off the request path.
+        if (this.sweep(SWEEP_SLICE, performance.now() + SWEEP_SLICE_MS) > 0) this.sweepInSlices();
         if (this.size >= this.max) this.evict();
       }
       this.size++;
@@ -836,36 +893,113 @@ export class MemoryStore extends Store implements SessionStore {
     step();
   }
 
+  /** Sweeps every expired session, a slice at a time with the event loop free between slices. */
+  private async sweepAll(): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const before = this.heapNodes();
+      removed += this.sweep(SWEEP_SLICE, performance.now() + SWEEP_SLICE_MS);
+      const more = Math.min(this.anonymous.peek(), this.bound.peek()) <= Date.now();
+      if (!more || this.heapNodes() >= before) return removed;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
   private heapNodes(): number {
     return this.anonymous.size + this.bound.size;
   }
 
   private push(at: number, key: string, anonymous: boolean): void {
-    // Touches leave stale nodes behind; rebuild once they outnumber the live ones.
-    if (this.heapNodes() > 2 * this.size + 1024) this.rebuildHeap();
+    // Touches leave stale nodes behind; once they outnumber the live ones, the heaps are rebuilt from the
+    // entries, in slices off the request path. Nodes pushed meanwhile go to the rebuild too.
+    const nodes = this.heapNodes();
+    if (this.rebuilding === null) {
+      if (nodes > 2 * this.size + 1024) this.startRebuild();
+    } else if (nodes > 4 * (this.size + 1024)) {
+      // Writes with no pause for the slices to run (a tight loop of awaited calls): finished here, so
+      // the heaps stay bounded whatever the pace.
+      this.finishRebuild(this.rebuilding, Number.POSITIVE_INFINITY);
+    }
     (anonymous ? this.anonymous : this.bound).push(at, key);
+    const rebuild = this.rebuilding;
+    if (rebuild === null) return;
+    if (anonymous) {
+      rebuild.anonymousKeys.push(key);
+      rebuild.anonymousAt.push(at);
+    } else {
+      rebuild.boundKeys.push(key);
+      rebuild.boundAt.push(at);
+    }
   }
 
-  private rebuildHeap(): void {
-    const anonymous: { at: number; key: string }[] = [];
-    const bound: { at: number; key: string }[] = [];
+  /**
+   * Gathers every entry's deadline into new heaps, about 2 ms at a time, and swaps them in when done. The
+   * old heaps serve meanwhile; a node they lose (a sweep, an eviction) may still be in the new ones, where
+   * it is stale and skipped as any stale node is.
+   */
+  private startRebuild(): void {
+    const rebuild: HeapRebuild = {
+      anonymousKeys: [],
+      anonymousAt: [],
+      boundKeys: [],
+      boundAt: [],
+      shard: 0,
+      entries: null,
+    };
+    this.rebuilding = rebuild;
+    const step = () => {
+      if (this.rebuilding !== rebuild) return;
+      if (!this.finishRebuild(rebuild, performance.now() + SWEEP_SLICE_MS)) setImmediate(step).unref();
+    };
+    setImmediate(step).unref();
+  }
+
+  /** Gathers until `until`; once every entry is read, swaps the new heaps in. True when done. */
+  private finishRebuild(rebuild: HeapRebuild, until: number): boolean {
+    if (!this.gather(rebuild, until)) return false;
+    this.anonymous = DeadlineHeap.of(rebuild.anonymousKeys, rebuild.anonymousAt);
+    this.bound = DeadlineHeap.of(rebuild.boundKeys, rebuild.boundAt);
+    this.rebuilding = null;
+    // Writes during the rebuild left their own stale nodes: another round, while they outnumber the live.
+    if (this.heapNodes() > 2 * this.size + 1024) this.startRebuild();
+    return true;
+  }
+
+  /** Reads entries into the rebuild until `until`; true once every shard has been read. */
+  private gather(rebuild: HeapRebuild, until: number): boolean {
     const hasUsers = this.byUser.size > 0;
-    // A corrupt entry has no deadline: it stays out of the heaps until a read reports and removes it.
-    for (const shard of this.shards)
-      for (const [key, entry] of shard) {
-        const at = deadlineOf(entry);
-        if (!Number.isFinite(at)) continue;
+    let read = 0;
+    while (rebuild.shard < this.shards.length) {
+      rebuild.entries ??= (this.shards[rebuild.shard] as Map<string, Entry>).entries();
+      const next = rebuild.entries.next();
+      if (next.done) {
+        rebuild.shard++;
+        rebuild.entries = null;
+        continue;
+      }
+      const [key, entry] = next.value;
+      // A corrupt entry has no deadline: it stays out of the heaps until a read reports and removes it.
+      const at = deadlineOf(entry);
+      if (Number.isFinite(at)) {
         let user: string | null = null;
+        let readable = true;
         if (hasUsers) {
           try {
             user = userIdOf(entry);
           } catch {
-            continue;
+            readable = false;
           }
         }
-        (user === null ? anonymous : bound).push({ at, key });
+        if (readable && user === null) {
+          rebuild.anonymousKeys.push(key);
+          rebuild.anonymousAt.push(at);
+        } else if (readable) {
+          rebuild.boundKeys.push(key);
+          rebuild.boundAt.push(at);
+        }
       }
-    this.anonymous.fill(anonymous);
-    this.bound.fill(bound);
+      if ((++read & 255) === 0 && performance.now() >= until) return false;
+    }
+    return true;
   }
 }

@@ -85,10 +85,74 @@ describe('MemoryStore bounds', () => {
     const store = new MemoryStore({ sweepInterval: 0 });
     const ids = Array.from({ length: 100 }, () => generateId());
     for (const id of ids) await store.create(id, record());
-    for (let i = 0; i < 50_000; i++)
+    // Awaited one after another, with no pause for the rebuild's slices: the heap still stays bounded.
+    let most = 0;
+    for (let i = 0; i < 50_000; i++) {
       await store.touch(ids[i % 100] as string, Date.now() + 60_000 + i, Date.now());
+      most = Math.max(most, heapNodes(store));
+    }
+    expect(most).toBeLessThanOrEqual(4 * (100 + 1024) + 1);
+    // Once the writes pause, the rebuild off the request path brings it down to the live sessions.
+    for (let i = 0; i < 20 && heapNodes(store) > 2 * 100 + 1024; i++)
+      await new Promise((resolve) => setTimeout(resolve, 5));
     expect(heapNodes(store)).toBeLessThan(2 * 100 + 1024 + 2);
     expect(await store.length()).toBe(100);
+    await store.close();
+  });
+
+  it('rebuilds its heap off the request path: the write that crosses the bound does not', async () => {
+    const store = new MemoryStore({ sweepInterval: 0 });
+    const ids = Array.from({ length: 100 }, () => generateId());
+    for (const id of ids) await store.create(id, record());
+    let i = 0;
+    while (heapNodes(store) <= 2 * 100 + 1024)
+      await store.touch(ids[i++ % 100] as string, Date.now() + 60_000 + i, Date.now());
+    await store.touch(ids[0] as string, Date.now() + 70_000, Date.now());
+    // Still every node: the rebuild runs in slices after this call, not inside it.
+    expect(heapNodes(store)).toBeGreaterThan(2 * 100 + 1024);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(heapNodes(store)).toBeLessThanOrEqual(100 + 2);
+    expect(await store.length()).toBe(100);
+    await store.close();
+  });
+
+  it('a write to a full store sweeps one slice of the expired, and length() the rest with the loop free', async () => {
+    const store = new MemoryStore({ max: 20_000, sweepInterval: 0 });
+    for (let i = 0; i < 20_000; i++) await store.create(generateId(), record({ expiresAt: Date.now() + 40 }));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await store.create(generateId(), record());
+    // A request's write removed at most a slice: not all 20,000 in one go.
+    expect(heldEntries(store)).toBeGreaterThan(20_000 - 5_000);
+    const order: string[] = [];
+    setImmediate(() => order.push('other work'));
+    const count = await store.length();
+    order.push('length()');
+    expect(count).toBe(1);
+    expect(order).toEqual(['other work', 'length()']);
+    await store.close();
+  });
+
+  it('pages two listings at once, each seeing every session live throughout exactly once', async () => {
+    const store = new MemoryStore({ sweepInterval: 0 });
+    const live = new Set<string>();
+    for (let i = 0; i < 50; i++) {
+      const id = generateId();
+      await store.create(id, record());
+      live.add(storageKey(id));
+    }
+    const first = await store.list({ limit: 10 });
+    const seen = first.sessions.map((s) => s.handle);
+    // Another listing starts between the pages, after sessions came and went.
+    for (let i = 0; i < 30; i++) await store.create(generateId(), record());
+    await store.list({ limit: 10 });
+    let cursor = first.cursor;
+    while (cursor !== null) {
+      const page = await store.list({ limit: 10, cursor });
+      seen.push(...page.sessions.map((s) => s.handle));
+      cursor = page.cursor;
+    }
+    const ofTheFifty = seen.filter((handle) => live.has(handle));
+    expect(ofTheFifty.sort()).toEqual([...live].sort());
     await store.close();
   });
 
