@@ -806,7 +806,10 @@ export class SqlStore extends Store implements SessionStore {
   protected op<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     return this.run(operation, async () => {
       try {
+        if (this.closed) throw closedError(operation);
         await this.ensureTable();
+        // close() may have run while the table was made: the connection is gone, say so plainly.
+        if (this.closed) throw closedError(operation);
         return await fn();
       } catch (error) {
         if (this.executor.isUnavailable(error))
@@ -1001,6 +1004,11 @@ export function sqlOptionsFromParams(params: StoreParams): SqlStoreOptions {
   if (params.pruneInterval !== undefined) options.pruneInterval = params.pruneInterval as number | false;
   if (params.createTable !== undefined) options.createTable = params.createTable as boolean;
   return options;
+}
+
+/** A call on a store after its close(): unavailable (503), in words an operator recognises. */
+function closedError(operation: string): StoreUnavailableError {
+  return new StoreUnavailableError(operation, 'the store was closed (close() was called)');
 }
 
 /** A `legacy` layout from URL parameters: the layout name alone, or with its table. */

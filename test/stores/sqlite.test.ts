@@ -114,6 +114,24 @@ describe('SQLiteStore specifics', () => {
     }
   });
 
+  it('a call after close() fails as unavailable (503), saying the store was closed', async () => {
+    const store = new SQLiteStore(join(dir, 'closed.db'));
+    const id = generateId();
+    const inFlight = store.create(id, record());
+    await store.close();
+    await inFlight.catch(() => undefined);
+    for (const call of [
+      () => store.get(id),
+      () => store.create(generateId(), record()),
+      () => store.length(),
+    ])
+      await expect(call()).rejects.toMatchObject({
+        code: 'ERR_STORE_UNAVAILABLE',
+        status: 503,
+        message: expect.stringContaining('closed'),
+      });
+  });
+
   it('refuses a target that is neither a path nor a Database, naming the option', () => {
     expect(() => new SQLiteStore({ path: './x.db' } as never)).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_OPTION', option: 'target' }),
