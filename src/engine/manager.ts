@@ -499,6 +499,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     this.access.checkUserId('login', userId);
     const req = session.req as Req & SessionCarrier;
     const { userLimit } = this.options;
+    await this.forgetEndedData(session, req);
     // A stand-in session (onStoreError: 'anonymous') is never stored, so it takes none of the user's places.
     if (userLimit !== undefined && !contextOf(this, req).ephemeral)
       await this.loginWithinLimit(session, userId, userLimit);
@@ -509,6 +510,20 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       state.authTime = Date.now();
     }
     publishLogin(this.storeKind, sessionStateOf(session).id, req.sessionID as string, userId);
+  }
+
+  /**
+   * A login carries the session's data to its new ID. If another request ended the session since this
+   * one loaded it (a logout, a "log out everywhere"), that data goes with it: the login, a new proof of
+   * identity, goes on as a later login would, from an empty session, and no flag of the ended session
+   * (a step-up, a cart) comes back under the new ID.
+   */
+  private async forgetEndedData(session: Session, req: Req & SessionCarrier): Promise<void> {
+    const context = contextOf(this, req);
+    const state = sessionStateOf(session);
+    if (state.isNew || context.ephemeral) return;
+    const stored = await this.track(context, load(this, context.store, state.id));
+    if (stored === null) putData(session, {});
   }
 
   /**

@@ -44,6 +44,67 @@ function app(store: Store) {
   return a;
 }
 
+/**
+ * A request loads a signed-in session holding a flag (a passed step-up, say) and waits; the session ends
+ * on the other app server (a logout, or a "log out everywhere"); then the waiting request calls login()
+ * or reauthenticated(). Each is a new proof of identity, so the user may end up signed in, but as a later
+ * login would: from an empty session. The ended session's flag must not come back under the new ID.
+ */
+async function rotateAfterEnd(near: Store, far: Store, trials: number): Promise<void> {
+  let release: () => void = () => undefined;
+  let loaded: () => void = () => undefined;
+  const build = (store: Store) => {
+    const a = app(store);
+    a.post('/flag', (req, res) => {
+      (req.session as unknown as Record<string, string>).stepUp = 'passed';
+      res.send('flagged');
+    });
+    a.post('/logout', async (req, res) => {
+      await req.session.logout();
+      res.send('out');
+    });
+    a.post('/slow/:how', async (req, res) => {
+      loaded();
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      if (req.params.how === 'login') await req.session.login(USER);
+      else await req.session.reauthenticated();
+      res.json({ stepUp: (req.session as unknown as Record<string, string>).stepUp ?? null });
+    });
+    return a;
+  };
+  const one = build(near);
+  const other = build(far);
+  const carried: string[] = [];
+  for (let trial = 0; trial < trials; trial++)
+    for (const how of ['login', 'reauthenticated'] as const)
+      for (const end of ['logout', 'revoke'] as const) {
+        const cookie = cookieOf(await request(one).post('/login').expect(200));
+        await request(one).post('/flag').set('Cookie', cookie).expect(200);
+        const waiting = new Promise<void>((resolve) => {
+          loaded = resolve;
+        });
+        const slow = request(other)
+          .post(`/slow/${how}`)
+          .set('Cookie', cookie)
+          .then((answer) => answer);
+        await waiting;
+        if (end === 'logout') await request(one).post('/logout').set('Cookie', cookie).expect(200);
+        else await near.destroyByUser(USER);
+        release();
+        const answer = await slow;
+        expect(answer.status, answer.text).toBe(200);
+        const me = await request(one).get('/me').set('Cookie', cookieOf(answer)).expect(200);
+        expect((me.body as { user: string | null }).user).toBe(USER);
+        if ((answer.body as { stepUp: string | null }).stepUp !== null) carried.push(`${how} after ${end}`);
+        for (const summary of await near.listByUser(USER))
+          if (summary.data.stepUp !== undefined) carried.push(`${how} after ${end}: stored`);
+        await near.destroyByUser(USER);
+      }
+  expect(carried).toEqual([]);
+}
+
 async function race(near: Store, far: Store): Promise<void> {
   const one = app(near);
   const other = app(far);
@@ -81,6 +142,11 @@ describe('regenerate({ keep: true }) racing "log out everywhere"', () => {
     const store = new MemoryStore();
     await race(store, store);
   });
+
+  it('MemoryStore: login() and reauthenticated() after the session ended carry none of its data', async () => {
+    const store = new MemoryStore();
+    await rotateAfterEnd(store, store, 5);
+  });
 });
 
 const redisSkip = await redisSkipReason(REDIS_URL);
@@ -104,5 +170,13 @@ describe.skipIf(redisSkip)('regenerate({ keep: true }) racing "log out everywher
       RedisStore,
     ];
     await race(near, far);
+  });
+
+  it('two app servers: login() and reauthenticated() after the session ended carry none of its data', async () => {
+    const [near, far] = clients.map((client) => new RedisStore({ client, prefix })) as [
+      RedisStore,
+      RedisStore,
+    ];
+    await rotateAfterEnd(near, far, 5);
   });
 });
