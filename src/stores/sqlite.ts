@@ -141,6 +141,8 @@ function openDatabase(path: string): Db {
 export class SQLiteStore extends SqlStore {
   /** The better-sqlite3 handle, for inspection and tests. */
   readonly db: Db;
+  /** How long a call waits for another process's lock, in slices, before failing with 503 (ms). */
+  readonly busyTimeout: number;
 
   /**
    * `target`: a file path (default `./data/sessions.db`, its directory created), `:memory:`, an open
@@ -183,6 +185,7 @@ export class SQLiteStore extends SqlStore {
       pruneInterval: options.pruneInterval ?? DEFAULT_PRUNE_MS,
     });
     this.db = db;
+    this.busyTimeout = busy;
   }
 }
 
