@@ -296,25 +296,12 @@ class DeadlineHeap {
   }
 
   pop(): void {
-    const keys = this.keys;
-    const heapAt = this.at;
-    const last = keys.pop();
-    const lastAt = heapAt.pop();
-    if (last === undefined || lastAt === undefined || keys.length === 0) return;
-    const size = keys.length;
-    let i = 0;
-    for (;;) {
-      const left = 2 * i + 1;
-      if (left >= size) break;
-      const right = left + 1;
-      const child = right < size && (heapAt[right] as number) < (heapAt[left] as number) ? right : left;
-      if ((heapAt[child] as number) >= lastAt) break;
-      keys[i] = keys[child] as string;
-      heapAt[i] = heapAt[child] as number;
-      i = child;
-    }
-    keys[i] = last;
-    heapAt[i] = lastAt;
+    const last = this.keys.pop();
+    const lastAt = this.at.pop();
+    if (last === undefined || lastAt === undefined || this.keys.length === 0) return;
+    this.keys[0] = last;
+    this.at[0] = lastAt;
+    this.siftDown(0);
   }
 
   /** A heap of these nodes, made in O(n) (Floyd's): the arrays become the heap's own. */
