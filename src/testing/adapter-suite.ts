@@ -247,19 +247,19 @@ interface Fixture {
   slow: { entered: ReturnType<typeof signal>; release: ReturnType<typeof signal> };
 }
 
+/** Writes each query parameter into the session. */
+const writeQuery: SuiteRoute = ({ session, url }) => {
+  const current = session();
+  for (const [key, value] of query(url)) values(current)[key] = value;
+  return view(current);
+};
+
 function routes(store: MemoryStore, fixture: () => Fixture['slow']): Record<string, SuiteRoute> {
   return {
     '/read': ({ session }) => view(session()),
-    '/write': ({ session, url }) => {
-      const current = session();
-      for (const [key, value] of query(url)) values(current)[key] = value;
-      return view(current);
-    },
-    '/app/write': ({ session, url }) => {
-      const current = session();
-      for (const [key, value] of query(url)) values(current)[key] = value;
-      return view(current);
-    },
+    '/write': writeQuery,
+    // Under a cookie Path of /app.
+    '/app/write': writeQuery,
     '/outside': ({ session }) => ({ session: session() != null }),
     '/unset': ({ unset }) => {
       if (unset === undefined) throw new Error('this harness gives routes no unset()');
