@@ -319,8 +319,6 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const context = contextOf(this, req);
     const state = sessionStateOf(session);
     beforeCookieChange(req);
-    if (keep && clock === 'continue' && state.userId !== null && !context.ephemeral)
-      return this.regenerateBound(session, req, context);
     await this.track(context, this.endRequestSession(context, state.id));
     context.ended = true;
     const next = generate(this, req, context, keep ? dataOf(session) : undefined);
@@ -330,44 +328,6 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       if (clock === 'continue') sessionStateOf(next).createdAt = state.createdAt;
     }
     this.emitFor('regenerate', sessionStateOf(next).id);
-  }
-
-  /**
-   * `regenerate({ keep: true })` of a session bound to a user: the same user under a new ID, with no new
-   * proof of identity. Stored at once, the new record takes the user's revocation stamp of now; so the old
-   * record is checked after it, and a "log out everywhere" that ended the old one since this request
-   * loaded it ends the new one too, leaving the request a fresh anonymous session, as if it had arrived
-   * after the revoke. A revoke after the new record's write ends it as any other of the user's.
-   */
-  private async regenerateBound(
-    session: Session,
-    req: Req & SessionCarrier,
-    context: RequestContext,
-  ): Promise<void> {
-    const state = sessionStateOf(session);
-    const { store } = context;
-    const next = generate(this, req, context, dataOf(session));
-    const nextState = sessionStateOf(next);
-    nextState.userId = state.userId;
-    nextState.authTime = state.authTime;
-    nextState.createdAt = state.createdAt;
-    let live: boolean;
-    try {
-      await this.track(context, Promise.resolve(write(this, next, true, context)));
-      live = (await this.track(context, load(this, store, state.id))) !== null;
-    } catch (error) {
-      // The session stays as it was; a new record that may have been written goes, where the store answers.
-      await this.destroyStored(store, nextState.id).catch(() => undefined);
-      install(req, context, session);
-      throw error;
-    }
-    await this.track(context, this.endRequestSession(context, state.id));
-    context.ended = true;
-    if (!live) {
-      await this.track(context, this.destroyStored(store, nextState.id));
-      generate(this, req, context);
-    }
-    this.emitFor('regenerate', sessionStateOf(context.session).id);
   }
 
   destroy(session: Session): Promise<void> {
@@ -521,7 +481,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   private async forgetEndedData(session: Session, req: Req & SessionCarrier): Promise<void> {
     const context = contextOf(this, req);
     const state = sessionStateOf(session);
-    if (state.isNew || context.ephemeral) return;
+    // A session object this request already replaced (a second login on it) was ended by this request.
+    if (state.isNew || context.ephemeral || context.session !== session) return;
     const stored = await this.track(context, load(this, context.store, state.id));
     if (stored === null) putData(session, {});
   }
