@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { OptionsError, StoreUrlError } from '../core/errors.js';
+import { DEFAULT_STORE_TIMEOUT_MS } from './contract.js';
 import { readParams, storeDefinition } from './registry.js';
 import {
   addEpochColumnSql,
@@ -49,30 +50,68 @@ class SqliteExecutor implements SqlExecutor {
   ) {}
 
   all(sql: string, params: readonly unknown[]): Promise<Row[]> {
-    return this.whenFree(() => this.prepare(sql).all(...params) as Row[]);
+    // A read takes no write lock (WAL): it goes ahead of calls waiting for one.
+    return this.whenFree(() => this.prepare(sql).all(...params) as Row[], true);
   }
 
   run(sql: string, params: readonly unknown[]): Promise<number> {
-    return this.whenFree(() => this.prepare(sql).run(...params).changes);
+    return this.whenFree(() => this.prepare(sql).run(...params).changes, false);
   }
 
   transaction<T>(makeBody: () => TxBody<T>): Promise<T> {
     // A transaction that met a lock rolled back whole: it runs again from a fresh body.
-    return this.whenFree(() => this.runTransaction(makeBody));
+    return this.whenFree(() => this.runTransaction(makeBody), false);
   }
 
-  /** Runs `attempt`, and while another process holds the lock, again after a pause, up to `busyMs` in all. */
-  private async whenFree<T>(attempt: () => T): Promise<T> {
-    let deadline = 0;
-    for (let pause = 2; ; pause = Math.min(pause * 2, BUSY_SLICE_MS)) {
+  /** Calls of this process waiting for another process's lock, and the last one's turn. */
+  private waiting = 0;
+  private turn: Promise<void> = Promise.resolve();
+  /** Whether the last try of a waiting call met the lock (the next waiter pauses before its try). */
+  private locked = false;
+
+  /**
+   * Runs `attempt`; while another process holds the lock, again after a pause, until `busyMs` has
+   * passed since the call began. Waiting calls take turns, one try at a time: each try may block the loop
+   * for a slice, and calls trying side by side would block it for a slice each. A write that arrives
+   * while others wait joins the queue; a read goes ahead (WAL readers take no lock).
+   */
+  private async whenFree<T>(attempt: () => T, read: boolean): Promise<T> {
+    if (read || this.waiting === 0) {
       try {
         return attempt();
       } catch (error) {
-        if (!isBusy(error)) throw error;
-        deadline ||= Date.now() + this.busyMs - BUSY_SLICE_MS;
-        if (Date.now() >= deadline) throw error;
+        if (!isBusy(error) || this.busyMs <= BUSY_SLICE_MS) throw error;
       }
-      await sleep(pause);
+    }
+    const deadline = Date.now() + this.busyMs - BUSY_SLICE_MS;
+    this.waiting++;
+    try {
+      for (let pause = 2; ; pause = Math.min(pause * 2, BUSY_SLICE_MS)) {
+        const previous = this.turn;
+        let done: () => void = () => undefined;
+        this.turn = new Promise((resolve) => {
+          done = resolve;
+        });
+        await previous;
+        try {
+          if (!this.db.open) throw closedError();
+          if (this.locked) await sleep(pause);
+          if (!this.db.open) throw closedError();
+          try {
+            const result = attempt();
+            this.locked = false;
+            return result;
+          } catch (error) {
+            if (!isBusy(error)) throw error;
+            this.locked = true;
+            if (Date.now() >= deadline) throw error;
+          }
+        } finally {
+          done();
+        }
+      }
+    } finally {
+      this.waiting--;
     }
   }
 
@@ -93,7 +132,7 @@ class SqliteExecutor implements SqlExecutor {
 
   isUnavailable(error: unknown): boolean {
     const code = (error as { code?: unknown } | null)?.code;
-    return isBusy(error) || code === 'SQLITE_LOCKED';
+    return isBusy(error) || code === 'SQLITE_LOCKED' || code === 'ERR_STORE_CLOSED';
   }
 
   isDuplicateKey(error: unknown): boolean {
@@ -114,6 +153,11 @@ class SqliteExecutor implements SqlExecutor {
     }
     return statement;
   }
+}
+
+/** A call that was waiting for a lock when the store was closed: unavailable, as after close(). */
+function closedError(): Error {
+  return Object.assign(new Error('the store was closed (close() was called)'), { code: 'ERR_STORE_CLOSED' });
 }
 
 /** SQLITE_BUSY and its extended codes: another connection holds the lock this statement needs. */
@@ -157,12 +201,15 @@ export class SQLiteStore extends SqlStore {
       throw new OptionsError('target', 'must be a file path, ":memory:", or an open better-sqlite3 Database');
     }
     const table = checkIdentifier('table', options.table ?? DEFAULT_TABLE);
-    const busy = options.busyTimeout ?? options.timeout ?? 5_000;
+    const timeout = options.timeout ?? DEFAULT_STORE_TIMEOUT_MS;
+    const busy = options.busyTimeout ?? timeout;
     if (!(Number.isInteger(busy) && busy >= 0))
       throw new OptionsError('busyTimeout', 'must be a whole number of milliseconds');
     const db = typeof target === 'string' ? openDatabase(target) : target;
     try {
-      db.pragma(`busy_timeout = ${Math.min(busy, BUSY_SLICE_MS)}`);
+      // The setup below runs once, inside the constructor (synchronous anyway): it may wait out all of
+      // busyTimeout for a process that holds the lock on a new file. Calls afterwards wait in slices.
+      db.pragma(`busy_timeout = ${busy}`);
       if (owned) {
         db.pragma('journal_mode = WAL');
         // With WAL, NORMAL loses no committed data on an application crash, only on power loss.
@@ -172,13 +219,15 @@ export class SQLiteStore extends SqlStore {
         for (const ddl of createTableSql('sqlite', table)) db.exec(ddl);
         addEpochColumn(db, table);
       }
+      db.pragma(`busy_timeout = ${Math.min(busy, BUSY_SLICE_MS)}`);
     } catch (error) {
       if (owned) db.close();
       throw error;
     }
     super(options, {
       dialect: 'sqlite',
-      executor: new SqliteExecutor(db, owned, busy),
+      // Retries end before the call's own timeout: a call already answered 503 must not land later.
+      executor: new SqliteExecutor(db, owned, Math.min(busy, Math.max(0, timeout - 100))),
       table: quoteIdentifier('sqlite', table),
       setup: [],
       legacy: null,

@@ -114,6 +114,39 @@ describe('SQLiteStore specifics', () => {
     }
   });
 
+  it('under a lock, waiting writes take turns and all land; one answered 503 never lands later', async () => {
+    const path = join(dir, 'busy-queue.db');
+    // busyTimeout longer than timeout: the retries must still stop before the call is answered.
+    const store = new SQLiteStore(path, { busyTimeout: 5_000, timeout: 400 });
+    const ids = Array.from({ length: 8 }, () => generateId());
+    for (const id of ids) await store.create(id, record({ data: { n: 0 } }));
+    const holder = new Database(path);
+    const delta = (n: number) => ({ set: { n }, unset: [], expiresAt: Date.now() + 60_000, lastSeenAt: 1 });
+    try {
+      holder.exec('BEGIN IMMEDIATE');
+      const waiting = ids.map((id) => store.update(id, delta(1)));
+      setTimeout(() => holder.exec('COMMIT'), 150);
+      expect(await Promise.all(waiting)).toEqual(ids.map(() => true));
+      for (const id of ids) expect((await store.get(id))?.data).toEqual({ n: 1 });
+      // Held past the call's timeout: it is answered 503, and once the lock goes, nothing lands.
+      holder.exec('BEGIN IMMEDIATE');
+      await expect(store.update(ids[0] as string, delta(2))).rejects.toMatchObject({ status: 503 });
+      holder.exec('COMMIT');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect((await store.get(ids[0] as string))?.data).toEqual({ n: 1 });
+      // A call waiting for the lock when the store closes fails as a closed store, not a 500.
+      holder.exec('BEGIN IMMEDIATE');
+      const closing = store.update(ids[1] as string, delta(3));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await store.close();
+      await expect(closing).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE', status: 503 });
+      holder.exec('ROLLBACK');
+    } finally {
+      holder.close();
+      await store.close();
+    }
+  });
+
   it('a call after close() fails as unavailable (503), saying the store was closed', async () => {
     const store = new SQLiteStore(join(dir, 'closed.db'));
     const id = generateId();
