@@ -1,17 +1,55 @@
 import type { ServerResponse } from 'node:http';
 import { Stream } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
-import { Session, type TypedSession } from '../core/session.js';
+import { dataOf } from '../core/changes.js';
+import { Session } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
 import { type SessionCarrier, SessionManager } from '../engine/manager.js';
 import type { SessionOptions, SessionRequestLike } from '../engine/options.js';
 import type { ExpressStoreLike, SessionStore } from '../engine/store-access.js';
 import { commitSession, openSession } from './shared.js';
 
+/**
+ * `ctx.session`: sessionkit's session with koa-session's accessors beside its methods (`isNew`,
+ * `populated`, `length`, `maxAge`), so koa-session code reads the same. They live on the class, never in
+ * the data, and cannot be set as data keys, as in koa-session.
+ */
+export class KoaSession extends Session {
+  /** Whether this request made the session: the browser sent no cookie for it (koa-session's `isNew`). */
+  get isNew(): boolean {
+    return Session.stateOf(this).browserCookie === null;
+  }
+
+  /** Whether the session holds any data (koa-session's `populated`). */
+  get populated(): boolean {
+    return this.length > 0;
+  }
+
+  /** How many data keys the session holds (koa-session's `length`). */
+  get length(): number {
+    return Object.keys(dataOf(this)).length;
+  }
+
+  /**
+   * The cookie's lifetime in ms, or `'session'` for a browser-session cookie (koa-session's `maxAge`).
+   * Setting it changes this session's cookie, which the response then sends, as `cookie.maxAge` does.
+   */
+  get maxAge(): number | 'session' {
+    return this.cookie.originalMaxAge ?? 'session';
+  }
+
+  set maxAge(value: number | 'session') {
+    this.cookie.maxAge = value === 'session' ? null : value;
+  }
+}
+
+/** `ctx.session` typed with the application's data. */
+export type TypedKoaSession<Data = SessionData> = KoaSession & Partial<Data>;
+
 declare module 'koa' {
   interface DefaultContext {
     /** The session (sessionkit). Type its data by augmenting `SessionData` from 'sessionkit'. */
-    session: TypedSession<SessionData>;
+    session: TypedKoaSession<SessionData>;
     sessionID: string;
     sessionStore: SessionStore | ExpressStoreLike;
   }
@@ -25,7 +63,7 @@ export interface KoaSessionMiddleware<Data = SessionData> extends Middleware {
   /** The core behind the middleware (events: `error`, `create`, `destroy`, `regenerate`, `invalid`). */
   readonly manager: SessionManager;
   /** `ctx.session`, typed with this middleware's data type (no declaration merging needed). */
-  get(ctx: Context): TypedSession<Data>;
+  get(ctx: Context): TypedKoaSession<Data>;
 }
 
 type Carrier = Context & SessionRequestLike & SessionCarrier;
@@ -45,6 +83,7 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
     ...options,
     unset: options.unset ?? 'destroy',
   } as SessionOptions<Carrier>);
+  manager.sessionClass = KoaSession;
   const { skip } = manager.options;
   const noStore = manager.options.noStoreWithCookie;
 
@@ -77,8 +116,8 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
 
   return Object.assign(middleware, {
     manager: manager as unknown as SessionManager,
-    get(ctx: Context): TypedSession<Data> {
-      return (ctx as Carrier).session as unknown as TypedSession<Data>;
+    get(ctx: Context): TypedKoaSession<Data> {
+      return (ctx as Carrier).session as unknown as TypedKoaSession<Data>;
     },
   });
 }

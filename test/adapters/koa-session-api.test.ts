@@ -1,0 +1,105 @@
+/**
+ * koa-session's session accessors on sessionkit/koa, beside koa-session itself with the same lifetime:
+ * `isNew`, `populated`, `length` and `maxAge` read the same through a visit, and setting `maxAge` (a
+ * number, or `'session'`) changes the cookie the response sends, as in koa-session.
+ */
+import Koa from 'koa';
+import koaSession from 'koa-session';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { session } from '../../src/adapters/koa.js';
+import { KoaMapStore } from '../support/framework-passport-apps.js';
+import { SlowMemoryStore } from '../support/slow-store.js';
+
+const secret = 'koa-session-api-secret-0123456789abcdef';
+const MAX_AGE = 60_000;
+
+type Flavor = 'koa-session' | 'sessionkit';
+
+interface KoaSessionLike {
+  isNew: boolean;
+  populated: boolean;
+  length: number;
+  maxAge: number | 'session';
+  user?: string;
+}
+
+function appFor(flavor: Flavor): Koa {
+  const app = new Koa();
+  app.keys = [secret];
+  if (flavor === 'sessionkit')
+    app.use(
+      session({
+        secret,
+        store: new SlowMemoryStore(5),
+        resave: false,
+        saveUninitialized: false,
+        cookie: { maxAge: MAX_AGE },
+      }),
+    );
+  else app.use(koaSession({ store: new KoaMapStore(5), maxAge: MAX_AGE } as never, app));
+  app.use(async (ctx) => {
+    const s = ctx.session as unknown as KoaSessionLike;
+    if (ctx.path === '/set') s.user = 'alice';
+    else if (ctx.path === '/short') s.maxAge = 5_000;
+    else if (ctx.path === '/browser') s.maxAge = 'session';
+    ctx.body = { isNew: s.isNew, populated: s.populated, length: s.length, maxAge: s.maxAge };
+  });
+  return app;
+}
+
+/** The session cookie's pair and its Expires, from a response's Set-Cookie lines. */
+function sessionCookie(res: { headers: Record<string, unknown> }, name: string) {
+  const line = ((res.headers['set-cookie'] as string[] | undefined) ?? []).find((l) =>
+    l.startsWith(`${name}=`),
+  );
+  if (line === undefined) return null;
+  const expires = /expires=([^;]+)/i.exec(line)?.[1];
+  return { pair: line.split(';')[0] as string, expires: expires ? Date.parse(expires) : null };
+}
+
+/** Every cookie pair a response set, for the next request (koa-session signs with a second cookie). */
+function cookies(res: { headers: Record<string, unknown> }): string {
+  return ((res.headers['set-cookie'] as string[] | undefined) ?? []).map((l) => l.split(';')[0]).join('; ');
+}
+
+describe("Koa: koa-session's session accessors", () => {
+  it('isNew, populated, length and maxAge read as in koa-session through a visit', async () => {
+    const seen: Record<Flavor, unknown[]> = { 'koa-session': [], sessionkit: [] };
+    for (const flavor of ['koa-session', 'sessionkit'] as const) {
+      const app = appFor(flavor);
+      seen[flavor].push((await request(app.callback()).get('/info')).body);
+      const set = await request(app.callback()).get('/set');
+      seen[flavor].push(set.body);
+      seen[flavor].push((await request(app.callback()).get('/info').set('Cookie', cookies(set))).body);
+    }
+    expect(seen.sessionkit).toEqual(seen['koa-session']);
+    expect(seen.sessionkit).toEqual([
+      { isNew: true, populated: false, length: 0, maxAge: MAX_AGE },
+      { isNew: true, populated: true, length: 1, maxAge: MAX_AGE },
+      { isNew: false, populated: true, length: 1, maxAge: MAX_AGE },
+    ]);
+  });
+
+  it("setting maxAge, to a number or 'session', changes the cookie the response sends", async () => {
+    for (const [flavor, name] of [
+      ['koa-session', 'koa.sess'],
+      ['sessionkit', 'connect.sid'],
+    ] as const) {
+      const app = appFor(flavor);
+      const set = await request(app.callback()).get('/set');
+      const jar = cookies(set);
+      const before = Date.now();
+      const short = await request(app.callback()).get('/short').set('Cookie', jar);
+      expect(short.body.maxAge, flavor).toBe(5_000);
+      const shortCookie = sessionCookie(short, name);
+      expect(shortCookie?.expires, flavor).toBeGreaterThan(before + 3_000);
+      expect(shortCookie?.expires, flavor).toBeLessThan(before + 7_000);
+      const browser = await request(app.callback()).get('/browser').set('Cookie', jar);
+      expect(browser.body.maxAge, flavor).toBe('session');
+      const browserCookie = sessionCookie(browser, name);
+      expect(browserCookie, flavor).not.toBeNull();
+      expect(browserCookie?.expires, flavor).toBeNull();
+    }
+  });
+});
