@@ -335,15 +335,36 @@ class DeadlineHeap {
   }
 }
 
+/** Heap nodes gathered for a rebuild, as the heap holds them: keys and deadlines side by side. */
+interface HeapNodes {
+  keys: string[];
+  at: number[];
+}
+
 /** A rebuild of the deadline heaps in progress: the nodes gathered so far, per heap. */
 interface HeapRebuild {
-  anonymousKeys: string[];
-  anonymousAt: number[];
-  boundKeys: string[];
-  boundAt: number[];
+  anonymous: HeapNodes;
+  bound: HeapNodes;
   /** The shard being read, and where in it. */
   shard: number;
   entries: Iterator<[string, Entry]> | null;
+}
+
+/**
+ * Which heap an entry's node belongs in: the anonymous one, the bound one, or none for an entry whose
+ * user cannot be read (corrupt: it stays out of the heaps until a read reports and removes it).
+ */
+function isAnonymous(entry: Entry, hasUsers: boolean): boolean | null {
+  if (!hasUsers) return true;
+  try {
+    return userIdOf(entry) === null;
+  } catch {
+    return null;
+  }
+}
+
+function badCursor(): InvalidArgumentError {
+  return new InvalidArgumentError('list', 'options.cursor', 'a cursor from an earlier page of list()');
 }
 
 /** Listings paged through at once (one per admin page or CLI run); the oldest is dropped past this. */
@@ -525,12 +546,7 @@ export class MemoryStore extends Store implements SessionStore {
     const cursor = options.cursor ? /^(\d+)\.(\d+)$/.exec(options.cursor) : null;
     const listing = cursor ? Number(cursor[1]) : 0;
     const start = cursor ? Number(cursor[2]) : 0;
-    const refused = new InvalidArgumentError(
-      'list',
-      'options.cursor',
-      'a cursor from an earlier page of list()',
-    );
-    if (options.cursor && (cursor === null || !Number.isSafeInteger(start))) throw refused;
+    if (options.cursor && (cursor === null || !Number.isSafeInteger(start))) throw badCursor();
     // One snapshot of the keys per listing, not one per page (that made paging through n sessions
     // O(n²)); each listing its own, so listings paged at once never move each other's places. As with
     // SCAN, a session written during the listing may be missed; one removed is skipped.
@@ -538,7 +554,7 @@ export class MemoryStore extends Store implements SessionStore {
     let number = listing;
     if (keys === undefined) {
       // A cursor whose listing is gone (past LISTINGS newer ones): its places mean nothing now.
-      if (cursor) throw refused;
+      if (cursor) throw badCursor();
       await this.sweepAll();
       keys = this.shards.flatMap((shard) => [...shard.keys()]);
       number = ++this.listingsMade;
@@ -867,28 +883,30 @@ export class MemoryStore extends Store implements SessionStore {
     return removed;
   }
 
+  /** Sweeps what expired in the background, a slice at a time; the timer's and a full store's sweep. */
   private sweepInSlices(): void {
     if (this.sweeping) return;
     this.sweeping = true;
-    const step = () => {
-      const before = this.heapNodes();
-      this.sweep(SWEEP_SLICE, performance.now() + SWEEP_SLICE_MS);
-      const more = Math.min(this.anonymous.peek(), this.bound.peek()) <= Date.now();
-      if (more && this.heapNodes() < before) setImmediate(step).unref();
-      else this.sweeping = false;
-    };
-    step();
+    void this.sweepAll(false).finally(() => {
+      this.sweeping = false;
+    });
   }
 
-  /** Sweeps every expired session, a slice at a time with the event loop free between slices. */
-  private async sweepAll(): Promise<number> {
+  /**
+   * Sweeps every expired session, a slice at a time with the event loop free between slices. `hold`:
+   * whether the pauses keep the process alive (a caller awaits the count), or not (a background sweep).
+   */
+  private async sweepAll(hold = true): Promise<number> {
     let removed = 0;
     for (;;) {
       const before = this.heapNodes();
       removed += this.sweep(SWEEP_SLICE, performance.now() + SWEEP_SLICE_MS);
       const more = Math.min(this.anonymous.peek(), this.bound.peek()) <= Date.now();
       if (!more || this.heapNodes() >= before) return removed;
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await new Promise<void>((resolve) => {
+        const pause = setImmediate(resolve);
+        if (!hold) pause.unref();
+      });
     }
   }
 
@@ -899,10 +917,10 @@ export class MemoryStore extends Store implements SessionStore {
   private push(at: number, key: string, anonymous: boolean): void {
     // Touches leave stale nodes behind; once they outnumber the live ones, the heaps are rebuilt from the
     // entries, in slices off the request path. Nodes pushed meanwhile go to the rebuild too.
-    const nodes = this.heapNodes();
+    const held = this.heapNodes();
     if (this.rebuilding === null) {
-      if (nodes > 2 * this.size + 1024) this.startRebuild();
-    } else if (nodes > 4 * (this.size + 1024)) {
+      if (held > 2 * this.size + 1024) this.startRebuild();
+    } else if (held > 4 * (this.size + 1024)) {
       // Writes with no pause for the slices to run (a tight loop of awaited calls): finished here, so
       // the heaps stay bounded whatever the pace.
       this.finishRebuild(this.rebuilding, Number.POSITIVE_INFINITY);
@@ -910,13 +928,9 @@ export class MemoryStore extends Store implements SessionStore {
     (anonymous ? this.anonymous : this.bound).push(at, key);
     const rebuild = this.rebuilding;
     if (rebuild === null) return;
-    if (anonymous) {
-      rebuild.anonymousKeys.push(key);
-      rebuild.anonymousAt.push(at);
-    } else {
-      rebuild.boundKeys.push(key);
-      rebuild.boundAt.push(at);
-    }
+    const nodes = anonymous ? rebuild.anonymous : rebuild.bound;
+    nodes.keys.push(key);
+    nodes.at.push(at);
   }
 
   /**
@@ -926,10 +940,8 @@ export class MemoryStore extends Store implements SessionStore {
    */
   private startRebuild(): void {
     const rebuild: HeapRebuild = {
-      anonymousKeys: [],
-      anonymousAt: [],
-      boundKeys: [],
-      boundAt: [],
+      anonymous: { keys: [], at: [] },
+      bound: { keys: [], at: [] },
       shard: 0,
       entries: null,
     };
@@ -944,8 +956,8 @@ export class MemoryStore extends Store implements SessionStore {
   /** Gathers until `until`; once every entry is read, swaps the new heaps in. True when done. */
   private finishRebuild(rebuild: HeapRebuild, until: number): boolean {
     if (!this.gather(rebuild, until)) return false;
-    this.anonymous = DeadlineHeap.of(rebuild.anonymousKeys, rebuild.anonymousAt);
-    this.bound = DeadlineHeap.of(rebuild.boundKeys, rebuild.boundAt);
+    this.anonymous = DeadlineHeap.of(rebuild.anonymous.keys, rebuild.anonymous.at);
+    this.bound = DeadlineHeap.of(rebuild.bound.keys, rebuild.bound.at);
     this.rebuilding = null;
     // Writes during the rebuild left their own stale nodes: another round, while they outnumber the live.
     if (this.heapNodes() > 2 * this.size + 1024) this.startRebuild();
@@ -967,23 +979,11 @@ export class MemoryStore extends Store implements SessionStore {
       const [key, entry] = next.value;
       // A corrupt entry has no deadline: it stays out of the heaps until a read reports and removes it.
       const at = deadlineOf(entry);
-      if (Number.isFinite(at)) {
-        let user: string | null = null;
-        let readable = true;
-        if (hasUsers) {
-          try {
-            user = userIdOf(entry);
-          } catch {
-            readable = false;
-          }
-        }
-        if (readable && user === null) {
-          rebuild.anonymousKeys.push(key);
-          rebuild.anonymousAt.push(at);
-        } else if (readable) {
-          rebuild.boundKeys.push(key);
-          rebuild.boundAt.push(at);
-        }
+      const anonymous = Number.isFinite(at) ? isAnonymous(entry, hasUsers) : null;
+      if (anonymous !== null) {
+        const nodes = anonymous ? rebuild.anonymous : rebuild.bound;
+        nodes.keys.push(key);
+        nodes.at.push(at);
       }
       if ((++read & 255) === 0 && performance.now() >= until) return false;
     }
