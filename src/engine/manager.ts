@@ -17,6 +17,7 @@ import { renewedId } from '../core/renewal.js';
 import { stringifyJson } from '../core/serializer.js';
 import { Session, type SessionClass, type SessionController, type SessionState } from '../core/session.js';
 import type { Secret } from '../core/signature.js';
+import { inTurn } from '../core/turns.js';
 import type { LimitOutcome } from '../core/types.js';
 import {
   commitLate,
@@ -412,19 +413,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (context.ephemeral) return;
     // A save() not awaited before this one is still writing: write after it, never beside it (a new
     // session's second create would find the first one's record).
-    const before = context.saving;
-    let done: () => void = () => undefined;
-    const turn = new Promise<void>((resolve) => {
-      done = resolve;
-    });
-    context.saving = turn;
-    try {
-      if (before !== null) await before;
-      await this.saveInTurn(session, req, context);
-    } finally {
-      done();
-      if (context.saving === turn) context.saving = null;
-    }
+    await inTurn(context, 'saving', () => this.saveInTurn(session, req, context));
   }
 
   private async saveInTurn(

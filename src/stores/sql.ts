@@ -1006,9 +1006,12 @@ export function sqlOptionsFromParams(params: StoreParams): SqlStoreOptions {
   return options;
 }
 
-/** A call on a store after its close(): unavailable (503), in words an operator recognises. */
+/** Why a call on a closed store fails, in words an operator recognises. */
+export const STORE_CLOSED = 'the store was closed (close() was called)';
+
+/** A call on a store after its close(): unavailable (503). */
 function closedError(operation: string): StoreUnavailableError {
-  return new StoreUnavailableError(operation, 'the store was closed (close() was called)');
+  return new StoreUnavailableError(operation, STORE_CLOSED);
 }
 
 /** A `legacy` layout from URL parameters: the layout name alone, or with its table. */

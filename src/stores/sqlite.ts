@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { OptionsError, StoreUrlError } from '../core/errors.js';
+import { inTurn } from '../core/turns.js';
 import { DEFAULT_STORE_TIMEOUT_MS } from './contract.js';
 import { readParams, storeDefinition } from './registry.js';
 import {
@@ -15,6 +16,7 @@ import {
   type SqlExecutor,
   SqlStore,
   type SqlStoreOptions,
+  STORE_CLOSED,
   sqlOptionsFromParams,
   type TxBody,
 } from './sql.js';
@@ -63,9 +65,9 @@ class SqliteExecutor implements SqlExecutor {
     return this.whenFree(() => this.runTransaction(makeBody), false);
   }
 
-  /** Calls of this process waiting for another process's lock, and the last one's turn. */
+  /** Calls of this process waiting for another process's lock, and the turn they take one at a time. */
   private waiting = 0;
-  private turn: Promise<void> = Promise.resolve();
+  private readonly queue: { turn: Promise<void> | null } = { turn: null };
   /** Whether the last try of a waiting call met the lock (the next waiter pauses before its try). */
   private locked = false;
 
@@ -87,28 +89,21 @@ class SqliteExecutor implements SqlExecutor {
     this.waiting++;
     try {
       for (let pause = 2; ; pause = Math.min(pause * 2, BUSY_SLICE_MS)) {
-        const previous = this.turn;
-        let done: () => void = () => undefined;
-        this.turn = new Promise((resolve) => {
-          done = resolve;
-        });
-        await previous;
-        try {
-          if (!this.db.open) throw closedError();
+        const tried = await inTurn(this.queue, 'turn', async () => {
           if (this.locked) await sleep(pause);
           if (!this.db.open) throw closedError();
           try {
             const result = attempt();
             this.locked = false;
-            return result;
+            return { result };
           } catch (error) {
             if (!isBusy(error)) throw error;
             this.locked = true;
             if (Date.now() >= deadline) throw error;
+            return null;
           }
-        } finally {
-          done();
-        }
+        });
+        if (tried !== null) return tried.result;
       }
     } finally {
       this.waiting--;
@@ -157,7 +152,7 @@ class SqliteExecutor implements SqlExecutor {
 
 /** A call that was waiting for a lock when the store was closed: unavailable, as after close(). */
 function closedError(): Error {
-  return Object.assign(new Error('the store was closed (close() was called)'), { code: 'ERR_STORE_CLOSED' });
+  return Object.assign(new Error(STORE_CLOSED), { code: 'ERR_STORE_CLOSED' });
 }
 
 /** SQLITE_BUSY and its extended codes: another connection holds the lock this statement needs. */
@@ -185,7 +180,10 @@ function openDatabase(path: string): Db {
 export class SQLiteStore extends SqlStore {
   /** The better-sqlite3 handle, for inspection and tests. */
   readonly db: Db;
-  /** How long a call waits for another process's lock, in slices, before failing with 503 (ms). */
+  /**
+   * The `busyTimeout` option: how long a call waits for another process's lock, in slices, before failing
+   * with 503 (ms). A call's retries also end 100 ms before its `timeout`, whichever comes first.
+   */
   readonly busyTimeout: number;
 
   /**
