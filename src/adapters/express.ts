@@ -943,7 +943,8 @@ function sameCookies(cookies: string[], expected: string[]): boolean {
 const EXPIRES_ATTRIBUTE = /; Expires=([^;]*)/;
 
 function sameCookie(cookie: string, expected: string | undefined): boolean {
-  if (cookie === expected || expected === undefined) return cookie === expected;
+  if (cookie === expected) return true;
+  if (expected === undefined) return false;
   const now = EXPIRES_ATTRIBUTE.exec(cookie);
   const then = EXPIRES_ATTRIBUTE.exec(expected);
   if (now === null || then === null) return false;

@@ -122,10 +122,18 @@ export function checkId(operation: string, id: unknown, argument = 'id'): assert
   if (typeof id !== 'string') throw new InvalidArgumentError(operation, argument, 'a string');
 }
 
-/** Refuses times that are not finite numbers (epoch ms): a touch would otherwise store an invalid deadline. */
-export function checkTouchTimes(operation: string, expiresAt: unknown, lastSeenAt: unknown): void {
-  if (!isEpochMs(expiresAt)) throw new InvalidArgumentError(operation, 'expiresAt', EPOCH_MS);
-  if (!isEpochMs(lastSeenAt)) throw new InvalidArgumentError(operation, 'lastSeenAt', EPOCH_MS);
+/**
+ * Refuses times that are not finite numbers (epoch ms): a touch or an update would otherwise store an
+ * invalid deadline. `prefix` names where the arguments sit (`delta.` in an update's delta).
+ */
+export function checkTouchTimes(
+  operation: string,
+  expiresAt: unknown,
+  lastSeenAt: unknown,
+  prefix = '',
+): void {
+  if (!isEpochMs(expiresAt)) throw new InvalidArgumentError(operation, `${prefix}expiresAt`, EPOCH_MS);
+  if (!isEpochMs(lastSeenAt)) throw new InvalidArgumentError(operation, `${prefix}lastSeenAt`, EPOCH_MS);
 }
 
 const EPOCH_MS = 'a finite number of epoch milliseconds';
@@ -205,8 +213,7 @@ export function checkDelta(
     throw new InvalidArgumentError(operation, 'delta.unset', 'an array of strings');
   if (maxBytes !== undefined && !(typeof maxBytes === 'number' && maxBytes >= 0))
     throw new InvalidArgumentError(operation, 'delta.maxBytes', 'a number of bytes');
-  if (!isEpochMs(expiresAt)) throw new InvalidArgumentError(operation, 'delta.expiresAt', EPOCH_MS);
-  if (!isEpochMs(lastSeenAt)) throw new InvalidArgumentError(operation, 'delta.lastSeenAt', EPOCH_MS);
+  checkTouchTimes(operation, expiresAt, lastSeenAt, 'delta.');
   if (userId !== null && userId !== undefined) checkStoreUserId(store, operation, userId);
 }
 
