@@ -3,33 +3,14 @@
  * stored session ends, and neither the cookie the browser keeps nor a copy taken before can sign in), and
  * `ctx.session = { … }` replaces the data.
  */
-import Koa from 'koa';
-import koaSession from 'koa-session';
+import type Koa from 'koa';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { session } from '../../src/adapters/koa.js';
 import { cookieOf } from '../support/apps.js';
-import { KoaMapStore } from '../support/framework-passport-apps.js';
-import { SlowMemoryStore } from '../support/slow-store.js';
+import { type KoaFlavor, koaApp } from '../support/koa-flavors.js';
 
-const secret = 'koa-logout-secret-0123456789abcdefghij';
-
-type Flavor = 'koa-session' | 'sessionkit';
-
-function appFor(flavor: Flavor, unset?: 'keep' | 'destroy'): Koa {
-  const app = new Koa();
-  app.keys = [secret];
-  if (flavor === 'sessionkit')
-    app.use(
-      session({
-        secret,
-        store: new SlowMemoryStore(5),
-        resave: false,
-        saveUninitialized: false,
-        ...(unset ? { unset } : {}),
-      }),
-    );
-  else app.use(koaSession({ store: new KoaMapStore(5) } as never, app));
+function appFor(flavor: KoaFlavor, unset?: 'keep' | 'destroy'): Koa {
+  const app = koaApp(flavor, { sessionkit: unset ? { unset } : {} });
   app.use(async (ctx) => {
     const data = ctx.session as unknown as Record<string, unknown> | null;
     if (ctx.path === '/login') {

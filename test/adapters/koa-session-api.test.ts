@@ -3,18 +3,12 @@
  * `isNew`, `populated`, `length` and `maxAge` read the same through a visit, and setting `maxAge` (a
  * number, or `'session'`) changes the cookie the response sends, as in koa-session.
  */
-import Koa from 'koa';
-import koaSession from 'koa-session';
+import type Koa from 'koa';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { session } from '../../src/adapters/koa.js';
-import { KoaMapStore } from '../support/framework-passport-apps.js';
-import { SlowMemoryStore } from '../support/slow-store.js';
+import { type KoaFlavor, koaApp } from '../support/koa-flavors.js';
 
-const secret = 'koa-session-api-secret-0123456789abcdef';
 const MAX_AGE = 60_000;
-
-type Flavor = 'koa-session' | 'sessionkit';
 
 interface KoaSessionLike {
   isNew: boolean;
@@ -24,20 +18,11 @@ interface KoaSessionLike {
   user?: string;
 }
 
-function appFor(flavor: Flavor): Koa {
-  const app = new Koa();
-  app.keys = [secret];
-  if (flavor === 'sessionkit')
-    app.use(
-      session({
-        secret,
-        store: new SlowMemoryStore(5),
-        resave: false,
-        saveUninitialized: false,
-        cookie: { maxAge: MAX_AGE },
-      }),
-    );
-  else app.use(koaSession({ store: new KoaMapStore(5), maxAge: MAX_AGE } as never, app));
+function appFor(flavor: KoaFlavor): Koa {
+  const app = koaApp(flavor, {
+    sessionkit: { cookie: { maxAge: MAX_AGE } },
+    koaSession: { maxAge: MAX_AGE },
+  });
   app.use(async (ctx) => {
     const s = ctx.session as unknown as KoaSessionLike;
     if (ctx.path === '/set') s.user = 'alice';
@@ -65,7 +50,7 @@ function cookies(res: { headers: Record<string, unknown> }): string {
 
 describe("Koa: koa-session's session accessors", () => {
   it('isNew, populated, length and maxAge read as in koa-session through a visit', async () => {
-    const seen: Record<Flavor, unknown[]> = { 'koa-session': [], sessionkit: [] };
+    const seen: Record<KoaFlavor, unknown[]> = { 'koa-session': [], sessionkit: [] };
     for (const flavor of ['koa-session', 'sessionkit'] as const) {
       const app = appFor(flavor);
       seen[flavor].push((await request(app.callback()).get('/info')).body);
