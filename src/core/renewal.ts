@@ -11,4 +11,13 @@ export function renewedId(secret: string | Buffer, oldId: string): string {
   return createHmac('sha256', secret).update(`sessionkit-renew\n${oldId}`).digest('base64url');
 }
 
+/**
+ * The ID `regenerate({ keep: true })` moves a stored session to (C16). Derived, like a renewal's, so that
+ * a logout or destroy of the old ID, which knows only that ID, also ends wherever a move in flight takes
+ * the session; a different label from renewal's, so an old cookie never leads to it.
+ */
+export function keptId(secret: string | Buffer, oldId: string): string {
+  return createHmac('sha256', secret).update(`sessionkit-keep\n${oldId}`).digest('base64url');
+}
+
 export const DEFAULT_RENEW_GRACE_MS = 10_000;

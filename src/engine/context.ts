@@ -87,7 +87,7 @@ export interface Engine<Req extends SessionRequestLike = SessionRequestLike> ext
   listenerCount(event: string): number;
   emit(event: string, ...args: unknown[]): boolean;
   destroyStored(store: SessionStore, id: string): Promise<void>;
-  endStored(store: SessionStore, id: string): Promise<void>;
+  endStored(store: SessionStore, id: string, successors?: 'all' | 'renewed' | 'none'): Promise<void>;
   renewalSecret(): Secret;
 }
 

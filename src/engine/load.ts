@@ -297,15 +297,19 @@ function attach<Req extends SessionRequestLike>(
   install(req, context, new engine.sessionClass(engine, req, state, cookie, withoutReserved(record.data)));
 }
 
-/** A fresh session (with `data` when regenerate keeps it), installed on the request. */
+/**
+ * A fresh session (with `data` when regenerate keeps it), installed on the request. `movedTo`: the ID a
+ * kept session moves to (see SessionManager.moveKept), which neither genid nor the generator makes.
+ */
 export function generate<Req extends SessionRequestLike>(
   engine: Engine<Req>,
   req: EngineRequest<Req>,
   context: RequestContext,
   data?: Record<string, unknown>,
+  movedTo?: string,
 ): Session {
   const { options } = engine;
-  const id = options.genid ? options.genid(req) : generateId();
+  const id = movedTo ?? (options.genid ? options.genid(req) : generateId());
   if (typeof id !== 'string' || !isWellFormedId(id, options.genid !== undefined)) {
     throw new SessionError(
       'ERR_INVALID_ID',

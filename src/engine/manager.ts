@@ -13,7 +13,7 @@ import { type RequestTrace, requestTrace, resolveLogger, type SessionLogger } fr
 import { publishEvent, publishLogin, publishLogout, type StoreKind } from '../core/diagnostics.js';
 import { SessionError, SessionLimitError, SessionNotFoundError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
-import { renewedId } from '../core/renewal.js';
+import { keptId, renewedId } from '../core/renewal.js';
 import { stringifyJson } from '../core/serializer.js';
 import { Session, type SessionClass, type SessionController, type SessionState } from '../core/session.js';
 import type { Secret } from '../core/signature.js';
@@ -320,7 +320,26 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const context = contextOf(this, req);
     const state = sessionStateOf(session);
     beforeCookieChange(req);
-    await this.track(context, this.endRequestSession(context, state.id));
+    const secret = this.options.secrets?.[0];
+    // A login replaces the session rather than ending it: a move another request makes of it meanwhile
+    // holds what the session held before the login (no user of this login), under an ID only the secret
+    // gives, so only a renewal's successor, which the old cookie leads to, is ended with it.
+    const ending = clock === 'restart' ? 'renewed' : 'all';
+    let successors: 'all' | 'renewed' | 'none' = state.isNew ? 'none' : ending;
+    if (
+      keep &&
+      clock === 'continue' &&
+      secret !== undefined &&
+      !state.isNew &&
+      !context.ephemeral &&
+      context.session === session
+    ) {
+      if (await this.moveKept(session, req, context, keptId(secret, state.id))) return;
+      // Another request's move to the derived ID was cut off: this one moves the session as before, and
+      // leaves whatever that move made to a logout of the old ID or to its own expiry.
+      successors = 'renewed';
+    }
+    await this.track(context, this.endRequestSession(context, state.id, successors, ending));
     context.ended = true;
     const next = generate(this, req, context, keep ? dataOf(session) : undefined);
     if (keep) {
@@ -329,6 +348,78 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       if (clock === 'continue') sessionStateOf(next).createdAt = state.createdAt;
     }
     this.emitFor('regenerate', sessionStateOf(next).id);
+  }
+
+  /**
+   * `regenerate({ keep: true })` of a stored session: the session moves to an ID derived from its own,
+   * created before the old record ends and kept only if the old record is still there after. A logout or
+   * "log out everywhere" elsewhere then either ended the old record before that check (the move is undone
+   * and the request goes on with a fresh, empty session) or comes after it, and ends the new ID too: a
+   * logout ends the IDs derived from the one it names (see endStored), a revoke-all every session of the
+   * user, the new one included (C16). When the derived ID is taken, another request is moving the same
+   * session (a double submit): see afterOtherMove.
+   */
+  private async moveKept(
+    session: Session,
+    req: Req & SessionCarrier,
+    context: RequestContext,
+    newId: string,
+  ): Promise<boolean> {
+    const state = sessionStateOf(session);
+    const oldId = state.id;
+    const { store } = context;
+    const next = generate(this, req, context, dataOf(session), newId);
+    const moved = sessionStateOf(next);
+    moved.userId = state.userId;
+    moved.authTime = state.authTime;
+    moved.createdAt = state.createdAt;
+    try {
+      await this.track(context, Promise.resolve(write(this, next, true, context)));
+    } catch (error) {
+      install(req, context, session);
+      if (error instanceof SessionError && error.code === 'ERR_SESSION_EXISTS')
+        return this.afterOtherMove(context, oldId);
+      // A create that failed may still land (a timeout): it must not stay, unreachable, signed in.
+      if (isStoreFailure(error)) await this.destroyStored(store, newId).catch(() => undefined);
+      throw error;
+    }
+    let ended: boolean;
+    try {
+      const old = await this.track(context, load(this, store, oldId));
+      // A marker: another request renewed the session meanwhile, and this copy is no longer it.
+      ended = old === null || old.data[RENEWED_KEY] !== undefined;
+      if (!ended) await this.track(context, this.endStored(store, oldId, 'renewed'));
+    } catch (error) {
+      await this.destroyStored(store, newId).catch(() => undefined);
+      install(req, context, session);
+      throw error;
+    }
+    context.ended = true;
+    if (ended) {
+      await this.track(context, this.destroyStored(store, newId));
+      generate(this, req, context);
+      return true;
+    }
+    this.emitFor('regenerate', newId);
+    return true;
+  }
+
+  /**
+   * Another request is moving this session to the derived ID. Once its old record is gone (moved, or ended
+   * by a logout the move found), this request keeps its copy as it is: its writes find no record, as any
+   * request's do after a regenerate elsewhere, so it sends no cookie, and the browser keeps the one the
+   * move sent. It takes no ID of its own: adopting the other's would let a request made with a fixed
+   * (known) cookie share the session it moved to. Says false when the old record is still there after
+   * `storeTimeout` (the other move was cut off); this request then moves the session itself.
+   */
+  private async afterOtherMove(context: RequestContext, oldId: string): Promise<boolean> {
+    const deadline = Date.now() + this.options.storeTimeout;
+    for (let pause = 5; ; pause *= 2) {
+      if ((await this.track(context, load(this, context.store, oldId))) === null) return true;
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
+    }
   }
 
   destroy(session: Session): Promise<void> {
@@ -343,7 +434,11 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     context.ended = true;
     if (req.session === session) req.session = undefined;
     try {
-      await this.track(context, this.endRequestSession(context, sessionStateOf(session).id));
+      const state = sessionStateOf(session);
+      await this.track(
+        context,
+        this.endRequestSession(context, state.id, state.isNew ? 'none' : 'all', 'all'),
+      );
     } catch (error) {
       context.endFailed = true;
       throw error;
@@ -355,11 +450,23 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * that is the one its cookie named, not the stand-in that is never stored: a logout must end the real
    * session or fail, never answer as if it had.
    */
-  private endRequestSession(context: RequestContext, id: string): Promise<void> {
-    if (!context.ephemeral) return this.endStored(context.store, id);
-    return context.presentedId === null
-      ? Promise.resolve()
-      : this.endStored(context.store, context.presentedId);
+  private async endRequestSession(
+    context: RequestContext,
+    id: string,
+    successors: 'all' | 'renewed' | 'none',
+    presentedSuccessors: 'all' | 'renewed',
+  ): Promise<void> {
+    const { store, presentedId } = context;
+    if (context.ephemeral) {
+      if (presentedId !== null) await this.endStored(store, presentedId);
+      return;
+    }
+    // An ID this request made and never stored ('none') has no record, nor any a move could have made.
+    await this.endStored(store, id, successors);
+    // The cookie named a session this request did not find: another request may have just moved it (a
+    // renewal, a regenerate({ keep: true })), after this one looked. The logout ends where it went.
+    if (successors === 'none' && presentedId !== null && presentedId !== '' && presentedId !== id)
+      await this.endSuccessors(store, presentedId, presentedSuccessors);
   }
 
   private async track<T>(context: RequestContext, work: Promise<T>): Promise<T> {
@@ -515,7 +622,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     }
     this.emitFor('create', state.id);
     try {
-      await this.track(context, this.endStored(context.store, oldId));
+      await this.track(context, this.endStored(context.store, oldId, 'renewed'));
     } catch (error) {
       // The login fails, so its new session goes too (where the store still answers): no second live
       // session of the user whose cookie nobody was given.
@@ -554,14 +661,34 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   /**
-   * @internal Ends a session the application ended (destroy, regenerate, login, logout). With
-   * `renewAfter`, also the ID a renewal would move it to: a request that loaded this session before the
-   * end and renews it after must not bring it back under the new ID (C16).
+   * @internal Ends a session the application ended (destroy, regenerate, login, logout), then the IDs a
+   * request that loaded it before the end may be moving it to: a renewal's (with `renewAfter`) and a
+   * `regenerate({ keep: true })`'s. Such a move checks the old record after making the new one, so it
+   * either finds the record gone or made its new record before this ends it (C16). `successors`: which of
+   * those IDs to end as well; a move's own end leaves its new ID alone.
    */
-  async endStored(store: SessionStore, id: string): Promise<void> {
+  async endStored(
+    store: SessionStore,
+    id: string,
+    successors: 'all' | 'renewed' | 'none' = 'all',
+  ): Promise<void> {
     await this.destroyStored(store, id);
+    if (successors !== 'none') await this.endSuccessors(store, id, successors);
+  }
+
+  /** Ends the IDs a renewal (`'renewed'`) or also a kept regenerate (`'all'`) of `id` moves a session to. */
+  private async endSuccessors(store: SessionStore, id: string, which: 'all' | 'renewed'): Promise<void> {
+    const secret = this.options.secrets?.[0];
+    const ends: Promise<void>[] = [];
     if (this.options.renewAfter !== undefined)
-      await this.destroyStored(store, renewedId(this.renewalSecret(), id));
+      ends.push(this.destroyStored(store, renewedId(this.renewalSecret(), id)));
+    if (which === 'all' && secret !== undefined) {
+      const moved = keptId(secret, id);
+      // No `destroy` event: a move is in flight at that instant or never, so there is almost never a
+      // session here, and listeners and metrics count sessions that ended.
+      ends.push(this.access.call(store, 'destroy', () => store.destroy(moved), moved));
+    }
+    await Promise.all(ends);
   }
 
   /** @internal */

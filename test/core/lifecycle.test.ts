@@ -181,6 +181,114 @@ describe('IDs and users', () => {
     expect(await store.get(idOf(cookieOf(first)))).toBeNull();
   });
 
+  it('regenerate({ keep: true }) right after login() in one request keeps the user signed in', async () => {
+    const { app, store } = appWith({}, (a) =>
+      a.post('/login-then-keep', async (req, res) => {
+        await req.session.login('u-lk');
+        await req.session.regenerate({ keep: true });
+        res.send('in');
+      }),
+    );
+    const anon = cookieOf(await request(app).get('/set/cart/2'));
+    const res = await request(app).post('/login-then-keep').set('Cookie', anon).expect(200);
+    const record = await store.get(idOf(cookieOf(res)));
+    expect(record).toMatchObject({ userId: 'u-lk', data: { cart: '2' } });
+    expect(await store.listByUser('u-lk')).toHaveLength(1);
+    expect(await store.get(idOf(anon))).toBeNull();
+  });
+
+  it('regenerate({ keep: true }) under maxSessionsPerUser takes no other session’s place (C31)', async () => {
+    for (const onLimit of ['evict-oldest', 'refuse'] as const) {
+      const { app, store } = appWith({ maxSessionsPerUser: 2, onLimit }, (a) => {
+        a.post('/login', async (req, res) => {
+          await req.session.login('u-limit');
+          res.send('in');
+        });
+        a.post('/keep', async (req, res) => {
+          await req.session.regenerate({ keep: true });
+          res.send('moved');
+        });
+      });
+      const first = cookieOf(await request(app).post('/login').expect(200));
+      const second = cookieOf(await request(app).post('/login').expect(200));
+      const moved = cookieOf(await request(app).post('/keep').set('Cookie', first).expect(200));
+      expect((await store.get(idOf(moved)))?.userId, onLimit).toBe('u-limit');
+      expect((await store.get(idOf(second)))?.userId, onLimit).toBe('u-limit');
+      expect(await store.get(idOf(first)), onLimit).toBeNull();
+      expect(await store.listByUser('u-limit'), onLimit).toHaveLength(2);
+    }
+  });
+
+  it('regenerate({ keep: true }) failing at any store call leaves the session as it was, and no copy', async () => {
+    for (const failing of ['create', 'get', 'destroy'] as const) {
+      const store = new MemoryStore();
+      let armed = false;
+      const flaky = new Proxy(store, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          if (prop !== failing || typeof value !== 'function') return value;
+          // Armed by the handler, after the request's own load: the next call is the move's.
+          return async (...args: unknown[]) => {
+            if (armed) {
+              armed = false;
+              throw Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
+            }
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      const { app } = appWith({ store: flaky as unknown as MemoryStore }, (a) => {
+        a.post('/login', async (req, res) => {
+          await req.session.login('u-flaky');
+          res.send('in');
+        });
+        a.post('/keep', async (req, res) => {
+          armed = true;
+          await req.session.regenerate({ keep: true });
+          res.send('moved');
+        });
+      });
+      const cookie = cookieOf(await request(app).post('/login').expect(200));
+      await request(app).get('/set/cart/4').set('Cookie', cookie).expect(200);
+      const res = await request(app).post('/keep').set('Cookie', cookie);
+      expect(res.status, failing).toBe(503);
+      expect(setCookies(res), failing).toEqual([]);
+      expect((await request(app).get('/get').set('Cookie', cookie)).body, failing).toMatchObject({
+        cart: '4',
+      });
+      expect(await store.listByUser('u-flaky'), failing).toHaveLength(1);
+    }
+  });
+
+  it('two regenerate({ keep: true }) of one session at once: one moves it, the other sends no cookie', async () => {
+    let arrived = 0;
+    let bothIn: () => void = () => undefined;
+    const together = new Promise<void>((resolve) => {
+      bothIn = resolve;
+    });
+    const { app, store } = appWith({}, (a) => {
+      a.post('/login', async (req, res) => {
+        await req.session.login('u-twice');
+        res.send('in');
+      });
+      a.post('/keep', async (req, res) => {
+        if (++arrived === 2) bothIn();
+        await together;
+        await req.session.regenerate({ keep: true });
+        res.send('moved');
+      });
+    });
+    const cookie = cookieOf(await request(app).post('/login').expect(200));
+    const answers = await Promise.all([
+      request(app).post('/keep').set('Cookie', cookie).expect(200),
+      request(app).post('/keep').set('Cookie', cookie).expect(200),
+    ]);
+    const sent = answers.flatMap((answer) => setCookies(answer));
+    expect(sent).toHaveLength(1);
+    expect((await store.get(idOf((sent[0] as string).split(';')[0] as string)))?.userId).toBe('u-twice');
+    expect(await store.listByUser('u-twice')).toHaveLength(1);
+  });
+
   it('login(userId) rotates the ID, keeps data, binds the user; the pre-login cookie is dead (C07, C09)', async () => {
     const { app, store } = appWith({}, (a) => {
       a.post('/login', async (req, res) => {

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import express from 'express';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { renewedId } from '../../src/core/renewal.js';
+import { keptId, renewedId } from '../../src/core/renewal.js';
 import session from '../../src/index.js';
 import type { AnyStore } from '../../src/stores/factory.js';
 import { cookieOf, idOf, jsonErrors, setCookies } from '../support/apps.js';
@@ -321,6 +321,52 @@ for (const target of targets) {
         },
       );
     }
+
+    // regenerate({ keep: true }) of a stored session is three store calls too (create the derived ID, read
+    // the old record, destroy it); a logout through the other cookie, or a revoke-all, may land between
+    // any two, or before the first.
+    const keepGates: Array<[string, 'create' | 'get' | 'destroy', 'before' | 'after', number]> = [
+      ['before its create', 'create', 'before', 1],
+      ['after its create', 'create', 'after', 1],
+      ['after it read the old record alive', 'get', 'after', 2],
+      ['before it destroys the old record', 'destroy', 'before', 1],
+    ];
+    for (const [when, op, phase, nth] of keepGates)
+      for (const end of ['logout', 'revoke-all'] as const)
+        it(`regenerate({ keep: true }) never outlives a ${end} that lands ${when} (C16)`, async () => {
+          const user = `u-keep-${target.name}-${op}-${phase}-${end}`;
+          const old = await loginAs(user);
+          const oldId = idOf(old);
+          const newId = keptId(secret, oldId);
+          let seen = 0;
+          const hold = gates.hold(op, phase, (args) =>
+            args[0] === (op === 'create' ? newId : oldId) ? ++seen === nth : false,
+          );
+          const moving = send('/regenerate', old);
+          await hold.reached;
+          if (end === 'logout') expectOk(await send('/logout', old));
+          else await store.destroyByUser?.(user);
+          hold.release();
+          const res = await moving;
+          expect(res.status).toBeLessThan(500);
+          expect(await store.get(newId)).toBeNull();
+          expect(await store.listByUser?.(user)).toEqual([]);
+          for (const cookie of [old, ...setCookies(res).map((header) => header.split(';')[0] as string)])
+            expect((await loadsAs(cookie)).user).toBeNull();
+        });
+
+    it('regenerate({ keep: true }) with nothing racing it moves the session whole and ends the old ID', async () => {
+      const user = `u-keep-${target.name}-alone`;
+      const old = await loginAs(user);
+      expectOk(await send('/set/cart/3', old));
+      const res = expectOk(await send('/regenerate', old));
+      const moved = cookieOf(res);
+      expect(idOf(moved)).toBe(keptId(secret, idOf(old)));
+      expect(await loadsAs(moved)).toMatchObject({ user, data: { cart: '3' } });
+      expect((await loadsAs(old)).user).toBeNull();
+      expect(await store.get(idOf(old))).toBeNull();
+      expect((await store.listByUser?.(user))?.length).toBe(1);
+    });
 
     it('destroyByUser with `except` keeps the current session and ends the in-flight others (C18)', async () => {
       const user = `u-except-${target.name}`;
