@@ -396,8 +396,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     }
     context.ended = true;
     if (ended) {
-      await this.track(context, this.destroyStored(store, newId));
+      // Fresh before the destroy: should that fail, the request must not go on signed in.
       generate(this, req, context);
+      await this.track(context, this.destroyStored(store, newId));
       return true;
     }
     this.emitFor('regenerate', newId);
@@ -415,7 +416,12 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   private async afterOtherMove(context: RequestContext, oldId: string): Promise<boolean> {
     const deadline = Date.now() + this.options.storeTimeout;
     for (let pause = 5; ; pause *= 2) {
-      if ((await this.track(context, load(this, context.store, oldId))) === null) return true;
+      if ((await this.track(context, load(this, context.store, oldId))) === null) {
+        // The response's write then asks the store, which has no such record: no cookie (`rolling` would
+        // otherwise send the dead one).
+        sessionStateOf(context.session).touched = true;
+        return true;
+      }
       const left = deadline - Date.now();
       if (left <= 0) return false;
       await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));

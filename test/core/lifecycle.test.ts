@@ -261,32 +261,35 @@ describe('IDs and users', () => {
   });
 
   it('two regenerate({ keep: true }) of one session at once: one moves it, the other sends no cookie', async () => {
-    let arrived = 0;
-    let bothIn: () => void = () => undefined;
-    const together = new Promise<void>((resolve) => {
-      bothIn = resolve;
-    });
-    const { app, store } = appWith({}, (a) => {
-      a.post('/login', async (req, res) => {
-        await req.session.login('u-twice');
-        res.send('in');
+    for (const rolling of [false, true]) {
+      let arrived = 0;
+      let bothIn: () => void = () => undefined;
+      const together = new Promise<void>((resolve) => {
+        bothIn = resolve;
       });
-      a.post('/keep', async (req, res) => {
-        if (++arrived === 2) bothIn();
-        await together;
-        await req.session.regenerate({ keep: true });
-        res.send('moved');
+      const { app, store } = appWith({ rolling }, (a) => {
+        a.post('/login', async (req, res) => {
+          await req.session.login('u-twice');
+          res.send('in');
+        });
+        a.post('/keep', async (req, res) => {
+          if (++arrived === 2) bothIn();
+          await together;
+          await req.session.regenerate({ keep: true });
+          res.send('moved');
+        });
       });
-    });
-    const cookie = cookieOf(await request(app).post('/login').expect(200));
-    const answers = await Promise.all([
-      request(app).post('/keep').set('Cookie', cookie).expect(200),
-      request(app).post('/keep').set('Cookie', cookie).expect(200),
-    ]);
-    const sent = answers.flatMap((answer) => setCookies(answer));
-    expect(sent).toHaveLength(1);
-    expect((await store.get(idOf((sent[0] as string).split(';')[0] as string)))?.userId).toBe('u-twice');
-    expect(await store.listByUser('u-twice')).toHaveLength(1);
+      const cookie = cookieOf(await request(app).post('/login').expect(200));
+      const answers = await Promise.all([
+        request(app).post('/keep').set('Cookie', cookie).expect(200),
+        request(app).post('/keep').set('Cookie', cookie).expect(200),
+      ]);
+      const sent = answers.flatMap((answer) => setCookies(answer));
+      expect(sent, `rolling: ${rolling}`).toHaveLength(1);
+      const moved = (sent[0] as string).split(';')[0] as string;
+      expect((await store.get(idOf(moved)))?.userId, `rolling: ${rolling}`).toBe('u-twice');
+      expect(await store.listByUser('u-twice'), `rolling: ${rolling}`).toHaveLength(1);
+    }
   });
 
   it('login(userId) rotates the ID, keeps data, binds the user; the pre-login cookie is dead (C07, C09)', async () => {
