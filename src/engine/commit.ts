@@ -55,12 +55,8 @@ export function commitSession<Req extends SessionRequestLike>(
   const session = context.session;
   if (req.session !== session) {
     // The application removed req.session (express-session's `unset`), or destroy() did.
-    if (!context.ended && engine.options.unset === 'destroy' && req.session == null) {
-      return engine.endStored(context.store, stateOf(session).id).then(() => {
-        context.ended = true;
-        return commitSession(engine, req);
-      });
-    }
+    if (req.session == null && engine.unsetEnds(context))
+      return engine.endUnset(context).then(() => commitSession(engine, req));
     return forgetsCookie(context) ? [clearingCookie(engine, req, context)] : [];
   }
   const cookie = sessionCookieOf(session);
@@ -161,13 +157,8 @@ export function commitLate<Req extends SessionRequestLike>(
   if (context.pending !== null && context.pending.size > 0)
     return afterPending(context).then(() => commitLate(engine, req));
   const session = context.session;
-  if (req.session !== session) {
-    if (!context.ended && engine.options.unset === 'destroy' && req.session == null) {
-      context.ended = true;
-      return engine.destroyStored(context.store, stateOf(session).id);
-    }
-    return undefined;
-  }
+  if (req.session !== session)
+    return req.session == null && engine.unsetEnds(context) ? engine.endUnset(context) : undefined;
   const state = stateOf(session);
   const changed =
     state.touched || state.userId !== state.storedUserId || diff(session, state.snapshot).changed;

@@ -43,6 +43,11 @@ export interface RequestContext {
   /** This request destroyed or replaced the session its cookie named. */
   ended: boolean;
   /**
+   * The ID a `regenerate({ keep: true })` of this request moved the session to: stored at once, its cookie
+   * not sent yet, so it is ended if the application then removes `req.session` (see SessionManager.endUnset).
+   */
+  moved: string | null;
+  /**
    * A destroy() of that session failed in the store: the session may still be there, so the browser keeps
    * its cookie (to retry the logout) instead of being told to forget a session that lives on.
    */
@@ -88,6 +93,8 @@ export interface Engine<Req extends SessionRequestLike = SessionRequestLike> ext
   emit(event: string, ...args: unknown[]): boolean;
   destroyStored(store: SessionStore, id: string): Promise<void>;
   endStored(store: SessionStore, id: string, successors?: 'all' | 'renewed' | 'none'): Promise<void>;
+  unsetEnds(context: RequestContext): boolean;
+  endUnset(context: RequestContext): Promise<void>;
   renewalSecret(): Secret;
 }
 
@@ -105,6 +112,7 @@ export function newContext<Req extends SessionRequestLike>(
     resign: false,
     ephemeral: false,
     ended: false,
+    moved: null,
     endFailed: false,
     secure: null,
     pending: null,

@@ -18,7 +18,7 @@ import { stringifyJson } from '../core/serializer.js';
 import { Session, type SessionClass, type SessionController, type SessionState } from '../core/session.js';
 import type { Secret } from '../core/signature.js';
 import { inTurn } from '../core/turns.js';
-import type { LimitOutcome } from '../core/types.js';
+import type { LimitOutcome, SessionRecord } from '../core/types.js';
 import {
   commitLate,
   commitSession,
@@ -326,20 +326,27 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     // gives, so only a renewal's successor, which the old cookie leads to, is ended with it.
     const ending = clock === 'restart' ? 'renewed' : 'all';
     let successors: 'all' | 'renewed' | 'none' = state.isNew ? 'none' : ending;
+    const moving = keep && clock === 'continue';
     if (
-      keep &&
-      clock === 'continue' &&
+      moving &&
       secret !== undefined &&
       !state.isNew &&
       !context.ephemeral &&
-      context.session === session
+      context.session === session &&
+      // An express-session store's create cannot say an ID is taken, which a derived ID needs.
+      !this.access.isBridged(context.store)
     ) {
       if (await this.moveKept(session, req, context, keptId(secret, state.id))) return;
       // Another request's move to the derived ID was cut off: this one moves the session as before, and
       // leaves whatever that move made to a logout of the old ID or to its own expiry.
       successors = 'renewed';
     }
-    await this.track(context, this.endRequestSession(context, state.id, successors, ending));
+    // A kept regenerate from a cookie whose session is gone ends nothing of it: that is a double submit
+    // arriving after the first one's move, which must not end where that move went.
+    await this.track(
+      context,
+      this.endRequestSession(context, state.id, successors, moving ? 'none' : ending),
+    );
     context.ended = true;
     const next = generate(this, req, context, keep ? dataOf(session) : undefined);
     if (keep) {
@@ -364,6 +371,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     req: Req & SessionCarrier,
     context: RequestContext,
     newId: string,
+    followed = false,
   ): Promise<boolean> {
     const state = sessionStateOf(session);
     const oldId = state.id;
@@ -383,25 +391,37 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       if (isStoreFailure(error)) await this.destroyStored(store, newId).catch(() => undefined);
       throw error;
     }
-    let ended: boolean;
+    let old: SessionRecord | null;
     try {
-      const old = await this.track(context, load(this, store, oldId));
-      // A marker: another request renewed the session meanwhile, and this copy is no longer it.
-      ended = old === null || old.data[RENEWED_KEY] !== undefined;
-      if (!ended) await this.track(context, this.endStored(store, oldId, 'renewed'));
+      old = await this.track(context, load(this, store, oldId));
+      if (old !== null && old.data[RENEWED_KEY] !== undefined && !followed) {
+        // Another request renewed the session meanwhile: the move starts again from the renewed ID.
+        await this.track(context, this.destroyStored(store, newId));
+        state.id = renewedId(this.renewalSecret(), oldId);
+        install(req, context, session);
+        return this.moveKept(session, req, context, keptId(this.renewalSecret(), state.id), true);
+      }
+      if (old !== null && old.data[RENEWED_KEY] === undefined)
+        await this.track(context, this.destroyStored(store, oldId));
     } catch (error) {
       await this.destroyStored(store, newId).catch(() => undefined);
       install(req, context, session);
       throw error;
     }
     context.ended = true;
-    if (ended) {
+    if (old === null || old.data[RENEWED_KEY] !== undefined) {
       // Fresh before the destroy: should that fail, the request must not go on signed in.
       generate(this, req, context);
       await this.track(context, this.destroyStored(store, newId));
       return true;
     }
+    context.moved = newId;
     this.emitFor('regenerate', newId);
+    // The old record is gone and the move stands: a renewal's successor that cannot be ended now is
+    // reported, not a reason to undo the move (the old record cannot come back).
+    await this.track(context, this.endSuccessors(store, oldId, 'renewed')).catch((error: unknown) =>
+      this.report(error),
+    );
     return true;
   }
 
@@ -460,7 +480,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     context: RequestContext,
     id: string,
     successors: 'all' | 'renewed' | 'none',
-    presentedSuccessors: 'all' | 'renewed',
+    presentedSuccessors: 'all' | 'renewed' | 'none',
   ): Promise<void> {
     const { store, presentedId } = context;
     if (context.ephemeral) {
@@ -471,8 +491,34 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     await this.endStored(store, id, successors);
     // The cookie named a session this request did not find: another request may have just moved it (a
     // renewal, a regenerate({ keep: true })), after this one looked. The logout ends where it went.
-    if (successors === 'none' && presentedId !== null && presentedId !== '' && presentedId !== id)
+    if (
+      successors === 'none' &&
+      presentedSuccessors !== 'none' &&
+      presentedId !== null &&
+      presentedId !== '' &&
+      presentedId !== id
+    )
       await this.endSuccessors(store, presentedId, presentedSuccessors);
+  }
+
+  /**
+   * @internal The application removed `req.session` (express-session's `unset`): under `'destroy'` the
+   * session is ended as destroy() ends it, and so is the record a kept regenerate of this request made,
+   * under either setting: its cookie was never sent, so nobody could reach it or log it out.
+   */
+  unsetEnds(context: RequestContext): boolean {
+    return (
+      (!context.ended && this.options.unset === 'destroy') ||
+      (context.moved !== null && context.moved === sessionStateOf(context.session).id)
+    );
+  }
+
+  /** @internal See unsetEnds. */
+  async endUnset(context: RequestContext): Promise<void> {
+    const state = sessionStateOf(context.session);
+    await this.endRequestSession(context, state.id, state.isNew ? 'none' : 'all', 'all');
+    context.ended = true;
+    context.moved = null;
   }
 
   private async track<T>(context: RequestContext, work: Promise<T>): Promise<T> {

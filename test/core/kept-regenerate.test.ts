@@ -1,0 +1,279 @@
+import express from 'express';
+import expressSession from 'express-session';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { keptId, renewedId } from '../../src/core/renewal.js';
+import session, { MemoryStore, type SessionOptions } from '../../src/index.js';
+import { cookieOf, idOf, jsonErrors, setCookies } from '../support/apps.js';
+
+/**
+ * `regenerate({ keep: true })` of a stored session moves it to an ID derived from the old one (see
+ * docs/security-features.md, "Kept regenerate"). The races against a logout are in
+ * security/interleaving.test.ts and security/regenerate-keep-race.test.ts; these are the flows around
+ * the move that must keep working.
+ */
+
+const secret = 'kept-regenerate-secret-0123456789abcdef';
+
+function appWith(options: Partial<SessionOptions> = {}, routes?: (app: express.Express) => void) {
+  const store = (options.store as MemoryStore | undefined) ?? new MemoryStore();
+  const app = express();
+  const middleware = session({ secret, store, resave: false, saveUninitialized: false, ...options });
+  app.use(middleware);
+  // The test's own routes first: they may replace the defaults below.
+  routes?.(app);
+  app.get('/set/:key/:value', (req, res) => {
+    (req.session as unknown as Record<string, string>)[req.params.key] = req.params.value;
+    res.json(req.session);
+  });
+  app.get('/get', (req, res) => res.json({ ...req.session, id: req.session.id }));
+  app.get('/me', (req, res) => res.json({ user: req.session.currentUserId() }));
+  app.post('/login', async (req, res) => {
+    await req.session.login('u-kept');
+    res.send('in');
+  });
+  app.post('/keep', async (req, res) => {
+    await req.session.regenerate({ keep: true });
+    res.send('moved');
+  });
+  app.use(jsonErrors);
+  return { app, store, middleware };
+}
+
+describe('regenerate({ keep: true }) of a stored session', () => {
+  it('regenerate({ keep: true }) right after login() in one request keeps the user signed in', async () => {
+    const { app, store } = appWith({}, (a) =>
+      a.post('/login-then-keep', async (req, res) => {
+        await req.session.login('u-lk');
+        await req.session.regenerate({ keep: true });
+        res.send('in');
+      }),
+    );
+    const anon = cookieOf(await request(app).get('/set/cart/2'));
+    const res = await request(app).post('/login-then-keep').set('Cookie', anon).expect(200);
+    const record = await store.get(idOf(cookieOf(res)));
+    expect(record).toMatchObject({ userId: 'u-lk', data: { cart: '2' } });
+    expect(await store.listByUser('u-lk')).toHaveLength(1);
+    expect(await store.get(idOf(anon))).toBeNull();
+  });
+
+  it('regenerate({ keep: true }) under maxSessionsPerUser takes no other session’s place (C31)', async () => {
+    for (const onLimit of ['evict-oldest', 'refuse'] as const) {
+      const { app, store } = appWith({ maxSessionsPerUser: 2, onLimit }, (a) => {
+        a.post('/login', async (req, res) => {
+          await req.session.login('u-limit');
+          res.send('in');
+        });
+        a.post('/keep', async (req, res) => {
+          await req.session.regenerate({ keep: true });
+          res.send('moved');
+        });
+      });
+      const first = cookieOf(await request(app).post('/login').expect(200));
+      const second = cookieOf(await request(app).post('/login').expect(200));
+      const moved = cookieOf(await request(app).post('/keep').set('Cookie', first).expect(200));
+      expect((await store.get(idOf(moved)))?.userId, onLimit).toBe('u-limit');
+      expect((await store.get(idOf(second)))?.userId, onLimit).toBe('u-limit');
+      expect(await store.get(idOf(first)), onLimit).toBeNull();
+      expect(await store.listByUser('u-limit'), onLimit).toHaveLength(2);
+    }
+  });
+
+  it('regenerate({ keep: true }) failing at any store call leaves the session as it was, and no copy', async () => {
+    for (const failing of ['create', 'get', 'destroy'] as const) {
+      const store = new MemoryStore();
+      let armed = false;
+      const flaky = new Proxy(store, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          if (prop !== failing || typeof value !== 'function') return value;
+          // Armed by the handler, after the request's own load: the next call is the move's.
+          return async (...args: unknown[]) => {
+            if (armed) {
+              armed = false;
+              throw Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
+            }
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      const { app } = appWith({ store: flaky as unknown as MemoryStore }, (a) => {
+        a.post('/login', async (req, res) => {
+          await req.session.login('u-flaky');
+          res.send('in');
+        });
+        a.post('/keep', async (req, res) => {
+          armed = true;
+          await req.session.regenerate({ keep: true });
+          res.send('moved');
+        });
+      });
+      const cookie = cookieOf(await request(app).post('/login').expect(200));
+      await request(app).get('/set/cart/4').set('Cookie', cookie).expect(200);
+      const res = await request(app).post('/keep').set('Cookie', cookie);
+      expect(res.status, failing).toBe(503);
+      expect(setCookies(res), failing).toEqual([]);
+      expect((await request(app).get('/get').set('Cookie', cookie)).body, failing).toMatchObject({
+        cart: '4',
+      });
+      expect(await store.listByUser('u-flaky'), failing).toHaveLength(1);
+    }
+  });
+
+  it('two regenerate({ keep: true }) of one session at once: one moves it, the other sends no cookie', async () => {
+    for (const rolling of [false, true]) {
+      let arrived = 0;
+      let bothIn: () => void = () => undefined;
+      const together = new Promise<void>((resolve) => {
+        bothIn = resolve;
+      });
+      const { app, store } = appWith({ rolling }, (a) => {
+        a.post('/login', async (req, res) => {
+          await req.session.login('u-twice');
+          res.send('in');
+        });
+        a.post('/keep', async (req, res) => {
+          if (++arrived === 2) bothIn();
+          await together;
+          await req.session.regenerate({ keep: true });
+          res.send('moved');
+        });
+      });
+      const cookie = cookieOf(await request(app).post('/login').expect(200));
+      const answers = await Promise.all([
+        request(app).post('/keep').set('Cookie', cookie).expect(200),
+        request(app).post('/keep').set('Cookie', cookie).expect(200),
+      ]);
+      const sent = answers.flatMap((answer) => setCookies(answer));
+      expect(sent, `rolling: ${rolling}`).toHaveLength(1);
+      const moved = (sent[0] as string).split(';')[0] as string;
+      expect((await store.get(idOf(moved)))?.userId, `rolling: ${rolling}`).toBe('u-twice');
+      expect(await store.listByUser('u-twice'), `rolling: ${rolling}`).toHaveLength(1);
+    }
+  });
+
+  it('from a cookie whose session the first of a double submit already moved: the move stands', async () => {
+    const { app, store } = appWith();
+    const cookie = cookieOf(await request(app).post('/login').expect(200));
+    const first = await request(app).post('/keep').set('Cookie', cookie).expect(200);
+    const moved = cookieOf(first);
+    expect(idOf(moved)).toBe(keptId(secret, idOf(cookie)));
+    // The second submit still carries the old cookie, and arrives after the move.
+    await request(app).post('/keep').set('Cookie', cookie).expect(200);
+    expect((await request(app).get('/me').set('Cookie', moved).expect(200)).body).toEqual({ user: 'u-kept' });
+    expect(await store.listByUser('u-kept')).toHaveLength(1);
+  });
+
+  it('a logout, destroy() or unset from a cookie whose session was moved ends where it went', async () => {
+    for (const end of ['logout', 'destroy', 'unset'] as const) {
+      const { app, store } = appWith({ unset: 'destroy' }, (a) =>
+        a.post('/end', async (req, res) => {
+          if (end === 'logout') await req.session.logout();
+          else if (end === 'destroy') await req.session.destroy();
+          else req.session = null as never;
+          res.send('out');
+        }),
+      );
+      const cookie = cookieOf(await request(app).post('/login').expect(200));
+      const moved = cookieOf(await request(app).post('/keep').set('Cookie', cookie).expect(200));
+      await request(app).post('/end').set('Cookie', cookie).expect(200);
+      expect((await request(app).get('/me').set('Cookie', moved)).body, end).toEqual({ user: null });
+      expect(await store.listByUser('u-kept'), end).toEqual([]);
+    }
+  });
+
+  it('then req.session = null stores nothing under the moved ID, under either unset', async () => {
+    for (const unset of ['keep', 'destroy'] as const) {
+      const { app, store } = appWith({ unset }, (a) =>
+        a.post('/keep-then-drop', async (req, res) => {
+          await req.session.regenerate({ keep: true });
+          req.session = null as never;
+          res.send('dropped');
+        }),
+      );
+      const cookie = cookieOf(await request(app).post('/login').expect(200));
+      const res = await request(app).post('/keep-then-drop').set('Cookie', cookie).expect(200);
+      expect(await store.get(keptId(secret, idOf(cookie))), unset).toBeNull();
+      expect(await store.listByUser('u-kept'), unset).toEqual([]);
+      expect(
+        setCookies(res).every((header) => /Expires=Thu, 01 Jan 1970/.test(header)),
+        unset,
+      ).toBe(true);
+    }
+  });
+
+  it('racing an ID renewal of the same session: the move goes on from the renewed ID, signed in', async () => {
+    let release: () => void = () => undefined;
+    let loaded: () => void = () => undefined;
+    const { app, store } = appWith({ renewAfter: 100 }, (a) =>
+      a.post('/slow-keep', async (req, res) => {
+        loaded();
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        await req.session.regenerate({ keep: true });
+        res.send('moved');
+      }),
+    );
+    const cookie = cookieOf(await request(app).post('/login').expect(200));
+    await request(app).get('/set/cart/5').set('Cookie', cookie).expect(200);
+    await new Promise((resolve) => setTimeout(resolve, 110));
+    const current = cookieOf(await request(app).get('/get').set('Cookie', cookie).expect(200));
+    await new Promise((resolve) => setTimeout(resolve, 110));
+    const waiting = new Promise<void>((resolve) => {
+      loaded = resolve;
+    });
+    const slow = request(app)
+      .post('/slow-keep')
+      .set('Cookie', current)
+      .then((answer) => answer);
+    await waiting;
+    // Another request of the same browser renews the session meanwhile.
+    const renewed = cookieOf(await request(app).get('/get').set('Cookie', current).expect(200));
+    expect(idOf(renewed)).toBe(renewedId(secret, idOf(current)));
+    release();
+    const answer = await slow;
+    expect(answer.status).toBe(200);
+    const moved = cookieOf(answer);
+    expect(idOf(moved)).toBe(keptId(secret, idOf(renewed)));
+    expect((await request(app).get('/get').set('Cookie', moved)).body).toMatchObject({ cart: '5' });
+    expect((await request(app).get('/me').set('Cookie', moved)).body).toEqual({ user: 'u-kept' });
+    for (const stale of [current, renewed])
+      expect((await request(app).get('/me').set('Cookie', stale)).body).toEqual({ user: null });
+    expect(await store.listByUser('u-kept')).toHaveLength(1);
+  });
+
+  it('with renewAfter, a renewal successor that cannot be ended is reported; the move stands', async () => {
+    const store = new MemoryStore();
+    let failRenewed: string | null = null;
+    const flaky = new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (prop !== 'destroy' || typeof value !== 'function') return value;
+        return async (id: string) => {
+          if (id === failRenewed) throw Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
+          return (value as (id: string) => Promise<void>).call(target, id);
+        };
+      },
+    });
+    const { app, middleware } = appWith({ store: flaky as unknown as MemoryStore, renewAfter: 60_000 });
+    const reported: unknown[] = [];
+    middleware.manager.on('error', (error: unknown) => reported.push(error));
+    const cookie = cookieOf(await request(app).post('/login').expect(200));
+    failRenewed = renewedId(secret, idOf(cookie));
+    const moved = cookieOf(await request(app).post('/keep').set('Cookie', cookie).expect(200));
+    expect((await request(app).get('/me').set('Cookie', moved)).body).toEqual({ user: 'u-kept' });
+    expect((await request(app).get('/me').set('Cookie', cookie)).body).toEqual({ user: null });
+    expect(reported).toHaveLength(1);
+  });
+
+  it('on an express-session store (no create that can say an ID is taken) moves to a random ID', async () => {
+    const store = new expressSession.MemoryStore();
+    const { app } = appWith({ store: store as unknown as MemoryStore });
+    const cookie = cookieOf(await request(app).get('/set/cart/6').expect(200));
+    const moved = cookieOf(await request(app).post('/keep').set('Cookie', cookie).expect(200));
+    expect(idOf(moved)).not.toBe(idOf(cookie));
+    expect(idOf(moved)).not.toBe(keptId(secret, idOf(cookie)));
+    expect((await request(app).get('/get').set('Cookie', moved)).body).toMatchObject({ cart: '6' });
+  });
+});
