@@ -53,6 +53,7 @@ export function commitSession<Req extends SessionRequestLike>(
   if (context.pending !== null && context.pending.size > 0)
     return afterPending(context).then(() => commitSession(engine, req));
   const session = context.session;
+  if (context.superseded === session) return [];
   if (req.session !== session) {
     // The application removed req.session (express-session's `unset`), or destroy() did.
     if (req.session == null && engine.unsetEnds(context))
@@ -105,6 +106,7 @@ export function expectedCookies<Req extends SessionRequestLike>(
   if (!context || context.ephemeral || context.writing === null) return null;
   const session = context.session;
   if (req.session !== session) return null;
+  if (context.superseded === session) return [];
   // A renewal in progress decides the cookie only once it knows whether the move stands.
   if (renewalDue(engine, session)) return null;
   const state = stateOf(session);
@@ -157,6 +159,7 @@ export function commitLate<Req extends SessionRequestLike>(
   if (context.pending !== null && context.pending.size > 0)
     return afterPending(context).then(() => commitLate(engine, req));
   const session = context.session;
+  if (context.superseded === session) return undefined;
   if (req.session !== session)
     return req.session == null && engine.unsetEnds(context) ? engine.endUnset(context) : undefined;
   const state = stateOf(session);
@@ -291,7 +294,9 @@ export async function renew<Req extends SessionRequestLike>(
       await engine.destroyStored(store, newId);
       return 'lost';
     }
-    await carryOver(engine, newId, old, data, own, cookie, expires);
+    // The new record gone already: a kept regenerate that read the old record alive too moved the
+    // session and ended this renewal's ID; the move's cookie is the one to keep.
+    if (!(await carryOver(engine, newId, old, data, own, cookie, expires))) return 'lost';
   } catch (error) {
     await engine.destroyStored(store, newId).catch(() => undefined);
     throw error;

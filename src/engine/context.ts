@@ -48,6 +48,11 @@ export interface RequestContext {
    */
   moved: string | null;
   /**
+   * The session another request moved while this one waited (see SessionManager.afterOtherMove): the
+   * response writes nothing of it and sends no cookie for it.
+   */
+  superseded: Session | null;
+  /**
    * A destroy() of that session failed in the store: the session may still be there, so the browser keeps
    * its cookie (to retry the logout) instead of being told to forget a session that lives on.
    */
@@ -113,6 +118,7 @@ export function newContext<Req extends SessionRequestLike>(
     ephemeral: false,
     ended: false,
     moved: null,
+    superseded: null,
     endFailed: false,
     secure: null,
     pending: null,

@@ -334,7 +334,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       !context.ephemeral &&
       context.session === session &&
       // An express-session store's create cannot say an ID is taken, which a derived ID needs.
-      !this.access.isBridged(context.store)
+      !this.access.isBridged(context.store) &&
+      // After the first byte no cookie can follow the move: the plain path warns and stores nothing.
+      !context.committed
     ) {
       if (await this.moveKept(session, req, context, keptId(secret, state.id))) return;
       // Another request's move to the derived ID was cut off: this one moves the session as before, and
@@ -347,7 +349,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       context,
       this.endRequestSession(context, state.id, successors, moving ? 'none' : ending),
     );
-    context.ended = true;
+    // A kept regenerate of a session this request made ended nothing: from a cookie whose session was
+    // gone, the browser is not told to forget it (that cookie may be the first submit's move by now).
+    if (!(moving && state.isNew)) context.ended = true;
     const next = generate(this, req, context, keep ? dataOf(session) : undefined);
     if (keep) {
       sessionStateOf(next).userId = state.userId;
@@ -427,19 +431,19 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
 
   /**
    * Another request is moving this session to the derived ID. Once its old record is gone (moved, or ended
-   * by a logout the move found), this request keeps its copy as it is: its writes find no record, as any
-   * request's do after a regenerate elsewhere, so it sends no cookie, and the browser keeps the one the
-   * move sent. It takes no ID of its own: adopting the other's would let a request made with a fixed
+   * by a logout the move found, or renewed, which that move follows), this request keeps its copy as it
+   * is, and its response writes none of it (not even a renewal, which would race that move) and sends no
+   * cookie: the browser keeps the one the move sent. It takes no ID of its own: adopting the other's would let a request made with a fixed
    * (known) cookie share the session it moved to. Says false when the old record is still there after
    * `storeTimeout` (the other move was cut off); this request then moves the session itself.
    */
   private async afterOtherMove(context: RequestContext, oldId: string): Promise<boolean> {
     const deadline = Date.now() + this.options.storeTimeout;
     for (let pause = 5; ; pause *= 2) {
-      if ((await this.track(context, load(this, context.store, oldId))) === null) {
-        // The response's write then asks the store, which has no such record: no cookie (`rolling` would
-        // otherwise send the dead one).
-        sessionStateOf(context.session).touched = true;
+      const old = await this.track(context, load(this, context.store, oldId));
+      // Gone, or a renewal's marker: the other move went on from there (see moveKept).
+      if (old === null || old.data[RENEWED_KEY] !== undefined) {
+        context.superseded = context.session;
         return true;
       }
       const left = deadline - Date.now();
@@ -458,6 +462,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     beforeCookieChange(req);
     // As express-session: req.session is gone at once, even before the store confirms.
     context.ended = true;
+    // Ended here: the commit must not end a kept regenerate's record a second time (see unsetEnds).
+    context.moved = null;
     if (req.session === session) req.session = undefined;
     try {
       const state = sessionStateOf(session);
@@ -569,7 +575,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   private async saveNow(session: Session): Promise<void> {
     const req = session.req as Req & SessionCarrier;
     const context = contextOf(this, req);
-    if (context.ephemeral) return;
+    if (context.ephemeral || context.superseded === session) return;
     // A save() not awaited before this one is still writing: write after it, never beside it (a new
     // session's second create would find the first one's record).
     await inTurn(context, 'saving', () => this.saveInTurn(session, req, context));

@@ -158,8 +158,10 @@ describe('regenerate({ keep: true }) of a stored session', () => {
     const first = await request(app).post('/keep').set('Cookie', cookie).expect(200);
     const moved = cookieOf(first);
     expect(idOf(moved)).toBe(keptId(secret, idOf(cookie)));
-    // The second submit still carries the old cookie, and arrives after the move.
-    await request(app).post('/keep').set('Cookie', cookie).expect(200);
+    // The second submit still carries the old cookie, and arrives after the move: it sends no cookie
+    // (a clearing one, arriving last, would sign the browser out of the moved session).
+    const second = await request(app).post('/keep').set('Cookie', cookie).expect(200);
+    expect(setCookies(second)).toEqual([]);
     expect((await request(app).get('/me').set('Cookie', moved).expect(200)).body).toEqual({ user: 'u-kept' });
     expect(await store.listByUser('u-kept')).toHaveLength(1);
   });
@@ -275,5 +277,113 @@ describe('regenerate({ keep: true }) of a stored session', () => {
     expect(idOf(moved)).not.toBe(idOf(cookie));
     expect(idOf(moved)).not.toBe(keptId(secret, idOf(cookie)));
     expect((await request(app).get('/get').set('Cookie', moved)).body).toMatchObject({ cart: '6' });
+  });
+  it('then destroy() in the same request ends the moved session once', async () => {
+    const { app, middleware, store } = appWith({}, (a) =>
+      a.post('/keep-then-destroy', async (req, res) => {
+        await req.session.regenerate({ keep: true });
+        await req.session.destroy();
+        res.send('gone');
+      }),
+    );
+    const cookie = cookieOf(await request(app).post('/login').expect(200));
+    const destroyed: unknown[] = [];
+    middleware.manager.on('destroy', (event: unknown) => destroyed.push(event));
+    await request(app).post('/keep-then-destroy').set('Cookie', cookie).expect(200);
+    // The old record (by the move), then the moved one (by destroy()): once each.
+    expect(destroyed).toHaveLength(2);
+    expect(await store.listByUser('u-kept')).toEqual([]);
+  });
+
+  it('after the response started stores nothing under the derived ID (no cookie could name it)', async () => {
+    const { app, store } = appWith({}, (a) =>
+      a.post('/late-keep', async (req, res) => {
+        res.write('started');
+        await req.session.regenerate({ keep: true });
+        res.end();
+      }),
+    );
+    const cookie = cookieOf(await request(app).post('/login').expect(200));
+    await request(app).post('/late-keep').set('Cookie', cookie).expect(200);
+    expect(await store.get(keptId(secret, idOf(cookie)))).toBeNull();
+  });
+
+  it('a double submit racing an ID renewal: one moves it from the renewed ID, the other waits for nothing', async () => {
+    let arrived = 0;
+    let bothIn: () => void = () => undefined;
+    const inside = new Promise<void>((resolve) => {
+      bothIn = resolve;
+    });
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { app, store } = appWith({ renewAfter: 100, storeTimeout: 5_000 }, (a) =>
+      a.post('/slow-keep', async (req, res) => {
+        if (++arrived === 2) bothIn();
+        await released;
+        await req.session.regenerate({ keep: true });
+        res.send('moved');
+      }),
+    );
+    const cookie = cookieOf(await request(app).post('/login').expect(200));
+    await new Promise((resolve) => setTimeout(resolve, 110));
+    const started = Date.now();
+    const both = [0, 1].map(() =>
+      request(app)
+        .post('/slow-keep')
+        .set('Cookie', cookie)
+        .then((answer) => answer),
+    );
+    await inside;
+    // A third request of the same browser renews the session while both wait.
+    const renewed = cookieOf(await request(app).get('/get').set('Cookie', cookie).expect(200));
+    release();
+    const answers = await Promise.all(both);
+    // The one that found the derived ID taken did not wait out storeTimeout for the marker to go.
+    expect(Date.now() - started).toBeLessThan(2_000);
+    const sent = answers.flatMap((answer) => setCookies(answer));
+    expect(sent).toHaveLength(1);
+    const moved = (sent[0] as string).split(';')[0] as string;
+    expect(idOf(moved)).toBe(keptId(secret, idOf(renewed)));
+    expect(await store.listByUser('u-kept')).toHaveLength(1);
+  });
+});
+
+describe('an ID renewal whose new record a kept regenerate ended meanwhile', () => {
+  it('sends no cookie for it', async () => {
+    const store = new MemoryStore();
+    // The renewed ID's record is gone by the time the renewal carries a write over to it, as when a kept
+    // regenerate that read the old record alive too moved the session and ended that ID.
+    let gone = '';
+    const wrapped = new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        if (prop === 'update')
+          return async (id: string, delta: unknown) =>
+            id === gone ? false : (value as (i: string, d: unknown) => unknown).call(target, id, delta);
+        return (value as (...args: unknown[]) => unknown).bind(target);
+      },
+    });
+    const { app } = appWith({ store: wrapped as unknown as MemoryStore, renewAfter: 50 }, (a) =>
+      a.get('/bump', async (req, res) => {
+        // Another request's write lands in the old record after this one loaded it: the renewal carries
+        // it over, which is where it finds the record gone.
+        await store.update(req.sessionID, {
+          set: { other: 'x' },
+          unset: [],
+          expiresAt: Date.now() + 60_000,
+          lastSeenAt: Date.now(),
+        });
+        (req.session as unknown as Record<string, number>).seen = 1;
+        res.send('read');
+      }),
+    );
+    const cookie = cookieOf(await request(app).post('/login').expect(200));
+    gone = renewedId(secret, idOf(cookie));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    const answer = await request(app).get('/bump').set('Cookie', cookie).expect(200);
+    expect(setCookies(answer)).toEqual([]);
   });
 });
