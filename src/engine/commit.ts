@@ -465,7 +465,10 @@ export function write<Req extends SessionRequestLike>(
     context.quiet = !force && state.userId === null && !hasData(session);
     // A new session (a first visit, or the new ID of regenerate(), login(), reauthenticated()) is bound to
     // the request that made it.
-    const stored = withFingerprint(engine, Session.requestOf(session), state.id, data);
+    const bound = withFingerprint(engine, Session.requestOf(session), state.id, data);
+    // A kept regenerate's new ID continues an older session: `renewAfter` counts from this ID's issue.
+    const stored =
+      state.renewedAt === state.createdAt ? bound : { ...bound, [RENEWED_AT_KEY]: state.renewedAt };
     return createStored(
       engine,
       store,

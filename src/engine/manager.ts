@@ -421,12 +421,27 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     }
     context.moved = newId;
     this.emitFor('regenerate', newId);
-    // The old record is gone and the move stands: a renewal's successor that cannot be ended now is
-    // reported, not a reason to undo the move (the old record cannot come back).
-    await this.track(context, this.endSuccessors(store, oldId, 'renewed')).catch((error: unknown) =>
-      this.report(error),
-    );
-    return true;
+    if (this.options.renewAfter === undefined) return true;
+    // The old record is gone and the move stands: a failure from here on is reported, not a reason to
+    // undo it (the old record cannot come back).
+    const renewedTo = renewedId(this.renewalSecret(), oldId);
+    let renewed: SessionRecord | null = null;
+    try {
+      if (!followed) renewed = await this.track(context, load(this, store, renewedTo));
+      if (renewed === null || renewed.data[RENEWED_KEY] !== undefined)
+        await this.track(context, this.destroyStored(store, renewedTo));
+      else await this.track(context, this.destroyStored(store, newId));
+    } catch (error) {
+      this.report(error);
+      return true;
+    }
+    if (renewed === null || renewed.data[RENEWED_KEY] !== undefined) return true;
+    // A renewal that read the old record alive too moved the session meanwhile, and its response names
+    // the renewed ID: the move goes on from there, so that a logout through that cookie ends it.
+    context.moved = null;
+    state.id = renewedTo;
+    install(req, context, session);
+    return this.moveKept(session, req, context, keptId(this.renewalSecret(), renewedTo), true);
   }
 
   /**

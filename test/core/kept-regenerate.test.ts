@@ -3,6 +3,7 @@ import expressSession from 'express-session';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { keptId, renewedId } from '../../src/core/renewal.js';
+import type { SessionRecord } from '../../src/core/types.js';
 import session, { MemoryStore, type SessionOptions } from '../../src/index.js';
 import { cookieOf, idOf, jsonErrors, setCookies } from '../support/apps.js';
 
@@ -242,6 +243,44 @@ describe('regenerate({ keep: true }) of a stored session', () => {
     expect((await request(app).get('/me').set('Cookie', moved)).body).toEqual({ user: 'u-kept' });
     for (const stale of [current, renewed])
       expect((await request(app).get('/me').set('Cookie', stale)).body).toEqual({ user: null });
+    expect(await store.listByUser('u-kept')).toHaveLength(1);
+  });
+
+  it('with renewAfter, the moved ID is not renewed again on the next request', async () => {
+    const { app } = appWith({ renewAfter: 100 });
+    const cookie = cookieOf(await request(app).post('/login').expect(200));
+    await new Promise((resolve) => setTimeout(resolve, 110));
+    const moved = cookieOf(await request(app).post('/keep').set('Cookie', cookie).expect(200));
+    const next = await request(app).get('/me').set('Cookie', moved).expect(200);
+    expect(next.body).toEqual({ user: 'u-kept' });
+    expect(setCookies(next)).toEqual([]);
+  });
+
+  it('racing a renewal that read the old record alive too: the move goes on from the renewed ID', async () => {
+    const store = new MemoryStore();
+    let oldId = '';
+    let gets = 0;
+    // At the move's read of the old record, another request's renewal has just created the renewed ID
+    // (its response will name it) and read the old record alive as well.
+    const racing = new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (prop !== 'get' || typeof value !== 'function') return value;
+        return async (id: string) => {
+          const record = await (value as (i: string) => Promise<SessionRecord | null>).call(target, id);
+          if (id === oldId && ++gets === 2 && record !== null)
+            await store.create(renewedId(secret, oldId), { ...record, data: { ...record.data } });
+          return record;
+        };
+      },
+    });
+    const { app } = appWith({ store: racing as unknown as MemoryStore, renewAfter: 60_000 });
+    const cookie = cookieOf(await request(app).post('/login').expect(200));
+    oldId = idOf(cookie);
+    const moved = cookieOf(await request(app).post('/keep').set('Cookie', cookie).expect(200));
+    // So a logout through the renewal's cookie ends it (a logout ends the IDs a move of its ID makes).
+    expect(idOf(moved)).toBe(keptId(secret, renewedId(secret, oldId)));
+    expect((await request(app).get('/me').set('Cookie', moved)).body).toEqual({ user: 'u-kept' });
     expect(await store.listByUser('u-kept')).toHaveLength(1);
   });
 

@@ -253,7 +253,10 @@ for (const target of targets) {
       expect(setCookies(expectOk(await rd))).toEqual([]);
       expect(await store.get(oldId)).toBeNull();
       expect((await loadsAs(cookie)).id).not.toBe(oldId);
-      expect((await store.get(idOf(cookieOf(regenerated))))?.data).toEqual({ start: '1' });
+      expect((await store.get(idOf(cookieOf(regenerated))))?.data).toEqual({
+        start: '1',
+        'sessionkit:renewedAt': expect.any(Number),
+      });
     });
 
     it('destroyByUser (revoke-all) holds against in-flight requests of that user (C17)', async () => {
