@@ -317,6 +317,7 @@ describe('regenerate({ keep: true }) of a stored session', () => {
     expect(idOf(moved)).not.toBe(keptId(secret, idOf(cookie)));
     expect((await request(app).get('/get').set('Cookie', moved)).body).toMatchObject({ cart: '6' });
   });
+
   it('then destroy() in the same request ends the moved session once', async () => {
     const { app, middleware, store } = appWith({}, (a) =>
       a.post('/keep-then-destroy', async (req, res) => {
