@@ -309,7 +309,7 @@ export async function renew<Req extends SessionRequestLike>(
 }
 
 /** Replaces the record an ID left with the marker that leads its cookie to the new ID for `renewGrace`. */
-function retire(
+export function retire(
   engine: Engine<never>,
   oldId: string,
   cookie: SessionRecord['cookie'],

@@ -25,6 +25,7 @@ import {
   expectedCookies,
   renew,
   renewalDue,
+  retire,
   storeWithinLimit,
   write,
   writeFollowing,
@@ -376,6 +377,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     context: RequestContext,
     newId: string,
     followed = false,
+    first: Session | null = null,
   ): Promise<boolean> {
     const state = sessionStateOf(session);
     const oldId = state.id;
@@ -414,6 +416,14 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     }
     context.ended = true;
     if (old === null || old.data[RENEWED_KEY] !== undefined) {
+      if (first !== null) {
+        // Following a renewal that has since undone itself (it found the old record gone): the first
+        // move, whose record is still there, stands.
+        install(req, context, first);
+        context.moved = sessionStateOf(first).id;
+        await this.track(context, this.destroyStored(store, newId));
+        return true;
+      }
       // Fresh before the destroy: should that fail, the request must not go on signed in.
       generate(this, req, context);
       await this.track(context, this.destroyStored(store, newId));
@@ -430,18 +440,32 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       if (!followed) renewed = await this.track(context, load(this, store, renewedTo));
       if (renewed === null || renewed.data[RENEWED_KEY] !== undefined)
         await this.track(context, this.destroyStored(store, renewedTo));
-      else await this.track(context, this.destroyStored(store, newId));
     } catch (error) {
       this.report(error);
       return true;
     }
     if (renewed === null || renewed.data[RENEWED_KEY] !== undefined) return true;
-    // A renewal that read the old record alive too moved the session meanwhile, and its response names
-    // the renewed ID: the move goes on from there, so that a logout through that cookie ends it.
+    // A renewal that read the old record alive too made the renewed ID, and its response names it: the
+    // move goes on from there, so that a logout through that cookie ends it. This move's record stays
+    // until that one stands (the renewal may yet undo itself, finding the old record gone).
     context.moved = null;
     state.id = renewedTo;
     install(req, context, session);
-    return this.moveKept(session, req, context, keptId(this.renewalSecret(), renewedTo), true);
+    try {
+      await this.moveKept(session, req, context, keptId(this.renewalSecret(), renewedTo), true, next);
+    } catch (error) {
+      install(req, context, next);
+      context.moved = newId;
+      this.report(error);
+      return true;
+    }
+    // Moved on: this move's record becomes a marker that names nothing, so that the other submit of a
+    // double submit still finds its ID taken (and waits, rather than take the old record for a logout).
+    if (context.session !== next)
+      await this.track(context, retire(this, newId, next.cookie.data, moved.createdAt, Date.now())).catch(
+        (error: unknown) => this.report(error),
+      );
+    return true;
   }
 
   /**

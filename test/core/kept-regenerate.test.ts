@@ -284,6 +284,36 @@ describe('regenerate({ keep: true }) of a stored session', () => {
     expect(await store.listByUser('u-kept')).toHaveLength(1);
   });
 
+  it('racing a renewal that then undoes itself (it found the old record gone): the first move stands', async () => {
+    const store = new MemoryStore();
+    let oldId = '';
+    let gets = 0;
+    let renewedGets = 0;
+    const racing = new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (prop !== 'get' || typeof value !== 'function') return value;
+        return async (id: string) => {
+          const renewed = renewedId(secret, oldId);
+          // The move sees the renewed record once (and goes on from it); the renewal then reads the old
+          // record gone and removes its own, just as the move reads it again to move it.
+          if (id === renewed && ++renewedGets === 2) await store.destroy(renewed);
+          const record = await (value as (i: string) => Promise<SessionRecord | null>).call(target, id);
+          if (id === oldId && ++gets === 2 && record !== null)
+            await store.create(renewed, { ...record, data: { ...record.data } });
+          return record;
+        };
+      },
+    });
+    const { app } = appWith({ store: racing as unknown as MemoryStore, renewAfter: 60_000 });
+    const cookie = cookieOf(await request(app).post('/login').expect(200));
+    oldId = idOf(cookie);
+    const moved = cookieOf(await request(app).post('/keep').set('Cookie', cookie).expect(200));
+    expect(idOf(moved)).toBe(keptId(secret, oldId));
+    expect((await request(app).get('/me').set('Cookie', moved)).body).toEqual({ user: 'u-kept' });
+    expect(await store.listByUser('u-kept')).toHaveLength(1);
+  });
+
   it('with renewAfter, a renewal successor that cannot be ended is reported; the move stands', async () => {
     const store = new MemoryStore();
     let failRenewed: string | null = null;
