@@ -472,9 +472,10 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * Another request is moving this session to the derived ID. Once its old record is gone (moved, or ended
    * by a logout the move found, or renewed, which that move follows), this request keeps its copy as it
    * is, and its response writes none of it (not even a renewal, which would race that move) and sends no
-   * cookie: the browser keeps the one the move sent. It takes no ID of its own: adopting the other's would let a request made with a fixed
-   * (known) cookie share the session it moved to. Says false when the old record is still there after
-   * `storeTimeout` (the other move was cut off); this request then moves the session itself.
+   * cookie: the browser keeps the one the move sent. It takes no ID of its own: adopting the other's
+   * would let a request made with a fixed (known) cookie share the session it moved to. Says false when
+   * the old record is still there after `storeTimeout` (the other move was cut off); this request then
+   * moves the session itself.
    */
   private async afterOtherMove(context: RequestContext, oldId: string): Promise<boolean> {
     const deadline = Date.now() + this.options.storeTimeout;
