@@ -11,6 +11,11 @@ export const AUTH_TIME_KEY = 'sessionkit:authTime';
 export const RENEWED_AT_KEY = 'sessionkit:renewedAt';
 /** Marks the record an ID left at renewal: for a short grace, its cookie leads to the new ID. */
 export const RENEWED_KEY = 'sessionkit:renewed';
+
+/** The record holds a session: it is there, and is not the marker a renewal left under the ID it moved from. */
+export function holdsSession<T extends { data: Record<string, unknown> }>(record: T | null): record is T {
+  return record !== null && record.data[RENEWED_KEY] === undefined;
+}
 const RESERVED_PREFIX = 'sessionkit:';
 /**
  * Where sessionkit keeps what express-session's shape has no field for (creation time, bound user) inside

@@ -3,7 +3,13 @@
  * the size bound, what the store then holds (`markSaved`), renewal, and the Set-Cookie values to send.
  * Decides synchronously; only a store call that cannot settle in this tick makes a promise.
  */
-import { AUTH_TIME_KEY, RENEWED_AT_KEY, RENEWED_KEY, withoutReserved } from '../core/auth-time.js';
+import {
+  AUTH_TIME_KEY,
+  holdsSession,
+  RENEWED_AT_KEY,
+  RENEWED_KEY,
+  withoutReserved,
+} from '../core/auth-time.js';
 import { BINDING_KEY } from '../core/binding.js';
 import { type Changes, dataOf, diff, hasData, recordWritten, takeSnapshot } from '../core/changes.js';
 import { Cookie, cookieShape, hasShape } from '../core/cookie.js';
@@ -290,7 +296,7 @@ export async function renew<Req extends SessionRequestLike>(
     // The old record may have ended since this request loaded it (a logout, a revoke-all, or a renewal
     // whose result was then logged out): the new record must not outlive it.
     const old = await load(engine, store, oldId);
-    if (old === null || old.data[RENEWED_KEY] !== undefined) {
+    if (!holdsSession(old)) {
       await engine.destroyStored(store, newId);
       return 'lost';
     }
@@ -384,7 +390,7 @@ async function settleOld(
   const deadline = Date.now() + engine.options.storeTimeout;
   for (let pause = 5; ; pause *= 2) {
     const old = await load(engine, store, oldId);
-    if (old === null || old.data[RENEWED_KEY] !== undefined) return;
+    if (!holdsSession(old)) return;
     const left = deadline - Date.now();
     if (left <= 0) {
       if (await carryOver(engine, newId, old, data, own, cookie, expires))

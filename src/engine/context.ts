@@ -31,6 +31,12 @@ export function beforeCookieChange(req: unknown): void {
   (req as SessionCarrier)[BEFORE_COOKIE_CHANGE]?.();
 }
 
+/**
+ * Which IDs a session's end reaches beside its own: those a renewal (`'renewed'`) or also a kept
+ * regenerate (`'all'`) of it moves a session to, or none (an ID never stored).
+ */
+export type Successors = 'all' | 'renewed' | 'none';
+
 export interface RequestContext {
   session: Session;
   cookieOptions: CookieOptions;
@@ -97,7 +103,7 @@ export interface Engine<Req extends SessionRequestLike = SessionRequestLike> ext
   listenerCount(event: string): number;
   emit(event: string, ...args: unknown[]): boolean;
   destroyStored(store: SessionStore, id: string): Promise<void>;
-  endStored(store: SessionStore, id: string, successors?: 'all' | 'renewed' | 'none'): Promise<void>;
+  endStored(store: SessionStore, id: string, successors?: Successors): Promise<void>;
   unsetEnds(context: RequestContext): boolean;
   endUnset(context: RequestContext): Promise<void>;
   renewalSecret(): Secret;

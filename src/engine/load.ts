@@ -3,6 +3,7 @@
  * the first the store has is adopted (following a renewal within its grace), else a fresh session.
  */
 import {
+  holdsSession,
   RENEWED_AT_KEY,
   RENEWED_KEY,
   storedAuthTime,
@@ -151,7 +152,7 @@ async function followRenewal<Req extends SessionRequestLike>(
     movedAt !== null && movedAt + engine.options.renewGrace > Date.now()
       ? await load(engine, context.store, next)
       : null;
-  if (record === null || record.data[RENEWED_KEY] !== undefined) {
+  if (!holdsSession(record)) {
     engine.emitFor('unknown', oldId);
     generate(engine, req, context);
     return;

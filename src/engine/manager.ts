@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { finished } from 'node:stream';
 import {
+  holdsSession,
   isReservedKey,
   RENEWED_AT_KEY,
   RENEWED_KEY,
@@ -38,6 +39,7 @@ import {
   newContext,
   type RequestContext,
   type SessionCarrier,
+  type Successors,
 } from './context.js';
 import {
   clearingCookie,
@@ -326,7 +328,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     // holds what the session held before the login (no user of this login), under an ID only the secret
     // gives, so only a renewal's successor, which the old cookie leads to, is ended with it.
     const ending = clock === 'restart' ? 'renewed' : 'all';
-    let successors: 'all' | 'renewed' | 'none' = state.isNew ? 'none' : ending;
+    let successors: Successors = state.isNew ? 'none' : ending;
     const moving = keep && clock === 'continue';
     if (
       moving &&
@@ -400,22 +402,21 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     let old: SessionRecord | null;
     try {
       old = await this.track(context, load(this, store, oldId));
-      if (old !== null && old.data[RENEWED_KEY] !== undefined && !followed) {
+      if (old !== null && !holdsSession(old) && !followed) {
         // Another request renewed the session meanwhile: the move starts again from the renewed ID.
         await this.track(context, this.destroyStored(store, newId));
         state.id = renewedId(this.renewalSecret(), oldId);
         install(req, context, session);
         return this.moveKept(session, req, context, keptId(this.renewalSecret(), state.id), true);
       }
-      if (old !== null && old.data[RENEWED_KEY] === undefined)
-        await this.track(context, this.destroyStored(store, oldId));
+      if (holdsSession(old)) await this.track(context, this.destroyStored(store, oldId));
     } catch (error) {
       await this.destroyStored(store, newId).catch(() => undefined);
       install(req, context, session);
       throw error;
     }
     context.ended = true;
-    if (old === null || old.data[RENEWED_KEY] !== undefined) {
+    if (!holdsSession(old)) {
       if (first !== null) {
         // Following a renewal that has since undone itself (it found the old record gone): the first
         // move, whose record is still there, stands.
@@ -435,16 +436,15 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     // The old record is gone and the move stands: a failure from here on is reported, not a reason to
     // undo it (the old record cannot come back).
     const renewedTo = renewedId(this.renewalSecret(), oldId);
-    let renewed: SessionRecord | null = null;
+    let follow = false;
     try {
-      if (!followed) renewed = await this.track(context, load(this, store, renewedTo));
-      if (renewed === null || renewed.data[RENEWED_KEY] !== undefined)
-        await this.track(context, this.destroyStored(store, renewedTo));
+      follow = !followed && holdsSession(await this.track(context, load(this, store, renewedTo)));
+      if (!follow) await this.track(context, this.destroyStored(store, renewedTo));
     } catch (error) {
       this.report(error);
       return true;
     }
-    if (renewed === null || renewed.data[RENEWED_KEY] !== undefined) return true;
+    if (!follow) return true;
     // A renewal that read the old record alive too made the renewed ID, and its response names it: the
     // move goes on from there, so that a logout through that cookie ends it. This move's record stays
     // until that one stands (the renewal may yet undo itself, finding the old record gone).
@@ -480,9 +480,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   private async afterOtherMove(context: RequestContext, oldId: string): Promise<boolean> {
     const deadline = Date.now() + this.options.storeTimeout;
     for (let pause = 5; ; pause *= 2) {
-      const old = await this.track(context, load(this, context.store, oldId));
       // Gone, or a renewal's marker: the other move went on from there (see moveKept).
-      if (old === null || old.data[RENEWED_KEY] !== undefined) {
+      if (!holdsSession(await this.track(context, load(this, context.store, oldId)))) {
         context.superseded = context.session;
         return true;
       }
@@ -525,8 +524,8 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   private async endRequestSession(
     context: RequestContext,
     id: string,
-    successors: 'all' | 'renewed' | 'none',
-    presentedSuccessors: 'all' | 'renewed' | 'none',
+    successors: Successors,
+    presentedSuccessors: Successors,
   ): Promise<void> {
     const { store, presentedId } = context;
     if (context.ephemeral) {
@@ -587,7 +586,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       // Another request moved the session to its renewed ID meanwhile: the marker holds none of it.
       const next = renewedId(this.renewalSecret(), state.id);
       record = await load(this, store, next);
-      if (record !== null && record.data[RENEWED_KEY] === undefined) {
+      if (holdsSession(record)) {
         state.id = next;
         req.sessionID = next;
         state.renewedAt = storedTime(record.data, RENEWED_AT_KEY) ?? record.createdAt;
@@ -765,17 +764,17 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * either finds the record gone or made its new record before this ends it (C16). `successors`: which of
    * those IDs to end as well; a move's own end leaves its new ID alone.
    */
-  async endStored(
-    store: SessionStore,
-    id: string,
-    successors: 'all' | 'renewed' | 'none' = 'all',
-  ): Promise<void> {
+  async endStored(store: SessionStore, id: string, successors: Successors = 'all'): Promise<void> {
     await this.destroyStored(store, id);
     if (successors !== 'none') await this.endSuccessors(store, id, successors);
   }
 
   /** Ends the IDs a renewal (`'renewed'`) or also a kept regenerate (`'all'`) of `id` moves a session to. */
-  private async endSuccessors(store: SessionStore, id: string, which: 'all' | 'renewed'): Promise<void> {
+  private async endSuccessors(
+    store: SessionStore,
+    id: string,
+    which: Exclude<Successors, 'none'>,
+  ): Promise<void> {
     const secret = this.options.secrets?.[0];
     const ends: Promise<void>[] = [];
     if (this.options.renewAfter !== undefined)
