@@ -6,6 +6,7 @@ import { keptId, renewedId } from '../../src/core/renewal.js';
 import type { SessionRecord } from '../../src/core/types.js';
 import session, { MemoryStore, type SessionOptions } from '../../src/index.js';
 import { cookieOf, idOf, jsonErrors, setCookies } from '../support/apps.js';
+import { Checkpoint } from '../support/interleave.js';
 
 /**
  * `regenerate({ keep: true })` of a stored session moves it to an ID derived from the old one (see
@@ -123,28 +124,30 @@ describe('regenerate({ keep: true }) of a stored session', () => {
 
   it('two regenerate({ keep: true }) of one session at once: one moves it, the other sends no cookie', async () => {
     for (const rolling of [false, true]) {
-      let arrived = 0;
-      let bothIn: () => void = () => undefined;
-      const together = new Promise<void>((resolve) => {
-        bothIn = resolve;
-      });
+      // Both requests load the session before either moves it.
+      const points = [new Checkpoint('first'), new Checkpoint('second')];
       const { app, store } = appWith({ rolling }, (a) => {
         a.post('/login', async (req, res) => {
           await req.session.login('u-twice');
           res.send('in');
         });
-        a.post('/keep', async (req, res) => {
-          if (++arrived === 2) bothIn();
-          await together;
+        a.post('/keep/:n', async (req, res) => {
+          await points[Number(req.params.n)]?.pass();
           await req.session.regenerate({ keep: true });
           res.send('moved');
         });
       });
       const cookie = cookieOf(await request(app).post('/login').expect(200));
-      const answers = await Promise.all([
-        request(app).post('/keep').set('Cookie', cookie).expect(200),
-        request(app).post('/keep').set('Cookie', cookie).expect(200),
-      ]);
+      const both = points.map((_, n) =>
+        request(app)
+          .post(`/keep/${n}`)
+          .set('Cookie', cookie)
+          .expect(200)
+          .then((answer) => answer),
+      );
+      await Promise.all(points.map((point) => point.reached));
+      for (const point of points) point.release();
+      const answers = await Promise.all(both);
       const sent = answers.flatMap((answer) => setCookies(answer));
       expect(sent, `rolling: ${rolling}`).toHaveLength(1);
       const moved = (sent[0] as string).split(';')[0] as string;
@@ -206,14 +209,10 @@ describe('regenerate({ keep: true }) of a stored session', () => {
   });
 
   it('racing an ID renewal of the same session: the move goes on from the renewed ID, signed in', async () => {
-    let release: () => void = () => undefined;
-    let loaded: () => void = () => undefined;
+    const loaded = new Checkpoint('loaded');
     const { app, store } = appWith({ renewAfter: 100 }, (a) =>
       a.post('/slow-keep', async (req, res) => {
-        loaded();
-        await new Promise<void>((resolve) => {
-          release = resolve;
-        });
+        await loaded.pass();
         await req.session.regenerate({ keep: true });
         res.send('moved');
       }),
@@ -223,18 +222,15 @@ describe('regenerate({ keep: true }) of a stored session', () => {
     await new Promise((resolve) => setTimeout(resolve, 110));
     const current = cookieOf(await request(app).get('/get').set('Cookie', cookie).expect(200));
     await new Promise((resolve) => setTimeout(resolve, 110));
-    const waiting = new Promise<void>((resolve) => {
-      loaded = resolve;
-    });
     const slow = request(app)
       .post('/slow-keep')
       .set('Cookie', current)
       .then((answer) => answer);
-    await waiting;
+    await loaded.reached;
     // Another request of the same browser renews the session meanwhile.
     const renewed = cookieOf(await request(app).get('/get').set('Cookie', current).expect(200));
     expect(idOf(renewed)).toBe(renewedId(secret, idOf(current)));
-    release();
+    loaded.release();
     const answer = await slow;
     expect(answer.status).toBe(200);
     const moved = cookieOf(answer);
@@ -379,19 +375,10 @@ describe('regenerate({ keep: true }) of a stored session', () => {
   });
 
   it('a double submit racing an ID renewal: one moves it from the renewed ID, the other waits for nothing', async () => {
-    let arrived = 0;
-    let bothIn: () => void = () => undefined;
-    const inside = new Promise<void>((resolve) => {
-      bothIn = resolve;
-    });
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const points = [new Checkpoint('first'), new Checkpoint('second')];
     const { app, store } = appWith({ renewAfter: 100, storeTimeout: 5_000 }, (a) =>
-      a.post('/slow-keep', async (req, res) => {
-        if (++arrived === 2) bothIn();
-        await released;
+      a.post('/slow-keep/:n', async (req, res) => {
+        await points[Number(req.params.n)]?.pass();
         await req.session.regenerate({ keep: true });
         res.send('moved');
       }),
@@ -399,16 +386,16 @@ describe('regenerate({ keep: true }) of a stored session', () => {
     const cookie = cookieOf(await request(app).post('/login').expect(200));
     await new Promise((resolve) => setTimeout(resolve, 110));
     const started = Date.now();
-    const both = [0, 1].map(() =>
+    const both = points.map((_, n) =>
       request(app)
-        .post('/slow-keep')
+        .post(`/slow-keep/${n}`)
         .set('Cookie', cookie)
         .then((answer) => answer),
     );
-    await inside;
+    await Promise.all(points.map((point) => point.reached));
     // A third request of the same browser renews the session while both wait.
     const renewed = cookieOf(await request(app).get('/get').set('Cookie', cookie).expect(200));
-    release();
+    for (const point of points) point.release();
     const answers = await Promise.all(both);
     // The one that found the derived ID taken did not wait out storeTimeout for the marker to go.
     expect(Date.now() - started).toBeLessThan(2_000);

@@ -6,7 +6,7 @@ import session from '../../src/index.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { cookieOf } from '../support/apps.js';
-import { REDIS_URL } from '../support/interleave.js';
+import { Checkpoint, REDIS_URL } from '../support/interleave.js';
 import { redisSkipReason } from '../support/redis.js';
 import { runNamespace } from '../support/services.js';
 
@@ -39,8 +39,7 @@ function app(store: Store) {
  * login would: from an empty session. The ended session's flag must not come back under the new ID.
  */
 async function rotateAfterEnd(near: Store, far: Store, trials: number): Promise<void> {
-  let release: () => void = () => undefined;
-  let loaded: () => void = () => undefined;
+  let loaded = new Checkpoint('loaded');
   const build = (store: Store) => {
     const a = app(store);
     a.post('/flag', (req, res) => {
@@ -52,10 +51,7 @@ async function rotateAfterEnd(near: Store, far: Store, trials: number): Promise<
       res.send('out');
     });
     a.post('/slow/:how', async (req, res) => {
-      loaded();
-      await new Promise<void>((resolve) => {
-        release = resolve;
-      });
+      await loaded.pass();
       if (req.params.how === 'login') await req.session.login(USER);
       else await req.session.reauthenticated();
       res.json({ stepUp: (req.session as unknown as Record<string, string>).stepUp ?? null });
@@ -70,17 +66,15 @@ async function rotateAfterEnd(near: Store, far: Store, trials: number): Promise<
       for (const end of ['logout', 'revoke'] as const) {
         const cookie = cookieOf(await request(one).post('/login').expect(200));
         await request(one).post('/flag').set('Cookie', cookie).expect(200);
-        const waiting = new Promise<void>((resolve) => {
-          loaded = resolve;
-        });
+        loaded = new Checkpoint('loaded');
         const slow = request(other)
           .post(`/slow/${how}`)
           .set('Cookie', cookie)
           .then((answer) => answer);
-        await waiting;
+        await loaded.reached;
         if (end === 'logout') await request(one).post('/logout').set('Cookie', cookie).expect(200);
         else await near.destroyByUser(USER);
-        release();
+        loaded.release();
         const answer = await slow;
         expect(answer.status, answer.text).toBe(200);
         const me = await request(one).get('/me').set('Cookie', cookieOf(answer)).expect(200);
