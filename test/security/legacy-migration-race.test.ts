@@ -17,9 +17,10 @@ import { PostgresStore } from '../../src/stores/postgres.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { MYSQL_URL, POSTGRES_URL, REDIS_URL } from '../support/interleave.js';
 import { announce, mongoTarget } from '../support/mongo/target.js';
+import { delayingVia, runRaces } from '../support/race-loop.js';
 import { redisSkipReason } from '../support/redis.js';
-import { mysqlConnection, runNamespace, serviceSkipReason, urlVia } from '../support/services.js';
-import { WireProxy } from '../support/wire-proxy.js';
+import { mysqlConnection, runNamespace, serviceSkipReason } from '../support/services.js';
+import type { WireProxy } from '../support/wire-proxy.js';
 
 /**
  * With `legacy`, a session still in the incumbent's layout (connect-pg-simple, express-mysql-session,
@@ -211,14 +212,7 @@ for (const target of targets) {
     const proxies: WireProxy[] = [];
 
     beforeAll(async () => {
-      opened = await target.open(async (url) => {
-        const { hostname, port } = new URL(url);
-        const proxy = new WireProxy(hostname, Number(port));
-        proxy.maxDelayMs = WIRE_DELAY_MS;
-        await proxy.start();
-        proxies.push(proxy);
-        return urlVia(url, '127.0.0.1', proxy.port);
-      });
+      opened = await target.open(delayingVia(proxies, WIRE_DELAY_MS));
       // Both servers' tables exist before the first trial.
       await opened.near.length?.();
       await opened.far.length?.();
@@ -232,8 +226,6 @@ for (const target of targets) {
     for (const write of ['update', 'touch'] as const) {
       it(`${write} on one server, destroy on the other: the logout stays (${TRIALS_PER_WRITE} trials)`, async () => {
         const survivors: string[] = [];
-        let found = 0;
-        let missed = 0;
         const legacySession = async (): Promise<string> => {
           const sid = generateId();
           const expires = new Date(Date.now() + 60_000);
@@ -254,33 +246,28 @@ for (const target of targets) {
               })
             : opened.far.touch(sid, now + 60_000, now);
         };
-        // A first write takes several delayed round trips, longer on a busy machine: the logout's offset
-        // is drawn from twice what one takes here, now, so it lands before, during and after one.
-        const took: number[] = [];
-        for (let i = 0; i < 5; i++) {
-          const sid = await legacySession();
-          const start = performance.now();
-          await firstWrite(sid);
-          took.push(performance.now() - start);
-          await opened.near.destroy(sid);
-        }
-        let spreadMs = 2 * (took.sort((a, b) => a - b)[2] as number);
-        const trial = async (): Promise<void> => {
-          const sid = await legacySession();
-          const writing = pause(Math.random() * WIRE_DELAY_MS).then(() => firstWrite(sid));
-          const logout = pause(Math.random() * spreadMs).then(() => opened.near.destroy(sid));
-          const [wrote] = await Promise.all([writing, logout]);
-          if (wrote) found++;
-          else missed++;
-          const left = [await opened.near.get(sid), await opened.far.get(sid)];
-          if (left.some((record) => record !== null) || (await opened.legacyExists(sid))) survivors.push(sid);
-        };
-        for (let done = 0; done < TRIALS_PER_WRITE; done += LANES) {
-          await Promise.all(Array.from({ length: Math.min(LANES, TRIALS_PER_WRITE - done) }, trial));
-          // Still one-sided halfway: the machine's pace changed; widen or narrow the offsets.
-          if (done >= TRIALS_PER_WRITE / 2 && found === 0) spreadMs *= 1.5;
-          if (done >= TRIALS_PER_WRITE / 2 && missed === 0) spreadMs /= 1.5;
-        }
+        const { won: found, lost: missed } = await runRaces({
+          trials: TRIALS_PER_WRITE,
+          lanes: LANES,
+          async timeOne() {
+            const sid = await legacySession();
+            const start = performance.now();
+            await firstWrite(sid);
+            const took = performance.now() - start;
+            await opened.near.destroy(sid);
+            return took;
+          },
+          async race(spreadMs) {
+            const sid = await legacySession();
+            const writing = pause(Math.random() * WIRE_DELAY_MS).then(() => firstWrite(sid));
+            const logout = pause(Math.random() * spreadMs).then(() => opened.near.destroy(sid));
+            const [wrote] = await Promise.all([writing, logout]);
+            const left = [await opened.near.get(sid), await opened.far.get(sid)];
+            if (left.some((record) => record !== null) || (await opened.legacyExists(sid)))
+              survivors.push(sid);
+            return wrote;
+          },
+        });
         expect(survivors).toEqual([]);
         // The race ran both ways: otherwise the test proved nothing.
         expect({ found: found > 0, missed: missed > 0 }, `found ${found}, missed ${missed}`).toEqual({

@@ -9,9 +9,10 @@ import { PostgresStore } from '../../src/stores/postgres.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { jsonErrors } from '../support/apps.js';
 import { POSTGRES_URL, REDIS_URL } from '../support/interleave.js';
+import { delayingVia, runRaces } from '../support/race-loop.js';
 import { redisSkipReason } from '../support/redis.js';
-import { runNamespace, serviceSkipReason, urlVia } from '../support/services.js';
-import { WireProxy } from '../support/wire-proxy.js';
+import { runNamespace, serviceSkipReason } from '../support/services.js';
+import type { WireProxy } from '../support/wire-proxy.js';
 
 /**
  * `regenerate({ keep: true })` moves a signed-in session to a new ID. A logout, or a "log out
@@ -133,16 +134,10 @@ for (const target of targets) {
       let opened: Awaited<ReturnType<Target['open']>>;
       let near: Awaited<ReturnType<typeof appServer>>;
       let far: Awaited<ReturnType<typeof appServer>>;
-      let proxy: WireProxy;
+      const proxies: WireProxy[] = [];
 
       beforeAll(async () => {
-        opened = await target.open(async (url) => {
-          const { hostname, port } = new URL(url);
-          proxy = new WireProxy(hostname, Number(port));
-          proxy.maxDelayMs = WIRE_DELAY_MS;
-          await proxy.start();
-          return urlVia(url, '127.0.0.1', proxy.port);
-        });
+        opened = await target.open(delayingVia(proxies, WIRE_DELAY_MS));
         near = await appServer(opened.near);
         far = await appServer(opened.far);
       });
@@ -151,15 +146,13 @@ for (const target of targets) {
         await near?.close();
         await far?.close();
         await opened?.dispose();
-        await proxy?.stop();
+        for (const proxy of proxies) await proxy.stop();
       });
 
       for (const end of ['logout', 'log out everywhere'] as const) {
         it(`${end} on one server, regenerate({ keep: true }) on the other: never back (${TRIALS} trials)`, async () => {
           const survivors: string[] = [];
           const failures: string[] = [];
-          let moved = 0;
-          let missed = 0;
           let trials = 0;
           const login = async (user: string) => {
             const answer = await post(`${near.url}/login/${user}`);
@@ -171,44 +164,39 @@ for (const target of targets) {
                   if (answer.status !== 200) failures.push(`logout ${answer.status}`);
                 })
               : (opened.near.destroyByUser?.(user) ?? Promise.resolve());
-          // The move takes several delayed round trips, longer on a busy machine: the end's offset is drawn
-          // from twice what one takes here, now, so it lands before, during and after one.
-          const took: number[] = [];
-          for (let i = 0; i < 5; i++) {
-            const cookie = await login(`warm-${i}`);
-            const start = performance.now();
-            await post(`${far.url}/keep?wait=0`, cookie);
-            took.push(performance.now() - start);
-          }
-          let spreadMs = 2 * (took.sort((a, b) => a - b)[2] as number);
-          const trial = async (): Promise<void> => {
-            const user = `keep-${end === 'logout' ? 'out' : 'all'}-${trials++}`;
-            const cookie = await login(user);
-            const keeping = post(`${far.url}/keep?wait=${Math.random() * WIRE_DELAY_MS}`, cookie);
-            const ended = pause(Math.random() * spreadMs).then(() => ending(user, cookie));
-            const [answer] = await Promise.all([keeping, ended]);
-            if (answer.status !== 200) failures.push(`keep ${answer.status}: ${await answer.text()}`);
-            else if (((await answer.json()) as { moved: boolean }).moved) moved++;
-            else missed++;
-            const cookies = [
-              cookie,
-              ...answer.headers.getSetCookie().map((header) => header.split(';')[0] as string),
-            ];
-            for (const each of cookies) {
-              const me = (await (await fetch(`${near.url}/me`, { headers: { cookie: each } })).json()) as {
-                user: string | null;
-              };
-              if (me.user !== null) survivors.push(`${user}: ${each === cookie ? 'old' : 'new'} cookie`);
-            }
-            for (const store of [opened.near, opened.far])
-              if ((await store.listByUser?.(user))?.length) survivors.push(`${user}: listed`);
-          };
-          for (let done = 0; done < TRIALS; done += LANES) {
-            await Promise.all(Array.from({ length: Math.min(LANES, TRIALS - done) }, trial));
-            // Still one-sided halfway: the machine's pace changed; widen or narrow the offsets.
-            if (done >= TRIALS / 2 && moved === 0) spreadMs *= 1.5;
-            if (done >= TRIALS / 2 && missed === 0) spreadMs /= 1.5;
-          }
+          const { won: moved, lost: missed } = await runRaces({
+            trials: TRIALS,
+            lanes: LANES,
+            async timeOne() {
+              const cookie = await login(`warm-${end === 'logout' ? 'out' : 'all'}-${trials++}`);
+              const start = performance.now();
+              await post(`${far.url}/keep?wait=0`, cookie);
+              return performance.now() - start;
+            },
+            async race(spreadMs) {
+              const user = `keep-${end === 'logout' ? 'out' : 'all'}-${trials++}`;
+              const cookie = await login(user);
+              const keeping = post(`${far.url}/keep?wait=${Math.random() * WIRE_DELAY_MS}`, cookie);
+              const ended = pause(Math.random() * spreadMs).then(() => ending(user, cookie));
+              const [answer] = await Promise.all([keeping, ended]);
+              let moved = false;
+              if (answer.status !== 200) failures.push(`keep ${answer.status}: ${await answer.text()}`);
+              else moved = ((await answer.json()) as { moved: boolean }).moved;
+              const cookies = [
+                cookie,
+                ...answer.headers.getSetCookie().map((header) => header.split(';')[0] as string),
+              ];
+              for (const each of cookies) {
+                const me = (await (await fetch(`${near.url}/me`, { headers: { cookie: each } })).json()) as {
+                  user: string | null;
+                };
+                if (me.user !== null) survivors.push(`${user}: ${each === cookie ? 'old' : 'new'} cookie`);
+              }
+              for (const store of [opened.near, opened.far])
+                if ((await store.listByUser?.(user))?.length) survivors.push(`${user}: listed`);
+              return moved;
+            },
+          });
           expect(failures).toEqual([]);
           expect(survivors).toEqual([]);
           // The race ran both ways: otherwise the test proved nothing.
