@@ -1,12 +1,12 @@
 /**
  * Instructions per request, counted by callgrind: the one figure on this machine that does not swing
- * with what else the machine is doing (req/s moves ±20–30 % between identical runs; instruction counts
- * of the same build repeat to about 1 %). It counts every thread of the process, so V8's garbage
- * collection and JIT compiler are in it, as they are in a server's CPU time. It does not see what
- * the kernel does for sockets, which is the same for every contender.
+ * with what else the machine is doing (req/s moves ±20–30 % between identical runs). It counts every
+ * thread of the process, so V8's garbage collection and JIT compiler are in it, as they are in a
+ * server's CPU time. It does not see what the kernel does for sockets, which is the same for every
+ * contender.
  *
- *   npm run bench:instructions -- [--iterations N] [--only sk,es,bare,noop] [--scenarios read,write] [--plain]
- *                                 [--store memory|redis] [--observed]
+ *   npm run bench:instructions -- [--iterations N] [--repeat N] [--only sk,es,bare,noop] [--scenarios read,write]
+ *                                 [--plain] [--store memory|redis] [--observed]
  *
  * Each cell runs bench/hotpath.ts in its own process under `valgrind --tool=callgrind` (two at a time,
  * one per core). The harness warms up, prints `MARK warm`, and waits; the counters are zeroed with
@@ -14,6 +14,12 @@
  * dumped with `callgrind_control -d`. Needs valgrind (Debian package `valgrind`). With `--store redis`
  * (express-session + connect-redis vs sessionkit + RedisStore, Redis on 127.0.0.1:6379) the count holds
  * each store's client-side work; Redis's own is in another process and not counted.
+ *
+ * V8 runs single-threaded (`--single-threaded`): with its background threads, how much marking and
+ * optimizing they did inside the measured window depended on how valgrind scheduled them, and counts of
+ * one build moved by ±15 % between runs. On the main thread that work is done when the heap and the
+ * code call for it, the same in every run. `--repeat N` runs each cell N times and reports the median,
+ * with the lowest and highest count beside it.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -21,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { option } from './common.js';
+import { median, option } from './common.js';
 
 type Side = 'sk' | 'es' | 'bare' | 'noop';
 const SIDE_LABEL: Record<Side, string> = {
@@ -79,6 +85,7 @@ async function count({ side, scenario, iterations, inExpress, store, observed }:
       // V8 writes and rewrites machine code on the heap; callgrind must notice.
       '--smc-check=all-non-file',
       'node',
+      '--single-threaded',
       '--import',
       'tsx',
       join(here, 'hotpath.ts'),
@@ -131,22 +138,26 @@ async function main(): Promise<void> {
     );
     process.exit(1);
   }
-  const iterations = Number(option(argv, '--iterations', '10000'));
+  const iterations = Number(option(argv, '--iterations', '20000'));
+  const repeat = Number(option(argv, '--repeat', '1'));
   const sides = option(argv, '--only', 'sk,es,bare,noop').split(',') as Side[];
   const scenarios = option(argv, '--scenarios', 'no-cookie,read,write,login').split(',');
   const inExpress = !argv.includes('--plain');
   const store = option(argv, '--store', 'memory');
   const observed = argv.includes('--observed');
   const dir = mkdtempSync(join(tmpdir(), 'sessionkit-callgrind-'));
-  const cells = scenarios.flatMap((scenario) => sides.map((side) => ({ side, scenario })));
-  const results = new Map<string, number>();
+  const cells = scenarios.flatMap((scenario) =>
+    sides.flatMap((side) => Array.from({ length: repeat }, () => ({ side, scenario }))),
+  );
+  const results = new Map<string, number[]>();
   try {
     // Two at a time: valgrind runs a process on one core, and a count does not depend on the other.
     const queue = [...cells];
     const worker = async () => {
       for (let cell = queue.shift(); cell; cell = queue.shift()) {
         const perRequest = await count({ ...cell, iterations, inExpress, store, observed }, dir);
-        results.set(`${cell.scenario}/${cell.side}`, perRequest);
+        const key = `${cell.scenario}/${cell.side}`;
+        results.set(key, [...(results.get(key) ?? []), perRequest]);
         console.error(
           `  ${cell.scenario.padEnd(10)} ${SIDE_LABEL[cell.side].padEnd(16)} ${Math.round(perRequest)}`,
         );
@@ -160,20 +171,27 @@ async function main(): Promise<void> {
   const k = (n: number | undefined) => (n === undefined ? '' : `${(n / 1000).toFixed(1)}k`);
   const ratio = (a: number | undefined, b: number | undefined) =>
     a === undefined || b === undefined ? '' : `${(a / b).toFixed(2)}×`;
+  /** The median of a cell's counts, and with `--repeat`, their range. */
+  const cell = (counts: number[] | undefined) => {
+    if (counts === undefined) return '';
+    const sorted = [...counts].sort((a, b) => a - b);
+    const range = sorted.length > 1 ? ` (${k(sorted[0])}–${k(sorted[sorted.length - 1])})` : '';
+    return `${k(median(sorted))}${range}`;
+  };
   console.log(
     `Instructions per request (callgrind, ${iterations} requests after ${WARMUP} warm-up, ` +
-      `${inExpress ? 'in an Express 5 app' : 'the middleware alone'}, ${store} store, no HTTP sockets):`,
+      `${inExpress ? 'in an Express 5 app' : 'the middleware alone'}, ${store} store, no HTTP sockets` +
+      `${repeat > 1 ? `; median of ${repeat} runs, range in brackets` : ''}):`,
   );
   console.log(
     '| Scenario | sessionkit | express-session | bare | no-op middleware | express-session ÷ sessionkit | bare ÷ sessionkit | no-op ÷ sessionkit |',
   );
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const scenario of scenarios) {
-    const [sk, es, bare, noop] = (['sk', 'es', 'bare', 'noop'] as const).map((side) =>
-      results.get(`${scenario}/${side}`),
-    );
+    const counts = (['sk', 'es', 'bare', 'noop'] as const).map((side) => results.get(`${scenario}/${side}`));
+    const [sk, es, bare, noop] = counts.map((each) => (each === undefined ? undefined : median(each)));
     console.log(
-      `| ${scenario} | ${k(sk)} | ${k(es)} | ${k(bare)} | ${k(noop)} | ${ratio(es, sk)} | ${ratio(bare, sk)} | ${ratio(noop, sk)} |`,
+      `| ${scenario} | ${counts.map(cell).join(' | ')} | ${ratio(es, sk)} | ${ratio(bare, sk)} | ${ratio(noop, sk)} |`,
     );
   }
 }
