@@ -1,4 +1,5 @@
 import express from 'express';
+import expressSession from 'express-session';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { sign } from '../../src/core/signature.js';
@@ -111,6 +112,36 @@ describe('secret rotation', () => {
     expect(cookieOf(rotated)).toBe(cookieFor(idOf(cookieOf(first))));
     const { app: removed } = appWith({ secret, store });
     expect((await request(removed).get('/get').set('Cookie', cookieOf(first))).body.a).toBeUndefined();
+  });
+
+  it('stops verifying a secret removed from the secret array in place, as express-session does (C39)', async () => {
+    const old = 'old-secret-0123456789abcdef0123456789';
+    /** Whether each middleware, over a ring changed in place between requests, loads the cookie. */
+    const loads = async (middleware: typeof expressSession, store: expressSession.Store) => {
+      const oldApp = express();
+      oldApp.use(middleware({ secret: old, store, resave: false, saveUninitialized: false }));
+      oldApp.get('/set', (req, res) => {
+        (req.session as unknown as Record<string, string>).a = '1';
+        res.send('ok');
+      });
+      const ring = [secret, old];
+      const app = express();
+      app.use(middleware({ secret: ring, store, resave: false, saveUninitialized: false }));
+      app.get('/get', (req, res) => res.json({ a: (req.session as unknown as Record<string, string>).a }));
+      const cookie = cookieOf(await request(oldApp).get('/set'));
+      const load = async () => (await request(app).get('/get').set('Cookie', cookie)).body.a === '1';
+      // Loaded twice first: nothing remembered from earlier requests may outlive the secret.
+      const seen = [await load(), await load()];
+      ring.pop();
+      const removed = await load();
+      ring.push(old);
+      return [...seen, removed, await load()];
+    };
+    const expected = await loads(expressSession, new expressSession.MemoryStore());
+    expect(expected).toEqual([true, true, false, true]);
+    expect(await loads(session as unknown as typeof expressSession, new MemoryStore() as never)).toEqual(
+      expected,
+    );
   });
 });
 
