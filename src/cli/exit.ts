@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { SessionError, StoreError } from '../core/errors.js';
+import { SessionError, StoreError, StoreUnavailableError } from '../core/errors.js';
 import { isConnectionError } from '../stores/contract.js';
 
 /** The CLI's exit codes. Part of its interface: scripts branch on them, so never renumber. */
@@ -68,6 +68,9 @@ export function classify(error: unknown): Classified {
   // which must not reach an app's logs); the operator at this terminal can read the store anyway.
   if (error instanceof StoreError && error.cause !== undefined)
     return as('ERR_STORE', oneLine(`${error.message}: ${messageOf(error.cause)}`));
+  // The same for a connection failure, whose driver's words name the host and port that failed.
+  if (error instanceof StoreUnavailableError && error.cause !== undefined)
+    return as('ERR_STORE_UNAVAILABLE', oneLine(`${error.message}: ${messageOf(error.cause)}`));
   if (error instanceof SessionError) return as(codeOf(error.code), oneLine(error.message));
   if (isConnectionError(error)) return as('ERR_STORE_UNAVAILABLE', oneLine(messageOf(error)));
   const code = (error as { code?: unknown } | null)?.code;

@@ -45,7 +45,10 @@ export class SecretRequiredError extends SessionError {
   }
 }
 
-/** The store could not be reached, or did not answer within its timeout. Fail closed: 503. */
+/**
+ * The store could not be reached, or did not answer within its timeout. Fail closed: 503. `message` is
+ * sessionkit's own words; for a driver's error use `fromDriver`.
+ */
 export class StoreUnavailableError extends SessionError {
   readonly operation: string;
   constructor(operation: string, message: string, cause?: unknown) {
@@ -54,6 +57,16 @@ export class StoreUnavailableError extends SessionError {
       status: 503,
     });
     this.operation = operation;
+  }
+
+  /**
+   * A driver's connection failure, named by class and code only (`Error ECONNREFUSED`), with the driver's
+   * error as the `cause` for the application's own logs. A connection error's message names the host and
+   * port it tried (`connect ECONNREFUSED 10.0.3.7:6379`), and this message reaches error pages (Fastify's
+   * default reply puts it in the body whatever the status), diagnostics subscribers and traces.
+   */
+  static fromDriver(operation: string, error: unknown): StoreUnavailableError {
+    return new StoreUnavailableError(operation, labelOf(error), error);
   }
 }
 

@@ -312,7 +312,7 @@ export function isConnectionError(error: unknown): boolean {
 /** Maps whatever a backend threw to a SessionError: unreachable → ERR_STORE_UNAVAILABLE (503), else ERR_STORE. */
 export function toStoreError(operation: string, error: unknown): SessionError {
   if (error instanceof SessionError) return error;
-  if (isConnectionError(error)) return new StoreUnavailableError(operation, describe(error), error);
+  if (isConnectionError(error)) return StoreUnavailableError.fromDriver(operation, error);
   return new StoreError(operation, error);
 }
 

@@ -296,7 +296,7 @@ export function isUnavailable(error: unknown): boolean {
 /** Turns a reachability failure into ERR_STORE_UNAVAILABLE; anything else is rethrown for `run` to map. */
 export function classify(operation: string, error: unknown): never {
   if (isUnavailable(error)) {
-    throw new StoreUnavailableError(operation, error instanceof Error ? error.message : String(error), error);
+    throw StoreUnavailableError.fromDriver(operation, error);
   }
   throw error;
 }

@@ -1,10 +1,4 @@
-import {
-  describe as describeError,
-  InvalidArgumentError,
-  OptionsError,
-  StoreUnavailableError,
-  StoreUrlError,
-} from '../core/errors.js';
+import { InvalidArgumentError, OptionsError, StoreUnavailableError, StoreUrlError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import {
   applyDeltaToRecord,
@@ -812,8 +806,7 @@ export class SqlStore extends Store implements SessionStore {
         if (this.closed) throw closedError(operation);
         return await fn();
       } catch (error) {
-        if (this.executor.isUnavailable(error))
-          throw new StoreUnavailableError(operation, describeError(error), error);
+        if (this.executor.isUnavailable(error)) throw StoreUnavailableError.fromDriver(operation, error);
         throw error;
       }
     });
