@@ -1,7 +1,7 @@
-import type { ServerResponse } from 'node:http';
 import { Stream } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
 import { dataOf } from '../core/changes.js';
+import { OptionsError } from '../core/errors.js';
 import { Session } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
 import { type SessionCarrier, SessionManager } from '../engine/manager.js';
@@ -41,7 +41,26 @@ export class KoaSession extends Session {
   set maxAge(value: number | 'session') {
     this.cookie.maxAge = value === 'session' ? null : value;
   }
+
+  /**
+   * Stores the session now and puts its Set-Cookie on the response, as the middleware does after
+   * `await next()` (koa-session's `manuallyCommit()`, for `autoCommit: false`). Rejects as that commit
+   * does: a store failure is a `SessionError` with status 503 unless `onStoreError: 'anonymous'`. With
+   * `autoCommit` left on, the middleware's own commit still runs and stores what changed since.
+   */
+  manuallyCommit(): Promise<void> {
+    const commit = (this.constructor as { [COMMIT]?: (ctx: Context) => Promise<void> })[COMMIT];
+    return commit ? commit(Session.requestOf(this) as Context) : Promise.resolve();
+  }
 }
+
+/**
+ * Each middleware's commit, on the session class it makes its sessions with (a subclass of KoaSession
+ * of its own): the session knows its request, not its middleware, and nothing is added per request.
+ */
+const COMMIT: unique symbol = Symbol('sessionkit.koa.commit');
+/** The Set-Cookie values this middleware put on the response, replaced by a later commit's. */
+const SENT_COOKIES = Symbol('sessionkit.koa.sentCookies');
 
 /** `ctx.session` typed with the application's data. */
 export type TypedKoaSession<Data = SessionData> = KoaSession & Partial<Data>;
@@ -56,7 +75,15 @@ declare module 'koa' {
 }
 
 /** `session()`'s options; `genid`, `cookie` and `skip` functions receive Koa's `ctx`. */
-export type KoaSessionOptions = SessionOptions<Context>;
+export type KoaSessionOptions = SessionOptions<Context> & {
+  /**
+   * `false`: the middleware stores nothing and sends no cookie after `await next()`; the application
+   * calls `await ctx.session.manuallyCommit()` where it wants that done (koa-session's option). Session
+   * operations (`save()`, `login()`, `regenerate()`, `destroy()`…) still reach the store when called, but
+   * their cookie only with a commit. Default `true`.
+   */
+  autoCommit?: boolean;
+};
 
 /** The middleware `session()` returns, with the core behind it and a typed accessor. */
 export interface KoaSessionMiddleware<Data = SessionData> extends Middleware {
@@ -77,15 +104,43 @@ type Carrier = Context & SessionRequestLike & SessionCarrier;
  * answered by hand (`ctx.respond = false`) stores changes to a session the browser holds, never a new one.
  */
 export function session<Data = SessionData>(options: KoaSessionOptions): KoaSessionMiddleware<Data> {
+  const { autoCommit = true, ...engineOptions } = options;
+  if (typeof autoCommit !== 'boolean') throw new OptionsError('autoCommit', 'must be a boolean');
   // `ctx.session = null` is how koa-session applications log out: it ends the session here too, unless
   // the application asks for express-session's `unset: 'keep'`.
   const manager = new SessionManager<Carrier>({
-    ...options,
-    unset: options.unset ?? 'destroy',
+    ...engineOptions,
+    unset: engineOptions.unset ?? 'destroy',
   } as SessionOptions<Carrier>);
-  manager.sessionClass = KoaSession;
   const { skip } = manager.options;
   const noStore = manager.options.noStoreWithCookie;
+
+  /**
+   * Stores the session and puts its cookies on the response, once the application is done with it.
+   * `undefined` when that is done at once (most requests: no store call is pending), else a promise.
+   */
+  const commit = (ctx: Context): undefined | Promise<void> => {
+    const carrier = ctx as unknown as Carrier;
+    const assigned: unknown = (ctx as { session?: unknown }).session;
+    if (assigned !== null && typeof assigned === 'object' && !(assigned instanceof Session))
+      manager.replaceData(carrier, assigned as Record<string, unknown>);
+    // The application answered by hand (`ctx.respond = false`): no cookie can join that response. What
+    // it changed in a session the browser holds is stored; a new session is not (warned once).
+    if (ctx.res.headersSent) return manager.commitLate(carrier);
+    const committed = commitSession(manager, carrier);
+    if (Array.isArray(committed)) {
+      if (committed.length > 0 || SENT_COOKIES in ctx) setCookies(ctx, committed, noStore);
+      return undefined;
+    }
+    return held(ctx.body, committed).then((cookies) => {
+      if (cookies.length > 0 || SENT_COOKIES in ctx) setCookies(ctx, cookies, noStore);
+    });
+  };
+  manager.sessionClass = class extends KoaSession {
+    static readonly [COMMIT] = async (ctx: Context): Promise<void> => {
+      await commit(ctx);
+    };
+  };
 
   const middleware = async (ctx: Context, next: Next): Promise<void> => {
     // Koa's `ctx.cookies` is its cookie jar, not a parsed-cookie record; a name it lacks reads as absent.
@@ -98,20 +153,9 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
     const loading = openSession(manager, carrier);
     if (loading !== undefined) await loading;
     await next();
-    const assigned: unknown = (ctx as { session?: unknown }).session;
-    if (assigned !== null && typeof assigned === 'object' && !(assigned instanceof Session))
-      manager.replaceData(carrier, assigned as Record<string, unknown>);
-    if (ctx.res.headersSent) {
-      // The application answered by hand (`ctx.respond = false`): no cookie can join that response. What
-      // it changed in a session the browser holds is stored; a new session is not (warned once).
-      const late = manager.commitLate(carrier);
-      if (late !== undefined) await late;
-      return;
-    }
-    // Awaited only when a store call is pending: most requests commit at once.
-    const committed = commitSession(manager, carrier);
-    const cookies = Array.isArray(committed) ? committed : await held(ctx.body, committed);
-    if (cookies.length > 0) setCookies(ctx.res, cookies, noStore);
+    if (!autoCommit) return;
+    const committing = commit(ctx);
+    if (committing !== undefined) await committing;
   };
 
   return Object.assign(middleware, {
@@ -144,12 +188,20 @@ async function held(body: unknown, committed: Promise<string[]>): Promise<string
  * response into a new object on each call. Like `ctx.set`, it does nothing once the headers are sent
  * (`ctx.respond = false` and the application wrote the response itself).
  */
-function setCookies(res: ServerResponse, cookies: string[], noStore: boolean): void {
+function setCookies(ctx: Context, cookies: string[], noStore: boolean): void {
+  const { res } = ctx;
   if (res.headersSent) return;
+  // A second commit (`manuallyCommit()`, then the middleware's) replaces the cookies of the first.
+  const sent = (ctx as { [SENT_COOKIES]?: string[] })[SENT_COOKIES] ?? [];
+  (ctx as { [SENT_COOKIES]?: string[] })[SENT_COOKIES] = cookies;
   const previous = res.getHeader('set-cookie');
-  const values = previous
-    ? (Array.isArray(previous) ? previous : [String(previous)]).concat(cookies)
-    : cookies;
+  const values = (previous ? (Array.isArray(previous) ? previous : [String(previous)]) : [])
+    .filter((value) => !sent.includes(value))
+    .concat(cookies);
+  if (values.length === 0) {
+    res.removeHeader('Set-Cookie');
+    return;
+  }
   // One value as a string, as `ctx.append` leaves it, so `ctx.response.get('Set-Cookie')` reads the same.
   res.setHeader('Set-Cookie', values.length === 1 ? (values[0] as string) : values);
   // A shared cache must never hand one user's Set-Cookie to another (C20).

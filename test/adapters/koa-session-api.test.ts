@@ -88,3 +88,68 @@ describe("Koa: koa-session's session accessors", () => {
     }
   });
 });
+
+describe("Koa: koa-session's autoCommit: false and manuallyCommit()", () => {
+  /**
+   * `/read` shows the session; any other path writes `user`, commits by hand on `/commit…`, and on
+   * `/commit-then-more` changes the session again after that commit.
+   */
+  function manualApp(flavor: KoaFlavor, autoCommit: boolean): Koa {
+    const app = koaApp(flavor, { sessionkit: { autoCommit }, koaSession: { autoCommit } });
+    app.use(async (ctx) => {
+      const s = ctx.session as unknown as Record<string, unknown> & { manuallyCommit(): Promise<void> };
+      if (ctx.path === '/read') {
+        ctx.body = { user: s.user ?? null, more: s.more ?? null };
+        return;
+      }
+      s.user = ctx.path.slice(1);
+      if (ctx.path.startsWith('/commit')) await s.manuallyCommit();
+      if (ctx.path === '/commit-then-more') s.more = 'yes';
+      ctx.body = 'ok';
+    });
+    return app;
+  }
+
+  /** One write, then what a request with the cookies it set reads back (null: it set none). */
+  async function writeThenRead(flavor: KoaFlavor, autoCommit: boolean, path: string) {
+    const app = manualApp(flavor, autoCommit);
+    const write = await request(app.callback()).get(path);
+    const jar = cookies(write);
+    if (jar === '') return null;
+    return (await request(app.callback()).get('/read').set('Cookie', jar)).body as unknown;
+  }
+
+  it('stores and sends nothing without a manual commit, what the commit saw with one; autoCommit then stores the rest', async () => {
+    const cases = [
+      [false, '/plain'],
+      [false, '/commit'],
+      [false, '/commit-then-more'],
+      [true, '/plain'],
+      [true, '/commit-then-more'],
+    ] as const;
+    const seen: Record<KoaFlavor, unknown[]> = { 'koa-session': [], sessionkit: [] };
+    for (const flavor of ['koa-session', 'sessionkit'] as const)
+      for (const [autoCommit, path] of cases)
+        seen[flavor].push(await writeThenRead(flavor, autoCommit, path));
+    expect(seen.sessionkit).toEqual(seen['koa-session']);
+    expect(seen.sessionkit).toEqual([
+      null,
+      { user: 'commit', more: null },
+      { user: 'commit-then-more', more: null },
+      { user: 'plain', more: null },
+      { user: 'commit-then-more', more: 'yes' },
+    ]);
+  });
+
+  it('a manual commit and the automatic one after it send one session cookie', async () => {
+    const write = await request(manualApp('sessionkit', true).callback()).get('/commit-then-more');
+    const lines = (write.headers['set-cookie'] as string[] | undefined) ?? [];
+    expect(lines.filter((line) => line.startsWith('connect.sid='))).toHaveLength(1);
+  });
+
+  it('refuses an autoCommit that is not a boolean', () => {
+    expect(() => koaApp('sessionkit', { sessionkit: { autoCommit: 'no' as never } })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION', option: 'autoCommit' }),
+    );
+  });
+});
