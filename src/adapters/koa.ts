@@ -46,19 +46,21 @@ export class KoaSession extends Session {
    * Stores the session now and puts its Set-Cookie on the response, as the middleware does after
    * `await next()` (koa-session's `manuallyCommit()`, for `autoCommit: false`). Rejects as that commit
    * does: a store failure is a `SessionError` with status 503 unless `onStoreError: 'anonymous'`. With
-   * `autoCommit` left on, the middleware's own commit still runs and stores what changed since.
+   * `autoCommit` left on, the middleware's own commit still runs and stores what changed since. Each
+   * commit of a request waits for the one before, and once one failed, none runs after it.
    */
   manuallyCommit(): Promise<void> {
-    const commit = (this.constructor as { [COMMIT]?: (ctx: Context) => Promise<void> })[COMMIT];
-    return commit ? commit(Session.requestOf(this) as Context) : Promise.resolve();
+    // Each middleware's sessions are of a subclass of its own that overrides this.
+    return Promise.resolve();
   }
 }
 
-/**
- * Each middleware's commit, on the session class it makes its sessions with (a subclass of KoaSession
- * of its own): the session knows its request, not its middleware, and nothing is added per request.
- */
-const COMMIT: unique symbol = Symbol('sessionkit.koa.commit');
+/** A request's manual commits: the last one, and whether one of them failed. */
+interface ManualCommits {
+  last: Promise<void>;
+  failed: boolean;
+}
+const MANUAL_COMMITS = Symbol('sessionkit.koa.manualCommits');
 /** The Set-Cookie values this middleware put on the response, replaced by a later commit's. */
 const SENT_COOKIES = Symbol('sessionkit.koa.sentCookies');
 
@@ -119,7 +121,7 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
    * Stores the session and puts its cookies on the response, once the application is done with it.
    * `undefined` when that is done at once (most requests: no store call is pending), else a promise.
    */
-  const commit = (ctx: Context): undefined | Promise<void> => {
+  const commit = (ctx: Context, onFailure?: () => void): undefined | Promise<void> => {
     const carrier = ctx as unknown as Carrier;
     const assigned: unknown = (ctx as { session?: unknown }).session;
     if (assigned !== null && typeof assigned === 'object' && !(assigned instanceof Session))
@@ -127,7 +129,7 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
     // The application answered by hand (`ctx.respond = false`): no cookie can join that response. What
     // it changed in a session the browser holds is stored; a new session is not (warned once).
     if (ctx.res.headersSent) return manager.commitLate(carrier);
-    const committed = commitSession(manager, carrier);
+    const committed = commitSession(manager, carrier, onFailure);
     if (Array.isArray(committed)) {
       if (committed.length > 0 || SENT_COOKIES in ctx) setCookies(ctx, committed, noStore);
       return undefined;
@@ -136,10 +138,30 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
       if (cookies.length > 0 || SENT_COOKIES in ctx) setCookies(ctx, cookies, noStore);
     });
   };
+
+  /**
+   * `manuallyCommit()`: after the request's previous manual commit, so that two never create the same
+   * ID side by side (an un-awaited call, as koa-session's README writes it, then the automatic one).
+   * After a failed one nothing more is committed: its create may still land, and the destroy sent behind
+   * it must not meet a second create of the same ID.
+   */
+  const commitByHand = (ctx: Context): Promise<void> => {
+    const holder = ctx as { [MANUAL_COMMITS]?: ManualCommits };
+    holder[MANUAL_COMMITS] ??= { last: Promise.resolve(), failed: false };
+    const commits = holder[MANUAL_COMMITS];
+    const run = commits.last.then(() => {
+      if (commits.failed) return;
+      return commit(ctx, () => {
+        commits.failed = true;
+      });
+    });
+    commits.last = run.catch(() => undefined);
+    return run;
+  };
   manager.sessionClass = class extends KoaSession {
-    static readonly [COMMIT] = async (ctx: Context): Promise<void> => {
-      await commit(ctx);
-    };
+    override manuallyCommit(): Promise<void> {
+      return commitByHand(Session.requestOf(this) as Context);
+    }
   };
 
   const middleware = async (ctx: Context, next: Next): Promise<void> => {
@@ -153,7 +175,14 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
     const loading = openSession(manager, carrier);
     if (loading !== undefined) await loading;
     await next();
-    if (!autoCommit) return;
+    const commits = (ctx as { [MANUAL_COMMITS]?: ManualCommits })[MANUAL_COMMITS];
+    if (commits !== undefined) await commits.last;
+    if (!autoCommit || commits?.failed) {
+      // Headers the application set after a manual commit must not let a shared cache keep its cookie (C20).
+      if (noStore && SENT_COOKIES in ctx && !ctx.res.headersSent && ctx.res.hasHeader('set-cookie'))
+        ctx.res.setHeader('Cache-Control', 'no-store');
+      return;
+    }
     const committing = commit(ctx);
     if (committing !== undefined) await committing;
   };

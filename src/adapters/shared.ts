@@ -53,6 +53,7 @@ function openAnonymously<C extends SessionRequestLike>(
 export function commitSession<C extends SessionRequestLike>(
   manager: Manager<C>,
   carrier: C & SessionCarrier,
+  onFailure?: () => void,
 ): string[] | Promise<string[]> {
   let committed: string[] | Promise<string[]>;
   try {
@@ -62,6 +63,7 @@ export function commitSession<C extends SessionRequestLike>(
   }
   if (Array.isArray(committed)) return committed;
   return committed.catch((error: unknown) => {
+    onFailure?.();
     if (absorbed(manager, error)) return [];
     throw error;
   });

@@ -6,7 +6,9 @@
 import type Koa from 'koa';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
+import { StoreUnavailableError } from '../../src/core/errors.js';
 import { type KoaFlavor, koaApp } from '../support/koa-flavors.js';
+import { SlowMemoryStore } from '../support/slow-store.js';
 
 const MAX_AGE = 60_000;
 
@@ -145,6 +147,86 @@ describe("Koa: koa-session's autoCommit: false and manuallyCommit()", () => {
     const write = await request(manualApp('sessionkit', true).callback()).get('/commit-then-more');
     const lines = (write.headers['set-cookie'] as string[] | undefined) ?? [];
     expect(lines.filter((line) => line.startsWith('connect.sid='))).toHaveLength(1);
+  });
+
+  it('an un-awaited manual commit, then the automatic one, on a store that answers later: one session, as koa-session', async () => {
+    const seen: unknown[] = [];
+    for (const flavor of ['koa-session', 'sessionkit'] as const) {
+      const app = koaApp(flavor);
+      app.use(async (ctx) => {
+        const s = ctx.session as unknown as Record<string, unknown> & { manuallyCommit(): Promise<void> };
+        if (ctx.path === '/read') {
+          ctx.body = { user: s.user ?? null };
+          return;
+        }
+        s.user = 'alice';
+        // As koa-session's README writes it: not awaited.
+        void s.manuallyCommit();
+        ctx.body = 'ok';
+      });
+      const write = await request(app.callback()).get('/write');
+      const read = await request(app.callback()).get('/read').set('Cookie', cookies(write));
+      seen.push({ status: write.status, read: read.body });
+    }
+    expect(seen[1]).toEqual(seen[0]);
+    expect(seen[1]).toEqual({ status: 200, read: { user: 'alice' } });
+  });
+
+  it('a data key named constructor does not stop a manual commit (request bodies merged into the session)', async () => {
+    const app = koaApp('sessionkit', { sessionkit: { autoCommit: false } });
+    app.use(async (ctx) => {
+      const s = ctx.session as unknown as Record<string, unknown> & { manuallyCommit(): Promise<void> };
+      Object.assign(s, JSON.parse('{"constructor":"x","user":"alice"}'));
+      await s.manuallyCommit();
+      ctx.body = 'ok';
+    });
+    const write = await request(app.callback()).get('/');
+    expect(write.status).toBe(200);
+    expect(write.headers['set-cookie']).toHaveLength(1);
+  });
+
+  it('after a manual commit that failed, nothing more is committed: one create, no cookie', async () => {
+    const store = new SlowMemoryStore(1);
+    const calls: string[] = [];
+    let failing = true;
+    const create = store.create.bind(store);
+    store.create = async (id, record) => {
+      calls.push('create');
+      if (failing) throw new StoreUnavailableError('create', 'refused for the test');
+      return create(id, record);
+    };
+    const app = koaApp('sessionkit', { sessionkit: { store } });
+    app.use(async (ctx) => {
+      const s = ctx.session as unknown as Record<string, unknown> & { manuallyCommit(): Promise<void> };
+      s.user = 'alice';
+      await s.manuallyCommit().catch(() => undefined);
+      // The store is back before the automatic commit: that create of the same ID could land before the
+      // destroy sent behind the failed one.
+      failing = false;
+      ctx.body = 'ok';
+    });
+    const write = await request(app.callback()).get('/');
+    expect(write.status).toBe(200);
+    expect(write.headers['set-cookie']).toBeUndefined();
+    expect(calls).toEqual(['create']);
+  });
+
+  it("the owasp preset's Cache-Control: no-store holds over the application's, after a manual commit", async () => {
+    for (const autoCommit of [false, true]) {
+      const app = koaApp('sessionkit', { sessionkit: { preset: 'owasp', autoCommit } });
+      // The preset's cookie is Secure: the request arrives over HTTPS through a proxy.
+      app.proxy = true;
+      app.use(async (ctx) => {
+        const s = ctx.session as unknown as Record<string, unknown> & { manuallyCommit(): Promise<void> };
+        s.user = 'alice';
+        await s.manuallyCommit();
+        ctx.set('Cache-Control', 'public, max-age=600');
+        ctx.body = 'ok';
+      });
+      const write = await request(app.callback()).get('/').set('X-Forwarded-Proto', 'https');
+      expect(write.headers['set-cookie'], `autoCommit ${autoCommit}`).toHaveLength(1);
+      expect(write.headers['cache-control'], `autoCommit ${autoCommit}`).toBe('no-store');
+    }
   });
 
   it('refuses an autoCommit that is not a boolean', () => {
