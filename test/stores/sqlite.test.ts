@@ -116,16 +116,20 @@ describe('SQLiteStore specifics', () => {
 
   it('under a lock, waiting writes take turns and all land; one answered 503 never lands later', async () => {
     const path = join(dir, 'busy-queue.db');
+    // Eight writes in turn after the lock goes, each with its commit to disk, must all fit in the calls'
+    // timeout on a machine busy with the rest of the suite: this store waits long.
+    const patient = new SQLiteStore(path, { busyTimeout: 5_000, timeout: 5_000 });
     // busyTimeout longer than timeout: the retries must still stop before the call is answered.
     const store = new SQLiteStore(path, { busyTimeout: 5_000, timeout: 400 });
     const ids = Array.from({ length: 8 }, () => generateId());
     for (const id of ids) await store.create(id, record({ data: { n: 0 } }));
     const holder = new Database(path);
     const delta = (n: number) => ({ set: { n }, unset: [], expiresAt: Date.now() + 60_000, lastSeenAt: 1 });
+    let release: NodeJS.Timeout | undefined;
     try {
       holder.exec('BEGIN IMMEDIATE');
-      const waiting = ids.map((id) => store.update(id, delta(1)));
-      setTimeout(() => holder.exec('COMMIT'), 150);
+      const waiting = ids.map((id) => patient.update(id, delta(1)));
+      release = setTimeout(() => holder.exec('COMMIT'), 150);
       expect(await Promise.all(waiting)).toEqual(ids.map(() => true));
       for (const id of ids) expect((await store.get(id))?.data).toEqual({ n: 1 });
       // Held past the call's timeout: it is answered 503, and once the lock goes, nothing lands.
@@ -142,8 +146,10 @@ describe('SQLiteStore specifics', () => {
       await expect(closing).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE', status: 503 });
       holder.exec('ROLLBACK');
     } finally {
+      clearTimeout(release);
       holder.close();
       await store.close();
+      await patient.close();
     }
   });
 
