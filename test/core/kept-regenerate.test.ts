@@ -42,6 +42,31 @@ function appWith(options: Partial<SessionOptions> = {}, routes?: (app: express.E
   return { app, store, middleware };
 }
 
+type StoreCall = (...args: unknown[]) => Promise<unknown>;
+
+/**
+ * `store` through a Proxy whose `method` runs `replacement`, given the store's own method (called on the
+ * store) and the call's arguments. Every other member is read as it is, so the engine still sees the
+ * MemoryStore's own methods there.
+ */
+function replacing(
+  store: MemoryStore,
+  method: 'get' | 'create' | 'destroy',
+  replacement: (original: StoreCall, ...args: unknown[]) => Promise<unknown>,
+): MemoryStore {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (prop !== method || typeof value !== 'function') return value;
+      const original: StoreCall = async (...args) =>
+        (value as (...a: unknown[]) => unknown).apply(target, args);
+      // An async function: a plain one forwarding its arguments would be taken for an express-session
+      // store's callback-style method.
+      return async (...args: unknown[]) => replacement(original, ...args);
+    },
+  });
+}
+
 describe('regenerate({ keep: true }) of a stored session', () => {
   it('regenerate({ keep: true }) right after login() in one request keeps the user signed in', async () => {
     const { app, store } = appWith({}, (a) =>
@@ -85,21 +110,15 @@ describe('regenerate({ keep: true }) of a stored session', () => {
     for (const failing of ['create', 'get', 'destroy'] as const) {
       const store = new MemoryStore();
       let armed = false;
-      const flaky = new Proxy(store, {
-        get(target, prop, receiver) {
-          const value = Reflect.get(target, prop, receiver) as unknown;
-          if (prop !== failing || typeof value !== 'function') return value;
-          // Armed by the handler, after the request's own load: the next call is the move's.
-          return async (...args: unknown[]) => {
-            if (armed) {
-              armed = false;
-              throw Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
-            }
-            return (value as (...a: unknown[]) => unknown).apply(target, args);
-          };
-        },
+      // Armed by the handler, after the request's own load: the next call is the move's.
+      const flaky = replacing(store, failing, async (original, ...args) => {
+        if (armed) {
+          armed = false;
+          throw Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
+        }
+        return original(...args);
       });
-      const { app } = appWith({ store: flaky as unknown as MemoryStore }, (a) => {
+      const { app } = appWith({ store: flaky }, (a) => {
         a.post('/login', async (req, res) => {
           await req.session.login('u-flaky');
           res.send('in');
@@ -258,19 +277,13 @@ describe('regenerate({ keep: true }) of a stored session', () => {
     let gets = 0;
     // At the move's read of the old record, another request's renewal has just created the renewed ID
     // (its response will name it) and read the old record alive as well.
-    const racing = new Proxy(store, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver) as unknown;
-        if (prop !== 'get' || typeof value !== 'function') return value;
-        return async (id: string) => {
-          const record = await (value as (i: string) => Promise<SessionRecord | null>).call(target, id);
-          if (id === oldId && ++gets === 2 && record !== null)
-            await store.create(renewedId(secret, oldId), { ...record, data: { ...record.data } });
-          return record;
-        };
-      },
+    const racing = replacing(store, 'get', async (original, id) => {
+      const record = (await original(id)) as SessionRecord | null;
+      if (id === oldId && ++gets === 2 && record !== null)
+        await store.create(renewedId(secret, oldId), { ...record, data: { ...record.data } });
+      return record;
     });
-    const { app } = appWith({ store: racing as unknown as MemoryStore, renewAfter: 60_000 });
+    const { app } = appWith({ store: racing, renewAfter: 60_000 });
     const cookie = cookieOf(await request(app).post('/login').expect(200));
     oldId = idOf(cookie);
     const moved = cookieOf(await request(app).post('/keep').set('Cookie', cookie).expect(200));
@@ -285,23 +298,17 @@ describe('regenerate({ keep: true }) of a stored session', () => {
     let oldId = '';
     let gets = 0;
     let renewedGets = 0;
-    const racing = new Proxy(store, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver) as unknown;
-        if (prop !== 'get' || typeof value !== 'function') return value;
-        return async (id: string) => {
-          const renewed = renewedId(secret, oldId);
-          // The move sees the renewed record once (and goes on from it); the renewal then reads the old
-          // record gone and removes its own, just as the move reads it again to move it.
-          if (id === renewed && ++renewedGets === 2) await store.destroy(renewed);
-          const record = await (value as (i: string) => Promise<SessionRecord | null>).call(target, id);
-          if (id === oldId && ++gets === 2 && record !== null)
-            await store.create(renewed, { ...record, data: { ...record.data } });
-          return record;
-        };
-      },
+    const racing = replacing(store, 'get', async (original, id) => {
+      const renewed = renewedId(secret, oldId);
+      // The move sees the renewed record once (and goes on from it); the renewal then reads the old
+      // record gone and removes its own, just as the move reads it again to move it.
+      if (id === renewed && ++renewedGets === 2) await store.destroy(renewed);
+      const record = (await original(id)) as SessionRecord | null;
+      if (id === oldId && ++gets === 2 && record !== null)
+        await store.create(renewed, { ...record, data: { ...record.data } });
+      return record;
     });
-    const { app } = appWith({ store: racing as unknown as MemoryStore, renewAfter: 60_000 });
+    const { app } = appWith({ store: racing, renewAfter: 60_000 });
     const cookie = cookieOf(await request(app).post('/login').expect(200));
     oldId = idOf(cookie);
     const moved = cookieOf(await request(app).post('/keep').set('Cookie', cookie).expect(200));
@@ -313,17 +320,11 @@ describe('regenerate({ keep: true }) of a stored session', () => {
   it('with renewAfter, a renewal successor that cannot be ended is reported; the move stands', async () => {
     const store = new MemoryStore();
     let failRenewed: string | null = null;
-    const flaky = new Proxy(store, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver) as unknown;
-        if (prop !== 'destroy' || typeof value !== 'function') return value;
-        return async (id: string) => {
-          if (id === failRenewed) throw Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
-          return (value as (id: string) => Promise<void>).call(target, id);
-        };
-      },
+    const flaky = replacing(store, 'destroy', async (original, id) => {
+      if (id === failRenewed) throw Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
+      return original(id);
     });
-    const { app, middleware } = appWith({ store: flaky as unknown as MemoryStore, renewAfter: 60_000 });
+    const { app, middleware } = appWith({ store: flaky, renewAfter: 60_000 });
     const reported: unknown[] = [];
     middleware.manager.on('error', (error: unknown) => reported.push(error));
     const cookie = cookieOf(await request(app).post('/login').expect(200));
