@@ -131,12 +131,10 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
     if (ctx.res.headersSent) return manager.commitLate(carrier);
     const committed = commitSession(manager, carrier, onFailure);
     if (Array.isArray(committed)) {
-      if (committed.length > 0 || SENT_COOKIES in ctx) setCookies(ctx, committed, noStore);
+      setCookies(ctx, committed, noStore);
       return undefined;
     }
-    return held(ctx.body, committed).then((cookies) => {
-      if (cookies.length > 0 || SENT_COOKIES in ctx) setCookies(ctx, cookies, noStore);
-    });
+    return held(ctx.body, committed).then((cookies) => setCookies(ctx, cookies, noStore));
   };
 
   /**
@@ -219,7 +217,8 @@ async function held(body: unknown, committed: Promise<string[]>): Promise<string
  */
 function setCookies(ctx: Context, cookies: string[], noStore: boolean): void {
   const { res } = ctx;
-  if (res.headersSent) return;
+  // Nothing to add, and no earlier commit's cookies to replace: most reads.
+  if ((cookies.length === 0 && !(SENT_COOKIES in ctx)) || res.headersSent) return;
   // A second commit (`manuallyCommit()`, then the middleware's) replaces the cookies of the first.
   const sent = (ctx as { [SENT_COOKIES]?: string[] })[SENT_COOKIES] ?? [];
   (ctx as { [SENT_COOKIES]?: string[] })[SENT_COOKIES] = cookies;
