@@ -64,13 +64,11 @@ export function classify(error: unknown): Classified {
   if (error instanceof CliError)
     return { ...as(error.code, oneLine(error.message)), reported: error.reported };
   if (error instanceof CommanderError) return as('ERR_USAGE', oneLine(error.message.replace(/^error: /, '')));
-  // A StoreError names the driver's error by class and code only (its message may quote session data,
-  // which must not reach an app's logs); the operator at this terminal can read the store anyway.
-  if (error instanceof StoreError && error.cause !== undefined)
-    return as('ERR_STORE', oneLine(`${error.message}: ${messageOf(error.cause)}`));
-  // The same for a connection failure, whose driver's words name the host and port that failed.
-  if (error instanceof StoreUnavailableError && error.cause !== undefined)
-    return as('ERR_STORE_UNAVAILABLE', oneLine(`${error.message}: ${messageOf(error.cause)}`));
+  // A StoreError or StoreUnavailableError names the driver's error by class and code only (its message may
+  // quote session data, or name the host and port that failed, neither of which may reach an app's logs
+  // or pages); the operator at this terminal can read the store anyway.
+  if ((error instanceof StoreError || error instanceof StoreUnavailableError) && error.cause !== undefined)
+    return as(codeOf(error.code), oneLine(`${error.message}: ${messageOf(error.cause)}`));
   if (error instanceof SessionError) return as(codeOf(error.code), oneLine(error.message));
   if (isConnectionError(error)) return as('ERR_STORE_UNAVAILABLE', oneLine(messageOf(error)));
   const code = (error as { code?: unknown } | null)?.code;
