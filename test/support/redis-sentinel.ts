@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ask, freePort, RedisServer, removeDir, tempDir, waitFor } from './redis-servers.js';
 
@@ -15,6 +15,7 @@ export class RedisSentinelHarness {
   replica!: RedisServer;
   sentinelPorts: number[] = [];
   private sentinels: ChildProcess[] = [];
+  private restarts = 0;
 
   constructor(private readonly downAfterMs = 600) {}
 
@@ -30,35 +31,13 @@ export class RedisSentinelHarness {
     await waitFor('the replica to sync', async () =>
       String(await ask(r, 'INFO', 'replication')).includes('master_link_status:up'),
     );
-    for (const port of s) {
-      const file = join(this.dir, `sentinel-${port}.conf`);
-      // Sentinel rewrites its config file as it learns the topology, so each gets its own.
-      writeFileSync(
-        file,
-        [
-          `port ${port}`,
-          'bind 127.0.0.1',
-          `dir ${this.dir}`,
-          `sentinel monitor ${this.name} 127.0.0.1 ${p} 2`,
-          `sentinel down-after-milliseconds ${this.name} ${this.downAfterMs}`,
-          `sentinel failover-timeout ${this.name} 3000`,
-          `sentinel parallel-syncs ${this.name} 1`,
-          '',
-        ].join('\n'),
-      );
-      const child = spawn('redis-server', [file, '--sentinel', '--loglevel', 'warning'], { stdio: 'ignore' });
-      this.sentinels.push(child);
-    }
-    const exited = () => this.sentinels.find((child) => child.exitCode !== null || child.signalCode !== null);
+    for (const port of s) this.sentinels.push(this.spawnSentinel(port, p));
     // Failover needs each sentinel to know the replica and the two other sentinels (quorum, election).
     await waitFor(
       'the sentinels to discover each other and the replica',
       async () => {
-        // A sentinel that could not start (its port taken) would leave this waiting for nothing.
-        const gone = exited();
-        if (gone !== undefined)
-          throw new Error(`a sentinel exited during start-up (exit ${gone.exitCode ?? gone.signalCode})`);
-        for (const port of s) {
+        await this.restartLostSentinels(p);
+        for (const port of this.sentinelPorts) {
           const others = (await ask(port, 'SENTINEL', 'SENTINELS', this.name)) as unknown[];
           const replicas = (await ask(port, 'SENTINEL', 'REPLICAS', this.name)) as unknown[];
           if (others.length < 2 || replicas.length < 1) return false;
@@ -67,6 +46,49 @@ export class RedisSentinelHarness {
       },
       30_000,
     );
+  }
+
+  private spawnSentinel(port: number, primaryPort: number): ChildProcess {
+    const file = join(this.dir, `sentinel-${port}.conf`);
+    // Sentinel rewrites its config file as it learns the topology, so each gets its own.
+    writeFileSync(
+      file,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${this.dir}`,
+        `logfile ${this.logOf(port)}`,
+        `sentinel monitor ${this.name} 127.0.0.1 ${primaryPort} 2`,
+        `sentinel down-after-milliseconds ${this.name} ${this.downAfterMs}`,
+        `sentinel failover-timeout ${this.name} 3000`,
+        `sentinel parallel-syncs ${this.name} 1`,
+        '',
+      ].join('\n'),
+    );
+    return spawn('redis-server', [file, '--sentinel', '--loglevel', 'warning'], { stdio: 'ignore' });
+  }
+
+  private logOf(port: number): string {
+    return join(this.dir, `sentinel-${port}.log`);
+  }
+
+  /**
+   * Another test's server can take a port between `freePort()` and the sentinel binding it; that
+   * sentinel starts again on a new port. Any other exit is a failure, reported with the sentinel's log.
+   */
+  private async restartLostSentinels(primaryPort: number): Promise<void> {
+    for (const [index, child] of this.sentinels.entries()) {
+      if (child.exitCode === null && child.signalCode === null) continue;
+      const port = this.sentinelPorts[index] as number;
+      const log = existsSync(this.logOf(port)) ? readFileSync(this.logOf(port), 'utf8') : '';
+      if (!/address already in use/i.test(log) || this.restarts++ >= 5)
+        throw new Error(
+          `a sentinel exited during start-up (exit ${child.exitCode ?? child.signalCode}): ${log.trim().slice(-500)}`,
+        );
+      const replacement = await freePort();
+      this.sentinelPorts[index] = replacement;
+      this.sentinels[index] = this.spawnSentinel(replacement, primaryPort);
+    }
   }
 
   /** The address the sentinels give for the master now. */
