@@ -12,7 +12,7 @@ import {
   untilRecovered,
 } from '../support/faults.js';
 import { MYSQL_URL, mysqlExec, POSTGRES_URL, pgExec, REDIS_URL } from '../support/interleave.js';
-import { freePort, RedisServer, removeDir, tempDir } from '../support/redis-servers.js';
+import { RedisServer, removeDir, tempDir } from '../support/redis-servers.js';
 import { runNamespace, serviceSkipReason, urlVia } from '../support/services.js';
 
 /**
@@ -224,10 +224,14 @@ for (const backend of allBackends) {
 describe('a redis-server this test owns, stopped and killed', () => {
   it('SIGSTOP then SIGCONT, SIGKILL then restart: 503s within the bound, recovery, no session lost (AOF)', async () => {
     const dir = tempDir('sk-faults-redis');
-    const port = await freePort();
     // fsync on every write: a SIGKILL then loses nothing that was acknowledged.
-    const server = new RedisServer(port, dir, ['--appendonly', 'yes', '--appendfsync', 'always']);
-    await server.start();
+    const server = await RedisServer.startOnFreePort(dir, () => [
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+    ]);
+    const port = server.port;
     let store: AnyStore | null = null;
     let app: TrafficApp | null = null;
     try {

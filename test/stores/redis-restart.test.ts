@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateId } from '../../src/core/id.js';
 import { createFromUrl, type RedisStore } from '../../src/stores/redis.js';
-import { freePort, RedisServer, removeDir, tempDir, waitFor } from '../support/redis-servers.js';
+import { RedisServer, removeDir, tempDir, waitFor } from '../support/redis-servers.js';
 import { serviceSkipReason } from '../support/services.js';
 import { record } from './conformance.js';
 
@@ -25,8 +25,7 @@ const onUnhandled = (reason: unknown) => unhandled.push(reason);
 beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled);
   if (skip) return;
-  server = new RedisServer(await freePort(), dir);
-  await server.start();
+  server = await RedisServer.startOnFreePort(dir);
 });
 
 afterAll(async () => {

@@ -20,14 +20,17 @@ export class RedisSentinelHarness {
   constructor(private readonly downAfterMs = 600) {}
 
   async start(): Promise<void> {
+    this.primary = await RedisServer.startOnFreePort(this.dir);
+    const p = this.primary.port;
+    this.replica = await RedisServer.startOnFreePort(this.dir, () => ['--replicaof', '127.0.0.1', String(p)]);
+    const r = this.replica.port;
     const ports = new Set<number>();
-    while (ports.size < 5) ports.add(await freePort());
-    const [p, r, ...s] = [...ports] as [number, number, ...number[]];
-    this.primary = new RedisServer(p, this.dir);
-    this.replica = new RedisServer(r, this.dir, ['--replicaof', '127.0.0.1', String(p)]);
+    while (ports.size < 3) {
+      const port = await freePort();
+      if (port !== p && port !== r) ports.add(port);
+    }
+    const s = [...ports];
     this.sentinelPorts = s;
-    await this.primary.start();
-    await this.replica.start();
     await waitFor('the replica to sync', async () =>
       String(await ask(r, 'INFO', 'replication')).includes('master_link_status:up'),
     );

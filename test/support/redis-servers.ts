@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +87,9 @@ export async function ask(port: number, ...args: string[]): Promise<unknown> {
   }
 }
 
+/** A redis-server could not bind its port: something else took it after `freePort()` checked. */
+class PortTakenError extends Error {}
+
 export class RedisServer {
   readonly port: number;
   readonly dir: string;
@@ -103,6 +106,30 @@ export class RedisServer {
     return this.process?.pid;
   }
 
+  /**
+   * A server on a port `freePort()` found, started. Another test file's server can take that port
+   * before this one binds it; the server then exits at once, and this tries again on another port.
+   */
+  static async startOnFreePort(
+    dir: string,
+    extra: (port: number) => string[] = () => [],
+  ): Promise<RedisServer> {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const server = new RedisServer(port, dir, extra(port));
+      try {
+        await server.start();
+        return server;
+      } catch (error) {
+        if (!(error instanceof PortTakenError) || attempt === 5) throw error;
+      }
+    }
+  }
+
+  private get logfile(): string {
+    return join(this.dir, `redis-${this.port}.log`);
+  }
+
   async start(): Promise<void> {
     const child = spawn(
       'redis-server',
@@ -117,6 +144,8 @@ export class RedisServer {
         'no',
         '--dir',
         this.dir,
+        '--logfile',
+        this.logfile,
         '--loglevel',
         'warning',
         ...this.extra,
@@ -124,14 +153,29 @@ export class RedisServer {
       { stdio: 'ignore' },
     );
     this.process = child;
-    child.once('exit', () => {
-      if (this.process === child) this.process = null;
-    });
-    await waitFor(
-      `redis-server on ${this.port}`,
-      async () => (await ask(this.port, 'PING')) === 'PONG',
-      10_000,
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code, signal) => {
+        if (this.process === child) this.process = null;
+        const log = existsSync(this.logfile) ? readFileSync(this.logfile, 'utf8') : '';
+        const why = `redis-server on ${this.port} exited (${code ?? signal}): ${log.trim().slice(-400)}`;
+        reject(/address already in use/i.test(log) ? new PortTakenError(why) : new Error(why));
+      }),
     );
+    // The start-up wait ends with the process: a server that could not start is not polled for 10 s.
+    exited.catch(() => undefined);
+    let polling = true;
+    try {
+      await Promise.race([
+        exited,
+        waitFor(
+          `redis-server on ${this.port}`,
+          async () => !polling || (await ask(this.port, 'PING')) === 'PONG',
+          10_000,
+        ),
+      ]);
+    } finally {
+      polling = false;
+    }
   }
 
   /** Stops the process by pid and waits until it has exited. */
@@ -158,26 +202,21 @@ export class RedisClusterHarness {
   nodes: RedisServer[] = [];
 
   async start(): Promise<void> {
-    const ports: number[] = [];
-    while (ports.length < 6) {
-      const port = await freePort();
-      if (!ports.includes(port)) ports.push(port);
-    }
-    this.nodes = ports.map(
-      (port) =>
-        new RedisServer(port, this.dir, [
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          `nodes-${port}.conf`,
-          '--cluster-node-timeout',
-          '1000',
-          // Replicas must take over even when they lost the link a moment before the master died.
-          '--cluster-replica-validity-factor',
-          '0',
-        ]),
+    const cluster = (port: number) => [
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      `nodes-${port}.conf`,
+      '--cluster-node-timeout',
+      '1000',
+      // Replicas must take over even when they lost the link a moment before the master died.
+      '--cluster-replica-validity-factor',
+      '0',
+    ];
+    this.nodes = await Promise.all(
+      Array.from({ length: 6 }, () => RedisServer.startOnFreePort(this.dir, cluster)),
     );
-    await Promise.all(this.nodes.map((node) => node.start()));
+    const ports = this.nodes.map((node) => node.port);
     await new Promise<void>((resolve, reject) => {
       execFile(
         'redis-cli',
