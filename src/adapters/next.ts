@@ -1,4 +1,5 @@
 import { cookies, headers } from 'next/headers.js';
+import { readCookieValues } from '../core/cookie.js';
 import { OptionsError, SessionError } from '../core/errors.js';
 import type { Session, TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
@@ -63,32 +64,59 @@ export function createSession<Data = SessionData>(options: NextSessionOptions): 
     );
   // The request's scheme reaches a Next.js handler only as the X-Forwarded-Proto its server sets.
   const trustForwardedProto = manager.options.proxy !== false;
-  /** One carrier per request: Next.js gives each request its own cookie jar. */
-  const carriers = new WeakMap<CookieJar, NextCarrier>();
+  /**
+   * One carrier per request (Next.js gives each request its own cookie jar), kept from the first call on,
+   * before its session has loaded: two `getSession()` calls at once (a page and a helper of its own,
+   * under `Promise.all`) share one session instead of each making and storing its own.
+   */
+  const carriers = new WeakMap<CookieJar, Promise<NextCarrier>>();
 
   async function getSession(): Promise<TypedSession<Data>> {
     const jar = await cookies();
-    const known = carriers.get(jar);
-    if (known?.session) return known.session as TypedSession<Data>;
+    for (;;) {
+      let opening = carriers.get(jar);
+      const fresh = opening === undefined;
+      if (opening === undefined) {
+        opening = openCarrier(jar);
+        carriers.set(jar, opening);
+        const settled = opening;
+        // A failed load is tried again by the next call, not handed to every later one.
+        settled.catch(() => {
+          if (carriers.get(jar) === settled) carriers.delete(jar);
+        });
+      }
+      const carrier = await opening;
+      // A session this request destroyed leaves none: the next call starts afresh.
+      if (carrier.session || fresh) return carrier.session as TypedSession<Data>;
+      if (carriers.get(jar) === opening) carriers.delete(jar);
+    }
+  }
+
+  async function openCarrier(jar: CookieJar): Promise<NextCarrier> {
     const head = await headers();
     const scheme = trustForwardedProto ? head.get('x-forwarded-proto')?.split(',')[0]?.trim() : undefined;
+    // A request's saves run one after another: two at once would both create a new session's ID.
+    let saving: Promise<unknown> = Promise.resolve();
     const request: NextRequestState = {
       secure: scheme === 'https',
-      save: () => save(carrier, jar),
+      save: () => {
+        const turn = saving.then(() => save(carrier, jar));
+        saving = turn.catch(() => undefined);
+        return turn;
+      },
       checkCookiesWritable: () => checkCookiesWritable(carrier, jar),
     };
     const forwarded = manager.options.proxy === true ? head.get('x-forwarded-proto') : undefined;
     const carrier: NextCarrier = new FetchCarrier<NextRequestState>(
       request,
       NEXT,
-      head.get('cookie'),
+      cookieHeader(head.get('cookie'), jar, manager.options.name),
       forwarded,
     );
     if (binding !== undefined) carrier.client(head.get('user-agent'), undefined);
-    carriers.set(jar, carrier);
     const loading = openSession(manager, carrier);
     if (loading !== undefined) await loading;
-    return carrier.session as TypedSession<Data>;
+    return carrier;
   }
 
   async function save(carrier: NextCarrier, jar: CookieJar): Promise<void> {
@@ -109,6 +137,21 @@ export function createSession<Data = SessionData>(options: NextSessionOptions): 
   }
 
   return { getSession, manager: manager as unknown as SessionManager };
+}
+
+/**
+ * The Cookie header the session is read from. After a Server Action set our cookie, Next.js renders the
+ * page in the same request with a jar that holds the new value, while `headers()` keeps the request's
+ * Cookie header: the jar's value goes first then, so the page reads the session the action left. The
+ * header is kept whole behind it, as every value of a duplicated name is a candidate (see
+ * readCookieValues), which the jar, keeping one per name, would lose.
+ */
+function cookieHeader(header: string | null, jar: CookieJar, name: string): string | null {
+  const current = jar.get(name)?.value;
+  if (!current) return header;
+  const pair = `${name}=${encodeURIComponent(current)}`;
+  if (header === null) return pair;
+  return readCookieValues(header, name).includes(current) ? header : `${pair}; ${header}`;
 }
 
 function setCookie(jar: CookieJar, header: string): void {
