@@ -102,7 +102,8 @@ type Carrier = Context & SessionRequestLike & SessionCarrier;
  * `await next()`, before Koa writes the response. `secure: 'auto'` follows `ctx.secure`, which trusts
  * `X-Forwarded-Proto` when `app.proxy` is set. `ctx.session = null` ends the session (`unset` defaults to
  * `'destroy'` here, as koa-session logs out); `ctx.session = { … }` replaces its data, as in koa-session.
- * A request whose downstream throws stores nothing; one
+ * A request whose downstream throws stores nothing, and ends what a session operation stored at once
+ * for the cookie it no longer sends (a kept regenerate, a login under `maxSessionsPerUser`); one
  * answered by hand (`ctx.respond = false`) stores changes to a session the browser holds, never a new one.
  */
 export function session<Data = SessionData>(options: KoaSessionOptions): KoaSessionMiddleware<Data> {
@@ -172,7 +173,15 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
     }
     const loading = openSession(manager, carrier);
     if (loading !== undefined) await loading;
-    await next();
+    try {
+      await next();
+    } catch (error) {
+      // No cookie of ours goes out with the error: what this request stored for one (a kept regenerate, a
+      // login under maxSessionsPerUser) is ended, as no browser will hold it. After a manual commit the
+      // cookie is on the response, which an error handler of the application's may still send.
+      if (!(SENT_COOKIES in ctx)) await manager.abandon(carrier);
+      throw error;
+    }
     const commits = (ctx as { [MANUAL_COMMITS]?: ManualCommits })[MANUAL_COMMITS];
     if (commits !== undefined) await commits.last;
     if (!autoCommit || commits?.failed) {

@@ -71,11 +71,13 @@ export function sessionHandle(options: SvelteKitSessionOptions): SessionHandle {
     } catch (thrown) {
       carrier.follow(event.locals.session);
       // A redirect() thrown by a hook after this one: SvelteKit answers it with a response of its own, to
-      // which it adds what `event.cookies` set. The session is stored first and its cookie goes there.
+      // which it adds what `event.cookies` set, and no header of `setHeaders()` (so no `no-store` either:
+      // docs/frameworks.md). The session is stored first and its cookie goes there.
       if (isRedirect(thrown)) {
-        const cookies = await committed(manager, carrier);
-        for (const cookie of cookies) setThroughEvent(event.cookies, cookie);
-        if (cookies.length > 0 && noStore) event.setHeaders({ 'cache-control': 'no-store' });
+        for (const cookie of await committed(manager, carrier)) setThroughEvent(event.cookies, cookie);
+      } else {
+        // SvelteKit's error page carries none of our cookies: what this request stored for one is ended.
+        await manager.abandon(carrier);
       }
       throw thrown;
     }

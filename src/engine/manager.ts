@@ -245,6 +245,28 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   /**
+   * The request failed and its response will carry no cookie of ours (SvelteKit's and Koa's error
+   * responses): a session this request stored for a cookie it was to send (a kept regenerate, a login
+   * under `maxSessionsPerUser`, a new session's `save()`) is ended, as nobody could reach or log it out.
+   * Operations still running are waited for first. A store failure here is reported, not thrown: the
+   * request's own error is the one to answer.
+   */
+  async abandon(req: Req & SessionCarrier): Promise<void> {
+    const context = contextFor(this, req);
+    if (!context || context.ephemeral || context.committed) return;
+    if (context.pending !== null) await Promise.allSettled([...context.pending]);
+    const state = sessionStateOf(context.session);
+    if (!state.issueCookie) return;
+    try {
+      await this.destroyStored(context.store, state.id);
+    } catch (error) {
+      this.report(error);
+    }
+    state.issueCookie = false;
+    context.moved = null;
+  }
+
+  /**
    * While `commit` waits for its store write: the Set-Cookie values it returns if the write succeeds as
    * expected (a create creates, an update or touch finds the record). The adapter puts them on the held
    * response at the call, so header hooks and `getHeader` see them as with express-session, and corrects
@@ -615,6 +637,14 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const req = session.req as Req & SessionCarrier;
     const context = contextOf(this, req);
     if (context.ephemeral || context.superseded === session) return;
+    // A new session this request then replaced (regenerate, login) or destroyed: stored now, it would be a
+    // record no cookie names. A loaded one is already safe: its write finds the record gone.
+    if (
+      sessionStateOf(session).isNew &&
+      req.session !== session &&
+      (context.session !== session || context.ended)
+    )
+      return;
     // A save() not awaited before this one is still writing: write after it, never beside it (a new
     // session's second create would find the first one's record).
     await inTurn(context, 'saving', () => this.saveInTurn(session, req, context));
