@@ -207,7 +207,10 @@ function install(fastify: FastifyInstance, options: FastifySessionOptions): void
         if (pending === undefined) next(null, payload);
         // A second `reply.send()` while the first one's commit is pending: Fastify lets it through until
         // the headers leave. It waits, so the first reply goes out (with the cookie), as without a store call.
-        else void pending.then(() => (reply.sent ? reply.log.warn(ALREADY_SENT) : next(null, payload)));
+        else
+          void pending.then(() =>
+            reply.sent ? reply.log.warn(ALREADY_SENT) : proceed(reply, next, undefined, payload),
+          );
         return;
       }
       marked[COMMITTED] = true;
@@ -245,19 +248,48 @@ function install(fastify: FastifyInstance, options: FastifySessionOptions): void
           if (failed === undefined) restore(reply, status, headers);
           // The session is stored: its cookie goes out on the error reply too.
           setCookies(reply, cookies);
-          if (failed !== undefined) next(failed);
-          else next(null, payload);
+          proceed(reply, next, failed, payload);
         },
         (error: Error) => {
           committing.delete(request);
-          // The error reply replaces the stream, which nothing will read: closed, still listened to.
-          stream?.destroy?.();
-          next(error);
+          // The error reply replaces the body, which nothing will read: closed (a Node stream stays
+          // listened to), so what feeds it (a file, a cursor, a fetch) is let go now.
+          if (stream !== undefined) stream.destroy?.();
+          else discardWebBody(payload);
+          proceed(reply, next, error, payload);
         },
       );
       committing.set(request, pending);
     },
   );
+}
+
+/**
+ * Hands the reply on after a commit that waited for the store. Fastify writes the headers inside `next`,
+ * and a header Node refuses (a non-Latin-1 filename) throws there; outside the route's own call, that
+ * throw would be an unhandled rejection and a reply never sent. It is answered as Fastify answers it
+ * from a handler: an error reply.
+ */
+function proceed(
+  reply: FastifyReply,
+  next: (error?: Error | null, value?: unknown) => void,
+  error: Error | undefined,
+  payload: unknown,
+): void {
+  try {
+    if (error !== undefined) next(error);
+    else next(null, payload);
+  } catch (thrown) {
+    if (reply.sent) reply.log.error(thrown);
+    else reply.send(thrown instanceof Error ? thrown : new Error(String(thrown)));
+  }
+}
+
+/** A WHATWG stream or `Response` payload (Fastify 5 sends both) that no one will read: cancelled. */
+function discardWebBody(payload: unknown): void {
+  if (payload === null || typeof payload !== 'object') return;
+  const body = payload instanceof Response ? payload.body : payload;
+  if (body instanceof ReadableStream) body.cancel().catch(() => undefined);
 }
 
 /**
