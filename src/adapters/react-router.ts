@@ -13,7 +13,13 @@ import { generateId, isWellFormedId } from '../core/id.js';
 import { checkDepth, DEFAULT_TTL_MS, stringifyJson, validateRecord } from '../core/serializer.js';
 import { MAX_DATE } from '../core/time.js';
 import type { SessionRecord } from '../core/types.js';
-import { type ExpressStoreLike, nativeStore, runBounded, type SessionStore } from '../engine/store-access.js';
+import {
+  type ExpressStoreLike,
+  isStoreFailure,
+  nativeStore,
+  runBounded,
+  type SessionStore,
+} from '../engine/store-access.js';
 
 export interface SessionkitStorageOptions {
   /** The session ID cookie: a React Router `Cookie`, or options for `createCookie` (`name` default `__session`). */
@@ -52,6 +58,20 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
   const loaded = new WeakMap<object, Loaded>();
   /** Sessions destroyed, here or (as a commit found) by another request: a later commit only clears the cookie. */
   const ended = new WeakSet<object>();
+
+  /**
+   * Each session's commits and destroy, one after another: two commits of a new session side by side
+   * would each create an ID of their own, one of them named by no cookie.
+   */
+  const turns = new WeakMap<object, Promise<unknown>>();
+  const inTurn = <T>(session: object, work: () => Promise<T>): Promise<T> => {
+    const turn = (turns.get(session) ?? Promise.resolve()).then(work);
+    turns.set(
+      session,
+      turn.catch(() => undefined),
+    );
+    return turn;
+  };
 
   const call = <T>(operation: string, run: () => Promise<T>) => runBounded(operation, timeout, run);
 
@@ -102,77 +122,99 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
       return session;
     },
 
-    async commitSession(session, serializeOptions) {
-      const data = session.data as Record<string, unknown>;
-      // Made before the store call: a value JSON cannot hold is a typed error, and nothing is written.
-      const values = jsonValues(data);
-      // As the other adapters: data nested deeper than MAX_DEPTH would fail every later request of its session.
-      for (const json of values.values()) if (json !== undefined) checkDepth(json, 1);
-      const expiresAt = expiry(serializeOptions);
-      if (!Number.isFinite(expiresAt) || Math.abs(expiresAt) > MAX_DATE)
-        throw new SessionError(
-          'ERR_INVALID_COOKIE',
-          'sessionkit: the cookie has no valid expiry: maxAge must be a finite number of seconds, expires a valid Date',
-        );
-      // A destroyed session never comes back, not even under a new ID with its old data.
-      if (ended.has(session)) return cleared(serializeOptions);
-      const now = Date.now();
-      const known = loaded.get(session);
-      // A session this storage did not load (another storage over the same store loaded it, or the
-      // application made it with `createSession(data, id)`) keeps its ID, written whole as it stands.
-      const adopted = known === undefined && isWellFormedId(session.id, false) ? session.id : undefined;
-      const id = known?.id ?? adopted ?? generateId();
-      // Made before the store call: a cookie option React Router refuses (a fractional maxAge, a bad
-      // domain) fails here, with nothing written.
-      const header = await cookie.serialize(id, serializeOptions);
-      const cookieData = { originalMaxAge: null, expires: new Date(expiresAt).toISOString() };
-      if (known === undefined && adopted === undefined) {
-        const record: SessionRecord = {
-          data,
-          cookie: cookieData,
-          expiresAt,
-          createdAt: now,
-          lastSeenAt: now,
-          userId: null,
-        };
-        const created = await call('create', () => store.create(id, record));
-        if (!created)
-          throw new SessionError('ERR_SESSION_EXISTS', 'sessionkit: a session with the generated ID exists');
-      } else {
-        const set: Record<string, unknown> = {};
-        for (const [key, value] of Object.entries(data))
-          if (known?.values.get(key) !== values.get(key)) set[key] = value;
-        const unset = known ? [...known.values.keys()].filter((key) => !Object.hasOwn(data, key)) : [];
-        const updated = await call('update', () =>
-          store.update(id, {
-            set,
-            unset,
-            // What this storage never saw loaded it cannot diff: the whole data replaces the stored one.
-            replace: known === undefined,
-            cookie: cookieData,
-            expiresAt,
-            lastSeenAt: now,
-          }),
-        );
-        // Destroyed by another request meanwhile: the browser forgets it rather than it coming back.
-        if (!updated) {
-          loaded.delete(session);
-          ended.add(session);
-          return cleared(serializeOptions);
-        }
-      }
-      loaded.set(session, { id, values });
-      return header;
+    commitSession(session, serializeOptions) {
+      return inTurn(session, () => commitNow(session, serializeOptions));
     },
 
-    async destroySession(session, serializeOptions) {
-      const id = loaded.get(session)?.id ?? session.id;
-      if (id) await call('destroy', () => store.destroy(id));
-      loaded.delete(session);
-      ended.add(session);
-      return cleared(serializeOptions);
+    destroySession(session, serializeOptions) {
+      return inTurn(session, () => destroyNow(session, serializeOptions));
     },
   };
+
+  async function commitNow(
+    session: Session<Data, FlashData>,
+    serializeOptions?: CookieOptions,
+  ): Promise<string> {
+    const data = session.data as Record<string, unknown>;
+    // Made before the store call: a value JSON cannot hold is a typed error, and nothing is written.
+    const values = jsonValues(data);
+    // As the other adapters: data nested deeper than MAX_DEPTH would fail every later request of its session.
+    for (const json of values.values()) if (json !== undefined) checkDepth(json, 1);
+    const expiresAt = expiry(serializeOptions);
+    if (!Number.isFinite(expiresAt) || Math.abs(expiresAt) > MAX_DATE)
+      throw new SessionError(
+        'ERR_INVALID_COOKIE',
+        'sessionkit: the cookie has no valid expiry: maxAge must be a finite number of seconds, expires a valid Date',
+      );
+    // A destroyed session never comes back, not even under a new ID with its old data.
+    if (ended.has(session)) return cleared(serializeOptions);
+    const now = Date.now();
+    const known = loaded.get(session);
+    // A session this storage did not load (another storage over the same store loaded it, or the
+    // application made it with `createSession(data, id)`) keeps its ID, written whole as it stands.
+    const adopted = known === undefined && isWellFormedId(session.id, false) ? session.id : undefined;
+    const id = known?.id ?? adopted ?? generateId();
+    // Made before the store call: a cookie option React Router refuses (a fractional maxAge, a bad
+    // domain) fails here, with nothing written.
+    const header = await cookie.serialize(id, serializeOptions);
+    const cookieData = { originalMaxAge: null, expires: new Date(expiresAt).toISOString() };
+    if (known === undefined && adopted === undefined) {
+      const record: SessionRecord = {
+        data,
+        cookie: cookieData,
+        expiresAt,
+        createdAt: now,
+        lastSeenAt: now,
+        userId: null,
+      };
+      let created: boolean;
+      try {
+        created = await call('create', () => store.create(id, record));
+      } catch (error) {
+        // A create that timed out or lost its connection may still land, with no cookie naming it: its
+        // ID is destroyed behind it, without waiting (the store answers it after the create).
+        if (isStoreFailure(error)) call('destroy', () => store.destroy(id)).catch(() => undefined);
+        throw error;
+      }
+      if (!created)
+        throw new SessionError('ERR_SESSION_EXISTS', 'sessionkit: a session with the generated ID exists');
+    } else {
+      const set: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(data))
+        if (known?.values.get(key) !== values.get(key)) set[key] = value;
+      const unset = known ? [...known.values.keys()].filter((key) => !Object.hasOwn(data, key)) : [];
+      const updated = await call('update', () =>
+        store.update(id, {
+          set,
+          unset,
+          // What this storage never saw loaded it cannot diff: the whole data replaces the stored one.
+          replace: known === undefined,
+          cookie: cookieData,
+          expiresAt,
+          lastSeenAt: now,
+        }),
+      );
+      // Destroyed by another request meanwhile: the browser forgets it rather than it coming back.
+      if (!updated) {
+        loaded.delete(session);
+        ended.add(session);
+        return cleared(serializeOptions);
+      }
+    }
+    loaded.set(session, { id, values });
+    return header;
+  }
+
+  async function destroyNow(
+    session: Session<Data, FlashData>,
+    serializeOptions?: CookieOptions,
+  ): Promise<string> {
+    const id = loaded.get(session)?.id ?? session.id;
+    if (id) await call('destroy', () => store.destroy(id));
+    loaded.delete(session);
+    ended.add(session);
+    return cleared(serializeOptions);
+  }
 }
 
 export type { Session, SessionStorage };
