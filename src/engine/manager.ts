@@ -245,7 +245,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   /**
-   * The request failed and its response will carry no cookie of ours (SvelteKit's and Koa's error
+   * @internal The request failed and its response will carry no cookie of ours (SvelteKit's and Koa's error
    * responses): a session this request stored for a cookie it was to send (a kept regenerate, a login
    * under `maxSessionsPerUser`, a new session's `save()`) is ended, as nobody could reach or log it out.
    * Operations still running are waited for first. A store failure here is reported, not thrown: the
