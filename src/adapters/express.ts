@@ -827,6 +827,14 @@ class ByteGate {
 
   private dropOutput(): void {
     const res = this.res as Internal;
+    // Each dropped write's callback gets the error Node gives a write after the end: a handler awaiting
+    // it is told, instead of waiting for ever with what it holds open. The last entry of an ended
+    // response is `end()`'s own, whose callback is Node's internal 'finish' step, not the application's.
+    const writes = res.writableEnded ? res.outputData.length - 1 : res.outputData.length;
+    for (let at = 0; at < writes; at++) {
+      const { callback } = res.outputData[at] as (typeof res.outputData)[number];
+      if (typeof callback === 'function') process.nextTick(callback, writeAfterEnd());
+    }
     if (res.outputSize > 0) res._onPendingData(-res.outputSize);
     res.outputData = [];
     res.outputSize = 0;

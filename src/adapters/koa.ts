@@ -1,7 +1,7 @@
 import { Stream } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
 import { dataOf } from '../core/changes.js';
-import { OptionsError } from '../core/errors.js';
+import { InvalidArgumentError, OptionsError } from '../core/errors.js';
 import { Session } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
 import { type SessionCarrier, SessionManager } from '../engine/manager.js';
@@ -127,9 +127,15 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
     const assigned: unknown = (ctx as { session?: unknown }).session;
     if (assigned !== null && typeof assigned === 'object' && !(assigned instanceof Session))
       manager.replaceData(carrier, assigned as Record<string, unknown>);
-    // The application answered by hand (`ctx.respond = false`): no cookie can join that response. What
-    // it changed in a session the browser holds is stored; a new session is not (warned once).
-    if (ctx.res.headersSent) return manager.commitLate(carrier);
+    else if (assigned !== null && assigned !== undefined && !(assigned instanceof Session))
+      // koa-session refuses it at the assignment: `ctx.session = false` is not a logout. No cookie goes out.
+      return manager.abandon(carrier).then(() => {
+        throw new InvalidArgumentError('ctx.session =', 'the value', 'null or an object');
+      });
+    // The application answers by hand (`ctx.respond = false`), now or once something it awaits is done
+    // (a proxy): no cookie can join that response. What it changed in a session the browser holds is
+    // stored; a new session is not (warned once).
+    if (ctx.res.headersSent || ctx.respond === false) return manager.commitLate(carrier);
     const committed = commitSession(manager, carrier, onFailure);
     if (Array.isArray(committed)) {
       setCookies(ctx, committed, noStore);
@@ -176,6 +182,10 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
     try {
       await next();
     } catch (error) {
+      // A manual commit not awaited: its cookie, if it gives one, goes on the response the error handler
+      // of the application's may still send; only if it gives none is what it stored ended.
+      const manual = (ctx as { [MANUAL_COMMITS]?: ManualCommits })[MANUAL_COMMITS];
+      if (manual !== undefined) await manual.last;
       // No cookie of ours goes out with the error: what this request stored for one (a kept regenerate, a
       // login under maxSessionsPerUser) is ended, as no browser will hold it. After a manual commit the
       // cookie is on the response, which an error handler of the application's may still send.

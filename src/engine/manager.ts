@@ -91,6 +91,9 @@ export interface SessionAtEnd {
  * signature or shape check); `binding` (with the `binding` option: a loaded session's User-Agent or IP
  * changed; `BindingEvent`, by handle).
  */
+/** Errors of a commit that refused the session itself, before or without the store failing. */
+const REFUSALS = new Set(['ERR_INVALID_COOKIE', 'ERR_SESSION_TOO_LARGE', 'ERR_SESSION_DATA']);
+
 export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   extends EventEmitter
   implements SessionController, Engine<Req>
@@ -191,7 +194,30 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * answer at once, not as a promise: no microtask, no held response for it.
    */
   commit(req: Req & SessionCarrier): string[] | Promise<string[]> {
-    return commitSession(this, req);
+    const context = contextFor(this, req);
+    // Only a request's first commit can leave a record no cookie names when it fails: a later one (Koa's
+    // manual commits, a response ended while held) follows one that already gave the cookie.
+    if (context === undefined || context.committed) return commitSession(this, req);
+    let committed: string[] | Promise<string[]>;
+    try {
+      committed = commitSession(this, req);
+    } catch (error) {
+      return this.refused(req, error);
+    }
+    if (Array.isArray(committed)) return committed;
+    return committed.catch((error: unknown) => this.refused(req, error));
+  }
+
+  /**
+   * A first commit that failed sends no cookie of ours. When sessionkit refused the session (an invalid
+   * cookie, data over `maxSessionBytes` or that JSON cannot hold), what a session operation of this
+   * request stored for that cookie (a kept regenerate, a login under `maxSessionsPerUser`) is ended: the
+   * operation had ended the old one. Not after a store's failure: its writes may still land, and an end
+   * would wait on that store too.
+   */
+  private async refused(req: Req & SessionCarrier, error: unknown): Promise<never> {
+    if (error instanceof SessionError && REFUSALS.has(error.code)) await this.abandon(req, true);
+    throw error;
   }
 
   /**
@@ -251,9 +277,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * Operations still running are waited for first. A store failure here is reported, not thrown: the
    * request's own error is the one to answer.
    */
-  async abandon(req: Req & SessionCarrier): Promise<void> {
+  async abandon(req: Req & SessionCarrier, commitFailed = false): Promise<void> {
     const context = contextFor(this, req);
-    if (!context || context.ephemeral || context.committed) return;
+    if (!context || context.ephemeral || (context.committed && !commitFailed)) return;
     if (context.pending !== null) await Promise.allSettled([...context.pending]);
     const state = sessionStateOf(context.session);
     if (!state.issueCookie) return;

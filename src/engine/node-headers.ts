@@ -46,6 +46,10 @@ function isPairs(headers: unknown[]): headers is Pair[] {
   return headers.length > 0 && Array.isArray(headers[0]);
 }
 
+function isMalformed(headers: unknown[]): boolean {
+  return !isPairs(headers) && headers.length % 2 === 1;
+}
+
 function pairsOf(headers: unknown[]): Pair[] {
   if (isPairs(headers)) return headers;
   const pairs: Pair[] = [];
@@ -87,6 +91,9 @@ export function addSessionCookies(
 ): void {
   const given = headerArgumentOf(writeHeadArgs);
   if (Array.isArray(given)) {
+    // A name without its value: Node refuses the list at the call, and so it must still (the app's bug
+    // shows where it is); mended, the response would go out without the header.
+    if (isMalformed(given)) return;
     const pairs = pairsOf(given);
     const kept = pairs.filter(([name]) => !named(name, 'set-cookie'));
     const values =
@@ -119,6 +126,7 @@ function responseCookies(res: HeaderedResponse): string[] {
 export function addNoStore(res: HeaderedResponse, writeHeadArgs: readonly unknown[] | undefined): void {
   const given = headerArgumentOf(writeHeadArgs);
   if (Array.isArray(given)) {
+    if (isMalformed(given)) return;
     const kept = pairsOf(given).filter(([name]) => !named(name, 'cache-control'));
     kept.push(['Cache-Control', 'no-store']);
     refill(given, kept);
