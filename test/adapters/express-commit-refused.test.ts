@@ -2,6 +2,7 @@ import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { storageKey } from '../../src/core/id.js';
+import type { TypedSession } from '../../src/core/session.js';
 import session from '../../src/index.js';
 import { cookieOf } from '../support/apps.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
@@ -24,12 +25,12 @@ function handlesOf(setCookies: string[]): string[] {
     .map((value) => storageKey(value.slice(2, value.lastIndexOf('.'))));
 }
 
-type Op = (s: Record<string, any>) => Promise<void>;
+type Op = (s: TypedSession) => Promise<void>;
 const operations: Array<[string, number | undefined, Op]> = [
   ['regenerate({ keep: true })', undefined, (s) => s.regenerate({ keep: true })],
   ['login() under maxSessionsPerUser', 3, (s) => s.login('u1')],
 ];
-const breakers: Array<[string, (s: Record<string, any>) => void]> = [
+const breakers: Array<[string, (s: TypedSession) => void]> = [
   [
     'too much data (ERR_SESSION_TOO_LARGE)',
     (s) => {
@@ -62,12 +63,12 @@ describe('Express: a commit that fails after a session operation that stores at 
           }),
         );
         app.get('/start', (req, res) => {
-          (req.session as any).name = 'ada';
+          (req.session as unknown as TypedSession).name = 'ada';
           res.send('ok');
         });
         app.get('/fail', async (req, res) => {
-          await operation(req.session as any);
-          breakIt(req.session as any);
+          await operation(req.session as unknown as TypedSession);
+          breakIt(req.session as unknown as TypedSession);
           res.send('done');
         });
         app.use(
