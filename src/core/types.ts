@@ -97,6 +97,7 @@ export interface SessionSummary {
 export interface ListOptions {
   /** Opaque cursor from the previous page; omit for the first page. */
   cursor?: string | null;
+  /** The page's size at most: a positive integer (anything else is `ERR_INVALID_ARGUMENT`). */
   limit?: number;
 }
 

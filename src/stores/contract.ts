@@ -136,7 +136,7 @@ export function checkTouchTimes(
   if (!isEpochMs(lastSeenAt)) throw new InvalidArgumentError(operation, `${prefix}lastSeenAt`, EPOCH_MS);
 }
 
-const EPOCH_MS = 'a finite number of epoch milliseconds';
+const EPOCH_MS = 'a number of epoch milliseconds within the range of a Date';
 
 /** Refuses a handle that is not a string (a malformed string handle simply names no session). */
 export function checkHandle(operation: string, handle: unknown): asserts handle is string {
@@ -146,6 +146,9 @@ export function checkHandle(operation: string, handle: unknown): asserts handle 
 /** Refuses a user ID that is not a string, or not well-formed Unicode (no byte-exact form to store). */
 export function checkUserIdArgument(operation: string, userId: unknown): asserts userId is string {
   if (typeof userId !== 'string') throw new InvalidArgumentError(operation, 'userId', 'a string');
+  // As login() refuses it: one store (Redis) keeps '' as "no user", which would make such a session
+  // anonymous there and a user's on every other store.
+  if (userId === '') throw new InvalidUserIdError('it is empty');
   if (LONE_SURROGATE.test(userId)) throw new InvalidUserIdError('it is not well-formed Unicode');
 }
 
@@ -189,13 +192,17 @@ export function checkRecord(
   if (!isEpochMs(expiresAt) || !isEpochMs(createdAt) || !isEpochMs(lastSeenAt))
     throw new InvalidRecordError(
       operation,
-      '`expiresAt`, `createdAt` and `lastSeenAt` must be finite numbers',
+      '`expiresAt`, `createdAt` and `lastSeenAt` must be numbers within the range of a Date',
     );
   if (userId !== null && userId !== undefined) checkStoreUserId(store, operation, userId);
 }
 
+/** The range of a JavaScript Date (±100,000,000 days): every store holds it; past it, one store turns the
+ * time into 1970 (BSON's dates) and others fail as an outage (bigint columns, Redis's PEXPIRE). */
+const MAX_EPOCH_MS = 8.64e15;
+
 function isEpochMs(time: unknown): time is number {
-  return typeof time === 'number' && Number.isFinite(time);
+  return typeof time === 'number' && Number.isFinite(time) && Math.abs(time) <= MAX_EPOCH_MS;
 }
 
 /** The delta an update was given: `set` an object, `unset` a list of strings, the user `undefined`, `null` or a holdable ID. */
@@ -217,7 +224,7 @@ export function checkDelta(
   if (userId !== null && userId !== undefined) checkStoreUserId(store, operation, userId);
 }
 
-/** A listing's cursor and limit: a string (or nothing) and a number (or nothing). */
+/** A listing's cursor and limit: a string (or nothing) and a positive integer (or nothing). */
 export function checkListOptions(
   operation: string,
   options: unknown,
@@ -227,8 +234,9 @@ export function checkListOptions(
   const { cursor, limit } = options as ListOptions;
   if (cursor !== undefined && cursor !== null && typeof cursor !== 'string')
     throw new InvalidArgumentError(operation, 'options.cursor', 'a string');
-  if (limit !== undefined && typeof limit !== 'number')
-    throw new InvalidArgumentError(operation, 'options.limit', 'a number');
+  // One answer on every store: a page size of 0, NaN or 2.5 looped, emptied or failed differently on each.
+  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
+    throw new InvalidArgumentError(operation, 'options.limit', 'a positive integer');
 }
 
 /**

@@ -470,6 +470,8 @@ export class SqlStore extends Store implements SessionStore {
   private readonly sql: Statements;
   /** What an `id` in the table can be, so a cursor no page gave is refused before the database sees it. */
   private readonly isCursor: (cursor: string) => boolean;
+  /** MySQL's user column is `varbinary`: its driver gives bytes. Elsewhere bytes are corrupt. */
+  private readonly userIdBytes: boolean;
   private readonly legacy: LegacyStatements | null;
   private readonly setup: SetupStep[];
   private readonly addColumn: string;
@@ -491,6 +493,7 @@ export class SqlStore extends Store implements SessionStore {
     this.executor = config.executor;
     this.sql = statements(config.dialect, config.table);
     this.isCursor = config.dialect === 'mysql' ? isMysqlCursor : isTextCursor;
+    this.userIdBytes = config.dialect === 'mysql';
     this.legacy = config.legacy;
     this.setup = config.setup;
     this.addColumn = addEpochColumnSql(config.dialect, config.table);
@@ -870,7 +873,7 @@ export class SqlStore extends Store implements SessionStore {
         expiresAt: toTime(row.expires_at),
         createdAt: toTime(row.created_at),
         lastSeenAt: toTime(row.last_seen_at),
-        userId: userIdOfRow(row.user_id),
+        userId: userIdOfRow(row.user_id, this.userIdBytes),
       });
     } catch (error) {
       reportCorrupt(this, error);
@@ -901,7 +904,7 @@ export class SqlStore extends Store implements SessionStore {
           throw new TypeError('data is not an object');
         out.push({
           handle: String(row.id),
-          userId: userIdOfRow(row.user_id),
+          userId: userIdOfRow(row.user_id, this.userIdBytes),
           createdAt: toTime(row.created_at),
           lastSeenAt: toTime(row.last_seen_at),
           expiresAt: toTime(row.expires_at),
@@ -968,12 +971,16 @@ function isRevoked(row: Row): boolean {
   return Number(row.stamp ?? 0) < Number(below);
 }
 
-/** A `user_id` as the driver returns it: text, or bytes from MySQL's `varbinary` column. */
-function userIdOfRow(value: unknown): string | null {
+/**
+ * A `user_id` as the driver returns it: text, or bytes from MySQL's `varbinary` column. Bytes anywhere
+ * else (a BLOB that SQLite keeps in its text column) are corrupt: the user's listing, revoke-all and
+ * revocation epoch compare text, so such a row would load as the user yet survive "log out everywhere".
+ */
+function userIdOfRow(value: unknown, bytes: boolean): string | null {
   if (value === null || value === undefined) return null;
   if (typeof value === 'string') return value;
-  if (Buffer.isBuffer(value)) return value.toString('utf8');
-  throw new TypeError('user_id is neither text nor bytes');
+  if (bytes && Buffer.isBuffer(value)) return value.toString('utf8');
+  throw new TypeError(bytes ? 'user_id is neither text nor bytes' : 'user_id is not text');
 }
 
 function toRow(key: string, record: SessionRecord): unknown[] {

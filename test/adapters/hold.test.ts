@@ -321,8 +321,15 @@ for (const backend of all)
               });
             });
             const res = await request(app).get('/double-save');
-            // express-session's save() returns no promise: its writes land after the response.
-            await new Promise((resolve) => setTimeout(resolve, 100));
+            // express-session's save() returns no promise: its writes land after the response, so its
+            // session is read once both have (or after 2 s). sessionkit's is read at once.
+            if (flavor === 'express-session')
+              await vi
+                .waitFor(async () => expect(await readSession(app, cookieOf(res))).toEqual({ n: 2, a: 1 }), {
+                  timeout: 2_000,
+                  interval: 20,
+                })
+                .catch(() => undefined);
             return [res.status, res.text, await readSession(app, cookieOf(res))];
           });
           expect(outcome.sessionkit).toEqual([200, 'saved', { n: 2, a: 1 }]);
