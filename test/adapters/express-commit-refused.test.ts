@@ -1,10 +1,9 @@
 import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { storageKey } from '../../src/core/id.js';
 import type { TypedSession } from '../../src/core/session.js';
 import session from '../../src/index.js';
-import { cookieOf } from '../support/apps.js';
+import { cookieOf, handlesNamedBy } from '../support/apps.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
 
 /**
@@ -17,13 +16,6 @@ import { SlowMemoryStore } from '../support/slow-store.js';
  * under `onLimit: 'refuse'`, keep the user from logging in again until it expired.
  */
 const secret = 'express-failed-commit-secret-of-at-least-32-chars';
-
-function handlesOf(setCookies: string[]): string[] {
-  return setCookies
-    .map((header) => decodeURIComponent((header.split(';')[0] as string).split('=').slice(1).join('=')))
-    .filter((value) => value.startsWith('s:'))
-    .map((value) => storageKey(value.slice(2, value.lastIndexOf('.'))));
-}
 
 type Op = (s: TypedSession) => Promise<void>;
 const operations: Array<[string, number | undefined, Op]> = [
@@ -89,7 +81,7 @@ describe('Express: a commit that fails after a session operation that stores at 
         const setCookies = ([] as string[]).concat(failed.headers['set-cookie'] ?? []);
         // Whatever the store holds must be named by a cookie the browser has: the one it sent (if still
         // stored) or one this response set.
-        const named = new Set([...handlesOf([cookie]), ...handlesOf(setCookies)]);
+        const named = new Set([...handlesNamedBy([cookie]), ...handlesNamedBy(setCookies)]);
         const unnamed = Object.keys(await store.all()).filter((handle) => !named.has(handle));
         expect(unnamed).toEqual([]);
         expect(await store.listByUser('u1')).toEqual([]);

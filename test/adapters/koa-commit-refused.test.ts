@@ -10,19 +10,11 @@ import Koa from 'koa';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { session } from '../../src/adapters/koa.js';
-import { storageKey } from '../../src/core/id.js';
 import type { TypedSession } from '../../src/core/session.js';
-import { cookieOf } from '../support/apps.js';
+import { cookieOf, handlesNamedBy } from '../support/apps.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
 
 const secret = 'koa-attack4-secret-of-at-least-32-characters';
-
-function handlesOf(setCookies: string[]): string[] {
-  return setCookies
-    .map((header) => decodeURIComponent((header.split(';')[0] as string).split('=').slice(1).join('=')))
-    .filter((value) => value.startsWith('s:'))
-    .map((value) => storageKey(value.slice(2, value.lastIndexOf('.'))));
-}
 
 type KoaS = TypedSession & { maxAge: number | 'session' };
 
@@ -93,7 +85,7 @@ describe('Koa: a commit refused with a typed error after an operation that store
         // The typed error is answered (that part holds).
         expect(failed.status).toBe(500);
         const setCookies = ([] as string[]).concat(failed.headers['set-cookie'] ?? []);
-        expect(Object.keys(await store.all())).toEqual(handlesOf(setCookies));
+        expect(Object.keys(await store.all())).toEqual(handlesNamedBy(setCookies));
       });
     }
 

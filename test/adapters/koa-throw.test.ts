@@ -2,9 +2,8 @@ import Koa from 'koa';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { session } from '../../src/adapters/koa.js';
-import { storageKey } from '../../src/core/id.js';
 import type { TypedSession } from '../../src/core/session.js';
-import { cookieOf } from '../support/apps.js';
+import { cookieOf, handlesNamedBy } from '../support/apps.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
 
 /**
@@ -20,13 +19,6 @@ const operations: Array<[string, number | undefined, (s: TypedSession) => Promis
   ['regenerate({ keep: true })', undefined, (s) => s.regenerate({ keep: true })],
   ['login() under maxSessionsPerUser', 3, (s) => s.login('u1')],
 ];
-
-function handlesOf(setCookies: string[]): string[] {
-  return setCookies
-    .map((header) => decodeURIComponent((header.split(';')[0] as string).split('=').slice(1).join('=')))
-    .filter((value) => value.startsWith('s:'))
-    .map((value) => storageKey(value.slice(2, value.lastIndexOf('.'))));
-}
 
 describe('Koa: a downstream throw after a session operation that stores at once', () => {
   for (const [name, limit, operation] of operations) {
@@ -51,7 +43,7 @@ describe('Koa: a downstream throw after a session operation that stores at once'
       const failed = await request(server).get('/fail').set('Cookie', cookie);
       expect(failed.status).toBe(403);
       const setCookies = ([] as string[]).concat(failed.headers['set-cookie'] ?? []);
-      expect(Object.keys(await store.all())).toEqual(handlesOf(setCookies));
+      expect(Object.keys(await store.all())).toEqual(handlesNamedBy(setCookies));
       expect(await store.listByUser('u1')).toEqual([]);
     });
   }

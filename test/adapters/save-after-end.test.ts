@@ -5,9 +5,9 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { type SessionEnv, session } from '../../src/adapters/hono.js';
 import { sessionHandle } from '../../src/adapters/sveltekit.js';
-import { storageKey } from '../../src/core/id.js';
 import type { TypedSession } from '../../src/core/session.js';
 import { session as expressSession } from '../../src/index.js';
+import { handlesNamedBy } from '../support/apps.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
 import { serveSvelteKit } from '../support/sveltekit.js';
 
@@ -38,12 +38,6 @@ const operations: Operation[] = [
 ];
 
 /** The store handles of the IDs the response's Set-Cookie values name (none for a clearing cookie). */
-function cookieIds(setCookies: string[]): string[] {
-  return setCookies
-    .map((header) => decodeURIComponent((header.split(';')[0] as string).split('=')[1] ?? ''))
-    .filter((value) => value.startsWith('s:'))
-    .map((value) => storageKey(value.slice(2, value.lastIndexOf('.'))));
-}
 
 describe('save() of a new session this request replaced or ended stores nothing', () => {
   for (const [name, operation] of operations) {
@@ -62,7 +56,7 @@ describe('save() of a new session this request replaced or ended stores nothing'
       expect(response.status).toBe(200);
       // Every stored record is one the browser was told about.
       expect(Object.keys(await store.all()).sort()).toEqual(
-        cookieIds(response.headers.getSetCookie()).sort(),
+        handlesNamedBy(response.headers.getSetCookie()).sort(),
       );
     });
 
@@ -84,7 +78,7 @@ describe('save() of a new session this request replaced or ended stores nothing'
       const response = await request(app).post('/');
       expect(response.status).toBe(200);
       const setCookies = ([] as string[]).concat(response.headers['set-cookie'] ?? []);
-      expect(Object.keys(await store.all()).sort()).toEqual(cookieIds(setCookies).sort());
+      expect(Object.keys(await store.all()).sort()).toEqual(handlesNamedBy(setCookies).sort());
     });
 
     it(`SvelteKit: ${name} then save() of the old object`, async () => {
@@ -103,7 +97,7 @@ describe('save() of a new session this request replaced or ended stores nothing'
       );
       expect(response.status).toBe(200);
       expect(Object.keys(await store.all()).sort()).toEqual(
-        cookieIds(response.headers.getSetCookie()).sort(),
+        handlesNamedBy(response.headers.getSetCookie()).sort(),
       );
     });
   }

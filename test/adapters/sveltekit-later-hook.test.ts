@@ -1,7 +1,7 @@
 import { error, isHttpError, isRedirect, type RequestEvent, redirect } from '@sveltejs/kit';
 import { describe, expect, it } from 'vitest';
 import { sessionHandle } from '../../src/adapters/sveltekit.js';
-import { storageKey } from '../../src/core/id.js';
+import { handlesNamedBy } from '../support/apps.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
 
 /**
@@ -69,13 +69,6 @@ const options = {
 } as const;
 
 /** The store handles of the session IDs a response's cookies name. */
-function handlesOf(response: Response): string[] {
-  return response.headers
-    .getSetCookie()
-    .map((header) => decodeURIComponent((header.split(';')[0] as string).split('=').slice(1).join('=')))
-    .filter((value) => value.startsWith('s:'))
-    .map((value) => storageKey(value.slice(2, value.lastIndexOf('.'))));
-}
 
 async function loggedOutCookie(handle: ReturnType<typeof sessionHandle>): Promise<string> {
   const first = await serve(handle, new Request('http://localhost/'), async (event) => {
@@ -113,7 +106,7 @@ describe('SvelteKit: a later hook that throws after a session operation that sto
         },
       );
       expect(response.status).toBe(403);
-      expect(Object.keys(await store.all())).toEqual(handlesOf(response));
+      expect(Object.keys(await store.all())).toEqual(handlesNamedBy(response.headers.getSetCookie()));
       expect(await store.listByUser('u1')).toEqual([]);
     });
   }
@@ -134,7 +127,7 @@ describe('SvelteKit: a redirect() thrown by a later hook that set Cache-Control,
       redirect(303, '/login');
     });
     expect(response.status).toBe(303);
-    expect(handlesOf(response)).toHaveLength(1);
-    expect(Object.keys(await store.all())).toEqual(handlesOf(response));
+    expect(handlesNamedBy(response.headers.getSetCookie())).toHaveLength(1);
+    expect(Object.keys(await store.all())).toEqual(handlesNamedBy(response.headers.getSetCookie()));
   });
 });

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
 import express5 from 'express';
 import express4 from 'express4';
+import { storageKey } from '../../src/core/id.js';
 
 export type App = ReturnType<typeof express5>;
 
@@ -53,6 +54,17 @@ export function cookieOf(res: { headers: Record<string, unknown> }): string {
   const first = setCookies(res)[0];
   if (!first) throw new Error('response set no cookie');
   return first.split(';')[0] as string;
+}
+
+/**
+ * The store handles of the sessions some Set-Cookie values name (a clearing cookie names none): a test
+ * that every stored record is one the browser was told about compares them with the store's keys.
+ */
+export function handlesNamedBy(setCookieValues: readonly string[]): string[] {
+  return setCookieValues
+    .map((header) => decodeURIComponent((header.split(';')[0] as string).split('=').slice(1).join('=')))
+    .filter((value) => value.startsWith('s:'))
+    .map((value) => storageKey(value.slice(2, value.lastIndexOf('.'))));
 }
 
 /** The session ID inside a signed `name=s%3A<id>.<mac>` cookie pair. */
