@@ -27,15 +27,23 @@ interface GlobalFlags {
  */
 const CLOSE_BUDGET_MS = 300;
 
+/**
+ * The largest count or number of milliseconds an option takes: Node's timers fire a longer delay after
+ * 1 ms, which made a huge `--timeout` a store that never answers.
+ */
+const MAX_OPTION = 2 ** 31 - 1;
+
 function positiveInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive whole number');
+  if (!Number.isInteger(n) || n < 1 || n > MAX_OPTION)
+    throw new InvalidArgumentError(`must be a positive whole number, at most ${MAX_OPTION}`);
   return n;
 }
 
 function nonNegativeInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number, 0 or more');
+  if (!Number.isInteger(n) || n < 0 || n > MAX_OPTION)
+    throw new InvalidArgumentError(`must be a whole number from 0 to ${MAX_OPTION}`);
   return n;
 }
 

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { StoreTimeoutError, StoreUrlError } from '../core/errors.js';
-import { maskCredentials, maskWith } from '../stores/credentials.js';
+import { maskWith } from '../stores/credentials.js';
 import { type AnyStore, createStore } from '../stores/factory.js';
 import { STORES } from '../stores/registry.js';
 import { CliError } from './exit.js';
@@ -31,7 +31,7 @@ export async function openStore(url: string, options: OpenOptions): Promise<AnyS
   try {
     parsed = new URL(url);
   } catch {
-    throw new StoreUrlError(`not a store URL: ${JSON.stringify(maskCredentials(url))}`);
+    throw new StoreUrlError(`not a store URL: ${JSON.stringify(maskWith(url, url))}`);
   }
   if (parsed.protocol === 'sqlite:' && !options.create) requireSqliteFile(parsed);
   // Unknown schemes are left to createStore, which names the known ones.

@@ -406,6 +406,9 @@ async function settleOld(
  * meanwhile, the write goes to the new ID (the old record is only the marker now); otherwise to the old
  * one, which the browser's next request renews. A move here would send no cookie.
  */
+/** How many renewals a late write follows at most (see writeFollowing). */
+const MAX_FOLLOWED = 8;
+
 export async function writeFollowing<Req extends SessionRequestLike>(
   engine: Engine<Req>,
   req: EngineRequest<Req>,
@@ -415,11 +418,24 @@ export async function writeFollowing<Req extends SessionRequestLike>(
 ): Promise<WriteResult> {
   const state = stateOf(session);
   const { id: oldId, renewedAt } = state;
-  state.id = renewedId(engine.renewalSecret(), oldId);
+  // A request that lives long (a socket) may have seen the session renewed more than once since it
+  // loaded it: each renewal leaves a marker where the next one derives its ID from, and a write into a
+  // marker would be lost with it. The chain is followed past markers, as far as the renewals that can
+  // have happened since (one per `renewAfter`, at most MAX_FOLLOWED).
+  const steps = Math.min(
+    MAX_FOLLOWED,
+    1 + Math.floor((Date.now() - renewedAt) / (engine.options.renewAfter ?? Number.POSITIVE_INFINITY)),
+  );
   // As the record it writes to holds it: a whole-session write (resave) keeps the time of the move.
   state.renewedAt = Date.now();
   let moved: WriteResult;
   try {
+    state.id = renewedId(engine.renewalSecret(), oldId);
+    for (let step = 1; step < steps; step++) {
+      const found = await load(engine, context.store, state.id);
+      if (found === null || holdsSession(found)) break;
+      state.id = renewedId(engine.renewalSecret(), state.id);
+    }
     moved = await write(engine, session, force, context);
   } catch (error) {
     state.id = oldId;

@@ -12,6 +12,12 @@ const MASK = '***';
  * percent-encoded). Tokens end at whitespace, quotes, `<`/`>` and backticks.
  */
 const USERINFO = /([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^\s"'`<>@/:]*):([^\s"'`<>]*)@/g;
+/**
+ * A whole URL argument's password, however it is written: everything after the first `:` of what lies
+ * between `scheme://` and the last `@`. A password with a quote, `<`, `>`, a backtick or a space, which
+ * USERINFO stops at, is found this way when the text is known to be one URL.
+ */
+const WHOLE_URL_PASSWORD = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^:@/]*:(.*)@/s;
 /** `password=…` style query parameters (`?password=`, `&sentinelPassword=`, `pass=`, `pwd=`, `token=`), up to `&`. */
 const PARAMETER = /([?&;\s](?:[A-Za-z]*[Pp]ass(?:word|wd)?|pwd|secret|token)=)([^\s&"'`<>]+)/g;
 
@@ -37,6 +43,8 @@ export function passwordsIn(url: string): string[] {
       // not valid percent-encoding: the raw form is all there is
     }
   };
+  const whole = WHOLE_URL_PASSWORD.exec(url.trim());
+  if (whole) add(whole[1] as string);
   for (const match of url.matchAll(USERINFO)) add(match[3] as string);
   for (const match of url.matchAll(PARAMETER)) add(match[2] as string);
   return [...found].sort((a, b) => b.length - a.length);

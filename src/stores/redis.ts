@@ -247,7 +247,8 @@ export class RedisStore extends Store implements SessionStore {
   list(options: ListOptions = {}): Promise<ListPage> {
     return this.run('list', async () => {
       checkListOptions('list', options);
-      const limit = Math.max(1, options.limit ?? 100);
+      // As the SQL stores: a page of at most 10,000 (SCAN's COUNT refuses more than a 64-bit integer).
+      const limit = Math.min(options.limit ?? 100, 10_000);
       const masters = await this.masters('list');
       let [node, cursor] = parseCursor(options.cursor ?? null);
       const keys: string[] = [];
@@ -1053,9 +1054,10 @@ function handleOf(key: string): string {
 
 function parseCursor(cursor: string | null): [number, string] {
   if (!cursor) return [0, '0'];
-  const match = /^(\d+):(\d+)$/.exec(cursor);
-  // A cursor is only ever one this store handed out: anything else is the caller's mistake, typed.
-  if (!match)
+  const match = /^(\d{1,9}):(\d{1,20})$/.exec(cursor);
+  // A cursor is only ever one this store handed out (a master's rank, then a SCAN cursor, an unsigned
+  // 64-bit integer): anything else is the caller's mistake, typed, not a store error from Redis.
+  if (!match || BigInt(match[2] as string) >= 2n ** 64n)
     throw new InvalidArgumentError('list', 'options.cursor', 'a cursor from an earlier page of list()');
   return [Number(match[1]), match[2] as string];
 }

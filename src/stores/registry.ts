@@ -407,6 +407,9 @@ export function readParams(
   return out;
 }
 
+/** The longest delay Node's timers keep: a longer one fires after 1 ms (with a TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 function check(param: StoreParam, text: string): ParamValue {
   const fail = (what: string): never => {
     throw new StoreUrlError(`parameter \`${param.name}\` must be ${what}`);
@@ -420,18 +423,21 @@ function check(param: StoreParam, text: string): ParamValue {
       return text;
     case 'ms': {
       const n = Number(text);
-      if (text.trim() === '' || !Number.isFinite(n) || n <= 0) fail('a positive number of milliseconds');
+      if (text.trim() === '' || !Number.isFinite(n) || n <= 0 || n > MAX_TIMER_MS)
+        fail(`a positive number of milliseconds, at most ${MAX_TIMER_MS}`);
       return n;
     }
     case 'ms0': {
       const n = Number(text);
-      if (text.trim() === '' || !Number.isInteger(n) || n < 0) fail('a whole number of milliseconds');
+      if (text.trim() === '' || !Number.isInteger(n) || n < 0 || n > MAX_TIMER_MS)
+        fail(`a whole number of milliseconds, at most ${MAX_TIMER_MS}`);
       return n;
     }
     case 'interval': {
       if (FALSE.has(text)) return false;
       const n = Number(text);
-      if (text.trim() === '' || !Number.isFinite(n) || n < 0) fail('a number of milliseconds, or false');
+      if (text.trim() === '' || !Number.isFinite(n) || n < 0 || n > MAX_TIMER_MS)
+        fail(`a number of milliseconds at most ${MAX_TIMER_MS}, or false`);
       return n;
     }
     case 'count': {
