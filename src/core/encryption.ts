@@ -48,7 +48,10 @@ export function createKeyring(options: unknown, option = 'encryption'): Keyring 
   if (!Array.isArray(keys) || keys.length === 0)
     throw new OptionsError(`${option}.keys`, 'must be a non-empty array of { id, key }');
   const byId = new Map<string, Buffer>();
-  keys.forEach((entry: unknown, index) => {
+  // A plain loop, not forEach: an array with a hole (`delete keys[0]` to retire a key) must be refused
+  // there, as any other bad entry, not skipped.
+  for (let index = 0; index < keys.length; index++) {
+    const entry: unknown = keys[index];
     const { id, key } = (entry ?? {}) as Partial<EncryptionKey>;
     const name = `${option}.keys[${index}]`;
     if (typeof id !== 'string' || !KEY_ID.test(id))
@@ -58,7 +61,7 @@ export function createKeyring(options: unknown, option = 'encryption'): Keyring 
     if (bytes === null || bytes.length !== KEY_BYTES)
       throw new OptionsError(`${name}.key`, 'must be 32 bytes (a Buffer, or a base64 string of 32 bytes)');
     byId.set(id, bytes);
-  });
+  }
   const first = keys[0] as EncryptionKey;
   return { primary: { id: first.id, key: byId.get(first.id) as Buffer }, byId };
 }

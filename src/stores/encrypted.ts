@@ -141,6 +141,10 @@ export class EncryptedStore extends EventEmitter implements SessionStore {
 
   private sealDelta(id: string, delta: SessionDelta): SessionDelta {
     const sealed: SessionDelta = { ...delta, set: this.sealData(this.handleOf(id), delta.set) };
+    // A key set to `undefined` is removed, as JSON drops it and the unsealed stores do; sealData leaves
+    // it out of `set`, so it must go to `unset` or the old value would stay.
+    const cleared = Object.keys(delta.set).filter((key) => delta.set[key] === undefined);
+    if (cleared.length > 0) sealed.unset = [...delta.unset, ...cleared];
     // The store measures what it holds, the sealed text. The manager has already checked the plain
     // data against the limit; the store's own check, which keeps concurrent writes from adding up, gets
     // room for the sealing (base64, plus the nonce, tag and key ID of each value).
