@@ -442,7 +442,9 @@ class Hold {
   /** The store has the session: out it goes, unless the response ended meanwhile with more to store. */
   private release(cookies: string[]): void {
     try {
-      if (this.first === 'end' || !this.res.writableEnded || this.queue !== null) {
+      const ended =
+        this.queue !== null ? this.queue.some(([name]) => name === 'end') : this.res.writableEnded;
+      if (this.first === 'end' || !ended) {
         this.open(cookies);
         return;
       }
@@ -558,6 +560,7 @@ class Hold {
     this.phase = DONE;
     const { gate, res } = this;
     this.gate = null;
+    dropQueued(this.queue);
     this.queue = null;
     try {
       // A wrapper around the response's methods (compression, mounted before or after the session) has
@@ -622,6 +625,7 @@ class Hold {
   private lateFailed(error: unknown): void {
     const { gate, res } = this;
     this.gate = null;
+    dropQueued(this.queue);
     this.queue = null;
     this.phase = DONE;
     gate?.discard();
@@ -634,6 +638,7 @@ class Hold {
     this.phase = DONE;
     this.gate?.discard();
     this.gate = null;
+    dropQueued(this.queue);
     this.queue = null;
     this.res.destroy();
     this.manager.report(error);
@@ -848,6 +853,20 @@ class ByteGate {
 
   private releaseSocket(): void {
     if (this.socket !== null) releaseDestroy(this.socket, this);
+  }
+}
+
+/**
+ * The calls an HTTP/2 response queued while held, dropped: each `write` or `end` callback gets the error
+ * Node gives a write after the end, as the HTTP/1 hold's dropped bytes do, so a handler awaiting one is
+ * told instead of waiting for ever.
+ */
+function dropQueued(queue: Queued[] | null): void {
+  if (queue === null) return;
+  for (const [name, args] of queue) {
+    const callback = args[args.length - 1];
+    if ((name === 'write' || name === 'end') && typeof callback === 'function')
+      process.nextTick(callback, writeAfterEnd());
   }
 }
 
