@@ -5,20 +5,7 @@
  * generated passwords hold such characters, and the CLI's output goes to CI logs and cron mail.
  */
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
-
-async function run(args: string[]) {
-  let out = '';
-  const code = await main(args, {
-    stdout: (t) => {
-      out += t;
-    },
-    stderr: (t) => {
-      out += t;
-    },
-  });
-  return { code, out };
-}
+import { runCli as run } from './harness.js';
 
 describe('masking a password with a quote-like character in an unparseable store URL', () => {
   const cases = [
@@ -34,6 +21,6 @@ describe('masking a password with a quote-like character in an unparseable store
       it(`${url} ${extra.join(' ')}`, async () => {
         const result = await run(['list', '--store', url, ...extra]);
         expect(result.code).toBe(4);
-        expect(result.out).not.toContain('Zz6Tail1');
+        expect(result.stdout + result.stderr).not.toContain('Zz6Tail1');
       });
 });

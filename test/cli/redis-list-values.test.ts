@@ -6,10 +6,10 @@
  */
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { generateId } from '../../src/core/id.js';
 import { type AnyStore, createStore } from '../../src/stores/factory.js';
 import { serviceSkipReason } from '../support/services.js';
+import { runCli as run } from './harness.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `skcli_${process.pid}_${Date.now()}:`;
@@ -45,20 +45,6 @@ afterAll(async () => {
   await store?.clear?.();
   await store?.close?.();
 });
-
-async function run(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-  });
-  return { code, stdout, stderr };
-}
 
 describe.skipIf(!up)('Redis list with out-of-range values', () => {
   it.each([['1e20'], ['9223372036854775807']])(

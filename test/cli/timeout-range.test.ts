@@ -4,8 +4,8 @@
  * is a usage error now (exit 1), as is a store URL's `timeout` past that range.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { type MongoWireServer, startMongoWireServer } from '../support/mongo-wire-server.js';
+import { runCli as run } from './harness.js';
 
 let server: MongoWireServer;
 beforeAll(async () => {
@@ -14,20 +14,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
 });
-
-async function run(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-  });
-  return { code, stdout, stderr };
-}
 
 describe('--timeout larger than a 32-bit timer', () => {
   it('a healthy store with --timeout 2147483000 (fits) answers', async () => {
