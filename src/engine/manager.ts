@@ -79,6 +79,9 @@ export interface SessionAtEnd {
   json: string;
 }
 
+/** Errors of a commit that refused the session itself, before or without the store failing. */
+const REFUSALS = new Set(['ERR_INVALID_COOKIE', 'ERR_SESSION_TOO_LARGE', 'ERR_SESSION_DATA']);
+
 /**
  * The framework-agnostic engine: reads the cookie, loads the session, and at the end of the request
  * decides what to write and which Set-Cookie to send. Adapters call `open` and `commit` (and, around a
@@ -91,9 +94,6 @@ export interface SessionAtEnd {
  * signature or shape check); `binding` (with the `binding` option: a loaded session's User-Agent or IP
  * changed; `BindingEvent`, by handle).
  */
-/** Errors of a commit that refused the session itself, before or without the store failing. */
-const REFUSALS = new Set(['ERR_INVALID_COOKIE', 'ERR_SESSION_TOO_LARGE', 'ERR_SESSION_DATA']);
-
 export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   extends EventEmitter
   implements SessionController, Engine<Req>
