@@ -709,8 +709,11 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const req = session.req as Req & SessionCarrier;
     const { userLimit } = this.options;
     await this.forgetEndedData(session, req);
-    // A stand-in session (onStoreError: 'anonymous') is never stored, so it takes none of the user's places.
-    if (userLimit !== undefined && !contextOf(this, req).ephemeral)
+    // A stand-in session (onStoreError: 'anonymous') is never stored, so it takes none of the user's places;
+    // nor does a login after the response started (a handler that outlived its reply), whose cookie can no
+    // longer go out: it would store a session no browser holds, evicting one the user does hold.
+    const context = contextOf(this, req);
+    if (userLimit !== undefined && !context.ephemeral && !context.committed)
       await this.loginWithinLimit(session, userId, userLimit);
     else {
       await this.regenerate(session, true, 'restart');
