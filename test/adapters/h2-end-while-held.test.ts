@@ -2,10 +2,8 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect as connectHttp2, createServer as createHttp2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import expressSession from 'express-session';
 import { describe, expect, it } from 'vitest';
-import session from '../../src/index.js';
-import { type AnyStore, type Flavor, secret } from '../support/hold-harness.js';
+import { type Flavor, middlewareFor } from '../support/hold-harness.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
 
 /**
@@ -16,17 +14,6 @@ import { SlowMemoryStore } from '../support/slow-store.js';
  * got a 200 with its cookie and the change was lost.
  */
 type WithSession = IncomingMessage & { session: Record<string, unknown> };
-
-function middlewareFor(flavor: Flavor, store: AnyStore) {
-  const options = { secret, resave: false, saveUninitialized: false };
-  return (flavor === 'sessionkit'
-    ? session({ ...options, store })
-    : expressSession({ ...options, store: store as unknown as expressSession.Store })) as unknown as (
-    req: IncomingMessage,
-    res: ServerResponse,
-    next: (err?: unknown) => void,
-  ) => void;
-}
 
 async function run(flavor: Flavor, protocol: 'h1' | 'h2') {
   const store = new SlowMemoryStore(30);

@@ -14,10 +14,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import session from '../../src/index.js';
 import { cookieOf, setCookies } from '../support/apps.js';
 import {
-  type AnyStore,
   appFor,
   backends,
-  type Flavor,
+  middlewareFor,
   rawExchange,
   secret,
   serve,
@@ -37,18 +36,6 @@ afterAll(async () => {
   for (const backend of all) await backend.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** A middleware of either flavor, called directly (HTTP/2 and upgrade requests never reach Express). */
-function middlewareFor(flavor: Flavor, store: AnyStore) {
-  const options = { secret, resave: false, saveUninitialized: false };
-  return (flavor === 'sessionkit'
-    ? session({ ...options, store })
-    : expressSession({ ...options, store: store as unknown as expressSession.Store })) as unknown as (
-    req: IncomingMessage,
-    res: ServerResponse,
-    next: (err?: unknown) => void,
-  ) => void;
-}
 
 type WithSession = IncomingMessage & { session: Record<string, unknown> & { save(): unknown } };
 

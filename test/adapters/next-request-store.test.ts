@@ -2,6 +2,7 @@
 import '../support/next-setup.js';
 import { describe, expect, it } from 'vitest';
 import { createSession } from '../../src/adapters/next.js';
+import type { TypedSession } from '../../src/core/session.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { pair, runNext } from '../support/next-real.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
@@ -23,6 +24,16 @@ const options = {
   resave: false,
   saveUninitialized: false,
 } as const;
+
+/** A first request that stores a session holding `name: 'ada'`: the cookie pair it set. */
+async function firstVisit(getSession: () => Promise<TypedSession>): Promise<string> {
+  const first = await runNext(new Request('http://localhost/'), async () => {
+    const session = await getSession();
+    session.name = 'ada';
+    await session.save();
+  });
+  return pair(first.setCookies[0]);
+}
 
 describe('Next.js: overlapping getSession() calls in one request', () => {
   it('give one session: a new session is stored once, with every change, under the cookie sent', async () => {
@@ -53,12 +64,7 @@ describe('Next.js: overlapping getSession() calls in one request', () => {
   it('a login on one of them is the session getSession() gives afterwards: the user ends up logged in', async () => {
     const store = new SlowMemoryStore(20);
     const { getSession } = createSession({ ...options, store });
-    const first = await runNext(new Request('http://localhost/'), async () => {
-      const session = await getSession();
-      session.name = 'ada';
-      await session.save();
-    });
-    const cookie = pair(first.setCookies[0]);
+    const cookie = await firstVisit(getSession);
     const run = await runNext(new Request('http://localhost/', { headers: { cookie } }), async () => {
       const [session] = await Promise.all([getSession(), getSession()]);
       await session.login('u1');
@@ -104,12 +110,7 @@ describe('Next.js: the re-render after a Server Action reads the session the act
   it('after login(): the page shows the user logged in', async () => {
     const store = new MemoryStore();
     const { getSession } = createSession({ ...options, store });
-    const first = await runNext(new Request('http://localhost/'), async () => {
-      const session = await getSession();
-      session.name = 'ada';
-      await session.save();
-    });
-    const cookie = pair(first.setCookies[0]);
+    const cookie = await firstVisit(getSession);
     let rendered: unknown;
     const run = await runNext(
       new Request('http://localhost/', { method: 'POST', headers: { cookie } }),

@@ -7,7 +7,7 @@ import { type SessionEnv, session } from '../../src/adapters/hono.js';
 import { sessionHandle } from '../../src/adapters/sveltekit.js';
 import type { TypedSession } from '../../src/core/session.js';
 import { session as expressSession } from '../../src/index.js';
-import { handlesNamedBy } from '../support/apps.js';
+import { handlesNamedBy, setCookies } from '../support/apps.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
 import { serveSvelteKit } from '../support/sveltekit.js';
 
@@ -77,8 +77,8 @@ describe('save() of a new session this request replaced or ended stores nothing'
       });
       const response = await request(app).post('/');
       expect(response.status).toBe(200);
-      const setCookies = ([] as string[]).concat(response.headers['set-cookie'] ?? []);
-      expect(Object.keys(await store.all()).sort()).toEqual(handlesNamedBy(setCookies).sort());
+      const sent = setCookies(response);
+      expect(Object.keys(await store.all()).sort()).toEqual(handlesNamedBy(sent).sort());
     });
 
     it(`SvelteKit: ${name} then save() of the old object`, async () => {

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import express from 'express';
@@ -80,6 +80,18 @@ export interface AppOptions {
   /** Mounted right after the session middleware (compression, helmet…). */
   after?: express.RequestHandler[];
   saveUninitialized?: boolean;
+}
+
+/** A middleware of either flavor, called directly (HTTP/2 and upgrade requests never reach Express). */
+export function middlewareFor(flavor: Flavor, store: AnyStore) {
+  const options = { secret, resave: false, saveUninitialized: false };
+  return (flavor === 'sessionkit'
+    ? session({ ...options, store })
+    : expressSession({ ...options, store: store as unknown as expressSession.Store })) as unknown as (
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: (err?: unknown) => void,
+  ) => void;
 }
 
 /** An Express app on `flavor` over `store`, with `/read` (the session's data as JSON) and `/alive`. */
