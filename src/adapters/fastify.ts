@@ -13,7 +13,7 @@ import type { SessionData } from '../core/types.js';
 import { type SessionCarrier, SessionManager } from '../engine/manager.js';
 import type { SessionOptions, SessionRequestLike } from '../engine/options.js';
 import type { ExpressStoreLike, SessionStore } from '../engine/store-access.js';
-import { commitSession, openSession } from './shared.js';
+import { commitSession, discardBody, openSession } from './shared.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -255,7 +255,8 @@ function install(fastify: FastifyInstance, options: FastifySessionOptions): void
           // The error reply replaces the body, which nothing will read: closed (a Node stream stays
           // listened to), so what feeds it (a file, a cursor, a fetch) is let go now.
           if (stream !== undefined) stream.destroy?.();
-          else discardWebBody(payload);
+          // A WHATWG stream or `Response` (Fastify 5 sends both) is cancelled.
+          else discardBody(payload);
           proceed(reply, next, error, payload);
         },
       );
@@ -283,13 +284,6 @@ function proceed(
     if (reply.sent) reply.log.error(thrown);
     else reply.send(thrown instanceof Error ? thrown : new Error(String(thrown)));
   }
-}
-
-/** A WHATWG stream or `Response` payload (Fastify 5 sends both) that no one will read: cancelled. */
-function discardWebBody(payload: unknown): void {
-  if (payload === null || typeof payload !== 'object') return;
-  const body = payload instanceof Response ? payload.body : payload;
-  if (body instanceof ReadableStream) body.cancel().catch(() => undefined);
 }
 
 /**

@@ -2,6 +2,7 @@ import { cookies, headers } from 'next/headers.js';
 import { readCookieValues } from '../core/cookie.js';
 import { OptionsError, SessionError } from '../core/errors.js';
 import type { Session, TypedSession } from '../core/session.js';
+import { inTurn } from '../core/turns.js';
 import type { SessionData } from '../core/types.js';
 import type { SessionCarrier } from '../engine/manager.js';
 import { SessionManager } from '../engine/manager.js';
@@ -96,14 +97,10 @@ export function createSession<Data = SessionData>(options: NextSessionOptions): 
     const head = await headers();
     const scheme = trustForwardedProto ? head.get('x-forwarded-proto')?.split(',')[0]?.trim() : undefined;
     // A request's saves run one after another: two at once would both create a new session's ID.
-    let saving: Promise<unknown> = Promise.resolve();
+    const turns = { saving: null as Promise<void> | null };
     const request: NextRequestState = {
       secure: scheme === 'https',
-      save: () => {
-        const turn = saving.then(() => save(carrier, jar));
-        saving = turn.catch(() => undefined);
-        return turn;
-      },
+      save: () => inTurn(turns, 'saving', () => save(carrier, jar)),
       checkCookiesWritable: () => checkCookiesWritable(carrier, jar),
     };
     const forwarded = manager.options.proxy === true ? head.get('x-forwarded-proto') : undefined;

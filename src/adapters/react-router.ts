@@ -12,6 +12,7 @@ import { CorruptSessionError, InvalidArgumentError, SessionError } from '../core
 import { generateId, isWellFormedId } from '../core/id.js';
 import { checkDepth, DEFAULT_TTL_MS, stringifyJson, validateRecord } from '../core/serializer.js';
 import { MAX_DATE } from '../core/time.js';
+import { inTurn } from '../core/turns.js';
 import type { SessionRecord } from '../core/types.js';
 import {
   type ExpressStoreLike,
@@ -63,14 +64,14 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
    * Each session's commits and destroy, one after another: two commits of a new session side by side
    * would each create an ID of their own, one of them named by no cookie.
    */
-  const turns = new WeakMap<object, Promise<unknown>>();
-  const inTurn = <T>(session: object, work: () => Promise<T>): Promise<T> => {
-    const turn = (turns.get(session) ?? Promise.resolve()).then(work);
-    turns.set(
-      session,
-      turn.catch(() => undefined),
-    );
-    return turn;
+  const turns = new WeakMap<object, { turn: Promise<void> | null }>();
+  const sessionTurn = <T>(session: object, work: () => Promise<T>): Promise<T> => {
+    let holder = turns.get(session);
+    if (holder === undefined) {
+      holder = { turn: null };
+      turns.set(session, holder);
+    }
+    return inTurn(holder, 'turn', work);
   };
 
   const call = <T>(operation: string, run: () => Promise<T>) => runBounded(operation, timeout, run);
@@ -123,11 +124,11 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
     },
 
     commitSession(session, serializeOptions) {
-      return inTurn(session, () => commitNow(session, serializeOptions));
+      return sessionTurn(session, () => commitNow(session, serializeOptions));
     },
 
     destroySession(session, serializeOptions) {
-      return inTurn(session, () => destroyNow(session, serializeOptions));
+      return sessionTurn(session, () => destroyNow(session, serializeOptions));
     },
   };
 

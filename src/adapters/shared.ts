@@ -70,12 +70,14 @@ export function commitSession<C extends SessionRequestLike>(
 }
 
 /**
- * Lets go of a response that will never be sent (an error response replaces it when the commit fails):
- * its body stream is cancelled, so what feeds it (a file, a database cursor) is closed now instead of
- * holding its descriptor until nothing else is left to read it, which is never.
+ * Lets go of a response, or a body, that will never be sent (an error response replaces it when the
+ * commit fails): a `Response`'s body or a `ReadableStream` is cancelled, so what feeds it (a file, a
+ * database cursor) is closed now instead of holding its descriptor until nothing else is left to read
+ * it, which is never. Anything else is left as it is.
  */
-export function discardBody(response: Response): void {
-  response.body?.cancel().catch(() => undefined);
+export function discardBody(body: unknown): void {
+  const stream = body instanceof Response ? body.body : body;
+  if (stream instanceof ReadableStream) stream.cancel().catch(() => undefined);
 }
 
 /** How an adapter answers for its framework's requests; made once per adapter, not per request. */

@@ -3,6 +3,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 // Inlined by the bundler, so the version is right wherever the CLI file ends up.
 import pkg from '../../package.json' with { type: 'json' };
+import { MAX_TIMER_MS } from '../core/time.js';
 import type { AnyStore } from '../stores/factory.js';
 import { STORES, storeHelp } from '../stores/registry.js';
 import { protectDashedHandle } from './argv.js';
@@ -27,23 +28,19 @@ interface GlobalFlags {
  */
 const CLOSE_BUDGET_MS = 300;
 
-/**
- * The largest count or number of milliseconds an option takes: Node's timers fire a longer delay after
- * 1 ms, which made a huge `--timeout` a store that never answers.
- */
-const MAX_OPTION = 2 ** 31 - 1;
-
+// Counts and milliseconds are bounded by what Node's timers keep: a longer delay fires after 1 ms, so a
+// huge `--timeout` would report a healthy store as not answering.
 function positiveInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_OPTION)
-    throw new InvalidArgumentError(`must be a positive whole number, at most ${MAX_OPTION}`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_TIMER_MS)
+    throw new InvalidArgumentError(`must be a positive whole number, at most ${MAX_TIMER_MS}`);
   return n;
 }
 
 function nonNegativeInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > MAX_OPTION)
-    throw new InvalidArgumentError(`must be a whole number from 0 to ${MAX_OPTION}`);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_TIMER_MS)
+    throw new InvalidArgumentError(`must be a whole number from 0 to ${MAX_TIMER_MS}`);
   return n;
 }
 

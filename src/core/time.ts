@@ -1,6 +1,9 @@
 /** The last instant (epoch ms) a JavaScript Date can hold. */
 export const MAX_DATE = 8.64e15;
 
+/** The longest delay Node's timers keep: a longer one fires after 1 ms (with a TimeoutOverflowWarning). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Epoch ms of 9999-12-31T23:59:59.999Z: up to here an ISO date is `YYYY-MM-DDTHH:mm:ss.sssZ`. */
 const LAST_FOUR_DIGIT_YEAR = 253_402_300_799_999;
 

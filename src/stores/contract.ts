@@ -18,6 +18,7 @@ import {
   StoreUnavailableError,
 } from '../core/errors.js';
 import { stringifyJson } from '../core/serializer.js';
+import { MAX_DATE } from '../core/time.js';
 import type {
   LimitOutcome,
   ListOptions,
@@ -197,12 +198,10 @@ export function checkRecord(
   if (userId !== null && userId !== undefined) checkStoreUserId(store, operation, userId);
 }
 
-/** The range of a JavaScript Date (±100,000,000 days): every store holds it; past it, one store turns the
- * time into 1970 (BSON's dates) and others fail as an outage (bigint columns, Redis's PEXPIRE). */
-const MAX_EPOCH_MS = 8.64e15;
-
+// Within a Date's range (MAX_DATE): every store holds it; past it, one store turns the time into 1970
+// (BSON's dates) and others fail as an outage (bigint columns, Redis's PEXPIRE).
 function isEpochMs(time: unknown): time is number {
-  return typeof time === 'number' && Number.isFinite(time) && Math.abs(time) <= MAX_EPOCH_MS;
+  return typeof time === 'number' && Number.isFinite(time) && Math.abs(time) <= MAX_DATE;
 }
 
 /** The delta an update was given: `set` an object, `unset` a list of strings, the user `undefined`, `null` or a holdable ID. */
@@ -234,7 +233,7 @@ export function checkListOptions(
   const { cursor, limit } = options as ListOptions;
   if (cursor !== undefined && cursor !== null && typeof cursor !== 'string')
     throw new InvalidArgumentError(operation, 'options.cursor', 'a string');
-  // One answer on every store: a page size of 0, NaN or 2.5 looped, emptied or failed differently on each.
+  // One answer on every store: each would page a size of 0, NaN or 2.5 its own way (forever, not at all).
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
     throw new InvalidArgumentError(operation, 'options.limit', 'a positive integer');
 }

@@ -4,6 +4,7 @@
  * store and no driver: a definition loads its store module only when a store is built.
  */
 import { StoreUrlError } from '../core/errors.js';
+import { MAX_TIMER_MS } from '../core/time.js';
 import type { SessionStore } from './contract.js';
 import type { Store } from './express-compat/store.js';
 
@@ -406,9 +407,6 @@ export function readParams(
   }
   return out;
 }
-
-/** The longest delay Node's timers keep: a longer one fires after 1 ms (with a TimeoutOverflowWarning). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function check(param: StoreParam, text: string): ParamValue {
   const fail = (what: string): never => {
