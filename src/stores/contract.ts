@@ -11,6 +11,7 @@ import {
   InvalidRecordError,
   InvalidUserIdError,
   NotSupportedError,
+  SessionDataError,
   SessionError,
   SessionTooLargeError,
   StoreError,
@@ -117,6 +118,32 @@ export function evictionsFor<T>(sessions: readonly T[], limit: UserLimit): T[] |
 
 // A lone surrogate has no UTF-8 form: drivers write U+FFFD for it, so two different IDs would meet.
 const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/**
+ * For stores whose drivers write text as UTF-8 (Redis hash fields, MongoDB's BSON names and strings): a
+ * lone surrogate would reach the server as U+FFFD, so the session would read back altered, or two keys
+ * would become one. Refused with ERR_SESSION_DATA before anything is written.
+ */
+export function checkWellFormedKey(key: string): void {
+  if (LONE_SURROGATE.test(key))
+    throw new SessionDataError('a key is not well-formed Unicode (a lone surrogate)');
+}
+
+/** Whether `key` could be stored by a store that checks keys with checkWellFormedKey. */
+export function isWellFormedKey(key: string): boolean {
+  return !LONE_SURROGATE.test(key);
+}
+
+// JSON.stringify writes a lone surrogate as a `\udXXX` escape and leaves a paired one as it is; an odd run
+// of backslashes before `ud8`–`udf` is such an escape, an even run is backslash characters.
+const ESCAPED_LONE_SURROGATE = /(?<!\\)(?:\\\\)*\\ud[89a-f]/;
+
+/** checkWellFormedKey for JSON text from JSON.stringify: every key and string in it. */
+export function checkWellFormedJson(json: string): void {
+  if (ESCAPED_LONE_SURROGATE.test(json)) {
+    throw new SessionDataError('a key or a string is not well-formed Unicode (a lone surrogate)');
+  }
+}
 
 /** Refuses a session ID that is not a string: it would otherwise reach a query as an object or a number. */
 export function checkId(operation: string, id: unknown, argument = 'id'): asserts id is string {

@@ -33,8 +33,11 @@ import {
   checkTouchTimes,
   checkUserIdArgument,
   checkUserLimit,
+  checkWellFormedJson,
+  checkWellFormedKey,
   type DataSwap,
   evictionsFor,
+  isWellFormedKey,
   reportCorrupt,
   type SessionStore,
 } from './contract.js';
@@ -805,7 +808,9 @@ function isPlainDocument(value: object): boolean {
 /** A JSON value as BSON: through JSON first, so what is stored is what every other store would keep. */
 function encodeValue(value: unknown): unknown {
   const json = stringifyJson(value) as string | undefined;
-  return json === undefined ? undefined : escapeDeep(parseJson(json));
+  if (json === undefined) return undefined;
+  checkWellFormedJson(json);
+  return escapeDeep(parseJson(json));
 }
 
 function toDocument(key: string, record: SessionRecord): MongoSessionDocument {
@@ -834,12 +839,14 @@ function deltaUpdate(delta: SessionDelta): Document {
   } else {
     for (const [key, value] of Object.entries(delta.set)) {
       if (removed.has(key) || isForbiddenKey(key)) continue;
+      checkWellFormedKey(key);
       const encoded = encodeValue(value);
       // A value JSON drops (undefined, a function) leaves the key absent, as in every other store.
       if (encoded === undefined) removed.add(key);
       else $set[`data.${escapeKey(key)}`] = encoded;
     }
-    for (const key of removed) $unset[`data.${escapeKey(key)}`] = '';
+    // A key checkWellFormedKey refuses was never stored; its U+FFFD name would be another key's.
+    for (const key of removed) if (isWellFormedKey(key)) $unset[`data.${escapeKey(key)}`] = '';
   }
   const update: Document = { $set, $inc: { version: 1 } };
   if (Object.keys($unset).length > 0) update.$unset = $unset;

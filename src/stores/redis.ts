@@ -36,7 +36,9 @@ import {
   checkTouchTimes,
   checkUserIdArgument,
   checkUserLimit,
+  checkWellFormedKey,
   type DataSwap,
+  isWellFormedKey,
   reportCorrupt,
   type SessionStore,
 } from './contract.js';
@@ -401,6 +403,7 @@ export class RedisStore extends Store implements SessionStore {
       checkId(operation, id);
       checkUserLimit(this, operation, record, limit);
       const userId = record.userId as string;
+      const fields = dataFields(record.data);
       const handle = storageKey(id);
       const replaced = limit.replaces === undefined ? '' : storageKey(limit.replaces);
       if ((await this.readHandle(handle, operation)) !== undefined) return { result: 'exists', evicted: [] };
@@ -453,7 +456,7 @@ export class RedisStore extends Store implements SessionStore {
           stringifyJson(record.cookie ?? { originalMaxAge: null }),
           'c',
           stamp,
-          ...dataFields(record.data),
+          ...fields,
         ]),
       );
       // Already dead by their mark; the delete only frees the memory, and may fail without harm.
@@ -866,7 +869,8 @@ export class RedisStore extends Store implements SessionStore {
       delta.maxBytes === undefined ? '' : String(delta.maxBytes),
       ...setPairs,
     ];
-    for (const k of delta.unset) args.push(`d:${k}`);
+    // A key checkWellFormedKey refuses was never stored; its U+FFFD field would be another key's.
+    for (const k of delta.unset) if (isWellFormedKey(k)) args.push(`d:${k}`);
     for (const k of dropped) args.push(`d:${k}`);
     // Promise steps rather than an async loop: nearly every update is done in its first round.
     const attempt = (round: number): Promise<'missing' | 'done'> =>
@@ -969,6 +973,7 @@ function dataFields(data: Record<string, unknown>, dropped?: string[]): string[]
   const out: string[] = [];
   for (const key of Object.keys(data)) {
     if (isForbiddenKey(key)) continue;
+    checkWellFormedKey(key);
     const json = stringifyJson(data[key]) as string | undefined;
     if (json === undefined) dropped?.push(key);
     else out.push(`d:${key}`, json);

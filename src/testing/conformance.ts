@@ -842,6 +842,44 @@ export function runStoreConformance<S extends ConformanceStore>(harness: StoreHa
         expect((await store.get(id))?.data).toEqual({ ...rest, 'dotted.key': 3, 'new.$key': 'ü' });
       });
 
+      it('keeps a lone surrogate in data exactly or refuses it with ERR_SESSION_DATA, never altered or merged', async () => {
+        // A lone surrogate has no UTF-8 form: a driver that writes text as UTF-8 sends U+FFFD for it, and
+        // two keys that differ only in one would become one key. `real` is that U+FFFD key, set on purpose.
+        const real = 'k\ufffd';
+        const shapes: Record<string, unknown>[] = [
+          { text: 'a\ud800b', kept: 1 },
+          { nested: { 'n\udc00': ['\udfff'] }, kept: 1 },
+          { 'k\ud800': 1, 'k\ud801': 2, [real]: 3 },
+        ];
+        for (const data of shapes) {
+          const id = generateId();
+          const created = await store.create(id, record({ data })).then(
+            () => null,
+            (error: unknown) => error,
+          );
+          if (created === null) expect((await store.get(id))?.data).toEqual(data);
+          else {
+            expect(created).toMatchObject({ code: 'ERR_SESSION_DATA' });
+            expect(await store.get(id)).toBeNull();
+          }
+        }
+        const id = generateId();
+        await store.create(id, record({ data: { [real]: 'stays', other: 1 } }));
+        const updated = await store.update(id, delta({ 'k\ud800': 'lone', other: 2 })).then(
+          () => null,
+          (error: unknown) => error,
+        );
+        const after = (await store.get(id))?.data;
+        if (updated === null) expect(after).toEqual({ [real]: 'stays', 'k\ud800': 'lone', other: 2 });
+        else {
+          expect(updated).toMatchObject({ code: 'ERR_SESSION_DATA' });
+          expect(after).toEqual({ [real]: 'stays', other: 1 });
+        }
+        // Unsetting a lone-surrogate key never removes the U+FFFD key it would be written as.
+        await store.update(id, delta({}, ['k\ud801']));
+        expect((await store.get(id))?.data[real]).toBe('stays');
+      });
+
       it('keeps values JSON cannot hold out as JSON.stringify does, the rest of the session intact', async () => {
         // Callers other than the middleware (a framework's session API, a third-party tool) hand over what
         // applications set: a function, `undefined`, a symbol, an object whose toJSON gives nothing.
