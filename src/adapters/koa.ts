@@ -127,8 +127,13 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
     const assigned: unknown = (ctx as { session?: unknown }).session;
     if (assigned !== null && typeof assigned === 'object' && !(assigned instanceof Session))
       manager.replaceData(carrier, assigned as Record<string, unknown>);
-    else if (assigned !== null && assigned !== undefined && !(assigned instanceof Session))
-      // koa-session refuses it at the assignment: `ctx.session = false` is not a logout. No cookie goes out.
+    else if (
+      assigned === undefined
+        ? manager.removedByApplication(carrier)
+        : assigned !== null && !(assigned instanceof Session)
+    )
+      // koa-session refuses it at the assignment: `ctx.session = false` is not a logout, nor is an
+      // `undefined` that came from a lookup that found nothing. No cookie goes out.
       return manager.abandon(carrier).then(() => {
         throw new InvalidArgumentError('ctx.session =', 'the value', 'null or an object');
       });

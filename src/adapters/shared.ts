@@ -136,6 +136,16 @@ export class FetchCarrier<Host> implements SessionRequestLike, SessionCarrier {
     return this.#adapter.secure(this.host);
   }
 
+  /**
+   * The transport, as the engine reads a Node socket's: the framework's own word that the request came
+   * over HTTPS (@hono/node-server's URL follows its TLS socket; SvelteKit's `event.url` its configured
+   * origin) makes it secure whatever `proxy` says, as a TLS socket does for express-session. `proxy` only
+   * decides whether X-Forwarded-Proto is trusted for a request the framework calls plain HTTP.
+   */
+  get socket(): { encrypted: boolean } {
+    return { encrypted: this.#adapter.secure(this.host) };
+  }
+
   get session(): SessionCarrier['session'] {
     return this.#session;
   }

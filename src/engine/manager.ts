@@ -595,6 +595,15 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   /**
+   * @internal Whether the request's session is gone from it though no session operation ended it: the
+   * application set it to `undefined` (Koa refuses that, as koa-session does, rather than log out).
+   */
+  removedByApplication(req: Req & SessionCarrier): boolean {
+    const context = contextFor(this, req);
+    return context !== undefined && !context.ended && req.session === undefined;
+  }
+
+  /**
    * @internal The application removed `req.session` (express-session's `unset`): under `'destroy'` the
    * session is ended as destroy() ends it, and so is the record a kept regenerate of this request made,
    * under either setting: its cookie was never sent, so nobody could reach it or log it out.

@@ -160,6 +160,20 @@ describe('SvelteKit handle', () => {
     ).toEqual([]);
   });
 
+  it('an https event.url stays secure under proxy: false and proxy: true, as a TLS socket does', async () => {
+    // `proxy` decides whether X-Forwarded-Proto is trusted, not whether SvelteKit's own word counts: with
+    // either value a Secure cookie once went unsent on https, and nobody could log in.
+    const write = (event: RequestEvent) => {
+      event.locals.session.views = 1;
+      return new Response('ok');
+    };
+    for (const proxy of [false, true]) {
+      const handle = sessionHandle({ ...options, proxy, cookie: { secure: true } });
+      const response = await serveSvelteKit(handle, new Request('https://app.example/'), write);
+      expect(response.headers.getSetCookie()[0], `proxy: ${proxy}`).toMatch(/; Secure;/);
+    }
+  });
+
   it('a store outage is an HttpError of status 503 whose body names no host', async () => {
     const store = new MemoryStore();
     store.create = async () => {
