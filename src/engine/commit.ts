@@ -475,7 +475,9 @@ export function write<Req extends SessionRequestLike>(
   const userChanged = state.userId !== state.storedUserId;
   const authChanged = state.authTime !== state.storedAuthTime;
   if (state.isNew) {
-    if (!force && !options.saveUninitialized && state.userId === null && !hasData(session)) {
+    // An explicit save() does not initialize it either: express-session stores such a session but sends
+    // no cookie for it, a record nobody can reach; sending one would set a cookie the option withholds.
+    if (!options.saveUninitialized && state.userId === null && !hasData(session)) {
       engine.trace?.write(state.id, 'none', 'new and uninitialized (saveUninitialized: false)');
       return 'none';
     }
