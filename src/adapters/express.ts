@@ -422,7 +422,7 @@ class Hold {
       this.queue = [[name, args, original]];
       return name === 'write' ? true : name === 'flushHeaders' ? undefined : this.res;
     }
-    this.gate = new ByteGate(this.res, this.req, true);
+    this.gate = new ByteGate(this.res, this.req, true, this.manager.options.storeTimeout);
     if (name === 'write') this.gate.writing();
     // What the commit will send if its write goes as expected goes on the response now, as express-session
     // sets it: header hooks of middleware mounted before the session and getHeader() see it.
@@ -522,7 +522,7 @@ class Hold {
       this.queue = [['end', args, original]];
       return this.res;
     }
-    this.gate = new ByteGate(this.res, this.req, false);
+    this.gate = new ByteGate(this.res, this.req, false, this.manager.options.storeTimeout);
     return original.apply(this.res, args);
   }
 
@@ -693,6 +693,11 @@ class ByteGate {
   private corkedFrom = -1;
   /** A `destroy()` dropped the held header with the corked bytes: nothing of the response goes out. */
   private cut = false;
+  /**
+   * How many held entries a `destroy()` of the connection left, `-1` before one: anything held after them
+   * never goes out, including a header Node put in front of a Buffer body without `_writeRaw`.
+   */
+  private keptUntil = -1;
 
   /** Whether the response has Node's HTTP/1 output path (an HTTP/2 compatibility response has not). */
   static fits(res: ServerResponse): boolean {
@@ -704,11 +709,16 @@ class ByteGate {
     );
   }
 
-  /** `rewindable`: nothing of the response went out yet, so a failed commit may put it back (`rewind`). */
+  /**
+   * `rewindable`: nothing of the response went out yet, so a failed commit may put it back (`rewind`).
+   * `flushWithinMs`: how long a connection whose destroy waited for the release may take to send what was
+   * held before it is destroyed anyway (a reader that stopped reading must not keep it).
+   */
   constructor(
     private readonly res: ServerResponse,
     req: IncomingMessage,
     rewindable: boolean,
+    flushWithinMs: number,
   ) {
     if (rewindable) {
       for (const key of Reflect.ownKeys(res)) {
@@ -719,14 +729,21 @@ class ByteGate {
     Object.defineProperty(res, '_flush', { configurable: true, writable: true, value: waitToFlush });
     const socket = res.socket ?? req.socket;
     this.socket = socket instanceof Socket ? socket : null;
-    if (this.socket !== null) deferDestroy(this.socket, this);
+    if (this.socket !== null) deferDestroy(this.socket, this, flushWithinMs);
   }
 
-  /** Before the application's `write()`: Node corks the connection for it, unless already corked, until the next tick. */
+  /**
+   * Before the application's `write()`: Node corks the connection for it, unless already corked, until the
+   * next tick, when the mark goes too. A connection the application corked itself (`res.cork()`) holds
+   * what is written from now on.
+   */
   writing(): void {
     const { socket } = this.res;
-    if (socket !== null && socket.writableCorked === 0)
-      this.corkedFrom = (this.res as Internal).outputData.length;
+    if (socket === null || (this.corkedFrom >= 0 && socket.writableCorked > 0)) return;
+    this.corkedFrom = (this.res as Internal).outputData.length;
+    process.nextTick(() => {
+      this.corkedFrom = -1;
+    });
   }
 
   /** Whether bytes of the response wait in the gate. */
@@ -741,13 +758,20 @@ class ByteGate {
    */
   destroying(socket: Socket, error: unknown): void {
     const res = this.res as Internal;
+    this.keptUntil = res.outputData.length;
     if (this.corkedFrom < 0 || res.socket !== socket || socket.writableCorked === 0 || res.writableEnded)
       return;
     const dropped = res.outputData.splice(this.corkedFrom);
     this.cut ||= this.corkedFrom === 0;
     this.corkedFrom = -1;
+    this.keptUntil = res.outputData.length;
+    this.dropEntries(dropped, error instanceof Error ? error : streamDestroyed());
+  }
+
+  /** Takes `dropped` out of the held size, and calls their callbacks with `reason`, as Node's socket does. */
+  private dropEntries(dropped: Internal['outputData'], reason: Error): void {
+    const res = this.res as Internal;
     let size = 0;
-    const reason = error instanceof Error ? error : streamDestroyed();
     for (const { data, callback } of dropped) {
       size += data?.length ?? 0;
       if (typeof callback === 'function') process.nextTick(callback, reason);
@@ -797,6 +821,11 @@ class ByteGate {
   /** Lets the held bytes go, through Node's own flush (which ends the response if it ended). */
   open(): void {
     const res = this.res as Internal;
+    if (this.keptUntil >= 0 && res.outputData.length > this.keptUntil) {
+      const after = res.outputData.splice(this.keptUntil);
+      this.cut ||= this.keptUntil === 0;
+      this.dropEntries(after, streamDestroyed());
+    }
     this.restoreOutputPath();
     res._flush();
     this.releaseSocket();
@@ -908,27 +937,40 @@ function bufferRaw(this: Internal, data: string | Uint8Array, encoding: unknown,
 /** `_flush` while held: the connection handed over to a held pipelined response waits for the release. */
 function waitToFlush(): void {}
 
-/** Per connection: the held responses' gates on it, and a `destroy()` that came meanwhile. */
+/**
+ * Per connection: the held responses' gates on it, and a `destroy()` or a graceful `end()` (`destroySoon()`
+ * ends first) that came meanwhile: without a hold, the bytes held would have been on the connection before
+ * either, so both wait for the release, and a destroy then for those bytes to be sent.
+ */
 const DEFERRED = Symbol('sessionkit.deferredDestroy');
 interface Deferral {
   gates: Set<ByteGate>;
   args: unknown[] | null;
+  endArgs: unknown[] | null;
   own: PropertyDescriptor | undefined;
+  ownEnd: PropertyDescriptor | undefined;
+  flushWithinMs: number;
 }
 type DeferringSocket = Socket & { [DEFERRED]?: Deferral };
 
-function deferDestroy(socket: DeferringSocket, gate: ByteGate): void {
+function deferDestroy(socket: DeferringSocket, gate: ByteGate, flushWithinMs: number): void {
   const existing = socket[DEFERRED];
   if (existing !== undefined) {
     existing.gates.add(gate);
+    // A response held after the destroy came (pipelined behind the destroyed one): nothing of it goes out.
+    if (existing.args !== null) gate.destroying(socket, existing.args[0]);
     return;
   }
   const deferral: Deferral = {
     gates: new Set([gate]),
     args: null,
+    endArgs: null,
     own: Object.getOwnPropertyDescriptor(socket, 'destroy'),
+    ownEnd: Object.getOwnPropertyDescriptor(socket, 'end'),
+    flushWithinMs,
   };
   socket[DEFERRED] = deferral;
+  const holding = (): boolean => [...deferral.gates].some((held) => held.holdsBytes());
   Object.defineProperty(socket, 'destroy', {
     configurable: true,
     writable: true,
@@ -937,10 +979,25 @@ function deferDestroy(socket: DeferringSocket, gate: ByteGate): void {
       deferral.args = args;
       for (const held of deferral.gates) held.destroying(this, args[0]);
       // Nothing held is left to go out before it: the connection goes now, as without a hold.
-      if (![...deferral.gates].some((held) => held.holdsBytes())) undefer(this, deferral);
+      if (!holding()) undefer(this, deferral);
       return this;
     },
   });
+  Object.defineProperty(socket, 'end', {
+    configurable: true,
+    writable: true,
+    value: function deferredEnd(this: DeferringSocket, ...args: unknown[]) {
+      if (deferral.args !== null || deferral.endArgs !== null) return this;
+      if (!holding()) return ownEnd(this, deferral).apply(this, args);
+      deferral.endArgs = args;
+      return this;
+    },
+  });
+}
+
+/** The connection's own `end`, as it was before the deferral. */
+function ownEnd(socket: Socket, deferral: Deferral): (...args: unknown[]) => Socket {
+  return (deferral.ownEnd?.value ?? Object.getPrototypeOf(socket).end) as (...args: unknown[]) => Socket;
 }
 
 function releaseDestroy(socket: DeferringSocket, gate: ByteGate): void {
@@ -949,13 +1006,39 @@ function releaseDestroy(socket: DeferringSocket, gate: ByteGate): void {
   undefer(socket, deferral);
 }
 
-/** Puts the connection's own `destroy` back, and runs the one that came while it was deferred. */
+/**
+ * Puts the connection's own `destroy` and `end` back, and runs what came while they were deferred. A
+ * destroy runs once the released bytes are sent (the connection ended, its FIN after them), or after
+ * `flushWithinMs` at the latest.
+ */
 function undefer(socket: DeferringSocket, deferral: Deferral): void {
   deferral.gates.clear();
   if (socket[DEFERRED] === deferral) delete socket[DEFERRED];
+  const end = ownEnd(socket, deferral);
   if (deferral.own) Object.defineProperty(socket, 'destroy', deferral.own);
   else delete (socket as unknown as Record<string, unknown>).destroy;
-  if (deferral.args !== null) (socket.destroy as (...args: unknown[]) => Socket)(...deferral.args);
+  if (deferral.ownEnd) Object.defineProperty(socket, 'end', deferral.ownEnd);
+  else delete (socket as unknown as Record<string, unknown>).end;
+  const { args, endArgs } = deferral;
+  if (args === null) {
+    if (endArgs !== null) end.apply(socket, endArgs);
+    return;
+  }
+  const destroy = (): void => {
+    (socket.destroy as (...a: unknown[]) => Socket)(...args);
+  };
+  while (socket.writableCorked > 0) socket.uncork();
+  if (socket.writableLength === 0 || socket.destroyed || !socket.writable) {
+    destroy();
+    return;
+  }
+  const timer = setTimeout(destroy, deferral.flushWithinMs);
+  timer.unref();
+  socket.once('finish', () => {
+    clearTimeout(timer);
+    destroy();
+  });
+  end.call(socket);
 }
 
 /**
