@@ -1,3 +1,4 @@
+import { META_KEY } from '../../core/auth-time.js';
 import { NotSupportedError } from '../../core/errors.js';
 import { storageKey } from '../../core/id.js';
 import {
@@ -6,7 +7,16 @@ import {
   fromExpressSession,
   toExpressSessionWithMeta,
 } from '../../core/serializer.js';
-import type { ListOptions, ListPage, SessionDelta, SessionRecord, SessionSummary } from '../../core/types.js';
+import type {
+  CookieData,
+  CookiePriority,
+  ListOptions,
+  ListPage,
+  SameSite,
+  SessionDelta,
+  SessionRecord,
+  SessionSummary,
+} from '../../core/types.js';
 import {
   checkDataBytes,
   checkDelta,
@@ -26,6 +36,63 @@ function call<T>(fn: (callback: (err: unknown, value?: T) => void) => unknown): 
     if (typeof (returned as PromiseLike<T> | null)?.then === 'function')
       (returned as PromiseLike<T>).then(undefined, reject);
   });
+}
+
+/**
+ * `sess.cookie` as express-session hands it to a store (its session/cookie.js): the Cookie's own fields,
+ * the `expires` and `maxAge` getters stores derive their TTL from (connect-redis 3 and stores of its
+ * time read `maxAge`, later ones `expires`), and its JSON shape. That JSON also carries sessionkit's
+ * embedded fields (META_KEY), so a stored record keeps its creation time, user and reserved keys.
+ */
+class StoreCookie {
+  declare path?: string;
+  _expires: Date | null;
+  originalMaxAge: number | null;
+  declare httpOnly?: boolean;
+  declare secure?: boolean | 'auto';
+  declare domain?: string;
+  declare sameSite?: SameSite | 'auto';
+  declare priority?: CookiePriority;
+  declare partitioned?: boolean;
+  declare [META_KEY]?: unknown;
+
+  /** `expires`: the cookie's own expiry, `null` for a browser-session cookie. */
+  constructor(cookie: CookieData & { [META_KEY]?: unknown }, expires: Date | null) {
+    if (cookie.path !== undefined) this.path = cookie.path;
+    this._expires = expires;
+    this.originalMaxAge = cookie.originalMaxAge ?? null;
+    if (cookie.httpOnly !== undefined) this.httpOnly = cookie.httpOnly;
+    if (cookie.secure !== undefined) this.secure = cookie.secure;
+    if (cookie.domain !== undefined) this.domain = cookie.domain;
+    if (cookie.sameSite !== undefined) this.sameSite = cookie.sameSite;
+    if (cookie.priority !== undefined) this.priority = cookie.priority;
+    if (cookie.partitioned !== undefined) this.partitioned = cookie.partitioned;
+    if (cookie[META_KEY] !== undefined) this[META_KEY] = cookie[META_KEY];
+  }
+
+  get expires(): Date | null {
+    return this._expires;
+  }
+
+  /** Milliseconds left, `null` for a browser-session cookie. */
+  get maxAge(): number | null {
+    return this._expires ? this._expires.valueOf() - Date.now() : null;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      originalMaxAge: this.originalMaxAge,
+      partitioned: this.partitioned,
+      priority: this.priority,
+      expires: this._expires,
+      secure: this.secure,
+      httpOnly: this.httpOnly,
+      domain: this.domain,
+      path: this.path,
+      sameSite: this.sameSite,
+      [META_KEY]: this[META_KEY],
+    };
+  }
 }
 
 /** How long a process remembers a destroyed ID, per express-session store. */
@@ -175,8 +242,12 @@ export class ExpressStoreBridge implements SessionStore {
     }
     return this.inLane(id, async (lane) => {
       if (this.destroyed(id, lane)) return false;
-      const cookie = { originalMaxAge: null, expires: new Date(expiresAt).toISOString() };
-      await call((cb) => touch.call(this.inner, id, { cookie }, cb));
+      // express-session touches with the whole session, and stores derive the TTL from it (connect-redis's
+      // `ttl` may be a function of the data); the contract gives no data, so it is read first.
+      const current = await this.read(id);
+      if (!current || this.destroyed(id, lane)) return false;
+      const sess = this.sessionOf({ ...current, expiresAt, lastSeenAt });
+      await call((cb) => touch.call(this.inner, id, sess, cb));
       await this.undoIfOvertaken(id, lane);
       return true;
     });
@@ -238,18 +309,46 @@ export class ExpressStoreBridge implements SessionStore {
     const sess = await call<unknown>((cb) => this.inner.get(id, cb));
     if (!sess) return null;
     const raw = typeof sess === 'string' ? JSON.parse(sess) : sess;
-    const record = fromExpressSession(JSON.parse(JSON.stringify(raw)), Date.now(), this.ttl);
-    return record.expiresAt > Date.now() ? record : null;
+    const now = Date.now();
+    const lastSeenAt = embeddedLastSeen(raw);
+    const record = fromExpressSession(JSON.parse(JSON.stringify(raw)), now, this.ttl);
+    if (lastSeenAt !== null) record.lastSeenAt = Math.min(lastSeenAt, now);
+    if (record.expiresAt > now) return record;
+    // The stored expiry has passed, yet the store still answers. A store's `touch` moves its own deadline
+    // and leaves the stored session as it was (connect-redis runs EXPIRE, the SQL stores update their
+    // expiry column), so a session kept alive by touches reads as expired; express-session loads what the
+    // store returns, and so does the bridge. Without `touch`, the bridge extends a session by rewriting it,
+    // so the stored expiry is the store's own and a passed one means expired.
+    if (typeof this.inner.touch !== 'function') return null;
+    const { originalMaxAge } = record.cookie;
+    // Its real deadline is the store's, unknown here: as the last touch would have set it, at most.
+    record.expiresAt =
+      now + (typeof originalMaxAge === 'number' && originalMaxAge > 0 ? originalMaxAge : this.ttl);
+    return record;
   }
 
   private async write(id: string, record: SessionRecord): Promise<void> {
-    // sessionkit's own fields ride inside the cookie object, where no application looks for data.
+    await call((cb) => this.inner.set(id, this.sessionOf(record), cb));
+  }
+
+  /**
+   * The session as express-session hands it to a store: the data, and a cookie shaped like its Cookie
+   * (sessionkit's own fields ride inside it, where no application looks for data). Its `expires` is the
+   * cookie's own: a persistent cookie's moves with the record's deadline; a browser-session cookie has
+   * none, so the store's own TTL (connect-redis `ttl`, connect-pg-simple `ttl`, express-mysql-session
+   * `expiration`) rules the record, as under express-session, and it reads back as a browser-session
+   * cookie.
+   */
+  private sessionOf(record: SessionRecord): Record<string, unknown> {
     const sess = toExpressSessionWithMeta(record);
-    const cookie = sess.cookie as { expires?: string | null; originalMaxAge?: number | null };
-    // Stores derive their TTL from cookie.expires; make it say when the record really expires.
-    cookie.expires = new Date(record.expiresAt).toISOString();
-    if (cookie.originalMaxAge === undefined) cookie.originalMaxAge = null;
-    await call((cb) => this.inner.set(id, sess, cb));
+    const embedded = sess.cookie as CookieData & { [META_KEY]?: Record<string, unknown> };
+    // express-session's layout has no last-seen time: without one, every read would say "seen just now"
+    // and `touchAfter` would never let an unchanged session be touched.
+    if (embedded[META_KEY]) embedded[META_KEY].lastSeenAt = record.lastSeenAt;
+    const { cookie } = record;
+    const persistent = typeof cookie.originalMaxAge === 'number' || (cookie.expires ?? null) !== null;
+    sess.cookie = new StoreCookie(embedded, persistent ? new Date(record.expiresAt) : null);
+    return sess;
   }
 
   private async destroyInner(id: string): Promise<void> {
@@ -298,6 +397,20 @@ export class ExpressStoreBridge implements SessionStore {
     });
     return run;
   }
+}
+
+/**
+ * When the bridge last wrote the session (see `sessionOf`), from inside its cookie, where express-session
+ * never writes; `null` when it did not. A store's touch leaves it as it was, so it may be older than the
+ * last touch: an unchanged session is then touched again, never left untouched too long.
+ */
+function embeddedLastSeen(sess: unknown): number | null {
+  const cookie = (sess as { cookie?: unknown } | null)?.cookie;
+  const meta =
+    typeof cookie === 'object' && cookie !== null ? (cookie as Record<string, unknown>)[META_KEY] : null;
+  const lastSeenAt =
+    typeof meta === 'object' && meta !== null ? (meta as { lastSeenAt?: unknown }).lastSeenAt : null;
+  return typeof lastSeenAt === 'number' && Number.isFinite(lastSeenAt) ? lastSeenAt : null;
 }
 
 /** Resolves when `promise` settles or after `ms`, whichever comes first. */
