@@ -16,8 +16,9 @@
  * Filters for express-session's own quirks, where sessionkit's behaviour is the sensible one:
  * - a cookie change after an explicit save() is not stored by express-session (its `isSaved` ignores the
  *   cookie): cookie changes after a save() in the same handler are left out;
- * - reload() restores the stored cookie on express-session, while sessionkit documents reload() as
- *   replacing the *data* (README "reload"): cookie changes before a reload() are left out.
+ * - reload() restores the stored cookie on express-session, while sessionkit's reload() replaces the
+ *   data of the same session object and keeps its cookie (README's differences table): cookie changes
+ *   before a reload() are left out.
  * - an empty session made by regenerate() under `saveUninitialized: false` is stored with its cookie by
  *   express-session, not by sessionkit (README's differences table; test/compat/uninitialized-sessions):
  *   no regenerate() under `saveUninitialized: false`.

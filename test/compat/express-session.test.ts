@@ -369,6 +369,41 @@ describe.each(expressVersions)('drop-in behaviour on $name', ({ create }) => {
     }
   });
 
+  it('reload(): express-session makes a new session object with the stored cookie; sessionkit keeps both (README)', async () => {
+    // session/session.js reload: `store.createSession(req, sess)`, a new Session with a Cookie from the
+    // record. sessionkit's reload replaces the data of the session the request holds.
+    const seen: Record<string, unknown> = {};
+    for (const kind of kinds) {
+      const app = create();
+      app.use(
+        middlewareFor(kind, { secret, resave: false, saveUninitialized: false, store: storeFor(kind) }),
+      );
+      app.get('/set', (req, res) => {
+        (req.session as unknown as Record<string, number>).n = 1;
+        req.session.cookie.maxAge = 60_000;
+        res.send('ok');
+      });
+      app.get('/reload', (req, res) => {
+        const before = req.session;
+        req.session.cookie.maxAge = 5_000;
+        (req.session as unknown as Record<string, number>).n = 2;
+        req.session.reload((err?: unknown) => {
+          const data = req.session as unknown as Record<string, number>;
+          res.json({
+            err: err ?? null,
+            same: req.session === before,
+            n: data.n,
+            maxAge: req.session.cookie.originalMaxAge,
+          });
+        });
+      });
+      const first = await request(app).get('/set').expect(200);
+      seen[kind] = (await request(app).get('/reload').set('Cookie', cookieOf(first)).expect(200)).body;
+    }
+    expect(seen['express-session']).toEqual({ err: null, same: false, n: 1, maxAge: 60_000 });
+    expect(seen.sessionkit).toEqual({ err: null, same: true, n: 1, maxAge: 5_000 });
+  });
+
   it("after the store's disconnect then connect events, requests have sessions again (point 9)", async () => {
     // `store.on('connect', () => storeReady = true)`. While disconnected, a request whose cookie needs a
     // read gets a 503 from sessionkit (a documented difference) rather than no req.session.
