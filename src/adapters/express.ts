@@ -391,6 +391,7 @@ class Hold {
     else if (name === 'end' && this.phase === HOLDING && this.first !== 'end')
       this.atEnd = this.manager.sessionAtEnd(this.req);
     if (this.queue !== null) {
+      if (name === 'writeHead') showHead(this.res, args);
       this.queue.push([name, args, original]);
       return name === 'write' ? true : name === 'flushHeaders' ? undefined : this.res;
     }
@@ -400,6 +401,9 @@ class Hold {
 
   /** The response's first byte: commit, and send at once or hold until the store answers. */
   private start(name: Held, args: unknown[], original: Method): unknown {
+    // A queued writeHead shows its status and headers now: one the response refuses fails here, at the
+    // application's call, before anything is committed, as it would without a hold.
+    if (name === 'writeHead' && !ByteGate.fits(this.res)) showHead(this.res, args);
     this.first = name;
     let committed: string[] | Promise<string[]>;
     try {
@@ -883,6 +887,20 @@ class ByteGate {
   private releaseSocket(): void {
     if (this.socket !== null) releaseDestroy(this.socket, this);
   }
+}
+
+/**
+ * What a `writeHead` queued on an HTTP/2 response shows at once, as Node's would: its status and its
+ * headers given as an object, validated by the response at the application's call (a logger reading
+ * `res.statusCode`, a `hasHeader` check). The queued call sets them again when it is replayed.
+ */
+function showHead(res: ServerResponse, args: unknown[]): void {
+  const [status, second, third] = args;
+  if (typeof status === 'number') res.statusCode = status;
+  const headers = typeof second === 'string' ? third : second;
+  if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) return;
+  for (const [name, value] of Object.entries(headers))
+    if (value !== undefined) res.setHeader(name, value as number | string | string[]);
 }
 
 /**
