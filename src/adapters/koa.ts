@@ -1,12 +1,13 @@
 import { Stream } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
 import { dataOf } from '../core/changes.js';
+import type { CookieOptions } from '../core/cookie.js';
 import { InvalidArgumentError, OptionsError } from '../core/errors.js';
 import { Session } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
 import { type SessionCarrier, SessionManager } from '../engine/manager.js';
 import type { SessionOptions, SessionRequestLike } from '../engine/options.js';
-import type { ExpressStoreLike, SessionStore } from '../engine/store-access.js';
+import { type ExpressStoreLike, isNativeStore, type SessionStore } from '../engine/store-access.js';
 import { commitSession, openSession } from './shared.js';
 
 /**
@@ -85,7 +86,78 @@ export type KoaSessionOptions = SessionOptions<Context> & {
    * their cookie only with a commit. Default `true`.
    */
   autoCommit?: boolean;
+  /**
+   * koa-session's cookie options, which it takes at the top level: each goes into `cookie` (an attribute
+   * given there too wins). `maxAge: 'session'` is a browser-session cookie.
+   */
+  maxAge?: number | 'session';
+  httpOnly?: boolean;
+  secure?: boolean;
+  sameSite?: CookieOptions['sameSite'];
+  path?: string;
+  domain?: string;
 };
+
+/** koa-session's cookie options, given at the top level there. */
+const KOA_COOKIE_OPTIONS = ['maxAge', 'httpOnly', 'secure', 'sameSite', 'path', 'domain'] as const;
+
+/**
+ * koa-session options sessionkit has no counterpart for, and why each is refused at `session()`: kept
+ * silently, a switch would drop a setting the application relies on. The values these take when they
+ * change nothing (`signed: true`, `overwrite: true`) are accepted.
+ */
+const KOA_UNSUPPORTED: Record<string, string> = {
+  signed: 'false is not supported: the session cookie is always signed (with `secret`)',
+  overwrite: 'false is not supported: the session cookie always replaces an earlier one',
+  renew: "is koa-session's: use `rolling` (a cookie on every response) or `renewAfter` (a new ID)",
+  encode: "is koa-session's cookie-stored session: sessions are kept in the store",
+  decode: "is koa-session's cookie-stored session: sessions are kept in the store",
+  prefix: "is koa-session's: give the store its prefix (e.g. RedisStore's `prefix`)",
+  externalKey: "is not supported: the session ID is the session cookie's",
+  ContextStore: 'is not supported: pass a sessionkit store or an express-session store as `store`',
+  valid: 'is not supported: check the session in a middleware after this one',
+  beforeSave: 'is not supported: change the session in a middleware after this one',
+};
+
+/**
+ * The engine's options from koa-session-style ones: top-level cookie options moved into `cookie`, and
+ * the options sessionkit has no counterpart for refused.
+ */
+function engineOptionsOf(options: Omit<KoaSessionOptions, 'autoCommit'>): SessionOptions<Carrier> {
+  const given = options as Record<string, unknown>;
+  for (const [name, why] of Object.entries(KOA_UNSUPPORTED)) {
+    const value = given[name];
+    if (value === undefined || ((name === 'signed' || name === 'overwrite') && value === true)) continue;
+    throw new OptionsError(name, why);
+  }
+  const { signed: _signed, overwrite: _overwrite, ...rest } = given;
+  const fromTop: CookieOptions = {};
+  for (const name of KOA_COOKIE_OPTIONS) {
+    if (rest[name] === undefined) continue;
+    if (typeof options.cookie === 'function')
+      throw new OptionsError(name, 'cannot be given beside a `cookie` function: return it from the function');
+    (fromTop as Record<string, unknown>)[name] =
+      name === 'maxAge' && rest[name] === 'session' ? null : rest[name];
+    delete rest[name];
+  }
+  const store = rest.store as { createSession?: unknown } | undefined;
+  // Every express-session store has createSession() (express-session calls it; its Store class gives it).
+  // A koa-session store (koa-redis…) has get/set/destroy too, but answers with promises, not callbacks.
+  if (store != null && !isNativeStore(store) && typeof store.createSession !== 'function')
+    throw new OptionsError(
+      'store',
+      'looks like a koa-session store (no createSession): pass a sessionkit store (RedisStore, …) or an express-session store',
+    );
+  const cookie =
+    Object.keys(fromTop).length === 0 || typeof options.cookie === 'function'
+      ? options.cookie
+      : { ...fromTop, ...options.cookie };
+  return {
+    ...(rest as SessionOptions<Carrier>),
+    ...(cookie === undefined ? {} : { cookie }),
+    unset: options.unset ?? 'destroy',
+  } as SessionOptions<Carrier>;
+}
 
 /** The middleware `session()` returns, with the core behind it and a typed accessor. */
 export interface KoaSessionMiddleware<Data = SessionData> extends Middleware {
@@ -110,11 +182,8 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
   const { autoCommit = true, ...engineOptions } = options;
   if (typeof autoCommit !== 'boolean') throw new OptionsError('autoCommit', 'must be a boolean');
   // `ctx.session = null` is how koa-session applications log out: it ends the session here too, unless
-  // the application asks for express-session's `unset: 'keep'`.
-  const manager = new SessionManager<Carrier>({
-    ...engineOptions,
-    unset: engineOptions.unset ?? 'destroy',
-  } as SessionOptions<Carrier>);
+  // the application asks for express-session's `unset: 'keep'` (see engineOptionsOf).
+  const manager = new SessionManager<Carrier>(engineOptionsOf(engineOptions));
   const { skip } = manager.options;
   const noStore = manager.options.noStoreWithCookie;
 

@@ -112,6 +112,16 @@ export class Cookie {
 }
 
 /**
+ * The cookie of a session continued under a new ID (a kept regenerate, a login): the same attributes as
+ * the application left them, its lifetime restarted from now, as an ID renewal keeps it.
+ */
+export function continuedCookie(from: Cookie): Cookie {
+  const cookie = new Cookie(from.data);
+  cookie.resetMaxAge();
+  return cookie;
+}
+
+/**
  * Copies every defined option but the three about lifetime, as is (no rest object + delete: that leaves a
  * slow object). `data` is the getter of what a cookie serializes: express-session ignores it as an option.
  */

@@ -11,7 +11,13 @@ import {
   withoutReserved,
 } from '../core/auth-time.js';
 import { EMPTY_SNAPSHOT, takeSnapshot } from '../core/changes.js';
-import { cookieShape, readCookieValues, restoreCookie } from '../core/cookie.js';
+import {
+  type Cookie,
+  continuedCookie,
+  cookieShape,
+  readCookieValues,
+  restoreCookie,
+} from '../core/cookie.js';
 import { publishInvalid, traceRefusal } from '../core/diagnostics.js';
 import { CorruptSessionError, SessionError, StoreUnavailableError } from '../core/errors.js';
 import { generateId, isWellFormedId } from '../core/id.js';
@@ -308,6 +314,7 @@ export function generate<Req extends SessionRequestLike>(
   context: RequestContext,
   data?: Record<string, unknown>,
   movedTo?: string,
+  continuing?: Cookie,
 ): Session {
   const { options } = engine;
   const id = movedTo ?? (options.genid ? options.genid(req) : generateId());
@@ -323,7 +330,7 @@ export function generate<Req extends SessionRequestLike>(
     engine.warnOnce(
       `genid() returned an ID shorter than ${MIN_CUSTOM_ID_LENGTH} characters: a session ID needs at least 128 random bits (C01)`,
     );
-  const cookie = newCookie(engine, req, context);
+  const cookie = continuing ? continuedCookie(continuing) : newCookie(engine, req, context);
   const now = Date.now();
   // Neither the store nor the browser has this session: nothing to compare its cookie with until it is
   // stored (which takes its snapshot), and the cookie goes out whenever it is.

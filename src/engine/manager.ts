@@ -403,7 +403,9 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     // A kept regenerate of a session this request made ended nothing: from a cookie whose session was
     // gone, the browser is not told to forget it (that cookie may be the first submit's move by now).
     if (!(moving && state.isNew)) context.ended = true;
-    const next = generate(this, req, context, keep ? dataOf(session) : undefined);
+    const next = keep
+      ? generate(this, req, context, dataOf(session), undefined, session.cookie)
+      : generate(this, req, context);
     if (keep) {
       sessionStateOf(next).userId = state.userId;
       sessionStateOf(next).authTime = state.authTime;
@@ -432,7 +434,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     const state = sessionStateOf(session);
     const oldId = state.id;
     const { store } = context;
-    const next = generate(this, req, context, dataOf(session), newId);
+    const next = generate(this, req, context, dataOf(session), newId, session.cookie);
     const moved = sessionStateOf(next);
     moved.userId = state.userId;
     moved.authTime = state.authTime;
@@ -760,7 +762,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (renewalDue(this, session)) await this.track(context, renew(this, req, session));
     const oldId = sessionStateOf(session).id;
     beforeCookieChange(req);
-    const next = generate(this, req, context, dataOf(session));
+    const next = generate(this, req, context, dataOf(session), undefined, session.cookie);
     const state = sessionStateOf(next);
     state.userId = userId;
     state.authTime = state.createdAt;

@@ -41,6 +41,9 @@ export function isStoreFailure(error: unknown): boolean {
   return (error instanceof SessionError && error.status === 503) || isConnectionError(error);
 }
 
+/** For adapters, which reach stores only through this module. */
+export { isNativeStore };
+
 /** What an application may pass as `store`: a sessionkit store or an express-session store. */
 export type StoreInput = SessionStore | ExpressStoreLike;
 
