@@ -49,7 +49,7 @@ import { afterAll, expect, it } from 'vitest';
 import session from '../../src/index.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { rawExchange, secret, serve } from '../support/hold-harness.js';
-import { redisSkipReason } from '../support/redis.js';
+import { deletePrefixed, redisSkipReason } from '../support/redis.js';
 import { runNamespace } from '../support/services.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
 
@@ -640,8 +640,7 @@ it("random Express handlers on Redis (connect-redis beside sessionkit's RedisSto
   if (skip) ctx.skip(skip);
   const client = await createClient({ url: 'redis://127.0.0.1:6379' }).connect();
   cleanup = async () => {
-    for await (const keys of client.scanIterator({ MATCH: `${prefix}*` }))
-      if (keys.length) await client.del(keys);
+    await deletePrefixed(client, prefix);
     await client.quit();
   };
   const mismatches: string[] = [];

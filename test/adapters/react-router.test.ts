@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createSessionkitStorage } from '../../src/adapters/react-router.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { RedisStore } from '../../src/stores/redis.js';
-import { redisSkipReason } from '../support/redis.js';
+import { deletePrefixed, redisSkipReason } from '../support/redis.js';
 import { runNamespace } from '../support/services.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -218,8 +218,7 @@ describe('React Router session storage over a sessionkit store', () => {
           expect((await storage.getSession(header)).data).toEqual({ user: 'ada' });
         }
       } finally {
-        for await (const keys of client.scanIterator({ MATCH: `${prefix}*` }))
-          if (keys.length) await client.del(keys);
+        await deletePrefixed(client, prefix);
         await client.quit();
       }
     });

@@ -21,7 +21,7 @@ import session from '../../src/index.js';
 import { ExpressStoreBridge } from '../../src/stores/express-compat/bridge.js';
 import type { ExpressStoreLike } from '../../src/stores/express-compat/store.js';
 import { cookieOf, idOf, setCookies } from '../support/apps.js';
-import { redisSkipReason } from '../support/redis.js';
+import { deletePrefixed, redisSkipReason } from '../support/redis.js';
 import { runNamespace } from '../support/services.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -74,8 +74,7 @@ describe.skipIf(skip)("an express-session store behind sessionkit's bridge, besi
     await client.connect();
   });
   afterAll(async () => {
-    for await (const keys of client.scanIterator({ MATCH: `${prefix}*` }))
-      if (keys.length) await client.del(keys);
+    await deletePrefixed(client, prefix);
     await client.quit();
   });
 

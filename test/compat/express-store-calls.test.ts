@@ -10,7 +10,7 @@ import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/index.js';
 import { RedisStore } from '../../src/stores/redis.js';
-import { redisSkipReason } from '../support/redis.js';
+import { deletePrefixed, redisSkipReason } from '../support/redis.js';
 import { runNamespace } from '../support/services.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -49,8 +49,7 @@ describe.skipIf(redisSkip)("a store spoken to in express-session's words, withou
   });
 
   afterAll(async () => {
-    for await (const keys of client.scanIterator({ MATCH: `${prefix}*` }))
-      if (keys.length) await client.del(keys);
+    await deletePrefixed(client, prefix);
     await client?.quit();
   });
 

@@ -14,6 +14,7 @@ import { RedisStore } from '../../src/stores/redis.js';
 import { TcpProxy } from '../../src/testing/proxy.js';
 import { record } from '../stores/conformance.js';
 import { cookieOf, idOf } from '../support/apps.js';
+import { deletePrefixed } from '../support/redis.js';
 import { runNamespace, serviceSkipReason } from '../support/services.js';
 
 /**
@@ -265,8 +266,7 @@ describe.skipIf(redisSkip)('bridge over connect-redis behind a slow link (C16)',
   });
 
   afterAll(async () => {
-    for await (const keys of direct.scanIterator({ MATCH: `${prefix}*` }))
-      if (keys.length) await direct.del(keys);
+    await deletePrefixed(direct, prefix);
     // The proxy does not pass the server's close after QUIT on to the client: drop the link instead.
     client?.destroy();
     await direct?.quit();
@@ -332,8 +332,7 @@ describe.skipIf(redisSkip)(
     });
 
     afterAll(async () => {
-      for await (const keys of client.scanIterator({ MATCH: `${prefix}*` }))
-        if (keys.length) await client.del(keys);
+      await deletePrefixed(client, prefix);
       await client?.quit();
     });
 

@@ -7,7 +7,7 @@ import { MemoryStore } from '../../src/stores/memory.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { cookieOf } from '../support/apps.js';
 import { Checkpoint, REDIS_URL } from '../support/interleave.js';
-import { redisSkipReason } from '../support/redis.js';
+import { deletePrefixed, redisSkipReason } from '../support/redis.js';
 import { runNamespace } from '../support/services.js';
 
 /**
@@ -122,8 +122,7 @@ describe.skipIf(redisSkip)('login() and reauthenticated() after the session ende
   });
   afterAll(async () => {
     const [first] = clients as [ReturnType<typeof createClient>];
-    for await (const keys of first.scanIterator({ MATCH: `${prefix}*` }))
-      if (keys.length) await first.del(keys);
+    await deletePrefixed(first, prefix);
     for (const client of clients) client.destroy();
   });
 

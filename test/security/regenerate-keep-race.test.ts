@@ -10,7 +10,7 @@ import { RedisStore } from '../../src/stores/redis.js';
 import { jsonErrors } from '../support/apps.js';
 import { POSTGRES_URL, REDIS_URL } from '../support/interleave.js';
 import { delayingVia, runRaces } from '../support/race-loop.js';
-import { redisSkipReason } from '../support/redis.js';
+import { deletePrefixed, redisSkipReason } from '../support/redis.js';
 import { runNamespace, serviceSkipReason } from '../support/services.js';
 import type { WireProxy } from '../support/wire-proxy.js';
 
@@ -56,8 +56,7 @@ const targets: Target[] = [
         near: new RedisStore({ client: nearClient, prefix }),
         far: new RedisStore({ client: farClient, prefix }),
         async dispose() {
-          for await (const keys of nearClient.scanIterator({ MATCH: `${prefix}*` }))
-            if (keys.length) await nearClient.del(keys);
+          await deletePrefixed(nearClient, prefix);
           nearClient.destroy();
           farClient.destroy();
         },

@@ -5,6 +5,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import session from '../../src/index.js';
 import { cookieOf, idOf } from '../support/apps.js';
+import { deletePrefixed } from '../support/redis.js';
 import { runNamespace, serviceSkipReason } from '../support/services.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -22,8 +23,7 @@ describe.skipIf(skip)('a third-party express-session store (connect-redis 9) ins
     await client.connect();
   });
   afterAll(async () => {
-    for await (const keys of client.scanIterator({ MATCH: `${prefix}*` }))
-      if (keys.length) await client.del(keys);
+    await deletePrefixed(client, prefix);
     await client.quit();
   });
 

@@ -21,3 +21,15 @@ export function redisSkipReason(url: string): Promise<string | false> {
     }
   });
 }
+
+/** What deletePrefixed uses of a node-redis client (its generics differ with how it was created). */
+interface PrefixedKeys {
+  scanIterator(options: { MATCH: string }): AsyncIterable<string[]>;
+  del(keys: string[]): Promise<unknown>;
+}
+
+/** Deletes every key under `prefix`, the namespace a test wrote under (see runNamespace). */
+export async function deletePrefixed(client: PrefixedKeys, prefix: string): Promise<void> {
+  for await (const keys of client.scanIterator({ MATCH: `${prefix}*` }))
+    if (keys.length) await client.del(keys);
+}
