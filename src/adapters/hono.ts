@@ -59,7 +59,9 @@ export function session<Data = SessionData>(options: HonoSessionOptions): HonoSe
           ? firstOf(incoming.headers['x-forwarded-proto'])
           : c.req.header('x-forwarded-proto');
     const carrier = new FetchCarrier<Context>(c, HONO, cookie, forwarded);
-    carrier.url = c.req.path;
+    // As the browser compares the cookie's Path: with the request's path as sent, which Hono's
+    // `c.req.path` gives percent-decoded (`/%61dmin` would read as inside a `/admin` cookie's Path).
+    carrier.url = incoming?.url ?? c.req.url;
     if (binding !== undefined) {
       // The socket's peer: Hono has no proxy trust of its own, and off @hono/node-server no address at all.
       const agent = incoming ? firstOf(incoming.headers['user-agent']) : c.req.header('user-agent');
