@@ -7,7 +7,8 @@ import type {
 } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import { diff } from '../core/changes.js';
-import { InvalidArgumentError } from '../core/errors.js';
+import { continuedCookie } from '../core/cookie.js';
+import { InvalidArgumentError, OptionsError } from '../core/errors.js';
 import { type Done, type RegenerateOptions, Session, settle } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
 import { type SessionCarrier, SessionManager } from '../engine/manager.js';
@@ -95,10 +96,13 @@ export class FastifySession<Data = SessionData> extends Session {
     const kept: Array<[string, unknown]> = [];
     for (const key of fields as unknown[])
       if (typeof key === 'string' && Object.hasOwn(data, key)) kept.push([key, data[key]]);
+    const { cookie } = this;
     const work = super.regenerate().then(() => {
       const next = (Session.requestOf(this) as { session?: unknown }).session;
-      if (next instanceof Session)
-        for (const [key, value] of kept) (next as unknown as Record<string, unknown>)[key] = value;
+      if (!(next instanceof Session)) return;
+      // @fastify/session builds the new session's cookie from this one's: a "remember me" lifetime stays.
+      next.cookie = continuedCookie(cookie);
+      for (const [key, value] of kept) (next as unknown as Record<string, unknown>)[key] = value;
     });
     return settle(work, done);
   }
@@ -117,8 +121,20 @@ export class FastifySession<Data = SessionData> extends Session {
 /** `request.session` typed with the application's data. */
 export type TypedFastifySession<Data = SessionData> = FastifySession<Data> & Partial<Data>;
 
+/** @fastify/session's names for sessionkit's options, accepted so that a switch keeps them. */
+interface FastifySessionNames {
+  /** @fastify/session's name for `name`. */
+  cookieName?: string;
+  /** @fastify/session's name for `genid`. */
+  idGenerator?: (request: FastifyRequest) => string;
+  /** Only `'s:'`, the format sessionkit writes; anything else is refused. */
+  cookiePrefix?: string;
+  /** Only `'sha256'`; anything else is refused. */
+  algorithm?: string;
+}
+
 /** `session()`'s options; `genid`, `cookie` and `skip` functions receive the Fastify request. */
-export type FastifySessionOptions = SessionOptions<FastifyRequest>;
+export type FastifySessionOptions = SessionOptions<FastifyRequest> & FastifySessionNames;
 
 /** A request typed with your session data, without declaration merging: `(req: SessionRequest<MyData>) => …`. */
 export type SessionRequest<Data = SessionData> = FastifyRequest & { session: TypedFastifySession<Data> };
@@ -132,7 +148,12 @@ type Carrier = FastifyRequest & SessionRequestLike & SessionCarrier;
 
 /** Marks a request whose session was committed, so the error reply of a failed commit does not commit again. */
 const COMMITTED = Symbol('sessionkit.committed');
-type Marked = { [COMMITTED]?: boolean };
+/**
+ * The Set-Cookie values a commit that succeeded put on the reply (`null` before one): an error reply made
+ * after it (a later `onSend` hook failed, so that reply never left) commits again, replacing them.
+ */
+const SENT = Symbol('sessionkit.sentCookies');
+type Marked = { [COMMITTED]?: boolean; [SENT]?: string[] | null };
 
 /** The requests whose commit waits on the store, until their reply goes on. */
 const committing = new WeakMap<FastifyRequest, Promise<void>>();
@@ -153,8 +174,39 @@ const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, 
   done();
 };
 
+/**
+ * @fastify/session options sessionkit has no counterpart for, and why each is refused at registration:
+ * kept silently, a switch would drop a setting the application relies on. The values that change nothing
+ * (`cookiePrefix: 's:'`, express-session's format, and `algorithm: 'sha256'`) are accepted.
+ */
+const FASTIFY_SESSION_UNSUPPORTED: Record<string, [unknown, string]> = {
+  cookiePrefix: [
+    's:',
+    "other than 's:' is not supported: the cookie value is express-session's (s:<id>.<mac>)",
+  ],
+  algorithm: ['sha256', "other than 'sha256' is not supported: the cookie is signed with HMAC-SHA256"],
+};
+
+/** The engine's options from @fastify/session-style ones: `cookieName` is `name`, `idGenerator` `genid`. */
+function engineOptionsOf(options: FastifySessionOptions): SessionOptions<Carrier> {
+  const { cookieName, idGenerator, cookiePrefix, algorithm, ...rest } = options as FastifySessionOptions &
+    FastifySessionNames;
+  const given: Record<string, unknown> = { cookiePrefix, algorithm };
+  for (const [name, [harmless, why]] of Object.entries(FASTIFY_SESSION_UNSUPPORTED))
+    if (given[name] !== undefined && given[name] !== harmless) throw new OptionsError(name, why);
+  if (cookieName !== undefined && rest.name !== undefined)
+    throw new OptionsError('cookieName', "is @fastify/session's `name`: give one of the two");
+  if (idGenerator !== undefined && rest.genid !== undefined)
+    throw new OptionsError('idGenerator', "is @fastify/session's `genid`: give one of the two");
+  return {
+    ...(rest as SessionOptions<Carrier>),
+    ...(cookieName === undefined ? {} : { name: cookieName }),
+    ...(idGenerator === undefined ? {} : { genid: idGenerator }),
+  } as SessionOptions<Carrier>;
+}
+
 function install(fastify: FastifyInstance, options: FastifySessionOptions): void {
-  const manager = new SessionManager<Carrier>(options as SessionOptions<Carrier>);
+  const manager = new SessionManager<Carrier>(engineOptionsOf(options));
   manager.sessionClass = FastifySession;
   // Fastify's `protocol` follows its own `trustProxy`, as Express's `req.secure` follows "trust proxy".
   manager.secureOf = (request) => request.protocol === 'https';
@@ -169,9 +221,11 @@ function install(fastify: FastifyInstance, options: FastifySessionOptions): void
   // A field every request has from the start keeps Fastify's request objects one shape: the commit mark,
   // and the engine's per-request bookkeeping, which it otherwise adds under its symbol during onRequest.
   fastify.decorateRequest(COMMITTED, false);
+  fastify.decorateRequest(SENT, null);
   fastify.decorateRequest(manager.contextKey, undefined);
 
-  const setCookies = (reply: FastifyReply, cookies: string[]): void => {
+  const setCookies = (request: Marked, reply: FastifyReply, cookies: string[]): void => {
+    request[SENT] = cookies;
     // Fastify appends a repeated Set-Cookie instead of replacing the application's.
     for (const cookie of cookies) reply.header('set-cookie', cookie);
     // A shared cache must never hand one user's Set-Cookie to another (C20).
@@ -204,14 +258,23 @@ function install(fastify: FastifyInstance, options: FastifySessionOptions): void
       const marked = request as Marked;
       if (marked[COMMITTED]) {
         const pending = committing.get(request);
-        if (pending === undefined) next(null, payload);
         // A second `reply.send()` while the first one's commit is pending: Fastify lets it through until
         // the headers leave. It waits, so the first reply goes out (with the cookie), as without a store call.
-        else
+        if (pending !== undefined) {
           void pending.then(() =>
             reply.sent ? reply.log.warn(ALREADY_SENT) : proceed(reply, next, undefined, payload),
           );
-        return;
+          return;
+        }
+        // The error reply of a failed commit commits nothing more; nor does anything after the headers left.
+        const sent = marked[SENT];
+        if (sent == null || reply.raw.headersSent) {
+          next(null, payload);
+          return;
+        }
+        // An error reply after the commit (a hook after this one failed): what the error handler changed
+        // is stored too, and this reply's cookies replace the first commit's.
+        withoutCookies(reply, sent);
       }
       marked[COMMITTED] = true;
       let committed: string[] | Promise<string[]>;
@@ -223,7 +286,7 @@ function install(fastify: FastifyInstance, options: FastifySessionOptions): void
       }
       // Most requests need no store call: answered without a promise or a closure.
       if (Array.isArray(committed)) {
-        setCookies(reply, committed);
+        setCookies(marked, reply, committed);
         next(null, payload);
         return;
       }
@@ -247,7 +310,7 @@ function install(fastify: FastifyInstance, options: FastifySessionOptions): void
           stream?.off('error', hold);
           if (failed === undefined) restore(reply, status, headers);
           // The session is stored: its cookie goes out on the error reply too.
-          setCookies(reply, cookies);
+          setCookies(marked, reply, cookies);
           proceed(reply, next, failed, payload);
         },
         (error: Error) => {
@@ -263,6 +326,16 @@ function install(fastify: FastifyInstance, options: FastifySessionOptions): void
       committing.set(request, pending);
     },
   );
+}
+
+/** Takes the Set-Cookie values `sent` off the reply, leaving the application's own. */
+function withoutCookies(reply: FastifyReply, sent: string[]): void {
+  if (sent.length === 0) return;
+  const existing = reply.getHeader('set-cookie');
+  if (existing === undefined) return;
+  const kept = (Array.isArray(existing) ? existing : [String(existing)]).filter((v) => !sent.includes(v));
+  reply.removeHeader('set-cookie');
+  for (const cookie of kept) reply.header('set-cookie', cookie);
 }
 
 /**
