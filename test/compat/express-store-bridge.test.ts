@@ -278,7 +278,10 @@ describe.skipIf(skip)("an express-session store behind sessionkit's bridge, besi
         for (const cookie of cookies) {
           expect(typeof cookie.maxAge, kind).toBe('number');
           expect(cookie.expires, kind).toBeInstanceOf(Date);
-          expect(cookie.originalMaxAge, kind).toBe(maxAge);
+          // express-session derives originalMaxAge from a second clock read (its `expires` setter), so
+          // a millisecond that ticks in between makes it one short; sessionkit keeps the value given.
+          if (kind === 'sessionkit') expect(cookie.originalMaxAge, kind).toBe(maxAge);
+          else expect(Math.abs((cookie.originalMaxAge as number) - maxAge), kind).toBeLessThanOrEqual(1);
           // express-session's JSON fields (sessionkit's cookie also says SameSite=Lax by default).
           expect(Object.keys(reference.toJSON?.() ?? {}), kind).toEqual(
             expect.arrayContaining(jsonKeys(cookie)),
