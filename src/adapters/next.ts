@@ -71,6 +71,8 @@ export function createSession<Data = SessionData>(options: NextSessionOptions): 
    * under `Promise.all`) share one session instead of each making and storing its own.
    */
   const carriers = new WeakMap<CookieJar, Promise<NextCarrier>>();
+  /** The session ID the cookie an earlier `save()` of the request set names. */
+  const named = new WeakMap<NextCarrier, string>();
 
   async function getSession(): Promise<TypedSession<Data>> {
     const jar = await cookies();
@@ -117,7 +119,22 @@ export function createSession<Data = SessionData>(options: NextSessionOptions): 
   }
 
   async function save(carrier: NextCarrier, jar: CookieJar): Promise<void> {
-    for (const header of await commitSession(manager, carrier)) setCookie(jar, header);
+    const cookies = await commitSession(manager, carrier);
+    manager.reopen(carrier);
+    const { name } = manager.options;
+    const set = named.get(carrier);
+    if (cookies.length === 0 && set !== undefined && carrier.session?.id !== set) {
+      // An earlier save of this request set a cookie naming a session it has since ended or replaced:
+      // the browser must not be left holding it, as the commit clears only a cookie the browser sent.
+      jar.delete(name);
+      named.delete(carrier);
+    }
+    for (const header of cookies) {
+      setCookie(jar, header);
+      if (!header.startsWith(`${name}=`)) continue;
+      if (header.startsWith(`${name}=;`) || !carrier.session) named.delete(carrier);
+      else named.set(carrier, carrier.session.id);
+    }
   }
 
   /**

@@ -597,6 +597,16 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   /**
+   * @internal Next.js: a `save()` is a commit, yet its response takes cookies until it is sent. What runs
+   * after it (a login under `maxSessionsPerUser`, a kept regenerate, the next save) is treated as before
+   * the response's first byte, as on every other framework, not as a write after the response.
+   */
+  reopen(req: Req & SessionCarrier): void {
+    const context = contextFor(this, req);
+    if (context !== undefined) context.committed = false;
+  }
+
+  /**
    * @internal Whether the request's session is gone from it though no session operation ended it: the
    * application set it to `undefined` (Koa refuses that, as koa-session does, rather than log out).
    */

@@ -1,0 +1,427 @@
+// First, for its effect: Next.js's request stores must exist before next/headers loads.
+import '../support/next-setup.js';
+/**
+ * Differential fuzzer (red team, attack 9): Express 5 (the reference) against the web-standard adapters
+ * Next.js App Router (getSession() inside Next.js's own request store, test/support/next-real.ts) and
+ * SvelteKit (the handle hook, test/support/sveltekit.ts), all on ONE store object and one secret. A random
+ * program of requests from one or two browsers runs twice on a fresh store of the same kind: each request
+ * on a randomly chosen adapter, and all on Express 5. The browsers must observe the same: status, what
+ * each handler read (IDs relabelled by first appearance), each session Set-Cookie (value label or
+ * "clear", attributes, Expires bucketed), and what each browser reads at the end (on Express).
+ *
+ * Filters (each from docs/frameworks.md):
+ * - Next.js: "the session is stored only by an explicit `await session.save()` ... call it after every
+ *   change, including after login(), logout(), regenerate() and destroy() (then getSession() again for
+ *   the new session)". So the Next handler calls save() after each of those and at the end, and takes
+ *   getSession() again after login/logout/regenerate (after destroy() it keeps no session, as
+ *   express-session's req.session is gone).
+ * - Next.js: "There is nowhere to assign null to, so `unset` does not apply": no `unset` op on Next.
+ * - Next.js: "A store failure rejects getSession() or save() with a SessionError (status 503): answer it
+ *   yourself": the handler answers a failed final save() with the error's status, as Express's
+ *   finalhandler answers next(err) with err.status.
+ * - SvelteKit: "A SessionError that a session method throws inside a load function ... never reaches the
+ *   hook": session-method errors are caught and logged by code (on every adapter).
+ * - Errors are never thrown to the framework (each framework's error page is its own).
+ * - Attribute names/values of Set-Cookie are compared case-insensitively (Next.js writes `SameSite=lax`).
+ * - React Router's cookie format is its own ("these sessions are not shared with the other adapters"):
+ *   it is not in this program (see react-router-differential-fuzz.test.ts).
+ * - Next.js by design: a save() publishes the cookie at once, so a program whose Next.js request saved
+ *   and then failed its final save is not compared (Express sends nothing before its one commit).
+ *
+ What it found on Next.js (a save() taken for the response's first byte, so a later login skipped
+ * `maxSessionsPerUser`, a kept regenerate lost to a logout, a second save re-sent a lost session's
+ * cookie, and a cookie an earlier save set outlived the session) is fixed and tested on its own
+ * (adapters/next-*-after-save.test.ts). Programs it skips with fc.pre (WorldResult.known) are the
+ * by-design case above. It passes (seeds 1–8 and 9001: 400 programs each on the memory store; seeds 1, 6,
+ * 9001: 100–150 each on the slow store and Redis). SvelteKit showed no difference from Express.
+ * WF_SEED, WF_RUNS, WF_KINDS, WF_SHRINK=1, and WF_PROGRAM='[opts, steps]' (prints both runs) tune it.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import fc from 'fast-check';
+import { createClient } from 'redis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createSession } from '../../src/adapters/next.js';
+import { sessionHandle } from '../../src/adapters/sveltekit.js';
+import type { SessionStore } from '../../src/stores/contract.js';
+import { MemoryStore } from '../../src/stores/memory.js';
+import { RedisStore } from '../../src/stores/redis.js';
+import {
+  buildApps,
+  describeCookie,
+  Labels,
+  NAME,
+  type Op,
+  type Opts,
+  prepareHold,
+  runOps,
+  sessionOptions,
+} from '../support/cross-framework.js';
+import { runNext } from '../support/next-real.js';
+import { redisSkipReason } from '../support/redis.js';
+import { runNamespace } from '../support/services.js';
+import { SlowMemoryStore } from '../support/slow-store.js';
+import { serveSvelteKit } from '../support/sveltekit.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const redisSkip = await redisSkipReason(REDIS_URL);
+const SEED = Number(process.env.WF_SEED ?? 9001);
+const RUNS: Record<string, number> = { memory: 60, slow: 15, redis: 30 };
+const KINDS = (process.env.WF_KINDS ?? 'memory,slow,redis').split(',');
+
+type WFw = 'express5' | 'next' | 'sveltekit';
+interface WStep {
+  copy?: boolean;
+  jar: 0 | 1;
+  fw: WFw;
+  ops: Op[];
+  /** Runs while this step's request is stopped at its `hold` op (as in test/support/cross-framework.ts). */
+  during?: { jar: 0 | 1; fw: WFw; ops: Op[] };
+}
+
+const MOVES = new Set(['login', 'logout', 'regen', 'regenKeep', 'destroy', 'reauth']);
+type AnySession = Record<string, unknown> & { save(): Promise<void> };
+
+function encode(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+/** Case-insensitive attributes (cosmetic). */
+function lowerCookie(d: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(d))
+    out[k.toLowerCase()] = typeof v === 'string' && k !== 'value' ? v.toLowerCase() : v;
+  return out;
+}
+
+interface WorldResult {
+  steps: unknown[];
+  end: unknown[];
+  /** Known defects this run hit (each has its own failing test): such a program is not compared. */
+  known?: string[];
+}
+
+/** Runs `steps`, each on `route(step)`, all adapters on `store`; Date must be faked by the caller. */
+async function runWeb(
+  o: Opts,
+  store: SessionStore,
+  steps: WStep[],
+  route: (s: WStep) => WFw,
+  startAt: number,
+): Promise<WorldResult> {
+  const apps = await buildApps(o, store, ['express5']);
+  const { getSession } = createSession(sessionOptions(o, store));
+  const handle = sessionHandle(sessionOptions(o, store));
+  const labels = new Labels();
+  const jars: Array<string | null> = [null, null];
+  let now = startAt;
+  let holdSeq = 0;
+  const known = new Set<string>();
+
+  const nextRequest = async (jar: 0 | 1, ops: Op[], token?: string) => {
+    const headers: Record<string, string> = {};
+    const presented = jars[jar];
+    if (presented !== null) headers.cookie = `${NAME}=${presented}`;
+    const request = new Request('http://localhost/op', { headers });
+    const run = await runNext(request, async () => {
+      let current: AnySession | null;
+      try {
+        current = (await getSession()) as unknown as AnySession;
+      } catch (e) {
+        return { status: (e as { status?: number }).status ?? 500, log: null };
+      }
+      let saver = current;
+      const log: unknown[] = [];
+      let saved = false;
+      for (const op of ops) {
+        if (op.k === 'save' || MOVES.has(op.k)) saved = true;
+        const part = await runOps(
+          [op],
+          { get: () => current as never, unset: () => {}, own: () => {}, token },
+          store,
+        );
+        log.push(...part.slice(0, -1));
+        if (MOVES.has(op.k) && current !== null) {
+          if (part.length > 1) continue;
+          if (op.k === 'destroy') {
+            // Next.js: destroy() is followed by save() (docs); express-session's req.session is then gone.
+            try {
+              await saver.save();
+            } catch (e) {
+              log.push({ op: 'save-after', err: (e as { code?: string }).code });
+            }
+            current = null;
+          } else {
+            current = (await getSession()) as unknown as AnySession;
+            saver = current;
+          }
+        }
+      }
+      const end = await runOps([], { get: () => current as never, unset: () => {}, own: () => {} }, store);
+      log.push(...end);
+      try {
+        await saver.save();
+      } catch (e) {
+        // By design (docs: save() "stores the session and sets its cookie"): a save() earlier in this
+        // request already stored the session and put its cookie in the response, which a failed final
+        // save cannot take back; on Express nothing is sent before the one commit. Not compared.
+        if (saved) known.add('next-earlier-save-then-failure');
+        return { status: (e as { status?: number }).status ?? 500, log: null };
+      }
+      return { status: 200, log };
+    });
+    return { status: run.result.status, log: run.result.log, setCookies: run.setCookies };
+  };
+
+  const svelteRequest = async (jar: 0 | 1, ops: Op[], token?: string) => {
+    const headers: Record<string, string> = {};
+    if (jars[jar] !== null) headers.cookie = `${NAME}=${jars[jar]}`;
+    const request = new Request('http://localhost/op', { headers });
+    let log: unknown[] | null = null;
+    const response = await serveSvelteKit(handle, request, async (event) => {
+      const locals = event.locals as unknown as { session: unknown };
+      log = await runOps(
+        ops,
+        {
+          get: () => locals.session as never,
+          unset: () => {
+            locals.session = null;
+          },
+          own: () => {},
+          token,
+        },
+        store,
+      );
+      return Response.json(log);
+    });
+    await response.text();
+    return {
+      status: response.status,
+      log: response.status >= 400 ? null : log,
+      setCookies: response.headers.getSetCookie(),
+    };
+  };
+
+  const expressRequest = async (jar: 0 | 1, ops: Op[], token?: string) => {
+    const headers: Record<string, string> = { 'x-ops': encode(ops) };
+    if (token !== undefined) headers['x-hold'] = token;
+    if (jars[jar] !== null) headers.cookie = `${NAME}=${jars[jar]}`;
+    const response = await fetch(`${apps.url.express5}/op`, { headers, redirect: 'manual' });
+    await response.text();
+    const xlog = response.headers.get('x-log');
+    const log =
+      response.status >= 400 || xlog === null ? null : JSON.parse(Buffer.from(xlog, 'base64url').toString());
+    return { status: response.status, log, setCookies: response.headers.getSetCookie() };
+  };
+
+  const request = async (fw: WFw, jar: 0 | 1, ops: Op[], token?: string) => {
+    vi.setSystemTime(now);
+    const held = jars[jar];
+    const r =
+      fw === 'next'
+        ? await nextRequest(jar, ops, token)
+        : fw === 'sveltekit'
+          ? await svelteRequest(jar, ops, token)
+          : await expressRequest(jar, ops, token);
+    const cookies = r.setCookies
+      .filter((h) => h.startsWith(`${NAME}=`))
+      // Next.js can take back a cookie an earlier save() of the request set only by expiring it
+      // (`cookies().delete()`); a browser that came without one is left without one, as on Express.
+      .filter((h) => !(fw === 'next' && held === null && describeCookie(h, now, labels).value === 'clear'))
+      .map((h) => {
+        const d = describeCookie(h, now, labels);
+        const value = h.slice(NAME.length + 1, h.indexOf(';') === -1 ? undefined : h.indexOf(';'));
+        jars[jar] = d.value === 'clear' ? null : value;
+        return lowerCookie(d);
+      });
+    return { status: r.status, body: r.log === null ? 'no-log' : labels.relabel(r.log), cookies };
+  };
+
+  try {
+    const out: unknown[] = [];
+    for (const step of steps) {
+      if (step.copy) jars[1] = jars[0] ?? null;
+      const during = step.during;
+      if (during !== undefined && step.ops.some((o) => o.k === 'hold')) {
+        const token = `hold${++holdSeq}`;
+        const gate = prepareHold(token);
+        const first = request(route(step), step.jar, step.ops, token);
+        const reached = await Promise.race([gate.arrived.then(() => true), first.then(() => false)]);
+        const secondP = request(route({ ...step, ...during }), during.jar, during.ops);
+        // The second may wait for the held one (a move of the same session): then it is let go.
+        const waited =
+          reached && (await Promise.race([secondP.then(() => false), delay(300).then(() => true)]));
+        gate.release();
+        const second = await secondP;
+        out.push({
+          jar: step.jar,
+          ...(await first),
+          during: { jar: during.jar, reached, waited, ...second },
+        });
+      } else out.push({ jar: step.jar, ...(await request(route(step), step.jar, step.ops)) });
+      now += 1000;
+    }
+    const end: unknown[] = [];
+    for (const jar of [0, 1] as const) {
+      const r = await request('express5', jar, [{ k: 'read' }]);
+      end.push({ jar, status: r.status, body: r.body });
+    }
+    return { steps: out, end, known: [...known] };
+  } finally {
+    await apps.close();
+  }
+}
+
+/** Cosmetic: `undefined` and `null` both mean "no session". */
+function normalise(o: WorldResult): WorldResult {
+  return JSON.parse(JSON.stringify(o).replaceAll('{"none":"undefined"}', '{"none":"null"}')) as WorldResult;
+}
+
+const key = fc.constantFrom('a', 'b', 'c');
+const user = fc.constantFrom('u1', 'u2');
+const op: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({ k: fc.constant('set' as const), key, v: fc.integer({ min: 0, max: 9 }) }),
+  },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('del' as const), key }) },
+  { weight: 3, arbitrary: fc.constant({ k: 'read' as const }) },
+  { weight: 3, arbitrary: fc.record({ k: fc.constant('login' as const), user }) },
+  { weight: 2, arbitrary: fc.constant({ k: 'logout' as const }) },
+  { weight: 1, arbitrary: fc.constant({ k: 'regen' as const }) },
+  { weight: 1, arbitrary: fc.constant({ k: 'regenKeep' as const }) },
+  { weight: 1, arbitrary: fc.constant({ k: 'destroy' as const }) },
+  { weight: 1, arbitrary: fc.constant({ k: 'touch' as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ k: fc.constant('maxAge' as const), v: fc.constantFrom(null, 30_000, 120_000) }),
+  },
+  { weight: 1, arbitrary: fc.constant({ k: 'save' as const }) },
+  { weight: 1, arbitrary: fc.constant({ k: 'reload' as const }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('revoke' as const), user }) },
+  { weight: 1, arbitrary: fc.constant({ k: 'unset' as const }) },
+  { weight: 1, arbitrary: fc.constant({ k: 'throw' as const }) },
+  { weight: 1, arbitrary: fc.constant({ k: 'big' as const }) },
+  { weight: 1, arbitrary: fc.constant({ k: 'reauth' as const }) },
+  { weight: 1, arbitrary: fc.constant({ k: 'resetMaxAge' as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ k: fc.constant('expires' as const), v: fc.constantFrom(null, 20_000) }),
+  },
+);
+/** Next.js needs save() after login/logout/regenerate (docs): every program has it, on every adapter, so
+ * the store holds the same at each later op (a reload, a revoke, an overlapping request) whatever the adapter. */
+const withSaves = (ops: Op[]): Op[] =>
+  ops.flatMap((o) => (MOVES.has(o.k) && o.k !== 'destroy' ? [o, { k: 'save' as const }] : [o]));
+/** Next.js has no `unset` (documented): such a request goes to SvelteKit. */
+const noUnsetOnNext = (fw: WFw, ops: Op[]): WFw =>
+  fw === 'next' && ops.some((o) => o.k === 'unset') ? 'sveltekit' : fw;
+const adapter = fc.constantFrom<WFw>('express5', 'next', 'next', 'sveltekit', 'sveltekit');
+const webStep: fc.Arbitrary<WStep> = fc
+  .record({
+    copy: fc.constantFrom(false, false, false, true),
+    jar: fc.constantFrom<0 | 1>(0, 0, 1),
+    fw: adapter,
+    ops: fc.array(op, { minLength: 0, maxLength: 4 }),
+    holdAt: fc.nat(4),
+    during: fc.option(
+      fc.record({
+        jar: fc.constantFrom<0 | 1>(0, 1),
+        fw: adapter,
+        ops: fc.array(op, { minLength: 1, maxLength: 3 }),
+      }),
+      { freq: 3 },
+    ),
+  })
+  .map(({ holdAt, during, ...s }) => {
+    const ops = withSaves(s.ops);
+    const step: WStep = { ...s, ops, fw: noUnsetOnNext(s.fw, ops) };
+    if (during === null) return step;
+    const dops = withSaves(during.ops);
+    step.ops = [...ops.slice(0, holdAt), { k: 'hold' }, ...ops.slice(holdAt)];
+    step.during = { jar: during.jar, ops: dops, fw: noUnsetOnNext(during.fw, dops) };
+    return step;
+  });
+const webOpts: fc.Arbitrary<Opts> = fc.record(
+  {
+    rolling: fc.boolean(),
+    saveUninitialized: fc.boolean(),
+    resave: fc.boolean(),
+    unset: fc.constantFrom<'keep' | 'destroy'>('keep', 'destroy'),
+    maxAge: fc.constantFrom<number | null>(null, 60_000),
+    absoluteTimeout: fc.constantFrom(4_500, 100_000),
+    maxSessionBytes: fc.constantFrom(300, 100_000),
+    renewAfter: fc.constantFrom(1_500, 100_000),
+    maxSessionsPerUser: fc.constantFrom(1, 2, 50),
+    onLimit: fc.constantFrom<'evict-oldest' | 'refuse'>('evict-oldest', 'refuse'),
+  },
+  { requiredKeys: ['rolling', 'saveUninitialized', 'resave', 'unset', 'maxAge'] },
+);
+
+const redisClients: Array<{ quit(): Promise<unknown> }> = [];
+const stores: SessionStore[] = [];
+
+async function freshStore(kind: string): Promise<SessionStore> {
+  let store: SessionStore;
+  if (kind === 'memory') store = new MemoryStore();
+  else if (kind === 'slow') store = new SlowMemoryStore(2);
+  else {
+    const client = createClient({ url: REDIS_URL });
+    client.on('error', () => undefined);
+    await client.connect();
+    redisClients.push(client);
+    store = new RedisStore({ client, prefix: `${runNamespace('sk_web_fuzz')}:` }) as unknown as SessionStore;
+  }
+  stores.push(store);
+  return store;
+}
+
+describe('web adapters differential fuzz (fixed seed)', () => {
+  beforeAll(() => {
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+  });
+  afterAll(async () => {
+    vi.useRealTimers();
+    for (const store of stores) {
+      await (store as { clear?: () => Promise<void> }).clear?.();
+      (store as { close?: () => unknown }).close?.();
+    }
+    for (const client of redisClients) await client.quit().catch(() => undefined);
+  });
+
+  // WF_PROGRAM='[opts, steps]' (a counterexample) prints both observations.
+  it.runIf(process.env.WF_PROGRAM !== undefined)('WF_PROGRAM', async () => {
+    const [o, steps] = JSON.parse(process.env.WF_PROGRAM as string) as [Opts, WStep[]];
+    const base = Date.now();
+    const kind = KINDS[0] as string;
+    const mixed = await runWeb(o, await freshStore(kind), steps, (s) => s.fw, base);
+    const reference = await runWeb(o, await freshStore(kind), steps, () => 'express5', base);
+    console.log(JSON.stringify({ mixed, reference }, null, 1));
+  });
+
+  for (const kind of KINDS) {
+    it.skipIf(kind === 'redis' && redisSkip)(
+      `${kind}: spread over Express/Next.js/SvelteKit = all on Express`,
+      async () => {
+        const base = Date.now();
+        await fc.assert(
+          fc.asyncProperty(webOpts, fc.array(webStep, { minLength: 1, maxLength: 6 }), async (o, steps) => {
+            const mixed = normalise(await runWeb(o, await freshStore(kind), steps, (s) => s.fw, base));
+            fc.pre((mixed.known ?? []).length === 0);
+            delete mixed.known;
+            const reference = normalise(
+              await runWeb(o, await freshStore(kind), steps, () => 'express5', base),
+            );
+            delete reference.known;
+            expect(mixed).toEqual(reference);
+          }),
+          {
+            seed: SEED,
+            numRuns: Number(process.env.WF_RUNS ?? RUNS[kind] ?? 30),
+            endOnFailure: process.env.WF_SHRINK !== '1',
+          },
+        );
+      },
+      60_000,
+    );
+  }
+});
