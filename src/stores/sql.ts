@@ -657,8 +657,12 @@ export class SqlStore extends Store implements SessionStore {
   async set(id: string, record: SessionRecord): Promise<void> {
     checkId('set', id);
     checkRecord(this, 'set', record);
-    const row = toRow(storageKey(id), record);
+    const key = storageKey(id);
+    const row = toRow(key, record);
     await this.op('set', async () => {
+      // An expired row left for the pruner is no session: the upsert must not keep its revocation stamp,
+      // which would make the new record revoked on arrival when its user was revoked since.
+      await this.executor.run(this.sql.deleteExpired, [key, Date.now()]);
       await this.executor.run(this.sql.upsert, [...row, record.userId]);
       if (this.legacy) await this.executor.run(this.legacy.destroy, [id]);
     });
