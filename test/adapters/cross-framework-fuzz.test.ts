@@ -58,7 +58,7 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const redisSkip = await redisSkipReason(REDIS_URL);
 const SEED = Number(process.env.XF_SEED ?? 250825);
 /** Programs per store kind (the slow store's take longest); XF_RUNS overrides all three. */
-const RUNS: Record<string, number> = { memory: 60, slow: 20, redis: 40 };
+const RUNS: Record<string, number> = { memory: 40, slow: 12, redis: 24 };
 const KINDS = (process.env.XF_KINDS ?? 'memory,slow,redis').split(',');
 
 const key = fc.constantFrom('a', 'b', 'c');

@@ -628,7 +628,7 @@ async function compare(p: Program, sk: unknown, es: unknown): Promise<string[]> 
 
 it('random Express handlers on a slow store: sessionkit answers as no middleware and as express-session', async () => {
   const mismatches: string[] = [];
-  for (const p of fc.sample(program, { seed: 20261207, numRuns: Number(process.env.FUZZ_RUNS ?? 0) || 22 })) {
+  for (const p of fc.sample(program, { seed: 20261207, numRuns: Number(process.env.FUZZ_RUNS ?? 0) || 14 })) {
     const diffs = await compare(p, new SlowMemoryStore(10), new SlowMemoryStore(10));
     if (diffs.length) mismatches.push(`${JSON.stringify(p)}\n  ${diffs.join('\n  ')}`);
   }
@@ -644,7 +644,7 @@ it("random Express handlers on Redis (connect-redis beside sessionkit's RedisSto
     await client.quit();
   };
   const mismatches: string[] = [];
-  for (const p of fc.sample(program, { seed: 7, numRuns: Number(process.env.FUZZ_RUNS ?? 0) || 15 })) {
+  for (const p of fc.sample(program, { seed: 7, numRuns: Number(process.env.FUZZ_RUNS ?? 0) || 8 })) {
     const diffs = await compare(
       p,
       new RedisStore({ client, prefix: `${prefix}:sk:` }),
