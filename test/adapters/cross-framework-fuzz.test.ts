@@ -36,23 +36,19 @@
  * this fuzzer does not vary. XF_SEED, XF_RUNS, XF_KINDS (memory,slow,redis) and XF_SHRINK=1 tune it.
  */
 import fc from 'fast-check';
-import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { SessionStore } from '../../src/stores/contract.js';
-import { MemoryStore } from '../../src/stores/memory.js';
-import { RedisStore } from '../../src/stores/redis.js';
 import {
   FRAMEWORKS,
   type Fw,
   type Observation,
-  type Op,
   type Opts,
   runProgram,
   type Step,
+  sessionOp,
+  sharedOptions,
 } from '../support/cross-framework.js';
+import { fuzzStores } from '../support/fuzz-stores.js';
 import { redisSkipReason } from '../support/redis.js';
-import { runNamespace } from '../support/services.js';
-import { SlowMemoryStore } from '../support/slow-store.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const redisSkip = await redisSkipReason(REDIS_URL);
@@ -61,39 +57,7 @@ const SEED = Number(process.env.XF_SEED ?? 250825);
 const RUNS: Record<string, number> = { memory: 40, slow: 12, redis: 24 };
 const KINDS = (process.env.XF_KINDS ?? 'memory,slow,redis').split(',');
 
-const key = fc.constantFrom('a', 'b', 'c');
-const user = fc.constantFrom('u1', 'u2');
-const op: fc.Arbitrary<Op> = fc.oneof(
-  {
-    weight: 6,
-    arbitrary: fc.record({ k: fc.constant('set' as const), key, v: fc.integer({ min: 0, max: 9 }) }),
-  },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('del' as const), key }) },
-  { weight: 3, arbitrary: fc.constant({ k: 'read' as const }) },
-  { weight: 3, arbitrary: fc.record({ k: fc.constant('login' as const), user }) },
-  { weight: 2, arbitrary: fc.constant({ k: 'logout' as const }) },
-  { weight: 1, arbitrary: fc.constant({ k: 'regen' as const }) },
-  { weight: 1, arbitrary: fc.constant({ k: 'regenKeep' as const }) },
-  { weight: 1, arbitrary: fc.constant({ k: 'destroy' as const }) },
-  { weight: 1, arbitrary: fc.constant({ k: 'touch' as const }) },
-  {
-    weight: 1,
-    arbitrary: fc.record({ k: fc.constant('maxAge' as const), v: fc.constantFrom(null, 30_000, 120_000) }),
-  },
-  { weight: 1, arbitrary: fc.constant({ k: 'save' as const }) },
-  { weight: 1, arbitrary: fc.constant({ k: 'reload' as const }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('revoke' as const), user }) },
-  { weight: 1, arbitrary: fc.constant({ k: 'unset' as const }) },
-  { weight: 1, arbitrary: fc.constant({ k: 'own' as const }) },
-  { weight: 1, arbitrary: fc.constant({ k: 'throw' as const }) },
-  { weight: 1, arbitrary: fc.constant({ k: 'big' as const }) },
-  { weight: 1, arbitrary: fc.constant({ k: 'reauth' as const }) },
-  { weight: 1, arbitrary: fc.constant({ k: 'resetMaxAge' as const }) },
-  {
-    weight: 1,
-    arbitrary: fc.record({ k: fc.constant('expires' as const), v: fc.constantFrom(null, 20_000) }),
-  },
-);
+const op = sessionOp();
 const NOT_KOA = FRAMEWORKS.filter((fw) => !fw.startsWith('koa'));
 const step: fc.Arbitrary<Step> = fc
   .record({
@@ -129,44 +93,15 @@ const step: fc.Arbitrary<Step> = fc
   .map((s) =>
     s.uncaught && s.fw.startsWith('koa') ? { ...s, fw: NOT_KOA[s.ops.length % NOT_KOA.length] as Fw } : s,
   );
-const opts: fc.Arbitrary<Opts> = fc.record(
-  {
-    rolling: fc.boolean(),
-    saveUninitialized: fc.boolean(),
-    resave: fc.boolean(),
-    unset: fc.constantFrom<'keep' | 'destroy'>('keep', 'destroy'),
-    maxAge: fc.constantFrom<number | null>(null, 60_000),
-    absoluteTimeout: fc.constantFrom(4_500, 100_000),
-    maxSessionBytes: fc.constantFrom(300, 100_000),
-    renewAfter: fc.constantFrom(1_500, 100_000),
-    maxSessionsPerUser: fc.constantFrom(1, 2, 50),
-    onLimit: fc.constantFrom<'evict-oldest' | 'refuse'>('evict-oldest', 'refuse'),
-  },
-  { requiredKeys: ['rolling', 'saveUninitialized', 'resave', 'unset', 'maxAge'] },
-);
+const opts = sharedOptions;
 
 /** Cosmetic: `undefined` and `null` both mean "no session". */
 function normalise(o: Observation): Observation {
   return JSON.parse(JSON.stringify(o).replaceAll('{"none":"undefined"}', '{"none":"null"}')) as Observation;
 }
 
-const redisClients: Array<{ quit(): Promise<unknown> }> = [];
-const stores: SessionStore[] = [];
-
-async function freshStore(kind: string): Promise<SessionStore> {
-  let store: SessionStore;
-  if (kind === 'memory') store = new MemoryStore();
-  else if (kind === 'slow') store = new SlowMemoryStore(2);
-  else {
-    const client = createClient({ url: REDIS_URL });
-    client.on('error', () => undefined);
-    await client.connect();
-    redisClients.push(client);
-    store = new RedisStore({ client, prefix: `${runNamespace('sk_xf8')}:` }) as unknown as SessionStore;
-  }
-  stores.push(store);
-  return store;
-}
+const fuzz = fuzzStores('sk_cross_fuzz');
+const freshStore = fuzz.fresh;
 
 async function differential(kind: string, o: Opts, steps: Step[], startAt: number) {
   const mixed = normalise(await runProgram(o, await freshStore(kind), steps, (s) => s.fw, startAt));
@@ -180,11 +115,7 @@ describe('cross-framework differential fuzz (fixed seed)', () => {
   });
   afterAll(async () => {
     vi.useRealTimers();
-    for (const store of stores) {
-      await (store as { clear?: () => Promise<void> }).clear?.();
-      (store as { close?: () => unknown }).close?.();
-    }
-    for (const client of redisClients) await client.quit().catch(() => undefined);
+    await fuzz.closeAll();
   });
 
   for (const kind of KINDS) {

@@ -26,15 +26,10 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { createCookie, createSession, createSessionStorage, type SessionStorage } from 'react-router';
-import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createSessionkitStorage } from '../../src/adapters/react-router.js';
-import type { SessionStore } from '../../src/stores/contract.js';
-import { MemoryStore } from '../../src/stores/memory.js';
-import { RedisStore } from '../../src/stores/redis.js';
+import { fuzzStores } from '../support/fuzz-stores.js';
 import { redisSkipReason } from '../support/redis.js';
-import { runNamespace } from '../support/services.js';
-import { SlowMemoryStore } from '../support/slow-store.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const redisSkip = await redisSkipReason(REDIS_URL);
@@ -184,22 +179,8 @@ const ropts: fc.Arbitrary<ROpts> = fc.record({
   cookieMaxAge: fc.constantFrom<number | undefined>(undefined, 3, 60),
 });
 
-const redisClients: Array<{ quit(): Promise<unknown> }> = [];
-const stores: SessionStore[] = [];
-async function freshStore(kind: string): Promise<SessionStore> {
-  let store: SessionStore;
-  if (kind === 'memory') store = new MemoryStore();
-  else if (kind === 'slow') store = new SlowMemoryStore(2);
-  else {
-    const client = createClient({ url: REDIS_URL });
-    client.on('error', () => undefined);
-    await client.connect();
-    redisClients.push(client);
-    store = new RedisStore({ client, prefix: `${runNamespace('sk_rr_fuzz')}:` }) as unknown as SessionStore;
-  }
-  stores.push(store);
-  return store;
-}
+const fuzz = fuzzStores('sk_rr_fuzz');
+const freshStore = fuzz.fresh;
 
 /**
  * React Router's createSessionStorage over a Map, as its createMemorySessionStorage, but with the one
@@ -254,11 +235,7 @@ describe('React Router storage: sessionkit = createMemorySessionStorage (fixed s
   });
   afterAll(async () => {
     vi.useRealTimers();
-    for (const store of stores) {
-      await (store as { clear?: () => Promise<void> }).clear?.();
-      (store as { close?: () => unknown }).close?.();
-    }
-    for (const client of redisClients) await client.quit().catch(() => undefined);
+    await fuzz.closeAll();
   });
 
   for (const kind of KINDS) {

@@ -6,6 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import fc from 'fast-check';
 import { vi } from 'vitest';
 import session from '../../src/index.js';
 import type { SessionStore } from '../../src/stores/contract.js';
@@ -558,3 +559,63 @@ export async function runProgram(
     await apps.close();
   }
 }
+
+const key = fc.constantFrom('a', 'b', 'c');
+const user = fc.constantFrom('u1', 'u2');
+/** Every session operation a fuzzer program draws, with its weight; `kind` names it for leaving it out. */
+const OPS: Array<{ kind: Op['k']; weight: number; arbitrary: fc.Arbitrary<Op> }> = [
+  {
+    kind: 'set' as const,
+    weight: 6,
+    arbitrary: fc.record({ k: fc.constant('set' as const), key, v: fc.integer({ min: 0, max: 9 }) }),
+  },
+  { kind: 'del' as const, weight: 2, arbitrary: fc.record({ k: fc.constant('del' as const), key }) },
+  { kind: 'read' as const, weight: 3, arbitrary: fc.constant({ k: 'read' as const }) },
+  { kind: 'login' as const, weight: 3, arbitrary: fc.record({ k: fc.constant('login' as const), user }) },
+  { kind: 'logout' as const, weight: 2, arbitrary: fc.constant({ k: 'logout' as const }) },
+  { kind: 'regen' as const, weight: 1, arbitrary: fc.constant({ k: 'regen' as const }) },
+  { kind: 'regenKeep' as const, weight: 1, arbitrary: fc.constant({ k: 'regenKeep' as const }) },
+  { kind: 'destroy' as const, weight: 1, arbitrary: fc.constant({ k: 'destroy' as const }) },
+  { kind: 'touch' as const, weight: 1, arbitrary: fc.constant({ k: 'touch' as const }) },
+  {
+    kind: 'maxAge' as const,
+    weight: 1,
+    arbitrary: fc.record({ k: fc.constant('maxAge' as const), v: fc.constantFrom(null, 30_000, 120_000) }),
+  },
+  { kind: 'save' as const, weight: 1, arbitrary: fc.constant({ k: 'save' as const }) },
+  { kind: 'reload' as const, weight: 1, arbitrary: fc.constant({ k: 'reload' as const }) },
+  { kind: 'revoke' as const, weight: 1, arbitrary: fc.record({ k: fc.constant('revoke' as const), user }) },
+  { kind: 'unset' as const, weight: 1, arbitrary: fc.constant({ k: 'unset' as const }) },
+  { kind: 'own' as const, weight: 1, arbitrary: fc.constant({ k: 'own' as const }) },
+  { kind: 'throw' as const, weight: 1, arbitrary: fc.constant({ k: 'throw' as const }) },
+  { kind: 'big' as const, weight: 1, arbitrary: fc.constant({ k: 'big' as const }) },
+  { kind: 'reauth' as const, weight: 1, arbitrary: fc.constant({ k: 'reauth' as const }) },
+  { kind: 'resetMaxAge' as const, weight: 1, arbitrary: fc.constant({ k: 'resetMaxAge' as const }) },
+  {
+    kind: 'expires' as const,
+    weight: 1,
+    arbitrary: fc.record({ k: fc.constant('expires' as const), v: fc.constantFrom(null, 20_000) }),
+  },
+];
+
+/** A session operation, drawn as the cross-framework fuzzers draw them, but for those `without` names. */
+export function sessionOp(without: ReadonlySet<Op['k']> = new Set()): fc.Arbitrary<Op> {
+  return fc.oneof(...OPS.filter((entry) => !without.has(entry.kind)));
+}
+
+/** Options shared by every app of a program. */
+export const sharedOptions: fc.Arbitrary<Opts> = fc.record(
+  {
+    rolling: fc.boolean(),
+    saveUninitialized: fc.boolean(),
+    resave: fc.boolean(),
+    unset: fc.constantFrom<'keep' | 'destroy'>('keep', 'destroy'),
+    maxAge: fc.constantFrom<number | null>(null, 60_000),
+    absoluteTimeout: fc.constantFrom(4_500, 100_000),
+    maxSessionBytes: fc.constantFrom(300, 100_000),
+    renewAfter: fc.constantFrom(1_500, 100_000),
+    maxSessionsPerUser: fc.constantFrom(1, 2, 50),
+    onLimit: fc.constantFrom<'evict-oldest' | 'refuse'>('evict-oldest', 'refuse'),
+  },
+  { requiredKeys: ['rolling', 'saveUninitialized', 'resave', 'unset', 'maxAge'] },
+);
