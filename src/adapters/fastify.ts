@@ -14,7 +14,13 @@ import type { SessionData } from '../core/types.js';
 import { type SessionCarrier, SessionManager } from '../engine/manager.js';
 import type { SessionOptions, SessionRequestLike } from '../engine/options.js';
 import type { ExpressStoreLike, SessionStore } from '../engine/store-access.js';
-import { commitSession, discardBody, openSession } from './shared.js';
+import {
+  commitSession,
+  discardBody,
+  type ForeignOption,
+  openSession,
+  refuseForeignOptions,
+} from './shared.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -174,26 +180,22 @@ const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, 
   done();
 };
 
-/**
- * @fastify/session options sessionkit has no counterpart for, and why each is refused at registration:
- * kept silently, a switch would drop a setting the application relies on. The values that change nothing
- * (`cookiePrefix: 's:'`, express-session's format, and `algorithm: 'sha256'`) are accepted.
- */
-const FASTIFY_SESSION_UNSUPPORTED: Record<string, [unknown, string]> = {
-  cookiePrefix: [
-    's:',
-    "other than 's:' is not supported: the cookie value is express-session's (s:<id>.<mac>)",
-  ],
-  algorithm: ['sha256', "other than 'sha256' is not supported: the cookie is signed with HMAC-SHA256"],
+/** @fastify/session options whose other values would change the cookie's format (see refuseForeignOptions). */
+const FASTIFY_SESSION_UNSUPPORTED: Record<string, ForeignOption> = {
+  cookiePrefix: {
+    harmless: 's:',
+    why: "other than 's:' is not supported: the cookie value is express-session's (s:<id>.<mac>)",
+  },
+  algorithm: {
+    harmless: 'sha256',
+    why: "other than 'sha256' is not supported: the cookie is signed with HMAC-SHA256",
+  },
 };
 
 /** The engine's options from @fastify/session-style ones: `cookieName` is `name`, `idGenerator` `genid`. */
 function engineOptionsOf(options: FastifySessionOptions): SessionOptions<Carrier> {
-  const { cookieName, idGenerator, cookiePrefix, algorithm, ...rest } = options as FastifySessionOptions &
-    FastifySessionNames;
-  const given: Record<string, unknown> = { cookiePrefix, algorithm };
-  for (const [name, [harmless, why]] of Object.entries(FASTIFY_SESSION_UNSUPPORTED))
-    if (given[name] !== undefined && given[name] !== harmless) throw new OptionsError(name, why);
+  refuseForeignOptions(options, FASTIFY_SESSION_UNSUPPORTED);
+  const { cookieName, idGenerator, cookiePrefix: _prefix, algorithm: _algorithm, ...rest } = options;
   if (cookieName !== undefined && rest.name !== undefined)
     throw new OptionsError('cookieName', "is @fastify/session's `name`: give one of the two");
   if (idGenerator !== undefined && rest.genid !== undefined)

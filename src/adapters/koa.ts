@@ -8,7 +8,7 @@ import type { SessionData } from '../core/types.js';
 import { type SessionCarrier, SessionManager } from '../engine/manager.js';
 import type { SessionOptions, SessionRequestLike } from '../engine/options.js';
 import { type ExpressStoreLike, isNativeStore, type SessionStore } from '../engine/store-access.js';
-import { commitSession, openSession } from './shared.js';
+import { commitSession, type ForeignOption, openSession, refuseForeignOptions } from './shared.js';
 
 /**
  * `ctx.session`: sessionkit's session with koa-session's accessors beside its methods (`isNew`,
@@ -101,22 +101,24 @@ export type KoaSessionOptions = SessionOptions<Context> & {
 /** koa-session's cookie options, given at the top level there. */
 const KOA_COOKIE_OPTIONS = ['maxAge', 'httpOnly', 'secure', 'sameSite', 'path', 'domain'] as const;
 
-/**
- * koa-session options sessionkit has no counterpart for, and why each is refused at `session()`: kept
- * silently, a switch would drop a setting the application relies on. The values these take when they
- * change nothing (`signed: true`, `overwrite: true`) are accepted.
- */
-const KOA_UNSUPPORTED: Record<string, string> = {
-  signed: 'false is not supported: the session cookie is always signed (with `secret`)',
-  overwrite: 'false is not supported: the session cookie always replaces an earlier one',
-  renew: "is koa-session's: use `rolling` (a cookie on every response) or `renewAfter` (a new ID)",
-  encode: "is koa-session's cookie-stored session: sessions are kept in the store",
-  decode: "is koa-session's cookie-stored session: sessions are kept in the store",
-  prefix: "is koa-session's: give the store its prefix (e.g. RedisStore's `prefix`)",
-  externalKey: "is not supported: the session ID is the session cookie's",
-  ContextStore: 'is not supported: pass a sessionkit store or an express-session store as `store`',
-  valid: 'is not supported: check the session in a middleware after this one',
-  beforeSave: 'is not supported: change the session in a middleware after this one',
+/** koa-session options sessionkit has no counterpart for (see refuseForeignOptions). */
+const KOA_UNSUPPORTED: Record<string, ForeignOption> = {
+  signed: {
+    harmless: true,
+    why: 'false is not supported: the session cookie is always signed (with `secret`)',
+  },
+  overwrite: {
+    harmless: true,
+    why: 'false is not supported: the session cookie always replaces an earlier one',
+  },
+  renew: { why: "is koa-session's: use `rolling` (a cookie on every response) or `renewAfter` (a new ID)" },
+  encode: { why: "is koa-session's cookie-stored session: sessions are kept in the store" },
+  decode: { why: "is koa-session's cookie-stored session: sessions are kept in the store" },
+  prefix: { why: "is koa-session's: give the store its prefix (e.g. RedisStore's `prefix`)" },
+  externalKey: { why: "is not supported: the session ID is the session cookie's" },
+  ContextStore: { why: 'is not supported: pass a sessionkit store or an express-session store as `store`' },
+  valid: { why: 'is not supported: check the session in a middleware after this one' },
+  beforeSave: { why: 'is not supported: change the session in a middleware after this one' },
 };
 
 /**
@@ -124,13 +126,8 @@ const KOA_UNSUPPORTED: Record<string, string> = {
  * the options sessionkit has no counterpart for refused.
  */
 function engineOptionsOf(options: Omit<KoaSessionOptions, 'autoCommit'>): SessionOptions<Carrier> {
-  const given = options as Record<string, unknown>;
-  for (const [name, why] of Object.entries(KOA_UNSUPPORTED)) {
-    const value = given[name];
-    if (value === undefined || ((name === 'signed' || name === 'overwrite') && value === true)) continue;
-    throw new OptionsError(name, why);
-  }
-  const { signed: _signed, overwrite: _overwrite, ...rest } = given;
+  refuseForeignOptions(options, KOA_UNSUPPORTED);
+  const { signed: _signed, overwrite: _overwrite, ...rest } = options as Record<string, unknown>;
   const fromTop: CookieOptions = {};
   for (const name of KOA_COOKIE_OPTIONS) {
     if (rest[name] === undefined) continue;

@@ -1,3 +1,4 @@
+import { OptionsError } from '../core/errors.js';
 import { BEFORE_COOKIE_CHANGE } from '../engine/context.js';
 import type { SessionCarrier, SessionManager } from '../engine/manager.js';
 import type { SessionRequestLike } from '../engine/options.js';
@@ -67,6 +68,26 @@ export function commitSession<C extends SessionRequestLike>(
     if (absorbed(manager, error)) return [];
     throw error;
   });
+}
+
+/**
+ * An option of the session package an adapter replaces that sessionkit has no counterpart for: why it is
+ * refused, and the value it may keep when that value changes nothing (`signed: true`).
+ */
+export interface ForeignOption {
+  why: string;
+  harmless?: unknown;
+}
+
+/**
+ * Refuses at setup, naming it, each option of `foreign` that `given` sets to anything but its harmless
+ * value: kept silently, a switch from that package would drop a setting the application relies on.
+ */
+export function refuseForeignOptions(given: object, foreign: Record<string, ForeignOption>): void {
+  for (const [name, { why, harmless }] of Object.entries(foreign)) {
+    const value = (given as Record<string, unknown>)[name];
+    if (value !== undefined && value !== harmless) throw new OptionsError(name, why);
+  }
 }
 
 /**
