@@ -443,12 +443,15 @@ class Hold {
     return original.apply(this.res, args);
   }
 
+  /** Whether the application has ended the response: natively on HTTP/1, an `end` queued off it. */
+  private endedWhileHeld(): boolean {
+    return this.queue !== null ? this.queue.some(([name]) => name === 'end') : this.res.writableEnded;
+  }
+
   /** The store has the session: out it goes, unless the response ended meanwhile with more to store. */
   private release(cookies: string[]): void {
     try {
-      const ended =
-        this.queue !== null ? this.queue.some(([name]) => name === 'end') : this.res.writableEnded;
-      if (this.first === 'end' || !ended) {
+      if (this.first === 'end' || !this.endedWhileHeld()) {
         this.open(cookies);
         return;
       }
@@ -559,7 +562,7 @@ class Hold {
     // writing into what is now the error page. Node fails a write after the page's end with an 'error'
     // event on the response, which nothing listens to: the process would end. Those writes fail quietly
     // instead (a write's callback still gets its error).
-    const ended = this.queue !== null ? this.queue.some(([name]) => name === 'end') : this.res.writableEnded;
+    const ended = this.endedWhileHeld();
     if (!ended) this.res.on('error', ignoreLateWrite);
     this.phase = DONE;
     const { gate, res } = this;
@@ -1013,6 +1016,12 @@ function deferDestroy(socket: DeferringSocket, gate: ByteGate, flushWithinMs: nu
   });
 }
 
+/** Puts back a method the deferral replaced on the connection: its own property, or none (the prototype's). */
+function restoreOwn(socket: Socket, name: 'destroy' | 'end', own: PropertyDescriptor | undefined): void {
+  if (own) Object.defineProperty(socket, name, own);
+  else delete (socket as unknown as Record<string, unknown>)[name];
+}
+
 /** The connection's own `end`, as it was before the deferral. */
 function ownEnd(socket: Socket, deferral: Deferral): (...args: unknown[]) => Socket {
   return (deferral.ownEnd?.value ?? Object.getPrototypeOf(socket).end) as (...args: unknown[]) => Socket;
@@ -1033,10 +1042,8 @@ function undefer(socket: DeferringSocket, deferral: Deferral): void {
   deferral.gates.clear();
   if (socket[DEFERRED] === deferral) delete socket[DEFERRED];
   const end = ownEnd(socket, deferral);
-  if (deferral.own) Object.defineProperty(socket, 'destroy', deferral.own);
-  else delete (socket as unknown as Record<string, unknown>).destroy;
-  if (deferral.ownEnd) Object.defineProperty(socket, 'end', deferral.ownEnd);
-  else delete (socket as unknown as Record<string, unknown>).end;
+  restoreOwn(socket, 'destroy', deferral.own);
+  restoreOwn(socket, 'end', deferral.ownEnd);
   const { args, endArgs } = deferral;
   if (args === null) {
     if (endArgs !== null) end.apply(socket, endArgs);
