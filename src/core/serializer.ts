@@ -187,6 +187,12 @@ export function toExpressSession(record: SessionRecord): Record<string, unknown>
 
 interface EmbeddedMeta {
   createdAt?: number;
+  /**
+   * When the express-session store bridge last wrote the session: express-session's layout has none, and
+   * without it every read would say "seen just now", so `touchAfter` would never let an unchanged session
+   * be touched there. Not written for express-session itself, whose writes are its requests' own.
+   */
+  lastSeenAt?: number;
   userId?: string | null;
   /** sessionkit's reserved data keys (`sessionkit:authTime`, …), which express-session must not show as data. */
   reserved?: Record<string, unknown>;
@@ -235,6 +241,9 @@ export function fromExpressSession(
   const embedded = isPlainObject(inCookie) ? inCookie : {};
   // What sessionkit wrote into the record wins; the caller's values (its store's own columns) are fallbacks.
   const createdAt = isTime(embedded.createdAt) ? embedded.createdAt : meta?.createdAt;
+  // A store's touch leaves the stored session as it was, so this may be older than the last touch: the
+  // session is then touched again, never left untouched too long. Never later than now.
+  const lastSeenAt = isTime(embedded.lastSeenAt) ? Math.min(embedded.lastSeenAt, now) : meta?.lastSeenAt;
   const userId =
     typeof embedded.userId === 'string' || embedded.userId === null ? embedded.userId : meta?.userId;
   // Some stores wrote the private `_expires` field of express-session's Cookie.
@@ -251,7 +260,7 @@ export function fromExpressSession(
     cookie: cookieData,
     expiresAt: Number.isFinite(expiresMs) ? expiresMs : now + ttlMs,
     createdAt: createdAt ?? now,
-    lastSeenAt: meta?.lastSeenAt ?? now,
+    lastSeenAt: lastSeenAt ?? now,
     userId: userId ?? null,
   };
 }

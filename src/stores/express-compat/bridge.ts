@@ -310,9 +310,7 @@ export class ExpressStoreBridge implements SessionStore {
     if (!sess) return null;
     const raw = typeof sess === 'string' ? JSON.parse(sess) : sess;
     const now = Date.now();
-    const lastSeenAt = embeddedLastSeen(raw);
     const record = fromExpressSession(JSON.parse(JSON.stringify(raw)), now, this.ttl);
-    if (lastSeenAt !== null) record.lastSeenAt = Math.min(lastSeenAt, now);
     if (record.expiresAt > now) return record;
     // The stored expiry has passed, yet the store still answers. A store's `touch` moves its own deadline
     // and leaves the stored session as it was (connect-redis runs EXPIRE, the SQL stores update their
@@ -341,9 +339,8 @@ export class ExpressStoreBridge implements SessionStore {
    */
   private sessionOf(record: SessionRecord): Record<string, unknown> {
     const sess = toExpressSessionWithMeta(record);
-    const embedded = sess.cookie as CookieData & { [META_KEY]?: Record<string, unknown> };
-    // express-session's layout has no last-seen time: without one, every read would say "seen just now"
-    // and `touchAfter` would never let an unchanged session be touched.
+    const embedded = sess.cookie as CookieData & { [META_KEY]?: { lastSeenAt?: number } };
+    // Read back by fromExpressSession (see its EmbeddedMeta).
     if (embedded[META_KEY]) embedded[META_KEY].lastSeenAt = record.lastSeenAt;
     const { cookie } = record;
     const persistent = typeof cookie.originalMaxAge === 'number' || (cookie.expires ?? null) !== null;
@@ -397,20 +394,6 @@ export class ExpressStoreBridge implements SessionStore {
     });
     return run;
   }
-}
-
-/**
- * When the bridge last wrote the session (see `sessionOf`), from inside its cookie, where express-session
- * never writes; `null` when it did not. A store's touch leaves it as it was, so it may be older than the
- * last touch: an unchanged session is then touched again, never left untouched too long.
- */
-function embeddedLastSeen(sess: unknown): number | null {
-  const cookie = (sess as { cookie?: unknown } | null)?.cookie;
-  const meta =
-    typeof cookie === 'object' && cookie !== null ? (cookie as Record<string, unknown>)[META_KEY] : null;
-  const lastSeenAt =
-    typeof meta === 'object' && meta !== null ? (meta as { lastSeenAt?: unknown }).lastSeenAt : null;
-  return typeof lastSeenAt === 'number' && Number.isFinite(lastSeenAt) ? lastSeenAt : null;
 }
 
 /** Resolves when `promise` settles or after `ms`, whichever comes first. */
