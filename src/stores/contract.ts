@@ -125,7 +125,7 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
  * would become one. Refused with ERR_SESSION_DATA before anything is written.
  */
 export function checkWellFormedKey(key: string): void {
-  if (LONE_SURROGATE.test(key))
+  if (!isWellFormedKey(key))
     throw new SessionDataError('a key is not well-formed Unicode (a lone surrogate)');
 }
 
