@@ -1,42 +1,5 @@
 // First, for its effect: Next.js's request stores must exist before next/headers loads.
 import '../support/next-setup.js';
-/**
- * Differential fuzzer (red team, attack 9): Express 5 (the reference) against the web-standard adapters
- * Next.js App Router (getSession() inside Next.js's own request store, test/support/next-real.ts) and
- * SvelteKit (the handle hook, test/support/sveltekit.ts), all on ONE store object and one secret. A random
- * program of requests from one or two browsers runs twice on a fresh store of the same kind: each request
- * on a randomly chosen adapter, and all on Express 5. The browsers must observe the same: status, what
- * each handler read (IDs relabelled by first appearance), each session Set-Cookie (value label or
- * "clear", attributes, Expires bucketed), and what each browser reads at the end (on Express).
- *
- * Filters (each from docs/frameworks.md):
- * - Next.js: "the session is stored only by an explicit `await session.save()` ... call it after every
- *   change, including after login(), logout(), regenerate() and destroy() (then getSession() again for
- *   the new session)". So the Next handler calls save() after each of those and at the end, and takes
- *   getSession() again after login/logout/regenerate (after destroy() it keeps no session, as
- *   express-session's req.session is gone).
- * - Next.js: "There is nowhere to assign null to, so `unset` does not apply": no `unset` op on Next.
- * - Next.js: "A store failure rejects getSession() or save() with a SessionError (status 503): answer it
- *   yourself": the handler answers a failed final save() with the error's status, as Express's
- *   finalhandler answers next(err) with err.status.
- * - SvelteKit: "A SessionError that a session method throws inside a load function ... never reaches the
- *   hook": session-method errors are caught and logged by code (on every adapter).
- * - Errors are never thrown to the framework (each framework's error page is its own).
- * - Attribute names/values of Set-Cookie are compared case-insensitively (Next.js writes `SameSite=lax`).
- * - React Router's cookie format is its own ("these sessions are not shared with the other adapters"):
- *   it is not in this program (see react-router-differential-fuzz.test.ts).
- * - Next.js by design: a save() publishes the cookie at once, so a program whose Next.js request saved
- *   and then failed its final save is not compared (Express sends nothing before its one commit).
- *
- What it found on Next.js (a save() taken for the response's first byte, so a later login skipped
- * `maxSessionsPerUser`, a kept regenerate lost to a logout, a second save re-sent a lost session's
- * cookie, and a cookie an earlier save set outlived the session) is fixed and tested on its own
- * (adapters/next-*-after-save.test.ts). Programs it skips with fc.pre (WorldResult.known) are the
- * by-design case above. It passes (seeds 1–8 and 9001: 400 programs each on the memory store; seeds 1, 6,
- * 9001: 100–150 each on the slow store and Redis). SvelteKit showed no difference from Express.
- * WF_SEED, WF_RUNS, WF_KINDS, WF_SHRINK=1, and WF_PROGRAM='[opts, steps]' (prints both runs) tune it.
- */
-import { setTimeout as delay } from 'node:timers/promises';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createSession } from '../../src/adapters/next.js';
@@ -49,7 +12,7 @@ import {
   NAME,
   type Op,
   type Opts,
-  prepareHold,
+  overlapping,
   runOps,
   sessionOp,
   sessionOptions,
@@ -241,20 +204,13 @@ async function runWeb(
       const during = step.during;
       if (during !== undefined && step.ops.some((o) => o.k === 'hold')) {
         const token = `hold${++holdSeq}`;
-        const gate = prepareHold(token);
-        const first = request(route(step), step.jar, step.ops, token);
-        const reached = await Promise.race([gate.arrived.then(() => true), first.then(() => false)]);
-        const secondP = request(route({ ...step, ...during }), during.jar, during.ops);
-        // The second may wait for the held one (a move of the same session): then it is let go.
-        const waited =
-          reached && (await Promise.race([secondP.then(() => false), delay(300).then(() => true)]));
-        gate.release();
-        const second = await secondP;
-        out.push({
-          jar: step.jar,
-          ...(await first),
-          during: { jar: during.jar, reached, waited, ...second },
-        });
+        const { first, reached, waited, second } = await overlapping(
+          token,
+          () => request(route(step), step.jar, step.ops, token),
+          () => request(route({ ...step, ...during }), during.jar, during.ops),
+          300,
+        );
+        out.push({ jar: step.jar, ...first, during: { jar: during.jar, reached, waited, ...second } });
       } else out.push({ jar: step.jar, ...(await request(route(step), step.jar, step.ops)) });
       now += 1000;
     }

@@ -94,6 +94,28 @@ export function prepareHold(token: string): { arrived: Promise<void>; release: (
   holds.set(token, { arrived, release: releaseP });
   return { arrived: arrivedP, release };
 }
+
+/**
+ * One step of a program that overlaps two requests: the first runs to its `hold` op and waits there while
+ * the second runs to its end; a second that waits on the first (a move of the same session) is let go
+ * after `waitMs`. The first may end before its hold (an error that reaches the framework).
+ */
+export async function overlapping<R extends object>(
+  token: string,
+  first: () => Promise<R>,
+  second: () => Promise<R>,
+  waitMs: number,
+): Promise<{ first: R; reached: boolean; waited: boolean; second: R }> {
+  const gate = prepareHold(token);
+  const firstDone = first();
+  const reached = await Promise.race([gate.arrived.then(() => true), firstDone.then(() => false)]);
+  const secondDone = second();
+  const waited =
+    reached && (await Promise.race([secondDone.then(() => false), delay(waitMs).then(() => true)]));
+  gate.release();
+  const secondResult = await secondDone;
+  return { first: await firstDone, reached, waited, second: secondResult };
+}
 async function hold(token: string | undefined): Promise<void> {
   const h = token === undefined ? undefined : holds.get(token);
   if (h === undefined) return;
@@ -531,21 +553,13 @@ export async function runProgram(
       const during = step.during;
       if (during !== undefined && step.ops.some((op) => op.k === 'hold')) {
         const token = `h${++holdSeq}`;
-        const gate = prepareHold(token);
-        const first = request(route(step), step.jar, step.ops, step, token);
-        // The first request may end before its hold (an error that reaches the framework).
-        const reached = await Promise.race([gate.arrived.then(() => true), first.then(() => false)]);
-        const secondP = request(route({ ...step, ...during }), during.jar, during.ops);
-        // The second may wait for the held one (a move of the same session): then it is let go.
-        const waited =
-          reached && (await Promise.race([secondP.then(() => false), delay(1000).then(() => true)]));
-        gate.release();
-        const second = await secondP;
-        out.push({
-          jar: step.jar,
-          ...(await first),
-          during: { jar: during.jar, reached, waited, ...second },
-        });
+        const { first, reached, waited, second } = await overlapping(
+          token,
+          () => request(route(step), step.jar, step.ops, step, token),
+          () => request(route({ ...step, ...during }), during.jar, during.ops),
+          1000,
+        );
+        out.push({ jar: step.jar, ...first, during: { jar: during.jar, reached, waited, ...second } });
       } else out.push({ jar: step.jar, ...(await request(route(step), step.jar, step.ops, step)) });
       now += stepMs;
     }
