@@ -41,8 +41,12 @@ export interface MySQLStoreOptions extends SqlStoreOptions {
 }
 
 const DEFAULT_PRUNE_MS = 900_000;
-/** Client-side codes of mysql2 that mean the connection is gone, never came, or stopped answering. */
+/**
+ * Codes that mean the connection is gone, never came, or stopped answering (mysql2's own), or that the
+ * server gave up waiting for a lock another transaction held past the store's timeout.
+ */
 const UNAVAILABLE_CODES = new Set([
+  'ER_LOCK_WAIT_TIMEOUT',
   'PROTOCOL_SEQUENCE_TIMEOUT',
   'PROTOCOL_CONNECTION_LOST',
   'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
@@ -238,9 +242,18 @@ function createPool(options: PoolOptions, timeout: number): PromisePool {
   });
   // READ COMMITTED: a locking read of a missing row takes no gap lock, so concurrent first writes of
   // different sessions do not deadlock each other. Only on the store's own pool.
+  // A transaction locks rows (a session's, a user's epoch) between statements. If its app server is lost
+  // mid-way (a crashed host sends no FIN), the server would keep it open, and its locks, for hours
+  // (`wait_timeout`): the user could not log out or in meanwhile. Past the store's timeout the store has
+  // given up on the call anyway, so a lock wait stops then, and MariaDB (10.3+) ends a transaction left
+  // idle that long; MySQL has no such setting (docs/stores/sql.md).
   // The promise pool forwards the core pool's event, whose connection has the callback API.
+  const seconds = Math.min(Math.max(1, Math.ceil(timeout / 1000)), 31_536_000);
   pool.pool.on('connection', (conn: PoolConnection) => {
     conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', () => undefined);
+    conn.query(`SET SESSION innodb_lock_wait_timeout = ${seconds}`, () => undefined);
+    // Unknown on MySQL: the error is expected there, and changes nothing.
+    conn.query(`SET SESSION idle_transaction_timeout = ${seconds}`, () => undefined);
   });
   return pool;
 }

@@ -43,16 +43,33 @@ const DEFAULT_PRUNE_MS = 900_000;
 const CONNECTION_MESSAGE =
   /connection terminated|connection ended|not queryable|timeout exceeded when trying to connect|connection timeout|query read timeout|sessionkit: query timed out/i;
 const DDL_RACE_CODES = new Set(['23505', '42P07', '42710']);
+/**
+ * lock_not_available (a lock wait ran past `lock_timeout`) and idle_in_transaction_session_timeout (the
+ * server ended a transaction whose client stopped sending): the store could not answer in time.
+ */
+const TIMED_OUT_CODES = new Set(['55P03', '25P03']);
 
 class PgExecutor implements SqlExecutor {
   private readonly texts = new Map<string, { text: string; name?: string }>();
+  /**
+   * A transaction locks rows (a session's, a user's epoch) between statements. If its app server is lost
+   * mid-way (a crashed host sends no FIN), PostgreSQL would keep that transaction open, and its locks,
+   * until TCP keepalive notices, hours later: the user could not log out or in meanwhile. Bounded here,
+   * on any pool (yours too), to the store's timeout, past which the store has given up on the call
+   * anyway: the server ends such a transaction, and a statement waiting on a lock stops waiting. One
+   * simple-protocol query, so no extra round trip.
+   */
+  private readonly begin: string;
 
   constructor(
     private readonly pool: Pool,
     private readonly owned: boolean,
     private readonly timeoutMs: number,
     private readonly prepared: boolean,
-  ) {}
+  ) {
+    const ms = serverTimeout(timeoutMs);
+    this.begin = `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${ms}; SET LOCAL lock_timeout = ${ms}`;
+  }
 
   all(sql: string, params: readonly unknown[]): Promise<Row[]> {
     return this.withClient(async (client) => (await this.query(client, sql, params)).rows);
@@ -82,7 +99,7 @@ class PgExecutor implements SqlExecutor {
 
   private transactionOnce<T>(body: () => TxBody<T>): Promise<T> {
     return this.withClient(async (client) => {
-      await client.query('BEGIN');
+      await client.query(this.begin);
       try {
         const tx: SqlConnection = {
           all: async (sql, params) => (await this.query(client, sql, params)).rows,
@@ -101,7 +118,8 @@ class PgExecutor implements SqlExecutor {
 
   isUnavailable(error: unknown): boolean {
     if (isConnectionError(error)) return true;
-    if (error instanceof pg.DatabaseError || !(error instanceof Error)) return false;
+    if (error instanceof pg.DatabaseError) return TIMED_OUT_CODES.has(error.code ?? '');
+    if (!(error instanceof Error)) return false;
     return CONNECTION_MESSAGE.test(error.message);
   }
 
@@ -181,6 +199,11 @@ class PgExecutor implements SqlExecutor {
   }
 }
 
+/** The store's timeout as a PostgreSQL setting: whole milliseconds, within the server's range. */
+function serverTimeout(timeoutMs: number): number {
+  return Math.min(Math.max(1, Math.ceil(timeoutMs)), 2_147_483_647);
+}
+
 /** deadlock_detected, serialization_failure: PostgreSQL rolled the transaction back; it may run again. */
 function isTransactionConflict(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
@@ -221,6 +244,8 @@ export class PostgresStore extends SqlStore {
         connectionTimeoutMillis: timeout,
         keepAlive: true,
         idleTimeoutMillis: 30_000,
+        // A single statement waiting on a lock stops when the store has given up on it (see PgExecutor).
+        lock_timeout: serverTimeout(timeout),
         ...options.pool,
         connectionString: client,
       });
