@@ -120,8 +120,8 @@ function instrumentWith(api: Api, options: OpenTelemetryOptions): OpenTelemetryI
   const created = counter('sessionkit.session.created', '{session}', 'Sessions stored for the first time');
   const destroyed = counter('sessionkit.session.destroyed', '{session}', 'Sessions destroyed by a request');
   const revoked = counter('sessionkit.session.revoked', '{session}', 'Sessions revoked by user or by handle');
-  const logins = counter('sessionkit.session.login', '{login}', 'Calls of req.session.login()');
-  const logouts = counter('sessionkit.session.logout', '{logout}', 'Calls of req.session.logout()');
+  const logins = counter('sessionkit.session.login', '{login}', 'Calls of login(req.session, userId)');
+  const logouts = counter('sessionkit.session.logout', '{logout}', 'Calls of logout(req.session)');
   const invalid = counter(
     'sessionkit.cookie.invalid',
     '{cookie}',

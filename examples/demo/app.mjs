@@ -1,6 +1,6 @@
 import cors from 'cors';
 import express from 'express';
-import session from 'sessionkit';
+import session, { currentUserId, login, logout } from 'sessionkit';
 import { sessionHandle } from 'sessionkit/store';
 import { ago, CSS, describeAgent, html, layout, when } from './html.mjs';
 import { formatSeconds, minuteChart } from './metrics.mjs';
@@ -36,7 +36,7 @@ function sameOriginPosts(req, res, next) {
 }
 
 function requireUser(req, res, next) {
-  if (req.session.currentUserId()) return next();
+  if (currentUserId(req.session)) return next();
   res.redirect(303, '/login');
 }
 
@@ -92,7 +92,7 @@ export function createApp({ store, users, secret, corsOrigin, storeLabel, metric
       .status(status)
       .type('html')
       .send(layout({ user: req.session.user, admin: isAdmin(req), ...options }));
-  const isAdmin = (req) => req.session?.user?.name === adminUser && Boolean(req.session.currentUserId());
+  const isAdmin = (req) => req.session?.user?.name === adminUser && Boolean(currentUserId(req.session));
 
   app.get('/', (req, res) => {
     req.session.views = (req.session.views ?? 0) + 1;
@@ -172,7 +172,7 @@ export function createApp({ store, users, secret, corsOrigin, storeLabel, metric
         );
       }
       // A new session ID (no fixation), the data (the counter) kept, the user bound for listByUser.
-      await req.session.login(user.id);
+      await login(req.session, user.id);
       req.session.user = { id: user.id, name: user.username };
       req.session.device = { ua: req.get('user-agent') ?? '', ip: req.ip };
       res.redirect(303, '/');
@@ -182,7 +182,7 @@ export function createApp({ store, users, secret, corsOrigin, storeLabel, metric
   app.post(
     '/logout',
     wrap(async (req, res) => {
-      await req.session.logout();
+      await logout(req.session);
       res.redirect(303, '/?bye=1');
     }),
   );
@@ -191,7 +191,7 @@ export function createApp({ store, users, secret, corsOrigin, storeLabel, metric
     '/devices',
     requireUser,
     wrap(async (req, res) => {
-      const userId = req.session.currentUserId();
+      const userId = currentUserId(req.session);
       const mine = sessionHandle(req.sessionID);
       const list = (await store.listByUser(userId)).sort((a, b) =>
         a.handle === mine ? -1 : b.handle === mine ? 1 : b.lastSeenAt - a.lastSeenAt,
@@ -233,7 +233,7 @@ export function createApp({ store, users, secret, corsOrigin, storeLabel, metric
     '/devices/revoke',
     requireUser,
     wrap(async (req, res) => {
-      const userId = req.session.currentUserId();
+      const userId = currentUserId(req.session);
       const handle = String(req.body.handle ?? '');
       // Only a handle from this user's own list: never destroy someone else's session by a guessed handle.
       const owned = (await store.listByUser(userId)).some((s) => s.handle === handle);
@@ -241,7 +241,7 @@ export function createApp({ store, users, secret, corsOrigin, storeLabel, metric
         return page(req, res, { title: 'Not found', error: 'No such session among yours.', body: '' }, 404);
       }
       if (handle === sessionHandle(req.sessionID)) {
-        await req.session.logout();
+        await logout(req.session);
         return res.redirect(303, '/?bye=1');
       }
       await store.destroyByHandle(handle);
@@ -253,7 +253,7 @@ export function createApp({ store, users, secret, corsOrigin, storeLabel, metric
     '/devices/revoke-others',
     requireUser,
     wrap(async (req, res) => {
-      const count = await store.destroyByUser(req.session.currentUserId(), { except: req.sessionID });
+      const count = await store.destroyByUser(currentUserId(req.session), { except: req.sessionID });
       res.redirect(303, `/devices?revoked=${count}`);
     }),
   );

@@ -1,5 +1,6 @@
 // sessionkit on Fastify: `npm run example:fastify`, then http://localhost:3000
 import Fastify from 'fastify';
+import { login, logout } from 'sessionkit';
 import { session } from 'sessionkit/fastify';
 import { exampleOptions, page, port, userFrom } from '../shared/page.mjs';
 
@@ -14,11 +15,11 @@ app.get('/', async (request, reply) => {
   return reply.type('text/html').send(page('Fastify', request.session));
 });
 app.post('/login', async (request, reply) => {
-  await request.session.login(userFrom(request.body));
+  await login(request.session, userFrom(request.body));
   return reply.redirect('/', 303);
 });
 app.post('/logout', async (request, reply) => {
-  await request.session.logout();
+  await logout(request.session);
   return reply.redirect('/', 303);
 });
 

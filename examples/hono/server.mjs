@@ -1,6 +1,7 @@
 // sessionkit on Hono (Node): `npm run example:hono`, then http://localhost:3000
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
+import { login, logout } from 'sessionkit';
 import { session } from 'sessionkit/hono';
 import { exampleOptions, page, port, userFrom } from '../shared/page.mjs';
 
@@ -14,11 +15,11 @@ app.get('/', (c) => {
   return c.html(page('Hono', s));
 });
 app.post('/login', async (c) => {
-  await c.get('session').login(userFrom(await c.req.text()));
+  await login(c.get('session'), userFrom(await c.req.text()));
   return c.redirect('/', 303);
 });
 app.post('/logout', async (c) => {
-  await c.get('session').logout();
+  await logout(c.get('session'));
   return c.redirect('/', 303);
 });
 

@@ -1,5 +1,6 @@
 // sessionkit on Koa: `npm run example:koa`, then http://localhost:3000
 import Koa from 'koa';
+import { login, logout } from 'sessionkit';
 import { session } from 'sessionkit/koa';
 import { exampleOptions, page, port, userFrom } from '../shared/page.mjs';
 
@@ -14,11 +15,11 @@ app.proxy = true;
 app.use(session(await exampleOptions()));
 app.use(async (ctx) => {
   if (ctx.method === 'POST' && ctx.path === '/login') {
-    await ctx.session.login(userFrom(await body(ctx)));
+    await login(ctx.session, userFrom(await body(ctx)));
     ctx.status = 303;
     ctx.redirect('/');
   } else if (ctx.method === 'POST' && ctx.path === '/logout') {
-    await ctx.session.logout();
+    await logout(ctx.session);
     ctx.status = 303;
     ctx.redirect('/');
   } else if (ctx.path === '/') {

@@ -3,7 +3,7 @@
 import 'reflect-metadata';
 import { Controller, Get, Module, Post, Redirect, Req } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import session from 'sessionkit';
+import session, { login, logout } from 'sessionkit';
 import { exampleOptions, page, port, userFrom } from '../shared/page.mjs';
 
 class VisitController {
@@ -13,11 +13,11 @@ class VisitController {
   }
 
   async login(req) {
-    await req.session.login(userFrom(new URLSearchParams(req.body)));
+    await login(req.session, userFrom(new URLSearchParams(req.body)));
   }
 
   async logout(req) {
-    await req.session.logout();
+    await logout(req.session);
   }
 }
 Controller()(VisitController);

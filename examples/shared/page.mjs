@@ -1,4 +1,5 @@
 // What every framework example shows: a visit counter and a login form, on the same session API.
+import { currentUserId } from 'sessionkit';
 
 /** Escapes text for HTML. */
 function escapeHtml(text) {
@@ -7,7 +8,7 @@ function escapeHtml(text) {
 
 /** The page for a session: its visits, its user, and the form to log in or out. */
 export function page(framework, session) {
-  const user = session.currentUserId();
+  const user = currentUserId(session);
   const form = user
     ? `<p>Logged in as <b>${escapeHtml(user)}</b>.</p>
        <form method="post" action="/logout"><button>Log out</button></form>`

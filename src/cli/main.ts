@@ -153,7 +153,7 @@ export async function main(args: string[], output: CliOutput = PROCESS_OUTPUT): 
   program
     .command('revoke-user')
     .description('destroy every session of a user ("log out everywhere")')
-    .argument('<userId>', 'the user ID bound by req.session.login()')
+    .argument('<userId>', 'the user ID bound by login(req.session, userId)')
     .option('--except <sessionId>', 'keep this session (a session ID, as in the cookie, not a handle)')
     .action(
       action((ctx, userId: string, flags: { except?: string }) =>

@@ -1,4 +1,5 @@
 import { SessionError } from './errors.js';
+import { authAge, type Session } from './session.js';
 
 /**
  * When the user last proved who they are (C32): `login()` and `reauthenticated()` record it, and
@@ -73,9 +74,9 @@ export function withoutReserved(data: Record<string, unknown>): Record<string, u
 
 /** What any adapter checks: the session authenticated within `maxAgeMs`. */
 export function checkRecentAuth(
-  session: { authAge(): number | null } | null | undefined,
+  session: Session | null | undefined,
   maxAgeMs: number,
 ): ReauthenticationRequiredError | null {
-  const age = session ? session.authAge() : null;
+  const age = authAge(session);
   return age !== null && age <= maxAgeMs ? null : new ReauthenticationRequiredError(age, maxAgeMs);
 }

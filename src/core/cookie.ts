@@ -7,8 +7,9 @@ export interface CookieOptions {
    * Lifetime in milliseconds; `null`/absent makes a browser-session cookie. A Date is taken as the expiry
    * (express-session accepts one, deprecated there too).
    */
-  maxAge?: number | Date | null;
-  expires?: Date | null;
+  maxAge?: number | Date | null | false;
+  /** `false`, as `null`: a browser-session cookie (express-session's README form). */
+  expires?: Date | null | false;
   httpOnly?: boolean;
   /** `'auto'`: Secure when the request came over HTTPS (see the `proxy` option). */
   secure?: boolean | 'auto';
@@ -39,14 +40,20 @@ export class Cookie {
     if (options) {
       if (typeof options !== 'object') throw new TypeError('argument options must be a object');
       const given = options as CookieOptions & CookieData & Record<string, unknown>;
-      const { maxAge, expires, originalMaxAge } = given;
       copyAttributes(this, given);
-      // As express-session: a Date given is the very object `expires` returns; stored text is parsed.
-      if (expires !== undefined && expires !== null)
-        this.expires =
-          (expires as unknown) instanceof Date ? (expires as unknown as Date) : new Date(expires);
-      else if (maxAge !== undefined && maxAge !== null) this.maxAge = maxAge;
-      if (originalMaxAge !== undefined) this.originalMaxAge = originalMaxAge;
+      // As express-session: `maxAge` and `expires` apply in the order given, so the last one set wins.
+      for (const key of Object.keys(given)) {
+        if (key === 'maxAge') {
+          if (given.maxAge !== undefined && given.maxAge !== null) this.maxAge = given.maxAge;
+        } else if (key === 'expires') {
+          const expires: unknown = given.expires;
+          // A Date given is the very object `expires` returns; stored text is parsed.
+          if (expires instanceof Date) this.expires = expires;
+          else if (expires) this.expires = new Date(expires as string);
+          else if (expires !== undefined && expires !== null) this.expires = null;
+        }
+      }
+      if (given.originalMaxAge !== undefined) this.originalMaxAge = given.originalMaxAge;
     }
   }
 
@@ -54,8 +61,9 @@ export class Cookie {
     return this._expires;
   }
 
-  set expires(date: Date | null) {
-    this._expires = date;
+  /** `false` (express-session's README: "set `expires` to `false`") makes a browser-session cookie, as `null`. */
+  set expires(date: Date | null | false | undefined) {
+    this._expires = date || null;
     this.originalMaxAge = this.maxAge;
   }
 
@@ -64,12 +72,13 @@ export class Cookie {
     return this._expires ? this._expires.valueOf() - Date.now() : null;
   }
 
-  set maxAge(ms: number | Date | null) {
+  /** As express-session, any value but a number or a Date that is falsy (`false`, `null`) makes a browser-session cookie. */
+  set maxAge(ms: number | Date | null | false | undefined) {
     if (ms instanceof Date) {
       this.expires = ms;
       return;
     }
-    if (ms !== null && ms !== undefined && typeof ms !== 'number') {
+    if (ms && typeof ms !== 'number') {
       throw new TypeError('maxAge must be a number or Date');
     }
     // Not through the `expires` setter, which derives originalMaxAge from a second clock read: a
@@ -92,13 +101,13 @@ export class Cookie {
     const data = {} as CookieData;
     if (this.originalMaxAge !== undefined) data.originalMaxAge = this.originalMaxAge;
     if (this.partitioned !== undefined) data.partitioned = this.partitioned;
-    if (this.priority !== undefined) data.priority = this.priority;
+    if (this.priority !== undefined) data.priority = lowerCase(this.priority);
     data.expires = this._expires ? isoString(this._expires.valueOf()) : null;
     if (this.secure !== undefined) data.secure = this.secure;
     if (this.httpOnly !== undefined) data.httpOnly = this.httpOnly;
     if (this.domain !== undefined) data.domain = this.domain;
     if (this.path !== undefined) data.path = this.path;
-    if (this.sameSite !== undefined) data.sameSite = this.sameSite;
+    if (this.sameSite !== undefined) data.sameSite = lowerCase(this.sameSite);
     return data;
   }
 
@@ -122,13 +131,22 @@ export function continuedCookie(from: Cookie): Cookie {
 }
 
 /**
+ * `SameSite` and `Priority` values are case-insensitive in a Set-Cookie (the `cookie` package lower-cases
+ * them, so express-session takes `'Strict'`); stored and compared in lower case. `'auto'` is sessionkit's
+ * and express-session's own word, matched exactly.
+ */
+function lowerCase<T>(value: T): T {
+  return typeof value === 'string' && value !== 'auto' ? (value.toLowerCase() as T) : value;
+}
+
+/**
  * Copies every defined option but the three about lifetime, as is (no rest object + delete: that leaves a
  * slow object). `data` is the getter of what a cookie serializes: express-session ignores it as an option.
  */
 function copyAttributes(cookie: Cookie, given: Record<string, unknown>): void {
   for (const key of Object.keys(given)) {
     if (key === 'maxAge' || key === 'expires' || key === 'originalMaxAge' || key === 'data') continue;
-    const value = given[key];
+    const value = key === 'sameSite' || key === 'priority' ? lowerCase(given[key]) : given[key];
     if (value !== undefined) (cookie as unknown as Record<string, unknown>)[key] = value;
   }
 }

@@ -1,22 +1,28 @@
 import * as crypto from 'node:crypto';
 
 const ID_BYTES = 32;
+/**
+ * express-session's IDs: 24 bytes (192 bits), 32 characters. Its stores size their ID columns for them
+ * (connect-session-sequelize's `STRING(36)`), so sessions kept in such a store get IDs of that length.
+ */
+export const EXPRESS_SESSION_ID_BYTES = 24;
 /** IDs drawn per refill: one CSPRNG call per 128 IDs instead of one per ID. */
 const POOL_IDS = 128;
 const pool = Buffer.alloc(ID_BYTES * POOL_IDS);
 let poolOffset = pool.length;
 
 /**
- * 32 random bytes from the CSPRNG: 256 bits, 43 base64url characters. Bytes come from a pool refilled by
- * `randomFillSync`; each byte is handed out once and the pool is overwritten before reuse.
+ * `bytes` (32 unless given) random bytes from the CSPRNG: 256 bits, 43 base64url characters. Bytes come
+ * from a pool refilled by `randomFillSync`; each byte is handed out once and the pool is overwritten
+ * before reuse.
  */
-export function generateId(): string {
-  if (poolOffset + ID_BYTES > pool.length) {
+export function generateId(bytes = ID_BYTES): string {
+  if (poolOffset + bytes > pool.length) {
     crypto.randomFillSync(pool);
     poolOffset = 0;
   }
-  const id = pool.toString('base64url', poolOffset, poolOffset + ID_BYTES);
-  poolOffset += ID_BYTES;
+  const id = pool.toString('base64url', poolOffset, poolOffset + bytes);
+  poolOffset += bytes;
   return id;
 }
 

@@ -116,8 +116,15 @@ export function decodeRecord(stored: unknown): SessionRecord {
 const SAME_SITE = new Set<unknown>([true, false, 'lax', 'strict', 'none', 'auto']);
 const PRIORITY = new Set<unknown>(['low', 'medium', 'high']);
 
+/** An attribute left unset: absent, or `null` as express-session's Cookie keeps one set to null. */
 function optional(value: unknown, type: string): boolean {
-  return value === undefined || typeof value === type;
+  return value === undefined || value === null || typeof value === type;
+}
+
+/** Case-insensitive, as in a Set-Cookie (records written before values were lower-cased hold `'Strict'`). */
+function oneOf(values: Set<unknown>, value: unknown): boolean {
+  if (value === undefined || value === null) return true;
+  return values.has(typeof value === 'string' && value !== 'auto' ? value.toLowerCase() : value);
 }
 
 /**
@@ -142,9 +149,9 @@ export function validateRecord(value: unknown): SessionRecord {
     (expires === null ||
       expires === undefined ||
       (typeof expires === 'string' && Number.isFinite(Date.parse(expires)))) &&
-    (sameSite === undefined || SAME_SITE.has(sameSite)) &&
-    (priority === undefined || PRIORITY.has(priority)) &&
-    (secure === undefined || typeof secure === 'boolean' || secure === 'auto') &&
+    oneOf(SAME_SITE, sameSite) &&
+    oneOf(PRIORITY, priority) &&
+    (optional(secure, 'boolean') || secure === 'auto') &&
     optional(cookie.httpOnly, 'boolean') &&
     optional(cookie.partitioned, 'boolean') &&
     optional(cookie.path, 'string') &&
@@ -247,6 +254,10 @@ export function fromExpressSession(
   const userId =
     typeof embedded.userId === 'string' || embedded.userId === null ? embedded.userId : meta?.userId;
   // Some stores wrote the private `_expires` field of express-session's Cookie.
+  // A browser-session cookie set with express-session's `expires = false` (or `maxAge = false`) is stored
+  // with `false` for both.
+  if ((cookieData.expires as unknown) === false) cookieData.expires = null;
+  if ((cookieData.originalMaxAge as unknown) === false) cookieData.originalMaxAge = null;
   const rawExpires = cookieData.expires ?? (cookieData as { _expires?: string | null })._expires ?? null;
   delete (cookieData as { _expires?: unknown })._expires;
   const expiresMs = rawExpires ? Date.parse(String(rawExpires)) : Number.NaN;

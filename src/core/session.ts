@@ -63,8 +63,12 @@ export type SessionClass = new (
   data?: Record<string, unknown>,
 ) => Session;
 
-/** A session operation's callback, as express-session calls it. */
-export type Done = (err?: Error | null) => void;
+/**
+ * A session operation's callback, as express-session calls it: with the error, or with nothing. Declared
+ * with method syntax, so its parameter is checked bivariantly, as express-session's `(err: any) => void`
+ * lets a caller annotate it: `(err: Error) => …` and `(err: Error | null) => …` are accepted.
+ */
+export type Done = { done(err?: Error | null): void }['done'];
 
 export interface RegenerateOptions {
   /** Keep the data (and the bound user) under the new ID. Default `false`, as express-session. */
@@ -184,6 +188,11 @@ export class Session {
     return session.#req;
   }
 
+  /** The manager behind a session, for the user functions below (not part of the public API). */
+  static controllerOf(session: Session): SessionController {
+    return session.#controller;
+  }
+
   /** New ID; the old record is destroyed first. Data is dropped unless `{ keep: true }`. */
   regenerate(options?: RegenerateOptions): Promise<void>;
   regenerate(done: Done): void;
@@ -232,57 +241,6 @@ export class Session {
     this.cookie.resetMaxAge();
     return this;
   }
-
-  /**
-   * Binds a user: a new ID (session-fixation defence), data kept, the old record destroyed first. The ID
-   * is a non-empty string, a finite number or a bigint (kept as its decimal text); anything else rejects
-   * with `ERR_INVALID_USER` and leaves the session as it was.
-   */
-  login(userId: string | number | bigint): Promise<void>;
-  login(userId: string | number | bigint, done: Done): void;
-  login(userId: string | number | bigint, done?: Done): Promise<void> | undefined {
-    checkCallback('login', done);
-    const text = userIdText(userId);
-    const work =
-      text === null
-        ? Promise.reject(
-            new SessionError(
-              'ERR_INVALID_USER',
-              `sessionkit: login() needs a user ID (a non-empty string, a finite number or a bigint), not ${kindOf(userId)}`,
-            ),
-          )
-        : this.#controller.login(this, text);
-    return settle(work, done);
-  }
-
-  /** Ends the authenticated session: the record is destroyed and a fresh anonymous session takes its place. */
-  logout(): Promise<void>;
-  logout(done: Done): void;
-  logout(done?: Done): Promise<void> | undefined {
-    checkCallback('logout', done);
-    return settle(this.#controller.logout(this), done);
-  }
-
-  /** Milliseconds since the user last authenticated (`login()` or `reauthenticated()`), or `null`. */
-  authAge(): number | null {
-    const { authTime } = this.#state;
-    return authTime === null ? null : Math.max(0, Date.now() - authTime);
-  }
-
-  /**
-   * Records that the bound user has just proved who they are again (a password re-check before a
-   * sensitive action): refreshes `authAge()` and, as any authentication, moves the session to a new ID.
-   */
-  reauthenticated(): Promise<void>;
-  reauthenticated(done: Done): void;
-  reauthenticated(done?: Done): Promise<void> | undefined {
-    return settle(this.#controller.reauthenticate(this), done);
-  }
-
-  /** The user bound by `login()`, or `null`. */
-  currentUserId(): string | null {
-    return this.#state.userId;
-  }
 }
 
 /** `req.session` typed with the application's data. */
@@ -290,4 +248,98 @@ export type TypedSession<Data = SessionData> = Session & Partial<Data>;
 
 export function sessionState(session: Session): SessionState {
   return Session.stateOf(session);
+}
+
+/*
+ * sessionkit's user operations are functions of the session, not methods on it: `req.session` has exactly
+ * express-session's methods, so an application's own key named `login` or `logout` (a common login flag)
+ * reads, stores and loads as data, as it does on express-session. A method of that name made an
+ * anonymous visitor's `req.session.login` a function, which a `== null` guard took for a logged-in user.
+ */
+
+/** The session the caller passed, or a typed error for anything else (a JavaScript caller's `undefined`). */
+function sessionArgument(operation: string, session: unknown): Session {
+  if (session instanceof Session) return session;
+  throw new InvalidArgumentError(
+    operation,
+    'session',
+    `the request's session (req.session), not ${kindOf(session)}`,
+  );
+}
+
+/**
+ * Binds a user to the session: a new ID (session-fixation defence), data kept, the old record destroyed
+ * first. The ID is a non-empty string, a finite number or a bigint (kept as its decimal text); anything
+ * else rejects with `ERR_INVALID_USER` and leaves the session as it was.
+ */
+export function login(session: Session, userId: string | number | bigint): Promise<void>;
+export function login(session: Session, userId: string | number | bigint, done: Done): void;
+export function login(
+  session: Session,
+  userId: string | number | bigint,
+  done?: Done,
+): Promise<void> | undefined {
+  checkCallback('login', done);
+  let work: Promise<void>;
+  try {
+    const target = sessionArgument('login', session);
+    const text = userIdText(userId);
+    work =
+      text === null
+        ? Promise.reject(
+            new SessionError(
+              'ERR_INVALID_USER',
+              `sessionkit: login() needs a user ID (a non-empty string, a finite number or a bigint), not ${kindOf(userId)}`,
+            ),
+          )
+        : Session.controllerOf(target).login(target, text);
+  } catch (error) {
+    work = Promise.reject(error);
+  }
+  return settle(work, done);
+}
+
+/** Ends the authenticated session: the record is destroyed and a fresh anonymous session takes its place. */
+export function logout(session: Session): Promise<void>;
+export function logout(session: Session, done: Done): void;
+export function logout(session: Session, done?: Done): Promise<void> | undefined {
+  checkCallback('logout', done);
+  let work: Promise<void>;
+  try {
+    const target = sessionArgument('logout', session);
+    work = Session.controllerOf(target).logout(target);
+  } catch (error) {
+    work = Promise.reject(error);
+  }
+  return settle(work, done);
+}
+
+/**
+ * Records that the bound user has just proved who they are again (a password re-check before a
+ * sensitive action): refreshes `authAge()` and, as any authentication, moves the session to a new ID.
+ */
+export function reauthenticated(session: Session): Promise<void>;
+export function reauthenticated(session: Session, done: Done): void;
+export function reauthenticated(session: Session, done?: Done): Promise<void> | undefined {
+  checkCallback('reauthenticated', done);
+  let work: Promise<void>;
+  try {
+    const target = sessionArgument('reauthenticated', session);
+    work = Session.controllerOf(target).reauthenticate(target);
+  } catch (error) {
+    work = Promise.reject(error);
+  }
+  return settle(work, done);
+}
+
+/** The user bound by `login()`, or `null` (also for no session at all). */
+export function currentUserId(session: Session | null | undefined): string | null {
+  return session instanceof Session ? Session.stateOf(session).userId : null;
+}
+
+/** Milliseconds since the user last authenticated (`login()` or `reauthenticated()`), or `null`. */
+export function authAge(session: Session | null | undefined): number | null {
+  if (!(session instanceof Session)) return null;
+  const { authTime } = Session.stateOf(session);
+  return authTime === null ? null : Math.max(0, Date.now() - authTime);
 }

@@ -133,10 +133,13 @@ export function outsidePath<Req extends SessionRequestLike>(
 ): boolean {
   const { options } = engine;
   const path = options.cookiePath ?? (typeof options.cookie === 'function' ? cookieOptions.path : undefined);
-  if (path === undefined || path === null || path === '/') return false;
   const url = req.originalUrl ?? req.url;
   // A framework that gives no path (Next.js): the browser's own Path check is the only one.
   if (url === undefined) return false;
+  if (path === undefined || path === null || path === '/' || path === '') {
+    // Only a target without a path (`OPTIONS *`) is outside `/`, as express-session finds.
+    return url.charCodeAt(0) !== 0x2f && !pathnameOf(url).startsWith('/');
+  }
   return !pathnameOf(url).startsWith(path);
 }
 
@@ -169,19 +172,23 @@ export function frameworkSecure(req: SessionRequestLike): boolean {
   return req.secure === true;
 }
 
-/** The path of a request URL: `/a/b` of `/a/b?x`, of `http://host/a/b`, `/` when there is none. */
+/**
+ * The path of a request target, as express-session reads it (`url.parse`): `/a/b` of `/a/b?x` and of
+ * `http://host/a/b`, `/` of `http://host?x` and of an empty target; one that is neither (`*`) is its text
+ * before any `?`.
+ */
 function pathnameOf(url: string): string {
   let start = 0;
-  if (!url.startsWith('/')) {
-    const scheme = url.indexOf('://');
-    if (scheme === -1) return '/';
-    start = url.indexOf('/', scheme + 3);
-    if (start === -1) return '/';
-  }
   let end = url.length;
   for (const stop of ['?', '#']) {
-    const at = url.indexOf(stop, start);
+    const at = url.indexOf(stop);
     if (at !== -1 && at < end) end = at;
+  }
+  if (!url.startsWith('/')) {
+    const scheme = url.indexOf('://');
+    if (scheme === -1 || scheme > end) return url.slice(0, end) || '/';
+    start = url.indexOf('/', scheme + 3);
+    if (start === -1 || start > end) return '/';
   }
   return url.slice(start, end) || '/';
 }

@@ -20,7 +20,7 @@ import {
 } from '../core/cookie.js';
 import { publishInvalid, traceRefusal } from '../core/diagnostics.js';
 import { CorruptSessionError, SessionError, StoreUnavailableError } from '../core/errors.js';
-import { generateId, isWellFormedId } from '../core/id.js';
+import { EXPRESS_SESSION_ID_BYTES, generateId, isWellFormedId } from '../core/id.js';
 import { renewedId } from '../core/renewal.js';
 import { validateRecord } from '../core/serializer.js';
 import { Session, type SessionState } from '../core/session.js';
@@ -56,21 +56,28 @@ export function openSession<Req extends SessionRequestLike>(
   if (outsidePath(engine, req, cookieOptions)) return null;
   const context = newContext(engine, req, cookieOptions, engine.options.secrets ?? requestSecret(req));
   let candidates = readCookieValues(req.headers.cookie, engine.options.name);
-  if (candidates.length === 0) candidates = parsedCookie(engine, req, context);
+  let fromHeader = true;
+  if (candidates.length === 0) {
+    candidates = parsedCookie(engine, req, context);
+    fromHeader = false;
+  }
   if (candidates.length === 0) {
     generate(engine, req, context);
     engine.trace?.opened(req.url, req.sessionID as string, 'fresh', 'no session cookie');
     return undefined;
   }
   try {
-    return loadFromCookies(engine, req, context, candidates, 0);
+    return loadFromCookies(engine, req, context, candidates, 0, fromHeader);
   } catch (error) {
     return Promise.reject(error);
   }
 }
 
 /**
- * Tries the cookie's candidate IDs from `from` on, in order, and attaches the first the store has. With
+ * Tries the cookie's candidate IDs from `from` on, in order, and attaches the first the store has. When
+ * none of the Cookie header's values is signed by a secret of ours, a cookie parser's result is tried
+ * next, as express-session's `getcookie` does (`cookieParser([newSecret, oldSecret])` verifies a cookie
+ * signed with a secret the session no longer has). With
  * sessionkit's own MemoryStore the reads are synchronous and so is all of this (`undefined`): no promise,
  * no microtask, and the application runs in the same tick, as without a cookie.
  */
@@ -80,6 +87,7 @@ function loadFromCookies<Req extends SessionRequestLike>(
   context: RequestContext,
   candidates: string[],
   from: number,
+  fromHeader: boolean,
 ): undefined | Promise<void> {
   const last = Math.min(candidates.length, MAX_CANDIDATES);
   for (let i = from; i < last; i++) {
@@ -99,10 +107,14 @@ function loadFromCookies<Req extends SessionRequestLike>(
       return loaded.then((record) =>
         record
           ? adopt(engine, req, context, id, record)
-          : loadFromCookies(engine, req, context, candidates, i + 1),
+          : loadFromCookies(engine, req, context, candidates, i + 1, fromHeader),
       );
     }
     if (loaded !== null) return adopt(engine, req, context, id, loaded);
+  }
+  if (fromHeader && context.presentedId === null) {
+    const parsed = parsedCookie(engine, req, context);
+    if (parsed.length > 0) return loadFromCookies(engine, req, context, parsed, 0, false);
   }
   // A correctly signed ID the store does not have: expired, revoked, or guessed (C30, C34).
   if (context.presentedId !== null) engine.emitFor('unknown', context.presentedId);
@@ -317,7 +329,11 @@ export function generate<Req extends SessionRequestLike>(
   continuing?: Cookie,
 ): Session {
   const { options } = engine;
-  const id = movedTo ?? (options.genid ? options.genid(req) : generateId());
+  const id =
+    movedTo ??
+    (options.genid
+      ? options.genid(req)
+      : generateId(engine.access.kind === 'express-session' ? EXPRESS_SESSION_ID_BYTES : undefined));
   if (typeof id !== 'string' || !isWellFormedId(id, options.genid !== undefined)) {
     throw new SessionError(
       'ERR_INVALID_ID',

@@ -133,7 +133,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    */
   sessionClass: SessionClass = Session;
 
-  constructor(options: SessionOptions<Req>) {
+  constructor(options: SessionOptions<Req> = {}) {
     super();
     this.options = resolveOptions(options);
     this.logger = resolveLogger(options.logger);
@@ -826,7 +826,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       this.storeKind,
       session.id,
       (session.req as SessionCarrier).sessionID as string,
-      session.currentUserId(),
+      sessionStateOf(session).userId,
     );
   }
 

@@ -53,10 +53,15 @@ export interface SessionOptions<Req = IncomingMessage> {
   unset?: 'keep' | 'destroy';
   /** Trust `X-Forwarded-Proto` for `secure: 'auto'`: `true`, `false`, or `undefined` to follow Express's `trust proxy`. */
   proxy?: boolean;
+  /*
+   * The functions of the request below are declared with method syntax, so their parameter is checked
+   * bivariantly, as express-session's `genid?(req: express.Request)` is: a function annotated with the
+   * framework's own request type (or options typed for another request) is accepted.
+   */
   /** Makes new session IDs. Default: 32 random bytes, base64url. */
-  genid?: (req: Req) => string;
+  genid?(req: Req): string;
   /** Cookie attributes, or a function of the request returning them (per-request cookies, as express-session 1.18). */
-  cookie?: CookieOptions | ((req: Req) => CookieOptions);
+  cookie?: CookieOptions | { cookie(req: Req): CookieOptions }['cookie'];
   /** No store write to extend an unchanged session within this many ms of its last write. Default: a tenth of its lifetime, at most 60 s. */
   touchAfter?: number;
   /** Hard limit on a session's life from its creation (ms), never extended by activity. Default: none. */
@@ -64,7 +69,7 @@ export interface SessionOptions<Req = IncomingMessage> {
   /** Lifetime (ms) of a session whose cookie has no maxAge (a browser-session cookie). Default one day. */
   ttl?: number;
   /** Requests for which no session work happens at all (static files, health checks). */
-  skip?: (req: Req) => boolean;
+  skip?(req: Req): boolean;
   /** Bound on every store call (ms). Default 5000. */
   storeTimeout?: number;
   /** When the store fails: `'fail'` → `next(err)` with status 503 (default); `'anonymous'` → a fresh session that is never stored. */
@@ -236,11 +241,13 @@ function isDuration(value: unknown): value is number {
 }
 
 /** Validates every option at `session()` time, with a message naming the option. */
-export function resolveOptions<Req>(given: SessionOptions<Req>): ResolvedOptions<Req> {
+export function resolveOptions<Req>(given: SessionOptions<Req> = {}): ResolvedOptions<Req> {
+  // `session()` with no options runs as express-session's does: the secret is then cookie-parser's.
   if (!given || typeof given !== 'object') throw new OptionsError('options', 'must be an object');
   const options = applyPreset(given);
   const warnings: string[] = [];
-  const name = options.name ?? options.key ?? 'connect.sid';
+  // `||`, as express-session: an empty name falls back too.
+  const name = options.name || options.key || 'connect.sid';
   check(
     typeof name === 'string' && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name),
     'name',
@@ -366,37 +373,44 @@ export function validateCookie(name: string, cookie: CookieOptions, warnings: st
       'cookie.maxAge',
       'must be a number of milliseconds or a valid Date',
     );
-  } else if (maxAge !== undefined && maxAge !== null) {
+  } else if (maxAge !== undefined && maxAge !== null && maxAge !== false) {
     check(
       typeof maxAge === 'number' && Number.isFinite(maxAge),
       'cookie.maxAge',
       'must be a finite number of milliseconds',
     );
-    check(maxAge >= 0, 'cookie.maxAge', 'must not be negative');
+    check((maxAge as number) >= 0, 'cookie.maxAge', 'must not be negative');
     if (maxAge > MAX_COOKIE_AGE_MS) {
       warnings.push('cookie.maxAge is over 400 days; browsers cap it there, so sessionkit does too');
       cookie.maxAge = MAX_COOKIE_AGE_MS;
     }
   }
-  if (expires !== undefined && expires !== null) {
+  if (expires !== undefined && expires !== null && expires !== false) {
     check(
       expires instanceof Date && Number.isFinite(expires.valueOf()),
       'cookie.expires',
       'must be a valid Date',
     );
   }
+  // Case-insensitive, as in a Set-Cookie (the cookie is built with them in lower case); null is unset.
+  const lower = (value: unknown) =>
+    typeof value === 'string' && value !== 'auto' ? value.toLowerCase() : value;
   check(
-    sameSite === undefined || [true, false, 'lax', 'strict', 'none', 'auto'].includes(sameSite as never),
+    sameSite === undefined ||
+      sameSite === null ||
+      [true, false, 'lax', 'strict', 'none', 'auto'].includes(lower(sameSite) as never),
     'cookie.sameSite',
     "must be true, false, 'lax', 'strict', 'none' or 'auto'",
   );
   check(
-    secure === undefined || typeof secure === 'boolean' || secure === 'auto',
+    secure === undefined || secure === null || typeof secure === 'boolean' || secure === 'auto',
     'cookie.secure',
     "must be a boolean or 'auto'",
   );
   check(
-    priority === undefined || ['low', 'medium', 'high'].includes(priority),
+    priority === undefined ||
+      priority === null ||
+      ['low', 'medium', 'high'].includes(lower(priority) as never),
     'cookie.priority',
     "must be 'low', 'medium' or 'high'",
   );
@@ -411,9 +425,13 @@ export function validateCookie(name: string, cookie: CookieOptions, warnings: st
   }
   for (const flag of ['httpOnly', 'partitioned'] as const) {
     const value: unknown = cookie[flag];
-    check(value === undefined || typeof value === 'boolean', `cookie.${flag}`, 'must be a boolean');
+    check(
+      value === undefined || value === null || typeof value === 'boolean',
+      `cookie.${flag}`,
+      'must be a boolean',
+    );
   }
-  if (sameSite === 'none' && secure !== true && secure !== 'auto') {
+  if (lower(sameSite) === 'none' && secure !== true && secure !== 'auto') {
     warnings.push('cookie.sameSite is "none" without cookie.secure; browsers reject such cookies');
   }
   if (name.startsWith('__Host-')) {

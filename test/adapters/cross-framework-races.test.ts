@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageKey } from '../../src/core/id.js';
 import type { TypedSession } from '../../src/core/session.js';
+import { currentUserId, logout, login as sessionLogin } from '../../src/index.js';
 import type { SessionStore } from '../../src/stores/contract.js';
 import { type AnyStore, createStore } from '../../src/stores/factory.js';
 import type { AdapterHarness, SuiteApp, SuiteResponse, SuiteRoute } from '../../src/testing/index.js';
@@ -108,7 +109,7 @@ function values(session: TypedSession): Record<string, unknown> {
 function me(session: TypedSession): Me {
   const data: Record<string, unknown> = {};
   for (const key of Object.keys(session)) if (key !== 'cookie') data[key] = values(session)[key];
-  return { user: session.currentUserId(), data };
+  return { user: currentUserId(session), data };
 }
 
 function query(url: string): URLSearchParams {
@@ -124,21 +125,21 @@ function routesFor(store: SharedStore, gate: Choreography): Record<string, Suite
     '/login': async ({ session, url }) => {
       const q = query(url);
       await gate.pass(q.get('hold'));
-      await session().login(String(q.get('user')));
+      await sessionLogin(session(), String(q.get('user')));
       values(session()).base = 'logged-in';
       return me(session());
     },
     '/write': async ({ session, url }) => {
       const q = query(url);
       // Who the session was when this request loaded it, before it waits: the logout has not landed yet.
-      const loadedAs = session().currentUserId();
+      const loadedAs = currentUserId(session());
       await gate.pass(q.get('hold'));
       values(session())[String(q.get('key'))] = q.get('value');
       return { loadedAs };
     },
     '/logout': async ({ session, url }) => {
       if (query(url).get('how') === 'destroy') await session().destroy();
-      else await session().logout();
+      else await logout(session());
       return { ok: true };
     },
     '/logout-everywhere': async ({ url }) => {

@@ -7,7 +7,7 @@ import { session as fastifySession } from '../../src/adapters/fastify.js';
 import { session as honoSession, type SessionEnv } from '../../src/adapters/hono.js';
 import { session as koaSession } from '../../src/adapters/koa.js';
 import type { TypedSession } from '../../src/core/session.js';
-import session from '../../src/index.js';
+import session, { currentUserId, login, logout } from '../../src/index.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { expressVersions } from '../support/apps.js';
 import { runNamespace, serviceSkipReason } from '../support/services.js';
@@ -41,7 +41,7 @@ interface Me {
 function me(current: TypedSession): Me {
   const data: Record<string, unknown> = {};
   for (const key of Object.keys(current)) if (key !== 'cookie') data[key] = current[key];
-  return { user: current.currentUserId(), data };
+  return { user: currentUserId(current), data };
 }
 
 /** The same three routes on each framework: who am I, add an item to the cart, log out. */
@@ -54,7 +54,7 @@ const routes: Record<string, Route> = {
     return me(current());
   },
   '/logout': async (current) => {
-    await current().logout();
+    await logout(current());
     return me(current());
   },
 };
@@ -83,7 +83,7 @@ async function expressClient(): Promise<Client & { login(user: string): Promise<
   app.use(session(await options()));
   app.get('/login', async (req, res, next) => {
     try {
-      await req.session.login(String(req.query.user));
+      await login(req.session, String(req.query.user));
       req.session.cart = ['book'];
       res.json(me(req.session));
     } catch (error) {

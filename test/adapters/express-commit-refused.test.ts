@@ -2,7 +2,7 @@ import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { TypedSession } from '../../src/core/session.js';
-import session from '../../src/index.js';
+import session, { login } from '../../src/index.js';
 import { cookieOf, handlesNamedBy, setCookies } from '../support/apps.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
 
@@ -20,7 +20,7 @@ const secret = 'express-failed-commit-secret-of-at-least-32-chars';
 type Op = (s: TypedSession) => Promise<void>;
 const operations: Array<[string, number | undefined, Op]> = [
   ['regenerate({ keep: true })', undefined, (s) => s.regenerate({ keep: true })],
-  ['login() under maxSessionsPerUser', 3, (s) => s.login('u1')],
+  ['login() under maxSessionsPerUser', 3, (s) => login(s, 'u1')],
 ];
 const breakers: Array<[string, (s: TypedSession) => void]> = [
   [

@@ -2,7 +2,7 @@ import cookieParser from 'cookie-parser';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { storageKey } from '../../src/core/id.js';
-import session, { MemoryStore } from '../../src/index.js';
+import session, { currentUserId, login, logout, MemoryStore } from '../../src/index.js';
 import { NOW } from '../../src/stores/memory.js';
 import { type App, cookieOf, expressVersions, idOf, jsonErrors, setCookies } from '../support/apps.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
@@ -339,12 +339,12 @@ for (const { kind, makeStore, inline, name, create } of combinations) {
         app.use(middleware);
         // Callbacks, not async handlers: Express 4 does not catch a rejected promise.
         app.get('/login/:user', (req, res, next) => {
-          req.session.login(req.params.user, (error) => (error ? next(error) : res.send('in')));
+          login(req.session, req.params.user, (error) => (error ? next(error) : res.send('in')));
         });
         app.get('/logout', (req, res, next) => {
-          req.session.logout((error) => (error ? next(error) : res.send('out')));
+          logout(req.session, (error) => (error ? next(error) : res.send('out')));
         });
-        app.get('/who', (req, res) => res.send(String(req.session.currentUserId())));
+        app.get('/who', (req, res) => res.send(String(currentUserId(req.session))));
         app.use(jsonErrors);
         return app;
       }

@@ -6,7 +6,7 @@ import express from 'express';
 import expressSession from 'express-session';
 import request from 'supertest';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import session, { MemoryStore } from '../../src/index.js';
+import session, { currentUserId, login, MemoryStore } from '../../src/index.js';
 import { cookieOf, expressVersions, idOf, setCookies } from '../support/apps.js';
 import {
   appFor,
@@ -264,11 +264,11 @@ for (const backend of all)
               res.redirect('/');
             });
             routes.post('/login', (req, res) => {
-              req.session.login('u1');
+              login(req.session, 'u1');
               res.redirect('/');
             });
             routes.get('/who', (req, res) => {
-              res.send(String(req.session.currentUserId()));
+              res.send(String(currentUserId(req.session)));
             });
             routes.post('/logout', (req, res) => {
               req.session.destroy();
@@ -673,7 +673,7 @@ describe("preset: 'owasp' sends Cache-Control: no-store with Set-Cookie however 
       app.set('trust proxy', 1);
       app.use(session({ preset: 'owasp', secret, store: makeStore() }));
       app.use(async (req, _res, next) => {
-        await req.session.login('u1');
+        await login(req.session, 'u1');
         next();
       });
       app.get('/object', (_req, res) => {

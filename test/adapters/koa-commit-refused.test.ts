@@ -11,6 +11,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { session } from '../../src/adapters/koa.js';
 import type { TypedSession } from '../../src/core/session.js';
+import { login } from '../../src/index.js';
 import { cookieOf, handlesNamedBy, setCookies } from '../support/apps.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
 
@@ -36,7 +37,7 @@ const breakers: Array<[string, (s: KoaS) => void]> = [
 
 const operations: Array<[string, number | undefined, (s: TypedSession) => Promise<void>]> = [
   ['regenerate({ keep: true })', undefined, (s) => s.regenerate({ keep: true })],
-  ['login() under maxSessionsPerUser', 3, (s) => s.login('u1')],
+  ['login() under maxSessionsPerUser', 3, (s) => login(s, 'u1')],
 ];
 
 function appFor(
@@ -94,7 +95,7 @@ describe('Koa: a commit refused with a typed error after an operation that store
     const { app } = appFor(store, 1, 'refuse');
     app.use(async (ctx) => {
       const s = ctx.session as unknown as KoaS;
-      await s.login('u1');
+      await login(s, 'u1');
       // "Remember me" computed from a form field that was missing: NaN.
       if (ctx.path === '/login-buggy')
         (ctx.session as unknown as KoaS).maxAge = Number(undefined) * 86_400_000;

@@ -3,6 +3,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { session } from '../../src/adapters/koa.js';
 import type { TypedSession } from '../../src/core/session.js';
+import { login } from '../../src/index.js';
 import { cookieOf, handlesNamedBy, setCookies } from '../support/apps.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
 
@@ -17,7 +18,7 @@ const secret = 'koa-throw-secret-of-at-least-32-characters';
 
 const operations: Array<[string, number | undefined, (s: TypedSession) => Promise<void>]> = [
   ['regenerate({ keep: true })', undefined, (s) => s.regenerate({ keep: true })],
-  ['login() under maxSessionsPerUser', 3, (s) => s.login('u1')],
+  ['login() under maxSessionsPerUser', 3, (s) => login(s, 'u1')],
 ];
 
 describe('Koa: a downstream throw after a session operation that stores at once', () => {

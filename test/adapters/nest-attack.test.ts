@@ -35,7 +35,7 @@ import { map, mergeMap, type Observable, Subject, startWith, tap } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TypedSession } from '../../src/core/session.js';
 import type { SessionDelta, SessionRecord } from '../../src/core/types.js';
-import session, { SessionError } from '../../src/index.js';
+import session, { currentUserId, login, logout, Session, SessionError } from '../../src/index.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import {
   call,
@@ -119,7 +119,7 @@ class MembersOnly implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const req = context.switchToHttp().getRequest<NestRequest>();
     req.session.attempts = ((req.session.attempts as number | undefined) ?? 0) + 1;
-    if (req.session.currentUserId() === null) throw new UnauthorizedException();
+    if (currentUserId(req.session) === null) throw new UnauthorizedException();
     return true;
   }
 }
@@ -128,7 +128,7 @@ class MembersOnly implements CanActivate {
 class AdminOnly implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const req = context.switchToHttp().getRequest<NestRequest>();
-    if (req.session.currentUserId() !== 'admin') throw new ForbiddenException();
+    if (currentUserId(req.session) !== 'admin') throw new ForbiddenException();
     return true;
   }
 }
@@ -158,7 +158,7 @@ class AttackController {
   read(req: NestRequest) {
     const { cookie: _cookie, ...data } = req.session as unknown as Data;
     // express-session's sessions have no currentUserId().
-    const user = typeof req.session.currentUserId === 'function' ? req.session.currentUserId() : undefined;
+    const user = req.session instanceof Session ? currentUserId(req.session) : undefined;
     return { ...data, user };
   }
 
@@ -187,7 +187,7 @@ class AttackController {
   }
 
   members(req: NestRequest) {
-    return { user: req.session.currentUserId() };
+    return { user: currentUserId(req.session) };
   }
 
   admin() {
@@ -195,15 +195,15 @@ class AttackController {
   }
 
   async login(req: NestRequest, user: string) {
-    await req.session.login(user);
+    await login(req.session, user);
   }
 
   async badLogin(req: NestRequest) {
-    await req.session.login(undefined as unknown as string);
+    await login(req.session, undefined as unknown as string);
   }
 
   async logout(req: NestRequest) {
-    await req.session.logout();
+    await logout(req.session);
     return { out: true };
   }
 
@@ -213,7 +213,7 @@ class AttackController {
   }
 
   async manual(req: NestRequest, res: AnyResponse) {
-    await req.session.login('manual');
+    await login(req.session, 'manual');
     send(res, 201, { manual: true });
   }
 

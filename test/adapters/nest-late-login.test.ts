@@ -13,6 +13,7 @@ import {
 import { type Observable, timeout } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TypedSession } from '../../src/core/session.js';
+import { currentUserId, login } from '../../src/index.js';
 import {
   call,
   cookieOf,
@@ -27,7 +28,7 @@ import { SlowMemoryStore } from '../support/slow-store.js';
 
 /**
  * Nest, both platforms, an asynchronous store and `maxSessionsPerUser`: a `timeout()` interceptor answers
- * the request while the handler carries on and calls `await req.session.login(user)`. No cookie can name
+ * the request while the handler carries on and calls `await login(req.session, user)`. No cookie can name
  * a session made after the response left, so such a login stores nothing (it warns), as without the
  * limit and as express-session. Through the limit's atomic create it would leave a record of the user no
  * browser holds and, under 'evict-oldest', evict the session the user does hold on another device.
@@ -44,15 +45,15 @@ class Timeout30 implements NestInterceptor {
 
 class C {
   who(req: R) {
-    return { user: req.session.currentUserId() };
+    return { user: currentUserId(req.session) };
   }
   async login(req: R) {
-    await req.session.login('bob');
+    await login(req.session, 'bob');
     return { ok: true };
   }
   async slowLogin(req: R) {
     await sleep(80); // the interceptor has answered by now
-    const p = req.session.login('bob');
+    const p = login(req.session, 'bob');
     lateLogins.push(
       p.then(
         () => 'resolved',

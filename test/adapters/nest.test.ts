@@ -6,7 +6,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { session as fastifySession } from '../../src/adapters/fastify.js';
 import type { TypedSession } from '../../src/core/session.js';
-import session from '../../src/index.js';
+import session, { currentUserId, login } from '../../src/index.js';
 
 /** The README's NestJS recipes, in a small Nest app on each platform. */
 type WithSession = { session: TypedSession };
@@ -14,12 +14,12 @@ type WithSession = { session: TypedSession };
 class VisitController {
   visit(req: WithSession) {
     req.session.views = ((req.session.views as number | undefined) ?? 0) + 1;
-    return { views: req.session.views, user: req.session.currentUserId() };
+    return { views: req.session.views, user: currentUserId(req.session) };
   }
 
   async login(req: WithSession) {
-    await req.session.login('u1');
-    return { views: req.session.views, user: req.session.currentUserId() };
+    await login(req.session, 'u1');
+    return { views: req.session.views, user: currentUserId(req.session) };
   }
 }
 // Decorators applied by hand: the test build does not compile decorator syntax.

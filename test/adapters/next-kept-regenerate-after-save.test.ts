@@ -11,7 +11,7 @@ import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createSession } from '../../src/adapters/next.js';
-import session from '../../src/index.js';
+import session, { currentUserId, logout, login as sessionLogin } from '../../src/index.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { pair, runNext } from '../support/next-real.js';
 
@@ -30,7 +30,7 @@ describe('Next.js: regenerate({ keep: true }) after a save() in the same request
     const app = express();
     app.use(session({ ...options, store }));
     app.get('/login', async (req, res) => {
-      await req.session.login('u1');
+      await sessionLogin(req.session, 'u1');
       res.end();
     });
     app.get('/rotate', async (req, res) => {
@@ -41,7 +41,7 @@ describe('Next.js: regenerate({ keep: true }) after a save() in the same request
       res.end();
     });
     app.get('/me', (req, res) =>
-      res.json({ user: req.session.currentUserId(), cart: req.session.cart ?? null }),
+      res.json({ user: currentUserId(req.session), cart: req.session.cart ?? null }),
     );
     const agent = request.agent(app);
     await agent.get('/login');
@@ -55,7 +55,7 @@ describe('Next.js: regenerate({ keep: true }) after a save() in the same request
       const store = new MemoryStore();
       const { getSession } = createSession({ ...options, store });
       const login = await runNext(new Request('http://localhost/login'), async () => {
-        await (await getSession()).login('u1');
+        await sessionLogin(await getSession(), 'u1');
         await (await getSession()).save();
       });
       const cookie = pair(login.setCookies[0]);
@@ -71,7 +71,7 @@ describe('Next.js: regenerate({ keep: true }) after a save() in the same request
           else
             await runNext(new Request('http://localhost/logout', { headers: { cookie } }), async () => {
               const other = await getSession();
-              await other.logout();
+              await logout(other);
               await other.save();
             });
           await s.regenerate({ keep: true });
@@ -84,7 +84,7 @@ describe('Next.js: regenerate({ keep: true }) after a save() in the same request
       const now = last !== undefined && !/expires=Thu, 01 Jan 1970/i.test(last) ? pair(last) : cookie;
       const me = await runNext(new Request('http://localhost/me', { headers: { cookie: now } }), async () => {
         const s = await getSession();
-        return { user: s.currentUserId(), cart: s.cart ?? null };
+        return { user: currentUserId(s), cart: s.cart ?? null };
       });
       expect(me.result).toEqual({ user: null, cart: null });
       expect(await store.listByUser('u1')).toHaveLength(0);

@@ -10,7 +10,7 @@ import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createSession } from '../../src/adapters/next.js';
-import session from '../../src/index.js';
+import session, { login as sessionLogin } from '../../src/index.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { runNext } from '../support/next-real.js';
 
@@ -32,7 +32,7 @@ describe('maxSessionsPerUser: login() after a save() in the same request', () =>
         req.session.attempts = 1;
         await req.session.save();
         try {
-          await req.session.login('u1');
+          await sessionLogin(req.session, 'u1');
           res.json('ok');
         } catch (e) {
           res.json((e as { code?: string }).code);
@@ -53,7 +53,7 @@ describe('maxSessionsPerUser: login() after a save() in the same request', () =>
           s.attempts = 1;
           await s.save();
           try {
-            await s.login('u1');
+            await sessionLogin(s, 'u1');
             await (await getSession()).save();
             return 'ok';
           } catch (e) {

@@ -3,6 +3,7 @@ import '../support/next-setup.js';
 import { describe, expect, it } from 'vitest';
 import { createSession } from '../../src/adapters/next.js';
 import type { TypedSession } from '../../src/core/session.js';
+import { currentUserId, login } from '../../src/index.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { pair, runNext } from '../support/next-real.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
@@ -67,11 +68,11 @@ describe('Next.js: overlapping getSession() calls in one request', () => {
     const cookie = await firstVisit(getSession);
     const run = await runNext(new Request('http://localhost/', { headers: { cookie } }), async () => {
       const [session] = await Promise.all([getSession(), getSession()]);
-      await session.login('u1');
+      await login(session, 'u1');
       // As documented: after login(), getSession() again for the new session, then save().
       const after = await getSession();
       await after.save();
-      return after.currentUserId();
+      return currentUserId(after);
     });
     expect(run.result).toBe('u1');
     expect(run.setCookies).toHaveLength(1);
@@ -115,12 +116,12 @@ describe('Next.js: the re-render after a Server Action reads the session the act
     const run = await runNext(
       new Request('http://localhost/', { method: 'POST', headers: { cookie } }),
       async () => {
-        await (await getSession()).login('u1');
+        await login(await getSession(), 'u1');
         await (await getSession()).save();
       },
       async () => {
         const session = await getSession();
-        rendered = { user: session.currentUserId(), name: session.name };
+        rendered = { user: currentUserId(session), name: session.name };
       },
     );
     expect(run.setCookies).toHaveLength(1);

@@ -10,7 +10,7 @@ import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createSession } from '../../src/adapters/next.js';
-import session from '../../src/index.js';
+import session, { login } from '../../src/index.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { pair, runNext } from '../support/next-real.js';
 
@@ -36,7 +36,7 @@ describe('rolling + resave: a request whose session another tab replaced', () =>
       arrived = r;
     });
     app.get('/login', async (req, res) => {
-      await req.session.login('u1');
+      await login(req.session, 'u1');
       res.end();
     });
     app.get('/page', async (req, res) => {
@@ -61,7 +61,7 @@ describe('rolling + resave: a request whose session another tab replaced', () =>
     const store = new MemoryStore();
     const { getSession } = createSession({ ...options, store });
     const first = await runNext(new Request('http://localhost/login'), async () => {
-      await (await getSession()).login('u1');
+      await login(await getSession(), 'u1');
       await (await getSession()).save();
     });
     const cookie = pair(first.setCookies[0]);
@@ -72,7 +72,7 @@ describe('rolling + resave: a request whose session another tab replaced', () =>
       const other = await runNext(
         new Request('http://localhost/login', { headers: { cookie } }),
         async () => {
-          await (await getSession()).login('u1');
+          await login(await getSession(), 'u1');
           await (await getSession()).save();
         },
       );

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { type SessionEnv, session } from '../../src/adapters/hono.js';
 import { sessionHandle } from '../../src/adapters/sveltekit.js';
 import type { TypedSession } from '../../src/core/session.js';
-import { session as expressSession } from '../../src/index.js';
+import { session as expressSession, login } from '../../src/index.js';
 import { handlesNamedBy, setCookies } from '../support/apps.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
 import { serveSvelteKit } from '../support/sveltekit.js';
@@ -17,7 +17,7 @@ import { serveSvelteKit } from '../support/sveltekit.js';
  *
  *   const s = c.get('session');           // req.session, event.locals.session
  *   s.returnTo = '/cart';
- *   await s.login(user.id);               // or s.regenerate(), s.destroy()
+ *   await login(s, user.id);               // or s.regenerate(), s.destroy()
  *   await s.save();
  *
  * On a first visit the old object is a session never stored. Stored now, under an ID no cookie names, it
@@ -32,7 +32,7 @@ const options = {
 
 type Operation = [string, (s: TypedSession) => Promise<void>];
 const operations: Operation[] = [
-  ['login()', (s) => s.login('u1')],
+  ['login()', (s) => login(s, 'u1')],
   ['regenerate()', (s) => s.regenerate()],
   ['destroy()', (s) => s.destroy()],
 ];

@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
-import session, { MemoryStore, type SessionOptions } from '../../src/index.js';
+import session, { currentUserId, login, MemoryStore, type SessionOptions } from '../../src/index.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
 import { connected, type EngineMiddleware, socketRig } from '../support/socketio-harness.js';
 
@@ -30,12 +30,12 @@ async function rig(store: MemoryStore) {
   const app = express();
   app.use(middleware);
   app.get('/login', async (req, res) => {
-    await middleware.get(req).login('alice');
+    await login(middleware.get(req), 'alice');
     res.send('in');
   });
   app.get('/me', (req, res) => {
     const s = req.session as unknown as Sess;
-    res.json({ user: middleware.get(req).currentUserId() ?? null, count: s.count ?? null });
+    res.json({ user: currentUserId(middleware.get(req)) ?? null, count: s.count ?? null });
   });
   const r = await socketRig(app, middleware as unknown as EngineMiddleware);
   r.io.on('connection', (socket) => {

@@ -4,7 +4,12 @@ import expressSession from 'express-session';
 import { createClient } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/core/errors.js';
-import session, { MemoryStore, type SessionOptions } from '../../src/index.js';
+import session, {
+  currentUserId,
+  MemoryStore,
+  type SessionOptions,
+  login as sessionLogin,
+} from '../../src/index.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { TcpProxy } from '../../src/testing/proxy.js';
 import { runNamespace } from '../support/services.js';
@@ -854,13 +859,13 @@ describe.concurrent('socket.io’s express-session recipe', () => {
       const app = express();
       app.use(middleware);
       app.get('/login', async (req, res) => {
-        await middleware.get(req).login('kim');
+        await sessionLogin(middleware.get(req), 'kim');
         res.send('in');
       });
       const rig = await socketRig(app, middleware as unknown as EngineMiddleware);
       defer(() => rig.close());
       rig.io.on('connection', (socket) => {
-        socket.on('whoami', (ack: Ack) => ack(middleware.get(socket.request).currentUserId()));
+        socket.on('whoami', (ack: Ack) => ack(currentUserId(middleware.get(socket.request))));
       });
       const cookie = await login(rig, 'ignored');
       for (const transport of transports) {

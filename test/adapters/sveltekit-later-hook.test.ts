@@ -1,6 +1,7 @@
 import { error, isHttpError, isRedirect, type RequestEvent, redirect } from '@sveltejs/kit';
 import { describe, expect, it } from 'vitest';
 import { sessionHandle } from '../../src/adapters/sveltekit.js';
+import { login } from '../../src/index.js';
 import { handlesNamedBy } from '../support/apps.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
 
@@ -91,7 +92,7 @@ describe('SvelteKit: a later hook that throws after a session operation that sto
       undefined,
       (event: RequestEvent) => event.locals.session.regenerate({ keep: true }),
     ],
-    ['login() under maxSessionsPerUser', 3, (event: RequestEvent) => event.locals.session.login('u1')],
+    ['login() under maxSessionsPerUser', 3, (event: RequestEvent) => login(event.locals.session, 'u1')],
   ] as const) {
     it(`${name}, then error(403): the store holds no session the browser was not told about`, async () => {
       const store = new SlowMemoryStore(10);

@@ -17,7 +17,7 @@ import { createClient } from 'redis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { META_KEY } from '../../src/core/auth-time.js';
-import session from '../../src/index.js';
+import session, { currentUserId, login } from '../../src/index.js';
 import { ExpressStoreBridge } from '../../src/stores/express-compat/bridge.js';
 import type { ExpressStoreLike } from '../../src/stores/express-compat/store.js';
 import { cookieOf, idOf, setCookies } from '../support/apps.js';
@@ -310,10 +310,10 @@ describe.skipIf(skip)("an express-session store behind sessionkit's bridge, besi
       middleware('sessionkit', { store, resave: false, saveUninitialized: false, absoluteTimeout: 60_000 }),
     );
     app.get('/login', async (req, res) => {
-      await req.session.login('u1');
+      await login(req.session, 'u1');
       res.send('in');
     });
-    app.get('/me', (req, res) => res.send(String(req.session.currentUserId())));
+    app.get('/me', (req, res) => res.send(String(currentUserId(req.session))));
     const cookie = cookieOf(await request(app).get('/login').expect(200, 'in'));
     await request(app).get('/me').set('Cookie', cookie).expect(200, 'u1');
     const stored = JSON.parse((await client.get(keyOf(store, cookie))) as string) as Sess;

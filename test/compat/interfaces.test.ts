@@ -10,7 +10,14 @@ import type { RequestHandler } from 'express';
 import expressSession from 'express-session';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import session, { Cookie, MemoryStore, type SessionRecord } from '../../src/index.js';
+import session, {
+  authAge,
+  Cookie,
+  currentUserId,
+  login,
+  MemoryStore,
+  type SessionRecord,
+} from '../../src/index.js';
 import { cookieOf, expressVersions, setCookies } from '../support/apps.js';
 
 const secret = 'interfaces-secret-0123456789abcdefghij';
@@ -116,12 +123,12 @@ describe.each(expressVersions)(
       const app = create();
       app.use(session({ secret, resave: false, saveUninitialized: false, store: store as never }) as never);
       app.get('/login', async (req, res) => {
-        await req.session.login('u1');
+        await login(req.session, 'u1');
         (req.session as unknown as Record<string, number>).n = 1;
         res.send('in');
       });
       app.get('/who', (req, res) => {
-        res.json({ user: req.session.currentUserId(), keys: Object.keys(req.session).sort() });
+        res.json({ user: currentUserId(req.session), keys: Object.keys(req.session).sort() });
       });
       return app;
     }
@@ -170,7 +177,7 @@ describe.each(expressVersions)(
       const store = new expressSession.MemoryStore();
       const ours = sessionkitApp(store);
       ours.get('/auth-age', (req, res) => {
-        res.json({ authAge: req.session.authAge() });
+        res.json({ authAge: authAge(req.session) });
       });
       const cookie = cookieOf(await request(ours).get('/login'));
       const sid = decodeURIComponent(cookie.split('=')[1] as string)

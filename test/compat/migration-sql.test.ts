@@ -13,7 +13,7 @@ import pg from 'pg';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageKey } from '../../src/core/id.js';
-import session, { type SessionStore } from '../../src/index.js';
+import session, { currentUserId, login, type SessionStore } from '../../src/index.js';
 import { MySQLStore } from '../../src/stores/mysql.js';
 import { PostgresStore } from '../../src/stores/postgres.js';
 import { cookieOf, expressVersions, idOf } from '../support/apps.js';
@@ -123,7 +123,7 @@ for (const { name, skip, open } of anchors) {
         }) as unknown as RequestHandler,
       );
       a.get('/login', async (req, res) => {
-        await req.session.login(String(req.query.user ?? 'u1'));
+        await login(req.session, String(req.query.user ?? 'u1'));
         (req.session as unknown as Record<string, number>).views = 1;
         res.send('in');
       });
@@ -132,7 +132,7 @@ for (const { name, skip, open } of anchors) {
         s.views = (s.views ?? 0) + 1;
         res.json({
           views: s.views,
-          user: req.session.currentUserId(),
+          user: currentUserId(req.session),
           keys: Object.keys(req.session).sort(),
         });
       });

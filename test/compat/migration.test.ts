@@ -10,7 +10,7 @@ import { createClient } from 'redis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageKey } from '../../src/core/id.js';
-import session from '../../src/index.js';
+import session, { currentUserId, login } from '../../src/index.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { cookieOf, expressVersions, idOf } from '../support/apps.js';
 import { runNamespace, serviceSkipReason } from '../support/services.js';
@@ -59,18 +59,21 @@ describe.skipIf(skip).each(expressVersions)('migrating with connect-redis, on $n
         : (expressSession(options) as RequestHandler),
     );
     a.get('/login', async (req, res) => {
-      const s = req.session as unknown as Record<string, unknown> & { login?: (id: string) => Promise<void> };
-      if (s.login) await s.login(String(req.query.user ?? 'u1'));
+      const s = req.session as unknown as Record<string, unknown>;
+      if (kind === 'sessionkit') await login(req.session as never, String(req.query.user ?? 'u1'));
       else s.userId = 'u1';
       (req.session as unknown as Record<string, number>).views = 1;
       res.send('in');
     });
     a.get('/view', (req, res) => {
-      const s = req.session as unknown as Record<string, number> & { currentUserId?: () => string | null };
+      const s = req.session as unknown as Record<string, number>;
       s.views = (s.views ?? 0) + 1;
       res.json({
         views: s.views,
-        user: s.currentUserId ? s.currentUserId() : (s as unknown as { userId?: string }).userId,
+        user:
+          kind === 'sessionkit'
+            ? currentUserId(req.session as never)
+            : (s as unknown as { userId?: string }).userId,
         keys: Object.keys(req.session as object).sort(),
       });
     });

@@ -13,7 +13,7 @@ import { RedisStore as ConnectRedisStore } from 'connect-redis';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionDelta, SessionRecord } from '../../src/core/types.js';
-import { MemoryStore } from '../../src/index.js';
+import { login, MemoryStore } from '../../src/index.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import {
   Browser,
@@ -563,7 +563,7 @@ describe.each([4, 5] as const)('passport-local on Express %s, the store failing'
 
 describe('passport with sessionkit’s own login() and maxSessionsPerUser', () => {
   /**
-   * The app binds the user with `req.session.login()` inside passport's serializeUser, which passport calls
+   * The app binds the user with `login(req.session)` inside passport's serializeUser, which passport calls
    * after its regenerate() and before its save(): the session passport then saves is the one login() made,
    * bound to the user and counted under the limit.
    */
@@ -579,7 +579,7 @@ describe('passport with sessionkit’s own login() and maxSessionsPerUser', () =
         keepSessionInfo: true,
         store,
         session: { maxSessionsPerUser: 1, onLimit },
-        onSerialize: (req, user) => req.session.login(user.id),
+        onSerialize: (req, user) => login(req.session, user.id),
       },
       (url, errors) => scenario(url, store, errors),
     );

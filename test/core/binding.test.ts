@@ -6,7 +6,14 @@ import { BINDING_KEY, bindingDigest } from '../../src/core/binding.js';
 import { RequestTrace } from '../../src/core/debug.js';
 import { type BindingMessage, CHANNELS } from '../../src/core/diagnostics.js';
 import type { BindingEvent } from '../../src/engine/binding.js';
-import session, { type BindingOptions, MemoryStore, type SessionOptions } from '../../src/index.js';
+import session, {
+  type BindingOptions,
+  currentUserId,
+  login,
+  MemoryStore,
+  reauthenticated,
+  type SessionOptions,
+} from '../../src/index.js';
 import { SessionManager, sessionHandle } from '../../src/internals.js';
 import { SQLiteStore } from '../../src/stores/sqlite.js';
 import { cookieOf, idOf, jsonErrors, setCookies } from '../support/apps.js';
@@ -37,10 +44,10 @@ function appWith(store: Store, binding: BindingOptions | undefined, extra: Parti
   app.use(express.json());
   app.use(middleware);
   const view = (req: express.Request) => {
-    const current = req.session as unknown as Data & { currentUserId(): string | null };
+    const current = req.session as unknown as Data;
     return {
       id: req.sessionID,
-      user: current.currentUserId(),
+      user: currentUserId(req.session),
       data: { ...current, cookie: undefined },
       keys: Object.keys(current),
       json: JSON.stringify(current),
@@ -54,11 +61,11 @@ function appWith(store: Store, binding: BindingOptions | undefined, extra: Parti
   });
   app.get('/read', (req, res) => res.json(view(req)));
   app.post('/login', async (req, res) => {
-    await req.session.login('alice');
+    await login(req.session, 'alice');
     res.json(view(req));
   });
   app.post('/reauth', async (req, res) => {
-    await req.session.reauthenticated();
+    await reauthenticated(req.session);
     res.json(view(req));
   });
   app.post('/regenerate', async (req, res) => {

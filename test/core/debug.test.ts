@@ -18,7 +18,7 @@ const SECRET = 'debug-trace-secret-0123456789abcdef01234';
 const SCRIPT = `
 import express from 'express';
 import request from 'supertest';
-import session from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).pathname)};
+import session, { login } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).pathname)};
 
 const app = express();
 app.use(session({ secret: ${JSON.stringify(SECRET)}, resave: false, saveUninitialized: false,
@@ -27,7 +27,7 @@ app.get('/health', (_req, res) => res.send('ok'));
 app.get('/anon', (req, res) => res.json({ id: req.sessionID }));
 app.get('/set/:v', (req, res) => { req.session.v = req.params.v; res.json({ id: req.sessionID }); });
 app.get('/read', (req, res) => res.json({ id: req.sessionID }));
-app.get('/login', async (req, res) => { await req.session.login('u1'); res.json({ id: req.sessionID }); });
+app.get('/login', async (req, res) => { await login(req.session, 'u1'); res.json({ id: req.sessionID }); });
 const ids = [];
 const agent = request.agent(app);
 await agent.get('/health');

@@ -4,7 +4,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { keptId, renewedId } from '../../src/core/renewal.js';
 import type { SessionRecord } from '../../src/core/types.js';
-import session, { MemoryStore, type SessionOptions } from '../../src/index.js';
+import session, { currentUserId, login, logout, MemoryStore, type SessionOptions } from '../../src/index.js';
 import { cookieOf, idOf, jsonErrors, setCookies } from '../support/apps.js';
 import { Checkpoint } from '../support/interleave.js';
 
@@ -29,9 +29,9 @@ function appWith(options: Partial<SessionOptions> = {}, routes?: (app: express.E
     res.json(req.session);
   });
   app.get('/get', (req, res) => res.json({ ...req.session, id: req.session.id }));
-  app.get('/me', (req, res) => res.json({ user: req.session.currentUserId() }));
+  app.get('/me', (req, res) => res.json({ user: currentUserId(req.session) }));
   app.post('/login', async (req, res) => {
-    await req.session.login('u-kept');
+    await login(req.session, 'u-kept');
     res.send('in');
   });
   app.post('/keep', async (req, res) => {
@@ -71,7 +71,7 @@ describe('regenerate({ keep: true }) of a stored session', () => {
   it('regenerate({ keep: true }) right after login() in one request keeps the user signed in', async () => {
     const { app, store } = appWith({}, (a) =>
       a.post('/login-then-keep', async (req, res) => {
-        await req.session.login('u-lk');
+        await login(req.session, 'u-lk');
         await req.session.regenerate({ keep: true });
         res.send('in');
       }),
@@ -88,7 +88,7 @@ describe('regenerate({ keep: true }) of a stored session', () => {
     for (const onLimit of ['evict-oldest', 'refuse'] as const) {
       const { app, store } = appWith({ maxSessionsPerUser: 2, onLimit }, (a) => {
         a.post('/login', async (req, res) => {
-          await req.session.login('u-limit');
+          await login(req.session, 'u-limit');
           res.send('in');
         });
         a.post('/keep', async (req, res) => {
@@ -120,7 +120,7 @@ describe('regenerate({ keep: true }) of a stored session', () => {
       });
       const { app } = appWith({ store: flaky }, (a) => {
         a.post('/login', async (req, res) => {
-          await req.session.login('u-flaky');
+          await login(req.session, 'u-flaky');
           res.send('in');
         });
         a.post('/keep', async (req, res) => {
@@ -147,7 +147,7 @@ describe('regenerate({ keep: true }) of a stored session', () => {
       const points = [new Checkpoint('first'), new Checkpoint('second')];
       const { app, store } = appWith({ rolling }, (a) => {
         a.post('/login', async (req, res) => {
-          await req.session.login('u-twice');
+          await login(req.session, 'u-twice');
           res.send('in');
         });
         a.post('/keep/:n', async (req, res) => {
@@ -193,7 +193,7 @@ describe('regenerate({ keep: true }) of a stored session', () => {
     for (const end of ['logout', 'destroy', 'unset'] as const) {
       const { app, store } = appWith({ unset: 'destroy' }, (a) =>
         a.post('/end', async (req, res) => {
-          if (end === 'logout') await req.session.logout();
+          if (end === 'logout') await logout(req.session);
           else if (end === 'destroy') await req.session.destroy();
           else req.session = null as never;
           res.send('out');

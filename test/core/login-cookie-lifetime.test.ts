@@ -2,7 +2,7 @@ import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { TypedSession } from '../../src/core/session.js';
-import session from '../../src/index.js';
+import session, { login as sessionLogin } from '../../src/index.js';
 import { cookieOf, setCookies } from '../support/apps.js';
 import { SlowMemoryStore } from '../support/slow-store.js';
 
@@ -43,7 +43,7 @@ describe('login() of a session whose maxAge the application changed', () => {
         res.send('ok');
       });
       app.get('/login', async (req, res) => {
-        await (req.session as unknown as TypedSession).login('u1');
+        await sessionLogin(req.session as unknown as TypedSession, 'u1');
         res.send('in');
       });
       const remembered = await request(app).get('/remember').expect(200);

@@ -1,7 +1,7 @@
 import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import session, { MemoryStore } from '../../src/index.js';
+import session, { currentUserId, login, MemoryStore } from '../../src/index.js';
 import { cookieOf, idOf, setCookies } from '../support/apps.js';
 
 const secret = 'owasp-preset-secret-0123456789abcdef0123';
@@ -12,10 +12,10 @@ function owaspApp(extra: Record<string, unknown> = {}) {
   app.set('trust proxy', 1);
   app.use(session({ preset: 'owasp', secret, store, ...extra }));
   app.get('/login', async (req, res) => {
-    await req.session.login('u1');
+    await login(req.session, 'u1');
     res.send('in');
   });
-  app.get('/read', (req, res) => res.send(String(req.session.currentUserId())));
+  app.get('/read', (req, res) => res.send(String(currentUserId(req.session))));
   app.get('/anon', (_req, res) => res.send('anon'));
   return { app, store };
 }

@@ -2,7 +2,14 @@ import express from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AUTH_TIME_KEY } from '../../src/core/auth-time.js';
-import session, { type MemoryStore, requireRecentAuth } from '../../src/index.js';
+import session, {
+  authAge,
+  currentUserId,
+  login,
+  type MemoryStore,
+  reauthenticated,
+  requireRecentAuth,
+} from '../../src/index.js';
 import type { SQLiteStore } from '../../src/stores/sqlite.js';
 import { cookieOf, idOf, jsonErrors } from '../support/apps.js';
 import { inProcessStores } from '../support/in-process-stores.js';
@@ -23,20 +30,20 @@ function appWith(store: MemoryStore | SQLiteStore, resave = false) {
   app.use(express.json());
   app.use(session({ secret, store, resave, saveUninitialized: false }));
   app.post('/login', async (req, res) => {
-    await req.session.login('alice');
-    res.json({ age: req.session.authAge() });
+    await login(req.session, 'alice');
+    res.json({ age: authAge(req.session) });
   });
   app.post('/merge', (req, res) => {
     Object.assign(req.session, req.body as Data);
-    res.json({ age: req.session.authAge() });
+    res.json({ age: authAge(req.session) });
   });
   app.post('/reauth', async (req, res) => {
-    await req.session.reauthenticated();
-    res.json({ age: req.session.authAge(), user: req.session.currentUserId() });
+    await reauthenticated(req.session);
+    res.json({ age: authAge(req.session), user: currentUserId(req.session) });
   });
   app.get('/age', (req, res) => {
     res.json({
-      age: req.session.authAge(),
+      age: authAge(req.session),
       data: { ...(req.session as unknown as Data), cookie: undefined },
     });
   });

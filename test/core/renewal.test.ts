@@ -2,7 +2,13 @@ import express from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RENEWED_KEY } from '../../src/core/auth-time.js';
-import session, { MemoryStore } from '../../src/index.js';
+import session, {
+  authAge,
+  currentUserId,
+  logout,
+  MemoryStore,
+  login as sessionLogin,
+} from '../../src/index.js';
 import type { SQLiteStore } from '../../src/stores/sqlite.js';
 import { cookieOf, idOf, jsonErrors, setCookies } from '../support/apps.js';
 import { inProcessStores } from '../support/in-process-stores.js';
@@ -34,7 +40,7 @@ function appWith(store: MemoryStore | SQLiteStore, gate?: { arrived: () => void;
     }),
   );
   app.post('/login', async (req, res) => {
-    await req.session.login('alice');
+    await sessionLogin(req.session, 'alice');
     (req.session as unknown as Data).cart = ['book'];
     res.end('ok');
   });
@@ -48,13 +54,13 @@ function appWith(store: MemoryStore | SQLiteStore, gate?: { arrived: () => void;
     res.end('ok');
   });
   app.post('/logout', async (req, res) => {
-    await req.session.logout();
+    await logout(req.session);
     res.end('ok');
   });
   app.get('/me', (req, res) => {
     res.json({
-      user: req.session.currentUserId(),
-      age: req.session.authAge(),
+      user: currentUserId(req.session),
+      age: authAge(req.session),
       data: { ...(req.session as unknown as Data), cookie: undefined },
     });
   });
@@ -226,14 +232,14 @@ describe('renewAfter with encryption at rest', () => {
       }),
     );
     app.post('/login', async (req, res) => {
-      await req.session.login('alice');
+      await sessionLogin(req.session, 'alice');
       (req.session as unknown as Data).cart = ['book'];
       res.end('ok');
     });
     app.get('/me', (req, res) => {
       res.json({
-        user: req.session.currentUserId(),
-        age: req.session.authAge(),
+        user: currentUserId(req.session),
+        age: authAge(req.session),
         cart: (req.session as unknown as Data).cart,
       });
     });

@@ -64,7 +64,7 @@ import { Hono } from 'hono';
 import { session as fastifySession, getSession } from 'sessionkit/fastify';
 import { session as koaSession } from 'sessionkit/koa';
 import { session as honoSession, type SessionEnv } from 'sessionkit/hono';
-import type {} from 'sessionkit';
+import { login } from 'sessionkit';
 import { createSession } from 'sessionkit/next';
 import { sessionHandle } from 'sessionkit/sveltekit';
 import { createSessionkitStorage } from 'sessionkit/react-router';
@@ -79,7 +79,7 @@ fastify.get('/', async (request) => {
   // @ts-expect-error views is a number, not a string
   const wrong: string | undefined = request.session.views;
   const local: string | undefined = getSession<{ name: string }>(request).name;
-  await request.session.login('u1');
+  await login(request.session, 'u1');
   return { views, wrong, local };
 });
 

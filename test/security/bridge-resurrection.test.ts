@@ -7,7 +7,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
 import type { SessionDelta } from '../../src/core/types.js';
-import session, { MemoryStore } from '../../src/index.js';
+import session, { currentUserId, login, logout, MemoryStore } from '../../src/index.js';
 import { ExpressStoreBridge } from '../../src/stores/express-compat/bridge.js';
 import type { ExpressStoreLike } from '../../src/stores/express-compat/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
@@ -185,7 +185,7 @@ describe('bridge over HTTP: a slow write against a logout (C16)', () => {
     const app = express();
     app.use(session({ secret, store: inner, resave: false, saveUninitialized: false }));
     app.get('/login', async (req, res) => {
-      await req.session.login('u1');
+      await login(req.session, 'u1');
       res.send('in');
     });
     app.get('/slow-write', (req, res) => {
@@ -193,13 +193,13 @@ describe('bridge over HTTP: a slow write against a logout (C16)', () => {
       res.send('ok');
     });
     app.get('/logout', async (req, res) => {
-      const done = req.session.logout();
+      const done = logout(req.session);
       logoutCalled.resolve();
       await done;
       res.send('bye');
     });
     app.get('/whoami', (req, res) => {
-      res.send(String(req.session.currentUserId()));
+      res.send(String(currentUserId(req.session)));
     });
     server = app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateId } from '../../src/core/id.js';
-import session, { type SessionOptions } from '../../src/index.js';
+import session, { currentUserId, login, type SessionOptions } from '../../src/index.js';
 import type { AnyStore } from '../../src/stores/factory.js';
 import { record } from '../../src/testing/conformance.js';
 import { idOf, listenJson } from '../support/apps.js';
@@ -86,7 +86,7 @@ async function serve(store: AnyStore, barriers: Barriers, options: Options): Pro
   const data = (req: express.Request) => req.session as unknown as Json;
   const view = (req: express.Request) => ({
     id: req.sessionID,
-    user: req.session.currentUserId(),
+    user: currentUserId(req.session),
     data: { ...data(req), cookie: undefined },
   });
   app.post('/init/:n', (req, res) => {
@@ -113,7 +113,7 @@ async function serve(store: AnyStore, barriers: Barriers, options: Options): Pro
   });
   app.get('/me', (req, res) => res.json(view(req)));
   app.post('/login/:user', async (req, res) => {
-    await req.session.login(req.params.user);
+    await login(req.session, req.params.user);
     res.json(view(req));
   });
   app.post('/regenerate', async (req, res) => {

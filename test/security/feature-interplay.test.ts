@@ -10,7 +10,7 @@ import { StoreUnavailableError } from '../../src/core/errors.js';
 import { storageKey } from '../../src/core/id.js';
 import { renewedId } from '../../src/core/renewal.js';
 import type { SessionRecord } from '../../src/core/types.js';
-import session, { MemoryStore, type SessionOptions } from '../../src/index.js';
+import session, { currentUserId, login, logout, MemoryStore, type SessionOptions } from '../../src/index.js';
 import { type AnyStore, createStore } from '../../src/stores/factory.js';
 import { rekeyStore } from '../../src/stores/rekey.js';
 import { TcpProxy } from '../../src/testing/proxy.js';
@@ -67,12 +67,12 @@ async function serve(store: AnyStore, options: Options = {}): Promise<App> {
   app.use(middleware);
   const view = (req: express.Request) => ({
     id: req.sessionID,
-    user: req.session.currentUserId(),
+    user: currentUserId(req.session),
     data: { ...(req.session as unknown as Json), cookie: undefined },
   });
   app.post('/login/:user', async (req, res) => {
     await choreo.pass(req.query.at);
-    await req.session.login(req.params.user);
+    await login(req.session, req.params.user);
     res.json(view(req));
   });
   app.get('/me', async (req, res) => {
@@ -115,7 +115,7 @@ async function serve(store: AnyStore, options: Options = {}): Promise<App> {
     res.json(view(req));
   });
   app.post('/logout', async (req, res) => {
-    await req.session.logout();
+    await logout(req.session);
     res.json(view(req));
   });
   const served = await listenJson(app);

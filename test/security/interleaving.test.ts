@@ -3,7 +3,7 @@ import express from 'express';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { keptId, renewedId } from '../../src/core/renewal.js';
-import session from '../../src/index.js';
+import session, { currentUserId, login, logout } from '../../src/index.js';
 import type { AnyStore } from '../../src/stores/factory.js';
 import { cookieOf, idOf, jsonErrors, setCookies } from '../support/apps.js';
 import { Choreography, StoreGates, storeTargets } from '../support/interleave.js';
@@ -53,16 +53,16 @@ for (const target of targets) {
       });
       app.get('/read', async (req, res) => {
         await choreo.pass(req.query.at);
-        res.json({ id: req.sessionID, user: req.session.currentUserId(), data: { ...req.session } });
+        res.json({ id: req.sessionID, user: currentUserId(req.session), data: { ...req.session } });
       });
       app.get('/login/:user', async (req, res) => {
         await choreo.pass(req.query.at);
-        await req.session.login(req.params.user);
+        await login(req.session, req.params.user);
         res.send('in');
       });
       app.get('/logout', async (req, res) => {
         await choreo.pass(req.query.at);
-        await req.session.logout();
+        await logout(req.session);
         res.send('out');
       });
       app.get('/destroy', async (req, res) => {
@@ -84,11 +84,11 @@ for (const target of targets) {
       const renewing = express();
       renewing.use(session({ ...options, renewAfter: 1 }));
       renewing.get('/login/:user', async (req, res) => {
-        await req.session.login(req.params.user);
+        await login(req.session, req.params.user);
         res.send('in');
       });
       renewing.get('/read', (req, res) => {
-        res.json({ id: req.sessionID, user: req.session.currentUserId() });
+        res.json({ id: req.sessionID, user: currentUserId(req.session) });
       });
       renewing.use(jsonErrors);
       renewServer = renewing.listen(0, '127.0.0.1');

@@ -2,7 +2,7 @@ import express from 'express';
 import { createClient } from 'redis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import session from '../../src/index.js';
+import session, { currentUserId, login, logout, reauthenticated } from '../../src/index.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { cookieOf } from '../support/apps.js';
@@ -25,10 +25,10 @@ function app(store: Store) {
   const a = express();
   a.use(session({ store, secret: SECRET, resave: false, saveUninitialized: false }));
   a.post('/login', async (req, res) => {
-    await req.session.login(USER);
+    await login(req.session, USER);
     res.send('in');
   });
-  a.get('/me', (req, res) => res.json({ user: req.session.currentUserId() }));
+  a.get('/me', (req, res) => res.json({ user: currentUserId(req.session) }));
   return a;
 }
 
@@ -47,13 +47,13 @@ async function rotateAfterEnd(near: Store, far: Store, trials: number): Promise<
       res.send('flagged');
     });
     a.post('/logout', async (req, res) => {
-      await req.session.logout();
+      await logout(req.session);
       res.send('out');
     });
     a.post('/slow/:how', async (req, res) => {
       await loaded.pass();
-      if (req.params.how === 'login') await req.session.login(USER);
-      else await req.session.reauthenticated();
+      if (req.params.how === 'login') await login(req.session, USER);
+      else await reauthenticated(req.session);
       res.json({ stepUp: (req.session as unknown as Record<string, string>).stepUp ?? null });
     });
     return a;
@@ -97,8 +97,8 @@ describe('login() and reauthenticated() after another request ended the session'
     });
     a.post('/twice', async (req, res) => {
       const held = req.session;
-      await held.login(USER);
-      await held.login(USER);
+      await login(held, USER);
+      await login(held, USER);
       res.json({ cart: (req.session as unknown as Record<string, string>).cart ?? null });
     });
     const cookie = cookieOf(await request(a).post('/flag').expect(200));

@@ -3,7 +3,7 @@ import express from 'express';
 import pg from 'pg';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import session from '../../src/index.js';
+import session, { currentUserId, login, logout } from '../../src/index.js';
 import type { SessionStore } from '../../src/stores/contract.js';
 import { PostgresStore } from '../../src/stores/postgres.js';
 import { RedisStore } from '../../src/stores/redis.js';
@@ -96,21 +96,21 @@ async function appServer(store: Store): Promise<{ url: string; close(): Promise<
   const app = express();
   app.use(session({ store, secret: SECRET, resave: false, saveUninitialized: false, storeTimeout: 15_000 }));
   app.post('/login/:user', async (req, res) => {
-    await req.session.login(req.params.user);
+    await login(req.session, req.params.user);
     (req.session as unknown as Record<string, string>).cart = '3';
     res.send('in');
   });
   app.post('/keep', async (req, res) => {
     await pause(Number(req.query.wait));
     await req.session.regenerate({ keep: true });
-    res.json({ moved: req.session.currentUserId() !== null });
+    res.json({ moved: currentUserId(req.session) !== null });
   });
   app.post('/logout', async (req, res) => {
-    await req.session.logout();
+    await logout(req.session);
     res.send('out');
   });
   app.get('/me', (req, res) => {
-    res.json({ user: req.session.currentUserId() });
+    res.json({ user: currentUserId(req.session) });
   });
   app.use(jsonErrors);
   const server: Server = app.listen(0, '127.0.0.1');

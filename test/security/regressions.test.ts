@@ -2,7 +2,7 @@ import express from 'express';
 import request from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
 import { storageKey } from '../../src/core/id.js';
-import session, { MemoryStore, type SessionOptions } from '../../src/index.js';
+import session, { currentUserId, login, MemoryStore, type SessionOptions } from '../../src/index.js';
 import { SQLiteStore } from '../../src/stores/sqlite.js';
 import { cookieOf, idOf, jsonErrors } from '../support/apps.js';
 import { overwritePayload } from '../support/memory-internals.js';
@@ -119,9 +119,9 @@ describe('B22: a store call that times out with its effect applied, or a half-do
       req.session.n = 1;
       res.send('ok');
     });
-    app.get('/read', (req, res) => res.json({ n: req.session.n ?? null, user: req.session.currentUserId() }));
+    app.get('/read', (req, res) => res.json({ n: req.session.n ?? null, user: currentUserId(req.session) }));
     app.get('/login', (req, res, next) =>
-      req.session.login('b22', (error) => (error ? next(error) : res.send('in'))),
+      login(req.session, 'b22', (error) => (error ? next(error) : res.send('in'))),
     );
     app.get('/regenerate', (req, res, next) =>
       req.session.regenerate({ keep: true }, (error) => (error ? next(error) : res.send('new'))),

@@ -9,7 +9,7 @@ import expressSession from 'express-session';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { MAX_DEPTH } from '../../src/core/serializer.js';
-import session, { MemoryStore, type SessionRecord } from '../../src/index.js';
+import session, { authAge, currentUserId, login, MemoryStore, type SessionRecord } from '../../src/index.js';
 import type { AdapterHarness, SuiteRoute } from '../../src/testing/index.js';
 import { expressHarnesses, fastifyHarness, honoHarness, koaHarness } from '../adapters/harnesses.js';
 import { cookieOf, idOf } from '../support/apps.js';
@@ -30,9 +30,7 @@ describe('sessionkit and express-session serving one store', () => {
       Object.assign(req.session, JSON.parse(String(req.query.json)) as Data);
       res.send('merged');
     });
-    app.get('/who', (req, res) =>
-      res.json({ user: req.session.currentUserId(), age: req.session.authAge() }),
-    );
+    app.get('/who', (req, res) => res.json({ user: currentUserId(req.session), age: authAge(req.session) }));
     // The store as sessionkit reads it (through the bridge for an express-session store).
     return { app, records: middleware.manager.store };
   }
@@ -99,11 +97,11 @@ const routes: Record<string, SuiteRoute> = {
     return 'ok';
   },
   '/read': ({ session }) => ({
-    user: session().currentUserId(),
+    user: currentUserId(session()),
     data: { ...data(session()), cookie: undefined },
   }),
   '/login': async ({ session }) => {
-    await session().login('u1');
+    await login(session(), 'u1');
     return 'ok';
   },
   // Saves at once, so a refusal is seen with its code; undone then, so the response changes nothing.

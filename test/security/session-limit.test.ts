@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import express from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import session, { MemoryStore, type OnLimit, Store } from '../../src/index.js';
+import session, { currentUserId, login, MemoryStore, type OnLimit, Store } from '../../src/index.js';
 import type { AnyStore } from '../../src/stores/factory.js';
 import { cookieOf, idOf, jsonErrors, setCookies } from '../support/apps.js';
 import { storeTargets } from '../support/interleave.js';
@@ -31,20 +31,20 @@ function appOn(store: AnyStore, max: number, onLimit: OnLimit, hold?: Hold) {
   );
   app.post('/visit', (req, res) => {
     (req.session as unknown as Data).note = (req.body as Data).note;
-    res.json({ user: req.session.currentUserId() });
+    res.json({ user: currentUserId(req.session) });
   });
   app.post('/login', async (req, res) => {
-    await req.session.login(String((req.body as Data).user));
-    res.json({ user: req.session.currentUserId() });
+    await login(req.session, String((req.body as Data).user));
+    res.json({ user: currentUserId(req.session) });
   });
   app.get('/me', (req, res) => {
-    res.json({ user: req.session.currentUserId(), note: (req.session as unknown as Data).note ?? null });
+    res.json({ user: currentUserId(req.session), note: (req.session as unknown as Data).note ?? null });
   });
   app.post('/slow', async (req, res) => {
     (req.session as unknown as Data).late = true;
     hold?.arrive();
     await hold?.wait;
-    res.json({ user: req.session.currentUserId() });
+    res.json({ user: currentUserId(req.session) });
   });
   app.use(jsonErrors);
   return app;
@@ -252,8 +252,8 @@ describe('maxSessionsPerUser options', () => {
     );
     app.post('/login', async (req, res) => {
       (req.session as unknown as Data).secretNote = 'plain text';
-      await req.session.login('bob');
-      res.json({ user: req.session.currentUserId() });
+      await login(req.session, 'bob');
+      res.json({ user: currentUserId(req.session) });
     });
     app.use(jsonErrors);
     const first = await request(app).post('/login').send({});

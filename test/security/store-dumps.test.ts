@@ -5,7 +5,7 @@ import express from 'express';
 import request from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
 import { storageKey } from '../../src/core/id.js';
-import session, { MemoryStore } from '../../src/index.js';
+import session, { login, logout, MemoryStore } from '../../src/index.js';
 import type { AnyStore } from '../../src/stores/factory.js';
 import { createStore } from '../../src/stores/factory.js';
 import { cookieOf, idOf, jsonErrors } from '../support/apps.js';
@@ -268,13 +268,13 @@ for (const target of targets) {
         res.send('ok');
       });
       app.get('/login', (req, res, next) =>
-        req.session.login('dump-user', (error) => (error ? next(error) : res.send('in'))),
+        login(req.session, 'dump-user', (error) => (error ? next(error) : res.send('in'))),
       );
       app.get('/rotate', (req, res, next) =>
         req.session.regenerate({ keep: true }, (error) => (error ? next(error) : res.send('rotated'))),
       );
       app.get('/logout', (req, res, next) =>
-        req.session.logout((error) => {
+        logout(req.session, (error) => {
           if (error) return next(error);
           (req.session as unknown as Record<string, boolean>).after = true;
           res.send('out');

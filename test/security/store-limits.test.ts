@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import express from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import session from '../../src/index.js';
+import session, { currentUserId, login } from '../../src/index.js';
 import type { AnyStore } from '../../src/stores/factory.js';
 import { cookieOf, jsonErrors } from '../support/apps.js';
 import { storeTargets } from '../support/interleave.js';
@@ -64,11 +64,11 @@ for (const target of targets) {
         res.send('ok');
       });
       app.get('/read', (req, res) => {
-        res.json({ user: req.session.currentUserId(), data: { ...req.session, cookie: undefined } });
+        res.json({ user: currentUserId(req.session), data: { ...req.session, cookie: undefined } });
       });
       app.get('/login/:kind', async (req, res) => {
         const entry = USER_IDS[req.params.kind];
-        await req.session.login(entry ? entry.userId : req.params.kind);
+        await login(req.session, entry ? entry.userId : req.params.kind);
         res.send('in');
       });
       app.use(jsonErrors);

@@ -8,7 +8,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
 import type { SessionDelta, SessionRecord } from '../../src/core/types.js';
-import session from '../../src/index.js';
+import session, { currentUserId, login, logout } from '../../src/index.js';
 import type { SessionStore } from '../../src/stores/contract.js';
 import { type AnyStore, createStore } from '../../src/stores/factory.js';
 import { record } from '../stores/conformance.js';
@@ -484,7 +484,7 @@ function appOn(store: RaceStore): express.Express {
   const app = express();
   app.use(session({ secret, store, resave: false, saveUninitialized: false }));
   app.get('/login', async (req, res) => {
-    await req.session.login(String(req.query.user));
+    await login(req.session, String(req.query.user));
     res.send('in');
   });
   app.get('/write', async (req, res) => {
@@ -493,10 +493,10 @@ function appOn(store: RaceStore): express.Express {
     if (wait > 0) await sleep(wait);
     req.session.cart = [String(req.query.n)];
     // Who the session was when this request loaded it: a user means the logout had not landed yet.
-    res.send(String(req.session.currentUserId()));
+    res.send(String(currentUserId(req.session)));
   });
   app.get('/logout', async (req, res) => {
-    await req.session.logout();
+    await logout(req.session);
     res.send('bye');
   });
   app.get('/logout-everywhere', async (req, res) => {
@@ -504,7 +504,7 @@ function appOn(store: RaceStore): express.Express {
     res.send('bye');
   });
   app.get('/whoami', (req, res) => {
-    res.send(String(req.session.currentUserId()));
+    res.send(String(currentUserId(req.session)));
   });
   return app;
 }

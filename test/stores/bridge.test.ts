@@ -3,7 +3,7 @@ import express from 'express';
 import { createClient } from 'redis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import session from '../../src/index.js';
+import session, { currentUserId, login as sessionLogin } from '../../src/index.js';
 import { cookieOf, idOf } from '../support/apps.js';
 import { deletePrefixed } from '../support/redis.js';
 import { runNamespace, serviceSkipReason } from '../support/services.js';
@@ -43,8 +43,8 @@ describe.skipIf(skip)('a third-party express-session store (connect-redis 9) ins
       res.send(`views: ${req.session.views}`);
     });
     app.get('/login', async (req, res) => {
-      await req.session.login('u1');
-      res.send(String(req.session.currentUserId()));
+      await sessionLogin(req.session, 'u1');
+      res.send(String(currentUserId(req.session)));
     });
     app.get('/logout', (req, res) => req.session.destroy(() => res.send('bye')));
     const first = await request(app).get('/').expect(200, 'views: 1');

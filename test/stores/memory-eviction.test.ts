@@ -2,7 +2,7 @@ import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
-import session from '../../src/index.js';
+import session, { currentUserId, login } from '../../src/index.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { cookieOf } from '../support/apps.js';
 import { heldEntries } from '../support/memory-internals.js';
@@ -82,11 +82,11 @@ describe('MemoryStore eviction policy', () => {
       }),
     );
     app.get('/login/:user', async (req, res) => {
-      await req.session.login(req.params.user);
+      await login(req.session, req.params.user);
       res.send('in');
     });
     app.get('/whoami', (req, res) => {
-      res.send(String(req.session.currentUserId()));
+      res.send(String(currentUserId(req.session)));
     });
     const server = app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));

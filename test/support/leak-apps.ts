@@ -9,6 +9,7 @@ import type { Session } from '../../src/core/session.js';
 import type { SessionDelta, SessionRecord } from '../../src/core/types.js';
 import type { SessionManager } from '../../src/engine/manager.js';
 import type { SessionOptions } from '../../src/engine/options.js';
+import { login, logout } from '../../src/index.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis.js';
 import { Quiescence } from './leak-harness.js';
@@ -139,7 +140,7 @@ async function express(options: SessionOptions<never>): Promise<LeakApp> {
   });
   app.get('/out/:t', async (req, res, next) => {
     try {
-      await (req.session as unknown as Session).logout();
+      await logout(req.session as unknown as Session);
       res.send('out');
     } catch (error) {
       next(error);
@@ -151,7 +152,7 @@ async function express(options: SessionOptions<never>): Promise<LeakApp> {
   });
   app.get('/in/:t', async (req, res, next) => {
     try {
-      await (req.session as unknown as Session).login(req.params.t);
+      await login(req.session as unknown as Session, req.params.t);
       res.send('in');
     } catch (error) {
       next(error);
@@ -194,7 +195,7 @@ async function fastify(options: SessionOptions<never>): Promise<LeakApp> {
     reply.type('application/octet-stream').send(fileStream('Fastify'));
   });
   app.get<{ Params: { t: string } }>('/out/:t', async (request) => {
-    await (request.session as unknown as Session).logout();
+    await logout(request.session as unknown as Session);
     return 'out';
   });
   app.get<{ Params: { t: string } }>('/saved/:t', async (request) => {
@@ -202,7 +203,7 @@ async function fastify(options: SessionOptions<never>): Promise<LeakApp> {
     return 'saved';
   });
   app.get<{ Params: { t: string } }>('/in/:t', async (request) => {
-    await (request.session as unknown as Session).login(request.params.t);
+    await login(request.session as unknown as Session, request.params.t);
     return 'in';
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -238,13 +239,13 @@ async function koa(options: SessionOptions<never>): Promise<LeakApp> {
       ctx.type = 'application/octet-stream';
       ctx.body = fileStream('Koa');
     } else if (route === 'out') {
-      await current.logout();
+      await logout(current);
       ctx.body = 'out';
     } else if (route === 'saved') {
       await saved(current, t);
       ctx.body = 'saved';
     } else if (route === 'in') {
-      await current.login(t);
+      await login(current, t);
       ctx.body = 'in';
     }
   });
@@ -271,7 +272,7 @@ async function hono(options: SessionOptions<never>): Promise<LeakApp> {
     return c.body(body, 200, { 'Content-Type': 'application/octet-stream' });
   });
   app.get('/out/:t', async (c) => {
-    await (c.get('session') as unknown as Session).logout();
+    await logout(c.get('session') as unknown as Session);
     return c.text('out');
   });
   app.get('/saved/:t', async (c) => {
@@ -279,7 +280,7 @@ async function hono(options: SessionOptions<never>): Promise<LeakApp> {
     return c.text('saved');
   });
   app.get('/in/:t', async (c) => {
-    await (c.get('session') as unknown as Session).login(c.req.param('t'));
+    await login(c.get('session') as unknown as Session, c.req.param('t'));
     return c.text('in');
   });
   app.onError((error, c) => {

@@ -3,7 +3,7 @@ import express from 'express';
 import { CHANNELS } from '../../src/core/diagnostics.js';
 import { sign } from '../../src/core/signature.js';
 import type { SessionDelta, SessionRecord } from '../../src/core/types.js';
-import session, { type SessionOptions } from '../../src/index.js';
+import session, { login, logout, type SessionOptions } from '../../src/index.js';
 import type { AnyStore } from '../../src/stores/factory.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { listenJson } from './apps.js';
@@ -80,14 +80,14 @@ export async function observedApp(
   app.get(
     '/login/:user',
     wrap(async (req, res) => {
-      await req.session.login(req.params.user as string);
+      await login(req.session, req.params.user as string);
       res.json({ id: req.sessionID });
     }),
   );
   app.get(
     '/logout',
     wrap(async (req, res) => {
-      await req.session.logout();
+      await logout(req.session);
       res.json({ id: req.sessionID });
     }),
   );

@@ -11,7 +11,7 @@ import express4 from 'express4';
 import passportModule from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import type { SessionDelta, SessionRecord } from '../../src/core/types.js';
-import session from '../../src/index.js';
+import session, { currentUserId, Session } from '../../src/index.js';
 import { listenOnLoopback } from './apps.js';
 import { SlowMemoryStore } from './slow-store.js';
 
@@ -40,7 +40,7 @@ export interface PassportAppOptions {
   session?: Record<string, unknown>;
   /**
    * Runs inside passport's serializeUser, after its regenerate() and before its save(): where an app binds
-   * the user with sessionkit's own `req.session.login()` (for `maxSessionsPerUser` and "log out everywhere").
+   * the user with sessionkit's own `login(req.session, userId)` (for `maxSessionsPerUser` and "log out everywhere").
    */
   onSerialize?: (req: Request, user: User) => Promise<void>;
   /**
@@ -162,8 +162,8 @@ export async function startPassportApp(options: PassportAppOptions): Promise<Run
       keys: req.session ? Object.keys(req.session).sort() : null,
       passport: req.session?.passport ?? null,
       user: (req.user as User | undefined)?.username ?? null,
-      // The user sessionkit's own login() bound (express-session has no such method).
-      bound: req.session?.currentUserId?.() ?? null,
+      // The user sessionkit's own login() bound (express-session's sessions have none).
+      bound: req.session instanceof Session ? currentUserId(req.session) : null,
       // The cookie's lifetime as the session has it, in whole hours.
       hours:
         typeof cookie?.originalMaxAge === 'number' ? Math.round(cookie.originalMaxAge / 3_600_000) : null,

@@ -1,5 +1,6 @@
 // A Server Component: it can read the session, not write it (Next.js allows no cookies here).
 
+import { currentUserId } from 'sessionkit';
 import { getSession } from '../lib/session';
 import { login, logout } from './actions';
 
@@ -7,7 +8,7 @@ export const dynamic = 'force-dynamic';
 
 export default async function Page() {
   const session = await getSession();
-  const user = session.currentUserId();
+  const user = currentUserId(session);
   return (
     <main>
       <h1>sessionkit on Next.js</h1>

@@ -2,7 +2,7 @@
 // or out, regenerate, destroy, create) needs a Route Handler or a Server Action; here sessionkit
 // refuses before the store is touched, so the visitor stays logged in.
 
-import { SessionError } from 'sessionkit';
+import { currentUserId, logout, SessionError } from 'sessionkit';
 import { getSession } from '../../lib/session';
 
 export const dynamic = 'force-dynamic';
@@ -11,7 +11,7 @@ export default async function ServerComponentPage() {
   const session = await getSession();
   let outcome = 'logged out';
   try {
-    await session.logout();
+    await logout(session);
   } catch (error) {
     if (!(error instanceof SessionError)) throw error;
     outcome = `refused: ${error.code}`;
@@ -19,7 +19,7 @@ export default async function ServerComponentPage() {
   return (
     <main>
       <p>logout() in a Server Component: {outcome}.</p>
-      <p>Still logged in as {(await getSession()).currentUserId() ?? 'nobody'}.</p>
+      <p>Still logged in as {currentUserId(await getSession()) ?? 'nobody'}.</p>
     </main>
   );
 }

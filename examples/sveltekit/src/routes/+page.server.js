@@ -1,8 +1,9 @@
 import { redirect } from '@sveltejs/kit';
+import { currentUserId, login, logout } from 'sessionkit';
 
 export function load({ locals }) {
   locals.session.views = (locals.session.views ?? 0) + 1;
-  return { views: locals.session.views, user: locals.session.currentUserId() };
+  return { views: locals.session.views, user: currentUserId(locals.session) };
 }
 
 export const actions = {
@@ -11,11 +12,11 @@ export const actions = {
       String((await request.formData()).get('user') ?? '')
         .trim()
         .slice(0, 64) || 'anonymous';
-    await locals.session.login(user);
+    await login(locals.session, user);
     redirect(303, '/');
   },
   logout: async ({ locals }) => {
-    await locals.session.logout();
+    await logout(locals.session);
     redirect(303, '/');
   },
 };
