@@ -20,7 +20,7 @@ const OWN_PROCESS = [
  * The files that compile programs against dist/'s declaration files. `npm test` runs them as soon as the
  * declarations are built, while the other projects already run (scripts/test.mjs).
  */
-const DECLARATIONS = ['test/types/fixtures.test.ts', 'test/package/*.test.ts'];
+const DECLARATIONS = ['test/types/fixtures.test.ts', 'test/types/drop-in.test.ts', 'test/package/*.test.ts'];
 
 export default defineConfig({
   test: {

@@ -2,6 +2,8 @@
 // `require('express-session')` does, with every named export hung on it, and give that shape its
 // CommonJS declarations: `export =` of a function merged with a namespace of every named export, so a
 // CommonJS TypeScript program types `require('sessionkit')(…)` and `session.MemoryStore` as they run.
+// The ESM declarations get express-session's type names on the default export too (`session.SessionOptions`,
+// `session.Store`): see esmNamespace.
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 
 const WRAPPER =
@@ -39,6 +41,44 @@ export = session;
 `;
 }
 
+/**
+ * The names TypeScript programs written for express-session use through its default export, as types
+ * (`const options: session.SessionOptions = {…}`, `store: session.Store`), with their type parameters.
+ */
+const ESM_NAMESPACE = [
+  ['SessionOptions', "<Req = import('./index.js').ExpressRequest>", '<Req>'],
+  ['SessionData', '', ''],
+  ['Session', '', ''],
+  ['Cookie', '', ''],
+  ['CookieOptions', '', ''],
+  ['Store', '', ''],
+  ['MemoryStore', '', ''],
+];
+
+/**
+ * The ESM declarations with a types-only namespace merged with the default export (a `const`, which such
+ * a namespace may merge with), or `undefined` when they have it already. Added here rather than in
+ * src/index.ts: the declaration bundler takes a namespace's type names for the module's own, and marks
+ * the classes of those names type-only exports. Each member names the module's export through an import
+ * type of the file itself, which the member's own name cannot shadow.
+ */
+function esmNamespace(declarations) {
+  // The default export's local name, from the file's own export list (`export { …, session as default, … };`).
+  const session = /^export \{[^}]*\b([\w$]+) as default\b[^}]*\};$/m.exec(declarations)?.[1];
+  if (!session) throw new Error('cjs-entry: dist/index.d.ts has no default export');
+  if (declarations.includes(`declare namespace ${session} {`)) return undefined;
+  const members = ESM_NAMESPACE.map(
+    ([name, params, args]) => `  type ${name}${params} = import('./index.js').${name}${args};`,
+  );
+  const block = `/** express-session's types, named through the default export as with express-session. */
+declare namespace ${session} {
+${members.join('\n')}
+}
+`;
+  const at = declarations.lastIndexOf('\nexport {');
+  return `${declarations.slice(0, at + 1)}${block}\n${declarations.slice(at + 1)}`;
+}
+
 // Each half is idempotent (running it twice, or after a build that already ran it, leaves the result as
 // it is) and runs only when its files are there: `npm test` builds the JavaScript first and the
 // declarations beside the first tests, running this after each.
@@ -55,4 +95,8 @@ if (existsSync('dist/index.d.cts') && !existsSync('dist/index.impl.d.cts')) {
     writeFileSync(path, untyped(readFileSync(path, 'utf8')));
   }
   writeFileSync('dist/index.d.cts', exportAssignment(exportedNames(readFileSync('dist/index.impl.d.cts', 'utf8'))));
+}
+if (existsSync('dist/index.d.ts')) {
+  const withNamespace = esmNamespace(readFileSync('dist/index.d.ts', 'utf8'));
+  if (withNamespace !== undefined) writeFileSync('dist/index.d.ts', withNamespace);
 }

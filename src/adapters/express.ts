@@ -6,7 +6,7 @@ import type { SessionData } from '../core/types.js';
 import { type SessionAtEnd, type SessionCarrier, SessionManager } from '../engine/manager.js';
 import { addNoStore, addSessionCookies, ownHeaderArgument, setsCookie } from '../engine/node-headers.js';
 import type { SessionOptions, SessionRequestLike } from '../engine/options.js';
-import type { ExpressStoreLike, SessionStore } from '../engine/store-access.js';
+import type { ExpressSessionStore } from '../engine/store-access.js';
 
 /**
  * What the middleware adds to a request, typed. sessionkit declares only `sessionID` on Express's request
@@ -20,7 +20,8 @@ export interface SessionkitRequest<Data = SessionData> {
   /** The session (sessionkit). Type its data by augmenting `SessionData` from 'sessionkit'. */
   session: TypedSession<Data>;
   sessionID: string;
-  sessionStore: SessionStore | ExpressStoreLike;
+  /** The store, with express-session's callback methods (`get(sid, cb)`, `destroy(sid, cb)`, `all?.(cb)`…). */
+  sessionStore: ExpressSessionStore;
 }
 
 declare global {
@@ -32,6 +33,30 @@ declare global {
 }
 
 type Next = (err?: unknown) => void;
+
+/**
+ * The request as Express hands it to `genid`, `cookie` and `skip` (as @types/express-session types it:
+ * Express's request): Node's request with what Express adds, declared here so that no @types/express is
+ * needed. Mounted on Connect or plain `node:http`, the Express properties are absent. A function annotated
+ * with Express's own `Request` type is accepted too.
+ */
+export interface ExpressRequest extends IncomingMessage, Express.Request {
+  /** The client's address, as Express's `trust proxy` setting resolves it. */
+  ip: string | undefined;
+  ips: string[];
+  /** Whether the request came over HTTPS (`trust proxy` decides whether X-Forwarded-Proto counts). */
+  secure: boolean;
+  protocol: string;
+  hostname: string;
+  /** The path the router handling the request is mounted at (`app.use('/admin', router)`). */
+  baseUrl: string;
+  originalUrl: string;
+  path: string;
+  subdomains: string[];
+  xhr: boolean;
+  /** A request header, by a case-insensitive name (Express's `req.get()`). */
+  get(name: string): string | string[] | undefined;
+}
 
 /** The middleware `session()` returns: Express 4/5, Connect and plain `node:http` handlers. */
 export interface SessionMiddleware<Data = SessionData> {
@@ -55,9 +80,9 @@ type Carrier = IncomingMessage & SessionRequestLike & SessionCarrier;
  * its first `writeHead`/`write`/`end` until the session is stored, then released with its Set-Cookie.
  */
 export function session<Data = SessionData>(
-  options: SessionOptions<IncomingMessage>,
+  options?: SessionOptions<ExpressRequest>,
 ): SessionMiddleware<Data> {
-  const manager = new SessionManager<Carrier>(options as SessionOptions<Carrier>);
+  const manager = new SessionManager<Carrier>(options as unknown as SessionOptions<Carrier>);
   const { skip } = manager.options;
 
   const middleware = (req: IncomingMessage, res: ServerResponse, next: Next): void => {

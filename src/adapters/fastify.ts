@@ -1,5 +1,6 @@
 import type {
   FastifyInstance,
+  Session as FastifyModuleSession,
   FastifyPluginCallback,
   FastifyReply,
   FastifyRequest,
@@ -23,9 +24,15 @@ import {
 } from './shared.js';
 
 declare module 'fastify' {
+  /**
+   * @fastify/session's data interface, which its users augment (`declare module 'fastify' { interface
+   * Session { user_id: string } }`): merged into `request.session`'s data type, beside `SessionData` from
+   * 'sessionkit'.
+   */
+  interface Session {}
   interface FastifyRequest {
-    /** The session (sessionkit). Type its data by augmenting `SessionData` from 'sessionkit'. */
-    session: TypedFastifySession<SessionData>;
+    /** The session (sessionkit). Type its data by augmenting `SessionData` from 'sessionkit' or fastify's `Session`. */
+    session: TypedFastifySession<FastifySessionData>;
     sessionID: string;
     sessionStore: SessionStore | ExpressStoreLike;
   }
@@ -34,6 +41,9 @@ declare module 'fastify' {
     sessionManager: SessionManager;
   }
 }
+
+/** The data `request.session` is typed with: `SessionData` from 'sessionkit', and fastify's `Session` (@fastify/session's). */
+export type FastifySessionData = SessionData & FastifyModuleSession;
 
 /** A key's value as `SessionData` types it (`undefined`: absent), or `unknown` for a key it does not name. */
 export type DataValue<Data, K extends string> = K extends keyof Data ? Data[K] | undefined : unknown;
@@ -44,7 +54,7 @@ export type DataValue<Data, K extends string> = K extends keyof Data ? Data[K] |
  * Express app keeps express-session's object, whose stored data may use these names. A stored key named
  * like a method or accessor (`get`, `set`, `sessionId`, …) is not loaded, as with every method's name.
  */
-export class FastifySession<Data = SessionData> extends Session {
+export class FastifySession<Data = FastifySessionData> extends Session {
   /** @fastify/session's name for `id`. Read-only, as `id`. */
   get sessionId(): string {
     return this.id;
@@ -125,7 +135,7 @@ export class FastifySession<Data = SessionData> extends Session {
 }
 
 /** `request.session` typed with the application's data. */
-export type TypedFastifySession<Data = SessionData> = FastifySession<Data> & Partial<Data>;
+export type TypedFastifySession<Data = FastifySessionData> = FastifySession<Data> & Partial<Data>;
 
 /** @fastify/session's names for sessionkit's options, accepted so that a switch keeps them. */
 interface FastifySessionNames {
@@ -133,20 +143,22 @@ interface FastifySessionNames {
   cookieName?: string;
   /** @fastify/session's name for `genid`. */
   idGenerator?: (request: FastifyRequest) => string;
-  /** Only `'s:'`, the format sessionkit writes; anything else is refused. */
-  cookiePrefix?: string;
-  /** Only `'sha256'`; anything else is refused. */
-  algorithm?: string;
+  /** Only `'s:'`, the format sessionkit writes; anything else is refused at registration. */
+  cookiePrefix?: 's:';
+  /** Only `'sha256'`; anything else is refused at registration. */
+  algorithm?: 'sha256';
 }
 
 /** `session()`'s options; `genid`, `cookie` and `skip` functions receive the Fastify request. */
 export type FastifySessionOptions = SessionOptions<FastifyRequest> & FastifySessionNames;
 
 /** A request typed with your session data, without declaration merging: `(req: SessionRequest<MyData>) => …`. */
-export type SessionRequest<Data = SessionData> = FastifyRequest & { session: TypedFastifySession<Data> };
+export type SessionRequest<Data = FastifySessionData> = FastifyRequest & {
+  session: TypedFastifySession<Data>;
+};
 
 /** `request.session`, typed with a data type of the caller's choosing. */
-export function getSession<Data = SessionData>(request: FastifyRequest): TypedFastifySession<Data> {
+export function getSession<Data = FastifySessionData>(request: FastifyRequest): TypedFastifySession<Data> {
   return request.session as unknown as TypedFastifySession<Data>;
 }
 
@@ -217,7 +229,7 @@ function install(fastify: FastifyInstance, options: FastifySessionOptions): void
 
   fastify.decorate('sessionManager', manager as unknown as SessionManager);
   // Declared up front so every request has the same shape.
-  fastify.decorateRequest('session', null as unknown as TypedFastifySession<SessionData>);
+  fastify.decorateRequest('session', null as unknown as TypedFastifySession<FastifySessionData>);
   fastify.decorateRequest('sessionID', '');
   fastify.decorateRequest('sessionStore', null as unknown as SessionStore);
   // A field every request has from the start keeps Fastify's request objects one shape: the commit mark,

@@ -15,6 +15,17 @@ import {
 import type { SessionOptions } from '../engine/options.js';
 import { commitSession, discardBody, FetchCarrier, type FetchHost, openSession } from './shared.js';
 
+declare module 'hono' {
+  interface ContextVariableMap {
+    /**
+     * What `c.set('session', …)` takes besides the session: `null` is express-session's
+     * `req.session = null`, which the `unset` option decides about. (`c.get('session')` is typed by
+     * `SessionEnv`: the session itself.)
+     */
+    session: TypedSession<SessionData> | null;
+  }
+}
+
 /** Hono's environment with the session in `Variables`: `new Hono<SessionEnv<MyData>>()`. */
 export type SessionEnv<Data = SessionData> = {
   Variables: {

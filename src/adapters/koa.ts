@@ -71,7 +71,12 @@ export type TypedKoaSession<Data = SessionData> = KoaSession & Partial<Data>;
 declare module 'koa' {
   interface DefaultContext {
     /** The session (sessionkit). Type its data by augmenting `SessionData` from 'sessionkit'. */
-    session: TypedKoaSession<SessionData>;
+    get session(): TypedKoaSession<SessionData>;
+    /**
+     * As with koa-session: `null` ends the session (a logout; `unset` decides), an object replaces its
+     * data.
+     */
+    set session(value: TypedKoaSession<SessionData> | Partial<SessionData> | null);
     sessionID: string;
     sessionStore: SessionStore | ExpressStoreLike;
   }
@@ -96,6 +101,10 @@ export type KoaSessionOptions = SessionOptions<Context> & {
   sameSite?: CookieOptions['sameSite'];
   path?: string;
   domain?: string;
+  /** koa-session's option: `true` only, which changes nothing (the cookie is always signed, with `secret`). */
+  signed?: true;
+  /** koa-session's option: `true` only, which changes nothing (the cookie always replaces an earlier one). */
+  overwrite?: true;
 };
 
 /** koa-session's cookie options, given at the top level there. */
@@ -175,6 +184,12 @@ type Carrier = Context & SessionRequestLike & SessionCarrier;
  * for the cookie it no longer sends (a kept regenerate, a login under `maxSessionsPerUser`); one
  * answered by hand (`ctx.respond = false`) stores changes to a session the browser holds, never a new one.
  */
+export function session<Data = SessionData>(options: KoaSessionOptions): KoaSessionMiddleware<Data>;
+/** koa-session's call shape, `session(CONFIG, app)`: the application is not needed, and ignored. */
+export function session<Data = SessionData>(
+  options: KoaSessionOptions,
+  app: unknown,
+): KoaSessionMiddleware<Data>;
 export function session<Data = SessionData>(options: KoaSessionOptions): KoaSessionMiddleware<Data> {
   const { autoCommit = true, ...engineOptions } = options;
   if (typeof autoCommit !== 'boolean') throw new OptionsError('autoCommit', 'must be a boolean');

@@ -6,7 +6,7 @@ import { inTurn } from '../core/turns.js';
 import type { SessionData } from '../core/types.js';
 import type { SessionCarrier } from '../engine/manager.js';
 import { SessionManager } from '../engine/manager.js';
-import type { SessionOptions } from '../engine/options.js';
+import type { BindingOptions, SessionOptions } from '../engine/options.js';
 import { commitSession, FetchCarrier, type FetchHost, openSession, readSetCookie } from './shared.js';
 
 /** What the adapter knows of a request: whether it is secure, and how its session is saved. */
@@ -28,8 +28,13 @@ const NEXT: FetchHost<NextRequestState> = {
   beforeCookieChange: (request) => request.checkCookiesWritable(),
 };
 
-/** `createSession()`'s options. `proxy` defaults to trusting `X-Forwarded-Proto`, which Next.js's server sets. */
-export type NextSessionOptions = Omit<SessionOptions<NextCarrier>, 'skip'>;
+/**
+ * `createSession()`'s options. `proxy` defaults to trusting `X-Forwarded-Proto`, which Next.js's server
+ * sets. `binding` has no `ip`: Next.js gives no client address (`ip: true` is refused).
+ */
+export type NextSessionOptions = Omit<SessionOptions<NextCarrier>, 'skip' | 'binding'> & {
+  binding?: Omit<BindingOptions, 'ip'> & { ip?: false };
+};
 
 type CookieJar = Awaited<ReturnType<typeof cookies>>;
 /** The attributes form of `cookies().set()`'s argument. */

@@ -18,7 +18,9 @@ declare global {
   namespace App {
     interface Locals {
       /** The session (sessionkit). Type its data by augmenting `SessionData` from 'sessionkit'. */
-      session: TypedSession<SessionData>;
+      get session(): TypedSession<SessionData>;
+      /** `null` is express-session's `req.session = null`, which the `unset` option decides about. */
+      set session(value: TypedSession<SessionData> | null);
     }
   }
 }

@@ -4,9 +4,21 @@
  *   declare module 'sessionkit' { interface SessionData { views: number; user: { id: string } } }
  *
  * or pass your own type to `session<MyData>()` and annotate handlers with `SessionRequest<MyData>`.
+ * As express-session's, it has the session's `cookie` beside the data (what `req.session.cookie` is).
  */
-// biome-ignore lint/suspicious/noEmptyInterface: an empty interface is what declaration merging extends.
-export interface SessionData {}
+export interface SessionData {
+  // A type-only import, which no module loads: cookie.ts imports this module's types.
+  cookie: import('./cookie.js').Cookie;
+}
+
+/**
+ * A session as express-session's store methods hand it over (`store.get(sid, cb)`, `store.all(cb)`): the
+ * data's keys, and the cookie as stored (`expires` an ISO string, or `null` for a browser-session cookie).
+ */
+export interface StoredSession {
+  cookie: CookieData;
+  [key: string]: unknown;
+}
 
 export type SameSite = boolean | 'lax' | 'strict' | 'none';
 export type CookiePriority = 'low' | 'medium' | 'high';

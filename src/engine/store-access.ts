@@ -26,11 +26,16 @@ import {
 } from '../stores/contract.js';
 import { EncryptedStore } from '../stores/encrypted.js';
 import { ExpressStoreBridge } from '../stores/express-compat/bridge.js';
-import { type ExpressStoreLike, Store, unbridged } from '../stores/express-compat/store.js';
+import {
+  type ExpressSessionStore,
+  type ExpressStoreLike,
+  Store,
+  unbridged,
+} from '../stores/express-compat/store.js';
 import { MemoryStore } from '../stores/memory.js';
 import { type SyncAccess, type SyncOperation, syncTwin } from '../stores/sync.js';
 
-export type { ExpressStoreLike, SessionStore };
+export type { ExpressSessionStore, ExpressStoreLike, SessionStore };
 export { isConnectionError, runBounded };
 
 /**

@@ -15,6 +15,7 @@ import type {
   SessionDelta,
   SessionRecord,
   SessionSummary,
+  StoredSession,
   UserLimit,
 } from '../core/types.js';
 import {
@@ -475,6 +476,9 @@ export class MemoryStore extends Store implements SessionStore {
     },
   };
 
+  get(id: string): Promise<SessionRecord | null>;
+  /** express-session's form: the session in its shape (`undefined` when there is none). */
+  get(sid: string, callback: (err: Error | null, session?: StoredSession | null) => void): void;
   async get(id: string): Promise<SessionRecord | null> {
     checkId('get', id);
     return this.read(this.keyOf(id));
@@ -529,6 +533,9 @@ export class MemoryStore extends Store implements SessionStore {
     this.put(key, record, this.userOf(key));
   }
 
+  destroy(id: string): Promise<void>;
+  /** express-session's form. */
+  destroy(sid: string, callback: (err: Error | null) => void): void;
   async destroy(id: string): Promise<void> {
     checkId('destroy', id);
     this.remove(this.keyOf(id));
@@ -575,6 +582,9 @@ export class MemoryStore extends Store implements SessionStore {
    * express-session's `all`: every live session in express-session's shape, expired ones dropped. Keyed by
    * handle: the store never holds a session ID (called with a callback, as express-session's, too).
    */
+  all(): Promise<Record<string, Record<string, unknown>>>;
+  /** express-session's form: every live session in its shape, keyed by handle. */
+  all(callback: (err: Error | null, sessions?: Record<string, StoredSession>) => void): void;
   async all(): Promise<Record<string, Record<string, unknown>>> {
     await this.sweepAll();
     const sessions: Record<string, Record<string, unknown>> = {};
@@ -587,11 +597,17 @@ export class MemoryStore extends Store implements SessionStore {
   }
 
   /** Sweeps what has expired (in slices, the loop free between them), then reads a counter. */
+  length(): Promise<number>;
+  /** express-session's form. */
+  length(callback: (err: Error | null, length?: number) => void): void;
   async length(): Promise<number> {
     await this.sweepAll();
     return this.size;
   }
 
+  clear(): Promise<void>;
+  /** express-session's form. */
+  clear(callback: (err: Error | null) => void): void;
   async clear(): Promise<void> {
     for (const shard of this.shards) shard.clear();
     this.size = 0;

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { instrumentRevocation } from '../../core/diagnostics.js';
 import { DEFAULT_TTL_MS, fromExpressSession, toExpressSessionWithMeta } from '../../core/serializer.js';
 import { isoString } from '../../core/time.js';
-import type { Callback, SessionRecord } from '../../core/types.js';
+import type { Callback, SessionRecord, StoredSession } from '../../core/types.js';
 import {
   allSummaries,
   DEFAULT_STORE_TIMEOUT_MS,
@@ -25,6 +25,24 @@ export interface ExpressStoreLike extends EventEmitter {
   destroy(sid: string, callback?: (err?: unknown) => void): void;
   touch?(sid: string, session: unknown, callback?: (err?: unknown) => void): void;
   all?(callback: (err: unknown, sessions?: unknown) => void): void;
+  length?(callback: (err: unknown, length?: number) => void): void;
+  clear?(callback?: (err?: unknown) => void): void;
+}
+
+/**
+ * `req.sessionStore`: the store as given, through express-session's callback methods. Every store answers
+ * them: an express-session store by its nature, a sessionkit store (a subclass of `Store`) through the
+ * bridge its constructor installs. Sessions come in express-session's stored shape.
+ */
+export interface ExpressSessionStore extends EventEmitter {
+  get(sid: string, callback: (err: unknown, session?: StoredSession | null) => void): void;
+  /** Stores a session given in express-session's shape (`{ cookie, ...data }`). */
+  set(sid: string, session: object, callback?: (err?: unknown) => void): void;
+  destroy(sid: string, callback?: (err?: unknown) => void): void;
+  touch?(sid: string, session: object, callback?: (err?: unknown) => void): void;
+  all?(
+    callback: (err: unknown, sessions?: Record<string, StoredSession> | StoredSession[] | null) => void,
+  ): void;
   length?(callback: (err: unknown, length?: number) => void): void;
   clear?(callback?: (err?: unknown) => void): void;
 }
@@ -45,8 +63,23 @@ const EXPRESS_METHODS = ['get', 'set', 'destroy', 'touch', 'all', 'length', 'cle
  * express-session's own `Store`. Native stores (`class X extends Store`, with `create` and `update`) are
  * also usable inside express-session: their `get`/`set`/`destroy`/`touch`/`all`/`length`/`clear` accept
  * express-session's callback calls besides the promise calls of the contract.
+ *
+ * As a type, `Store` is a whole store, as express-session's abstract `Store` is: the base's members and
+ * express-session's store methods, which every store answers with callbacks (an express-session-style
+ * subclass implements them so; a sessionkit store's promise methods take the callback besides). So a
+ * value typed `Store` is a `store` option. A subclass inherits `StoreBase`, the members the base has.
  */
-export interface Store extends EventEmitter {
+export interface Store extends StoreBase {
+  get(sid: string, callback: (err: unknown, session?: unknown) => void): void;
+  set(sid: string, session: unknown, callback?: (err?: unknown) => void): void;
+  destroy(sid: string, callback?: (err?: unknown) => void): void;
+  all?(callback: (err: unknown, sessions?: unknown) => void): void;
+  length?(callback: (err: unknown, length?: number) => void): void;
+  clear?(callback?: (err?: unknown) => void): void;
+}
+
+/** What a subclass of `Store` inherits from it: the members the base itself implements. */
+export interface StoreBase extends EventEmitter {
   /** Lifetime (ms) of records written through express-session whose cookie has no expiry. */
   ttl: number;
   /** Bound on every operation (ms). */
@@ -71,8 +104,8 @@ interface ExpressSessionRequest {
 }
 
 export interface StoreConstructor {
-  new (options?: StoreOptions): Store;
-  prototype: Store;
+  new (options?: StoreOptions): StoreBase;
+  prototype: StoreBase;
 }
 
 function StoreImpl(this: Store, options?: StoreOptions): void {
