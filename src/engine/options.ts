@@ -1,3 +1,4 @@
+import { KeyObject } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { serialize } from 'cookie';
 import type { BindingAction, BindingProperty } from '../core/binding.js';
@@ -36,11 +37,12 @@ export interface SessionOptions<Req = IncomingMessage> {
   /** @deprecated express-session's old name for `name`. */
   key?: string;
   /**
-   * Signs the cookie: a string or a Buffer. An array rotates: the first signs, all verify; a cookie verified
-   * by an older one is re-signed. Left out, each request's `req.secret` is used (cookie-parser's secret, as
+   * Signs the cookie: a string, a Buffer or other bytes (a typed array, a DataView, a secret KeyObject:
+   * express-session's `CipherKey`). An array rotates: the first signs, all verify; a cookie verified by an
+   * older one is re-signed. Left out, each request's `req.secret` is used (cookie-parser's secret, as
    * express-session does); a request without one fails with ERR_SECRET_REQUIRED.
    */
-  secret?: Secret | Secret[];
+  secret?: SecretKey | SecretKey[];
   /** Where sessions live. Default: a MemoryStore (bounded, expiring; for development and single processes). */
   store?: SessionStore | ExpressStoreLike;
   /** express-session's: write the session back even when unchanged (whole-object). Default `true`, with a warning. */
@@ -171,8 +173,18 @@ function applyPreset<Req>(options: SessionOptions<Req>): SessionOptions<Req> {
   };
 }
 
-function isSecret(value: unknown): value is Secret {
-  return (typeof value === 'string' || Buffer.isBuffer(value)) && value.length > 0;
+/** A key express-session signs with (Node's `CipherKey`): taken as a string or a copy of its bytes. */
+export type SecretKey = Secret | NodeJS.ArrayBufferView | KeyObject;
+
+/** The secret as sessionkit signs with it, or `null` for a value that is none (or empty). */
+function toSecret(value: unknown): Secret | null {
+  let secret: Secret | null = null;
+  if (typeof value === 'string' || Buffer.isBuffer(value)) secret = value;
+  // A copy: the application may reuse the bytes it passed.
+  else if (ArrayBuffer.isView(value))
+    secret = Buffer.from(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+  else if (value instanceof KeyObject && value.type === 'secret') secret = value.export();
+  return secret !== null && secret.length > 0 ? secret : null;
 }
 
 /**
@@ -187,10 +199,14 @@ function resolveSecrets<Req>(options: SessionOptions<Req>, warnings: string[]): 
     warnings.push('no secret option: each request is signed with req.secret (cookie-parser); provide secret');
     return null;
   }
-  const secrets = Array.isArray(secret) ? secret : [secret];
-  if (secrets.length === 0)
+  const given: unknown[] = Array.isArray(secret) ? secret : [secret];
+  if (given.length === 0)
     throw new SecretRequiredError('sessionkit: secret option array must contain one or more secrets');
-  for (const each of secrets) check(isSecret(each), 'secret', 'must hold non-empty strings or Buffers');
+  const secrets = given.map((each) => {
+    const key = toSecret(each);
+    check(key !== null, 'secret', 'must hold non-empty strings, Buffers or other bytes');
+    return key as Secret;
+  });
   if (options.preset === 'owasp') {
     check(
       (secrets[0] as Secret).length >= 32,
