@@ -7,8 +7,9 @@ import { createHmac } from 'node:crypto';
  * same new ID and is served the renewed session, with its cookie. The store holds no usable ID at any
  * point: the marker names nothing, and deriving needs the secret.
  */
-export function renewedId(secret: string | Buffer, oldId: string): string {
-  return createHmac('sha256', secret).update(`sessionkit-renew\n${oldId}`).digest('base64url');
+export function renewedId(secret: string | Buffer, oldId: string, bytes = 32): string {
+  const digest = createHmac('sha256', secret).update(`sessionkit-renew\n${oldId}`).digest();
+  return (bytes < digest.length ? digest.subarray(0, bytes) : digest).toString('base64url');
 }
 
 /**

@@ -15,7 +15,6 @@ import { type Changes, dataOf, diff, hasData, recordWritten, takeSnapshot } from
 import { Cookie, cookieShape, hasShape } from '../core/cookie.js';
 import { updateReason } from '../core/debug.js';
 import { NotSupportedError, SessionError, SessionTooLargeError } from '../core/errors.js';
-import { renewedId } from '../core/renewal.js';
 import { checkDepth, stringifyJson } from '../core/serializer.js';
 import { Session, type SessionState } from '../core/session.js';
 import type { LimitOutcome, SessionDelta, SessionRecord, UserLimit } from '../core/types.js';
@@ -256,7 +255,7 @@ export async function renew<Req extends SessionRequestLike>(
 ): Promise<WriteResult> {
   const state = stateOf(session);
   const oldId = state.id;
-  const newId = renewedId(engine.renewalSecret(), oldId);
+  const newId = engine.renewedIdOf(oldId);
   const now = Date.now();
   const data = dataOf(session);
   checkSize(engine, data);
@@ -430,11 +429,11 @@ export async function writeFollowing<Req extends SessionRequestLike>(
   state.renewedAt = Date.now();
   let moved: WriteResult;
   try {
-    state.id = renewedId(engine.renewalSecret(), oldId);
+    state.id = engine.renewedIdOf(oldId);
     for (let step = 1; step < steps; step++) {
       const found = await load(engine, context.store, state.id);
       if (found === null || holdsSession(found)) break;
-      state.id = renewedId(engine.renewalSecret(), state.id);
+      state.id = engine.renewedIdOf(state.id);
     }
     moved = await write(engine, session, force, context);
   } catch (error) {

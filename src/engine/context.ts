@@ -107,6 +107,7 @@ export interface Engine<Req extends SessionRequestLike = SessionRequestLike> ext
   unsetEnds(context: RequestContext): boolean;
   endUnset(context: RequestContext): Promise<void>;
   renewalSecret(): Secret;
+  renewedIdOf(oldId: string): string;
 }
 
 /** The request's bookkeeping, put on the request with `req.sessionStore` as express-session does. */

@@ -21,7 +21,6 @@ import {
 import { publishInvalid, traceRefusal } from '../core/diagnostics.js';
 import { CorruptSessionError, SessionError, StoreUnavailableError } from '../core/errors.js';
 import { EXPRESS_SESSION_ID_BYTES, generateId, isWellFormedId } from '../core/id.js';
-import { renewedId } from '../core/renewal.js';
 import { validateRecord } from '../core/serializer.js';
 import { Session, type SessionState } from '../core/session.js';
 import { type Secret, unsign } from '../core/signature.js';
@@ -165,7 +164,7 @@ async function followRenewal<Req extends SessionRequestLike>(
   // The grace counts from the move, whatever the marker's expiry says: a write that reached the old ID
   // after the move (from an app server whose clock is behind) may have pushed that expiry out.
   const movedAt = storedTime(marker.data, RENEWED_KEY);
-  const next = renewedId(engine.renewalSecret(), oldId);
+  const next = engine.renewedIdOf(oldId);
   const record =
     movedAt !== null && movedAt + engine.options.renewGrace > Date.now()
       ? await load(engine, context.store, next)

@@ -13,7 +13,7 @@ import { dataOf, takeSnapshot } from '../core/changes.js';
 import { type RequestTrace, requestTrace, resolveLogger, type SessionLogger } from '../core/debug.js';
 import { publishEvent, publishLogin, publishLogout, type StoreKind } from '../core/diagnostics.js';
 import { SessionError, SessionLimitError, SessionNotFoundError } from '../core/errors.js';
-import { storageKey } from '../core/id.js';
+import { EXPRESS_SESSION_ID_BYTES, storageKey } from '../core/id.js';
 import { keptId, renewedId } from '../core/renewal.js';
 import { stringifyJson } from '../core/serializer.js';
 import { Session, type SessionClass, type SessionController, type SessionState } from '../core/session.js';
@@ -455,7 +455,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
       if (old !== null && !holdsSession(old) && !followed) {
         // Another request renewed the session meanwhile: the move starts again from the renewed ID.
         await this.track(context, this.destroyStored(store, newId));
-        state.id = renewedId(this.renewalSecret(), oldId);
+        state.id = this.renewedIdOf(oldId);
         install(req, context, session);
         return this.moveKept(session, req, context, keptId(this.renewalSecret(), state.id), true);
       }
@@ -485,7 +485,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     if (this.options.renewAfter === undefined) return true;
     // The old record is gone and the move stands: a failure from here on is reported, not a reason to
     // undo it (the old record cannot come back).
-    const renewedTo = renewedId(this.renewalSecret(), oldId);
+    const renewedTo = this.renewedIdOf(oldId);
     let follow = false;
     try {
       follow = !followed && holdsSession(await this.track(context, load(this, store, renewedTo)));
@@ -653,7 +653,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     let record = await load(this, store, state.id);
     if (record !== null && record.data[RENEWED_KEY] !== undefined) {
       // Another request moved the session to its renewed ID meanwhile: the marker holds none of it.
-      const next = renewedId(this.renewalSecret(), state.id);
+      const next = this.renewedIdOf(state.id);
       record = await load(this, store, next);
       if (holdsSession(record)) {
         state.id = next;
@@ -838,6 +838,15 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   /**
+   * @internal The ID `renewAfter` moves the session at `oldId` to, derived with the newest secret: as long
+   * as a generated ID, so express-session's on its stores (their ID columns are sized for it; see generate).
+   */
+  renewedIdOf(oldId: string): string {
+    const bytes = this.access.kind === 'express-session' ? EXPRESS_SESSION_ID_BYTES : undefined;
+    return renewedId(this.renewalSecret(), oldId, bytes);
+  }
+
+  /**
    * @internal Ends a session the application ended (destroy, regenerate, login, logout), then the IDs a
    * request that loaded it before the end may be moving it to: a renewal's (with `renewAfter`) and a
    * `regenerate({ keep: true })`'s. Such a move checks the old record after making the new one, so it
@@ -857,8 +866,7 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   ): Promise<void> {
     const secret = this.options.secrets?.[0];
     const ends: Promise<void>[] = [];
-    if (this.options.renewAfter !== undefined)
-      ends.push(this.destroyStored(store, renewedId(this.renewalSecret(), id)));
+    if (this.options.renewAfter !== undefined) ends.push(this.destroyStored(store, this.renewedIdOf(id)));
     if (which === 'all' && secret !== undefined) {
       const moved = keptId(secret, id);
       // No `destroy` event: a move is in flight at that instant or never, so there is almost never a

@@ -100,7 +100,7 @@ export class StoreAccess {
     const native = nativeStore(this.given, ttl);
     this.store = keyring ? new EncryptedStore(native, keyring) : native;
     this.inProcess = Object.getPrototypeOf(this.store) === MemoryStore.prototype;
-    this.kind = storeKindOf(this.given, this.store === this.given);
+    this.kind = storeKindOf(this.given, native === this.given);
   }
 
   /** The given store, when it announces express-session's `connect`/`disconnect`/`corrupt` events. */

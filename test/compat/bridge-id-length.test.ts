@@ -99,4 +99,27 @@ describe('an express-session store with a varchar(36) ID column, kept at the imp
     });
     expect(store.setIds.every((id) => id.length === 43)).toBe(true);
   });
+
+  it('an ID renewal (renewAfter) moves the session to a 32-character ID too', async () => {
+    const store = new VarChar36Store();
+    const server = await listenOnLoopback(
+      app(
+        middlewareOf('sessionkit', { secret, resave: false, saveUninitialized: false, store, renewAfter: 1 }),
+      ),
+    );
+    try {
+      const browser = new Browser(server.url);
+      await browser.post('/login', {});
+      const first = browser.cookies.get('connect.sid');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect((await browser.get('/account')).body).toBe('user: alice');
+      const renewed = browser.cookies.get('connect.sid');
+      expect(renewed).not.toBe(first);
+      expect(idOf(`connect.sid=${renewed}`)).toHaveLength(32);
+      expect((await browser.get('/account')).body).toBe('user: alice');
+      expect(store.setIds.every((id) => id.length === 32)).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
 });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNELS } from '../../src/core/diagnostics.js';
 import { generateId, sessionHandle } from '../../src/internals.js';
@@ -220,5 +221,20 @@ describe('diagnostics_channel: the in-process MemoryStore (synchronous calls)', 
     await client.get('/login/erin');
     expect((await client.get('/read')).status).toBe(200);
     expect(recorder.records).toEqual([]);
+  });
+
+  // Why: dashboards and traces group by the store's kind, and sessionkit picks express-session's shorter
+  // IDs only for express-session's stores: `encryption` wraps the store it is given, and that must not
+  // make a MemoryStore (or any store of ours) report, or be treated, as an express-session store.
+  it('an encrypted MemoryStore is still reported as memory, and its IDs are 43 characters', async () => {
+    app = await observedApp(new MemoryStore(), {
+      encryption: { keys: [{ id: 'k1', key: randomBytes(32) }] },
+    });
+    recorder = recordChannels();
+    const client = new Client(app.url);
+    const first = await client.get('/set/a/1');
+    const id = first.body.id as string;
+    expect(id).toHaveLength(43);
+    expect(on(recorder.records, CHANNELS.created)).toEqual([{ handle: sessionHandle(id), store: 'memory' }]);
   });
 });
