@@ -128,6 +128,30 @@ function oneOf(values: Set<unknown>, value: unknown): boolean {
 }
 
 /**
+ * The cookie's attributes as a Set-Cookie can carry them. express-session stores what the application set,
+ * as it set it (`cookie: { secure: process.env.COOKIE_SECURE }` is stored as `"secure": "true"`) and sends
+ * each flag by its truthiness: such a flag is read the same way here, and an attribute no cookie can carry
+ * (an unknown SameSite, a Path that is no string) is left unset, so the session still loads. The same
+ * object when nothing needs changing.
+ */
+function readableAttributes(cookie: Record<string, unknown>): Record<string, unknown> {
+  let out: Record<string, unknown> | null = null;
+  const set = (key: string, value: unknown) => {
+    out ??= { ...cookie };
+    if (value === undefined) delete out[key];
+    else out[key] = value;
+  };
+  for (const flag of ['secure', 'httpOnly', 'partitioned']) {
+    const value = cookie[flag];
+    if (!optional(value, 'boolean') && !(flag === 'secure' && value === 'auto')) set(flag, Boolean(value));
+  }
+  if (!oneOf(SAME_SITE, cookie.sameSite)) set('sameSite', undefined);
+  if (!oneOf(PRIORITY, cookie.priority)) set('priority', undefined);
+  for (const text of ['path', 'domain']) if (!optional(cookie[text], 'string')) set(text, undefined);
+  return out ?? cookie;
+}
+
+/**
  * Checks the shape of a record from any store, the cookie's fields included: a wrongly typed field
  * would otherwise surface later as an Invalid Date or a serializer error on every request that carries
  * the cookie. Anything off is a CorruptSessionError, which the middleware turns into a fresh session.
@@ -143,23 +167,16 @@ export function validateRecord(value: unknown): SessionRecord {
   if (userId !== null && userId !== undefined && typeof userId !== 'string') {
     throw new CorruptSessionError('`userId` is not a string');
   }
-  const { originalMaxAge, expires, sameSite, priority, secure } = cookie;
-  const cookieOk =
+  const { originalMaxAge, expires } = cookie;
+  const lifetimeOk =
     (originalMaxAge === null || originalMaxAge === undefined || isTime(originalMaxAge)) &&
     (expires === null ||
       expires === undefined ||
-      (typeof expires === 'string' && Number.isFinite(Date.parse(expires)))) &&
-    oneOf(SAME_SITE, sameSite) &&
-    oneOf(PRIORITY, priority) &&
-    (optional(secure, 'boolean') || secure === 'auto') &&
-    optional(cookie.httpOnly, 'boolean') &&
-    optional(cookie.partitioned, 'boolean') &&
-    optional(cookie.path, 'string') &&
-    optional(cookie.domain, 'string');
-  if (!cookieOk) throw new CorruptSessionError('`cookie` has a field of the wrong type');
+      (typeof expires === 'string' && Number.isFinite(Date.parse(expires))));
+  if (!lifetimeOk) throw new CorruptSessionError('`cookie` has an expiry of the wrong type');
   return {
     data,
-    cookie: cookie as unknown as CookieData,
+    cookie: readableAttributes(cookie) as unknown as CookieData,
     expiresAt,
     createdAt,
     lastSeenAt,
@@ -266,12 +283,20 @@ export function fromExpressSession(
   const reserved = isPlainObject(embedded.reserved) ? embedded.reserved : null;
   if (reserved !== null)
     for (const [key, stored] of Object.entries(reserved)) if (isReservedKey(key)) rest[key] = stored;
+  // Unknown for a record only express-session wrote: the cookie it last saved or touched says when, its
+  // `expires` being that moment plus `originalMaxAge`. A browser-session cookie says nothing, so the
+  // session counts as seen `ttlMs` ago. Taken as now, a session only read would never be touched, and its
+  // store's own lifetime would run out under an active user.
+  const derived =
+    Number.isFinite(expiresMs) && isTime(cookieData.originalMaxAge)
+      ? expiresMs - cookieData.originalMaxAge
+      : now - ttlMs;
   return {
     data: rest,
     cookie: cookieData,
     expiresAt: Number.isFinite(expiresMs) ? expiresMs : now + ttlMs,
     createdAt: createdAt ?? now,
-    lastSeenAt: lastSeenAt ?? now,
+    lastSeenAt: Math.min(lastSeenAt ?? derived, now),
     userId: userId ?? null,
   };
 }

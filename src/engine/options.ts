@@ -202,11 +202,15 @@ function resolveSecrets<Req>(options: SessionOptions<Req>, warnings: string[]): 
   const given: unknown[] = Array.isArray(secret) ? secret : [secret];
   if (given.length === 0)
     throw new SecretRequiredError('sessionkit: secret option array must contain one or more secrets');
-  const secrets = given.map((each) => {
+  const keys = given.map((each) => {
     const key = toSecret(each);
     check(key !== null, 'secret', 'must hold non-empty strings, Buffers or other bytes');
     return key as Secret;
   });
+  // The array given, when it holds strings and Buffers only: an application that edits it in place (a
+  // secret removed on rotation) is heard, as by express-session, which keeps it.
+  const secrets =
+    Array.isArray(secret) && keys.every((key, i) => key === given[i]) ? (secret as Secret[]) : keys;
   if (options.preset === 'owasp') {
     check(
       (secrets[0] as Secret).length >= 32,

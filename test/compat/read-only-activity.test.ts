@@ -1,0 +1,97 @@
+/**
+ * What a user depends on: README "Migrating from express-session", "Keep your store, or move to a
+ * sessionkit store with its `legacy` option … nobody is logged out", and `touchAfter`: "No store write to
+ * extend an unchanged session within this long of its last write" (so one is written after that).
+ *
+ * Under express-session every request that does not save touches the store (connect-redis EXPIRE,
+ * connect-pg-simple and express-mysql-session UPDATE of the expiry column): a user whose browser-session
+ * cookie lives in the store for the idle timeout (connect-redis `ttl`, which `preset: 'owasp'` asks
+ * bridge users to set to 1800 s) stays logged in as long as they keep clicking, read-only pages included.
+ *
+ * After the swap to sessionkit the same user, who only reads pages, stays logged in the same way, through
+ * the express-session store bridge and through the native stores' `legacy` readers. A record
+ * express-session wrote carries no sessionkit last-seen time: sessionkit takes it from the record's
+ * express-session cookie (its `expires` less `originalMaxAge`, the moment it was last saved or touched;
+ * for a browser-session cookie, which says nothing, a lifetime ago), not from the moment it is read: the
+ * store's deadline is pushed back once `touchAfter` has passed since then, while the user clicks.
+ *
+ * Side by side with an app still on express-session. The store lifetime is 2 s here (the idle timeout);
+ * the user clicks every 700 ms for 3.5 s, well past that lifetime.
+ */
+import type { RequestHandler } from 'express';
+import express from 'express';
+import expressSession from 'express-session';
+import request from 'supertest';
+import { afterAll, describe, expect, it } from 'vitest';
+import session, { type ExpressStoreLike, type SessionStore } from '../../src/index.js';
+import { cookieOf } from '../support/apps.js';
+import { type Backend, migrationBackends, secret } from '../support/migration-apps.js';
+
+const LIFETIME_S = 2;
+const backends = await migrationBackends();
+const opened: Backend[] = [];
+afterAll(async () => {
+  for (const backend of opened) await backend.close();
+});
+
+interface UserSession {
+  user?: string;
+}
+
+function app(kind: 'express-session' | 'sessionkit', store: ExpressStoreLike | SessionStore) {
+  const a = express();
+  const options = { secret, resave: false, saveUninitialized: false };
+  a.use(
+    kind === 'sessionkit'
+      ? (session({ ...options, store, ttl: LIFETIME_S * 1000 }) as unknown as RequestHandler)
+      : expressSession({ ...options, store: store as ExpressStoreLike }),
+  );
+  a.get('/login', (req, res) => {
+    (req as unknown as { session: UserSession }).session.user = 'alice';
+    res.send('in');
+  });
+  a.get('/account', (req, res) => {
+    res.send(`user: ${(req as unknown as { session: UserSession }).session.user ?? 'anonymous'}`);
+  });
+  return a;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+type Next = 'express-session' | 'sessionkit (bridge)' | 'sessionkit (legacy)';
+
+/** Logs in on express-session, then clicks read-only pages on `next` for 3.5 s: the last page's answer. */
+async function browse(backend: Backend, next: Next): Promise<string> {
+  const cookie = cookieOf(await request(app('express-session', backend.anchor)).get('/login').expect(200));
+  const served =
+    next === 'express-session'
+      ? app('express-session', backend.anchor)
+      : app('sessionkit', next === 'sessionkit (bridge)' ? backend.anchor : backend.native);
+  let last = '';
+  for (let i = 0; i < 5; i++) {
+    await sleep(700);
+    last = (await request(served).get('/account').set('Cookie', cookie)).text;
+  }
+  return last;
+}
+
+// The three backends at once: the test mostly waits on the clicks' timers.
+describe.concurrent(`browser-session cookie, store lifetime ${LIFETIME_S} s`, () => {
+  for (const { name, skip, open } of backends) {
+    it.skipIf(skip)(
+      `${name}: a user clicking read-only pages every 700 ms stays logged in, as on express-session`,
+      async () => {
+        const backend = await open({ ttlSeconds: LIFETIME_S });
+        opened.push(backend);
+        const [stayed, bridged, legacy] = await Promise.all([
+          browse(backend, 'express-session'),
+          browse(backend, 'sessionkit (bridge)'),
+          browse(backend, 'sessionkit (legacy)'),
+        ]);
+        expect(stayed).toBe('user: alice');
+        expect({ bridged, legacy }).toEqual({ bridged: 'user: alice', legacy: 'user: alice' });
+      },
+      30_000,
+    );
+  }
+});
