@@ -257,14 +257,31 @@ export function sessionState(session: Session): SessionState {
  * anonymous visitor's `req.session.login` a function, which a `== null` guard took for a logged-in user.
  */
 
-/** The session the caller passed, or a typed error for anything else (a JavaScript caller's `undefined`). */
-function sessionArgument(operation: string, session: unknown): Session {
-  if (session instanceof Session) return session;
-  throw new InvalidArgumentError(
-    operation,
-    'session',
-    `the request's session (req.session), not ${kindOf(session)}`,
-  );
+/**
+ * Runs a user operation on the session the caller passed (a typed error for anything else: a JavaScript
+ * caller's `undefined`), settled as a promise or through `done`, as the session's own methods are.
+ */
+function userOperation(
+  operation: string,
+  session: unknown,
+  done: Done | undefined,
+  work: (target: Session, controller: SessionController) => Promise<void>,
+): Promise<void> | undefined {
+  checkCallback(operation, done);
+  let result: Promise<void>;
+  try {
+    if (!(session instanceof Session)) {
+      throw new InvalidArgumentError(
+        operation,
+        'session',
+        `the request's session (req.session), not ${kindOf(session)}`,
+      );
+    }
+    result = work(session, Session.controllerOf(session));
+  } catch (error) {
+    result = Promise.reject(error);
+  }
+  return settle(result, done);
 }
 
 /**
@@ -279,39 +296,21 @@ export function login(
   userId: string | number | bigint,
   done?: Done,
 ): Promise<void> | undefined {
-  checkCallback('login', done);
-  let work: Promise<void>;
-  try {
-    const target = sessionArgument('login', session);
+  return userOperation('login', session, done, (target, controller) => {
     const text = userIdText(userId);
-    work =
-      text === null
-        ? Promise.reject(
-            new SessionError(
-              'ERR_INVALID_USER',
-              `sessionkit: login() needs a user ID (a non-empty string, a finite number or a bigint), not ${kindOf(userId)}`,
-            ),
-          )
-        : Session.controllerOf(target).login(target, text);
-  } catch (error) {
-    work = Promise.reject(error);
-  }
-  return settle(work, done);
+    if (text !== null) return controller.login(target, text);
+    throw new SessionError(
+      'ERR_INVALID_USER',
+      `sessionkit: login() needs a user ID (a non-empty string, a finite number or a bigint), not ${kindOf(userId)}`,
+    );
+  });
 }
 
 /** Ends the authenticated session: the record is destroyed and a fresh anonymous session takes its place. */
 export function logout(session: Session): Promise<void>;
 export function logout(session: Session, done: Done): void;
 export function logout(session: Session, done?: Done): Promise<void> | undefined {
-  checkCallback('logout', done);
-  let work: Promise<void>;
-  try {
-    const target = sessionArgument('logout', session);
-    work = Session.controllerOf(target).logout(target);
-  } catch (error) {
-    work = Promise.reject(error);
-  }
-  return settle(work, done);
+  return userOperation('logout', session, done, (target, controller) => controller.logout(target));
 }
 
 /**
@@ -321,15 +320,9 @@ export function logout(session: Session, done?: Done): Promise<void> | undefined
 export function reauthenticated(session: Session): Promise<void>;
 export function reauthenticated(session: Session, done: Done): void;
 export function reauthenticated(session: Session, done?: Done): Promise<void> | undefined {
-  checkCallback('reauthenticated', done);
-  let work: Promise<void>;
-  try {
-    const target = sessionArgument('reauthenticated', session);
-    work = Session.controllerOf(target).reauthenticate(target);
-  } catch (error) {
-    work = Promise.reject(error);
-  }
-  return settle(work, done);
+  return userOperation('reauthenticated', session, done, (target, controller) =>
+    controller.reauthenticate(target),
+  );
 }
 
 /** The user bound by `login()`, or `null` (also for no session at all). */
