@@ -132,6 +132,51 @@ export class FastifySession<Data = FastifySessionData> extends Session {
   isSaved(): boolean {
     return Session.stateOf(this).saved;
   }
+
+  /**
+   * @fastify/session's `options(opts)`: changes this session's cookie from here on (a "remember me"
+   * lifetime), with the options @fastify/session applies: `maxAge` in milliseconds (as its Cookie takes
+   * it, whatever its README's comment says), `expires`, `path`, `domain`, `sameSite`, `secure`,
+   * `httpOnly`, `partitioned`, `priority`. Others (@fastify/cookie's `signed`, `encode`) are ignored, as
+   * there. The cookie is sent again with this response.
+   */
+  options(opts: FastifyCookieOptions): void {
+    if (typeof opts !== 'object' || opts === null)
+      throw new InvalidArgumentError('options', 'opts', 'an object of cookie options');
+    const { cookie } = this;
+    for (const key of Object.keys(opts)) {
+      const value: unknown = (opts as Record<string, unknown>)[key];
+      if (key === 'maxAge') cookie.maxAge = value as number | null;
+      else if (key === 'expires')
+        cookie.expires = value instanceof Date || !value ? (value as Date | null) : new Date(value as string);
+      else if (COOKIE_ATTRIBUTES.has(key)) (cookie as unknown as Record<string, unknown>)[key] = value;
+    }
+  }
+}
+
+/** The cookie attributes `options()` sets as given (`maxAge` and `expires` set the lifetime). */
+const COOKIE_ATTRIBUTES = new Set([
+  'path',
+  'domain',
+  'sameSite',
+  'secure',
+  'httpOnly',
+  'partitioned',
+  'priority',
+]);
+
+/** What @fastify/session's `options()` applies to a session's cookie. */
+export interface FastifyCookieOptions {
+  /** Milliseconds from now; `null` makes a browser-session cookie. */
+  maxAge?: number | null;
+  expires?: Date | null;
+  path?: string;
+  domain?: string;
+  sameSite?: boolean | 'lax' | 'strict' | 'none';
+  secure?: boolean | 'auto';
+  httpOnly?: boolean;
+  partitioned?: boolean;
+  priority?: 'low' | 'medium' | 'high';
 }
 
 /** `request.session` typed with the application's data. */
