@@ -663,7 +663,10 @@ export class MongoStore extends Store implements SessionStore {
       await this.legacy().deleteOne({ _id: id });
       return false;
     }
-    const record = change(legacy);
+    // A lone surrogate connect-mongo kept in its JSON text (an emoji cut in half) cannot go into a BSON
+    // string, which the store refuses (ERR_SESSION_DATA): every write of the session, and a login, would
+    // fail. It moves as the driver would encode it, U+FFFD; data the request sets is checked as ever.
+    const record = change({ ...legacy, data: wellFormed(legacy.data) as Record<string, unknown> });
     const collection = await this.native();
     if (!(await insertedFresh(() => collection.insertOne(toDocument(storageKey(id), record)))))
       return retryNative();
@@ -735,11 +738,33 @@ function fromLegacy(doc: LegacyDocument, now: number, ttl: number): SessionRecor
   }
   const record = fromExpressSession(doc.session, now, ttl, {
     createdAt: doc.createdAt instanceof Date ? doc.createdAt.getTime() : now,
-    lastSeenAt: doc.lastModified instanceof Date ? doc.lastModified.getTime() : now,
+    // connect-mongo writes `lastModified` only with its `touchAfter`; without it the cookie tells (see
+    // fromExpressSession), never "now", which would leave a session that is only read untouched.
+    lastSeenAt: doc.lastModified instanceof Date ? doc.lastModified.getTime() : undefined,
   });
   // connect-mongo's `expires` is what its readers honour (cookie expiry, else now + its own ttl).
   if (doc.expires instanceof Date) record.expiresAt = doc.expires.getTime();
   return record;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** `text` with its lone surrogates replaced by U+FFFD (`String#toWellFormed`, which Node 20's types lack). */
+function wellFormedText(text: string): string {
+  return text.replace(LONE_SURROGATE, '\uFFFD');
+}
+
+/** `value` with every lone surrogate in its strings and keys replaced by U+FFFD. */
+function wellFormed(value: unknown): unknown {
+  if (typeof value === 'string') return wellFormedText(value);
+  if (Array.isArray(value)) return value.map(wellFormed);
+  // Plain objects only: a Date (connect-mongo's `stringify: false` keeps BSON dates) stays as it is.
+  if (typeof value !== 'object' || value === null) return value;
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) out[wellFormedText(key)] = wellFormed(inner);
+  return out;
 }
 
 function checkName(option: string, name: string): string {

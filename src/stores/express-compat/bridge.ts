@@ -244,9 +244,14 @@ export class ExpressStoreBridge implements SessionStore {
       if (this.destroyed(id, lane)) return false;
       // express-session touches with the whole session, and stores derive the TTL from it (connect-redis's
       // `ttl` may be a function of the data); the contract gives no data, so it is read first.
-      const current = await this.read(id);
-      if (!current || this.destroyed(id, lane)) return false;
-      const sess = this.sessionOf({ ...current, expiresAt, lastSeenAt });
+      const stored = await this.readAsStored(id);
+      if (!stored || this.destroyed(id, lane)) return false;
+      const sess = this.sessionOf({ ...stored.record, expiresAt, lastSeenAt });
+      // Values of the store's own that are no JSON (connect-mongo's `lastModified` Date, which its touch
+      // reads with getTime()) go back as the store gave them, as express-session hands back what it loaded.
+      if (typeof stored.raw === 'object' && stored.raw !== null)
+        for (const [key, value] of Object.entries(stored.raw as Record<string, unknown>))
+          if (value instanceof Date && key !== 'cookie') sess[key] = value;
       await call((cb) => touch.call(this.inner, id, sess, cb));
       await this.undoIfOvertaken(id, lane);
       return true;
@@ -306,9 +311,19 @@ export class ExpressStoreBridge implements SessionStore {
   // ---- internals ----
 
   private async read(id: string): Promise<SessionRecord | null> {
+    return (await this.readAsStored(id))?.record ?? null;
+  }
+
+  /** The record, and the session as the store gave it (`raw`), whose own values a touch hands back. */
+  private async readAsStored(id: string): Promise<{ record: SessionRecord; raw: unknown } | null> {
     const sess = await call<unknown>((cb) => this.inner.get(id, cb));
     if (!sess) return null;
-    const raw = typeof sess === 'string' ? JSON.parse(sess) : sess;
+    const raw: unknown = typeof sess === 'string' ? JSON.parse(sess) : sess;
+    const record = this.recordOf(raw);
+    return record ? { record, raw } : null;
+  }
+
+  private recordOf(raw: unknown): SessionRecord | null {
     const now = Date.now();
     const record = fromExpressSession(JSON.parse(JSON.stringify(raw)), now, this.ttl);
     if (record.expiresAt > now) return record;
