@@ -147,6 +147,9 @@ function copyAttributes(cookie: Cookie, given: Record<string, unknown>): void {
   for (const key of Object.keys(given)) {
     if (key === 'maxAge' || key === 'expires' || key === 'originalMaxAge' || key === 'data') continue;
     const value = key === 'sameSite' || key === 'priority' ? lowerCase(given[key]) : given[key];
+    // No Path (null, ''), as express-session would send it, lets the browser scope the cookie to the
+    // directory of the request that set it: the default '/' stays.
+    if (key === 'path' && (value === null || value === '')) continue;
     if (value !== undefined) (cookie as unknown as Record<string, unknown>)[key] = value;
   }
 }

@@ -1,3 +1,4 @@
+import { serialize } from 'cookie';
 import { isReservedKey, META_KEY } from './auth-time.js';
 import { CorruptSessionError, SessionDataError } from './errors.js';
 import type { CookieData, SessionDelta, SessionRecord } from './types.js';
@@ -147,8 +148,32 @@ function readableAttributes(cookie: Record<string, unknown>): Record<string, unk
   }
   if (!oneOf(SAME_SITE, cookie.sameSite)) set('sameSite', undefined);
   if (!oneOf(PRIORITY, cookie.priority)) set('priority', undefined);
-  for (const text of ['path', 'domain']) if (!optional(cookie[text], 'string')) set(text, undefined);
+  for (const text of ['path', 'domain']) if (!sendableText(text, cookie[text])) set(text, undefined);
   return out ?? cookie;
+}
+
+/** What browsers keep of an attribute's value (RFC 6265bis): past it the attribute is ignored. */
+const MAX_ATTRIBUTE_BYTES = 1024;
+
+/**
+ * A stored Path or Domain a Set-Cookie can carry as it is: unset, or a string the `cookie` package takes
+ * and browsers keep (a Path starting with "/"; an empty or null Path would let the browser re-scope the
+ * cookie to the request's directory). Anything else is left unset on load: sent, it would fail every
+ * response of the session (B18).
+ */
+function sendableText(attribute: string, value: unknown): boolean {
+  if (value === undefined) return true;
+  if (typeof value !== 'string' || value.length > MAX_ATTRIBUTE_BYTES) return false;
+  if (attribute === 'path') {
+    if (value === '/') return true;
+    if (!value.startsWith('/')) return false;
+  }
+  try {
+    serialize('n', 'v', { [attribute]: value });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

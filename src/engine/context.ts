@@ -2,7 +2,7 @@
  * The per-request state of the engine, and the engine's shape as its modules see it (load.ts,
  * commit.ts and cookie-policy.ts are functions over it, so that none of them imports the manager).
  */
-import type { CookieOptions } from '../core/cookie.js';
+import type { CookieOptions, CookieShape } from '../core/cookie.js';
 import type { RequestTrace } from '../core/debug.js';
 import { SessionError } from '../core/errors.js';
 import type { Session, SessionClass, SessionController } from '../core/session.js';
@@ -48,6 +48,11 @@ export interface RequestContext {
   ephemeral: boolean;
   /** This request destroyed or replaced the session its cookie named. */
   ended: boolean;
+  /**
+   * The Path and Domain of the cookie the browser holds for the session loaded, as stored: the cookie that
+   * clears it must have them, or the browser takes it for another cookie and keeps the old one (C15).
+   */
+  heldScope: Pick<CookieShape, 'path' | 'domain'> | null;
   /**
    * The ID a `regenerate({ keep: true })` of this request moved the session to: stored at once, its cookie
    * not sent yet, so it is ended if the application then removes `req.session` (see SessionManager.endUnset).
@@ -124,6 +129,7 @@ export function newContext<Req extends SessionRequestLike>(
     resign: false,
     ephemeral: false,
     ended: false,
+    heldScope: null,
     moved: null,
     superseded: null,
     endFailed: false,

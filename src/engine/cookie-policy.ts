@@ -14,11 +14,28 @@ import { Session } from '../core/session.js';
 import { type Secret, sign } from '../core/signature.js';
 import type { Engine, EngineRequest, RequestContext } from './context.js';
 import {
+  hasSecurePrefix,
   MAX_COOKIE_ATTRIBUTE_BYTES,
   overlongAttribute,
   type SessionRequestLike,
   validateCookie,
 } from './options.js';
+
+let prefixName = '';
+let prefix: 'secure' | 'host' | null = null;
+
+/** The cookie name's browser-enforced prefix, remembered for the last name asked (one per middleware). */
+function prefixOf(name: string): 'secure' | 'host' | null {
+  if (name !== prefixName) {
+    prefixName = name;
+    prefix = hasSecurePrefix(name)
+      ? name.slice(0, 7).toLowerCase() === '__host-'
+        ? 'host'
+        : 'secure'
+      : null;
+  }
+  return prefix;
+}
 
 /** The session cookie for `session`, or `null` when a Secure cookie cannot go out on this request. */
 export function sessionCookie<Req extends SessionRequestLike>(
@@ -27,8 +44,23 @@ export function sessionCookie<Req extends SessionRequestLike>(
   context: RequestContext,
   session: Session,
 ): string | null {
+  const { cookie } = session;
+  if (cookie.secure !== true && prefixOf(engine.options.name) !== null) {
+    // `secure: 'auto'` on plain HTTP, or Secure taken off on req.session.cookie: a browser would refuse it.
+    engine.warnOnce(
+      `a ${engine.options.name} cookie was not sent without Secure; browsers refuse a __Secure- or __Host- cookie without it`,
+    );
+    return null;
+  }
+  if (cookie.secure !== true) {
+    const none = typeof cookie.sameSite === 'string' && cookie.sameSite.toLowerCase() === 'none';
+    if (none || cookie.partitioned === true)
+      engine.warnOnce(
+        `a cookie with ${none ? 'SameSite=None' : 'Partitioned'} was sent without Secure; browsers reject it`,
+      );
+  }
   // Only a Secure cookie needs to know whether the request was secure (Express's req.secure is not free).
-  if (session.cookie.secure === true && !isSecure(engine, req, context)) {
+  if (cookie.secure === true && !isSecure(engine, req, context)) {
     // express-session silently sends nothing here; say why once (anchors pain 12).
     engine.warnOnce(
       'a Secure cookie was not sent on a plain-HTTP request; behind a proxy set `proxy: true` or Express\'s "trust proxy"',
@@ -40,6 +72,25 @@ export function sessionCookie<Req extends SessionRequestLike>(
 }
 
 function serializeOrRefuse(name: string, value: string, cookie: Cookie): string {
+  // A __Host- cookie is only kept host-wide (RFC 6265bis 4.1.3.2): a Domain, or a Path the application
+  // set on req.session.cookie, makes the browser drop it.
+  if (
+    name.slice(0, 7).toLowerCase() === '__host-' &&
+    (cookie.domain != null || (cookie.path != null && cookie.path !== '/'))
+  )
+    throw new SessionError(
+      'ERR_INVALID_COOKIE',
+      'sessionkit: the session cookie cannot be sent: a __Host- cookie has no Domain and the Path "/", or browsers drop it',
+    );
+  // A Path the application cleared on req.session.cookie is the root, as at session(); one that is not a
+  // path at all would be re-scoped by the browser to the request's directory (C27).
+  const path: unknown = cookie.path;
+  if (path === null || path === '') cookie.path = '/';
+  else if (typeof path !== 'string' || !path.startsWith('/'))
+    throw new SessionError(
+      'ERR_INVALID_COOKIE',
+      `sessionkit: the session cookie cannot be sent: its Path ${JSON.stringify(path)} does not start with "/", so browsers would move it to the request's directory`,
+    );
   // The name and the longest value always fit (see MAX_COOKIE_NAME_BYTES); an attribute the application
   // set on req.session.cookie may not, and a browser would quietly ignore it: a Domain left out narrows
   // the cookie to this host, a Path left out moves it to the request's directory (C27).
@@ -75,7 +126,14 @@ export function clearingCookie<Req extends SessionRequestLike>(
   req: EngineRequest<Req>,
   context: RequestContext,
 ): string {
-  return serializeClearingCookie(engine.options.name, newCookie(engine, req, context).data, false);
+  const cookie = newCookie(engine, req, context);
+  // The scope the stored session's cookie was sent with (a Domain or Path the application set on it).
+  const held = context.heldScope;
+  if (held !== null) {
+    cookie.path = held.path;
+    cookie.domain = held.domain;
+  }
+  return serializeClearingCookie(engine.options.name, cookie.data, false);
 }
 
 /** A cookie from this request's options, with `'auto'` resolved and SameSite=Lax unless told otherwise. */

@@ -291,6 +291,7 @@ function attach<Req extends SessionRequestLike>(
 ): void {
   const cookie = restoreCookie(record.cookie, record.expiresAt);
   const shape = cookieShape(cookie);
+  context.heldScope = shape;
   const authTime = storedAuthTime(record.data);
   const state: SessionState = {
     id,

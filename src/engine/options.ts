@@ -443,6 +443,13 @@ export function validateCookie(name: string, cookie: CookieOptions, warnings: st
       'must be a string',
     );
   }
+  // A relative Path is no Path to a browser, which scopes the cookie to the request's directory instead
+  // (null or '' mean '/').
+  check(
+    typeof cookie.path !== 'string' || cookie.path === '' || cookie.path.startsWith('/'),
+    'cookie.path',
+    'must start with "/"',
+  );
   for (const flag of ['httpOnly', 'partitioned'] as const) {
     const value: unknown = cookie[flag];
     check(
@@ -454,7 +461,18 @@ export function validateCookie(name: string, cookie: CookieOptions, warnings: st
   if (lower(sameSite) === 'none' && secure !== true && secure !== 'auto') {
     warnings.push('cookie.sameSite is "none" without cookie.secure; browsers reject such cookies');
   }
-  if (name.startsWith('__Host-')) {
+  if (cookie.partitioned === true && secure !== true && secure !== 'auto') {
+    warnings.push('cookie.partitioned without cookie.secure; browsers reject such cookies');
+  }
+  // Browsers match the prefixes in any letter case, and refuse such a cookie without Secure.
+  if (hasSecurePrefix(name)) {
+    check(
+      secure === true || secure === 'auto',
+      'cookie.secure',
+      `must be true or 'auto' with a ${name.slice(0, name.indexOf('-') + 1)} cookie name: browsers refuse it without Secure`,
+    );
+  }
+  if (name.toLowerCase().startsWith('__host-')) {
     check(cookie.domain === undefined, 'cookie.domain', 'must not be set with a __Host- cookie name');
     check(
       cookie.path === undefined || cookie.path === '/',
@@ -476,6 +494,12 @@ export function validateCookie(name: string, cookie: CookieOptions, warnings: st
       `is invalid: ${(error as Error).message}`,
     );
   }
+}
+
+/** A `__Secure-` or `__Host-` cookie name, in any letter case, as browsers match them (RFC 6265bis 4.1.3). */
+export function hasSecurePrefix(name: string): boolean {
+  const lower = name.slice(0, 9).toLowerCase();
+  return lower.startsWith('__secure-') || lower.startsWith('__host-');
 }
 
 /** The `binding` option (C33). */
