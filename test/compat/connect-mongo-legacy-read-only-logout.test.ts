@@ -18,14 +18,9 @@
  * sessionkit takes it from the cookie (as for the other legacy readers), never as "just now", which would
  * leave a session that is only read untouched until the document expired.
  */
-import express, { type RequestHandler } from 'express';
-import expressSession from 'express-session';
-import request from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
-import session, { type ExpressStoreLike, type SessionStore } from '../../src/index.js';
-import { cookieOf } from '../support/apps.js';
 import { type MongoBackend, openConnectMongo, releaseMongo } from '../support/connect-mongo-backend.js';
-import { secret } from '../support/migration-apps.js';
+import { readOnlyClicks } from '../support/migration-apps.js';
 
 const LIFETIME_S = 2;
 const opened: MongoBackend[] = [];
@@ -34,50 +29,11 @@ afterAll(async () => {
   await releaseMongo();
 });
 
-function app(kind: 'express-session' | 'sessionkit', store: ExpressStoreLike | SessionStore) {
-  const a = express();
-  const options = { secret, resave: false, saveUninitialized: false };
-  a.use(
-    kind === 'sessionkit'
-      ? (session({ ...options, store, ttl: LIFETIME_S * 1000 }) as unknown as RequestHandler)
-      : expressSession({ ...options, store: store as ExpressStoreLike }),
-  );
-  a.get('/login', (req, res) => {
-    (req as unknown as { session: { user?: string } }).session.user = 'alice';
-    res.send('in');
-  });
-  a.get('/account', (req, res) => {
-    res.send(`user: ${(req as unknown as { session: { user?: string } }).session.user ?? 'anonymous'}`);
-  });
-  return a;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-type Next = 'express-session' | 'sessionkit (bridge)' | 'sessionkit (legacy)';
-
-async function browse(backend: MongoBackend, next: Next): Promise<string[]> {
-  const cookie = cookieOf(await request(app('express-session', backend.anchor)).get('/login').expect(200));
-  const served =
-    next === 'express-session'
-      ? app('express-session', backend.anchor)
-      : app('sessionkit', next === 'sessionkit (bridge)' ? backend.anchor : backend.native);
-  const seen: string[] = [];
-  for (let i = 0; i < 5; i++) {
-    await sleep(700);
-    seen.push((await request(served).get('/account').set('Cookie', cookie)).text);
-  }
-  return seen;
-}
-
 describe(`connect-mongo ttl ${LIFETIME_S} s (its other options default), browser-session cookie`, () => {
   it('MongoStore legacy: a user clicking read-only pages every 700 ms stays logged in, as on express-session', async () => {
     const backend = await openConnectMongo({ ttl: LIFETIME_S });
     opened.push(backend);
-    const [stayed, bridged, legacy] = await Promise.all([
-      browse(backend, 'express-session'),
-      browse(backend, 'sessionkit (bridge)'),
-      browse(backend, 'sessionkit (legacy)'),
-    ]);
+    const { stayed, bridged, legacy } = await readOnlyClicks(backend, LIFETIME_S);
     const all = Array(5).fill('user: alice');
     expect(stayed, 'express-session').toEqual(all);
     expect({ bridged, legacy }).toEqual({ bridged: all, legacy: all });

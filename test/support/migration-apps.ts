@@ -23,6 +23,7 @@ import session, {
 import { MySQLStore } from '../../src/stores/mysql.js';
 import { PostgresStore } from '../../src/stores/postgres.js';
 import { RedisStore } from '../../src/stores/redis.js';
+import { cookieOf } from './apps.js';
 import { deletePrefixed, redisSkipReason } from './redis.js';
 import { mysqlConnection, runNamespace, serviceSkipReason } from './services.js';
 
@@ -399,4 +400,69 @@ export function attrs(setCookie: string): Record<string, string | true> {
     out[key] = v.length ? v.join('=').toLowerCase() : true;
   }
   return out;
+}
+
+/**
+ * The read-only user of the idle-timeout tests: an app on `kind` (sessionkit with `ttl` the store lifetime)
+ * with /login (sets `user`) and /account (answers `user: …`), without `resave` or `saveUninitialized`.
+ */
+function readOnlyApp(kind: Kind, store: ExpressStoreLike | SessionStore, lifetimeS: number) {
+  const a = express();
+  const options = { secret, resave: false, saveUninitialized: false };
+  a.use(
+    kind === 'sessionkit'
+      ? (session({ ...options, store, ttl: lifetimeS * 1000 }) as unknown as RequestHandler)
+      : expressSession({ ...options, store: store as ExpressStoreLike }),
+  );
+  a.get('/login', (req, res) => {
+    (req as unknown as { session: { user?: string } }).session.user = 'alice';
+    res.send('in');
+  });
+  a.get('/account', (req, res) => {
+    res.send(`user: ${(req as unknown as { session: { user?: string } }).session.user ?? 'anonymous'}`);
+  });
+  return a;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+type ReadOnlyNext = 'express-session' | 'sessionkit (bridge)' | 'sessionkit (legacy)';
+
+/** Logs in on express-session, then clicks read-only pages on `next` every 700 ms, 5 times: each answer. */
+async function browseReadOnly(backend: Backend, next: ReadOnlyNext, lifetimeS: number): Promise<string[]> {
+  const cookie = cookieOf(
+    await request(readOnlyApp('express-session', backend.anchor, lifetimeS))
+      .get('/login')
+      .expect(200),
+  );
+  const served =
+    next === 'express-session'
+      ? readOnlyApp('express-session', backend.anchor, lifetimeS)
+      : readOnlyApp(
+          'sessionkit',
+          next === 'sessionkit (bridge)' ? backend.anchor : backend.native,
+          lifetimeS,
+        );
+  const seen: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    await sleep(700);
+    seen.push((await request(served).get('/account').set('Cookie', cookie)).text);
+  }
+  return seen;
+}
+
+/**
+ * The same user side by side on express-session, on sessionkit through the bridge (the anchor) and on
+ * sessionkit's native store with `legacy`, with the store lifetime `lifetimeS`: the pages each one saw.
+ */
+export async function readOnlyClicks(
+  backend: Backend,
+  lifetimeS: number,
+): Promise<{ stayed: string[]; bridged: string[]; legacy: string[] }> {
+  const [stayed, bridged, legacy] = await Promise.all([
+    browseReadOnly(backend, 'express-session', lifetimeS),
+    browseReadOnly(backend, 'sessionkit (bridge)', lifetimeS),
+    browseReadOnly(backend, 'sessionkit (legacy)', lifetimeS),
+  ]);
+  return { stayed, bridged, legacy };
 }
