@@ -101,13 +101,13 @@ export class Cookie {
     const data = {} as CookieData;
     if (this.originalMaxAge !== undefined) data.originalMaxAge = this.originalMaxAge;
     if (this.partitioned !== undefined) data.partitioned = this.partitioned;
-    if (this.priority !== undefined) data.priority = lowerCase(this.priority);
+    if (this.priority !== undefined) data.priority = attributeCase(this.priority);
     data.expires = this._expires ? isoString(this._expires.valueOf()) : null;
     if (this.secure !== undefined) data.secure = this.secure;
     if (this.httpOnly !== undefined) data.httpOnly = this.httpOnly;
     if (this.domain !== undefined) data.domain = this.domain;
     if (this.path !== undefined) data.path = this.path;
-    if (this.sameSite !== undefined) data.sameSite = lowerCase(this.sameSite);
+    if (this.sameSite !== undefined) data.sameSite = attributeCase(this.sameSite);
     return data;
   }
 
@@ -135,7 +135,7 @@ export function continuedCookie(from: Cookie): Cookie {
  * them, so express-session takes `'Strict'`); stored and compared in lower case. `'auto'` is sessionkit's
  * and express-session's own word, matched exactly.
  */
-function lowerCase<T>(value: T): T {
+export function attributeCase<T>(value: T): T {
   return typeof value === 'string' && value !== 'auto' ? (value.toLowerCase() as T) : value;
 }
 
@@ -146,7 +146,7 @@ function lowerCase<T>(value: T): T {
 function copyAttributes(cookie: Cookie, given: Record<string, unknown>): void {
   for (const key of Object.keys(given)) {
     if (key === 'maxAge' || key === 'expires' || key === 'originalMaxAge' || key === 'data') continue;
-    const value = key === 'sameSite' || key === 'priority' ? lowerCase(given[key]) : given[key];
+    const value = key === 'sameSite' || key === 'priority' ? attributeCase(given[key]) : given[key];
     // No Path (null, ''), as express-session would send it, lets the browser scope the cookie to the
     // directory of the request that set it: the default '/' stays.
     if (key === 'path' && (value === null || value === '')) continue;

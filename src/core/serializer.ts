@@ -1,5 +1,6 @@
 import { serialize } from 'cookie';
 import { isReservedKey, META_KEY } from './auth-time.js';
+import { attributeCase } from './cookie.js';
 import { CorruptSessionError, SessionDataError } from './errors.js';
 import type { CookieData, SessionDelta, SessionRecord } from './types.js';
 
@@ -125,7 +126,7 @@ function optional(value: unknown, type: string): boolean {
 /** Case-insensitive, as in a Set-Cookie (records written before values were lower-cased hold `'Strict'`). */
 function oneOf(values: Set<unknown>, value: unknown): boolean {
   if (value === undefined || value === null) return true;
-  return values.has(typeof value === 'string' && value !== 'auto' ? value.toLowerCase() : value);
+  return values.has(attributeCase(value));
 }
 
 /**

@@ -483,7 +483,7 @@ export function write<Req extends SessionRequestLike>(
     engine.trace?.write(state.id, 'create', force ? 'save() called' : 'new session');
     const data = dataOf(session);
     checkSize(engine, data);
-    checkSendable(options.name, session.cookie);
+    checkSendable(options, session.cookie);
     beforeCookieChange(Session.requestOf(session));
     context.quiet = !force && state.userId === null && !hasData(session);
     // A new session (a first visit, or the new ID of regenerate(), login(), reauthenticated()) is bound to
@@ -526,7 +526,7 @@ export function write<Req extends SessionRequestLike>(
     rebind
   ) {
     context.quiet = !force && !changes.changed && !cookieChanged && !userChanged && !authChanged;
-    if (cookieChanged) checkSendable(options.name, session.cookie);
+    if (cookieChanged) checkSendable(options, session.cookie);
     // resave: express-session's whole-object write; otherwise only the keys this request changed.
     let delta: SessionDelta;
     if (resave) {

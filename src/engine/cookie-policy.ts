@@ -4,6 +4,7 @@
  * besides the Cookie header, and which requests the cookie's Path leaves out.
  */
 import {
+  attributeCase,
   Cookie,
   type CookieOptions,
   serializeClearingCookie,
@@ -14,28 +15,12 @@ import { Session } from '../core/session.js';
 import { type Secret, sign } from '../core/signature.js';
 import type { Engine, EngineRequest, RequestContext } from './context.js';
 import {
-  hasSecurePrefix,
   MAX_COOKIE_ATTRIBUTE_BYTES,
   overlongAttribute,
+  type ResolvedOptions,
   type SessionRequestLike,
   validateCookie,
 } from './options.js';
-
-let prefixName = '';
-let prefix: 'secure' | 'host' | null = null;
-
-/** The cookie name's browser-enforced prefix, remembered for the last name asked (one per middleware). */
-function prefixOf(name: string): 'secure' | 'host' | null {
-  if (name !== prefixName) {
-    prefixName = name;
-    prefix = hasSecurePrefix(name)
-      ? name.slice(0, 7).toLowerCase() === '__host-'
-        ? 'host'
-        : 'secure'
-      : null;
-  }
-  return prefix;
-}
 
 /** The session cookie for `session`, or `null` when a Secure cookie cannot go out on this request. */
 export function sessionCookie<Req extends SessionRequestLike>(
@@ -45,15 +30,16 @@ export function sessionCookie<Req extends SessionRequestLike>(
   session: Session,
 ): string | null {
   const { cookie } = session;
-  if (cookie.secure !== true && prefixOf(engine.options.name) !== null) {
+  const { options } = engine;
+  if (cookie.secure !== true && options.namePrefix !== null) {
     // `secure: 'auto'` on plain HTTP, or Secure taken off on req.session.cookie: a browser would refuse it.
     engine.warnOnce(
-      `a ${engine.options.name} cookie was not sent without Secure; browsers refuse a __Secure- or __Host- cookie without it`,
+      `a ${options.name} cookie was not sent without Secure; browsers refuse a __Secure- or __Host- cookie without it`,
     );
     return null;
   }
   if (cookie.secure !== true) {
-    const none = typeof cookie.sameSite === 'string' && cookie.sameSite.toLowerCase() === 'none';
+    const none = attributeCase(cookie.sameSite) === 'none';
     if (none || cookie.partitioned === true)
       engine.warnOnce(
         `a cookie with ${none ? 'SameSite=None' : 'Partitioned'} was sent without Secure; browsers reject it`,
@@ -68,16 +54,16 @@ export function sessionCookie<Req extends SessionRequestLike>(
     return null;
   }
   const value = `s:${sign(Session.stateOf(session).id, context.secrets[0] as Secret)}`;
-  return serializeOrRefuse(engine.options.name, value, session.cookie);
+  return serializeOrRefuse(options, value, session.cookie);
 }
 
-function serializeOrRefuse(name: string, value: string, cookie: Cookie): string {
+/** What the session cookie's Set-Cookie depends on besides the cookie itself. */
+type CookieName = Pick<ResolvedOptions<unknown>, 'name' | 'namePrefix'>;
+
+function serializeOrRefuse({ name, namePrefix }: CookieName, value: string, cookie: Cookie): string {
   // A __Host- cookie is only kept host-wide (RFC 6265bis 4.1.3.2): a Domain, or a Path the application
   // set on req.session.cookie, makes the browser drop it.
-  if (
-    name.slice(0, 7).toLowerCase() === '__host-' &&
-    (cookie.domain != null || (cookie.path != null && cookie.path !== '/'))
-  )
+  if (namePrefix === 'host' && (cookie.domain != null || (cookie.path != null && cookie.path !== '/')))
     throw new SessionError(
       'ERR_INVALID_COOKIE',
       'sessionkit: the session cookie cannot be sent: a __Host- cookie has no Domain and the Path "/", or browsers drop it',
@@ -116,8 +102,8 @@ function serializeOrRefuse(name: string, value: string, cookie: Cookie): string 
  * Refuses, before a write, a cookie whose attributes no Set-Cookie can carry: stored first, its session
  * would answer 500 and, when new, be left in the store with no cookie to find it.
  */
-export function checkSendable(name: string, cookie: Cookie): void {
-  serializeOrRefuse(name, 's:', cookie);
+export function checkSendable(options: CookieName, cookie: Cookie): void {
+  serializeOrRefuse(options, 's:', cookie);
 }
 
 /** The Set-Cookie that makes the browser forget the session cookie (C15). */

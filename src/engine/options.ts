@@ -2,7 +2,7 @@ import { KeyObject } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { serialize } from 'cookie';
 import type { BindingAction, BindingProperty } from '../core/binding.js';
-import type { CookieOptions } from '../core/cookie.js';
+import { attributeCase, type CookieOptions } from '../core/cookie.js';
 import type { SessionLogger } from '../core/debug.js';
 import { createKeyring, type EncryptionOptions, type Keyring } from '../core/encryption.js';
 import { OptionsError, SecretRequiredError } from '../core/errors.js';
@@ -127,6 +127,8 @@ export interface ResolvedOptions<Req> {
    * in express-session. `null` for `/` (every request) and for a cookie function (checked per request).
    */
   cookiePath: string | null;
+  /** The cookie name's browser-enforced prefix (see cookiePrefix). */
+  namePrefix: 'secure' | 'host' | null;
   touchAfter: number | undefined;
   absoluteTimeout: number | undefined;
   ttl: number;
@@ -364,6 +366,7 @@ export function resolveOptions<Req>(given: SessionOptions<Req> = {}): ResolvedOp
     genid: options.genid,
     cookie,
     cookiePath: typeof cookie === 'object' && cookie.path && cookie.path !== '/' ? cookie.path : null,
+    namePrefix: cookiePrefix(name),
     touchAfter: options.touchAfter,
     absoluteTimeout: options.absoluteTimeout,
     ttl: options.ttl ?? DEFAULT_TTL_MS,
@@ -413,8 +416,7 @@ export function validateCookie(name: string, cookie: CookieOptions, warnings: st
     );
   }
   // Case-insensitive, as in a Set-Cookie (the cookie is built with them in lower case); null is unset.
-  const lower = (value: unknown) =>
-    typeof value === 'string' && value !== 'auto' ? value.toLowerCase() : value;
+  const lower = attributeCase;
   check(
     sameSite === undefined ||
       sameSite === null ||
@@ -465,14 +467,15 @@ export function validateCookie(name: string, cookie: CookieOptions, warnings: st
     warnings.push('cookie.partitioned without cookie.secure; browsers reject such cookies');
   }
   // Browsers match the prefixes in any letter case, and refuse such a cookie without Secure.
-  if (hasSecurePrefix(name)) {
+  const prefix = cookiePrefix(name);
+  if (prefix !== null) {
     check(
       secure === true || secure === 'auto',
       'cookie.secure',
       `must be true or 'auto' with a ${name.slice(0, name.indexOf('-') + 1)} cookie name: browsers refuse it without Secure`,
     );
   }
-  if (name.toLowerCase().startsWith('__host-')) {
+  if (prefix === 'host') {
     check(cookie.domain === undefined, 'cookie.domain', 'must not be set with a __Host- cookie name');
     check(
       cookie.path === undefined || cookie.path === '/',
@@ -496,10 +499,11 @@ export function validateCookie(name: string, cookie: CookieOptions, warnings: st
   }
 }
 
-/** A `__Secure-` or `__Host-` cookie name, in any letter case, as browsers match them (RFC 6265bis 4.1.3). */
-export function hasSecurePrefix(name: string): boolean {
-  const lower = name.slice(0, 9).toLowerCase();
-  return lower.startsWith('__secure-') || lower.startsWith('__host-');
+/** The prefix browsers enforce on a cookie name, in any letter case (RFC 6265bis 4.1.3): `__Secure-`, `__Host-`. */
+export function cookiePrefix(name: string): 'secure' | 'host' | null {
+  const start = name.slice(0, 9).toLowerCase();
+  if (start.startsWith('__host-')) return 'host';
+  return start === '__secure-' ? 'secure' : null;
 }
 
 /** The `binding` option (C33). */
