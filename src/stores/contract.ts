@@ -134,6 +134,11 @@ export function isWellFormedKey(key: string): boolean {
   return !LONE_SURROGATE.test(key);
 }
 
+/** `text` with each lone surrogate replaced by U+FFFD, as a UTF-8 driver would send it. */
+export function wellFormedText(text: string): string {
+  return text.replace(/\p{Surrogate}/gu, '\uFFFD');
+}
+
 // JSON.stringify writes a lone surrogate as a `\udXXX` escape and leaves a paired one as it is; an odd run
 // of backslashes before `ud8`–`udf` is such an escape, an even run is backslash characters.
 const ESCAPED_LONE_SURROGATE = /(?<!\\)(?:\\\\)*\\ud[89a-f]/;

@@ -40,6 +40,7 @@ import {
   isWellFormedKey,
   reportCorrupt,
   type SessionStore,
+  wellFormedText,
 } from './contract.js';
 import { Store, type StoreOptions } from './express-compat/store.js';
 import { readParams, storeDefinition } from './registry.js';
@@ -745,13 +746,6 @@ function fromLegacy(doc: LegacyDocument, now: number, ttl: number): SessionRecor
   // connect-mongo's `expires` is what its readers honour (cookie expiry, else now + its own ttl).
   if (doc.expires instanceof Date) record.expiresAt = doc.expires.getTime();
   return record;
-}
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
-/** `text` with its lone surrogates replaced by U+FFFD (`String#toWellFormed`, which Node 20's types lack). */
-function wellFormedText(text: string): string {
-  return text.replace(LONE_SURROGATE, '\uFFFD');
 }
 
 /** `value` with every lone surrogate in its strings and keys replaced by U+FFFD. */
