@@ -131,6 +131,22 @@ export function continuedCookie(from: Cookie): Cookie {
 }
 
 /**
+ * What browsers keep of an attribute's value (RFC 6265bis, "Storage Model"): past 1024 bytes the
+ * attribute is dropped without a word. Domains and Paths the `cookie` package takes are ASCII, so
+ * characters are bytes.
+ */
+export const MAX_COOKIE_ATTRIBUTE_BYTES = 1024;
+
+/** The first of the cookie's Domain and Path longer than browsers keep (C27), or `null`. */
+export function overlongAttribute(cookie: { domain?: unknown; path?: unknown }): 'domain' | 'path' | null {
+  for (const attribute of ['domain', 'path'] as const) {
+    const value = cookie[attribute];
+    if (typeof value === 'string' && value.length > MAX_COOKIE_ATTRIBUTE_BYTES) return attribute;
+  }
+  return null;
+}
+
+/**
  * `SameSite` and `Priority` values are case-insensitive in a Set-Cookie (the `cookie` package lower-cases
  * them, so express-session takes `'Strict'`); stored and compared in lower case. `'auto'` is sessionkit's
  * and express-session's own word, matched exactly.

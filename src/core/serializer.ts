@@ -1,6 +1,6 @@
 import { serialize } from 'cookie';
 import { isReservedKey, META_KEY } from './auth-time.js';
-import { attributeCase } from './cookie.js';
+import { attributeCase, MAX_COOKIE_ATTRIBUTE_BYTES } from './cookie.js';
 import { CorruptSessionError, SessionDataError } from './errors.js';
 import type { CookieData, SessionDelta, SessionRecord } from './types.js';
 
@@ -153,9 +153,6 @@ function readableAttributes(cookie: Record<string, unknown>): Record<string, unk
   return out ?? cookie;
 }
 
-/** What browsers keep of an attribute's value (RFC 6265bis): past it the attribute is ignored. */
-const MAX_ATTRIBUTE_BYTES = 1024;
-
 /**
  * A stored Path or Domain a Set-Cookie can carry as it is: unset, or a string the `cookie` package takes
  * and browsers keep (a Path starting with "/"; an empty or null Path would let the browser re-scope the
@@ -164,7 +161,7 @@ const MAX_ATTRIBUTE_BYTES = 1024;
  */
 function sendableText(attribute: string, value: unknown): boolean {
   if (value === undefined) return true;
-  if (typeof value !== 'string' || value.length > MAX_ATTRIBUTE_BYTES) return false;
+  if (typeof value !== 'string' || value.length > MAX_COOKIE_ATTRIBUTE_BYTES) return false;
   if (attribute === 'path') {
     if (value === '/') return true;
     if (!value.startsWith('/')) return false;

@@ -7,6 +7,8 @@ import {
   attributeCase,
   Cookie,
   type CookieOptions,
+  MAX_COOKIE_ATTRIBUTE_BYTES,
+  overlongAttribute,
   serializeClearingCookie,
   serializeSessionCookie,
 } from '../core/cookie.js';
@@ -14,13 +16,7 @@ import { SecretRequiredError, SessionError } from '../core/errors.js';
 import { Session } from '../core/session.js';
 import { type Secret, sign } from '../core/signature.js';
 import type { Engine, EngineRequest, RequestContext } from './context.js';
-import {
-  MAX_COOKIE_ATTRIBUTE_BYTES,
-  overlongAttribute,
-  type ResolvedOptions,
-  type SessionRequestLike,
-  validateCookie,
-} from './options.js';
+import { type ResolvedOptions, type SessionRequestLike, validateCookie } from './options.js';
 
 /** The session cookie for `session`, or `null` when a Secure cookie cannot go out on this request. */
 export function sessionCookie<Req extends SessionRequestLike>(

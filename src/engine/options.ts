@@ -2,7 +2,12 @@ import { KeyObject } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { serialize } from 'cookie';
 import type { BindingAction, BindingProperty } from '../core/binding.js';
-import { attributeCase, type CookieOptions } from '../core/cookie.js';
+import {
+  attributeCase,
+  type CookieOptions,
+  MAX_COOKIE_ATTRIBUTE_BYTES,
+  overlongAttribute,
+} from '../core/cookie.js';
 import type { SessionLogger } from '../core/debug.js';
 import { createKeyring, type EncryptionOptions, type Keyring } from '../core/encryption.js';
 import { OptionsError, SecretRequiredError } from '../core/errors.js';
@@ -231,21 +236,11 @@ function resolveSecrets<Req>(options: SessionOptions<Req>, warnings: string[]): 
 export const MAX_COOKIE_AGE_MS = 400 * 24 * 3600 * 1000;
 
 /**
- * What browsers keep of a cookie (RFC 6265bis, "Cookie Lifetime Limits" and "Storage Model"): its name and
- * value together up to 4096 bytes, each attribute's value up to 1024; past those the cookie, or the
- * attribute, is dropped without a word. All three are ASCII here, so characters are bytes.
+ * What browsers keep of a cookie (RFC 6265bis, "Cookie Lifetime Limits"): its name and value together up
+ * to 4096 bytes; past that the cookie is dropped without a word. The name and value are ASCII here, so
+ * characters are bytes. Each attribute's own bound is core/cookie.ts's MAX_COOKIE_ATTRIBUTE_BYTES.
  */
 const MAX_COOKIE_PAIR_BYTES = 4096;
-export const MAX_COOKIE_ATTRIBUTE_BYTES = 1024;
-
-/** The first of the cookie's Domain and Path longer than browsers keep (C27), or `null`. */
-export function overlongAttribute(cookie: { domain?: unknown; path?: unknown }): 'domain' | 'path' | null {
-  for (const attribute of ['domain', 'path'] as const) {
-    const value = cookie[attribute];
-    if (typeof value === 'string' && value.length > MAX_COOKIE_ATTRIBUTE_BYTES) return attribute;
-  }
-  return null;
-}
 /**
  * The longest session cookie value: `s:<ID>.<MAC>` percent-encoded, with an ID of at most 256 characters
  * (core/id.ts) and a 43-character base64 MAC, every character of both escaped to three in the worst case.
