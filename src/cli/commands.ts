@@ -114,13 +114,66 @@ export async function revoke(ctx: Context, handle: string): Promise<void> {
   emit(ctx, { handle, revoked: true }, () => `revoked ${handle}`);
 }
 
+/**
+ * The session ID `--except` names: the ID itself, or the cookie value it is read from (`s:<id>.<MAC>`,
+ * percent-encoded as browsers hold it, or not). The CLI has no secret to check the MAC and needs none: an
+ * operator who holds the cookie holds the ID.
+ */
+export function exceptedId(value: string): string {
+  let text = value;
+  if (/^s%3A/i.test(text)) {
+    try {
+      text = decodeURIComponent(text);
+    } catch {
+      return value;
+    }
+  }
+  const dot = text.lastIndexOf('.');
+  return text.startsWith('s:') && dot > 2 ? text.slice(2, dot) : value;
+}
+
+/** Whether `id` names a live session of `userId`; an ID the store refuses as malformed names none. */
+async function isSessionOf(store: AnyStore, id: string, userId: string): Promise<boolean> {
+  try {
+    return (await store.get(id))?.userId === userId;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ERR_INVALID_ARGUMENT') return false;
+    throw error;
+  }
+}
+
+/**
+ * Checks what `--except` names before anything is revoked: a value that names none of the user's live
+ * sessions (a handle from `list`, a mistyped ID) would otherwise be matched by nothing, and "log out
+ * everywhere but here" would log the user out here too.
+ */
+async function keptSession(ctx: Context, userId: string, except: string): Promise<string> {
+  const id = exceptedId(except);
+  if (await isSessionOf(ctx.store, id, userId)) return id;
+  const asHandle =
+    HANDLE.test(except) && typeof ctx.store.getByHandle === 'function'
+      ? await ctx.store.getByHandle(except)
+      : null;
+  if (asHandle?.userId === userId)
+    throw new CliError(
+      'ERR_USAGE',
+      '--except takes the session ID (from its cookie), not the handle `list` prints: the store keeps a session out of revoke-user by its ID; nothing was revoked',
+    );
+  throw new CliError(
+    'ERR_NOT_FOUND',
+    `--except names no live session of user ${printable(JSON.stringify(userId))}; nothing was revoked`,
+  );
+}
+
 export async function revokeUser(ctx: Context, userId: string, except: string | undefined): Promise<void> {
-  const revoked = await need(ctx.store, 'destroyByUser')(userId, except === undefined ? {} : { except });
+  const destroyByUser = need(ctx.store, 'destroyByUser');
+  const kept = except === undefined ? undefined : await keptSession(ctx, userId, except);
+  const revoked = await destroyByUser(userId, kept === undefined ? {} : { except: kept });
   emit(
     ctx,
-    { userId, revoked },
+    kept === undefined ? { userId, revoked } : { userId, revoked, kept: true },
     () =>
-      `revoked ${revoked} session${revoked === 1 ? '' : 's'} of user ${printable(userId)}${except ? ' (kept the one given by --except)' : ''}`,
+      `revoked ${revoked} session${revoked === 1 ? '' : 's'} of user ${printable(userId)}${kept === undefined ? '' : ' (kept the one given by --except)'}`,
   );
 }
 

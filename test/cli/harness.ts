@@ -292,9 +292,22 @@ export function runCliSuite(suite: CliSuite): void {
 
     it('revoke-user logs a user out everywhere but the --except session', async () => {
       const [keep, ...rest] = seeded.alice as [string, ...string[]];
-      const result = await cli('revoke-user', 'alice', '--except', keep, '--json');
+      // "Everywhere but here" must never end "here": an --except naming none of the user's live
+      // sessions (the handle `list` printed, a mistyped ID, another user's session) revokes nothing.
+      const byHandle = await cli('revoke-user', 'alice', '--except', storageKey(keep));
+      expect(byHandle.code).toBe(1);
+      expect(byHandle.stderr).toMatch(/not the handle/);
+      for (const other of [generateId(), seeded.bob[1] as string]) {
+        const unknown = await cli('revoke-user', 'alice', '--except', other);
+        expect(unknown.code).toBe(2);
+        expect(unknown.stderr).toMatch(/nothing was revoked/);
+      }
+      for (const id of [keep, ...rest]) expect(await store.get(id)).not.toBeNull();
+      // The cookie's value as the browser holds it names its session: the CLI has no secret and needs none.
+      const cookie = encodeURIComponent(`s:${keep}.${'m'.repeat(43)}`);
+      const result = await cli('revoke-user', 'alice', '--except', cookie, '--json');
       expect(result.code, result.stderr).toBe(0);
-      expect(json(result)).toEqual({ userId: 'alice', revoked: rest.length });
+      expect(json(result)).toEqual({ userId: 'alice', revoked: rest.length, kept: true });
       expect(await store.get(keep)).not.toBeNull();
       for (const id of rest) expect(await store.get(id)).toBeNull();
     });
