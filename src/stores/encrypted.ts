@@ -297,7 +297,11 @@ export function encryptStore(store: SessionStore, encryption: EncryptionOptions 
 
 /** Values larger than this are opened every time: the memo is for the small values most requests read. */
 const MEMO_VALUE_CHARS = 2_048;
-/** The memo's bound, in characters of sealed and opened text together (about 8 MiB at most). */
+/**
+ * The memo's bound, in characters of everything an entry keeps (sealed text, opened text, handle and
+ * field name), about 8 MiB at most. The field name counts too: it is the application's key, which may
+ * come from request input and be of any length.
+ */
 const MEMO_CHARS = 4 * 1024 * 1024;
 
 /**
@@ -307,6 +311,10 @@ const MEMO_CHARS = 4 * 1024 * 1024;
  * field misses and fails to open. It keeps plaintext in this process's memory, where the
  * keys that open every value already are; nothing reaches the store. Bounded, oldest dropped first.
  */
+function entrySize(sealed: string, handle: string, field: string, text: string): number {
+  return sealed.length + handle.length + field.length + text.length;
+}
+
 class OpenedValues {
   private readonly entries = new Map<string, { handle: string; field: string; text: string }>();
   private chars = 0;
@@ -318,13 +326,13 @@ class OpenedValues {
   }
 
   remember(sealed: string, handle: string, field: string, text: string): void {
-    const size = sealed.length + text.length;
+    const size = entrySize(sealed, handle, field, text);
     if (size > MEMO_VALUE_CHARS || this.entries.has(sealed)) return;
     while (this.chars + size > MEMO_CHARS) {
       const oldest = this.entries.entries().next().value;
       if (oldest === undefined) break;
       this.entries.delete(oldest[0]);
-      this.chars -= oldest[0].length + oldest[1].text.length;
+      this.chars -= entrySize(oldest[0], oldest[1].handle, oldest[1].field, oldest[1].text);
     }
     this.entries.set(sealed, { handle, field, text });
     this.chars += size;
