@@ -270,6 +270,19 @@ export function checkListOptions(
     throw new InvalidArgumentError(operation, 'options.limit', 'a positive integer');
 }
 
+/** A handle: a session ID's SHA-256 in base64url (core/id.ts `storageKey`). */
+const HANDLE = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Stores that page in handle order give a page's last handle as the cursor, so anything else came from no
+ * page: a cursor cut short or mistyped would otherwise page from the middle, or answer an empty last page
+ * that a script takes for the end of the listing.
+ */
+export function checkHandleCursor(operation: string, cursor: string | null | undefined): void {
+  if (cursor && !HANDLE.test(cursor))
+    throw new InvalidArgumentError(operation, 'options.cursor', 'a cursor from an earlier page of list()');
+}
+
 /**
  * Throws SessionTooLargeError when `data` as JSON is over `maxBytes` (measured as the middleware measures
  * `maxSessionBytes`). `bound`, when given, is the length of a text known to contain that JSON: a UTF-16

@@ -26,6 +26,7 @@ import {
   checkDelta,
   checkDestroyByUser,
   checkHandle,
+  checkHandleCursor,
   checkId,
   checkListOptions,
   checkRecord,
@@ -362,6 +363,7 @@ export class MongoStore extends Store implements SessionStore {
   /** Pages in `_id` (handle) order; the cursor is the last handle of the page. Unmigrated legacy sessions are not listed. */
   async list(options: ListOptions = {}): Promise<ListPage> {
     checkListOptions('list', options);
+    checkHandleCursor('list', options.cursor);
     return this.run('list', async () => {
       const limit = Math.min(Math.max(Math.trunc(options.limit ?? 100), 1), 1_000);
       const filter: Document = { expiresAt: { $gt: new Date() } };

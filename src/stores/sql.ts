@@ -1,4 +1,4 @@
-import { InvalidArgumentError, OptionsError, StoreUnavailableError, StoreUrlError } from '../core/errors.js';
+import { OptionsError, StoreUnavailableError, StoreUrlError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import {
   applyDeltaToRecord,
@@ -21,6 +21,7 @@ import {
   checkDelta,
   checkDestroyByUser,
   checkHandle,
+  checkHandleCursor,
   checkId,
   checkJsonBytes,
   checkListOptions,
@@ -459,17 +460,10 @@ function legacyRevoked(epochRows: Row[]): boolean {
   return epoch !== undefined && epoch !== null && Number(epoch) > 0;
 }
 
-/** MySQL's `id` column holds at most 64 printable ASCII characters. */
-const isMysqlCursor = (cursor: string): boolean => /^[ -~]{1,64}$/.test(cursor);
-/** PostgreSQL's text cannot hold NUL; SQLite's `id` is any other text. */
-const isTextCursor = (cursor: string): boolean => !cursor.includes('\0');
-
 /** Whole-table statements shared by the three SQL stores. Subclasses only pass their executor. */
 export class SqlStore extends Store implements SessionStore {
   protected readonly executor: SqlExecutor;
   private readonly sql: Statements;
-  /** What an `id` in the table can be, so a cursor no page gave is refused before the database sees it. */
-  private readonly isCursor: (cursor: string) => boolean;
   /** MySQL's user column is `varbinary`: its driver gives bytes. Elsewhere bytes are corrupt. */
   private readonly userIdBytes: boolean;
   private readonly legacy: LegacyStatements | null;
@@ -492,7 +486,6 @@ export class SqlStore extends Store implements SessionStore {
       throw new OptionsError('pruneInterval', 'must be a number of milliseconds, 0 or false');
     this.executor = config.executor;
     this.sql = statements(config.dialect, config.table);
-    this.isCursor = config.dialect === 'mysql' ? isMysqlCursor : isTextCursor;
     this.userIdBytes = config.dialect === 'mysql';
     this.legacy = config.legacy;
     this.setup = config.setup;
@@ -707,8 +700,7 @@ export class SqlStore extends Store implements SessionStore {
 
   async list(options: ListOptions = {}): Promise<ListPage> {
     checkListOptions('list', options);
-    if (options.cursor && !this.isCursor(options.cursor))
-      throw new InvalidArgumentError('list', 'options.cursor', 'a cursor from an earlier page of list()');
+    checkHandleCursor('list', options.cursor);
     const limit = Math.max(1, Math.min(options.limit ?? 100, 10_000));
     return this.op('list', async () => {
       const rows = await this.executor.all(this.sql.list, [Date.now(), options.cursor ?? '', limit]);
