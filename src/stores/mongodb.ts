@@ -109,7 +109,10 @@ export interface MongoSessionDocument {
   version: number;
   cookie: Document;
   data: Document;
-  /** The user's revocation epoch when the session was bound to them; absent means 0. */
+  /**
+   * The user's revocation epoch when the session was bound to them. Absent on an anonymous session and on
+   * one a sessionkit without epochs (0.1.0) bound, which the epoch does not revoke (see `revoked`).
+   */
   epoch?: number;
 }
 
@@ -316,18 +319,27 @@ export class MongoStore extends Store implements SessionStore {
     await this.run('set', async () => {
       const { _id, version: _version, ...fields } = toDocument(storageKey(id), record);
       const collection = await this.native();
-      // A rewrite that keeps the session's user keeps its stamp, so it never revives a revoked session.
-      const kept = await collection.updateOne(
-        { _id, userId: record.userId },
-        { $set: fields, $inc: { version: 1 } },
-      );
-      if (kept.matchedCount === 0) {
-        const epoch = record.userId === null ? 0 : await this.epochOf(record.userId);
+      // A rewrite that keeps the session's user keeps its stamp (or its lack of one), so it never revives
+      // a revoked session. An anonymous session carries none (see MongoSessionDocument.epoch).
+      if (record.userId === null) {
         await collection.updateOne(
           { _id },
-          { $set: { ...fields, epoch }, $inc: { version: 1 } },
+          { $set: fields, $unset: { epoch: '' }, $inc: { version: 1 } },
           { upsert: true },
         );
+      } else {
+        const kept = await collection.updateOne(
+          { _id, userId: record.userId },
+          { $set: fields, $inc: { version: 1 } },
+        );
+        if (kept.matchedCount === 0) {
+          const epoch = await this.epochOf(record.userId);
+          await collection.updateOne(
+            { _id },
+            { $set: { ...fields, epoch }, $inc: { version: 1 } },
+            { upsert: true },
+          );
+        }
       }
       if (this.legacyCollectionName) await this.legacy().deleteOne({ _id: id });
     });
@@ -501,7 +513,7 @@ export class MongoStore extends Store implements SessionStore {
       // Same user: the stamp stays. A new user: their epoch, read before the write.
       const same = await collection.updateOne({ ...filter, userId: delta.userId }, update);
       if (same.matchedCount === 1) return true;
-      (update.$set as Document).epoch = delta.userId === null ? 0 : await this.epochOf(delta.userId);
+      await this.restamp(update, delta.userId);
     }
     const result = await collection.updateOne(filter, update);
     return result.matchedCount === 1;
@@ -523,8 +535,7 @@ export class MongoStore extends Store implements SessionStore {
       checkDataBytes(applyDelta(stored, delta), maxBytes);
       const update = deltaUpdate(delta);
       // Same user: the stamp stays. A new user: their epoch, read before the write.
-      if (delta.userId !== undefined && doc.userId !== delta.userId)
-        (update.$set as Document).epoch = delta.userId === null ? 0 : await this.epochOf(delta.userId);
+      if (delta.userId !== undefined && doc.userId !== delta.userId) await this.restamp(update, delta.userId);
       const version = typeof doc.version === 'number' ? doc.version : { $exists: false };
       const result = await collection.updateOne(
         { _id, expiresAt: { $gt: new Date() }, version } as Document,
@@ -541,6 +552,12 @@ export class MongoStore extends Store implements SessionStore {
 
   private async epochOf(userId: string): Promise<number> {
     return (await this.epochs().findOne({ _id: userId }))?.n ?? 0;
+  }
+
+  /** Makes `update` stamp a session bound to `userId` now: their epoch, or no stamp for no user. */
+  private async restamp(update: Document, userId: string | null): Promise<void> {
+    if (userId !== null) (update.$set as Document).epoch = await this.epochOf(userId);
+    else update.$unset = { ...(update.$unset as Document | undefined), epoch: '' };
   }
 
   /** Compare-and-set on the epoch document, so concurrent revokes of one user each raise it once. */
@@ -573,7 +590,13 @@ export class MongoStore extends Store implements SessionStore {
     return dead.size === 0 ? docs : docs.filter((doc) => !dead.has(doc));
   }
 
-  /** Which of `docs` are stamped below their user's epoch; those are deleted unless rebound or re-stamped since. */
+  /**
+   * Which of `docs` are stamped below their user's epoch; those are deleted unless rebound or re-stamped
+   * since. One without a stamp was bound by a sessionkit without epochs (0.1.0, sharing the collection
+   * during a rolling upgrade) and is judged as that version judged it: the epoch does not revoke it
+   * (destroyByUser still deletes it by its userId). Taking it for epoch 0 would log out every login such
+   * a server makes after the user's first revoke.
+   */
   private async revoked(docs: Document[]): Promise<Document[]> {
     const users = [
       ...new Set(docs.map((doc) => doc.userId).filter((u): u is string => typeof u === 'string')),
@@ -590,8 +613,8 @@ export class MongoStore extends Store implements SessionStore {
     const byUser = new Map(found.map((e) => [e._id, e]));
     const dead = docs.filter((doc) => {
       const epoch = typeof doc.userId === 'string' ? byUser.get(doc.userId) : undefined;
-      if (!epoch) return false;
-      const stamp = typeof doc.epoch === 'number' ? doc.epoch : 0;
+      if (!epoch || typeof doc.epoch !== 'number') return false;
+      const stamp = doc.epoch;
       if (stamp >= epoch.n) return false;
       return !(doc._id === epoch.keep && stamp >= (epoch.from ?? 0));
     });
@@ -603,7 +626,7 @@ export class MongoStore extends Store implements SessionStore {
             .deleteOne({
               _id: doc._id as string,
               userId: doc.userId as string,
-              epoch: typeof doc.epoch === 'number' ? doc.epoch : { $exists: false },
+              epoch: doc.epoch as number,
             })
             .catch(() => undefined),
         ),

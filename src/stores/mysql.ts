@@ -8,19 +8,19 @@ import type {
 } from 'mysql2';
 import type { Pool as PromisePool, PoolConnection as PromisePoolConnection } from 'mysql2/promise';
 import mysql from 'mysql2/promise';
-import { OptionsError, StoreUrlError } from '../core/errors.js';
+import { InvalidUserIdError, OptionsError, StoreUrlError } from '../core/errors.js';
 import { DEFAULT_STORE_TIMEOUT_MS, isConnectionError } from './contract.js';
 import { maskCredentials } from './credentials.js';
 import { readParams, storeDefinition } from './registry.js';
 import {
   checkIdentifier,
-  createTableSql,
   DEFAULT_TABLE,
   driveAsync,
   type ExpressMysqlSessionLayout,
   expressMysqlSessionStatements,
   legacyFromParams,
-  mysqlUserIdMigration,
+  MYSQL_USER_ID_MAX_CHARS,
+  mysqlTableSetup,
   quoteIdentifier,
   type Row,
   retryTransaction,
@@ -223,12 +223,20 @@ export class MySQLStore extends SqlStore {
       dialect: 'mysql',
       executor: new MysqlExecutor(pool, owned, timeout),
       table: quoteIdentifier('mysql', table),
-      setup:
-        options.createTable === false ? [] : [...createTableSql('mysql', table), mysqlUserIdMigration(table)],
+      setup: options.createTable === false ? [] : [mysqlTableSetup(table)],
       legacy,
       pruneInterval: options.pruneInterval ?? DEFAULT_PRUNE_MS,
     });
     this.pool = pool;
+  }
+
+  /** Also refuses what `varchar(255)` cannot hold: over 255 characters (ERR_INVALID_USER). */
+  override checkUserId(userId: string): void {
+    super.checkUserId(userId);
+    if (userId.length > MYSQL_USER_ID_MAX_CHARS && [...userId].length > MYSQL_USER_ID_MAX_CHARS)
+      throw new InvalidUserIdError(
+        `it is over ${MYSQL_USER_ID_MAX_CHARS} characters, the most this store holds`,
+      );
   }
 }
 

@@ -23,7 +23,11 @@ end
 /**
  * create (ARGV[8]=='c': NX) or set (whole-record upsert). ARGV[9] is the user's revocation epoch, read
  * with the index raise; a set that keeps the session's user keeps the epoch stamped at its login, so
- * rewriting a revoked session never brings it back. Writes the data's size bound `_sz` (see UPDATE_LUA).
+ * rewriting a revoked session never brings it back; one without a stamp (bound by a sessionkit without
+ * epochs, which the epoch does not revoke: see `revoked` in redis.ts) stays without. A session without a
+ * user carries no `_ep`: such a sessionkit binding a user to it later leaves `_ep` as it finds it, and a
+ * stamp there would date that login before the last revoke. Writes the data's size bound `_sz` (see
+ * UPDATE_LUA).
  * Returns {written, previous user, the index score it was bound with (\`_ix\`) or ''}.
  */
 const WRITE_LUA = `${BATCH_LUA}
@@ -38,13 +42,14 @@ else
     local prev = redis.call('HMGET', k, '_u', '_ep', '_ix')
     old = prev[1]
     oldix = prev[3]
-    if old and old == ARGV[5] then ep = prev[2] or '0' end
+    if old and old == ARGV[5] then ep = prev[2] end
   end
   redis.call('DEL', k)
 end
 local set = {'_v', '${FORMAT_VERSION}', '_c', ARGV[7], '_e', ARGV[2], '_cr', ARGV[3], '_ls', ARGV[4]}
 if ARGV[5] ~= '' then
-  set[11] = '_u'; set[12] = ARGV[5]; set[13] = '_ix'; set[14] = ARGV[6]; set[15] = '_ep'; set[16] = ep
+  set[11] = '_u'; set[12] = ARGV[5]; set[13] = '_ix'; set[14] = ARGV[6]
+  if ep then set[15] = '_ep'; set[16] = ep end
 end
 local sz = 2
 for i = 10, #ARGV, 2 do sz = sz + #ARGV[i] + 2 + #ARGV[i + 1] end
@@ -64,7 +69,8 @@ return {1, old or '', oldix or ''}
  * index was just raised, 7 the score it was raised to, 8 that user's revocation epoch, read with the
  * raise, 9 replace, 10 cookie JSON or '', 11 number of set pairs, 12 the cap on the data's JSON size in
  * bytes or '', then the pairs, then the fields to delete. A session that changes user is stamped with the
- * new user's epoch; one that keeps its user keeps its stamp (an update never revives a revoked session).
+ * new user's epoch; one that keeps its user keeps its stamp, or its lack of one (an update never revives a
+ * revoked session); one left without a user loses it (see WRITE_LUA).
  * Every record has `_e`, so one HMGET both proves the hash is there and reads the user binding; pcall
  * turns a key of another type into "missing", as TYPE did.
  *
@@ -154,7 +160,10 @@ for _ = 1, 2 * npairs do
 end
 batch('HSET', k, set)
 for j = i, #ARGV do gone[#gone + 1] = ARGV[j] end
-if (not nu) and (cur or meta[3]) then gone[#gone + 1] = '_u'; gone[#gone + 1] = '_ix'; gone[#gone + 1] = '_ep' end
+if not nu then
+  if cur or meta[3] then gone[#gone + 1] = '_u'; gone[#gone + 1] = '_ix' end
+  gone[#gone + 1] = '_ep'
+end
 batch('HDEL', k, gone)
 redis.call('PEXPIRE', k, ARGV[1])
 return {1, cur or '', meta[3] or ''}
@@ -163,7 +172,8 @@ return {1, cur or '', meta[3] or ''}
 /**
  * Deletes a session; with ARGV[1] set, only if it is bound to that user (destroyByUser must not delete a
  * session that moved to someone else), and with ARGV[2] set, only if it still carries that revocation
- * epoch (a revoked session removed on sight, unless it was rebound meanwhile). Returns {deleted, user}.
+ * epoch (a revoked session removed on sight, unless it was rebound meanwhile; '-' stands for no stamp).
+ * Returns {deleted, user}.
  */
 const DESTROY_LUA = `
 local k = KEYS[1]
@@ -174,7 +184,7 @@ local ep = false
 if t == 'hash' then
   local meta = redis.call('HMGET', k, '_u', '_ep')
   u = meta[1]
-  ep = meta[2] or '0'
+  ep = meta[2] or '-'
 end
 if ARGV[1] ~= '' and u ~= ARGV[1] then return {0, u or ''} end
 if ARGV[2] and ARGV[2] ~= '' and ep ~= ARGV[2] then return {0, u or ''} end
@@ -192,26 +202,36 @@ return 0
 `;
 
 // A user's in-progress marks (KEYS of the user's slot, \`p:{user}\`): a sorted set of \`<kind>:<handle>\`
-// scored by the deadline (app clock, ms) until which the member counts as a binding still writing its
-// session. Kind \`c\`: a create (the session is absent until written); kind \`b\`: a write that binds an
-// existing session (update, set), which readers may meanwhile find bound to nobody or someone else. Each
-// add drops the marks past their deadline and expires the key at its last deadline, so it never outlives
-// the bindings in flight.
+// scored by the deadline (the Redis server's clock, ms) until which the member counts as a binding still
+// writing its session. Kind \`c\`: a create (the session is absent until written); kind \`b\`: a write that
+// binds an existing session (update, set), which readers may meanwhile find bound to nobody or someone
+// else. Each add drops the marks past their deadline and expires the key at its last deadline, so it never
+// outlives the bindings in flight.
+// A mark is stamped by one app server and judged by another: only the Redis server's clock (\`clock()\`,
+// TIME) is the same for both, so app servers whose clocks differ, or differ from Redis's, agree on how
+// long a mark lasts. A script calls \`clock()\` before its first write: Redis before 5 only lets a script
+// write after TIME once it has asked for its effects to be replicated, the default from Redis 5 on.
 const MARK_LUA = `
-local function mark(m, now, kind, h, deadline)
-  redis.call('ZREMRANGEBYSCORE', m, '-inf', string.format('(%.0f', now))
-  local mk = kind .. ':' .. h
-  local was = tonumber(redis.call('ZSCORE', m, mk))
-  if (not was) or tonumber(deadline) > was then redis.call('ZADD', m, deadline, mk) end
-  local top = redis.call('ZRANGE', m, -1, -1, 'WITHSCORES')
-  redis.call('PEXPIREAT', m, string.format('%.0f', math.ceil(tonumber(top[2])) + 1))
+local function clock()
+  if redis.replicate_commands then redis.replicate_commands() end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function pending(m, now, h, absent)
+local function mark(m, at, kind, h, ms)
+  redis.call('ZREMRANGEBYSCORE', m, '-inf', string.format('(%.0f', at))
+  local mk = kind .. ':' .. h
+  local deadline = at + tonumber(ms)
+  local was = tonumber(redis.call('ZSCORE', m, mk))
+  if (not was) or deadline > was then redis.call('ZADD', m, string.format('%.0f', deadline), mk) end
+  local top = redis.call('ZRANGE', m, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIRE', m, string.format('%.0f', math.ceil(tonumber(top[2]) - at) + 1))
+end
+local function pending(m, at, h, absent)
   local b = tonumber(redis.call('ZSCORE', m, 'b:' .. h))
-  if b and b >= now then return true end
+  if b and b >= at then return true end
   if absent then
     local c = tonumber(redis.call('ZSCORE', m, 'c:' .. h))
-    if c and c >= now then return true end
+    if c and c >= at then return true end
   end
   return false
 end
@@ -225,13 +245,16 @@ end
  * login either lands in the index before a revoke reads it or carries the epoch that revoke left. A
  * member the per-user limit evicted (its \`x:<handle>\` field, see LIMIT_LUA) is never added back:
  * returns {'-1'}, and the caller writes nothing. KEYS[3] is the user's in-progress marks (MARK_LUA): the
- * member is marked, of kind ARGV[5], until ARGV[4] (capped by the caller at the session's deadline), so
- * no reader drops it before its session is written. ARGV[1] is now. Returns {the user's epoch, the score
+ * member is marked, of kind ARGV[5], for ARGV[4] ms (capped by the caller at the session's remaining
+ * lifetime), so no reader drops it before its session is written. ARGV[1] is now (the app's clock, as
+ * the scores are deadlines on it); the index key expires after its highest score, counted from ARGV[1]
+ * (PEXPIRE, so a Redis server whose clock differs keeps it as long). Returns {the user's epoch, the score
  * the member now has}: the session's \`_ix\` is that very score, so INDEX_LEAVE can tell this binding
  * from a later one.
  */
 const INDEX_ADD_LUA = `${MARK_LUA}
 local k = KEYS[1]
+local at = clock()
 if redis.call('HEXISTS', KEYS[2], 'x:' .. ARGV[3]) == 1 then return {'-1'} end
 redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[1])
 local old = tonumber(redis.call('ZSCORE', k, ARGV[3]))
@@ -240,8 +263,8 @@ if old and s <= old then s = old + 0.001 end
 local score = string.format('%.17g', s)
 redis.call('ZADD', k, score, ARGV[3])
 local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', k, string.format('%.0f', math.ceil(tonumber(top[2])) + 1))
-mark(KEYS[3], tonumber(ARGV[1]), ARGV[5], ARGV[3], ARGV[4])
+redis.call('PEXPIRE', k, string.format('%.0f', math.ceil(tonumber(top[2]) - tonumber(ARGV[1])) + 1))
+mark(KEYS[3], at, ARGV[5], ARGV[3], ARGV[4])
 return {redis.call('HGET', KEYS[2], 'n') or '0', score}
 `;
 
@@ -276,23 +299,26 @@ return {nn, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')}
 /**
  * A login under the per-user limit (C31), in the user's slot (KEYS[1] the index, KEYS[2] the epoch hash,
  * KEYS[3] the in-progress marks of MARK_LUA), so logins of one user run one after another on the server
- * whichever app server sends them. ARGV: 1 now, 2 the new member's score, 3 its handle, 4 max, 5 'r' to
+ * whichever app server sends them. ARGV: 1 now (the app's clock, which the index scores, the evicted
+ * members' deadlines and createdAt are on), 2 the new member's score, 3 its handle, 4 max, 5 'r' to
  * refuse or 'e' to evict, 6 the replaced handle or '', 7 how long (ms) a member added here counts as a
  * login still writing its session, then triples (handle, score, createdAt, or 'a' / 'd') for the members
  * the caller read: 'a' marks one whose session it found absent, 'd' one bound to someone else, unbound or
  * revoked; either is dropped here if its score is unchanged and it is not a binding still in progress: a
- * login this script added (its \`p:<handle>\` field), or a mark of MARK_LUA (of either kind for 'a', a
- * binding of an existing session for 'd'). Every other member counts; one the caller did not see is a
- * login newer than its read. Evicted members, oldest createdAt first, leave the index and get an
- * \`x:<handle>\` field holding their score (a deadline no write of theirs can pass): readers treat the
- * session as dead and INDEX_ADD never takes it back, so no request of theirs still in flight can
- * revive it. A hash with no revocation epoch (\`n\`) holds only these marks, so it expires once the last
- * of them no longer matters (a login's grace, an evicted member's deadline) instead of staying for every
- * user who ever logged in under the limit; REVOKE_LUA makes it permanent. Returns {'r'} when refused,
- * else {'c', the user's epoch, evicted handles}.
+ * login this script added (its \`p:<handle>\` field, stamped with the Redis server's clock like the marks
+ * of MARK_LUA and for the same reason), or a mark of MARK_LUA (of either kind for 'a', a binding of an
+ * existing session for 'd'). Every other member counts; one the caller did not see is a login newer than
+ * its read. Evicted members, oldest createdAt first, leave the index and get an \`x:<handle>\` field
+ * holding their score (a deadline no write of theirs can pass): readers treat the session as dead and
+ * INDEX_ADD never takes it back, so no request of theirs still in flight can revive it. A hash with no
+ * revocation epoch (\`n\`) holds only these marks, so it expires once the last of them no longer matters
+ * (a login's grace, an evicted member's deadline; PEXPIRE, counted from now) instead of staying for
+ * every user who ever logged in under the limit; REVOKE_LUA makes it permanent. Returns {'r'} when
+ * refused, else {'c', the user's epoch, evicted handles}.
  */
 const LIMIT_LUA = `${MARK_LUA}
 local k, e, m = KEYS[1], KEYS[2], KEYS[3]
+local at = clock()
 local now = tonumber(ARGV[1])
 local grace = tonumber(ARGV[7])
 redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[1])
@@ -301,7 +327,7 @@ local stale = {}
 for i = 1, #fields, 2 do
   local f, v = fields[i], tonumber(fields[i + 1])
   local kind = string.sub(f, 1, 2)
-  if (kind == 'x:' and v < now) or (kind == 'p:' and v + grace < now) then stale[#stale + 1] = f end
+  if (kind == 'x:' and v < now) or (kind == 'p:' and v + grace < at) then stale[#stale + 1] = f end
 end
 if #stale > 0 then redis.call('HDEL', e, unpack(stale)) end
 local created = {}
@@ -311,7 +337,7 @@ for i = 8, #ARGV, 3 do
   if v == 'a' or v == 'd' then
     local s = redis.call('ZSCORE', k, h)
     if s and tonumber(s) == tonumber(ARGV[i + 1]) and redis.call('HEXISTS', e, 'p:' .. h) == 0
-      and not pending(m, now, h, v == 'a') then
+      and not pending(m, at, h, v == 'a') then
       redis.call('ZREM', k, h)
     end
   else
@@ -339,18 +365,18 @@ if over > 0 then
   end
 end
 redis.call('ZADD', k, ARGV[2], ARGV[3])
-redis.call('HSET', e, 'p:' .. ARGV[3], ARGV[1])
+redis.call('HSET', e, 'p:' .. ARGV[3], string.format('%.0f', at))
 local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', k, string.format('%.0f', math.ceil(tonumber(top[2])) + 1))
+redis.call('PEXPIRE', k, string.format('%.0f', math.ceil(tonumber(top[2]) - now) + 1))
 local n = redis.call('HGET', e, 'n')
 if not n then
-  local last = now + grace
+  local last = grace
   local marks = redis.call('HGETALL', e)
   for i = 1, #marks, 2 do
     local v = tonumber(marks[i + 1])
-    if string.sub(marks[i], 1, 2) == 'x:' and v and v > last then last = v end
+    if string.sub(marks[i], 1, 2) == 'x:' and v and v - now > last then last = v - now end
   end
-  redis.call('PEXPIREAT', e, string.format('%.0f', math.ceil(last) + 1))
+  redis.call('PEXPIRE', e, string.format('%.0f', math.ceil(last) + 1))
 end
 return {'c', n or '0', evicted}
 `;
@@ -358,15 +384,15 @@ return {'c', n or '0', evicted}
 /**
  * Removes members only if their score is still the one the caller read and they are not a binding of an
  * existing session still in progress (KEYS[2], MARK_LUA): the caller found them bound to someone else (or
- * to nobody), which such a binding looks like until its session write lands. ARGV: 1 now, then pairs of
- * member, score.
+ * to nobody), which such a binding looks like until its session write lands. ARGV: pairs of member,
+ * score.
  */
 const INDEX_DROP_LUA = `${MARK_LUA}
 local n = 0
-local now = tonumber(ARGV[1])
-for i = 2, #ARGV, 2 do
+local at = clock()
+for i = 1, #ARGV, 2 do
   local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if s and tonumber(s) == tonumber(ARGV[i + 1]) and not pending(KEYS[2], now, ARGV[i], false) then
+  if s and tonumber(s) == tonumber(ARGV[i + 1]) and not pending(KEYS[2], at, ARGV[i], false) then
     n = n + redis.call('ZREM', KEYS[1], ARGV[i])
   end
 end
@@ -375,23 +401,23 @@ return n
 
 /**
  * Removes a session from the index of the user it just left (KEYS[1], KEYS[2] that user's marks). ARGV: 1
- * now, 2 the handle, 3 the index score the session was bound with when it left (its \`_ix\`), or ''.
- * Each index add leaves the member a score above its last one, so a member scored above ARGV[3] was added
+ * the handle, 2 the index score the session was bound with when it left (its \`_ix\`), or ''.
+ * Each index add leaves the member a score above its last one, so a member scored above ARGV[2] was added
  * again after that binding: a binding back to this user (U to V to U at once) whose removal here, landing
- * late, must not drop it. A member scored at most ARGV[3] is removed, with its binding mark: the binding
- * that mark stood for is the one the session just left. Without ARGV[3] (a session written by an older
+ * late, must not drop it. A member scored at most ARGV[2] is removed, with its binding mark: the binding
+ * that mark stood for is the one the session just left. Without ARGV[2] (a session written by an older
  * version), a member marked as a binding in progress is kept. A member kept that was not a move back is
  * stale, and readers drop it once its mark has passed.
  */
 const INDEX_LEAVE_LUA = `${MARK_LUA}
-local h = ARGV[2]
+local h = ARGV[1]
 local s = tonumber(redis.call('ZSCORE', KEYS[1], h))
 if not s then return 0 end
-local ix = tonumber(ARGV[3])
+local ix = tonumber(ARGV[2])
 if ix then
   if s > ix then return 0 end
   redis.call('ZREM', KEYS[2], 'b:' .. h)
-elseif pending(KEYS[2], tonumber(ARGV[1]), h, false) then
+elseif pending(KEYS[2], clock(), h, false) then
   return 0
 end
 return redis.call('ZREM', KEYS[1], h)

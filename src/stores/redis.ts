@@ -81,8 +81,8 @@ const INDEX_ROUNDS = 4;
 
 interface Decoded extends SessionRecord {
   handle: string;
-  /** The revocation epoch stamped at login (`_ep`, as stored; `0` when absent). */
-  stamp: string;
+  /** The revocation epoch stamped at login (`_ep`, as stored; `null` when absent: see `revoked`). */
+  stamp: string | null;
 }
 
 /** A user's revocation epoch: sessions stamped below `n` are dead, but `keep` while its stamp is `from` or more. */
@@ -100,7 +100,8 @@ interface Epoch {
  * Layout (prefix `sk:`): one HASH per session at `sk:s:{<handle>}`, `handle` = SHA-256(ID) base64url, the
  * braces a hash tag; fields `d:<key>` hold each top-level data key as JSON, `_c` the cookie, `_e` / `_cr`
  * / `_ls` the deadline, creation and last-seen times, `_u` the bound user, `_ix` the score that user's
- * index holds for it, `_ep` the user's revocation epoch when it was bound, `_sz` a bound on the data's
+ * index holds for it, `_ep` the user's revocation epoch when it was bound (absent when no user is, or when
+ * a sessionkit without epochs bound it), `_sz` a bound on the data's
  * JSON size (so the size cap needs no read of every field) and `_sl` the `_ls` that bound was written
  * with. Per user, a ZSET `sk:u:{<SHA-256(userId)>}` of handles scored by a deadline that is never below
  * the session's own, and beside it (same hash tag, so same Cluster slot) a HASH `sk:e:{<SHA-256(userId)>}`
@@ -699,7 +700,10 @@ export class RedisStore extends Store implements SessionStore {
     const userId = found.userId ?? '';
     try {
       const [deleted] = tuple(
-        await this.eval(operation, SCRIPTS.destroy, this.sessionKey(found.handle), [userId, found.stamp]),
+        await this.eval(operation, SCRIPTS.destroy, this.sessionKey(found.handle), [
+          userId,
+          found.stamp ?? '-',
+        ]),
       );
       if (deleted === 1) {
         const index = this.indexKey(userId);
@@ -760,7 +764,7 @@ export class RedisStore extends Store implements SessionStore {
 
   private async dropStale(userId: string, stale: Array<[string, number]>, operation: string): Promise<void> {
     if (stale.length === 0) return;
-    const args = [String(Date.now()), ...stale.flatMap(([handle, score]) => [handle, String(score)])];
+    const args = stale.flatMap(([handle, score]) => [handle, String(score)]);
     await this.eval(operation, SCRIPTS.indexDrop, [this.indexKey(userId), this.markKey(userId)], args);
   }
 
@@ -773,7 +777,7 @@ export class RedisStore extends Store implements SessionStore {
       operation,
       SCRIPTS.indexLeave,
       [this.indexKey(userId), this.markKey(userId)],
-      [String(Date.now()), handle, ix],
+      [handle, ix],
     );
   }
 
@@ -798,7 +802,8 @@ export class RedisStore extends Store implements SessionStore {
   ): Promise<{ score: number; epoch: string } | null> {
     const now = Date.now();
     const score = expiresAt + Math.max(expiresAt - now, 0);
-    const mark = Math.min(now + this.grace(), expiresAt);
+    // A duration: the script dates the mark by the Redis server's clock (MARK_LUA).
+    const mark = Math.min(this.grace(), expiresAt - now);
     const reply = await this.eval(
       operation,
       SCRIPTS.indexAdd,
@@ -990,7 +995,7 @@ function decodeHash(handle: string, reply: unknown): Decoded | undefined {
   let createdAt = Number.NaN;
   let lastSeenAt = Number.NaN;
   let userId: string | null = null;
-  let stamp = '0';
+  let stamp: string | null = null;
   eachField(reply, (field, value) => {
     fields++;
     if (field.startsWith('d:')) {
@@ -1044,9 +1049,16 @@ function summaryOf(decoded: Decoded): SessionSummary {
   return summary;
 }
 
-/** A session stamped below its user's epoch is dead, unless it is the one the last revoke kept. */
+/**
+ * A session stamped below its user's epoch is dead, unless it is the one the last revoke kept. One
+ * without a stamp was bound by a sessionkit without epochs (0.1.0, sharing the store during a rolling
+ * upgrade), and is judged as that version judged it: the epoch does not revoke it (destroyByUser still
+ * deletes it through the index, which that version keeps too). Taking it for epoch 0 would log out every
+ * login such a server makes after the user's first revoke.
+ */
 function revoked(decoded: Pick<Decoded, 'handle' | 'stamp'>, epoch: Epoch): boolean {
   if (epoch.evicted.has(decoded.handle)) return true;
+  if (decoded.stamp === null) return false;
   const stamp = Number(decoded.stamp);
   if (stamp >= epoch.n) return false;
   return !(decoded.handle === epoch.keep && stamp >= epoch.from);

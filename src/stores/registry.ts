@@ -198,7 +198,10 @@ export const STORES: readonly StoreDefinition[] = [
         description: "connect-pg-simple's table",
       },
     ],
-    // What pg reads from a connection string; anything else pg would silently ignore.
+    // What pg 8 applies from a connection string (pg-connection-string's parse, then pg's
+    // connection-parameters.js), and libpq's `sslpassword`, which pg ignores. pg also reads `binary`, but
+    // only from its config object, and `database`, which the URL's path overrides: both would do nothing,
+    // so they are refused like any other unknown name.
     driverParams: [
       'host',
       'port',
@@ -210,12 +213,17 @@ export const STORES: readonly StoreDefinition[] = [
       'sslkey',
       'sslrootcert',
       'sslpassword',
+      'sslnegotiation',
       'application_name',
       'fallback_application_name',
       'options',
       'client_encoding',
       'replication',
       'uselibpqcompat',
+      'statement_timeout',
+      'query_timeout',
+      'lock_timeout',
+      'idle_in_transaction_session_timeout',
     ],
     load: () => import('./postgres.js'),
   },

@@ -140,10 +140,23 @@ export function quoteIdentifier(dialect: DialectName, name: string): string {
 }
 
 /**
- * The longest user ID (bytes of UTF-8) the SQL stores hold: MySQL's `user_id` column is `varbinary(1020)`,
- * and an index entry must stay far below PostgreSQL's B-tree row limit. Longer IDs are refused.
+ * The longest user ID (bytes of UTF-8) the SQL stores hold: an index entry must stay far below
+ * PostgreSQL's B-tree row limit, and MySQL's column holds 255 characters of up to 4 bytes. Longer IDs
+ * are refused.
  */
 export const SQL_USER_ID_MAX_BYTES = 1020;
+
+/**
+ * The longest user ID (characters) MySQL's `user_id` column holds: `varchar(255)` in utf8mb4 is 1020
+ * bytes, an index entry within InnoDB's 3072-byte limit, and the length sessionkit 0.1 used.
+ */
+export const MYSQL_USER_ID_MAX_CHARS = 255;
+
+/**
+ * MySQL's `user_id` type on a server without a NO PAD binary collation (MySQL 5.7, MariaDB before 10.2):
+ * bytes, which every mysql2 reader gets as a Buffer.
+ */
+export const MYSQL_USER_ID_BYTES = `varbinary(${SQL_USER_ID_MAX_BYTES})`;
 
 /**
  * DDL to run before the first statement: plain statements, or a step that looks at the table first (a
@@ -153,10 +166,15 @@ export type SetupStep = string | ((db: SqlConnection) => Promise<void>);
 
 /**
  * The native layout. Keys are `storageKey(id)` (43 base64url characters), times epoch milliseconds.
- * User IDs compare byte for byte on every dialect: MySQL's `varbinary` (its text collations, `_bin` ones
- * included, are PAD SPACE: `'alice'` would equal `'alice '`), PostgreSQL's and SQLite's deterministic text.
+ * User IDs compare byte for byte on every dialect: MySQL's `mysqlUserId` (see mysqlTableSetup),
+ * PostgreSQL's and SQLite's deterministic text.
  */
-export function createTableSql(dialect: DialectName, table: string, schema?: string): string[] {
+export function createTableSql(
+  dialect: DialectName,
+  table: string,
+  schema?: string,
+  mysqlUserId: string = MYSQL_USER_ID_BYTES,
+): string[] {
   const q = (name: string) => quoteIdentifier(dialect, name);
   const full = schema ? `${q(schema)}.${q(table)}` : q(table);
   if (dialect === 'mysql') {
@@ -165,16 +183,16 @@ export function createTableSql(dialect: DialectName, table: string, schema?: str
   id varchar(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   data longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
   cookie text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  user_id varbinary(${SQL_USER_ID_MAX_BYTES}) NULL,
+  user_id ${mysqlUserId} NULL,
   created_at bigint NOT NULL,
   last_seen_at bigint NOT NULL,
   expires_at bigint NOT NULL,
-  epoch bigint NOT NULL DEFAULT 0,
+  epoch bigint NULL,
   PRIMARY KEY (id),
   KEY ${q(`${table}_user_id`)} (user_id),
   KEY ${q(`${table}_expires_at`)} (expires_at)
 ) ENGINE=InnoDB`,
-      ...epochTableSql(dialect, table, schema),
+      ...epochTableSql(dialect, table, schema, mysqlUserId),
     ];
   }
   const idType = dialect === 'postgres' ? 'text COLLATE "C"' : 'TEXT';
@@ -188,7 +206,7 @@ export function createTableSql(dialect: DialectName, table: string, schema?: str
   created_at ${int} NOT NULL,
   last_seen_at ${int} NOT NULL,
   expires_at ${int} NOT NULL,
-  epoch ${int} NOT NULL DEFAULT 0
+  epoch ${int} NULL
 )`,
     `CREATE INDEX IF NOT EXISTS ${q(`${table}_user_id`)} ON ${full} (user_id)`,
     `CREATE INDEX IF NOT EXISTS ${q(`${table}_expires_at`)} ON ${full} (expires_at)`,
@@ -200,17 +218,25 @@ export function createTableSql(dialect: DialectName, table: string, schema?: str
  * The per-user revocation epochs, `<table>_epochs(user_id, epoch)`: one row per user that
  * destroyByUser ever ran for (rows are never removed: a lost row would revive every session it made
  * dead). Each session row carries, in `epoch`, the user's epoch when it was bound; a session whose
- * epoch is below its user's is dead. `user_id` has the same type as the sessions table's, so the two
- * compare alike.
+ * epoch is below its user's is dead. An anonymous row, and a row bound by a sessionkit without epochs
+ * (0.1.0, which may share the table during a rolling upgrade and never writes the column), has NULL:
+ * never revoked by the epoch, as that version never revoked it (destroyByUser still deletes every row of
+ * the user it finds). So a row 0.1.0 binds later is not taken for one bound before the last revoke.
+ * `user_id` has the same type as the sessions table's, so the two compare alike.
  */
-export function epochTableSql(dialect: DialectName, table: string, schema?: string): string[] {
+export function epochTableSql(
+  dialect: DialectName,
+  table: string,
+  schema?: string,
+  mysqlUserId: string = MYSQL_USER_ID_BYTES,
+): string[] {
   const q = (name: string) => quoteIdentifier(dialect, name);
   const name = q(`${table}_epochs`);
   const full = schema ? `${q(schema)}.${name}` : name;
   if (dialect === 'mysql') {
     return [
       `CREATE TABLE IF NOT EXISTS ${full} (
-  user_id varbinary(${SQL_USER_ID_MAX_BYTES}) NOT NULL,
+  user_id ${mysqlUserId} NOT NULL,
   epoch bigint NOT NULL,
   PRIMARY KEY (user_id)
 ) ENGINE=InnoDB`,
@@ -220,9 +246,12 @@ export function epochTableSql(dialect: DialectName, table: string, schema?: stri
   return [`CREATE TABLE IF NOT EXISTS ${full} (\n  user_id text PRIMARY KEY,\n  epoch ${int} NOT NULL\n)`];
 }
 
-/** Adds the `epoch` column to a sessions table made before it existed (its sessions get epoch 0). */
+/**
+ * Adds the `epoch` column to a sessions table made before it existed: nullable, no default, so its rows
+ * and the rows a server still on that version inserts later carry no stamp (see epochTableSql).
+ */
 export function addEpochColumnSql(dialect: DialectName, fullTable: string): string {
-  return `ALTER TABLE ${fullTable} ADD COLUMN epoch ${dialect === 'postgres' ? 'bigint' : dialect === 'mysql' ? 'bigint' : 'INTEGER'} NOT NULL DEFAULT 0`;
+  return `ALTER TABLE ${fullTable} ADD COLUMN epoch ${dialect === 'postgres' ? 'bigint' : dialect === 'mysql' ? 'bigint' : 'INTEGER'} NULL`;
 }
 
 /** `"schema"."t"` → `"schema"."t_epochs"`: the epochs table beside a quoted sessions table. */
@@ -273,13 +302,16 @@ function statements(dialect: DialectName, t: string): Statements {
   const liveById = 'expires_at + 0 > ?';
   const expiredById = 'expires_at + 0 <= ?';
   const te = epochTableOf(t);
-  // The user's epoch as of this statement, 0 before their first revoke. A login reads it inside its own
-  // INSERT, so it is either committed before a revoke deletes the user's rows (and deleted) or carries
-  // the epoch that revoke left behind (and is dead unless the revoke came first).
-  const userEpoch = `COALESCE((SELECT ue.epoch FROM ${te} ue WHERE ue.user_id = ?), 0)`;
-  // Sessions joined to their user's epoch; a row stamped below it is revoked and never shown.
+  // The stamp of a row bound to the user `?`: their epoch as of this statement, else the second `?`, 0
+  // for a user before their first revoke and NULL for no user (an anonymous row carries no stamp, or a
+  // login a server without epochs writes into it later would look bound before the last revoke). A login
+  // reads it inside its own INSERT, so it is either committed before a revoke deletes the user's rows
+  // (and deleted) or carries the epoch that revoke left behind (and is dead unless the revoke came first).
+  const userEpoch = `COALESCE((SELECT ue.epoch FROM ${te} ue WHERE ue.user_id = ?), ?)`;
+  // Sessions joined to their user's epoch; a row stamped below it is revoked and never shown. No stamp
+  // (NULL): never revoked by the epoch (see epochTableSql).
   const joined = `${t} s LEFT JOIN ${te} ue ON ue.user_id = s.user_id`;
-  const unrevoked = 's.epoch >= COALESCE(ue.epoch, 0)';
+  const unrevoked = '(s.epoch IS NULL OR s.epoch >= COALESCE(ue.epoch, 0))';
   const summary = SUMMARY_COLUMNS.split(', ')
     .map((c) => `s.${c}`)
     .join(', ');
@@ -299,7 +331,7 @@ function statements(dialect: DialectName, t: string): Statements {
           ? `INSERT INTO ${te} AS ue (user_id, epoch) VALUES (?, 1) ON CONFLICT (user_id) DO UPDATE SET epoch = ue.epoch + 1`
           : `INSERT INTO ${te} (user_id, epoch) VALUES (?, 1) ON CONFLICT (user_id) DO UPDATE SET epoch = epoch + 1`,
     readEpoch: `SELECT epoch FROM ${te} WHERE user_id = ?`,
-    restampKept: `UPDATE ${t} SET epoch = ? WHERE id = ? AND user_id = ? AND epoch >= ?`,
+    restampKept: `UPDATE ${t} SET epoch = ? WHERE id = ? AND user_id = ? AND (epoch IS NULL OR epoch >= ?)`,
     clearEpochs: `DELETE FROM ${te}`,
     probeEpoch: `SELECT epoch FROM ${t} WHERE 1 = 0`,
     lockLive: `SELECT ${cols}, epoch FROM ${t} WHERE id = ? AND ${liveById}${forUpdate}`,
@@ -410,22 +442,55 @@ export function expressMysqlSessionStatements(options: ExpressMysqlSessionLayout
   };
 }
 
+/** Binary NO PAD collations, by preference: MariaDB 10.2+'s, MySQL 8.0.17+'s. */
+const MYSQL_NOPAD_BIN = ['utf8mb4_nopad_bin', 'utf8mb4_0900_bin'] as const;
+
 /**
- * Brings a `user_id` column made by sessionkit 0.1 (`varchar(255)` in a PAD SPACE collation, where
- * `'alice'` equals `'alice '` and strict-mode-off servers truncate long IDs) to `varbinary`. The bytes are
- * kept as they are; the check makes it a no-op on a table already migrated.
+ * MySQL's `user_id` type on this server. User IDs must match byte for byte: the default collations make
+ * `'Alice'` equal `'alice'`, and every PAD SPACE one (`utf8mb4_bin` included) `'alice'` equal `'alice '`,
+ * so one user's "log out everywhere" would end another's sessions. A binary NO PAD collation compares
+ * exactly and keeps the column text, which every mysql2 reader gets as a string (sessionkit 0.1 takes
+ * anything else for a corrupt session and deletes it). Without one, bytes.
  */
-export function mysqlUserIdMigration(table: string): SetupStep {
+export async function mysqlUserIdType(db: SqlConnection): Promise<string> {
+  const rows = await db.all(
+    `SELECT COLLATION_NAME AS name FROM information_schema.COLLATIONS WHERE COLLATION_NAME IN (${MYSQL_NOPAD_BIN.map(() => '?').join(', ')})`,
+    MYSQL_NOPAD_BIN,
+  );
+  const offered = new Set(rows.map((row) => String(row.name).toLowerCase()));
+  const collation = MYSQL_NOPAD_BIN.find((name) => offered.has(name));
+  return collation
+    ? `varchar(${MYSQL_USER_ID_MAX_CHARS}) CHARACTER SET utf8mb4 COLLATE ${collation}`
+    : MYSQL_USER_ID_BYTES;
+}
+
+/**
+ * The MySQL store's setup: the tables with the server's `user_id` type (mysqlUserIdType), and a `user_id`
+ * made otherwise (sessionkit 0.1's `varchar(255)` in PAD SPACE `utf8mb4_bin`) brought to it, characters
+ * kept. On a server with a NO PAD binary collation only the collation changes, so 0.1 servers still
+ * running read the same strings. A `varbinary` column already matches exactly: it is kept, and the other
+ * table made alike, since the two are joined on it.
+ */
+export function mysqlTableSetup(table: string): SetupStep {
   return async (db) => {
-    const [column] = await db.all(
-      "SELECT DATA_TYPE AS type FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'user_id'",
-      [table],
+    const epochs = `${table}_epochs`;
+    const columns = await db.all(
+      "SELECT TABLE_NAME AS name, DATA_TYPE AS type, COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?) AND COLUMN_NAME = 'user_id'",
+      [table, epochs],
     );
-    if (!column || String(column.type).toLowerCase() === 'varbinary') return;
-    await db.run(
-      `ALTER TABLE ${quoteIdentifier('mysql', table)} MODIFY user_id varbinary(${SQL_USER_ID_MAX_BYTES}) NULL`,
-      [],
-    );
+    const isBytes = (column: Row) => String(column.type).toLowerCase() === 'varbinary';
+    const userId = columns.some(isBytes) ? MYSQL_USER_ID_BYTES : await mysqlUserIdType(db);
+    for (const ddl of createTableSql('mysql', table, undefined, userId)) await db.run(ddl, []);
+    const collation = / COLLATE (\w+)$/.exec(userId)?.[1] ?? null;
+    for (const column of columns) {
+      if (isBytes(column)) continue;
+      if (collation !== null && String(column.collation).toLowerCase() === collation) continue;
+      const isEpochs = String(column.name).toLowerCase() === epochs.toLowerCase();
+      await db.run(
+        `ALTER TABLE ${quoteIdentifier('mysql', isEpochs ? epochs : table)} MODIFY user_id ${userId} ${isEpochs ? 'NOT NULL' : 'NULL'}`,
+        [],
+      );
+    }
   };
 }
 
@@ -453,7 +518,8 @@ function ms(value: number): number {
 
 /**
  * A session still in the old layout was bound before its user's first revoke (that layout has no epoch,
- * and this store only reads it), so any revoke since, `epoch` above 0, ended it.
+ * and this store only reads it), so any revoke since, `epoch` above 0, ended it. Unlike a native row
+ * without a stamp, destroyByUser never reaches that table, so the epoch is all that ends such a session.
  */
 function legacyRevoked(epochRows: Row[]): boolean {
   const epoch = epochRows[0]?.epoch;
@@ -464,7 +530,10 @@ function legacyRevoked(epochRows: Row[]): boolean {
 export class SqlStore extends Store implements SessionStore {
   protected readonly executor: SqlExecutor;
   private readonly sql: Statements;
-  /** MySQL's user column is `varbinary`: its driver gives bytes. Elsewhere bytes are corrupt. */
+  /**
+   * MySQL's user column is `varbinary` on a server without a NO PAD binary collation: its driver gives
+   * bytes. Elsewhere bytes are corrupt.
+   */
   private readonly userIdBytes: boolean;
   private readonly legacy: LegacyStatements | null;
   private readonly setup: SetupStep[];
@@ -543,7 +612,7 @@ export class SqlStore extends Store implements SessionStore {
       if (this.legacy && (await this.executor.all(this.legacy.select, [id, now])).length > 0) return false;
       await this.executor.run(this.sql.deleteExpired, [key, now]);
       try {
-        return (await this.executor.run(this.sql.insertIfAbsent, [...row, record.userId])) > 0;
+        return (await this.executor.run(this.sql.insertIfAbsent, [...row, ...stampFor(record.userId)])) > 0;
       } catch (error) {
         if (this.executor.isDuplicateKey(error)) return false;
         throw error;
@@ -593,7 +662,7 @@ export class SqlStore extends Store implements SessionStore {
     const evict = evictionsFor(others, limit);
     if (evict === null) return { result: 'refused', evicted: [] };
     for (const victim of evict) yield* exec(this.sql.destroy, [victim]);
-    yield* exec(this.sql.insertIfAbsent, [...row, userId]);
+    yield* exec(this.sql.insertIfAbsent, [...row, ...stampFor(userId)]);
     return { result: 'created', evicted: evict };
   }
 
@@ -613,7 +682,7 @@ export class SqlStore extends Store implements SessionStore {
             : await this.executor.run(this.sql.updateMetaAndUser, [
                 cookie,
                 delta.userId,
-                delta.userId,
+                ...stampFor(delta.userId),
                 delta.userId,
                 ...times,
               ]);
@@ -634,15 +703,16 @@ export class SqlStore extends Store implements SessionStore {
     if (delta.maxBytes !== undefined) checkJsonBytes(merged[1] as string, delta.maxBytes);
     if (row) {
       const [, data, cookie, userId, , lastSeenAt, expiresAt] = merged;
-      // A session keeps its stamp while it keeps its user; one bound to a new user takes that user's epoch.
-      let epoch: unknown = row.epoch ?? 0;
+      // A session keeps its stamp (or its lack of one) while it keeps its user; one bound to a new user
+      // takes that user's epoch, and one left anonymous carries none.
+      let epoch: unknown = row.epoch ?? null;
       if (next.userId !== current.userId) {
         const [found] = next.userId === null ? [] : yield* all(this.sql.readEpoch, [next.userId]);
-        epoch = found?.epoch ?? 0;
+        epoch = next.userId === null ? null : (found?.epoch ?? 0);
       }
       yield* exec(this.sql.rewrite, [data, cookie, userId, lastSeenAt, expiresAt, epoch, key]);
     } else {
-      yield* exec(this.sql.upsert, [...merged, next.userId]);
+      yield* exec(this.sql.upsert, [...merged, ...stampFor(next.userId)]);
     }
     return true;
   }
@@ -656,7 +726,7 @@ export class SqlStore extends Store implements SessionStore {
       // An expired row left for the pruner is no session: the upsert must not keep its revocation stamp,
       // which would make the new record revoked on arrival when its user was revoked since.
       await this.executor.run(this.sql.deleteExpired, [key, Date.now()]);
-      await this.executor.run(this.sql.upsert, [...row, record.userId]);
+      await this.executor.run(this.sql.upsert, [...row, ...stampFor(record.userId)]);
       if (this.legacy) await this.executor.run(this.legacy.destroy, [id]);
     });
   }
@@ -694,7 +764,10 @@ export class SqlStore extends Store implements SessionStore {
   ): TxBody<boolean> {
     const current = yield* this.takeLegacy(id, now);
     if (!current) return false;
-    yield* exec(this.sql.upsert, [...toRow(key, { ...current, expiresAt, lastSeenAt }), current.userId]);
+    yield* exec(this.sql.upsert, [
+      ...toRow(key, { ...current, expiresAt, lastSeenAt }),
+      ...stampFor(current.userId),
+    ]);
     return true;
   }
 
@@ -830,7 +903,7 @@ export class SqlStore extends Store implements SessionStore {
     return this.ready;
   }
 
-  /** A sessions table made before the revocation epoch gets its `epoch` column (existing rows: 0). */
+  /** A sessions table made before the revocation epoch gets its `epoch` column (existing rows: no stamp). */
   private async addEpochColumn(): Promise<void> {
     try {
       await this.executor.all(this.sql.probeEpoch, []);
@@ -960,17 +1033,27 @@ export class SqlStore extends Store implements SessionStore {
   }
 }
 
-/** The row's stamp is below its user's epoch (the join's `revoked_below`, null before any revoke). */
+/**
+ * The row's stamp is below its user's epoch (the join's `revoked_below`, null before any revoke). A row
+ * without a stamp is not revoked by the epoch (see epochTableSql).
+ */
 function isRevoked(row: Row): boolean {
   const below = row.revoked_below;
-  if (below === null || below === undefined) return false;
-  return Number(row.stamp ?? 0) < Number(below);
+  if (below === null || below === undefined || row.stamp === null || row.stamp === undefined) return false;
+  return Number(row.stamp) < Number(below);
+}
+
+/** The parameters of `userEpoch` (see statements): the user, and the stamp when they have no epoch row. */
+function stampFor(userId: string | null | undefined): [string | null, number | null] {
+  const user = userId ?? null;
+  return [user, user === null ? null : 0];
 }
 
 /**
- * A `user_id` as the driver returns it: text, or bytes from MySQL's `varbinary` column. Bytes anywhere
- * else (a BLOB that SQLite keeps in its text column) are corrupt: the user's listing, revoke-all and
- * revocation epoch compare text, so such a row would load as the user yet survive "log out everywhere".
+ * A `user_id` as the driver returns it: text, or bytes from MySQL's `varbinary` column (mysqlUserIdType).
+ * Bytes anywhere else (a BLOB that SQLite keeps in its text column) are corrupt: the user's listing,
+ * revoke-all and revocation epoch compare text, so such a row would load as the user yet survive "log
+ * out everywhere".
  */
 function userIdOfRow(value: unknown, bytes: boolean): string | null {
   if (value === null || value === undefined) return null;

@@ -161,7 +161,7 @@ function isBusy(error: unknown): boolean {
   return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }
 
-/** A table made before the revocation epoch gets its `epoch` column (existing sessions: 0). */
+/** A table made before the revocation epoch gets its `epoch` column (existing sessions: no stamp). */
 function addEpochColumn(db: Db, table: string): void {
   const quoted = quoteIdentifier('sqlite', table);
   const columns = db.pragma(`table_info(${quoted})`) as Array<{ name: string }>;

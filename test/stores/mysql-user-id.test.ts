@@ -6,9 +6,10 @@ import { mysqlConnection, runNamespace, serviceSkipReason } from '../support/ser
 import { record } from './conformance.js';
 
 /**
- * MySQL/MariaDB user IDs: text collations pad trailing spaces (`'alice' = 'alice '`, even `_bin`
- * ones), and with strict mode off an over-long value is silently truncated. The store keeps `user_id`
- * as bytes and refuses what it cannot hold, and moves a table an earlier version created.
+ * MySQL/MariaDB user IDs: PAD SPACE collations pad trailing spaces (`'alice' = 'alice '`, even
+ * `utf8mb4_bin`), and with strict mode off an over-long value is silently truncated. The store keeps
+ * `user_id` in a binary NO PAD collation (bytes on servers without one), refuses what it cannot hold, and
+ * moves a table an earlier version created.
  */
 
 const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
@@ -62,10 +63,13 @@ describe.skipIf(skip)('MySQLStore user IDs', () => {
       expect(await store.destroyByUser('alice')).toBe(1);
       expect((await store.get(padded))?.userId).toBe('alice ');
       const [columns] = await admin.query<mysql.RowDataPacket[]>(
-        "SELECT DATA_TYPE AS type FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'user_id'",
+        "SELECT DATA_TYPE AS type, COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'user_id'",
         [table],
       );
-      expect(columns[0]?.type).toBe('varbinary');
+      const column: mysql.RowDataPacket = columns[0] ?? ({} as mysql.RowDataPacket);
+      expect(
+        column.type === 'varbinary' || /^utf8mb4_(nopad_bin|0900_bin)$/.test(String(column.collation)),
+      ).toBe(true);
     } finally {
       await store.close();
     }
@@ -85,11 +89,14 @@ describe.skipIf(skip)('MySQLStore user IDs', () => {
       const id = generateId();
       await expect(store.create(id, record({ userId }))).rejects.toMatchObject({ code: 'ERR_INVALID_USER' });
       expect(await store.get(id)).toBeNull();
-      // One that fits is kept whole, and found only under its exact self.
-      const fits = 'é'.repeat(510);
+      await expect(store.create(id, record({ userId: 'u'.repeat(256) }))).rejects.toMatchObject({
+        code: 'ERR_INVALID_USER',
+      });
+      // One that fits (255 characters of 4 bytes) is kept whole, and found only under its exact self.
+      const fits = '😀'.repeat(255);
       await store.create(id, record({ userId: fits }));
       expect((await store.get(id))?.userId).toBe(fits);
-      expect(await store.listByUser(fits.slice(0, -1))).toEqual([]);
+      expect(await store.listByUser(fits.slice(0, -2))).toEqual([]);
       expect(await store.destroyByUser(fits)).toBe(1);
     } finally {
       await store.close();
