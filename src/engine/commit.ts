@@ -15,6 +15,7 @@ import { type Changes, dataOf, diff, hasData, recordWritten, takeSnapshot } from
 import { Cookie, cookieShape, hasShape } from '../core/cookie.js';
 import { updateReason } from '../core/debug.js';
 import { NotSupportedError, SessionError, SessionTooLargeError } from '../core/errors.js';
+import { renewalWindow } from '../core/renewal.js';
 import { checkDepth, stringifyJson } from '../core/serializer.js';
 import { Session, type SessionState } from '../core/session.js';
 import type { LimitOutcome, SessionDelta, SessionRecord, UserLimit } from '../core/types.js';
@@ -313,7 +314,10 @@ export async function renew<Req extends SessionRequestLike>(
   return 'create';
 }
 
-/** Replaces the record an ID left with the marker that leads its cookie to the new ID for `renewGrace`. */
+/**
+ * Replaces the record an ID left with the marker that leads its cookie to the new ID for `renewGrace`,
+ * stored for the window that allows for other app servers' clocks (renewalWindow).
+ */
 export function retire(
   engine: Engine<never>,
   oldId: string,
@@ -327,7 +331,7 @@ export function retire(
     store.set(oldId, {
       data: { [RENEWED_KEY]: now },
       cookie,
-      expiresAt: now + engine.options.renewGrace,
+      expiresAt: now + renewalWindow(engine.options.renewGrace),
       createdAt,
       lastSeenAt: now,
       userId: null,
@@ -386,11 +390,12 @@ async function settleOld(
   expires: number,
 ): Promise<void> {
   const { store } = engine.access;
-  const deadline = Date.now() + engine.options.storeTimeout;
+  // A duration on this process's monotonic clock: a step of the wall clock neither stretches nor skips it.
+  const deadline = performance.now() + engine.options.storeTimeout;
   for (let pause = 5; ; pause *= 2) {
     const old = await load(engine, store, oldId);
     if (!holdsSession(old)) return;
-    const left = deadline - Date.now();
+    const left = deadline - performance.now();
     if (left <= 0) {
       if (await carryOver(engine, newId, old, data, own, cookie, expires))
         await retire(engine, oldId, cookie, old.createdAt, Date.now());

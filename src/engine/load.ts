@@ -21,6 +21,7 @@ import {
 import { publishInvalid, traceRefusal } from '../core/diagnostics.js';
 import { CorruptSessionError, SessionError, StoreUnavailableError } from '../core/errors.js';
 import { EXPRESS_SESSION_ID_BYTES, generateId, isWellFormedId } from '../core/id.js';
+import { renewalWindow } from '../core/renewal.js';
 import { validateRecord } from '../core/serializer.js';
 import { Session, type SessionState } from '../core/session.js';
 import { type Secret, unsign } from '../core/signature.js';
@@ -162,11 +163,12 @@ async function followRenewal<Req extends SessionRequestLike>(
   marker: SessionRecord,
 ): Promise<void> {
   // The grace counts from the move, whatever the marker's expiry says: a write that reached the old ID
-  // after the move (from an app server whose clock is behind) may have pushed that expiry out.
+  // after the move (from an app server whose clock is behind) may have pushed that expiry out. The move
+  // is dated by the server that made it, so the window allows for this server's clock being ahead.
   const movedAt = storedTime(marker.data, RENEWED_KEY);
   const next = engine.renewedIdOf(oldId);
   const record =
-    movedAt !== null && movedAt + engine.options.renewGrace > Date.now()
+    movedAt !== null && movedAt + renewalWindow(engine.options.renewGrace) > Date.now()
       ? await load(engine, context.store, next)
       : null;
   if (!holdsSession(record)) {

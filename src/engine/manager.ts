@@ -528,14 +528,15 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
    * moves the session itself.
    */
   private async afterOtherMove(context: RequestContext, oldId: string): Promise<boolean> {
-    const deadline = Date.now() + this.options.storeTimeout;
+    // A duration on this process's monotonic clock: a step of the wall clock neither stretches nor skips it.
+    const deadline = performance.now() + this.options.storeTimeout;
     for (let pause = 5; ; pause *= 2) {
       // Gone, or a renewal's marker: the other move went on from there (see moveKept).
       if (!holdsSession(await this.track(context, load(this, context.store, oldId)))) {
         context.superseded = context.session;
         return true;
       }
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       if (left <= 0) return false;
       await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
     }
