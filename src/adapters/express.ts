@@ -389,6 +389,16 @@ class Hold {
   private gate: ByteGate | null = null;
   /** Off HTTP/1 only, made when the commit waits for the store. */
   private queue: Queued[] | null = null;
+  /** Off HTTP/1: a `writeHead` is queued (the application's, or the one its first write implies). */
+  private headQueued = false;
+  /** Off HTTP/1: an `end` is queued. */
+  private endQueued = false;
+  /** Off HTTP/1: the bytes of the queued writes, measured against the response's high-water mark. */
+  private queuedBytes = 0;
+  /** Off HTTP/1: a queued `write` returned `false`, so the application waits for `'drain'`. */
+  private drainOwed = false;
+  /** Off HTTP/1: the properties put on the response while its calls are queued (see `mask`). */
+  private masked: Masked[] | null = null;
   /**
    * The wrappers put on the response itself over Node's own methods, to tell them from later ones; `null`
    * also when a middleware mounted before the session wrapped them first (compression): that wrapper has
@@ -413,13 +423,9 @@ class Hold {
     if (this.phase === OPEN) {
       if (name === 'end') return this.end(args, original);
     } else if (this.phase >= FAILED) return this.afterFailure(name, args, original);
+    else if (this.queue !== null) return this.enqueue(name, args, original);
     else if (name === 'end' && this.phase === HOLDING && this.first !== 'end')
       this.atEnd = this.manager.sessionAtEnd(this.req);
-    if (this.queue !== null) {
-      if (name === 'writeHead') showHead(this.res, args);
-      this.queue.push([name, args, original]);
-      return name === 'write' ? true : name === 'flushHeaders' ? undefined : this.res;
-    }
     if (name === 'write') this.gate?.writing();
     return original.apply(this.res, args);
   }
@@ -448,8 +454,8 @@ class Hold {
       (error: unknown) => this.fail(error),
     );
     if (!ByteGate.fits(this.res)) {
-      this.queue = [[name, args, original]];
-      return name === 'write' ? true : name === 'flushHeaders' ? undefined : this.res;
+      this.queue = [];
+      return this.enqueue(name, args, original);
     }
     this.gate = new ByteGate(this.res, this.req, true, this.manager.options.storeTimeout);
     if (name === 'write') this.gate.writing();
@@ -466,6 +472,88 @@ class Hold {
       this.addCookies(expected, name === 'writeHead' ? args : undefined);
     }
     return original.apply(this.res, args);
+  }
+
+  /**
+   * A call on a response without Node's HTTP/1 output path (HTTP/2 compatibility mode), queued until the
+   * store answers and replayed then. Meanwhile the response reports what Node's would after the call:
+   * its header counts as sent from the first `writeHead`/`write`/`end`/`flushHeaders`, with the status
+   * and headers it has then (a later `setHeader` fails with `ERR_HTTP2_HEADERS_SENT`, a later status does
+   * not reach the client); it is ended after `end` (a router's `if (!res.writableEnded)` fallback must not
+   * run, and a `write` after it fails); and `write` returns `false` past the high-water mark, with
+   * `'drain'` once the replayed bytes are flushed, so a piped stream is not read whole into the queue.
+   */
+  private enqueue(name: Held, args: unknown[], original: Method): unknown {
+    const { res } = this;
+    const queue = this.queue as Queued[];
+    const callback = args[args.length - 1];
+    if (this.endQueued) {
+      // As Node's response after its end: a second end only calls back, a write fails and resets the stream.
+      if (name === 'end') {
+        if (typeof callback === 'function') process.nextTick(callback);
+        return res;
+      }
+      if (name === 'write') {
+        const error = writeAfterEnd();
+        if (typeof callback === 'function') process.nextTick(callback, error);
+        res.destroy(error);
+        return false;
+      }
+      if (name === 'flushHeaders') return undefined;
+    }
+    if (name === 'writeHead') {
+      if (this.headQueued) {
+        // Node's own writeHead on a stream the client already reset does nothing.
+        if (streamGone(res)) return res;
+        throw headersSent();
+      }
+      showHead(res, args);
+      this.headQueued = true;
+      queue.push([name, args, original]);
+      this.mask(HEAD_SENT);
+      return res;
+    }
+    if (name === 'end' && this.phase === HOLDING && this.first !== 'end')
+      this.atEnd = this.manager.sessionAtEnd(this.req);
+    // Node's write, end and flushHeaders send the header first with the status the response has then,
+    // through the response's own writeHead (wrappers put on it see the call, as without a hold).
+    if (!this.headQueued && !res.headersSent) res.writeHead(res.statusCode);
+    if (name === 'flushHeaders') return undefined;
+    queue.push([name, args, original]);
+    if (name === 'end') {
+      this.endQueued = true;
+      this.mask(ENDED);
+      return res;
+    }
+    this.queuedBytes += chunkBytes(args[0], args[1]);
+    const mark = res.writableHighWaterMark;
+    if (this.queuedBytes < (typeof mark === 'number' ? mark : 16 * 1024)) return true;
+    this.drainOwed = true;
+    return false;
+  }
+
+  /** Puts `properties` on the response while its calls are queued; `unmask` puts back what it had. */
+  private mask(properties: Record<string, PropertyDescriptor>): void {
+    if (this.masked === null) this.masked = [];
+    const { masked } = this;
+    for (const [name, ours] of Object.entries(properties)) {
+      masked.push({ name, ours, before: Object.getOwnPropertyDescriptor(this.res, name) });
+      Object.defineProperty(this.res, name, ours);
+    }
+  }
+
+  /** The queue is released or dropped: the response reports its own state again. */
+  private unmask(): void {
+    const { masked, res } = this;
+    if (masked === null) return;
+    this.masked = null;
+    for (const { name, ours, before } of masked.reverse()) {
+      const now = Object.getOwnPropertyDescriptor(res, name);
+      // Replaced while held (a wrapper put on the response meanwhile): that one stays.
+      if (now === undefined || now.get !== ours.get || now.value !== ours.value) continue;
+      if (before === undefined) Reflect.deleteProperty(res, name);
+      else Object.defineProperty(res, name, before);
+    }
   }
 
   /** Whether the application has ended the response: natively on HTTP/1, an `end` queued off it. */
@@ -507,9 +595,11 @@ class Hold {
       const { gate, queue } = this;
       this.gate = null;
       this.queue = null;
+      this.unmask();
       if (queue !== null) {
         this.addCookies(cookies, queue.find(([name]) => name === 'writeHead')?.[1]);
         for (const [, args, original] of queue) original.apply(this.res, args);
+        if (this.drainOwed) owedDrain(this.res);
       } else if (gate !== null) {
         const expected = this.expected ?? [];
         this.expected = null;
@@ -551,8 +641,8 @@ class Hold {
       (error: unknown) => this.lateFailed(error),
     );
     if (!ByteGate.fits(this.res)) {
-      this.queue = [['end', args, original]];
-      return this.res;
+      this.queue = [];
+      return this.enqueue('end', args, original);
     }
     this.gate = new ByteGate(this.res, this.req, false, this.manager.options.storeTimeout);
     return original.apply(this.res, args);
@@ -594,6 +684,7 @@ class Hold {
     this.gate = null;
     dropQueued(this.queue);
     this.queue = null;
+    this.unmask();
     try {
       // A wrapper around the response's methods (compression, mounted before or after the session) has
       // ended its own stream and would swallow the error page: the connection is closed instead, and the
@@ -659,6 +750,7 @@ class Hold {
     this.gate = null;
     dropQueued(this.queue);
     this.queue = null;
+    this.unmask();
     this.phase = DONE;
     gate?.discard();
     res.destroy();
@@ -672,6 +764,7 @@ class Hold {
     this.gate = null;
     dropQueued(this.queue);
     this.queue = null;
+    this.unmask();
     this.res.destroy();
     this.manager.report(error);
   }
@@ -929,6 +1022,65 @@ function showHead(res: ServerResponse, args: unknown[]): void {
   if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) return;
   for (const [name, value] of Object.entries(headers))
     if (value !== undefined) res.setHeader(name, value as number | string | string[]);
+}
+
+/** A property `Hold.mask` put on a queued response, and the response's own one it covered. */
+interface Masked {
+  name: string;
+  ours: PropertyDescriptor;
+  before: PropertyDescriptor | undefined;
+}
+
+function isTrue(): boolean {
+  return true;
+}
+
+/** A header change after a queued response's header counts as sent: refused, as Node's HTTP/2 response does. */
+function refuseHeaderChange(): never {
+  throw headersSent();
+}
+
+/** What a queued HTTP/2 response reports once its header counts as sent (see `Hold.enqueue`). */
+const HEAD_SENT: Record<string, PropertyDescriptor> = {
+  headersSent: { configurable: true, get: isTrue },
+  setHeader: { configurable: true, writable: true, value: refuseHeaderChange },
+  appendHeader: { configurable: true, writable: true, value: refuseHeaderChange },
+  removeHeader: { configurable: true, writable: true, value: refuseHeaderChange },
+};
+
+/** What a queued HTTP/2 response reports once its end is queued. */
+const ENDED: Record<string, PropertyDescriptor> = {
+  writableEnded: { configurable: true, get: isTrue },
+  finished: { configurable: true, get: isTrue },
+};
+
+/** The error Node's HTTP/2 response throws at a header change after its header was sent. */
+function headersSent(): Error {
+  return Object.assign(new Error('Response has already been initiated.'), { code: 'ERR_HTTP2_HEADERS_SENT' });
+}
+
+/** Whether an HTTP/2 response's stream is closed or destroyed (the client reset it). */
+function streamGone(res: ServerResponse): boolean {
+  const { stream } = res as unknown as { stream?: { destroyed?: boolean; closed?: boolean } };
+  return stream?.destroyed === true || stream?.closed === true;
+}
+
+/** The bytes a `write(chunk, encoding)` adds to a response's buffer. */
+function chunkBytes(chunk: unknown, encoding: unknown): number {
+  if (typeof chunk === 'string')
+    return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  return chunk instanceof Uint8Array ? chunk.byteLength : 0;
+}
+
+/**
+ * A queued `write` returned `false`: the replay put the bytes in the HTTP/2 stream, whose own `'drain'`
+ * the response passes on once they are flushed. A stream that does not wait for one (the replayed bytes
+ * fit in it) is drained already, so the response emits it itself; a closed one emits none, as Node's.
+ */
+function owedDrain(res: ServerResponse): void {
+  const { stream } = res as unknown as { stream?: { writableNeedDrain?: boolean } };
+  if (stream?.writableNeedDrain === true || streamGone(res) || res.writableEnded) return;
+  process.nextTick(() => res.emit('drain'));
 }
 
 /**
