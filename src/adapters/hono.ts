@@ -3,7 +3,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { SessionError } from '../core/errors.js';
-import type { TypedSession } from '../core/session.js';
+import { isSession, type TypedSession } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
 import { SessionManager } from '../engine/manager.js';
 import {
@@ -60,6 +60,14 @@ export function session<Data = SessionData>(options: HonoSessionOptions): HonoSe
   const noStore = manager.options.noStoreWithCookie;
 
   const middleware: MiddlewareHandler<SessionEnv<Data>> = async (c, next) => {
+    // Already handled (the middleware applied again in a sub-app mounted with `app.route()`, or another
+    // sessionkit middleware before it): no session work at all, as express-session's `if (req.session)`.
+    // A second session published over the first would hide what the request wrote to it, and its login.
+    if (isSession(c.get('session'))) {
+      manager.trace?.skipped(c.req.path, 'session already attached');
+      await next();
+      return;
+    }
     // On @hono/node-server the Node request is at hand: reading its headers builds no WHATWG Headers.
     const incoming = (c.env as NodeBindings | undefined)?.incoming;
     const cookie = incoming ? incoming.headers.cookie : c.req.header('cookie');

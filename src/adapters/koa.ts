@@ -3,7 +3,7 @@ import type { Context, Middleware, Next } from 'koa';
 import { dataOf } from '../core/changes.js';
 import type { CookieOptions } from '../core/cookie.js';
 import { InvalidArgumentError, OptionsError } from '../core/errors.js';
-import { Session } from '../core/session.js';
+import { isSession, Session } from '../core/session.js';
 import type { SessionData } from '../core/types.js';
 import { type SessionCarrier, SessionManager } from '../engine/manager.js';
 import type { SessionOptions, SessionRequestLike } from '../engine/options.js';
@@ -55,6 +55,14 @@ export class KoaSession extends Session {
     return Promise.resolve();
   }
 }
+
+/** `ctx.session` as a plain property of the request's context, as Koa has it without koa-session. */
+const OWN_SESSION: PropertyDescriptor = {
+  value: undefined,
+  writable: true,
+  enumerable: true,
+  configurable: true,
+};
 
 /** A request's manual commits: the last one, and whether one of them failed. */
 interface ManualCommits {
@@ -258,11 +266,16 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
   const middleware = async (ctx: Context, next: Next): Promise<void> => {
     // Koa's `ctx.cookies` is its cookie jar, not a parsed-cookie record; a name it lacks reads as absent.
     const carrier = ctx as unknown as Carrier;
-    // Mounted twice, or exempt: no session work at all.
-    if (carrier.session || skip?.(carrier)) {
+    // Read only as an own property: another package's `ctx.session` (koa-session's accessor on
+    // `app.context`, kept on other paths during a migration) is no session of ours, and its getter makes one.
+    const own = Object.hasOwn(ctx, 'session');
+    // Mounted twice (a sessionkit session is on ctx), or exempt: no session work at all.
+    if ((own && isSession(carrier.session)) || skip?.(carrier)) {
       await next();
       return;
     }
+    // The session goes on ctx itself, so that such an accessor neither swallows it nor answers for it.
+    if (!own && 'session' in ctx) Object.defineProperty(ctx, 'session', OWN_SESSION);
     const loading = openSession(manager, carrier);
     if (loading !== undefined) await loading;
     try {

@@ -154,7 +154,10 @@ export async function main(args: string[], output: CliOutput = PROCESS_OUTPUT): 
     .command('revoke-user')
     .description('destroy every session of a user ("log out everywhere")')
     .argument('<userId>', 'the user ID bound by login(req.session, userId)')
-    .option('--except <sessionId>', 'keep this session: its ID, or the session cookie\'s value (`s:<id>.<signature>`, encoded or not); not a handle')
+    .option(
+      '--except <sessionId>',
+      "keep this session: its ID, or the session cookie's value (`s:<id>.<signature>`, encoded or not); not a handle",
+    )
     .action(
       action((ctx, userId: string, flags: { except?: string }) =>
         commands.revokeUser(ctx, userId, flags.except),

@@ -120,6 +120,21 @@ export function settle(work: Promise<void>, done: Done | null | undefined): Prom
 }
 
 /**
+ * The key, shared by every copy of sessionkit in the process, under which a session's prototype gives the
+ * user functions below its state and its manager. The CommonJS and ES module builds, loaded side by side
+ * through `require` and `import`, each have their own Session class, and a session one made meets the
+ * other's functions. Versioned: a copy whose SessionState or SessionController differ in what these
+ * functions use takes another name, and its sessions are refused as not sessions.
+ */
+const SESSION_ACCESS = Symbol.for('sessionkit.session.v1');
+
+/** What SESSION_ACCESS gives: `null` for an object that is not a session of that copy's class. */
+interface SessionAccess {
+  stateOf(value: object): SessionState | null;
+  controllerOf(value: object): SessionController | null;
+}
+
+/**
  * `req.session`. The application's data lives directly on it (`req.session.views = 1`), beside `cookie`;
  * `Object.keys` and `for…in` show only those. Every method takes a callback or returns a promise.
  */
@@ -193,6 +208,16 @@ export class Session {
     return session.#controller;
   }
 
+  static {
+    // On the prototype, not in the class body: the declarations stay as they are. Not writable, so an
+    // assignment on a session cannot shadow it, and symbol-keyed, so no request body or stored JSON can.
+    const access: SessionAccess = {
+      stateOf: (value) => (#state in value ? (value as Session).#state : null),
+      controllerOf: (value) => (#controller in value ? (value as Session).#controller : null),
+    };
+    Object.defineProperty(Session.prototype, SESSION_ACCESS, { value: access });
+  }
+
   /** New ID; the old record is destroyed first. Data is dropped unless `{ keep: true }`. */
   regenerate(options?: RegenerateOptions): Promise<void>;
   regenerate(done: Done): void;
@@ -250,6 +275,23 @@ export function sessionState(session: Session): SessionState {
   return Session.stateOf(session);
 }
 
+/**
+ * How a session of any copy of sessionkit in the process is reached, or `null` for anything else: an
+ * object the application made (one with `login` or `userId` keys, an object built on a session with
+ * `Object.create`) is no session.
+ */
+function accessOf(value: unknown): SessionAccess | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const access = (value as { [SESSION_ACCESS]?: unknown })[SESSION_ACCESS];
+  if (typeof access !== 'object' || access === null) return null;
+  return (access as SessionAccess).stateOf(value) === null ? null : (access as SessionAccess);
+}
+
+/** Whether `value` is a session of sessionkit's, made by this copy or by another in the process. */
+export function isSession(value: unknown): value is Session {
+  return accessOf(value) !== null;
+}
+
 /*
  * sessionkit's user operations are functions of the session, not methods on it: `req.session` has exactly
  * express-session's methods, so an application's own key named `login` or `logout` (a common login flag)
@@ -270,14 +312,15 @@ function userOperation(
   checkCallback(operation, done);
   let result: Promise<void>;
   try {
-    if (!(session instanceof Session)) {
+    const controller = accessOf(session)?.controllerOf(session as object);
+    if (controller == null) {
       throw new InvalidArgumentError(
         operation,
         'session',
         `the request's session (req.session), not ${kindOf(session)}`,
       );
     }
-    result = work(session, Session.controllerOf(session));
+    result = work(session as Session, controller);
   } catch (error) {
     result = Promise.reject(error);
   }
@@ -327,12 +370,11 @@ export function reauthenticated(session: Session, done?: Done): Promise<void> | 
 
 /** The user bound by `login()`, or `null` (also for no session at all). */
 export function currentUserId(session: Session | null | undefined): string | null {
-  return session instanceof Session ? Session.stateOf(session).userId : null;
+  return accessOf(session)?.stateOf(session as object)?.userId ?? null;
 }
 
 /** Milliseconds since the user last authenticated (`login()` or `reauthenticated()`), or `null`. */
 export function authAge(session: Session | null | undefined): number | null {
-  if (!(session instanceof Session)) return null;
-  const { authTime } = Session.stateOf(session);
+  const authTime = accessOf(session)?.stateOf(session as object)?.authTime ?? null;
   return authTime === null ? null : Math.max(0, Date.now() - authTime);
 }
