@@ -24,6 +24,7 @@ import { createStore } from '../../src/stores/factory.js';
 import { record } from '../stores/conformance.js';
 import { mongoTarget } from '../support/mongo/target.js';
 import { deletePrefixed, redisSkipReason } from '../support/redis.js';
+import { type Dialect, release010TableSql } from '../support/release-0.1.0.js';
 import { mysqlConnection, runNamespace, serviceSkipReason } from '../support/services.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -70,35 +71,6 @@ afterAll(async () => {
   await mongo.close();
 });
 
-type Dialect = 'postgres' | 'mysql' | 'sqlite';
-
-/** 0.1.0's CREATE TABLE, for a table an upgraded server finds made by 0.1.0. */
-function oldTableSql(dialect: Dialect, t: string): string[] {
-  if (dialect === 'mysql') {
-    return [
-      `CREATE TABLE ${t} (
-  id varchar(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-  data longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  cookie text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  user_id varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
-  created_at bigint NOT NULL,
-  last_seen_at bigint NOT NULL,
-  expires_at bigint NOT NULL,
-  PRIMARY KEY (id),
-  KEY ${t}_user_id (user_id),
-  KEY ${t}_expires_at (expires_at)
-) ENGINE=InnoDB`,
-    ];
-  }
-  const id = dialect === 'postgres' ? 'text COLLATE "C"' : 'TEXT';
-  const int = dialect === 'postgres' ? 'bigint' : 'INTEGER';
-  return [
-    `CREATE TABLE ${t} (id ${id} PRIMARY KEY, data text NOT NULL, cookie text NOT NULL, user_id text NULL, created_at ${int} NOT NULL, last_seen_at ${int} NOT NULL, expires_at ${int} NOT NULL)`,
-    `CREATE INDEX ${t}_user_id ON ${t} (user_id)`,
-    `CREATE INDEX ${t}_expires_at ON ${t} (expires_at)`,
-  ];
-}
-
 /** 0.1.0's SQL login (insertIfAbsent) and binding update (updateMetaAndUser), through `run`. */
 function oldSqlServer(
   dialect: Dialect,
@@ -137,7 +109,7 @@ function sqlBackends(made: 'new' | '0.1.0'): Backend[] {
       skip: pgSkip,
       async open() {
         const t = runNamespace('rd010');
-        if (made === '0.1.0') for (const ddl of oldTableSql('postgres', t)) await pgAdmin.query(ddl);
+        if (made === '0.1.0') for (const ddl of release010TableSql('postgres', t)) await pgAdmin.query(ddl);
         const store = (await createStore(`${POSTGRES_URL}?table=${t}&pruneInterval=false`)) as SessionStore;
         return {
           store,
@@ -154,7 +126,7 @@ function sqlBackends(made: 'new' | '0.1.0'): Backend[] {
       skip: mysqlSkip,
       async open() {
         const t = runNamespace('rd010');
-        if (made === '0.1.0') for (const ddl of oldTableSql('mysql', t)) await mysqlAdmin.query(ddl);
+        if (made === '0.1.0') for (const ddl of release010TableSql('mysql', t)) await mysqlAdmin.query(ddl);
         const store = (await createStore(`${MYSQL_URL}?table=${t}&pruneInterval=false`)) as SessionStore;
         return {
           store,
@@ -174,7 +146,7 @@ function sqlBackends(made: 'new' | '0.1.0'): Backend[] {
         const dir = mkdtempSync(join(tmpdir(), 'rd010-'));
         const file = join(dir, 's.db');
         const raw = new Database(file);
-        if (made === '0.1.0') for (const ddl of oldTableSql('sqlite', t)) raw.exec(ddl);
+        if (made === '0.1.0') for (const ddl of release010TableSql('sqlite', t)) raw.exec(ddl);
         const store = (await createStore(`sqlite://${file}?table=${t}`)) as SessionStore;
         return {
           store,

@@ -12,8 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import session, { authAge, currentUserId, login } from '../../src/index.js';
 import type { AnyStore } from '../../src/stores/factory.js';
 import { cookieOf, jsonErrors } from '../support/apps.js';
-import { storeTargets } from '../support/interleave.js';
-import { install, onClock, skewed, uninstall } from '../support/skew.js';
+import { install, onClock, skewableTargets, skewed, uninstall } from '../support/skew.js';
 
 const secret = 'clock-skew-secret-0123456789abcdef012345';
 
@@ -41,8 +40,7 @@ function appOn(store: AnyStore, maxAge: number) {
   return app;
 }
 
-// MongoStore also reads the time through `new Date()`, which the skew harness does not move.
-const targets = (await storeTargets('clockskew')).filter((t) => t.name !== 'mongodb');
+const targets = await skewableTargets('clockskew');
 beforeAll(install);
 afterAll(uninstall);
 

@@ -14,8 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import session, { currentUserId, login } from '../../src/index.js';
 import type { AnyStore } from '../../src/stores/factory.js';
 import { cookieOf, idOf, jsonErrors, setCookies } from '../support/apps.js';
-import { storeTargets } from '../support/interleave.js';
-import { install, skewed, uninstall } from '../support/skew.js';
+import { install, skewableTargets, skewed, uninstall } from '../support/skew.js';
 
 const secret = 'renewal-clock-skew-secret-0123456789abcd';
 const RENEW_AFTER = 20_000;
@@ -36,8 +35,7 @@ function appOn(store: AnyStore) {
   return app;
 }
 
-// MongoStore also reads the time through `new Date()`, which the skew harness does not move.
-const targets = (await storeTargets('renewskew')).filter((t) => t.name !== 'mongodb');
+const targets = await skewableTargets('renewskew');
 
 beforeAll(install);
 afterAll(uninstall);

@@ -2,6 +2,7 @@ import mysql from 'mysql2/promise';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
 import { MySQLStore } from '../../src/stores/mysql.js';
+import { release010TableSql } from '../support/release-0.1.0.js';
 import { mysqlConnection, runNamespace, serviceSkipReason } from '../support/services.js';
 import { record } from './conformance.js';
 
@@ -23,21 +24,10 @@ afterAll(async () => {
   await admin.end();
 });
 
-/** The table as sessionkit created it before user IDs were kept as bytes. */
+/** The table as sessionkit 0.1.0 created it. */
 async function createOldTable(table: string): Promise<void> {
   tables.push(table);
-  await admin.query(`CREATE TABLE ${table} (
-  id varchar(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-  data longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  cookie text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  user_id varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
-  created_at bigint NOT NULL,
-  last_seen_at bigint NOT NULL,
-  expires_at bigint NOT NULL,
-  PRIMARY KEY (id),
-  KEY ${table}_user_id (user_id),
-  KEY ${table}_expires_at (expires_at)
-) ENGINE=InnoDB`);
+  for (const statement of release010TableSql('mysql', table)) await admin.query(statement);
 }
 
 describe.skipIf(skip)('MySQLStore user IDs', () => {

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type StoreTarget, storeTargets } from './interleave.js';
 
 /**
  * One process, several "app servers" whose clocks differ: Date.now() answers the real time plus the
@@ -28,4 +29,12 @@ export function skewed(
   offsetMs: number,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => clock.run(offsetMs, () => app(req, res));
+}
+
+/**
+ * The stores whose every time reading the harness moves: all of `storeTargets` but MongoStore, which
+ * also reads the time through `new Date()`.
+ */
+export async function skewableTargets(label: string): Promise<StoreTarget[]> {
+  return (await storeTargets(label)).filter((target) => target.name !== 'mongodb');
 }
