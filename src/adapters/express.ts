@@ -290,6 +290,13 @@ const HOLD = Symbol('sessionkit.hold');
 type HoldCarrier = { [HOLD]?: Hold };
 /** Prototypes whose held methods look their response's hold up on `res.req`. */
 const patched = new WeakSet<object>();
+/**
+ * `ServerResponse.prototype`'s own methods before sessionkit put its fallback on it (see
+ * `patchServerResponse`), by name; empty until then.
+ */
+const belowFallback = new Map<Held, Method>();
+/** The fallback methods on `ServerResponse.prototype`, by name. */
+const fallbacks = new Map<Held, Method>();
 
 /**
  * Holds the response's bytes from its first `writeHead`/`write`/`end`/`flushHeaders` until the session is
@@ -311,7 +318,10 @@ function holdResponse(manager: SessionManager<Carrier>, req: Carrier, res: Serve
   const hold = new Hold(manager, req, res, next);
   const shared = sharedPrototype(res);
   if (shared !== null && res.req === req && !HELD.some((name) => Object.hasOwn(res, name))) {
-    if (!patched.has(shared)) patchPrototype(shared);
+    if (!patched.has(shared)) {
+      patchServerResponse();
+      patchPrototype(shared);
+    }
     (req as HoldCarrier)[HOLD] = hold;
     return;
   }
@@ -319,8 +329,9 @@ function holdResponse(manager: SessionManager<Carrier>, req: Carrier, res: Serve
   const own = {} as Record<Held, Method>;
   let foreignBelow = false;
   for (const name of HELD) {
-    const original = target[name];
-    foreignBelow ||= original !== (ServerResponse.prototype as unknown as Record<Held, Method>)[name];
+    const original = unwrapped(name, target[name]);
+    foreignBelow ||=
+      original !== unwrapped(name, (ServerResponse.prototype as unknown as Record<Held, Method>)[name]);
     // Anonymous: the build's keepNames would otherwise name a new function on every response.
     own[name] = target[name] = (...args: unknown[]) =>
       hold.phase === DONE ? original.apply(res, args) : hold.call(name, args, original);
@@ -345,7 +356,7 @@ function patchPrototype(proto: object): void {
   const methods = proto as Record<Held, Method>;
   for (const name of HELD) {
     // What the prototype had, its own or inherited: another copy of sessionkit may have patched it too.
-    const original = methods[name];
+    const original = unwrapped(name, methods[name]);
     Object.defineProperty(proto, name, {
       configurable: true,
       writable: true,
@@ -357,6 +368,46 @@ function patchPrototype(proto: object): void {
       },
     });
   }
+}
+
+/** `method` itself, or, when it is the fallback on `ServerResponse.prototype`, what the fallback wraps. */
+function unwrapped(name: Held, method: Method): Method {
+  return method === fallbacks.get(name) ? (belowFallback.get(name) as Method) : method;
+}
+
+/**
+ * A response whose hold sits on a shared prototype can be handed to an app of another copy of Express
+ * (Express 4 under Express 5, a library's own `express()`), called as a function as `vhost()` calls it:
+ * that app swaps the response to its own copy's chain, above which nothing of this hold's was put. Every
+ * such chain ends in `ServerResponse.prototype`, so a fallback there finds the hold on `res.req`. It acts
+ * only when no patched prototype is in the response's chain: otherwise the wrapper on that prototype has
+ * the call, or has already passed it on (a `ServerResponse` subclass's own `end()` calling `super.end()`
+ * from within the hold). Responses without a hold go straight through.
+ */
+function patchServerResponse(): void {
+  if (fallbacks.size > 0) return;
+  const methods = ServerResponse.prototype as unknown as Record<Held, Method>;
+  for (const name of HELD) {
+    const original = methods[name];
+    belowFallback.set(name, original);
+    const fallback = function held(this: ServerResponse, ...args: unknown[]) {
+      const hold = (this.req as HoldCarrier | undefined)?.[HOLD];
+      return hold === undefined || hold.phase === DONE || hold.res !== this || inPatchedChain(this)
+        ? original.apply(this, args)
+        : hold.call(name, args, original);
+    };
+    fallbacks.set(name, fallback);
+    Object.defineProperty(methods, name, { configurable: true, writable: true, value: fallback });
+  }
+}
+
+/** Whether a prototype between `res` and `ServerResponse.prototype` carries this copy's held methods. */
+function inPatchedChain(res: ServerResponse): boolean {
+  for (let proto = Object.getPrototypeOf(res); proto !== null && proto !== ServerResponse.prototype; ) {
+    if (patched.has(proto)) return true;
+    proto = Object.getPrototypeOf(proto);
+  }
+  return false;
 }
 
 /** No byte yet: the first held call commits. */
