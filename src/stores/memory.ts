@@ -1,4 +1,9 @@
-import { CorruptSessionError, InvalidArgumentError, InvalidRecordError } from '../core/errors.js';
+import {
+  CorruptSessionError,
+  InvalidArgumentError,
+  InvalidRecordError,
+  OptionsError,
+} from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import {
   applyDeltaToRecord,
@@ -424,7 +429,7 @@ export class MemoryStore extends Store implements SessionStore {
     super(options);
     this.max = options.max ?? 100_000;
     if (!Number.isInteger(this.max) || this.max < 1)
-      throw new RangeError('MemoryStore: max must be a positive integer');
+      throw new OptionsError('max', 'must be a positive integer');
     const interval = options.sweepInterval ?? 60_000;
     if (interval > 0) {
       this.timer = setInterval(() => this.sweepInSlices(), interval);

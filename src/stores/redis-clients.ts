@@ -1,4 +1,4 @@
-import { StoreUnavailableError } from '../core/errors.js';
+import { OptionsError, StoreUnavailableError } from '../core/errors.js';
 import { closeWithin } from './close.js';
 import { isConnectionError } from './contract.js';
 
@@ -101,7 +101,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 /** Recognises the client kind by shape: the packages' classes are not importable without loading them. */
 export function wrapClient(client: RedisClientInput): RedisDriver {
   const c = client as unknown as Record<string, unknown>;
-  if (!isObject(c)) throw new TypeError('RedisStore: `client` must be a node-redis or ioredis client');
+  if (!isObject(c)) throw new OptionsError('client', 'must be a node-redis or ioredis client');
   if (typeof c.call === 'function' && typeof c.status === 'string') {
     if (c.isCluster === true && typeof c.nodes === 'function')
       return ioredisCluster(c as unknown as IORedisClusterLike);
@@ -113,9 +113,7 @@ export function wrapClient(client: RedisClientInput): RedisDriver {
     return nodeRedisSentinel(c as unknown as NodeRedisSentinelLike);
   if (typeof c.sendCommand === 'function' && 'isReady' in c)
     return nodeRedis(c as unknown as NodeRedisClientLike);
-  throw new TypeError(
-    'RedisStore: `client` is neither a node-redis (v4+) nor an ioredis (v5+) client or cluster',
-  );
+  throw new OptionsError('client', 'is neither a node-redis (v4+) nor an ioredis (v5+) client or cluster');
 }
 
 /**

@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { instrumentRevocation } from '../../core/diagnostics.js';
+import { OptionsError } from '../../core/errors.js';
 import { DEFAULT_TTL_MS, fromExpressSession, toExpressSessionWithMeta } from '../../core/serializer.js';
 import { isoString } from '../../core/time.js';
 import type { Callback, SessionRecord, StoredSession } from '../../core/types.js';
@@ -112,7 +113,13 @@ function StoreImpl(this: Store, options?: StoreOptions): void {
   EventEmitter.call(this);
   this.ttl = options?.ttl ?? DEFAULT_TTL_MS;
   this.timeout = options?.timeout ?? DEFAULT_STORE_TIMEOUT_MS;
-  if (isNativeStore(this)) installExpressBridge(this as unknown as Store & SessionStore);
+  if (isNativeStore(this)) {
+    // Checked for sessionkit's own stores only: an express-session store that calls this constructor may
+    // keep a `ttl` of its own kind (connect-redis takes a function).
+    if (!(Number.isFinite(this.ttl) && this.ttl > 0))
+      throw new OptionsError('ttl', 'must be a positive number of milliseconds');
+    installExpressBridge(this as unknown as Store & SessionStore);
+  }
   instrumentRevocation(this);
 }
 Object.setPrototypeOf(StoreImpl.prototype, EventEmitter.prototype);
