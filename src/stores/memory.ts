@@ -397,6 +397,9 @@ export interface MemoryStoreNow {
  * sessions sit in two heaps, so eviction is a heap pop, with no per-entry bookkeeping.
  * It never grows without bound. Sessions are lost on restart and are not shared between processes.
  */
+/** Clears the sweep timer of a store that was collected without close(). */
+const sweepTimers = new FinalizationRegistry<NodeJS.Timeout>((timer) => clearInterval(timer));
+
 export class MemoryStore extends Store implements SessionStore {
   readonly max: number;
   private readonly shards: Map<string, Entry>[] = Array.from({ length: SHARDS }, () => new Map());
@@ -431,10 +434,25 @@ export class MemoryStore extends Store implements SessionStore {
     if (!Number.isInteger(this.max) || this.max < 1)
       throw new OptionsError('max', 'must be a positive integer');
     const interval = options.sweepInterval ?? 60_000;
-    if (interval > 0) {
-      this.timer = setInterval(() => this.sweepInSlices(), interval);
-      this.timer.unref();
-    }
+    if (interval > 0) this.timer = MemoryStore.sweepTimer(this, interval);
+  }
+
+  /**
+   * The sweep timer holds its store only weakly: a live interval is a GC root, and a store nobody else
+   * references (the default store of a middleware made per request) must be collected with its sessions,
+   * as express-session's is. The interval is cleared once the store is gone.
+   */
+  private static sweepTimer(store: MemoryStore, interval: number): NodeJS.Timeout {
+    // The callback sees only the WeakRef, never `store` itself.
+    const ref = new WeakRef(store);
+    const timer = setInterval(() => {
+      const live = ref.deref();
+      if (live) live.sweepInSlices();
+      else clearInterval(timer);
+    }, interval);
+    timer.unref();
+    sweepTimers.register(store, timer);
+    return timer;
   }
 
   /**

@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { type Collection, type Db, type Document, MongoClient, type MongoClientOptions } from 'mongodb';
-import { CorruptSessionError, OptionsError, StoreError, StoreUrlError } from '../core/errors.js';
+import {
+  CorruptSessionError,
+  OptionsError,
+  SessionError,
+  StoreError,
+  StoreUnavailableError,
+  StoreUrlError,
+} from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import {
   applyDelta,
@@ -45,6 +52,7 @@ import {
 } from './contract.js';
 import { Store, type StoreOptions } from './express-compat/store.js';
 import { readParams, storeDefinition } from './registry.js';
+import { STORE_CLOSED } from './sql.js';
 
 export interface MongoStoreOptions extends StoreOptions {
   /** A connected or unconnected client. The store never closes a client it was given. */
@@ -152,6 +160,7 @@ export class MongoStore extends Store implements SessionStore {
   private readonly database: Db;
   private readonly autoRemove: boolean;
   private readiness: Promise<void> | null = null;
+  private closed = false;
 
   /**
    * A `url` may carry the store's own options as parameters (`?collection=…&autoRemove=false`), as with
@@ -466,6 +475,7 @@ export class MongoStore extends Store implements SessionStore {
    * no way to drop its sockets, and a close it has not finished by then is left to finish on its own.
    */
   async close(): Promise<void> {
+    this.closed = true;
     const client = this.ownsClient ? this.client : null;
     if (client)
       await closeWithin(
@@ -473,6 +483,26 @@ export class MongoStore extends Store implements SessionStore {
         () => client.close(),
         () => undefined,
       );
+  }
+
+  /**
+   * A call on a closed store, or one cut by close() (the driver's MongoClientClosedError,
+   * MongoExpiredSessionError, PoolClosedError…), fails as unavailable (503), as on the SQL stores: a
+   * graceful shutdown must not turn the requests in flight into 500s. The store's own typed errors keep
+   * their meaning.
+   */
+  override run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError(operation, STORE_CLOSED));
+    return super.run(operation, async () => {
+      try {
+        return await fn();
+      } catch (error) {
+        if (this.closed && !(error instanceof SessionError)) {
+          throw new StoreUnavailableError(operation, STORE_CLOSED, error);
+        }
+        throw error;
+      }
+    });
   }
 
   /** The native collection, once its indexes exist. A failed index build is retried on the next call. */

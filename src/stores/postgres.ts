@@ -128,7 +128,11 @@ class PgExecutor implements SqlExecutor {
   }
 
   async close(): Promise<void> {
-    if (this.owned) await this.pool.end();
+    if (!this.owned) return;
+    const ended = this.pool.end();
+    // An ending pg pool never serves the calls queued for a connection: fail them now, not at the timeout.
+    for (const fail of [...this.waiting]) fail(new Error('Cannot use a pool after calling end on the pool'));
+    await ended;
   }
 
   destroy(): void {
@@ -162,6 +166,30 @@ class PgExecutor implements SqlExecutor {
     return entry;
   }
 
+  /** Calls of an owned pool waiting for a connection, each failed by `close()`. */
+  private readonly waiting = new Set<(error: Error) => void>();
+
+  /** A pooled connection; one that comes after `close()` gave up on it goes straight back. */
+  private connect(): Promise<PoolClient> {
+    if (!this.owned) return this.pool.connect();
+    return new Promise<PoolClient>((resolve, reject) => {
+      const fail = (error: Error) => {
+        this.waiting.delete(fail);
+        reject(error);
+      };
+      this.waiting.add(fail);
+      this.pool.connect().then(
+        (client) => {
+          if (this.waiting.delete(fail)) resolve(client);
+          else client.release();
+        },
+        (error: unknown) => {
+          if (this.waiting.delete(fail)) reject(error);
+        },
+      );
+    });
+  }
+
   /**
    * Holds one pooled connection for one call. A query the server never answers would keep that
    * connection forever (and a later query on it would queue behind), so past the store's timeout the
@@ -169,7 +197,7 @@ class PgExecutor implements SqlExecutor {
    */
   private async withClient<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
     const started = Date.now();
-    const client = await this.pool.connect();
+    const client = await this.connect();
     // pg-pool listens for a client's 'error' only while it is idle: a connection that dies while checked
     // out would emit an unhandled 'error' and crash the process. The failed query reports it instead.
     const ignoreError = () => undefined;

@@ -1,4 +1,4 @@
-import { OptionsError, StoreUnavailableError, StoreUrlError } from '../core/errors.js';
+import { OptionsError, SessionError, StoreUnavailableError, StoreUrlError } from '../core/errors.js';
 import { storageKey } from '../core/id.js';
 import {
   applyDeltaToRecord,
@@ -879,6 +879,10 @@ export class SqlStore extends Store implements SessionStore {
         return await fn();
       } catch (error) {
         if (this.executor.isUnavailable(error)) throw StoreUnavailableError.fromDriver(operation, error);
+        // A call cut by close() (the pool ended under it: "Pool is closed.", "Cannot use a pool after
+        // calling end on the pool") is the same case as a call made after it: a 503 a load balancer
+        // retries elsewhere, not a 500. The store's own typed errors keep their meaning.
+        if (this.closed && !(error instanceof SessionError)) throw closedError(operation, error);
         throw error;
       }
     });
@@ -1089,8 +1093,8 @@ export function sqlOptionsFromParams(params: StoreParams): SqlStoreOptions {
 export const STORE_CLOSED = 'the store was closed (close() was called)';
 
 /** A call on a store after its close(): unavailable (503). */
-function closedError(operation: string): StoreUnavailableError {
-  return new StoreUnavailableError(operation, STORE_CLOSED);
+function closedError(operation: string, cause?: unknown): StoreUnavailableError {
+  return new StoreUnavailableError(operation, STORE_CLOSED, cause);
 }
 
 /** A `legacy` layout from URL parameters: the layout name alone, or with its table. */
