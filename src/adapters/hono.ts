@@ -102,6 +102,16 @@ export function session<Data = SessionData>(options: HonoSessionOptions): HonoSe
     // error handling, which answers what it does not know with 500: the answer keeps its body and
     // headers but takes the error's status, as a load or save failure gets.
     if (c.error instanceof SessionError && c.res.status === 500) c.res = withStatus(c.res, c.error.status);
+    const outgoing = (c.env as NodeBindings | undefined)?.outgoing;
+    // The application answered through the Node response itself (@hono/node-server's
+    // `RESPONSE_ALREADY_SENT`): no cookie can join that response, and `c.res` is then the server's one
+    // shared constant, which must never take a visitor's cookie. As Koa's `ctx.respond = false`: what
+    // changed in a session the browser holds is stored, a new session is not. Nothing waits on the store
+    // (the answer is out, and a failure has no response left to fail): it is reported.
+    if (outgoing?.headersSent === true) {
+      await commitAfterResponse(manager, carrier);
+      return;
+    }
     let cookies: string[];
     try {
       // Awaited only when a store call is pending: most requests commit at once.
@@ -113,15 +123,28 @@ export function session<Data = SessionData>(options: HonoSessionOptions): HonoSe
       throw asHttpError(error);
     }
     if (cookies.length === 0) return;
-    const outgoing = (c.env as NodeBindings | undefined)?.outgoing;
-    if (outgoing !== undefined && !outgoing.headersSent) sendWithHeaders(outgoing, cookies, noStore);
-    else setCookies(c, cookies, noStore);
+    if (outgoing === undefined) setCookies(c, cookies, noStore);
+    // Sent by hand while the store wrote: the cookies have no response left to join, and `c.res` is the
+    // server's shared constant.
+    else if (!outgoing.headersSent) sendWithHeaders(outgoing, cookies, noStore);
   };
 
   return Object.assign(middleware, { manager: manager as unknown as SessionManager });
 }
 
 const APPEND = { append: true } as const;
+
+/** Stores what changed in a session the browser holds, once its response went out; a failure is reported. */
+async function commitAfterResponse(
+  manager: SessionManager<HonoCarrier>,
+  carrier: HonoCarrier,
+): Promise<void> {
+  try {
+    await manager.commitLate(carrier);
+  } catch (error) {
+    manager.report(error);
+  }
+}
 
 /**
  * Adds the session's headers to the response the handler made. Hono's `c.header()` on a finished

@@ -188,9 +188,10 @@ type Carrier = Context & SessionRequestLike & SessionCarrier;
  * `await next()`, before Koa writes the response. `secure: 'auto'` follows `ctx.secure`, which trusts
  * `X-Forwarded-Proto` when `app.proxy` is set. `ctx.session = null` ends the session (`unset` defaults to
  * `'destroy'` here, as koa-session logs out); `ctx.session = { … }` replaces its data, as in koa-session.
- * A request whose downstream throws stores nothing, and ends what a session operation stored at once
- * for the cookie it no longer sends (a kept regenerate, a login under `maxSessionsPerUser`); one
- * answered by hand (`ctx.respond = false`) stores changes to a session the browser holds, never a new one.
+ * A request whose downstream throws is committed as koa-session commits it, for an error middleware of
+ * the application's to answer with the cookie; if the error reaches Koa's own error response, which drops
+ * the cookie, what the commit or a session operation stored for it (a new session, a kept regenerate, a
+ * login under `maxSessionsPerUser`) is ended first. One answered by hand (`ctx.respond = false`) stores changes to a session the browser holds, never a new one.
  */
 export function session<Data = SessionData>(options: KoaSessionOptions): KoaSessionMiddleware<Data>;
 /** koa-session's call shape, `session(CONFIG, app)`: the application is not needed, and ignored. */
@@ -281,14 +282,25 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
     try {
       await next();
     } catch (error) {
-      // A manual commit not awaited: its cookie, if it gives one, goes on the response the error handler
-      // of the application's may still send; only if it gives none is what it stored ended.
       const manual = (ctx as { [MANUAL_COMMITS]?: ManualCommits })[MANUAL_COMMITS];
       if (manual !== undefined) await manual.last;
-      // No cookie of ours goes out with the error: what this request stored for one (a kept regenerate, a
-      // login under maxSessionsPerUser) is ended, as no browser will hold it. After a manual commit the
-      // cookie is on the response, which an error handler of the application's may still send.
-      if (!(SENT_COOKIES in ctx)) await manager.abandon(carrier);
+      if (autoCommit && !manual?.failed) {
+        // As koa-session, which commits in a `finally`: an error middleware of the application's above
+        // this one may answer the error with a page of its own, which keeps the headers set before it
+        // (a failed login counted in the session, a flash message). A failed commit leaves that error
+        // to answer, and is reported.
+        try {
+          const committing = commit(ctx);
+          if (committing !== undefined) await committing;
+        } catch (failure) {
+          manager.report(failure);
+        }
+      }
+      // Koa's own error response drops every header set before it: if the error reaches it, what this
+      // request stored for a cookie the browser will not get (a new session, a kept regenerate, a login
+      // under maxSessionsPerUser) is ended first, as no browser will hold it.
+      if (SENT_COOKIES in ctx) endUnsentOnError(ctx, manager, carrier);
+      else await manager.abandon(carrier);
       throw error;
     }
     const commits = (ctx as { [MANUAL_COMMITS]?: ManualCommits })[MANUAL_COMMITS];
@@ -309,6 +321,21 @@ export function session<Data = SessionData>(options: KoaSessionOptions): KoaSess
       return (ctx as Carrier).session as unknown as TypedKoaSession<Data>;
     },
   });
+}
+
+/**
+ * Has Koa's error response (`ctx.onerror`, which removes every header before it answers) wait for the
+ * request's stored-but-unsent sessions to be ended, when the thrown error reaches it; an error middleware
+ * of the application's that answers the error keeps the cookie, and nothing is ended.
+ */
+function endUnsentOnError(ctx: Context, manager: SessionManager<Carrier>, carrier: Carrier): void {
+  const onerror = ctx.onerror;
+  ctx.onerror = function (this: Context, error: Error) {
+    // `null` is no error (Koa passes `ctx.onerror` as a Node callback); a response that started keeps its headers.
+    if ((error as Error | null) == null || ctx.headerSent || !ctx.writable) return onerror.call(this, error);
+    // As after a failed commit: the commit happened, but its cookie will not go out.
+    void manager.abandon(carrier, true).then(() => onerror.call(this, error));
+  };
 }
 
 /**

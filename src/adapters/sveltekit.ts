@@ -92,8 +92,9 @@ export function sessionHandle(options: SvelteKitSessionOptions): SessionHandle {
       discardBody(response);
       throw failure;
     }
-    if (cookies.length === 0) return response;
-    const out = withMutableHeaders(response);
+    const streamed = storingAtEnd(response, manager, carrier);
+    if (cookies.length === 0) return streamed;
+    const out = streamed === response ? withMutableHeaders(response) : streamed;
     for (const cookie of cookies) out.headers.append('set-cookie', cookie);
     // A shared cache must never hand one user's Set-Cookie to another (C20).
     if (noStore) out.headers.set('cache-control', 'no-store');
@@ -113,6 +114,33 @@ async function committed(
   } catch (failure) {
     throw asHttpError(failure);
   }
+}
+
+/**
+ * The response with its body passed through, so that what the route changes in the session while the
+ * body streams (a `ReadableStream` endpoint's `pull`: Server-Sent Events) is stored when it ends, before
+ * its last byte, as the Express adapter stores at `end()`: a change to a session the browser holds; a new
+ * session cannot send its cookie any more (warned once). The response is out by then: a store failure is
+ * reported, and the body ends as it would have.
+ */
+function storingAtEnd(
+  response: Response,
+  manager: SessionManager<SvelteKitCarrier>,
+  carrier: SvelteKitCarrier,
+): Response {
+  const { body } = response;
+  if (body === null) return response;
+  const atEnd = new TransformStream<Uint8Array, Uint8Array>({
+    async flush() {
+      carrier.follow(carrier.host.locals.session);
+      try {
+        await manager.commitLate(carrier);
+      } catch (failure) {
+        manager.report(failure);
+      }
+    },
+  });
+  return new Response(body.pipeThrough(atEnd), response);
 }
 
 /** Our Set-Cookie through `event.cookies.set`, every attribute as written (SvelteKit's defaults differ). */
