@@ -62,15 +62,6 @@ async function honoLaterServer(store: SlowMemoryStore): Promise<string> {
     outgoing.end('written by hand');
     return RESPONSE_ALREADY_SENT;
   });
-  app.get('/later', (c) => {
-    c.get('session').user = 'bob';
-    const outgoing = (c.env as { outgoing: Outgoing }).outgoing;
-    setTimeout(() => {
-      outgoing.writeHead(200, { 'content-type': 'text/plain' });
-      outgoing.end('written later');
-    }, 50);
-    return RESPONSE_ALREADY_SENT;
-  });
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -120,7 +111,7 @@ describe('Hono (@hono/node-server): a response written by hand, returned as RESP
     expect(honoRecords).toBe(koaRecords);
   });
 
-  it('stores a change to a session the browser holds; a response written after the handler returns takes the cookie', async () => {
+  it('stores a change to a session the browser holds', async () => {
     const store = new SlowMemoryStore(10);
     const base = await honoLaterServer(store);
     const cookie = ((await fetch(`${base}/start`)).headers.getSetCookie()[0] as string).split(
@@ -133,8 +124,5 @@ describe('Hono (@hono/node-server): a response written by hand, returned as RESP
     await settle();
     const records = Object.values(await store.all()) as Array<Record<string, unknown>>;
     expect(records.map((r) => r.visits)).toEqual([2]);
-    const later = await fetch(`${base}/later`);
-    expect(await later.text()).toBe('written later');
-    expect(later.headers.getSetCookie()).toHaveLength(1);
   });
 });
