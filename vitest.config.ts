@@ -6,10 +6,14 @@ import LongestFirst from './test/support/sequencer.js';
  * The files that need a process of their own. Every other file runs in a worker process that goes on to
  * run more files (`isolate: false`): on two cores, starting a process and importing Express, the drivers
  * and sessionkit again for every file took CPU the tests themselves needed. Files here replace a module
- * (vi.mock), or share a helper that keeps per-file state at module level (test/cli/harness.ts builds the
- * CLI once and deletes it after the file).
+ * (vi.mock), share a helper that keeps per-file state at module level (test/cli/harness.ts builds the
+ * CLI once and deletes it after the file), or need a module evaluated before another file changed a global: @hono/node-server's
+ * `RESPONSE_ALREADY_SENT` is made with the global `Response` when its module loads, and once a Hono server
+ * of an earlier file has replaced that global with its own class, the constant is taken for an ordinary
+ * empty response and sent.
  */
 const OWN_PROCESS = [
+  'test/adapters/hono-response-already-sent.test.ts',
   'test/adapters/next.test.ts',
   'test/otel/absent.test.ts',
   'test/cli/*.test.ts',
