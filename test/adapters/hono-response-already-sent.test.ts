@@ -31,6 +31,14 @@ afterEach(async () => {
   for (const close of closers.splice(0)) await close();
 });
 
+/** Serves `app` on @hono/node-server, closed after the test; its base URL. */
+async function listen(app: Hono<SessionEnv>): Promise<string> {
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
 async function honoServer(store: SlowMemoryStore): Promise<string> {
   const app = new Hono<SessionEnv>();
   app.use(honoSession({ ...options, store }));
@@ -41,13 +49,10 @@ async function honoServer(store: SlowMemoryStore): Promise<string> {
     outgoing.end('written by hand');
     return RESPONSE_ALREADY_SENT;
   });
-  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return listen(app);
 }
 
-async function honoLaterServer(store: SlowMemoryStore): Promise<string> {
+async function heldSessionServer(store: SlowMemoryStore): Promise<string> {
   const app = new Hono<SessionEnv>();
   app.use(honoSession({ ...options, store }));
   app.get('/start', (c) => {
@@ -62,10 +67,7 @@ async function honoLaterServer(store: SlowMemoryStore): Promise<string> {
     outgoing.end('written by hand');
     return RESPONSE_ALREADY_SENT;
   });
-  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return listen(app);
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
@@ -113,7 +115,7 @@ describe('Hono (@hono/node-server): a response written by hand, returned as RESP
 
   it('stores a change to a session the browser holds', async () => {
     const store = new SlowMemoryStore(10);
-    const base = await honoLaterServer(store);
+    const base = await heldSessionServer(store);
     const cookie = ((await fetch(`${base}/start`)).headers.getSetCookie()[0] as string).split(
       ';',
     )[0] as string;
