@@ -206,27 +206,13 @@ function passOn(
         addSessionCookies(res, args, cookies);
         if (manager.options.noStoreWithCookie) addNoStore(res, args);
       }
-      storeLate(manager, req);
+      // What a later `io.engine.use()` middleware changed is stored when engine.io answers, as
+      // express-session stores it at the end of a polling response; the answer does not wait for it.
+      void manager.commitAfterResponse(req);
     }
     return original.apply(res, args);
   };
   next();
-}
-
-/**
- * What a later `io.engine.use()` middleware changed is stored when engine.io answers, as express-session
- * stores it at the end of a polling response. engine.io's answer does not depend on it, so nothing waits
- * for it and a failure is reported.
- */
-function storeLate(manager: SessionManager<Carrier>, req: Carrier): void {
-  let late: Promise<void> | undefined;
-  try {
-    late = manager.commitLate(req);
-  } catch (error) {
-    manager.report(error);
-    return;
-  }
-  late?.catch((error: unknown) => manager.report(error));
 }
 
 /**

@@ -109,7 +109,7 @@ export function session<Data = SessionData>(options: HonoSessionOptions): HonoSe
     // changed in a session the browser holds is stored, a new session is not. Nothing waits on the store
     // (the answer is out, and a failure has no response left to fail): it is reported.
     if (outgoing?.headersSent === true) {
-      await commitAfterResponse(manager, carrier);
+      await manager.commitAfterResponse(carrier);
       return;
     }
     let cookies: string[];
@@ -133,18 +133,6 @@ export function session<Data = SessionData>(options: HonoSessionOptions): HonoSe
 }
 
 const APPEND = { append: true } as const;
-
-/** Stores what changed in a session the browser holds, once its response went out; a failure is reported. */
-async function commitAfterResponse(
-  manager: SessionManager<HonoCarrier>,
-  carrier: HonoCarrier,
-): Promise<void> {
-  try {
-    await manager.commitLate(carrier);
-  } catch (error) {
-    manager.report(error);
-  }
-}
 
 /**
  * Adds the session's headers to the response the handler made. Hono's `c.header()` on a finished

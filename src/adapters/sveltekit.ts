@@ -133,11 +133,7 @@ function storingAtEnd(
   const atEnd = new TransformStream<Uint8Array, Uint8Array>({
     async flush() {
       carrier.follow(carrier.host.locals.session);
-      try {
-        await manager.commitLate(carrier);
-      } catch (failure) {
-        manager.report(failure);
-      }
+      await manager.commitAfterResponse(carrier);
     },
   });
   return new Response(body.pipeThrough(atEnd), response);

@@ -326,6 +326,18 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
   }
 
   /**
+   * `commitLate` for a response already out, which a failure can no longer fail: the failure is reported
+   * (the `error` event, else the logger) and the promise never rejects.
+   */
+  async commitAfterResponse(req: Req & SessionCarrier): Promise<void> {
+    try {
+      await commitLate(this, req);
+    } catch (error) {
+      this.report(error);
+    }
+  }
+
+  /**
    * Hands an error kept from a quiet write to an express-session store (see commit.ts) to `next` once the
    * response has gone out (an Express app's error handler sees it as express-session's tests do, on a
    * response already sent); at once when there is no response to wait for (`null`).
