@@ -48,32 +48,22 @@ describe.each(storeKinds)(
     // The app's session() sets a one-day cookie; the login turns it into a browser-session one.
     const options = { cookie: { maxAge: 24 * 3600 * 1000 } };
 
-    it.skipIf(skipsHere(kind))(
-      'req.session.cookie.expires = false logs in with a browser-session cookie, as on express-session',
-      async () => {
-        const results = await both(kind, build, (url) => loginWithout(url, 'expires'), options);
-        expect(results['express-session']).toEqual({
-          status: 302,
-          cookieSent: true,
-          persistent: false,
-          account: 'user: alice',
-        });
-        expect(results.sessionkit).toEqual(results['express-session']);
+    it.skipIf(skipsHere(kind)).each([
+      {
+        field: 'expires',
+        title:
+          'req.session.cookie.expires = false logs in with a browser-session cookie, as on express-session',
       },
-    );
-
-    it.skipIf(skipsHere(kind))(
-      'req.session.cookie.maxAge = false does the same, as on express-session',
-      async () => {
-        const results = await both(kind, build, (url) => loginWithout(url, 'maxAge'), options);
-        expect(results['express-session']).toEqual({
-          status: 302,
-          cookieSent: true,
-          persistent: false,
-          account: 'user: alice',
-        });
-        expect(results.sessionkit).toEqual(results['express-session']);
-      },
-    );
+      { field: 'maxAge', title: 'req.session.cookie.maxAge = false does the same, as on express-session' },
+    ] as const)('$title', async ({ field }) => {
+      const results = await both(kind, build, (url) => loginWithout(url, field), options);
+      expect(results['express-session']).toEqual({
+        status: 302,
+        cookieSent: true,
+        persistent: false,
+        account: 'user: alice',
+      });
+      expect(results.sessionkit).toEqual(results['express-session']);
+    });
   },
 );

@@ -4,24 +4,12 @@
  * run unchanged but for the import: a view counter that counts across requests.
  */
 import cookieParser from 'cookie-parser';
-import express, { type RequestHandler } from 'express';
+import type { RequestHandler } from 'express';
 import expressSession from 'express-session';
 import request from 'supertest';
 import { describe, expect, it, vi } from 'vitest';
 import session from '../../src/index.js';
-import { cookieOf } from '../support/apps.js';
-
-function counter(middleware: RequestHandler) {
-  const app = express();
-  app.use(cookieParser('keyboard cat'));
-  app.use(middleware);
-  app.get('/', (req, res) => {
-    const s = req.session as unknown as { views?: number };
-    s.views = (s.views ?? 0) + 1;
-    res.send(String(s.views));
-  });
-  return app;
-}
+import { cookieOf, viewCounter } from '../support/apps.js';
 
 describe('session() with no options', () => {
   it('counts visits with cookie-parser secret, as express-session does', async () => {
@@ -34,7 +22,7 @@ describe('session() with no options', () => {
         ['express-session', (expressSession as unknown as () => RequestHandler)()],
         ['sessionkit', session() as unknown as RequestHandler],
       ] as const) {
-        const app = counter(middleware);
+        const app = viewCounter(cookieParser('keyboard cat'), middleware);
         const first = await request(app).get('/').expect(200);
         const second = await request(app).get('/').set('Cookie', cookieOf(first)).expect(200);
         results[kind] = [first.text, second.text];

@@ -5,12 +5,12 @@
  * that key verify, and the other way round.
  */
 import { createSecretKey } from 'node:crypto';
-import express, { type RequestHandler } from 'express';
+import type { RequestHandler } from 'express';
 import expressSession from 'express-session';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import session from '../../src/index.js';
-import { cookieOf } from '../support/apps.js';
+import { cookieOf, viewCounter } from '../support/apps.js';
 
 const bytes = Buffer.from('0123456789abcdef0123456789abcdef-bytes');
 const keys = {
@@ -19,24 +19,13 @@ const keys = {
   KeyObject: () => createSecretKey(bytes),
 };
 
-function counter(middleware: RequestHandler) {
-  const app = express();
-  app.use(middleware);
-  app.get('/', (req, res) => {
-    const s = req.session as unknown as { views?: number };
-    s.views = (s.views ?? 0) + 1;
-    res.send(String(s.views));
-  });
-  return app;
-}
-
 describe('a secret given as bytes other than a string or Buffer', () => {
   for (const [kind, key] of Object.entries(keys)) {
     it(`${kind}: sessionkit starts, and its cookies and express-session's verify on either`, async () => {
       const store = new expressSession.MemoryStore();
       const options = { resave: false, saveUninitialized: false, store };
-      const theirs = counter(expressSession({ ...options, secret: key() as never }) as RequestHandler);
-      const mine = counter(session({ ...options, secret: key() as never }) as unknown as RequestHandler);
+      const theirs = viewCounter(expressSession({ ...options, secret: key() as never }) as RequestHandler);
+      const mine = viewCounter(session({ ...options, secret: key() as never }) as unknown as RequestHandler);
       const first = await request(theirs).get('/').expect(200, '1');
       await request(mine).get('/').set('Cookie', cookieOf(first)).expect(200, '2');
       const own = await request(mine).get('/').expect(200, '1');

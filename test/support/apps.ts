@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { ErrorRequestHandler } from 'express';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
 import express5 from 'express';
 import express4 from 'express4';
 import { storageKey } from '../../src/core/id.js';
@@ -11,6 +11,18 @@ export const expressVersions = [
   { name: 'Express 4', create: () => express4() as unknown as App },
   { name: 'Express 5', create: () => express5() },
 ] as const;
+
+/** An Express app whose `/` counts the session's visits behind `middlewares` and answers the count. */
+export function viewCounter(...middlewares: RequestHandler[]): App {
+  const app = express5();
+  for (const middleware of middlewares) app.use(middleware);
+  app.get('/', (req, res) => {
+    const s = req.session as unknown as { views?: number };
+    s.views = (s.views ?? 0) + 1;
+    res.send(String(s.views));
+  });
+  return app;
+}
 
 /** Answers with the error's status and code, as JSON, so tests can match codes. */
 export const jsonErrors: ErrorRequestHandler = (err, _req, res, _next) => {
