@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateId } from '../../src/core/id.js';
-import type { SessionRecord } from '../../src/core/types.js';
+import { record } from '../../src/testing/conformance.js';
 import { type PairTarget, type StorePair, storePairs } from '../support/store-pairs.js';
 
 /**
@@ -13,19 +13,6 @@ import { type PairTarget, type StorePair, storePairs } from '../support/store-pa
  * there only text that is no cursor at all is refused.
  */
 const targets = await storePairs('list_cursor');
-const HOUR = 3_600_000;
-
-function record(): SessionRecord {
-  const now = Date.now();
-  return {
-    data: { n: 1 },
-    cookie: { originalMaxAge: HOUR },
-    expiresAt: now + HOUR,
-    createdAt: now,
-    lastSeenAt: now,
-    userId: null,
-  };
-}
 
 for (const target of targets) {
   describe.skipIf(target.skip)(`list() cursors no page gave: ${target.name}`, () => {

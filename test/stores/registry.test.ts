@@ -7,7 +7,6 @@ import pg from 'pg';
 import { createClient } from 'redis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
-import type { SessionRecord } from '../../src/core/types.js';
 import { type AnyStore, createStore } from '../../src/stores/factory.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { MongoStore } from '../../src/stores/mongodb.js';
@@ -22,6 +21,7 @@ import {
   storeTable,
 } from '../../src/stores/registry.js';
 import { SQLiteStore } from '../../src/stores/sqlite.js';
+import { record } from '../../src/testing/conformance.js';
 import { runCli } from '../cli/harness.js';
 import { announce, mongoTarget } from '../support/mongo/target.js';
 import { runNamespace, serviceSkipReason } from '../support/services.js';
@@ -197,18 +197,6 @@ describe('an unknown parameter is refused with ERR_STORE_URL naming it, its cred
     },
   );
 });
-
-function record(): SessionRecord {
-  const now = Date.now();
-  return {
-    data: { n: 1 },
-    cookie: { originalMaxAge: 60_000 },
-    expiresAt: now + 60_000,
-    createdAt: now,
-    lastSeenAt: now,
-    userId: null,
-  };
-}
 
 /**
  * Each store built from a URL carrying its parameters, through createStore, its constructor and the CLI:

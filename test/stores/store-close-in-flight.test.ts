@@ -11,11 +11,11 @@ import pg from 'pg';
 import request from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateId } from '../../src/core/id.js';
-import type { SessionRecord } from '../../src/core/types.js';
 import session from '../../src/index.js';
 import { createStore } from '../../src/stores/factory.js';
 import { MySQLStore } from '../../src/stores/mysql.js';
 import { PostgresStore } from '../../src/stores/postgres.js';
+import { record } from '../../src/testing/conformance.js';
 import { jsonErrors } from '../support/apps.js';
 import { mongoTarget } from '../support/mongo/target.js';
 import { mysqlConnection, runNamespace, serviceSkipReason } from '../support/services.js';
@@ -35,18 +35,6 @@ afterAll(async () => {
   await pgAdmin.end();
   await myAdmin.end();
 });
-
-function record(): SessionRecord {
-  const now = Date.now();
-  return {
-    data: { n: 1 },
-    cookie: { originalMaxAge: 60_000 },
-    expiresAt: now + 60_000,
-    createdAt: now,
-    lastSeenAt: now,
-    userId: null,
-  } as unknown as SessionRecord;
-}
 
 const outcome = (p: Promise<unknown>) =>
   p.then(
