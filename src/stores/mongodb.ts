@@ -286,7 +286,8 @@ export class MongoStore extends Store implements SessionStore {
   private async withLease<T>(userId: string, work: () => Promise<T>): Promise<T> {
     const leases = this.database.collection<LeaseDocument>(`${this.collectionName}_leases`);
     const token = randomUUID();
-    const deadline = Date.now() + this.timeout;
+    // The lease's dates are the database's wall clock; how long to keep asking is a duration.
+    const deadline = performance.now() + this.timeout;
     for (let pause = 1; ; pause = Math.min(pause * 2, 25)) {
       const now = Date.now();
       const taken = await insertedFresh(() =>
@@ -298,7 +299,7 @@ export class MongoStore extends Store implements SessionStore {
       );
       if (taken) break;
       // The caller has already been answered with a timeout: stop asking.
-      if (now > deadline) throw new Error('the per-user limit lease stayed taken; try again');
+      if (performance.now() > deadline) throw new Error('the per-user limit lease stayed taken; try again');
       await new Promise((resolve) => setTimeout(resolve, pause * (0.5 + Math.random())));
     }
     try {
@@ -557,8 +558,8 @@ export class MongoStore extends Store implements SessionStore {
   private async applyCapped(id: string, delta: SessionDelta, maxBytes: number): Promise<boolean> {
     const collection = await this.native();
     const _id = storageKey(id);
-    const deadline = Date.now() + this.timeout;
-    for (let round = 0; round < CAS_ROUNDS || Date.now() <= deadline; round++) {
+    const deadline = performance.now() + this.timeout;
+    for (let round = 0; round < CAS_ROUNDS || performance.now() <= deadline; round++) {
       const doc = await collection.findOne({ _id, expiresAt: { $gt: new Date() } });
       if (!doc) return false;
       const stored = isObject(doc.data) ? (unescapeDeep(doc.data) as Record<string, unknown>) : {};
@@ -593,8 +594,8 @@ export class MongoStore extends Store implements SessionStore {
   /** Compare-and-set on the epoch document, so concurrent revokes of one user each raise it once. */
   private async raiseEpoch(userId: string, keep: string | null): Promise<void> {
     const epochs = this.epochs();
-    const deadline = Date.now() + this.timeout;
-    for (let round = 0; round < CAS_ROUNDS || Date.now() <= deadline; round++) {
+    const deadline = performance.now() + this.timeout;
+    for (let round = 0; round < CAS_ROUNDS || performance.now() <= deadline; round++) {
       const current = await epochs.findOne({ _id: userId });
       const n = current?.n ?? 0;
       const next: Omit<EpochDocument, '_id'> = { n: n + 1 };

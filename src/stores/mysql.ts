@@ -147,7 +147,8 @@ class MysqlExecutor implements SqlExecutor {
 
   /** One pooled connection per call; destroyed, never handed back, when it broke or stopped answering. */
   private async withConnection<T>(fn: (conn: PromisePoolConnection) => Promise<T>): Promise<T> {
-    const started = Date.now();
+    // A duration, so the monotonic clock: a wall-clock step (NTP) must not time out a call or prolong it.
+    const started = performance.now();
     const conn = await this.pool.getConnection();
     let done = false;
     const finish = (broken: boolean) => {
@@ -160,7 +161,7 @@ class MysqlExecutor implements SqlExecutor {
     timer.unref();
     try {
       // The caller has given up already (its timeout passed while the pool was busy): run nothing late.
-      if (Date.now() - started >= this.timeoutMs)
+      if (performance.now() - started >= this.timeoutMs)
         throw Object.assign(new Error('sessionkit: no connection within the timeout'), { code: 'ETIMEDOUT' });
       const result = await fn(conn);
       finish(false);

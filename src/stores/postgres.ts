@@ -196,7 +196,8 @@ class PgExecutor implements SqlExecutor {
    * connection is destroyed; broken connections are destroyed too, never handed back to the pool.
    */
   private async withClient<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
-    const started = Date.now();
+    // A duration, so the monotonic clock: a wall-clock step (NTP) must not time out a call or prolong it.
+    const started = performance.now();
     const client = await this.connect();
     // pg-pool listens for a client's 'error' only while it is idle: a connection that dies while checked
     // out would emit an unhandled 'error' and crash the process. The failed query reports it instead.
@@ -214,7 +215,7 @@ class PgExecutor implements SqlExecutor {
     timer.unref();
     try {
       // The caller has given up already (its timeout passed while the pool was busy): run nothing late.
-      if (Date.now() - started >= this.timeoutMs) throw new Error('sessionkit: query timed out');
+      if (performance.now() - started >= this.timeoutMs) throw new Error('sessionkit: query timed out');
       const result = await fn(client);
       release();
       return result;

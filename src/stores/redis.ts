@@ -545,15 +545,15 @@ export class RedisStore extends Store implements SessionStore {
     }
     if (!this.closeClient) return super.run(operation, fn);
     return super.run(operation, fn).catch((error: unknown) => {
-      if (isTimeout(error) && Date.now() - this.lastReconnect > 1_000) {
-        this.lastReconnect = Date.now();
+      if (isTimeout(error) && performance.now() - this.lastReconnect > 1_000) {
+        this.lastReconnect = performance.now();
         this.driver.reconnect?.();
       }
       throw error;
     });
   }
 
-  private lastReconnect = 0;
+  private lastReconnect = Number.NEGATIVE_INFINITY;
 
   // ------------------------------------------------------------------------------------------ commands
 

@@ -85,7 +85,9 @@ class SqliteExecutor implements SqlExecutor {
         if (!isBusy(error) || this.busyMs <= BUSY_SLICE_MS) throw error;
       }
     }
-    const deadline = Date.now() + this.busyMs - BUSY_SLICE_MS;
+    // On the monotonic clock: a wall clock stepped back would keep a write answered 503 retrying, and
+    // landing once the lock goes.
+    const deadline = performance.now() + this.busyMs - BUSY_SLICE_MS;
     this.waiting++;
     try {
       for (let pause = 2; ; pause = Math.min(pause * 2, BUSY_SLICE_MS)) {
@@ -99,7 +101,7 @@ class SqliteExecutor implements SqlExecutor {
           } catch (error) {
             if (!isBusy(error)) throw error;
             this.locked = true;
-            if (Date.now() >= deadline) throw error;
+            if (performance.now() >= deadline) throw error;
             return null;
           }
         });
