@@ -11,6 +11,7 @@ import {
   InvalidRecordError,
   InvalidUserIdError,
   NotSupportedError,
+  OptionsError,
   SessionDataError,
   SessionError,
   SessionTooLargeError,
@@ -19,7 +20,7 @@ import {
   StoreUnavailableError,
 } from '../core/errors.js';
 import { stringifyJson } from '../core/serializer.js';
-import { MAX_DATE } from '../core/time.js';
+import { MAX_DATE, MAX_TIMER_MS } from '../core/time.js';
 import type {
   LimitOutcome,
   ListOptions,
@@ -313,6 +314,15 @@ export function checkDestroyByUser(operation: string, userId: unknown, options: 
 }
 
 export const DEFAULT_STORE_TIMEOUT_MS = 5_000;
+
+/**
+ * Refuses a store `timeout` that is not a positive number of milliseconds a Node timer can hold: a longer
+ * delay fires after 1 ms, and every call not answered within that millisecond would fail as unavailable.
+ */
+export function checkStoreTimeout(timeout: number): void {
+  if (!(Number.isFinite(timeout) && timeout > 0 && timeout <= MAX_TIMER_MS))
+    throw new OptionsError('timeout', `must be a positive number of milliseconds, at most ${MAX_TIMER_MS}`);
+}
 
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',

@@ -7,6 +7,7 @@ import {
   parseJson,
   stringifyJson,
 } from '../core/serializer.js';
+import { MAX_TIMER_MS } from '../core/time.js';
 import type {
   LimitOutcome,
   ListOptions,
@@ -26,6 +27,7 @@ import {
   checkJsonBytes,
   checkListOptions,
   checkRecord,
+  checkStoreTimeout,
   checkSwaps,
   checkTouchTimes,
   checkUserIdArgument,
@@ -548,11 +550,13 @@ export class SqlStore extends Store implements SessionStore {
 
   constructor(options: StoreOptions, config: SqlStoreConfig) {
     super(options);
-    if (!(Number.isFinite(this.timeout) && this.timeout > 0))
-      throw new OptionsError('timeout', 'must be a positive number of milliseconds');
+    checkStoreTimeout(this.timeout);
     const interval = config.pruneInterval;
-    if (interval !== false && !(Number.isFinite(interval) && interval >= 0))
-      throw new OptionsError('pruneInterval', 'must be a number of milliseconds, 0 or false');
+    if (interval !== false && !(Number.isFinite(interval) && interval >= 0 && interval <= MAX_TIMER_MS))
+      throw new OptionsError(
+        'pruneInterval',
+        `must be a number of milliseconds at most ${MAX_TIMER_MS}, 0 or false`,
+      );
     this.executor = config.executor;
     this.sql = statements(config.dialect, config.table);
     this.userIdBytes = config.dialect === 'mysql';
@@ -814,6 +818,9 @@ export class SqlStore extends Store implements SessionStore {
 
   async listByUser(userId: string): Promise<SessionSummary[]> {
     checkUserIdArgument('listByUser', userId);
+    // As login() refuses it: a user ID the column cannot hold would fail in the driver (a NUL on
+    // PostgreSQL) or, on MySQL without strict mode, be cut short and name another user.
+    this.checkUserId(userId);
     return this.op('listByUser', async () =>
       this.summaries(await this.executor.all(this.sql.byUser, [userId, Date.now()])),
     );
@@ -826,6 +833,9 @@ export class SqlStore extends Store implements SessionStore {
    */
   async destroyByUser(userId: string, options: { except?: string } = {}): Promise<number> {
     checkDestroyByUser('destroyByUser', userId, options);
+    // Before the epoch is raised: on MySQL without strict mode a user ID past the column's length is cut
+    // short, and the raise would log out the user whose ID is that prefix.
+    this.checkUserId(userId);
     // Handles are 43 characters, so the empty string never matches a row.
     const keep = options.except === undefined ? '' : storageKey(options.except);
     return this.op('destroyByUser', () =>
@@ -994,7 +1004,8 @@ export class SqlStore extends Store implements SessionStore {
     const mean = this.pruneInterval;
     if (mean === false || this.closed) return;
     // ±50% so that many instances started together do not all prune at once (as connect-pg-simple).
-    const delay = Math.ceil(mean / 2 + mean * Math.random());
+    // At most what a timer holds: a longer delay fires after 1 ms, and the store would prune in a loop.
+    const delay = Math.min(Math.ceil(mean / 2 + mean * Math.random()), MAX_TIMER_MS);
     this.pruneTimer = setTimeout(() => {
       this.pruneTimer = null;
       // A failed prune is harmless (reads filter expired rows); the next one catches up.
