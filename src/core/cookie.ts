@@ -1,5 +1,5 @@
 import { type SerializeOptions, serialize } from 'cookie';
-import { isoString, utcString } from './time.js';
+import { isoString, MAX_DATE, utcString } from './time.js';
 import type { CookieData, CookiePriority, SameSite } from './types.js';
 
 export interface CookieOptions {
@@ -19,6 +19,29 @@ export interface CookieOptions {
   path?: string;
   partitioned?: boolean;
   priority?: CookiePriority;
+}
+
+/**
+ * Browsers cap a cookie's lifetime at 400 days (RFC 6265bis, "Cookie Lifetime Limits"). sessionkit caps
+ * every lifetime there, the `cookie` option's and one set on `req.session.cookie` alike: Expires and the
+ * store's deadline then agree with what the browser keeps, so no stored session outlives its cookie and a
+ * stolen cookie is not honoured after every browser has dropped it.
+ */
+export const MAX_COOKIE_AGE_MS = 400 * 24 * 3600 * 1000;
+
+/**
+ * A lifetime capped at MAX_COOKIE_AGE_MS. One that makes no date (NaN, Infinity, past a Date's range) is
+ * a broken cookie, not a long one: it stays, for the commit to refuse with ERR_INVALID_COOKIE.
+ */
+function cappedAge(ms: number): number {
+  return ms > MAX_COOKIE_AGE_MS && Date.now() + ms <= MAX_DATE ? MAX_COOKIE_AGE_MS : ms;
+}
+
+/** An expiry at most MAX_COOKIE_AGE_MS from now: the Date given when within it; a value that is no Date stays, for the commit to refuse. */
+function cappedExpiry(date: Date): Date {
+  if (!(date instanceof Date)) return date;
+  const latest = Date.now() + MAX_COOKIE_AGE_MS;
+  return date.valueOf() > latest ? new Date(latest) : date;
 }
 
 /**
@@ -63,7 +86,7 @@ export class Cookie {
 
   /** `false` (express-session's README: "set `expires` to `false`") makes a browser-session cookie, as `null`. */
   set expires(date: Date | null | false | undefined) {
-    this._expires = date || null;
+    this._expires = date ? cappedExpiry(date) : null;
     this.originalMaxAge = this.maxAge;
   }
 
@@ -83,14 +106,16 @@ export class Cookie {
     }
     // Not through the `expires` setter, which derives originalMaxAge from a second clock read: a
     // millisecond ticking in between made a 60000 maxAge 59999 (express-session's Cookie does that).
-    this._expires = typeof ms === 'number' ? new Date(Date.now() + ms) : null;
-    this.originalMaxAge = typeof ms === 'number' ? ms : null;
+    const age = typeof ms === 'number' ? cappedAge(ms) : null;
+    this._expires = age === null ? null : new Date(Date.now() + age);
+    this.originalMaxAge = age;
   }
 
   /** Restarts the lifetime from now, keeping the original maxAge (express-session's `resetMaxAge`). */
   resetMaxAge(): void {
-    const original = this.originalMaxAge;
-    if (original !== null) {
+    if (this.originalMaxAge !== null) {
+      // A record stored with a longer lifetime is capped as a new one is.
+      const original = cappedAge(this.originalMaxAge);
       this._expires = new Date(Date.now() + original);
       this.originalMaxAge = original;
     }

@@ -7,6 +7,14 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Epoch ms of 9999-12-31T23:59:59.999Z: up to here an ISO date is `YYYY-MM-DDTHH:mm:ss.sssZ`. */
 const LAST_FOUR_DIGIT_YEAR = 253_402_300_799_999;
 
+/**
+ * The longest span (ms) from now to a deadline sessionkit stores (`ttl`, a renewal's marker): every store
+ * holds a deadline within a Date's range, and from any moment up to the end of the year 9999 now + this
+ * is still within it. About 265,000 years, so only values meant as "never" are refused, and a bound that
+ * does not depend on today's clock accepts the same options tomorrow.
+ */
+export const MAX_SPAN_MS = MAX_DATE - LAST_FOUR_DIGIT_YEAR;
+
 let cachedSecond = Number.NaN;
 let cachedPrefix = '';
 

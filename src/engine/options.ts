@@ -5,15 +5,17 @@ import type { BindingAction, BindingProperty } from '../core/binding.js';
 import {
   attributeCase,
   type CookieOptions,
+  MAX_COOKIE_AGE_MS,
   MAX_COOKIE_ATTRIBUTE_BYTES,
   overlongAttribute,
 } from '../core/cookie.js';
 import type { SessionLogger } from '../core/debug.js';
 import { createKeyring, type EncryptionOptions, type Keyring } from '../core/encryption.js';
 import { OptionsError, SecretRequiredError } from '../core/errors.js';
-import { DEFAULT_RENEW_GRACE_MS } from '../core/renewal.js';
+import { DEFAULT_RENEW_GRACE_MS, renewalWindow } from '../core/renewal.js';
 import { DEFAULT_TTL_MS } from '../core/serializer.js';
 import type { Secret } from '../core/signature.js';
+import { MAX_SPAN_MS, MAX_TIMER_MS } from '../core/time.js';
 import type { OnLimit } from '../core/types.js';
 import { isNativeStore, type SessionStore } from '../stores/contract.js';
 import type { ExpressStoreLike } from '../stores/express-compat/store.js';
@@ -232,9 +234,6 @@ function resolveSecrets<Req>(options: SessionOptions<Req>, warnings: string[]): 
   return secrets;
 }
 
-/** Browsers cap cookie lifetimes at 400 days (RFC 6265bis); a longer maxAge is clamped. */
-export const MAX_COOKIE_AGE_MS = 400 * 24 * 3600 * 1000;
-
 /**
  * What browsers keep of a cookie (RFC 6265bis, "Cookie Lifetime Limits"): its name and value together up
  * to 4096 bytes; past that the cookie is dropped without a word. The name and value are ASCII here, so
@@ -318,6 +317,23 @@ export function resolveOptions<Req>(given: SessionOptions<Req> = {}): ResolvedOp
   }
   check(options.absoluteTimeout !== 0, 'absoluteTimeout', 'must be greater than 0 (leave it out for none)');
   check(options.storeTimeout !== 0, 'storeTimeout', 'must be greater than 0');
+  // A longer timer fires at once: every store call would fail as unanswered.
+  check(
+    options.storeTimeout === undefined || options.storeTimeout <= MAX_TIMER_MS,
+    'storeTimeout',
+    `must be at most ${MAX_TIMER_MS} ms, the longest delay a Node timer keeps`,
+  );
+  // The deadlines made from them must be dates every store holds (see MAX_SPAN_MS).
+  check(
+    options.ttl === undefined || options.ttl <= MAX_SPAN_MS,
+    'ttl',
+    `must be at most ${MAX_SPAN_MS} ms: now + ttl must be a date every store holds`,
+  );
+  check(
+    options.renewGrace === undefined || renewalWindow(options.renewGrace) <= MAX_SPAN_MS,
+    'renewGrace',
+    `must be at most ${Math.floor(MAX_SPAN_MS / 2)} ms: the old ID's marker is kept for twice renewGrace, to a date every store holds`,
+  );
   check(options.renewAfter !== 0, 'renewAfter', 'must be greater than 0 (leave it out for none)');
   check(
     options.renewAfter === undefined || secrets !== null,

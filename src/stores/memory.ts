@@ -11,7 +11,7 @@ import {
   stringifyJson,
   toExpressSessionWithMeta,
 } from '../core/serializer.js';
-import { isoString, MAX_DATE } from '../core/time.js';
+import { isoString, MAX_DATE, MAX_TIMER_MS } from '../core/time.js';
 import type {
   CookieData,
   LimitOutcome,
@@ -49,7 +49,7 @@ export interface MemoryStoreOptions extends StoreOptions {
    * deadline, and only when none is left, the logged-in one nearest its deadline. Default 100,000.
    */
   max?: number;
-  /** How often expired sessions are swept (ms). Default 60 s. The timer is unref'd. */
+  /** How often expired sessions are swept (ms), at most 2^31-1; `0` never. Default 60 s. The timer is unref'd. */
   sweepInterval?: number;
 }
 
@@ -434,6 +434,12 @@ export class MemoryStore extends Store implements SessionStore {
     if (!Number.isInteger(this.max) || this.max < 1)
       throw new OptionsError('max', 'must be a positive integer');
     const interval = options.sweepInterval ?? 60_000;
+    // A longer interval fires every millisecond instead of rarely: 0 is the way to sweep never.
+    if (!(typeof interval === 'number' && interval >= 0 && interval <= MAX_TIMER_MS))
+      throw new OptionsError(
+        'sweepInterval',
+        `must be a number of milliseconds from 0 (no sweep) to ${MAX_TIMER_MS} (the longest delay a Node timer keeps)`,
+      );
     if (interval > 0) this.timer = MemoryStore.sweepTimer(this, interval);
   }
 

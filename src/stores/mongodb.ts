@@ -37,7 +37,6 @@ import {
   checkId,
   checkListOptions,
   checkRecord,
-  checkStoreTimeout,
   checkSwaps,
   checkTouchTimes,
   checkUserIdArgument,
@@ -173,7 +172,6 @@ export class MongoStore extends Store implements SessionStore {
       options = { ...split.options, ...options, url: split.url };
     }
     super(options);
-    checkStoreTimeout(this.timeout);
     const sources = [options.client, options.db, options.url].filter((source) => source !== undefined);
     if (sources.length !== 1) throw new OptionsError('client', 'give exactly one of `client`, `db` or `url`');
     if (options.db && options.dbName !== undefined) {

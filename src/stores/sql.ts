@@ -27,7 +27,6 @@ import {
   checkJsonBytes,
   checkListOptions,
   checkRecord,
-  checkStoreTimeout,
   checkSwaps,
   checkTouchTimes,
   checkUserIdArgument,
@@ -550,7 +549,6 @@ export class SqlStore extends Store implements SessionStore {
 
   constructor(options: StoreOptions, config: SqlStoreConfig) {
     super(options);
-    checkStoreTimeout(this.timeout);
     const interval = config.pruneInterval;
     if (interval !== false && !(Number.isFinite(interval) && interval >= 0 && interval <= MAX_TIMER_MS))
       throw new OptionsError(

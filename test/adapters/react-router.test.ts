@@ -2,6 +2,7 @@ import { createCookie, createSessionStorage } from 'react-router';
 import { createClient } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { createSessionkitStorage } from '../../src/adapters/react-router.js';
+import { MAX_COOKIE_AGE_MS } from '../../src/core/cookie.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { deletePrefixed, redisSkipReason } from '../support/redis.js';
@@ -31,6 +32,19 @@ async function storedData(store: MemoryStore, storage: ReturnType<typeof setup>[
 }
 
 describe('React Router session storage over a sessionkit store', () => {
+  it('stores a session for at most 400 days, however long the cookie says (browsers keep it no longer)', async () => {
+    const { store, storage } = setup();
+    const thirtyYears = 30 * 365 * 24 * 3600;
+    for (const options of [{ maxAge: thirtyYears }, { expires: new Date(Date.now() + thirtyYears * 1000) }]) {
+      const session = await storage.getSession(null);
+      session.set('user', 'ada');
+      const header = pair(await storage.commitSession(session, options));
+      const stored = await store.get((await storage.getSession(header)).id);
+      expect(stored?.expiresAt).toBeLessThanOrEqual(Date.now() + MAX_COOKIE_AGE_MS);
+      expect(stored?.expiresAt).toBeGreaterThan(Date.now() + MAX_COOKIE_AGE_MS - 60_000);
+    }
+  });
+
   it('commits a new session and reads it back from its cookie', async () => {
     const { storage } = setup();
     const session = await storage.getSession(null);

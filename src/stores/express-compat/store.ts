@@ -13,6 +13,7 @@ import { isoString } from '../../core/time.js';
 import type { Callback, SessionRecord, StoredSession } from '../../core/types.js';
 import {
   allSummaries,
+  checkStoreTimeout,
   DEFAULT_STORE_TIMEOUT_MS,
   isNativeStore,
   runBounded,
@@ -118,6 +119,7 @@ function StoreImpl(this: Store, options?: StoreOptions): void {
     // keep a `ttl` of its own kind (connect-redis takes a function).
     if (!(Number.isFinite(this.ttl) && this.ttl > 0))
       throw new OptionsError('ttl', 'must be a positive number of milliseconds');
+    checkStoreTimeout(this.timeout);
     installExpressBridge(this as unknown as Store & SessionStore);
   }
   instrumentRevocation(this);
