@@ -82,6 +82,11 @@ export interface RedisDriver {
    */
   offline(): boolean;
   /**
+   * True when the client is connected and can send now: unlike `!offline()`, false for an ioredis client
+   * with `lazyConnect` that has not connected yet, which a command would connect.
+   */
+  connected(): boolean;
+  /**
    * Quits the client, waiting at most `ms` for the server before destroying its sockets; only called for
    * clients the store created itself.
    */
@@ -139,6 +144,7 @@ function nodeRedis(client: NodeRedisClientLike): RedisDriver {
     // Not ready covers a client never connected, one whose handshake a server never answered, one
     // reconnecting and one closed; node-redis would queue the command or fail it only at its own timer.
     offline: () => !client.isReady,
+    connected: () => client.isReady,
     async close(ms) {
       if (client.isOpen)
         await closeWithin(
@@ -170,6 +176,7 @@ function nodeRedisCluster(cluster: NodeRedisClusterLike): RedisDriver {
       );
     },
     offline: () => (cluster as { isOpen?: unknown }).isOpen === false,
+    connected: () => (cluster as { isReady?: unknown }).isReady === true,
     async close(ms) {
       await closeWithin(
         ms,
@@ -190,6 +197,7 @@ function nodeRedisSentinel(sentinel: NodeRedisSentinelLike): RedisDriver {
     // Between a master's death and Sentinel's promotion node-redis has no master to send to and would
     // wait for one; the store answers 503 at once instead.
     offline: () => !sentinel.isReady || sentinel.getMasterNode() === undefined,
+    connected: () => sentinel.isReady && sentinel.getMasterNode() !== undefined,
     async close(ms) {
       if (sentinel.isOpen)
         await closeWithin(
@@ -217,6 +225,7 @@ function ioredis(client: IORedisLike): RedisDriver {
     send: (_key, args) => send(args),
     masters: async () => [send],
     offline: () => IOREDIS_OFFLINE.has(client.status),
+    connected: () => client.status === 'ready',
     async close(ms) {
       await closeWithin(
         ms,
@@ -242,6 +251,7 @@ function ioredisCluster(cluster: IORedisClusterLike): RedisDriver {
       return nodes.map((node) => (args: string[]) => node.call(args[0] as string, ...args.slice(1)));
     },
     offline: () => IOREDIS_OFFLINE.has(cluster.status),
+    connected: () => cluster.status === 'ready',
     async close(ms) {
       await closeWithin(
         ms,

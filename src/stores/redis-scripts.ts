@@ -9,6 +9,13 @@ import { createHash } from 'node:crypto';
 /** The `_v` field of every session hash the scripts write. */
 const FORMAT_VERSION = '1';
 
+/**
+ * How many fields of a user's epoch hash a login under the per-user limit looks at to prune marks that no
+ * longer matter (HSCAN COUNT, see LIMIT_LUA): well above the few marks one login adds, so the prune keeps
+ * up, and small enough that a login's cost stays the same however many marks the hash holds.
+ */
+const MARKS_PRUNED_PER_LOGIN = 100;
+
 // Lua's unpack() is bounded by its C stack (LUAI_MAXCSTACK, 8000), so long argument lists go out in
 // chunks; every redis.call costs the server about as much as a small command, so each script batches its
 // fields into as few calls as it can.
@@ -276,11 +283,14 @@ return {redis.call('HGET', KEYS[2], 'n') or '0', score}
  * kept session stays live through the bump without a second, cross-slot write. A kept handle that was
  * already exempt keeps its old floor; any other kept handle needs a stamp that was live before the bump.
  * The epoch hash has no expiry (PERSIST undoes the one LIMIT_LUA may have set): losing it would revive
- * every session it made dead. Returns
- * {new epoch, index members with scores}.
+ * every session it made dead. PERSIST is also the script's first write: at Redis's memory limit under
+ * \`noeviction\`, Redis refuses a script whose first write is one that may grow memory (HSET), and lets
+ * one that has written run to its end, so a "log out everywhere" still goes through when Redis is full.
+ * Returns {new epoch, index members with scores}.
  */
 const REVOKE_LUA = `
 local e = KEYS[2]
+redis.call('PERSIST', e)
 local cur = redis.call('HMGET', e, 'n', 'k', 'f')
 local n = tonumber(cur[1]) or 0
 local nn = string.format('%d', n + 1)
@@ -292,7 +302,6 @@ else
   redis.call('HSET', e, 'n', nn)
   redis.call('HDEL', e, 'k', 'f')
 end
-redis.call('PERSIST', e)
 return {nn, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')}
 `;
 
@@ -310,33 +319,50 @@ return {nn, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')}
  * existing session for 'd'). Every other member counts; one the caller did not see is a login newer than
  * its read. Evicted members, oldest createdAt first, leave the index and get an \`x:<handle>\` field
  * holding their score (a deadline no write of theirs can pass): readers treat the session as dead and
- * INDEX_ADD never takes it back, so no request of theirs still in flight can revive it. A hash with no
- * revocation epoch (\`n\`) holds only these marks, so it expires once the last of them no longer matters
- * (a login's grace, an evicted member's deadline; PEXPIRE, counted from now) instead of staying for
- * every user who ever logged in under the limit; REVOKE_LUA makes it permanent. Returns {'r'} when
- * refused, else {'c', the user's epoch, evicted handles}.
+ * INDEX_ADD never takes it back, so no request of theirs still in flight can revive it.
+ *
+ * The login's own \`p:\` mark is the script's first write, and one that may grow memory: at Redis's memory
+ * limit under \`noeviction\` Redis refuses such a first write, and with it the whole script, before it has
+ * evicted anything (a first write that frees memory, as the prunes below do, would let the script run to
+ * its end, and the login's session write would then be refused after its evictions). A refused login
+ * takes its mark back.
+ *
+ * Each login prunes the marks that no longer matter from the next batch of the hash's fields (HSCAN, its
+ * cursor kept in field \`s\`), never the whole hash: the \`x:\` marks of the last two lifetimes' evictions
+ * may be many, and a login's cost must not grow with them. A mark not yet reached by the prune may still
+ * be there: \`p:\` marks are judged by their stamp, and a stale \`x:\` mark only names a session long dead.
+ * A hash with no revocation epoch (\`n\`) holds only these marks, so it expires once the last of them no
+ * longer matters (a login's grace, an evicted member's deadline; PEXPIRE, counted from now) instead of
+ * staying for every user who ever logged in under the limit: each login extends its expiry to cover the
+ * marks it adds and never shortens it, which covers the marks it does not read. REVOKE_LUA makes it
+ * permanent. Returns {'r'} when refused, else {'c', the user's epoch, evicted handles}.
  */
-const LIMIT_LUA = `${MARK_LUA}
+const LIMIT_LUA = `${MARK_LUA}${BATCH_LUA}
 local k, e, m = KEYS[1], KEYS[2], KEYS[3]
 local at = clock()
 local now = tonumber(ARGV[1])
 local grace = tonumber(ARGV[7])
+local login = 'p:' .. ARGV[3]
+redis.call('HSET', e, login, string.format('%.0f', at))
 redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[1])
-local fields = redis.call('HGETALL', e)
+local scan = redis.call('HSCAN', e, redis.call('HGET', e, 's') or '0', 'COUNT', ${MARKS_PRUNED_PER_LOGIN})
+local fields = scan[2]
 local stale = {}
 for i = 1, #fields, 2 do
   local f, v = fields[i], tonumber(fields[i + 1])
   local kind = string.sub(f, 1, 2)
   if (kind == 'x:' and v < now) or (kind == 'p:' and v + grace < at) then stale[#stale + 1] = f end
 end
-if #stale > 0 then redis.call('HDEL', e, unpack(stale)) end
+if scan[1] == '0' then stale[#stale + 1] = 's' else redis.call('HSET', e, 's', scan[1]) end
+batch('HDEL', e, stale)
 local created = {}
 for i = 8, #ARGV, 3 do
   local h = ARGV[i]
   local v = ARGV[i + 2]
   if v == 'a' or v == 'd' then
     local s = redis.call('ZSCORE', k, h)
-    if s and tonumber(s) == tonumber(ARGV[i + 1]) and redis.call('HEXISTS', e, 'p:' .. h) == 0
+    local p = tonumber(redis.call('HGET', e, 'p:' .. h))
+    if s and tonumber(s) == tonumber(ARGV[i + 1]) and not (p and p + grace >= at)
       and not pending(m, at, h, v == 'a') then
       redis.call('ZREM', k, h)
     end
@@ -349,8 +375,12 @@ for _, h in ipairs(redis.call('ZRANGE', k, 0, -1)) do
   if h ~= ARGV[3] and h ~= ARGV[6] then live[#live + 1] = {h, created[h] or now} end
 end
 local over = #live - tonumber(ARGV[4]) + 1
-if over > 0 and ARGV[5] == 'r' then return {'r'} end
+if over > 0 and ARGV[5] == 'r' then
+  redis.call('HDEL', e, login)
+  return {'r'}
+end
 local evicted = {}
+local last = grace
 if over > 0 then
   table.sort(live, function(a, b)
     if a[2] ~= b[2] then return a[2] < b[2] end
@@ -358,27 +388,53 @@ if over > 0 then
   end)
   for i = 1, over do
     local h = live[i][1]
-    redis.call('HSET', e, 'x:' .. h, redis.call('ZSCORE', k, h))
+    local s = redis.call('ZSCORE', k, h)
+    redis.call('HSET', e, 'x:' .. h, s)
+    if tonumber(s) - now > last then last = tonumber(s) - now end
     redis.call('ZREM', k, h)
     redis.call('ZREM', m, 'b:' .. h, 'c:' .. h)
     evicted[#evicted + 1] = h
   end
 end
 redis.call('ZADD', k, ARGV[2], ARGV[3])
-redis.call('HSET', e, 'p:' .. ARGV[3], string.format('%.0f', at))
 local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
 redis.call('PEXPIRE', k, string.format('%.0f', math.ceil(tonumber(top[2]) - now) + 1))
 local n = redis.call('HGET', e, 'n')
 if not n then
-  local last = grace
-  local marks = redis.call('HGETALL', e)
-  for i = 1, #marks, 2 do
-    local v = tonumber(marks[i + 1])
-    if string.sub(marks[i], 1, 2) == 'x:' and v and v - now > last then last = v - now end
-  end
-  redis.call('PEXPIRE', e, string.format('%.0f', math.ceil(last) + 1))
+  local keep = math.ceil(last) + 1
+  if redis.call('PTTL', e) < keep then redis.call('PEXPIRE', e, string.format('%.0f', keep)) end
 end
 return {'c', n or '0', evicted}
+`;
+
+/**
+ * Takes back a login whose session write Redis refused (KEYS as LIMIT_LUA's; ARGV: 1 now, on the app's
+ * clock, 2 the login's handle, or '' when its session may have been written after all, then the handles
+ * LIMIT_LUA evicted for it): the login's member and \`p:\` mark go, so it counts against no later login,
+ * and each evicted member goes back into the index at the score its \`x:\` mark kept, and the mark goes.
+ * The first writes free memory (ZREM, HDEL), which Redis allows at its memory limit, and a script that has
+ * written runs to its end: a write refused for want of memory can be undone. Returns how many came back.
+ */
+const LIMIT_UNDO_LUA = `
+local k, e = KEYS[1], KEYS[2]
+if ARGV[2] ~= '' then
+  redis.call('ZREM', k, ARGV[2])
+  redis.call('HDEL', e, 'p:' .. ARGV[2])
+end
+local back = {}
+for i = 3, #ARGV do
+  local s = redis.call('HGET', e, 'x:' .. ARGV[i])
+  if s then
+    redis.call('HDEL', e, 'x:' .. ARGV[i])
+    back[#back + 1] = s
+    back[#back + 1] = ARGV[i]
+  end
+end
+if #back == 0 then return 0 end
+redis.call('ZADD', k, unpack(back))
+local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', k, string.format('%.0f', math.ceil(tonumber(top[2]) - tonumber(ARGV[1])) + 1))
+return #back / 2
 `;
 
 /**
@@ -442,6 +498,7 @@ export const SCRIPTS = {
   indexAdd: script(INDEX_ADD_LUA, 3),
   revoke: script(REVOKE_LUA, 2),
   limit: script(LIMIT_LUA, 3),
+  limitUndo: script(LIMIT_UNDO_LUA, 2),
   indexDrop: script(INDEX_DROP_LUA, 2),
   indexLeave: script(INDEX_LEAVE_LUA, 2),
 };

@@ -15,6 +15,7 @@ import {
   parseJson,
   stringifyJson,
 } from '../core/serializer.js';
+import { MAX_TIMER_MS } from '../core/time.js';
 import type {
   CookieData,
   LimitOutcome,
@@ -46,6 +47,7 @@ import { Store, type StoreOptions } from './express-compat/store.js';
 import {
   classify,
   eachField,
+  isUnavailable,
   type NodeSender,
   type RedisClientInput,
   type RedisDriver,
@@ -150,8 +152,12 @@ export class RedisStore extends Store implements SessionStore {
     if (!Number.isInteger(this.scanCount) || this.scanCount < 1) {
       throw new OptionsError('scanCount', 'must be a positive integer');
     }
-    if (!Number.isFinite(this.timeout) || this.timeout <= 0) {
-      throw new OptionsError('timeout', 'must be a positive number of milliseconds');
+    // A longer delay than a Node timer holds fires at once, failing every call as unanswered.
+    if (!Number.isFinite(this.timeout) || this.timeout <= 0 || this.timeout > MAX_TIMER_MS) {
+      throw new OptionsError(
+        'timeout',
+        `must be a positive number of milliseconds, at most ${MAX_TIMER_MS} (the longest delay a Node timer keeps)`,
+      );
     }
     // The store's own timer bounds its commands in place of the client's (see redis-clients.ts): a client
     // set to fail faster than the store's default keeps failing that fast.
@@ -159,6 +165,7 @@ export class RedisStore extends Store implements SessionStore {
     if (options.timeout === undefined && clientTimeout !== undefined && clientTimeout < this.timeout) {
       this.timeout = clientTimeout;
     }
+    if (this.driver.connected()) this.checkEvictionPolicy();
   }
 
   // ------------------------------------------------------------------------------------------ contract
@@ -446,8 +453,9 @@ export class RedisStore extends Store implements SessionStore {
       if (text(reply[0]) === 'r') return { result: 'refused', evicted: [] };
       const stamp = text(reply[1]);
       const evicted = (Array.isArray(reply[2]) ? reply[2] : []).map(text);
-      const [written] = tuple(
-        await this.eval(operation, SCRIPTS.write, this.sessionKey(handle), [
+      let answer: unknown;
+      try {
+        answer = await this.eval(operation, SCRIPTS.write, this.sessionKey(handle), [
           ttlOf(record.expiresAt),
           String(record.expiresAt),
           String(record.createdAt),
@@ -458,8 +466,15 @@ export class RedisStore extends Store implements SessionStore {
           'c',
           stamp,
           ...fields,
-        ]),
-      );
+        ]);
+      } catch (error) {
+        // Redis answered with a refusal (at its memory limit, say): the login is taken back, and the
+        // sessions evicted for it come back. A write whose fate is unknown (timed out, connection lost)
+        // keeps its evictions: it may still land, and the user would then hold one session too many.
+        if (!(error instanceof StoreUnavailableError)) await this.undoLimit(userId, handle, evicted);
+        throw error;
+      }
+      const [written] = tuple(answer);
       // Already dead by their mark; the delete only frees the memory, and may fail without harm.
       await Promise.all(
         evicted.map((h) =>
@@ -469,6 +484,28 @@ export class RedisStore extends Store implements SessionStore {
       if (written !== 1) return { result: 'exists', evicted: [] };
       return { result: 'created', evicted };
     });
+  }
+
+  /**
+   * Takes back a login under the limit whose session write Redis refused (LIMIT_UNDO), best effort: what
+   * it cannot undo stays as a failed login leaves it. The login's own member goes only when its session is
+   * absent, as a refused write leaves it: the index must hold every session that exists.
+   */
+  private async undoLimit(userId: string, handle: string, evicted: string[]): Promise<void> {
+    const operation = 'createWithinLimit';
+    try {
+      const key = this.sessionKey(handle);
+      const absent = Number(await this.cmd(operation, key, ['EXISTS', key])) === 0;
+      if (!absent && evicted.length === 0) return;
+      await this.eval(
+        operation,
+        SCRIPTS.limitUndo,
+        [this.indexKey(userId), this.epochKey(userId)],
+        [String(Date.now()), absent ? handle : '', ...evicted],
+      );
+    } catch {
+      // The login failed either way; its evictions then stand, as after a lost connection.
+    }
   }
 
   getByHandle(handle: string): Promise<SessionSummary | null> {
@@ -543,6 +580,7 @@ export class RedisStore extends Store implements SessionStore {
     if (this.driver.offline()) {
       return Promise.reject(new StoreUnavailableError(operation, 'the Redis client is not connected'));
     }
+    if (!this.evictionPolicyRead) this.checkEvictionPolicy();
     if (!this.closeClient) return super.run(operation, fn);
     return super.run(operation, fn).catch((error: unknown) => {
       if (isTimeout(error) && performance.now() - this.lastReconnect > 1_000) {
@@ -554,6 +592,45 @@ export class RedisStore extends Store implements SessionStore {
   }
 
   private lastReconnect = Number.NEGATIVE_INFINITY;
+
+  /** Whether `checkEvictionPolicy` has read (or is reading) the servers' policy. */
+  private evictionPolicyRead = false;
+
+  /**
+   * Warns once when a master's `maxmemory-policy` is not `noeviction`: any other policy lets Redis, at
+   * its memory limit, evict keys this store cannot lose (a user's index, revocation epoch and marks carry
+   * a TTL, so even a `volatile-*` policy takes them; docs/stores/redis.md, "Memory and eviction"). Read
+   * from INFO (a managed Redis may refuse CONFIG), in the background, at construction when the client is
+   * connected, else at the first call made while it is; Redis out of reach means another try on a later
+   * call, INFO refused means none. A single server's INFO goes out before this returns, so it never falls
+   * among the commands of a call made after.
+   */
+  private checkEvictionPolicy(): void {
+    this.evictionPolicyRead = true;
+    const info = ['INFO', 'memory'];
+    let replies: Promise<unknown[]>;
+    try {
+      replies = this.driver.cluster
+        ? this.driver.masters().then((nodes) => Promise.all(nodes.map((send) => send(info))))
+        : this.driver.send(undefined, info).then((reply) => [reply]);
+    } catch (error) {
+      replies = Promise.reject(error);
+    }
+    replies.then(
+      (all) => {
+        const policies = new Set(all.map(evictionPolicyOf).filter((policy) => policy !== null));
+        policies.delete('noeviction');
+        if (policies.size === 0) return;
+        process.emitWarning(
+          `sessionkit: RedisStore: Redis's maxmemory-policy is ${[...policies].join(', ')}: at its memory limit Redis may evict the keys that list, count and revoke each user's sessions; use noeviction (docs/stores/redis.md, "Memory and eviction")`,
+          { code: 'SESSIONKIT' },
+        );
+      },
+      (error: unknown) => {
+        if (isUnavailable(error)) this.evictionPolicyRead = false;
+      },
+    );
+  }
 
   // ------------------------------------------------------------------------------------------ commands
 
@@ -1062,6 +1139,12 @@ function revoked(decoded: Pick<Decoded, 'handle' | 'stamp'>, epoch: Epoch): bool
   const stamp = Number(decoded.stamp);
   if (stamp >= epoch.n) return false;
   return !(decoded.handle === epoch.keep && stamp >= epoch.from);
+}
+
+/** The `maxmemory_policy` an INFO reply names, or null. */
+function evictionPolicyOf(reply: unknown): string | null {
+  const info = typeof reply === 'string' || Buffer.isBuffer(reply) ? text(reply) : String(reply);
+  return /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? null;
 }
 
 function handleOf(key: string): string {
