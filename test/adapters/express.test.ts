@@ -265,7 +265,9 @@ for (const { kind, makeStore, inline, name, create } of combinations) {
       const started = Date.now();
       const res = await request(app).get('/').set('Cookie', made).expect(503);
       expect(res.body.code).toBe('ERR_STORE_UNAVAILABLE');
-      expect(Date.now() - started).toBeLessThan(2_000);
+      // storeTimeout (150 ms) many times over, as the adapter suite's bound: room for a loaded machine,
+      // still well short of the default storeTimeout (5 s) or a store that never answers.
+      expect(Date.now() - started).toBeLessThan(3_000);
     });
 
     it('bounds a MemoryStore method wrapped before the middleware was made, as any store', async () => {

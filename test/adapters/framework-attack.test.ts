@@ -128,7 +128,9 @@ describe('React Router storage under attack', () => {
       status: 503,
     });
     await expect(storage.commitSession(loaded)).rejects.toMatchObject({ status: 503 });
-    expect(Date.now() - started).toBeLessThan(1_000);
+    // Two calls of 100 ms each: the bound leaves a loaded machine room and still catches a call that
+    // waits out the default storeTimeout (5 s) or the store itself.
+    expect(Date.now() - started).toBeLessThan(3_000);
   });
 });
 

@@ -14,6 +14,7 @@ import {
   type Opts,
   overlapping,
   runOps,
+  SECOND_WAIT_MS,
   sessionOp,
   sessionOptions,
   sharedOptions,
@@ -208,7 +209,7 @@ async function runWeb(
           token,
           () => request(route(step), step.jar, step.ops, token),
           () => request(route({ ...step, ...during }), during.jar, during.ops),
-          300,
+          SECOND_WAIT_MS,
         );
         out.push({ jar: step.jar, ...first, during: { jar: during.jar, reached, waited, ...second } });
       } else out.push({ jar: step.jar, ...(await request(route(step), step.jar, step.ops)) });

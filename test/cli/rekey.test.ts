@@ -15,6 +15,7 @@ import { encryptStore } from '../../src/stores/encrypted.js';
 import { type AnyStore, createStore } from '../../src/stores/factory.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { rekeyStore, resealPlan } from '../../src/stores/rekey.js';
+import { withLeads } from '../support/leads.js';
 import { announce, mongoTarget } from '../support/mongo/target.js';
 import { runNamespace, serviceSkipReason } from '../support/services.js';
 import { cliPath, json, runCli } from './harness.js';
@@ -207,52 +208,58 @@ function rekeySuite(suite: Suite): void {
     it.runIf(suite.ordered).sequential(
       'resumes after being killed mid-run, without redoing the pages done',
       async () => {
-        await store.clear?.();
-        const seeded = await seedOld(store, 40);
-        const state = join(dir, `state-${runNamespace('r')}.json`);
-        const args = ['rekey', '--keys-file', keysFile, '--batch', '4', '--pause', '150', '--state', state];
-        const child: ChildProcess = spawn(
-          process.execPath,
-          [await cliPath(), ...args, '--store', suite.url],
-          {
-            stdio: 'ignore',
+        // The pause between pages leaves the test the time to kill the run midway; a test process starved
+        // for longer than the rest of the run finds it finished, and tries again with longer pauses.
+        await withLeads(
+          [150, 600, 2_400],
+          async (pause) => {
+            await store.clear?.();
+            const seeded = await seedOld(store, 40);
+            const state = join(dir, `state-${runNamespace('r')}.json`);
+            const args = ['rekey', '--keys-file', keysFile, '--batch', '4', '--state', state];
+            const child: ChildProcess = spawn(
+              process.execPath,
+              [await cliPath(), ...args, '--pause', String(pause), '--store', suite.url],
+              {
+                stdio: 'ignore',
+              },
+            );
+            const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+            // Killed (no chance to save anything) once a few pages are recorded.
+            const deadline = Date.now() + 20_000;
+            while (Date.now() < deadline) {
+              const saved = existsSync(state) ? JSON.parse(readFileSync(state, 'utf8')) : null;
+              if (saved && saved.resealed >= 12) break;
+              await new Promise((resolve) => setTimeout(resolve, 20));
+            }
+            child.kill('SIGKILL');
+            // It ended on its own before the kill came: no run was cut midway.
+            if ((await exited) === 0) return false;
+            const saved = JSON.parse(readFileSync(state, 'utf8'));
+            expect(saved.complete).toBe(false);
+            const done = saved.resealed + saved.current;
+            expect(done).toBeGreaterThanOrEqual(12);
+            expect(done).toBeLessThan(40);
+
+            const resumed = await cli(...args, '--resume', '--json');
+            expect(resumed.code, resumed.stderr).toBe(0);
+            const out = json<RekeyOutput>(resumed);
+            // Only what came after the saved cursor was looked at.
+            expect(out.seen).toBe(40 - done);
+            expect(out.resealed + out.current).toBe(40);
+            expect(out.complete).toBe(true);
+            const app = encryptStore(store, { keys: [NEW] });
+            for (const [id, data] of seeded) expect((await app.get(id))?.data).toEqual(data);
+
+            // A finished state file resumes to nothing.
+            const finished = json<RekeyOutput>(
+              await cli('rekey', '--keys-file', keysFile, '--state', state, '--resume', '--json'),
+            );
+            expect(finished).toMatchObject({ seen: 0, complete: true });
+            return true;
           },
+          'killing the run midway',
         );
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        // Killed (no chance to save anything) once a few pages are recorded.
-        const deadline = Date.now() + 20_000;
-        while (Date.now() < deadline) {
-          const saved = existsSync(state) ? JSON.parse(readFileSync(state, 'utf8')) : null;
-          if (saved && saved.resealed >= 12) break;
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-        child.kill('SIGKILL');
-        await exited;
-        const saved = JSON.parse(readFileSync(state, 'utf8'));
-        expect(saved.complete).toBe(false);
-        const done = saved.resealed + saved.current;
-        expect(done).toBeGreaterThanOrEqual(12);
-        expect(done).toBeLessThan(40);
-
-        const resumed = await cli(
-          ...args.filter((a) => a !== '--pause' && a !== '150'),
-          '--resume',
-          '--json',
-        );
-        expect(resumed.code, resumed.stderr).toBe(0);
-        const out = json<RekeyOutput>(resumed);
-        // Only what came after the saved cursor was looked at.
-        expect(out.seen).toBe(40 - done);
-        expect(out.resealed + out.current).toBe(40);
-        expect(out.complete).toBe(true);
-        const app = encryptStore(store, { keys: [NEW] });
-        for (const [id, data] of seeded) expect((await app.get(id))?.data).toEqual(data);
-
-        // A finished state file resumes to nothing.
-        const finished = json<RekeyOutput>(
-          await cli('rekey', '--keys-file', keysFile, '--state', state, '--resume', '--json'),
-        );
-        expect(finished).toMatchObject({ seen: 0, complete: true });
       },
       60_000,
     );
@@ -261,44 +268,54 @@ function rekeySuite(suite: Suite): void {
     it.runIf(suite.ordered).sequential(
       'stops cleanly on SIGTERM, saving where it got to (exit 8)',
       async () => {
-        await store.clear?.();
-        await seedOld(store, 30);
-        const state = join(dir, `state-${runNamespace('t')}.json`);
-        const child = spawn(
-          process.execPath,
-          [
-            await cliPath(),
-            'rekey',
-            '--keys-file',
-            keysFile,
-            '--batch',
-            '3',
-            '--pause',
-            '200',
-            '--state',
-            state,
-            '--json',
-            '--store',
-            suite.url,
-          ],
-          { stdio: ['ignore', 'pipe', 'pipe'] },
+        // As above: a run that finished before the signal came is tried again with longer pauses.
+        await withLeads(
+          [200, 800, 3_200],
+          async (pause) => {
+            await store.clear?.();
+            await seedOld(store, 30);
+            const state = join(dir, `state-${runNamespace('t')}.json`);
+            const child = spawn(
+              process.execPath,
+              [
+                await cliPath(),
+                'rekey',
+                '--keys-file',
+                keysFile,
+                '--batch',
+                '3',
+                '--pause',
+                String(pause),
+                '--state',
+                state,
+                '--json',
+                '--store',
+                suite.url,
+              ],
+              { stdio: ['ignore', 'pipe', 'pipe'] },
+            );
+            let stdout = '';
+            child.stdout.on('data', (chunk) => {
+              stdout += chunk;
+            });
+            const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+            const deadline = Date.now() + 20_000;
+            while (!existsSync(state) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+            child.kill('SIGTERM');
+            const code = await exited;
+            if (code === 0) return false;
+            expect(code).toBe(8);
+            const out = JSON.parse(stdout) as RekeyOutput;
+            expect(out.complete).toBe(false);
+            expect(JSON.parse(readFileSync(state, 'utf8'))).toMatchObject({
+              cursor: out.cursor,
+              resealed: out.resealed,
+              complete: false,
+            });
+            return true;
+          },
+          'signalling the run midway',
         );
-        let stdout = '';
-        child.stdout.on('data', (chunk) => {
-          stdout += chunk;
-        });
-        const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-        const deadline = Date.now() + 20_000;
-        while (!existsSync(state) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-        child.kill('SIGTERM');
-        expect(await exited).toBe(8);
-        const out = JSON.parse(stdout) as RekeyOutput;
-        expect(out.complete).toBe(false);
-        expect(JSON.parse(readFileSync(state, 'utf8'))).toMatchObject({
-          cursor: out.cursor,
-          resealed: out.resealed,
-          complete: false,
-        });
       },
       30_000,
     );

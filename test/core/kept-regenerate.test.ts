@@ -1,7 +1,7 @@
 import express from 'express';
 import expressSession from 'express-session';
 import request from 'supertest';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { keptId, renewedId } from '../../src/core/renewal.js';
 import type { SessionRecord } from '../../src/core/types.js';
 import session, { currentUserId, login, logout, MemoryStore, type SessionOptions } from '../../src/index.js';
@@ -68,6 +68,10 @@ function replacing(
 }
 
 describe('regenerate({ keep: true }) of a stored session', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('regenerate({ keep: true }) right after login() in one request keeps the user signed in', async () => {
     const { app, store } = appWith({}, (a) =>
       a.post('/login-then-keep', async (req, res) => {
@@ -236,11 +240,15 @@ describe('regenerate({ keep: true }) of a stored session', () => {
         res.send('moved');
       }),
     );
+    // The clock is set, not waited on: on a loaded machine a request meant to come before the renewal
+    // could otherwise come after it.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const start = Date.now();
     const cookie = cookieOf(await request(app).post('/login').expect(200));
     await request(app).get('/set/cart/5').set('Cookie', cookie).expect(200);
-    await new Promise((resolve) => setTimeout(resolve, 110));
+    vi.setSystemTime(start + 110);
     const current = cookieOf(await request(app).get('/get').set('Cookie', cookie).expect(200));
-    await new Promise((resolve) => setTimeout(resolve, 110));
+    vi.setSystemTime(start + 220);
     const slow = request(app)
       .post('/slow-keep')
       .set('Cookie', current)
@@ -263,9 +271,13 @@ describe('regenerate({ keep: true }) of a stored session', () => {
 
   it('with renewAfter, the moved ID is not renewed again on the next request', async () => {
     const { app } = appWith({ renewAfter: 100 });
+    // The clock is set, not waited on: the next request must come within renewAfter of the move.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const start = Date.now();
     const cookie = cookieOf(await request(app).post('/login').expect(200));
-    await new Promise((resolve) => setTimeout(resolve, 110));
+    vi.setSystemTime(start + 110);
     const moved = cookieOf(await request(app).post('/keep').set('Cookie', cookie).expect(200));
+    vi.setSystemTime(start + 160);
     const next = await request(app).get('/me').set('Cookie', moved).expect(200);
     expect(next.body).toEqual({ user: 'u-kept' });
     expect(setCookies(next)).toEqual([]);
@@ -377,7 +389,8 @@ describe('regenerate({ keep: true }) of a stored session', () => {
 
   it('a double submit racing an ID renewal: one moves it from the renewed ID, the other waits for nothing', async () => {
     const points = [new Checkpoint('first'), new Checkpoint('second')];
-    const { app, store } = appWith({ renewAfter: 100, storeTimeout: 5_000 }, (a) =>
+    // storeTimeout well above the bound below, and the bound well above three requests on a loaded machine.
+    const { app, store } = appWith({ renewAfter: 100, storeTimeout: 10_000 }, (a) =>
       a.post('/slow-keep/:n', async (req, res) => {
         await points[Number(req.params.n)]?.pass();
         await req.session.regenerate({ keep: true });
@@ -399,7 +412,7 @@ describe('regenerate({ keep: true }) of a stored session', () => {
     for (const point of points) point.release();
     const answers = await Promise.all(both);
     // The one that found the derived ID taken did not wait out storeTimeout for the marker to go.
-    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(Date.now() - started).toBeLessThan(5_000);
     const sent = answers.flatMap((answer) => setCookies(answer));
     expect(sent).toHaveLength(1);
     const moved = (sent[0] as string).split(';')[0] as string;

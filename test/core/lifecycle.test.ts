@@ -431,12 +431,16 @@ describe('time', () => {
 
   it('touchAfter: no store write inside the window, a touch after it', async () => {
     const { app, store } = appWith({ touchAfter: 300, cookie: { maxAge: 60_000 } });
+    // The clock is set, not waited on: a loaded machine must not push the second request out of the window.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const start = Date.now();
     const first = await request(app).get('/set/a/1');
     const stored = async () => store.get(idOf(cookieOf(first)));
     const written = (await stored())?.lastSeenAt;
+    vi.setSystemTime(start + 100);
     await request(app).get('/get').set('Cookie', cookieOf(first));
     expect((await stored())?.lastSeenAt).toBe(written);
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    vi.setSystemTime(start + 350);
     const before = (await stored())?.expiresAt ?? 0;
     await request(app).get('/get').set('Cookie', cookieOf(first));
     expect((await stored())?.lastSeenAt).toBeGreaterThan(written ?? 0);

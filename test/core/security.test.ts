@@ -249,8 +249,13 @@ describe('concurrency', () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
+    let entered!: () => void;
+    const loaded = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
     app.get('/slow', async (req, res) => {
       req.session.late = 'write';
+      entered();
       await gate;
       res.send('late');
     });
@@ -260,7 +265,8 @@ describe('concurrency', () => {
       .get('/slow')
       .set('Cookie', cookieOf(first))
       .then((r) => r);
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    // The slow request has loaded the session (its handler runs) before the logout: an event, not a pause.
+    await loaded;
     await request(app).get('/logout').set('Cookie', cookieOf(first)).expect(200, 'out');
     release();
     const late = await slow;

@@ -17,6 +17,7 @@ import { TcpProxy } from '../../src/testing/proxy.js';
 import { listenJson } from '../support/apps.js';
 import { Choreography, POSTGRES_URL, pgExec, REDIS_URL } from '../support/interleave.js';
 import { call, type Json, jar } from '../support/json-calls.js';
+import { withLeads } from '../support/leads.js';
 import { runNamespace, serviceSkipReason, urlVia } from '../support/services.js';
 import { storePairs } from '../support/store-pairs.js';
 
@@ -154,17 +155,6 @@ async function dueIn(store: AnyStore, cookie: string, inMs = 0, renewAfter = REN
   const createdAt = Date.now() - renewAfter + inMs;
   await store.set(idOf(cookie), { ...record, createdAt });
   return createdAt + renewAfter;
-}
-
-/**
- * Runs a scenario whose first steps must finish before a session falls due, with a lead of 100 ms,
- * then 400, then 1600: on a loaded machine the steps can outlast a short lead, and a trial whose
- * steps did not finish in time proves nothing either way. `scenario` returns false for such a trial
- * (having released what it held), and true once it has asserted what it came for.
- */
-async function withLead(scenario: (leadMs: number) => Promise<boolean>): Promise<void> {
-  for (const lead of [100, 400, 1600]) if (await scenario(lead)) return;
-  throw new Error('the scenario never finished its first steps before the session fell due');
 }
 
 /** What `store` holds under `id`: nothing, the marker a renewal left, or a session. */
@@ -481,7 +471,7 @@ for (const kind of await kinds()) {
     it('a write that reached the old ID after a slower request loaded it survives that request’s renewal', async () => {
       const one = await app(a);
       const two = await app(b);
-      await withLead(async (lead) => {
+      await withLeads([100, 400, 1600], async (lead) => {
         const alice = user('stale');
         const old = await signIn(one, alice);
         const due = await dueIn(a, old, lead);
@@ -516,7 +506,7 @@ for (const kind of await kinds()) {
     it('a change made after the first byte, once another server renewed the session, goes to the renewed one', async () => {
       const one = await app(a);
       const two = await app(b);
-      await withLead(async (lead) => {
+      await withLeads([100, 400, 1600], async (lead) => {
         const alice = user('late');
         const old = await signIn(one, alice);
         const due = await dueIn(a, old, lead);
@@ -706,7 +696,7 @@ for (const kind of await kinds()) {
       // Server one seals with a newer key that server two does not have yet.
       const one = await app(a, { encryption: { keys: [k2, k1] } });
       const two = await app(b, { encryption: { keys: [k1] } });
-      await withLead(async (lead) => {
+      await withLeads([100, 400, 1600], async (lead) => {
         const alice = user('ring');
         const old = await signIn(two, alice);
         const due = await dueIn(a, old, lead);

@@ -97,7 +97,9 @@ describe('a graceful server close while responses wait for a slow store', () => 
       const { server, close } = await make(store);
       const port = (server.address() as { port: number }).port;
       const pending = Array.from({ length: 5 }, (_, i) => get(port, `/w?i=${i}`));
-      await new Promise((r) => setTimeout(r, 90)); // the handler done, its session being stored
+      // Every handler done, its session being stored: waited for, as a loaded machine may take longer
+      // than any fixed pause to get the requests that far (a close before then refuses them).
+      await store.until(() => store.calls >= 5);
       const closing = close();
       const results = await Promise.all(pending);
       await closing;

@@ -9,6 +9,7 @@ import { RESEAL_SCRIPT } from '../../src/stores/redis-reseal.js';
 import { SCRIPTS } from '../../src/stores/redis-scripts.js';
 import { record } from '../../src/testing/conformance.js';
 import { TcpProxy } from '../../src/testing/proxy.js';
+import { beforeDeadline, withLeads } from '../support/leads.js';
 import { redisSkipReason } from '../support/redis.js';
 import { runNamespace } from '../support/services.js';
 
@@ -775,68 +776,76 @@ describe.skipIf(skip)(
     });
 
     it('stale members are never listed nor revoked, listByUser and destroyByUser drop them, and the rest go once their score passes', async () => {
-      const prefix = `${runNamespace('skc_stale')}:`;
-      const wired = await wiredClient('ioredis');
-      const store = new RedisStore({ client: wired.client, prefix });
-      const checker = new RedisStore({ client: raw as Redis, prefix });
-      const r = raw as Redis;
-      const v = `${prefix}bob`;
-      const indexOf = (user: string) => `${prefix}u:{${storageKey(user)}}`;
-      const ttl = 150;
-      /** Leaves in `user`'s index a member without a session and one bound to `v`. */
-      async function leaveStale(user: string): Promise<{ lost: string; moved: string }> {
-        // A login whose session write never reached Redis.
-        const lostId = generateId();
-        wired.wire.failAt(2, 'before');
-        await expect(store.create(lostId, bound(user, { expiresAt: later(ttl) }))).rejects.toMatchObject({
-          code: 'ERR_STORE_UNAVAILABLE',
-        });
-        const lost = storageKey(lostId);
-        // A user change whose removal from the old index never reached Redis.
-        const id = generateId();
-        await checker.create(id, bound(user, { expiresAt: later(ttl) }));
-        // The removal from the old index is a script (it spares a member moving back).
-        wired.wire.failWhen((a) => a[0] === 'EVALSHA' && a[1] === SCRIPTS.indexLeave.sha, 'before');
-        await expect(store.update(id, delta({ userId: v, expiresAt: later(ttl) }))).rejects.toMatchObject({
-          code: 'ERR_STORE_UNAVAILABLE',
-        });
-        wired.wire.disarm();
-        const moved = storageKey(id);
-        expect((await checker.getByHandle(moved))?.userId).toBe(v);
-        expect(await r.zscore(indexOf(user), lost)).not.toBeNull();
-        expect(await r.zscore(indexOf(user), moved)).not.toBeNull();
-        return { lost, moved };
-      }
-      try {
-        const u = `${prefix}alice`;
-        const w = `${prefix}carol`;
-        const listing = await leaveStale(u);
-        const revoking = await leaveStale(w);
+      // The records live `ttl` ms, and every check before the wait needs them alive: a machine too slow to
+      // make them in time gets a longer ttl (the checks of a trial that ran past it say nothing).
+      await withLeads([150, 600, 2_400], async (ttl) => {
+        const prefix = `${runNamespace('skc_stale')}:`;
+        const wired = await wiredClient('ioredis');
+        const store = new RedisStore({ client: wired.client, prefix });
+        const checker = new RedisStore({ client: raw as Redis, prefix });
+        const r = raw as Redis;
+        const v = `${prefix}bob`;
+        const indexOf = (user: string) => `${prefix}u:{${storageKey(user)}}`;
+        /** Leaves in `user`'s index a member without a session and one bound to `v`. */
+        async function leaveStale(user: string): Promise<{ lost: string; moved: string }> {
+          // A login whose session write never reached Redis.
+          const lostId = generateId();
+          wired.wire.failAt(2, 'before');
+          await expect(store.create(lostId, bound(user, { expiresAt: later(ttl) }))).rejects.toMatchObject({
+            code: 'ERR_STORE_UNAVAILABLE',
+          });
+          const lost = storageKey(lostId);
+          // A user change whose removal from the old index never reached Redis.
+          const id = generateId();
+          await checker.create(id, bound(user, { expiresAt: later(ttl) }));
+          // The removal from the old index is a script (it spares a member moving back).
+          wired.wire.failWhen((a) => a[0] === 'EVALSHA' && a[1] === SCRIPTS.indexLeave.sha, 'before');
+          await expect(store.update(id, delta({ userId: v, expiresAt: later(ttl) }))).rejects.toMatchObject({
+            code: 'ERR_STORE_UNAVAILABLE',
+          });
+          wired.wire.disarm();
+          const moved = storageKey(id);
+          expect((await checker.getByHandle(moved))?.userId).toBe(v);
+          expect(await r.zscore(indexOf(user), lost)).not.toBeNull();
+          expect(await r.zscore(indexOf(user), moved)).not.toBeNull();
+          return { lost, moved };
+        }
+        try {
+          const u = `${prefix}alice`;
+          const w = `${prefix}carol`;
+          let score = 0;
+          const inTime = await beforeDeadline(Date.now() + ttl, async () => {
+            const listing = await leaveStale(u);
+            const revoking = await leaveStale(w);
 
-        // Listing: neither is listed; the one bound elsewhere is dropped, the one without a session stays
-        // (it may be a login between its index add and its write).
-        expect(await checker.listByUser(u)).toEqual([]);
-        expect(await r.zscore(indexOf(u), listing.moved)).toBeNull();
-        const score = Number(await r.zscore(indexOf(u), listing.lost));
-        expect(score).toBeGreaterThan(Date.now());
+            // Listing: neither is listed; the one bound elsewhere is dropped, the one without a session
+            // stays (it may be a login between its index add and its write).
+            expect(await checker.listByUser(u)).toEqual([]);
+            expect(await r.zscore(indexOf(u), listing.moved)).toBeNull();
+            score = Number(await r.zscore(indexOf(u), listing.lost));
+            expect(score).toBeGreaterThan(Date.now());
 
-        // Revoking: the session bound to someone else is not deleted, and both members go.
-        expect(await checker.destroyByUser(w)).toBe(0);
-        expect((await checker.getByHandle(revoking.moved))?.userId).toBe(v);
-        expect(await r.zcard(indexOf(w))).toBe(0);
+            // Revoking: the session bound to someone else is not deleted, and both members go.
+            expect(await checker.destroyByUser(w)).toBe(0);
+            expect((await checker.getByHandle(revoking.moved))?.userId).toBe(v);
+            expect(await r.zcard(indexOf(w))).toBe(0);
 
-        expect((await checker.listByUser(v)).map((s) => s.handle).sort()).toEqual(
-          [listing.moved, revoking.moved].sort(),
-        );
-        // Past its score, prune removes what is left (and Redis expires the index key at its top score).
-        await sleep(score - Date.now() + 20);
-        await checker.prune();
-        expect(await r.zcard(indexOf(u))).toBe(0);
-        expect(await r.exists(indexOf(u))).toBe(0);
-      } finally {
-        await checker.clear();
-        await wired.close();
-      }
+            expect((await checker.listByUser(v)).map((s) => s.handle).sort()).toEqual(
+              [listing.moved, revoking.moved].sort(),
+            );
+          });
+          if (!inTime) return false;
+          // Past its score, prune removes what is left (and Redis expires the index key at its top score).
+          await sleep(score - Date.now() + 20);
+          await checker.prune();
+          expect(await r.zcard(indexOf(u))).toBe(0);
+          expect(await r.exists(indexOf(u))).toBe(0);
+          return true;
+        } finally {
+          await checker.clear();
+          await wired.close();
+        }
+      });
     });
   },
 );
@@ -980,8 +989,11 @@ describe.skipIf(skip)('RedisStore user index: concurrent bindings', () => {
 // expiry once it holds a revocation epoch. Without one it must not stay for every user who ever logged in
 // under the limit.
 describe.skipIf(skip)('RedisStore per-user limit: its marks do not outlive what they protect', () => {
-  const timeout = 150;
-  async function setup(name: string) {
+  // The store's timeout is short, as the marks live for a multiple of it. A trial where a command took
+  // longer than that on a loaded machine (the store answered ERR_STORE_UNAVAILABLE), or whose checks ran
+  // past the time they had, says nothing: it runs again with a longer timeout.
+  const TIMEOUTS = [150, 600, 2_400];
+  async function setup(name: string, timeout: number) {
     const prefix = `${runNamespace(name)}:`;
     const store = new RedisStore({ client: raw as Redis, prefix, timeout });
     const user = `${prefix}alice`;
@@ -989,58 +1001,90 @@ describe.skipIf(skip)('RedisStore per-user limit: its marks do not outlive what 
     return { store, user, epochKey };
   }
   const limit = (max: number) => ({ max, onLimit: 'evict-oldest' as const });
+  /** `steps`, false when a store call timed out. */
+  async function answered(steps: () => Promise<boolean>): Promise<boolean> {
+    try {
+      return await steps();
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ERR_STORE_UNAVAILABLE') return false;
+      throw error;
+    }
+  }
 
   it('a login under the limit leaves a hash that expires after the login grace; a revoke makes it permanent', async () => {
-    const { store, user, epochKey } = await setup('skc_marks_login');
-    try {
-      const id = generateId();
-      expect(await store.createWithinLimit(id, bound(user), limit(2))).toEqual({
-        result: 'created',
-        evicted: [],
-      });
-      const ttl = await (raw as Redis).pttl(epochKey);
-      expect(ttl).toBeGreaterThan(0);
-      expect(ttl).toBeLessThanOrEqual(2 * timeout + 1);
-      await until('the marks to expire', async () => (await (raw as Redis).exists(epochKey)) === 0, 5_000);
-      // The login itself is untouched: live, listed and counted.
-      expect((await store.listByUser(user)).map((s) => s.handle)).toEqual([storageKey(id)]);
-      const second = generateId();
-      await store.createWithinLimit(second, bound(user), limit(2));
-      await store.destroyByUser(user, { except: second });
-      expect(await (raw as Redis).pttl(epochKey)).toBe(-1);
-      expect(await store.get(id)).toBeNull();
-      // A later login under the limit keeps the revocation for good.
-      await store.createWithinLimit(generateId(), bound(user), limit(5));
-      expect(await (raw as Redis).pttl(epochKey)).toBe(-1);
-      expect(await store.get(id)).toBeNull();
-    } finally {
-      await store.clear();
-    }
+    await withLeads(TIMEOUTS, async (timeout) => {
+      const { store, user, epochKey } = await setup('skc_marks_login', timeout);
+      try {
+        return await answered(async () => {
+          const id = generateId();
+          // The marks live 2 * timeout: read before they may have gone.
+          const inTime = await beforeDeadline(Date.now() + 2 * timeout, async () => {
+            expect(await store.createWithinLimit(id, bound(user), limit(2))).toEqual({
+              result: 'created',
+              evicted: [],
+            });
+            const ttl = await (raw as Redis).pttl(epochKey);
+            expect(ttl).toBeGreaterThan(0);
+            expect(ttl).toBeLessThanOrEqual(2 * timeout + 1);
+          });
+          if (!inTime) return false;
+          await until(
+            'the marks to expire',
+            async () => (await (raw as Redis).exists(epochKey)) === 0,
+            4 * timeout + 5_000,
+          );
+          // The login itself is untouched: live, listed and counted.
+          expect((await store.listByUser(user)).map((s) => s.handle)).toEqual([storageKey(id)]);
+          const second = generateId();
+          await store.createWithinLimit(second, bound(user), limit(2));
+          await store.destroyByUser(user, { except: second });
+          expect(await (raw as Redis).pttl(epochKey)).toBe(-1);
+          expect(await store.get(id)).toBeNull();
+          // A later login under the limit keeps the revocation for good.
+          await store.createWithinLimit(generateId(), bound(user), limit(5));
+          expect(await (raw as Redis).pttl(epochKey)).toBe(-1);
+          expect(await store.get(id)).toBeNull();
+          return true;
+        });
+      } finally {
+        await store.clear();
+      }
+    });
   });
 
   it('an evicted member stays dead until its deadline, after the login grace has passed', async () => {
-    const { store, user, epochKey } = await setup('skc_marks_evict');
-    try {
-      const first = generateId();
-      const deadline = later(1_500);
-      await store.createWithinLimit(first, bound(user, { expiresAt: deadline }), limit(1));
-      const second = generateId();
-      expect(await store.createWithinLimit(second, bound(user), limit(1))).toEqual({
-        result: 'created',
-        evicted: [storageKey(first)],
-      });
-      await sleep(2 * timeout + 100);
-      // Past the grace, the evicted member's mark still holds: no write of its brings it back.
-      expect(await (raw as Redis).hexists(epochKey, `x:${storageKey(first)}`)).toBe(1);
-      expect(await store.set(first, bound(user, { expiresAt: deadline }))).toBeUndefined();
-      expect(await store.get(first)).toBeNull();
-      expect((await store.listByUser(user)).map((s) => s.handle)).toEqual([storageKey(second)]);
-      // And the hash goes after that deadline, padded as the index pads it (by the lifetime left at login).
-      const ttl = await (raw as Redis).pttl(epochKey);
-      expect(ttl).toBeGreaterThan(deadline - Date.now());
-      expect(ttl).toBeLessThanOrEqual(deadline + 1_500 - Date.now() + 10);
-    } finally {
-      await store.clear();
-    }
+    await withLeads(TIMEOUTS, async (timeout) => {
+      const { store, user, epochKey } = await setup('skc_marks_evict', timeout);
+      try {
+        return await answered(async () => {
+          // Past the login grace (2 * timeout) by more than a second.
+          const lifetime = 2 * timeout + 1_200;
+          const first = generateId();
+          const deadline = later(lifetime);
+          await store.createWithinLimit(first, bound(user, { expiresAt: deadline }), limit(1));
+          const second = generateId();
+          expect(await store.createWithinLimit(second, bound(user), limit(1))).toEqual({
+            result: 'created',
+            evicted: [storageKey(first)],
+          });
+          await sleep(2 * timeout + 100);
+          // The checks need the deadline still ahead.
+          return beforeDeadline(deadline, async () => {
+            // Past the grace, the evicted member's mark still holds: no write of its brings it back.
+            expect(await (raw as Redis).hexists(epochKey, `x:${storageKey(first)}`)).toBe(1);
+            expect(await store.set(first, bound(user, { expiresAt: deadline }))).toBeUndefined();
+            expect(await store.get(first)).toBeNull();
+            expect((await store.listByUser(user)).map((s) => s.handle)).toEqual([storageKey(second)]);
+            // And the hash goes after that deadline, padded as the index pads it (by the lifetime left at
+            // login).
+            const ttl = await (raw as Redis).pttl(epochKey);
+            expect(ttl).toBeGreaterThan(deadline - Date.now());
+            expect(ttl).toBeLessThanOrEqual(deadline + lifetime - Date.now() + 10);
+          });
+        });
+      } finally {
+        await store.clear();
+      }
+    });
   });
 });

@@ -325,7 +325,8 @@ describe.skipIf(skip)("RedisStore and node-redis's per-command timer", () => {
         code: 'ERR_STORE_UNAVAILABLE',
         timeoutMs: 300,
       });
-      expect(Date.now() - started).toBeLessThan(2_000);
+      // Room for a loaded machine, still short of the store's default timeout (5 s).
+      expect(Date.now() - started).toBeLessThan(3_000);
     } finally {
       client.destroy();
       await proxy.stop();

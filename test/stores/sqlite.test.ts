@@ -83,6 +83,9 @@ describe('SQLiteStore specifics', () => {
     // better-sqlite3 waits for a lock synchronously: a wait inside SQLite would block every request.
     const path = join(dir, 'busy.db');
     const store = new SQLiteStore(path, { busyTimeout: 1_000, timeout: 5_000 });
+    // The same database with a busyTimeout far past the timer below: a loaded machine that runs the timer
+    // late must not have the wait given up first.
+    const patient = new SQLiteStore(path, { busyTimeout: 5_000, timeout: 10_000 });
     const id = generateId();
     await store.create(id, record({ data: { n: 0 } }));
     const holder = new Database(path);
@@ -91,7 +94,7 @@ describe('SQLiteStore specifics', () => {
       // Held, then let go by a timer: the update waits for it (the timer could not fire in a blocked
       // loop) and lands.
       holder.exec('BEGIN IMMEDIATE');
-      const waiting = store.update(id, delta(1));
+      const waiting = patient.update(id, delta(1));
       setTimeout(() => holder.exec('COMMIT'), 300);
       expect(await waiting).toBe(true);
       expect((await store.get(id))?.data).toEqual({ n: 1 });
@@ -110,6 +113,7 @@ describe('SQLiteStore specifics', () => {
       expect((await store.get(id))?.data).toEqual({ n: 1 });
     } finally {
       holder.close();
+      await patient.close();
       await store.close();
     }
   });

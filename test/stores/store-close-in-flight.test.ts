@@ -121,10 +121,12 @@ describe.skipIf(pgSkip)('PostgresStore: close() between the two statements of a 
   it('calls queued for a connection fail at once when close() runs, not at the store timeout', async () => {
     const table = runNamespace('close_inflight');
     tables.push(['pg', table]);
+    // The store timeout far above the bound below, and the bound far above what four calls and a close
+    // take on a loaded machine: "at once" and "at the store timeout" cannot be mistaken for each other.
     const store = new PostgresStore(POSTGRES_URL, {
       table,
       pruneInterval: false,
-      timeout: 3_000,
+      timeout: 10_000,
       pool: { max: 1 },
     });
     await store.get(generateId());
@@ -136,7 +138,7 @@ describe.skipIf(pgSkip)('PostgresStore: close() between the two statements of a 
     const results = await Promise.all(calls);
     for (const result of results) expect(result).toMatch(/^(ok|ERR_STORE_UNAVAILABLE)/);
     expect(results.some((result) => result.startsWith('ERR_STORE_UNAVAILABLE'))).toBe(true);
-    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });
 

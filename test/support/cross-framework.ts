@@ -96,6 +96,13 @@ export function prepareHold(token: string): { arrived: Promise<void>; release: (
 }
 
 /**
+ * How long `overlapping` gives the second request before taking it for one that waits on the first. Its
+ * `waited` is compared between runs, so a second that only ran slow (a loaded machine's stall) must not
+ * pass for a waiting one: a wait that long costs only the rare second that does wait.
+ */
+export const SECOND_WAIT_MS = 2_000;
+
+/**
  * One step of a program that overlaps two requests: the first runs to its `hold` op and waits there while
  * the second runs to its end; a second that waits on the first (a move of the same session) is let go
  * after `waitMs`. The first may end before its hold (an error that reaches the framework).
@@ -561,7 +568,7 @@ export async function runProgram(
           token,
           () => request(route(step), step.jar, step.ops, step, token),
           () => request(route({ ...step, ...during }), during.jar, during.ops),
-          1000,
+          SECOND_WAIT_MS,
         );
         out.push({ jar: step.jar, ...first, during: { jar: during.jar, reached, waited, ...second } });
       } else out.push({ jar: step.jar, ...(await request(route(step), step.jar, step.ops, step)) });
