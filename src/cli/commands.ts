@@ -1,17 +1,29 @@
+import { holdsSession } from '../core/auth-time.js';
 import { NotSupportedError } from '../core/errors.js';
 import { generateId } from '../core/id.js';
 import type { SessionSummary } from '../core/types.js';
 import type { AnyStore } from '../stores/factory.js';
-import { CliError } from './exit.js';
-import { jsonText, printable, SESSION_HEADERS, sessionDetail, sessionRows, table } from './format.js';
-import { counter, spinner } from './progress.js';
+import { CliError, failedAfterOutput } from './exit.js';
+import {
+  jsonText,
+  PagedTable,
+  printable,
+  SESSION_HEADERS,
+  sessionDetail,
+  sessionRows,
+  table,
+} from './format.js';
+import { counter, progressBesideOutput, spinner } from './progress.js';
 
 /** What every command gets: an open store and how to speak. */
 export interface Context {
   store: AnyStore;
   json: boolean;
   progress: boolean;
+  /** Prints `text` and a line break. */
   print(text: string): void;
+  /** Writes `text` as it is, and resolves once stdout can take more: for output printed as it is read. */
+  write(text: string): Promise<void>;
 }
 
 type Method =
@@ -33,6 +45,23 @@ function emit(ctx: Context, value: unknown, human: () => string): void {
   ctx.print(ctx.json ? jsonText(value, 2) : human());
 }
 
+/**
+ * Whether a listed record is a session. A renewal (`renewAfter`) leaves a marker under the ID it moved
+ * from, for its grace: the store lists it like any record, but it has no user and no data of its own,
+ * and counting it would report a session for every recent renewal.
+ */
+function isSession(summary: SessionSummary): boolean {
+  return holdsSession(summary);
+}
+
+function sessionCount(n: number): string {
+  return `${n} session${n === 1 ? '' : 's'}`;
+}
+
+function sessionTable(sessions: SessionSummary[]): string {
+  return sessions.length === 0 ? '(no sessions)' : table(SESSION_HEADERS, sessionRows(sessions, Date.now()));
+}
+
 export interface ListFlags {
   limit?: number;
   cursor?: string;
@@ -40,41 +69,100 @@ export interface ListFlags {
 }
 
 export async function list(ctx: Context, flags: ListFlags): Promise<void> {
-  let sessions: SessionSummary[];
-  let cursor: string | null = null;
-  if (flags.user !== undefined) {
-    // listByUser is not paged: a user has few sessions, so --limit just trims.
-    sessions = await need(ctx.store, 'listByUser')(flags.user);
-    if (flags.limit !== undefined) sessions = sessions.slice(0, flags.limit);
-  } else if (flags.limit !== undefined || flags.cursor !== undefined) {
-    const page = await need(ctx.store, 'list')({ cursor: flags.cursor ?? null, limit: flags.limit ?? 100 });
-    sessions = page.sessions;
-    cursor = page.cursor;
-  } else {
-    sessions = [];
-    await eachPage(ctx, 'listing', (page) => sessions.push(...page));
-  }
-  emit(ctx, { sessions, cursor }, () => {
-    const now = Date.now();
-    const lines = [
-      sessions.length === 0 ? '(no sessions)' : table(SESSION_HEADERS, sessionRows(sessions, now)),
-    ];
-    if (cursor) lines.push('', `more: --cursor ${printable(cursor)}`);
-    else lines.push('', `${sessions.length} session${sessions.length === 1 ? '' : 's'}`);
-    return lines.join('\n');
-  });
+  if (flags.user !== undefined) await listUser(ctx, flags.user, flags.limit);
+  else if (flags.limit !== undefined || flags.cursor !== undefined) await listOnePage(ctx, flags);
+  else await listAll(ctx);
 }
 
-/** Pages through every live session, with a progress bar sized by `length()` when the store has one. */
-async function eachPage(ctx: Context, label: string, visit: (page: SessionSummary[]) => void): Promise<void> {
+/**
+ * One user's sessions. listByUser is not paged (a user has few sessions), so `--limit` only trims what is
+ * printed; the output says how many there are, so that a trimmed list is never taken for all of them.
+ */
+async function listUser(ctx: Context, userId: string, limit: number | undefined): Promise<void> {
+  const all = (await need(ctx.store, 'listByUser')(userId)).filter(isSession);
+  const sessions = limit === undefined ? all : all.slice(0, limit);
+  const truncated = sessions.length < all.length;
+  emit(ctx, { sessions, cursor: null, total: all.length, truncated }, () =>
+    [
+      sessionTable(sessions),
+      '',
+      truncated ? `${sessions.length} of ${sessionCount(all.length)}` : sessionCount(all.length),
+    ].join('\n'),
+  );
+}
+
+async function listOnePage(ctx: Context, flags: ListFlags): Promise<void> {
+  const page = await need(ctx.store, 'list')({ cursor: flags.cursor ?? null, limit: flags.limit ?? 100 });
+  const sessions = page.sessions.filter(isSession);
+  const { cursor } = page;
+  emit(ctx, { sessions, cursor }, () =>
+    [
+      sessionTable(sessions),
+      '',
+      cursor ? `more: --cursor ${printable(cursor)}` : sessionCount(sessions.length),
+    ].join('\n'),
+  );
+}
+
+/**
+ * Every live session, printed page by page as the store gives them: the listing of a big store never
+ * has to fit in memory. `--json` prints the same document as for one page, `{ "sessions": […], "cursor":
+ * null }`, byte for byte as `jsonText(…, 2)` would.
+ */
+async function listAll(ctx: Context): Promise<void> {
+  const pagedTable = new PagedTable(SESSION_HEADERS);
+  let count = 0;
+  const printPage = async (page: SessionSummary[]): Promise<void> => {
+    let text = '';
+    if (ctx.json) {
+      for (const summary of page) {
+        text += `${count === 0 ? '{\n  "sessions": [\n' : ',\n'}${indented(jsonText(summary, 2))}`;
+        count++;
+      }
+    } else {
+      const now = Date.now();
+      for (const line of pagedTable.page(sessionRows(page, now))) text += `${line}\n`;
+      count += page.length;
+    }
+    if (text !== '') await ctx.write(text);
+  };
+  try {
+    await eachPage(ctx, progressBesideOutput(ctx.progress), 'listing', (page) =>
+      printPage(page.filter(isSession)),
+    );
+  } catch (error) {
+    throw count > 0 ? failedAfterOutput(error) : error;
+  }
+  if (ctx.json)
+    await ctx.write(
+      count === 0 ? '{\n  "sessions": [],\n  "cursor": null\n}\n' : '\n  ],\n  "cursor": null\n}\n',
+    );
+  else await ctx.write(`${count === 0 ? '(no sessions)\n' : ''}\n${sessionCount(count)}\n`);
+}
+
+/** A value's pretty JSON as an element of the `sessions` array: each line indented by two levels. */
+function indented(json: string): string {
+  return json
+    .split('\n')
+    .map((line) => `    ${line}`)
+    .join('\n');
+}
+
+/** Pages through every record, with a progress bar sized by `length()` when the store has one. */
+async function eachPage(
+  ctx: Context,
+  progress: boolean,
+  label: string,
+  visit: (page: SessionSummary[]) => void | Promise<void>,
+): Promise<void> {
   const listPage = need(ctx.store, 'list');
-  const total = ctx.progress && typeof ctx.store.length === 'function' ? await ctx.store.length() : null;
-  const bar = counter(ctx.progress, label, total);
+  const total = progress && typeof ctx.store.length === 'function' ? await ctx.store.length() : null;
+  const bar = counter(progress, label, total);
   try {
     let cursor: string | null = null;
     do {
       const page = await listPage({ cursor, limit: 500 });
-      visit(page.sessions);
+      await visit(page.sessions);
       bar.advance(page.sessions.length);
       cursor = page.cursor;
     } while (cursor);
@@ -102,7 +190,7 @@ export async function show(ctx: Context, handle: string): Promise<void> {
   const getByHandle = need(ctx.store, 'getByHandle');
   if (!HANDLE.test(handle)) throw notFound(handle);
   const found = await getByHandle(handle);
-  if (!found) throw notFound(handle);
+  if (!holdsSession(found)) throw notFound(handle);
   emit(ctx, found, () => sessionDetail(found, Date.now()));
 }
 
@@ -197,8 +285,8 @@ export async function stats(ctx: Context): Promise<void> {
   let anonymous = 0;
   let expiringWithinHour = 0;
   const perUser = new Map<string, number>();
-  await eachPage(ctx, 'counting', (page) => {
-    for (const s of page) {
+  await eachPage(ctx, ctx.progress, 'counting', (page) => {
+    for (const s of page.filter(isSession)) {
       count++;
       if (s.expiresAt - now <= 3_600_000) expiringWithinHour++;
       if (s.userId === null) anonymous++;

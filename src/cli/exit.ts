@@ -75,10 +75,20 @@ export function classify(error: unknown): Classified {
   // A driver that fails to load: the URL cannot be used here, as with a bad scheme.
   if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND')
     return as('ERR_STORE_URL', oneLine(messageOf(error)));
-  // Stores reject a malformed argument (a list cursor, a user ID) with a TypeError or RangeError.
-  if (error instanceof TypeError || error instanceof RangeError)
-    return as('ERR_USAGE', oneLine(messageOf(error)));
+  // A malformed argument reaches here only as an ERR_INVALID_* SessionError (above). A bare TypeError or
+  // RangeError is no usage error: a reply the driver did not expect, or a limit of the runtime (a string or
+  // a stack too big), and exit 1 would send the operator to --help for a command line that was right.
   return as('ERR_STORE', oneLine(messageOf(error)));
+}
+
+/**
+ * A failure after the command printed part of its result (a listing written page by page): what was
+ * printed stays, cut short, and the error goes to stderr only, never appended to a JSON document it would
+ * not fit in.
+ */
+export function failedAfterOutput(error: unknown): CliError {
+  const { code, message } = classify(error);
+  return new CliError(code, message, true);
 }
 
 function codeOf(code: string): ErrorCode {

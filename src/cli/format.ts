@@ -3,15 +3,54 @@ import type { SessionSummary } from '../core/types.js';
 /** Renders rows as a plain, left-aligned text table with a header line. */
 export function table(headers: string[], rawRows: string[][]): string {
   const rows = rawRows.map((row) => row.map(printable));
-  const widths = headers.map((header, i) =>
-    Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)),
+  const widths = widen(
+    headers.map((header) => header.length),
+    rows,
   );
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), ...rows.map(line)].join('\n');
+  return [headers, ...rows].map((cells) => tableLine(cells, widths)).join('\n');
+}
+
+/**
+ * A table printed a page of rows at a time, for a listing too big to hold: a column is as wide as its
+ * widest cell printed so far, so it may widen from one page to the next, and never waits for the rows
+ * still to come.
+ */
+export class PagedTable {
+  private widths: number[];
+  private headerPrinted = false;
+
+  constructor(private readonly headers: string[]) {
+    this.widths = headers.map((header) => header.length);
+  }
+
+  /** The lines of one page; the header line comes first, on the first page that has rows. */
+  page(rawRows: string[][]): string[] {
+    if (rawRows.length === 0) return [];
+    const rows = rawRows.map((row) => row.map(printable));
+    this.widths = widen(this.widths, rows);
+    const lines = rows.map((cells) => tableLine(cells, this.widths));
+    if (!this.headerPrinted) {
+      this.headerPrinted = true;
+      lines.unshift(tableLine(this.headers, this.widths));
+    }
+    return lines;
+  }
+}
+
+/** `widths`, each widened to its column's widest cell in `rows` (a loop: a page may hold any number of rows). */
+function widen(widths: number[], rows: string[][]): number[] {
+  const out = [...widths];
+  for (const row of rows)
+    for (const [i, cell] of row.entries()) if (cell.length > (out[i] ?? 0)) out[i] = cell.length;
+  return out;
+}
+
+/** One row, every cell but the last padded to its column's width, two spaces between columns. */
+function tableLine(cells: string[], widths: number[]): string {
+  return cells
+    .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+    .join('  ')
+    .trimEnd();
 }
 
 function pad(n: number): string {

@@ -1,5 +1,6 @@
 // The CLI apart from its process: the bin (index.ts) runs one invocation and exits with its code; the
 // tests run invocations in their own process, where starting Node for each would cost more than the command.
+import { once } from 'node:events';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 // Inlined by the bundler, so the version is right wherever the CLI file ends up.
 import pkg from '../../package.json' with { type: 'json' };
@@ -69,11 +70,20 @@ Examples:
 export interface CliOutput {
   stdout(text: string): void;
   stderr(text: string): void;
+  /**
+   * Resolves once stdout can take more. A command that prints as it reads waits for it, so that a slow
+   * reader of a pipe holds the listing back instead of the whole listing piling up in memory.
+   */
+  stdoutDrained?(): Promise<void>;
 }
 
 const PROCESS_OUTPUT: CliOutput = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  // `once` rejects on an 'error' meanwhile (the reader went away), so this never waits forever.
+  stdoutDrained: async () => {
+    if (process.stdout.writableNeedDrain) await once(process.stdout, 'drain');
+  },
 };
 
 /** Runs one CLI invocation; resolves the exit code. Never throws, never prints a stack trace. */
@@ -122,6 +132,10 @@ export async function main(args: string[], output: CliOutput = PROCESS_OUTPUT): 
         json: flags.json,
         progress: progressEnabled(flags.progress),
         print: (text) => output.stdout(`${text}\n`),
+        write: async (text) => {
+          output.stdout(text);
+          await output.stdoutDrained?.();
+        },
       };
       // Commander passes the positional arguments, then the command's options, then the command.
       await run(ctx, ...(args.slice(0, -1) as A));

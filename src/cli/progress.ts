@@ -14,6 +14,14 @@ export function progressEnabled(wanted: boolean): boolean {
   return wanted && process.stderr.isTTY === true;
 }
 
+/**
+ * Whether a bar may be drawn while a command prints rows as it goes: not when stdout is that terminal too,
+ * where every row would land inside the bar's line (and the rows coming show the progress there anyway).
+ */
+export function progressBesideOutput(enabled: boolean): boolean {
+  return enabled && process.stdout.isTTY !== true;
+}
+
 /** A bar when the total is known, else a running count: listings page through, so progress is real. */
 export function counter(enabled: boolean, label: string, total: number | null): Progress {
   if (!enabled) return silent;
