@@ -356,9 +356,12 @@ async function raceRenewals(
   app: (store: AnyStore, options?: Options) => Promise<App>,
   trials: number,
 ): Promise<string[]> {
+  // Fifty trials run at once: on a starved machine a store call can queue past the default timeout, and a
+  // 503 here would say nothing about the race.
+  const patient = { storeTimeout: 20_000 };
   const racing = [
-    [await app(a), await app(b)],
-    [await app(a, { resave: true }), await app(b, { resave: true })],
+    [await app(a, patient), await app(b, patient)],
+    [await app(a, { ...patient, resave: true }), await app(b, { ...patient, resave: true })],
   ] as const;
   const jitter = () => sleep(Math.random() * 4);
   const problems: string[] = [];
@@ -386,7 +389,7 @@ async function raceRenewals(
     slow.release();
     const replies = await Promise.all([writer, slowReply, ...others]);
     if (replies.some((reply) => reply.status !== 200)) {
-      problems.push(`${i}: statuses ${replies.map((reply) => reply.status)}`);
+      problems.push(`${i}: statuses ${replies.map((reply) => `${reply.status} ${JSON.stringify(reply.body)}`)}`);
       return;
     }
     const issued = new Set(replies.flatMap((reply) => reply.cookies.map(idOf)));
