@@ -63,7 +63,7 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
     : createCookie(given?.name || '__session', { path: '/', sameSite: 'lax', httpOnly: true, ...given });
   const ttl = options.ttl ?? DEFAULT_TTL_MS;
   const timeout = options.storeTimeout ?? 5_000;
-  const store: SessionStore = nativeStore(options.store, ttl);
+  const store: SessionStore = nativeStore(options.store, ttl, timeout);
   const loaded = new WeakMap<object, Loaded>();
   /** Sessions destroyed, here or (as a commit found) by another request: a later commit only clears the cookie. */
   const ended = new WeakSet<object>();

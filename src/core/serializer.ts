@@ -323,3 +323,20 @@ export function fromExpressSession(
     userId: userId ?? null,
   };
 }
+
+/**
+ * A session as an express-session store gave it back, read as `fromExpressSession` reads it, but one
+ * without a `cookie` object is corrupt (B18): express-session itself cannot load such a record, and one
+ * that another program wrote (a user ID and nothing else) must not be served as a session.
+ */
+export function fromStoredExpressSession(
+  sess: unknown,
+  now: number,
+  ttlMs: number = DEFAULT_TTL_MS,
+  meta?: Partial<Pick<SessionRecord, 'createdAt' | 'lastSeenAt' | 'userId'>>,
+): SessionRecord {
+  const value = typeof sess === 'string' ? parseJson(sess) : sess;
+  if (isPlainObject(value) && !isPlainObject(value.cookie))
+    throw new CorruptSessionError('express-session payload has no `cookie` object');
+  return fromExpressSession(value, now, ttlMs, meta);
+}

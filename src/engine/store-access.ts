@@ -18,6 +18,7 @@ import { SessionError } from '../core/errors.js';
 import type { SessionRecord } from '../core/types.js';
 import {
   checkStoreUserId,
+  DEFAULT_STORE_TIMEOUT_MS,
   isConnectionError,
   isNativeStore,
   runBounded,
@@ -68,10 +69,18 @@ function asReported(operation: string, error: unknown): unknown {
   return isConnectionError(error) ? toStoreError(operation, error) : error;
 }
 
-/** The store as given, behind the native contract: a MemoryStore when none is given, a bridge for an express-session store. */
-export function nativeStore(given: StoreInput | undefined, ttl: number): SessionStore {
+/**
+ * The store as given, behind the native contract: a MemoryStore when none is given, a bridge for an
+ * express-session store. `timeout` is the bound its caller puts on every store call: the bridge issues no
+ * store call for an operation past it.
+ */
+export function nativeStore(
+  given: StoreInput | undefined,
+  ttl: number,
+  timeout = DEFAULT_STORE_TIMEOUT_MS,
+): SessionStore {
   const store = given ?? new MemoryStore();
-  return isNativeStore(store) ? store : new ExpressStoreBridge(store, ttl);
+  return isNativeStore(store) ? store : new ExpressStoreBridge(store, ttl, timeout);
 }
 
 export class StoreAccess {
@@ -97,7 +106,7 @@ export class StoreAccess {
     private readonly warn: (message: string) => void,
   ) {
     this.given = given ?? new MemoryStore();
-    const native = nativeStore(this.given, ttl);
+    const native = nativeStore(this.given, ttl, timeout);
     this.store = keyring ? new EncryptedStore(native, keyring) : native;
     this.inProcess = Object.getPrototypeOf(this.store) === MemoryStore.prototype;
     this.kind = storeKindOf(this.given, native === this.given);
@@ -169,7 +178,11 @@ export class StoreAccess {
         this.warn(
           `the store's ${name}() was replaced; it is called as express-session calls it (callbacks, whole-session writes, no atomic merges); wrap it with an async function to keep sessionkit's contract`,
         );
-        this.expressWay ??= new ExpressStoreBridge(store as unknown as ExpressStoreLike, this.ttl);
+        this.expressWay ??= new ExpressStoreBridge(
+          store as unknown as ExpressStoreLike,
+          this.ttl,
+          this.timeout,
+        );
         return this.expressWay;
       }
     }

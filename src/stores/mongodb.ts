@@ -12,7 +12,7 @@ import { storageKey } from '../core/id.js';
 import {
   applyDelta,
   applyDeltaToRecord,
-  fromExpressSession,
+  fromStoredExpressSession,
   isForbiddenKey,
   parseJson,
   stringifyJson,
@@ -793,10 +793,10 @@ function fromLegacy(doc: LegacyDocument, now: number, ttl: number): SessionRecor
   if (typeof doc.session !== 'string' && (typeof doc.session !== 'object' || doc.session === null)) {
     throw new CorruptSessionError('connect-mongo document has no session');
   }
-  const record = fromExpressSession(doc.session, now, ttl, {
+  const record = fromStoredExpressSession(doc.session, now, ttl, {
     createdAt: doc.createdAt instanceof Date ? doc.createdAt.getTime() : now,
     // connect-mongo writes `lastModified` only with its `touchAfter`; without it the cookie tells (see
-    // fromExpressSession), never "now", which would leave a session that is only read untouched.
+    // fromStoredExpressSession), never "now", which would leave a session that is only read untouched.
     lastSeenAt: doc.lastModified instanceof Date ? doc.lastModified.getTime() : undefined,
   });
   // connect-mongo's `expires` is what its readers honour (cookie expiry, else now + its own ttl).

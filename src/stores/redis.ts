@@ -10,7 +10,7 @@ import {
 import { storageKey } from '../core/id.js';
 import {
   applyDeltaToRecord,
-  fromExpressSession,
+  fromStoredExpressSession,
   isForbiddenKey,
   parseJson,
   stringifyJson,
@@ -804,7 +804,7 @@ export class RedisStore extends Store implements SessionStore {
     const now = Date.now();
     let record: SessionRecord;
     try {
-      record = fromExpressSession(text(raw), now, this.ttl);
+      record = fromStoredExpressSession(text(raw), now, this.ttl);
     } catch (error) {
       reportCorrupt(this, error);
       return null;

@@ -3,7 +3,7 @@ import { storageKey } from '../core/id.js';
 import {
   applyDeltaToRecord,
   decodeRecord,
-  fromExpressSession,
+  fromStoredExpressSession,
   parseJson,
   stringifyJson,
 } from '../core/serializer.js';
@@ -965,7 +965,7 @@ export class SqlStore extends Store implements SessionStore {
   private decodeLegacy(row: Row, now: number): SessionRecord | null {
     try {
       if (typeof row.payload !== 'string') throw new TypeError('legacy payload is not text');
-      const record = fromExpressSession(row.payload, now, this.ttl);
+      const record = fromStoredExpressSession(row.payload, now, this.ttl);
       // The anchor's own expiry column is the authority: its touch moves the column, not the payload.
       const expiresAt = toTime(row.expires_ms);
       return Number.isFinite(expiresAt) ? { ...record, expiresAt } : record;

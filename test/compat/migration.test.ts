@@ -88,6 +88,20 @@ describe.skipIf(skip).each(expressVersions)('migrating with connect-redis, on $n
     expect(await client.exists(`${legacyPrefix}${idOf(cookie)}`)).toBe(0);
   });
 
+  it('a record in the old layout without a cookie is no session: a fresh one, the record reported as corrupt', async () => {
+    const cookie = cookieOf(await request(app('express-session', connectRedis)).get('/login').expect(200));
+    await client.set(`${legacyPrefix}${idOf(cookie)}`, JSON.stringify({ userId: 'u1', views: 5 }));
+    const reported: Array<{ code?: string }> = [];
+    const middleware = session({ secret, resave: false, saveUninitialized: false, store: native });
+    middleware.manager.on('error', (error: { code?: string }) => reported.push(error));
+    const a = create();
+    a.use(middleware);
+    a.get('/view', (req, res) => res.json({ keys: Object.keys(req.session).sort() }));
+    const res = await request(a).get('/view').set('Cookie', cookie).expect(200);
+    expect(res.body).toEqual({ keys: ['cookie'] });
+    expect(reported.map((error) => error.code)).toEqual(['ERR_SESSION_CORRUPT']);
+  });
+
   it('sessionkit + connect-redis → sessionkit with legacy: still logged in as u1, revocable, no meta as data', async () => {
     const cookie = cookieOf(await request(app('sessionkit', connectRedis)).get('/login').expect(200, 'in'));
     const res = await request(app('sessionkit', native)).get('/view').set('Cookie', cookie).expect(200);

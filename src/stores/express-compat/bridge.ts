@@ -1,10 +1,12 @@
 import { META_KEY } from '../../core/auth-time.js';
-import { NotSupportedError } from '../../core/errors.js';
+import { CorruptSessionError, describe, NotSupportedError, StoreTimeoutError } from '../../core/errors.js';
 import { storageKey } from '../../core/id.js';
 import {
   applyDeltaToRecord,
   DEFAULT_TTL_MS,
   fromExpressSession,
+  fromStoredExpressSession,
+  parseJson,
   toExpressSessionWithMeta,
 } from '../../core/serializer.js';
 import type {
@@ -40,13 +42,14 @@ function call<T>(fn: (callback: (err: unknown, value?: T) => void) => unknown): 
 
 /**
  * `sess.cookie` as express-session hands it to a store (its session/cookie.js): the Cookie's own fields,
- * the `expires` and `maxAge` getters stores derive their TTL from (connect-redis 3 and stores of its
- * time read `maxAge`, later ones `expires`), and its JSON shape. That JSON also carries sessionkit's
+ * the `expires` and `maxAge` accessors stores derive their TTL from (connect-redis 3 and stores of its
+ * time read `maxAge`, later ones `expires`) and some assign (a default expiry for a browser-session
+ * cookie, a stored date turned back into a Date), and its JSON shape. That JSON also carries sessionkit's
  * embedded fields (META_KEY), so a stored record keeps its creation time, user and reserved keys.
  */
 class StoreCookie {
   declare path?: string;
-  _expires: Date | null;
+  _expires: Date | null | undefined;
   originalMaxAge: number | null;
   declare httpOnly?: boolean;
   declare secure?: boolean | 'auto';
@@ -70,13 +73,26 @@ class StoreCookie {
     if (cookie[META_KEY] !== undefined) this[META_KEY] = cookie[META_KEY];
   }
 
-  get expires(): Date | null {
+  get expires(): Date | null | undefined {
     return this._expires;
+  }
+
+  /** As express-session's Cookie: the lifetime the cookie started with becomes what is left of it now. */
+  set expires(date: Date | null | undefined) {
+    this._expires = date;
+    this.originalMaxAge = this.maxAge;
   }
 
   /** Milliseconds left, `null` for a browser-session cookie. */
   get maxAge(): number | null {
-    return this._expires ? this._expires.valueOf() - Date.now() : null;
+    return this._expires instanceof Date ? this._expires.valueOf() - Date.now() : (this._expires ?? null);
+  }
+
+  /** As express-session's Cookie: a number of milliseconds from now, or a Date, or `null`. */
+  set maxAge(ms: number | Date | null) {
+    if (ms && typeof ms !== 'number' && !(ms instanceof Date))
+      throw new TypeError('maxAge must be a number or Date');
+    this.expires = typeof ms === 'number' ? new Date(Date.now() + ms) : ms;
   }
 
   toJSON(): Record<string, unknown> {
@@ -104,10 +120,23 @@ export const TOMBSTONE_MAX = 10_000;
 interface Lane {
   /** Settles when the last write queued so far has settled. */
   tail: Promise<unknown>;
+  /**
+   * When the last write queued so far stops issuing store calls (see `checkInTime`): past it, that write
+   * is done or stuck in a call it issued, and the next one stops waiting for it.
+   */
+  tailDeadline: number;
   /** Writes queued or running. */
   queued: number;
   /** A destroy of this ID was asked for while writes were queued or running. */
   destroyed: boolean;
+}
+
+/** A recently destroyed ID. */
+interface Tombstone {
+  /** Until when it is remembered. */
+  until: number;
+  /** The store failed its last destroy: the record may still be there, for other servers to serve. */
+  failed: boolean;
 }
 
 /**
@@ -116,24 +145,45 @@ interface Lane {
  */
 class SharedState {
   readonly lanes = new Map<string, Lane>();
-  /** Destroyed ID → until when it is remembered; insertion order is age order. */
-  private readonly tombstones = new Map<string, number>();
+  /** Destroyed ID → its tombstone; insertion order is age order. */
+  private readonly tombstones = new Map<string, Tombstone>();
 
   remember(id: string, now: number): void {
     this.tombstones.delete(id);
-    this.tombstones.set(id, now + TOMBSTONE_MS);
-    for (const [oldest, until] of this.tombstones) {
+    this.tombstones.set(id, { until: now + TOMBSTONE_MS, failed: false });
+    for (const [oldest, { until }] of this.tombstones) {
       if (until > now && this.tombstones.size <= TOMBSTONE_MAX) break;
       this.tombstones.delete(oldest);
     }
   }
 
   wasDestroyed(id: string): boolean {
-    const until = this.tombstones.get(id);
-    if (until === undefined) return false;
-    if (until > Date.now()) return true;
+    return this.live(id) !== undefined;
+  }
+
+  /** Whether the store failed the last destroy of `id`, a destroyed ID still remembered. */
+  destroyFailed(id: string): boolean {
+    return this.live(id)?.failed === true;
+  }
+
+  /** Records how the store answered a destroy of `id`. */
+  destroyAnswered(id: string, failed: boolean): void {
+    if (!failed) {
+      const tombstone = this.tombstones.get(id);
+      if (tombstone) tombstone.failed = false;
+      return;
+    }
+    const now = Date.now();
+    if (this.live(id) === undefined) this.remember(id, now);
+    (this.tombstones.get(id) as Tombstone).failed = true;
+  }
+
+  private live(id: string): Tombstone | undefined {
+    const tombstone = this.tombstones.get(id);
+    if (tombstone === undefined) return undefined;
+    if (tombstone.until > Date.now()) return tombstone;
     this.tombstones.delete(id);
-    return false;
+    return undefined;
   }
 }
 
@@ -159,35 +209,45 @@ function sharedStateOf(inner: ExpressStoreLike): SharedState {
  * still write it back, and concurrent requests on different servers can lose one another's keys. Use a
  * sessionkit store (with `legacy` to read the old layout) for guarantees that hold across processes.
  * The store's methods are looked up on every call, so an application may wrap them after `session()`.
+ *
+ * A write is a chain of store calls (a read, then a `set`). Each write has `timeout` from its start, the
+ * bound the middleware puts on it (`storeTimeout`): once that has passed, its caller was told the write
+ * failed, so it issues no further store call, and the writes queued behind it stop waiting for it.
  */
 export class ExpressStoreBridge implements SessionStore {
   readonly inner: ExpressStoreLike;
   readonly ttl: number;
-  /** How long a write waits for the one before it on the same ID before it runs anyway (ms). */
-  readonly waitMs: number;
+  /** How long one operation may take (ms), its wait for the writes queued before it included. */
+  readonly timeout: number;
   private readonly state: SharedState;
 
-  constructor(inner: ExpressStoreLike, ttl = DEFAULT_TTL_MS, waitMs = DEFAULT_STORE_TIMEOUT_MS) {
+  constructor(inner: ExpressStoreLike, ttl = DEFAULT_TTL_MS, timeout = DEFAULT_STORE_TIMEOUT_MS) {
     this.inner = inner;
     this.ttl = ttl;
-    this.waitMs = waitMs;
+    this.timeout = timeout;
     this.state = sharedStateOf(inner);
   }
 
   async get(id: string): Promise<SessionRecord | null> {
     checkId('get', id);
-    // Destroyed here, maybe not yet at the store: it is gone for this process already.
-    if (this.state.wasDestroyed(id)) return null;
-    return this.read(id);
+    // Destroyed here, maybe not yet at the store: it is gone for this process already. When the store
+    // failed that destroy, the record may still be there for other servers: it is sent again first, as a
+    // retried logout expects (a failure fails this read, as it failed the logout).
+    if (this.state.wasDestroyed(id)) {
+      if (this.state.destroyFailed(id)) await this.destroy(id);
+      return null;
+    }
+    return this.read(id, 'get', this.deadline());
   }
 
   async create(id: string, record: SessionRecord): Promise<boolean> {
     checkId('create', id);
     checkRecord(this, 'create', record);
+    const deadline = this.deadline();
     // express-session stores have no insert-only write; IDs are 256-bit random, so a clash is not a concern.
-    return this.inLane(id, async (lane) => {
+    return this.inLane(id, deadline, async (lane) => {
       if (this.destroyed(id, lane)) return false;
-      await this.write(id, record);
+      await this.write('create', id, record, deadline);
       await this.undoIfOvertaken(id, lane);
       return true;
     });
@@ -196,14 +256,15 @@ export class ExpressStoreBridge implements SessionStore {
   async update(id: string, delta: SessionDelta): Promise<boolean> {
     checkId('update', id);
     checkDelta(this, 'update', delta);
-    return this.inLane(id, async (lane) => {
+    const deadline = this.deadline();
+    return this.inLane(id, deadline, async (lane) => {
       if (this.destroyed(id, lane)) return false;
-      const current = await this.read(id);
+      const current = await this.read(id, 'update', deadline);
       // A destroy asked for while this was reading wins: nothing is written back.
       if (!current || this.destroyed(id, lane)) return false;
       const next = applyDeltaToRecord(current, delta);
       if (delta.maxBytes !== undefined) checkDataBytes(next.data, delta.maxBytes);
-      await this.write(id, next);
+      await this.write('update', id, next, deadline);
       await this.undoIfOvertaken(id, lane);
       return true;
     });
@@ -213,9 +274,10 @@ export class ExpressStoreBridge implements SessionStore {
   async set(id: string, record: SessionRecord): Promise<void> {
     checkId('set', id);
     checkRecord(this, 'set', record);
-    await this.inLane(id, async (lane) => {
+    const deadline = this.deadline();
+    await this.inLane(id, deadline, async (lane) => {
       if (this.destroyed(id, lane)) return;
-      await this.write(id, record);
+      await this.write('set', id, record, deadline);
       await this.undoIfOvertaken(id, lane);
     });
   }
@@ -227,8 +289,10 @@ export class ExpressStoreBridge implements SessionStore {
     this.state.remember(id, Date.now());
     const lane = this.state.lanes.get(id);
     if (lane) lane.destroyed = true;
-    const done = this.inLane(id, () => this.destroyInner(id));
-    // Writes queued behind this destroy see it even once the ID has left the tombstones.
+    // A destroy is sent whenever its turn comes, however late: it is what its caller asked for.
+    const done = this.inLane(id, this.deadline(), () => this.destroyInner(id));
+    // Writes queued behind this destroy see it even once the ID has left the tombstones, or the store
+    // failed the destroy.
     (this.state.lanes.get(id) as Lane).destroyed = true;
     await done;
   }
@@ -240,11 +304,12 @@ export class ExpressStoreBridge implements SessionStore {
       // Without touch, extending means rewriting the whole record.
       return this.update(id, { set: {}, unset: [], expiresAt, lastSeenAt });
     }
-    return this.inLane(id, async (lane) => {
+    const deadline = this.deadline();
+    return this.inLane(id, deadline, async (lane) => {
       if (this.destroyed(id, lane)) return false;
       // express-session touches with the whole session, and stores derive the TTL from it (connect-redis's
       // `ttl` may be a function of the data); the contract gives no data, so it is read first.
-      const stored = await this.readAsStored(id);
+      const stored = await this.readAsStored(id, 'touch', deadline);
       if (!stored || this.destroyed(id, lane)) return false;
       const sess = this.sessionOf({ ...stored.record, expiresAt, lastSeenAt });
       // Values of the store's own that are no JSON (connect-mongo's `lastModified` Date, which its touch
@@ -252,12 +317,12 @@ export class ExpressStoreBridge implements SessionStore {
       if (typeof stored.raw === 'object' && stored.raw !== null)
         for (const [key, value] of Object.entries(stored.raw as Record<string, unknown>))
           if (value instanceof Date && key !== 'cookie') sess[key] = value;
+      this.checkInTime('touch', deadline);
       await call((cb) => touch.call(this.inner, id, sess, cb));
       await this.undoIfOvertaken(id, lane);
       return true;
     });
   }
-
   async length(): Promise<number> {
     const length = this.inner.length;
     if (typeof length !== 'function') throw new NotSupportedError('length');
@@ -310,22 +375,49 @@ export class ExpressStoreBridge implements SessionStore {
 
   // ---- internals ----
 
-  private async read(id: string): Promise<SessionRecord | null> {
-    return (await this.readAsStored(id))?.record ?? null;
+  private deadline(): number {
+    return Date.now() + this.timeout;
   }
 
-  /** The record, and the session as the store gave it (`raw`), whose own values a touch hands back. */
-  private async readAsStored(id: string): Promise<{ record: SessionRecord; raw: unknown } | null> {
+  /**
+   * Refuses to issue a store call of `operation` once its `deadline` has passed: its caller has been told
+   * it failed (ERR_STORE_UNAVAILABLE), and a user who retries would have the change twice.
+   */
+  private checkInTime(operation: string, deadline: number): void {
+    if (Date.now() >= deadline) throw new StoreTimeoutError(operation, this.timeout);
+  }
+
+  private async read(id: string, operation: string, deadline: number): Promise<SessionRecord | null> {
+    return (await this.readAsStored(id, operation, deadline))?.record ?? null;
+  }
+
+  /**
+   * The record, and the session as the store gave it (`raw`), whose own values a touch hands back. A
+   * session that cannot be read (a string that is no JSON, a value JSON cannot hold, no `cookie` object)
+   * is a CorruptSessionError: the middleware answers a fresh session and reports it (B18).
+   */
+  private async readAsStored(
+    id: string,
+    operation: string,
+    deadline: number,
+  ): Promise<{ record: SessionRecord; raw: unknown } | null> {
+    this.checkInTime(operation, deadline);
     const sess = await call<unknown>((cb) => this.inner.get(id, cb));
     if (!sess) return null;
-    const raw: unknown = typeof sess === 'string' ? JSON.parse(sess) : sess;
-    const record = this.recordOf(raw);
+    let raw: unknown;
+    let record: SessionRecord | null;
+    try {
+      raw = typeof sess === 'string' ? parseJson(sess) : sess;
+      record = this.recordOf(raw);
+    } catch (error) {
+      throw error instanceof CorruptSessionError ? error : new CorruptSessionError(describe(error), error);
+    }
     return record ? { record, raw } : null;
   }
 
   private recordOf(raw: unknown): SessionRecord | null {
     const now = Date.now();
-    const record = fromExpressSession(JSON.parse(JSON.stringify(raw)), now, this.ttl);
+    const record = fromStoredExpressSession(JSON.parse(JSON.stringify(raw)), now, this.ttl);
     if (record.expiresAt > now) return record;
     // The stored expiry has passed, yet the store still answers. A store's `touch` moves its own deadline
     // and leaves the stored session as it was (connect-redis runs EXPIRE, the SQL stores update their
@@ -340,10 +432,10 @@ export class ExpressStoreBridge implements SessionStore {
     return record;
   }
 
-  private async write(id: string, record: SessionRecord): Promise<void> {
+  private async write(operation: string, id: string, record: SessionRecord, deadline: number): Promise<void> {
+    this.checkInTime(operation, deadline);
     await call((cb) => this.inner.set(id, this.sessionOf(record), cb));
   }
-
   /**
    * The session as express-session hands it to a store: the data, and a cookie shaped like its Cookie
    * (sessionkit's own fields ride inside it, where no application looks for data). Its `expires` is the
@@ -364,7 +456,15 @@ export class ExpressStoreBridge implements SessionStore {
   }
 
   private async destroyInner(id: string): Promise<void> {
-    await call((cb) => this.inner.destroy(id, cb));
+    try {
+      await call((cb) => this.inner.destroy(id, cb));
+    } catch (error) {
+      // The record may still be stored, while this process answers "no session" for it: the next `get`
+      // or `destroy` of the ID sends the destroy again.
+      this.state.destroyAnswered(id, true);
+      throw error;
+    }
+    this.state.destroyAnswered(id, false);
   }
 
   private destroyed(id: string, lane: Lane): boolean {
@@ -372,7 +472,7 @@ export class ExpressStoreBridge implements SessionStore {
   }
 
   /**
-   * A destroy asked for while this write was running has stopped waiting for it (see `waitMs`) and may
+   * A destroy asked for while this write was running has stopped waiting for it (see `inLane`) and may
    * have reached the store first: destroy again, after the write.
    */
   private async undoIfOvertaken(id: string, lane: Lane): Promise<void> {
@@ -380,21 +480,23 @@ export class ExpressStoreBridge implements SessionStore {
   }
 
   /**
-   * Runs `work` after the writes already queued for `id` have settled, or after `waitMs` when one of them
-   * hangs (its outcome is then unknown, and `undoIfOvertaken` covers a destroy it races). An ID with
-   * nothing queued runs at once, with no timer.
+   * Runs `work` after the writes already queued for `id` have settled, or once the last of them is past
+   * its deadline (it is then stuck in a store call it issued, whose outcome is unknown; `undoIfOvertaken`
+   * covers a destroy it races), or once this one's own `deadline` has passed. An ID with nothing queued
+   * runs at once, with no timer.
    */
-  private inLane<T>(id: string, work: (lane: Lane) => Promise<T>): Promise<T> {
+  private inLane<T>(id: string, deadline: number, work: (lane: Lane) => Promise<T>): Promise<T> {
     const lanes = this.state.lanes;
     let lane = lanes.get(id);
     let run: Promise<T>;
     if (!lane) {
-      lane = { tail: Promise.resolve(), queued: 0, destroyed: false };
+      lane = { tail: Promise.resolve(), tailDeadline: deadline, queued: 0, destroyed: false };
       lanes.set(id, lane);
       run = work(lane);
     } else {
       const current = lane;
-      run = waitAtMost(lane.tail, this.waitMs).then(() => work(current));
+      const waitUntil = Math.min(lane.tailDeadline, deadline);
+      run = waitAtMost(lane.tail, waitUntil - Date.now()).then(() => work(current));
     }
     const own = lane;
     own.queued++;
@@ -403,6 +505,7 @@ export class ExpressStoreBridge implements SessionStore {
       () => undefined,
     );
     own.tail = settled;
+    own.tailDeadline = deadline;
     void settled.then(() => {
       own.queued--;
       if (own.queued === 0 && lanes.get(id) === own) lanes.delete(id);
@@ -414,7 +517,7 @@ export class ExpressStoreBridge implements SessionStore {
 /** Resolves when `promise` settles or after `ms`, whichever comes first. */
 function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
+    const timer = setTimeout(resolve, Math.max(ms, 0));
     timer.unref();
     promise.then(
       () => {
