@@ -1,8 +1,10 @@
 /**
  * Why: an application on an express-session store (a file store, connect-redis, …) depends on a record
  * the store cannot give back whole (a truncated or half-written JSON string, a value JSON cannot hold
- * such as a BigInt from a driver) costing that user a fresh session, reported on the `error` event, and
- * never a 500 on every request that carries the cookie for as long as it lives (SECURITY.md B18).
+ * such as a BigInt from a driver, a record without a `cookie` object that some other program wrote)
+ * costing that user a fresh session, reported on the `error` event, never served with its data, and
+ * never a 500 on every request that carries the cookie for as long as it lives (SECURITY.md B18; README
+ * "Differences from express-session", row 1).
  */
 import type express from 'express';
 import Koa from 'koa';
@@ -35,6 +37,10 @@ const corruptValues: [string, unknown][] = [
   ['a string that is no JSON', 'garbage'],
   ['an object holding a BigInt', { cookie: { originalMaxAge: null }, n: 10n }],
   ['an object holding itself', circular],
+  // Not written by express-session (nor sessionkit): one holding only a user ID would be a login.
+  ['a record without a cookie field', { user: 'alice' }],
+  ['a record whose cookie is no object', { user: 'alice', cookie: 'x' }],
+  ['a record with a null cookie', { user: 'alice', cookie: null }],
 ];
 
 describe.each(expressVersions)('$name: an express-session store answering a corrupt record', ({ create }) => {
