@@ -389,7 +389,9 @@ async function raceRenewals(
     slow.release();
     const replies = await Promise.all([writer, slowReply, ...others]);
     if (replies.some((reply) => reply.status !== 200)) {
-      problems.push(`${i}: statuses ${replies.map((reply) => `${reply.status} ${JSON.stringify(reply.body)}`)}`);
+      problems.push(
+        `${i}: statuses ${replies.map((reply) => `${reply.status} ${JSON.stringify(reply.body)}`)}`,
+      );
       return;
     }
     const issued = new Set(replies.flatMap((reply) => reply.cookies.map(idOf)));

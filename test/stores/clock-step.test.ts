@@ -46,7 +46,12 @@ describe('SQLite: a wall clock stepped back while a write waits for another proc
     try {
       holder.exec('BEGIN IMMEDIATE');
       const started = performance.now();
-      const update = store.update(id, { set: { n: 1 }, unset: [], expiresAt: realNow() + 60_000, lastSeenAt: 1 });
+      const update = store.update(id, {
+        set: { n: 1 },
+        unset: [],
+        expiresAt: realNow() + 60_000,
+        lastSeenAt: 1,
+      });
       const settled = update.then(
         () => 'stored',
         (error: { status?: number }) => `failed ${error.status}`,
@@ -90,33 +95,36 @@ const servers: Server[] = [
 
 for (const server of servers) {
   const skip = await server.skip();
-  describe.skipIf(skip)(`${server.name}: a wall clock stepped forward while a call waits for a connection`, () => {
-    it('does not time the call out: it is answered as if the clock had not moved', async () => {
-      const upstream = new URL(server.url);
-      const proxy = new TcpProxy(upstream.hostname, Number(upstream.port));
-      await proxy.start();
-      const table = runNamespace('clock_step');
-      const url = new URL(urlVia(server.url, '127.0.0.1', proxy.port));
-      url.searchParams.set('table', table);
-      url.searchParams.set('timeout', '5000');
-      url.searchParams.set('pruneInterval', 'false');
-      const store = await createStore(url.href);
-      try {
-        // Every connection is slow to open: the step comes while the first call waits for one.
-        proxy.delayMs = 150;
-        const id = generateId();
-        const created = store.create(id, record({ data: { n: 1 } }));
-        await sleep(50);
-        stepClock(HOUR);
-        await created;
-        vi.restoreAllMocks();
-        expect((await store.get(id))?.data).toEqual({ n: 1 });
-      } finally {
-        vi.restoreAllMocks();
-        await store.close?.();
-        await proxy.stop();
-        await server.drop(table);
-      }
-    });
-  });
+  describe.skipIf(skip)(
+    `${server.name}: a wall clock stepped forward while a call waits for a connection`,
+    () => {
+      it('does not time the call out: it is answered as if the clock had not moved', async () => {
+        const upstream = new URL(server.url);
+        const proxy = new TcpProxy(upstream.hostname, Number(upstream.port));
+        await proxy.start();
+        const table = runNamespace('clock_step');
+        const url = new URL(urlVia(server.url, '127.0.0.1', proxy.port));
+        url.searchParams.set('table', table);
+        url.searchParams.set('timeout', '5000');
+        url.searchParams.set('pruneInterval', 'false');
+        const store = await createStore(url.href);
+        try {
+          // Every connection is slow to open: the step comes while the first call waits for one.
+          proxy.delayMs = 150;
+          const id = generateId();
+          const created = store.create(id, record({ data: { n: 1 } }));
+          await sleep(50);
+          stepClock(HOUR);
+          await created;
+          vi.restoreAllMocks();
+          expect((await store.get(id))?.data).toEqual({ n: 1 });
+        } finally {
+          vi.restoreAllMocks();
+          await store.close?.();
+          await proxy.stop();
+          await server.drop(table);
+        }
+      });
+    },
+  );
 }

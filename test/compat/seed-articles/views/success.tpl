@@ -1,0 +1,1 @@
+<h1>{{msg}}</h1><a href="{{url}}">go</a>
