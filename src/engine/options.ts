@@ -364,6 +364,15 @@ export function resolveOptions<Req>(given: SessionOptions<Req> = {}): ResolvedOp
     'must be an object or a function',
   );
   if (typeof cookie === 'object') validateCookie(name, cookie, warnings);
+  // Read-only requests extend the stored session only once touchAfter has passed: a touchAfter no shorter
+  // than the idle lifetime lets a session in use expire (under `rolling`, behind a cookie renewed each time).
+  if (options.touchAfter !== undefined && typeof cookie === 'object') {
+    const idle = typeof cookie.maxAge === 'number' ? cookie.maxAge : (options.ttl ?? DEFAULT_TTL_MS);
+    if (options.touchAfter >= idle)
+      warnings.push(
+        `touchAfter (${options.touchAfter} ms) is not shorter than the session's idle lifetime (${idle} ms): read-only requests would never extend the stored session`,
+      );
+  }
 
   return {
     name,

@@ -59,6 +59,32 @@ describe('one-time warnings', () => {
     ).toHaveLength(1);
   });
 
+  it('a touchAfter no shorter than the idle lifetime, and not a shorter one', async () => {
+    const said = () => warnings.filter((w) => w.includes('not shorter than the session')).length;
+    session({
+      secret,
+      resave: false,
+      saveUninitialized: false,
+      touchAfter: 3_600_000,
+      cookie: { maxAge: 1_800_000 },
+    });
+    await flush();
+    expect(said()).toBe(1);
+    session({ secret, resave: false, saveUninitialized: false, touchAfter: 86_400_000 });
+    await flush();
+    expect(said()).toBe(2);
+    session({
+      secret,
+      resave: false,
+      saveUninitialized: false,
+      touchAfter: 60_000,
+      cookie: { maxAge: 1_800_000 },
+    });
+    session({ secret, resave: false, saveUninitialized: false, cookie: { maxAge: 1_000 } });
+    await flush();
+    expect(said()).toBe(2);
+  });
+
   it('the MemoryStore in production', async () => {
     const previous = process.env.NODE_ENV;
     process.env.NODE_ENV = 'production';
