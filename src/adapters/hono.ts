@@ -202,6 +202,10 @@ function withStatus(response: Response, status: number): Response {
 
 /** Hono answers an unknown error with 500: ours become HTTPExceptions carrying their status. */
 function asHttpError(error: unknown): unknown {
+  // Hono hands only Errors to app.onError and rethrows anything else past it: an express-session store
+  // failing with a string or a plain object must still reach the application's error handler, as a 500.
+  if (!(error instanceof Error))
+    return new HTTPException(500, { message: STATUS_CODES[500] ?? 'Error', cause: error });
   if (!(error instanceof SessionError)) return error;
   // The body says no more than the status: a store's message may name hosts.
   const message = error.expose ? error.message : (STATUS_CODES[error.status] ?? 'Error');

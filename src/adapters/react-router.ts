@@ -85,10 +85,13 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
   const call = <T>(operation: string, run: () => Promise<T>) => runBounded(operation, timeout, run);
 
   async function read(id: string): Promise<SessionRecord | null> {
-    const found = await call('get', () => store.get(id));
-    if (found === null || found === undefined) return null;
     let record: SessionRecord;
     try {
+      // A record the store cannot give back whole (an express-session store's unparsable string, a
+      // session without its cookie) is refused by the store itself or by validateRecord: no session, as
+      // the other adapters answer it, rather than an error on every request the cookie makes.
+      const found = await call('get', () => store.get(id));
+      if (found === null || found === undefined) return null;
       record = validateRecord(found);
     } catch (error) {
       if (!(error instanceof CorruptSessionError)) throw error;
