@@ -383,24 +383,31 @@ export function serializeClearingCookie(name: string, data: CookieData, secure: 
   return serializeWith(name, '', data, EPOCH, secure);
 }
 
-const MAX_PAIRS = 256;
+const MAX_VALUES = 8;
 
 /**
  * Every value the Cookie header holds under exactly `name`, in order. The `cookie` package keeps only the
  * first of duplicate names, but a cookie tossed in from a subdomain or a longer Path can shadow the real
  * one (B04), so all candidates are returned. Names match byte for byte (B05); only SP and HTAB are
- * trimmed; values that fail to percent-decode are skipped (B09); at most 256 pairs are read (B03).
+ * trimmed; values that fail to percent-decode are skipped (B09). The whole header is read, however many
+ * other cookies come first (express-session reads them all, and Node bounds the header's size), in one
+ * pass (B03); at most 8 values are kept.
  */
 export function readCookieValues(header: string | string[] | undefined, name: string): string[] {
   if (!header) return [];
   const text = Array.isArray(header) ? header.join('; ') : header;
   const values: string[] = [];
   let start = 0;
-  for (let pairs = 0; pairs < MAX_PAIRS && start < text.length; pairs++) {
+  // The next '=' at or after `start`, kept across pairs: pairs without one must not rescan the rest.
+  let eq = -1;
+  while (start < text.length && values.length < MAX_VALUES) {
     let end = text.indexOf(';', start);
     if (end === -1) end = text.length;
-    const eq = text.indexOf('=', start);
-    if (eq !== -1 && eq < end && trimOws(text, start, eq) === name) {
+    if (eq < start) {
+      eq = text.indexOf('=', start);
+      if (eq === -1) eq = text.length;
+    }
+    if (eq < end && trimOws(text, start, eq) === name) {
       const value = decode(trimOws(text, eq + 1, end));
       if (value) values.push(value);
     }
