@@ -1,4 +1,5 @@
 import { type SerializeOptions, serialize } from 'cookie';
+import { OptionsError } from './errors.js';
 import { isoString, MAX_DATE, utcString } from './time.js';
 import type { CookieData, CookiePriority, SameSite } from './types.js';
 
@@ -454,4 +455,28 @@ function decodeSigned(value: string): string | null {
     from = at + 3;
   }
   return out + value.slice(from);
+}
+
+/**
+ * What a `cookie` function returned, as attributes: null or undefined is the defaults (express-session's
+ * Cookie takes them so); anything but a plain object is refused, since spreading it would drop every
+ * attribute asked for (SameSite, Max-Age, Secure) and send a cookie weaker than configured.
+ */
+export function cookieResultOf(result: unknown): CookieOptions {
+  if (result === undefined || result === null) return {};
+  if (typeof (result as { then?: unknown }).then === 'function')
+    throw new OptionsError(
+      'cookie',
+      'function returned a Promise; it must return the attributes synchronously',
+    );
+  if (typeof result !== 'object' || Array.isArray(result))
+    throw new OptionsError(
+      'cookie',
+      `function must return an object of cookie attributes, not ${kindOf(result)}`,
+    );
+  return result as CookieOptions;
+}
+
+function kindOf(value: unknown): string {
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
 }

@@ -113,10 +113,28 @@ export function settle(work: Promise<void>, done: Done | null | undefined): Prom
     return work;
   }
   work.then(
-    () => done(),
-    (error: Error) => done(error),
+    () => callBack(done, undefined),
+    (error: Error) => callBack(done, error),
   );
   return undefined;
+}
+
+/**
+ * Calls the application's callback as Node's callback APIs (and express-session, from its store's
+ * callback) do: an exception it throws is the application's own, rethrown as an uncaught exception
+ * carrying its stack, not left as the rejection of a promise nobody holds. The operation itself is done
+ * by then; only the callback failed, and the session cannot know which request's error handler, if any,
+ * may still answer.
+ */
+function callBack(done: Done, error: Error | undefined): void {
+  try {
+    if (error === undefined) done();
+    else done(error);
+  } catch (thrown) {
+    queueMicrotask(() => {
+      throw thrown;
+    });
+  }
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   attributeCase,
   Cookie,
   type CookieOptions,
+  cookieResultOf,
   MAX_COOKIE_ATTRIBUTE_BYTES,
   overlongAttribute,
   serializeClearingCookie,
@@ -158,7 +159,7 @@ export function cookieOptionsFor<Req extends SessionRequestLike>(
 ): CookieOptions {
   const { cookie } = engine.options;
   if (typeof cookie !== 'function') return cookie;
-  const options = { ...cookie(req) };
+  const options = { ...cookieResultOf(cookie(req)) };
   const warnings: string[] = [];
   validateCookie(engine.options.name, options, warnings);
   for (const warning of warnings) engine.warnOnce(warning);

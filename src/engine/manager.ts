@@ -139,7 +139,14 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     this.logger = resolveLogger(options.logger);
     this.trace = requestTrace(this.logger);
     const { store, ttl, storeTimeout, keyring } = this.options;
-    this.access = new StoreAccess(store, ttl, storeTimeout, keyring, (message) => this.warnOnce(message));
+    this.access = new StoreAccess(
+      store,
+      ttl,
+      storeTimeout,
+      keyring,
+      (message) => this.warnOnce(message),
+      this.options.genid !== undefined,
+    );
     this.store = this.access.store;
     this.userStore = this.access.given;
     this.storeKind = this.access.kind;
@@ -901,17 +908,51 @@ export class SessionManager<Req extends SessionRequestLike = SessionRequestLike>
     publishEvent(event, id, this.storeKind);
   }
 
-  /** Reports an absorbed failure on `error` when someone listens; never throws for want of a listener. */
+  /**
+   * Reports an absorbed failure on `error` when someone listens, else to `logger.error`. Never throws: it
+   * runs inside requests that must survive the failure (`onStoreError: 'anonymous'`) and in callbacks after
+   * the response, where a throw would be an unhandled rejection or an uncaught exception. A throwing
+   * listener or logger (a pino method passed unbound) is turned into a process warning. A listener's
+   * exception is not rethrown on a later tick as EventEmitter would leave it: that would end the process
+   * over a failure the application asked to have absorbed, while the warning still shows the bug.
+   */
   report(error: unknown): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error);
-    else this.logger?.error?.(error);
+    const listened = this.listenerCount('error') > 0;
+    try {
+      if (listened) this.emit('error', error);
+      else this.logger?.error?.(error);
+    } catch (failure) {
+      const where = listened ? "an 'error' listener" : 'logger.error()';
+      emitSessionWarning(`${where} threw (${describe(failure)}) reporting: ${describe(error)}`);
+    }
   }
 
+  /** A warning, once per message, to `logger.warn` or else the process; never throws (see `report`). */
   warnOnce(message: string): void {
     if (this.warned.has(message)) return;
     this.warned.add(message);
-    if (this.logger !== null) this.logger.warn(`sessionkit: ${message}`);
-    else process.emitWarning(`sessionkit: ${message}`, { code: 'SESSIONKIT' });
+    if (this.logger === null) {
+      emitSessionWarning(message);
+      return;
+    }
+    try {
+      this.logger.warn(`sessionkit: ${message}`);
+    } catch (failure) {
+      emitSessionWarning(`${message} (logger.warn() threw: ${describe(failure)})`);
+    }
+  }
+}
+
+function emitSessionWarning(message: string): void {
+  process.emitWarning(`sessionkit: ${message}`, { code: 'SESSIONKIT' });
+}
+
+/** One line for a warning: an error's name and message, or the value thrown (which may not convert). */
+function describe(value: unknown): string {
+  try {
+    return value instanceof Error ? `${value.name}: ${value.message}` : String(value);
+  } catch {
+    return typeof value;
   }
 }
 

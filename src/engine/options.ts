@@ -5,6 +5,7 @@ import type { BindingAction, BindingProperty } from '../core/binding.js';
 import {
   attributeCase,
   type CookieOptions,
+  cookieResultOf,
   MAX_COOKIE_AGE_MS,
   MAX_COOKIE_ATTRIBUTE_BYTES,
   overlongAttribute,
@@ -169,7 +170,7 @@ function applyPreset<Req>(options: SessionOptions<Req>): SessionOptions<Req> {
   // (Secure above all) is still the preset's.
   const cookie =
     typeof given === 'function'
-      ? (req: Req): CookieOptions => ({ ...OWASP_COOKIE, ...given(req) })
+      ? (req: Req): CookieOptions => ({ ...OWASP_COOKIE, ...cookieResultOf(given(req)) })
       : { ...OWASP_COOKIE, ...given };
   return {
     name: '__Host-sid',

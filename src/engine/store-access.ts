@@ -78,9 +78,10 @@ export function nativeStore(
   given: StoreInput | undefined,
   ttl: number,
   timeout = DEFAULT_STORE_TIMEOUT_MS,
+  idsMayRepeat = true,
 ): SessionStore {
   const store = given ?? new MemoryStore();
-  return isNativeStore(store) ? store : new ExpressStoreBridge(store, ttl, timeout);
+  return isNativeStore(store) ? store : new ExpressStoreBridge(store, ttl, timeout, idsMayRepeat);
 }
 
 export class StoreAccess {
@@ -104,9 +105,11 @@ export class StoreAccess {
     private readonly timeout: number,
     keyring: Keyring | undefined,
     private readonly warn: (message: string) => void,
+    /** An application's `genid` is in use: a new session's ID may be taken already (see ExpressStoreBridge). */
+    private readonly idsMayRepeat = true,
   ) {
     this.given = given ?? new MemoryStore();
-    const native = nativeStore(this.given, ttl, timeout);
+    const native = nativeStore(this.given, ttl, timeout, idsMayRepeat);
     this.store = keyring ? new EncryptedStore(native, keyring) : native;
     this.inProcess = Object.getPrototypeOf(this.store) === MemoryStore.prototype;
     this.kind = storeKindOf(this.given, native === this.given);
@@ -182,6 +185,7 @@ export class StoreAccess {
           store as unknown as ExpressStoreLike,
           this.ttl,
           this.timeout,
+          this.idsMayRepeat,
         );
         return this.expressWay;
       }

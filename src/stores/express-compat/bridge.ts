@@ -219,12 +219,24 @@ export class ExpressStoreBridge implements SessionStore {
   readonly ttl: number;
   /** How long one operation may take (ms), its wait for the writes queued before it included. */
   readonly timeout: number;
+  /**
+   * Whether a create may meet an ID already in use, and so reads before it writes: true unless every ID
+   * comes from sessionkit's own generator (256 random bits, which never repeat), where the read would
+   * cost each new session a store round trip for nothing.
+   */
+  readonly idsMayRepeat: boolean;
   private readonly state: SharedState;
 
-  constructor(inner: ExpressStoreLike, ttl = DEFAULT_TTL_MS, timeout = DEFAULT_STORE_TIMEOUT_MS) {
+  constructor(
+    inner: ExpressStoreLike,
+    ttl = DEFAULT_TTL_MS,
+    timeout = DEFAULT_STORE_TIMEOUT_MS,
+    idsMayRepeat = true,
+  ) {
     this.inner = inner;
     this.ttl = ttl;
     this.timeout = timeout;
+    this.idsMayRepeat = idsMayRepeat;
     this.state = sharedStateOf(inner);
   }
 
@@ -244,8 +256,14 @@ export class ExpressStoreBridge implements SessionStore {
     checkId('create', id);
     checkRecord(this, 'create', record);
     const deadline = this.deadline();
-    // express-session stores have no insert-only write; IDs are 256-bit random, so a clash is not a concern.
+    // express-session stores have no insert-only write, and a `genid` of the application's may repeat an
+    // ID: a live session there is refused (the middleware's ERR_SESSION_EXISTS), as sessionkit's stores
+    // refuse it, rather than overwritten and handed to another user. The lane makes the read and the write
+    // one step within this process only: a create on another server can still come between them.
     return this.inLane(id, deadline, async (lane) => {
+      if (this.destroyed(id, lane)) return false;
+      if (this.idsMayRepeat && (await this.taken(id, deadline))) return false;
+      // A destroy asked for while this was reading wins, as in `update`.
       if (this.destroyed(id, lane)) return false;
       await this.write('create', id, record, deadline);
       await this.undoIfOvertaken(id, lane);
@@ -385,6 +403,19 @@ export class ExpressStoreBridge implements SessionStore {
    */
   private checkInTime(operation: string, deadline: number): void {
     if (Date.now() >= deadline) throw new StoreTimeoutError(operation, this.timeout);
+  }
+
+  /**
+   * Whether a live session holds `id`. A record that cannot be read counts as none, as the middleware
+   * treats it when loading (a fresh session, B18): its data is lost either way.
+   */
+  private async taken(id: string, deadline: number): Promise<boolean> {
+    try {
+      return (await this.read(id, 'create', deadline)) !== null;
+    } catch (error) {
+      if (error instanceof CorruptSessionError) return false;
+      throw error;
+    }
   }
 
   private async read(id: string, operation: string, deadline: number): Promise<SessionRecord | null> {
