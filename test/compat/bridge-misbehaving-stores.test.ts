@@ -8,157 +8,30 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import session from '../../src/index.js';
 import { cookieOf, expressVersions } from '../support/apps.js';
-import { MisbehavingStore } from '../support/misbehaving-store.js';
+import { MisbehavingStore, type Misbehaviour, misbehaviours } from '../support/misbehaving-store.js';
 
 const secret = 'bridge-misbehaving-secret-0123456789abcd';
 type Break = (store: MisbehavingStore) => void;
 
-const cases: [string, Break, number, string | RegExp][] = [
+const cases: [string, Break, number, string | RegExp][] = (
   [
-    'get calls back twice, the second time with an error',
-    (s) => {
-      const g = s.get.bind(s);
-      s.get = (id, cb) =>
-        g(id, (e, v) => {
-          cb(e, v);
-          cb(new Error('second'));
-        });
-    },
-    200,
-    '2',
-  ],
-  [
-    'get calls back with an error, then with the session',
-    (s) => {
-      const g = s.get.bind(s);
-      s.get = (id, cb) =>
-        g(id, (e, v) => {
-          cb(new Error('first'));
-          cb(e, v);
-        });
-    },
-    500,
-    /first/,
-  ],
-  [
-    'get never calls back',
-    (s) => {
-      s.get = () => undefined;
-    },
-    503,
-    /ERR_STORE_UNAVAILABLE/,
-  ],
-  [
-    'get throws synchronously',
-    (s) => {
-      s.get = () => {
-        throw new Error('sync');
-      };
-    },
-    500,
-    /sync/,
-  ],
-  [
-    'get throws a string',
-    (s) => {
-      s.get = () => {
-        throw 'str';
-      };
-    },
-    500,
-    /str/,
-  ],
-  [
-    'get returns a promise and never calls back',
-    (s) => {
-      s.get = (() => new Promise(() => undefined)) as never;
-    },
-    503,
-    /ERR_STORE_UNAVAILABLE/,
-  ],
-  [
-    'get returns a rejected promise',
-    (s) => {
-      s.get = (() => Promise.reject(new Error('rej'))) as never;
-    },
-    500,
-    /rej/,
-  ],
-  [
-    'get answers a number',
-    (s) => {
-      s.get = (_id, cb) => setImmediate(() => cb(null, 42));
-    },
-    200,
-    '1',
-  ],
-  [
-    'get answers an array',
-    (s) => {
-      s.get = (_id, cb) => setImmediate(() => cb(null, [1, 2]));
-    },
-    200,
-    '1',
-  ],
-  [
-    'get answers an invalid expires',
-    (s) => {
-      s.get = (_id, cb) =>
-        setImmediate(() => cb(null, { views: 5, cookie: { expires: 'x', originalMaxAge: 1 } }));
-    },
-    200,
-    '6',
-  ],
-  [
-    'get answers with a non-Error object',
-    (s) => {
-      s.get = (_id, cb) => setImmediate(() => cb({ message: 'obj' }));
-    },
-    500,
-    /obj/,
-  ],
-  [
-    'set calls back twice, the second time with an error',
-    (s) => {
-      const w = s.set.bind(s);
-      s.set = (id, x, cb) =>
-        w(id, x, (e) => {
-          cb?.(e);
-          cb?.(new Error('second'));
-        });
-    },
-    200,
-    '2',
-  ],
-  [
-    'set throws synchronously',
-    (s) => {
-      s.set = () => {
-        throw new Error('set-sync');
-      };
-    },
-    500,
-    /set-sync/,
-  ],
-  [
-    'set never calls back',
-    (s) => {
-      s.set = () => undefined;
-    },
-    503,
-    /ERR_STORE_UNAVAILABLE/,
-  ],
-  [
-    'touch throws (an unchanged session)',
-    (s) => {
-      s.touch = () => {
-        throw new Error('touch');
-      };
-    },
-    200,
-    '1',
-  ],
-];
+    ['get calls back twice, the second time with an error', 200, '2'],
+    ['get calls back with an error, then with the session', 500, /first/],
+    ['get never calls back', 503, /ERR_STORE_UNAVAILABLE/],
+    ['get throws synchronously', 500, /sync/],
+    ['get throws a string', 500, /str/],
+    ['get returns a promise and never calls back', 503, /ERR_STORE_UNAVAILABLE/],
+    ['get returns a rejected promise', 500, /rej/],
+    ['get answers a number', 200, '1'],
+    ['get answers an array', 200, '1'],
+    ['get answers an invalid expires', 200, '6'],
+    ['get answers with a non-Error object', 500, /obj/],
+    ['set calls back twice, the second time with an error', 200, '2'],
+    ['set throws synchronously', 500, /set-sync/],
+    ['set never calls back', 503, /ERR_STORE_UNAVAILABLE/],
+    ['touch throws (an unchanged session)', 200, '1'],
+  ] as [Misbehaviour, number, string | RegExp][]
+).map(([name, status, body]) => [name, misbehaviours[name], status, body]);
 
 describe.each(expressVersions)('$name: held', ({ create }) => {
   it.each(cases)('%s', async (_, breakIt, status, body) => {
