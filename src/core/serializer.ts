@@ -270,10 +270,43 @@ export function fromExpressSession(
   sess: unknown,
   now: number,
   ttlMs: number = DEFAULT_TTL_MS,
-  meta?: Partial<Pick<SessionRecord, 'createdAt' | 'lastSeenAt' | 'userId'>>,
+  meta?: StoredMeta,
 ): SessionRecord {
+  return recordOf(payloadOf(sess), now, ttlMs, meta);
+}
+
+/**
+ * A session as an express-session store gave it back, read as `fromExpressSession` reads it, but one
+ * without a `cookie` object is corrupt (B18): express-session itself cannot load such a record, and one
+ * that another program wrote (a user ID and nothing else) must not be served as a session.
+ */
+export function fromStoredExpressSession(
+  sess: unknown,
+  now: number,
+  ttlMs: number = DEFAULT_TTL_MS,
+  meta?: StoredMeta,
+): SessionRecord {
+  const value = payloadOf(sess);
+  if (!isPlainObject(value.cookie))
+    throw new CorruptSessionError('express-session payload has no `cookie` object');
+  return recordOf(value, now, ttlMs, meta);
+}
+
+type StoredMeta = Partial<Pick<SessionRecord, 'createdAt' | 'lastSeenAt' | 'userId'>>;
+
+/** The stored session as a plain object, parsed and cleared of forbidden keys once. */
+function payloadOf(sess: unknown): Record<string, unknown> {
   const value = typeof sess === 'string' ? parseJson(sess) : sanitize(sess);
   if (!isPlainObject(value)) throw new CorruptSessionError('express-session payload is not an object');
+  return value;
+}
+
+function recordOf(
+  value: Record<string, unknown>,
+  now: number,
+  ttlMs: number,
+  meta?: StoredMeta,
+): SessionRecord {
   // Beside the data, sessionkit's fields are whatever an application wrote there: an express-session
   // app sharing the store saves any key its code sets (`Object.assign(req.session, body)`), so a
   // top-level META_KEY or reserved key would bind a user or forge an authentication time. Only the
@@ -322,21 +355,4 @@ export function fromExpressSession(
     lastSeenAt: Math.min(lastSeenAt ?? derived, now),
     userId: userId ?? null,
   };
-}
-
-/**
- * A session as an express-session store gave it back, read as `fromExpressSession` reads it, but one
- * without a `cookie` object is corrupt (B18): express-session itself cannot load such a record, and one
- * that another program wrote (a user ID and nothing else) must not be served as a session.
- */
-export function fromStoredExpressSession(
-  sess: unknown,
-  now: number,
-  ttlMs: number = DEFAULT_TTL_MS,
-  meta?: Partial<Pick<SessionRecord, 'createdAt' | 'lastSeenAt' | 'userId'>>,
-): SessionRecord {
-  const value = typeof sess === 'string' ? parseJson(sess) : sess;
-  if (isPlainObject(value) && !isPlainObject(value.cookie))
-    throw new CorruptSessionError('express-session payload has no `cookie` object');
-  return fromExpressSession(value, now, ttlMs, meta);
 }
