@@ -8,14 +8,13 @@
  * is refused at construction, since such a timer fires at once and every call would fail unanswered.
  */
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { generateId, storageKey } from '../../src/core/id.js';
 import type { SessionRecord } from '../../src/core/types.js';
 import { createFromUrl, RedisStore } from '../../src/stores/redis.js';
-import { RedisServer, removeDir, tempDir } from '../support/redis-servers.js';
+import { CLIENTS, overMemoryLimit, privateRedis, usedMemory } from '../support/redis-pressure.js';
 import { runNamespace } from '../support/services.js';
 
-const CLIENTS = ['ioredis', 'redis'] as const;
 const DAY = 86_400_000;
 
 function bound(userId: string, createdAt: number, data: Record<string, unknown> = {}): SessionRecord {
@@ -32,39 +31,17 @@ function bound(userId: string, createdAt: number, data: Record<string, unknown> 
 
 const evictOldest = (max: number) => ({ max, onLimit: 'evict-oldest' as const });
 
-async function usedMemory(raw: Redis): Promise<number> {
-  return Number(/used_memory:(\d+)/.exec(await raw.info('memory'))?.[1]);
-}
-
 describe('RedisStore at the memory limit (noeviction)', () => {
-  const dir = tempDir('sk-oom');
-  let server: RedisServer;
-  let raw: Redis;
-  beforeAll(async () => {
-    server = await RedisServer.startOnFreePort(dir);
-    raw = new Redis({ port: server.port, host: '127.0.0.1' });
-  });
-  afterAll(async () => {
-    raw?.disconnect();
-    await server?.stop();
-    removeDir(dir);
-  });
+  const redis = privateRedis('sk-oom');
   beforeEach(async () => {
-    await raw.config('SET', 'maxmemory', '0');
-    await raw.flushall();
+    await redis.raw.config('SET', 'maxmemory', '0');
+    await redis.raw.flushall();
   });
-
-  /** Every command that may grow memory now gets OOM. */
-  async function overMemoryLimit(): Promise<void> {
-    await raw.config('SET', 'maxmemory-policy', 'noeviction');
-    await raw.config('SET', 'maxmemory', String(Math.floor((await usedMemory(raw)) / 2)));
-    await expect(raw.set('probe', 'x')).rejects.toThrow(/^OOM/);
-  }
 
   async function storeFor(client: (typeof CLIENTS)[number]): Promise<RedisStore> {
     const prefix = `${runNamespace('sk_oom')}:`;
     return createFromUrl(
-      new URL(`redis://127.0.0.1:${server.port}?client=${client}&timeout=1000&prefix=${prefix}`),
+      new URL(`redis://127.0.0.1:${redis.server.port}?client=${client}&timeout=1000&prefix=${prefix}`),
     );
   }
 
@@ -89,19 +66,19 @@ describe('RedisStore at the memory limit (noeviction)', () => {
       const store = await storeFor(client);
       try {
         const { phone, laptop } = await phoneAndLaptop(store, 'alice');
-        await overMemoryLimit();
+        await overMemoryLimit(redis.raw);
         for (let attempt = 0; attempt < 2; attempt++) {
           await expect(
             store.createWithinLimit(generateId(), bound('alice', Date.now()), evictOldest(2)),
           ).rejects.toMatchObject({ code: 'ERR_STORE' });
         }
         expect(await signedIn(store, [phone, laptop])).toEqual(['alice', 'alice']);
-        await raw.config('SET', 'maxmemory', '0');
+        await redis.raw.config('SET', 'maxmemory', '0');
         expect((await store.listByUser('alice')).map((s) => s.handle).sort()).toEqual(
           [storageKey(phone), storageKey(laptop)].sort(),
         );
       } finally {
-        await raw.config('SET', 'maxmemory', '0');
+        await redis.raw.config('SET', 'maxmemory', '0');
         await store.close();
       }
     });
@@ -111,14 +88,14 @@ describe('RedisStore at the memory limit (noeviction)', () => {
       try {
         const { phone, laptop } = await phoneAndLaptop(store, 'bob');
         // Room for the limit's few marks, not for the new session's data: its write is refused.
-        await raw.config('SET', 'maxmemory-policy', 'noeviction');
-        await raw.config('SET', 'maxmemory', String((await usedMemory(raw)) + 256 * 1024));
+        await redis.raw.config('SET', 'maxmemory-policy', 'noeviction');
+        await redis.raw.config('SET', 'maxmemory', String((await usedMemory(redis.raw)) + 256 * 1024));
         const big = { blob: 'x'.repeat(4 * 1024 * 1024) };
         await expect(
           store.createWithinLimit(generateId(), bound('bob', Date.now(), big), evictOldest(2)),
         ).rejects.toMatchObject({ code: 'ERR_STORE' });
         expect(await signedIn(store, [phone, laptop])).toEqual(['bob', 'bob']);
-        await raw.config('SET', 'maxmemory', '0');
+        await redis.raw.config('SET', 'maxmemory', '0');
         expect((await store.listByUser('bob')).map((s) => s.handle).sort()).toEqual(
           [storageKey(phone), storageKey(laptop)].sort(),
         );
@@ -130,7 +107,7 @@ describe('RedisStore at the memory limit (noeviction)', () => {
         });
         expect(await signedIn(store, [phone, laptop, tablet])).toEqual([null, 'bob', 'bob']);
       } finally {
-        await raw.config('SET', 'maxmemory', '0');
+        await redis.raw.config('SET', 'maxmemory', '0');
         await store.close();
       }
     });
@@ -139,13 +116,13 @@ describe('RedisStore at the memory limit (noeviction)', () => {
       const store = await storeFor(client);
       try {
         const { phone, laptop } = await phoneAndLaptop(store, 'carol');
-        await overMemoryLimit();
+        await overMemoryLimit(redis.raw);
         expect(await store.destroyByUser('carol')).toBe(2);
         expect(await signedIn(store, [phone, laptop])).toEqual([null, null]);
-        await raw.config('SET', 'maxmemory', '0');
+        await redis.raw.config('SET', 'maxmemory', '0');
         expect(await signedIn(store, [phone, laptop])).toEqual([null, null]);
       } finally {
-        await raw.config('SET', 'maxmemory', '0');
+        await redis.raw.config('SET', 'maxmemory', '0');
         await store.close();
       }
     });
@@ -153,25 +130,14 @@ describe('RedisStore at the memory limit (noeviction)', () => {
 });
 
 describe('RedisStore: the eviction policy is checked once, at the first call', () => {
-  const dir = tempDir('sk-policy');
-  let server: RedisServer;
-  let raw: Redis;
-  beforeAll(async () => {
-    server = await RedisServer.startOnFreePort(dir);
-    raw = new Redis({ port: server.port, host: '127.0.0.1' });
-  });
-  afterAll(async () => {
-    raw?.disconnect();
-    await server?.stop();
-    removeDir(dir);
-  });
+  const redis = privateRedis('sk-policy');
   afterEach(() => {
     vi.restoreAllMocks();
   });
 
   /** What process.emitWarning got with sessionkit's code while `steps` ran a store on the server. */
   async function warningsWith(client: (typeof CLIENTS)[number], policy: string): Promise<string[]> {
-    await raw.config('SET', 'maxmemory-policy', policy);
+    await redis.raw.config('SET', 'maxmemory-policy', policy);
     const warned: string[] = [];
     vi.spyOn(process, 'emitWarning').mockImplementation((warning, options) => {
       const code = typeof options === 'object' && options !== null ? options.code : undefined;
@@ -179,7 +145,7 @@ describe('RedisStore: the eviction policy is checked once, at the first call', (
     });
     const prefix = `${runNamespace('sk_policy')}:`;
     const store = await createFromUrl(
-      new URL(`redis://127.0.0.1:${server.port}?client=${client}&timeout=1000&prefix=${prefix}`),
+      new URL(`redis://127.0.0.1:${redis.server.port}?client=${client}&timeout=1000&prefix=${prefix}`),
     );
     try {
       const id = generateId();

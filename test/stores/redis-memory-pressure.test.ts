@@ -1,6 +1,5 @@
-import { Redis } from 'ioredis';
 import request from 'supertest';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { storageKey } from '../../src/core/id.js';
 import { createFromUrl } from '../../src/stores/redis.js';
 import { cookieOf, idOf } from '../support/apps.js';
@@ -8,12 +7,12 @@ import {
   appOn,
   CLIENTS,
   overMemoryLimit,
+  privateRedis,
   signIn,
   sleep,
   usedMemory,
   whoIs,
 } from '../support/redis-pressure.js';
-import { RedisServer, removeDir, tempDir } from '../support/redis-servers.js';
 import { runNamespace } from '../support/services.js';
 
 /**
@@ -23,35 +22,24 @@ import { runNamespace } from '../support/services.js';
  * ends the sessions an evicted index lost.
  */
 describe('RedisStore under noeviction OOM and volatile-lru eviction', () => {
-  const dir = tempDir('sk-redis-pressure');
-  let server: RedisServer;
-  let raw: Redis;
-  beforeAll(async () => {
-    server = await RedisServer.startOnFreePort(dir, () => ['--maxmemory-samples', '64']);
-    raw = new Redis({ port: server.port, host: '127.0.0.1' });
-  });
-  afterAll(async () => {
-    raw?.disconnect();
-    await server?.stop();
-    removeDir(dir);
-  });
+  const redis = privateRedis('sk-redis-pressure', () => ['--maxmemory-samples', '64']);
   beforeEach(async () => {
-    await raw.config('SET', 'maxmemory', '0');
-    await raw.flushall();
+    await redis.raw.config('SET', 'maxmemory', '0');
+    await redis.raw.flushall();
   });
 
   for (const client of CLIENTS) {
     it(`${client}: OOM gives typed errors, reads and logout keep working, a failed update changes nothing`, async () => {
       const prefix = `${runNamespace('zz1')}:`;
       const store = await createFromUrl(
-        new URL(`redis://127.0.0.1:${server.port}?client=${client}&timeout=1000&prefix=${prefix}`),
+        new URL(`redis://127.0.0.1:${redis.server.port}?client=${client}&timeout=1000&prefix=${prefix}`),
       );
       try {
         const app = appOn(store);
         const alice = await signIn(app, 'alice');
         const bob = await signIn(app, 'bob');
         const visitor = cookieOf(await request(app).post('/visit').send({ note: 'before' }));
-        await overMemoryLimit(raw);
+        await overMemoryLimit(redis.raw);
         expect(await whoIs(app, alice)).toBe('alice');
         // Writes: a typed 500 ERR_STORE (the documented mapping of other server errors), no hang or crash.
         const write = await request(app).post('/visit').set('Cookie', visitor).send({ note: 'after' });
@@ -61,7 +49,7 @@ describe('RedisStore under noeviction OOM and volatile-lru eviction', () => {
         // Logout is a DEL: allowed at OOM, and it sticks.
         expect((await request(app).post('/logout').set('Cookie', bob)).status).toBe(200);
         expect(await whoIs(app, bob)).toBeNull();
-        await raw.config('SET', 'maxmemory', '0');
+        await redis.raw.config('SET', 'maxmemory', '0');
         // The failed update left the visitor's record as it was (no half-applied script).
         const record = await store.get(idOf(visitor));
         expect(record?.data.note).toBe('before');
@@ -69,23 +57,23 @@ describe('RedisStore under noeviction OOM and volatile-lru eviction', () => {
         expect(await whoIs(app, alice)).toBe('alice');
         expect(await whoIs(app, bob)).toBeNull();
       } finally {
-        await raw.config('SET', 'maxmemory', '0');
+        await redis.raw.config('SET', 'maxmemory', '0');
         await store.close();
       }
     });
   }
 
   it('volatile-lru: the epoch of a revoked user has no TTL, and a revoke ends sessions the evicted index lost', async () => {
-    await raw.config('SET', 'maxmemory-policy', 'volatile-lru');
+    await redis.raw.config('SET', 'maxmemory-policy', 'volatile-lru');
     const prefix = `${runNamespace('zz1')}:`;
     const store = await createFromUrl(
-      new URL(`redis://127.0.0.1:${server.port}?client=ioredis&prefix=${prefix}`),
+      new URL(`redis://127.0.0.1:${redis.server.port}?client=ioredis&prefix=${prefix}`),
     );
     try {
       const app = appOn(store);
       await signIn(app, 'alice');
       await store.destroyByUser('alice');
-      expect(await raw.pttl(`${prefix}e:{${storageKey('alice')}}`)).toBe(-1);
+      expect(await redis.raw.pttl(`${prefix}e:{${storageKey('alice')}}`)).toBe(-1);
       const phone = await signIn(app, 'alice');
       const laptop = await signIn(app, 'alice');
       const index = `${prefix}u:{${storageKey('alice')}}`;
@@ -106,22 +94,22 @@ describe('RedisStore under noeviction OOM and volatile-lru eviction', () => {
         await whoIs(app, laptop);
         await sleep(250);
       }
-      await raw.config('SET', 'maxmemory', String(await usedMemory(raw)));
-      for (let round = 0; round < 100 && (await raw.exists(index)) === 1; round++) {
+      await redis.raw.config('SET', 'maxmemory', String(await usedMemory(redis.raw)));
+      for (let round = 0; round < 100 && (await redis.raw.exists(index)) === 1; round++) {
         await whoIs(app, phone);
         await whoIs(app, laptop);
         for (let i = 0; i < 10; i++) await visitor(1_000 + round * 10 + i);
       }
-      await raw.config('SET', 'maxmemory', '0');
-      expect(await raw.exists(index)).toBe(0);
-      expect(await raw.exists(`${prefix}e:{${storageKey('alice')}}`)).toBe(1);
+      await redis.raw.config('SET', 'maxmemory', '0');
+      expect(await redis.raw.exists(index)).toBe(0);
+      expect(await redis.raw.exists(`${prefix}e:{${storageKey('alice')}}`)).toBe(1);
       expect(await whoIs(app, phone)).toBe('alice');
       await store.destroyByUser('alice');
       expect(await whoIs(app, phone)).toBeNull();
       expect(await whoIs(app, laptop)).toBeNull();
     } finally {
-      await raw.config('SET', 'maxmemory', '0');
-      await raw.config('SET', 'maxmemory-policy', 'noeviction');
+      await redis.raw.config('SET', 'maxmemory', '0');
+      await redis.raw.config('SET', 'maxmemory-policy', 'noeviction');
       await store.close();
     }
   });

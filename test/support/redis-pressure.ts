@@ -1,10 +1,11 @@
 import express from 'express';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import request from 'supertest';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import session, { currentUserId, login, logout } from '../../src/index.js';
 import type { RedisStore } from '../../src/stores/redis.js';
-import { cookieOf, jsonErrors } from '../support/apps.js';
+import { cookieOf, jsonErrors } from './apps.js';
+import { RedisServer, removeDir, tempDir } from './redis-servers.js';
 
 export const secret = 'redis-pressure-secret-0123456789abcdef';
 type Data = Record<string, unknown>;
@@ -58,11 +59,44 @@ export async function usedMemory(raw: Redis): Promise<number> {
 export async function overMemoryLimit(raw: Redis): Promise<void> {
   await raw.config('SET', 'maxmemory-policy', 'noeviction');
   await raw.config('SET', 'maxmemory', String(Math.floor((await usedMemory(raw)) / 2)));
-  await expect(raw.set('zz-probe', 'x')).rejects.toThrow(/^OOM/);
+  await expect(raw.set('probe', 'x')).rejects.toThrow(/^OOM/);
 }
 
 /** Returns once the clock has moved past the current millisecond: logins then get distinct createdAt. */
 export async function nextMillisecond(): Promise<void> {
   const start = Date.now();
   while (Date.now() === start) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * A redis-server of this suite's own on a free port, started before the suite's tests and stopped after
+ * them, with a plain client on it (`raw`) for setting limits and policies: the tests change its memory
+ * settings, which no shared server may see.
+ */
+export function privateRedis(
+  name: string,
+  args?: (port: number) => string[],
+): { readonly server: RedisServer; readonly raw: Redis } {
+  const dir = tempDir(name);
+  let server: RedisServer | undefined;
+  let raw: Redis | undefined;
+  beforeAll(async () => {
+    server = await RedisServer.startOnFreePort(dir, args);
+    raw = new Redis({ port: server.port, host: '127.0.0.1' });
+  });
+  afterAll(async () => {
+    raw?.disconnect();
+    await server?.stop();
+    removeDir(dir);
+  });
+  return {
+    get server() {
+      if (!server) throw new Error('the private redis-server has not started');
+      return server;
+    },
+    get raw() {
+      if (!raw) throw new Error('the private redis-server has not started');
+      return raw;
+    },
+  };
 }
