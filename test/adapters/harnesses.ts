@@ -1,8 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context as KoaContext } from 'koa';
 import request from 'supertest';
+import { SessionError } from '../../src/core/errors.js';
 import type { AdapterHarness, SuiteApp, SuiteResponse, SuiteRoute } from '../../src/testing/index.js';
 import { type App, expressVersions } from '../support/apps.js';
+import { serveSvelteKit } from '../support/sveltekit.js';
 
 /** The Set-Cookie values of a Node-style header bag. */
 function cookiesOf(value: unknown): string[] {
@@ -152,6 +154,54 @@ export const honoHarness: AdapterHarness = {
                 },
               };
         const response = await app.request(path, { headers }, env);
+        return {
+          status: response.status,
+          setCookie: response.headers.getSetCookie(),
+          body: await response.text(),
+        };
+      },
+    };
+  },
+};
+
+/** SvelteKit's `handle` with real Request objects, through its hooks as SvelteKit runs them. */
+export const svelteKitHarness: AdapterHarness = {
+  name: 'SvelteKit',
+  async create(options, routes, { trustProxy }) {
+    const { sessionHandle } = await import('../../src/adapters/sveltekit.js');
+    const { error } = await import('@sveltejs/kit');
+    // SvelteKit's Node adapter trusts a proxy through PROTOCOL_HEADER, which shapes event.url; here,
+    // as with no such setting, the adapter's `proxy` option is how to trust X-Forwarded-Proto.
+    const handle = sessionHandle({ ...options, proxy: trustProxy ? true : options.proxy });
+    return {
+      async request(path, headers = {}): Promise<SuiteResponse> {
+        const request = new Request(new URL(path, 'http://localhost'), { headers });
+        const response = await serveSvelteKit(
+          handle,
+          request,
+          async (event) => {
+            const route = routes[event.url.pathname];
+            if (!route) return new Response('not found', { status: 404 });
+            try {
+              return Response.json(
+                await route({
+                  session: () => event.locals.session,
+                  url: event.url.href,
+                  unset: () => {
+                    event.locals.session = null as never;
+                  },
+                }),
+              );
+            } catch (failure) {
+              // What an application's endpoint does with a store outage: SvelteKit answers an error thrown
+              // inside `resolve` with 500 and never shows it to the hook.
+              if (failure instanceof SessionError) error(failure.status, 'Service Unavailable');
+              throw failure;
+            }
+            // The Node adapter's ADDRESS_HEADER: behind a trusted proxy, the client's address is its header's.
+          },
+          (trustProxy ? headers['x-forwarded-for'] : undefined) ?? '127.0.0.1',
+        );
         return {
           status: response.status,
           setCookie: response.headers.getSetCookie(),

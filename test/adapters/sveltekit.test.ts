@@ -1,57 +1,12 @@
 import { error, isRedirect, type RequestEvent, redirect } from '@sveltejs/kit';
 import { describe, expect, it } from 'vitest';
 import { sessionHandle } from '../../src/adapters/sveltekit.js';
-import { SessionError } from '../../src/core/errors.js';
 import { MemoryStore } from '../../src/stores/memory.js';
-import { type AdapterHarness, runAdapterSuite, type SuiteResponse } from '../../src/testing/index.js';
+import { runAdapterSuite } from '../../src/testing/index.js';
 import { serveSvelteKit } from '../support/sveltekit.js';
+import { svelteKitHarness } from './harnesses.js';
 
-const harness: AdapterHarness = {
-  name: 'SvelteKit',
-  create(options, routes, { trustProxy }) {
-    // SvelteKit's Node adapter trusts a proxy through PROTOCOL_HEADER, which shapes event.url; here,
-    // as with no such setting, the adapter's `proxy` option is how to trust X-Forwarded-Proto.
-    const handle = sessionHandle({ ...options, proxy: trustProxy ? true : options.proxy });
-    return {
-      async request(path, headers = {}): Promise<SuiteResponse> {
-        const request = new Request(new URL(path, 'http://localhost'), { headers });
-        const response = await serveSvelteKit(
-          handle,
-          request,
-          async (event) => {
-            const route = routes[event.url.pathname];
-            if (!route) return new Response('not found', { status: 404 });
-            try {
-              return Response.json(
-                await route({
-                  session: () => event.locals.session,
-                  url: event.url.href,
-                  unset: () => {
-                    event.locals.session = null as never;
-                  },
-                }),
-              );
-            } catch (failure) {
-              // What an application's endpoint does with a store outage: SvelteKit answers an error thrown
-              // inside `resolve` with 500 and never shows it to the hook.
-              if (failure instanceof SessionError) error(failure.status, 'Service Unavailable');
-              throw failure;
-            }
-            // The Node adapter's ADDRESS_HEADER: behind a trusted proxy, the client's address is its header's.
-          },
-          (trustProxy ? headers['x-forwarded-for'] : undefined) ?? '127.0.0.1',
-        );
-        return {
-          status: response.status,
-          setCookie: response.headers.getSetCookie(),
-          body: await response.text(),
-        };
-      },
-    };
-  },
-};
-
-runAdapterSuite(harness);
+runAdapterSuite(svelteKitHarness);
 
 describe('SvelteKit handle', () => {
   const options = {

@@ -4,12 +4,10 @@
  * Request objects), mounted over one store with routes that answer JSON.
  */
 import '../support/next-setup.js';
-import { error as svelteError } from '@sveltejs/kit';
 import { SessionError } from '../../src/core/errors.js';
 import type { AdapterHarness, SuiteResponse } from '../../src/testing/index.js';
-import { fastifyHarness, honoHarness, koaHarness } from '../adapters/harnesses.js';
+import { fastifyHarness, honoHarness, koaHarness, svelteKitHarness } from '../adapters/harnesses.js';
 import { runNext } from '../support/next-real.js';
-import { serveSvelteKit } from '../support/sveltekit.js';
 
 export const nextHarness: AdapterHarness = {
   name: 'Next.js',
@@ -41,42 +39,6 @@ export const nextHarness: AdapterHarness = {
           }
         });
         return { status: run.result.status, setCookie: run.setCookies, body: run.result.body };
-      },
-    };
-  },
-};
-
-export const svelteKitHarness: AdapterHarness = {
-  name: 'SvelteKit',
-  async create(options, routes) {
-    const { sessionHandle } = await import('../../src/adapters/sveltekit.js');
-    const handle = sessionHandle(options);
-    return {
-      async request(path, headers = {}): Promise<SuiteResponse> {
-        const request = new Request(new URL(path, 'http://localhost'), { headers });
-        const response = await serveSvelteKit(handle, request, async (event) => {
-          const route = routes[event.url.pathname];
-          if (!route) return new Response('not found', { status: 404 });
-          try {
-            return Response.json(
-              await route({
-                session: () => event.locals.session,
-                url: event.url.href,
-                unset: () => {
-                  event.locals.session = null as never;
-                },
-              }),
-            );
-          } catch (failure) {
-            if (failure instanceof SessionError) svelteError(failure.status, 'Service Unavailable');
-            throw failure;
-          }
-        });
-        return {
-          status: response.status,
-          setCookie: response.headers.getSetCookie(),
-          body: await response.text(),
-        };
       },
     };
   },
