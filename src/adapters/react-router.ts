@@ -8,7 +8,7 @@ import {
   type SessionData,
   type SessionStorage,
 } from 'react-router';
-import { MAX_COOKIE_AGE_MS } from '../core/cookie.js';
+import { cappedDeadline } from '../core/cookie.js';
 import { CorruptSessionError, InvalidArgumentError, SessionError } from '../core/errors.js';
 import { generateId, isWellFormedId } from '../core/id.js';
 import { checkDepth, DEFAULT_TTL_MS, stringifyJson, validateRecord } from '../core/serializer.js';
@@ -47,13 +47,6 @@ interface Loaded {
  * that change different keys both keep their change, and a commit never brings back a session that
  * another request destroyed meanwhile: its cookie is cleared instead.
  */
-/** An expiry no later than `latest`; one that is no date stays, for the caller to refuse. */
-function capped(expiresAt: number, latest: number): number {
-  return Number.isFinite(expiresAt) && Math.abs(expiresAt) <= MAX_DATE
-    ? Math.min(expiresAt, latest)
-    : expiresAt;
-}
-
 export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
   options: SessionkitStorageOptions = {},
 ): SessionStorage<Data, FlashData> {
@@ -108,10 +101,9 @@ export function createSessionkitStorage<Data = SessionData, FlashData = Data>(
    * browser-session cookie; at most 400 days from now, as browsers keep the cookie no longer.
    */
   function expiry(serialize?: CookieOptions): number {
-    const latest = Date.now() + MAX_COOKIE_AGE_MS;
-    if (serialize?.maxAge != null) return capped(Date.now() + serialize.maxAge * 1000, latest);
+    if (serialize?.maxAge != null) return cappedDeadline(Date.now() + serialize.maxAge * 1000);
     const expires = serialize?.expires ?? cookie.expires;
-    return expires ? capped(expires.valueOf(), latest) : Date.now() + ttl;
+    return expires ? cappedDeadline(expires.valueOf()) : Date.now() + ttl;
   }
 
   /** The Set-Cookie that makes the browser forget the session. */

@@ -38,11 +38,17 @@ function cappedAge(ms: number): number {
   return ms > MAX_COOKIE_AGE_MS && Date.now() + ms <= MAX_DATE ? MAX_COOKIE_AGE_MS : ms;
 }
 
+/** An expiry (epoch ms) at most MAX_COOKIE_AGE_MS from now; one that is no date stays, for the caller to refuse. */
+export function cappedDeadline(expiresAt: number): number {
+  if (!Number.isFinite(expiresAt) || Math.abs(expiresAt) > MAX_DATE) return expiresAt;
+  return Math.min(expiresAt, Date.now() + MAX_COOKIE_AGE_MS);
+}
+
 /** An expiry at most MAX_COOKIE_AGE_MS from now: the Date given when within it; a value that is no Date stays, for the commit to refuse. */
 function cappedExpiry(date: Date): Date {
   if (!(date instanceof Date)) return date;
-  const latest = Date.now() + MAX_COOKIE_AGE_MS;
-  return date.valueOf() > latest ? new Date(latest) : date;
+  const capped = cappedDeadline(date.valueOf());
+  return capped < date.valueOf() ? new Date(capped) : date;
 }
 
 /**
