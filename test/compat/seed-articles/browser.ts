@@ -20,8 +20,11 @@ export class Browser {
     public base: string,
     /** Sent as Origin, for the cross-origin app (article 004). */
     public origin?: string,
-    /** A pause after each response: express-session answers before its store has the session. */
-    public pauseMs = 0,
+    /**
+     * Awaited after each response, before the next request: express-session answers before its store
+     * has finished what the request started (a `destroy()` the route does not wait for).
+     */
+    public settle?: () => Promise<void>,
   ) {}
 
   /** The Cookie header the jar sends. */
@@ -72,7 +75,7 @@ export class Browser {
       /expires in: ([\d.]+)s/g,
       (_m, n) => `expires in: ~${Math.round(Number(n))}s`,
     );
-    if (this.pauseMs) await new Promise((r) => setTimeout(r, this.pauseMs));
+    await this.settle?.();
     const kept: Record<string, string | null> = {};
     for (const h of keepHeaders) kept[h] = res.headers.get(h);
     return {
@@ -101,6 +104,43 @@ export function filterDocumented(es: Step[], sk: Step[]): Step[] {
     });
     return { ...s, cookies };
   });
+}
+
+/**
+ * Counts the store calls in flight on an express-session store (its callback API), so that a test can
+ * wait until the store has finished what a request started. `idle()` resolves once none is in flight.
+ */
+export function trackStoreCalls(store: unknown): { idle(): Promise<void> } {
+  let inFlight = 0;
+  let waiters: Array<() => void> = [];
+  if (typeof store !== 'object' || store === null) return { idle: () => Promise.resolve() };
+  const methods = store as Record<string, unknown>;
+  for (const name of ['get', 'set', 'destroy', 'touch']) {
+    const method = methods[name];
+    if (typeof method !== 'function') continue;
+    methods[name] = function (this: unknown, ...args: unknown[]) {
+      const callback = args.at(-1);
+      if (typeof callback !== 'function') return method.apply(this, args);
+      inFlight++;
+      let settled = false;
+      args[args.length - 1] = (...results: unknown[]) => {
+        if (!settled) {
+          settled = true;
+          inFlight--;
+          if (inFlight === 0) {
+            const ready = waiters;
+            waiters = [];
+            for (const resolve of ready) resolve();
+          }
+        }
+        return callback(...results);
+      };
+      return method.apply(this, args);
+    };
+  }
+  return {
+    idle: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
+  };
 }
 
 /** Collects process warnings (sessionkit warns through process.emitWarning without a logger). */

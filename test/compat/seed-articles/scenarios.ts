@@ -19,11 +19,6 @@ export interface Scenario {
   name: string;
   build(session: SessionFactory, store: unknown, express?: ExpressFactory): Express;
   drive(b: Browser): Promise<Step[]>;
-  /**
-   * A pause after each response under express-session, which answers before its store has the
-   * session: without it the next request can find no session where sessionkit's would.
-   */
-  expressSessionPauseMs?: number;
 }
 
 /** The Origin article 004's cors allows with credentials. */
@@ -100,7 +95,6 @@ export const SCENARIOS: Scenario[] = [
     name: '002 json login/logout (Express 4, static, *)',
     // Always on the Express 4 the article was written for.
     build: (session, store) => article002(session, store),
-    expressSessionPauseMs: 40,
     drive: async (b) => {
       // Behind the article's proxy (trust proxy): the requests come as HTTPS.
       const login = (body: unknown) => jsonPost(body, { 'x-forwarded-proto': 'https' });
