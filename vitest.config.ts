@@ -32,12 +32,12 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Most test files spend their time waiting on servers, child processes and timers, not on the CPU:
-    // vitest's default of one worker fewer than the cores left a 2-core machine running one file at a
-    // time. Files are independent (every one works under its own runNamespace() and on port 0). Not
-    // more than the cores: the CLI and fault tests bound how long a child process or a failover may take,
-    // and more workers than cores starve them.
-    maxWorkers: Math.max(2, availableParallelism()),
+    // Most test files spend much of their time waiting on servers, child processes and timers, not on
+    // the CPU: with one file per core a 2-core machine stood idle for over a third of the run. Files are
+    // independent (every one works under its own runNamespace() and on port 0), and the tests that bound
+    // how long a child process, a failover or a timer may take leave room for a busy machine
+    // (test/support/leads.ts). At least four, for the 2-core machines CI runs on.
+    maxWorkers: Math.max(4, availableParallelism()),
     sequence: { sequencer: LongestFirst },
     reporters: ['default'],
     projects: [
