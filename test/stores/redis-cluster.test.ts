@@ -79,7 +79,7 @@ describe.skipIf(skip)('Cluster failover: SIGKILL a master', () => {
     );
 
     // Pick the master with the most of these sessions and its replica.
-    const owners = await Promise.all(ids.map((id) => cluster.ownerOf(`${prefix}s:{${storageKey(id)}}`)));
+    const owners = await cluster.ownersOf(ids.map((id) => `${prefix}s:{${storageKey(id)}}`));
     const counts = new Map<number, number>();
     for (const port of owners) counts.set(port, (counts.get(port) ?? 0) + 1);
     const victim = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] as number;

@@ -75,7 +75,9 @@ export async function ask(port: number, ...args: string[]): Promise<unknown> {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
-    connectTimeout: 500,
+    // A node that is down refuses the connection at once (a paused one accepts it and misses
+    // commandTimeout); the connect timeout only needs room for a busy test process.
+    connectTimeout: 2_000,
     commandTimeout: 1_000,
   });
   client.on('error', () => undefined);
@@ -283,12 +285,34 @@ export class RedisClusterHarness {
   }
 
   /** The port of the master serving `key` now. */
-  async ownerOf(key: string): Promise<number> {
+  /**
+   * The port of the master serving each key, asked over one connection: a connection per key, hundreds
+   * at once, could miss `ask`'s connect timeout on a busy machine.
+   */
+  async ownersOf(keys: string[]): Promise<number[]> {
     const live = this.nodes.find((node) => node.process) as RedisServer;
-    const slot = Number(await ask(live.port, 'CLUSTER', 'KEYSLOT', key));
-    const owner = (await this.topology()).find((m) => m.slots.some(([a, b]) => slot >= a && slot <= b));
-    if (!owner) throw new Error(`no master serves slot ${slot}`);
-    return owner.port;
+    const client = new Redis({
+      host: '127.0.0.1',
+      port: live.port,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+    });
+    client.on('error', () => undefined);
+    let slots: number[];
+    try {
+      await client.connect();
+      slots = await Promise.all(
+        keys.map(async (key) => Number(await client.call('CLUSTER', 'KEYSLOT', key))),
+      );
+    } finally {
+      client.disconnect();
+    }
+    const topology = await this.topology();
+    return slots.map((slot) => {
+      const owner = topology.find((m) => m.slots.some(([a, b]) => slot >= a && slot <= b));
+      if (!owner) throw new Error(`no master serves slot ${slot}`);
+      return owner.port;
+    });
   }
 
   node(port: number): RedisServer {
