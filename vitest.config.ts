@@ -6,8 +6,7 @@ import LongestFirst from './test/support/sequencer.js';
  * The files that need a process of their own. Every other file runs in a worker process that goes on to
  * run more files (`isolate: false`): on two cores, starting a process and importing Express, the drivers
  * and sessionkit again for every file took CPU the tests themselves needed. Files here replace a module
- * (vi.mock), share a helper that keeps per-file state at module level (test/cli/harness.ts builds the
- * CLI once and deletes it after the file), or need a module evaluated before another file changed a global: @hono/node-server's
+ * (vi.mock), or need a module evaluated before another file changed a global: @hono/node-server's
  * `RESPONSE_ALREADY_SENT` is made with the global `Response` when its module loads, and once a Hono server
  * of an earlier file has replaced that global with its own class, the constant is taken for an ordinary
  * empty response and sent.
@@ -16,7 +15,6 @@ const OWN_PROCESS = [
   'test/adapters/hono-response-already-sent.test.ts',
   'test/adapters/next.test.ts',
   'test/otel/absent.test.ts',
-  'test/cli/*.test.ts',
   'test/stores/registry.test.ts',
 ];
 
@@ -34,7 +32,7 @@ export default defineConfig({
     pool: 'forks',
     // A young generation twice V8's default: the workers run file after file and allocate fast (servers,
     // sockets, thousands of requests), and with the default they spent a sixth of their CPU collecting.
-    execArgv: ['--max-semi-space-size=32'],
+    execArgv: ['--max-semi-space-size=32', ...(process.env.SK_EXEC ? process.env.SK_EXEC.split(' ') : [])],
     // Most test files spend much of their time waiting on servers, child processes and timers, not on
     // the CPU: with one file per core a 2-core machine stood idle for over a third of the run. Files are
     // independent (every one works under its own runNamespace() and on port 0), and the tests that bound

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,13 +21,39 @@ export interface CliResult {
 let bundled: Promise<string> | undefined;
 
 /**
- * The CLI, bundled from its TypeScript source with esbuild (what tsup runs for dist/), once per test file:
- * no `npm run build` needed, and each run starts in a fraction of what tsx would take.
+ * Removes the bundles of test processes that have ended. A test worker is ended by vitest without an
+ * `exit` event, so a process cannot remove its own; the next run's first bundle does.
+ */
+function removeBundlesOfEndedProcesses(): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(BUNDLE_DIR);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const pid = Number(/^cli-(\d+)-/.exec(entry)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH')
+        rmSync(join(BUNDLE_DIR, entry), { recursive: true, force: true });
+    }
+  }
+}
+
+/**
+ * The CLI, bundled from its TypeScript source with esbuild (what tsup runs for dist/), once per test
+ * process (a worker runs file after file, and this module stays loaded between them): no `npm run build`
+ * needed, and each run starts in a fraction of what tsx would take. It stays until the process has
+ * ended, as later files of the same worker still run it.
  */
 function cliBundle(): Promise<string> {
   bundled ??= (async () => {
     const outdir = join(BUNDLE_DIR, `cli-${process.pid}-${Date.now()}`);
     mkdirSync(outdir, { recursive: true });
+    removeBundlesOfEndedProcesses();
     await build({
       entryPoints: { cli: join(ROOT, 'src/cli/index.ts') },
       outdir,
@@ -46,11 +72,6 @@ function cliBundle(): Promise<string> {
   })();
   return bundled;
 }
-
-// At file level: a hook registered while a test runs would not be kept.
-afterAll(async () => {
-  if (bundled) rmSync(dirname(await bundled), { recursive: true, force: true });
-});
 
 /**
  * Runs one CLI invocation in this process, as the bin does (`main` from src/cli/main.ts, the exit code it
