@@ -39,13 +39,21 @@ describe('sessionkit CLI against a server that never answers (issue 23 item 7)',
     ['MySQL', () => `mysql://app:pw@127.0.0.1:${port}/app`],
     ['MongoDB', () => `mongodb://127.0.0.1:${port}/app`],
   ])('%s: `list --timeout 1000` exits 3 within its timeout plus a second', async (_name, url) => {
-    const started = Date.now();
-    // A process: whether it exits once the command is done is the point, not only what it prints.
-    const result = await spawnCli(['list', '--store', url(), '--timeout', '1000', '--json']);
-    const took = Date.now() - started;
-    expect(result.code, result.stderr).toBe(3);
-    expect(json(result)).toMatchObject({ error: { code: 'ERR_STORE_UNAVAILABLE' } });
-    expect(took - startup).toBeLessThan(1_000 + 1_000);
+    // The drivers' own defaults are 5 s (node-redis) to never (pg): a CLI that did not apply --timeout
+    // misses the bound every time. A busy machine can make one run's start-up (loading the driver) slower
+    // than the --version run measured: a run that missed is run again, up to three runs, and what each
+    // took is reported.
+    const took: number[] = [];
+    for (let run = 0; run < 3; run++) {
+      const started = Date.now();
+      // A process: whether it exits once the command is done is the point, not only what it prints.
+      const result = await spawnCli(['list', '--store', url(), '--timeout', '1000', '--json']);
+      took.push(Date.now() - started - startup);
+      expect(result.code, result.stderr).toBe(3);
+      expect(json(result)).toMatchObject({ error: { code: 'ERR_STORE_UNAVAILABLE' } });
+      if (took.at(-1)! < 1_000 + 1_000) break;
+    }
+    expect(Math.min(...took), `ms past start-up, run by run: ${took.join(', ')}`).toBeLessThan(1_000 + 1_000);
   });
 });
 

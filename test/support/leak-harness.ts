@@ -100,6 +100,12 @@ function isDateCache(resource: object | undefined): boolean {
   return (resource as { _onTimeout?: { name?: string } } | undefined)?._onTimeout?.name === 'resetCache';
 }
 
+/** A timer's duration and callback name, so that a report says which timer stayed. */
+function describeTimer(resource: object | undefined): string {
+  const timer = resource as { _idleTimeout?: number; _onTimeout?: { name?: string } } | undefined;
+  return `${timer?._idleTimeout ?? '?'} ms ${timer?._onTimeout?.name || 'anonymous'}`;
+}
+
 /**
  * The asynchronous resources created while it records and still alive: timers (unref'd ones too, which
  * `process.getActiveResourcesInfo()` leaves out), immediates, sockets, servers, file requests, async
@@ -126,18 +132,32 @@ export class ResourceWatch {
   }
 
   /**
-   * What is still alive, by type (`{ Timeout: 2, TCPWRAP: 1 }`), once the destroy events already due have
-   * been delivered (they come in batches, after the turn that ended the resource). Resources made while
-   * it waits are not recorded.
+   * What is still alive, by type (`{ Timeout: 2, TCPWRAP: 1 }`; a timer with its duration and callback,
+   * `Timeout 5000 ms onTimeout`), once the destroy events already due have been delivered (they come in
+   * batches, after the turn that ended the resource). On a busy machine a batch, or a socket's close the
+   * client sent last, can come a few turns later: it looks again over a few polls (about a quarter of a
+   * second) while anything is left, so only what stays alive is reported. Resources made while it waits
+   * are not recorded.
    */
   async settled(): Promise<Record<string, number>> {
     this.recording = false;
-    await nextPoll();
+    let counts: Record<string, number> = {};
+    for (let look = 0; look < 6; look++) {
+      if (look > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      await nextPoll();
+      counts = this.alive();
+      if (Object.keys(counts).length === 0) break;
+    }
+    return counts;
+  }
+
+  private alive(): Record<string, number> {
     const counts: Record<string, number> = {};
     for (const { type, resource } of this.live.values()) {
       const target = resource.deref();
       if (type === 'Timeout' && isDateCache(target)) continue;
-      counts[type] = (counts[type] ?? 0) + 1;
+      const name = type === 'Timeout' ? `Timeout ${describeTimer(target)}` : type;
+      counts[name] = (counts[name] ?? 0) + 1;
     }
     return counts;
   }
