@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../support/dev-server.js';
+import { onFreePort } from '../support/dev-server.js';
 
 // The framework examples run from the built package (dist/), which `npm test` builds first.
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -17,23 +17,24 @@ afterEach(async () => {
 });
 
 /** Starts an example and resolves once it says it is listening. */
-async function start(framework: string): Promise<string> {
-  const port = await freePort();
-  child = spawn(process.execPath, [join(ROOT, 'examples', framework, 'server.mjs')], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: String(port), SESSION_STORE_URL: '' },
-  });
-  let output = '';
-  child.stderr?.on('data', (chunk) => {
-    output += chunk;
-  });
-  await new Promise<void>((ready, fail) => {
-    child?.stdout?.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('http://localhost')) ready();
+function start(framework: string): Promise<string> {
+  return onFreePort(async (port) => {
+    child = spawn(process.execPath, [join(ROOT, 'examples', framework, 'server.mjs')], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: String(port), SESSION_STORE_URL: '' },
     });
-    child?.once('exit', (code) => fail(new Error(`${framework} example exited with ${code}: ${output}`)));
+    let output = '';
+    child.stderr?.on('data', (chunk) => {
+      output += chunk;
+    });
+    await new Promise<void>((ready, fail) => {
+      child?.stdout?.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('http://localhost')) ready();
+      });
+      child?.once('exit', (code) => fail(new Error(`${framework} example exited with ${code}: ${output}`)));
+    });
+    return `http://127.0.0.1:${port}`;
   });
-  return `http://127.0.0.1:${port}`;
 }
 
 function cookieOf(response: Response): string {

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startDevServer, stopDevServer } from '../support/dev-server.js';
+import { onFreePort, startDevServer, stopDevServer } from '../support/dev-server.js';
 
 // The Next.js example in a real `next dev` server. sessionkit is loaded from the built package (dist/),
 // which `npm test` builds first.
@@ -36,17 +36,18 @@ describe('the Next.js example in a real Next.js server', () => {
   let base: string;
 
   beforeAll(async () => {
-    const port = await freePort();
-    base = `http://localhost:${port}`;
-    server = await startDevServer(
-      'next dev',
-      [join(ROOT, 'node_modules/next/dist/bin/next'), 'dev', '-p', String(port)],
-      {
-        cwd: EXAMPLE,
-        env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', SESSION_STORE_URL: '' },
-        ready: 'Ready',
-      },
-    );
+    server = await onFreePort(async (port) => {
+      base = `http://localhost:${port}`;
+      return startDevServer(
+        'next dev',
+        [join(ROOT, 'node_modules/next/dist/bin/next'), 'dev', '-p', String(port)],
+        {
+          cwd: EXAMPLE,
+          env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', SESSION_STORE_URL: '' },
+          ready: 'Ready',
+        },
+      );
+    });
   }, 120_000);
 
   afterAll(() => stopDevServer(server));

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startDevServer, stopDevServer } from '../support/dev-server.js';
+import { onFreePort, startDevServer, stopDevServer } from '../support/dev-server.js';
 
 // The SvelteKit example in a real Vite dev server. sessionkit is loaded from the built package (dist/),
 // which `npm test` builds first.
@@ -27,13 +27,14 @@ describe('the SvelteKit example in a real SvelteKit dev server', () => {
   let base: string;
 
   beforeAll(async () => {
-    const port = await freePort();
-    base = `http://localhost:${port}`;
-    server = await startDevServer(
-      'vite dev',
-      [join(ROOT, 'node_modules/vite/bin/vite.js'), 'dev', '--port', String(port), '--strictPort'],
-      { cwd: EXAMPLE, env: { ...process.env, SESSION_STORE_URL: '' }, ready: 'ready in' },
-    );
+    server = await onFreePort(async (port) => {
+      base = `http://localhost:${port}`;
+      return startDevServer(
+        'vite dev',
+        [join(ROOT, 'node_modules/vite/bin/vite.js'), 'dev', '--port', String(port), '--strictPort'],
+        { cwd: EXAMPLE, env: { ...process.env, SESSION_STORE_URL: '' }, ready: 'ready in' },
+      );
+    });
   }, 120_000);
 
   afterAll(() => stopDevServer(server));

@@ -13,6 +13,22 @@ export async function freePort(): Promise<number> {
 }
 
 /**
+ * Runs `start` on a free port, and again on another (three tries in all) when it failed because the
+ * port was taken in between: four test files run at once, and another's server can bind the port
+ * between freePort() and the child's own listen.
+ */
+export async function onFreePort<T>(start: (port: number) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return await start(port);
+    } catch (error) {
+      if (attempt === 3 || !/EADDRINUSE|already in use|is in use/i.test(String(error))) throw error;
+    }
+  }
+}
+
+/**
  * Starts a framework's dev server as the leader of its own process group and resolves once its
  * output contains `ready`; rejects with that output if it exits first.
  */
