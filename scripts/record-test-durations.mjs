@@ -1,7 +1,8 @@
 // Writes test/support/durations.json from the durations vitest recorded in its last run
 // (node_modules/.vite/vitest/*/results.json), longest first, in seconds. The sequencer
-// (test/support/sequencer.ts) starts the test files in that order; run this after `npm test` when
-// files have been added or have grown, and commit the result.
+// (test/support/sequencer.ts) starts the files of its STARTED_FIRST list, then the others in this
+// order; run this after `npm test` on a quiet machine when files have been added or have grown, and
+// commit the result.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -21,5 +22,5 @@ for (const dir of readdirSync(cache)) {
   }
 }
 const sorted = Object.fromEntries(Object.entries(durations).sort((a, b) => b[1] - a[1]));
-writeFileSync('test/support/durations.json', `${JSON.stringify(sorted, null, 1)}\n`);
+writeFileSync('test/support/durations.json', `${JSON.stringify(sorted, null, 2)}\n`);
 console.log(`test/support/durations.json: ${Object.keys(sorted).length} files`);
