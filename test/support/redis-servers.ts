@@ -69,6 +69,14 @@ export async function waitFor(
 
 /** One command to one node, on a short-lived connection that never retries. */
 export async function ask(port: number, ...args: string[]): Promise<unknown> {
+  return (await askEach(port, [args]))[0];
+}
+
+/**
+ * Commands to one node over one short-lived connection that never retries, their replies in order: a
+ * connection per command, hundreds at once, could miss the connect timeout on a busy machine.
+ */
+export async function askEach(port: number, commands: string[][]): Promise<unknown[]> {
   const client = new Redis({
     host: '127.0.0.1',
     port,
@@ -83,7 +91,7 @@ export async function ask(port: number, ...args: string[]): Promise<unknown> {
   client.on('error', () => undefined);
   try {
     await client.connect();
-    return await client.call(args[0] as string, ...args.slice(1));
+    return await Promise.all(commands.map(([name, ...args]) => client.call(name as string, ...args)));
   } finally {
     client.disconnect();
   }
@@ -284,31 +292,16 @@ export class RedisClusterHarness {
     return (await this.topology()).map((m) => m.port);
   }
 
-  /** The port of the master serving `key` now. */
-  /**
-   * The port of the master serving each key, asked over one connection: a connection per key, hundreds
-   * at once, could miss `ask`'s connect timeout on a busy machine.
-   */
+  /** The port of the master serving each key now, the slots asked over one connection. */
   async ownersOf(keys: string[]): Promise<number[]> {
     const live = this.nodes.find((node) => node.process) as RedisServer;
-    const client = new Redis({
-      host: '127.0.0.1',
-      port: live.port,
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-    });
-    client.on('error', () => undefined);
-    let slots: number[];
-    try {
-      await client.connect();
-      slots = await Promise.all(
-        keys.map(async (key) => Number(await client.call('CLUSTER', 'KEYSLOT', key))),
-      );
-    } finally {
-      client.disconnect();
-    }
+    const slots = await askEach(
+      live.port,
+      keys.map((key) => ['CLUSTER', 'KEYSLOT', key]),
+    );
     const topology = await this.topology();
-    return slots.map((slot) => {
+    return slots.map((reply) => {
+      const slot = Number(reply);
       const owner = topology.find((m) => m.slots.some(([a, b]) => slot >= a && slot <= b));
       if (!owner) throw new Error(`no master serves slot ${slot}`);
       return owner.port;
