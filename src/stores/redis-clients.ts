@@ -284,8 +284,10 @@ const UNAVAILABLE_CLASSES = new Set([
   'ClusterAllFailedError',
   'MaxRetriesPerRequestError',
 ]);
+// The last two are node-redis Sentinel's topology discovery giving up (no sentinel answered, or the
+// one asked flags the master down): a command waiting on that discovery fails with them.
 const UNAVAILABLE_MESSAGES =
-  /^(?:Connection is closed|Stream isn't writeable|Cluster isn't ready|Command timed out|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|All sentinels are unreachable|The client is (?:closed|offline)|Socket closed unexpectedly|Connection timeout)/;
+  /^(?:Connection is closed|Stream isn't writeable|Cluster isn't ready|Command timed out|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|All sentinels are unreachable|The client is (?:closed|offline)|Socket closed unexpectedly|Connection timeout|no valid master node|None of the sentinels are available)/;
 // Server replies that mean "not now" (failover, loading, a demoted master), not "your command is wrong".
 const UNAVAILABLE_REPLIES =
   /^(?:CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|BUSY|NOREPLICAS|UNBLOCKED)\b/;

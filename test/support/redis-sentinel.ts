@@ -49,6 +49,11 @@ export class RedisSentinelHarness {
       },
       30_000,
     );
+    // A sentinel starved for two seconds goes into TILT: it stops acting and freezes every server's flags
+    // for 30 s, so a master it flagged down stays down in its answers after it has recovered. On a
+    // machine busy enough to starve it that is an artefact of the test run, not of a failover; TILT is
+    // shortened so that it ends well within the tests' recovery windows.
+    for (const port of this.sentinelPorts) await ask(port, 'SENTINEL', 'DEBUG', 'tilt-period', '5000');
   }
 
   private spawnSentinel(port: number, primaryPort: number): ChildProcess {
@@ -105,13 +110,43 @@ export class RedisSentinelHarness {
     return Number(reply[1]);
   }
 
+  /**
+   * What each sentinel makes of the master (address and flags), each server's role, and the last events
+   * in each sentinel's log: printed when a failover test fails, since the cause lies in the sentinels.
+   */
+  async diagnose(): Promise<string> {
+    const lines: string[] = [];
+    for (const port of this.sentinelPorts) {
+      const view = await ask(port, 'SENTINEL', 'MASTER', this.name).catch((error: Error) => [error.message]);
+      const fields = Array.isArray(view) ? view.map(String) : [String(view)];
+      const field = (name: string) => fields[fields.indexOf(name) + 1];
+      const tilt = /sentinel_tilt:(\d)/.exec(
+        String(await ask(port, 'INFO', 'sentinel').catch(() => '')),
+      )?.[1];
+      lines.push(`sentinel ${port}: master ${field('port')} flags ${field('flags')} tilt ${tilt ?? '?'}`);
+    }
+    for (const server of [this.primary, this.replica]) {
+      const info = await ask(server.port, 'INFO', 'replication').catch((error: Error) => error.message);
+      lines.push(`server ${server.port}: ${/role:\w+/.exec(String(info))?.[0] ?? String(info).slice(0, 80)}`);
+    }
+    for (const port of this.sentinelPorts) {
+      const log = existsSync(this.logOf(port))
+        ? readFileSync(this.logOf(port), 'utf8').trim().split('\n')
+        : [];
+      const events = log.filter((line) => / # [+-]|tilt/i.test(line));
+      lines.push(`sentinel ${port} events:`, ...events.slice(-20).map((line) => `  ${line}`));
+    }
+    return lines.join('\n');
+  }
+
   url(extra: string): URL {
     const [first, ...rest] = this.sentinelPorts;
     const more = rest.map((port) => `sentinel=127.0.0.1:${port}`).join('&');
     return new URL(`redis+sentinel://127.0.0.1:${first}/${this.name}?${more}${extra}`);
   }
 
-  async stop(): Promise<void> {
+  /** SIGKILLs every sentinel still running and waits for their exits. */
+  async killSentinels(): Promise<void> {
     const exits = this.sentinels
       .filter((child) => child.exitCode === null && child.signalCode === null)
       .map((child) => {
@@ -119,7 +154,11 @@ export class RedisSentinelHarness {
         process.kill(child.pid as number, 'SIGKILL');
         return exited;
       });
-    await Promise.all([...exits, this.primary?.stop(), this.replica?.stop()]);
+    await Promise.all(exits);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.killSentinels(), this.primary?.stop(), this.replica?.stop()]);
     removeDir(this.dir);
   }
 }
