@@ -54,7 +54,8 @@ describe('the adapters in the published package', () => {
           : run(['-e', `console.log(typeof require('sessionkit/${name}').${entry})`]);
       expect([name, esm.trim(), cjs.trim()]).toEqual([name, 'function', 'function']);
     }
-  });
+    // A dozen Node processes, each loading a framework: tens of seconds on a busy machine.
+  }, 60_000);
 
   it('types: every adapter carries the augmented SessionData, or its own data type', () => {
     const dir = project({

@@ -32,6 +32,13 @@ import { storePairs } from '../support/store-pairs.js';
 
 const secret = 'feature-interplay-secret-0123456789abcdef';
 const RENEW_AFTER = 600_000;
+/**
+ * The store-level timeout of the two instances every test shares (the apps set their own `storeTimeout`):
+ * the race trials run fifty at once, and a starved machine has queued one of their calls past 1.5 s.
+ */
+const SHARED_STORE_TIMEOUT = 10_000;
+/** The timeout of an instance whose link a test cuts: a cut must fail its calls quickly. */
+const LINKED_STORE_TIMEOUT = 1_500;
 // Long enough that no trial outlives it on a loaded machine: a marker past its grace reads as gone.
 const GRACE = 30_000;
 const k1 = { id: 'k1', key: randomBytes(32) };
@@ -205,9 +212,9 @@ function memoryTarget(): Target {
 function redisTarget(): Target {
   const prefix = `${runNamespace('skfi')}:`;
   const opened: AnyStore[] = [];
-  const open = async (base: string) => {
+  const open = async (base: string, timeout = SHARED_STORE_TIMEOUT) => {
     const store = await createStore(
-      `${base.replace(/\/$/, '')}?prefix=${encodeURIComponent(prefix)}&timeout=1500`,
+      `${base.replace(/\/$/, '')}?prefix=${encodeURIComponent(prefix)}&timeout=${timeout}`,
     );
     opened.push(store);
     return store;
@@ -216,7 +223,7 @@ function redisTarget(): Target {
   return {
     url: `${REDIS_URL.replace(/\/$/, '')}?prefix=${encodeURIComponent(prefix)}`,
     open: async () => [await open(REDIS_URL), await open(REDIS_URL)],
-    via: (proxy) => open(urlVia(REDIS_URL, '127.0.0.1', proxy.port)),
+    via: (proxy) => open(urlVia(REDIS_URL, '127.0.0.1', proxy.port), LINKED_STORE_TIMEOUT),
     upstream: { host: upstream.hostname, port: Number(upstream.port || 6379) },
     async dump() {
       const { Redis } = await import('ioredis');
@@ -250,8 +257,8 @@ function redisTarget(): Target {
 function postgresTarget(): Target {
   const table = runNamespace('skfi');
   const opened: AnyStore[] = [];
-  const open = async (base: string) => {
-    const store = await createStore(`${base}?table=${table}&pruneInterval=false&timeout=1500`);
+  const open = async (base: string, timeout = SHARED_STORE_TIMEOUT) => {
+    const store = await createStore(`${base}?table=${table}&pruneInterval=false&timeout=${timeout}`);
     opened.push(store);
     return store;
   };
@@ -259,7 +266,7 @@ function postgresTarget(): Target {
   return {
     url: `${POSTGRES_URL}?table=${table}&pruneInterval=false`,
     open: async () => [await open(POSTGRES_URL), await open(POSTGRES_URL)],
-    via: (proxy) => open(urlVia(POSTGRES_URL, '127.0.0.1', proxy.port)),
+    via: (proxy) => open(urlVia(POSTGRES_URL, '127.0.0.1', proxy.port), LINKED_STORE_TIMEOUT),
     upstream: { host: upstream.hostname, port: Number(upstream.port || 5432) },
     async dump() {
       const { default: pg } = await import('pg');
@@ -721,7 +728,11 @@ for (const kind of await kinds()) {
         held.release();
         const res = await renewing;
         expect(res.status).toBe(200);
-        expect(two.errors.map((error) => error.code)).toContain('ERR_SESSION_CORRUPT');
+        expect(
+          two.errors.map((error) => error.code),
+          // Seen missing twice on a starved machine, cause unknown: what the request answered, for the next.
+          JSON.stringify({ lead, lateMs: Date.now() - due, body: res.body, cookies: res.cookies }),
+        ).toContain('ERR_SESSION_CORRUPT');
         expect(await a.get(renewedId(secret, idOf(old)))).toBeNull();
         expect(await a.listByUser?.(alice)).toEqual([]);
         for (const cookie of [old, jar(old, res)]) {
