@@ -19,6 +19,7 @@ export class Checkpoint {
   private open!: () => void;
   private readonly gate: Promise<void>;
   arrivals = 0;
+  released = false;
 
   constructor(name: string) {
     this.name = name;
@@ -38,6 +39,7 @@ export class Checkpoint {
   }
 
   release(): void {
+    this.released = true;
     this.open();
   }
 }
@@ -46,9 +48,13 @@ export class Checkpoint {
 export class Choreography {
   private readonly points = new Map<string, Checkpoint>();
 
+  /**
+   * The checkpoint of that name; a new one once the last was released, so that a trial run again (see
+   * `withLeads`) holds its request as the first did instead of letting it through.
+   */
   point(name: string): Checkpoint {
     let point = this.points.get(name);
-    if (!point) {
+    if (!point || point.released) {
       point = new Checkpoint(name);
       this.points.set(name, point);
     }
