@@ -37,6 +37,7 @@ export interface IORedisLike {
   readonly isCluster: boolean;
   quit(): Promise<unknown>;
   disconnect(reconnect?: boolean): void;
+  connect(): Promise<unknown>;
 }
 
 export interface IORedisClusterLike extends IORedisLike {
@@ -97,6 +98,13 @@ export interface RedisDriver {
    * a client that matches replies to commands in order would stay behind them.
    */
   reconnect?(): void;
+  /**
+   * Connects again a client that gave up for good although nobody closed it; only called for clients
+   * the store created itself, while the store is open. ioredis ends for good when a connection attempt
+   * is cut while it asks a sentinel for the master, which its own failover detector does when a
+   * `+switch-master` arrives at that moment.
+   */
+  revive?(): void;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -235,6 +243,9 @@ function ioredis(client: IORedisLike): RedisDriver {
     },
     reconnect() {
       client.disconnect(true);
+    },
+    revive() {
+      if (client.status === 'end') client.connect().catch(() => undefined);
     },
   };
 }

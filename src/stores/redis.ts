@@ -578,6 +578,10 @@ export class RedisStore extends Store implements SessionStore {
     // A client that knows it is not connected fails the call now, not after `timeout`: while Redis is
     // down every request would otherwise wait the whole timeout before its 503.
     if (this.driver.offline()) {
+      if (this.closeClient && !this.closed && performance.now() - this.lastRevive > 1_000) {
+        this.lastRevive = performance.now();
+        this.driver.revive?.();
+      }
       return Promise.reject(new StoreUnavailableError(operation, 'the Redis client is not connected'));
     }
     if (!this.evictionPolicyRead) this.checkEvictionPolicy();
@@ -592,6 +596,7 @@ export class RedisStore extends Store implements SessionStore {
   }
 
   private lastReconnect = Number.NEGATIVE_INFINITY;
+  private lastRevive = Number.NEGATIVE_INFINITY;
 
   /** Whether `checkEvictionPolicy` has read (or is reading) the servers' policy. */
   private evictionPolicyRead = false;

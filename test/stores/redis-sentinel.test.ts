@@ -261,3 +261,66 @@ describe.skipIf(skip)('Redis Sentinel failover: SIGKILL the primary', () => {
     }
   }, 40_000);
 });
+
+describe.skipIf(skip)('Redis Sentinel: ioredis cut off while it asks a sentinel for the master', () => {
+  const own = new RedisSentinelHarness(600);
+  let store: RedisStore | undefined;
+
+  beforeAll(async () => {
+    await own.start();
+  }, 60_000);
+
+  afterAll(async () => {
+    await store?.close();
+    await own.stop();
+  });
+
+  it('the store connects its client again after ioredis gave up for good', async () => {
+    store = await createFromUrl(
+      own.url(
+        `&client=ioredis&prefix=${encodeURIComponent(`${runNamespace('sks')}:`)}&timeout=${STORE_TIMEOUT}`,
+      ),
+    );
+    const app = appFor(store);
+    const written = await request(app).post('/set/5');
+    expect(written.status).toBe(200);
+    const primaryOffset = Number(
+      /master_repl_offset:(\d+)/.exec(String(await ask(own.primary.port, 'INFO', 'replication')))?.[1],
+    );
+    await waitFor('the replica to catch up', async () => {
+      const info = String(await ask(own.replica.port, 'INFO', 'replication'));
+      return Number(/slave_repl_offset:(\d+)/.exec(info)?.[1]) >= primaryOffset;
+    });
+
+    // The sentinel ioredis asks first stalls; the primary dies. ioredis's next connection attempt waits
+    // on that sentinel's answer while the two others fail over and announce +switch-master, on which
+    // ioredis's failover detector cuts the attempt. When the sentinel answers, ioredis finds its attempt
+    // cut and ends the client for good (status `end`): no retry follows.
+    const second = own.sentinelPorts[1] as number;
+    const stalled = own.sentinelPids()[0] as number;
+    process.kill(stalled, 'SIGSTOP');
+    try {
+      await own.primary.stop('SIGKILL');
+      await waitFor(
+        'the two other sentinels to promote the replica',
+        async () =>
+          Number(((await ask(second, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', own.name)) as string[])[1]) ===
+          own.replica.port,
+        20_000,
+      );
+    } finally {
+      process.kill(stalled, 'SIGCONT');
+    }
+
+    // Each request answers 503 at once while the client is down; the store connects it again.
+    const answers: number[] = [];
+    const started = Date.now();
+    let res = await request(app).get('/get').set('Cookie', cookieOf(written));
+    while (res.status === 503 && Date.now() - started < 20_000) {
+      answers.push(res.status);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      res = await request(app).get('/get').set('Cookie', cookieOf(written));
+    }
+    expect([res.status, res.body], `after ${answers.length} answers of 503`).toEqual([200, { n: 5 }]);
+  }, 90_000);
+});

@@ -149,6 +149,11 @@ export class RedisSentinelHarness {
     return new URL(`redis+sentinel://127.0.0.1:${first}/${this.name}?${more}${extra}`);
   }
 
+  /** The sentinels' process IDs, in the order of `sentinelPorts`. */
+  sentinelPids(): number[] {
+    return this.sentinels.map((child) => child.pid as number);
+  }
+
   /** SIGKILLs every sentinel still running and waits for their exits. */
   async killSentinels(): Promise<void> {
     const exits = this.sentinels
