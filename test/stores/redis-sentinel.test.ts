@@ -114,15 +114,7 @@ describe.skipIf(skip)('Redis Sentinel failover: SIGKILL the primary', () => {
         client.cookies.push({ cookie: cookieOf(res), n });
       }
     }
-    // Replication is asynchronous: only what the replica holds survives the kill, so wait until it has
-    // everything the primary acknowledged.
-    const primaryOffset = Number(
-      /master_repl_offset:(\d+)/.exec(String(await ask(primaryPort, 'INFO', 'replication')))?.[1],
-    );
-    await waitFor('the replica to catch up', async () => {
-      const info = String(await ask(topology.replica.port, 'INFO', 'replication'));
-      return Number(/slave_repl_offset:(\d+)/.exec(info)?.[1]) >= primaryOffset;
-    });
+    await topology.replicaCaughtUp();
 
     const killedAt = Date.now();
     await topology.primary.stop('SIGKILL');
@@ -284,13 +276,7 @@ describe.skipIf(skip)('Redis Sentinel: ioredis cut off while it asks a sentinel 
     const app = appFor(store);
     const written = await request(app).post('/set/5');
     expect(written.status).toBe(200);
-    const primaryOffset = Number(
-      /master_repl_offset:(\d+)/.exec(String(await ask(own.primary.port, 'INFO', 'replication')))?.[1],
-    );
-    await waitFor('the replica to catch up', async () => {
-      const info = String(await ask(own.replica.port, 'INFO', 'replication'));
-      return Number(/slave_repl_offset:(\d+)/.exec(info)?.[1]) >= primaryOffset;
-    });
+    await own.replicaCaughtUp();
 
     // The sentinel ioredis asks first stalls; the primary dies. ioredis's next connection attempt waits
     // on that sentinel's answer while the two others fail over and announce +switch-master, on which
@@ -303,9 +289,7 @@ describe.skipIf(skip)('Redis Sentinel: ioredis cut off while it asks a sentinel 
       await own.primary.stop('SIGKILL');
       await waitFor(
         'the two other sentinels to promote the replica',
-        async () =>
-          Number(((await ask(second, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', own.name)) as string[])[1]) ===
-          own.replica.port,
+        async () => (await own.masterPort(second)) === own.replica.port,
         20_000,
       );
     } finally {

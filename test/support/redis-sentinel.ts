@@ -103,15 +103,27 @@ export class RedisSentinelHarness {
     }
   }
 
-  /** The address the sentinels give for the master now. */
-  async masterPort(): Promise<number> {
-    const reply = (await ask(
-      this.sentinelPorts[0] as number,
-      'SENTINEL',
-      'GET-MASTER-ADDR-BY-NAME',
-      this.name,
-    )) as [string, string];
+  /** The address a sentinel (by default the first) gives for the master now. */
+  async masterPort(sentinelPort = this.sentinelPorts[0] as number): Promise<number> {
+    const reply = (await ask(sentinelPort, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.name)) as [
+      string,
+      string,
+    ];
     return Number(reply[1]);
+  }
+
+  /**
+   * Waits until the replica holds everything the primary has acknowledged: replication is asynchronous,
+   * and only what the replica holds survives the primary's death.
+   */
+  async replicaCaughtUp(): Promise<void> {
+    const primaryOffset = Number(
+      /master_repl_offset:(\d+)/.exec(String(await ask(this.primary.port, 'INFO', 'replication')))?.[1],
+    );
+    await waitFor('the replica to catch up', async () => {
+      const info = String(await ask(this.replica.port, 'INFO', 'replication'));
+      return Number(/slave_repl_offset:(\d+)/.exec(info)?.[1]) >= primaryOffset;
+    });
   }
 
   /**
